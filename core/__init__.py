@@ -1,0 +1,1 @@
+"""domainchat core: every behaviour of the app, importable and testable without Streamlit."""

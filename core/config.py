@@ -1,0 +1,118 @@
+"""One typed Settings object built from environment variables (and an optional `.env`).
+
+Every tunable the app has lives here with a description; nothing else reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from core.errors import ConfigError
+
+ENGINE_CHOICES = ("auto", "ollama", "embedded")
+EMBEDDING_BACKENDS = ("sentence-transformers", "ollama")
+RETRIEVAL_METHODS = ("dense", "hybrid")
+
+
+def _setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of domainchat; build it with `Settings.from_env()`."""
+
+    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", Path("data"), "Directory holding everything the app writes (index, originals, chats, models).")
+    chunk_size: int = _setting("DOMAINCHAT_CHUNK_SIZE", 1000, "Target chunk length in characters.")
+    chunk_overlap: int = _setting("DOMAINCHAT_CHUNK_OVERLAP", 150, "Characters shared by consecutive chunks of a page.")
+    max_upload_mb: float = _setting("DOMAINCHAT_MAX_UPLOAD_MB", 50.0, "Largest file accepted for indexing, in MB.")
+    parse_timeout_s: float = _setting("DOMAINCHAT_PARSE_TIMEOUT_S", 60.0, "Wall-clock limit for parsing one file.")
+    parse_memory_mb: int = _setting("DOMAINCHAT_PARSE_MEMORY_MB", 1536, "Address-space limit of the parser process, in MB.")
+    embedding_backend: str = _setting("DOMAINCHAT_EMBEDDING_BACKEND", "sentence-transformers", "'sentence-transformers' (offline, bundled) or 'ollama'.")
+    embedding_model: str = _setting("DOMAINCHAT_EMBEDDING_MODEL", "", "Embedding model name; empty means all-MiniLM-L6-v2 (sentence-transformers) or nomic-embed-text (ollama).")
+    chroma_host: str = _setting("CHROMA_HOST", "", "Chroma server host; empty means an on-disk store under the data directory.")
+    chroma_port: int = _setting("CHROMA_PORT", 8000, "Chroma server port (with CHROMA_HOST).")
+    engine: str = _setting("DOMAINCHAT_ENGINE", "auto", "LLM engine: 'auto' (Ollama if it answers, else embedded), 'ollama' or 'embedded'.")
+    ollama_host: str = _setting("OLLAMA_HOST", "http://127.0.0.1:11434", "Address of the Ollama server.")
+    ollama_model: str = _setting("DOMAINCHAT_OLLAMA_MODEL", "gemma3:270m", "Default base model on Ollama.")
+    ollama_connect_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_CONNECT_TIMEOUT_S", 3.0, "Seconds to wait for a connection to Ollama.")
+    ollama_read_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_READ_TIMEOUT_S", 120.0, "Seconds to wait for Ollama between two pieces of an answer.")
+    embedded_gguf: str = _setting("DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M.")
+    embedded_n_ctx: int = _setting("DOMAINCHAT_N_CTX", 4096, "Context window of the embedded engine, in tokens.")
+    top_k: int = _setting("DOMAINCHAT_TOP_K", 4, "Chunks retrieved per question.")
+    temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
+    max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
+    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "dense", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> "Settings":
+        """Build Settings from `env` (default: os.environ) over an optional .env file, then `overrides`."""
+        values: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            values.update(_read_dotenv(dotenv))
+        values.update(os.environ if env is None else env)
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = values.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _convert(f.name, f.metadata["env"], raw, type(f.default))
+        settings = cls(**kwargs)
+        return replace(settings, **overrides) if overrides else settings
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        if self.engine not in ENGINE_CHOICES:
+            raise ConfigError(f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
+        if self.embedding_backend not in EMBEDDING_BACKENDS:
+            raise ConfigError(f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}.")
+        if self.retrieval not in RETRIEVAL_METHODS:
+            raise ConfigError(f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}.")
+        if self.chunk_size < 100 or not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 and overlap between 0 and size - 1.")
+
+    @property
+    def resolved_embedding_model(self) -> str:
+        """The embedding model name, with the backend's default filled in."""
+        if self.embedding_model:
+            return self.embedding_model
+        return "all-MiniLM-L6-v2" if self.embedding_backend == "sentence-transformers" else "nomic-embed-text"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @staticmethod
+    def describe() -> list[tuple[str, str, str]]:
+        """(environment variable, default, description) for every setting, for the README and `--help`."""
+        return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def _convert(name: str, env_name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if issubclass(kind, Path):
+            return Path(raw)
+        return raw.strip()
+    except ValueError:
+        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind.__name__} (setting {name}): fix or unset it.") from None
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value.strip().strip('"').strip("'")
+    return out

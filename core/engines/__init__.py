@@ -1,0 +1,1 @@
+"""LLM engines: Ollama over HTTP and llama.cpp in-process, behind one interface (`base.Engine`)."""

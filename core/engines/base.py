@@ -1,0 +1,109 @@
+"""The engine interface every LLM backend implements, and the typed values that cross it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Protocol
+
+ModelKind = Literal["base", "variant"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model an engine can run: a base model or a registered fine-tuned variant."""
+
+    name: str
+    kind: ModelKind = "base"
+    size_bytes: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Whether an engine can answer now, where it runs, and what to do if it cannot."""
+
+    engine: Literal["ollama", "embedded"]
+    ok: bool
+    address: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt in both forms; the engine picks the one its model understands.
+
+    `completion` is plain text for base models (no chat template); `messages` is the
+    chat form (system/user) for instruction models.
+    """
+
+    completion: str
+    messages: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate and how."""
+
+    model: str
+    prompt: Prompt
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.1
+    max_tokens: int = 256
+    seed: int | None = 0
+
+
+@dataclass
+class GenerationStats:
+    """Timings and counts of one generation, filled in while it streams."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int = 0
+    context_tokens: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def mark_token(self) -> None:
+        """Record the arrival of a piece of the answer."""
+        if self.first_token_ms is None:
+            self.first_token_ms = (time.perf_counter() - self.started) * 1000
+
+    def finish(self) -> None:
+        """Record the end of the generation."""
+        self.total_ms = (time.perf_counter() - self.started) * 1000
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Generated tokens per second after the first token."""
+        if self.total_ms is None or self.first_token_ms is None or self.completion_tokens < 2:
+            return None
+        span = (self.total_ms - self.first_token_ms) / 1000
+        return (self.completion_tokens - 1) / span if span > 0 else None
+
+
+class Generation(Protocol):
+    """A streamed answer: iterate for text pieces; `stats` is complete when iteration ends."""
+
+    stats: GenerationStats
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class Engine(Protocol):
+    """An LLM backend."""
+
+    name: Literal["ollama", "embedded"]
+
+    def status(self) -> EngineStatus:
+        """Check (cheaply) whether the engine can answer now."""
+        ...
+
+    def list_models(self) -> list[ModelInfo]:
+        """The models this engine can run, base models and registered variants."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Start a generation; errors are `core.errors.EngineError` subclasses."""
+        ...

@@ -1,0 +1,78 @@
+"""One error hierarchy for the app: every message says what to do about it.
+
+The pages show `AppError` messages as they are; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """Base class: `str(err)` is a complete, user-facing message with the fix."""
+
+
+class ConfigError(AppError):
+    """A setting has a value the app cannot use."""
+
+
+class StoreLockedError(AppError):
+    """Another process holds the on-disk vector store."""
+
+
+class StoreUnavailableError(AppError):
+    """The vector store (on disk or a Chroma server) cannot be reached."""
+
+
+class CollectionNotFoundError(AppError):
+    """The named collection does not exist."""
+
+
+class InvalidNameError(AppError):
+    """A collection or model name is not acceptable."""
+
+
+class EmbeddingModelMismatchError(AppError):
+    """A collection was indexed with another embedding model than the one configured."""
+
+
+class EmbeddingError(AppError):
+    """The embedding model could not be loaded or run."""
+
+
+class DocumentNotFoundError(AppError):
+    """No document with that id in the collection."""
+
+
+class EngineError(AppError):
+    """Base class for LLM engine failures."""
+
+
+class EngineUnavailableError(EngineError):
+    """The engine (e.g. the Ollama server) cannot be reached."""
+
+
+class ModelNotFoundError(EngineError):
+    """The requested model is not available on the engine."""
+
+
+class EngineTimeoutError(EngineError):
+    """The engine did not answer in time."""
+
+
+class GenerationInterruptedError(EngineError):
+    """The engine failed in the middle of a streamed answer; `partial` keeps what came."""
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class VariantError(AppError):
+    """A fine-tuned variant is missing, invalid or cannot be registered."""
+
+
+class FineTuneError(AppError):
+    """A fine-tuning job could not be started or failed."""
+
+
+class JobBusyError(FineTuneError):
+    """Another heavy job is already running (one at a time on a small machine)."""

@@ -1,0 +1,94 @@
+"""The registry of fine-tuned variants: what the chat's fine-tuned picker lists.
+
+A variant lives in `<data_dir>/variants/<name>/variant.json`. On the embedded engine it is the base
+GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model the server holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.errors import InvalidNameError, VariantError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered fine-tuned variant."""
+
+    name: str
+    engine: Literal["embedded", "ollama"]
+    base_model: str
+    # embedded: adapter file name inside the variant folder; ollama: the Ollama model name
+    adapter_file: str = ""
+    ollama_model: str = ""
+    dataset: str = ""
+    cost: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    note: str = ""
+
+
+def validate_variant_name(name: str) -> str:
+    """Return `name` if usable as a variant name, else raise a message saying what is allowed."""
+    if not _NAME.match(name):
+        raise InvalidNameError(
+            f"Variant name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return name
+
+
+class VariantRegistry:
+    """Reads and writes variant records under the data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "variants"
+
+    def folder(self, name: str) -> Path:
+        """The folder holding a variant's files."""
+        return self.root / validate_variant_name(name)
+
+    def list(self, engine: str | None = None) -> list[Variant]:
+        """All variants (optionally of one engine), newest first."""
+        out: list[Variant] = []
+        if self.root.is_dir():
+            for meta in self.root.glob("*/variant.json"):
+                try:
+                    out.append(Variant(**json.loads(meta.read_text(encoding="utf-8"))))
+                except (ValueError, TypeError):
+                    continue  # a half-written or foreign file is not a variant
+        out = [v for v in out if engine is None or v.engine == engine]
+        return sorted(out, key=lambda v: v.created, reverse=True)
+
+    def get(self, name: str) -> Variant:
+        """The variant called `name`."""
+        meta = self.folder(name) / "variant.json"
+        if not meta.is_file():
+            raise VariantError(f"No fine-tuned variant called {name!r}: build one on the Fine-tune page or pick another.")
+        return Variant(**json.loads(meta.read_text(encoding="utf-8")))
+
+    def adapter_path(self, variant: Variant) -> Path:
+        """The adapter file of an embedded-engine variant."""
+        return self.folder(variant.name) / variant.adapter_file
+
+    def register(self, variant: Variant) -> Variant:
+        """Write (or replace) a variant record; its files must already be in its folder."""
+        folder = self.folder(variant.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "variant.json.tmp"
+        tmp.write_text(json.dumps(asdict(variant), indent=2), encoding="utf-8")
+        tmp.replace(folder / "variant.json")
+        return variant
+
+    def delete(self, name: str) -> None:
+        """Remove a variant and its files."""
+        folder = self.folder(name)
+        if not folder.is_dir():
+            raise VariantError(f"No fine-tuned variant called {name!r} to delete.")
+        shutil.rmtree(folder)
