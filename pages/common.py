@@ -1,0 +1,53 @@
+"""What every page shares: the cached services bundle, the chosen collection, and the one error display."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from core.config import Settings
+from core.errors import AppError
+from core.services import Services, build_services
+
+
+@st.cache_resource(show_spinner="Opening the document index…")
+def _cached_services(_settings: Settings, key: str) -> Services:
+    # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
+    return build_services(_settings)
+
+
+def services() -> Services:
+    """The services for the current configuration, built once per process."""
+    settings = Settings.from_env()
+    return _cached_services(settings, repr(settings))
+
+
+def show_error(exc: AppError) -> None:
+    """The single place where an error reaches the user."""
+    st.error(str(exc), icon="⚠️")
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Show an AppError raised inside the block as a message instead of a crash."""
+    try:
+        yield
+    except AppError as exc:
+        show_error(exc)
+
+
+def current_collection() -> str | None:
+    """The collection chosen in the sidebar (None until one exists)."""
+    return st.session_state.get("collection")
+
+
+def human_size(size: int) -> str:
+    """Bytes as a short human-readable size."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

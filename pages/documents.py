@@ -1,0 +1,149 @@
+"""Documents page: collections, uploads with per-file progress, the documents table, re-index, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.errors import AppError
+from core.library import IngestResult, Progress, UploadedFile
+from pages.common import current_collection, guarded, human_size, services, show_error
+
+svc = services()
+settings = svc.settings
+
+st.title("📚 Documents")
+st.caption("Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine.")
+
+STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
+STATUS_ICONS = {"indexed": "✅", "duplicate": "♻️", "rejected": "⛔"}
+
+
+def new_collection_form() -> None:
+    with st.form("new_collection", clear_on_submit=True, border=False):
+        name = st.text_input("New collection", placeholder="e.g. manuals, legal, medical")
+        if st.form_submit_button("Create collection") and name.strip():
+            with guarded():
+                info = svc.library.create_collection(name.strip())
+                st.session_state["collection"] = info.name
+                st.rerun()
+
+
+collection = current_collection()
+if collection is None:
+    st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
+    new_collection_form()
+    st.stop()
+
+with st.expander("New collection"):
+    new_collection_form()
+
+try:
+    info = svc.store.collection_info(collection)
+except AppError as exc:
+    show_error(exc)
+    st.stop()
+
+st.subheader(f"Collection: {collection}")
+st.caption(f"{info.chunks} chunks · embedded with `{info.embedding_model}` · chunk size {info.chunk_size}, overlap {info.chunk_overlap}")
+
+# --- upload -------------------------------------------------------------------------------------
+uploads = st.file_uploader(
+    "Add documents (PDF, DOCX, TXT, MD, HTML)",
+    accept_multiple_files=True,
+    key=f"uploader-{st.session_state.get('upload_round', 0)}",
+    help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
+)
+if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 else ''}", type="primary"):
+    boxes: dict[str, tuple] = {}
+
+    def on_progress(event: Progress) -> None:
+        if event.name not in boxes:
+            status = st.status(event.name, expanded=False)
+            boxes[event.name] = (status, status.progress(0.0), status.empty())
+        status, bar, line = boxes[event.name]
+        counts = f" {event.done}/{event.total}" if event.total else ""
+        line.write(f"{STAGE_LABELS[event.stage]}{counts} {event.detail}".strip())
+        if event.total:
+            bar.progress(min(event.done / event.total, 1.0))
+        status.update(label=f"{event.name} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
+
+    files = [UploadedFile(f.name, f.getvalue()) for f in uploads]
+    results: list[IngestResult] = []
+    try:
+        results = svc.library.ingest(collection, files, progress=on_progress)
+    except AppError as exc:
+        show_error(exc)
+    for result in results:
+        status = boxes.get(result.name, (None,))[0]
+        if status is not None:
+            state = "error" if result.status == "rejected" else "complete"
+            status.update(label=f"{STATUS_ICONS[result.status]} {result.name} — {result.status}", state=state)
+    st.session_state["last_results"] = [r for r in results]
+    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+    st.rerun()
+
+for result in st.session_state.get("last_results", []):
+    if result.status == "indexed":
+        st.success(f"**{result.name}** — indexed: {result.pages} pages, {result.chunks} chunks.", icon="✅")
+    elif result.status == "duplicate":
+        st.info(f"**{result.name}** — already indexed, nothing embedded twice. {result.reason}", icon="♻️")
+    else:
+        st.error(f"**{result.name}** — rejected: {result.reason}", icon="⛔")
+
+# --- the table ----------------------------------------------------------------------------------
+records = svc.library.list_documents(collection)
+st.subheader("Documents")
+if not records:
+    st.caption("No documents yet. Try the samples in `sample_docs/`: a dishwasher manual, a licence agreement and a diabetes guide.")
+else:
+    st.dataframe(
+        [
+            {
+                "name": r.name,
+                "type": r.kind.upper(),
+                "pages": r.pages,
+                "chunks": r.chunks,
+                "size": human_size(r.size),
+                "indexed": datetime.fromtimestamp(r.indexed_at).strftime("%Y-%m-%d %H:%M"),
+                "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+                "reason": r.reason,
+                "id": r.doc_id[:12],
+            }
+            for r in records
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    labels = {r.doc_id: f"{r.name} ({r.doc_id[:12]})" for r in records}
+    doomed = st.multiselect("Select documents to delete", list(labels), format_func=labels.__getitem__)
+    if doomed and st.button(f"Delete {len(doomed)} document{'s' if len(doomed) != 1 else ''}"):
+        with guarded():
+            for doc_id in doomed:
+                svc.library.delete_document(collection, doc_id)
+            st.session_state.pop("last_results", None)
+            st.toast(f"Deleted {len(doomed)} document(s) and their chunks.")
+            st.rerun()
+
+# --- collection maintenance ---------------------------------------------------------------------
+with st.expander("Re-index with other chunking"):
+    st.caption("Re-chunks and re-embeds every document from the originals kept in the data directory; nothing to upload again.")
+    size = st.number_input("Chunk size (characters)", 200, 8000, info.chunk_size or settings.chunk_size, step=100)
+    overlap = st.number_input("Overlap (characters)", 0, 2000, info.chunk_overlap, step=50)
+    if st.button("Re-index collection"):
+        with guarded(), st.spinner("Re-indexing…"):
+            results = svc.library.reindex(collection, int(size), int(overlap))
+            st.session_state["last_results"] = results
+            st.rerun()
+
+with st.expander("Delete collection"):
+    st.warning(f"Deletes **{collection}**: its {len(records)} documents, {info.chunks} chunks and kept originals. This cannot be undone.")
+    confirm = st.text_input(f"Type **{collection}** to confirm")
+    if st.button("Delete collection", disabled=confirm.strip() != collection):
+        with guarded():
+            count = svc.library.delete_collection(collection)
+            st.session_state["collection"] = None
+            st.session_state.pop("last_results", None)
+            st.toast(f"Deleted collection {collection} ({count} documents).")
+            st.rerun()

@@ -1,0 +1,1 @@
+"""Deterministic fakes that sit at the app's boundaries (real protocols, canned behaviour)."""
