@@ -32,7 +32,7 @@ class RecordedRequest:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # lower-case names
     raw: bytes
     body: Any  # parsed JSON, or None when the body is not JSON (blobs, GET)
 
@@ -240,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
+
     def _send_json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj).encode()
         self.send_response(status)
@@ -297,11 +300,11 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(raw)
             except ValueError:
-                self.fake._record(RecordedRequest(method, self.path, dict(self.headers), raw, None))
+                self.fake._record(RecordedRequest(method, self.path, self._headers(), raw, None))
                 self._send_json(400, {"error": "invalid character in request body"})
                 return
         fake = self.fake
-        fake._record(RecordedRequest(method, self.path, dict(self.headers), raw, body))
+        fake._record(RecordedRequest(method, self.path, self._headers(), raw, body))
         if self.path in fake.forced_errors:
             status, text = fake.forced_errors[self.path]
             self._send_json(status, {"error": text})

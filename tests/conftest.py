@@ -1,0 +1,48 @@
+"""Shared fixtures: settings on a temp data dir, one embedding model per session, services."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from core.config import Settings  # noqa: E402
+from core.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from core.services import Services, build_services  # noqa: E402
+from tests.fakes.ollama_fixtures import ollama_server  # noqa: E402,F401
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_docs"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real bundled all-MiniLM-L6-v2, loaded once for the whole run."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh data directory, with no .env and no environment leaking in."""
+    return Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", engine="embedded")
+
+
+@pytest.fixture
+def services(settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[Services]:
+    """Services on a real on-disk Chroma under the temp data dir."""
+    svc = build_services(settings, embedder=embedder)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    """Where tests leave artefacts worth looking at (screenshots)."""
+    path = ROOT / "test-output"
+    path.mkdir(exist_ok=True)
+    return path
