@@ -24,6 +24,30 @@ def services() -> Services:
     return _cached_services(settings, repr(settings))
 
 
+def page_setup() -> Services:
+    """Open the services and draw the sidebar every page shares; stops the page on a fatal error."""
+    try:
+        svc = services()
+    except AppError as exc:
+        show_error(exc)
+        st.stop()
+    with st.sidebar:
+        st.markdown("### domainchat")
+        try:
+            names = [c.name for c in svc.library.list_collections()]
+        except AppError as exc:
+            show_error(exc)
+            names = []
+        if st.session_state.get("collection") not in names:
+            st.session_state["collection"] = names[0] if names else None
+        if names:
+            st.selectbox("Collection", names, key="collection", help="One collection per domain, e.g. manuals, legal, medical.")
+        else:
+            st.caption("No collection yet: create one on the Documents page.")
+        st.caption(f"Embeddings: `{svc.embedder.name}`")
+    return svc
+
+
 def show_error(exc: AppError) -> None:
     """The single place where an error reaches the user."""
     st.error(str(exc), icon="⚠️")

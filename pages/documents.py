@@ -8,9 +8,9 @@ import streamlit as st
 
 from core.errors import AppError
 from core.library import IngestResult, Progress, UploadedFile
-from pages.common import current_collection, guarded, human_size, services, show_error
+from pages.common import current_collection, guarded, human_size, page_setup, show_error
 
-svc = services()
+svc = page_setup()
 settings = svc.settings
 
 st.title("📚 Documents")
@@ -20,15 +20,37 @@ STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "chunking": "Chunk
 STATUS_ICONS = {"indexed": "✅", "duplicate": "♻️", "rejected": "⛔"}
 
 
+def _create_collection() -> None:
+    # A callback runs before the script, so the sidebar already shows the new collection.
+    name = st.session_state.get("new_collection_name", "").strip()
+    if not name:
+        return
+    try:
+        st.session_state["collection"] = svc.library.create_collection(name).name
+    except AppError as exc:
+        st.session_state["flash_error"] = exc
+
+
+def _delete_collection(name: str) -> None:
+    try:
+        count = svc.library.delete_collection(name)
+        st.session_state["flash_info"] = f"Deleted collection {name} ({count} documents)."
+        st.session_state.pop("collection", None)
+        st.session_state.pop("last_results", None)
+    except AppError as exc:
+        st.session_state["flash_error"] = exc
+
+
 def new_collection_form() -> None:
     with st.form("new_collection", clear_on_submit=True, border=False):
-        name = st.text_input("New collection", placeholder="e.g. manuals, legal, medical")
-        if st.form_submit_button("Create collection") and name.strip():
-            with guarded():
-                info = svc.library.create_collection(name.strip())
-                st.session_state["collection"] = info.name
-                st.rerun()
+        st.text_input("New collection", placeholder="e.g. manuals, legal, medical", key="new_collection_name")
+        st.form_submit_button("Create collection", on_click=_create_collection)
 
+
+if "flash_error" in st.session_state:
+    show_error(st.session_state.pop("flash_error"))
+if "flash_info" in st.session_state:
+    st.success(st.session_state.pop("flash_info"))
 
 collection = current_collection()
 if collection is None:
@@ -140,10 +162,4 @@ with st.expander("Re-index with other chunking"):
 with st.expander("Delete collection"):
     st.warning(f"Deletes **{collection}**: its {len(records)} documents, {info.chunks} chunks and kept originals. This cannot be undone.")
     confirm = st.text_input(f"Type **{collection}** to confirm")
-    if st.button("Delete collection", disabled=confirm.strip() != collection):
-        with guarded():
-            count = svc.library.delete_collection(collection)
-            st.session_state["collection"] = None
-            st.session_state.pop("last_results", None)
-            st.toast(f"Deleted collection {collection} ({count} documents).")
-            st.rerun()
+    st.button("Delete collection", disabled=confirm.strip() != collection, on_click=_delete_collection, args=(collection,))
