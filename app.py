@@ -13,5 +13,6 @@ st.set_page_config(page_title="domainchat", page_icon="💬", layout="wide")
 st.navigation(
     [
         st.Page("pages/documents.py", title="Documents", icon="📚", default=True),
+        st.Page("pages/chat.py", title="Chat", icon="💬"),
     ]
 ).run()

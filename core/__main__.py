@@ -166,13 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
-    found: list[Callable[[Any], None]] = []
-    try:
-        from core.chat_cli import add_chat_commands
+    from core.chat_cli import add_chat_commands
 
-        found.append(add_chat_commands)
-    except ImportError:
-        pass
+    found: list[Callable[[Any], None]] = [add_chat_commands]
     try:
         from core.finetune.cli import add_finetune_commands
 

@@ -45,6 +45,7 @@ class Settings:
     top_k: int = _setting("DOMAINCHAT_TOP_K", 4, "Chunks retrieved per question.")
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
+    min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "dense", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
 
     @classmethod

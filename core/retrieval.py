@@ -42,6 +42,7 @@ class Retrieval:
     chunks: list[RetrievedChunk]
     method: Method
     ms: float
+    best_similarity: float  # cosine similarity of the closest chunk by embedding: "is anything relevant?"
 
 
 def tokenize(text: str) -> list[str]:
@@ -63,15 +64,16 @@ class Retriever:
         started = time.perf_counter()
         self.store.check_embedding_model(collection, self.embedder.name)
         vector = self.embedder.embed([question])[0]
+        dense = self.store.query(collection, vector, k if method == "dense" else max(k * 4, 20))
         if method == "dense":
-            chunks = [RetrievedChunk.of(h.chunk, h.score) for h in self.store.query(collection, vector, k)]
+            chunks = [RetrievedChunk.of(h.chunk, h.score) for h in dense]
         else:
-            chunks = self._hybrid(collection, question, vector, k)
-        return Retrieval(chunks, method, (time.perf_counter() - started) * 1000)
+            chunks = self._hybrid(collection, question, dense, k)
+        best = max((h.score for h in dense), default=0.0)
+        return Retrieval(chunks, method, (time.perf_counter() - started) * 1000, best)
 
-    def _hybrid(self, collection: str, question: str, vector: list[float], k: int) -> list[RetrievedChunk]:
-        pool = max(k * 4, 20)
-        dense = self.store.query(collection, vector, pool)
+    def _hybrid(self, collection: str, question: str, dense: list, k: int) -> list[RetrievedChunk]:
+        pool = len(dense)
         bm25, records = self._bm25_index(collection)
         fused: dict[str, float] = {}
         by_id: dict[str, ChunkRecord] = {}

@@ -8,7 +8,9 @@ from typing import Any
 from core.catalog import Catalog
 from core.config import Settings
 from core.embeddings import Embedder, make_embedder
+from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.rag import ChatService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
@@ -25,6 +27,8 @@ class Services:
     library: DocumentLibrary
     retriever: Retriever
     variants: VariantRegistry
+    chat: ChatService
+    history: ChatHistory
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -38,12 +42,15 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
+    retriever = Retriever(store, embedder)
     return Services(
         settings=settings,
         store=store,
         catalog=catalog,
         embedder=embedder,
         library=library,
-        retriever=Retriever(store, embedder),
+        retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
+        chat=ChatService(settings, retriever),
+        history=ChatHistory(settings.data_dir),
     )

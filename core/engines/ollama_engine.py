@@ -192,14 +192,11 @@ class OllamaEngine:
         self.connect_timeout_s = settings.ollama_connect_timeout_s
         self.read_timeout_s = settings.ollama_read_timeout_s
         self._client = make_client(self.host, self.connect_timeout_s, self.read_timeout_s)
-        self._quick = make_client(
-            self.host,
-            min(self.connect_timeout_s, STATUS_CONNECT_TIMEOUT_S),
-            min(self.read_timeout_s, METADATA_READ_TIMEOUT_S),
-        )
-        self._status_client = make_client(
-            self.host, min(self.connect_timeout_s, STATUS_CONNECT_TIMEOUT_S), min(self.read_timeout_s, STATUS_READ_TIMEOUT_S)
-        )
+        # Listing, metadata and status must stay snappy even when generation may take minutes.
+        self._status_connect_s = min(self.connect_timeout_s, STATUS_CONNECT_TIMEOUT_S)
+        self._status_read_s = min(self.read_timeout_s, STATUS_READ_TIMEOUT_S)
+        self._quick = make_client(self.host, self._status_connect_s, min(self.read_timeout_s, METADATA_READ_TIMEOUT_S))
+        self._status_client = make_client(self.host, self._status_connect_s, self._status_read_s)
         self._lock = threading.Lock()
         self._context_lengths: dict[str, int | None] = {}
         # Ollama reloads a model whenever num_ctx changes: never shrink it per model, only grow it.
@@ -240,9 +237,7 @@ class OllamaEngine:
         try:
             names = sorted(m.model or "" for m in self._status_client.list().models)
         except Exception as exc:  # noqa: BLE001 - status reports every failure as a message
-            err = translate_ollama_error(
-                exc, self.host, connect_timeout_s=STATUS_CONNECT_TIMEOUT_S, read_timeout_s=STATUS_READ_TIMEOUT_S
-            )
+            err = translate_ollama_error(exc, self.host, connect_timeout_s=self._status_connect_s, read_timeout_s=self._status_read_s)
             return EngineStatus(engine="ollama", ok=False, address=self.host, message=str(err))
         default = self.settings.ollama_model
         message = f"Ollama at {self.host}: {len(names)} model(s)."
@@ -479,11 +474,11 @@ class OllamaEmbedder:
         self.name = model
         self._engine = OllamaEngine(settings)
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order (sent in batches of 32)."""
         out: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
-            batch = texts[start : start + EMBED_BATCH]
+            batch = list(texts[start : start + EMBED_BATCH])
             try:
                 r = self._engine.client.embed(model=self.name, input=batch)
             except Exception as exc:

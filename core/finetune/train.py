@@ -1,0 +1,281 @@
+"""The training program: `python -m core.finetune.train --config CONFIG.json`.
+
+A hand-written loop with the loss on answer tokens only: measured on the 2-core machine it is 1.4×
+faster than transformers' `Trainer` and 2.5× faster than TRL for the same result, and the page needs
+per-step progress and cancellation anyway. Each example is exactly what the chat sends in `finetuned`
+mode (`core.finetune.formats.finetuned_prompt`) followed by the answer and EOS, tokenised the way
+llama.cpp tokenises it (BOS + prompt; the answer's tokens follow the prompt's).
+
+Progress goes to `status.json` in the job folder after every step; the loop stops between two steps
+when the `cancel` file appears or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import resource
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.errors import AppError, FineTuneError
+from core.finetune.dataset import QAPair, load_training_pairs
+from core.finetune.formats import answer_completion, finetuned_prompt, rag_prompt
+from core.finetune.jobs import StatusWriter, TrainConfig, acquire_heavy_lock
+
+
+class Cancelled(Exception):
+    """The user asked the job to stop."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One tokenised training example: labels are -100 on the prompt."""
+
+    input_ids: list[int]
+    labels: list[int]
+    form: str
+
+
+def tokenize_example(tokenizer: Any, prompt: str, answer: str, max_length: int) -> tuple[list[int], list[int], bool]:
+    """(input ids, labels, truncated): BOS + prompt unlabelled, then answer + EOS labelled."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True).input_ids
+    answer_ids = tokenizer(answer_completion(answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    truncated = len(prompt_ids) + len(answer_ids) > max_length
+    if truncated:
+        answer_ids = answer_ids[: max(1, max_length - len(prompt_ids))]
+    ids = prompt_ids + answer_ids
+    return ids, [-100] * len(prompt_ids) + answer_ids, truncated
+
+
+def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int) -> tuple[list[Example], dict[str, int]]:
+    """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context)."""
+    counts = {"plain": 0, "rag": 0, "truncated": 0, "too_long": 0}
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for pair in pairs:
+        ids, labels, truncated = tokenize_example(tokenizer, finetuned_prompt(pair.question), pair.answer, max_length)
+        if len(ids) - labels.count(-100) < 1 or labels.count(-100) >= max_length:
+            counts["too_long"] += 1
+            continue
+        counts["truncated"] += truncated
+        out.append(Example(ids, labels, "plain"))
+        counts["plain"] += 1
+        if pair.context and rag_fraction > 0 and rng.random() < rag_fraction:
+            ids, labels, truncated = tokenize_example(tokenizer, rag_prompt(pair.context, pair.question), pair.answer, max_length)
+            if not truncated:  # a RAG example cut short would teach answers without their context
+                out.append(Example(ids, labels, "rag"))
+                counts["rag"] += 1
+    return out, counts
+
+
+def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors for one batch."""
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean cross-entropy on answer tokens, projecting only those positions onto the vocabulary.
+
+    Gemma's vocabulary has 262k entries, so the output projection is about half of the compute
+    for short examples; skipping it for prompt and padding positions makes a step ~1.6× faster
+    than `model(labels=…)` with the same loss.
+    """
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    body, head = base.get_decoder(), base.get_output_embeddings()
+    if body is None or head is None:
+        return model(**batch).loss
+    hidden = body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    logits = head(hidden[:, :-1][keep])
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (ru_maxrss is in KB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], bool]) -> dict[str, Any]:
+    """Train the LoRA adapter, save it (and its GGUF form), register it if asked; return the result."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from core.finetune.hfmodel import BaseSource, load_base, pick_device
+
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(max(1, config.threads))
+    device = pick_device(config.device)
+    source = BaseSource(gguf=Path(config.base_gguf)) if config.base_gguf else BaseSource(hf_dir=Path(config.base_hf_dir or "."))
+    pairs = load_training_pairs(Path(config.dataset))
+
+    status.update(phase="loading", message=f"Loading {source.label} (the first time it is converted, about a minute)")
+    model, tokenizer = load_base(source, config.base_cache, device)
+    load_s = time.perf_counter() - started
+    if should_stop():
+        raise Cancelled()
+
+    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed)
+    if not examples:
+        raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
+    model = get_peft_model(model, LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
+    ))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    per_epoch = math.ceil(len(examples) / config.batch_size)
+    total = per_epoch * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    # Short warm-up then linear decay to 10%: stable on tiny sets, still converges in few epochs.
+    warmup = min(10, max(1, total // 10))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
+    )
+    status.update(state="running", phase="training", total_steps=total, examples=len(examples), example_counts=counts,
+                  device=device, message=f"Training on {len(examples)} examples for {config.epochs} epochs")
+
+    rng = random.Random(config.seed)
+    losses: list[float] = []
+    step, seen = 0, 0
+    train_started = time.perf_counter()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for epoch in range(config.epochs):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for b in range(0, len(order), config.batch_size):
+            if step >= total:
+                break
+            if should_stop():
+                raise Cancelled()
+            batch = collate([examples[i] for i in order[b:b + config.batch_size]], pad)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = answer_loss(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            seen += batch["input_ids"].shape[0]
+            losses.append(round(float(loss.detach()), 4))
+            elapsed = time.perf_counter() - train_started
+            status.update(
+                step=step, epoch=epoch + 1, loss=losses[-1], loss_history=losses[-500:],
+                examples_per_s=round(seen / elapsed, 2), s_per_step=round(elapsed / step, 3),
+                eta_s=round(elapsed / step * (total - step), 1),
+                message=f"Epoch {epoch + 1}/{config.epochs}, step {step}/{total}, loss {losses[-1]:.3f}",
+            )
+    train_s = time.perf_counter() - train_started
+
+    status.update(phase="saving", message="Saving the adapter")
+    adapter_dir = config.job_dir / "adapter"
+    model.save_pretrained(str(adapter_dir))
+    cost = {
+        "wall_s": round(time.perf_counter() - started, 1), "train_s": round(train_s, 1), "load_s": round(load_s, 1),
+        "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "steps": step, "batch_size": config.batch_size,
+        "s_per_step": round(train_s / max(1, step), 3), "device": device, "threads": config.threads,
+        "peak_rss_mb": peak_rss_mb(), "lora_r": config.lora_r, "learning_rate": config.learning_rate,
+        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+    }
+    if device.startswith("cuda"):
+        cost["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    result: dict[str, Any] = {"adapter_dir": str(adapter_dir)}
+    del model, optimizer  # free the training memory before conversion and registration
+    if config.base_gguf:
+        from core.finetune.lora_gguf import peft_to_lora_gguf
+
+        status.update(phase="converting", message="Writing the adapter as a llama.cpp LoRA GGUF")
+        result["adapter_gguf"] = str(peft_to_lora_gguf(adapter_dir, Path(config.base_gguf), config.job_dir / "adapter.gguf"))
+    cost["wall_s"] = round(time.perf_counter() - started, 1)
+    status.update(cost=cost, result=result)
+    if config.register:
+        if should_stop():
+            raise Cancelled()
+        from core.finetune.register import register_from_job
+
+        status.update(phase="registering", message=f"Registering variant {config.register.get('name')}")
+        variant = register_from_job(config, cost)
+        result["variant"] = variant.name
+    return {"cost": cost, "result": result}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one training job from its config file; exit 0 done, 1 failed, 2 cancelled."""
+    parser = argparse.ArgumentParser(prog="python -m core.finetune.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="the job's config.json")
+    parser.add_argument("--lock-fd", type=int, default=None, help="heavy-job lock inherited from the starter (internal)")
+    args = parser.parse_args(argv)
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(key, value)
+
+    config = TrainConfig.from_file(args.config)
+    folder = config.job_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "config.json").exists():
+        (folder / "config.json").write_text(config.to_json(), encoding="utf-8")
+    status = StatusWriter(folder / "status.json", {"job_id": config.job_id, "pid": os.getpid()})
+    status.data.setdefault("created", time.time())
+    cancel_flag = folder / "cancel"
+    stop = {"signal": False}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        stop["signal"] = True  # checked between steps, so the status file is always left consistent
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    lock_fd = args.lock_fd
+    try:
+        if lock_fd is None:
+            lock_fd = acquire_heavy_lock(Path(config.data_dir), config.job_id)
+        status.update(state="running", phase="starting", started=time.time(), message="Starting")
+        out = train(config, status, lambda: stop["signal"] or cancel_flag.exists())
+        status.update(state="done", phase="done", finished=time.time(), eta_s=0, **out,
+                      message=f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {out['result']['variant']} registered" if out["result"].get("variant") else ""))
+        return 0
+    except Cancelled:
+        status.update(state="cancelled", phase="cancelled", finished=time.time(), eta_s=None, message="Cancelled: nothing was saved as a variant.")
+        return 2
+    except AppError as exc:
+        status.update(state="failed", finished=time.time(), eta_s=None, message=str(exc), error=type(exc).__name__)
+        print(traceback.format_exc(), file=sys.stderr)
+        return 1
+    except BaseException as exc:  # the page must learn about any failure, not see "running" forever
+        status.update(state="failed", finished=time.time(), eta_s=None, error=type(exc).__name__,
+                      message=f"Training failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}.",
+                      peak_rss_mb=peak_rss_mb())
+        print(traceback.format_exc(), file=sys.stderr)
+        return 1
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Answering a question in one of the four modes, streamed, with the sources it used.
+
+    base       the base model alone
+    rag        the base model with retrieved passages (the default)
+    finetuned  the fine-tuned variant alone
+    hybrid     the fine-tuned variant with retrieved passages
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Literal
+
+from core.config import Settings
+from core.engines.base import Engine, Generation, GenerationRequest
+from core.errors import GenerationInterruptedError, VariantError
+from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
+from core.retrieval import Method, RetrievedChunk, Retriever, tokenize
+
+Mode = Literal["base", "rag", "finetuned", "hybrid"]
+MODES: dict[str, str] = {
+    "base": "Base model alone",
+    "rag": "Base model + retrieved passages (RAG)",
+    "finetuned": "Fine-tuned variant alone",
+    "hybrid": "Fine-tuned variant + retrieved passages",
+}
+RETRIEVAL_MODES = ("rag", "hybrid")
+VARIANT_MODES = ("finetuned", "hybrid")
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question and how to answer it."""
+
+    text: str
+    mode: Mode
+    collection: str | None
+    base_model: str
+    variant_model: str | None = None
+    top_k: int = 4
+    temperature: float = 0.1
+    retrieval: Method = "dense"
+    max_tokens: int = 256
+
+
+@dataclass
+class Answer:
+    """A finished (or interrupted) answer with everything needed to show and judge it."""
+
+    question: str
+    text: str
+    mode: str
+    engine: str
+    model: str
+    sources: list[RetrievedChunk] = field(default_factory=list)
+    timings: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    incomplete: bool = False
+    error: str = ""
+    cited: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (sources without their full text kept short for the CLI)."""
+        out = asdict(self)
+        out["sources"] = [
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+        ]
+        return out
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces; afterwards `answer` is complete.
+
+    An engine failure in the middle keeps the partial text and marks the answer incomplete
+    instead of losing it.
+    """
+
+    def __init__(self, answer: Answer, generation: Generation | None, started: float) -> None:
+        self.answer = answer
+        self._generation = generation
+        self._started = started
+
+    def __iter__(self) -> Iterator[str]:
+        if self._generation is None:
+            yield self.answer.text
+            self._finish()
+            return
+        pieces: list[str] = []
+        try:
+            for piece in self._generation:
+                pieces.append(piece)
+                yield piece
+        except GenerationInterruptedError as exc:
+            self.answer.incomplete = True
+            self.answer.error = str(exc)
+        self.answer.text = "".join(pieces).strip()
+        if self.answer.sources and not self.answer.incomplete:
+            marker = self._attribute()
+            if marker:
+                self.answer.text += marker
+                yield marker
+        self._finish()
+
+    def _attribute(self) -> str:
+        """Cite the passages the answer used; returns the marker text appended (if any)."""
+        used = sorted({int(m) for m in _MARKER.findall(self.answer.text) if 1 <= int(m) <= len(self.answer.sources)})
+        if used:
+            self.answer.cited = used
+            return ""
+        if not self.answer.text or NOT_FOUND.lower().rstrip(".") in self.answer.text.lower():
+            return ""
+        # Small base models do not write citation markers: attribute the answer to the passage
+        # that contains most of its words, and say which one it was.
+        words = set(tokenize(self.answer.text))
+        if not words:
+            return ""
+        overlaps = [len(words & set(tokenize(s.text))) / len(words) for s in self.answer.sources]
+        best = max(range(len(overlaps)), key=overlaps.__getitem__)
+        if overlaps[best] < 0.5:
+            return ""
+        self.answer.cited = [best + 1]
+        return f" [{best + 1}]"
+
+    def _finish(self) -> None:
+        stats = getattr(self._generation, "stats", None)
+        total = (time.perf_counter() - self._started) * 1000
+        self.answer.timings.update(
+            {
+                "first_token_ms": _round(stats.first_token_ms if stats else None),
+                "generation_ms": _round(stats.total_ms if stats else None),
+                "total_ms": _round(total),
+                "tokens": stats.completion_tokens if stats else 0,
+                "tokens_per_s": _round(stats.tokens_per_s if stats else None),
+            }
+        )
+        if stats:
+            self.answer.warnings.extend(w for w in stats.warnings if w not in self.answer.warnings)
+
+
+class ChatService:
+    """Turns a question into a streamed answer in the chosen mode."""
+
+    def __init__(self, settings: Settings, retriever: Retriever) -> None:
+        self.settings = settings
+        self.retriever = retriever
+
+    def ask(self, engine: Engine, question: Question) -> AnswerStream:
+        """Retrieve (in the RAG modes), build the mode's prompt and start generating."""
+        started = time.perf_counter()
+        model = self.model_for(question)
+        answer = Answer(question.text, "", question.mode, engine.name, model)
+        prompt = plain_prompt(question.text)
+        if question.mode in RETRIEVAL_MODES:
+            if not question.collection:
+                raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
+            found = self.retriever.search(question.collection, question.text, question.top_k, question.retrieval)
+            answer.timings["retrieval_ms"] = _round(found.ms)
+            if not found.chunks or found.best_similarity < self.settings.min_similarity:
+                answer.text = (
+                    f"{NOT_FOUND} Nothing in the collection '{question.collection}' is close enough to the question "
+                    f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), so no answer was generated rather than a guess."
+                )
+                return AnswerStream(answer, None, started)
+            answer.sources = found.chunks
+            prompt = rag_prompt(question.text, found.chunks)
+        request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
+        return AnswerStream(answer, engine.generate(request), started)
+
+    @staticmethod
+    def model_for(question: Question) -> str:
+        """The model a mode uses: the fine-tuned variant for `finetuned`/`hybrid`, else the base model."""
+        if question.mode in VARIANT_MODES:
+            if not question.variant_model:
+                raise VariantError(
+                    "There is no fine-tuned variant yet: build one on the Fine-tune page (or `python -m core finetune …`), "
+                    "or pick an existing model as the variant in the sidebar. Until then use the base or rag mode."
+                )
+            return question.variant_model
+        return question.base_model
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

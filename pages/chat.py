@@ -1,0 +1,179 @@
+"""Chat page: ask about the collection in one of four modes; answers stream with their sources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterator
+
+import streamlit as st
+
+from core.engines.select import choose_engine_with_status, default_model
+from core.errors import AppError
+from core.history import Conversation, to_json, to_markdown
+from core.rag import MODES, VARIANT_MODES, AnswerStream, Question
+from core.safety import escape_markdown
+from pages.common import current_collection, page_setup, show_error
+
+svc = page_setup()
+settings = svc.settings
+collection = current_collection()
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def engine_overview(settings_key: str, choice: str) -> dict[str, Any]:
+    """Which engine answers, its status and models; cached briefly so reruns do not probe Ollama each time."""
+    engine, probe = choose_engine_with_status(settings, choice)
+    status = engine.status()
+    models = engine.list_models() if status.ok else []
+    return {
+        "engine": engine.name,
+        "status": status,
+        "probe": probe,
+        "base": [m.name for m in models if m.kind == "base"],
+        "variants": [m.name for m in models if m.kind == "variant"],
+        "default": default_model(engine, settings),
+    }
+
+
+# --- sidebar: engine, models, mode ----------------------------------------------------------------
+with st.sidebar:
+    st.divider()
+    choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
+                          help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
+    try:
+        overview = engine_overview(repr(settings), choice)
+    except AppError as exc:
+        show_error(exc)
+        st.stop()
+    status = overview["status"]
+    if status.ok:
+        st.caption(f"🟢 {status.message}")
+    else:
+        st.warning(status.message)
+    if choice == "auto" and overview["probe"] is not None and not overview["probe"].ok:
+        st.caption(f"Using the embedded engine: {overview['probe'].message}")
+
+    base_options = overview["base"] or [overview["default"]]
+    base_index = base_options.index(overview["default"]) if overview["default"] in base_options else 0
+    base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview['engine']}")
+    # On Ollama any pulled model can serve as "the fine-tuned variant" (trained elsewhere); on the embedded
+    # engine only registered adapters can.
+    variant_options = overview["variants"] + ([m for m in overview["base"] if m != base_model] if overview["engine"] == "ollama" else [])
+    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview['engine']}",
+                                 placeholder="none yet", index=0 if variant_options else None)
+    if not overview["variants"]:
+        st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
+    mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
+    top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
+    temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
+    method = st.radio("Retrieval", ["dense", "hybrid"], index=["dense", "hybrid"].index(settings.retrieval), horizontal=True,
+                      help="dense: embeddings only. hybrid: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
+
+# --- conversations ----------------------------------------------------------------------------------
+chats = svc.history.list(collection)
+chat_key = f"chat_id::{collection}"
+if st.session_state.get(chat_key) not in {c.id for c in chats} and st.session_state.get(chat_key) != "new":
+    st.session_state[chat_key] = chats[0].id if chats else "new"
+with st.sidebar:
+    st.divider()
+    st.markdown("**Conversations**")
+    if st.button("➕ New chat", width="stretch"):
+        st.session_state[chat_key] = "new"
+        st.rerun()
+    if chats:
+        labels = {c.id: f"{c.title} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
+        ids = ["new", *labels] if st.session_state[chat_key] == "new" else list(labels)
+        st.radio("Past chats", ids, key=chat_key, format_func=lambda i: "(new chat)" if i == "new" else labels[i], label_visibility="collapsed")
+
+chat: Conversation = svc.history.new(collection) if st.session_state[chat_key] == "new" else svc.history.load(collection, st.session_state[chat_key])
+
+# --- main ----------------------------------------------------------------------------------------
+st.title("💬 Chat")
+target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
+st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview['engine']}**")
+
+
+def show_sources(message: dict[str, Any]) -> None:
+    sources = message.get("sources") or []
+    if not sources:
+        return
+    cited = set(message.get("cited") or [])
+    with st.expander(f"Sources ({len(sources)})"):
+        for i, source in enumerate(sources, 1):
+            mark = " ← cited" if i in cited else ""
+            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
+            st.caption(escape_markdown(source["text"]))
+
+
+def show_label(message: dict[str, Any]) -> None:
+    timings = message.get("timings") or {}
+    parts = [f"mode **{message.get('mode')}**", f"model `{message.get('model')}`", f"engine {message.get('engine')}"]
+    if timings.get("total_ms") is not None:
+        parts.append(f"{timings['total_ms'] / 1000:.1f} s")
+    if timings.get("tokens_per_s"):
+        parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
+    st.caption(" · ".join(parts))
+    if message.get("incomplete"):
+        st.warning(f"Incomplete answer: {message.get('error')}")
+    for warning in message.get("warnings") or []:
+        st.caption(f"⚠️ {escape_markdown(warning)}")
+
+
+for message in chat.messages:
+    with st.chat_message(message["role"]):
+        st.markdown(escape_markdown(message["content"]))
+        if message["role"] == "assistant":
+            show_label(message)
+            show_sources(message)
+
+if chat.messages:
+    c1, c2, c3 = st.columns([1, 1, 4])
+    c1.download_button("Export Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown")
+    c2.download_button("Export JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json")
+    if c3.button("Delete this chat"):
+        svc.history.delete(collection, chat.id)
+        st.session_state[chat_key] = "new"
+        st.rerun()
+elif mode in VARIANT_MODES and not variant_model:
+    st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
+else:
+    st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
+
+failed = st.session_state.get("failed_question")
+if failed:
+    show_error(st.session_state.get("failed_error") or AppError("The last question failed."))
+    st.info(f"Your last question did not get an answer and was kept: “{escape_markdown(failed)}”")
+    r1, r2, _ = st.columns([1, 1, 6])
+    if r1.button("Ask again"):
+        st.session_state["pending_question"] = st.session_state.pop("failed_question")
+        st.session_state.pop("failed_error", None)
+        st.rerun()
+    if r2.button("Dismiss"):
+        st.session_state.pop("failed_question")
+        st.session_state.pop("failed_error", None)
+        st.rerun()
+prompt = st.chat_input("Ask about your documents…") or st.session_state.pop("pending_question", None)
+
+
+def escaped(stream: AnswerStream) -> Iterator[str]:
+    for piece in stream:
+        yield escape_markdown(piece)
+
+
+if prompt:
+    question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens)
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(prompt))
+    with st.chat_message("assistant"):
+        try:
+            engine, _ = choose_engine_with_status(settings, choice)
+            stream = svc.chat.ask(engine, question)
+            st.write_stream(escaped(stream))
+        except AppError as exc:
+            st.session_state.update(failed_question=prompt, failed_error=exc)
+            st.rerun()
+    chat.add_question(prompt)
+    chat.add_answer(stream.answer)
+    svc.history.save(chat)
+    st.session_state[chat_key] = chat.id
+    st.rerun()
