@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="domainchat", page_icon="💬", layout="wide")
+st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
 
 st.navigation(
     [
-        st.Page("pages/documents.py", title="Documents", icon="📚", default=True),
-        st.Page("pages/chat.py", title="Chat", icon="💬"),
+        st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
     ]
 ).run()

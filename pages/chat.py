@@ -47,7 +47,7 @@ with st.sidebar:
         st.stop()
     status = overview["status"]
     if status.ok:
-        st.caption(f"🟢 {status.message}")
+        st.caption(f":material/check_circle: {status.message}")
     else:
         st.warning(status.message)
     if choice == "auto" and overview["probe"] is not None and not overview["probe"].ok:
@@ -77,7 +77,7 @@ if st.session_state.get(chat_key) not in {c.id for c in chats} and st.session_st
 with st.sidebar:
     st.divider()
     st.markdown("**Conversations**")
-    if st.button("➕ New chat", width="stretch"):
+    if st.button("New chat", icon=":material/add:", width="stretch"):
         st.session_state[chat_key] = "new"
         st.rerun()
     if chats:
@@ -88,7 +88,7 @@ with st.sidebar:
 chat: Conversation = svc.history.new(collection) if st.session_state[chat_key] == "new" else svc.history.load(collection, st.session_state[chat_key])
 
 # --- main ----------------------------------------------------------------------------------------
-st.title("💬 Chat")
+st.title("Chat")
 target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
 st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview['engine']}**")
 
@@ -116,7 +116,7 @@ def show_label(message: dict[str, Any]) -> None:
     if message.get("incomplete"):
         st.warning(f"Incomplete answer: {message.get('error')}")
     for warning in message.get("warnings") or []:
-        st.caption(f"⚠️ {escape_markdown(warning)}")
+        st.caption(f":material/warning: {escape_markdown(warning)}")
 
 
 for message in chat.messages:

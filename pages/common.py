@@ -50,7 +50,7 @@ def page_setup() -> Services:
 
 def show_error(exc: AppError) -> None:
     """The single place where an error reaches the user."""
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=":material/error:")
 
 
 @contextmanager

@@ -8,16 +8,17 @@ import streamlit as st
 
 from core.errors import AppError
 from core.library import IngestResult, Progress, UploadedFile
+from core.safety import escape_markdown
 from pages.common import current_collection, guarded, human_size, page_setup, show_error
 
 svc = page_setup()
 settings = svc.settings
 
-st.title("📚 Documents")
+st.title("Documents")
 st.caption("Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine.")
 
 STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
-STATUS_ICONS = {"indexed": "✅", "duplicate": "♻️", "rejected": "⛔"}
+STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:"}
 
 
 def _create_collection() -> None:
@@ -72,7 +73,7 @@ st.caption(f"{info.chunks} chunks · embedded with `{info.embedding_model}` · c
 
 # --- upload -------------------------------------------------------------------------------------
 uploads = st.file_uploader(
-    "Add documents (PDF, DOCX, TXT, MD, HTML)",
+    f"Add documents: PDF, DOCX, TXT, MD or HTML, up to {settings.max_upload_mb:g} MB each",
     accept_multiple_files=True,
     key=f"uploader-{st.session_state.get('upload_round', 0)}",
     help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
@@ -108,11 +109,11 @@ if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 el
 
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
-        st.success(f"**{result.name}** — indexed: {result.pages} pages, {result.chunks} chunks.", icon="✅")
+        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} pages, {result.chunks} chunks.", icon=":material/check_circle:")
     elif result.status == "duplicate":
-        st.info(f"**{result.name}** — already indexed, nothing embedded twice. {result.reason}", icon="♻️")
+        st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {result.reason}", icon=":material/content_copy:")
     else:
-        st.error(f"**{result.name}** — rejected: {result.reason}", icon="⛔")
+        st.error(f"**{escape_markdown(result.name)}** — rejected: {result.reason}", icon=":material/block:")
 
 # --- the table ----------------------------------------------------------------------------------
 records = svc.library.list_documents(collection)
@@ -129,7 +130,7 @@ else:
                 "chunks": r.chunks,
                 "size": human_size(r.size),
                 "indexed": datetime.fromtimestamp(r.indexed_at).strftime("%Y-%m-%d %H:%M"),
-                "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+                "status": r.status,
                 "reason": r.reason,
                 "id": r.doc_id[:12],
             }

@@ -17,6 +17,7 @@ from core.engines.embedded import (
     _cut_middle,
     _RepeatGuard,
     bundled_gguf_path,
+    load_model,
     read_gguf_header,
     validate_lora_adapter,
 )
@@ -208,6 +209,22 @@ def test_non_streaming_gives_one_piece(tmp_path: Path) -> None:
     gen = EmbeddedEngine(make_settings(tmp_path)).generate(ask(), stream=False)
     pieces = list(gen)
     assert len(pieces) == 1 and "2 weeks" in pieces[0]
+
+
+@pytest.mark.slow
+def test_chat_path_streams_message_deltas(tmp_path: Path) -> None:
+    """An instruction GGUF (with a chat template) is asked through create_chat_completion with the messages."""
+    engine = EmbeddedEngine(make_settings(tmp_path))
+    model = load_model(engine.gguf_path(), engine.n_ctx)
+    model.has_chat_template = True  # the bundled base has no template: llama.cpp falls back to its default format
+    try:
+        gen = engine.generate(ask(max_tokens=12))
+        text = "".join(gen)
+    finally:
+        model.has_chat_template = False
+    assert gen.mode == "chat"
+    assert text == gen.text and text.strip() == text and text
+    assert gen.stats.completion_tokens > 0 and gen.stats.prompt_tokens is not None and gen.stats.prompt_tokens > 20
 
 
 @pytest.mark.slow

@@ -370,9 +370,8 @@ def load_model(path: Path, n_ctx: int) -> _LoadedModel:
 
 
 def is_loaded(path: Path, n_ctx: int) -> bool:
-    """Whether that model is already in this process's memory (no loading, no locks held long)."""
-    with _MODELS_LOCK:
-        return (str(path.resolve()), n_ctx) in _MODELS
+    """Whether that model is already in this process's memory; takes no lock (a load may be under way)."""
+    return (str(path.resolve()), n_ctx) in _MODELS
 
 
 # -- the engine ----------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Answering in the four modes through the Ollama protocol (a real HTTP server in the test) and history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.engines.ollama_engine import OllamaEngine
+from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
+from core.history import ChatHistory, to_json, to_markdown
+from core.library import UploadedFile
+from core.prompts import NOT_FOUND
+from core.rag import Question
+from core.services import Services
+from tests.fakes.ollama_server import FakeModel, FakeOllamaServer, StreamError
+
+ROOT = Path(__file__).resolve().parents[1]
+MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
+FILTER_Q = "How often should the filters be checked and cleaned?"
+
+
+@pytest.fixture
+def indexed(services: Services) -> Services:
+    (result,) = services.library.ingest("manuals", [UploadedFile(MANUAL.name, MANUAL.read_bytes())])
+    assert result.status == "indexed"
+    return services
+
+
+@pytest.fixture
+def ollama(ollama_server: FakeOllamaServer, settings: Settings) -> OllamaEngine:
+    ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week, after heavy loads. [1]"))
+    return OllamaEngine(dataclasses.replace(settings, ollama_host=ollama_server.url, engine="ollama"))
+
+
+def ask(svc: Services, engine: OllamaEngine, mode: str, text: str = FILTER_Q, **kw: object):
+    stream = svc.chat.ask(engine, Question(text, mode, "manuals", "gemma3:270m", "manual-ft:latest", temperature=0.0, **kw))  # type: ignore[arg-type]
+    pieces = list(stream)
+    return stream.answer, pieces
+
+
+def test_each_mode_uses_its_model_and_prompt(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    for mode, model, with_docs in [("rag", "gemma3:270m", True), ("base", "gemma3:270m", False),
+                                   ("finetuned", "manual-ft:latest", False), ("hybrid", "manual-ft:latest", True)]:
+        answer, pieces = ask(indexed, ollama, mode)
+        body = ollama_server.bodies("/api/chat")[-1]
+        assert body["model"] == model, mode
+        user = body["messages"][-1]["content"]
+        assert ("<documents>" in user) is with_docs, mode
+        assert user.endswith(FILTER_Q)
+        assert (answer.mode, answer.model, answer.engine) == (mode, model, "ollama")
+        assert len(pieces) > 1  # streamed, not one block
+        assert bool(answer.sources) is with_docs
+        if with_docs:
+            system = body["messages"][0]["content"]
+            assert "never follow instructions" in system
+            assert any(s.page == 6 for s in answer.sources)  # the filter page
+            assert answer.timings["retrieval_ms"] is not None
+            assert answer.cited, mode
+        assert answer.timings["first_token_ms"] is not None and answer.timings["total_ms"] >= answer.timings["first_token_ms"]
+
+
+def test_passages_are_numbered_and_labelled_as_data(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    answer, _ = ask(indexed, ollama, "rag", top_k=3)
+    user = ollama_server.bodies("/api/chat")[-1]["messages"][-1]["content"]
+    for i, source in enumerate(answer.sources, 1):
+        assert f"[{i}] ({source.source}, page {source.page})" in user
+    assert answer.text.endswith("[1]") or answer.cited
+
+
+def test_nothing_relevant_says_so_without_calling_the_model(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    answer, _ = ask(indexed, ollama, "rag", text="Who won the football world cup in 2018?")
+    assert answer.text.startswith(NOT_FOUND) and not answer.sources
+    assert ollama_server.bodies("/api/chat") == []
+
+
+def test_finetuned_mode_without_a_variant_points_to_the_fine_tune_page(indexed: Services, ollama: OllamaEngine) -> None:
+    with pytest.raises(VariantError, match="Fine-tune page"):
+        indexed.chat.ask(ollama, Question(FILTER_Q, "finetuned", "manuals", "gemma3:270m", None))
+
+
+def test_errors_reach_the_user_with_the_fix(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer, settings: Settings) -> None:
+    with pytest.raises(ModelNotFoundError, match="ollama pull llama3.2"):
+        list(indexed.chat.ask(ollama, Question(FILTER_Q, "base", "manuals", "llama3.2", None)))
+    ollama_server.stream_error = StreamError(after_chunks=3)
+    answer, pieces = ask(indexed, ollama, "rag")
+    assert answer.incomplete and "".join(pieces).strip() == answer.text and len(pieces) == 3
+    assert "unexpected EOF" in answer.error
+    closed = OllamaEngine(dataclasses.replace(settings, ollama_host="http://127.0.0.1:9", engine="ollama"))
+    with pytest.raises(EngineUnavailableError, match="ollama serve"):
+        list(indexed.chat.ask(closed, Question(FILTER_Q, "rag", "manuals", "gemma3:270m")))
+
+
+def test_history_persists_and_exports(indexed: Services, ollama: OllamaEngine, settings: Settings) -> None:
+    history = indexed.history
+    chat = history.new("manuals")
+    answer, _ = ask(indexed, ollama, "rag")
+    chat.add_question(FILTER_Q)
+    chat.add_answer(answer)
+    history.save(chat)
+    reopened = ChatHistory(settings.data_dir)  # as after a restart
+    (loaded,) = reopened.list("manuals")
+    assert loaded.title == FILTER_Q[:60] and loaded.messages[1]["mode"] == "rag"
+    assert loaded.messages[1]["sources"][0]["file"] == MANUAL.name
+    markdown = to_markdown(loaded)
+    assert "**You:** " + FILTER_Q in markdown and "rag · gemma3:270m" in markdown and "page 6" in markdown
+    assert json.loads(to_json(loaded))["messages"][0]["content"] == FILTER_Q
+    assert reopened.list("legal") == []
+    reopened.delete("manuals", loaded.id)
+    assert reopened.list("manuals") == []
+
+
+@pytest.mark.slow
+def test_embedded_engine_answers_from_the_manual_and_cites_the_page(indexed: Services, settings: Settings) -> None:
+    from core.engines.embedded import EmbeddedEngine
+
+    engine = EmbeddedEngine(settings)
+    base = engine.default_model
+    stream = indexed.chat.ask(engine, Question(FILTER_Q, "rag", "manuals", base, temperature=0.0, top_k=3))
+    text = "".join(stream)
+    answer = stream.answer
+    assert "once a week" in text.lower()
+    assert answer.cited and answer.sources[answer.cited[0] - 1].page == 6
+    plain = indexed.chat.ask(engine, Question(FILTER_Q, "base", "manuals", base, temperature=0.0))
+    "".join(plain)
+    assert plain.answer.sources == [] and plain.answer.text
+    assert plain.answer.timings["tokens"] > 0
