@@ -60,7 +60,8 @@ with st.sidebar:
     # engine only registered adapters can.
     variant_options = overview["variants"] + ([m for m in overview["base"] if m != base_model] if overview["engine"] == "ollama" else [])
     variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview['engine']}",
-                                 placeholder="none yet", index=0 if variant_options else None)
+                                 placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
+                                 index=0 if overview["variants"] else None)
     if not overview["variants"]:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
@@ -71,21 +72,25 @@ with st.sidebar:
 
 # --- conversations ----------------------------------------------------------------------------------
 chats = svc.history.list(collection)
-chat_key = f"chat_id::{collection}"
-if st.session_state.get(chat_key) not in {c.id for c in chats} and st.session_state.get(chat_key) != "new":
-    st.session_state[chat_key] = chats[0].id if chats else "new"
+active_key = f"active_chat::{collection}"
+active = st.session_state.get(active_key)
+if active != "new" and active not in {c.id for c in chats}:
+    active = chats[0].id if chats else "new"
 with st.sidebar:
     st.divider()
     st.markdown("**Conversations**")
     if st.button("New chat", icon=":material/add:", width="stretch"):
-        st.session_state[chat_key] = "new"
+        st.session_state[active_key] = "new"
         st.rerun()
     if chats:
         labels = {c.id: f"{c.title} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
-        ids = ["new", *labels] if st.session_state[chat_key] == "new" else list(labels)
-        st.radio("Past chats", ids, key=chat_key, format_func=lambda i: "(new chat)" if i == "new" else labels[i], label_visibility="collapsed")
+        ids = ["new", *labels] if active == "new" else list(labels)
+        # No widget key: the radio is rebuilt (at `active`) whenever the list of chats changes.
+        active = st.radio("Past chats", ids, index=ids.index(active), format_func=lambda i: "(new chat)" if i == "new" else labels[i],
+                          label_visibility="collapsed")
+st.session_state[active_key] = active
 
-chat: Conversation = svc.history.new(collection) if st.session_state[chat_key] == "new" else svc.history.load(collection, st.session_state[chat_key])
+chat: Conversation = svc.history.new(collection) if active == "new" else svc.history.load(collection, active)
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
@@ -132,7 +137,7 @@ if chat.messages:
     c2.download_button("Export JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json")
     if c3.button("Delete this chat"):
         svc.history.delete(collection, chat.id)
-        st.session_state[chat_key] = "new"
+        st.session_state[active_key] = "new"
         st.rerun()
 elif mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
@@ -175,5 +180,5 @@ if prompt:
     chat.add_question(prompt)
     chat.add_answer(stream.answer)
     svc.history.save(chat)
-    st.session_state[chat_key] = chat.id
+    st.session_state[active_key] = chat.id
     st.rerun()

@@ -57,6 +57,9 @@ class TrainConfig:
     max_length: int = 256
     # share of examples also shown in the RAG prompt form (Context/Question/Answer); costs ~10× per example
     rag_fraction: float = 0.0
+    # "completion" (Question:/Answer: text, base models), "chat" (the base's chat template), or
+    # "auto": chat when the base GGUF has a chat template, as the engines decide at chat time
+    prompt_form: str = "auto"
     seed: int = 0
     threads: int = 2
     device: str = "auto"

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from core.errors import AppError, FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
-from core.finetune.formats import answer_completion, finetuned_prompt, rag_prompt
+from core.finetune.formats import answer_completion, clean_answer
 from core.finetune.jobs import StatusWriter, TrainConfig, acquire_heavy_lock
 
 
@@ -44,32 +44,67 @@ class Example:
     form: str
 
 
-def tokenize_example(tokenizer: Any, prompt: str, answer: str, max_length: int) -> tuple[list[int], list[int], bool]:
-    """(input ids, labels, truncated): BOS + prompt unlabelled, then answer + EOS labelled."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True).input_ids
-    answer_ids = tokenizer(answer_completion(answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+def prompt_form(tokenizer: Any, requested: str = "auto") -> str:
+    """"chat" when the base has a chat template (the engines then send chat messages), else "completion"."""
+    if requested in ("completion", "chat"):
+        return requested
+    return "chat" if getattr(tokenizer, "chat_template", None) else "completion"
+
+
+def _prompts_for(pair: QAPair, rag: bool) -> Any:
+    # The chat builds its prompts with core.prompts; training uses the very same functions.
+    from core.prompts import plain_prompt, rag_prompt
+    from core.retrieval import RetrievedChunk
+
+    if not rag:
+        return plain_prompt(pair.question)
+    chunk = RetrievedChunk(pair.chunk_id, pair.doc_id, pair.source, pair.page or 0, pair.context, 1.0)
+    return rag_prompt(pair.question, [chunk])
+
+
+def tokenize_example(tokenizer: Any, pair: QAPair, form: str, rag: bool, max_length: int) -> tuple[list[int], list[int], bool]:
+    """(input ids, labels, truncated): the prompt unlabelled, then the answer and its end labelled.
+
+    Completion form: BOS + prompt, then " answer" + EOS, tokenised apart as llama.cpp sees them
+    (prompt tokens first, generated tokens after). Chat form: the base's chat template over the
+    chat's messages, then the assistant turn as the template closes it.
+    """
+    prompt = _prompts_for(pair, rag)
+    if form == "chat":
+        messages = [dict(m) for m in prompt.messages]
+        prefix = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": clean_answer(pair.answer)}], tokenize=False)
+        prompt_ids = tokenizer(prefix, add_special_tokens=False).input_ids
+        full_ids = tokenizer(full, add_special_tokens=False).input_ids
+        if full_ids[: len(prompt_ids)] == prompt_ids and len(full_ids) > len(prompt_ids):
+            answer_ids = full_ids[len(prompt_ids):]
+        else:  # a template that renders the prefix differently inside the full conversation
+            answer_ids = tokenizer(clean_answer(pair.answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    else:
+        prompt_ids = tokenizer(prompt.completion, add_special_tokens=True).input_ids
+        answer_ids = tokenizer(answer_completion(pair.answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     truncated = len(prompt_ids) + len(answer_ids) > max_length
     if truncated:
-        answer_ids = answer_ids[: max(1, max_length - len(prompt_ids))]
-    ids = prompt_ids + answer_ids
-    return ids, [-100] * len(prompt_ids) + answer_ids, truncated
+        answer_ids = answer_ids[: max(0, max_length - len(prompt_ids))]
+    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
-def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int) -> tuple[list[Example], dict[str, int]]:
+def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int,
+                   form: str = "completion") -> tuple[list[Example], dict[str, int]]:
     """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context)."""
     counts = {"plain": 0, "rag": 0, "truncated": 0, "too_long": 0}
     rng = random.Random(seed)
     out: list[Example] = []
     for pair in pairs:
-        ids, labels, truncated = tokenize_example(tokenizer, finetuned_prompt(pair.question), pair.answer, max_length)
-        if len(ids) - labels.count(-100) < 1 or labels.count(-100) >= max_length:
+        ids, labels, truncated = tokenize_example(tokenizer, pair, form, False, max_length)
+        if len(ids) == labels.count(-100):  # the prompt alone fills max_length
             counts["too_long"] += 1
             continue
         counts["truncated"] += truncated
         out.append(Example(ids, labels, "plain"))
         counts["plain"] += 1
         if pair.context and rag_fraction > 0 and rng.random() < rag_fraction:
-            ids, labels, truncated = tokenize_example(tokenizer, rag_prompt(pair.context, pair.question), pair.answer, max_length)
+            ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, max_length)
             if not truncated:  # a RAG example cut short would teach answers without their context
                 out.append(Example(ids, labels, "rag"))
                 counts["rag"] += 1
@@ -140,7 +175,8 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     if should_stop():
         raise Cancelled()
 
-    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed)
+    form = prompt_form(tokenizer, config.prompt_form)
+    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form)
     if not examples:
         raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
     model = get_peft_model(model, LoraConfig(
@@ -159,7 +195,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
     )
-    status.update(state="running", phase="training", total_steps=total, examples=len(examples), example_counts=counts,
+    status.update(state="running", phase="training", total_steps=total, examples=len(examples), example_counts=counts, prompt_form=form,
                   device=device, message=f"Training on {len(examples)} examples for {config.epochs} epochs")
 
     rng = random.Random(config.seed)
@@ -203,7 +239,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "steps": step, "batch_size": config.batch_size,
         "s_per_step": round(train_s / max(1, step), 3), "device": device, "threads": config.threads,
         "peak_rss_mb": peak_rss_mb(), "lora_r": config.lora_r, "learning_rate": config.learning_rate,
-        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "prompt_form": form, "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
     }
     if device.startswith("cuda"):
         cost["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

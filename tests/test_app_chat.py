@@ -1,0 +1,83 @@
+"""The Chat page through AppTest against a real HTTP server speaking Ollama's API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import Settings
+from core.library import UploadedFile
+from core.services import build_services
+from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
+
+ROOT = Path(__file__).resolve().parents[1]
+MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
+QUESTION = "How often should the filters be checked and cleaned?"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, embedder) -> Path:
+    data = tmp_path / "data"
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data), embedder=embedder)
+    svc.library.ingest("manuals", [UploadedFile(MANUAL.name, MANUAL.read_bytes())])
+    svc.close()
+    return data
+
+
+def open_chat(data_dir: Path, server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "ollama")
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/chat.py")
+    return at.run()
+
+
+def test_mode_toggle_changes_model_and_prompt_and_history_persists(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    assert not at.exception
+    assert at.sidebar.selectbox(key="base_model_ollama").value == "gemma3:270m"
+    assert at.sidebar.radio(key="mode").value == "rag"
+
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    body = ollama_server.bodies("/api/chat")[-1]
+    assert body["model"] == "gemma3:270m" and "<documents>" in body["messages"][-1]["content"]
+    assistant = at.chat_message[-1]
+    assert "once a week" in assistant.markdown[0].value
+    assert any("mode **rag**" in c.value for c in assistant.caption)
+    assert "Sources" in assistant.expander[0].label
+
+    at.sidebar.selectbox(key="variant_ollama").set_value("manual-ft:latest")
+    at.sidebar.radio(key="mode").set_value("finetuned").run()
+    at.chat_input[0].set_value(QUESTION).run()
+    body = ollama_server.bodies("/api/chat")[-1]
+    assert body["model"] == "manual-ft:latest" and "<documents>" not in body["messages"][-1]["content"]
+    labels = [c.value for m in at.chat_message for c in m.caption if "mode **" in c.value]
+    assert [("rag" in l, "finetuned" in l) for l in labels] == [(True, False), (False, True)]
+
+    # a fresh app on the same data directory shows the same conversation
+    again = open_chat(data_dir, ollama_server, monkeypatch)
+    contents = [m.markdown[0].value for m in again.chat_message]
+    assert len(contents) == 4 and contents[0].startswith("How often")
+    assert again.get("download_button")
+
+
+def test_ollama_down_keeps_the_question_and_says_how_to_fix(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    ollama_server.stop()
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    assert any("ollama serve" in e.value for e in at.error)
+    assert any("was kept" in i.value for i in at.info)
+    assert any(b.label == "Ask again" for b in at.button)
+
+
+def test_no_variant_points_to_the_fine_tune_page(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    at.sidebar.radio(key="mode").set_value("finetuned").run()
+    assert any("Fine-tune" in i.value for i in at.info)
