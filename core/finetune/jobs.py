@@ -241,6 +241,7 @@ def start_job(config: TrainConfig) -> str:
     """Start a training job as a detached subprocess and return its id; JobBusyError if one runs."""
     data_dir = Path(config.data_dir)
     folder = config.job_dir
+    _check_config(config)
     fd = acquire_heavy_lock(data_dir, config.job_id)
     try:
         folder.mkdir(parents=True, exist_ok=False)
@@ -267,6 +268,28 @@ def start_job(config: TrainConfig) -> str:
     finally:
         os.close(fd)  # the child keeps the lock through its inherited copy
     return config.job_id
+
+
+def _check_config(config: TrainConfig) -> None:
+    """Fail before starting a process when the config cannot work (minutes later is too late)."""
+    from core.variants import VariantRegistry, validate_variant_name
+
+    if not config.base_gguf and not config.base_hf_dir:
+        raise FineTuneError("No base model given: train from the engine's GGUF file (or a Hugging Face model folder).")
+    base = Path(config.base_gguf or config.base_hf_dir)
+    if not base.exists():
+        raise FineTuneError(f"The base model {base} does not exist: check the engine's model file.")
+    if not Path(config.dataset).exists():
+        raise FineTuneError(f"The training set {config.dataset} does not exist: build or import one first.")
+    if config.epochs < 1 or config.batch_size < 1 or not config.learning_rate > 0 or config.lora_r < 1:
+        raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
+    reg = config.register or {}
+    if reg:
+        name = validate_variant_name(str(reg.get("name", "")))
+        if reg.get("engine", "embedded") not in ("embedded", "ollama"):
+            raise FineTuneError(f"Cannot register on engine {reg.get('engine')!r}: use 'embedded' or 'ollama'.")
+        if not reg.get("replace") and (VariantRegistry(Path(config.data_dir)).folder(name) / "variant.json").is_file():
+            raise FineTuneError(f"A variant called {name!r} already exists: pick another name, or delete it first.")
 
 
 def job_status(data_dir: Path, job_id: str) -> dict[str, Any]:
@@ -330,3 +353,45 @@ def wait_job(data_dir: Path, job_id: str, timeout_s: float, poll_s: float = 0.5)
         if status.get("state") in TERMINAL_STATES or time.monotonic() >= deadline:
             return status
         time.sleep(poll_s)
+
+
+def make_train_config(
+    settings: Any,
+    dataset: str | Path,
+    *,
+    engine: str = "embedded",
+    base_gguf: str | Path | None = None,
+    base_hf_dir: str | Path | None = None,
+    base_model: str = "",
+    variant_name: str = "",
+    replace: bool = False,
+    **options: Any,
+) -> TrainConfig:
+    """A TrainConfig for `settings`: the dataset by name (or path), the engine's base model unless given,
+    and (with `variant_name`) registration on `engine` when training ends. `options` are TrainConfig fields."""
+    from core.finetune.dataset import dataset_dir
+
+    data_dir = Path(settings.data_dir)
+    path = Path(dataset)
+    if not path.exists() and "/" not in str(dataset):
+        path = dataset_dir(data_dir, str(dataset))
+    if base_gguf is None and base_hf_dir is None:
+        if engine == "embedded":
+            from core.engines.embedded import EmbeddedEngine
+
+            emb = EmbeddedEngine(settings)
+            base_gguf, base_model = emb.gguf_path(), base_model or emb.base_name
+        elif engine == "ollama":
+            from core.finetune.register import ollama_base_gguf
+
+            base_model = base_model or settings.ollama_model
+            base_gguf = ollama_base_gguf(settings, base_model)
+        else:
+            raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
+    register = {"name": variant_name, "engine": engine, "replace": replace, "base_model": base_model,
+                "ollama_host": settings.ollama_host} if variant_name else None
+    return TrainConfig(
+        job_id=new_job_id(), data_dir=str(data_dir), dataset=str(path), dataset_name=path.name if path.is_dir() else path.stem,
+        base_gguf=str(base_gguf or ""), base_hf_dir=str(base_hf_dir or ""),
+        base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem, register=register, **options,
+    )

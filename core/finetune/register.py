@@ -169,23 +169,30 @@ def register_ollama(
     show = eng.show(base_model)
     base_file = Path(base_gguf) if base_gguf else ollama_base_gguf(settings, base_model, eng)
     folder = registry.folder(name)
+    existed = folder.is_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     merged = folder / "merged.gguf"
-    report = merge_lora(base_file, Path(adapter), merged, out_type=out_type)
-    merge_s = time.perf_counter() - started
-    parameters = parse_parameters(show.get("parameters", ""))
     try:
-        digest = eng.client.create_blob(merged)
-        response = eng.client.create(model=target, files={"model.gguf": digest}, template=show.get("template") or None,
-                                     parameters=parameters or None, stream=False)
-    except AppError:
+        started = time.perf_counter()
+        report = merge_lora(base_file, Path(adapter), merged, out_type=out_type)
+        merge_s = time.perf_counter() - started
+        parameters = parse_parameters(show.get("parameters", ""))
+        try:
+            digest = eng.client.create_blob(merged)
+            response = eng.client.create(model=target, files={"model.gguf": digest}, template=show.get("template") or None,
+                                         parameters=parameters or None, stream=False)
+        except AppError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the engine's one translation point words it
+            raise eng.translate(exc, target) from exc
+        if getattr(response, "status", "success") not in ("success", None):
+            raise VariantError(f"Ollama did not create {target} (status {response.status!r}): see the log of `ollama serve`.")
+        sample = _ollama_smoke(eng, target, smoke_questions)
+    except BaseException:
+        merged.unlink(missing_ok=True)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
-    except Exception as exc:  # noqa: BLE001 - the engine's one translation point words it
-        raise eng.translate(exc, target) from exc
-    if getattr(response, "status", "success") not in ("success", None):
-        raise VariantError(f"Ollama did not create {target} (status {response.status!r}): see the log of `ollama serve`.")
-    sample = _ollama_smoke(eng, target, smoke_questions)
     if not keep_merged:
         merged.unlink(missing_ok=True)  # Ollama keeps its own copy as a blob
     write_json_atomic(folder / DETAILS_FILE, {

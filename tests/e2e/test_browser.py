@@ -1,0 +1,99 @@
+"""End to end in a real browser: upload the sample manual, ask in RAG mode, see a streamed, cited answer.
+
+Debian's chromium driven by Playwright (`executable_path`); the app runs as `streamlit run app.py`
+on a free loopback port with the embedded engine and a fresh data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.helpers.chroma_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
+    log = open(data.parent / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log.name}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian chromium is not installed: `apt-get install chromium` (.ci/run does it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_upload_then_ask_in_rag_mode(app_url: str, browser, output_dir: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    page.get_by_label("New collection").fill("manuals")
+    page.get_by_role("button", name="Create collection").click()
+    page.get_by_text("Collection: manuals").wait_for()
+
+    page.locator("input[type=file]").set_input_files(str(MANUAL))
+    page.get_by_role("button", name="Index 1 file").click()
+    page.get_by_text("indexed: 8 pages", exact=False).wait_for(timeout=180_000)
+    page.screenshot(path=str(output_dir / "documents.png"), full_page=True)
+    assert page.get_by_role("cell", name=MANUAL.name).count() >= 1 or page.get_by_text(MANUAL.name).count() >= 1
+
+    page.get_by_role("link", name="Chat").click()
+    page.get_by_role("heading", name="Chat").wait_for()
+    box = page.get_by_placeholder("Ask about your documents…")
+    box.fill("How often should the filters be checked and cleaned?")
+    box.press("Enter")
+    # the answer streams in, then gets its label and its sources
+    page.get_by_text("tok/s", exact=False).wait_for(timeout=300_000)
+    answer = page.locator("[data-testid='stChatMessage']").nth(1)
+    text = answer.inner_text()
+    assert "once a week" in text.lower()
+    assert "[1]" in text or "[2]" in text or "[3]" in text
+    answer.get_by_text("Sources").click()
+    page.get_by_text("page 6", exact=False).first.wait_for()
+    page.screenshot(path=str(output_dir / "chat.png"), full_page=True)
