@@ -42,11 +42,11 @@ class Settings:
     ollama_read_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_READ_TIMEOUT_S", 120.0, "Seconds to wait for Ollama between two pieces of an answer.")
     embedded_gguf: str = _setting("DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M.")
     embedded_n_ctx: int = _setting("DOMAINCHAT_N_CTX", 4096, "Context window of the embedded engine, in tokens.")
-    top_k: int = _setting("DOMAINCHAT_TOP_K", 4, "Chunks retrieved per question.")
+    top_k: int = _setting("DOMAINCHAT_TOP_K", 3, "Chunks retrieved per question.")
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
-    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "dense", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
+    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "hybrid", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> "Settings":

@@ -45,10 +45,13 @@ class Chunk:
     text: str
 
     @classmethod
-    def from_record(cls, record: "Chunk | Mapping[str, Any]") -> "Chunk":
-        """A Chunk from a Chunk or a dict with keys chunk_id, doc_id, file_name (or source), page, text."""
+    def from_record(cls, record: "Chunk | Mapping[str, Any] | Any") -> "Chunk":
+        """A Chunk from a Chunk, a dict or an object (e.g. the store's ChunkRecord) with chunk_id, doc_id,
+        file_name or source, page, text."""
         if isinstance(record, Chunk):
             return record
+        if not isinstance(record, Mapping):
+            record = {k: getattr(record, k) for k in ("chunk_id", "doc_id", "file_name", "source", "page", "text") if hasattr(record, k)}
         try:
             page = record.get("page")
             return cls(
@@ -381,6 +384,21 @@ def build_training_set(
     if progress:
         progress(len(todo), len(todo), "Done")
     return TrainingSet(train, eval_seen, eval_new, stats)
+
+
+def engine_generator(engine: Any, model: str, temperature: float = 0.3, max_tokens: int = 384, seed: int = 0) -> Generator:
+    """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form."""
+    from core.engines.base import GenerationRequest, Prompt
+
+    calls = {"n": 0}
+
+    def generate(prompt: str) -> str:
+        calls["n"] += 1  # a new seed per call, so a retry is not the same draw again (still reproducible)
+        request = GenerationRequest(model=model, prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
+                                    temperature=temperature, max_tokens=max_tokens, seed=seed + calls["n"])
+        return "".join(engine.generate(request))
+
+    return generate
 
 
 # ---------------------------------------------------------------- import
