@@ -33,8 +33,8 @@ def test_upload_see_table_and_delete(app: AppTest) -> None:
     index_button = next(b for b in app.button if b.label.startswith("Index 2 files"))
     index_button.click().run()
     assert not app.exception
-    assert any("manual.pdf" in s.value and "3 pages" in s.value for s in app.success)
-    assert any("tool.pdf" in e.value and "executable" in e.value for e in app.error)
+    assert any("manual\\.pdf" in s.value and "3 pages" in s.value for s in app.success)
+    assert any("tool\\.pdf" in e.value and "executable" in e.value for e in app.error)
 
     table = app.dataframe[0].value
     assert set(table["name"]) == {"manual.pdf", "tool.pdf"}

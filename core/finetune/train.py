@@ -2,9 +2,17 @@
 
 A hand-written loop with the loss on answer tokens only: measured on the 2-core machine it is 1.4×
 faster than transformers' `Trainer` and 2.5× faster than TRL for the same result, and the page needs
-per-step progress and cancellation anyway. Each example is exactly what the chat sends in `finetuned`
-mode (`core.finetune.formats.finetuned_prompt`) followed by the answer and EOS, tokenised the way
-llama.cpp tokenises it (BOS + prompt; the answer's tokens follow the prompt's).
+per-step progress and cancellation anyway. The output projection is computed for answer positions
+only (Gemma's 262k vocabulary makes it half the compute otherwise).
+
+Each example is exactly what the chat sends in `finetuned` mode, built with `core.prompts`:
+- completion form (base models, e.g. the bundled Gemma 3 270M): `Question: {q}\nAnswer:` then
+  ` {answer}` + EOS, tokenised as llama.cpp does (BOS + prompt; the answer's tokens after it);
+- chat form (bases with a chat template): the chat's messages through the template, then the
+  assistant turn as the template closes it.
+With `rag_fraction` > 0, that share of pairs is also trained in the RAG prompt form (the chunk as the
+only retrieved passage), which teaches the `hybrid` mode to read context as well; it is off by
+default because a RAG example is ~10× longer, so ~10× the compute on a CPU.
 
 Progress goes to `status.json` in the job folder after every step; the loop stops between two steps
 when the `cancel` file appears or on SIGTERM.
