@@ -171,3 +171,17 @@ def test_a_second_process_on_the_same_store_gets_a_clear_error(services: Service
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3, proc.stderr
     assert "in use by process" in proc.stdout and "DOMAINCHAT_DATA_DIR" in proc.stdout
+
+
+def test_ollama_embeddings_index_and_retrieve_through_the_ollama_api(settings: Settings, ollama_server) -> None:
+    ollama_settings = dataclasses.replace(settings, embedding_backend="ollama", ollama_host=ollama_server.url)
+    svc = build_services(ollama_settings)
+    try:
+        (result,) = ingest(svc, ("manual.pdf", fx.pdf_bytes()))
+        assert result.status == "indexed"
+        assert svc.store.collection_info("manuals").embedding_model == "ollama/nomic-embed-text"
+        assert {b["model"] for b in ollama_server.bodies("/api/embed")} == {"nomic-embed-text"}
+        found = svc.retriever.search("manuals", "Page two lists error codes. Error E7 means the drain pump is blocked.", 1)
+        assert found.chunks[0].page == 2  # the fake's vectors are deterministic per text: an exact text finds itself
+    finally:
+        svc.close()

@@ -301,7 +301,7 @@ def test_embed_sends_batches_and_returns_vectors(tmp_path: Path, ollama_server: 
 
     vectors = embedder.embed(texts)
 
-    assert embedder.name == "nomic-embed-text"
+    assert embedder.name == "ollama/nomic-embed-text" and embedder.model == "nomic-embed-text"
     assert len(vectors) == 70 and all(len(v) == 8 for v in vectors)
     assert vectors[0] != vectors[1]
     assert embedder.embed(["chunk 0"]) == [vectors[0]]  # deterministic

@@ -471,7 +471,8 @@ class OllamaEmbedder:
     """Embeddings from an Ollama embedding model (POST /api/embed)."""
 
     def __init__(self, settings: Settings, model: str) -> None:
-        self.name = model
+        self.model = model
+        self.name = f"ollama/{model}"  # what collections record: backend and model
         self._engine = OllamaEngine(settings)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -480,13 +481,13 @@ class OllamaEmbedder:
         for start in range(0, len(texts), EMBED_BATCH):
             batch = list(texts[start : start + EMBED_BATCH])
             try:
-                r = self._engine.client.embed(model=self.name, input=batch)
+                r = self._engine.client.embed(model=self.model, input=batch)
             except Exception as exc:
-                raise self._engine.translate(exc, self.name) from exc
+                raise self._engine.translate(exc, self.model) from exc
             if len(r.embeddings) != len(batch):
                 raise EngineError(
                     f"Ollama at {self._engine.host} returned {len(r.embeddings)} embeddings for {len(batch)} texts with "
-                    f"'{self.name}': check that it is an embedding model (e.g. `ollama pull nomic-embed-text`)."
+                    f"'{self.model}': check that it is an embedding model (e.g. `ollama pull nomic-embed-text`)."
                 )
             out.extend([float(x) for x in vec] for vec in r.embeddings)
         return out
