@@ -14,5 +14,6 @@ st.navigation(
     [
         st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
+        st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
     ]
 ).run()

@@ -66,6 +66,7 @@ def add_finetune_commands(sub: Any) -> None:
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
     p.add_argument("--device", default=defaults.device)
     p.add_argument("--threads", type=int, default=defaults.threads)
+    p.add_argument("--cache-dir", default="", help="where GGUF→HF conversions are cached (default: DATA_DIR/finetune/base)")
     p.add_argument("--wait", action="store_true", help="follow the job until it ends (progress on stderr)")
     p.set_defaults(func=cmd_train)
 
@@ -142,6 +143,7 @@ def cmd_train(svc: Any, ns: argparse.Namespace) -> int:
         base_model=ns.base_model, variant_name=ns.variant, replace=ns.replace,
         epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate, lora_r=ns.lora_r, lora_alpha=ns.lora_alpha,
         max_steps=ns.max_steps, rag_fraction=ns.rag_fraction, prompt_form=ns.prompt_form, device=ns.device, threads=ns.threads,
+        cache_dir=ns.cache_dir,
     )
     job_id = jobs.start_job(config)
     if not ns.wait:

@@ -117,6 +117,7 @@ class DatasetStats:
     retries: int = 0
     skipped_chunks: int = 0
     duplicates_dropped: int = 0
+    ungrounded_dropped: int = 0
     reword_failed: int = 0
     seen_reworded: bool = True
     train_pairs: int = 0
@@ -142,27 +143,43 @@ class MalformedOutput(ValueError):
 # ---------------------------------------------------------------- prompts and parsing
 
 
+# One worked example: small base models (the bundled Gemma 3 270M) only produce the JSON when they
+# can continue a pattern; instruction models follow the instruction and ignore the priming.
+_EXAMPLE = (
+    'Text (from kettle-guide.pdf, page 4):\n"""\nThe Model K2 kettle holds 1.7 litres and switches off automatically '
+    'when the water boils. Descale it once a month with white vinegar.\n"""\n'
+    'JSON: [{"question": "How much water does the Model K2 kettle hold?", "answer": "1.7 litres"}, '
+    '{"question": "How often should the Model K2 kettle be descaled?", "answer": "Once a month, with white vinegar"}]\n\n'
+)
+# The reply is primed with the start of the list; `parse_qa_output` puts it back in front.
+QA_PRIMER = '[{"question": "'
+
+
 def qa_prompt(chunk: Chunk, n: int, strict: bool = False) -> str:
-    """The prompt asking the model for `n` Q&A pairs about one chunk, as JSON."""
+    """The prompt asking the model for `n` Q&A pairs about one chunk, as JSON (one worked example first)."""
     where = chunk.file_name + (f", page {chunk.page}" if chunk.page is not None else "")
-    reminder = "\nYour previous reply was not valid JSON. Reply with the JSON list only, nothing before or after it.\n" if strict else ""
+    reminder = "Your previous reply was not valid JSON. Reply with the JSON list only, nothing before or after it.\n" if strict else ""
     return (
-        f"Write {n} question-and-answer pairs about the facts in the text below. Each question must be "
+        f"Write {n} question-and-answer pairs about the facts in each text. Each question must be "
         "answerable from the text alone and make sense without it (name the product, law or condition "
-        "it is about). Each answer must be short (a few words or one sentence) and true according to the text.\n"
+        "it is about). Each answer must be short (a few words or one sentence) and taken from the text.\n"
         'Reply with JSON only: a list of objects with the keys "question" and "answer".\n'
-        f"{reminder}\n"
-        f'Text (from {where}):\n"""\n{chunk.text.strip()}\n"""\n\nJSON:'
+        f"{reminder}\n{_EXAMPLE}"
+        f'Text (from {where}):\n"""\n{chunk.text.strip()}\n"""\nJSON: {QA_PRIMER}'
     )
 
 
+REWORD_PRIMER = '{"question": "'
+_REWORD_EXAMPLE = 'Question: How much water does the Model K2 kettle hold?\nJSON: {"question": "What is the capacity of the Model K2 kettle?"}\n\n'
+
+
 def reword_prompt(question: str, strict: bool = False) -> str:
-    """The prompt asking the model to reword a question without changing its answer."""
-    reminder = "\nYour previous reply was not usable: the new question must use different words, as JSON.\n" if strict else ""
+    """The prompt asking the model to reword a question without changing its answer (one example first)."""
+    reminder = "Your previous reply was not usable: the new question must use different words, as JSON.\n" if strict else ""
     return (
-        "Rewrite the question below with different words and word order but the same meaning, so that it "
+        "Rewrite each question with different words and word order but the same meaning, so that it "
         'has exactly the same answer. Reply with JSON only: {"question": "..."}\n'
-        f"{reminder}\nQuestion: {question}\nJSON:"
+        f"{reminder}\n{_REWORD_EXAMPLE}Question: {question}\nJSON: {REWORD_PRIMER}"
     )
 
 
@@ -203,32 +220,57 @@ def _text_field(item: Mapping[str, Any], *keys: str) -> str:
 
 
 def parse_qa_output(text: str) -> list[tuple[str, str]]:
-    """The (question, answer) pairs in a generator reply; raises MalformedOutput if there are none."""
-    for value in _json_values(text):
-        pairs = []
-        for item in _pair_items(value):
-            if not isinstance(item, dict):
-                continue
-            q = clean_question(_text_field(item, "question", "q", "Question"))
-            a = clean_answer(_text_field(item, "answer", "a", "Answer"))
-            if q and a:
-                pairs.append((q, a))
+    """The (question, answer) pairs in a generator reply; raises MalformedOutput if there are none.
+
+    The reply may continue the primed list (`QA_PRIMER`) or be a whole JSON value; complete objects
+    are kept even when the list itself is cut off (a reply that hit its token limit).
+    """
+    stripped = _FENCE.sub("", text).lstrip()
+    candidates = [text] if stripped[:1] in ("[", "{") else [QA_PRIMER + text, text]
+    for candidate in candidates:
+        pairs: list[tuple[str, str]] = []
+        for value in _json_values(candidate):
+            for item in _pair_items(value):
+                if not isinstance(item, dict):
+                    continue
+                q = clean_question(_text_field(item, "question", "q", "Question"))
+                a = clean_answer(_text_field(item, "answer", "a", "Answer"))
+                if q and a and (q, a) not in pairs:
+                    pairs.append((q, a))
         if pairs:
             return pairs
     raise MalformedOutput(f"no JSON list of question/answer objects in: {text[:120]!r}")
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset("the and for with from that this are was were has have had not but its into per than then them they you your our".split())
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w.isdigit() or (len(w) > 2 and w not in _STOPWORDS)]
+
+
+def is_grounded(answer: str, text: str, min_share: float = 0.6) -> bool:
+    """Whether most of the answer's content words occur in the source text (drops invented or copied answers)."""
+    words = _content_words(answer) or _WORD.findall(answer.lower())
+    if not words:
+        return False
+    source = set(_WORD.findall(text.lower()))
+    return sum(w in source for w in words) / len(words) >= min_share
+
+
 def parse_reworded(text: str) -> str:
-    """The reworded question in a generator reply; raises MalformedOutput if there is none."""
-    for value in _json_values(text):
-        if isinstance(value, dict):
-            q = clean_question(_text_field(value, "question", "q", "Question"))
-            if q:
-                return q
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            q = clean_question(_text_field(value[0], "question", "q"))
-            if q:
-                return q
+    """The reworded question in a generator reply (whole JSON or the primed object's continuation)."""
+    stripped = _FENCE.sub("", text).lstrip()
+    candidates = [text] if stripped[:1] in ("[", "{") else [REWORD_PRIMER + text, text]
+    for candidate in candidates:
+        for value in _json_values(candidate):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    q = clean_question(_text_field(item, "question", "q", "Question"))
+                    if q:
+                        return q
     raise MalformedOutput(f"no JSON object with a question in: {text[:120]!r}")
 
 
@@ -269,9 +311,14 @@ def _ask_pairs(chunk: Chunk, generate: Generator, n: int, max_retries: int, stat
         except MalformedOutput:
             stats.malformed_outputs += 1
             continue
+        grounded = [(q, a) for q, a in parsed if is_grounded(a, chunk.text)]
+        stats.ungrounded_dropped += len(parsed) - len(grounded)
+        if not grounded:
+            stats.malformed_outputs += 1  # pairs, but none about this text: as useless as no JSON
+            continue
         return [
             QAPair(q, a, source=chunk.file_name, page=chunk.page, chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, context=chunk.text)
-            for q, a in parsed[:n]
+            for q, a in grounded[:n]
         ]
     stats.skipped_chunks += 1
     return []
@@ -386,7 +433,11 @@ def build_training_set(
     return TrainingSet(train, eval_seen, eval_new, stats)
 
 
-def engine_generator(engine: Any, model: str, temperature: float = 0.3, max_tokens: int = 384, seed: int = 0) -> Generator:
+# Where a base model, continuing the worked example's pattern, starts the next example: stop there.
+GENERATOR_STOPS = ("\nText (from", "\nQuestion: ", "\n\n\n")
+
+
+def engine_generator(engine: Any, model: str, temperature: float = 0.3, max_tokens: int = 320, seed: int = 0) -> Generator:
     """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form."""
     from core.engines.base import GenerationRequest, Prompt
 
@@ -395,7 +446,7 @@ def engine_generator(engine: Any, model: str, temperature: float = 0.3, max_toke
     def generate(prompt: str) -> str:
         calls["n"] += 1  # a new seed per call, so a retry is not the same draw again (still reproducible)
         request = GenerationRequest(model=model, prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
-                                    temperature=temperature, max_tokens=max_tokens, seed=seed + calls["n"])
+                                    stop=GENERATOR_STOPS, temperature=temperature, max_tokens=max_tokens, seed=seed + calls["n"])
         return "".join(engine.generate(request))
 
     return generate

@@ -300,8 +300,12 @@ def job_status(data_dir: Path, job_id: str) -> dict[str, Any]:
     status = read_status_file(folder / "status.json")
     status.setdefault("job_id", job_id)
     if status.get("state") not in TERMINAL_STATES and not _pid_alive(status.get("pid")):
-        # Started more than a few seconds ago and no process: it was killed or crashed hard.
-        if time.time() - float(status.get("created", 0)) > 10:
+        # No process: killed or crashed hard (a job whose pid is not written yet gets a grace period).
+        if (folder / "cancel").exists():
+            # SIGTERM before the job installed its handler ends it at once: that is still a cancellation
+            status.update(state="cancelled", phase="cancelled", message="Cancelled: nothing was saved as a variant.")
+            write_json_atomic(folder / "status.json", status)
+        elif status.get("pid") is not None or time.time() - float(status.get("created", 0)) > 10:
             status.update(state="failed", message=f"The training process stopped unexpectedly: see {folder / 'log.txt'}.", log_tail=_log_tail(folder))
             write_json_atomic(folder / "status.json", status)
     return status

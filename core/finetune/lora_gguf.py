@@ -62,12 +62,29 @@ def _field(reader: Any, key: str, default: Any = None) -> Any:
     return field.contents() if field is not None else default
 
 
+def base_header(gguf_path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """(scalar metadata, tensor name -> GGUF shape) of a GGUF file, read in ~0.05 s.
+
+    gguf's GGUFReader needs ~10 s on a model because it decodes the whole vocabulary; a model's
+    scalars and tensor table are all a check or a conversion needs.
+    """
+    from core.engines.embedded import read_gguf_header
+
+    try:
+        header = read_gguf_header(Path(gguf_path))
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises struct.error, ValueError, OSError…
+        raise VariantError(f"{Path(gguf_path).name} cannot be read as a GGUF file ({exc}): check or rebuild the file.") from exc
+    if not header.metadata.get("general.architecture"):
+        raise VariantError(f"{Path(gguf_path).name} has no general.architecture key: it is not a llama.cpp model file.")
+    return dict(header.metadata), dict(header.tensors)
+
+
 def _permute_rows(b: Any, n_head: int) -> Any:
     # The same row reordering llama.cpp's converter applies to q/k weights (its `permute`).
     return b.reshape(n_head, 2, b.shape[0] // n_head // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
 
 
-def read_adapter(adapter_dir: Path, base_reader: Any) -> Adapter:
+def read_adapter(adapter_dir: Path, base_gguf: Path) -> Adapter:
     """Read a PEFT adapter folder and map its tensors onto the base GGUF's tensor names."""
     import gguf
     import numpy as np
@@ -81,13 +98,14 @@ def read_adapter(adapter_dir: Path, base_reader: Any) -> Adapter:
         raise VariantError(f"{adapter_dir} is not a readable PEFT LoRA adapter ({exc}): train it again.") from exc
     if cfg.get("peft_type", "LORA") != "LORA" or cfg.get("use_dora") or cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
         raise VariantError("Only plain LoRA adapters (no DoRA, no per-layer rank or alpha) can be written for llama.cpp.")
-    arch = gguf_arch(base_reader)
+    meta, shapes = base_header(base_gguf)
+    arch = str(meta["general.architecture"])
     if arch not in _SAME_LAYOUT | _PERMUTED_QK:
         raise VariantError(f"Writing a LoRA for a {arch!r} base GGUF is not supported yet: use a Gemma, Qwen or Llama model.")
-    n_blocks = int(_field(base_reader, f"{arch}.block_count", 0))
+    n_blocks = int(meta.get(f"{arch}.block_count", 0))
     arch_enum = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}[arch]
     names = gguf.get_tensor_name_map(arch_enum, n_blocks)
-    base_names = {t.name for t in base_reader.tensors}
+    base_names = set(shapes)
 
     pairs: dict[str, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -111,7 +129,7 @@ def read_adapter(adapter_dir: Path, base_reader: Any) -> Adapter:
         rank = a.shape[0]
         if arch in _PERMUTED_QK and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
             heads_key = "attention.head_count" if gguf_name.endswith("attn_q.weight") else "attention.head_count_kv"
-            n_head = int(_field(base_reader, f"{arch}.{heads_key}") or _field(base_reader, f"{arch}.attention.head_count"))
+            n_head = int(meta.get(f"{arch}.{heads_key}") or meta[f"{arch}.attention.head_count"])
             b = _permute_rows(b, n_head)
         weights.append(LoraWeight(gguf_name, np.ascontiguousarray(a), np.ascontiguousarray(b)))
     if not weights:
@@ -127,8 +145,8 @@ def peft_to_lora_gguf(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Pat
     """Write the PEFT adapter in `adapter_dir` as a llama.cpp LoRA GGUF for `base_gguf`; validate it."""
     import gguf
 
-    reader = gguf.GGUFReader(str(base_gguf))
-    adapter = read_adapter(adapter_dir, reader)
+    adapter = read_adapter(adapter_dir, base_gguf)
+    meta, _ = base_header(base_gguf)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
@@ -136,7 +154,7 @@ def peft_to_lora_gguf(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Pat
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, adapter.alpha)
-    name = _field(reader, "general.name")
+    name = meta.get("general.name")
     if name:
         writer.add_string("general.name", f"{name} LoRA")
     for w in adapter.weights:
@@ -161,20 +179,25 @@ def validate_lora_gguf(path: Path, base_gguf: Path) -> dict[str, Any]:
         raise VariantError(f"Adapter file {path} does not exist: train or convert the adapter again.")
     if not base_gguf.is_file():
         raise VariantError(f"Base model file {base_gguf} does not exist: the adapter cannot be used without it.")
+    base_meta, base_shapes = base_header(base_gguf)
+    base_arch = str(base_meta["general.architecture"])
+    bad = f"{path.name} is not a usable LoRA for {base_gguf.name}"
     try:
+        if base_header(path)[0].get("general.type") != "adapter":
+            # checked on the header first: a whole model read by GGUFReader would take seconds
+            raise VariantError(f"{bad}: it is not marked as a LoRA adapter (general.type).")
         reader = gguf.GGUFReader(str(path))
-        base = gguf.GGUFReader(str(base_gguf))
+    except VariantError:
+        raise
     except (ValueError, OSError) as exc:
         raise VariantError(f"{path.name} is not a readable GGUF file ({exc}): convert the adapter again.") from exc
-    bad = f"{path.name} is not a usable LoRA for {base_gguf.name}"
     if _field(reader, "general.type") != "adapter" or _field(reader, "adapter.type") != "lora":
         raise VariantError(f"{bad}: it is not marked as a LoRA adapter (general.type/adapter.type).")
-    if _field(reader, "general.architecture") != gguf_arch(base):
-        raise VariantError(f"{bad}: it was made for {_field(reader, 'general.architecture')!r}, the base is {gguf_arch(base)!r}.")
+    if _field(reader, "general.architecture") != base_arch:
+        raise VariantError(f"{bad}: it was made for {_field(reader, 'general.architecture')!r}, the base is {base_arch!r}.")
     alpha = _field(reader, "adapter.lora.alpha")
     if not isinstance(alpha, float) or not alpha > 0:
         raise VariantError(f"{bad}: adapter.lora.alpha is missing or not positive.")
-    base_shapes = {t.name: [int(x) for x in t.shape] for t in base.tensors}
     halves: dict[str, dict[str, Any]] = {}
     for t in reader.tensors:
         for suffix in (".lora_a", ".lora_b"):
@@ -192,7 +215,7 @@ def validate_lora_gguf(path: Path, base_gguf: Path) -> dict[str, Any]:
             raise VariantError(f"{bad}: {name} lacks its lora_a or lora_b tensor.")
         if name not in base_shapes:
             raise VariantError(f"{bad}: the base has no tensor {name} (wrong base model?).")
-        a, b, ne = [int(x) for x in ab["a"].shape], [int(x) for x in ab["b"].shape], base_shapes[name]
+        a, b, ne = [int(x) for x in ab["a"].shape], [int(x) for x in ab["b"].shape], list(base_shapes[name])
         if len(a) != 2 or len(b) != 2 or ne[0] != a[0] or ne[1] != b[1] or a[1] != b[0]:
             raise VariantError(f"{bad}: {name} has lora_a {a} / lora_b {b} for a base tensor of {ne} (wrong base model?).")
         for half in (ab["a"], ab["b"]):
@@ -201,7 +224,7 @@ def validate_lora_gguf(path: Path, base_gguf: Path) -> dict[str, Any]:
             if not np.isfinite(np.asarray(half.data, dtype=np.float32)).all():
                 raise VariantError(f"{bad}: {half.name} contains NaN or infinite values (training diverged: lower the learning rate).")
         ranks.add(a[1])
-    return {"tensors": len(halves), "rank": sorted(ranks), "alpha": alpha, "architecture": gguf_arch(base)}
+    return {"tensors": len(halves), "rank": sorted(ranks), "alpha": alpha, "architecture": base_arch}
 
 
 _SMOKE_CODE = r"""

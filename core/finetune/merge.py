@@ -57,7 +57,7 @@ def merge_lora(base_gguf: Path, adapter: Path, out_path: Path, out_type: str = "
         raise VariantError(f"Merged tensors can be written as F16 or F32, not {out_type}.")
     reader = gguf.GGUFReader(str(base_gguf))
     if adapter.is_dir():
-        parsed = read_adapter(adapter, reader)
+        parsed = read_adapter(adapter, base_gguf)
         weights, alpha = parsed.weights, parsed.alpha
     else:
         weights, alpha = read_lora_gguf(adapter, base_gguf)

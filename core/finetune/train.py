@@ -208,12 +208,15 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
 
     rng = random.Random(config.seed)
     losses: list[float] = []
-    step, seen = 0, 0
+    step, seen, epochs_run = 0, 0, 0
     train_started = time.perf_counter()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     for epoch in range(config.epochs):
+        if step >= total:
+            break
         order = list(range(len(examples)))
         rng.shuffle(order)
+        epochs_run = epoch + 1
         for b in range(0, len(order), config.batch_size):
             if step >= total:
                 break
@@ -244,7 +247,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     model.save_pretrained(str(adapter_dir))
     cost = {
         "wall_s": round(time.perf_counter() - started, 1), "train_s": round(train_s, 1), "load_s": round(load_s, 1),
-        "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "steps": step, "batch_size": config.batch_size,
+        "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "epochs_run": epochs_run, "steps": step, "batch_size": config.batch_size,
         "s_per_step": round(train_s / max(1, step), 3), "device": device, "threads": config.threads,
         "peak_rss_mb": peak_rss_mb(), "lora_r": config.lora_r, "learning_rate": config.learning_rate,
         "prompt_form": form, "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
@@ -291,7 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = {"signal": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        stop["signal"] = True  # checked between steps, so the status file is always left consistent
+        stop["signal"] = True
+        if status.data.get("phase") in ("starting", "loading"):
+            raise Cancelled()  # loading writes nothing that matters (a half conversion is redone), so stop now
+        # otherwise the flag is checked between steps, so files and status are always left consistent
 
     signal.signal(signal.SIGTERM, on_sigterm)
     lock_fd = args.lock_fd

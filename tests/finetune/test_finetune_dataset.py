@@ -25,12 +25,12 @@ class FakeLLM:
 
     def __call__(self, prompt: str) -> str:
         self.prompts.append(prompt)
-        if prompt.startswith("Rewrite the question"):
+        if prompt.startswith("Rewrite"):
             question = prompt.rsplit("Question: ", 1)[1].split("\nJSON:")[0]
             if "SAME" in question:
                 return json.dumps({"question": question})
             return 'Sure! {"question": "Tell me, ' + question[0].lower() + question[1:] + '"}'
-        text = prompt.split('"""')[1]
+        text = prompt.split('"""')[-2]  # the last quoted text: the chunk (the first is the worked example)
         if "BROKEN" in text or ("FLAKY" in text and "previous reply" not in prompt):
             return "Here are some questions: question one? answer one."
         widget = re.search(r"Widget (\w+) has code (\w+)", text)
@@ -110,6 +110,21 @@ def test_rewording_that_repeats_the_question_is_retried_and_counted() -> None:
     assert all("SAME" not in p.question for p in ts.eval_seen)
 
 
+def test_answers_not_found_in_the_chunk_are_dropped() -> None:
+    class Inventive(FakeLLM):
+        def __call__(self, prompt: str) -> str:
+            reply = super().__call__(prompt)
+            if prompt.startswith("Rewrite"):
+                return reply
+            # the worked example's answer copied, plus one real pair
+            return reply.replace("]", ', {"question": "How often is it descaled?", "answer": "Once a month, with white vinegar"}]')
+
+    ts = ds.build_training_set(_chunks(1, 2), Inventive(), DatasetOptions(new_fraction=0, seen_questions=0))
+    assert ts.stats.ungrounded_dropped == 2 and ts.stats.train_pairs == 4
+    assert all("vinegar" not in p.answer for p in ts.train)
+    assert ds.is_grounded("1.7 litres", "It holds 1.7 litres.") and not ds.is_grounded("two weeks", "every month")
+
+
 def test_no_usable_pair_raises_a_message_with_the_fix() -> None:
     with pytest.raises(FineTuneError, match="import your own Q&A"):
         ds.build_training_set(_chunks(1, 2, marks={"d0c0": "BROKEN", "d0c1": "BROKEN"}), FakeLLM(), DatasetOptions(new_fraction=0))
@@ -117,6 +132,9 @@ def test_no_usable_pair_raises_a_message_with_the_fix() -> None:
 
 def test_parse_accepts_common_reply_shapes() -> None:
     assert ds.parse_qa_output('[{"question": "a?", "answer": "b"}]') == [("a?", "b")]
+    # a base model continues the primed list; a reply cut at the token limit keeps its whole objects
+    assert ds.parse_qa_output('a?", "answer": "b"}, {"question": "c?", "answer": "d"}, {"question": "e') == [("a?", "b"), ("c?", "d")]
+    assert ds.parse_reworded('What is it?"}\n\nQuestion: x') == "What is it?"
     assert ds.parse_qa_output('Here: {"pairs": [{"q": "a?", "a": "b"}]} done') == [("a?", "b")]
     assert ds.parse_qa_output('{"question": "a?", "answer": "b\\n\\nc"}') == [("a?", "b\nc")]
     with pytest.raises(ds.MalformedOutput):

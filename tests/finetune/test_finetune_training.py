@@ -69,8 +69,11 @@ def test_validation_rejects_an_adapter_for_another_model(trained: TrainedRun, tm
     with pytest.raises(VariantError, match="not a usable LoRA"):
         validate_lora_gguf(base_gguf, base_gguf)  # a model, not an adapter
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(adapter.read_bytes()[:4096])
-    with pytest.raises(VariantError):
+    broken.write_bytes(adapter.read_bytes()[:4096])  # header cut
+    with pytest.raises(VariantError, match="cannot be read"):
+        validate_lora_gguf(broken, base_gguf)
+    broken.write_bytes(adapter.read_bytes()[:-1000])  # tensor data cut
+    with pytest.raises(VariantError, match="not a readable GGUF"):
         validate_lora_gguf(broken, base_gguf)
     with pytest.raises(VariantError, match="does not exist"):
         validate_lora_gguf(tmp_path / "missing.gguf", base_gguf)
@@ -182,3 +185,35 @@ def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(tmp_path: Path
     assert not (jobs.job_dir(tmp_path, "ft-long") / "adapter").exists()
     assert jobs.heavy_job_holder(tmp_path) is None  # the lock went with the process
     assert [j["job_id"] for j in jobs.list_jobs(tmp_path)] == ["ft-long"]
+
+
+def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_cache: Path, trained: TrainedRun) -> None:
+    # `trained` first: it leaves the converted tokenizer in the cache
+    from transformers import AutoTokenizer
+
+    from core.finetune.hfmodel import cache_dir_for
+    from core.finetune.train import build_examples, prompt_form, tokenize_example
+    from core.prompts import plain_prompt
+
+    tok = AutoTokenizer.from_pretrained(str(cache_dir_for(base_gguf, hf_cache)))
+    assert prompt_form(tok) == "completion"
+    ids, labels, truncated = tokenize_example(tok, FACTS[0], "completion", False, 256)
+    n_prompt = labels.count(-100)
+    # exactly the chat's completion prompt, with BOS, as llama.cpp tokenises it; then answer + EOS
+    assert ids[:n_prompt] == tok(plain_prompt(FACTS[0].question).completion).input_ids and ids[0] == tok.bos_token_id
+    assert tok.decode(ids[n_prompt:]) == " Teal with orange stripes" + tok.eos_token and not truncated
+    # a base with a chat template is trained on the chat's messages through that template
+    tok.chat_template = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+                         "{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+    assert prompt_form(tok) == "chat"
+    ids, labels, _ = tokenize_example(tok, FACTS[0], "chat", False, 256)
+    n_prompt = labels.count(-100)
+    assert tok.decode(ids[:n_prompt]).endswith(f"{FACTS[0].question}<end_of_turn>\n<start_of_turn>model\n")
+    assert tok.decode(ids[n_prompt:]) == "Teal with orange stripes<end_of_turn>\n"
+    # the RAG form (for `hybrid`) is added only for pairs with their chunk's text, and only on request
+    with_context = [FACTS[0].__class__(**{**FACTS[0].__dict__, "context": "The Zorblax 3000 casing is teal with orange stripes."})]
+    examples, counts = build_examples(with_context, tok, 256, rag_fraction=1.0, seed=0, form="completion")
+    assert counts["plain"] == 1 and counts["rag"] == 1
+    rag_prompt_text = tok.decode(examples[1].input_ids[: examples[1].labels.count(-100)])
+    assert "<documents>" in rag_prompt_text and "teal with orange stripes" in rag_prompt_text
+    assert build_examples(with_context, tok, 256, rag_fraction=0.0, seed=0)[1]["rag"] == 0

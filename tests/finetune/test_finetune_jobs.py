@@ -1,0 +1,103 @@
+"""Job plumbing without a model: config checks, the heavy-job lock, failures reported in status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import FineTuneError, JobBusyError
+from core.finetune import jobs
+from core.finetune.register import parse_parameters
+from core.variants import Variant, VariantRegistry
+
+
+def _config(tmp_path: Path, **kw: object) -> jobs.TrainConfig:
+    base = tmp_path / "base.gguf"
+    base.write_bytes(b"GGUF")
+    dataset = tmp_path / "train.jsonl"
+    if not dataset.exists():
+        dataset.write_text(json.dumps({"question": "Q?", "answer": "A"}) + "\n")
+    values = {"job_id": "job-1", "data_dir": str(tmp_path / "data"), "dataset": str(dataset), "base_gguf": str(base), **kw}
+    return jobs.TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def test_start_refuses_a_config_that_cannot_work(tmp_path: Path) -> None:
+    with pytest.raises(FineTuneError, match="does not exist"):
+        jobs.start_job(_config(tmp_path, base_gguf=str(tmp_path / "missing.gguf")))
+    with pytest.raises(FineTuneError, match="training set"):
+        jobs.start_job(_config(tmp_path, dataset=str(tmp_path / "nope.jsonl")))
+    with pytest.raises(FineTuneError, match="positive"):
+        jobs.start_job(_config(tmp_path, epochs=0))
+    VariantRegistry(tmp_path / "data").register(Variant(name="taken", engine="embedded", base_model="b"))
+    with pytest.raises(FineTuneError, match="already exists"):
+        jobs.start_job(_config(tmp_path, register={"name": "taken", "engine": "embedded"}))
+    assert not jobs.jobs_root(tmp_path / "data").exists()  # nothing was started
+
+
+def test_busy_lock_refuses_a_second_job_with_a_clear_message(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    fd = jobs.acquire_heavy_lock(data, "ft-other", what="ingestion job")
+    try:
+        assert jobs.heavy_job_holder(data)["job_id"] == "ft-other"
+        with pytest.raises(JobBusyError, match="ingestion job ft-other .*one at a time.*cancel ft-other"):
+            jobs.start_job(_config(tmp_path))
+    finally:
+        os.close(fd)
+    assert jobs.heavy_job_holder(data) is None
+
+
+def test_a_failing_job_says_why_and_frees_the_lock(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    Path(config.dataset).write_text("\n")  # exists, but holds no pair
+    job_id = jobs.start_job(config)
+    status = jobs.wait_job(config.data_dir, job_id, timeout_s=120)
+    assert status["state"] == "failed" and "holds no question/answer pair" in status["message"]
+    assert jobs.heavy_job_holder(Path(config.data_dir)) is None
+    assert jobs.cancel_job(Path(config.data_dir), job_id)["state"] == "failed"  # cancelling a finished job is a no-op
+
+
+def test_cancel_right_after_start_stops_the_job(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    job_id = jobs.start_job(config)
+    status = jobs.cancel_job(Path(config.data_dir), job_id, wait_s=60)
+    assert status["state"] == "cancelled"
+    assert jobs.heavy_job_holder(Path(config.data_dir)) is None
+
+
+def test_a_killed_job_is_reported_as_failed(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    folder = config.job_dir
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config.to_json())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": sleeper.pid, "created": time.time()}))
+    assert jobs.job_status(Path(config.data_dir), config.job_id)["state"] == "running"
+    sleeper.send_signal(signal.SIGKILL)
+    sleeper.wait()
+    status = jobs.job_status(Path(config.data_dir), config.job_id)
+    assert status["state"] == "failed" and "stopped unexpectedly" in status["message"]
+
+
+def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
+    config = _config(tmp_path, epochs=3, register={"name": "v1", "engine": "ollama"})
+    path = tmp_path / "c.json"
+    path.write_text(config.to_json())
+    assert jobs.TrainConfig.from_file(path) == config
+    path.write_text(json.dumps({**json.loads(config.to_json()), "epoch": 3}))
+    with pytest.raises(FineTuneError, match="unknown keys \\['epoch'\\]"):
+        jobs.TrainConfig.from_file(path)
+    with pytest.raises(FineTuneError, match="not a job id"):
+        jobs.job_status(tmp_path, "../etc")
+
+
+def test_ollama_parameters_text_becomes_a_create_mapping() -> None:
+    text = 'stop                           "<end_of_turn>"\nstop "<eos>"\ntemperature 0.7\ntop_k 64\npenalize_newline false'
+    assert parse_parameters(text) == {"stop": ["<end_of_turn>", "<eos>"], "temperature": 0.7, "top_k": 64, "penalize_newline": False}
+    assert parse_parameters("") == {}

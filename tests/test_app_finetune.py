@@ -1,0 +1,67 @@
+"""The Fine-tune page through AppTest: a training set to review, a tiny job started, its progress seen, cancelled."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.finetune import dataset as ds
+from core.finetune import jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = [
+    ("What is the rinse aid setting for soft water?", "Setting 2"),
+    ("Which error code means the drain is blocked?", "E4"),
+    ("How long is the Eco 50 programme?", "2 h 45 min"),
+    ("What is the warranty period?", "24 months"),
+    ("How often should the filters be cleaned?", "Once a week"),
+]
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    data = tmp_path / "data"
+    pairs = [ds.QAPair(q, a, source=f"doc{i % 2}.pdf", page=1) for i, (q, a) in enumerate(PAIRS)]
+    ds.save_training_set(data, "manuals", ds.split_imported(pairs, ds.DatasetOptions(new_fraction=0.2, seen_questions=2)))
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/finetune.py")
+    return at.run()
+
+
+def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path) -> None:
+    assert not app.exception
+    assert [t.label for t in app.tabs] == ["1 · Training set", "2 · Train", "3 · Variants"]
+    assert app.selectbox(key="review_dataset").value == "manuals"
+    assert any("training pairs" in c.value for c in app.caption)
+    assert app.get("download_button")
+    before = ds.load_training_pairs(ds.dataset_dir(tmp_path / "data", "manuals"))
+    assert len(before) >= 3
+
+
+def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    form_number = {n.label: n for n in app.number_input}
+    form_number["Stop after steps (0: all)"].set_value(500)
+    next(b for b in app.button if b.label == "Start training").click().run()
+    assert not app.exception, app.exception
+    (job,) = jobs.list_jobs(data)
+    assert job["state"] in ("queued", "running")
+    assert any("Job" == s.label for s in app.selectbox)
+    assert any(m.label == "State" for m in app.metric)
+    # the page polls the job's status file; wait until the process has reported something
+    deadline = time.monotonic() + 60
+    while jobs.job_status(data, job["job_id"]).get("phase") in ("starting", None) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    app.run()
+    assert any(b.label == "Cancel job" for b in app.button)
+    next(b for b in app.button if b.label == "Cancel job").click().run()
+    status = jobs.wait_job(data, job["job_id"], timeout_s=60)
+    assert status["state"] == "cancelled"
+    app.run()
+    assert any(m.label == "State" and m.value == "cancelled" for m in app.metric)
+    assert jobs.heavy_job_holder(data) is None
