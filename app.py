@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
+from pages.common import run_navigation
 
-st.navigation(
-    [
-        st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
-        st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
-    ]
-).run()
+st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
+run_navigation()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -10,6 +11,36 @@ import streamlit as st
 from core.config import Settings
 from core.errors import AppError
 from core.services import Services, build_services
+
+
+_run = threading.local()  # Streamlit runs each script run in one thread
+
+
+def app_pages() -> list:
+    """The app's pages, in navigation order."""
+    return [
+        st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
+        st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+    ]
+
+
+def run_navigation() -> None:
+    """Show the navigation and run the chosen page (called by app.py)."""
+    _run.navigating = True
+    try:
+        st.navigation(app_pages()).run()
+    finally:
+        _run.navigating = False
+
+
+def _route_through_navigation() -> None:
+    # When the first request after a start is a deep link (e.g. /chat), Streamlit runs the page file
+    # directly in its legacy pages/ mode, without app.py: run the real navigation instead, once.
+    if not getattr(_run, "navigating", False):
+        st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
+        run_navigation()
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Opening the document index…")
@@ -26,6 +57,7 @@ def services() -> Services:
 
 def page_setup() -> Services:
     """Open the services and draw the sidebar every page shares; stops the page on a fatal error."""
+    _route_through_navigation()
     try:
         svc = services()
     except AppError as exc:

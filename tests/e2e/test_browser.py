@@ -69,6 +69,17 @@ def browser():
         b.close()
 
 
+def test_a_deep_link_as_first_request_gets_the_app_navigation(app_url: str, browser) -> None:
+    # Runs first against a fresh server: Streamlit's legacy pages/ mode must not take over.
+    page = browser.new_page()
+    page.goto(f"{app_url}/finetune")
+    page.get_by_role("heading", name="Fine-tune").wait_for(timeout=60_000)
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert "Documents" in nav and "Chat" in nav and "Fine-tune" in nav
+    assert "common" not in nav and "app" not in nav.split()
+    page.close()
+
+
 def test_upload_then_ask_in_rag_mode(app_url: str, browser, output_dir: Path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
