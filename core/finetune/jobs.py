@@ -49,7 +49,8 @@ class TrainConfig:
     cache_dir: str = ""
     epochs: int = 10
     batch_size: int = 4
-    learning_rate: float = 1e-3
+    # measured: 100 pairs × 10 epochs → 99/100 exact at 5e-4, 95/100 at 1e-3 (noisier end)
+    learning_rate: float = 5e-4
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0

@@ -301,30 +301,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     lock_fd = args.lock_fd
+    final: dict[str, Any] = {}
+    code = 1
     try:
         if lock_fd is None:
             lock_fd = acquire_heavy_lock(Path(config.data_dir), config.job_id)
         status.update(state="running", phase="starting", started=time.time(), message="Starting")
         out = train(config, status, lambda: stop["signal"] or cancel_flag.exists())
-        status.update(state="done", phase="done", finished=time.time(), eta_s=0, **out,
-                      message=f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {out['result']['variant']} registered" if out["result"].get("variant") else ""))
-        return 0
+        variant = out["result"].get("variant")
+        final = dict(state="done", phase="done", eta_s=0, **out,
+                     message=f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {variant} registered" if variant else ""))
+        code = 0
     except Cancelled:
-        status.update(state="cancelled", phase="cancelled", finished=time.time(), eta_s=None, message="Cancelled: nothing was saved as a variant.")
-        return 2
+        final, code = dict(state="cancelled", phase="cancelled", eta_s=None, message="Cancelled: nothing was saved as a variant."), 2
     except AppError as exc:
-        status.update(state="failed", finished=time.time(), eta_s=None, message=str(exc), error=type(exc).__name__)
+        final = dict(state="failed", eta_s=None, message=str(exc), error=type(exc).__name__)
         print(traceback.format_exc(), file=sys.stderr)
-        return 1
     except BaseException as exc:  # the page must learn about any failure, not see "running" forever
-        status.update(state="failed", finished=time.time(), eta_s=None, error=type(exc).__name__,
-                      message=f"Training failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}.",
-                      peak_rss_mb=peak_rss_mb())
+        final = dict(state="failed", eta_s=None, error=type(exc).__name__, peak_rss_mb=peak_rss_mb(),
+                     message=f"Training failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}.")
         print(traceback.format_exc(), file=sys.stderr)
-        return 1
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finishing: nothing is left to interrupt
         if lock_fd is not None:
-            os.close(lock_fd)
+            os.close(lock_fd)  # free the lock first: whoever sees the job ended can start the next one
+        status.update(finished=time.time(), **final)
+    return code
 
 
 if __name__ == "__main__":

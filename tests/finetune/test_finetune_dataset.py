@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
-from core.finetune.dataset import Chunk, DatasetOptions
+from core.finetune.dataset import DatasetOptions
 
 
 class FakeLLM:
