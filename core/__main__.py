@@ -167,15 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
     from core.chat_cli import add_chat_commands
+    from core.finetune.cli import add_finetune_commands
 
-    found: list[Callable[[Any], None]] = [add_chat_commands]
-    try:
-        from core.finetune.cli import add_finetune_commands
-
-        found.append(add_finetune_commands)
-    except ImportError:
-        pass
-    return found
+    return [add_chat_commands, add_finetune_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
