@@ -560,7 +560,8 @@ def dataset_dir(data_dir: Path, name: str) -> Path:
     return datasets_root(data_dir) / validate_dataset_name(name)
 
 
-def _write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Write records as JSONL atomically (a reader never sees half a file)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for r in records:
@@ -578,10 +579,10 @@ def save_training_set(data_dir: Path, name: str, ts: TrainingSet, meta: Mapping[
     """Write the training set's files under the data directory and return its folder."""
     folder = dataset_dir(data_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(folder / TRAIN_FILE, (p.messages_record() for p in ts.train))
-    _write_jsonl(folder / PAIRS_FILE, (asdict(p) for p in ts.train))
-    _write_jsonl(folder / EVAL_SEEN_FILE, (p.question_record() for p in ts.eval_seen))
-    _write_jsonl(folder / EVAL_NEW_FILE, (p.question_record() for p in ts.eval_new))
+    write_jsonl(folder / TRAIN_FILE, (p.messages_record() for p in ts.train))
+    write_jsonl(folder / PAIRS_FILE, (asdict(p) for p in ts.train))
+    write_jsonl(folder / EVAL_SEEN_FILE, (p.question_record() for p in ts.eval_seen))
+    write_jsonl(folder / EVAL_NEW_FILE, (p.question_record() for p in ts.eval_new))
     manifest = {"name": name, "created": time.time(), **(dict(meta) if meta else {}), "stats": asdict(ts.stats)}
     tmp = folder / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -630,5 +631,5 @@ def export_messages(pairs: Iterable[QAPair], path: Path) -> Path:
     """Write pairs as chat-messages JSONL (the format other fine-tuning tools read)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(path, (p.messages_record() for p in pairs))
+    write_jsonl(path, (p.messages_record() for p in pairs))
     return path

@@ -37,17 +37,11 @@ def replace_training_pairs(data_dir: Path, name: str, rows: Iterable[Mapping[str
                                context=before.context if before else ""))
     if not pairs:
         raise FineTuneError("Every pair was removed: keep at least one question with its answer, or delete the training set.")
-    _write(folder / ds.TRAIN_FILE, (p.messages_record() for p in pairs))
-    _write(folder / ds.PAIRS_FILE, (asdict(p) for p in pairs))
+    ds.write_jsonl(folder / ds.TRAIN_FILE, (p.messages_record() for p in pairs))
+    ds.write_jsonl(folder / ds.PAIRS_FILE, (asdict(p) for p in pairs))
     return len(pairs)
 
 
 def messages_jsonl(pairs: Iterable[ds.QAPair]) -> str:
     """The pairs as chat-messages JSONL text, the format other fine-tuning tools read."""
     return "".join(json.dumps(p.messages_record(), ensure_ascii=False) + "\n" for p in pairs)
-
-
-def _write(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    tmp.replace(path)
