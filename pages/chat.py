@@ -91,6 +91,17 @@ with st.sidebar:
 st.session_state[active_key] = active
 
 chat: Conversation = svc.history.new(collection) if active == "new" else svc.history.load(collection, active)
+if chat.messages:
+    with st.sidebar:
+        c1, c2 = st.columns(2)
+        c1.download_button("Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
+                           icon=":material/download:", width="stretch")
+        c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
+                           icon=":material/download:", width="stretch")
+        if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
+            svc.history.delete(collection, chat.id)
+            st.session_state[active_key] = "new"
+            st.rerun()
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
@@ -131,17 +142,9 @@ for message in chat.messages:
             show_label(message)
             show_sources(message)
 
-if chat.messages:
-    c1, c2, c3 = st.columns([1, 1, 4])
-    c1.download_button("Export Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown")
-    c2.download_button("Export JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json")
-    if c3.button("Delete this chat"):
-        svc.history.delete(collection, chat.id)
-        st.session_state[active_key] = "new"
-        st.rerun()
-elif mode in VARIANT_MODES and not variant_model:
+if mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
-else:
+elif not chat.messages:
     st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
 
 failed = st.session_state.get("failed_question")
