@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import streamlit as st
@@ -9,6 +10,7 @@ import streamlit as st
 from core.errors import AppError
 from core.library import IngestResult, Progress, UploadedFile
 from core.safety import escape_markdown
+from core.samples import SAMPLE_COLLECTION, sample_uploads
 from pages.common import current_collection, guarded, human_size, page_setup, show_error
 
 svc = page_setup()
@@ -53,10 +55,24 @@ if "flash_error" in st.session_state:
 if "flash_info" in st.session_state:
     st.success(st.session_state.pop("flash_info"))
 
+def _load_samples() -> None:
+    try:
+        results = svc.library.ingest(SAMPLE_COLLECTION, sample_uploads())
+        st.session_state["collection"] = SAMPLE_COLLECTION
+        st.session_state["last_results"] = results
+    except AppError as exc:
+        st.session_state["flash_error"] = exc
+
+
 collection = current_collection()
 if collection is None:
     st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
     new_collection_form()
+    if sample_uploads():
+        st.divider()
+        st.markdown("Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a diabetes patient guide.")
+        st.button("Load the sample documents", icon=":material/auto_stories:", on_click=_load_samples,
+                  help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).")
     st.stop()
 
 with st.expander("New collection"):
@@ -75,6 +91,7 @@ st.caption(f"{info.chunks} chunks · embedded with `{info.embedding_model}` · c
 uploads = st.file_uploader(
     f"Add documents: PDF, DOCX, TXT, MD or HTML, up to {settings.max_upload_mb:g} MB each",
     accept_multiple_files=True,
+    max_upload_size=math.ceil(settings.max_upload_mb),  # the browser refuses larger files before sending them
     key=f"uploader-{st.session_state.get('upload_round', 0)}",
     help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
 )
@@ -119,7 +136,7 @@ for result in st.session_state.get("last_results", []):
 records = svc.library.list_documents(collection)
 st.subheader("Documents")
 if not records:
-    st.caption("No documents yet. Try the samples in `sample_docs/`: a dishwasher manual, a licence agreement and a diabetes guide.")
+    st.caption("No documents yet: upload some above.")
 else:
     st.dataframe(
         [

@@ -62,3 +62,12 @@ def test_deleting_a_collection_needs_its_name_typed(app: AppTest) -> None:
     next(b for b in app.button if b.label == "Delete collection").click().run()
     assert not app.exception
     assert any("Start with a collection" in i.value for i in app.info)
+
+
+def test_a_new_user_can_load_the_sample_documents(app: AppTest) -> None:
+    next(b for b in app.button if b.label == "Load the sample documents").click().run()
+    assert not app.exception
+    assert app.session_state["collection"] == "samples"
+    table = app.dataframe[0].value
+    assert set(table["name"]) == {"aquaflow-dishwasher-manual.pdf", "software-license-agreement.docx", "diabetes-patient-guide.pdf"}
+    assert set(table["status"]) == {"indexed"} and table["pages"].min() >= 7

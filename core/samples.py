@@ -1,0 +1,17 @@
+"""The sample documents shipped in `sample_docs/`, for a first try of the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.library import UploadedFile
+
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "sample_docs"
+SAMPLE_COLLECTION = "samples"
+
+
+def sample_uploads() -> list[UploadedFile]:
+    """The sample documents (PDF and DOCX) as uploads; empty if the folder is missing."""
+    if not SAMPLES_DIR.is_dir():
+        return []
+    return [UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLES_DIR.iterdir()) if p.suffix in (".pdf", ".docx")]
