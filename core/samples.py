@@ -15,3 +15,8 @@ def sample_uploads() -> list[UploadedFile]:
     if not SAMPLES_DIR.is_dir():
         return []
     return [UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLES_DIR.iterdir()) if p.suffix in (".pdf", ".docx")]
+
+
+def sample_qa_files() -> list[Path]:
+    """The sample question sets (question, answer, page, source per line)."""
+    return sorted(SAMPLES_DIR.glob("*.questions.jsonl")) if SAMPLES_DIR.is_dir() else []

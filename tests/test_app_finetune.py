@@ -65,3 +65,12 @@ def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) 
     app.run()
     assert any(m.label == "State" and m.value == "cancelled" for m in app.metric)
     assert jobs.heavy_job_holder(data) is None
+
+
+def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> None:
+    app.radio[0].set_value("Import a Q&A file").run()
+    next(b for b in app.button if b.label == "Use the sample Q&A instead").click().run()
+    assert not app.exception
+    assert any("Imported" in s.value and "training pairs" in s.value for s in app.success)
+    manifest = {d["name"]: d for d in ds.list_datasets(tmp_path / "data")}["samples"]
+    assert manifest["stats"]["train_pairs"] + manifest["stats"]["eval_new"] == 45
