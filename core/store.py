@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from core.config import Settings
 from core.errors import (
@@ -272,9 +272,3 @@ class _DirLock:
                 self._held.pop(self.path, None)
                 fcntl.flock(self.handle, fcntl.LOCK_UN)
                 self.handle.close()
-
-
-def iter_batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    """Consecutive slices of `items` of at most `size`."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from core.config import Settings
-from core.errors import EmbeddingModelMismatchError, InvalidNameError, StoreLockedError
+from core.errors import EmbeddingModelMismatchError, InvalidNameError
 from core.library import UploadedFile
 from core.services import Services, build_services
 from tests.helpers import fixtures_docs as fx
