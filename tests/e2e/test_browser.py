@@ -73,7 +73,7 @@ def test_a_deep_link_as_first_request_gets_the_app_navigation(app_url: str, brow
     # Runs first against a fresh server: Streamlit's legacy pages/ mode must not take over.
     page = browser.new_page()
     page.goto(f"{app_url}/finetune")
-    page.get_by_role("heading", name="Fine-tune").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Fine-tune", exact=True).wait_for(timeout=60_000)
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert "Documents" in nav and "Chat" in nav and "Fine-tune" in nav
     assert "common" not in nav and "app" not in nav.split()
@@ -94,8 +94,8 @@ def test_upload_then_ask_in_rag_mode(app_url: str, browser, output_dir: Path) ->
     page.screenshot(path=str(output_dir / "documents.png"), full_page=True)
     assert page.get_by_role("cell", name=MANUAL.name).count() >= 1 or page.get_by_text(MANUAL.name).count() >= 1
 
-    page.get_by_role("link", name="Chat").click()
-    page.get_by_role("heading", name="Chat").wait_for()
+    page.get_by_role("link", name="Chat", exact=True).click()
+    page.get_by_role("heading", name="Chat", exact=True).wait_for()
     box = page.get_by_placeholder("Ask about your documents…")
     box.fill("How often should the filters be checked and cleaned?")
     box.press("Enter")
