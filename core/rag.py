@@ -114,10 +114,17 @@ class AnswerStream:
             return ""
         # Small base models do not write citation markers: attribute the answer to the passage
         # that contains most of its words, and say which one it was.
-        words = set(tokenize(self.answer.text))
+        tokens = tokenize(self.answer.text)
+        words = set(tokens)
         if not words:
             return ""
-        overlaps = [len(words & set(tokenize(s.text))) / len(words) for s in self.answer.sources]
+        if len(tokens) < 4:
+            # A short answer ("5.5", "15 kg") shares a word with almost anything: cite only a passage
+            # that contains the whole answer.
+            phrase = " ".join(tokens)
+            overlaps = [1.0 if f" {phrase} " in f" {' '.join(tokenize(s.text))} " else 0.0 for s in self.answer.sources]
+        else:
+            overlaps = [len(words & set(tokenize(s.text))) / len(words) for s in self.answer.sources]
         best = max(range(len(overlaps)), key=overlaps.__getitem__)
         if overlaps[best] < 0.5:
             return ""

@@ -129,3 +129,12 @@ def test_embedded_engine_answers_from_the_manual_and_cites_the_page(indexed: Ser
     "".join(plain)
     assert plain.answer.sources == [] and plain.answer.text
     assert plain.answer.timings["tokens"] > 0
+
+
+def test_a_short_answer_is_cited_only_where_it_stands_whole(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    ollama_server.find("gemma3:270m").reply = "5.5"  # a number that is not in the manual: no passage supports it
+    answer, _ = ask(indexed, ollama, "rag")
+    assert answer.sources and answer.cited == [] and not answer.text.endswith("]")
+    ollama_server.find("gemma3:270m").reply = "once a week"
+    answer, _ = ask(indexed, ollama, "rag")
+    assert answer.cited and "once a week" in answer.sources[answer.cited[0] - 1].text
