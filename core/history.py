@@ -74,14 +74,6 @@ class ChatHistory:
                 continue  # an unreadable file must not hide the others
         return sorted(chats, key=lambda c: c.updated, reverse=True)
 
-    def load(self, collection: str | None, chat_id: str) -> Conversation:
-        """One conversation."""
-        path = self._path(collection or NO_COLLECTION, chat_id)
-        try:
-            return Conversation(**json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise AppError(f"Chat {chat_id} no longer exists: start a new chat.") from None
-
     def delete(self, collection: str | None, chat_id: str) -> None:
         """Remove one conversation."""
         self._path(collection or NO_COLLECTION, chat_id).unlink(missing_ok=True)

@@ -90,7 +90,8 @@ with st.sidebar:
                           label_visibility="collapsed")
 st.session_state[active_key] = active
 
-chat: Conversation = svc.history.new(collection) if active == "new" else svc.history.load(collection, active)
+# `chats` was just read from disk: take the active one from it rather than reading its file again.
+chat: Conversation = svc.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)

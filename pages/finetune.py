@@ -90,7 +90,7 @@ with tab_data:
                 st.success(f"Imported **{escape_markdown(name)}**: {built.stats.train_pairs} training pairs, "
                            f"{built.stats.eval_seen} seen-facts and {built.stats.eval_new} new-document questions.")
 
-    saved = ds.list_datasets(data_dir)
+    saved = ds.list_datasets(data_dir)  # after the buttons above, which may have saved one; tab 2 reuses it
     st.subheader("Review and edit")
     if not saved:
         st.caption("No training set yet.")
@@ -115,7 +115,6 @@ with tab_data:
 
 # --- 2. training ------------------------------------------------------------------------------------
 with tab_train:
-    saved = ds.list_datasets(data_dir)
     running = jobs.heavy_job_holder(data_dir)
     if not saved:
         st.info("Build or import a training set first (tab 1).")

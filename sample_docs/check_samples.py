@@ -2,8 +2,8 @@
 
     .venv/bin/python sample_docs/check_samples.py [--rebuild]
 
-For every document in sample_docs/ it extracts the text of each page (pypdf for PDFs;
-for DOCX, body paragraphs split at explicit ``<w:br w:type="page"/>`` breaks) and checks:
+For every document in sample_docs/ it extracts the text of each page with the app's own
+loaders (core.documents.loaders: pypdf for PDFs, explicit page breaks for DOCX) and checks:
 
 * the page count is 6 to 8 and every page has roughly 1500-2500 characters of text;
 * the question file has 15 well-formed lines whose ``source`` is the document;
@@ -22,11 +22,10 @@ import json
 import re
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
-from xml.etree import ElementTree
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere: the app's loaders are the reference
 DOCUMENTS = (
     "aquaflow-dishwasher-manual.pdf",
     "software-license-agreement.docx",
@@ -38,44 +37,16 @@ PAGE_RANGE = (6, 8)
 # around the 1500-2500 characters of content each page is written to.
 CHARS_RANGE = (1400, 2700)
 
-W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
 def normalise(text: str) -> str:
     """Lower-case and collapse all whitespace to single spaces."""
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def pdf_pages(path: Path) -> list[str]:
-    """Text of each PDF page, as pypdf extracts it."""
-    from pypdf import PdfReader
-
-    return [page.extract_text() or "" for page in PdfReader(path).pages]
-
-
-def docx_pages(path: Path) -> list[str]:
-    """Text of each DOCX page, where pages are separated by explicit page breaks in the body."""
-    with zipfile.ZipFile(path) as archive:
-        root = ElementTree.fromstring(archive.read("word/document.xml"))
-    pages: list[list[str]] = [[]]
-    for paragraph in root.iter(f"{W}p"):
-        line: list[str] = []
-        for element in paragraph.iter():
-            if element.tag == f"{W}t":
-                line.append(element.text or "")
-            elif element.tag == f"{W}tab":
-                line.append("\t")
-            elif element.tag == f"{W}br" and element.get(f"{W}type") == "page":
-                pages[-1].append("".join(line))
-                pages.append([])
-                line = []
-        pages[-1].append("".join(line))
-    return ["\n".join(lines).strip() for lines in pages]
-
-
 def document_pages(path: Path) -> list[str]:
-    """Per-page text of a PDF or DOCX file."""
-    return pdf_pages(path) if path.suffix.lower() == ".pdf" else docx_pages(path)
+    """Per-page text of a PDF or DOCX file, exactly as the app's loaders extract it."""
+    from core.documents.loaders import load
+
+    return [page.text for page in load(path, "pdf" if path.suffix.lower() == ".pdf" else "docx")]
 
 
 def questions_path(doc_path: Path) -> Path:
