@@ -28,11 +28,12 @@ class RetrievedChunk:
     score: float
     start: int = 0
     end: int = 0
+    ocr: bool = False
 
     @classmethod
     def of(cls, chunk: ChunkRecord, score: float) -> "RetrievedChunk":
         """Wrap a stored chunk with its score."""
-        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end)
+        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end, chunk.ocr)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class ChunkRecord:
     start: int
     end: int
     text: str
+    ocr: bool = False  # the page's text was read by OCR
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr} for c in part],
             )
 
     def delete_document(self, name: str, doc_id: str) -> int:
@@ -193,6 +194,11 @@ class VectorStore:
             for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
         ]
 
+    @property
+    def client(self) -> Any:
+        """The Chroma client, for LangChain interop (core/integrations); everything else goes through this class."""
+        return self._client
+
     def close(self) -> None:
         """Release the on-disk lock (the client itself has no close)."""
         if self._lock is not None:
@@ -223,7 +229,7 @@ class VectorStore:
 
 
 def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
-    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text)
+    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text, bool(meta.get("ocr", False)))
 
 
 class _DirLock:
