@@ -48,6 +48,7 @@ class DocumentRecord:
     status: str
     reason: str
     stored_as: str
+    ocr_pages: int = 0  # pages whose text was read by OCR
 
 
 class Catalog:
@@ -60,6 +61,9 @@ class Catalog:
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+            if "ocr_pages" not in columns:  # catalogs written before OCR existed
+                self._db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
 
     def upsert(self, record: DocumentRecord) -> None:
         """Insert or replace a record."""
