@@ -10,6 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.pageview import PageViewService
 from core.rag import ChatService
 from core.retrieval import Retriever
 from core.store import VectorStore
@@ -29,6 +30,7 @@ class Services:
     variants: VariantRegistry
     chat: ChatService
     history: ChatHistory
+    pageview: PageViewService
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -53,4 +55,5 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         variants=VariantRegistry(settings.data_dir),
         chat=ChatService(settings, retriever),
         history=ChatHistory(settings.data_dir),
+        pageview=PageViewService(settings, catalog, library.originals),
     )
