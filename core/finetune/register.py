@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from core.config import Settings
 from core.errors import AppError, VariantError
-from core.finetune.jobs import write_json_atomic
+from core.fsutil import write_json_atomic
 from core.finetune.lora_gguf import smoke_generate, validate_lora_gguf
 from core.variants import Variant, VariantRegistry, validate_variant_name
 
