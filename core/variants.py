@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import InvalidNameError, VariantError
+from core.fsutil import write_json_atomic
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -81,9 +82,7 @@ class VariantRegistry:
         """Write (or replace) a variant record; its files must already be in its folder."""
         folder = self.folder(variant.name)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "variant.json.tmp"
-        tmp.write_text(json.dumps(asdict(variant), indent=2), encoding="utf-8")
-        tmp.replace(folder / "variant.json")
+        write_json_atomic(folder / "variant.json", asdict(variant))
         return variant
 
     def delete(self, name: str) -> None:

