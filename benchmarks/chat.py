@@ -17,7 +17,7 @@ from pathlib import Path
 from core.config import Settings
 from core.engines.embedded import EmbeddedEngine
 from core.library import UploadedFile
-from core.rag import Question
+from core.chat import Question
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from core.engines.select import choose_engine, default_model
-from core.rag import MODES, Question
+from core.chat import MODES, Question
+from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.services import Services
 
 
@@ -20,7 +21,8 @@ def add_chat_commands(sub: Any) -> None:
     p.add_argument("--model", help="base model (default: the engine's default)")
     p.add_argument("--variant", help="fine-tuned variant (finetuned and hybrid modes; default: the newest registered)")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", choices=["dense", "hybrid"], default=None, help="retrieval method")
+    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
+                   help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
     p.add_argument("question", nargs="*")

@@ -10,7 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
-from core.rag import ChatService
+from core.chat import ChatService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry

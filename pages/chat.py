@@ -8,9 +8,10 @@ from typing import Any, Iterator
 import streamlit as st
 
 from core.engines.select import choose_engine_with_status, default_model
+from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
 from core.history import Conversation, to_json, to_markdown
-from core.rag import MODES, VARIANT_MODES, AnswerStream, Question
+from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, page_setup, show_error
 
@@ -67,8 +68,8 @@ with st.sidebar:
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
-    method = st.radio("Retrieval", ["dense", "hybrid"], index=["dense", "hybrid"].index(settings.retrieval), horizontal=True,
-                      help="dense: embeddings only. hybrid: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
+    method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
+                      help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
 chats = svc.history.list(collection)

@@ -14,7 +14,7 @@ from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
 from core.history import ChatHistory, to_json, to_markdown
 from core.library import UploadedFile
 from core.prompts import NOT_FOUND
-from core.rag import Question
+from core.chat import Question
 from core.services import Services
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer, StreamError
 

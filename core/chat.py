@@ -1,4 +1,4 @@
-"""Answering a question in one of the four modes, streamed, with the sources it used.
+"""The chat service: a question answered in one of the four modes, streamed, with the sources it used.
 
     base       the base model alone
     rag        the base model with retrieved passages (the default)
