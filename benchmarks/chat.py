@@ -51,8 +51,8 @@ def main() -> None:
             correct, first, speed, totals = 0, [], [], []
             started = time.perf_counter()
             for q in questions:
-                stream = svc.chat.ask(engine, Question(q["question"], mode, "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
-                                                       top_k=settings.top_k, retrieval=settings.retrieval))  # type: ignore[arg-type]
+                stream = svc.chat.ask(Question(q["question"], mode, "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
+                                               top_k=settings.top_k, retrieval=settings.retrieval), engine)  # type: ignore[arg-type]
                 text = "".join(stream)
                 t = stream.answer.timings
                 correct += normalise(q["answer"]) in normalise(text)

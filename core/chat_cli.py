@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from core.engines.select import choose_engine, default_model
 from core.chat import MODES, Question
 from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.services import Services
@@ -34,9 +33,9 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
     from core.__main__ import _one_or_many
 
     settings = svc.settings
-    engine = choose_engine(settings, ns.engine)
-    base = ns.model or default_model(engine, settings)
-    variant = ns.variant or _newest_variant(svc, engine.name)
+    engine = svc.engines.resolve(ns.engine)
+    base = ns.model or svc.engines.default_model(engine)
+    variant = svc.engines.variant_model(engine, ns.variant or svc.engines.newest_variant(engine) or "") or None
 
     def one(text: str, extra: dict[str, Any]) -> dict[str, Any]:
         question = Question(
@@ -50,7 +49,7 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
             retrieval=ns.method or settings.retrieval,  # type: ignore[arg-type]
             max_tokens=settings.max_answer_tokens,
         )
-        stream = svc.chat.ask(engine, question)
+        stream = svc.chat.ask(question, engine)
         for _ in stream:
             pass
         result = stream.answer.to_dict()
@@ -59,13 +58,6 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
         return {**extra, **result}
 
     return _one_or_many(ns, one)
-
-
-def _newest_variant(svc: Services, engine: str) -> str | None:
-    variants = svc.variants.list(engine)
-    if not variants:
-        return None
-    return variants[0].name if engine == "embedded" else (variants[0].ollama_model or variants[0].name)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m core.chat_cli`
