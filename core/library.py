@@ -20,7 +20,8 @@ from core.documents.parse_worker import parse_in_subprocess
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
 from core.errors import AppError, DocumentNotFoundError
-from core.store import ChunkRecord, CollectionInfo, VectorStore, validate_collection_name
+from core.names import validate_collection_name
+from core.store import ChunkRecord, CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
 
 Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]

@@ -7,17 +7,16 @@ GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model th
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import InvalidNameError, VariantError
+from core.errors import VariantError
+from core.names import validate_name
 from core.fsutil import write_json_atomic
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,7 @@ class Variant:
 
 def validate_variant_name(name: str) -> str:
     """Return `name` if usable as a variant name, else raise a message saying what is allowed."""
-    if not _NAME.match(name):
-        raise InvalidNameError(
-            f"Variant name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
-    return name
+    return validate_name(name, "Variant name")
 
 
 class VariantRegistry:

@@ -23,14 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from core.errors import FineTuneError, InvalidNameError
+from core.errors import FineTuneError
+from core.names import validate_name
 from core.finetune.formats import clean_answer, clean_question
 from core.fsutil import write_json_atomic, write_jsonl_atomic
 
 Generator = Callable[[str], str]
 Progress = Callable[[int, int, str], None]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _FENCE = re.compile(r"```(?:json|JSON)?")
 _NORMALISE = re.compile(r"[^a-z0-9]+")
 
@@ -546,9 +546,7 @@ MANIFEST_FILE = "manifest.json"
 
 def validate_dataset_name(name: str) -> str:
     """Return `name` if usable as a dataset name, else raise a message saying what is allowed."""
-    if not _NAME.match(name):
-        raise InvalidNameError(f"Dataset name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.")
-    return name
+    return validate_name(name, "Dataset name")
 
 
 def datasets_root(data_dir: Path) -> Path:
