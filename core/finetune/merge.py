@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import VariantError
-from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter, validate_lora_gguf
+from core.engines.gguf_files import validate_lora_gguf
+from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter
 from core.fsutil import atomic_path
 
 

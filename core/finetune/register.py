@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from core.config import Settings
 from core.errors import AppError, VariantError
 from core.fsutil import copy_atomic, write_json_atomic
-from core.finetune.lora_gguf import smoke_generate, validate_lora_gguf
+from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.variants import Variant, VariantRegistry, validate_variant_name
 
 if TYPE_CHECKING:
