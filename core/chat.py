@@ -18,7 +18,9 @@ from core.engines.base import Engine, Generation, GenerationRequest
 from core.engines.resolver import Engines
 from core.errors import GenerationInterruptedError, VariantError
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
-from core.retrieval import Method, RetrievedChunk, Retriever, tokenize
+from core.chunks import Chunk
+from core.retrieval import Method, Retriever
+from core.text import tokenize
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -56,7 +58,7 @@ class Answer:
     mode: str
     engine: str
     model: str
-    sources: list[RetrievedChunk] = field(default_factory=list)
+    sources: list[Chunk] = field(default_factory=list)
     timings: dict[str, float | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     incomplete: bool = False

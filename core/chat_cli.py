@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from core.chat import MODES, Question
+from core.cli_util import one_or_many
 from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.services import Services
 
@@ -30,8 +30,6 @@ def add_chat_commands(sub: Any) -> None:
 
 def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
     """Answer one question or a file of them."""
-    from core.__main__ import _one_or_many
-
     settings = svc.settings
     engine = svc.engines.resolve(ns.engine)
     base = ns.model or svc.engines.default_model(engine)
@@ -57,15 +55,4 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
             source.pop("text")
         return {**extra, **result}
 
-    return _one_or_many(ns, one)
-
-
-def main() -> None:  # pragma: no cover - convenience for `python -m core.chat_cli`
-    """Run `ask` directly."""
-    from core.__main__ import main as core_main
-
-    sys.exit(core_main(["ask", *sys.argv[1:]]))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    return one_or_many(ns, one)

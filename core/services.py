@@ -12,6 +12,7 @@ from core.history import ChatHistory
 from core.library import DocumentLibrary
 from core.chat import ChatService
 from core.engines.resolver import Engines
+from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
@@ -31,6 +32,7 @@ class Services:
     chat: ChatService
     history: ChatHistory
     engines: Engines
+    finetune: FineTuneService
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -57,4 +59,5 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         chat=ChatService(settings, retriever, engines),
         history=ChatHistory(settings.data_dir),
         engines=engines,
+        finetune=FineTuneService(settings, library, engines),
     )
