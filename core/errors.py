@@ -76,3 +76,7 @@ class FineTuneError(AppError):
 
 class JobBusyError(FineTuneError):
     """Another heavy job is already running (one at a time on a small machine)."""
+
+
+class QuestionFileError(AppError):
+    """A question file (evaluation set or imported Q&A) has a row the app cannot use."""
