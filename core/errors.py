@@ -80,3 +80,7 @@ class JobError(AppError):
 
 class JobBusyError(JobError):
     """Another heavy job is already running (one at a time on a small machine)."""
+
+
+class QuestionFileError(AppError):
+    """A question file (evaluation set or imported Q&A) has a row the app cannot use."""
