@@ -15,7 +15,7 @@ from core.chat_cli import add_chat_commands
 from core.cli_util import one_or_many, print_json
 from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
-from core.finetune.cli import add_finetune_commands
+from core.finetune_cli import add_finetune_commands
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
                    help="dense, or fused (BM25 + dense; 'hybrid' is accepted as its old name)")
-    p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
+    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_retrieve)
 

@@ -23,7 +23,7 @@ def add_chat_commands(sub: Any) -> None:
     p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
                    help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
+    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_ask)
 

@@ -48,6 +48,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
     engines = Engines(settings)
+    history = ChatHistory(settings.data_dir)
     return Services(
         settings=settings,
         store=store,
@@ -56,8 +57,8 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever, engines),
-        history=ChatHistory(settings.data_dir),
+        chat=ChatService(settings, retriever, engines, history),
+        history=history,
         engines=engines,
         finetune=FineTuneService(settings, library, engines),
     )

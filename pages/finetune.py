@@ -29,11 +29,17 @@ DEFAULTS = TRAINING_DEFAULTS
 tab_data, tab_train, tab_variants = st.tabs(["1 · Training set", "2 · Train", "3 · Variants"])
 
 
-def job_progress(status: JobStatus) -> None:
-    """The progress bar and the end message of a background job."""
+def job_progress(job_id: str) -> JobStatus | None:
+    """Read a background job's status and draw its progress bar (and a failed job's log); None if it cannot be read."""
+    try:
+        status = ft.job_status(job_id)
+    except AppError as exc:
+        show_error(exc)
+        return None
     st.progress(status.fraction, text=escape_markdown(status.message))
     if status.state == "failed" and status.log_tail:
         st.code(status.log_tail, language=None)
+    return status
 
 
 # --- 1. training set ------------------------------------------------------------------------------
@@ -73,12 +79,9 @@ with tab_data:
             @st.fragment(run_every=2)
             def generation_panel(job_id: str) -> None:
                 """Live progress of the generation job, polled from its status file."""
-                try:
-                    status = ft.job_status(job_id)
-                except AppError as exc:
-                    show_error(exc)
+                status = job_progress(job_id)
+                if status is None:
                     return
-                job_progress(status)
                 if status.state == "done":
                     st.success(escape_markdown(status.message))
                 elif status.state in ("failed", "cancelled"):
@@ -162,12 +165,9 @@ with tab_train:
         @st.fragment(run_every=2)
         def job_panel(job_id: str) -> None:
             """Live progress of one training job, polled from its status file."""
-            try:
-                status = ft.job_status(job_id)
-            except AppError as exc:
-                show_error(exc)
+            status = job_progress(job_id)
+            if status is None:
                 return
-            job_progress(status)
             m = st.columns(4)
             m[0].metric("State", status.state)
             m[1].metric("Step", f"{status.step}/{status.total_steps or '?'}")

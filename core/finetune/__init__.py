@@ -12,5 +12,5 @@ Modules (none imports torch, transformers, peft or llama_cpp at import time):
 - `lora_gguf`      PEFT adapter → llama.cpp LoRA GGUF;
 - `merge`          LoRA merged into a copy of the base GGUF (for Ollama);
 - `register`       variants on the embedded engine and on Ollama, listing and deleting them;
-- `cli`            the `python -m core finetune …` subcommands.
+(`core/finetune_cli.py` holds the `python -m core finetune …` subcommands, over the service.)
 """

@@ -23,6 +23,7 @@ from core.errors import FineTuneError
 from core.fsutil import write_json_atomic, write_jsonl_atomic
 from core.names import validate_name
 from core.prompts import clean_answer, clean_question
+from core.questions import EvalQuestion, read_questions
 
 
 @dataclass(frozen=True)
@@ -96,21 +97,6 @@ class TrainingSet:
     stats: DatasetStats
 
 
-def text_field(item: Mapping[str, Any], *keys: str) -> str:
-    for key in keys:
-        value = item.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-    return ""
-
-
-def pair_from_messages(messages: list[Any]) -> dict[str, str]:
-    """The question and answer of a chat-messages record (first user and first assistant message)."""
-    user = next((m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "user"), "")
-    bot = next((m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "assistant"), "")
-    return {"question": user, "answer": bot}
-
-
 TRAIN_FILE = "train.jsonl"  # chat-messages format, for other tools
 PAIRS_FILE = "train_pairs.jsonl"  # our own record, with source and chunk text
 EVAL_SEEN_FILE = "eval_seen.jsonl"
@@ -153,27 +139,30 @@ def save_training_set(data_dir: Path, name: str, ts: TrainingSet, meta: Mapping[
 
 
 def load_training_pairs(path: Path) -> list[QAPair]:
-    """Training pairs from a dataset folder, our pairs file, or any chat-messages / question-answer JSONL."""
+    """Training pairs from a dataset folder, our pairs file, or any question file (chat-messages or Q&A JSONL, CSV)."""
     path = Path(path)
     if path.is_dir():
         path = path / PAIRS_FILE if (path / PAIRS_FILE).is_file() else path / TRAIN_FILE
     if not path.is_file():
         raise FineTuneError(f"No training set at {path}: build or import one first.")
-    pairs = []
-    for row in read_jsonl(path):
-        if isinstance(row.get("messages"), list):
-            row = pair_from_messages(row["messages"])
-        known = {k: row[k] for k in QAPair.__dataclass_fields__ if k in row}
-        if known.get("question") and known.get("answer"):
-            pairs.append(QAPair(**known))
-    if not pairs:
+    if not path.read_text(encoding="utf-8-sig").strip():
         raise FineTuneError(f"{path} holds no question/answer pair.")
+    if path.name != PAIRS_FILE:
+        return pairs_from_questions(read_questions(path), str(path))
+    # our own record keeps what a question file cannot say: the chunk's id, document and text
+    pairs = [QAPair(**{k: row[k] for k in QAPair.__dataclass_fields__ if k in row}) for row in read_jsonl(path)]
+    return [p for p in pairs if p.question and p.answer]
+
+
+def pairs_from_questions(questions: Iterable[EvalQuestion], label: str) -> list[QAPair]:
+    """Training pairs from the rows of a question file; every row needs an answer (FineTuneError names the row)."""
+    pairs = []
+    for n, q in enumerate(questions, 1):
+        answer = clean_answer(q.answer)
+        if q.unanswerable or not answer:
+            raise FineTuneError(f"Entry {n} of {label} has no answer: a training pair needs one; fill it in or remove the row.")
+        pairs.append(QAPair(clean_question(q.question), answer, source=q.source, page=q.page, chunk_id=q.chunk_id, doc_id=q.source))
     return pairs
-
-
-def load_question_set(path: Path) -> list[dict[str, Any]]:
-    """An evaluation question set (JSONL with question, answer, source, page, chunk_id)."""
-    return read_jsonl(path)
 
 
 def list_datasets(data_dir: Path) -> list[dict[str, Any]]:

@@ -12,12 +12,12 @@ import json
 import random
 import re
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from core.chunks import Chunk
 from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import FineTuneError
-from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, text_field
+from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet
 from core.prompts import clean_answer, clean_question
 from core.text import tokenize
 
@@ -102,6 +102,14 @@ def _pair_items(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _text_field(item: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
 def parse_qa_output(text: str) -> list[tuple[str, str]]:
     """The (question, answer) pairs in a generator reply; raises MalformedOutput if there are none.
 
@@ -116,8 +124,8 @@ def parse_qa_output(text: str) -> list[tuple[str, str]]:
             for item in _pair_items(value):
                 if not isinstance(item, dict):
                     continue
-                q = clean_question(text_field(item, "question", "q", "Question"))
-                a = clean_answer(text_field(item, "answer", "a", "Answer"))
+                q = clean_question(_text_field(item, "question", "q", "Question"))
+                a = clean_answer(_text_field(item, "answer", "a", "Answer"))
                 if q and a and (q, a) not in pairs:
                     pairs.append((q, a))
         if pairs:
@@ -150,7 +158,7 @@ def parse_reworded(text: str) -> str:
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, dict):
-                    q = clean_question(text_field(item, "question", "q", "Question"))
+                    q = clean_question(_text_field(item, "question", "q", "Question"))
                     if q:
                         return q
     raise MalformedOutput(f"no JSON object with a question in: {text[:120]!r}")

@@ -2,62 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from core.chunks import Chunk
 from core.errors import FineTuneError
-from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, pair_from_messages, text_field
+from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, pairs_from_questions
 from core.finetune.generation import Generator, OnProgress, dedupe, seen_half, split_chunks
-from core.prompts import clean_answer, clean_question
+from core.questions import read_questions
 
 
 def read_qa_file(data: bytes | str | Path, file_name: str = "") -> list[QAPair]:
-    """Q&A pairs from a CSV or JSONL file (columns/keys question, answer, optional source, page)."""
-    if isinstance(data, Path):
-        file_name = file_name or data.name
-        data = data.read_bytes()
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    lower = file_name.lower()
-    is_jsonl = lower.endswith((".jsonl", ".json", ".ndjson")) or (not lower.endswith(".csv") and text.lstrip().startswith("{"))
-    rows: list[Mapping[str, Any]] = []
-    if is_jsonl:
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise FineTuneError(f"Line {n} of {file_name or 'the Q&A file'} is not valid JSON: fix it or remove it.") from None
-            if isinstance(row, dict) and isinstance(row.get("messages"), list):
-                row = pair_from_messages(row["messages"])
-            if not isinstance(row, dict):
-                raise FineTuneError(f"Line {n} of {file_name or 'the Q&A file'} is not a JSON object with question and answer.")
-            rows.append(row)
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or not {"question", "answer"} <= {f.strip().lower() for f in reader.fieldnames}:
-            raise FineTuneError(f"{file_name or 'The CSV file'} needs a header row with the columns question and answer (source and page optional).")
-        rows = [{k.strip().lower(): v for k, v in row.items() if k} for row in reader]
-    pairs = []
-    for n, row in enumerate(rows, 1):
-        q, a = clean_question(text_field(row, "question")), clean_answer(text_field(row, "answer"))
-        if not q or not a:
-            raise FineTuneError(f"Entry {n} of {file_name or 'the Q&A file'} has an empty question or answer: fill it in or remove it.")
-        page = row.get("page")
-        try:
-            page_no = int(page) if page not in (None, "") else None
-        except (TypeError, ValueError):
-            page_no = None
-        source = text_field(row, "source")
-        pairs.append(QAPair(q, a, source=source, page=page_no, chunk_id=text_field(row, "chunk_id"), doc_id=source))
-    if not pairs:
-        raise FineTuneError(f"{file_name or 'The Q&A file'} holds no question/answer pair.")
-    return pairs
+    """Q&A pairs from a question file (`core.questions`: CSV, JSONL, a JSON list, chat messages); each needs an answer."""
+    return pairs_from_questions(read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file"))
 
 
 def split_imported(
