@@ -167,9 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
     from core.chat_cli import add_chat_commands
+    from core.evaluation.cli import add_eval_commands
     from core.finetune.cli import add_finetune_commands
 
-    return [add_chat_commands, add_finetune_commands]
+    return [add_chat_commands, add_finetune_commands, add_eval_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

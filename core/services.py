@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
@@ -14,6 +14,9 @@ from core.rag import ChatService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
 
 
 @dataclass
@@ -29,6 +32,13 @@ class Services:
     variants: VariantRegistry
     chat: ChatService
     history: ChatHistory
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and variants)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.variants)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
