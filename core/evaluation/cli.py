@@ -41,7 +41,7 @@ def _print(obj: Any) -> None:
 
 def _progress(state: dict[str, Any]) -> None:
     eta = f", ETA {state['eta_s']:.0f} s" if state.get("eta_s") is not None else ""
-    print(f"eval: {state.get('done', 0)}/{state.get('total', 0)}{eta}: {state.get('message', '')}", file=sys.stderr)
+    print(f"eval: {state.get('step', 0)}/{state.get('total_steps', 0)}{eta}: {state.get('message', '')}", file=sys.stderr)
 
 
 def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:

@@ -6,8 +6,6 @@ arms on the same questions. Each finished answer is appended to rows.jsonl befor
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -15,10 +13,11 @@ from core.errors import AppError, EngineUnavailableError, EvaluationError, Model
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows, write_json
 from core.evaluation.scoring import score_answer, summarise
-from core.questions import EvalQuestion, write_questions
+from core.questions import EvalQuestion
 
-ProgressFn = Callable[[dict[str, Any]], None]
+ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
 ARMS = ("base", "rag", "finetuned", "hybrid")
+CANCELLED_MESSAGE = "Cancelled after {done} of {total} answers: the finished ones are kept."
 
 
 def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
@@ -46,36 +45,25 @@ def run_evaluation(
     should_stop: Callable[[], bool] | None = None,
     judge: Any = None,
 ) -> dict[str, Any]:
-    """Answer and score every question in every arm; returns the summary (also written to folder/summary.json).
+    """Answer and score every question in every arm, appending rows and writing summary.json; returns how it ended
+    (state done|cancelled|failed, message, step, total_steps).
 
     `chat` is the chat service (`ask(engine, Question)`), `judge` an optional engine that grades answers
-    with `config.judge_model`. A cancelled run ends with state "cancelled" and keeps its rows.
+    with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
     from core.rag import Question
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "config.json", asdict(config))
-    write_questions(folder / "questions.jsonl", questions)
     total = len(questions) * len(config.arms)
-    started = time.monotonic()
-    state = {"state": "running", "done": 0, "total": total, "started": time.time(), "message": "Starting"}
-
-    def report(**changes: Any) -> None:
-        state.update(changes, elapsed_s=round(time.monotonic() - started, 1), updated=time.time())
-        done = state["done"]
-        state["eta_s"] = round(state["elapsed_s"] / done * (total - done), 1) if done else None
-        write_json(folder / "status.json", state)
-        if progress:
-            progress(dict(state))
-
-    report()
+    done = 0
     try:
         for qi, q in enumerate(questions):
             answers: list[dict[str, Any]] = []
             for arm in config.arms:
                 if should_stop and should_stop():
                     raise _Cancelled
-                report(message=f"{arm}: question {qi + 1} of {len(questions)}", arm=arm, question=q.question)
+                if progress:
+                    progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
                 ask = Question(text=q.question, mode=arm, collection=config.collection or None, base_model=config.base_model,  # type: ignore[arg-type]
                                variant_model=config.variant or None, top_k=config.top_k, temperature=config.temperature,
                                retrieval=config.retrieval, max_tokens=config.max_tokens)  # type: ignore[arg-type]
@@ -87,20 +75,20 @@ def run_evaluation(
                     row["judge"] = _judge(judge, config.judge_model, q, row["answer"])
             for row in rows:
                 append_row(folder, {"i": qi, **row})
-            state["done"] += len(rows)
-            report(message=f"Answered {qi + 1} of {len(questions)} questions")
+            done += len(rows)
+            if progress:
+                progress(done, total, f"Answered {qi + 1} of {len(questions)} questions")
         final = {"state": "done", "message": f"Done: {total} answers scored"}
     except (_Cancelled, KeyboardInterrupt):
-        final = {"state": "cancelled", "message": f"Cancelled after {state['done']} of {total} answers: the finished ones are kept"}
+        final = {"state": "cancelled", "message": CANCELLED_MESSAGE.format(done=done, total=total)}
     except (EngineUnavailableError, ModelNotFoundError, VariantError) as exc:
         # Every later answer would fail the same way: stop, keep what is done, say what to fix.
-        final = {"state": "failed", "message": str(exc)}
+        final = {"state": "failed", "message": f"{exc} ({done} of {total} answers were scored and are kept.)"}
     summary = summarise(read_rows(folder), config.arms)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
     write_json(folder / "summary.json", summary)
-    report(**final)
-    return summary
+    return {**final, "step": done, "total_steps": total}
 
 
 class _Cancelled(Exception):

@@ -160,3 +160,23 @@ def grid_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         for split, values in splits.items():
             out.append({"arm": arm, "split": SPLIT_LABELS.get(split, split) if split != ALL else ALL, **values})
     return out
+
+
+def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
+    """One metric as (arm, split, value) rows for a grouped bar chart; arms or splits without a value are left out."""
+    return [{"arm": r["arm"], "split": r["split"], "value": r[metric]} for r in grid_rows(summary) if r.get(metric) is not None]
+
+
+LATENCY_METRICS = {"first_token_p50_ms": "first token p50", "first_token_p95_ms": "first token p95",
+                   "total_p50_ms": "total p50", "total_p95_ms": "total p95"}
+
+
+def latency_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """First-token and total latency (p50, p95) per arm over all its questions, in seconds, for a chart."""
+    out = []
+    for arm, splits in summary.get("arms", {}).items():
+        values = splits.get(ALL) or {}
+        for key, label in LATENCY_METRICS.items():
+            if values.get(key) is not None:
+                out.append({"arm": arm, "measure": label, "seconds": round(values[key] / 1000, 3)})
+    return out

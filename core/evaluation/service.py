@@ -87,13 +87,10 @@ class EvaluationService:
 
     # ------------------------------------------------------------ runs
 
-    def prepare(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> EvalConfig:
-        """Resolve the engine, models and arms, write the run folder; returns the config with its run id."""
+    def resolve(self, config: EvalConfig) -> EvalConfig:
+        """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per question."""
         from core.engines.select import choose_engine, default_model
-        from core.questions import write_questions
 
-        if not questions:
-            raise EvaluationError("The question set is empty: pick or upload a set with at least one question.")
         engine = choose_engine(self.settings, config.engine)
         variant = config.variant
         wants_variant = any(a in ("finetuned", "hybrid") for a in config.arms)
@@ -101,41 +98,50 @@ class EvaluationService:
             variant = self._newest_variant(engine.name)
         arms = check_arms(config.arms, variant, config.collection)
         if any(a in ("rag", "hybrid") for a in arms):
-            self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails now, not per question
-        config = replace(config, arms=arms, engine=engine.name, variant=variant if wants_variant else "",
-                         base_model=config.base_model or default_model(engine, self.settings),
-                         run_id=config.run_id or new_run_id(), data_dir=str(self.settings.data_dir), created=time.time())
-        folder = run_dir(self.settings.data_dir, config.run_id)
-        folder.mkdir(parents=True, exist_ok=False)
-        write_json(folder / "config.json", asdict(config))
-        write_questions(folder / "questions.jsonl", questions)
-        write_json(folder / "status.json", {"state": "queued", "done": 0, "total": len(questions) * len(arms),
-                                            "message": "Waiting to start", "created": time.time()})
-        return config
+            self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
+        return replace(config, arms=arms, engine=engine.name, variant=variant if wants_variant else "",
+                       base_model=config.base_model or default_model(engine, self.settings),
+                       run_id=config.run_id or new_run_id(), data_dir=str(self.settings.data_dir), created=time.time())
 
-    def execute(self, run_id: str, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> SavedRun:
-        """Run a prepared run in this process (the command line, or the background job's child) and return it."""
+    def execute(self, folder: Path, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Run the run whose config.json and questions.jsonl are in `folder`; returns how it ended (state, message, step)."""
         from core.engines.select import engine_for_name
 
-        folder = run_dir(self.settings.data_dir, run_id)
         config = EvalConfig.from_dict(read_json(folder / "config.json") or {})
         questions = read_questions(folder / "questions.jsonl")
         engine = engine_for_name(self.settings, config.engine)
         judge = engine_for_name(self.settings, "ollama") if config.judge_model else None
+        return run_evaluation(self.chat, engine, self.embedder, config, questions, folder, progress, should_stop, judge)
+
+    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: Callable[[dict[str, Any]], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> SavedRun:
+        """Resolve and run an evaluation in this process (the command line); `progress` gets the status (step, total_steps, eta_s…)."""
+        from core.questions import write_questions
+
+        if not questions:
+            raise EvaluationError("The question set is empty: pick or upload a set with at least one question.")
+        config = self.resolve(config)
+        folder = run_dir(self.settings.data_dir, config.run_id)
+        folder.mkdir(parents=True, exist_ok=False)
+        write_json(folder / "config.json", asdict(config))
+        write_questions(folder / "questions.jsonl", questions)
+        started = time.time()
+        status: dict[str, Any] = {"run_id": config.run_id, "state": "running", "step": 0, "total_steps": len(questions) * len(config.arms),
+                                  "message": "Starting", "created": started, "started": started, "pid": os.getpid()}
+        write_json(folder / "status.json", status)
         cancel_flag = folder / "cancel"
 
-        def stop() -> bool:
-            return cancel_flag.exists() or bool(should_stop and should_stop())
+        def report(done: int, total: int, message: str) -> None:
+            eta = (time.time() - started) / done * (total - done) if done else None
+            status.update(step=done, total_steps=total, message=message, eta_s=None if eta is None else round(eta, 1), updated=time.time())
+            write_json(folder / "status.json", status)
+            if progress:
+                progress(dict(status))
 
-        status = read_json(folder / "status.json") or {}
-        write_json(folder / "status.json", {**status, "state": "running", "pid": os.getpid()})
-        run_evaluation(self.chat, engine, self.embedder, config, questions, folder, progress, stop, judge)
-        return self.load_run(run_id)
-
-    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: ProgressFn | None = None,
-            should_stop: Callable[[], bool] | None = None) -> SavedRun:
-        """Prepare and execute a run in this process."""
-        return self.execute(self.prepare(config, questions).run_id, progress, should_stop)
+        final = self.execute(folder, report, lambda: cancel_flag.exists() or bool(should_stop and should_stop()))
+        status.update(final, finished=time.time(), eta_s=0 if final["state"] == "done" else None)
+        write_json(folder / "status.json", status)
+        return self.load_run(config.run_id)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Ask a running run to stop after the answer it is writing; its finished answers are kept."""
@@ -146,7 +152,7 @@ class EvaluationService:
         return self.status(run_id)
 
     def status(self, run_id: str) -> dict[str, Any]:
-        """The run's progress: state, done/total, elapsed and ETA seconds, message."""
+        """The run's progress: state, step/total_steps (answers), ETA seconds, message."""
         folder = run_dir(self.settings.data_dir, run_id)
         status = read_json(folder / "status.json")
         if status is None:
@@ -168,7 +174,7 @@ class EvaluationService:
                 out.append({"run_id": folder.name, "label": config.get("label", ""), "created": config.get("created"),
                             "collection": config.get("collection"), "arms": config.get("arms"), "engine": config.get("engine"),
                             "variant": config.get("variant"), "question_set": config.get("question_set"),
-                            "state": status.get("state"), "done": status.get("done"), "total": status.get("total"),
+                            "state": status.get("state"), "step": status.get("step"), "total_steps": status.get("total_steps"),
                             "correct": headline})
         return out
 

@@ -108,11 +108,11 @@ def test_a_cancelled_run_keeps_its_finished_answers(eval_data: Path, embedder) -
     try:
         questions = read_questions(eval_data / "questions.jsonl")
         run = svc.evaluation.run(EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded"), questions,
-                                 progress=seen.append, should_stop=lambda: bool(seen) and seen[-1]["done"] >= 4)
+                                 progress=seen.append, should_stop=lambda: bool(seen) and seen[-1]["step"] >= 4)
         assert run.status["state"] == "cancelled" and "finished ones are kept" in run.status["message"]
         assert len(run.rows) == 4 and run.summary["complete"] is False
         assert run.summary["arms"]["base"]["all"]["n"] == 2 and run.summary["arms"]["rag"]["all"]["n"] == 2
-        assert seen[-1]["eta_s"] is not None and seen[-1]["total"] == 14
+        assert seen[-1]["eta_s"] is not None and seen[-1]["total_steps"] == 14
         assert svc.evaluation.load_run(run.run_id).rows == run.rows
     finally:
         svc.close()
