@@ -37,10 +37,10 @@ class Services:
 
     @property
     def evaluation(self) -> "EvaluationService":
-        """The evaluation service (stateless: built on the bundle's chat service, embedder and variants)."""
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
         from core.evaluation.service import EvaluationService
 
-        return EvaluationService(self.settings, self.chat, self.embedder, self.variants)
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
 
     def close(self) -> None:
         """Release the on-disk index lock."""

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.errors import EvaluationError
 from core.evaluation.runs import EvalConfig, run_dir
 
@@ -23,7 +24,8 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
     p.add_argument("--model", default="", help="base model (default: the engine's default)")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", choices=["dense", "hybrid"], default=None, help="retrieval method")
+    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
+                   help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--max-tokens", type=int, default=EvalConfig.max_tokens, help="longest answer, in tokens")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick trial)")
     p.add_argument("--judge-model", default="", help="also grade answers with this Ollama model (named in the summary)")
@@ -31,6 +33,7 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("--rows", help="also write the per-question rows to this JSONL file")
     p.add_argument("--list", action="store_true", help="list saved runs")
     p.add_argument("--show", metavar="RUN_ID", help="print a saved run's summary (and rows with --rows)")
+    p.add_argument("--cancel", metavar="RUN_ID", help="cancel a running run (its finished answers are kept)")
     p.set_defaults(func=cmd_eval)
 
 
@@ -49,6 +52,9 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
     ev = svc.evaluation
     if ns.list:
         _print(ev.list_runs())
+        return 0
+    if ns.cancel:
+        _print(ev.cancel(ns.cancel, wait_s=30))
         return 0
     if ns.show:
         run = ev.load_run(ns.show)

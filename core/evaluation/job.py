@@ -39,9 +39,11 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     settings = Settings.from_env(data_dir=Path(config.data_dir), engine=config.engine)
     embedder = make_embedder(settings)
     engines = Engines(settings)
-    chat = ChatService(settings, RecordedRetriever(raw.get("retrieval") or [], embedder), engines)
+    chat = ChatService(settings, RecordedRetriever(raw.get("recorded_retrieval") or [], embedder), engines)
     engine = engines.resolve(config.engine)
     judge = engines.resolve("ollama") if config.judge_model else None
+    # From here a SIGTERM only sets the stop flag: the runner stops between answers and writes the summary.
+    ctx.status.update(phase="answering")
     final = run_evaluation(chat, engine, embedder, config, questions, ctx.folder,
                            progress=lambda done, total, message: ctx.progress(done, total, message),
                            should_stop=ctx.stop_requested, judge=judge)

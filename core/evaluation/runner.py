@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence
 
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
-from core.evaluation.runs import EvalConfig, append_row, read_rows, write_json
+from core.evaluation.runs import EvalConfig, append_row, read_rows
+from core.fsutil import write_json_atomic
 from core.evaluation.scoring import score_answer, summarise
 from core.questions import EvalQuestion
 
@@ -48,10 +49,10 @@ def run_evaluation(
     """Answer and score every question in every arm, appending rows and writing summary.json; returns how it ended
     (state done|cancelled|failed, message, step, total_steps).
 
-    `chat` is the chat service (`ask(engine, Question)`), `judge` an optional engine that grades answers
+    `chat` is the chat service (`ask(Question, engine)`), `judge` an optional engine that grades answers
     with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
-    from core.rag import Question
+    from core.chat import Question
 
     folder.mkdir(parents=True, exist_ok=True)
     total = len(questions) * len(config.arms)
@@ -87,7 +88,7 @@ def run_evaluation(
     summary = summarise(read_rows(folder), config.arms)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
-    write_json(folder / "summary.json", summary)
+    write_json_atomic(folder / "summary.json", summary)
     return {**final, "step": done, "total_steps": total}
 
 
@@ -98,7 +99,7 @@ class _Cancelled(Exception):
 def _answer(chat: Any, engine: Any, question: Any) -> dict[str, Any]:
     """The arm's answer as a dict; an engine error in one answer is recorded in its row, not fatal."""
     try:
-        stream = chat.ask(engine, question)
+        stream = chat.ask(question, engine)
         for _ in stream:
             pass
         return stream.answer.to_dict()

@@ -3,7 +3,8 @@
     config.json     what was asked (collection, arms, engine, models, question set)
     questions.jsonl the questions, as `core.questions` reads them
     rows.jsonl      one scored row per question and arm, appended as each answer finishes (partial runs keep them)
-    status.json     state (running|done|cancelled|failed), progress, ETA
+    status.json     state (queued|running|done|cancelled|failed), progress, ETA: the run is a background job
+                    (core/jobs.py; the folder is the job's folder, with its log.txt, job.lock and cancel flag)
     summary.json    the grid, written at the end (also for a cancelled or failed run, from the rows it has)
 """
 
@@ -32,9 +33,9 @@ class EvalConfig:
     arms: list[str]
     engine: str = "auto"
     base_model: str = ""
-    variant: str = ""
+    variant: str = ""  # the model the engine runs for the fine-tuned arms (an Ollama variant: its Ollama model)
     top_k: int = 3
-    retrieval: str = "hybrid"
+    retrieval: str = "fused"
     temperature: float = 0.0
     max_tokens: int = 128
     question_set: str = ""  # where the questions came from, for people
@@ -56,23 +57,11 @@ def runs_root(data_dir: Path) -> Path:
     return Path(data_dir) / "evaluation" / "runs"
 
 
-def new_run_id() -> str:
-    """A sortable, unique run id."""
-    return time.strftime("ev-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
 def run_dir(data_dir: Path, run_id: str) -> Path:
     """The folder of one run (the id is checked, so no path escapes the runs folder)."""
     if not _RUN_ID.match(run_id or ""):
         raise EvaluationError(f"{run_id!r} is not an evaluation run id: list runs with `python -m core eval --list`.")
     return runs_root(data_dir) / run_id
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:

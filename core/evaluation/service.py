@@ -1,8 +1,8 @@
 """The evaluation service: what the Evaluate page and `python -m core eval` call.
 
 Question sets come from the Fine-tune wing's held-out halves, the sample documents' question files or an
-upload; a run is prepared (its folder written), then executed in this process (the command line) or as a
-background job (the page); saved runs are listed, reloaded, compared and exported.
+upload; a run is a background job (core/jobs.py) that the page polls and the command line follows; saved runs are
+listed, reloaded, compared and exported.
 """
 
 from __future__ import annotations
@@ -10,19 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.config import Settings
-from core.errors import EvaluationError
-from core.evaluation.runner import ProgressFn, check_arms, run_evaluation
-from core.evaluation.runs import (
-    TERMINAL, EvalConfig, SavedRun, new_run_id, read_json, read_rows, run_dir, runs_root, write_json,
-)
-from core.evaluation.scoring import GRID_METRICS, grid_rows, summarise
+from core.errors import EvaluationError, JobBusyError
+from core.evaluation.job import EVAL_JOB
+from core.evaluation.runner import check_arms
+from core.evaluation.runs import TERMINAL, EvalConfig, SavedRun, read_json, read_rows, run_dir
+from core.evaluation.scoring import GRID_METRICS, RETRIEVAL_ARMS, grid_rows, summarise
 from core.questions import EvalQuestion, read_finetune_halves, read_questions
 
 SAMPLE_PREFIX = "sample:"
@@ -41,11 +39,11 @@ class QuestionSetChoice:
 class EvaluationService:
     """Scores the chat modes on a question set and keeps the runs."""
 
-    def __init__(self, settings: Settings, chat: Any, embedder: Any, variants: Any) -> None:
+    def __init__(self, settings: Settings, chat: Any, embedder: Any, engines: Any) -> None:
         self.settings = settings
         self.chat = chat
         self.embedder = embedder
-        self.variants = variants
+        self.engines = engines
 
     # ------------------------------------------------------------ question sets
 
@@ -89,114 +87,115 @@ class EvaluationService:
 
     def resolve(self, config: EvalConfig) -> EvalConfig:
         """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per question."""
-        from core.engines.select import choose_engine, default_model
-
-        engine = choose_engine(self.settings, config.engine)
-        variant = config.variant
+        engine = self.engines.resolve(config.engine)
         wants_variant = any(a in ("finetuned", "hybrid") for a in config.arms)
-        if wants_variant and not variant:
-            variant = self._newest_variant(engine.name)
+        variant = (config.variant or self.engines.newest_variant(engine) or "") if wants_variant else ""
         arms = check_arms(config.arms, variant, config.collection)
-        if any(a in ("rag", "hybrid") for a in arms):
+        if any(a in RETRIEVAL_ARMS for a in arms):
             self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
-        return replace(config, arms=arms, engine=engine.name, variant=variant if wants_variant else "",
-                       base_model=config.base_model or default_model(engine, self.settings),
-                       run_id=config.run_id or new_run_id(), data_dir=str(self.settings.data_dir), created=time.time())
+        return replace(config, arms=arms, engine=engine.name, variant=self.engines.variant_model(engine, variant) if variant else "",
+                       base_model=config.base_model or self.engines.default_model(engine),
+                       run_id=config.run_id or EVAL_JOB.new_job_id(), data_dir=str(self.settings.data_dir), created=time.time())
 
-    def execute(self, folder: Path, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-        """Run the run whose config.json and questions.jsonl are in `folder`; returns how it ended (state, message, step)."""
-        from core.engines.select import engine_for_name
+    def start(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> str:
+        """Start a run as a background job (it goes on when the page is left or the tab closed); returns its id.
 
-        config = EvalConfig.from_dict(read_json(folder / "config.json") or {})
-        questions = read_questions(folder / "questions.jsonl")
-        engine = engine_for_name(self.settings, config.engine)
-        judge = engine_for_name(self.settings, "ollama") if config.judge_model else None
-        return run_evaluation(self.chat, engine, self.embedder, config, questions, folder, progress, should_stop, judge)
-
-    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: Callable[[dict[str, Any]], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> SavedRun:
-        """Resolve and run an evaluation in this process (the command line); `progress` gets the status (step, total_steps, eta_s…)."""
-        from core.questions import write_questions
+        Retrieval for the rag/hybrid arms is recorded here, where the index is open (see core/evaluation/recorded.py).
+        JobBusyError when another heavy job (training, evaluation) runs.
+        """
+        from core import jobs
+        from core.evaluation.recorded import record_retrievals
 
         if not questions:
             raise EvaluationError("The question set is empty: pick or upload a set with at least one question.")
         config = self.resolve(config)
-        folder = run_dir(self.settings.data_dir, config.run_id)
-        folder.mkdir(parents=True, exist_ok=False)
-        write_json(folder / "config.json", asdict(config))
-        write_questions(folder / "questions.jsonl", questions)
-        started = time.time()
-        status: dict[str, Any] = {"run_id": config.run_id, "state": "running", "step": 0, "total_steps": len(questions) * len(config.arms),
-                                  "message": "Starting", "created": started, "started": started, "pid": os.getpid()}
-        write_json(folder / "status.json", status)
-        cancel_flag = folder / "cancel"
+        holder = jobs.heavy_job_holder(self.settings.data_dir)
+        if holder is not None:  # say so before spending time on retrieval (start_job checks again, atomically)
+            raise JobBusyError(f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
+                               "one at a time. Wait for it to finish or cancel it, then start the evaluation.")
+        retrieval: list[dict[str, Any]] = []
+        if any(a in RETRIEVAL_ARMS for a in config.arms):
+            retrieval = record_retrievals(self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval)
+        payload = {**asdict(config), "questions": [q.to_record() for q in questions], "recorded_retrieval": retrieval}
+        total = len(questions) * len(config.arms)
+        return jobs.start_job(self.settings.data_dir, EVAL_JOB, payload, job_id=config.run_id,
+                              status={"total_steps": total, "message": f"Starting: {len(questions)} questions × {len(config.arms)} arms"})
 
-        def report(done: int, total: int, message: str) -> None:
-            eta = (time.time() - started) / done * (total - done) if done else None
-            status.update(step=done, total_steps=total, message=message, eta_s=None if eta is None else round(eta, 1), updated=time.time())
-            write_json(folder / "status.json", status)
-            if progress:
-                progress(dict(status))
+    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: Callable[[dict[str, Any]], None] | None = None,
+            poll_s: float = 1.0) -> SavedRun:
+        """Start a run and follow it to its end (the command line); Ctrl-C cancels it, keeping the finished answers."""
+        run_id = self.start(config, questions)
+        last: tuple[Any, ...] = ()
+        try:
+            while True:
+                status = self.status(run_id)
+                mark = (status.get("state"), status.get("step"), status.get("message"))
+                if progress and mark != last:
+                    progress(status)
+                    last = mark
+                if status.get("state") in TERMINAL:
+                    break
+                time.sleep(poll_s)
+        except KeyboardInterrupt:
+            self.cancel(run_id, wait_s=60)
+        return self.load_run(run_id)
 
-        final = self.execute(folder, report, lambda: cancel_flag.exists() or bool(should_stop and should_stop()))
-        status.update(final, finished=time.time(), eta_s=0 if final["state"] == "done" else None)
-        write_json(folder / "status.json", status)
-        return self.load_run(config.run_id)
-
-    def cancel(self, run_id: str) -> dict[str, Any]:
+    def cancel(self, run_id: str, wait_s: float = 0.0) -> dict[str, Any]:
         """Ask a running run to stop after the answer it is writing; its finished answers are kept."""
-        folder = run_dir(self.settings.data_dir, run_id)
-        if not folder.is_dir():
-            raise EvaluationError(f"No evaluation run {run_id!r}: list runs with `python -m core eval --list`.")
-        (folder / "cancel").write_text(str(time.time()), encoding="utf-8")
-        return self.status(run_id)
+        from core import jobs
+
+        run_dir(self.settings.data_dir, run_id)  # checks the id
+        return jobs.cancel_job(self.settings.data_dir, EVAL_JOB, run_id, wait_s).to_dict()
 
     def status(self, run_id: str) -> dict[str, Any]:
-        """The run's progress: state, step/total_steps (answers), ETA seconds, message."""
-        folder = run_dir(self.settings.data_dir, run_id)
-        status = read_json(folder / "status.json")
-        if status is None:
-            raise EvaluationError(f"No evaluation run {run_id!r}: list runs with `python -m core eval --list`.")
-        return {"run_id": run_id, **status}
+        """The run's progress: state, step/total_steps (answers), eta_s, message."""
+        from core import jobs
+
+        run_dir(self.settings.data_dir, run_id)
+        return jobs.job_status(self.settings.data_dir, EVAL_JOB, run_id).to_dict()
+
+    def running(self) -> str | None:
+        """The id of the run in progress, if any."""
+        from core import jobs
+
+        return next((s.job_id for s in jobs.list_jobs(self.settings.data_dir, EVAL_JOB) if not s.terminal), None)
 
     def list_runs(self) -> list[dict[str, Any]]:
-        """Every saved run, newest first: id, label, arms, engine, question set, state, headline scores."""
-        root = runs_root(self.settings.data_dir)
+        """Every saved run, newest first: id, label, arms, engine, question set, state, correct share per arm."""
+        from core import jobs
+
         out = []
-        if root.is_dir():
-            for folder in sorted(root.iterdir(), reverse=True):
-                config = read_json(folder / "config.json")
-                if not isinstance(config, dict):
-                    continue
-                status = read_json(folder / "status.json") or {}
-                summary = read_json(folder / "summary.json") or {}
-                headline = {arm: (splits.get("all") or {}).get("correct") for arm, splits in (summary.get("arms") or {}).items()}
-                out.append({"run_id": folder.name, "label": config.get("label", ""), "created": config.get("created"),
-                            "collection": config.get("collection"), "arms": config.get("arms"), "engine": config.get("engine"),
-                            "variant": config.get("variant"), "question_set": config.get("question_set"),
-                            "state": status.get("state"), "step": status.get("step"), "total_steps": status.get("total_steps"),
-                            "correct": headline})
+        for status in jobs.list_jobs(self.settings.data_dir, EVAL_JOB):
+            folder = run_dir(self.settings.data_dir, status.job_id)
+            config = read_json(folder / "config.json") or {}
+            summary = read_json(folder / "summary.json") or {}
+            headline = {arm: (splits.get("all") or {}).get("correct") for arm, splits in (summary.get("arms") or {}).items()}
+            out.append({"run_id": status.job_id, "label": config.get("label", ""), "created": config.get("created"),
+                        "collection": config.get("collection"), "arms": config.get("arms"), "engine": config.get("engine"),
+                        "variant": config.get("variant"), "question_set": config.get("question_set"),
+                        "questions": len(config.get("questions") or []), "state": status.state,
+                        "step": status.step, "total_steps": status.total_steps, "correct": headline})
         return out
 
     def load_run(self, run_id: str) -> SavedRun:
-        """A saved run with its rows; the summary is recomputed from the rows when it was not written (a killed run)."""
+        """A saved run with its rows; the summary is recomputed from the rows while the run has not ended."""
         folder = run_dir(self.settings.data_dir, run_id)
         raw = read_json(folder / "config.json")
         if not isinstance(raw, dict):
             raise EvaluationError(f"No evaluation run {run_id!r}: list runs with `python -m core eval --list`.")
         config = EvalConfig.from_dict(raw)
         rows = read_rows(folder)
-        status = read_json(folder / "status.json") or {}
+        status = self.status(run_id)
         summary = read_json(folder / "summary.json") if status.get("state") in TERMINAL else None
         if not isinstance(summary, dict):
             summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
-        return SavedRun(run_id, config, {"run_id": run_id, **status}, summary, rows)
+        return SavedRun(run_id, config, status, summary, rows)
 
     def delete_run(self, run_id: str) -> None:
-        """Remove a saved run that is not running."""
+        """Remove a saved run that has ended."""
         import shutil
 
-        if self.status(run_id).get("state") == "running":
+        if self.status(run_id).get("state") not in TERMINAL:
             raise EvaluationError(f"Run {run_id} is still running: cancel it first.")
         shutil.rmtree(run_dir(self.settings.data_dir, run_id))
 
@@ -255,9 +254,3 @@ class EvaluationService:
     def run_json(run: SavedRun) -> bytes:
         """The whole run (config, status, summary, rows) as JSON."""
         return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str).encode("utf-8")
-
-    def _newest_variant(self, engine: str) -> str:
-        variants = self.variants.list(engine)
-        if not variants:
-            return ""
-        return variants[0].name if engine == "embedded" else (variants[0].ollama_model or variants[0].name)
