@@ -62,7 +62,12 @@ with tab_new:
 
     c1, c2, c3 = st.columns(3)
     engine_name = c1.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="eval_engine")
-    variants = [v.name if v.engine == "embedded" else (v.ollama_model or v.name) for v in svc.variants.list(None if engine_name == "auto" else engine_name)]
+    variants: list[str] = []
+    with guarded():
+        resolved = svc.engines.resolve(engine_name)
+        variants = [v.name for v in svc.engines.variants_for(resolved)]
+        if engine_name == "auto":
+            c1.caption(f"auto → {resolved.name}")
     variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
@@ -76,7 +81,7 @@ with tab_new:
         judge_model = st.text_input("LLM judge (an Ollama model; empty: none)", key="eval_judge",
                                     help="Also grades each answer with this model; the results say which model judged.")
         label = st.text_input("Run label", key="eval_label", placeholder="e.g. prompt v2")
-    busy = svc.evaluation.running()
+    busy = evaluation.running()
     if busy:
         st.caption(f"A run is in progress ({busy}): see **Results**.")
     if st.button("Start evaluation", type="primary", disabled=not questions or not arms or bool(busy)):

@@ -2,8 +2,9 @@
 
 Real Chroma, real MiniLM embeddings, the bundled Gemma 3 270M through llama.cpp, and a real LoRA variant:
 the adapter of the session's one training job (tests/finetune/conftest.py, four made-up facts), registered
-in the run's data directory. The question set is the dishwasher manual's first questions (file and page
-known), two of the trained facts (the "seen facts" split) and one question no document answers.
+in the run's data directory. The question set is the dishwasher manual's first three questions (file and
+page known), two of the trained facts (the "seen facts" split) and one question no document answers. The run
+is a background job, as the page starts it; the command line follows it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,7 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory, trained: TrainedRun, bas
     finally:
         svc.close()
     register_embedded(data, "facts-ft", Path(trained.status["result"]["adapter_gguf"]), base_gguf, "gemma-3-270m (bundled)", dataset="facts")
-    questions = [*(q for q in read_questions(MANUAL_QUESTIONS)[:4]),
+    questions = [*(q for q in read_questions(MANUAL_QUESTIONS)[:3]),
                  *(EvalQuestion(p.question, p.answer, p.source, p.page, split="seen") for p in FACTS[2:4]),
                  EvalQuestion("What is the boiling point of liquid nitrogen on Neptune's moon Triton?", unanswerable=True, split="new")]
     write_questions(data / "questions.jsonl", questions)
@@ -65,7 +67,7 @@ def test_all_four_arms_are_answered_scored_saved_and_reloaded(eval_data: Path, e
     assert out["state"] == "done" and out["config"]["engine"] == "embedded" and out["config"]["variant"] == "facts-ft"
     assert "ETA" in proc.stderr  # progress with an estimate went to stderr
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    assert len(rows) == 7 * 4 and {r["arm"] for r in rows} == set(ARMS)
+    assert len(rows) == 6 * 4 and {r["arm"] for r in rows} == set(ARMS)
     assert {r["model"] for r in rows if r["arm"] in ("finetuned", "hybrid")} == {"facts-ft"}
     assert all(r["error"] == "" and r["total_ms"] > 0 for r in rows)
 
@@ -77,11 +79,11 @@ def test_all_four_arms_are_answered_scored_saved_and_reloaded(eval_data: Path, e
     summary = out["summary"]
     for arm in ARMS:
         assert set(summary["arms"][arm]) == {"all", "unsplit", "seen", "new"}
-        assert summary["arms"][arm]["all"]["n"] == 7
+        assert summary["arms"][arm]["all"]["n"] == 6
         assert summary["arms"][arm]["new"]["unanswerable"] == 1
-    # retrieval is scored in the retrieving arms only, on the manual's four questions (file and page known)
-    assert summary["arms"]["rag"]["unsplit"]["retrieval_n"] == 4 and summary["arms"]["base"]["all"]["retrieval_n"] == 0
-    assert summary["arms"]["rag"]["unsplit"]["hit_k"] >= 0.75  # measured 4/4 in the README's run on all 45
+    # retrieval is scored in the retrieving arms only, on the manual's three questions (file and page known)
+    assert summary["arms"]["rag"]["unsplit"]["retrieval_n"] == 3 and summary["arms"]["base"]["all"]["retrieval_n"] == 0
+    assert summary["arms"]["rag"]["unsplit"]["hit_k"] >= 2 / 3
     assert set(summary["by_source"]["rag"]) == {MANUAL.name, "quibbleton.pdf", "(no source)"}
     assert summary["arms"]["finetuned"]["seen"]["correct"] > summary["arms"]["base"]["seen"]["correct"]
 
@@ -98,21 +100,24 @@ def test_all_four_arms_are_answered_scored_saved_and_reloaded(eval_data: Path, e
         svc.close()
     assert run.rows == rows and run.config.arms == ARMS
     side = svc.evaluation.side_by_side(run)
-    assert len(side) == 7 and all(f"{arm} answer" in side[0] for arm in ARMS)
+    assert len(side) == 6 and all(f"{arm} answer" in side[0] for arm in ARMS)
 
 
 def test_a_cancelled_run_keeps_its_finished_answers(eval_data: Path, embedder) -> None:  # noqa: ANN001
     settings = Settings.from_env(env={}, dotenv=None, data_dir=eval_data, engine="embedded")
     svc = build_services(settings, embedder=embedder)
-    seen: list[dict] = []
     try:
         questions = read_questions(eval_data / "questions.jsonl")
-        run = svc.evaluation.run(EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded"), questions,
-                                 progress=seen.append, should_stop=lambda: bool(seen) and seen[-1]["step"] >= 4)
-        assert run.status["state"] == "cancelled" and "finished ones are kept" in run.status["message"]
-        assert len(run.rows) == 4 and run.summary["complete"] is False
-        assert run.summary["arms"]["base"]["all"]["n"] == 2 and run.summary["arms"]["rag"]["all"]["n"] == 2
-        assert seen[-1]["eta_s"] is not None and seen[-1]["total_steps"] == 14
-        assert svc.evaluation.load_run(run.run_id).rows == run.rows
+        run_id = svc.evaluation.start(EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded", label="cancel me"), questions)
+        assert svc.evaluation.running() == run_id
+        deadline = time.monotonic() + 300
+        while svc.evaluation.status(run_id)["step"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        status = svc.evaluation.cancel(run_id, wait_s=120)
+        assert status["state"] == "cancelled", status
+        run = svc.evaluation.load_run(run_id)
+        assert 2 <= len(run.rows) < 12 and len(run.rows) % 2 == 0  # whole questions: both arms answered each
+        assert run.summary["complete"] is False and run.summary["arms"]["base"]["all"]["n"] == len(run.rows) // 2
+        assert svc.evaluation.running() is None
     finally:
         svc.close()
