@@ -15,6 +15,7 @@ from core.chat_cli import add_chat_commands
 from core.cli_util import one_or_many, print_json
 from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
+from core.evaluation.cli import add_eval_commands
 from core.finetune_cli import add_finetune_commands
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
-    return [add_chat_commands, add_finetune_commands]
+    return [add_chat_commands, add_finetune_commands, add_eval_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
@@ -16,6 +16,9 @@ from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
 
 
 @dataclass
@@ -33,6 +36,13 @@ class Services:
     history: ChatHistory
     engines: Engines
     finetune: FineTuneService
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
