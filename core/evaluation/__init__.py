@@ -1,0 +1,1 @@
+"""Evaluation: scoring the modes, the document-update test, the advisor."""
