@@ -100,3 +100,37 @@ def test_bad_inputs_say_what_is_allowed(bad: dict) -> None:
     with pytest.raises(AdvisorInputError) as err:
         Criteria(**bad)
     assert any(word in str(err.value) for word in ("one of", "negative", "positive"))
+
+
+def test_a_saved_grid_summary_and_update_test_become_evidence() -> None:
+    from core.evaluation.advisor import evidence_from_summary, update_evidence_from_result
+
+    block = lambda correct, n, p50, p95: {"n": n, "answerable": n, "correct": correct, "total_p50_ms": p50, "total_p95_ms": p95}  # noqa: E731
+    summary = {"arms": {
+        "rag": {"all": block(0.5, 30, 1900, 2500), "seen": block(0.4, 15, 1800, 2400), "new": block(0.6, 15, 2000, 2600)},
+        "finetuned": {"all": block(0.5, 30, 300, 500), "seen": block(1.0, 15, 300, 450), "new": block(0.0, 15, 310, 500)},
+        "base": {"all": block(0.1, 10, 200, 300), "unsplit": block(0.1, 10, 200, 300)},
+    }}
+    cells = {(s.arm, s.split): s for s in evidence_from_summary(summary)}
+    assert set(cells) == {("rag", "seen"), ("rag", "new"), ("finetuned", "seen"), ("finetuned", "new"), ("base", "")}
+    assert (cells[("finetuned", "new")].correct, cells[("finetuned", "new")].n, cells[("finetuned", "new")].p95_ms) == (0.0, 15, 500.0)
+
+    saved = {"created": 0, "reindex": {"seconds": 2.5}, "retrain": {"seconds": 130.0, "estimated": False}, "questions": [{}] * 6,
+             "summary": {"rag": {"before": {"old": 5, "new": 0, "n": 6}, "after": {"old": 0, "new": 6, "n": 6}},
+                         "finetuned": {"before": {"old": 6, "new": 0, "n": 6}, "after": {"old": 6, "new": 0, "n": 6}}}}
+    update = update_evidence_from_result(saved)
+    assert update is not None and (update.reindex_s, update.retrain_s, update.retrain_estimated, update.n) == (2.5, 130.0, False, 6)
+    assert update.current_after == {"rag": 1.0, "finetuned": 0.0}
+
+
+def test_the_markdown_report_carries_the_grid_and_update_numbers() -> None:
+    from core.evaluation.advisor import report_markdown
+
+    evidence = Evidence(scores=grid(rag=0.8, finetuned=0.2, hybrid=0.6, p95={"rag": 2400.0}), run="ev-20261125-140000-abcd",
+                        update=UpdateEvidence(reindex_s=2.0, retrain_s=200.0, retrain_estimated=True, current_after={"rag": 1.0}, n=6))
+    advice = advise(APP_TEAM_DAILY_SMALL, evidence)
+    text = report_markdown(APP_TEAM_DAILY_SMALL, evidence, advice)
+    assert text.startswith("# domainchat advice: RAG")
+    assert "| rag | seen facts | 80% | 20 |  | 2.4 |" in text and "| finetuned | new documents | 20% | 20 |" in text
+    assert "| seconds to re-train the variant (estimated) | 200 |" in text and "| seconds to index the changed document | 2.0 |" in text
+    assert f"| **total** | | **{advice.totals['rag']:g}** |" in text

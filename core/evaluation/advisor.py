@@ -13,8 +13,9 @@ that can afford both and need the variant's behaviour with current facts.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Mapping, get_args
 
 from core.errors import AppError
 
@@ -389,3 +390,89 @@ def _summary(rec: Approach, totals: dict[str, float], from_criteria: Approach, f
     else:
         text += f" Your answers point to {LABELS[from_criteria]}; the measurements favour {LABELS[from_evidence]}."
     return text
+
+
+# ------------------------------------------------------------------- evidence from saved runs
+
+
+def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[ArmScore, ...]:
+    """The grid cells of a saved evaluation run's summary (`summary["arms"][arm][split]` blocks)."""
+    cells: list[ArmScore] = []
+    for arm, splits in (summary.get("arms") or {}).items():
+        named = [k for k in ("seen", "new") if k in splits]
+        for key in named or ["all"]:
+            block = splits.get(key) or {}
+            if block.get("correct") is None:
+                continue  # no answerable question in this cell
+            cells.append(ArmScore(str(arm), key if key in ("seen", "new") else "", float(block["correct"]), int(block.get("answerable") or block.get("n") or 0),
+                                  _float(block.get("total_p50_ms")), _float(block.get("total_p95_ms"))))
+    return tuple(cells)
+
+
+def update_evidence_from_result(result: Mapping[str, Any]) -> UpdateEvidence | None:
+    """The advisor's view of a saved document-update test."""
+    reindex = (result.get("reindex") or {}).get("seconds")
+    if not reindex:
+        return None
+    retrain = result.get("retrain") or {}
+    current = {arm: phases["after"]["new"] / phases["after"]["n"] for arm, phases in (result.get("summary") or {}).items() if phases["after"].get("n")}
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(result.get("created") or 0)))
+    return UpdateEvidence(float(reindex), _float(retrain.get("seconds")), bool(retrain.get("estimated", True)), current,
+                          len(result.get("questions") or []), when)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# ----------------------------------------------------------------------- the Markdown report
+
+
+def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when: str = "") -> str:
+    """The advice as a Markdown report: inputs, recommendation, every move, conflicts, the grid's and the update test's numbers."""
+    lines = [f"# domainchat advice: {LABELS[advice.recommendation]}", ""]
+    if when:
+        lines += [f"_Generated {when}._", ""]
+    lines += [advice.summary, "", "## Your answers", "", "| criterion | answer |", "|---|---|",
+              f"| team skills | {SKILL_LABELS[criteria.team_skills]} |",
+              f"| how often the data changes | {CHANGE_LABELS[criteria.data_changes]} |",
+              f"| budget | {BUDGET_LABELS[criteria.budget]} |",
+              f"| training hardware | {HARDWARE_LABELS[criteria.hardware]} |",
+              f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
+              f"| answers must come within | {f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |", "",
+              "## How each input moved the recommendation", "",
+              "| kind | input | RAG | fine-tuning | hybrid | why |", "|---|---|---|---|---|---|"]
+    for m in advice.moves:
+        pts = [f"{m.points[a]:+g}" if m.points.get(a) else "" for a in APPROACHES]
+        lines.append(f"| {m.kind} | {m.name} | {' | '.join(pts)} | {_cell(m.reason)} |")
+    lines.append(f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | **{advice.totals['hybrid']:g}** | |")
+    lines += ["", "## Where the measurements disagree with your answers", ""]
+    lines += [f"- {c}" for c in advice.conflicts] or ["Nowhere: no measurement contradicts your answers."]
+    if advice.missing:
+        lines += ["", "## Missing evidence", ""] + [f"- {m}" for m in advice.missing]
+    if evidence.scores:
+        lines += ["", f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}", "",
+                  "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |", "|---|---|---|---|---|---|"]
+        order = ("base", "rag", "finetuned", "hybrid")
+        for s in sorted(evidence.scores, key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split)):
+            lines.append(f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |")
+    if evidence.update is not None:
+        u = evidence.update
+        kind = "estimated" if u.retrain_estimated else "recorded"
+        lines += ["", f"## The document-update test{f' ({u.when})' if u.when else ''}", "",
+                  "| figure | value |", "|---|---|", f"| seconds to index the changed document | {u.reindex_s:.1f} |",
+                  f"| seconds to re-train the variant ({kind}) | {'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |"]
+        for arm, share in u.current_after.items():
+            lines.append(f"| {arm}: answers giving the new figures after the update | {_pct(share)} of {u.n} |")
+    return "\n".join(lines) + "\n"
+
+
+_SPLIT_TITLES = {"seen": "seen facts", "new": "new documents", "": "all"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _secs(ms: float | None) -> str:
+    return "" if ms is None else f"{ms / 1000:.1f}"
