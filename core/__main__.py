@@ -71,6 +71,20 @@ def cmd_docs_delete(svc: Services, ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs_replace(svc: Services, ns: argparse.Namespace) -> int:
+    path = Path(ns.file)
+    try:
+        upload = UploadedFile(path.name, path.read_bytes())
+    except OSError as exc:
+        raise AppError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+    result = svc.library.replace_document(ns.collection, upload, ns.doc_id, progress=_progress)
+    _print(asdict(result))
+    if result.status == "rejected":
+        print(f"error: {result.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_collections(svc: Services, ns: argparse.Namespace) -> int:
     if ns.action == "list":
         _print([asdict(c) for c in svc.library.list_collections()])
@@ -131,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_ingest)
 
-    docs = sub.add_parser("docs", help="list or delete a collection's documents").add_subparsers(dest="docs_command", required=True)
+    docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(dest="docs_command", required=True)
     p = docs.add_parser("list")
     p.add_argument("--collection", required=True)
     p.set_defaults(func=cmd_docs_list)
@@ -139,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", required=True)
     p.add_argument("doc_id")
     p.set_defaults(func=cmd_docs_delete)
+    p = docs.add_parser("replace", help="replace a document by a new version (same name, new bytes)")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--doc-id", help="the document to replace (default: the one with the file's name)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_docs_replace)
 
     p = sub.add_parser("collections", help="list, create or delete collections")
     p.add_argument("action", choices=["list", "create", "delete"])
@@ -167,9 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
     from core.chat_cli import add_chat_commands
+    from core.evaluation.advisor_cli import add_advisor_commands
     from core.finetune.cli import add_finetune_commands
 
-    return [add_chat_commands, add_finetune_commands]
+    return [add_chat_commands, add_finetune_commands, add_advisor_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
