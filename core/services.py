@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
@@ -15,6 +15,10 @@ from core.engines.resolver import Engines
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -31,6 +35,20 @@ class Services:
     chat: ChatService
     history: ChatHistory
     engines: Engines
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, getattr(self, "evaluation", None))
 
     def close(self) -> None:
         """Release the on-disk index lock."""

@@ -476,3 +476,50 @@ def _cell(text: str) -> str:
 
 def _secs(ms: float | None) -> str:
     return "" if ms is None else f"{ms / 1000:.1f}"
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True)
+class Advised:
+    """One piece of advice with what it was based on and its Markdown report."""
+
+    criteria: Criteria
+    evidence: Evidence
+    advice: Advice
+    markdown: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `python -m core advise` prints)."""
+        return {"criteria": asdict(self.criteria), "evidence": asdict(self.evidence), "advice": self.advice.to_dict()}
+
+
+class AdvisorService:
+    """What the Advisor page and `python -m core advise` call: the latest evidence, the advice and its report."""
+
+    def __init__(self, data_dir: Any, evaluation: Any) -> None:
+        self.data_dir = data_dir
+        self.evaluation = evaluation  # the evaluation service that keeps the grid runs
+
+    def latest_evidence(self, run_id: str | None = None) -> Evidence:
+        """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
+        from core.evaluation.update_test import latest_result
+
+        scores: tuple[ArmScore, ...] = ()
+        label = ""
+        runs = self.evaluation.list_runs() if self.evaluation is not None else []
+        wanted = run_id or next((r["run_id"] for r in runs if r.get("state") in ("done", "cancelled")), None)
+        if wanted and self.evaluation is not None:
+            run = self.evaluation.load_run(wanted)
+            scores = evidence_from_summary(run.summary)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
+            label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
+        saved = latest_result(self.data_dir)
+        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None)
+
+    def advise(self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True) -> Advised:
+        """The advice for `criteria` with the latest evidence (or none), and its Markdown report."""
+        evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
+        advice = advise(criteria, evidence)
+        return Advised(criteria, evidence, advice, report_markdown(criteria, evidence, advice, time.strftime("%Y-%m-%d %H:%M")))
