@@ -19,11 +19,17 @@ st.title("Advisor")
 st.caption("RAG, fine-tuning or both? Answer five questions about your team and your data; the latest measurements "
            "made on this machine (the scored grid, the document-update test) are weighed in, and you see how each one moved the advice.")
 
+
+
+def _points(value: float | None) -> str:
+    return f"{value:+g}" if value else ""
+
+
 form, result = st.columns([2, 3], gap="large")
 
 with form:
     st.subheader("Your situation")
-    skills = st.radio("1 · The team's skills", list(SKILL_LABELS), format_func=lambda k: SKILL_LABELS[k].capitalize(), horizontal=True, key="adv_skills",
+    skills = st.radio("1 · The team's skills", list(SKILL_LABELS), format_func=lambda k: SKILL_LABELS[k][:1].upper() + SKILL_LABELS[k][1:], horizontal=True, key="adv_skills",
                       help="Application engineers build RAG easily; fine-tuning needs people who build training sets and evaluate models.")
     changes = st.select_slider("2 · How often the documents change", list(CHANGE_LABELS), value="monthly", format_func=lambda k: CHANGE_LABELS[k],
                                key="adv_changes")
@@ -52,7 +58,7 @@ if advised is not None:
         st.success(f"### {LABELS[advice.recommendation]}\n{advice.summary}", icon=":material/recommend:")
         cols = st.columns(len(APPROACHES))
         for col, approach in zip(cols, APPROACHES):
-            col.metric(LABELS[approach].split(" (")[0], f"{advice.totals[approach]:g} points")
+            col.metric(LABELS[approach].split(" (")[0], f"{advice.totals[approach]:g}", help="Points from your answers and the measurements (table below).")
         # The advice's texts are the advisor's own sentences (with `commands`), not document or model text.
         for conflict in advice.conflicts:
             st.warning(conflict, icon=":material/compare_arrows:")
@@ -60,21 +66,19 @@ if advised is not None:
             st.info("**Missing evidence**\n\n" + "\n".join(f"- {m}" for m in advice.missing), icon=":material/pending_actions:")
 
         st.subheader("How each input moved it")
-        st.dataframe(
+        # st.table wraps the reasons (a dataframe would cut them off), and blanks read better than "None".
+        st.table(
             [
                 {
-                    "kind": m.kind,
-                    "input": m.name,
-                    "RAG": m.points.get("rag") or None,
-                    "fine-tuning": m.points.get("finetuning") or None,
-                    "hybrid": m.points.get("hybrid") or None,
+                    "input": f"{m.name} ({m.kind})",
+                    "RAG": _points(m.points.get("rag")),
+                    "fine-tuning": _points(m.points.get("finetuning")),
+                    "hybrid": _points(m.points.get("hybrid")),
                     "why": m.reason,
                 }
                 for m in advice.moves
             ],
             hide_index=True,
-            width="stretch",
-            column_config={"why": st.column_config.TextColumn(width="large")},
         )
 
         evidence = advised.evidence

@@ -38,8 +38,9 @@ def test_the_answers_move_the_recommendation(app: AppTest) -> None:
     app.number_input(key="adv_limit").set_value(0.5).run()
     assert not app.exception
     assert _headline(app).startswith("### Fine-tuning")
-    moves = app.dataframe[0].value.set_index("input")
-    assert moves.loc["data changes", "fine-tuning"] == 2 and moves.loc["response time", "fine-tuning"] == 2
+    moves = app.table[0].value.set_index("input")
+    assert moves.loc["data changes (criterion)", "fine-tuning"] == "+2" and moves.loc["response time (criterion)", "fine-tuning"] == "+2"
+    assert moves.loc["data changes (criterion)", "RAG"] == ""
 
 
 def test_without_runs_it_says_which_are_missing_and_offers_the_report(app: AppTest) -> None:

@@ -381,15 +381,23 @@ def _conflicts(c: Criteria, e: Evidence, from_criteria: Approach, from_evidence:
 
 def _summary(rec: Approach, totals: dict[str, float], from_criteria: Approach, from_evidence: Approach | None,
              c_totals: dict[str, float], e_totals: dict[str, float]) -> str:
-    score = ", ".join(f"{LABELS[a].split(' (')[0]} {totals[a]:g}" for a in APPROACHES)
-    text = f"Recommendation: {LABELS[rec]} ({score} points)."
+    others = ", ".join(f"{_short(a)} {_points(totals[a])}" for a in APPROACHES if a != rec)
+    text = f"{_short(rec)} leads with {_points(totals[rec])} ({others})."
     if from_evidence is None:
-        text += f" It rests on your answers alone ({LABELS[from_criteria]}): no measurement moved it yet."
+        text += " It rests on your answers alone: no measurement moved it yet."
     elif from_evidence == from_criteria:
-        text += f" Your answers and the measurements agree on {LABELS[from_criteria]}."
+        text += f" Your answers and the measurements agree on {_short(from_criteria)}."
     else:
-        text += f" Your answers point to {LABELS[from_criteria]}; the measurements favour {LABELS[from_evidence]}."
+        text += f" Your answers point to {_short(from_criteria)}; the measurements favour {_short(from_evidence)}."
     return text
+
+
+def _short(approach: str) -> str:
+    return LABELS[approach].split(" (")[0]
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point" + ("" if value == 1 else "s")
 
 
 # ------------------------------------------------------------------- evidence from saved runs
