@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.evaluation.advisor import Budget, Criteria, DataChanges, Hardware, Skills
-from core.samples import SAMPLES_DIR
-
-SAMPLE_OLD = SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf"
-SAMPLE_NEW = SAMPLES_DIR / "update" / "aquaflow-dishwasher-manual.pdf"
-SAMPLE_QUESTIONS = SAMPLES_DIR / "update" / "changed-facts.questions.jsonl"
+from core.evaluation.update_test import UpdateTestService
 
 
 def add_advisor_commands(sub: Any) -> None:
@@ -30,11 +26,12 @@ def add_advisor_commands(sub: Any) -> None:
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")
     p.set_defaults(func=cmd_advise)
 
+    sample = UpdateTestService.sample_config([])
     p = sub.add_parser("update-test", help="replace a document by a new version and measure how each arm follows the change")
     p.add_argument("--collection", default="update-test", help="collection to run in (default: update-test)")
-    p.add_argument("--old", type=Path, default=SAMPLE_OLD, help="the old version (default: the sample manual)")
-    p.add_argument("--new", type=Path, default=SAMPLE_NEW, help="the new version, same file name (default: the sample manual's revision 4)")
-    p.add_argument("--questions", type=Path, default=SAMPLE_QUESTIONS, help="JSONL: question, answer (new), old_answer per changed fact")
+    p.add_argument("--old", type=Path, default=sample.old_file, help="the old version (default: the sample manual)")
+    p.add_argument("--new", type=Path, default=sample.new_file, help="the new version, same file name (default: the sample manual's revision 4)")
+    p.add_argument("--questions", type=Path, default=sample.questions, help="JSONL: question, answer (new), old_answer per changed fact")
     p.add_argument("--modes", default="base,rag,finetuned,hybrid", help="arms, comma-separated")
     p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
     p.add_argument("--variant", help="fine-tuned variant (default: the newest registered)")

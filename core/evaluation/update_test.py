@@ -182,6 +182,37 @@ class UpdateTestService:
         self._save(result)
         return result
 
+    def latest(self) -> dict[str, Any] | None:
+        """The newest saved update test of this data directory, or None."""
+        return latest_result(self.svc.settings.data_dir)
+
+    def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
+                    progress: ProgressFn | None = None) -> UpdateTestResult:
+        """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
+        from core.fsutil import write_bytes_atomic
+        from core.library import safe_display_name
+
+        if safe_display_name(old.name) != safe_display_name(new.name):
+            raise UpdateTestError(f"The two versions must have the same file name (a new version replaces the old one): "
+                                  f"got '{safe_display_name(old.name)}' and '{safe_display_name(new.name)}'.")
+        folder = results_dir(self.svc.settings.data_dir) / "inputs" / time.strftime("%Y%m%d-%H%M%S")
+        paths = []
+        for sub, upload in (("old", old), ("new", new), ("questions", questions)):
+            path = folder / sub / safe_display_name(upload.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, upload.data)
+            paths.append(path)
+        return self.run(UpdateTestConfig(paths[0], paths[1], paths[2], arms=list(arms), engine=engine), progress)
+
+    @staticmethod
+    def sample_config(arms: Sequence[str], engine: str | None = None) -> UpdateTestConfig:
+        """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
+        from core.samples import SAMPLES_DIR
+
+        update = SAMPLES_DIR / "update"
+        return UpdateTestConfig(SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf", update / "aquaflow-dishwasher-manual.pdf",
+                                update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine)
+
     # --- steps ---------------------------------------------------------------------------------
 
     @staticmethod
