@@ -1,1 +1,1 @@
-"""Evaluation: scoring the modes, the document-update test, the advisor."""
+"""Scoring the modes on a question set: metrics, the runner, saved runs."""
