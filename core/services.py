@@ -19,6 +19,8 @@ from core.variants import VariantRegistry
 
 if TYPE_CHECKING:
     from core.evaluation.service import EvaluationService
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -43,6 +45,20 @@ class Services:
         from core.evaluation.service import EvaluationService
 
         return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
