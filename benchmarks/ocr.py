@@ -84,7 +84,7 @@ def main() -> None:
         read = set(_words(" ".join(c.text for c in svc.store.all_chunks("scan"))))
         print(f"word recall: {sum(w in read for w in truth) / len(truth):.1%} of the text layer's words appear in the OCR text")
         for name in ("text", "scan"):
-            hits = sum(any(c.page == q["page"] for c in svc.retriever.search(name, q["question"], 3, "hybrid").chunks) for q in questions)
+            hits = sum(any(c.page == q["page"] for c in svc.retriever.search(name, q["question"], 3, "fused").chunks) for q in questions)
             print(f"retrieval hit@3 on the {name} PDF: {hits}/{len(questions)}")
         svc.close()
 

@@ -9,43 +9,27 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.chunks import Chunk
 from core.config import Settings
 from core.errors import (
     CollectionNotFoundError,
     EmbeddingModelMismatchError,
-    InvalidNameError,
     StoreLockedError,
     StoreUnavailableError,
 )
-
-_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One chunk as stored: id, text, embedding-independent metadata."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int
-    start: int
-    end: int
-    text: str
-    ocr: bool = False  # the page's text was read by OCR
+from core.names import validate_collection_name
 
 
 @dataclass(frozen=True)
 class Hit:
     """A chunk returned by a similarity query; `score` is cosine similarity (higher is closer)."""
 
-    chunk: ChunkRecord
+    chunk: Chunk
     score: float
 
 
@@ -58,15 +42,6 @@ class CollectionInfo:
     embedding_model: str
     chunk_size: int
     chunk_overlap: int
-
-
-def validate_collection_name(name: str) -> str:
-    """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
-    if not _COLLECTION_NAME.match(name or "") or ".." in name:
-        raise InvalidNameError(
-            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
-        )
-    return name
 
 
 class VectorStore:
@@ -143,7 +118,7 @@ class VectorStore:
 
     # --- chunks ------------------------------------------------------------------------------
 
-    def add_chunks(self, name: str, chunks: Sequence[ChunkRecord], embeddings: Sequence[Sequence[float]]) -> None:
+    def add_chunks(self, name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert (or overwrite, by id) chunks with their embeddings."""
         if not chunks:
             return
@@ -178,7 +153,7 @@ class VectorStore:
         where = {"doc_id": doc_id} if doc_id else None
         return list(self._get(name).get(where=where, include=[])["ids"])
 
-    def all_chunks(self, name: str) -> list[ChunkRecord]:
+    def all_chunks(self, name: str) -> list[Chunk]:
         """Every chunk of a collection (for keyword search and dataset building)."""
         got = self._get(name).get(include=["documents", "metadatas"])
         return [_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
@@ -228,8 +203,9 @@ class VectorStore:
         )
 
 
-def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
-    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text, bool(meta.get("ocr", False)))
+def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
+                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)))
 
 
 class _DirLock:

@@ -25,6 +25,8 @@ def app_pages() -> list:
         st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
         st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("pages/advisor.py", title="Advisor", icon=":material/recommend:"),
     ]
 
 

@@ -65,7 +65,7 @@ def test_ingesting_a_scan_marks_its_pages_and_retrieval_finds_the_ocr_text(servi
     assert [(e.done, e.total) for e in events if e.stage == "ocr"] == [(1, 2), (2, 2)]
     [record] = services.library.list_documents("legal")
     assert record.ocr_pages == 2
-    top = services.retriever.search("legal", QUESTION, 1, "hybrid").chunks[0]
+    top = services.retriever.search("legal", QUESTION, 1, "fused").chunks[0]
     assert top.page == 2 and top.ocr
     assert "fourteen days" in words(top.text)
 

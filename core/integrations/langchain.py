@@ -20,7 +20,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from core.embeddings import Embedder
-from core.retrieval import Method, RetrievedChunk, Retriever
+from core.chunks import Chunk
+from core.retrieval import Method, Retriever
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -51,14 +52,14 @@ class CollectionRetriever(BaseRetriever):
     retriever: Retriever
     collection: str
     k: int = 3
-    method: Method = "hybrid"
+    method: Method = "fused"
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         found = self.retriever.search(self.collection, query, self.k, self.method)
         return [to_document(chunk, self.collection) for chunk in found.chunks]
 
 
-def to_document(chunk: RetrievedChunk, collection: str) -> Document:
+def to_document(chunk: Chunk, collection: str) -> Document:
     """A retrieved chunk as a LangChain `Document` (metadata: file, page, chunk id, score, offsets)."""
     metadata: dict[str, Any] = {
         "file": chunk.source,
