@@ -42,6 +42,10 @@ class DocumentNotFoundError(AppError):
     """No document with that id in the collection."""
 
 
+class AmbiguousDocumentError(AppError):
+    """Several documents match where one was meant (e.g. two documents with the same name)."""
+
+
 class EngineError(AppError):
     """Base class for LLM engine failures."""
 

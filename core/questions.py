@@ -54,6 +54,7 @@ class EvalQuestion:
     unanswerable: bool = False
     split: str = ""
     chunk_id: str = ""
+    old_answer: str = ""  # a changed fact's answer in the document's previous version (the update test)
 
     @property
     def split_label(self) -> str:
@@ -225,6 +226,7 @@ def _question(row: Mapping[str, Any], line: int, label: str, default_split: str)
         unanswerable=unanswerable,
         split=split,
         chunk_id=_text(row, ("chunk_id",)),
+        old_answer=_text(row, ("old_answer",)),
     )
 
 

@@ -12,12 +12,15 @@ from core.history import ChatHistory
 from core.library import DocumentLibrary
 from core.chat import ChatService
 from core.engines.resolver import Engines
+from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
 
 if TYPE_CHECKING:
     from core.evaluation.service import EvaluationService
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Services:
     chat: ChatService
     history: ChatHistory
     engines: Engines
+    finetune: FineTuneService
 
     @property
     def evaluation(self) -> "EvaluationService":
@@ -41,6 +45,20 @@ class Services:
         from core.evaluation.service import EvaluationService
 
         return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -56,6 +74,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
     engines = Engines(settings)
+    history = ChatHistory(settings.data_dir)
     return Services(
         settings=settings,
         store=store,
@@ -64,7 +83,8 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever, engines),
-        history=ChatHistory(settings.data_dir),
+        chat=ChatService(settings, retriever, engines, history),
+        history=history,
         engines=engines,
+        finetune=FineTuneService(settings, library, engines),
     )
