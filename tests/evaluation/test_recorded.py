@@ -29,3 +29,14 @@ def test_recorded_retrieval_replays_the_real_one(services: Services) -> None:
         assert again.method == real.method
     with pytest.raises(EvaluationError, match="No recorded retrieval"):
         replay.search("manuals", questions[0], 5, "fused")
+
+
+def test_the_job_builds_the_apps_chat_service_on_the_recorded_retrieval(tmp_path: Path) -> None:
+    from core.chat import ChatService
+    from core.config import Settings
+    from core.evaluation.job import job_chat_service
+
+    settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp_path, engine="embedded")
+    chat = job_chat_service(settings, [], None)
+    assert isinstance(chat, ChatService) and isinstance(chat.retriever, RecordedRetriever)
+    assert chat.engines.resolve("embedded").name == "embedded"
