@@ -88,3 +88,7 @@ class JobBusyError(JobError):
 
 class QuestionFileError(AppError):
     """A question file (evaluation set or imported Q&A) has a row the app cannot use."""
+
+
+class EvaluationError(AppError):
+    """An evaluation run cannot start, or a saved run cannot be found."""

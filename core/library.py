@@ -22,7 +22,8 @@ from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
 from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
 from core.names import validate_collection_name
-from core.store import ChunkRecord, CollectionInfo, VectorStore
+from core.chunks import Chunk
+from core.store import CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
 
 Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
@@ -134,6 +135,15 @@ class DocumentLibrary:
         return len(rows)
 
     # --- documents ---------------------------------------------------------------------------
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        """One collection's size and indexing settings (CollectionNotFoundError says how to create it)."""
+        return self.store.collection_info(name)
+
+    def chunks(self, collection: str) -> list[Chunk]:
+        """Every chunk of a collection, in document order (for training-set generation)."""
+        self.store.collection_info(collection)  # CollectionNotFoundError with the fix
+        return self.store.all_chunks(collection)
 
     def list_documents(self, collection: str) -> list[DocumentRecord]:
         """The collection's documents (indexed and rejected), newest first."""
@@ -311,7 +321,7 @@ class DocumentLibrary:
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
-        records = [ChunkRecord(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.start, c.end, c.text) for c in pieces]
+        records = [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end) for c in pieces]
         vectors: list[list[float]] = []
         for i in range(0, len(records), EMBED_BATCH):
             vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))

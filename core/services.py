@@ -12,11 +12,13 @@ from core.history import ChatHistory
 from core.library import DocumentLibrary
 from core.chat import ChatService
 from core.engines.resolver import Engines
+from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
 
 if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
     from core.evaluation.advisor import AdvisorService
     from core.evaluation.update_test import UpdateTestService
 
@@ -35,6 +37,14 @@ class Services:
     chat: ChatService
     history: ChatHistory
     engines: Engines
+    finetune: FineTuneService
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
 
     @property
     def update_test(self) -> "UpdateTestService":
@@ -48,7 +58,7 @@ class Services:
         """The advisor (stateless: reads the saved grid runs and update tests)."""
         from core.evaluation.advisor import AdvisorService
 
-        return AdvisorService(self.settings.data_dir, getattr(self, "evaluation", None))
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -64,6 +74,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
     engines = Engines(settings)
+    history = ChatHistory(settings.data_dir)
     return Services(
         settings=settings,
         store=store,
@@ -72,7 +83,8 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever, engines),
-        history=ChatHistory(settings.data_dir),
+        chat=ChatService(settings, retriever, engines, history),
+        history=history,
         engines=engines,
+        finetune=FineTuneService(settings, library, engines),
     )

@@ -82,7 +82,7 @@ with st.expander("New collection"):
     new_collection_form()
 
 try:
-    info = svc.store.collection_info(collection)
+    info = svc.library.collection_info(collection)
 except AppError as exc:
     show_error(exc)
     st.stop()

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from core.questions import read_questions
 from core.errors import AppError, FineTuneError
 from core.library import UploadedFile
 from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
@@ -106,14 +107,11 @@ class UpdateTestResult:
 
 def read_changed_facts(path: Path) -> list[ChangedFact]:
     """The changed-fact questions of a JSONL file (question, answer, old_answer; page and source optional)."""
-    from core.__main__ import read_questions
-
     facts = []
     for number, item in enumerate(read_questions(Path(path)), 1):
-        if not str(item.get("answer", "")).strip() or not str(item.get("old_answer", "")).strip():
+        if not item.answer or not item.old_answer:
             raise UpdateTestError(f"{path}: question {number} needs both \"answer\" (the new version's) and \"old_answer\" (the old version's).")
-        page = item.get("page")
-        facts.append(ChangedFact(str(item["question"]), str(item["answer"]), str(item["old_answer"]), int(page) if page else None, str(item.get("source", ""))))
+        facts.append(ChangedFact(item.question, item.answer, item.old_answer, item.page, item.source))
     if not facts:
         raise UpdateTestError(f"{path} holds no question: add one JSON object per changed fact.")
     return facts
