@@ -121,7 +121,7 @@ def show_label(message: dict[str, Any]) -> None:
     timings = message.get("timings") or {}
     parts = [f"mode **{message.get('mode')}**", f"model `{message.get('model')}`", f"engine {message.get('engine')}"]
     if message.get("ran"):
-        parts.append(f"ran: {escape_markdown(message['ran'])}")
+        parts.append(f"ran `{str(message['ran']).replace('`', '')}`")
     if timings.get("first_token_ms") is not None:
         parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
     if timings.get("total_ms") is not None:
