@@ -15,6 +15,8 @@ from core.chat_cli import add_chat_commands
 from core.cli_util import one_or_many, print_json
 from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
+from core.evaluation.advisor_cli import add_advisor_commands
+from core.evaluation.cli import add_eval_commands
 from core.finetune_cli import add_finetune_commands
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
@@ -47,6 +49,20 @@ def cmd_docs_list(svc: Services, ns: argparse.Namespace) -> int:
 def cmd_docs_delete(svc: Services, ns: argparse.Namespace) -> int:
     record = svc.library.delete_document(ns.collection, ns.doc_id)
     print_json({"deleted": record.doc_id, "name": record.name, "chunks": record.chunks})
+    return 0
+
+
+def cmd_docs_replace(svc: Services, ns: argparse.Namespace) -> int:
+    path = Path(ns.file)
+    try:
+        upload = UploadedFile(path.name, path.read_bytes())
+    except OSError as exc:
+        raise AppError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+    result = svc.library.replace_document(ns.collection, upload, ns.doc_id, progress=_progress)
+    print_json(asdict(result))
+    if result.status == "rejected":
+        print(f"error: {result.reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -99,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_ingest)
 
-    docs = sub.add_parser("docs", help="list or delete a collection's documents").add_subparsers(dest="docs_command", required=True)
+    docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(dest="docs_command", required=True)
     p = docs.add_parser("list")
     p.add_argument("--collection", required=True)
     p.set_defaults(func=cmd_docs_list)
@@ -107,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", required=True)
     p.add_argument("doc_id")
     p.set_defaults(func=cmd_docs_delete)
+    p = docs.add_parser("replace", help="replace a document by a new version (same name, new bytes)")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--doc-id", help="the document to replace (default: the one with the file's name)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_docs_replace)
 
     p = sub.add_parser("collections", help="list, create or delete collections")
     p.add_argument("action", choices=["list", "create", "delete"])
@@ -135,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
-    return [add_chat_commands, add_finetune_commands]
+    return [add_chat_commands, add_finetune_commands, add_eval_commands, add_advisor_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,6 +126,7 @@ class AnswerStream:
                 "generation_ms": _round(stats.total_ms if stats else None),
                 "total_ms": _round(total),
                 "tokens": stats.completion_tokens if stats else 0,
+                "prompt_tokens": stats.prompt_tokens if stats else None,
                 "tokens_per_s": _round(stats.tokens_per_s if stats else None),
             }
         )

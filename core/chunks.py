@@ -20,6 +20,7 @@ class Chunk:
     start: int = 0
     end: int = 0
     score: float | None = None
+    ocr: bool = False  # the page's text was read by OCR
 
     def scored(self, score: float) -> "Chunk":
         """This chunk with the score it was retrieved with."""

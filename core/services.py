@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
@@ -16,6 +16,11 @@ from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -33,6 +38,27 @@ class Services:
     history: ChatHistory
     engines: Engines
     finetune: FineTuneService
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""

@@ -130,7 +130,7 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr} for c in part],
             )
 
     def delete_document(self, name: str, doc_id: str) -> int:
@@ -169,6 +169,11 @@ class VectorStore:
             for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
         ]
 
+    @property
+    def client(self) -> Any:
+        """The Chroma client, for LangChain interop (core/integrations); everything else goes through this class."""
+        return self._client
+
     def close(self) -> None:
         """Release the on-disk lock (the client itself has no close)."""
         if self._lock is not None:
@@ -200,7 +205,7 @@ class VectorStore:
 
 def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
-                 text=text, start=int(meta["start"]), end=int(meta["end"]))
+                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)))
 
 
 class _DirLock:
