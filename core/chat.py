@@ -166,11 +166,12 @@ class Comparison:
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.engines = engines
-        self.history = history
+        # a chat service that only answers (an evaluation job) needs no history of its own
+        self.history = history if history is not None else ChatHistory(settings.data_dir)
 
     def overview(self, engine: str | None = None) -> EngineOverview:
         """The engine a choice resolves to, its status, base models and the variants the fine-tuned modes may use."""
