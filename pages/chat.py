@@ -125,7 +125,7 @@ def show_label(message: dict[str, Any]) -> None:
     if timings.get("first_token_ms") is not None:
         parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
     if timings.get("total_ms") is not None:
-        parts.append(f"{timings['total_ms'] / 1000:.1f} s")
+        parts.append(f"total {timings['total_ms'] / 1000:.1f} s")
     if timings.get("tokens_per_s"):
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))

@@ -7,6 +7,7 @@ on a free loopback port with the embedded engine and a fresh data directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,7 +133,8 @@ def test_compare_two_modes_side_by_side_and_mark_the_best(app_url: str, browser,
     assert base.startswith("base") and rag.startswith("rag")
     assert "first token" in base and "tok/s" in rag and "no adapter" in base
     assert "once a week" in rag.lower()
-    page.locator("[data-testid='stButtonGroup']").last.get_by_role("button", name="rag").click()
+    message = page.locator("[data-testid='stChatMessage']").last
+    message.locator("button").filter(has_text=re.compile(r"^\s*rag\s*$")).click()  # the "Best answer" control
     page.get_by_text("rag preferred 1 of 1 times", exact=False).wait_for()
     page.screenshot(path=str(output_dir / "compare.png"), full_page=True)
     page.close()
