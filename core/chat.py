@@ -4,6 +4,9 @@
     rag        the base model with retrieved passages (the default)
     finetuned  the fine-tuned variant alone
     hybrid     the fine-tuned variant with retrieved passages
+
+`ChatService.compare` answers one question in several modes on one engine (one stream per mode, each
+answer labelled with what really ran); the Chat page lays the streams out in columns, the CLI prints them.
 """
 
 from __future__ import annotations
