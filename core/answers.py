@@ -42,6 +42,7 @@ class Answer:
         out = asdict(self)
         out["ran"] = self.ran
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text,
+             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr} for s in self.sources
         ]
         return out

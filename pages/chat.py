@@ -13,6 +13,7 @@ from core.history import Conversation, tally_preferences, to_json, to_markdown
 from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.page_view import source_page_toggle
 
 svc = page_setup()
 settings = svc.settings
@@ -105,7 +106,8 @@ if tallies:
     st.caption("Best answers so far in this collection: " + " · ".join(str(t) for t in tallies))
 
 
-def show_sources(message: dict[str, Any]) -> None:
+def show_sources(message: dict[str, Any], key: str = "") -> None:
+    """The passages an answer used, each with the cited page on demand (`key` keeps widget keys unique per answer)."""
     sources = message.get("sources") or []
     if not sources:
         return
@@ -115,6 +117,7 @@ def show_sources(message: dict[str, Any]) -> None:
             mark = " ← cited" if i in cited else ""
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
             st.caption(escape_markdown(source["text"]))
+            source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:
@@ -144,7 +147,7 @@ def show_comparison(message: dict[str, Any], index: int) -> None:
             st.markdown(f"**{answer.get('mode')}**{best}")
             st.markdown(escape_markdown(answer.get("text", "")))
             show_label(answer)
-            show_sources(answer)
+            show_sources(answer, key=f"{message.get('time')}-{answer.get('mode')}")
     modes = [a.get("mode") for a in answers]
     picked = st.segmented_control("Best answer", modes, default=message.get("preferred"), key=f"best-{chat.id}-{index}",
                                   help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.")
@@ -208,7 +211,7 @@ if prompt:
                         st.markdown(f"**{stream.answer.mode}**")
                         st.write_stream(escaped(stream))
                         show_label(stream.answer.to_dict())
-                        show_sources(stream.answer.to_dict())
+                        show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
             else:
                 stream = svc.chat.ask(question, choice)
                 st.write_stream(escaped(stream))
