@@ -140,6 +140,24 @@ def test_compare_two_modes_side_by_side_and_mark_the_best(app_url: str, browser,
     page.close()
 
 
+def test_a_cited_source_shows_its_page_as_an_image(app_url: str, browser, output_dir: Path) -> None:
+    # Runs after the RAG answer above: its conversation is saved, so the Chat page shows it again.
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(90_000)
+    page.goto(f"{app_url}/chat")
+    answer = page.locator("[data-testid='stChatMessage']").nth(1)
+    answer.get_by_text("Sources").click()
+    answer.get_by_role("button", name="Show page 6").first.click()
+    shown = answer.locator("[data-testid='stImage'] img").first
+    shown.wait_for()
+    assert shown.evaluate("img => img.naturalWidth") > 500  # a rendered page, not a placeholder
+    answer.get_by_text("page 6 of 8 · the passage is highlighted", exact=False).wait_for()
+    assert answer.get_by_role("button", name="Download the original").count() == 1
+    assert page.locator("iframe, embed, object").count() == 0  # the PDF itself never reaches the browser
+    shown.scroll_into_view_if_needed()
+    page.screenshot(path=str(output_dir / "pageview.png"), full_page=True)
+
+
 def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, output_dir: Path) -> None:
     # Runs after the upload test: the 'manuals' collection holds the dishwasher manual.
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
