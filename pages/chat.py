@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Iterator
 
 import streamlit as st
@@ -13,6 +14,8 @@ from core.history import Conversation, to_json, to_markdown
 from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, page_setup, show_error
+
+RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 
 svc = page_setup()
 settings = svc.settings
@@ -77,9 +80,10 @@ chat: Conversation = svc.history.new(collection) if active == "new" else next(c 
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
-        c1.download_button("Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
+        # Callables: the export is built when clicked, not on every rerun (it grows with the conversation).
+        c1.download_button("Markdown", partial(to_markdown, chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
                            icon=":material/download:", width="stretch")
-        c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
+        c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
             svc.history.delete(collection, chat.id)
@@ -118,7 +122,14 @@ def show_label(message: dict[str, Any]) -> None:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
 
-for message in chat.messages:
+# Draw only the latest messages (a rerun's cost must not grow with the whole conversation); older ones on demand.
+shown_key = f"shown::{chat.id}"
+shown = st.session_state.get(shown_key, RECENT_MESSAGES)
+hidden = max(0, len(chat.messages) - shown)
+if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
+    st.session_state[shown_key] = shown + RECENT_MESSAGES
+    st.rerun()
+for message in chat.messages[hidden:]:
     with st.chat_message(message["role"]):
         st.markdown(escape_markdown(message["content"]))
         if message["role"] == "assistant":

@@ -81,3 +81,30 @@ def test_no_variant_points_to_the_fine_tune_page(data_dir: Path, ollama_server: 
     at = open_chat(data_dir, ollama_server, monkeypatch)
     at.sidebar.radio(key="mode").set_value("finetuned").run()
     assert any("Fine-tune" in i.value for i in at.info)
+
+
+def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.chat import Answer
+    from core.retrieval import RetrievedChunk
+
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data_dir))
+    chat = svc.history.new("manuals")
+    for i in range(50):
+        chat.add_question(f"question {i}")
+        chat.add_answer(Answer(f"question {i}", f"answer {i}", "rag", "ollama", "gemma3:270m",
+                               [RetrievedChunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", 0.5)]))
+    svc.history.save(chat)
+    svc.close()
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 40 and shown[0] == "question 30" and shown[-1] == "answer 49"
+    earlier = next(b for b in at.button if b.label.startswith("Show earlier messages"))
+    assert "60 not shown" in earlier.label
+    earlier.click().run()
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 80 and shown[0] == "question 10"
+    next(b for b in at.button if b.label.startswith("Show earlier messages")).click().run()
+    assert [m.markdown[0].value for m in at.chat_message][0] == "question 0"
+    assert not [b for b in at.button if b.label.startswith("Show earlier messages")]
+    # the exports hold the whole conversation, built when asked for
+    assert at.get("download_button")
