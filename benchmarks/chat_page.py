@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, Row, SyntheticText, machine, median, table
-from core.chat import Answer
+from core.answers import Answer
+from core.chunks import Chunk
 from core.config import Settings
-from core.retrieval import RetrievedChunk
 from core.services import build_services
 
 COLLECTION = "bench"
@@ -34,7 +34,7 @@ def make_conversation(data: Path, messages: int) -> None:
         chat = svc.history.new(COLLECTION)
         for i in range(messages // 2):
             chat.add_question(text.passage(80))
-            sources = [RetrievedChunk(f"{i}-{j}", "d" * 64, "manual.pdf", j + 1, text.passage(600), 0.5) for j in range(3)]
+            sources = [Chunk(f"{i}-{j}", "d" * 64, "manual.pdf", j + 1, text.passage(600), score=0.5) for j in range(3)]
             chat.add_answer(Answer("q", text.passage(300), "rag", "embedded", "gemma-3-270m", sources,
                                    {"total_ms": 1500.0, "first_token_ms": 900.0, "tokens_per_s": 45.0, "retrieval_ms": 20.0}, cited=[1]))
         svc.history.save(chat)

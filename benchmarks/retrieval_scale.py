@@ -23,7 +23,7 @@ from benchmarks.common import Row, SyntheticText, machine, median, percentile, t
 from core.config import Settings
 from core.embeddings import SentenceTransformerEmbedder, embedder_label
 from core.services import Services, build_services
-from core.store import ChunkRecord
+from core.chunks import Chunk
 
 COLLECTION = "bench"
 K = 5
@@ -50,7 +50,7 @@ def fill(svc: Services, n: int, text: SyntheticText, batch: int = 5000) -> tuple
             body = text.passage()
             texts.append(body)
             doc = hashlib.sha256(str(i // 20).encode()).hexdigest()
-            records.append(ChunkRecord(f"{doc[:32]}-{i % 20:05d}", doc, f"synthetic-{i // 20}.txt", 1 + (i % 20) // 4, 0, len(body), body))
+            records.append(Chunk(f"{doc[:32]}-{i % 20:05d}", doc, f"synthetic-{i // 20}.txt", 1 + (i % 20) // 4, body, 0, len(body)))
         svc.store.add_chunks(COLLECTION, records, unit_vectors(hi - lo, seed=lo))
     return texts, time.perf_counter() - started
 
@@ -62,7 +62,7 @@ def measure(svc: Services, questions: list[str], method: str) -> list[float]:
 
 def bare(svc: Services, vectors: list[list[float]]) -> list[float]:
     """Milliseconds per query of Chroma alone, same vector, k and fields as the store asks for."""
-    collection = svc.store._client.get_collection(COLLECTION)  # the benchmark's reference reaches past our wrapper on purpose
+    collection = svc.store.client.get_collection(COLLECTION)  # the reference: Chroma itself, past our wrapper
     out = []
     for v in vectors:
         started = time.perf_counter()

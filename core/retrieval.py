@@ -10,37 +10,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.embeddings import Embedder
-from core.sparse_index import tokenize  # noqa: F401 (re-exported: the chat service cites passages by their words)
-from core.store import ChunkRecord, VectorStore
+from core.chunks import Chunk
+from core.store import VectorStore
 
 Method = Literal["dense", "fused"]
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 
 
 @dataclass(frozen=True)
-class RetrievedChunk:
-    """A chunk retrieved for a question, with what a citation needs."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int
-    text: str
-    score: float
-    start: int = 0
-    end: int = 0
-
-    @classmethod
-    def of(cls, chunk: ChunkRecord, score: float) -> "RetrievedChunk":
-        """Wrap a stored chunk with its score."""
-        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end)
-
-
-@dataclass(frozen=True)
 class Retrieval:
     """The chunks found for one question, best first, and how long it took."""
 
-    chunks: list[RetrievedChunk]
+    chunks: list[Chunk]
     method: Method
     ms: float
     best_similarity: float  # cosine similarity of the closest chunk by embedding: "is anything relevant?"
@@ -60,16 +41,16 @@ class Retriever:
         vector = self.embedder.embed([question])[0]
         dense = self.store.query(collection, vector, k if method == "dense" else max(k * 4, 20))
         if method == "dense":
-            chunks = [RetrievedChunk.of(h.chunk, h.score) for h in dense]
+            chunks = [h.chunk.scored(h.score) for h in dense]
         else:
             chunks = self._fused(collection, question, dense, k)
         best = max((h.score for h in dense), default=0.0)
         return Retrieval(chunks, method, (time.perf_counter() - started) * 1000, best)
 
-    def _fused(self, collection: str, question: str, dense: list, k: int) -> list[RetrievedChunk]:
+    def _fused(self, collection: str, question: str, dense: list, k: int) -> list[Chunk]:
         pool = len(dense)
         fused: dict[str, float] = {}
-        by_id: dict[str, ChunkRecord] = {}
+        by_id: dict[str, Chunk] = {}
         for rank, hit in enumerate(dense):
             fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
             by_id[hit.chunk.chunk_id] = hit.chunk
@@ -78,4 +59,4 @@ class Retriever:
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=fused.get, reverse=True)[:k]  # type: ignore[arg-type]
         by_id.update((c.chunk_id, c) for c in self.store.get_chunks(collection, [cid for cid in best if cid not in by_id]))
-        return [RetrievedChunk.of(by_id[cid], fused[cid]) for cid in best if cid in by_id]
+        return [by_id[cid].scored(fused[cid]) for cid in best if cid in by_id]

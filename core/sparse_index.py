@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import threading
 from array import array
@@ -22,20 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from core.fsutil import atomic_path
+from core.text import tokenize
 
 if TYPE_CHECKING:
     import numpy as np
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 K1, B = 1.5, 0.75  # the usual Okapi BM25 constants (rank_bm25's defaults)
 FORMAT = 1
 COMPACT_AFTER = 20000  # journalled chunks after which a loaded index writes a fresh snapshot
 MAX_TF = 65535  # term frequencies are stored as uint16
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens for BM25."""
-    return _TOKEN.findall(text.lower())
 
 
 class KeywordIndex:

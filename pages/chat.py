@@ -28,7 +28,7 @@ with st.sidebar:
     choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
                           help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
     try:
-        overview = svc.engines.overview(choice)
+        overview = svc.chat.overview(choice)
     except AppError as exc:
         show_error(exc)
         st.stop()
@@ -56,7 +56,7 @@ with st.sidebar:
                       help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
-chats = svc.history.list(collection)
+chats = svc.chat.history.list(collection)
 active_key = f"active_chat::{collection}"
 active = st.session_state.get(active_key)
 if active != "new" and active not in {c.id for c in chats}:
@@ -76,7 +76,7 @@ with st.sidebar:
 st.session_state[active_key] = active
 
 # `chats` was just read from disk: take the active one from it rather than reading its file again.
-chat: Conversation = svc.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
+chat: Conversation = svc.chat.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
@@ -86,7 +86,7 @@ if chat.messages:
         c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
-            svc.history.delete(collection, chat.id)
+            svc.chat.history.delete(collection, chat.id)
             st.session_state[active_key] = "new"
             st.rerun()
 
@@ -175,6 +175,6 @@ if prompt:
             st.rerun()
     chat.add_question(prompt)
     chat.add_answer(stream.answer)
-    svc.history.save(chat)
+    svc.chat.history.save(chat)
     st.session_state[active_key] = chat.id
     st.rerun()

@@ -8,7 +8,7 @@ from datetime import datetime
 import streamlit as st
 
 from core.errors import AppError
-from core.library import IngestResult, Progress, UploadedFile
+from core.library import IngestResult, Progress, ReplaceResult, UploadedFile
 from core.safety import escape_markdown
 from core.samples import SAMPLE_COLLECTION, sample_uploads
 from pages.common import current_collection, guarded, human_size, page_setup, show_error
@@ -20,7 +20,10 @@ st.title("Documents")
 st.caption("Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine.")
 
 STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
-STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:"}
+STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:",
+                "replaced": ":material/published_with_changes:", "unchanged": ":material/content_copy:"}
+REPLACE_CHOICE = "Replace it with this new version"
+KEEP_BOTH_CHOICE = "Keep both as separate documents"
 
 
 def _create_collection() -> None:
@@ -79,7 +82,7 @@ with st.expander("New collection"):
     new_collection_form()
 
 try:
-    info = svc.store.collection_info(collection)
+    info = svc.library.collection_info(collection)
 except AppError as exc:
     show_error(exc)
     st.stop()
@@ -95,7 +98,21 @@ uploads = st.file_uploader(
     key=f"uploader-{st.session_state.get('upload_round', 0)}",
     help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
 )
-if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 else ''}", type="primary"):
+files = [UploadedFile(f.name, f.getvalue()) for f in uploads or []]
+# A file named like a document already here is most likely its new version: offer to replace it.
+targets = svc.library.replacement_targets(collection, files) if files else {}
+replacing: set[str] = set()
+for name, record in targets.items():
+    choice = st.radio(
+        f"**{escape_markdown(name)}** is already in this collection (version {record.version}, indexed "
+        f"{datetime.fromtimestamp(record.indexed_at).strftime('%Y-%m-%d %H:%M')}), with other content.",
+        [REPLACE_CHOICE, KEEP_BOTH_CHOICE],
+        key=f"clash-{st.session_state.get('upload_round', 0)}-{name}",
+        horizontal=True,
+    )
+    if choice == REPLACE_CHOICE:
+        replacing.add(name)
+if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}", type="primary"):
     boxes: dict[str, tuple] = {}
 
     def on_progress(event: Progress) -> None:
@@ -109,10 +126,12 @@ if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 el
             bar.progress(min(event.done / event.total, 1.0))
         status.update(label=f"{event.name} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
 
-    files = [UploadedFile(f.name, f.getvalue()) for f in uploads]
-    results: list[IngestResult] = []
+    results: list[IngestResult | ReplaceResult] = []
     try:
-        results = svc.library.ingest(collection, files, progress=on_progress)
+        results.extend(svc.library.ingest(collection, [f for f in files if f.name not in replacing], progress=on_progress))
+        for upload in files:
+            if upload.name in replacing:
+                results.append(svc.library.replace_document(collection, upload, targets[upload.name].doc_id, progress=on_progress))
     except AppError as exc:
         show_error(exc)
     for result in results:
@@ -120,14 +139,17 @@ if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 el
         if status is not None:
             state = "error" if result.status == "rejected" else "complete"
             status.update(label=f"{STATUS_ICONS[result.status]} {result.name} — {result.status}", state=state)
-    st.session_state["last_results"] = [r for r in results]
+    st.session_state["last_results"] = results
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
 
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
         st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} pages, {result.chunks} chunks.", icon=":material/check_circle:")
-    elif result.status == "duplicate":
+    elif result.status == "replaced":
+        st.success(f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
+                   f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.", icon=":material/published_with_changes:")
+    elif result.status in ("duplicate", "unchanged"):
         st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {result.reason}", icon=":material/content_copy:")
     else:
         st.error(f"**{escape_markdown(result.name)}** — rejected: {result.reason}", icon=":material/block:")
@@ -143,6 +165,7 @@ else:
             {
                 "name": r.name,
                 "type": r.kind.upper(),
+                "version": r.version,
                 "pages": r.pages,
                 "chunks": r.chunks,
                 "size": human_size(r.size),
@@ -165,6 +188,23 @@ else:
             st.session_state.pop("last_results", None)
             st.toast(f"Deleted {len(doomed)} document(s) and their chunks.")
             st.rerun()
+
+    indexed = [r for r in records if r.status == "indexed"]
+    if indexed:
+        with st.expander("Replace a document with a new version"):
+            st.caption("The new file takes the document's place under the same name: its chunks are embedded before the old ones "
+                       "are removed, so the collection stays searchable, and the version number goes up.")
+            by_id = {r.doc_id: r for r in indexed}
+            chosen = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].name} (version {by_id[i].version}, {by_id[i].doc_id[:12]})",
+                                  key="replace_doc")
+            new_file = st.file_uploader("New version", key=f"replace-file-{st.session_state.get('upload_round', 0)}",
+                                        max_upload_size=math.ceil(settings.max_upload_mb))
+            if st.button("Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:"):
+                with guarded(), st.spinner(f"Indexing the new version of {by_id[chosen].name}…"):
+                    result = svc.library.replace_document(collection, UploadedFile(new_file.name, new_file.getvalue()), chosen)
+                    st.session_state["last_results"] = [result]
+                    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+                    st.rerun()
 
 # --- collection maintenance ---------------------------------------------------------------------
 with st.expander("Re-index with other chunking"):

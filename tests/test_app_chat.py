@@ -84,15 +84,15 @@ def test_no_variant_points_to_the_fine_tune_page(data_dir: Path, ollama_server: 
 
 
 def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.chat import Answer
-    from core.retrieval import RetrievedChunk
+    from core.answers import Answer
+    from core.chunks import Chunk
 
     svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data_dir))
     chat = svc.history.new("manuals")
     for i in range(50):
         chat.add_question(f"question {i}")
         chat.add_answer(Answer(f"question {i}", f"answer {i}", "rag", "ollama", "gemma3:270m",
-                               [RetrievedChunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", 0.5)]))
+                               [Chunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", score=0.5)]))
     svc.history.save(chat)
     svc.close()
     at = open_chat(data_dir, ollama_server, monkeypatch)

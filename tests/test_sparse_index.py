@@ -12,8 +12,9 @@ import pytest
 
 from core.config import Settings
 from core.services import Services, build_services
-from core.sparse_index import K1, B, KeywordIndex, KeywordIndexes, tokenize
-from core.store import ChunkRecord
+from core.sparse_index import K1, B, KeywordIndex, KeywordIndexes
+from core.text import tokenize
+from core.chunks import Chunk
 
 WORDS = "filter pump drain door rinse salt tablet spray arm hose valve error code clean weekly water hot cold".split()
 
@@ -144,9 +145,9 @@ def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Servic
     svc = services
     svc.store.create_collection("manuals", svc.embedder.name, 1000, 150)
     records = [
-        ChunkRecord("a" * 32 + "-00000", "a" * 64, "a.txt", 1, 0, 10, "Error E42 means the circulation pump is blocked."),
-        ChunkRecord("b" * 32 + "-00000", "b" * 64, "b.txt", 1, 0, 10, "Clean the coarse filter every week under running water."),
-        ChunkRecord("c" * 32 + "-00000", "c" * 64, "c.txt", 1, 0, 10, "The warranty lasts two years from the date of purchase."),
+        Chunk("a" * 32 + "-00000", "a" * 64, "a.txt", 1, "Error E42 means the circulation pump is blocked."),
+        Chunk("b" * 32 + "-00000", "b" * 64, "b.txt", 1, "Clean the coarse filter every week under running water."),
+        Chunk("c" * 32 + "-00000", "c" * 64, "c.txt", 1, "The warranty lasts two years from the date of purchase."),
     ]
     svc.store.add_chunks("manuals", records, svc.embedder.embed([r.text for r in records]))
     assert svc.retriever.search("manuals", "E42", 1, "fused").chunks[0].source == "a.txt"

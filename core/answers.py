@@ -1,0 +1,33 @@
+"""A finished (or interrupted) answer: the typed result the chat service produces and conversations keep."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.chunks import Chunk
+
+
+@dataclass
+class Answer:
+    """A finished (or interrupted) answer with everything needed to show and judge it."""
+
+    question: str
+    text: str
+    mode: str
+    engine: str
+    model: str
+    sources: list[Chunk] = field(default_factory=list)
+    timings: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    incomplete: bool = False
+    error: str = ""
+    cited: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (sources without their full text kept short for the CLI)."""
+        out = asdict(self)
+        out["sources"] = [
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+        ]
+        return out
