@@ -1,0 +1,25 @@
+"""A test-only parser whose behaviour the file's text chooses: hang, crash, eat memory, print, or parse."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from core.documents.loaders import Page, load
+
+
+def parse(path: Path, kind: str) -> list[Page]:
+    """HANG sleeps, CRASH aborts the process, HOG allocates without end, PRINT writes to stdout; the rest parse normally."""
+    data = path.read_bytes()
+    if b"HANG" in data:
+        time.sleep(3600)
+    if b"CRASH" in data:
+        os.abort()
+    if b"HOG" in data:
+        blocks = []
+        while True:
+            blocks.append(bytearray(256 * 1024 * 1024))
+    if b"PRINT" in data:
+        print("noise a careless library writes to stdout")
+    return load(path, kind)  # type: ignore[arg-type]
