@@ -40,10 +40,10 @@ def corpus(name: str, tiny: bool) -> list[UploadedFile]:
     if name == "pdf300":
         from tests.helpers.fixtures_docs import pdf_bytes
 
-        return [UploadedFile("generated-300-pages.pdf", pdf_bytes([text.passage(3400) for _ in range(5 if tiny else 300)]))]
+        return [UploadedFile("generated-300-pages.pdf", pdf_bytes([text.passage(3400) for _ in range(2 if tiny else 300)]))]
     if name == "texts1000":
         rng = random.Random(5)
-        return [UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode()) for i in range(10 if tiny else 1000)]
+        return [UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode()) for i in range(5 if tiny else 1000)]
     raise SystemExit(f"unknown corpus {name!r}: use samples, pdf300 or texts1000")
 
 
@@ -95,7 +95,9 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
 
 
 def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "texts1000")) -> list[Row]:
-    """Rows per corpus (`tiny`: one sample file, a 5-page PDF, 10 text files)."""
+    """Rows per corpus (`tiny`: a 2-page PDF and 5 text files)."""
+    if tiny:
+        corpora = tuple(c for c in corpora if c != "samples")
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm-up"])  # the model load is not ingestion's cost
     rows: list[Row] = []
