@@ -28,6 +28,7 @@ class Answer:
         """A JSON-ready dict (sources without their full text kept short for the CLI)."""
         out = asdict(self)
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text,
+             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr} for s in self.sources
         ]
         return out

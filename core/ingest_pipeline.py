@@ -31,7 +31,7 @@ class IngestPipeline:
     def __init__(self, library: "DocumentLibrary") -> None:
         self.library = library
 
-    def run(self, collection: str, files: list["UploadedFile"], report: "ProgressFn") -> list["IngestResult"]:
+    def run(self, collection: str, files: list["UploadedFile"], report: "ProgressFn", ocr: bool = False) -> list["IngestResult"]:
         """Index every file; one file's failure never stops the others (an AppError from the store or model does)."""
         lib = self.library
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -47,7 +47,7 @@ class IngestPipeline:
                     if stop.is_set():
                         return
                     try:
-                        prepared = lib._prepare(collection, upload, lambda p: events.put(("progress", p)))
+                        prepared = lib._prepare(collection, upload, lambda p: events.put(("progress", p)), ocr)
                     except BaseException as exc:  # handed to the calling thread, which raises it there
                         events.put(("error", exc))
                         return

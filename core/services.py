@@ -10,6 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.pageview import PageViewService
 from core.chat import ChatService
 from core.engines.resolver import Engines
 from core.finetune.service import FineTuneService
@@ -39,6 +40,7 @@ class Services:
     history: ChatHistory
     engines: Engines
     finetune: FineTuneService
+    pageview: PageViewService
 
     @property
     def evaluation(self) -> "EvaluationService":
@@ -88,4 +90,5 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         history=history,
         engines=engines,
         finetune=FineTuneService(settings, library, engines),
+        pageview=PageViewService(settings, catalog, library.originals),
     )

@@ -14,6 +14,7 @@ from core.history import Conversation, to_json, to_markdown
 from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, page_setup, show_error
+from pages.page_view import source_page_toggle
 
 RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 
@@ -106,6 +107,7 @@ def show_sources(message: dict[str, Any]) -> None:
             mark = " ← cited" if i in cited else ""
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
             st.caption(escape_markdown(source["text"]))
+            source_page_toggle(svc, collection, source, key=f"{message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
 from core.questions import SPLIT_LABELS
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.update_section import render_update_test
 
 svc = page_setup()
 settings = svc.settings
@@ -21,6 +22,7 @@ ARMS = ["base", "rag", "finetuned", "hybrid"]
 ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
 HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "refused_answerable", "unsupported_citations",
             "first_token_p50_ms", "total_p50_ms"]
+SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable"}
 
 st.title("Evaluate")
 st.caption(
@@ -29,7 +31,10 @@ st.caption(
     "sensible answer: no list of candidates, no paragraph of other material."
 )
 
-tab_new, tab_results = st.tabs(["New run", "Results"])
+tab_new, tab_results, tab_update = st.tabs(["New run", "Results", "Document update"])
+
+with tab_update:  # drawn first: the Results tab may stop the script
+    render_update_test(svc)
 
 # --- a new run ----------------------------------------------------------------------------------------
 with tab_new:
@@ -71,6 +76,7 @@ with tab_new:
     variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
+    st.caption(f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**.")
     if not variant:
         st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
     with st.expander("Options"):
@@ -152,9 +158,10 @@ with tab_results:
 
     grid = evaluation.grid(run)
     st.subheader("The grid")
+    shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
     st.dataframe([{"arm": g["arm"], "split": g["split"], "questions": g["n"], **{GRID_METRICS[k]: g.get(k) for k in HEADLINE}} for g in grid],
-                 hide_index=True, width="stretch")
-    st.caption("Shares are 0–1. Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
+                 hide_index=True, width="stretch", column_config=shares)
+    st.caption("Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
                "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0.")
 
     chart_metrics = [k for k in GRID_METRICS if k not in ("first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms")
