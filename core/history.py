@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,9 @@ class ChatHistory:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir) / "chats"
+        # Parsed files by path, valid while (mtime, size) stay the same: a page rerun must not re-parse every chat.
+        self._parsed: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._guard = threading.Lock()
 
     def new(self, collection: str | None) -> Conversation:
         """A new, not yet saved conversation."""
@@ -79,14 +83,33 @@ class ChatHistory:
         chats = []
         for path in folder.glob("*.json") if folder.is_dir() else []:
             try:
-                chats.append(Conversation(**json.loads(path.read_text(encoding="utf-8"))))
-            except (ValueError, TypeError):
+                data = self._read(path)
+                # A fresh list per caller: each session appends to its own copy, the shared parse stays intact.
+                chats.append(Conversation(**{**data, "messages": list(data.get("messages", []))}))
+            except (OSError, ValueError, TypeError):
                 continue  # an unreadable file must not hide the others
         return sorted(chats, key=lambda c: c.updated, reverse=True)
 
+    def _read(self, path: Path) -> dict[str, Any]:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._guard:
+            cached = self._parsed.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a conversation")
+        with self._guard:
+            self._parsed[path] = (version, data)
+        return data
+
     def delete(self, collection: str | None, chat_id: str) -> None:
         """Remove one conversation."""
-        self._path(collection or NO_COLLECTION, chat_id).unlink(missing_ok=True)
+        path = self._path(collection or NO_COLLECTION, chat_id)
+        path.unlink(missing_ok=True)
+        with self._guard:
+            self._parsed.pop(path, None)
 
     def _folder(self, collection: str) -> Path:
         # Collection names are validated by the store ([A-Za-z0-9._-], no ".."), so they are safe folder names.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Iterator
 
 import streamlit as st
@@ -14,6 +15,8 @@ from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
 from pages.page_view import source_page_toggle
+
+RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 
 svc = page_setup()
 settings = svc.settings
@@ -85,9 +88,10 @@ chat: Conversation = svc.chat.history.new(collection) if active == "new" else ne
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
-        c1.download_button("Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
+        # Callables: the export is built when clicked, not on every rerun (it grows with the conversation).
+        c1.download_button("Markdown", partial(to_markdown, chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
                            icon=":material/download:", width="stretch")
-        c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
+        c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
             svc.chat.history.delete(collection, chat.id)
@@ -158,7 +162,14 @@ def show_comparison(message: dict[str, Any], index: int) -> None:
             st.rerun()
 
 
-for index, message in enumerate(chat.messages):
+# Draw only the latest messages (a rerun's cost must not grow with the whole conversation); older ones on demand.
+shown_key = f"shown::{chat.id}"
+shown = st.session_state.get(shown_key, RECENT_MESSAGES)
+hidden = max(0, len(chat.messages) - shown)
+if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
+    st.session_state[shown_key] = shown + RECENT_MESSAGES
+    st.rerun()
+for index, message in enumerate(chat.messages[hidden:], hidden):
     with st.chat_message(message["role"]):
         if message.get("kind") == "comparison":
             show_comparison(message, index)

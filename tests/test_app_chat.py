@@ -116,3 +116,30 @@ def test_compare_shows_modes_side_by_side_and_counts_the_best(data_dir: Path, ol
     assert saved.messages[-1]["kind"] == "comparison" and saved.messages[-1]["preferred"] == "rag"
     assert [a["mode"] for a in saved.messages[-1]["answers"]] == ["base", "rag", "hybrid"]
     assert "★ best" in to_markdown(saved)
+
+
+def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.answers import Answer
+    from core.chunks import Chunk
+
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data_dir))
+    chat = svc.history.new("manuals")
+    for i in range(50):
+        chat.add_question(f"question {i}")
+        chat.add_answer(Answer(f"question {i}", f"answer {i}", "rag", "ollama", "gemma3:270m",
+                               [Chunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", score=0.5)]))
+    svc.history.save(chat)
+    svc.close()
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 40 and shown[0] == "question 30" and shown[-1] == "answer 49"
+    earlier = next(b for b in at.button if b.label.startswith("Show earlier messages"))
+    assert "60 not shown" in earlier.label
+    earlier.click().run()
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 80 and shown[0] == "question 10"
+    next(b for b in at.button if b.label.startswith("Show earlier messages")).click().run()
+    assert [m.markdown[0].value for m in at.chat_message][0] == "question 0"
+    assert not [b for b in at.button if b.label.startswith("Show earlier messages")]
+    # the exports hold the whole conversation, built when asked for
+    assert at.get("download_button")
