@@ -69,9 +69,9 @@ def test_errors_exit_non_zero_with_a_message(indexed: Path, tmp_path: Path) -> N
     proc = run(indexed, "docs", "delete", "--collection", "samples", "deadbeef", check=False)
     assert proc.returncode == 1 and "docs list" in proc.stderr
     bad = tmp_path / "q.jsonl"
-    bad.write_text('{"q": 1}\n')
+    bad.write_text('{"question": "How long is the warranty?"}\n{"text": 1}\n')  # questions alone are fine; line 2 has none
     proc = run(indexed, "retrieve", "--collection", "samples", "--questions", str(bad), check=False)
-    assert proc.returncode == 1 and "has no \"question\"" in proc.stderr
+    assert proc.returncode == 1 and "line 2: the question is empty" in proc.stderr
 
 
 def test_duplicates_and_deletion_from_the_command_line(indexed: Path) -> None:
