@@ -35,7 +35,7 @@ def cmd_ingest(svc: Services, ns: argparse.Namespace) -> int:
             uploads.append(UploadedFile(Path(path).name, Path(path).read_bytes()))
         except OSError as exc:
             raise AppError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
-    results = svc.library.ingest(ns.collection, uploads, progress=_progress)
+    results = svc.library.ingest(ns.collection, uploads, progress=_progress, ocr=ns.ocr)
     print_json({"collection": ns.collection, "files": [asdict(r) for r in results]})
     return 0
 
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="index files into a collection")
     p.add_argument("--collection", required=True)
     p.add_argument("files", nargs="+")
+    p.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None,
+                   help="read scanned pages and PNG/JPEG/TIFF files with OCR (default: DOMAINCHAT_OCR, on)")
     p.set_defaults(func=cmd_ingest)
 
     docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(dest="docs_command", required=True)

@@ -50,6 +50,7 @@ class DocumentRecord:
     reason: str
     stored_as: str
     version: int = 1  # 1 for an upload, +1 each time the document is replaced by a new version
+    ocr_pages: int = 0  # pages whose text was read by OCR
 
 
 class Catalog:
@@ -65,6 +66,8 @@ class Catalog:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
             if "version" not in columns:  # a catalog written before documents had versions
                 self._db.execute("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+            if "ocr_pages" not in columns:  # catalogs written before OCR existed
+                self._db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
 
     def upsert(self, record: DocumentRecord) -> None:
         """Insert or replace a record."""

@@ -53,6 +53,9 @@ class Settings:
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
+    ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
+    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 30.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout.")
+    ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any) -> "Settings":

@@ -42,6 +42,10 @@ class DocumentNotFoundError(AppError):
     """No document with that id in the collection."""
 
 
+class PageViewError(AppError):
+    """A cited page cannot be shown (original missing, damaged, or no such page)."""
+
+
 class AmbiguousDocumentError(AppError):
     """Several documents match where one was meant (e.g. two documents with the same name)."""
 

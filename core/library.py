@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.catalog import Catalog, DocumentRecord, now
 from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
+from core.documents.ocr import ocr_pages
 from core.documents.parse_worker import parse_in_subprocess
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
@@ -26,7 +28,7 @@ from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
 
-Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
+Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
 EMBED_BATCH = 64
 
 
@@ -51,6 +53,7 @@ class IngestResult:
     size: int = 0
     reason: str = ""
     code: str = ""
+    ocr_pages: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,18 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An upload that passed the checks and was parsed: what is left is chunking, embedding and storing."""
+
+    name: str
+    doc_id: str
+    kind: str
+    size: int
+    stored_as: str
+    pages: list[Page]
+
+
 def safe_display_name(name: str) -> str:
     """The uploaded name reduced to a plain file name for display (never used as a path)."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -113,6 +128,7 @@ class DocumentLibrary:
         self.embedder = embedder
         self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
         self.originals = settings.data_dir / "originals"
+        self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
 
     # --- collections -------------------------------------------------------------------------
 
@@ -160,19 +176,14 @@ class DocumentLibrary:
         self._forget_original(record.stored_as)
         return record
 
-    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None) -> list[IngestResult]:
-        """Index each file into `collection`; one file's failure never stops the others."""
+    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None) -> list[IngestResult]:
+        """Index each file into `collection`; one file's failure never stops the others. `ocr` None: as configured."""
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
-        results: list[IngestResult] = []
-        for upload in files:
-            result = self._ingest_one(collection, upload, report)
-            if result.status == "rejected":
-                self._record_rejection(collection, result)
-            report(Progress(result.name, "done", detail=result.status))
-            results.append(result)
-        return results
+        from core.ingest_pipeline import IngestPipeline  # parsing overlapped with embedding, batches across files
+
+        return IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
 
     def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
@@ -186,7 +197,7 @@ class DocumentLibrary:
                 continue
             path = self.originals / record.stored_as
             try:
-                pages = self._parse(path, record.kind, record.name, report)
+                pages = self._parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
                 n = self._index(collection, record.doc_id, record.name, pages, replace_settings.chunk_size, replace_settings.chunk_overlap, report)
             except ParseFailure as exc:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code))
@@ -194,8 +205,9 @@ class DocumentLibrary:
             except FileNotFoundError:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
                 continue
-            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now()))
-            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size))
+            ocr_count = sum(p.ocr for p in pages)
+            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now(), ocr_pages=ocr_count))
+            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size, ocr_pages=ocr_count))
             report(Progress(record.name, "done", detail="indexed"))
         self.store.update_collection(collection, embedder_label(self.settings), size, overlap)
         return results
@@ -246,7 +258,7 @@ class DocumentLibrary:
         path = self._keep_original(stored_as, upload.data)
         info = self.store.collection_info(collection)  # the new version is chunked like the rest of the collection
         try:
-            pages = self._parse(path, sniffed.kind, old.name, report)
+            pages = self._parse(path, sniffed.kind, old.name, report, self.settings.ocr)
             chunks = self._index(collection, new_id, old.name, pages, info.chunk_size or self.settings.chunk_size, info.chunk_overlap, report)
         except ParseFailure as exc:
             self._forget_original(stored_as)
@@ -254,7 +266,8 @@ class DocumentLibrary:
         except AppError:
             self._forget_original(stored_as)
             raise
-        self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1))
+        self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1,
+                                          ocr_pages=sum(p.ocr for p in pages)))
         self.store.delete_document(collection, old.doc_id)
         self.catalog.delete(collection, old.doc_id)
         self._forget_original(old.stored_as)
@@ -279,7 +292,8 @@ class DocumentLibrary:
 
     # --- the pipeline ------------------------------------------------------------------------
 
-    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn) -> IngestResult:
+    def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> "IngestResult | Prepared":
+        """Check and parse one upload: its final result (duplicate, rejected) or its pages, ready to chunk."""
         name = safe_display_name(upload.name)
         size = len(upload.data)
         report(Progress(name, "checking", detail=f"{size} bytes"))
@@ -297,41 +311,77 @@ class DocumentLibrary:
         stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
         path = self._keep_original(stored_as, upload.data)
         try:
-            pages = self._parse(path, sniffed.kind, name, report)
-            chunks = self._index(collection, doc_id, name, pages, self.settings.chunk_size, self.settings.chunk_overlap, report)
+            pages = self._parse(path, sniffed.kind, name, report, ocr)
         except ParseFailure as exc:
             self._forget_original(stored_as)
             return IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
         except AppError:
             self._forget_original(stored_as)
             raise
-        self.catalog.upsert(DocumentRecord(collection, doc_id, name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as))
-        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size)
+        return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages)
 
-    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn) -> list[Page]:
+    def _rejected(self, prepared: "Prepared", exc: ParseFailure) -> IngestResult:
+        self._forget_original(prepared.stored_as)
+        return IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+
+    def _indexed(self, collection: str, prepared: "Prepared", chunks: int) -> IngestResult:
+        p = prepared
+        ocr_count = sum(page.ocr for page in p.pages)
+        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count))
+        return IngestResult(p.name, "indexed", p.doc_id, p.kind, len(p.pages), chunks, p.size, ocr_pages=ocr_count)
+
+    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn, ocr: bool = False) -> list[Page]:
         report(Progress(name, "parsing"))
-        pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+        if kind == "image" and not ocr:
+            raise ParseFailure("needs_ocr", "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).")
+        pages: list[Page] | None = None
+        if kind != "image":
+            worker = getattr(self._parsing, "worker", None)  # a reusable parser process, while the pipeline runs
+            try:
+                if worker is not None:
+                    pages = worker.parse(path, kind)  # type: ignore[arg-type]
+                else:
+                    pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+            except ParseFailure as exc:
+                if not (ocr and exc.code == "no_text"):
+                    raise
+        if ocr and kind in ("pdf", "image"):
+            # Scans: only pages without a usable text layer are read (all of them when there is none at all).
+            pages = ocr_pages(path, kind, pages, timeout_s=self.settings.parse_timeout_s, page_timeout_s=self.settings.ocr_page_timeout_s,
+                              memory_mb=self.settings.ocr_memory_mb,
+                              progress=lambda done, total: report(Progress(name, "ocr", done, total, f"page {done} of {total}")))
+        assert pages is not None
         report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
         return pages
 
     def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> int:
         """Replace a document's chunks with freshly chunked and embedded ones; returns the chunk count."""
+        records = self._chunk(doc_id, name, pages, size, overlap, report)
+        self._store_chunks(collection, doc_id, name, records, self._embed(name, records, report), report)
+        return len(records)
+
+    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> list[Chunk]:
         report(Progress(name, "chunking"))
         pieces = chunk_pages(pages, size, overlap)
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
-        records = [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end) for c in pieces]
+        scanned = {p.number for p in pages if p.ocr}
+        return [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned) for c in pieces]
+
+    def _embed(self, name: str, records: list[Chunk], report: ProgressFn) -> list[list[float]]:
         vectors: list[list[float]] = []
         for i in range(0, len(records), EMBED_BATCH):
             vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))
             report(Progress(name, "embedding", len(vectors), len(records)))
+        return vectors
+
+    def _store_chunks(self, collection: str, doc_id: str, name: str, records: list[Chunk], vectors: list[list[float]], report: ProgressFn) -> None:
         report(Progress(name, "storing", 0, len(records)))
         # Embed everything before touching the index, so a failure leaves the old chunks in place.
         self.store.delete_document(collection, doc_id)
         self.store.add_chunks(collection, records, vectors)
         report(Progress(name, "storing", len(records), len(records)))
-        return len(records)
 
     def _record_rejection(self, collection: str, result: IngestResult) -> None:
         existing = self.catalog.get(collection, result.doc_id)

@@ -22,6 +22,7 @@ ARMS = ["base", "rag", "finetuned", "hybrid"]
 ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
 HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "refused_answerable", "unsupported_citations",
             "first_token_p50_ms", "total_p50_ms"]
+SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable"}
 
 st.title("Evaluate")
 st.caption(
@@ -75,6 +76,7 @@ with tab_new:
     variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
+    st.caption(f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**.")
     if not variant:
         st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
     with st.expander("Options"):
@@ -156,9 +158,10 @@ with tab_results:
 
     grid = evaluation.grid(run)
     st.subheader("The grid")
+    shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
     st.dataframe([{"arm": g["arm"], "split": g["split"], "questions": g["n"], **{GRID_METRICS[k]: g.get(k) for k in HEADLINE}} for g in grid],
-                 hide_index=True, width="stretch")
-    st.caption("Shares are 0–1. Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
+                 hide_index=True, width="stretch", column_config=shares)
+    st.caption("Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
                "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0.")
 
     chart_metrics = [k for k in GRID_METRICS if k not in ("first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms")

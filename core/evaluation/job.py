@@ -23,11 +23,8 @@ EVAL_JOB = JobKind(
 
 def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     """Answer and score the run's questions; the final status fields (state done or cancelled, message)."""
-    from core.chat import ChatService
     from core.config import Settings
     from core.embeddings import make_embedder
-    from core.engines.resolver import Engines
-    from core.evaluation.recorded import RecordedRetriever
     from core.evaluation.runner import run_evaluation
     from core.evaluation.runs import EvalConfig
     from core.questions import EvalQuestion, write_questions
@@ -38,8 +35,8 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     write_questions(ctx.folder / "questions.jsonl", questions)  # the run's record, as every run folder has it
     settings = Settings.from_env(data_dir=Path(config.data_dir), engine=config.engine)
     embedder = make_embedder(settings)
-    engines = Engines(settings)
-    chat = ChatService(settings, RecordedRetriever(raw.get("recorded_retrieval") or [], embedder), engines)
+    chat = job_chat_service(settings, raw.get("recorded_retrieval") or [], embedder)
+    engines = chat.engines
     engine = engines.resolve(config.engine)
     judge = engines.resolve("ollama") if config.judge_model else None
     # From here a SIGTERM only sets the stop flag: the runner stops between answers and writes the summary.
@@ -52,6 +49,16 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
 
         raise EvaluationError(final["message"])
     return {**final, "result": {"run_id": ctx.folder.name, "answers": final["step"]}}
+
+
+def job_chat_service(settings: Any, records: Any, embedder: Any) -> Any:
+    """The chat service of a job: the app's own, with the recorded retrieval instead of the index."""
+    from core.chat import ChatService
+    from core.engines.resolver import Engines
+    from core.evaluation.recorded import RecordedRetriever
+    from core.history import ChatHistory
+
+    return ChatService(settings, RecordedRetriever(records, embedder), Engines(settings), ChatHistory(settings.data_dir))
 
 
 def main() -> int:

@@ -36,13 +36,14 @@ class RecordedRetriever:
     """Answers `search` from recorded results (same signature as core.retrieval.Retriever.search)."""
 
     def __init__(self, records: Sequence[Mapping[str, Any]], embedder: Any = None) -> None:
-        from core.retrieval import Retrieval, RetrievedChunk
+        from core.chunks import Chunk
+        from core.retrieval import Retrieval
 
         self.embedder = embedder
         self._found: dict[str, Any] = {}
         for raw in records:
             found = dict(raw["retrieval"])
-            found["chunks"] = [RetrievedChunk(**c) for c in found["chunks"]]
+            found["chunks"] = [Chunk(**c) for c in found["chunks"]]
             self._found[str(raw["key"])] = Retrieval(**found)
 
     def search(self, collection: str, question: str, k: int, method: str = "dense") -> Any:

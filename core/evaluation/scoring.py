@@ -154,10 +154,12 @@ GRID_METRICS = {
 
 
 def grid_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The grid as flat rows (one per arm and split) for a table or a CSV."""
+    """The grid as flat rows (one per arm and split) for a table or a CSV; a lone split is the same as "all" and is left out."""
     out = []
     for arm, splits in summary.get("arms", {}).items():
         for split, values in splits.items():
+            if split != ALL and len(splits) == 2:
+                continue
             out.append({"arm": arm, "split": SPLIT_LABELS.get(split, split) if split != ALL else ALL, **values})
     return out
 

@@ -52,7 +52,7 @@ class CollectionRetriever(BaseRetriever):
     retriever: Retriever
     collection: str
     k: int = 3
-    method: Method = "hybrid"
+    method: Method = "fused"
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         found = self.retriever.search(self.collection, query, self.k, self.method)
