@@ -31,8 +31,8 @@ from core.services import build_services
 EMBED_BATCH = 64
 
 
-def corpus(name: str, tiny: bool) -> list[UploadedFile]:
-    """The files of one corpus (deterministic)."""
+def corpus(name: str, tiny: bool, pdf_pages: int = 300, text_files: int = 1000) -> list[UploadedFile]:
+    """The files of one corpus (deterministic; `pdf_pages`/`text_files` shrink it on a busy machine)."""
     text = SyntheticText(seed=len(name))
     if name == "samples":
         files = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")]
@@ -40,10 +40,10 @@ def corpus(name: str, tiny: bool) -> list[UploadedFile]:
     if name == "pdf300":
         from tests.helpers.fixtures_docs import pdf_bytes
 
-        return [UploadedFile("generated-300-pages.pdf", pdf_bytes([text.passage(3400) for _ in range(2 if tiny else 300)]))]
+        return [UploadedFile(f"generated-{pdf_pages}-pages.pdf", pdf_bytes([text.passage(3400) for _ in range(2 if tiny else pdf_pages)]))]
     if name == "texts1000":
         rng = random.Random(5)
-        return [UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode()) for i in range(5 if tiny else 1000)]
+        return [UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode()) for i in range(5 if tiny else text_files)]
     raise SystemExit(f"unknown corpus {name!r}: use samples, pdf300 or texts1000")
 
 
@@ -94,7 +94,7 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
     ]
 
 
-def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "texts1000")) -> list[Row]:
+def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "texts1000"), pdf_pages: int = 300, text_files: int = 1000) -> list[Row]:
     """Rows per corpus (`tiny`: a 2-page PDF and 5 text files)."""
     if tiny:
         corpora = tuple(c for c in corpora if c != "samples")
@@ -103,7 +103,7 @@ def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "te
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in corpora:
-            rows += run_corpus(name, corpus(name, tiny), embedder, Path(tmp))
+            rows += run_corpus(name, corpus(name, tiny, pdf_pages, text_files), embedder, Path(tmp))
     return rows
 
 
@@ -111,10 +111,12 @@ def main() -> None:
     """Print the ingestion table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", default="samples,pdf300,texts1000")
+    parser.add_argument("--pdf-pages", type=int, default=300, help="pages of the generated PDF")
+    parser.add_argument("--text-files", type=int, default=1000, help="number of small text files")
     parser.add_argument("--tiny", action="store_true")
     ns = parser.parse_args()
     print(machine())
-    print(table(run(ns.tiny, tuple(ns.corpora.split(",")))))
+    print(table(run(ns.tiny, tuple(ns.corpora.split(",")), ns.pdf_pages, ns.text_files)))
 
 
 if __name__ == "__main__":
