@@ -12,7 +12,6 @@ from core.evaluation.advisor import (
 from core.errors import AppError
 from core.safety import escape_markdown
 from pages.common import page_setup, show_error
-from pages.update_section import render_update_test
 
 svc = page_setup()
 
@@ -104,7 +103,3 @@ if advised is not None:
 
         st.download_button("Download the report (Markdown)", advised.markdown.encode("utf-8"), icon=":material/download:",
                            file_name=f"domainchat-advice-{datetime.now():%Y%m%d-%H%M}.md", mime="text/markdown")
-
-st.divider()
-st.subheader("The document-update test")
-render_update_test(svc)

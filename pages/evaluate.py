@@ -12,6 +12,7 @@ from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
 from core.questions import SPLIT_LABELS
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.update_section import render_update_test
 
 svc = page_setup()
 settings = svc.settings
@@ -30,7 +31,10 @@ st.caption(
     "sensible answer: no list of candidates, no paragraph of other material."
 )
 
-tab_new, tab_results = st.tabs(["New run", "Results"])
+tab_new, tab_results, tab_update = st.tabs(["New run", "Results", "Document update"])
+
+with tab_update:  # drawn first: the Results tab may stop the script
+    render_update_test(svc)
 
 # --- a new run ----------------------------------------------------------------------------------------
 with tab_new:

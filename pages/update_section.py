@@ -35,6 +35,8 @@ def render_update_test(svc: Services) -> None:
                                                 help='One line per changed fact: {"question": …, "answer": new answer, "old_answer": old answer}.')
     arms = st.pills("Modes", list(MODES), selection_mode="multi", default=list(MODES), key="ut_arms",
                     help="The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training cost is estimated.")
+    probe = st.checkbox("With no variant and no training run yet, measure this machine's training speed (a few real steps, about a minute)",
+                        value=True, key="ut_probe", help="The re-training cost is then estimated from it; unchecked, it stays unknown.")
     ready = bool(arms) and (source == SAMPLE or all(uploads.values()))
     if st.button("Run the update test", icon=":material/update:", disabled=not ready, key="ut_run"):
         engine = st.session_state.get("engine_choice", svc.settings.engine)
@@ -48,10 +50,10 @@ def render_update_test(svc: Services) -> None:
 
             try:
                 if source == SAMPLE:
-                    svc.update_test.run(svc.update_test.sample_config(arms, engine), on_progress)
+                    svc.update_test.run(svc.update_test.sample_config(arms, engine, probe), on_progress)
                 else:
                     files = {k: UploadedFile(f.name, f.getvalue()) for k, f in uploads.items()}
-                    svc.update_test.run_uploads(files["old"], files["new"], files["questions"], arms, engine, on_progress)
+                    svc.update_test.run_uploads(files["old"], files["new"], files["questions"], arms, engine, on_progress, probe)
                 box.update(label="Update test finished", state="complete", expanded=False)
             except AppError as exc:
                 box.update(label="Update test failed", state="error")

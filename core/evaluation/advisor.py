@@ -333,7 +333,7 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
         if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
             missing.append("The grid run has no latency figures to check your answer-time target against.")
     if e.update is None:
-        missing.append("No document-update test yet: run it (`python -m core update-test`, or its button) to measure "
+        missing.append("No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core update-test`) to measure "
                        "re-indexing a changed document against re-training the variant.")
     return missing
 

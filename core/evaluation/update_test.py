@@ -185,7 +185,7 @@ class UpdateTestService:
         return latest_result(self.svc.settings.data_dir)
 
     def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
-                    progress: ProgressFn | None = None) -> UpdateTestResult:
+                    progress: ProgressFn | None = None, probe_training: bool = True) -> UpdateTestResult:
         """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
         from core.fsutil import write_bytes_atomic
         from core.library import safe_display_name
@@ -200,16 +200,16 @@ class UpdateTestService:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, upload.data)
             paths.append(path)
-        return self.run(UpdateTestConfig(paths[0], paths[1], paths[2], arms=list(arms), engine=engine), progress)
+        return self.run(UpdateTestConfig(paths[0], paths[1], paths[2], arms=list(arms), engine=engine, probe_training=probe_training), progress)
 
     @staticmethod
-    def sample_config(arms: Sequence[str], engine: str | None = None) -> UpdateTestConfig:
+    def sample_config(arms: Sequence[str], engine: str | None = None, probe_training: bool = True) -> UpdateTestConfig:
         """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
         from core.samples import SAMPLES_DIR
 
         update = SAMPLES_DIR / "update"
         return UpdateTestConfig(SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf", update / "aquaflow-dishwasher-manual.pdf",
-                                update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine)
+                                update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine, probe_training=probe_training)
 
     # --- steps ---------------------------------------------------------------------------------
 
