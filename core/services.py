@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog import Catalog
@@ -10,6 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.recovery import MaintenanceLock, RecoveryReport
 from core.rag import ChatService
 from core.retrieval import Retriever
 from core.store import VectorStore
@@ -29,10 +30,15 @@ class Services:
     variants: VariantRegistry
     chat: ChatService
     history: ChatHistory
+    recovery: RecoveryReport = field(default_factory=RecoveryReport)  # what start-up repaired after an interrupted run
+    maintenance_lock: MaintenanceLock | None = None
 
     def close(self) -> None:
         """Release the on-disk index lock."""
         self.store.close()
+        if self.maintenance_lock is not None:
+            self.maintenance_lock.release()
+            self.maintenance_lock = None
 
 
 def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
@@ -43,6 +49,16 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
+    # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
+    maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
+    recovery = RecoveryReport()
+    if maintenance_lock is not None:
+        try:
+            recovery = library.reconcile()
+        except BaseException:
+            maintenance_lock.release()
+            store.close()
+            raise
     return Services(
         settings=settings,
         store=store,
@@ -53,4 +69,6 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         variants=VariantRegistry(settings.data_dir),
         chat=ChatService(settings, retriever),
         history=ChatHistory(settings.data_dir),
+        recovery=recovery,
+        maintenance_lock=maintenance_lock,
     )

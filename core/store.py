@@ -38,6 +38,7 @@ class ChunkRecord:
     start: int
     end: int
     text: str
+    gen: int = 0  # which indexing run wrote it (see DocumentRecord.gen); old chunks without one are 0
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class CollectionInfo:
 
 def validate_collection_name(name: str) -> str:
     """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
-    if not _COLLECTION_NAME.match(name or "") or ".." in name:
+    if not _COLLECTION_NAME.fullmatch(name or "") or ".." in name:
         raise InvalidNameError(
             f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
         )
@@ -95,6 +96,11 @@ class VectorStore:
         path.mkdir(parents=True, exist_ok=True)
         lock = _DirLock.acquire(path)
         return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this process owns the store (on disk, locked) rather than sharing a Chroma server."""
+        return self._lock is not None
 
     # --- collections -------------------------------------------------------------------------
 
@@ -154,7 +160,7 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "gen": c.gen} for c in part],
             )
 
     def delete_document(self, name: str, doc_id: str) -> int:
@@ -164,6 +170,36 @@ class VectorStore:
         if ids:
             collection.delete(ids=ids)
         return len(ids)
+
+    def document_generations(self, name: str, doc_id: str) -> dict[int, list[str]]:
+        """The ids of one document's chunks, grouped by the generation that wrote them."""
+        got = self._get(name).get(where={"doc_id": doc_id}, include=["metadatas"])
+        out: dict[int, list[str]] = {}
+        for chunk_id, meta in zip(got["ids"], got["metadatas"]):
+            out.setdefault(int((meta or {}).get("gen", 0)), []).append(chunk_id)
+        return out
+
+    def inventory(self, name: str) -> dict[str, dict[int, int]]:
+        """Chunk counts of a whole collection by document and generation (what start-up checks compare)."""
+        collection = self._get(name)
+        out: dict[str, dict[int, int]] = {}
+        batch, offset = 5000, 0
+        while True:
+            got = collection.get(include=["metadatas"], limit=batch, offset=offset)
+            for meta in got["metadatas"]:
+                per_gen = out.setdefault(str((meta or {}).get("doc_id", "")), {})
+                gen = int((meta or {}).get("gen", 0))
+                per_gen[gen] = per_gen.get(gen, 0) + 1
+            if len(got["ids"]) < batch:
+                return out
+            offset += batch
+
+    def delete_chunks(self, name: str, ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        if ids:
+            collection = self._get(name)
+            for i in range(0, len(ids), 1000):
+                collection.delete(ids=list(ids[i : i + 1000]))
 
     def count(self, name: str, doc_id: str | None = None) -> int:
         """Number of chunks in a collection, or of one document in it."""
@@ -223,7 +259,7 @@ class VectorStore:
 
 
 def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
-    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text)
+    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text, int(meta.get("gen", 0)))
 
 
 class _DirLock:
