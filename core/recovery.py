@@ -44,11 +44,12 @@ class RecoveryReport:
     failed: list[str] = field(default_factory=list)  # re-indexing failed now (e.g. engine down): retried next start
     finished_deletes: list[str] = field(default_factory=list)
     resumed_reindex: list[str] = field(default_factory=list)  # collections whose interrupted re-index was finished
+    rebuilt: list[str] = field(default_factory=list)  # collections whose vector index was written afresh
     removed_chunks: int = 0
     removed_files: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.reindexed, self.lost, self.failed, self.finished_deletes, self.resumed_reindex, self.removed_chunks, self.removed_files))
+        return any((self.reindexed, self.lost, self.failed, self.finished_deletes, self.resumed_reindex, self.rebuilt, self.removed_chunks, self.removed_files))
 
     def summary(self) -> str:
         """One paragraph for the Documents page and the command line."""
@@ -59,6 +60,8 @@ class RecoveryReport:
             parts.append(f"finished deleting: {', '.join(self.finished_deletes)}")
         if self.resumed_reindex:
             parts.append(f"finished the re-index of: {', '.join(self.resumed_reindex)}")
+        if self.rebuilt:
+            parts.append(f"rebuilt the damaged vector index of: {', '.join(self.rebuilt)}")
         if self.removed_chunks or self.removed_files:
             parts.append(f"removed {self.removed_chunks} stray chunks and {self.removed_files} stray files")
         if self.lost:
@@ -98,6 +101,7 @@ def reconcile(library: "DocumentLibrary") -> RecoveryReport:
     """Finish or undo every half-done change in `library`; safe to run when nothing is wrong (it then only reads)."""
     report = RecoveryReport()
     store, catalog = library.store, library.catalog
+    report.rebuilt.extend(store.finish_rebuilds())
     present = {c.name for c in store.list_collections()}
     # A document repaired inside a collection whose re-index was interrupted gets the re-index's chunking.
     targets = {i.collection: (i.chunk_size, i.chunk_overlap) for i in catalog.reindex_intents()}
