@@ -85,7 +85,7 @@ class ChatHistory:
         return self.root / collection
 
     def _path(self, collection: str, chat_id: str) -> Path:
-        if not _ID.match(chat_id):
+        if not _ID.fullmatch(chat_id):
             raise AppError(f"{chat_id!r} is not a chat id.")
         return self._folder(collection) / f"{chat_id}.json"
 

@@ -12,6 +12,7 @@ from core.engines.base import Prompt
 from core.finetune.formats import clean_question, finetuned_prompt
 from core.finetune.formats import rag_prompt as rag_completion
 from core.retrieval import RetrievedChunk
+from core.safety import defuse_passage
 
 NOT_FOUND = "I could not find this in the documents."
 
@@ -29,7 +30,8 @@ COMPLETION_STOPS = ("\n\n", "Question:", "\nContext", "<documents>", "</document
 
 def render_passages(chunks: Sequence[RetrievedChunk]) -> str:
     """The numbered passages block, each with its source and page."""
-    return "\n".join(f"[{i}] ({c.source}, page {c.page}) {' '.join(c.text.split())}" for i, c in enumerate(chunks, 1))
+    # Defused: a passage can neither close the <documents> fence nor add control tokens (issue: forged fences).
+    return "\n".join(f"[{i}] ({defuse_passage(c.source)}, page {c.page}) {' '.join(defuse_passage(c.text).split())}" for i, c in enumerate(chunks, 1))
 
 
 def rag_prompt(question: str, chunks: Sequence[RetrievedChunk]) -> Prompt:

@@ -18,6 +18,7 @@ from core.engines.base import Engine, Generation, GenerationRequest
 from core.errors import GenerationInterruptedError, VariantError
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
 from core.retrieval import Method, RetrievedChunk, Retriever, tokenize
+from core.safety import injection_flag
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -66,7 +67,8 @@ class Answer:
         """A JSON-ready dict (sources without their full text kept short for the CLI)."""
         out = asdict(self)
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text, "flag": injection_flag(s.text)}
+            for s in self.sources
         ]
         return out
 

@@ -47,11 +47,11 @@ with st.sidebar:
         st.stop()
     status = overview["status"]
     if status.ok:
-        st.caption(f":material/check_circle: {status.message}")
+        st.caption(f":material/check_circle: {escape_markdown(status.message)}")
     else:
-        st.warning(status.message)
+        st.warning(escape_markdown(status.message))
     if choice == "auto" and overview["probe"] is not None and not overview["probe"].ok:
-        st.caption(f"Using the embedded engine: {overview['probe'].message}")
+        st.caption(f"Using the embedded engine: {escape_markdown(overview['probe'].message)}")
 
     base_options = overview["base"] or [overview["default"]]
     base_index = base_options.index(overview["default"]) if overview["default"] in base_options else 0
@@ -83,7 +83,7 @@ with st.sidebar:
         st.session_state[active_key] = "new"
         st.rerun()
     if chats:
-        labels = {c.id: f"{c.title} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
+        labels = {c.id: f"{escape_markdown(c.title)} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
         ids = ["new", *labels] if active == "new" else list(labels)
         # No widget key: the radio is rebuilt (at `active`) whenever the list of chats changes.
         active = st.radio("Past chats", ids, index=ids.index(active), format_func=lambda i: "(new chat)" if i == "new" else labels[i],
@@ -106,7 +106,7 @@ if chat.messages:
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
-target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
+target = f"collection **{escape_markdown(collection)}**" if collection else "no collection (create one on the Documents page)"
 st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview['engine']}**")
 
 
@@ -119,19 +119,23 @@ def show_sources(message: dict[str, Any]) -> None:
         for i, source in enumerate(sources, 1):
             mark = " ← cited" if i in cited else ""
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
+            if source.get("flag"):
+                st.warning(f"This passage {escape_markdown(source['flag'])}: it was quoted to the model as data only. Check the document it comes from.",
+                           icon=":material/gpp_maybe:")
             st.caption(escape_markdown(source["text"]))
 
 
 def show_label(message: dict[str, Any]) -> None:
     timings = message.get("timings") or {}
-    parts = [f"mode **{message.get('mode')}**", f"model `{message.get('model')}`", f"engine {message.get('engine')}"]
+    # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
+    parts = [f"mode **{escape_markdown(str(message.get('mode')))}**", f"model {escape_markdown(str(message.get('model')))}", f"engine {escape_markdown(str(message.get('engine')))}"]
     if timings.get("total_ms") is not None:
         parts.append(f"{timings['total_ms'] / 1000:.1f} s")
     if timings.get("tokens_per_s"):
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))
     if message.get("incomplete"):
-        st.warning(f"Incomplete answer: {message.get('error')}")
+        st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 

@@ -69,7 +69,7 @@ with tab_data:
                     built = ds.build_training_set(chunks, ds.engine_generator(engine, model), options, progress=on_progress)
                     ds.save_training_set(data_dir, name, built, {"collection": collection, "engine": engine.name, "model": model})
                     st.session_state["dataset"] = name
-                    st.success(f"Saved **{name}**: {built.stats.train_pairs} training pairs, {built.stats.eval_seen} seen-facts and "
+                    st.success(f"Saved **{escape_markdown(name)}**: {built.stats.train_pairs} training pairs, {built.stats.eval_seen} seen-facts and "
                                f"{built.stats.eval_new} new-document questions ({built.stats.malformed_outputs} malformed replies).")
     else:
         upload = st.file_uploader("Q&A file: CSV with columns question, answer (source, page optional), or JSONL", type=["csv", "jsonl", "json"])

@@ -545,7 +545,7 @@ MANIFEST_FILE = "manifest.json"
 
 def validate_dataset_name(name: str) -> str:
     """Return `name` if usable as a dataset name, else raise a message saying what is allowed."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidNameError(f"Dataset name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.")
     return name
 
