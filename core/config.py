@@ -12,9 +12,15 @@ from typing import Any, Mapping
 
 from core.errors import ConfigError
 
+# The app's folder: the default data directory and `.env` live here whatever the working directory is,
+# so `streamlit run /path/to/app.py` from elsewhere uses the same data as `make run`.
+APP_ROOT = Path(__file__).resolve().parents[1]
+
 ENGINE_CHOICES = ("auto", "ollama", "embedded")
 EMBEDDING_BACKENDS = ("sentence-transformers", "ollama")
-RETRIEVAL_METHODS = ("dense", "hybrid")
+RETRIEVAL_METHODS = ("dense", "fused")
+# Earlier names of a retrieval method, still accepted (a user's .env may say DOMAINCHAT_RETRIEVAL=hybrid).
+RETRIEVAL_ALIASES = {"hybrid": "fused"}
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -25,7 +31,7 @@ def _setting(env: str, default: Any, help: str) -> Any:
 class Settings:
     """All configuration of domainchat; build it with `Settings.from_env()`."""
 
-    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", Path("data"), "Directory holding everything the app writes (index, originals, chats, models).")
+    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", APP_ROOT / "data", "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's folder.")
     chunk_size: int = _setting("DOMAINCHAT_CHUNK_SIZE", 1000, "Target chunk length in characters.")
     chunk_overlap: int = _setting("DOMAINCHAT_CHUNK_OVERLAP", 150, "Characters shared by consecutive chunks of a page.")
     max_upload_mb: float = _setting("DOMAINCHAT_MAX_UPLOAD_MB", 50.0, "Largest file accepted for indexing, in MB.")
@@ -46,11 +52,14 @@ class Settings:
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
-    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "hybrid", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
+    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
+    ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
+    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 30.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout.")
+    ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> "Settings":
-        """Build Settings from `env` (default: os.environ) over an optional .env file, then `overrides`."""
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any) -> "Settings":
+        """Build Settings from `env` (default: os.environ) over an optional .env file (in the app's folder), then `overrides`."""
         values: dict[str, str] = {}
         if dotenv is not None and dotenv.is_file():
             values.update(_read_dotenv(dotenv))
@@ -70,6 +79,7 @@ class Settings:
             raise ConfigError(f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise ConfigError(f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}.")
+        object.__setattr__(self, "retrieval", retrieval_method(self.retrieval))
         if self.retrieval not in RETRIEVAL_METHODS:
             raise ConfigError(f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}.")
         if self.chunk_size < 100 or not 0 <= self.chunk_overlap < self.chunk_size:
@@ -91,6 +101,12 @@ class Settings:
     def describe() -> list[tuple[str, str, str]]:
         """(environment variable, default, description) for every setting, for the README and `--help`."""
         return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def retrieval_method(name: str) -> str:
+    """The retrieval method's current name (old names map to new ones; unknown names pass through to be refused)."""
+    name = name.strip().lower()
+    return RETRIEVAL_ALIASES.get(name, name)
 
 
 def _convert(name: str, env_name: str, raw: str, kind: type) -> Any:

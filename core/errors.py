@@ -42,6 +42,14 @@ class DocumentNotFoundError(AppError):
     """No document with that id in the collection."""
 
 
+class PageViewError(AppError):
+    """A cited page cannot be shown (original missing, damaged, or no such page)."""
+
+
+class AmbiguousDocumentError(AppError):
+    """Several documents match where one was meant (e.g. two documents with the same name)."""
+
+
 class EngineError(AppError):
     """Base class for LLM engine failures."""
 
@@ -74,5 +82,17 @@ class FineTuneError(AppError):
     """A fine-tuning job could not be started or failed."""
 
 
-class JobBusyError(FineTuneError):
+class JobError(AppError):
+    """A background job could not be started, found or controlled."""
+
+
+class JobBusyError(JobError):
     """Another heavy job is already running (one at a time on a small machine)."""
+
+
+class QuestionFileError(AppError):
+    """A question file (evaluation set or imported Q&A) has a row the app cannot use."""
+
+
+class EvaluationError(AppError):
+    """An evaluation run cannot start, or a saved run cannot be found."""

@@ -12,9 +12,9 @@ re-index adds the new generation before it removes the old one. Whatever moment 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
+import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
@@ -23,16 +23,20 @@ from core.catalog import Catalog, DocumentRecord, ReindexIntent, now
 from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
+from core.documents.ocr import ocr_pages
 from core.documents.parse_worker import parse_in_subprocess
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
-from core.errors import AppError, DocumentNotFoundError
-from core.store import ChunkRecord, CollectionInfo, VectorStore, validate_collection_name
+from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
+from core.names import validate_collection_name
+from core.chunks import Chunk
+from core.store import CollectionInfo, VectorStore
+from core.fsutil import write_bytes_atomic
 
 if TYPE_CHECKING:
     from core.recovery import RecoveryReport
 
-Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
+Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
 EMBED_BATCH = 64
 
 
@@ -57,6 +61,29 @@ class IngestResult:
     size: int = 0
     reason: str = ""
     code: str = ""
+    ocr_pages: int = 0
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """How replacing a document by a new version ended: `replaced`, `unchanged` (same bytes) or `rejected`.
+
+    `seconds` is the wall time to index the change (parse, chunk, embed, store, drop the old chunks).
+    """
+
+    name: str
+    status: Literal["replaced", "unchanged", "rejected"]
+    doc_id: str
+    previous_doc_id: str
+    version: int
+    kind: str = ""
+    pages: int = 0
+    chunks: int = 0
+    previous_chunks: int = 0
+    size: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,19 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An upload that passed the checks and was parsed: what is left is chunking, embedding and storing."""
+
+    name: str
+    doc_id: str
+    kind: str
+    size: int
+    stored_as: str
+    pages: list[Page]
+    gen: int = 0  # the generation its chunks are written as
 
 
 def safe_display_name(name: str) -> str:
@@ -97,6 +137,7 @@ class DocumentLibrary:
         self.embedder = embedder
         self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
         self.originals = settings.data_dir / "originals"
+        self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
 
     # --- collections -------------------------------------------------------------------------
 
@@ -122,6 +163,15 @@ class DocumentLibrary:
 
     # --- documents ---------------------------------------------------------------------------
 
+    def collection_info(self, name: str) -> CollectionInfo:
+        """One collection's size and indexing settings (CollectionNotFoundError says how to create it)."""
+        return self.store.collection_info(name)
+
+    def chunks(self, collection: str) -> list[Chunk]:
+        """Every chunk of a collection, in document order (for training-set generation)."""
+        self.store.collection_info(collection)  # CollectionNotFoundError with the fix
+        return self.store.all_chunks(collection)
+
     def list_documents(self, collection: str) -> list[DocumentRecord]:
         """The collection's documents (indexed and rejected), newest first."""
         return self.catalog.list(collection)
@@ -138,19 +188,14 @@ class DocumentLibrary:
         self._forget_original(record.stored_as)
         return record
 
-    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None) -> list[IngestResult]:
-        """Index each file into `collection`; one file's failure never stops the others."""
+    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None) -> list[IngestResult]:
+        """Index each file into `collection`; one file's failure never stops the others. `ocr` None: as configured."""
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
-        results: list[IngestResult] = []
-        for upload in files:
-            result = self._ingest_one(collection, upload, report)
-            if result.status == "rejected":
-                self._record_rejection(collection, result)
-            report(Progress(result.name, "done", detail=result.status))
-            results.append(result)
-        return results
+        from core.ingest_pipeline import IngestPipeline  # parsing overlapped with embedding, batches across files
+
+        return IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
 
     def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
@@ -177,7 +222,7 @@ class DocumentLibrary:
             except FileNotFoundError:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
                 continue
-            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size))
+            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages))
             report(Progress(record.name, "done", detail="indexed"))
         self.store.update_collection(intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap)
         self.catalog.finish_reindex(intent.collection)
@@ -194,12 +239,13 @@ class DocumentLibrary:
         if not record.stored_as or not path.is_file():
             raise FileNotFoundError(path)  # the parser would call a missing file "damaged"
         try:
-            pages = self._parse(path, record.kind, record.name, report)
-            n = self._index(record.collection, record.doc_id, record.name, pages, gen, chunk_size, chunk_overlap, report)
+            pages = self._parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
+            n = self._index(record.collection, record.doc_id, record.name, pages, chunk_size, chunk_overlap, report, gen=gen)
         except BaseException:
             self._drop_generation(record.collection, record.doc_id, gen)
             raise
-        done = replace(record, pages=len(pages), chunks=n, indexed_at=now(), status="indexed", reason="", gen=gen, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        done = replace(record, pages=len(pages), chunks=n, indexed_at=now(), status="indexed", reason="", gen=gen, chunk_size=chunk_size,
+                       chunk_overlap=chunk_overlap, ocr_pages=sum(p.ocr for p in pages))
         self.catalog.upsert(done)  # the switch to the new generation is this one row
         self.prune_generations(record.collection, record.doc_id, keep=gen)
         return done
@@ -221,9 +267,88 @@ class DocumentLibrary:
 
         return reconcile(self)
 
+    # --- new versions of a document --------------------------------------------------------
+
+    def replacement_targets(self, collection: str, files: list[UploadedFile]) -> dict[str, DocumentRecord]:
+        """For each upload named like one indexed document but with other bytes: that document (by upload name)."""
+        targets: dict[str, DocumentRecord] = {}
+        for upload in files:
+            same_name = self.catalog.find_by_name(collection, safe_display_name(upload.name))
+            if len(same_name) == 1 and same_name[0].doc_id != hashlib.sha256(upload.data).hexdigest():
+                targets[upload.name] = same_name[0]
+        return targets
+
+    def replace_document(self, collection: str, upload: UploadedFile, doc_id: str | None = None, progress: ProgressFn | None = None) -> ReplaceResult:
+        """Replace an indexed document (by `doc_id`, else by the upload's name) with new bytes.
+
+        The new version is parsed, chunked and embedded and its chunks stored before the old chunks go,
+        so a failure at any point leaves the old version searchable. The document keeps its name; its
+        catalog row counts the version.
+        """
+        started = time.perf_counter()
+        report = progress or (lambda _p: None)
+        old = self._replace_target(collection, safe_display_name(upload.name), doc_id)
+        new_id = hashlib.sha256(upload.data).hexdigest()
+        size = len(upload.data)
+
+        def ended(status: Literal["replaced", "unchanged", "rejected"], doc: str = old.doc_id, version: int = old.version, kind: str = "",
+                  pages: int = 0, chunks: int = 0, reason: str = "", code: str = "") -> ReplaceResult:
+            report(Progress(old.name, "done", detail=status))
+            return ReplaceResult(old.name, status, doc, old.doc_id, version, kind, pages, chunks, old.chunks, size,
+                                 round(time.perf_counter() - started, 3), reason, code)
+
+        report(Progress(old.name, "checking", detail=f"{size} bytes"))
+        if new_id == old.doc_id:
+            return ended("unchanged", kind=old.kind, pages=old.pages, chunks=old.chunks, reason="The new file has the same bytes as the indexed version: nothing to do.")
+        other = self.catalog.get(collection, new_id)
+        if other is not None and other.status == "indexed":
+            return ended("rejected", code="duplicate", reason=f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right file.")
+        if size > self.settings.max_upload_bytes:
+            return ended("rejected", code="too_large", reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
+        sniffed = sniff(upload.data, old.name)
+        if sniffed.kind is None:
+            return ended("rejected", reason=sniffed.reason, code=sniffed.code)
+        self.store.check_embedding_model(collection, embedder_label(self.settings))
+        stored_as = f"{new_id}.{sniffed.kind}"
+        path = self._keep_original(stored_as, upload.data)
+        info = self.store.collection_info(collection)  # the new version is chunked like the rest of the collection
+        try:
+            pages = self._parse(path, sniffed.kind, old.name, report, self.settings.ocr)
+            chunks = self._index(collection, new_id, old.name, pages, info.chunk_size or self.settings.chunk_size, info.chunk_overlap, report)
+        except ParseFailure as exc:
+            self._forget_original(stored_as)
+            return ended("rejected", kind=sniffed.kind, reason=f"{exc} The indexed version is kept.", code=exc.code)
+        except AppError:
+            self._forget_original(stored_as)
+            raise
+        self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1,
+                                          ocr_pages=sum(p.ocr for p in pages), chunk_size=info.chunk_size or self.settings.chunk_size, chunk_overlap=info.chunk_overlap))
+        self.store.delete_document(collection, old.doc_id)
+        self.catalog.delete(collection, old.doc_id)
+        self._forget_original(old.stored_as)
+        return ended("replaced", doc=new_id, version=old.version + 1, kind=sniffed.kind, pages=len(pages), chunks=chunks)
+
+    def _replace_target(self, collection: str, name: str, doc_id: str | None) -> DocumentRecord:
+        if doc_id:
+            record = self.catalog.get(collection, doc_id)
+            if record is None or record.status != "indexed":
+                raise DocumentNotFoundError(f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with `python -m core docs list --collection {collection}`.")
+            return record
+        matches = self.catalog.find_by_name(collection, name)
+        if not matches:
+            raise DocumentNotFoundError(
+                f"No indexed document called '{name}' in collection '{collection}' to replace: add it as a new document "
+                f"(`python -m core ingest --collection {collection} FILE`), or name the document to replace with --doc-id."
+            )
+        if len(matches) > 1:
+            ids = ", ".join(m.doc_id[:12] for m in matches)
+            raise AmbiguousDocumentError(f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace with --doc-id.")
+        return matches[0]
+
     # --- the pipeline ------------------------------------------------------------------------
 
-    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn) -> IngestResult:
+    def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> "IngestResult | Prepared":
+        """Check and parse one upload: its final result (duplicate, rejected) or its pages, ready to chunk."""
         name = safe_display_name(upload.name)
         size = len(upload.data)
         report(Progress(name, "checking", detail=f"{size} bytes"))
@@ -246,47 +371,90 @@ class DocumentLibrary:
         stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
         path = self._keep_original(stored_as, upload.data)
         pending = DocumentRecord(collection, doc_id, name, sniffed.kind, 0, 0, size, now(), "pending", "", stored_as,
-                                 gen, self.settings.chunk_size, self.settings.chunk_overlap)
+                                 gen=gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
         self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
         try:
-            pages = self._parse(path, sniffed.kind, name, report)
-            chunks = self._index(collection, doc_id, name, pages, gen, self.settings.chunk_size, self.settings.chunk_overlap, report)
+            pages = self._parse(path, sniffed.kind, name, report, ocr)
         except ParseFailure as exc:
             result = IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
-            self._drop_generation(collection, doc_id, gen)
-            self._record_rejection(collection, result)
+            self._record_rejection(collection, result)  # replaces the pending row, so the original can go
             self._forget_original(stored_as)
             return result
         except BaseException:
-            # An AppError, or Streamlit stopping the script inside the progress callback: leave nothing half-done.
             self._abandon(pending)
             raise
-        self.catalog.upsert(replace(pending, pages=len(pages), chunks=chunks, indexed_at=now(), status="indexed"))
-        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size)
+        return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages, gen)
 
-    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn) -> list[Page]:
+    def _rejected(self, collection: str, prepared: "Prepared", exc: ParseFailure) -> IngestResult:
+        result = IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+        self._record_rejection(collection, result)  # replaces the pending row, so the original can go
+        self._forget_original(prepared.stored_as)
+        return result
+
+    def _abandon_prepared(self, collection: str, prepared: "Prepared") -> None:
+        """Undo a file whose indexing was interrupted in this process (its pending row, chunks, original)."""
+        record = self.catalog.get(collection, prepared.doc_id)
+        if record is not None and record.status == "pending":
+            self._abandon(record)
+
+    def _indexed(self, collection: str, prepared: "Prepared", chunks: int) -> IngestResult:
+        p = prepared
+        ocr_count = sum(page.ocr for page in p.pages)
+        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count,
+                                           gen=p.gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap))
+        return IngestResult(p.name, "indexed", p.doc_id, p.kind, len(p.pages), chunks, p.size, ocr_pages=ocr_count)
+
+    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn, ocr: bool = False) -> list[Page]:
         report(Progress(name, "parsing"))
-        pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+        if kind == "image" and not ocr:
+            raise ParseFailure("needs_ocr", "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).")
+        pages: list[Page] | None = None
+        if kind != "image":
+            worker = getattr(self._parsing, "worker", None)  # a reusable parser process, while the pipeline runs
+            try:
+                if worker is not None:
+                    pages = worker.parse(path, kind)  # type: ignore[arg-type]
+                else:
+                    pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+            except ParseFailure as exc:
+                if not (ocr and exc.code == "no_text"):
+                    raise
+        if ocr and kind in ("pdf", "image"):
+            # Scans: only pages without a usable text layer are read (all of them when there is none at all).
+            pages = ocr_pages(path, kind, pages, timeout_s=self.settings.parse_timeout_s, page_timeout_s=self.settings.ocr_page_timeout_s,
+                              memory_mb=self.settings.ocr_memory_mb,
+                              progress=lambda done, total: report(Progress(name, "ocr", done, total, f"page {done} of {total}")))
+        assert pages is not None
         report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
         return pages
 
-    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], gen: int, size: int, overlap: int, report: ProgressFn) -> int:
+    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> int:
         """Add a document's chunks as generation `gen` (older generations stay until the caller prunes them)."""
+        records = self._chunk(doc_id, name, pages, size, overlap, report, gen)
+        self._store_chunks(collection, doc_id, name, records, self._embed(name, records, report), report)
+        return len(records)
+
+    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]:
         report(Progress(name, "chunking"))
         pieces = chunk_pages(pages, size, overlap)
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
-        records = [ChunkRecord(f"{doc_id[:32]}-{gen}-{c.index:05d}", doc_id, name, c.page, c.start, c.end, c.text, gen) for c in pieces]
+        scanned = {p.number for p in pages if p.ocr}
+        return [Chunk(f"{doc_id[:32]}-{gen}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned, gen=gen) for c in pieces]
+
+    def _embed(self, name: str, records: list[Chunk], report: ProgressFn) -> list[list[float]]:
         vectors: list[list[float]] = []
         for i in range(0, len(records), EMBED_BATCH):
             vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))
             report(Progress(name, "embedding", len(vectors), len(records)))
+        return vectors
+
+    def _store_chunks(self, collection: str, doc_id: str, name: str, records: list[Chunk], vectors: list[list[float]], report: ProgressFn) -> None:
         report(Progress(name, "storing", 0, len(records)))
-        # Embed everything before touching the index; the old generation stays until the catalog points at this one.
+        # Embedded before touching the index; an older generation stays until the catalog points at this one.
         self.store.add_chunks(collection, records, vectors)
         report(Progress(name, "storing", len(records), len(records)))
-        return len(records)
 
     def _drop_generation(self, collection: str, doc_id: str, gen: int) -> None:
         """Remove the chunks one interrupted indexing run added (best effort: start-up recovery retries)."""
@@ -314,10 +482,7 @@ class DocumentLibrary:
         self.originals.mkdir(parents=True, exist_ok=True)
         path = self.originals / stored_as
         if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.originals, prefix=".upload-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, data)
         return path
 
     def _forget_original(self, stored_as: str) -> None:

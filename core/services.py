@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
@@ -11,10 +11,19 @@ from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
 from core.recovery import MaintenanceLock, RecoveryReport
-from core.rag import ChatService
+from core.pageview import PageViewService
+from core.chat import ChatService
+from core.engines.resolver import Engines
+from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
+from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -30,8 +39,32 @@ class Services:
     variants: VariantRegistry
     chat: ChatService
     history: ChatHistory
+    engines: Engines
+    finetune: FineTuneService
+    pageview: PageViewService
     recovery: RecoveryReport = field(default_factory=RecoveryReport)  # what start-up repaired after an interrupted run
     maintenance_lock: MaintenanceLock | None = None
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -44,11 +77,13 @@ class Services:
 def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
     """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = VectorStore(chroma_client) if chroma_client is not None else VectorStore.open(settings)
+    store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
+    engines = Engines(settings)
+    history = ChatHistory(settings.data_dir)
     # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
     maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
     recovery = RecoveryReport()
@@ -67,8 +102,11 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever),
-        history=ChatHistory(settings.data_dir),
+        chat=ChatService(settings, retriever, engines, history),
+        history=history,
+        engines=engines,
+        finetune=FineTuneService(settings, library, engines),
+        pageview=PageViewService(settings, catalog, library.originals),
         recovery=recovery,
         maintenance_lock=maintenance_lock,
     )

@@ -9,44 +9,30 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.chunks import Chunk
 from core.config import Settings
 from core.errors import (
     CollectionNotFoundError,
     EmbeddingModelMismatchError,
-    InvalidNameError,
     StoreLockedError,
     StoreUnavailableError,
 )
+from core.names import validate_collection_name
+from core.sparse_index import KeywordIndexes
 
 REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written as a fresh copy of another
-_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One chunk as stored: id, text, embedding-independent metadata."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int
-    start: int
-    end: int
-    text: str
-    gen: int = 0  # which indexing run wrote it (see DocumentRecord.gen); old chunks without one are 0
 
 
 @dataclass(frozen=True)
 class Hit:
     """A chunk returned by a similarity query; `score` is cosine similarity (higher is closer)."""
 
-    chunk: ChunkRecord
+    chunk: Chunk
     score: float
 
 
@@ -61,21 +47,14 @@ class CollectionInfo:
     chunk_overlap: int
 
 
-def validate_collection_name(name: str) -> str:
-    """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
-    if not _COLLECTION_NAME.fullmatch(name or "") or ".." in name:
-        raise InvalidNameError(
-            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
-        )
-    return name
-
-
 class VectorStore:
     """Collections of embedded chunks in Chroma."""
 
-    def __init__(self, client: Any, lock: "_DirLock | None" = None) -> None:
+    def __init__(self, client: Any, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None) -> None:
         self._client = client
         self._lock = lock
+        # Every chunk change below is told to the keyword index, so it never has to re-read the collection.
+        self.keywords = keywords if keywords is not None else KeywordIndexes(None)
 
     @classmethod
     def open(cls, settings: Settings) -> "VectorStore":
@@ -92,11 +71,11 @@ class VectorStore:
                 raise StoreUnavailableError(
                     f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable ({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
                 ) from None
-            return cls(client)
+            return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords"))
         path = settings.data_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         lock = _DirLock.acquire(path)
-        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock)
+        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock, KeywordIndexes(settings.data_dir / "keywords"))
 
     @property
     def is_local(self) -> bool:
@@ -137,6 +116,7 @@ class VectorStore:
         """Delete a collection and all its chunks."""
         self._get(name)
         self._client.delete_collection(name)
+        self.keywords.drop(name)
 
     def check_embedding_model(self, name: str, embedding_model: str) -> None:
         """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
@@ -149,7 +129,7 @@ class VectorStore:
 
     # --- chunks ------------------------------------------------------------------------------
 
-    def add_chunks(self, name: str, chunks: Sequence[ChunkRecord], embeddings: Sequence[Sequence[float]]) -> None:
+    def add_chunks(self, name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert (or overwrite, by id) chunks with their embeddings."""
         if not chunks:
             return
@@ -161,8 +141,9 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "gen": c.gen} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr, "gen": c.gen} for c in part],
             )
+        self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
 
     def delete_document(self, name: str, doc_id: str) -> int:
         """Delete every chunk of one document; returns how many there were."""
@@ -170,6 +151,7 @@ class VectorStore:
         ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             collection.delete(ids=ids)
+            self.keywords.delete_document(name, doc_id)
         return len(ids)
 
     def document_generations(self, name: str, doc_id: str) -> dict[int, list[str]]:
@@ -214,10 +196,27 @@ class VectorStore:
         where = {"doc_id": doc_id} if doc_id else None
         return list(self._get(name).get(where=where, include=[])["ids"])
 
-    def all_chunks(self, name: str) -> list[ChunkRecord]:
+    def all_chunks(self, name: str) -> list[Chunk]:
         """Every chunk of a collection (for keyword search and dataset building)."""
         got = self._get(name).get(include=["documents", "metadatas"])
         return [_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    def get_chunks(self, name: str, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids (those that exist), in the order asked."""
+        if not ids:
+            return []
+        got = self._get(name).get(ids=list(ids), include=["documents", "metadatas"])
+        found = {i: _record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [found[i] for i in ids if i in found]
+
+    def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
+        """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
+        collection = self._get(name)
+
+        def every_chunk() -> list[tuple[str, str, str]]:
+            return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
+
+        return self.keywords.search(name, question, n, str(collection.id), collection.count(), every_chunk)
 
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
         """The `k` chunks closest to `embedding`, best first."""
@@ -313,6 +312,11 @@ class VectorStore:
         original = meta.pop(REBUILD_KEY)
         temp.modify(name=original, metadata=meta)
 
+    @property
+    def client(self) -> Any:
+        """The Chroma client, for LangChain interop (core/integrations); everything else goes through this class."""
+        return self._client
+
     def close(self) -> None:
         """Release the on-disk lock (the client itself has no close)."""
         if self._lock is not None:
@@ -347,8 +351,9 @@ def _stale_index_error(exc: Exception) -> bool:
     return "Error finding id" in str(exc)
 
 
-def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
-    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text, int(meta.get("gen", 0)))
+def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
+                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)), gen=int(meta.get("gen", 0)))
 
 
 class _DirLock:

@@ -7,16 +7,16 @@ GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model th
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import InvalidNameError, VariantError
+from core.errors import VariantError
+from core.names import validate_name
+from core.fsutil import write_json_atomic
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,7 @@ class Variant:
 
 def validate_variant_name(name: str) -> str:
     """Return `name` if usable as a variant name, else raise a message saying what is allowed."""
-    if not _NAME.fullmatch(name):
-        raise InvalidNameError(
-            f"Variant name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
-    return name
+    return validate_name(name, "Variant name")
 
 
 def _plain_file_name(name: str) -> bool:
@@ -86,6 +82,12 @@ class VariantRegistry:
             raise VariantError(f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and build it again.")
         return variant
 
+    def check_free(self, name: str, replace: bool = False) -> str:
+        """Return `name` if a new variant may take it (valid, and unused unless replacing); VariantError otherwise."""
+        if not replace and (self.folder(name) / "variant.json").is_file():
+            raise VariantError(f"A variant called {name!r} already exists: pick another name, or delete it first (or replace it).")
+        return name
+
     def adapter_path(self, variant: Variant) -> Path:
         """The adapter file of an embedded-engine variant; always a file inside the variant's folder."""
         folder = self.folder(variant.name).resolve()
@@ -102,9 +104,7 @@ class VariantRegistry:
         """Write (or replace) a variant record; its files must already be in its folder."""
         folder = self.folder(variant.name)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "variant.json.tmp"
-        tmp.write_text(json.dumps(asdict(variant), indent=2), encoding="utf-8")
-        tmp.replace(folder / "variant.json")
+        write_json_atomic(folder / "variant.json", asdict(variant))
         return variant
 
     def delete(self, name: str) -> None:

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Iterator
 
 import streamlit as st
 
-from core.engines.select import choose_engine_with_status, default_model
+from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
-from core.history import Conversation, to_json, to_markdown
-from core.rag import MODES, VARIANT_MODES, AnswerStream, Question
+from core.history import Conversation, tally_preferences, to_json, to_markdown
+from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
-from pages.common import current_collection, page_setup, show_error
+from pages.common import current_collection, guarded, page_setup, show_error
+from pages.page_view import source_page_toggle
+
+RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 
 svc = page_setup()
 settings = svc.settings
 collection = current_collection()
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def engine_overview(settings_key: str, choice: str) -> dict[str, Any]:
-    """Which engine answers, its status and models; cached briefly so reruns do not probe Ollama each time."""
-    engine, probe = choose_engine_with_status(settings, choice)
-    status = engine.status()
-    models = engine.list_models() if status.ok else []
-    return {
-        "engine": engine.name,
-        "status": status,
-        "probe": probe,
-        "base": [m.name for m in models if m.kind == "base"],
-        "variants": [m.name for m in models if m.kind == "variant"],
-        "default": default_model(engine, settings),
-    }
 
 
 # --- sidebar: engine, models, mode ----------------------------------------------------------------
@@ -41,37 +29,42 @@ with st.sidebar:
     choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
                           help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
     try:
-        overview = engine_overview(repr(settings), choice)
+        overview = svc.chat.overview(choice)
     except AppError as exc:
         show_error(exc)
         st.stop()
-    status = overview["status"]
+    status = overview.status
     if status.ok:
         st.caption(f":material/check_circle: {escape_markdown(status.message)}")
     else:
         st.warning(escape_markdown(status.message))
-    if choice == "auto" and overview["probe"] is not None and not overview["probe"].ok:
-        st.caption(f"Using the embedded engine: {escape_markdown(overview['probe'].message)}")
+    if overview.fell_back:
+        st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
 
-    base_options = overview["base"] or [overview["default"]]
-    base_index = base_options.index(overview["default"]) if overview["default"] in base_options else 0
-    base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview['engine']}")
-    # On Ollama any pulled model can serve as "the fine-tuned variant" (trained elsewhere); on the embedded
-    # engine only registered adapters can.
-    variant_options = overview["variants"] + ([m for m in overview["base"] if m != base_model] if overview["engine"] == "ollama" else [])
-    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview['engine']}",
+    base_options = overview.base_models
+    base_index = base_options.index(overview.default_model) if overview.default_model in base_options else 0
+    base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview.engine}")
+    variant_options = [m for m in overview.variant_choices if m != base_model]
+    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview.engine}",
                                  placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
-                                 index=0 if overview["variants"] else None)
-    if not overview["variants"]:
+                                 index=0 if overview.variants else None)
+    if not overview.variants:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
+    comparing = st.toggle("Compare modes", key="compare", help="Answer each question in several modes, side by side, on the same engine.")
+    compare_modes: list[str] = []
+    if comparing:
+        compare_modes = st.pills("Modes to compare", list(MODES), selection_mode="multi", key="compare_modes",
+                                 default=["base", "rag", "finetuned", "hybrid"] if variant_model else ["base", "rag"]) or []
+        if len(compare_modes) < 2:
+            st.caption("Pick at least two modes to compare.")
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
-    method = st.radio("Retrieval", ["dense", "hybrid"], index=["dense", "hybrid"].index(settings.retrieval), horizontal=True,
-                      help="dense: embeddings only. hybrid: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
+    method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
+                      help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
-chats = svc.history.list(collection)
+chats = svc.chat.history.list(collection)
 active_key = f"active_chat::{collection}"
 active = st.session_state.get(active_key)
 if active != "new" and active not in {c.id for c in chats}:
@@ -91,26 +84,34 @@ with st.sidebar:
 st.session_state[active_key] = active
 
 # `chats` was just read from disk: take the active one from it rather than reading its file again.
-chat: Conversation = svc.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
+chat: Conversation = svc.chat.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
-        c1.download_button("Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
+        # Callables: the export is built when clicked, not on every rerun (it grows with the conversation).
+        c1.download_button("Markdown", partial(to_markdown, chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
                            icon=":material/download:", width="stretch")
-        c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
+        c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
-            svc.history.delete(collection, chat.id)
+            svc.chat.history.delete(collection, chat.id)
             st.session_state[active_key] = "new"
             st.rerun()
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
 target = f"collection **{escape_markdown(collection)}**" if collection else "no collection (create one on the Documents page)"
-st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview['engine']}**")
+if comparing:
+    st.caption(f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**")
+else:
+    st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
+tallies = tally_preferences(chats)
+if tallies:
+    st.caption("Best answers so far in this collection: " + " · ".join(str(t) for t in tallies))
 
 
-def show_sources(message: dict[str, Any]) -> None:
+def show_sources(message: dict[str, Any], key: str = "") -> None:
+    """The passages an answer used, each with the cited page on demand (`key` keeps widget keys unique per answer)."""
     sources = message.get("sources") or []
     if not sources:
         return
@@ -123,31 +124,67 @@ def show_sources(message: dict[str, Any]) -> None:
                 st.warning(f"This passage {escape_markdown(source['flag'])}: it was quoted to the model as data only. Check the document it comes from.",
                            icon=":material/gpp_maybe:")
             st.caption(escape_markdown(source["text"]))
+            source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:
     timings = message.get("timings") or {}
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
     parts = [f"mode **{escape_markdown(str(message.get('mode')))}**", f"model {escape_markdown(str(message.get('model')))}", f"engine {escape_markdown(str(message.get('engine')))}"]
+    if message.get("ran"):
+        parts.append(f"ran {escape_markdown(str(message['ran']))}")
+    if timings.get("first_token_ms") is not None:
+        parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
     if timings.get("total_ms") is not None:
-        parts.append(f"{timings['total_ms'] / 1000:.1f} s")
+        parts.append(f"total {timings['total_ms'] / 1000:.1f} s")
     if timings.get("tokens_per_s"):
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))
     if message.get("incomplete"):
-        st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}")
+        st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}" if message.get("content") or message.get("text")
+                   else f"No answer: {escape_markdown(str(message.get('error')))}")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
 
-for message in chat.messages:
+def show_comparison(message: dict[str, Any], index: int) -> None:
+    """A comparison from the history: the answers in columns, and the mark of the best one."""
+    answers = message["answers"]
+    for column, answer in zip(st.columns(len(answers)), answers):
+        with column:
+            best = " ★" if answer.get("mode") == message.get("preferred") else ""
+            st.markdown(f"**{answer.get('mode')}**{best}")
+            st.markdown(escape_markdown(answer.get("text", "")))
+            show_label(answer)
+            show_sources(answer, key=f"{message.get('time')}-{answer.get('mode')}")
+    modes = [a.get("mode") for a in answers]
+    picked = st.segmented_control("Best answer", modes, default=message.get("preferred"), key=f"best-{chat.id}-{index}",
+                                  help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.")
+    if picked != message.get("preferred"):
+        with guarded():
+            chat.set_preference(index, picked)
+            svc.chat.history.save(chat)
+            st.rerun()
+
+
+# Draw only the latest messages (a rerun's cost must not grow with the whole conversation); older ones on demand.
+shown_key = f"shown::{chat.id}"
+shown = st.session_state.get(shown_key, RECENT_MESSAGES)
+hidden = max(0, len(chat.messages) - shown)
+if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
+    st.session_state[shown_key] = shown + RECENT_MESSAGES
+    st.rerun()
+for index, message in enumerate(chat.messages[hidden:], hidden):
     with st.chat_message(message["role"]):
+        if message.get("kind") == "comparison":
+            show_comparison(message, index)
+            continue
         st.markdown(escape_markdown(message["content"]))
         if message["role"] == "assistant":
             show_label(message)
             show_sources(message)
 
-if mode in VARIANT_MODES and not variant_model:
+if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
 elif not chat.messages:
     st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
@@ -173,20 +210,35 @@ def escaped(stream: AnswerStream) -> Iterator[str]:
         yield escape_markdown(piece)
 
 
+if prompt and comparing and len(compare_modes) < 2:
+    st.session_state.update(failed_question=prompt, failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."))
+    st.rerun()
 if prompt:
     question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens)
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
     with st.chat_message("assistant"):
         try:
-            engine, _ = choose_engine_with_status(settings, choice)
-            stream = svc.chat.ask(engine, question)
-            st.write_stream(escaped(stream))
+            if comparing:
+                comparison = svc.chat.compare(question, compare_modes, choice)
+                # one column per mode; they stream one after the other (one model instance answers at a time)
+                for column, stream in zip(st.columns(len(comparison.streams)), comparison.streams):
+                    with column:
+                        st.markdown(f"**{stream.answer.mode}**")
+                        st.write_stream(escaped(stream))
+                        show_label(stream.answer.to_dict())
+                        show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
+            else:
+                stream = svc.chat.ask(question, choice)
+                st.write_stream(escaped(stream))
         except AppError as exc:
             st.session_state.update(failed_question=prompt, failed_error=exc)
             st.rerun()
     chat.add_question(prompt)
-    chat.add_answer(stream.answer)
-    svc.history.save(chat)
+    if comparing:
+        chat.add_comparison(comparison.answers)
+    else:
+        chat.add_answer(stream.answer)
+    svc.chat.history.save(chat)
     st.session_state[active_key] = chat.id
     st.rerun()

@@ -117,7 +117,7 @@ def test_an_interrupted_reindex_keeps_one_generation_and_is_resumed(services: Se
     lib.index_from_original(services.catalog.get(C, first.doc_id), 200, 20)
     row = services.catalog.get(C, second.doc_id)
     pages = load(lib.originals / row.stored_as, "docx")
-    lib._index(C, row.doc_id, row.name, pages[:1], row.gen + 1, 200, 20, lambda _p: None)
+    lib._index(C, row.doc_id, row.name, pages[:1], 200, 20, lambda _p: None, gen=row.gen + 1)
     assert set(services.store.inventory(C)[second.doc_id]) == {row.gen, row.gen + 1}
     svc = reopen(services, settings, embedder)
     try:

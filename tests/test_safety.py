@@ -15,11 +15,11 @@ from core.errors import InvalidNameError, VariantError
 from core.finetune.dataset import validate_dataset_name
 from core.library import UploadedFile
 from core.prompts import rag_prompt
-from core.rag import Question
-from core.retrieval import RetrievedChunk
+from core.chat import Question
+from core.chunks import Chunk
 from core.safety import defuse_passage, escape_markdown, injection_flag
 from core.services import Services, build_services
-from core.store import validate_collection_name
+from core.names import validate_collection_name
 from core.variants import Variant, VariantRegistry, validate_variant_name
 from tests.fakes.ollama_server import FakeOllamaServer, StreamError
 
@@ -33,8 +33,8 @@ FACT = "The AquaFlow DW-450 filter should be cleaned every 2 weeks."
 HOSTILE = "![x](https://attacker.example/pixel.png) <script>alert(1)</script> <img src=x onerror=alert(1)> [click](javascript:alert(1))"
 
 
-def chunk(text: str, source: str = "manual.pdf") -> RetrievedChunk:
-    return RetrievedChunk("c1", "d1", source, 1, text, 0.9)
+def chunk(text: str, source: str = "manual.pdf") -> Chunk:
+    return Chunk("c1", "d1", source, 1, text, score=0.9)
 
 
 # --- item 11: the fence cannot be forged -------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_an_injected_chunk_does_not_take_over_the_embedded_engine(services: Serv
     text = f"Cleaning. {FACT} {INJECTION} Descaling. The descaler is added every three months."
     services.library.ingest("manuals", [UploadedFile("manual.txt", text.encode())])
     engine = EmbeddedEngine(settings)
-    stream = services.chat.ask(engine, Question("How often should the filter be cleaned?", "rag", "manuals", BUNDLED_NAME, None, 3, 0.0, "dense", 48))
+    stream = services.chat.ask(Question("How often should the filter be cleaned?", "rag", "manuals", BUNDLED_NAME, None, 3, 0.0, "dense", 48), engine)
     answer = "".join(stream)
     assert "PWNED" not in answer.upper()
     assert "2 weeks" in answer or "two weeks" in answer.lower()
