@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.chunks import Chunk
+from core.safety import injection_flag
 
 
 @dataclass
@@ -23,12 +24,26 @@ class Answer:
     incomplete: bool = False
     error: str = ""
     cited: list[int] = field(default_factory=list)
+    # what really ran (from the engine, after the fact): the served model and the LoRA adapter applied ("" = none)
+    served_model: str = ""
+    adapter: str = ""
+
+    @property
+    def ran(self) -> str:
+        """What produced the answer, in words: never says "fine-tuned" unless an adapter or a variant model ran."""
+        if self.error and not self.text:
+            return "nothing ran"
+        if self.engine == "embedded":
+            base = self.served_model or self.model
+            return f"{base} + LoRA adapter {self.adapter}" if self.adapter else f"{base}, no adapter"
+        return f"Ollama model {self.served_model or self.model}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sources without their full text kept short for the CLI)."""
         out = asdict(self)
+        out["ran"] = self.ran
         out["sources"] = [
             {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text,
-             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr} for s in self.sources
+             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr, "flag": injection_flag(s.text)} for s in self.sources
         ]
         return out
