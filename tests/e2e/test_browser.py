@@ -165,8 +165,8 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.goto(f"{app_url}/evaluate")
     page.get_by_role("heading", name="Evaluate", exact=True).wait_for()
     page.get_by_text("Sample questions", exact=True).click()
-    page.get_by_text("aquaflow-dishwasher-manual.questions.jsonl", exact=False).first.wait_for()
-    page.get_by_text("Options", exact=True).click()
+    page.get_by_text("15 questions · splits", exact=False).first.wait_for()  # the first sample set (the manual's) is loaded
+    page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
     limit = page.get_by_label("Only the first N questions (0: all)")
     limit.fill("2")
     limit.press("Enter")
