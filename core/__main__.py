@@ -47,6 +47,7 @@ def cmd_docs_list(svc: Services, ns: argparse.Namespace) -> int:
 
 
 def cmd_docs_delete(svc: Services, ns: argparse.Namespace) -> int:
+    print(f"{ns.doc_id[:12]}: deleting", file=sys.stderr)
     record = svc.library.delete_document(ns.collection, ns.doc_id)
     print_json({"deleted": record.doc_id, "name": record.name, "chunks": record.chunks})
     return 0
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(ns, "method", "absent") is None:
             ns.method = settings.retrieval
         services = build_services(settings)
+        if services.recovery:
+            print(f"note: {services.recovery.summary()}", file=sys.stderr)
         try:
             return int(ns.func(services, ns))
         finally:

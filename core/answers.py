@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.chunks import Chunk
+from core.safety import injection_flag
 
 
 @dataclass
@@ -43,6 +44,6 @@ class Answer:
         out["ran"] = self.ran
         out["sources"] = [
             {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text,
-             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr} for s in self.sources
+             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr, "flag": injection_flag(s.text)} for s in self.sources
         ]
         return out

@@ -2,6 +2,11 @@
 
 Chroma holds the chunks; the catalog holds what the Documents table shows and where the original
 bytes are kept, so a collection can be re-indexed without re-uploading.
+
+The catalog is also the library's write-ahead record: a document is `pending` before any chunk is
+stored and `deleting` before any chunk is removed, and records the generation (`gen`) of chunks that
+are current, so a run killed at any moment can be finished or undone at the next start
+(`core/recovery.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-Status = Literal["indexed", "rejected"]
+Status = Literal["pending", "indexed", "deleting", "rejected"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -30,6 +35,24 @@ CREATE TABLE IF NOT EXISTS documents (
     stored_as TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (collection, doc_id)
+)
+"""
+
+# Columns added after the first release: (name, SQL definition). Existing catalogs get them on open.
+_ADDED_COLUMNS = (
+    ("gen", "INTEGER NOT NULL DEFAULT 0"),
+    ("chunk_size", "INTEGER NOT NULL DEFAULT 0"),
+    ("chunk_overlap", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+# A re-index in progress: written before the first document is re-chunked, removed after the last,
+# so an interrupted re-index is resumed instead of leaving the collection with two chunk sizes.
+_REINDEX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reindex_intents (
+    collection TEXT PRIMARY KEY,
+    chunk_size INTEGER NOT NULL,
+    chunk_overlap INTEGER NOT NULL,
+    started_at REAL NOT NULL
 )
 """
 
@@ -51,6 +74,19 @@ class DocumentRecord:
     stored_as: str
     version: int = 1  # 1 for an upload, +1 each time the document is replaced by a new version
     ocr_pages: int = 0  # pages whose text was read by OCR
+    gen: int = 0  # the generation of the document's current chunks (their ids and metadata carry it)
+    chunk_size: int = 0
+    chunk_overlap: int = 0
+
+
+@dataclass(frozen=True)
+class ReindexIntent:
+    """A re-index that was started and not yet finished."""
+
+    collection: str
+    chunk_size: int
+    chunk_overlap: int
+    started_at: float
 
 
 class Catalog:
@@ -63,10 +99,14 @@ class Catalog:
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.execute(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
-            if "version" not in columns:  # a catalog written before documents had versions
+            self._db.execute(_REINDEX_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+            for name, definition in _ADDED_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {definition}")
+            if "version" not in present:  # a catalog written before documents had versions
                 self._db.execute("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
-            if "ocr_pages" not in columns:  # catalogs written before OCR existed
+            if "ocr_pages" not in present:  # catalogs written before OCR existed
                 self._db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
 
     def upsert(self, record: DocumentRecord) -> None:
@@ -106,7 +146,50 @@ class Catalog:
         rows = self.list(collection)
         with self._lock, self._db:
             self._db.execute("DELETE FROM documents WHERE collection = ?", (collection,))
+            self._db.execute("DELETE FROM reindex_intents WHERE collection = ?", (collection,))
         return rows
+
+    def collections(self) -> list[str]:
+        """Every collection that has at least one record."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT DISTINCT collection FROM documents ORDER BY collection")]
+
+    def with_status(self, *statuses: str) -> list[DocumentRecord]:
+        """Records (in any collection) in one of `statuses`."""
+        marks = ", ".join("?" * len(statuses))
+        return self._select(f"WHERE status IN ({marks}) ORDER BY collection, indexed_at", tuple(statuses))
+
+    def stored_originals(self) -> set[str]:
+        """Every original file name a record points at."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT stored_as FROM documents WHERE stored_as != ''")}
+
+    def set_status(self, collection: str, status: str, doc_ids: list[str] | None = None) -> None:
+        """Set the status of some (or all) documents of a collection, in one transaction."""
+        with self._lock, self._db:
+            if doc_ids is None:
+                self._db.execute("UPDATE documents SET status = ? WHERE collection = ?", (status, collection))
+            else:
+                self._db.executemany("UPDATE documents SET status = ? WHERE collection = ? AND doc_id = ?", [(status, collection, d) for d in doc_ids])
+
+    def start_reindex(self, intent: ReindexIntent) -> None:
+        """Record that a re-index of a collection has started (replacing an older, unfinished one)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO reindex_intents (collection, chunk_size, chunk_overlap, started_at) VALUES (?, ?, ?, ?)",
+                (intent.collection, intent.chunk_size, intent.chunk_overlap, intent.started_at),
+            )
+
+    def reindex_intents(self) -> list[ReindexIntent]:
+        """Re-indexes started and not finished."""
+        with self._lock:
+            rows = self._db.execute("SELECT collection, chunk_size, chunk_overlap, started_at FROM reindex_intents").fetchall()
+        return [ReindexIntent(*row) for row in rows]
+
+    def finish_reindex(self, collection: str) -> None:
+        """Forget a finished (or abandoned) re-index."""
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM reindex_intents WHERE collection = ?", (collection,))
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[DocumentRecord]:
         names = [f.name for f in fields(DocumentRecord)]

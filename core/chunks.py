@@ -21,6 +21,7 @@ class Chunk:
     end: int = 0
     score: float | None = None
     ocr: bool = False  # the page's text was read by OCR
+    gen: int = 0  # which indexing run of the document wrote it (see DocumentRecord.gen); old chunks without one are 0
 
     def scored(self, score: float) -> "Chunk":
         """This chunk with the score it was retrieved with."""

@@ -58,6 +58,8 @@ class IngestPipeline:
                 worker.close()
                 events.put(("end",))
 
+        from core.library import IngestResult
+
         results: dict[int, IngestResult] = {}
         first_of: dict[str, str] = {}  # doc id → the name it is being indexed under in this run
         pending: list[tuple[int, Prepared, list[Chunk]]] = []
@@ -84,8 +86,19 @@ class IngestPipeline:
                     if sum(len(r) for _, _, r in pending) >= GROUP_CHUNKS:
                         self._flush(collection, pending, results, report)
         except BaseException:
-            for _, prepared, _ in pending:
-                lib._forget_original(prepared.stored_as)
+            # Stopped (an error, or Streamlit ending the script in a progress callback): undo every file
+            # that is pending here or already parsed ahead, so nothing stays half-done.
+            stop.set()
+            for _ in range(AHEAD + 1):
+                room.release()
+            producer.join()
+            ahead = []
+            while not events.empty():
+                event = events.get_nowait()
+                if event[0] == "file" and not isinstance(event[2], IngestResult):
+                    ahead.append(event[2])
+            for prepared in [p for _, p, _ in pending] + ahead:
+                lib._abandon_prepared(collection, prepared)
             raise
         finally:
             stop.set()
@@ -108,9 +121,9 @@ class IngestPipeline:
                                                    reason=f"Already indexed as '{first_of[prepared.doc_id]}': nothing to do."), results, report)
             return
         try:
-            records = lib._chunk(prepared.doc_id, prepared.name, prepared.pages, lib.settings.chunk_size, lib.settings.chunk_overlap, report)
+            records = lib._chunk(prepared.doc_id, prepared.name, prepared.pages, lib.settings.chunk_size, lib.settings.chunk_overlap, report, prepared.gen)
         except ParseFailure as exc:
-            self._done(collection, i, lib._rejected(prepared, exc), results, report)
+            self._done(collection, i, lib._rejected(collection, prepared, exc), results, report)
             return
         first_of[prepared.doc_id] = prepared.name
         pending.append((i, prepared, records))
@@ -139,8 +152,8 @@ class IngestPipeline:
             i, prepared, records = pending.pop(0)
             try:
                 lib._store_chunks(collection, prepared.doc_id, prepared.name, records, vectors[at : at + len(records)], report)
-            except AppError:
-                lib._forget_original(prepared.stored_as)
+            except BaseException:  # an AppError, or Streamlit stopping the script in a progress callback
+                lib._abandon_prepared(collection, prepared)
                 raise
             at += len(records)
             self._done(collection, i, lib._indexed(collection, prepared, len(records)), results, report)

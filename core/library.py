@@ -2,6 +2,11 @@
 
 Rules live here, not in a page: content hashes are document ids, re-uploading the same bytes is a
 duplicate, every file ends indexed, duplicate or rejected with a reason that says what to do.
+
+Crash consistency: the catalog records a document as `pending` before its first chunk is stored and
+`deleting` before its first chunk is removed; chunks carry the generation that wrote them, and a
+re-index adds the new generation before it removes the old one. Whatever moment a run is killed at,
+`core/recovery.py` can finish or undo it at the next start from the catalog and the kept originals.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
-from core.catalog import Catalog, DocumentRecord, now
+from core.catalog import Catalog, DocumentRecord, ReindexIntent, now
 from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
@@ -27,6 +32,9 @@ from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from core.recovery import RecoveryReport
 
 Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
 EMBED_BATCH = 64
@@ -102,6 +110,7 @@ class Prepared:
     size: int
     stored_as: str
     pages: list[Page]
+    gen: int = 0  # the generation its chunks are written as
 
 
 def safe_display_name(name: str) -> str:
@@ -144,6 +153,8 @@ class DocumentLibrary:
 
     def delete_collection(self, name: str) -> int:
         """Delete a collection, its chunks and its catalog rows; returns how many documents it held."""
+        self.store.collection_info(name)  # a clear error for a collection that does not exist
+        self.catalog.set_status(name, "deleting")  # first: a crash below is finished at the next start
         self.store.delete_collection(name)
         rows = self.catalog.delete_collection(name)
         for row in rows:
@@ -170,7 +181,8 @@ class DocumentLibrary:
         record = self.catalog.get(collection, doc_id)
         if record is None:
             raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
-        if record.status == "indexed":
+        if record.status != "rejected":
+            self.catalog.set_status(collection, "deleting", [doc_id])  # first: a crash below is finished at the next start
             self.store.delete_document(collection, doc_id)
         self.catalog.delete(collection, doc_id)
         self._forget_original(record.stored_as)
@@ -189,28 +201,71 @@ class DocumentLibrary:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
         size = chunk_size or self.settings.chunk_size
         overlap = self.settings.chunk_overlap if chunk_overlap is None else chunk_overlap
-        replace_settings = replace(self.settings, chunk_size=size, chunk_overlap=overlap)  # validates the pair
+        replace(self.settings, chunk_size=size, chunk_overlap=overlap)  # validates the pair
+        self.store.collection_info(collection)
+        intent = ReindexIntent(collection, size, overlap, now())
+        self.catalog.start_reindex(intent)  # an interrupted re-index is resumed at the next start
+        return self.continue_reindex(intent, progress)
+
+    def continue_reindex(self, intent: ReindexIntent, progress: ProgressFn | None = None) -> list[IngestResult]:
+        """Re-index the documents a re-index has not reached yet, then record the collection's new settings."""
         report = progress or (lambda _p: None)
         results: list[IngestResult] = []
-        for record in self.catalog.list(collection):
-            if record.status != "indexed":
-                continue
-            path = self.originals / record.stored_as
+        for record in self.catalog.list(intent.collection):
+            if record.status != "indexed" or record.indexed_at >= intent.started_at:
+                continue  # rejected, or already re-indexed by this run before an interruption
             try:
-                pages = self._parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
-                n = self._index(collection, record.doc_id, record.name, pages, replace_settings.chunk_size, replace_settings.chunk_overlap, report)
+                done = self.index_from_original(record, intent.chunk_size, intent.chunk_overlap, report)
             except ParseFailure as exc:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code))
                 continue
             except FileNotFoundError:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
                 continue
-            ocr_count = sum(p.ocr for p in pages)
-            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now(), ocr_pages=ocr_count))
-            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size, ocr_pages=ocr_count))
+            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages))
             report(Progress(record.name, "done", detail="indexed"))
-        self.store.update_collection(collection, embedder_label(self.settings), size, overlap)
+        self.store.update_collection(intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap)
+        self.catalog.finish_reindex(intent.collection)
         return results
+
+    def index_from_original(self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, progress: ProgressFn | None = None) -> DocumentRecord:
+        """Index a document again from its kept original as a new generation; the old one goes only afterwards.
+
+        Raises ParseFailure or FileNotFoundError with the document's old chunks untouched.
+        """
+        report = progress or (lambda _p: None)
+        gen = record.gen + 1
+        path = self.originals / record.stored_as
+        if not record.stored_as or not path.is_file():
+            raise FileNotFoundError(path)  # the parser would call a missing file "damaged"
+        try:
+            pages = self._parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
+            n = self._index(record.collection, record.doc_id, record.name, pages, chunk_size, chunk_overlap, report, gen=gen)
+        except BaseException:
+            self._drop_generation(record.collection, record.doc_id, gen)
+            raise
+        done = replace(record, pages=len(pages), chunks=n, indexed_at=now(), status="indexed", reason="", gen=gen, chunk_size=chunk_size,
+                       chunk_overlap=chunk_overlap, ocr_pages=sum(p.ocr for p in pages))
+        self.catalog.upsert(done)  # the switch to the new generation is this one row
+        self.prune_generations(record.collection, record.doc_id, keep=gen)
+        return done
+
+    def prune_generations(self, collection: str, doc_id: str, keep: int) -> int:
+        """Delete a document's chunks of every generation but `keep`; returns how many went."""
+        doomed = [i for gen, ids in self.store.document_generations(collection, doc_id).items() if gen != keep for i in ids]
+        self.store.delete_chunks(collection, doomed)
+        return len(doomed)
+
+    def is_intact(self, record: DocumentRecord) -> bool:
+        """Whether the store holds exactly the chunks the catalog says an indexed document has."""
+        gens = self.store.document_generations(record.collection, record.doc_id)
+        return set(gens) == {record.gen} and len(gens[record.gen]) == record.chunks
+
+    def reconcile(self) -> "RecoveryReport":
+        """Finish or undo whatever an interrupted run left half-done (run at start-up)."""
+        from core.recovery import reconcile
+
+        return reconcile(self)
 
     # --- new versions of a document --------------------------------------------------------
 
@@ -267,7 +322,7 @@ class DocumentLibrary:
             self._forget_original(stored_as)
             raise
         self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1,
-                                          ocr_pages=sum(p.ocr for p in pages)))
+                                          ocr_pages=sum(p.ocr for p in pages), chunk_size=info.chunk_size or self.settings.chunk_size, chunk_overlap=info.chunk_overlap))
         self.store.delete_document(collection, old.doc_id)
         self.catalog.delete(collection, old.doc_id)
         self._forget_original(old.stored_as)
@@ -302,32 +357,51 @@ class DocumentLibrary:
             return IngestResult(name, "rejected", doc_id, size=size, code="too_large",
                                 reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
         existing = self.catalog.get(collection, doc_id)
-        if existing is not None and existing.status == "indexed":
+        if existing is not None and existing.status == "indexed" and self.is_intact(existing):
             return IngestResult(name, "duplicate", doc_id, existing.kind, existing.pages, existing.chunks, size,
                                 reason=f"Already indexed as '{existing.name}': nothing to do.")
         sniffed = sniff(upload.data, name)
         if sniffed.kind is None:
             return IngestResult(name, "rejected", doc_id, size=size, reason=sniffed.reason, code=sniffed.code)
+        gen = 0
+        if existing is not None and existing.status != "rejected":
+            # The catalog lists it but the store does not hold it whole (an interrupted run): index it afresh.
+            self.store.delete_document(collection, doc_id)
+            gen = existing.gen + 1
         stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
         path = self._keep_original(stored_as, upload.data)
+        pending = DocumentRecord(collection, doc_id, name, sniffed.kind, 0, 0, size, now(), "pending", "", stored_as,
+                                 gen=gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
+        self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
         try:
             pages = self._parse(path, sniffed.kind, name, report, ocr)
         except ParseFailure as exc:
+            result = IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
+            self._record_rejection(collection, result)  # replaces the pending row, so the original can go
             self._forget_original(stored_as)
-            return IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
-        except AppError:
-            self._forget_original(stored_as)
+            return result
+        except BaseException:
+            self._abandon(pending)
             raise
-        return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages)
+        return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages, gen)
 
-    def _rejected(self, prepared: "Prepared", exc: ParseFailure) -> IngestResult:
+    def _rejected(self, collection: str, prepared: "Prepared", exc: ParseFailure) -> IngestResult:
+        result = IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+        self._record_rejection(collection, result)  # replaces the pending row, so the original can go
         self._forget_original(prepared.stored_as)
-        return IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+        return result
+
+    def _abandon_prepared(self, collection: str, prepared: "Prepared") -> None:
+        """Undo a file whose indexing was interrupted in this process (its pending row, chunks, original)."""
+        record = self.catalog.get(collection, prepared.doc_id)
+        if record is not None and record.status == "pending":
+            self._abandon(record)
 
     def _indexed(self, collection: str, prepared: "Prepared", chunks: int) -> IngestResult:
         p = prepared
         ocr_count = sum(page.ocr for page in p.pages)
-        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count))
+        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count,
+                                           gen=p.gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap))
         return IngestResult(p.name, "indexed", p.doc_id, p.kind, len(p.pages), chunks, p.size, ocr_pages=ocr_count)
 
     def _parse(self, path: Path, kind: str, name: str, report: ProgressFn, ocr: bool = False) -> list[Page]:
@@ -354,20 +428,20 @@ class DocumentLibrary:
         report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
         return pages
 
-    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> int:
-        """Replace a document's chunks with freshly chunked and embedded ones; returns the chunk count."""
-        records = self._chunk(doc_id, name, pages, size, overlap, report)
+    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> int:
+        """Add a document's chunks as generation `gen` (older generations stay until the caller prunes them)."""
+        records = self._chunk(doc_id, name, pages, size, overlap, report, gen)
         self._store_chunks(collection, doc_id, name, records, self._embed(name, records, report), report)
         return len(records)
 
-    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> list[Chunk]:
+    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]:
         report(Progress(name, "chunking"))
         pieces = chunk_pages(pages, size, overlap)
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
         scanned = {p.number for p in pages if p.ocr}
-        return [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned) for c in pieces]
+        return [Chunk(f"{doc_id[:32]}-{gen}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned, gen=gen) for c in pieces]
 
     def _embed(self, name: str, records: list[Chunk], report: ProgressFn) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -378,10 +452,25 @@ class DocumentLibrary:
 
     def _store_chunks(self, collection: str, doc_id: str, name: str, records: list[Chunk], vectors: list[list[float]], report: ProgressFn) -> None:
         report(Progress(name, "storing", 0, len(records)))
-        # Embed everything before touching the index, so a failure leaves the old chunks in place.
-        self.store.delete_document(collection, doc_id)
+        # Embedded before touching the index; an older generation stays until the catalog points at this one.
         self.store.add_chunks(collection, records, vectors)
         report(Progress(name, "storing", len(records), len(records)))
+
+    def _drop_generation(self, collection: str, doc_id: str, gen: int) -> None:
+        """Remove the chunks one interrupted indexing run added (best effort: start-up recovery retries)."""
+        try:
+            self.store.delete_chunks(collection, self.store.document_generations(collection, doc_id).get(gen, []))
+        except Exception:  # noqa: BLE001 (the original error matters more; recovery cleans up at the next start)
+            pass
+
+    def _abandon(self, pending: DocumentRecord) -> None:
+        """Undo a pending document: its chunks, its catalog row, its original (best effort)."""
+        try:
+            self.store.delete_document(pending.collection, pending.doc_id)
+            self.catalog.delete(pending.collection, pending.doc_id)
+            self._forget_original(pending.stored_as)
+        except Exception:  # noqa: BLE001 (the original error matters more; recovery cleans up at the next start)
+            pass
 
     def _record_rejection(self, collection: str, result: IngestResult) -> None:
         existing = self.catalog.get(collection, result.doc_id)

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from core.engines.base import Prompt
 from core.chunks import Chunk
+from core.safety import defuse_passage
 
 # Generation should stop at these; they are also why answers never contain a blank line.
 STOP_SEQUENCES: tuple[str, ...] = ("\n\n", "\nQuestion:")
@@ -66,7 +67,8 @@ COMPLETION_STOPS = ("\n\n", "Question:", "\nContext", "<documents>", "</document
 
 def render_passages(chunks: Sequence[Chunk]) -> str:
     """The numbered passages block, each with its source and page."""
-    return "\n".join(f"[{i}] ({c.source}, page {c.page}) {' '.join(c.text.split())}" for i, c in enumerate(chunks, 1))
+    # Defused: a passage can neither close the <documents> fence nor add control tokens (issue: forged fences).
+    return "\n".join(f"[{i}] ({defuse_passage(c.source)}, page {c.page}) {' '.join(defuse_passage(c.text).split())}" for i, c in enumerate(chunks, 1))
 
 
 def rag_prompt(question: str, chunks: Sequence[Chunk]) -> Prompt:

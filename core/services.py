@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
@@ -10,6 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.recovery import MaintenanceLock, RecoveryReport
 from core.pageview import PageViewService
 from core.chat import ChatService
 from core.engines.resolver import Engines
@@ -41,6 +42,8 @@ class Services:
     engines: Engines
     finetune: FineTuneService
     pageview: PageViewService
+    recovery: RecoveryReport = field(default_factory=RecoveryReport)  # what start-up repaired after an interrupted run
+    maintenance_lock: MaintenanceLock | None = None
 
     @property
     def evaluation(self) -> "EvaluationService":
@@ -66,6 +69,9 @@ class Services:
     def close(self) -> None:
         """Release the on-disk index lock."""
         self.store.close()
+        if self.maintenance_lock is not None:
+            self.maintenance_lock.release()
+            self.maintenance_lock = None
 
 
 def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
@@ -78,6 +84,16 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     retriever = Retriever(store, embedder)
     engines = Engines(settings)
     history = ChatHistory(settings.data_dir)
+    # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
+    maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
+    recovery = RecoveryReport()
+    if maintenance_lock is not None:
+        try:
+            recovery = library.reconcile()
+        except BaseException:
+            maintenance_lock.release()
+            store.close()
+            raise
     return Services(
         settings=settings,
         store=store,
@@ -91,4 +107,6 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         engines=engines,
         finetune=FineTuneService(settings, library, engines),
         pageview=PageViewService(settings, catalog, library.originals),
+        recovery=recovery,
+        maintenance_lock=maintenance_lock,
     )

@@ -25,6 +25,8 @@ from core.errors import (
 from core.names import validate_collection_name
 from core.sparse_index import KeywordIndexes
 
+REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written as a fresh copy of another
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -75,11 +77,16 @@ class VectorStore:
         lock = _DirLock.acquire(path)
         return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock, KeywordIndexes(settings.data_dir / "keywords"))
 
+    @property
+    def is_local(self) -> bool:
+        """Whether this process owns the store (on disk, locked) rather than sharing a Chroma server."""
+        return self._lock is not None
+
     # --- collections -------------------------------------------------------------------------
 
     def list_collections(self) -> list[CollectionInfo]:
         """All collections with their sizes, sorted by name."""
-        infos = [self._info(c) for c in self._client.list_collections()]
+        infos = [self._info(c) for c in self._client.list_collections() if REBUILD_KEY not in (c.metadata or {})]
         return sorted(infos, key=lambda i: i.name)
 
     def create_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> CollectionInfo:
@@ -134,7 +141,7 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr, "gen": c.gen} for c in part],
             )
         self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
 
@@ -146,6 +153,36 @@ class VectorStore:
             collection.delete(ids=ids)
             self.keywords.delete_document(name, doc_id)
         return len(ids)
+
+    def document_generations(self, name: str, doc_id: str) -> dict[int, list[str]]:
+        """The ids of one document's chunks, grouped by the generation that wrote them."""
+        got = self._get(name).get(where={"doc_id": doc_id}, include=["metadatas"])
+        out: dict[int, list[str]] = {}
+        for chunk_id, meta in zip(got["ids"], got["metadatas"]):
+            out.setdefault(int((meta or {}).get("gen", 0)), []).append(chunk_id)
+        return out
+
+    def inventory(self, name: str) -> dict[str, dict[int, int]]:
+        """Chunk counts of a whole collection by document and generation (what start-up checks compare)."""
+        collection = self._get(name)
+        out: dict[str, dict[int, int]] = {}
+        batch, offset = 5000, 0
+        while True:
+            got = collection.get(include=["metadatas"], limit=batch, offset=offset)
+            for meta in got["metadatas"]:
+                per_gen = out.setdefault(str((meta or {}).get("doc_id", "")), {})
+                gen = int((meta or {}).get("gen", 0))
+                per_gen[gen] = per_gen.get(gen, 0) + 1
+            if len(got["ids"]) < batch:
+                return out
+            offset += batch
+
+    def delete_chunks(self, name: str, ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        if ids:
+            collection = self._get(name)
+            for i in range(0, len(ids), 1000):
+                collection.delete(ids=list(ids[i : i + 1000]))
 
     def count(self, name: str, doc_id: str | None = None) -> int:
         """Number of chunks in a collection, or of one document in it."""
@@ -186,11 +223,94 @@ class VectorStore:
         collection = self._get(name)
         if collection.count() == 0:
             return []
-        got = collection.query(query_embeddings=[list(map(float, embedding))], n_results=k, include=["documents", "metadatas", "distances"])
-        return [
-            Hit(_record(i, d, m), 1.0 - float(dist))
-            for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
-        ]
+        total = collection.count()
+        want = min(k, total)
+        hits: list[Hit] = []
+        extra = 0
+        healed = False
+        while True:
+            try:
+                got = collection.query(query_embeddings=[list(map(float, embedding))], n_results=want + extra, include=["documents", "metadatas", "distances"])
+            except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError)
+                if healed or not _stale_index_error(exc) or not self.is_local:
+                    raise
+                # The vector index kept entries a killed run deleted: write the collection afresh, once, and ask again.
+                self.rebuild_collection(name)
+                collection, healed = self._get(name), True
+                continue
+            rows = list(zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0]))
+            # After a killed run Chroma's vector index can still hold ids whose records were deleted (they come back
+            # with no metadata): skip them and ask for as many more, so `k` real chunks still come back.
+            hits = [Hit(_record(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows if m is not None and d is not None]
+            stale = len(rows) - len(hits)
+            if len(hits) >= want or stale == 0 or extra >= 4 * k + 100:
+                return hits[:k]
+            extra += stale
+
+    def index_damaged(self, name: str, sample: int = 5000) -> bool:
+        """Whether Chroma's vector index disagrees with its records (possible after a killed write).
+
+        Each chunk's own vector is looked up (up to `sample` chunks): an entry whose record is gone makes
+        Chroma fail ("Error finding id") or return no metadata; a missing vector does not find its chunk.
+        """
+        import random
+
+        collection = self._get(name)
+        got = collection.get(include=["embeddings"])
+        pairs = list(zip(got["ids"], got["embeddings"]))
+        if len(pairs) > sample:
+            pairs = random.Random(0).sample(pairs, sample)
+        for chunk_id, vector in pairs:
+            try:
+                found = collection.query(query_embeddings=[list(map(float, vector))], n_results=5, include=["metadatas", "distances"])
+            except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError, not importable at module level)
+                if _stale_index_error(exc):
+                    return True
+                raise
+            if any(m is None for m in found["metadatas"][0]):
+                return True
+            # Not found itself: lost, unless an identical chunk (same text, same vector) took its place.
+            if chunk_id not in found["ids"][0] and min(found["distances"][0], default=1.0) > 1e-5:
+                return True
+        return False
+
+    def rebuild_collection(self, name: str) -> int:
+        """Write a collection afresh from its records (a new vector index), keeping name, settings and chunks.
+
+        The copy is made first under a temporary name that records the original's; `finish_rebuilds`
+        completes a rebuild a kill interrupted.
+        """
+        old = self._get(name)
+        got = old.get(include=["embeddings", "documents", "metadatas"])
+        meta = {**(old.metadata or {}), REBUILD_KEY: name}
+        temp_name = f"rebuild-{os.urandom(6).hex()}"
+        temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
+        for i in range(0, len(got["ids"]), 1000):
+            temp.add(ids=got["ids"][i : i + 1000], embeddings=[list(map(float, e)) for e in got["embeddings"][i : i + 1000]],
+                     documents=got["documents"][i : i + 1000], metadatas=got["metadatas"][i : i + 1000])
+        self._client.delete_collection(name)
+        self._finish_rebuild(temp)
+        return len(got["ids"])
+
+    def finish_rebuilds(self) -> list[str]:
+        """Complete rebuilds a kill interrupted: rename a full copy whose original is gone, drop a copy whose original is still there."""
+        done = []
+        names = {c.name for c in self._client.list_collections()}
+        for collection in [self._client.get_collection(n, embedding_function=None) for n in names if n.startswith("rebuild-")]:
+            original = (collection.metadata or {}).get(REBUILD_KEY)
+            if not original:
+                continue
+            if original in names:
+                self._client.delete_collection(collection.name)  # the copy may be partial; the original is intact
+            else:
+                self._finish_rebuild(collection)
+                done.append(str(original))
+        return done
+
+    def _finish_rebuild(self, temp: Any) -> None:
+        meta = dict(temp.metadata or {})
+        original = meta.pop(REBUILD_KEY)
+        temp.modify(name=original, metadata=meta)
 
     @property
     def client(self) -> Any:
@@ -226,9 +346,14 @@ class VectorStore:
         )
 
 
+def _stale_index_error(exc: Exception) -> bool:
+    """Chroma's error for a vector-index entry whose record is gone."""
+    return "Error finding id" in str(exc)
+
+
 def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
-                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)))
+                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)), gen=int(meta.get("gen", 0)))
 
 
 class _DirLock:

@@ -40,6 +40,10 @@ def validate_variant_name(name: str) -> str:
     return validate_name(name, "Variant name")
 
 
+def _plain_file_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and Path(name).name == name and "\\" not in name and "\x00" not in name
+
+
 class VariantRegistry:
     """Reads and writes variant records under the data directory."""
 
@@ -56,9 +60,12 @@ class VariantRegistry:
         if self.root.is_dir():
             for meta in self.root.glob("*/variant.json"):
                 try:
-                    out.append(Variant(**json.loads(meta.read_text(encoding="utf-8"))))
+                    variant = Variant(**json.loads(meta.read_text(encoding="utf-8")))
                 except (ValueError, TypeError):
                     continue  # a half-written or foreign file is not a variant
+                # A record naming another folder, or an adapter outside its own, is not listed (`get` explains why).
+                if variant.name == meta.parent.name and (variant.engine != "embedded" or _plain_file_name(variant.adapter_file)):
+                    out.append(variant)
         out = [v for v in out if engine is None or v.engine == engine]
         return sorted(out, key=lambda v: v.created, reverse=True)
 
@@ -67,7 +74,13 @@ class VariantRegistry:
         meta = self.folder(name) / "variant.json"
         if not meta.is_file():
             raise VariantError(f"No fine-tuned variant called {name!r}: build one on the Fine-tune page or pick another.")
-        return Variant(**json.loads(meta.read_text(encoding="utf-8")))
+        try:
+            variant = Variant(**json.loads(meta.read_text(encoding="utf-8")))
+        except (ValueError, TypeError):
+            raise VariantError(f"The record of variant {name!r} is damaged: delete the variant and build it again.") from None
+        if variant.name != name:
+            raise VariantError(f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and build it again.")
+        return variant
 
     def check_free(self, name: str, replace: bool = False) -> str:
         """Return `name` if a new variant may take it (valid, and unused unless replacing); VariantError otherwise."""
@@ -76,8 +89,16 @@ class VariantRegistry:
         return name
 
     def adapter_path(self, variant: Variant) -> Path:
-        """The adapter file of an embedded-engine variant."""
-        return self.folder(variant.name) / variant.adapter_file
+        """The adapter file of an embedded-engine variant; always a file inside the variant's folder."""
+        folder = self.folder(variant.name).resolve()
+        path = (folder / variant.adapter_file).resolve()
+        # variant.json is data on disk: an absolute path or '..' in it must not point the engine elsewhere.
+        if not variant.adapter_file or path.parent != folder:
+            raise VariantError(
+                f"Variant {variant.name!r} names the adapter file {variant.adapter_file!r}, which is not a file inside its folder: "
+                "delete the variant and register it again (Fine-tune page, or `python -m core finetune …`)."
+            )
+        return path
 
     def register(self, variant: Variant) -> Variant:
         """Write (or replace) a variant record; its files must already be in its folder."""

@@ -35,11 +35,11 @@ with st.sidebar:
         st.stop()
     status = overview.status
     if status.ok:
-        st.caption(f":material/check_circle: {status.message}")
+        st.caption(f":material/check_circle: {escape_markdown(status.message)}")
     else:
-        st.warning(status.message)
+        st.warning(escape_markdown(status.message))
     if overview.fell_back:
-        st.caption(f"Using the embedded engine: {overview.probe.message}")
+        st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
 
     base_options = overview.base_models
     base_index = base_options.index(overview.default_model) if overview.default_model in base_options else 0
@@ -76,7 +76,7 @@ with st.sidebar:
         st.session_state[active_key] = "new"
         st.rerun()
     if chats:
-        labels = {c.id: f"{c.title} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
+        labels = {c.id: f"{escape_markdown(c.title)} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
         ids = ["new", *labels] if active == "new" else list(labels)
         # No widget key: the radio is rebuilt (at `active`) whenever the list of chats changes.
         active = st.radio("Past chats", ids, index=ids.index(active), format_func=lambda i: "(new chat)" if i == "new" else labels[i],
@@ -100,7 +100,7 @@ if chat.messages:
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
-target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
+target = f"collection **{escape_markdown(collection)}**" if collection else "no collection (create one on the Documents page)"
 if comparing:
     st.caption(f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**")
 else:
@@ -120,15 +120,19 @@ def show_sources(message: dict[str, Any], key: str = "") -> None:
         for i, source in enumerate(sources, 1):
             mark = " ← cited" if i in cited else ""
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
+            if source.get("flag"):
+                st.warning(f"This passage {escape_markdown(source['flag'])}: it was quoted to the model as data only. Check the document it comes from.",
+                           icon=":material/gpp_maybe:")
             st.caption(escape_markdown(source["text"]))
             source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:
     timings = message.get("timings") or {}
-    parts = [f"mode **{message.get('mode')}**", f"model `{message.get('model')}`", f"engine {message.get('engine')}"]
+    # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
+    parts = [f"mode **{escape_markdown(str(message.get('mode')))}**", f"model {escape_markdown(str(message.get('model')))}", f"engine {escape_markdown(str(message.get('engine')))}"]
     if message.get("ran"):
-        parts.append(f"ran `{str(message['ran']).replace('`', '')}`")
+        parts.append(f"ran {escape_markdown(str(message['ran']))}")
     if timings.get("first_token_ms") is not None:
         parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
     if timings.get("total_ms") is not None:
@@ -137,7 +141,8 @@ def show_label(message: dict[str, Any]) -> None:
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))
     if message.get("incomplete"):
-        st.warning(f"Incomplete answer: {message.get('error')}" if message.get("content") or message.get("text") else f"No answer: {message.get('error')}")
+        st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}" if message.get("content") or message.get("text")
+                   else f"No answer: {escape_markdown(str(message.get('error')))}")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import AppError
+from core.safety import escape_markdown
 from core.services import Services, build_services
 
 
@@ -81,13 +82,14 @@ def page_setup() -> Services:
             st.selectbox("Collection", names, key="collection", help="One collection per domain, e.g. manuals, legal, medical.")
         else:
             st.caption("No collection yet: create one on the Documents page.")
-        st.caption(f"Embeddings: `{svc.embedder.name}`")
+        st.caption(f"Embeddings: {escape_markdown(svc.embedder.name)}")
     return svc
 
 
 def show_error(exc: AppError) -> None:
     """The single place where an error reaches the user."""
-    st.error(str(exc), icon=":material/error:")
+    # Messages carry file names, parser output and remote error texts: shown as text, never as Markdown.
+    st.error(escape_markdown(str(exc)), icon=":material/error:")
 
 
 @contextmanager

@@ -54,10 +54,14 @@ def new_collection_form() -> None:
         st.form_submit_button("Create collection", on_click=_create_collection)
 
 
+if svc.recovery and not st.session_state.get("recovery_shown"):
+    st.session_state["recovery_shown"] = True  # once per browser session; the report lasts as long as the process
+    st.warning(escape_markdown(svc.recovery.summary()), icon=":material/healing:")
+
 if "flash_error" in st.session_state:
     show_error(st.session_state.pop("flash_error"))
 if "flash_info" in st.session_state:
-    st.success(st.session_state.pop("flash_info"))
+    st.success(escape_markdown(st.session_state.pop("flash_info")))
 
 def _load_samples() -> None:
     try:
@@ -88,8 +92,8 @@ except AppError as exc:
     show_error(exc)
     st.stop()
 
-st.subheader(f"Collection: {collection}")
-st.caption(f"{info.chunks} chunks · embedded with `{info.embedding_model}` · chunk size {info.chunk_size}, overlap {info.chunk_overlap}")
+st.subheader(f"Collection: {escape_markdown(collection)}")
+st.caption(f"{info.chunks} chunks · embedded with {escape_markdown(info.embedding_model)} · chunk size {info.chunk_size}, overlap {info.chunk_overlap}")
 
 # --- upload -------------------------------------------------------------------------------------
 uploads = st.file_uploader(
@@ -121,14 +125,14 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
 
     def on_progress(event: Progress) -> None:
         if event.name not in boxes:
-            status = st.status(event.name, expanded=False)
+            status = st.status(escape_markdown(event.name), expanded=False)
             boxes[event.name] = (status, status.progress(0.0), status.empty())
         status, bar, line = boxes[event.name]
         counts = f" {event.done}/{event.total}" if event.total else ""
         line.write(f"{STAGE_LABELS[event.stage]}{counts} {event.detail}".strip())
         if event.total:
             bar.progress(min(event.done / event.total, 1.0))
-        status.update(label=f"{event.name} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
+        status.update(label=f"{escape_markdown(event.name)} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
 
     results: list[IngestResult | ReplaceResult] = []
     try:
@@ -142,7 +146,7 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
         status = boxes.get(result.name, (None,))[0]
         if status is not None:
             state = "error" if result.status == "rejected" else "complete"
-            status.update(label=f"{STATUS_ICONS[result.status]} {result.name} — {result.status}", state=state)
+            status.update(label=f"{STATUS_ICONS[result.status]} {escape_markdown(result.name)} — {result.status}", state=state)
     st.session_state["last_results"] = results
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
@@ -155,9 +159,9 @@ for result in st.session_state.get("last_results", []):
         st.success(f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
                    f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.", icon=":material/published_with_changes:")
     elif result.status in ("duplicate", "unchanged"):
-        st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {result.reason}", icon=":material/content_copy:")
+        st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {escape_markdown(result.reason)}", icon=":material/content_copy:")
     else:
-        st.error(f"**{escape_markdown(result.name)}** — rejected: {result.reason}", icon=":material/block:")
+        st.error(f"**{escape_markdown(result.name)}** — rejected: {escape_markdown(result.reason)}", icon=":material/block:")
 
 # --- the table ----------------------------------------------------------------------------------
 records = svc.library.list_documents(collection)
@@ -236,6 +240,6 @@ with st.expander("Re-index with other chunking"):
             st.rerun()
 
 with st.expander("Delete collection"):
-    st.warning(f"Deletes **{collection}**: its {len(records)} documents, {info.chunks} chunks and kept originals. This cannot be undone.")
-    confirm = st.text_input(f"Type **{collection}** to confirm")
+    st.warning(f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals. This cannot be undone.")
+    confirm = st.text_input(f"Type **{escape_markdown(collection)}** to confirm")
     st.button("Delete collection", disabled=confirm.strip() != collection, on_click=_delete_collection, args=(collection,))

@@ -97,3 +97,14 @@ def test_spans_without_overlap_tile_the_text() -> None:
     spans = split_spans(text, 200, 0)
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     assert spans[-1][1] == len(text)
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256"])
+def test_aes_pdfs_with_an_empty_user_password_open(tmp_path: Path, algorithm: str) -> None:
+    from tests.helpers.hostile import aes_pdf
+
+    pages = load(write(tmp_path, "form.pdf", aes_pdf("", algorithm)), "pdf")
+    assert "Error E7 means the drain pump is blocked." in pages[1].text
+    with pytest.raises(ParseFailure) as err:
+        load(write(tmp_path, "secret.pdf", aes_pdf("s3cret", algorithm)), "pdf")
+    assert err.value.code == "password"

@@ -45,7 +45,7 @@ def load(path: Path, kind: DocKind) -> list[Page]:
 
 def _load_pdf(path: Path) -> list[Page]:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
     try:
         reader = PdfReader(str(path))
@@ -59,6 +59,8 @@ def _load_pdf(path: Path) -> list[Page]:
         texts = [page.extract_text() or "" for page in reader.pages]
     except ParseFailure:
         raise
+    except DependencyError:
+        raise ParseFailure("dependency", "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r requirements.txt`, then upload again.") from None
     except FileNotDecryptedError:
         raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, OSError) as exc:
