@@ -132,6 +132,47 @@ def run_one(n: int, backend: str, n_questions: int, embedder: SentenceTransforme
     return rows
 
 
+def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
+    """The keyword part alone, in memory, at `n` chunks: our index against rank_bm25 scoring every chunk (the old way)."""
+    from core.sparse_index import KeywordIndex
+    from core.text import tokenize
+
+    text = SyntheticText(seed=n)
+    texts = [text.passage() for _ in range(n)]
+    rng = random.Random(3)
+    questions = [text.question(rng.choice(texts)) for _ in range(n_questions)]
+    started = time.perf_counter()
+    index = KeywordIndex("bench")
+    index.add((f"c{i}", f"d{i // 20}", t) for i, t in enumerate(texts))
+    build_s = time.perf_counter() - started
+    ms = []
+    for q in questions:
+        started = time.perf_counter()
+        index.search(q, 20)
+        ms.append((time.perf_counter() - started) * 1000)
+    label = f"{n // 1000}k" if n >= 1000 else str(n)
+    ours = Row("2 retrieval", f"{label} keyword part alone: index search p95", percentile(ms, 95), "ms p95",
+               f"p50 {median(ms):.1f} ms; built in {build_s:.1f} s; ≈{index.memory_bytes() / 1e6:.0f} MB")
+    try:
+        from rank_bm25 import BM25Okapi  # the old way; no longer a requirement of the app
+    except ImportError:
+        return [ours]
+    started = time.perf_counter()
+    old = BM25Okapi([tokenize(t) for t in texts])
+    old_build_s = time.perf_counter() - started
+    old_ms = []
+    for q in questions[:old_questions]:
+        started = time.perf_counter()
+        scores = old.get_scores(tokenize(q))
+        sorted(range(len(texts)), key=lambda i: scores[i], reverse=True)[:20]
+        old_ms.append((time.perf_counter() - started) * 1000)
+    return [
+        ours,
+        Row("2 retrieval", f"{label} keyword part alone: old BM25 over every chunk", median(old_ms), "ms median",
+            f"built in {old_build_s:.1f} s; {len(old_ms)} questions"),
+    ]
+
+
 def run(tiny: bool = False, sizes: tuple[int, ...] = (1000, 10000, 100000), backends: tuple[str, ...] = ("disk", "server"), questions: int = 200) -> list[Row]:
     """Rows for every size × backend (`tiny`: 300 chunks, 5 questions, on disk only)."""
     embedder = SentenceTransformerEmbedder()
@@ -143,6 +184,8 @@ def run(tiny: bool = False, sizes: tuple[int, ...] = (1000, 10000, 100000), back
         for backend in backends:
             for n in sizes:
                 rows += run_one(n, backend, questions, embedder, Path(tmp))
+    for n in sizes:
+        rows += keyword_only(n, questions, 2 if tiny else 5)
     return rows
 
 
@@ -153,8 +196,12 @@ def main() -> None:
     parser.add_argument("--backends", default="disk,server")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run that proves the benchmark works")
+    parser.add_argument("--keyword-only", action="store_true", help="only the keyword index against rank_bm25, in memory, at each size")
     ns = parser.parse_args()
     print(machine())
+    if ns.keyword_only:
+        print(table([r for n in (int(s) for s in ns.sizes.split(",")) for r in keyword_only(n, ns.questions)]))
+        return
     rows = run(ns.tiny, tuple(int(s) for s in ns.sizes.split(",")), tuple(ns.backends.split(",")), ns.questions)
     print(table(rows))
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from core.chunks import Chunk
     from core.library import DocumentLibrary, IngestResult, Prepared, ProgressFn, UploadedFile
 
-AHEAD = 8  # parsed files waiting at most (bounds the memory held by parsed pages)
+AHEAD = 32  # parsed files waiting at most (bounds the memory held by parsed pages; lets small files group)
+SETTLE_S = 0.3  # with files waiting but none ready, how long to wait for more before embedding a smaller group
 GROUP_CHUNKS = 256  # chunks of several small files embedded together, in the library's model batches
 
 
@@ -67,8 +68,8 @@ class IngestPipeline:
         try:
             while True:
                 try:
-                    event = events.get(block=not pending)
-                except queue.Empty:  # nothing parsed yet: embed what is waiting rather than idle
+                    event = events.get(timeout=SETTLE_S) if pending else events.get()
+                except queue.Empty:  # nothing more parsed for a moment: embed what is waiting rather than idle
                     self._flush(collection, pending, results, report)
                     continue
                 if event[0] == "progress":
