@@ -46,6 +46,7 @@ class Settings:
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
+    min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "hybrid", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
 
     @classmethod

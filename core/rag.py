@@ -16,8 +16,10 @@ from typing import Any, Iterator, Literal
 from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
 from core.errors import GenerationInterruptedError, VariantError
+from core.context import select_evidence
+from core.grounding import attribute, question_coverage
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
-from core.retrieval import Method, RetrievedChunk, Retriever, tokenize
+from core.retrieval import Method, RetrievedChunk, Retriever
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -61,12 +63,14 @@ class Answer:
     incomplete: bool = False
     error: str = ""
     cited: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # "unsupported": no retrieved passage holds the answer's facts
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sources without their full text kept short for the CLI)."""
         out = asdict(self)
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text} for s in self.sources
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4),
+             "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text} for s in self.sources
         ]
         return out
 
@@ -100,36 +104,19 @@ class AnswerStream:
         if self.answer.sources and not self.answer.incomplete:
             marker = self._attribute()
             if marker:
-                self.answer.text += marker
                 yield marker
         self._finish()
 
     def _attribute(self) -> str:
-        """Cite the passages the answer used; returns the marker text appended (if any)."""
-        used = sorted({int(m) for m in _MARKER.findall(self.answer.text) if 1 <= int(m) <= len(self.answer.sources)})
-        if used:
-            self.answer.cited = used
-            return ""
-        if not self.answer.text or NOT_FOUND.lower().rstrip(".") in self.answer.text.lower():
-            return ""
-        # Small base models do not write citation markers: attribute the answer to the passage
-        # that contains most of its words, and say which one it was.
-        tokens = tokenize(self.answer.text)
-        words = set(tokens)
-        if not words:
-            return ""
-        if len(tokens) < 4:
-            # A short answer ("5.5", "15 kg") shares a word with almost anything: cite only a passage
-            # that contains the whole answer.
-            phrase = " ".join(tokens)
-            overlaps = [1.0 if f" {phrase} " in f" {' '.join(tokenize(s.text))} " else 0.0 for s in self.answer.sources]
-        else:
-            overlaps = [len(words & set(tokenize(s.text))) / len(words) for s in self.answer.sources]
-        best = max(range(len(overlaps)), key=overlaps.__getitem__)
-        if overlaps[best] < 0.5:
-            return ""
-        self.answer.cited = [best + 1]
-        return f" [{best + 1}]"
+        """Cite the passage that holds the answer's facts, or flag the answer; returns the marker appended (if any)."""
+        outcome = attribute(self.answer.text, [s.text for s in self.answer.sources], NOT_FOUND)
+        self.answer.cited = list(outcome.cited)
+        # The stored text (what history and exports show) drops markers of passages that do not hold the answer.
+        self.answer.text = outcome.apply(self.answer.text)
+        for flag in outcome.flags:
+            if flag not in self.answer.flags:
+                self.answer.flags.append(flag)
+        return outcome.marker
 
     def _finish(self) -> None:
         stats = getattr(self._generation, "stats", None)
@@ -172,7 +159,15 @@ class ChatService:
                 )
                 return AnswerStream(answer, None, started)
             answer.sources = found.chunks
-            prompt = rag_prompt(question.text, found.chunks)
+            coverage = question_coverage(question.text, [c.text for c in found.chunks])
+            answer.timings["question_coverage"] = round(coverage, 2)
+            if coverage < self.settings.min_coverage:
+                answer.text = (
+                    f"{NOT_FOUND} The passages found do not mention most of what the question asks about "
+                    f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
+                )
+                return AnswerStream(answer, None, started)
+            prompt = rag_prompt(question.text, found.chunks, select_evidence(question.text, found.chunks))
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
         return AnswerStream(answer, engine.generate(request), started)
 

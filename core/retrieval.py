@@ -28,11 +28,12 @@ class RetrievedChunk:
     score: float
     start: int = 0
     end: int = 0
+    similarity: float | None = None  # cosine similarity to the question (the score is a rank-fusion value in hybrid retrieval)
 
     @classmethod
-    def of(cls, chunk: ChunkRecord, score: float) -> "RetrievedChunk":
-        """Wrap a stored chunk with its score."""
-        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end)
+    def of(cls, chunk: ChunkRecord, score: float, similarity: float | None = None) -> "RetrievedChunk":
+        """Wrap a stored chunk with its score (and its cosine similarity when known)."""
+        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end, similarity)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Retriever:
         vector = self.embedder.embed([question])[0]
         dense = self.store.query(collection, vector, k if method == "dense" else max(k * 4, 20))
         if method == "dense":
-            chunks = [RetrievedChunk.of(h.chunk, h.score) for h in dense]
+            chunks = [RetrievedChunk.of(h.chunk, h.score, h.score) for h in dense]
         else:
             chunks = self._hybrid(collection, question, dense, k)
         best = max((h.score for h in dense), default=0.0)
@@ -91,7 +92,8 @@ class Retriever:
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
                 by_id[cid] = records[i]
         best = sorted(fused, key=fused.get, reverse=True)[:k]  # type: ignore[arg-type]
-        return [RetrievedChunk.of(by_id[cid], fused[cid]) for cid in best]
+        cosine = {hit.chunk.chunk_id: hit.score for hit in dense}
+        return [RetrievedChunk.of(by_id[cid], fused[cid], cosine.get(cid)) for cid in best]
 
     def _bm25_index(self, collection: str) -> tuple[object | None, list[ChunkRecord]]:
         """A BM25 index of the collection, rebuilt only when its chunks change."""

@@ -118,7 +118,9 @@ def show_sources(message: dict[str, Any]) -> None:
     with st.expander(f"Sources ({len(sources)})"):
         for i, source in enumerate(sources, 1):
             mark = " ← cited" if i in cited else ""
-            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
+            similarity = source.get("similarity")
+            shown = "similarity —" if similarity is None else f"similarity {similarity:.2f}"  # a cosine, not a rank-fusion value
+            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · {shown}{mark}")
             st.caption(escape_markdown(source["text"]))
 
 
@@ -132,6 +134,8 @@ def show_label(message: dict[str, Any]) -> None:
     st.caption(" · ".join(parts))
     if message.get("incomplete"):
         st.warning(f"Incomplete answer: {message.get('error')}")
+    if "unsupported" in (message.get("flags") or []):
+        st.warning("Not supported by the documents: no retrieved passage contains this answer's facts.", icon=":material/report:")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
