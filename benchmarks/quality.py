@@ -12,6 +12,7 @@ This is a stop-gap until `python -m core eval` lands on main; the scoring rules 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -103,7 +104,7 @@ def score(q: dict[str, Any], answer: Any, ranked: list[Any]) -> dict[str, Any]:
         "question": q["question"], "reference": ref, "unanswerable": unans, "answer": answer.text, "flags": flags,
         "refused": refused, "contained": contained, "f1": 0.0 if unans else round(token_f1(text, ref), 3),
         "cited": list(answer.cited or []), "false_citation": false_cite, "rank": rank,
-        "first_token_ms": t.get("first_token_ms"), "total_ms": t.get("total_ms"), "prompt_tokens": t.get("prompt_tokens"),
+        "first_token_ms": t.get("first_token_ms"), "total_ms": t.get("total_ms"), "coverage": t.get("question_coverage"),
     }
 
 
@@ -125,6 +126,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "right_page_top5": sum(1 for k in ranks if k is not None and k <= 5),
         "first_token_ms_median": round(statistics.median(first)) if first else None,
         "total_ms_median": round(statistics.median(total)) if total else None,
+        "prompt_tokens_median": round(statistics.median(p)) if (p := [r["prompt_tokens"] for r in rows if r.get("prompt_tokens")]) else None,
     }
 
 
@@ -145,12 +147,21 @@ def main() -> None:
     parser.add_argument("--sets", default="samples,public")
     parser.add_argument("--docs", default=None, help="directory holding the public set's PDFs")
     parser.add_argument("--limit", type=int, default=0, help="questions per file and kind (0: all)")
+    parser.add_argument("--sample-limit", type=int, default=0, help="questions per sample file (0: as --limit)")
     parser.add_argument("--out", default=None, help="write the per-question rows and the summary here (JSON)")
     parser.add_argument("--label", default="run")
+    parser.add_argument("--without", default="", help="levers to switch off for a before/after row: sentences, coverage")
     ns = parser.parse_args()
+    off = {x for x in ns.without.split(",") if x}
+    if "sentences" in off:
+        import core.rag
+
+        core.rag.select_evidence = lambda question, chunks: None  # type: ignore[assignment]  # whole passages
     results: dict[str, Any] = {"label": ns.label, "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
+        if "coverage" in off:
+            settings = dataclasses.replace(settings, min_coverage=0.0)
         svc = build_services(settings)
         engine = EmbeddedEngine(settings)
         engine.warm_up()
@@ -162,14 +173,17 @@ def main() -> None:
             svc.library.ingest(name, [UploadedFile(p.name, p.read_bytes()) for p in files])
             rows = []
             started = time.perf_counter()
-            for q in load_questions(qfiles, ns.limit):
+            for q in load_questions(qfiles, (ns.sample_limit or ns.limit) if name == "samples" else ns.limit):
                 question = Question(q["question"], "rag", name, engine.default_model, temperature=0.0, top_k=settings.top_k,
                                     retrieval=settings.retrieval, max_tokens=settings.max_answer_tokens)  # type: ignore[arg-type]
                 stream = svc.chat.ask(engine, question)
                 for _ in stream:
                     pass
                 ranked = svc.retriever.search(name, q["question"], 5, settings.retrieval).chunks  # type: ignore[arg-type]
-                rows.append(score(q, stream.answer, ranked))
+                row = score(q, stream.answer, ranked)
+                stats = getattr(getattr(stream, "_generation", None), "stats", None)
+                row["prompt_tokens"] = getattr(stats, "prompt_tokens", None)
+                rows.append(row)
             summary = summarise(rows)
             summary["wall_s"] = round(time.perf_counter() - started)
             results[name] = {"summary": summary, "rows": rows}
