@@ -17,7 +17,7 @@ from pathlib import Path
 from core.config import Settings
 from core.engines.embedded import EmbeddedEngine
 from core.library import UploadedFile
-from core.rag import Question
+from core.chat import Question
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +51,8 @@ def main() -> None:
             correct, first, speed, totals = 0, [], [], []
             started = time.perf_counter()
             for q in questions:
-                stream = svc.chat.ask(engine, Question(q["question"], mode, "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
-                                                       top_k=settings.top_k, retrieval=settings.retrieval))  # type: ignore[arg-type]
+                stream = svc.chat.ask(Question(q["question"], mode, "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
+                                               top_k=settings.top_k, retrieval=settings.retrieval), engine)  # type: ignore[arg-type]
                 text = "".join(stream)
                 t = stream.answer.timings
                 correct += normalise(q["answer"]) in normalise(text)

@@ -27,7 +27,7 @@ from typing import Any
 from core.config import Settings
 from core.engines.embedded import EmbeddedEngine
 from core.library import UploadedFile
-from core.rag import Question
+from core.chat import Question
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,9 +154,9 @@ def main() -> None:
     ns = parser.parse_args()
     off = {x for x in ns.without.split(",") if x}
     if "sentences" in off:
-        import core.rag
+        import core.chat
 
-        core.rag.select_evidence = lambda question, chunks: None  # type: ignore[assignment]  # whole passages
+        core.chat.select_evidence = lambda question, chunks: None  # type: ignore[assignment]  # whole passages
     results: dict[str, Any] = {"label": ns.label, "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
@@ -176,7 +176,7 @@ def main() -> None:
             for q in load_questions(qfiles, (ns.sample_limit or ns.limit) if name == "samples" else ns.limit):
                 question = Question(q["question"], "rag", name, engine.default_model, temperature=0.0, top_k=settings.top_k,
                                     retrieval=settings.retrieval, max_tokens=settings.max_answer_tokens)  # type: ignore[arg-type]
-                stream = svc.chat.ask(engine, question)
+                stream = svc.chat.ask(question, engine)
                 for _ in stream:
                     pass
                 ranked = svc.retriever.search(name, q["question"], 5, settings.retrieval).chunks  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ SAMPLES = ROOT / "sample_docs"
 
 
 def main() -> None:
-    """Print ingestion time and hit@k of dense and hybrid retrieval on the 45 sample questions."""
+    """Print ingestion time and hit@k of dense and fused retrieval on the 45 sample questions."""
     with tempfile.TemporaryDirectory() as tmp:
         svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp)))
         files = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")]
@@ -33,7 +33,7 @@ def main() -> None:
         print(f"ingest: {len(results)} files, {sum(r.pages for r in results)} pages, {chunks} chunks in {ingest_s:.1f} s "
               f"({chunks / ingest_s:.1f} chunks/s, including parsing in a child process)")
         questions = [json.loads(line) for q in sorted(SAMPLES.glob("*.questions.jsonl")) for line in q.read_text().splitlines() if line.strip()]
-        for method in ("dense", "hybrid"):
+        for method in ("dense", "fused"):
             for k in (1, 3, 5):
                 hits, ms = 0, 0.0
                 for q in questions:

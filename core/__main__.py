@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from core.config import Settings
+from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrieve", help="retrieval only (no LLM): the top chunks for a question")
     p.add_argument("--collection", required=True)
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", choices=["dense", "hybrid"], default=None)
+    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
+                   help="dense, or fused (BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_retrieve)

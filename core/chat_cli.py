@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from core.engines.select import choose_engine, default_model
-from core.rag import MODES, Question
+from core.chat import MODES, Question
+from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.services import Services
 
 
@@ -20,7 +20,8 @@ def add_chat_commands(sub: Any) -> None:
     p.add_argument("--model", help="base model (default: the engine's default)")
     p.add_argument("--variant", help="fine-tuned variant (finetuned and hybrid modes; default: the newest registered)")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", choices=["dense", "hybrid"], default=None, help="retrieval method")
+    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
+                   help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
     p.add_argument("question", nargs="*")
@@ -32,9 +33,9 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
     from core.__main__ import _one_or_many
 
     settings = svc.settings
-    engine = choose_engine(settings, ns.engine)
-    base = ns.model or default_model(engine, settings)
-    variant = ns.variant or _newest_variant(svc, engine.name)
+    engine = svc.engines.resolve(ns.engine)
+    base = ns.model or svc.engines.default_model(engine)
+    variant = svc.engines.variant_model(engine, ns.variant or svc.engines.newest_variant(engine) or "") or None
 
     def one(text: str, extra: dict[str, Any]) -> dict[str, Any]:
         question = Question(
@@ -48,7 +49,7 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
             retrieval=ns.method or settings.retrieval,  # type: ignore[arg-type]
             max_tokens=settings.max_answer_tokens,
         )
-        stream = svc.chat.ask(engine, question)
+        stream = svc.chat.ask(question, engine)
         for _ in stream:
             pass
         result = stream.answer.to_dict()
@@ -57,13 +58,6 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
         return {**extra, **result}
 
     return _one_or_many(ns, one)
-
-
-def _newest_variant(svc: Services, engine: str) -> str | None:
-    variants = svc.variants.list(engine)
-    if not variants:
-        return None
-    return variants[0].name if engine == "embedded" else (variants[0].ollama_model or variants[0].name)
 
 
 def main() -> None:  # pragma: no cover - convenience for `python -m core.chat_cli`

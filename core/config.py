@@ -14,7 +14,9 @@ from core.errors import ConfigError
 
 ENGINE_CHOICES = ("auto", "ollama", "embedded")
 EMBEDDING_BACKENDS = ("sentence-transformers", "ollama")
-RETRIEVAL_METHODS = ("dense", "hybrid")
+RETRIEVAL_METHODS = ("dense", "fused")
+# Earlier names of a retrieval method, still accepted (a user's .env may say DOMAINCHAT_RETRIEVAL=hybrid).
+RETRIEVAL_ALIASES = {"hybrid": "fused"}
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -47,7 +49,7 @@ class Settings:
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
     min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
-    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "hybrid", "'dense' (embeddings) or 'hybrid' (BM25 + dense, reciprocal rank fusion).")
+    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> "Settings":
@@ -71,6 +73,7 @@ class Settings:
             raise ConfigError(f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise ConfigError(f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}.")
+        object.__setattr__(self, "retrieval", retrieval_method(self.retrieval))
         if self.retrieval not in RETRIEVAL_METHODS:
             raise ConfigError(f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}.")
         if self.chunk_size < 100 or not 0 <= self.chunk_overlap < self.chunk_size:
@@ -92,6 +95,12 @@ class Settings:
     def describe() -> list[tuple[str, str, str]]:
         """(environment variable, default, description) for every setting, for the README and `--help`."""
         return [(f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def retrieval_method(name: str) -> str:
+    """The retrieval method's current name (old names map to new ones; unknown names pass through to be refused)."""
+    name = name.strip().lower()
+    return RETRIEVAL_ALIASES.get(name, name)
 
 
 def _convert(name: str, env_name: str, raw: str, kind: type) -> Any:

@@ -74,5 +74,13 @@ class FineTuneError(AppError):
     """A fine-tuning job could not be started or failed."""
 
 
-class JobBusyError(FineTuneError):
+class JobError(AppError):
+    """A background job could not be started, found or controlled."""
+
+
+class JobBusyError(JobError):
     """Another heavy job is already running (one at a time on a small machine)."""
+
+
+class QuestionFileError(AppError):
+    """A question file (evaluation set or imported Q&A) has a row the app cannot use."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -13,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import AppError
-from core.rag import Answer
+from core.chat import Answer
+from core.fsutil import write_json_atomic
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 NO_COLLECTION = "_no-collection"
@@ -58,10 +57,7 @@ class ChatHistory:
         chat.updated = time.time()
         folder = self._folder(chat.collection)
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".chat-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(chat), handle, ensure_ascii=False, indent=1)
-        os.replace(tmp, folder / f"{chat.id}.json")
+        write_json_atomic(folder / f"{chat.id}.json", asdict(chat))
 
     def list(self, collection: str | None) -> list[Conversation]:
         """The conversations of a collection, most recent first."""

@@ -7,9 +7,7 @@ duplicate, every file ends indexed, duplicate or rejected with a reason that say
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
@@ -22,7 +20,9 @@ from core.documents.parse_worker import parse_in_subprocess
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
 from core.errors import AppError, DocumentNotFoundError
-from core.store import ChunkRecord, CollectionInfo, VectorStore, validate_collection_name
+from core.names import validate_collection_name
+from core.store import ChunkRecord, CollectionInfo, VectorStore
+from core.fsutil import write_bytes_atomic
 
 Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
 EMBED_BATCH = 64
@@ -233,10 +233,7 @@ class DocumentLibrary:
         self.originals.mkdir(parents=True, exist_ok=True)
         path = self.originals / stored_as
         if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.originals, prefix=".upload-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, data)
         return path
 
     def _forget_original(self, stored_as: str) -> None:

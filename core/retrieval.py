@@ -1,4 +1,7 @@
-"""Retrieval: dense (embeddings in Chroma) or hybrid (BM25 + dense, fused by reciprocal rank)."""
+"""Retrieval methods: `dense` (embeddings in Chroma) or `fused` (BM25 + dense, fused by reciprocal rank).
+
+(`fused` was called `hybrid` before; that name now belongs only to the chat mode "fine-tuned variant +
+retrieved passages", and `core.config.retrieval_method` still maps the old setting value.)"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Literal
 from core.embeddings import Embedder
 from core.store import ChunkRecord, VectorStore
 
-Method = Literal["dense", "hybrid"]
+Method = Literal["dense", "fused"]
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -28,7 +31,7 @@ class RetrievedChunk:
     score: float
     start: int = 0
     end: int = 0
-    similarity: float | None = None  # cosine similarity to the question (the score is a rank-fusion value in hybrid retrieval)
+    similarity: float | None = None  # cosine similarity to the question (the score is a rank-fusion value in fused retrieval)
 
     @classmethod
     def of(cls, chunk: ChunkRecord, score: float, similarity: float | None = None) -> "RetrievedChunk":
@@ -69,11 +72,11 @@ class Retriever:
         if method == "dense":
             chunks = [RetrievedChunk.of(h.chunk, h.score, h.score) for h in dense]
         else:
-            chunks = self._hybrid(collection, question, dense, k)
+            chunks = self._fused(collection, question, dense, k)
         best = max((h.score for h in dense), default=0.0)
         return Retrieval(chunks, method, (time.perf_counter() - started) * 1000, best)
 
-    def _hybrid(self, collection: str, question: str, dense: list, k: int) -> list[RetrievedChunk]:
+    def _fused(self, collection: str, question: str, dense: list, k: int) -> list[RetrievedChunk]:
         pool = len(dense)
         bm25, records = self._bm25_index(collection)
         fused: dict[str, float] = {}

@@ -10,7 +10,8 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
-from core.rag import ChatService
+from core.chat import ChatService
+from core.engines.resolver import Engines
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
@@ -29,6 +30,7 @@ class Services:
     variants: VariantRegistry
     chat: ChatService
     history: ChatHistory
+    engines: Engines
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -43,6 +45,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
+    engines = Engines(settings)
     return Services(
         settings=settings,
         store=store,
@@ -51,6 +54,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever),
+        chat=ChatService(settings, retriever, engines),
         history=ChatHistory(settings.data_dir),
+        engines=engines,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,10 @@ from core.config import Settings
 from core.errors import (
     CollectionNotFoundError,
     EmbeddingModelMismatchError,
-    InvalidNameError,
     StoreLockedError,
     StoreUnavailableError,
 )
-
-_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
+from core.names import validate_collection_name
 
 
 @dataclass(frozen=True)
@@ -57,15 +54,6 @@ class CollectionInfo:
     embedding_model: str
     chunk_size: int
     chunk_overlap: int
-
-
-def validate_collection_name(name: str) -> str:
-    """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
-    if not _COLLECTION_NAME.match(name or "") or ".." in name:
-        raise InvalidNameError(
-            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
-        )
-    return name
 
 
 class VectorStore:

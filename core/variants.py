@@ -7,16 +7,16 @@ GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model th
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import InvalidNameError, VariantError
+from core.errors import VariantError
+from core.names import validate_name
+from core.fsutil import write_json_atomic
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,7 @@ class Variant:
 
 def validate_variant_name(name: str) -> str:
     """Return `name` if usable as a variant name, else raise a message saying what is allowed."""
-    if not _NAME.match(name):
-        raise InvalidNameError(
-            f"Variant name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
-    return name
+    return validate_name(name, "Variant name")
 
 
 class VariantRegistry:
@@ -81,9 +77,7 @@ class VariantRegistry:
         """Write (or replace) a variant record; its files must already be in its folder."""
         folder = self.folder(variant.name)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "variant.json.tmp"
-        tmp.write_text(json.dumps(asdict(variant), indent=2), encoding="utf-8")
-        tmp.replace(folder / "variant.json")
+        write_json_atomic(folder / "variant.json", asdict(variant))
         return variant
 
     def delete(self, name: str) -> None:

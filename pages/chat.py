@@ -7,10 +7,10 @@ from typing import Any, Iterator
 
 import streamlit as st
 
-from core.engines.select import choose_engine_with_status, default_model
+from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
 from core.history import Conversation, to_json, to_markdown
-from core.rag import MODES, VARIANT_MODES, AnswerStream, Question
+from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, page_setup, show_error
 
@@ -19,56 +19,38 @@ settings = svc.settings
 collection = current_collection()
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def engine_overview(settings_key: str, choice: str) -> dict[str, Any]:
-    """Which engine answers, its status and models; cached briefly so reruns do not probe Ollama each time."""
-    engine, probe = choose_engine_with_status(settings, choice)
-    status = engine.status()
-    models = engine.list_models() if status.ok else []
-    return {
-        "engine": engine.name,
-        "status": status,
-        "probe": probe,
-        "base": [m.name for m in models if m.kind == "base"],
-        "variants": [m.name for m in models if m.kind == "variant"],
-        "default": default_model(engine, settings),
-    }
-
-
 # --- sidebar: engine, models, mode ----------------------------------------------------------------
 with st.sidebar:
     st.divider()
     choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
                           help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
     try:
-        overview = engine_overview(repr(settings), choice)
+        overview = svc.engines.overview(choice)
     except AppError as exc:
         show_error(exc)
         st.stop()
-    status = overview["status"]
+    status = overview.status
     if status.ok:
         st.caption(f":material/check_circle: {status.message}")
     else:
         st.warning(status.message)
-    if choice == "auto" and overview["probe"] is not None and not overview["probe"].ok:
-        st.caption(f"Using the embedded engine: {overview['probe'].message}")
+    if overview.fell_back:
+        st.caption(f"Using the embedded engine: {overview.probe.message}")
 
-    base_options = overview["base"] or [overview["default"]]
-    base_index = base_options.index(overview["default"]) if overview["default"] in base_options else 0
-    base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview['engine']}")
-    # On Ollama any pulled model can serve as "the fine-tuned variant" (trained elsewhere); on the embedded
-    # engine only registered adapters can.
-    variant_options = overview["variants"] + ([m for m in overview["base"] if m != base_model] if overview["engine"] == "ollama" else [])
-    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview['engine']}",
+    base_options = overview.base_models
+    base_index = base_options.index(overview.default_model) if overview.default_model in base_options else 0
+    base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview.engine}")
+    variant_options = [m for m in overview.variant_choices if m != base_model]
+    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview.engine}",
                                  placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
-                                 index=0 if overview["variants"] else None)
-    if not overview["variants"]:
+                                 index=0 if overview.variants else None)
+    if not overview.variants:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
-    method = st.radio("Retrieval", ["dense", "hybrid"], index=["dense", "hybrid"].index(settings.retrieval), horizontal=True,
-                      help="dense: embeddings only. hybrid: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
+    method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
+                      help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
 chats = svc.history.list(collection)
@@ -107,7 +89,7 @@ if chat.messages:
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
 target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
-st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview['engine']}**")
+st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
 
 
 def show_sources(message: dict[str, Any]) -> None:
@@ -179,8 +161,7 @@ if prompt:
         st.markdown(escape_markdown(prompt))
     with st.chat_message("assistant"):
         try:
-            engine, _ = choose_engine_with_status(settings, choice)
-            stream = svc.chat.ask(engine, question)
+            stream = svc.chat.ask(question, choice)
             st.write_stream(escaped(stream))
         except AppError as exc:
             st.session_state.update(failed_question=prompt, failed_error=exc)

@@ -6,7 +6,6 @@ from datetime import datetime
 
 import streamlit as st
 
-from core.engines.select import choose_engine, default_model
 from core.errors import AppError
 from core.finetune import dataset as ds
 from core.finetune import jobs
@@ -50,14 +49,14 @@ with tab_data:
             max_chunks = st.number_input("Use at most this many chunks (0: all)", 0, 10_000, 0, help="A spread over the whole collection.")
             name = st.text_input("Training set name", value=collection.lower(), key="gen_name")
             st.caption(f"Questions are written by the chat's engine ({chosen_engine}). Malformed replies are retried, then skipped and counted.")
-            if choose_engine(settings, chosen_engine).name == "embedded":
+            if svc.engines.resolve(chosen_engine).name == "embedded":
                 st.warning("The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from 3 chunks, "
                            "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away).")
             if st.button("Generate training set", type="primary"):
                 with guarded():
                     ds.validate_dataset_name(name)
-                    engine = choose_engine(settings, chosen_engine)
-                    model = default_model(engine, settings)
+                    engine = svc.engines.resolve(chosen_engine)
+                    model = svc.engines.default_model(engine)
                     chunks = svc.store.all_chunks(collection)
                     bar = st.progress(0.0, text="Starting…")
 

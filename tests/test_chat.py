@@ -14,7 +14,7 @@ from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
 from core.history import ChatHistory, to_json, to_markdown
 from core.library import UploadedFile
 from core.prompts import NOT_FOUND
-from core.rag import Question
+from core.chat import Question
 from core.services import Services
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer, StreamError
 
@@ -38,7 +38,7 @@ def ollama(ollama_server: FakeOllamaServer, settings: Settings) -> OllamaEngine:
 
 
 def ask(svc: Services, engine: OllamaEngine, mode: str, text: str = FILTER_Q, **kw: object):
-    stream = svc.chat.ask(engine, Question(text, mode, "manuals", "gemma3:270m", "manual-ft:latest", temperature=0.0, **kw))  # type: ignore[arg-type]
+    stream = svc.chat.ask(Question(text, mode, "manuals", "gemma3:270m", "manual-ft:latest", temperature=0.0, **kw), engine)  # type: ignore[arg-type]
     pieces = list(stream)
     return stream.answer, pieces
 
@@ -80,19 +80,19 @@ def test_nothing_relevant_says_so_without_calling_the_model(indexed: Services, o
 
 def test_finetuned_mode_without_a_variant_points_to_the_fine_tune_page(indexed: Services, ollama: OllamaEngine) -> None:
     with pytest.raises(VariantError, match="Fine-tune page"):
-        indexed.chat.ask(ollama, Question(FILTER_Q, "finetuned", "manuals", "gemma3:270m", None))
+        indexed.chat.ask(Question(FILTER_Q, "finetuned", "manuals", "gemma3:270m", None), ollama)
 
 
 def test_errors_reach_the_user_with_the_fix(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer, settings: Settings) -> None:
     with pytest.raises(ModelNotFoundError, match="ollama pull llama3.2"):
-        list(indexed.chat.ask(ollama, Question(FILTER_Q, "base", "manuals", "llama3.2", None)))
+        list(indexed.chat.ask(Question(FILTER_Q, "base", "manuals", "llama3.2", None), ollama))
     ollama_server.stream_error = StreamError(after_chunks=3)
     answer, pieces = ask(indexed, ollama, "rag")
     assert answer.incomplete and "".join(pieces).strip() == answer.text and len(pieces) == 3
     assert "unexpected EOF" in answer.error
     closed = OllamaEngine(dataclasses.replace(settings, ollama_host="http://127.0.0.1:9", engine="ollama"))
     with pytest.raises(EngineUnavailableError, match="ollama serve"):
-        list(indexed.chat.ask(closed, Question(FILTER_Q, "rag", "manuals", "gemma3:270m")))
+        list(indexed.chat.ask(Question(FILTER_Q, "rag", "manuals", "gemma3:270m"), closed))
 
 
 def test_history_persists_and_exports(indexed: Services, ollama: OllamaEngine, settings: Settings) -> None:
@@ -120,12 +120,12 @@ def test_embedded_engine_answers_from_the_manual_and_cites_the_page(indexed: Ser
 
     engine = EmbeddedEngine(settings)
     base = engine.default_model
-    stream = indexed.chat.ask(engine, Question(FILTER_Q, "rag", "manuals", base, temperature=0.0, top_k=3))
+    stream = indexed.chat.ask(Question(FILTER_Q, "rag", "manuals", base, temperature=0.0, top_k=3), engine)
     text = "".join(stream)
     answer = stream.answer
     assert "once a week" in text.lower()
     assert answer.cited and answer.sources[answer.cited[0] - 1].page == 6
-    plain = indexed.chat.ask(engine, Question(FILTER_Q, "base", "manuals", base, temperature=0.0))
+    plain = indexed.chat.ask(Question(FILTER_Q, "base", "manuals", base, temperature=0.0), engine)
     "".join(plain)
     assert plain.answer.sources == [] and plain.answer.text
     assert plain.answer.timings["tokens"] > 0

@@ -39,7 +39,7 @@ def test_collections_and_docs_listing(indexed: Path) -> None:
     assert collection["chunks"] == sum(d["chunks"] for d in docs)
 
 
-@pytest.mark.parametrize("method", ["dense", "hybrid"])
+@pytest.mark.parametrize("method", ["dense", "fused", "hybrid"])
 def test_retrieve_finds_the_right_page_for_sample_questions(indexed: Path, method: str) -> None:
     lines = run(indexed, "retrieve", "--collection", "samples", "--top-k", "3", "--method", method,
                 "--questions", str(SAMPLES / "aquaflow-dishwasher-manual.questions.jsonl")).stdout.splitlines()
@@ -50,6 +50,7 @@ def test_retrieve_finds_the_right_page_for_sample_questions(indexed: Path, metho
     assert hits >= 12, f"only {hits}/15 questions retrieved their page with {method}"
     first = rows[0]
     assert {"source", "page", "score", "chunk_id", "text"} <= set(first["chunks"][0])
+    assert first["method"] == ("fused" if method == "hybrid" else method)  # the old name of `fused` still works
 
 
 def test_single_question_returns_the_page_of_its_answer(indexed: Path) -> None:

@@ -11,16 +11,9 @@ import pytest
 
 from core.config import Settings
 from core.engines.base import GenerationRequest, Prompt
-from core.engines.embedded import (
-    BUNDLED_NAME,
-    EmbeddedEngine,
-    _cut_middle,
-    _RepeatGuard,
-    bundled_gguf_path,
-    load_model,
-    read_gguf_header,
-    validate_lora_adapter,
-)
+from core.engines.bundled import BUNDLED_NAME, bundled_gguf_path
+from core.engines.embedded import EmbeddedEngine, _cut_middle, _RepeatGuard, load_model
+from core.engines.gguf_files import read_gguf_header, validate_lora_gguf
 from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
 from core.variants import Variant, VariantRegistry
 
@@ -163,7 +156,8 @@ def test_invalid_adapter_is_a_variant_error_not_a_crash(tmp_path: Path, case: st
 
 def test_validate_accepts_a_well_formed_adapter(tmp_path: Path) -> None:
     path = write_adapter(tmp_path / "ok.gguf", q_targets(range(18)))
-    validate_lora_adapter(path, bundled_gguf_path())  # no exception
+    info = validate_lora_gguf(path, bundled_gguf_path())
+    assert info["architecture"] == "gemma3" and info["rank"] == [4]
 
 
 def test_repeat_guard_stops_a_looping_base_model() -> None:

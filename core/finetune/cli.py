@@ -116,10 +116,8 @@ def cmd_dataset(svc: Any, ns: argparse.Namespace) -> int:
                                 max_chunks=ns.max_chunks, seed=ns.seed)
     generate, model = None, ""
     if ns.collection or ns.reword:
-        from core.engines.select import choose_engine, default_model
-
-        engine = choose_engine(svc.settings, ns.engine)
-        model = ns.model or default_model(engine, svc.settings)
+        engine = svc.engines.resolve(ns.engine)
+        model = ns.model or svc.engines.default_model(engine)
         generate = ds.engine_generator(engine, model, seed=ns.seed)
     if ns.collection:
         svc.store.collection_info(ns.collection)  # CollectionNotFoundError with the fix

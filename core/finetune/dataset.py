@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from core.errors import FineTuneError, InvalidNameError
+from core.errors import FineTuneError
+from core.names import validate_name
 from core.finetune.formats import clean_answer, clean_question
+from core.fsutil import write_json_atomic, write_jsonl_atomic
 
 Generator = Callable[[str], str]
 Progress = Callable[[int, int, str], None]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _FENCE = re.compile(r"```(?:json|JSON)?")
 _NORMALISE = re.compile(r"[^a-z0-9]+")
 
@@ -545,9 +546,7 @@ MANIFEST_FILE = "manifest.json"
 
 def validate_dataset_name(name: str) -> str:
     """Return `name` if usable as a dataset name, else raise a message saying what is allowed."""
-    if not _NAME.match(name):
-        raise InvalidNameError(f"Dataset name {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.")
-    return name
+    return validate_name(name, "Dataset name")
 
 
 def datasets_root(data_dir: Path) -> Path:
@@ -562,11 +561,7 @@ def dataset_dir(data_dir: Path, name: str) -> Path:
 
 def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     """Write records as JSONL atomically (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_jsonl_atomic(path, records)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -584,9 +579,7 @@ def save_training_set(data_dir: Path, name: str, ts: TrainingSet, meta: Mapping[
     write_jsonl(folder / EVAL_SEEN_FILE, (p.question_record() for p in ts.eval_seen))
     write_jsonl(folder / EVAL_NEW_FILE, (p.question_record() for p in ts.eval_new))
     manifest = {"name": name, "created": time.time(), **(dict(meta) if meta else {}), "stats": asdict(ts.stats)}
-    tmp = folder / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(folder / MANIFEST_FILE)
+    write_json_atomic(folder / MANIFEST_FILE, manifest)
     return folder
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import FineTuneError
+from core.fsutil import atomic_path
 
 _DONE = "converted.json"
 
@@ -81,8 +81,6 @@ def convert_gguf(gguf: Path, cache_root: Path) -> Path:
     if not gguf.is_file():
         raise FineTuneError(f"Base model file {gguf} does not exist: check the engine's model path.")
     started = time.perf_counter()
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
@@ -92,11 +90,11 @@ def convert_gguf(gguf: Path, cache_root: Path) -> Path:
             "use a Hugging Face model folder of the same model instead."
         ) from exc
     _clear_quantizer(model)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / _DONE).write_text(json.dumps({"gguf": str(gguf), "seconds": round(time.perf_counter() - started, 1)}), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:  # the folder appears whole, marker included, or not at all
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / _DONE).write_text(json.dumps({"gguf": str(gguf), "seconds": round(time.perf_counter() - started, 1)}), encoding="utf-8")
     return target
 
 

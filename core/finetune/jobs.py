@@ -1,33 +1,22 @@
-"""Training jobs: detached subprocesses that report to a status file, one heavy job at a time.
+"""Training jobs: the training program run as a `core.jobs` background job (kind TRAINING).
 
-A job lives in `<data_dir>/finetune/jobs/<job_id>/`: `config.json` (what to do), `status.json`
-(progress, written atomically by the job), `cancel` (a flag the training loop checks) and `log.txt`
-(the job's stdout and stderr). The page polls `job_status`; closing the browser does not stop a job
-because it runs in its own session.
-
-One heavy job at a time: `<data_dir>/heavy-job.lock` is held with `flock` by the running job for its
-whole life (the parent takes the lock, then hands the open file to the child), so a crashed job
-never leaves a stale lock behind.
+A job lives in `<data_dir>/finetune/jobs/<job_id>/` (see `core.jobs` for the files, the locks and
+how liveness is checked); `TrainConfig` is its config.json. One heavy job runs at a time.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from core.errors import FineTuneError, JobBusyError
+from core import jobs as core_jobs
+from core.errors import FineTuneError
+from core.jobs import TERMINAL_STATES, JobKind, acquire_heavy_lock, heavy_job_holder
 
-LOCK_FILE = "heavy-job.lock"
-TERMINAL_STATES = ("done", "failed", "cancelled")
+__all__ = ["TERMINAL_STATES", "TRAINING", "TrainConfig", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
+           "job_status", "jobs_root", "list_jobs", "make_train_config", "new_job_id", "start_job", "wait_job"]
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -94,181 +83,36 @@ class TrainConfig:
         return cls(**raw)
 
 
-# ---------------------------------------------------------------- paths and status files
+# ---------------------------------------------------------------- the training job on core.jobs
+
+TRAINING = JobKind(
+    name="training", module="core.finetune.train", root="finetune/jobs", prefix="ft", what="fine-tuning job",
+    heavy=True, cancel_hint="`python -m core finetune cancel {job_id}`", cancelled_message="Cancelled: nothing was saved as a variant.",
+)
 
 
 def jobs_root(data_dir: Path) -> Path:
     """The folder holding every training job."""
-    return Path(data_dir) / "finetune" / "jobs"
+    return TRAINING.jobs_root(data_dir)
 
 
 def job_dir(data_dir: Path, job_id: str) -> Path:
     """The folder of one job."""
-    if not job_id or "/" in job_id or job_id.startswith("."):
-        raise FineTuneError(f"{job_id!r} is not a job id: list jobs with `python -m core finetune status`.")
-    return jobs_root(data_dir) / job_id
+    return TRAINING.job_dir(data_dir, job_id)
 
 
 def new_job_id() -> str:
     """A sortable, unique job id."""
-    return time.strftime("ft-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_status_file(path: Path) -> dict[str, Any]:
-    """The status JSON of a job folder ({} if not written yet)."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except ValueError:
-        return {}  # only possible for a file written by something else than write_json_atomic
-
-
-class StatusWriter:
-    """Keeps a job's status dict and rewrites status.json on every update."""
-
-    def __init__(self, path: Path, initial: Mapping[str, Any] | None = None) -> None:
-        self.path = Path(path)
-        self.data: dict[str, Any] = {**read_status_file(self.path), **(dict(initial) if initial else {})}
-
-    def update(self, **changes: Any) -> dict[str, Any]:
-        """Apply changes and write the file."""
-        self.data.update(changes)
-        self.data["updated"] = time.time()
-        write_json_atomic(self.path, self.data)
-        return self.data
-
-
-# ---------------------------------------------------------------- the heavy-job lock
-
-
-def lock_path(data_dir: Path) -> Path:
-    """The lock file every heavy job holds while it runs."""
-    return Path(data_dir) / LOCK_FILE
-
-
-def _busy_message(holder: Mapping[str, Any]) -> str:
-    job = holder.get("job_id", "?")
-    started = holder.get("started")
-    when = time.strftime(" (started %H:%M)", time.localtime(started)) if isinstance(started, (int, float)) else ""
-    return (
-        f"Another heavy job is running: {holder.get('what', 'job')} {job}{when}. This machine runs one at a time: "
-        f"wait for it to finish or cancel it (Fine-tune page, or `python -m core finetune cancel {job}`)."
-    )
-
-
-def acquire_heavy_lock(data_dir: Path, job_id: str, what: str = "fine-tuning job") -> int:
-    """Take the heavy-job lock and return its file descriptor; raise JobBusyError if held."""
-    path = lock_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _read_holder(fd)
-        os.close(fd)
-        raise JobBusyError(_busy_message(holder)) from None
-    _write_holder(fd, {"job_id": job_id, "what": what, "pid": os.getpid(), "started": time.time()})
-    return fd
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        return json.loads(os.read(fd, 4096).decode() or "{}")
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_holder(fd: int, holder: Mapping[str, Any]) -> None:
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, json.dumps(holder).encode())
-
-
-def heavy_job_holder(data_dir: Path) -> dict[str, Any] | None:
-    """Who holds the heavy-job lock now (job_id, what, pid, started), or None if it is free."""
-    path = lock_path(data_dir)
-    if not path.is_file():
-        return None
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return _read_holder(fd)
-    finally:
-        os.close(fd)  # closing also drops the probe's own lock
-    return None
-
-
-# ---------------------------------------------------------------- starting and watching jobs
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # An exited child that nobody reaped yet is a zombie: dead for our purpose.
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Never reach for a model hub from a job, and keep the log free of progress bars.
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
-               TOKENIZERS_PARALLELISM="false", TRANSFORMERS_VERBOSITY="error", PYTHONUNBUFFERED="1")
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return TRAINING.new_job_id()
 
 
 def start_job(config: TrainConfig) -> str:
     """Start a training job as a detached subprocess and return its id; JobBusyError if one runs."""
-    data_dir = Path(config.data_dir)
-    folder = config.job_dir
     _check_config(config)
-    fd = acquire_heavy_lock(data_dir, config.job_id)
-    try:
-        folder.mkdir(parents=True, exist_ok=False)
-        (folder / "config.json").write_text(config.to_json(), encoding="utf-8")
-        status = StatusWriter(folder / "status.json", {
-            "job_id": config.job_id, "state": "queued", "phase": "starting", "message": "Starting the training process",
-            "step": 0, "total_steps": None, "epoch": 0, "epochs": config.epochs, "loss": None,
-            "base_model": config.base_model, "dataset": config.dataset_name or config.dataset,
-            "created": time.time(),
-        })
-        status.update()
-        with (folder / "log.txt").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "core.finetune.train", "--config", str(folder / "config.json"), "--lock-fd", str(fd)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(fd,), start_new_session=True, env=_child_env(), cwd=str(folder),
-            )
-        _write_holder(fd, {"job_id": config.job_id, "what": "fine-tuning job", "pid": proc.pid, "started": time.time()})
-        status.update(pid=proc.pid)
-    except FileExistsError:
-        raise FineTuneError(f"A job called {config.job_id} already exists: start it with another id.") from None
-    except OSError as exc:
-        raise FineTuneError(f"Could not start the training process ({exc}): check that {data_dir} is writable.") from exc
-    finally:
-        os.close(fd)  # the child keeps the lock through its inherited copy
-    return config.job_id
+    return core_jobs.start_job(Path(config.data_dir), TRAINING, config.to_json(), job_id=config.job_id, status={
+        "message": "Starting the training process", "epoch": 0, "epochs": config.epochs, "loss": None,
+        "base_model": config.base_model, "dataset": config.dataset_name or config.dataset,
+    })
 
 
 def _check_config(config: TrainConfig) -> None:
@@ -295,69 +139,22 @@ def _check_config(config: TrainConfig) -> None:
 
 def job_status(data_dir: Path, job_id: str) -> dict[str, Any]:
     """The job's status (state running|done|failed|cancelled, step, loss, ETA, cost, result…)."""
-    folder = job_dir(data_dir, job_id)
-    if not (folder / "config.json").is_file():
-        raise FineTuneError(f"No training job {job_id!r}: list jobs with `python -m core finetune status`.")
-    status = read_status_file(folder / "status.json")
-    status.setdefault("job_id", job_id)
-    if status.get("state") not in TERMINAL_STATES and not _pid_alive(status.get("pid")):
-        # No process: killed or crashed hard (a job whose pid is not written yet gets a grace period).
-        if (folder / "cancel").exists():
-            # SIGTERM before the job installed its handler ends it at once: that is still a cancellation
-            status.update(state="cancelled", phase="cancelled", message="Cancelled: nothing was saved as a variant.")
-            write_json_atomic(folder / "status.json", status)
-        elif status.get("pid") is not None or time.time() - float(status.get("created", 0)) > 10:
-            status.update(state="failed", message=f"The training process stopped unexpectedly: see {folder / 'log.txt'}.", log_tail=_log_tail(folder))
-            write_json_atomic(folder / "status.json", status)
-    return status
-
-
-def _log_tail(folder: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join((folder / "log.txt").read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+    return core_jobs.job_status(Path(data_dir), TRAINING, job_id).to_dict()
 
 
 def list_jobs(data_dir: Path) -> list[dict[str, Any]]:
     """The status of every job, newest first."""
-    root = jobs_root(data_dir)
-    if not root.is_dir():
-        return []
-    out = [job_status(data_dir, d.name) for d in root.iterdir() if (d / "config.json").is_file()]
-    return sorted(out, key=lambda s: s.get("created", 0), reverse=True)
+    return [s.to_dict() for s in core_jobs.list_jobs(Path(data_dir), TRAINING)]
 
 
 def cancel_job(data_dir: Path, job_id: str, wait_s: float = 0.0) -> dict[str, Any]:
     """Ask a job to stop (flag file + SIGTERM); optionally wait up to `wait_s` for it to end."""
-    folder = job_dir(data_dir, job_id)
-    status = job_status(data_dir, job_id)
-    if status.get("state") in TERMINAL_STATES:
-        return status
-    (folder / "cancel").write_text(str(time.time()), encoding="utf-8")
-    pid = status.get("pid")
-    if _pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        status = job_status(data_dir, job_id)
-        if status.get("state") in TERMINAL_STATES:
-            return status
-        time.sleep(0.2)
-    return job_status(data_dir, job_id)
+    return core_jobs.cancel_job(Path(data_dir), TRAINING, job_id, wait_s).to_dict()
 
 
 def wait_job(data_dir: Path, job_id: str, timeout_s: float, poll_s: float = 0.5) -> dict[str, Any]:
     """Poll until the job ends or `timeout_s` passes; return its last status."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = job_status(data_dir, job_id)
-        if status.get("state") in TERMINAL_STATES or time.monotonic() >= deadline:
-            return status
-        time.sleep(poll_s)
+    return core_jobs.wait_job(Path(data_dir), TRAINING, job_id, timeout_s, poll_s).to_dict()
 
 
 def make_train_config(

@@ -7,22 +7,21 @@ The layout follows llama.cpp's `convert_lora_to_gguf.py` and its loader (`llama-
   written from PEFT's `lora_A` (rank × in) and `lora_B` (out × rank) as they are, which gives the
   GGUF shapes llama.cpp checks: lora_a ne = (in, rank), lora_b ne = (rank, out).
 
-llama-cpp-python does not report a bad adapter; it crashes at the first token. So
-`validate_lora_gguf` checks everything the loader checks with the gguf reader, and `smoke_generate`
-runs llama.cpp in a child process, where a crash cannot take the app down.
+The written file is checked with `core.engines.gguf_files.validate_lora_gguf` before it replaces the
+target (llama-cpp-python would crash on a bad adapter instead of reporting it).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from core.engines.gguf_files import base_header, validate_lora_gguf
 from core.errors import VariantError
+from core.fsutil import atomic_path
 
 # Architectures whose GGUF stores attention/MLP weights exactly as the HF checkpoint does.
 _SAME_LAYOUT = {"gemma", "gemma2", "gemma3", "qwen2", "qwen3", "starcoder2", "stablelm", "granite"}
@@ -55,28 +54,6 @@ def gguf_arch(reader: Any) -> str:
     if field is None:
         raise VariantError("The base GGUF has no general.architecture key: it is not a llama.cpp model file.")
     return str(field.contents())
-
-
-def _field(reader: Any, key: str, default: Any = None) -> Any:
-    field = reader.fields.get(key)
-    return field.contents() if field is not None else default
-
-
-def base_header(gguf_path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
-    """(scalar metadata, tensor name -> GGUF shape) of a GGUF file, read in ~0.05 s.
-
-    gguf's GGUFReader needs ~10 s on a model because it decodes the whole vocabulary; a model's
-    scalars and tensor table are all a check or a conversion needs.
-    """
-    from core.engines.embedded import read_gguf_header
-
-    try:
-        header = read_gguf_header(Path(gguf_path))
-    except Exception as exc:  # noqa: BLE001 - a damaged file raises struct.error, ValueError, OSError…
-        raise VariantError(f"{Path(gguf_path).name} cannot be read as a GGUF file ({exc}): check or rebuild the file.") from exc
-    if not header.metadata.get("general.architecture"):
-        raise VariantError(f"{Path(gguf_path).name} has no general.architecture key: it is not a llama.cpp model file.")
-    return dict(header.metadata), dict(header.tensors)
 
 
 def _permute_rows(b: Any, n_head: int) -> Any:
@@ -149,108 +126,22 @@ def peft_to_lora_gguf(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Pat
     meta, _ = base_header(base_gguf)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".partial")
-    writer = gguf.GGUFWriter(str(tmp), adapter.arch)
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, adapter.alpha)
-    name = meta.get("general.name")
-    if name:
-        writer.add_string("general.name", f"{name} LoRA")
-    for w in adapter.weights:
-        writer.add_tensor(w.base_name + ".lora_a", w.a)
-        writer.add_tensor(w.base_name + ".lora_b", w.b)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    validate_lora_gguf(tmp, base_gguf)
-    tmp.replace(out_path)
+    with atomic_path(out_path) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), adapter.arch)
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, adapter.alpha)
+        name = meta.get("general.name")
+        if name:
+            writer.add_string("general.name", f"{name} LoRA")
+        for w in adapter.weights:
+            writer.add_tensor(w.base_name + ".lora_a", w.a)
+            writer.add_tensor(w.base_name + ".lora_b", w.b)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        validate_lora_gguf(tmp, base_gguf)  # only a valid adapter replaces the target
     return out_path
 
 
-def validate_lora_gguf(path: Path, base_gguf: Path) -> dict[str, Any]:
-    """Check a LoRA GGUF against its base the way llama.cpp's loader does; raise VariantError if bad."""
-    import gguf
-    import numpy as np
-
-    path, base_gguf = Path(path), Path(base_gguf)
-    if not path.is_file():
-        raise VariantError(f"Adapter file {path} does not exist: train or convert the adapter again.")
-    if not base_gguf.is_file():
-        raise VariantError(f"Base model file {base_gguf} does not exist: the adapter cannot be used without it.")
-    base_meta, base_shapes = base_header(base_gguf)
-    base_arch = str(base_meta["general.architecture"])
-    bad = f"{path.name} is not a usable LoRA for {base_gguf.name}"
-    try:
-        if base_header(path)[0].get("general.type") != "adapter":
-            # checked on the header first: a whole model read by GGUFReader would take seconds
-            raise VariantError(f"{bad}: it is not marked as a LoRA adapter (general.type).")
-        reader = gguf.GGUFReader(str(path))
-    except VariantError:
-        raise
-    except (ValueError, OSError) as exc:
-        raise VariantError(f"{path.name} is not a readable GGUF file ({exc}): convert the adapter again.") from exc
-    if _field(reader, "general.type") != "adapter" or _field(reader, "adapter.type") != "lora":
-        raise VariantError(f"{bad}: it is not marked as a LoRA adapter (general.type/adapter.type).")
-    if _field(reader, "general.architecture") != base_arch:
-        raise VariantError(f"{bad}: it was made for {_field(reader, 'general.architecture')!r}, the base is {base_arch!r}.")
-    alpha = _field(reader, "adapter.lora.alpha")
-    if not isinstance(alpha, float) or not alpha > 0:
-        raise VariantError(f"{bad}: adapter.lora.alpha is missing or not positive.")
-    halves: dict[str, dict[str, Any]] = {}
-    for t in reader.tensors:
-        for suffix in (".lora_a", ".lora_b"):
-            if t.name.endswith(suffix):
-                halves.setdefault(t.name[: -len(suffix)], {})[suffix[-1]] = t
-                break
-        else:
-            if not t.name.endswith("_norm.weight"):
-                raise VariantError(f"{bad}: tensor {t.name} has an unexpected name.")
-    if not halves:
-        raise VariantError(f"{bad}: it holds no LoRA tensor.")
-    ranks = set()
-    for name, ab in halves.items():
-        if set(ab) != {"a", "b"}:
-            raise VariantError(f"{bad}: {name} lacks its lora_a or lora_b tensor.")
-        if name not in base_shapes:
-            raise VariantError(f"{bad}: the base has no tensor {name} (wrong base model?).")
-        a, b, ne = [int(x) for x in ab["a"].shape], [int(x) for x in ab["b"].shape], list(base_shapes[name])
-        if len(a) != 2 or len(b) != 2 or ne[0] != a[0] or ne[1] != b[1] or a[1] != b[0]:
-            raise VariantError(f"{bad}: {name} has lora_a {a} / lora_b {b} for a base tensor of {ne} (wrong base model?).")
-        for half in (ab["a"], ab["b"]):
-            if half.tensor_type not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
-                raise VariantError(f"{bad}: {half.name} is {half.tensor_type.name}; only F32/F16 are written here.")
-            if not np.isfinite(np.asarray(half.data, dtype=np.float32)).all():
-                raise VariantError(f"{bad}: {half.name} contains NaN or infinite values (training diverged: lower the learning rate).")
-        ranks.add(a[1])
-    return {"tensors": len(halves), "rank": sorted(ranks), "alpha": alpha, "architecture": base_arch}
-
-
-_SMOKE_CODE = r"""
-import json, sys
-from llama_cpp import Llama
-args = json.loads(sys.argv[1])
-llm = Llama(model_path=args["model"], lora_path=args["lora"] or None, n_ctx=512, n_threads=1, n_threads_batch=2, seed=0, verbose=False)
-outs = [llm.create_completion(p, max_tokens=args["max_tokens"], temperature=0.0, stop=args["stop"])["choices"][0]["text"] for p in args["prompts"]]
-print(json.dumps(outs))
-"""
-
-
-def smoke_generate(model_gguf: Path, prompts: Sequence[str], lora: Path | None = None, max_tokens: int = 24,
-                   stop: Sequence[str] = ("\n\n", "\nQuestion:"), timeout_s: float = 180.0) -> list[str]:
-    """Greedy completions from llama.cpp run in a child process (a bad file crashes the child, not us)."""
-    payload = json.dumps({"model": str(model_gguf), "lora": str(lora) if lora else "", "prompts": list(prompts),
-                          "max_tokens": max_tokens, "stop": list(stop)})
-    try:
-        proc = subprocess.run([sys.executable, "-c", _SMOKE_CODE, payload], capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise VariantError(f"llama.cpp did not answer within {timeout_s:.0f} s with {Path(model_gguf).name}: the machine may be overloaded; try again.") from None
-    if proc.returncode != 0:
-        what = f"{Path(model_gguf).name}" + (f" with adapter {Path(lora).name}" if lora else "")
-        tail = (proc.stderr or "").strip().splitlines()[-3:]
-        raise VariantError(f"llama.cpp could not run {what} (exit {proc.returncode}: {' | '.join(tail)}): the file is not usable; build the variant again.")
-    try:
-        return list(json.loads(proc.stdout.strip().splitlines()[-1]))
-    except (ValueError, IndexError):
-        raise VariantError(f"llama.cpp gave no readable answer for {Path(model_gguf).name}: build the variant again.") from None

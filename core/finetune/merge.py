@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import VariantError
-from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter, validate_lora_gguf
+from core.engines.gguf_files import validate_lora_gguf
+from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter
+from core.fsutil import atomic_path
 
 
 @dataclass(frozen=True)
@@ -66,48 +68,45 @@ def merge_lora(base_gguf: Path, adapter: Path, out_path: Path, out_type: str = "
     qtype = gguf.GGMLQuantizationType[out_type]
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".partial")
-    writer = gguf.GGUFWriter(str(tmp), gguf_arch(reader))
-    for field in reader.fields.values():
-        # GGUF.* are the header's own counts; the writer adds general.architecture itself
-        if field.name.startswith("GGUF.") or field.name == "general.architecture":
-            continue
-        vtype = field.types[0]
-        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
-        if field.name == "general.alignment":
-            writer.data_alignment = int(field.contents())
+    with atomic_path(out_path) as tmp:  # a failed merge leaves no half file behind
+        writer = gguf.GGUFWriter(str(tmp), gguf_arch(reader))
+        for field in reader.fields.values():
+            # GGUF.* are the header's own counts; the writer adds general.architecture itself
+            if field.name.startswith("GGUF.") or field.name == "general.architecture":
+                continue
+            vtype = field.types[0]
+            sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
+            if field.name == "general.alignment":
+                writer.data_alignment = int(field.contents())
 
-    for t in reader.tensors:
-        if t.name in by_name:
-            rows, cols = int(t.shape[1]), int(t.shape[0])  # GGUF shape is (in, out)
-            writer.add_tensor_info(t.name, (rows, cols), np.dtype(np_type), rows * cols * np.dtype(np_type).itemsize, qtype)
-        else:
-            writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
+        for t in reader.tensors:
+            if t.name in by_name:
+                rows, cols = int(t.shape[1]), int(t.shape[0])  # GGUF shape is (in, out)
+                writer.add_tensor_info(t.name, (rows, cols), np.dtype(np_type), rows * cols * np.dtype(np_type).itemsize, qtype)
+            else:
+                writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
 
-    for t in reader.tensors:
-        w = by_name.get(t.name)
-        if w is None:
-            writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
-            continue
-        try:
-            weight = gguf.quants.dequantize(t.data, t.tensor_type)
-        except NotImplementedError:
-            writer.close()
-            tmp.unlink(missing_ok=True)
-            raise VariantError(f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a base with K- or legacy quants, F16 or F32.") from None
-        rank = w.a.shape[0]
-        merged = weight.reshape(w.b.shape[0], w.a.shape[1]).astype(np.float32) + (w.b @ w.a) * (alpha / rank)
-        if not np.isfinite(merged).all() or (out_type == "F16" and np.abs(merged).max() > 65000):
-            writer.close()
-            tmp.unlink(missing_ok=True)
-            raise VariantError(f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower learning rate).")
-        writer.write_tensor_data(np.ascontiguousarray(merged.astype(np_type)))
-    writer.close()
-    tmp.replace(out_path)
+        for t in reader.tensors:
+            w = by_name.get(t.name)
+            if w is None:
+                writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
+                continue
+            try:
+                weight = gguf.quants.dequantize(t.data, t.tensor_type)
+            except NotImplementedError:
+                writer.close()
+                raise VariantError(f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a base with K- or legacy quants, F16 or F32.") from None
+            rank = w.a.shape[0]
+            merged = weight.reshape(w.b.shape[0], w.a.shape[1]).astype(np.float32) + (w.b @ w.a) * (alpha / rank)
+            if not np.isfinite(merged).all() or (out_type == "F16" and np.abs(merged).max() > 65000):
+                writer.close()
+                raise VariantError(f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower learning rate).")
+            writer.write_tensor_data(np.ascontiguousarray(merged.astype(np_type)))
+        writer.close()
     return MergeReport(out_path, len(by_name), len(reader.tensors) - len(by_name), out_type, out_path.stat().st_size,
                        round(time.perf_counter() - started, 2))
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from core.config import Settings
 from core.errors import AppError, VariantError
-from core.finetune.jobs import write_json_atomic
-from core.finetune.lora_gguf import smoke_generate, validate_lora_gguf
+from core.fsutil import copy_atomic, write_json_atomic
+from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.variants import Variant, VariantRegistry, validate_variant_name
 
 if TYPE_CHECKING:
@@ -79,9 +79,7 @@ def register_embedded(
     sample = smoke_generate(base_gguf, [_smoke_prompt(smoke_questions)], lora=adapter_gguf, max_tokens=8)
     folder = registry.folder(name)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (ADAPTER_FILE + ".partial")
-    shutil.copyfile(adapter_gguf, tmp)
-    tmp.replace(folder / ADAPTER_FILE)
+    copy_atomic(adapter_gguf, folder / ADAPTER_FILE)
     write_json_atomic(folder / DETAILS_FILE, {
         **(dict(details) if details else {}), "base_gguf": str(base_gguf), "adapter": info,
         "smoke": {"seconds": round(time.perf_counter() - started, 2), "sample": sample[0]},

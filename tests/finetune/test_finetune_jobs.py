@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FineTuneError, JobBusyError
+from core.errors import FineTuneError, JobBusyError, JobError
 from core.finetune import jobs
 from core.finetune.register import parse_parameters
 from core.variants import Variant, VariantRegistry
@@ -76,7 +76,10 @@ def test_a_killed_job_is_reported_as_failed(tmp_path: Path) -> None:
     folder = config.job_dir
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config.to_json())
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a stand-in job process: alive exactly while it holds the job's lock, as a real job does
+    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", holder, str(folder / "job.lock")], stdout=subprocess.PIPE)
+    assert sleeper.stdout.readline().strip() == b"locked"
     (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": sleeper.pid, "created": time.time()}))
     assert jobs.job_status(Path(config.data_dir), config.job_id)["state"] == "running"
     sleeper.send_signal(signal.SIGKILL)
@@ -93,7 +96,7 @@ def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
     path.write_text(json.dumps({**json.loads(config.to_json()), "epoch": 3}))
     with pytest.raises(FineTuneError, match="unknown keys \\['epoch'\\]"):
         jobs.TrainConfig.from_file(path)
-    with pytest.raises(FineTuneError, match="not a job id"):
+    with pytest.raises(JobError, match="not a job id"):
         jobs.job_status(tmp_path, "../etc")
 
 
@@ -101,3 +104,21 @@ def test_ollama_parameters_text_becomes_a_create_mapping() -> None:
     text = 'stop                           "<end_of_turn>"\nstop "<eos>"\ntemperature 0.7\ntop_k 64\npenalize_newline false'
     assert parse_parameters(text) == {"stop": ["<end_of_turn>", "<eos>"], "temperature": 0.7, "top_k": 64, "penalize_newline": False}
     assert parse_parameters("") == {}
+
+
+def test_a_dead_job_whose_pid_was_reused_is_not_taken_for_alive(tmp_path: Path) -> None:
+    """A job folder from before job locks: its recorded PID now runs another program, so the job is dead."""
+    config = _config(tmp_path)
+    folder = config.job_dir
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config.to_json())
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": other.pid, "created": time.time()}))
+        status = jobs.job_status(Path(config.data_dir), config.job_id)
+        assert status["state"] == "failed"
+        assert jobs.cancel_job(Path(config.data_dir), config.job_id)["state"] == "failed"
+        assert other.poll() is None  # never signalled: it is not the job
+    finally:
+        other.kill()
+        other.wait()

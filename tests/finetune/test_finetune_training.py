@@ -17,7 +17,7 @@ from core.engines.base import GenerationRequest
 from core.errors import VariantError
 from core.finetune import jobs
 from core.finetune.formats import finetuned_prompt
-from core.finetune.lora_gguf import smoke_generate, validate_lora_gguf
+from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.finetune.register import delete_variant, list_variants, register_embedded, register_existing_ollama, register_ollama
 from core.variants import VariantRegistry
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
@@ -65,16 +65,16 @@ def test_adapter_gguf_is_valid_and_changes_the_answers(trained: TrainedRun, base
 
 def test_validation_rejects_an_adapter_for_another_model(trained: TrainedRun, tmp_path: Path, base_gguf: Path) -> None:
     adapter = Path(trained.status["result"]["adapter_gguf"])
-    with pytest.raises(VariantError, match="not a usable LoRA"):
+    with pytest.raises(VariantError, match="not a LoRA adapter GGUF"):
         validate_lora_gguf(base_gguf, base_gguf)  # a model, not an adapter
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(adapter.read_bytes()[:4096])  # header cut
-    with pytest.raises(VariantError, match="cannot be read"):
+    with pytest.raises(VariantError, match="not a readable GGUF"):
         validate_lora_gguf(broken, base_gguf)
     broken.write_bytes(adapter.read_bytes()[:-1000])  # tensor data cut
     with pytest.raises(VariantError, match="not a readable GGUF"):
         validate_lora_gguf(broken, base_gguf)
-    with pytest.raises(VariantError, match="does not exist"):
+    with pytest.raises(VariantError, match="is missing"):
         validate_lora_gguf(tmp_path / "missing.gguf", base_gguf)
 
 

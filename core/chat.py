@@ -1,4 +1,4 @@
-"""Answering a question in one of the four modes, streamed, with the sources it used.
+"""The chat service: a question answered in one of the four modes, streamed, with the sources it used.
 
     base       the base model alone
     rag        the base model with retrieved passages (the default)
@@ -15,6 +15,7 @@ from typing import Any, Iterator, Literal
 
 from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
+from core.engines.resolver import Engines
 from core.errors import GenerationInterruptedError, VariantError
 from core.context import select_evidence
 from core.grounding import attribute, question_coverage
@@ -137,13 +138,18 @@ class AnswerStream:
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Retriever) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines) -> None:
         self.settings = settings
         self.retriever = retriever
+        self.engines = engines
 
-    def ask(self, engine: Engine, question: Question) -> AnswerStream:
-        """Retrieve (in the RAG modes), build the mode's prompt and start generating."""
+    def ask(self, question: Question, engine: str | Engine | None = None) -> AnswerStream:
+        """Retrieve (in the RAG modes), build the mode's prompt and start generating.
+
+        `engine` is the user's choice (auto|ollama|embedded, default DOMAINCHAT_ENGINE) or an engine instance.
+        """
         started = time.perf_counter()
+        engine = self.engines.resolve(engine)
         model = self.model_for(question)
         answer = Answer(question.text, "", question.mode, engine.name, model)
         prompt = plain_prompt(question.text)

@@ -1,0 +1,150 @@
+"""Engine resolution, once for the app: `auto` (Ollama when it answers, else embedded), `ollama` or `embedded`.
+
+`Engines` lives in the service bundle (`svc.engines`): it keeps one instance of each engine, caches the
+Ollama probe for a few seconds (reruns of a page and a compare of four modes do not probe again), lists
+each engine's models and variants, and says which variants fit which engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.config import ENGINE_CHOICES, Settings
+from core.engines.base import Engine, EngineStatus
+from core.engines.embedded import EmbeddedEngine
+from core.engines.ollama_engine import OllamaEngine
+from core.errors import ConfigError
+from core.variants import Variant, VariantRegistry
+
+EngineName = Literal["ollama", "embedded"]
+PROBE_TTL_S = 5.0  # an Ollama that starts or stops is noticed within this many seconds
+
+
+@dataclass(frozen=True)
+class EngineOverview:
+    """What a page shows about the engine a choice resolves to: why, its status, what it can run."""
+
+    requested: str
+    engine: EngineName
+    status: EngineStatus
+    # the Ollama status that decided an `auto` choice (None when the engine was named)
+    probe: EngineStatus | None
+    default_model: str
+    base_models: list[str] = field(default_factory=list)
+    # registered variants that fit this engine
+    variants: list[str] = field(default_factory=list)
+    # what the fine-tuned modes may run: the variants, and on Ollama any other pulled model (trained elsewhere)
+    variant_choices: list[str] = field(default_factory=list)
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether `auto` chose the embedded engine because Ollama did not answer."""
+        return self.probe is not None and not self.probe.ok
+
+
+class Engines:
+    """Resolves the engine choice and answers questions about engines, models and variants."""
+
+    def __init__(self, settings: Settings, *, probe_ttl_s: float = PROBE_TTL_S) -> None:
+        self.settings = settings
+        self.probe_ttl_s = probe_ttl_s
+        self.registry = VariantRegistry(settings.data_dir)
+        self._lock = threading.Lock()
+        self._ollama: OllamaEngine | None = None
+        self._embedded: EmbeddedEngine | None = None
+        self._probe: tuple[float, EngineStatus] | None = None
+
+    # -- resolution --
+
+    @property
+    def ollama(self) -> OllamaEngine:
+        """The Ollama engine (not probed)."""
+        with self._lock:
+            if self._ollama is None:
+                self._ollama = OllamaEngine(self.settings)
+            return self._ollama
+
+    @property
+    def embedded(self) -> EmbeddedEngine:
+        """The embedded llama.cpp engine."""
+        with self._lock:
+            if self._embedded is None:
+                self._embedded = EmbeddedEngine(self.settings)
+            return self._embedded
+
+    def named(self, name: str) -> Engine:
+        """The engine called 'ollama' or 'embedded', without probing."""
+        if name == "ollama":
+            return self.ollama
+        if name == "embedded":
+            return self.embedded
+        raise ConfigError(f"Engine {name!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
+
+    def probe_ollama(self, fresh: bool = False) -> EngineStatus:
+        """Ollama's status, asked at most once per `probe_ttl_s` (≤2 s to connect, ≤5 s to answer)."""
+        with self._lock:
+            cached = self._probe
+        if not fresh and cached is not None and time.monotonic() - cached[0] < self.probe_ttl_s:
+            return cached[1]
+        status = self.ollama.status()
+        with self._lock:
+            self._probe = (time.monotonic(), status)
+        return status
+
+    def resolve_with_probe(self, requested: str | None = None) -> tuple[Engine, EngineStatus | None]:
+        """The engine for `requested` (default DOMAINCHAT_ENGINE), and the Ollama status that decided an `auto` choice."""
+        choice = (requested or self.settings.engine).strip().lower()
+        if choice != "auto":
+            return self.named(choice), None
+        probe = self.probe_ollama()
+        return (self.ollama if probe.ok else self.embedded), probe
+
+    def resolve(self, requested: str | Engine | None = None) -> Engine:
+        """The engine to use: an engine passes through; a name resolves (auto: Ollama if it answers, else embedded)."""
+        if requested is not None and not isinstance(requested, str):
+            return requested
+        return self.resolve_with_probe(requested)[0]
+
+    # -- models and variants --
+
+    def default_model(self, engine: Engine | str) -> str:
+        """The base model a chat uses on `engine` when the user picked none."""
+        name = engine if isinstance(engine, str) else engine.name
+        return self.embedded.default_model if name == "embedded" else self.settings.ollama_model
+
+    def fits(self, variant: Variant, engine: Engine | str) -> bool:
+        """Whether a registered variant can run on `engine`: an embedded variant is a LoRA adapter for llama.cpp,
+        an Ollama variant a model on the server."""
+        return variant.engine == (engine if isinstance(engine, str) else engine.name)
+
+    def variants_for(self, engine: Engine | str) -> list[Variant]:
+        """The registered variants that fit `engine`, newest first."""
+        return [v for v in self.registry.list() if self.fits(v, engine)]
+
+    def variant_model(self, engine: Engine | str, name: str) -> str:
+        """The model name the engine runs for variant `name` (an Ollama variant runs its Ollama model)."""
+        engine_name = engine if isinstance(engine, str) else engine.name
+        for v in self.variants_for(engine_name):
+            if v.name == name:
+                return (v.ollama_model or v.name) if engine_name == "ollama" else v.name
+        return name  # on Ollama, a model trained elsewhere is its own name
+
+    def newest_variant(self, engine: Engine | str) -> str | None:
+        """The newest variant that fits `engine` (what the CLI uses when none is named)."""
+        fitting = self.variants_for(engine)
+        return fitting[0].name if fitting else None
+
+    def overview(self, requested: str | None = None) -> EngineOverview:
+        """The resolved engine with its status, models and the variants the fine-tuned modes may use."""
+        engine, probe = self.resolve_with_probe(requested)
+        status = probe if (probe is not None and engine.name == "ollama") else engine.status()
+        models = engine.list_models() if status.ok else []
+        base = [m.name for m in models if m.kind == "base"]
+        variants = [m.name for m in models if m.kind == "variant"]
+        default = self.default_model(engine)
+        choices = variants + ([m for m in base if m != default] if engine.name == "ollama" else [])
+        return EngineOverview(requested=(requested or self.settings.engine), engine=engine.name, status=status, probe=probe,
+                              default_model=default, base_models=base or [default], variants=variants, variant_choices=choices)
