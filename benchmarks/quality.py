@@ -130,13 +130,19 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _spread(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    if len(rows) <= limit:
+        return rows
+    return [rows[i * len(rows) // limit] for i in range(limit)]
+
+
 def load_questions(files: list[Path], limit: int) -> list[dict[str, Any]]:
     """Rows of the question files (the first `limit` answerable and unanswerable per file when limit > 0)."""
     out: list[dict[str, Any]] = []
     for f in files:
         rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-        if limit:
-            rows = [r for r in rows if not r.get("unanswerable")][:limit] + [r for r in rows if r.get("unanswerable")][:limit]
+        if limit:  # evenly spread over the file, so every document keeps some questions
+            rows = _spread([r for r in rows if not r.get("unanswerable")], limit) + _spread([r for r in rows if r.get("unanswerable")], limit)
         out += rows
     return out
 
@@ -150,6 +156,7 @@ def main() -> None:
     parser.add_argument("--sample-limit", type=int, default=0, help="questions per sample file (0: as --limit)")
     parser.add_argument("--out", default=None, help="write the per-question rows and the summary here (JSON)")
     parser.add_argument("--label", default="run")
+    parser.add_argument("--data-dir", default=None, help="reuse this data directory (index kept between runs)")
     parser.add_argument("--without", default="", help="levers to switch off for a before/after row: sentences, coverage")
     ns = parser.parse_args()
     off = {x for x in ns.without.split(",") if x}
@@ -159,7 +166,7 @@ def main() -> None:
         core.chat.select_evidence = lambda question, chunks: None  # type: ignore[assignment]  # whole passages
     results: dict[str, Any] = {"label": ns.label, "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
+        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(ns.data_dir or tmp), engine="embedded")
         if "coverage" in off:
             settings = dataclasses.replace(settings, min_coverage=0.0)
         svc = build_services(settings)
@@ -184,6 +191,8 @@ def main() -> None:
                 stats = getattr(getattr(stream, "_generation", None), "stats", None)
                 row["prompt_tokens"] = getattr(stats, "prompt_tokens", None)
                 rows.append(row)
+                print(f"  {name} {len(rows)}: contained={row['contained']} refused={row['refused']} rank={row['rank']} "
+                      f"ft={row['first_token_ms']} {row['answer'][:60]!r}", flush=True)
             summary = summarise(rows)
             summary["wall_s"] = round(time.perf_counter() - started)
             results[name] = {"summary": summary, "rows": rows}

@@ -31,7 +31,6 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
 _YEAR = re.compile(r"\b(1[6-9]|20)\d\d\b")
 _NUMBER = re.compile(r"\d")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z.]+)*")
 _ABBREVIATION = re.compile(
     r"(?:\b(?:St|Mr|Mrs|Ms|Dr|No|Nos|Inc|Co|Corp|Ltd|Jr|Sr|v|vs|Fed|Cir|App|Supp|Stat|Rev|Art|Sec|Ex|Doc|Pp|pp|al|e\.g|i\.e|U\.S)|\b[A-Z])\.$"
 )
@@ -93,15 +92,27 @@ def expected_kind(question: str) -> str | None:
     return None
 
 
-def has_kind(sentence: str, kind: str | None) -> bool:
-    """Whether the sentence holds a value of the expected kind."""
+def has_kind(sentence: str, kind: str | None, question: str = "") -> bool:
+    """Whether the sentence holds a value of the expected kind that the question itself does not already state."""
+    asked = set(_TOKEN.findall(question.lower()))
     if kind == "date":
-        return bool(_MONTH.search(sentence) or _YEAR.search(sentence))
-    if kind == "number":
-        return bool(_NUMBER.search(sentence))
-    if kind == "name":
-        return bool(_NAME.search(sentence))
-    return False
+        found = [m.group(0) for m in _MONTH.finditer(sentence)] + [m.group(0) for m in _YEAR.finditer(sentence)]
+    elif kind == "number":
+        found = re.findall(r"\d+(?:[.,]\d+)*", sentence)
+    elif kind == "name":
+        found = [w for w in re.findall(r"\b[A-Z][A-Za-z]+\b", sentence[1:]) if len(w) > 1]
+    else:
+        return False
+    return any(not set(_TOKEN.findall(value.lower())) <= asked for value in found)
+
+
+def _boilerplate(pool: list[tuple[int, int, str, set[str]]]) -> set[str]:
+    """Sentence openings repeated in several passages: running headers and captions, not content."""
+    seen: dict[str, set[int]] = {}
+    for n, _, sentence, _ in pool:
+        key = " ".join(sentence.lower().split()[:8])
+        seen.setdefault(key, set()).add(n)
+    return {key for key, passages in seen.items() if len(passages) > 1}
 
 
 def score_sentences(question: str, chunks: Sequence[RetrievedChunk]) -> list[Sentence]:
@@ -116,6 +127,12 @@ def score_sentences(question: str, chunks: Sequence[RetrievedChunk]) -> list[Sen
     # Rarity over the candidate sentences: a word in every sentence (the product name) tells little.
     df = {t: sum(1 for *_, ts in pool if t in ts) for t in q_terms}
     idf = {t: math.log(1 + (len(pool) - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
+    # A word in every passage is the topic they share (a case name, a product): it cannot tell sentences apart.
+    chunk_terms = [set(terms(c.text)) for c in chunks]
+    for t in q_terms:
+        if len(chunks) > 1 and all(t in ct for ct in chunk_terms):
+            idf[t] *= 0.3
+    boilerplate = _boilerplate(pool)
     kind = expected_kind(question)
     scored: list[Sentence] = []
     for n, pos, sentence, ts in pool:
@@ -125,7 +142,9 @@ def score_sentences(question: str, chunks: Sequence[RetrievedChunk]) -> list[Sen
         phrase = sum(0.5 * min(idf[a], idf[b]) for a, b in zip(q_terms, q_terms[1:]) if f"{a} {b}" in joined)
         value = lexical + phrase
         if kind is not None:
-            value *= 1.3 if has_kind(sentence, kind) else 0.6
+            value *= 1.3 if has_kind(sentence, kind, question) else 0.6
+        if " ".join(sentence.lower().split()[:8]) in boilerplate:
+            value *= 0.3
         value *= 1.0 + 0.15 / n  # the retriever's order breaks ties
         scored.append(Sentence(n, pos, sentence, value))
     scored.sort(key=lambda s: s.score, reverse=True)

@@ -60,7 +60,9 @@ def rag_prompt(
     # The completion form is the one fine-tuning also trains on, so `hybrid` sees a familiar layout.
     completion = f"{READ_INSTRUCTION}\n\n{WORKED_EXAMPLES}<documents>\n{short}\n</documents>\nQuestion: {clean_question(question)}\nAnswer:"
     user = f"<documents>\n{passages}\n</documents>\n\nQuestion: {clean_question(question)}"
-    return Prompt(completion, ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}))
+    # A base model's answer is one line; past it, or once it starts quoting a passage label, it is inventing.
+    stops = ("\n", *dict.fromkeys(f"({c.source}" for c in chunks))
+    return Prompt(completion, ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}), stops)
 
 
 def plain_prompt(question: str) -> Prompt:
