@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import run_navigation
+from pages.common import PAGE_ICON, run_navigation
 
-st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
+st.set_page_config(page_title="domainchat", page_icon=PAGE_ICON, layout="wide")
 run_navigation()

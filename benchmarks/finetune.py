@@ -18,6 +18,8 @@ from core.engines.base import GenerationRequest
 from core.engines.embedded import EmbeddedEngine
 from core.finetune import dataset as ds
 from core.finetune import jobs
+from core.finetune.qa_import import read_qa_file, split_imported
+from core.services import build_services
 from core.prompts import COMPLETION_STOPS, plain_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,18 +45,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(ns.data_dir or tmp)
         settings = Settings.from_env(env={}, dotenv=None, data_dir=data_dir, engine="embedded")
-        pairs = [p for f in sorted(SAMPLES.glob("*.questions.jsonl")) for p in ds.read_qa_file(f)]
-        built = ds.split_imported(pairs, ds.DatasetOptions(new_fraction=0.2))
+        pairs = [p for f in sorted(SAMPLES.glob("*.questions.jsonl")) for p in read_qa_file(f)]
+        built = split_imported(pairs, ds.DatasetOptions(new_fraction=0.2))
         ds.save_training_set(data_dir, "samples", built, {"imported_from": "sample_docs/*.questions.jsonl"})
         extra = {"epochs": ns.epochs} if ns.epochs else {}
-        config = jobs.make_train_config(settings, "samples", engine="embedded", variant_name="samples-ft", replace=True, **extra)
         print(f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} training pairs, "
               f"{len(built.eval_new)} held out (new documents: {', '.join(built.stats.docs_new) or 'by pair'})")
-        job = jobs.start_job(config)
+        svc = build_services(settings)
+        job = svc.finetune.start_training("samples", engine="embedded", variant_name="samples-ft", replace=True, **extra)
         status = jobs.wait_job(data_dir, job, timeout_s=3600, poll_s=2)
-        if status["state"] != "done":
-            raise SystemExit(f"training {status['state']}: {status.get('message')}")
-        cost = status["cost"]
+        svc.close()
+        if status.state != "done":
+            raise SystemExit(f"training {status.state}: {status.message}")
+        cost = status.cost
         print(f"training: {cost['steps']} steps × batch {cost['batch_size']} ({cost['examples']} examples × {cost['epochs']} epochs) in "
               f"{cost['train_s']} s = {cost['s_per_step']} s/step; whole job {cost['wall_s']} s (load {cost['load_s']} s); "
               f"peak {cost['peak_rss_mb']} MB; loss {cost['first_loss']} → {cost['final_loss']}")

@@ -6,45 +6,26 @@ Errors go to stderr as one message that says what to do, with a non-zero exit st
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from core.chat_cli import add_chat_commands
+from core.cli_util import one_or_many, print_json
 from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
+from core.evaluation.advisor_cli import add_advisor_commands
+from core.evaluation.cli import add_eval_commands
+from core.finetune_cli import add_finetune_commands
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
-
-
-def _print(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
 
 
 def _progress(event: Progress) -> None:
     count = f" {event.done}/{event.total}" if event.total else ""
     detail = f" ({event.detail})" if event.detail else ""
     print(f"{event.name}: {event.stage}{count}{detail}", file=sys.stderr)
-
-
-def read_questions(path: Path) -> Iterator[dict[str, Any]]:
-    """The objects of a JSONL questions file (each needs a "question")."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise AppError(f"Cannot read questions file {path}: {exc.strerror}. Check the path.") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise AppError(f"{path}:{number} is not valid JSON: each line must be an object like {{\"question\": \"…\"}}.") from None
-        if not isinstance(item, dict) or not str(item.get("question", "")).strip():
-            raise AppError(f"{path}:{number} has no \"question\": each line must be an object like {{\"question\": \"…\"}}.")
-        yield item
 
 
 def cmd_ingest(svc: Services, ns: argparse.Namespace) -> int:
@@ -54,30 +35,44 @@ def cmd_ingest(svc: Services, ns: argparse.Namespace) -> int:
             uploads.append(UploadedFile(Path(path).name, Path(path).read_bytes()))
         except OSError as exc:
             raise AppError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
-    results = svc.library.ingest(ns.collection, uploads, progress=_progress)
-    _print({"collection": ns.collection, "files": [asdict(r) for r in results]})
+    results = svc.library.ingest(ns.collection, uploads, progress=_progress, ocr=ns.ocr)
+    print_json({"collection": ns.collection, "files": [asdict(r) for r in results]})
     return 0
 
 
 def cmd_docs_list(svc: Services, ns: argparse.Namespace) -> int:
-    svc.store.collection_info(ns.collection)
-    _print([asdict(r) for r in svc.library.list_documents(ns.collection)])
+    svc.library.collection_info(ns.collection)
+    print_json([asdict(r) for r in svc.library.list_documents(ns.collection)])
     return 0
 
 
 def cmd_docs_delete(svc: Services, ns: argparse.Namespace) -> int:
     record = svc.library.delete_document(ns.collection, ns.doc_id)
-    _print({"deleted": record.doc_id, "name": record.name, "chunks": record.chunks})
+    print_json({"deleted": record.doc_id, "name": record.name, "chunks": record.chunks})
+    return 0
+
+
+def cmd_docs_replace(svc: Services, ns: argparse.Namespace) -> int:
+    path = Path(ns.file)
+    try:
+        upload = UploadedFile(path.name, path.read_bytes())
+    except OSError as exc:
+        raise AppError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+    result = svc.library.replace_document(ns.collection, upload, ns.doc_id, progress=_progress)
+    print_json(asdict(result))
+    if result.status == "rejected":
+        print(f"error: {result.reason}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_collections(svc: Services, ns: argparse.Namespace) -> int:
     if ns.action == "list":
-        _print([asdict(c) for c in svc.library.list_collections()])
+        print_json([asdict(c) for c in svc.library.list_collections()])
     elif ns.action == "create":
-        _print(asdict(svc.library.create_collection(_need_name(ns))))
+        print_json(asdict(svc.library.create_collection(_need_name(ns))))
     else:
-        _print({"deleted": _need_name(ns), "documents": svc.library.delete_collection(_need_name(ns))})
+        print_json({"deleted": _need_name(ns), "documents": svc.library.delete_collection(_need_name(ns))})
     return 0
 
 
@@ -89,7 +84,7 @@ def _need_name(ns: argparse.Namespace) -> str:
 
 def cmd_reindex(svc: Services, ns: argparse.Namespace) -> int:
     results = svc.library.reindex(ns.collection, ns.chunk_size, ns.chunk_overlap, progress=_progress)
-    _print({"collection": ns.collection, "files": [asdict(r) for r in results]})
+    print_json({"collection": ns.collection, "files": [asdict(r) for r in results]})
     return 0
 
 
@@ -108,18 +103,7 @@ def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
             ],
         }
 
-    return _one_or_many(ns, one)
-
-
-def _one_or_many(ns: argparse.Namespace, one: Callable[[str, dict[str, Any]], dict[str, Any]]) -> int:
-    if ns.questions:
-        for item in read_questions(Path(ns.questions)):
-            _print(one(str(item["question"]), {k: v for k, v in item.items() if k != "question"}))
-    elif ns.question:
-        _print(one(" ".join(ns.question), {}))
-    else:
-        raise AppError("Give a QUESTION or --questions FILE.jsonl.")
-    return 0
+    return one_or_many(ns, one)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="index files into a collection")
     p.add_argument("--collection", required=True)
     p.add_argument("files", nargs="+")
+    p.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None,
+                   help="read scanned pages and PNG/JPEG/TIFF files with OCR (default: DOMAINCHAT_OCR, on)")
     p.set_defaults(func=cmd_ingest)
 
-    docs = sub.add_parser("docs", help="list or delete a collection's documents").add_subparsers(dest="docs_command", required=True)
+    docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(dest="docs_command", required=True)
     p = docs.add_parser("list")
     p.add_argument("--collection", required=True)
     p.set_defaults(func=cmd_docs_list)
@@ -140,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", required=True)
     p.add_argument("doc_id")
     p.set_defaults(func=cmd_docs_delete)
+    p = docs.add_parser("replace", help="replace a document by a new version (same name, new bytes)")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--doc-id", help="the document to replace (default: the one with the file's name)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_docs_replace)
 
     p = sub.add_parser("collections", help="list, create or delete collections")
     p.add_argument("action", choices=["list", "create", "delete"])
@@ -157,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
                    help="dense, or fused (BM25 + dense; 'hybrid' is accepted as its old name)")
-    p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
+    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_retrieve)
 
@@ -168,10 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
-    from core.chat_cli import add_chat_commands
-    from core.finetune.cli import add_finetune_commands
-
-    return [add_chat_commands, add_finetune_commands]
+    return [add_chat_commands, add_finetune_commands, add_eval_commands, add_advisor_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

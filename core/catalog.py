@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS documents (
     status TEXT NOT NULL,
     reason TEXT NOT NULL,
     stored_as TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (collection, doc_id)
 )
 """
@@ -48,6 +49,8 @@ class DocumentRecord:
     status: str
     reason: str
     stored_as: str
+    version: int = 1  # 1 for an upload, +1 each time the document is replaced by a new version
+    ocr_pages: int = 0  # pages whose text was read by OCR
 
 
 class Catalog:
@@ -60,6 +63,11 @@ class Catalog:
         self._lock = threading.Lock()
         with self._lock, self._db:
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+            if "version" not in columns:  # a catalog written before documents had versions
+                self._db.execute("ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+            if "ocr_pages" not in columns:  # catalogs written before OCR existed
+                self._db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
 
     def upsert(self, record: DocumentRecord) -> None:
         """Insert or replace a record."""
@@ -78,6 +86,10 @@ class Catalog:
     def list(self, collection: str) -> list[DocumentRecord]:
         """All records of a collection, newest first."""
         return self._select("WHERE collection = ? ORDER BY indexed_at DESC", (collection,))
+
+    def find_by_name(self, collection: str, name: str) -> list[DocumentRecord]:
+        """The indexed documents of a collection shown under `name`, newest first."""
+        return self._select("WHERE collection = ? AND name = ? AND status = 'indexed' ORDER BY indexed_at DESC", (collection, name))
 
     def uses_of(self, stored_as: str) -> int:
         """How many records (in any collection) point at one stored original."""

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Literal
+from dataclasses import dataclass
+from typing import Iterator, Literal
 
+from core.answers import Answer
 from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
-from core.engines.resolver import Engines
+from core.engines.resolver import EngineOverview, Engines
 from core.errors import GenerationInterruptedError, VariantError
 from core.context import select_evidence
 from core.grounding import attribute, question_coverage
+from core.history import ChatHistory
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
-from core.retrieval import Method, RetrievedChunk, Retriever
+from core.retrieval import Method, Retriever
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -47,33 +49,6 @@ class Question:
     temperature: float = 0.1
     retrieval: Method = "dense"
     max_tokens: int = 256
-
-
-@dataclass
-class Answer:
-    """A finished (or interrupted) answer with everything needed to show and judge it."""
-
-    question: str
-    text: str
-    mode: str
-    engine: str
-    model: str
-    sources: list[RetrievedChunk] = field(default_factory=list)
-    timings: dict[str, float | None] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    incomplete: bool = False
-    error: str = ""
-    cited: list[int] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)  # "unsupported": no retrieved passage holds the answer's facts
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (sources without their full text kept short for the CLI)."""
-        out = asdict(self)
-        out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4),
-             "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text} for s in self.sources
-        ]
-        return out
 
 
 class AnswerStream:
@@ -128,6 +103,7 @@ class AnswerStream:
                 "generation_ms": _round(stats.total_ms if stats else None),
                 "total_ms": _round(total),
                 "tokens": stats.completion_tokens if stats else 0,
+                "prompt_tokens": stats.prompt_tokens if stats else None,
                 "tokens_per_s": _round(stats.tokens_per_s if stats else None),
             }
         )
@@ -138,10 +114,15 @@ class AnswerStream:
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory) -> None:
         self.settings = settings
         self.retriever = retriever
         self.engines = engines
+        self.history = history
+
+    def overview(self, engine: str | None = None) -> EngineOverview:
+        """The engine a choice resolves to, its status, base models and the variants the fine-tuned modes may use."""
+        return self.engines.overview(engine)
 
     def ask(self, question: Question, engine: str | Engine | None = None) -> AnswerStream:
         """Retrieve (in the RAG modes), build the mode's prompt and start generating.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from core.chat import MODES, Question
+from core.cli_util import one_or_many
 from core.config import RETRIEVAL_METHODS, retrieval_method
 from core.services import Services
 
@@ -23,15 +23,13 @@ def add_chat_commands(sub: Any) -> None:
     p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
                    help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
     p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--questions", help="JSONL file, one {\"question\": …} per line; prints one JSON line each")
+    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_ask)
 
 
 def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
     """Answer one question or a file of them."""
-    from core.__main__ import _one_or_many
-
     settings = svc.settings
     engine = svc.engines.resolve(ns.engine)
     base = ns.model or svc.engines.default_model(engine)
@@ -57,15 +55,4 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
             source.pop("text")
         return {**extra, **result}
 
-    return _one_or_many(ns, one)
-
-
-def main() -> None:  # pragma: no cover - convenience for `python -m core.chat_cli`
-    """Run `ask` directly."""
-    from core.__main__ import main as core_main
-
-    sys.exit(core_main(["ask", *sys.argv[1:]]))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    return one_or_many(ns, one)

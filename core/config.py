@@ -12,6 +12,10 @@ from typing import Any, Mapping
 
 from core.errors import ConfigError
 
+# The app's folder: the default data directory and `.env` live here whatever the working directory is,
+# so `streamlit run /path/to/app.py` from elsewhere uses the same data as `make run`.
+APP_ROOT = Path(__file__).resolve().parents[1]
+
 ENGINE_CHOICES = ("auto", "ollama", "embedded")
 EMBEDDING_BACKENDS = ("sentence-transformers", "ollama")
 RETRIEVAL_METHODS = ("dense", "fused")
@@ -27,7 +31,7 @@ def _setting(env: str, default: Any, help: str) -> Any:
 class Settings:
     """All configuration of domainchat; build it with `Settings.from_env()`."""
 
-    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", Path("data"), "Directory holding everything the app writes (index, originals, chats, models).")
+    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", APP_ROOT / "data", "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's folder.")
     chunk_size: int = _setting("DOMAINCHAT_CHUNK_SIZE", 1000, "Target chunk length in characters.")
     chunk_overlap: int = _setting("DOMAINCHAT_CHUNK_OVERLAP", 150, "Characters shared by consecutive chunks of a page.")
     max_upload_mb: float = _setting("DOMAINCHAT_MAX_UPLOAD_MB", 50.0, "Largest file accepted for indexing, in MB.")
@@ -50,10 +54,13 @@ class Settings:
     min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
     min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
+    ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
+    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 30.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout.")
+    ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> "Settings":
-        """Build Settings from `env` (default: os.environ) over an optional .env file, then `overrides`."""
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any) -> "Settings":
+        """Build Settings from `env` (default: os.environ) over an optional .env file (in the app's folder), then `overrides`."""
         values: dict[str, str] = {}
         if dotenv is not None and dotenv.is_file():
             values.update(_read_dotenv(dotenv))

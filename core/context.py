@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from core.retrieval import RetrievedChunk
+from core.chunks import Chunk
 
 # Words that say nothing about the topic of a question (question words, auxiliaries, fillers).
 STOPWORDS = frozenset(
@@ -115,7 +115,7 @@ def _boilerplate(pool: list[tuple[int, int, str, set[str]]]) -> set[str]:
     return {key for key, passages in seen.items() if len(passages) > 1}
 
 
-def score_sentences(question: str, chunks: Sequence[RetrievedChunk]) -> list[Sentence]:
+def score_sentences(question: str, chunks: Sequence[Chunk]) -> list[Sentence]:
     """Every sentence of the passages, scored against the question (best first)."""
     q_terms = list(dict.fromkeys(terms(question)))
     pool: list[tuple[int, int, str, set[str]]] = []
@@ -151,7 +151,7 @@ def score_sentences(question: str, chunks: Sequence[RetrievedChunk]) -> list[Sen
     return scored
 
 
-def select_evidence(question: str, chunks: Sequence[RetrievedChunk], max_sentences: int = 4) -> list[tuple[int, RetrievedChunk]]:
+def select_evidence(question: str, chunks: Sequence[Chunk], max_sentences: int = 4) -> list[tuple[int, Chunk]]:
     """The passages cut down to their best sentences: (passage number, passage with only those sentences).
 
     Passages keep their numbers (so a marker [n] still names the n-th source); within a passage the kept

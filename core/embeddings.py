@@ -1,4 +1,4 @@
-"""Embedding models: all-MiniLM-L6-v2 bundled offline (default) or an Ollama embedding model."""
+"""Embedding models: all-MiniLM-L6-v2 bundled offline (default) or an Ollama embedding model (through the Ollama engine)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 from typing import Protocol, Sequence
 
 from core.config import Settings
+from core.engines.ollama_engine import OllamaEngine
 from core.errors import EmbeddingError
 
 
@@ -60,12 +61,27 @@ class SentenceTransformerEmbedder:
         return [list(map(float, v)) for v in vectors]
 
 
+class OllamaEmbedder:
+    """Embeddings from an Ollama embedding model (POST /api/embed, through the Ollama engine)."""
+
+    def __init__(self, engine: OllamaEngine, model: str) -> None:
+        self.model = model
+        self.name = f"ollama/{model}"  # what collections record: backend and model
+        self._engine = engine
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order (sent in batches of 32)."""
+        return self._engine.embed(self.model, texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one text."""
+        return self.embed([text])[0]
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder chosen in Settings (not loaded until first use)."""
     if settings.embedding_backend == "ollama":
-        from core.engines.ollama_engine import OllamaEmbedder
-
-        return OllamaEmbedder(settings, settings.resolved_embedding_model)
+        return OllamaEmbedder(OllamaEngine(settings), settings.resolved_embedding_model)
     return SentenceTransformerEmbedder(settings.resolved_embedding_model)
 
 

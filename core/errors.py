@@ -42,6 +42,14 @@ class DocumentNotFoundError(AppError):
     """No document with that id in the collection."""
 
 
+class PageViewError(AppError):
+    """A cited page cannot be shown (original missing, damaged, or no such page)."""
+
+
+class AmbiguousDocumentError(AppError):
+    """Several documents match where one was meant (e.g. two documents with the same name)."""
+
+
 class EngineError(AppError):
     """Base class for LLM engine failures."""
 
@@ -84,3 +92,7 @@ class JobBusyError(JobError):
 
 class QuestionFileError(AppError):
     """A question file (evaluation set or imported Q&A) has a row the app cannot use."""
+
+
+class EvaluationError(AppError):
+    """An evaluation run cannot start, or a saved run cannot be found."""

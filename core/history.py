@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import AppError
-from core.chat import Answer
+from core.answers import Answer
 from core.fsutil import write_json_atomic
 
 _ID = re.compile(r"^[0-9a-f]{32}$")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
@@ -16,15 +17,17 @@ from core.catalog import Catalog, DocumentRecord, now
 from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
+from core.documents.ocr import ocr_pages
 from core.documents.parse_worker import parse_in_subprocess
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
-from core.errors import AppError, DocumentNotFoundError
+from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
 from core.names import validate_collection_name
-from core.store import ChunkRecord, CollectionInfo, VectorStore
+from core.chunks import Chunk
+from core.store import CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
 
-Stage = Literal["checking", "parsing", "chunking", "embedding", "storing", "done"]
+Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
 EMBED_BATCH = 64
 
 
@@ -47,6 +50,29 @@ class IngestResult:
     pages: int = 0
     chunks: int = 0
     size: int = 0
+    reason: str = ""
+    code: str = ""
+    ocr_pages: int = 0
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """How replacing a document by a new version ended: `replaced`, `unchanged` (same bytes) or `rejected`.
+
+    `seconds` is the wall time to index the change (parse, chunk, embed, store, drop the old chunks).
+    """
+
+    name: str
+    status: Literal["replaced", "unchanged", "rejected"]
+    doc_id: str
+    previous_doc_id: str
+    version: int
+    kind: str = ""
+    pages: int = 0
+    chunks: int = 0
+    previous_chunks: int = 0
+    size: int = 0
+    seconds: float = 0.0
     reason: str = ""
     code: str = ""
 
@@ -112,6 +138,15 @@ class DocumentLibrary:
 
     # --- documents ---------------------------------------------------------------------------
 
+    def collection_info(self, name: str) -> CollectionInfo:
+        """One collection's size and indexing settings (CollectionNotFoundError says how to create it)."""
+        return self.store.collection_info(name)
+
+    def chunks(self, collection: str) -> list[Chunk]:
+        """Every chunk of a collection, in document order (for training-set generation)."""
+        self.store.collection_info(collection)  # CollectionNotFoundError with the fix
+        return self.store.all_chunks(collection)
+
     def list_documents(self, collection: str) -> list[DocumentRecord]:
         """The collection's documents (indexed and rejected), newest first."""
         return self.catalog.list(collection)
@@ -127,14 +162,14 @@ class DocumentLibrary:
         self._forget_original(record.stored_as)
         return record
 
-    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None) -> list[IngestResult]:
-        """Index each file into `collection`; one file's failure never stops the others."""
+    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None) -> list[IngestResult]:
+        """Index each file into `collection`; one file's failure never stops the others. `ocr` None: as configured."""
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
         results: list[IngestResult] = []
         for upload in files:
-            result = self._ingest_one(collection, upload, report)
+            result = self._ingest_one(collection, upload, report, self.settings.ocr if ocr is None else ocr)
             if result.status == "rejected":
                 self._record_rejection(collection, result)
             report(Progress(result.name, "done", detail=result.status))
@@ -153,7 +188,7 @@ class DocumentLibrary:
                 continue
             path = self.originals / record.stored_as
             try:
-                pages = self._parse(path, record.kind, record.name, report)
+                pages = self._parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
                 n = self._index(collection, record.doc_id, record.name, pages, replace_settings.chunk_size, replace_settings.chunk_overlap, report)
             except ParseFailure as exc:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code))
@@ -161,15 +196,94 @@ class DocumentLibrary:
             except FileNotFoundError:
                 results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
                 continue
-            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now()))
-            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size))
+            ocr_count = sum(p.ocr for p in pages)
+            self.catalog.upsert(replace(record, pages=len(pages), chunks=n, indexed_at=now(), ocr_pages=ocr_count))
+            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, len(pages), n, record.size, ocr_pages=ocr_count))
             report(Progress(record.name, "done", detail="indexed"))
         self.store.update_collection(collection, embedder_label(self.settings), size, overlap)
         return results
 
+    # --- new versions of a document --------------------------------------------------------
+
+    def replacement_targets(self, collection: str, files: list[UploadedFile]) -> dict[str, DocumentRecord]:
+        """For each upload named like one indexed document but with other bytes: that document (by upload name)."""
+        targets: dict[str, DocumentRecord] = {}
+        for upload in files:
+            same_name = self.catalog.find_by_name(collection, safe_display_name(upload.name))
+            if len(same_name) == 1 and same_name[0].doc_id != hashlib.sha256(upload.data).hexdigest():
+                targets[upload.name] = same_name[0]
+        return targets
+
+    def replace_document(self, collection: str, upload: UploadedFile, doc_id: str | None = None, progress: ProgressFn | None = None) -> ReplaceResult:
+        """Replace an indexed document (by `doc_id`, else by the upload's name) with new bytes.
+
+        The new version is parsed, chunked and embedded and its chunks stored before the old chunks go,
+        so a failure at any point leaves the old version searchable. The document keeps its name; its
+        catalog row counts the version.
+        """
+        started = time.perf_counter()
+        report = progress or (lambda _p: None)
+        old = self._replace_target(collection, safe_display_name(upload.name), doc_id)
+        new_id = hashlib.sha256(upload.data).hexdigest()
+        size = len(upload.data)
+
+        def ended(status: Literal["replaced", "unchanged", "rejected"], doc: str = old.doc_id, version: int = old.version, kind: str = "",
+                  pages: int = 0, chunks: int = 0, reason: str = "", code: str = "") -> ReplaceResult:
+            report(Progress(old.name, "done", detail=status))
+            return ReplaceResult(old.name, status, doc, old.doc_id, version, kind, pages, chunks, old.chunks, size,
+                                 round(time.perf_counter() - started, 3), reason, code)
+
+        report(Progress(old.name, "checking", detail=f"{size} bytes"))
+        if new_id == old.doc_id:
+            return ended("unchanged", kind=old.kind, pages=old.pages, chunks=old.chunks, reason="The new file has the same bytes as the indexed version: nothing to do.")
+        other = self.catalog.get(collection, new_id)
+        if other is not None and other.status == "indexed":
+            return ended("rejected", code="duplicate", reason=f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right file.")
+        if size > self.settings.max_upload_bytes:
+            return ended("rejected", code="too_large", reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
+        sniffed = sniff(upload.data, old.name)
+        if sniffed.kind is None:
+            return ended("rejected", reason=sniffed.reason, code=sniffed.code)
+        self.store.check_embedding_model(collection, embedder_label(self.settings))
+        stored_as = f"{new_id}.{sniffed.kind}"
+        path = self._keep_original(stored_as, upload.data)
+        info = self.store.collection_info(collection)  # the new version is chunked like the rest of the collection
+        try:
+            pages = self._parse(path, sniffed.kind, old.name, report, self.settings.ocr)
+            chunks = self._index(collection, new_id, old.name, pages, info.chunk_size or self.settings.chunk_size, info.chunk_overlap, report)
+        except ParseFailure as exc:
+            self._forget_original(stored_as)
+            return ended("rejected", kind=sniffed.kind, reason=f"{exc} The indexed version is kept.", code=exc.code)
+        except AppError:
+            self._forget_original(stored_as)
+            raise
+        self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1,
+                                          ocr_pages=sum(p.ocr for p in pages)))
+        self.store.delete_document(collection, old.doc_id)
+        self.catalog.delete(collection, old.doc_id)
+        self._forget_original(old.stored_as)
+        return ended("replaced", doc=new_id, version=old.version + 1, kind=sniffed.kind, pages=len(pages), chunks=chunks)
+
+    def _replace_target(self, collection: str, name: str, doc_id: str | None) -> DocumentRecord:
+        if doc_id:
+            record = self.catalog.get(collection, doc_id)
+            if record is None or record.status != "indexed":
+                raise DocumentNotFoundError(f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with `python -m core docs list --collection {collection}`.")
+            return record
+        matches = self.catalog.find_by_name(collection, name)
+        if not matches:
+            raise DocumentNotFoundError(
+                f"No indexed document called '{name}' in collection '{collection}' to replace: add it as a new document "
+                f"(`python -m core ingest --collection {collection} FILE`), or name the document to replace with --doc-id."
+            )
+        if len(matches) > 1:
+            ids = ", ".join(m.doc_id[:12] for m in matches)
+            raise AmbiguousDocumentError(f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace with --doc-id.")
+        return matches[0]
+
     # --- the pipeline ------------------------------------------------------------------------
 
-    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn) -> IngestResult:
+    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> IngestResult:
         name = safe_display_name(upload.name)
         size = len(upload.data)
         report(Progress(name, "checking", detail=f"{size} bytes"))
@@ -187,7 +301,7 @@ class DocumentLibrary:
         stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
         path = self._keep_original(stored_as, upload.data)
         try:
-            pages = self._parse(path, sniffed.kind, name, report)
+            pages = self._parse(path, sniffed.kind, name, report, ocr)
             chunks = self._index(collection, doc_id, name, pages, self.settings.chunk_size, self.settings.chunk_overlap, report)
         except ParseFailure as exc:
             self._forget_original(stored_as)
@@ -195,12 +309,27 @@ class DocumentLibrary:
         except AppError:
             self._forget_original(stored_as)
             raise
-        self.catalog.upsert(DocumentRecord(collection, doc_id, name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as))
-        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size)
+        ocr_count = sum(p.ocr for p in pages)
+        self.catalog.upsert(DocumentRecord(collection, doc_id, name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, ocr_pages=ocr_count))
+        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size, ocr_pages=ocr_count)
 
-    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn) -> list[Page]:
+    def _parse(self, path: Path, kind: str, name: str, report: ProgressFn, ocr: bool = False) -> list[Page]:
         report(Progress(name, "parsing"))
-        pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+        if kind == "image" and not ocr:
+            raise ParseFailure("needs_ocr", "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).")
+        pages: list[Page] | None = None
+        if kind != "image":
+            try:
+                pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+            except ParseFailure as exc:
+                if not (ocr and exc.code == "no_text"):
+                    raise
+        if ocr and kind in ("pdf", "image"):
+            # Scans: only pages without a usable text layer are read (all of them when there is none at all).
+            pages = ocr_pages(path, kind, pages, timeout_s=self.settings.parse_timeout_s, page_timeout_s=self.settings.ocr_page_timeout_s,
+                              memory_mb=self.settings.ocr_memory_mb,
+                              progress=lambda done, total: report(Progress(name, "ocr", done, total, f"page {done} of {total}")))
+        assert pages is not None
         report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
         return pages
 
@@ -211,7 +340,8 @@ class DocumentLibrary:
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
-        records = [ChunkRecord(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.start, c.end, c.text) for c in pieces]
+        scanned = {p.number for p in pages if p.ocr}
+        records = [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned) for c in pieces]
         vectors: list[list[float]] = []
         for i in range(0, len(records), EMBED_BATCH):
             vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))

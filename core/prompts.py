@@ -1,16 +1,49 @@
-"""Prompts for each chat mode, in completion form (base models) and chat form (instruction models).
+"""Every prompt of the chat modes, in completion form (base models) and chat form (instruction models),
+and the text format a fine-tuned variant is trained on.
 
 Retrieved text is delimited and labelled as data: documents can carry prompt injections, so the
 instructions say never to follow instructions found inside them.
+
+The bundled Gemma 3 270M is a base model without a chat template, so a variant is trained on the
+same completion prompt the chat sends in `finetuned` mode. Training and the chat must build prompts
+with these functions: a one-character difference (a missing space, another newline) is enough to
+lose most of what the adapter learned.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from core.engines.base import Prompt
-from core.finetune.formats import clean_question, finetuned_prompt
-from core.retrieval import RetrievedChunk
+from core.chunks import Chunk
+
+# Generation should stop at these; they are also why answers never contain a blank line.
+STOP_SEQUENCES: tuple[str, ...] = ("\n\n", "\nQuestion:")
+
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_question(question: str) -> str:
+    """A question on one line (a newline inside it would break the prompt's layout)."""
+    return _SPACES.sub(" ", question).strip()
+
+
+def clean_answer(answer: str) -> str:
+    """An answer without blank lines, since the chat stops generating at the first blank line."""
+    return _BLANK_LINES.sub("\n", answer.strip())
+
+
+def finetuned_prompt(question: str) -> str:
+    """The completion prompt of `finetuned` mode: what the variant was trained to complete."""
+    return f"Question: {clean_question(question)}\nAnswer:"
+
+
+def answer_completion(answer: str) -> str:
+    """The text the model is trained to produce after the prompt (EOS is appended as a token)."""
+    return " " + clean_answer(answer)
+
 
 NOT_FOUND = "I could not find this in the documents."
 
@@ -40,15 +73,13 @@ WORKED_EXAMPLES = (
 )
 
 
-def render_passages(chunks: Sequence[RetrievedChunk], numbers: Sequence[int] | None = None) -> str:
+def render_passages(chunks: Sequence[Chunk], numbers: Sequence[int] | None = None) -> str:
     """The numbered passages block, each with its source and page (`numbers` keeps the sources' numbering)."""
     numbers = numbers or range(1, len(chunks) + 1)
     return "\n".join(f"[{i}] ({c.source}, page {c.page}) {' '.join(c.text.split())}" for i, c in zip(numbers, chunks))
 
 
-def rag_prompt(
-    question: str, chunks: Sequence[RetrievedChunk], evidence: Sequence[tuple[int, RetrievedChunk]] | None = None
-) -> Prompt:
+def rag_prompt(question: str, chunks: Sequence[Chunk], evidence: Sequence[tuple[int, Chunk]] | None = None) -> Prompt:
     """The prompt of the `rag` and `hybrid` modes: the question and the retrieved passages.
 
     `evidence` (passage number, passage cut to its relevant sentences) replaces the whole passages in the

@@ -54,6 +54,7 @@ class EvalQuestion:
     unanswerable: bool = False
     split: str = ""
     chunk_id: str = ""
+    old_answer: str = ""  # a changed fact's answer in the document's previous version (the update test)
 
     @property
     def split_label(self) -> str:
@@ -117,13 +118,10 @@ def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
 
 def write_questions(path: Path, questions: Iterable[EvalQuestion]) -> Path:
     """Write questions as JSONL that `read_questions` reads back (atomically: a reader never sees half a file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for q in questions:
-            f.write(json.dumps(q.to_record(), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    from core.fsutil import write_jsonl_atomic
+
+    write_jsonl_atomic(Path(path), (q.to_record() for q in questions))
+    return Path(path)
 
 
 def splits_in(questions: Sequence[EvalQuestion]) -> list[str]:
@@ -228,6 +226,7 @@ def _question(row: Mapping[str, Any], line: int, label: str, default_split: str)
         unanswerable=unanswerable,
         split=split,
         chunk_id=_text(row, ("chunk_id",)),
+        old_answer=_text(row, ("old_answer",)),
     )
 
 

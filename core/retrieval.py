@@ -5,53 +5,28 @@ retrieved passages", and `core.config.retrieval_method` still maps the old setti
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from core.embeddings import Embedder
-from core.store import ChunkRecord, VectorStore
+from core.text import tokenize
+from core.chunks import Chunk
+from core.store import VectorStore
 
 Method = Literal["dense", "fused"]
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-@dataclass(frozen=True)
-class RetrievedChunk:
-    """A chunk retrieved for a question, with what a citation needs."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int
-    text: str
-    score: float
-    start: int = 0
-    end: int = 0
-    similarity: float | None = None  # cosine similarity to the question (the score is a rank-fusion value in fused retrieval)
-
-    @classmethod
-    def of(cls, chunk: ChunkRecord, score: float, similarity: float | None = None) -> "RetrievedChunk":
-        """Wrap a stored chunk with its score (and its cosine similarity when known)."""
-        return cls(chunk.chunk_id, chunk.doc_id, chunk.source, chunk.page, chunk.text, score, chunk.start, chunk.end, similarity)
 
 
 @dataclass(frozen=True)
 class Retrieval:
     """The chunks found for one question, best first, and how long it took."""
 
-    chunks: list[RetrievedChunk]
+    chunks: list[Chunk]
     method: Method
     ms: float
     best_similarity: float  # cosine similarity of the closest chunk by embedding: "is anything relevant?"
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens for BM25."""
-    return _TOKEN.findall(text.lower())
 
 
 class Retriever:
@@ -60,7 +35,7 @@ class Retriever:
     def __init__(self, store: VectorStore, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._bm25: dict[str, tuple[int, object, list[ChunkRecord]]] = {}
+        self._bm25: dict[str, tuple[int, object, list[Chunk]]] = {}
         self._lock = threading.Lock()
 
     def search(self, collection: str, question: str, k: int, method: Method = "dense") -> Retrieval:
@@ -70,17 +45,17 @@ class Retriever:
         vector = self.embedder.embed([question])[0]
         dense = self.store.query(collection, vector, k if method == "dense" else max(k * 4, 20))
         if method == "dense":
-            chunks = [RetrievedChunk.of(h.chunk, h.score, h.score) for h in dense]
+            chunks = [h.chunk.scored(h.score, h.score) for h in dense]
         else:
             chunks = self._fused(collection, question, dense, k)
         best = max((h.score for h in dense), default=0.0)
         return Retrieval(chunks, method, (time.perf_counter() - started) * 1000, best)
 
-    def _fused(self, collection: str, question: str, dense: list, k: int) -> list[RetrievedChunk]:
+    def _fused(self, collection: str, question: str, dense: list, k: int) -> list[Chunk]:
         pool = len(dense)
         bm25, records = self._bm25_index(collection)
         fused: dict[str, float] = {}
-        by_id: dict[str, ChunkRecord] = {}
+        by_id: dict[str, Chunk] = {}
         for rank, hit in enumerate(dense):
             fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
             by_id[hit.chunk.chunk_id] = hit.chunk
@@ -95,10 +70,10 @@ class Retriever:
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
                 by_id[cid] = records[i]
         best = sorted(fused, key=fused.get, reverse=True)[:k]  # type: ignore[arg-type]
-        cosine = {hit.chunk.chunk_id: hit.score for hit in dense}
-        return [RetrievedChunk.of(by_id[cid], fused[cid], cosine.get(cid)) for cid in best]
+        cosine = {hit.chunk.chunk_id: hit.score for hit in dense}  # shown to users: a rank-fusion value is not a similarity
+        return [by_id[cid].scored(fused[cid], cosine.get(cid)) for cid in best]
 
-    def _bm25_index(self, collection: str) -> tuple[object | None, list[ChunkRecord]]:
+    def _bm25_index(self, collection: str) -> tuple[object | None, list[Chunk]]:
         """A BM25 index of the collection, rebuilt only when its chunks change."""
         info = self.store.collection_info(collection)
         # Chunk ids derive from content hashes, so the id set plus the chunking settings identify the content.

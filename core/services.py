@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.catalog import Catalog
 from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
+from core.pageview import PageViewService
 from core.chat import ChatService
 from core.engines.resolver import Engines
+from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.variants import VariantRegistry
+
+if TYPE_CHECKING:
+    from core.evaluation.service import EvaluationService
+    from core.evaluation.advisor import AdvisorService
+    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -31,6 +38,29 @@ class Services:
     chat: ChatService
     history: ChatHistory
     engines: Engines
+    finetune: FineTuneService
+    pageview: PageViewService
+
+    @property
+    def evaluation(self) -> "EvaluationService":
+        """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
+        from core.evaluation.service import EvaluationService
+
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+
+    @property
+    def update_test(self) -> "UpdateTestService":
+        """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
+        from core.evaluation.update_test import UpdateTestService
+
+        return UpdateTestService(self)
+
+    @property
+    def advisor(self) -> "AdvisorService":
+        """The advisor (stateless: reads the saved grid runs and update tests)."""
+        from core.evaluation.advisor import AdvisorService
+
+        return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
         """Release the on-disk index lock."""
@@ -46,6 +76,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)
     retriever = Retriever(store, embedder)
     engines = Engines(settings)
+    history = ChatHistory(settings.data_dir)
     return Services(
         settings=settings,
         store=store,
@@ -54,7 +85,9 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
         library=library,
         retriever=retriever,
         variants=VariantRegistry(settings.data_dir),
-        chat=ChatService(settings, retriever, engines),
-        history=ChatHistory(settings.data_dir),
+        chat=ChatService(settings, retriever, engines, history),
+        history=history,
         engines=engines,
+        finetune=FineTuneService(settings, library, engines),
+        pageview=PageViewService(settings, catalog, library.originals),
     )

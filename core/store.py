@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.chunks import Chunk
 from core.config import Settings
 from core.errors import (
     CollectionNotFoundError,
@@ -25,23 +26,10 @@ from core.names import validate_collection_name
 
 
 @dataclass(frozen=True)
-class ChunkRecord:
-    """One chunk as stored: id, text, embedding-independent metadata."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    page: int
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
 class Hit:
     """A chunk returned by a similarity query; `score` is cosine similarity (higher is closer)."""
 
-    chunk: ChunkRecord
+    chunk: Chunk
     score: float
 
 
@@ -130,7 +118,7 @@ class VectorStore:
 
     # --- chunks ------------------------------------------------------------------------------
 
-    def add_chunks(self, name: str, chunks: Sequence[ChunkRecord], embeddings: Sequence[Sequence[float]]) -> None:
+    def add_chunks(self, name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert (or overwrite, by id) chunks with their embeddings."""
         if not chunks:
             return
@@ -142,7 +130,7 @@ class VectorStore:
                 ids=[c.chunk_id for c in part],
                 embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                 documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end} for c in part],
+                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr} for c in part],
             )
 
     def delete_document(self, name: str, doc_id: str) -> int:
@@ -165,7 +153,7 @@ class VectorStore:
         where = {"doc_id": doc_id} if doc_id else None
         return list(self._get(name).get(where=where, include=[])["ids"])
 
-    def all_chunks(self, name: str) -> list[ChunkRecord]:
+    def all_chunks(self, name: str) -> list[Chunk]:
         """Every chunk of a collection (for keyword search and dataset building)."""
         got = self._get(name).get(include=["documents", "metadatas"])
         return [_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
@@ -180,6 +168,11 @@ class VectorStore:
             Hit(_record(i, d, m), 1.0 - float(dist))
             for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
         ]
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client, for LangChain interop (core/integrations); everything else goes through this class."""
+        return self._client
 
     def close(self) -> None:
         """Release the on-disk lock (the client itself has no close)."""
@@ -210,8 +203,9 @@ class VectorStore:
         )
 
 
-def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkRecord:
-    return ChunkRecord(chunk_id, str(meta["doc_id"]), str(meta["source"]), int(meta["page"]), int(meta["start"]), int(meta["end"]), text)
+def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
+                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)))
 
 
 class _DirLock:

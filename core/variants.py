@@ -69,6 +69,12 @@ class VariantRegistry:
             raise VariantError(f"No fine-tuned variant called {name!r}: build one on the Fine-tune page or pick another.")
         return Variant(**json.loads(meta.read_text(encoding="utf-8")))
 
+    def check_free(self, name: str, replace: bool = False) -> str:
+        """Return `name` if a new variant may take it (valid, and unused unless replacing); VariantError otherwise."""
+        if not replace and (self.folder(name) / "variant.json").is_file():
+            raise VariantError(f"A variant called {name!r} already exists: pick another name, or delete it first (or replace it).")
+        return name
+
     def adapter_path(self, variant: Variant) -> Path:
         """The adapter file of an embedded-engine variant."""
         return self.folder(variant.name) / variant.adapter_file

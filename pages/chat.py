@@ -13,6 +13,7 @@ from core.history import Conversation, to_json, to_markdown
 from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
 from pages.common import current_collection, page_setup, show_error
+from pages.page_view import source_page_toggle
 
 svc = page_setup()
 settings = svc.settings
@@ -25,7 +26,7 @@ with st.sidebar:
     choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
                           help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
     try:
-        overview = svc.engines.overview(choice)
+        overview = svc.chat.overview(choice)
     except AppError as exc:
         show_error(exc)
         st.stop()
@@ -53,7 +54,7 @@ with st.sidebar:
                       help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
-chats = svc.history.list(collection)
+chats = svc.chat.history.list(collection)
 active_key = f"active_chat::{collection}"
 active = st.session_state.get(active_key)
 if active != "new" and active not in {c.id for c in chats}:
@@ -73,7 +74,7 @@ with st.sidebar:
 st.session_state[active_key] = active
 
 # `chats` was just read from disk: take the active one from it rather than reading its file again.
-chat: Conversation = svc.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
+chat: Conversation = svc.chat.history.new(collection) if active == "new" else next(c for c in chats if c.id == active)
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
@@ -82,7 +83,7 @@ if chat.messages:
         c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
-            svc.history.delete(collection, chat.id)
+            svc.chat.history.delete(collection, chat.id)
             st.session_state[active_key] = "new"
             st.rerun()
 
@@ -104,6 +105,7 @@ def show_sources(message: dict[str, Any]) -> None:
             shown = "similarity —" if similarity is None else f"similarity {similarity:.2f}"  # a cosine, not a rank-fusion value
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · {shown}{mark}")
             st.caption(escape_markdown(source["text"]))
+            source_page_toggle(svc, collection, source, key=f"{message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:
@@ -168,6 +170,6 @@ if prompt:
             st.rerun()
     chat.add_question(prompt)
     chat.add_answer(stream.answer)
-    svc.history.save(chat)
+    svc.chat.history.save(chat)
     st.session_state[active_key] = chat.id
     st.rerun()

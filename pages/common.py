@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import streamlit as st
@@ -14,6 +15,8 @@ from core.services import Services, build_services
 
 
 _run = threading.local()  # Streamlit runs each script run in one thread
+# A local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com.
+PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
 
 
 def app_pages() -> list:
@@ -22,6 +25,8 @@ def app_pages() -> list:
         st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
         st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("pages/advisor.py", title="Advisor", icon=":material/recommend:"),
     ]
 
 
@@ -38,7 +43,7 @@ def _route_through_navigation() -> None:
     # When the first request after a start is a deep link (e.g. /chat), Streamlit runs the page file
     # directly in its legacy pages/ mode, without app.py: run the real navigation instead, once.
     if not getattr(_run, "navigating", False):
-        st.set_page_config(page_title="domainchat", page_icon=":material/forum:", layout="wide")
+        st.set_page_config(page_title="domainchat", page_icon=PAGE_ICON, layout="wide")
         run_navigation()
         st.stop()
 

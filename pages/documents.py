@@ -8,10 +8,11 @@ from datetime import datetime
 import streamlit as st
 
 from core.errors import AppError
-from core.library import IngestResult, Progress, UploadedFile
+from core.library import IngestResult, Progress, ReplaceResult, UploadedFile
 from core.safety import escape_markdown
 from core.samples import SAMPLE_COLLECTION, sample_uploads
 from pages.common import current_collection, guarded, human_size, page_setup, show_error
+from pages.page_view import show_page
 
 svc = page_setup()
 settings = svc.settings
@@ -19,8 +20,11 @@ settings = svc.settings
 st.title("Documents")
 st.caption("Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine.")
 
-STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
-STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:"}
+STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "ocr": "OCR", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
+STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:",
+                "replaced": ":material/published_with_changes:", "unchanged": ":material/content_copy:"}
+REPLACE_CHOICE = "Replace it with this new version"
+KEEP_BOTH_CHOICE = "Keep both as separate documents"
 
 
 def _create_collection() -> None:
@@ -79,7 +83,7 @@ with st.expander("New collection"):
     new_collection_form()
 
 try:
-    info = svc.store.collection_info(collection)
+    info = svc.library.collection_info(collection)
 except AppError as exc:
     show_error(exc)
     st.stop()
@@ -89,13 +93,30 @@ st.caption(f"{info.chunks} chunks · embedded with `{info.embedding_model}` · c
 
 # --- upload -------------------------------------------------------------------------------------
 uploads = st.file_uploader(
-    f"Add documents: PDF, DOCX, TXT, MD or HTML, up to {settings.max_upload_mb:g} MB each",
+    f"Add documents: PDF, DOCX, TXT, MD, HTML or scans (PNG, JPEG, TIFF), up to {settings.max_upload_mb:g} MB each",
     accept_multiple_files=True,
     max_upload_size=math.ceil(settings.max_upload_mb),  # the browser refuses larger files before sending them
     key=f"uploader-{st.session_state.get('upload_round', 0)}",
     help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
 )
-if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 else ''}", type="primary"):
+use_ocr = st.toggle("Read scanned pages with OCR", value=settings.ocr, key="use_ocr",
+                    help="Pages without a usable text layer (a scan, perhaps under a stamped header) and PNG/JPEG/TIFF files are read "
+                         "by OCR, on this machine: a few seconds per scanned page. Off: such files are rejected as 'needs OCR'.")
+files = [UploadedFile(f.name, f.getvalue()) for f in uploads or []]
+# A file named like a document already here is most likely its new version: offer to replace it.
+targets = svc.library.replacement_targets(collection, files) if files else {}
+replacing: set[str] = set()
+for name, record in targets.items():
+    choice = st.radio(
+        f"**{escape_markdown(name)}** is already in this collection (version {record.version}, indexed "
+        f"{datetime.fromtimestamp(record.indexed_at).strftime('%Y-%m-%d %H:%M')}), with other content.",
+        [REPLACE_CHOICE, KEEP_BOTH_CHOICE],
+        key=f"clash-{st.session_state.get('upload_round', 0)}-{name}",
+        horizontal=True,
+    )
+    if choice == REPLACE_CHOICE:
+        replacing.add(name)
+if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}", type="primary"):
     boxes: dict[str, tuple] = {}
 
     def on_progress(event: Progress) -> None:
@@ -109,10 +130,12 @@ if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 el
             bar.progress(min(event.done / event.total, 1.0))
         status.update(label=f"{event.name} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
 
-    files = [UploadedFile(f.name, f.getvalue()) for f in uploads]
-    results: list[IngestResult] = []
+    results: list[IngestResult | ReplaceResult] = []
     try:
-        results = svc.library.ingest(collection, files, progress=on_progress)
+        results.extend(svc.library.ingest(collection, [f for f in files if f.name not in replacing], progress=on_progress, ocr=use_ocr))
+        for upload in files:
+            if upload.name in replacing:
+                results.append(svc.library.replace_document(collection, upload, targets[upload.name].doc_id, progress=on_progress))
     except AppError as exc:
         show_error(exc)
     for result in results:
@@ -120,14 +143,18 @@ if uploads and st.button(f"Index {len(uploads)} file{'s' if len(uploads) != 1 el
         if status is not None:
             state = "error" if result.status == "rejected" else "complete"
             status.update(label=f"{STATUS_ICONS[result.status]} {result.name} — {result.status}", state=state)
-    st.session_state["last_results"] = [r for r in results]
+    st.session_state["last_results"] = results
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
 
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
-        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} pages, {result.chunks} chunks.", icon=":material/check_circle:")
-    elif result.status == "duplicate":
+        scanned = f", {result.ocr_pages} read by OCR" if result.ocr_pages else ""
+        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} pages{scanned}, {result.chunks} chunks.", icon=":material/check_circle:")
+    elif result.status == "replaced":
+        st.success(f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
+                   f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.", icon=":material/published_with_changes:")
+    elif result.status in ("duplicate", "unchanged"):
         st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {result.reason}", icon=":material/content_copy:")
     else:
         st.error(f"**{escape_markdown(result.name)}** — rejected: {result.reason}", icon=":material/block:")
@@ -143,7 +170,9 @@ else:
             {
                 "name": r.name,
                 "type": r.kind.upper(),
+                "version": r.version,
                 "pages": r.pages,
+                "OCR pages": r.ocr_pages,
                 "chunks": r.chunks,
                 "size": human_size(r.size),
                 "indexed": datetime.fromtimestamp(r.indexed_at).strftime("%Y-%m-%d %H:%M"),
@@ -165,6 +194,35 @@ else:
             st.session_state.pop("last_results", None)
             st.toast(f"Deleted {len(doomed)} document(s) and their chunks.")
             st.rerun()
+
+    indexed = [r for r in records if r.status == "indexed"]
+    if indexed:
+        with st.expander("Replace a document with a new version"):
+            st.caption("The new file takes the document's place under the same name: its chunks are embedded before the old ones "
+                       "are removed, so the collection stays searchable, and the version number goes up.")
+            by_id = {r.doc_id: r for r in indexed}
+            chosen = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].name} (version {by_id[i].version}, {by_id[i].doc_id[:12]})",
+                                  key="replace_doc")
+            new_file = st.file_uploader("New version", key=f"replace-file-{st.session_state.get('upload_round', 0)}",
+                                        max_upload_size=math.ceil(settings.max_upload_mb))
+            if st.button("Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:"):
+                with guarded(), st.spinner(f"Indexing the new version of {by_id[chosen].name}…"):
+                    result = svc.library.replace_document(collection, UploadedFile(new_file.name, new_file.getvalue()), chosen)
+                    st.session_state["last_results"] = [result]
+                    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+                    st.rerun()
+
+# --- see a page -----------------------------------------------------------------------------------
+viewable = [r for r in records if r.status == "indexed"]
+if viewable:
+    # A toggle, not an expander: an expander's body runs (and would render a page) even when closed.
+    if st.toggle("See a page of a document", key="view_toggle", help="The page as it looks in the original, and the original for download."):
+        names = {r.doc_id: f"{r.name} ({r.pages} pages{', ' + str(r.ocr_pages) + ' by OCR' if r.ocr_pages else ''})" for r in viewable}
+        left, right = st.columns([3, 1])
+        doc_id = left.selectbox("Document", list(names), format_func=names.__getitem__, key="view_doc")
+        chosen = next(r for r in viewable if r.doc_id == doc_id)
+        number = right.number_input("Page", 1, max(chosen.pages, 1), 1, key=f"view_page::{doc_id}")
+        show_page(svc, collection, doc_id, int(number), key="documents")
 
 # --- collection maintenance ---------------------------------------------------------------------
 with st.expander("Re-index with other chunking"):

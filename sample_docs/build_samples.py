@@ -1373,6 +1373,81 @@ GUIDE = SampleDoc(
 DOCUMENTS = [MANUAL, LICENCE, GUIDE]
 
 
+# -------------------------------------------------------- the update pair (manual v2)
+
+UPDATE_DIR = "update"  # sample_docs/update/: the new version under the same file name, and its questions
+UPDATE_QUESTIONS = "changed-facts.questions.jsonl"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One fact that revision 4 of the manual changes: text edits on one page and the question about it."""
+
+    page: int  # 1-based
+    edits: tuple[tuple[str, str], ...]  # (old text, new text), each old text found exactly once on the page
+    question: str
+    old_answer: str
+    answer: str
+
+
+MANUAL_CHANGES = [
+    Change(1, (("never place more than 15 kg on it", "never place more than 12 kg on it"),),
+           "What is the maximum weight that may be placed on the open door of the dishwasher?", "15 kg", "12 kg"),
+    Change(4, (('"2 h 45 min"', '"2 h 25 min"'),), "How long does the Intensive 70° programme take?", "2 h 45 min", "2 h 25 min"),
+    Change(4, (('"9.9 l"', '"8.4 l"'),), "How much water does the Eco 50° programme use?", "9.9 l", "8.4 l"),
+    Change(6, (("clean the filters once a week.", "clean the filters every two weeks; the new self-rinsing micro filter holds more residue."),),
+           "How often should the filters be checked and cleaned?", "once a week", "every two weeks"),
+    Change(8, (("for 2 years from the date of purchase", "for 4 years from the date of purchase"),
+               ("is extended to 5 years; labour is charged after the second year", "is extended to 7 years; labour is charged after the fourth year")),
+           "How long is the standard warranty on the DW-450?", "2 years", "4 years"),
+    Change(8, (('"44 dB(A)"', '"41 dB(A)"'),), "What is the airborne noise emission of the DW-450?", "44 dB(A)", "41 dB(A)"),
+]
+
+
+def _edit_block(block: Block, old: str, new: str) -> tuple[Block, int]:
+    """The block with `old` replaced by `new` in its text, and how many times it was replaced."""
+    if isinstance(block, (Para, Sub, Note)):
+        return type(block)(block.text.replace(old, new)), block.text.count(old)
+    if isinstance(block, (Bullets, Steps)):
+        return type(block)(tuple(t.replace(old, new) for t in block.items)), sum(t.count(old) for t in block.items)
+    if isinstance(block, Table):
+        # a quoted edit ('"9.9 l"') targets a whole table cell
+        cell_old, cell_new = (old[1:-1], new[1:-1]) if old.startswith('"') else (old, new)
+        rows = tuple(tuple(cell_new if c == cell_old else c for c in row) for row in block.rows)
+        return Table(block.header, rows, block.widths), sum(row.count(cell_old) for row in block.rows)
+    return block, 0
+
+
+def manual_v2() -> SampleDoc:
+    """Revision 4 of the manual: the same document with the figures of MANUAL_CHANGES changed."""
+    pages = []
+    for number, page in enumerate(MANUAL.pages, start=1):
+        blocks = list(page.blocks)
+        questions = list(page.questions)
+        for change in (c for c in MANUAL_CHANGES if c.page == number):
+            for old, new in change.edits:
+                edited = [_edit_block(b, old, new) for b in blocks]
+                hits = sum(n for _, n in edited)
+                if hits != 1:
+                    raise ValueError(f"page {number}: {old!r} found {hits} times, expected once")
+                blocks = [b for b, _ in edited]
+            questions = [QA(q.question, change.answer) if q.question == change.question else q for q in questions]
+        pages.append(Page(page.heading, blocks, questions))
+    return SampleDoc(MANUAL.filename, MANUAL.title, MANUAL.subtitle.replace("revision 3", "revision 4"), MANUAL.author,
+                     MANUAL.footer, MANUAL.intro, pages)
+
+
+def write_update_questions(path: Path) -> int:
+    """One JSON object per changed fact: the current (v2) `answer` and the `old_answer` of v1."""
+    lines = [
+        json.dumps({"question": c.question, "answer": c.answer, "old_answer": c.old_answer, "page": c.page, "source": MANUAL.filename},
+                   ensure_ascii=False)
+        for c in MANUAL_CHANGES
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
 # ------------------------------------------------------------------------ PDF output
 
 
@@ -1655,6 +1730,11 @@ def build_all(out_dir: Path) -> list[Path]:
         count = write_questions(doc, questions_path(target))
         print(f"wrote {target.name}: {len(doc.pages)} pages, {count} questions")
         written.append(target)
+    update = out_dir / UPDATE_DIR
+    update.mkdir(exist_ok=True)
+    build_pdf(manual_v2(), update / MANUAL.filename)
+    count = write_update_questions(update / UPDATE_QUESTIONS)
+    print(f"wrote {UPDATE_DIR}/{MANUAL.filename} (revision 4) and {UPDATE_DIR}/{UPDATE_QUESTIONS}: {count} changed facts")
     return written
 
 

@@ -101,6 +101,30 @@ def check_document(doc_path: Path) -> tuple[list[str], list[str]]:
     return problems, report
 
 
+UPDATE_DIR = "update"
+UPDATE_QUESTIONS = "changed-facts.questions.jsonl"
+
+
+def check_update_pair(directory: Path) -> tuple[list[str], list[str]]:
+    """The update pair: each changed fact's old answer is on its page of the old version only, the new answer
+    on its page of the new version only, and neither version holds the other's figure."""
+    problems: list[str] = []
+    update = directory / UPDATE_DIR
+    questions = load_questions(update / UPDATE_QUESTIONS)
+    for record in questions:
+        old_pages = [normalise(t) for t in document_pages(directory / record["source"])]
+        new_pages = [normalise(t) for t in document_pages(update / record["source"])]
+        where = f"{UPDATE_DIR}/{UPDATE_QUESTIONS}: {record['question']!r}"
+        for label, pages, present, absent in (("old", old_pages, record["old_answer"], record["answer"]),
+                                              ("new", new_pages, record["answer"], record["old_answer"])):
+            found_on = [n for n, text in enumerate(pages, start=1) if normalise(present) in text]
+            if found_on != [record["page"]]:
+                problems.append(f"{where}: {present!r} is on pages {found_on} of the {label} version, expected only {record['page']}")
+            if any(normalise(absent) in text for text in pages):
+                problems.append(f"{where}: the {label} version also holds {absent!r}")
+    return problems, [f"{UPDATE_DIR}/: {len(questions)} changed facts between the two versions of the manual"]
+
+
 def check_rebuild(directory: Path) -> list[str]:
     """Rebuild into a temporary directory and compare bytes with the files in directory."""
     sys.path.insert(0, str(HERE))
@@ -109,11 +133,12 @@ def check_rebuild(directory: Path) -> list[str]:
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         build_samples.build_all(Path(tmp))
-        for name in DOCUMENTS:
-            for fresh in (Path(tmp) / name, questions_path(Path(tmp) / name)):
-                committed = directory / fresh.name
-                if not committed.exists() or committed.read_bytes() != fresh.read_bytes():
-                    problems.append(f"{fresh.name}: differs from a fresh build; run build_samples.py")
+        fresh_files = [Path(tmp) / name for name in DOCUMENTS] + [questions_path(Path(tmp) / name) for name in DOCUMENTS]
+        fresh_files += sorted((Path(tmp) / UPDATE_DIR).iterdir())
+        for fresh in fresh_files:
+            committed = directory / fresh.relative_to(tmp)
+            if not committed.exists() or committed.read_bytes() != fresh.read_bytes():
+                problems.append(f"{fresh.relative_to(tmp)}: differs from a fresh build; run build_samples.py")
     return problems
 
 
@@ -128,6 +153,9 @@ def main() -> int:
         doc_problems, report = check_document(args.dir / name)
         problems += doc_problems
         print("\n".join(report))
+    update_problems, report = check_update_pair(args.dir)
+    problems += update_problems
+    print("\n".join(report))
     if args.rebuild:
         problems += check_rebuild(args.dir)
         print("rebuild: " + ("identical" if not problems else "see problems"))

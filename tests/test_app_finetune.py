@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.finetune import dataset as ds
 from core.finetune import jobs
+from core.finetune.qa_import import split_imported
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [
@@ -25,7 +26,7 @@ PAIRS = [
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     data = tmp_path / "data"
     pairs = [ds.QAPair(q, a, source=f"doc{i % 2}.pdf", page=1) for i, (q, a) in enumerate(PAIRS)]
-    ds.save_training_set(data, "manuals", ds.split_imported(pairs, ds.DatasetOptions(new_fraction=0.2, seen_questions=2)))
+    ds.save_training_set(data, "manuals", split_imported(pairs, ds.DatasetOptions(new_fraction=0.2, seen_questions=2)))
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -50,18 +51,18 @@ def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) 
     next(b for b in app.button if b.label == "Start training").click().run()
     assert not app.exception, app.exception
     (job,) = jobs.list_jobs(data)
-    assert job["state"] in ("queued", "running")
+    assert job.state in ("queued", "running")
     assert any("Job" == s.label for s in app.selectbox)
     assert any(m.label == "State" for m in app.metric)
     # the page polls the job's status file; wait until the process has reported something
     deadline = time.monotonic() + 60
-    while jobs.job_status(data, job["job_id"]).get("phase") in ("starting", None) and time.monotonic() < deadline:
+    while jobs.job_status(data, job.job_id).phase in ("starting", "") and time.monotonic() < deadline:
         time.sleep(0.5)
     app.run()
     assert any(b.label == "Cancel job" for b in app.button)
     next(b for b in app.button if b.label == "Cancel job").click().run()
-    status = jobs.wait_job(data, job["job_id"], timeout_s=60)
-    assert status["state"] == "cancelled"
+    status = jobs.wait_job(data, job.job_id, timeout_s=60)
+    assert status.state == "cancelled"
     app.run()
     assert any(m.label == "State" and m.value == "cancelled" for m in app.metric)
     assert jobs.heavy_job_holder(data) is None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from core.context import expected_kind, select_evidence, split_sentences
 from core.grounding import attribute, check_support, is_refusal, numbers, question_coverage
-from core.retrieval import RetrievedChunk
+from core.chunks import Chunk
 
 FILTERS = "Check and clean the filters once a week. The coarse filter is removed by turning it 90° anticlockwise."
 WARRANTY = "The warranty lasts 24 months from the date of purchase. Keep the receipt of the purchase."
 LABEL = "The recommended dose is 200 mg on Day 1, then 100 mg once daily. Store vials below 30 °C."
 
 
-def chunk(text: str, page: int = 1, source: str = "doc.pdf") -> RetrievedChunk:
-    return RetrievedChunk(f"c{page}", "d", source, page, text, 0.5)
+def chunk(text: str, page: int = 1, source: str = "doc.pdf") -> Chunk:
+    return Chunk(f"c{page}", "d", source, page, text, 0.5)
 
 
 def test_numbers_are_compared_without_thousands_separators() -> None:

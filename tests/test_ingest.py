@@ -94,7 +94,7 @@ def test_each_bad_file_is_rejected_with_a_reason_and_the_rest_index(services: Se
     results = {r.name: r for r in ingest(services, *files)}
     expected = {
         "locked.pdf": ("password", "password"),
-        "scan.pdf": ("no_text", "needs OCR"),
+        "scan.pdf": ("no_text", "no text layer"),  # OCR is on by default and reads nothing on a page of drawn shapes
         "truncated.pdf": ("corrupt", "damaged"),
         "empty.pdf": ("empty", "empty"),
         "tool.pdf": ("unsupported", "executable"),

@@ -15,13 +15,13 @@ from core.config import Settings
 from core.engines.base import GenerationRequest, Prompt
 from core.engines.embedded import EmbeddedEngine
 from core.engines.ollama_engine import (
-    OllamaEmbedder,
     OllamaEngine,
     estimate_num_ctx,
     normalize_host,
     parse_modelfile_from,
     translate_ollama_error,
 )
+from core.embeddings import OllamaEmbedder
 from core.engines.resolver import Engines
 from core.errors import (
     ConfigError,
@@ -296,7 +296,7 @@ def test_translate_covers_client_errors() -> None:
 
 
 def test_embed_sends_batches_and_returns_vectors(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
-    embedder = OllamaEmbedder(make_settings(tmp_path, ollama_server.url), "nomic-embed-text")
+    embedder = OllamaEmbedder(OllamaEngine(make_settings(tmp_path, ollama_server.url)), "nomic-embed-text")
     texts = [f"chunk {i}" for i in range(70)]
 
     vectors = embedder.embed(texts)
@@ -312,7 +312,7 @@ def test_embed_sends_batches_and_returns_vectors(tmp_path: Path, ollama_server: 
 
 
 def test_embed_with_unpulled_model_says_pull(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
-    embedder = OllamaEmbedder(make_settings(tmp_path, ollama_server.url), "mxbai-embed-large")
+    embedder = OllamaEmbedder(OllamaEngine(make_settings(tmp_path, ollama_server.url)), "mxbai-embed-large")
     with pytest.raises(ModelNotFoundError, match=r"run `ollama pull mxbai-embed-large`"):
         embedder.embed(["a"])
 
@@ -349,12 +349,10 @@ def test_fake_server_accepts_blob_upload_and_create_from_files(tmp_path: Path, o
     gguf.write_bytes(b"GGUF" + b"\x00" * 1000)
     digest = "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()
 
-    assert engine.client.create_blob(gguf) == digest
+    assert engine.create_from_gguf("manual-ft", gguf) == digest
     (upload,) = ollama_server.requests_to(f"/api/blobs/{digest}", "POST")
     assert upload.raw == gguf.read_bytes()
-    result = engine.client.create(model="manual-ft", files={"merged.gguf": digest}, stream=False)
-    assert result.status == "success"
-    assert ollama_server.bodies("/api/create") == [{"model": "manual-ft", "stream": False, "files": {"merged.gguf": digest}}]
+    assert ollama_server.bodies("/api/create") == [{"model": "manual-ft", "stream": False, "files": {"model.gguf": digest}}]
     path = engine.gguf_blob_path("manual-ft")
     assert path.read_bytes() == gguf.read_bytes()  # the fake stores blobs where the FROM line says
     with pytest.raises(ollama.ResponseError) as refused:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import QuestionFileError
-from core.finetune.dataset import DatasetOptions, QAPair, save_training_set, split_imported
+from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
+from core.finetune.qa_import import split_imported
 from core.questions import EvalQuestion, read_finetune_halves, read_questions, splits_in, write_questions
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_docs"

@@ -1,4 +1,10 @@
-"""Split page text into overlapping chunks that remember their page and character offsets."""
+"""Split page text into overlapping chunks that remember their page and character offsets.
+
+Kept rather than langchain-text-splitters' RecursiveCharacterTextSplitter (measured Nov 2026 on the sample
+pages ×20): that splitter recovers `start_index` afterwards with `str.find` instead of keeping the offsets it
+cut at, ran 5–10× slower (≈0.3 ms against ≈0.04 ms per page), and switching would move every chunk boundary,
+so every chunk id and the measured retrieval figures, for no gain in what a citation needs.
+"""
 
 from __future__ import annotations
 

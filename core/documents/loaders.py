@@ -16,6 +16,7 @@ class Page:
 
     number: int
     text: str
+    ocr: bool = False  # the text was read by OCR from the page's image (core/documents/ocr.py)
 
 
 class ParseFailure(Exception):
@@ -65,7 +66,7 @@ def _load_pdf(path: Path) -> list[Page]:
     if not texts:
         raise ParseFailure("corrupt", "The PDF has no pages: re-export it and upload again.")
     if not any(t.strip() for t in texts):
-        raise ParseFailure("no_text", "Scanned PDF: needs OCR. The PDF has no text layer (only images); run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
+        raise ParseFailure("no_text", "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
     return [Page(i + 1, t) for i, t in enumerate(texts)]
 
 

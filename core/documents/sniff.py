@@ -7,8 +7,10 @@ import zipfile
 from dataclasses import dataclass
 from typing import Literal
 
-DocKind = Literal["pdf", "docx", "html", "md", "txt"]
-SUPPORTED = "PDF, DOCX, TXT, MD or HTML"
+DocKind = Literal["pdf", "docx", "html", "md", "txt", "image"]
+SUPPORTED = "PDF, DOCX, TXT, MD, HTML, or a PNG/JPEG/TIFF scan"
+# Scans as images are read by OCR (core/documents/ocr.py).
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,6 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "a Linux executable"),
     (b"MZ", "a Windows executable"),
     (b"\xcf\xfa\xed\xfe", "a macOS executable"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"Rar!", "a RAR archive"),
@@ -43,6 +43,8 @@ def sniff(data: bytes, name: str = "") -> Sniffed:
         return Sniffed("pdf")
     if head.startswith(b"PK\x03\x04"):
         return _sniff_zip(data)
+    if head.startswith(_IMAGE_SIGNATURES):
+        return Sniffed("image")
     for signature, label in _BINARY_SIGNATURES:
         if head.startswith(signature):
             return Sniffed(None, "unsupported", f"Unsupported file type: this is {label}, not a document. Upload {SUPPORTED}.")

@@ -92,6 +92,35 @@ def parse_modelfile_from(modelfile: str) -> str | None:
 # -- the one error translation point ----------------------------------------------------------
 
 
+def parse_parameters(text: str) -> dict[str, Any]:
+    """/api/show's `parameters` text ("stop \"<end_of_turn>\"\\ntemperature 1") as a create() mapping."""
+    out: dict[str, Any] = {}
+    for line in (text or "").splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) != 2:
+            continue
+        key, raw = parts
+        raw = raw.strip()
+        value: Any
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            value = raw[1:-1]
+        elif raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        if key == "stop":  # the one parameter Ollama takes as a list (one PARAMETER line each)
+            out.setdefault("stop", []).append(str(value))
+        else:
+            out[key] = value
+    return out
+
+
 def translate_ollama_error(
     exc: BaseException,
     host: str,
@@ -335,6 +364,59 @@ class OllamaEngine:
             )
         return Path(source)
 
+    # -- model management and one-shot calls (fine-tuning registration, embeddings) --
+
+    def create_from_gguf(self, name: str, gguf: Path, *, like: str | None = None) -> str:
+        """Upload a GGUF as a blob and create model `name` from it, with the template and parameters of model `like`.
+
+        Returns the blob digest. Uses `files` (recent Ollama refuses `ADAPTER`: register a merged GGUF).
+        """
+        show = self.show(like) if like else {}
+        parameters = parse_parameters(show.get("parameters", ""))
+        try:
+            digest = self._client.create_blob(Path(gguf))
+            response = self._client.create(model=name, files={"model.gguf": digest}, template=show.get("template") or None,
+                                           parameters=parameters or None, stream=False)
+        except Exception as exc:  # noqa: BLE001 - the one translation point words it
+            raise self.translate(exc, name) from exc
+        if getattr(response, "status", "success") not in ("success", None):
+            raise VariantError(f"Ollama did not create {name} (status {response.status!r}): see the log of `ollama serve`.")
+        return digest
+
+    def delete_model(self, name: str) -> None:
+        """Delete a model from the server (ModelNotFoundError when it is not there)."""
+        try:
+            self._client.delete(name)
+        except Exception as exc:  # noqa: BLE001
+            raise self.translate(exc, name) from exc
+
+    def chat_once(self, model: str, messages: Sequence[dict[str, str]], *, max_tokens: int = 24, temperature: float = 0.0,
+                  seed: int = 0) -> str:
+        """One whole (not streamed) answer over /api/chat."""
+        try:
+            reply = self._client.chat(model=self.resolve_model(model), messages=[dict(m) for m in messages], stream=False,
+                                      options={"temperature": temperature, "num_predict": max_tokens, "seed": seed})
+        except Exception as exc:  # noqa: BLE001
+            raise self.translate(exc, model) from exc
+        return reply.message.content or ""
+
+    def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text (POST /api/embed, in batches of 32); EngineError if it is not an embedding model."""
+        out: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = list(texts[start : start + EMBED_BATCH])
+            try:
+                r = self._client.embed(model=model, input=batch)
+            except Exception as exc:  # noqa: BLE001
+                raise self.translate(exc, model) from exc
+            if len(r.embeddings) != len(batch):
+                raise EngineError(
+                    f"Ollama at {self.host} returned {len(r.embeddings)} embeddings for {len(batch)} texts with "
+                    f"'{model}': check that it is an embedding model (e.g. `ollama pull nomic-embed-text`)."
+                )
+            out.extend([float(x) for x in vec] for vec in r.embeddings)
+        return out
+
     # -- used by OllamaGeneration --
 
     def _num_ctx_for(self, model: str, wanted: int) -> int:
@@ -465,33 +547,3 @@ class OllamaGeneration:
                 "(the estimate of ~3.5 characters per token was too low for this text). "
                 "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE)."
             )
-
-
-class OllamaEmbedder:
-    """Embeddings from an Ollama embedding model (POST /api/embed)."""
-
-    def __init__(self, settings: Settings, model: str) -> None:
-        self.model = model
-        self.name = f"ollama/{model}"  # what collections record: backend and model
-        self._engine = OllamaEngine(settings)
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text, in order (sent in batches of 32)."""
-        out: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = list(texts[start : start + EMBED_BATCH])
-            try:
-                r = self._engine.client.embed(model=self.model, input=batch)
-            except Exception as exc:
-                raise self._engine.translate(exc, self.model) from exc
-            if len(r.embeddings) != len(batch):
-                raise EngineError(
-                    f"Ollama at {self._engine.host} returned {len(r.embeddings)} embeddings for {len(batch)} texts with "
-                    f"'{self.model}': check that it is an embedding model (e.g. `ollama pull nomic-embed-text`)."
-                )
-            out.extend([float(x) for x in vec] for vec in r.embeddings)
-        return out
-
-    def embed_query(self, text: str) -> list[float]:
-        """The vector of one text."""
-        return self.embed([text])[0]

@@ -63,16 +63,14 @@ class Engines:
     def ollama(self) -> OllamaEngine:
         """The Ollama engine (not probed)."""
         with self._lock:
-            if self._ollama is None:
-                self._ollama = OllamaEngine(self.settings)
+            self._ollama = self._ollama or OllamaEngine(self.settings)
             return self._ollama
 
     @property
     def embedded(self) -> EmbeddedEngine:
         """The embedded llama.cpp engine."""
         with self._lock:
-            if self._embedded is None:
-                self._embedded = EmbeddedEngine(self.settings)
+            self._embedded = self._embedded or EmbeddedEngine(self.settings)
             return self._embedded
 
     def named(self, name: str) -> Engine:

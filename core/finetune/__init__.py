@@ -1,13 +1,16 @@
-"""Fine-tuning pipeline: training set → LoRA training job → registered variant.
+"""Fine-tuning: training set → LoRA training job → registered variant, behind one service.
 
 Modules (none imports torch, transformers, peft or llama_cpp at import time):
-- `formats`   the prompt format shared by training and the chat's `finetuned` mode;
-- `dataset`   Q&A generation or import, the split by source chunk, JSONL files;
-- `train`     the training program (`python -m core.finetune.train --config CONFIG.json`);
-- `jobs`      start / watch / cancel training jobs as detached subprocesses, one at a time;
-- `hfmodel`   loading the base model's weights from a GGUF (cached as an HF folder);
-- `lora_gguf` PEFT adapter → llama.cpp LoRA GGUF, and its validation;
-- `merge`     LoRA merged into a copy of the base GGUF (for Ollama);
-- `register`  variants on the embedded engine and on Ollama, listing and deleting them;
-- `cli`       the `python -m core finetune …` subcommands.
+- `service`        FineTuneService (`svc.finetune`): what the Fine-tune page and the CLI call;
+- `dataset`        training-set types and files (save, load, list, review edits, export);
+- `generation`     Q&A written by a model from a collection's chunks, the split by source;
+- `qa_import`      Q&A imported from a CSV/JSONL file, split by source;
+- `generation_job` the generation program, run as a background job;
+- `jobs`           the training job's config and kind (on `core.jobs`);
+- `train`          the training program (`python -m core.finetune.train --config CONFIG.json`);
+- `hfmodel`        loading the base model's weights from a GGUF (cached as an HF folder);
+- `lora_gguf`      PEFT adapter → llama.cpp LoRA GGUF;
+- `merge`          LoRA merged into a copy of the base GGUF (for Ollama);
+- `register`       variants on the embedded engine and on Ollama, listing and deleting them;
+(`core/finetune_cli.py` holds the `python -m core finetune …` subcommands, over the service.)
 """

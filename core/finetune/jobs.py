@@ -13,10 +13,11 @@ from typing import Any
 
 from core import jobs as core_jobs
 from core.errors import FineTuneError
-from core.jobs import TERMINAL_STATES, JobKind, acquire_heavy_lock, heavy_job_holder
+from core.jobs import TERMINAL_STATES, JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
+from core.variants import VariantRegistry
 
-__all__ = ["TERMINAL_STATES", "TRAINING", "TrainConfig", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
-           "job_status", "jobs_root", "list_jobs", "make_train_config", "new_job_id", "start_job", "wait_job"]
+__all__ = ["TERMINAL_STATES", "TRAINING", "TrainConfig", "TrainingStatus", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
+           "job_status", "jobs_root", "list_jobs", "new_job_id", "start_job", "wait_job"]
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -83,6 +84,47 @@ class TrainConfig:
         return cls(**raw)
 
 
+@dataclass(frozen=True)
+class TrainingStatus(JobStatus):
+    """A training job's status, with the training figures typed."""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being run (1-based; 0 before the first)."""
+        return int(self.extra.get("epoch") or 0)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs asked for."""
+        return int(self.extra.get("epochs") or 0)
+
+    @property
+    def loss(self) -> float | None:
+        """The loss of the last step."""
+        value = self.extra.get("loss")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def loss_history(self) -> list[float]:
+        """The loss per step (the last 500)."""
+        return [float(x) for x in self.extra.get("loss_history") or []]
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        """What training cost (wall time, steps, s/step, device, peak memory…), when it ended."""
+        return dict(self.extra.get("cost") or {})
+
+    @property
+    def variant(self) -> str:
+        """The variant registered when the job ended ('' if none)."""
+        return str(self.result.get("variant") or "")
+
+    @classmethod
+    def of(cls, status: JobStatus) -> "TrainingStatus":
+        """The typed view of a training job's status."""
+        return cls(**{f.name: getattr(status, f.name) for f in fields(JobStatus)})
+
+
 # ---------------------------------------------------------------- the training job on core.jobs
 
 TRAINING = JobKind(
@@ -117,8 +159,6 @@ def start_job(config: TrainConfig) -> str:
 
 def _check_config(config: TrainConfig) -> None:
     """Fail before starting a process when the config cannot work (minutes later is too late)."""
-    from core.variants import VariantRegistry, validate_variant_name
-
     if not config.base_gguf and not config.base_hf_dir:
         raise FineTuneError("No base model given: train from the engine's GGUF file (or a Hugging Face model folder).")
     base = Path(config.base_gguf or config.base_hf_dir)
@@ -130,70 +170,26 @@ def _check_config(config: TrainConfig) -> None:
         raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
     reg = config.register or {}
     if reg:
-        name = validate_variant_name(str(reg.get("name", "")))
         if reg.get("engine", "embedded") not in ("embedded", "ollama"):
             raise FineTuneError(f"Cannot register on engine {reg.get('engine')!r}: use 'embedded' or 'ollama'.")
-        if not reg.get("replace") and (VariantRegistry(Path(config.data_dir)).folder(name) / "variant.json").is_file():
-            raise FineTuneError(f"A variant called {name!r} already exists: pick another name, or delete it first.")
+        VariantRegistry(Path(config.data_dir)).check_free(str(reg.get("name", "")), bool(reg.get("replace")))
 
 
-def job_status(data_dir: Path, job_id: str) -> dict[str, Any]:
-    """The job's status (state running|done|failed|cancelled, step, loss, ETA, cost, result…)."""
-    return core_jobs.job_status(Path(data_dir), TRAINING, job_id).to_dict()
+def job_status(data_dir: Path, job_id: str) -> TrainingStatus:
+    """A training job's status (state queued|running|done|failed|cancelled, step, loss, ETA, cost, result…)."""
+    return TrainingStatus.of(core_jobs.job_status(Path(data_dir), TRAINING, job_id))
 
 
-def list_jobs(data_dir: Path) -> list[dict[str, Any]]:
-    """The status of every job, newest first."""
-    return [s.to_dict() for s in core_jobs.list_jobs(Path(data_dir), TRAINING)]
+def list_jobs(data_dir: Path) -> list[TrainingStatus]:
+    """The status of every training job, newest first."""
+    return [TrainingStatus.of(s) for s in core_jobs.list_jobs(Path(data_dir), TRAINING)]
 
 
-def cancel_job(data_dir: Path, job_id: str, wait_s: float = 0.0) -> dict[str, Any]:
-    """Ask a job to stop (flag file + SIGTERM); optionally wait up to `wait_s` for it to end."""
-    return core_jobs.cancel_job(Path(data_dir), TRAINING, job_id, wait_s).to_dict()
+def cancel_job(data_dir: Path, job_id: str, wait_s: float = 0.0) -> TrainingStatus:
+    """Ask a training job to stop (flag file + SIGTERM); optionally wait up to `wait_s` for it to end."""
+    return TrainingStatus.of(core_jobs.cancel_job(Path(data_dir), TRAINING, job_id, wait_s))
 
 
-def wait_job(data_dir: Path, job_id: str, timeout_s: float, poll_s: float = 0.5) -> dict[str, Any]:
-    """Poll until the job ends or `timeout_s` passes; return its last status."""
-    return core_jobs.wait_job(Path(data_dir), TRAINING, job_id, timeout_s, poll_s).to_dict()
-
-
-def make_train_config(
-    settings: Any,
-    dataset: str | Path,
-    *,
-    engine: str = "embedded",
-    base_gguf: str | Path | None = None,
-    base_hf_dir: str | Path | None = None,
-    base_model: str = "",
-    variant_name: str = "",
-    replace: bool = False,
-    **options: Any,
-) -> TrainConfig:
-    """A TrainConfig for `settings`: the dataset by name (or path), the engine's base model unless given,
-    and (with `variant_name`) registration on `engine` when training ends. `options` are TrainConfig fields."""
-    from core.finetune.dataset import dataset_dir
-
-    data_dir = Path(settings.data_dir)
-    path = Path(dataset)
-    if not path.exists() and "/" not in str(dataset):
-        path = dataset_dir(data_dir, str(dataset))
-    if base_gguf is None and base_hf_dir is None:
-        if engine == "embedded":
-            from core.engines.embedded import EmbeddedEngine
-
-            emb = EmbeddedEngine(settings)
-            base_gguf, base_model = emb.gguf_path(), base_model or emb.base_name
-        elif engine == "ollama":
-            from core.finetune.register import ollama_base_gguf
-
-            base_model = base_model or settings.ollama_model
-            base_gguf = ollama_base_gguf(settings, base_model)
-        else:
-            raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
-    register = {"name": variant_name, "engine": engine, "replace": replace, "base_model": base_model,
-                "ollama_host": settings.ollama_host} if variant_name else None
-    return TrainConfig(
-        job_id=new_job_id(), data_dir=str(data_dir), dataset=str(path), dataset_name=path.name if path.is_dir() else path.stem,
-        base_gguf=str(base_gguf or ""), base_hf_dir=str(base_hf_dir or ""),
-        base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem, register=register, **options,
-    )
+def wait_job(data_dir: Path, job_id: str, timeout_s: float, poll_s: float = 0.5) -> TrainingStatus:
+    """Poll until the training job ends or `timeout_s` passes; return its last status."""
+    return TrainingStatus.of(core_jobs.wait_job(Path(data_dir), TRAINING, job_id, timeout_s, poll_s))

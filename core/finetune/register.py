@@ -15,19 +15,20 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.config import Settings
-from core.errors import AppError, VariantError
-from core.fsutil import copy_atomic, write_json_atomic
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
-from core.variants import Variant, VariantRegistry, validate_variant_name
-
-if TYPE_CHECKING:
-    from core.engines.ollama_engine import OllamaEngine
-    from core.finetune.jobs import TrainConfig
+from core.engines.ollama_engine import OllamaEngine, parse_parameters
+from core.errors import AppError, ModelNotFoundError, VariantError
+from core.finetune.dataset import load_training_pairs
+from core.finetune.jobs import TrainConfig
+from core.finetune.merge import merge_lora
+from core.fsutil import copy_atomic, write_json_atomic
+from core.prompts import finetuned_prompt, plain_prompt
+from core.variants import Variant, VariantRegistry
 
 DETAILS_FILE = "training.json"
 ADAPTER_FILE = "adapter.gguf"
@@ -41,15 +42,38 @@ def _details(registry: VariantRegistry, name: str) -> dict[str, Any]:
         return {}
 
 
-def _check_free(registry: VariantRegistry, name: str, replace: bool) -> None:
-    validate_variant_name(name)
-    if not replace and (registry.folder(name) / "variant.json").is_file():
-        raise VariantError(f"A variant called {name!r} already exists: pick another name, or delete it first (or replace it).")
+@dataclass(frozen=True)
+class VariantInfo:
+    """A variant with what a table shows: how it was made, what it cost, whether it can run."""
+
+    variant: Variant
+    usable: bool
+    adapter_bytes: int | None = None
+    base_gguf: str = ""
+    job_id: str = ""
+    created_ollama_model: bool = False
+
+    @property
+    def name(self) -> str:
+        """The variant's name."""
+        return self.variant.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready row (the variant's fields, then the rest)."""
+        return {**asdict(self.variant), "created_iso": time.strftime("%Y-%m-%d %H:%M", time.localtime(self.variant.created)),
+                "usable": self.usable, "adapter_bytes": self.adapter_bytes, "base_gguf": self.base_gguf, "job_id": self.job_id,
+                "created_ollama_model": self.created_ollama_model}
+
+
+@dataclass(frozen=True)
+class DeletedVariant:
+    """What deleting a variant removed."""
+
+    deleted: str
+    ollama_model_deleted: str = ""
 
 
 def _smoke_prompt(questions: Sequence[str]) -> str:
-    from core.finetune.formats import finetuned_prompt
-
     return finetuned_prompt(questions[0] if questions else SMOKE_QUESTION)
 
 
@@ -72,7 +96,7 @@ def register_embedded(
 ) -> Variant:
     """Validate a LoRA GGUF against the engine's base GGUF (reader + llama.cpp), copy it in, record the variant."""
     registry = VariantRegistry(data_dir)
-    _check_free(registry, name, replace)
+    registry.check_free(name, replace)
     info = validate_lora_gguf(adapter_gguf, base_gguf)
     started = time.perf_counter()
     # A bad adapter crashes llama.cpp at the first token: find out in a child process, not in the app.
@@ -91,44 +115,11 @@ def register_embedded(
 # ---------------------------------------------------------------- Ollama
 
 
-def parse_parameters(text: str) -> dict[str, Any]:
-    """/api/show's `parameters` text ("stop \"<end_of_turn>\"\\ntemperature 1") as a create() mapping."""
-    out: dict[str, Any] = {}
-    for line in (text or "").splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) != 2:
-            continue
-        key, raw = parts
-        raw = raw.strip()
-        value: Any
-        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            value = raw[1:-1]
-        elif raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            try:
-                value = int(raw)
-            except ValueError:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw
-        if key == "stop":  # the one parameter Ollama takes as a list (one PARAMETER line each)
-            out.setdefault("stop", []).append(str(value))
-        else:
-            out[key] = value
-    return out
+def _engine(settings: Settings, engine: OllamaEngine | None) -> OllamaEngine:
+    return engine if engine is not None else OllamaEngine(settings)
 
 
-def _engine(settings: Settings, engine: "OllamaEngine | None") -> "OllamaEngine":
-    if engine is not None:
-        return engine
-    from core.engines.ollama_engine import OllamaEngine
-
-    return OllamaEngine(settings)
-
-
-def ollama_base_gguf(settings: Settings, base_model: str, engine: "OllamaEngine | None" = None) -> Path:
+def ollama_base_gguf(settings: Settings, base_model: str, engine: OllamaEngine | None = None) -> Path:
     """The local GGUF file an Ollama model runs (its modelfile's FROM line); VariantError if not reachable here."""
     path = _engine(settings, engine).gguf_blob_path(base_model)
     if not path.is_file():
@@ -155,13 +146,11 @@ def register_ollama(
     out_type: str = "F16",
     keep_merged: bool = False,
     replace: bool = False,
-    engine: "OllamaEngine | None" = None,
+    engine: OllamaEngine | None = None,
 ) -> Variant:
     """Merge the adapter into the base's GGUF, create it on Ollama with the base's template/parameters, smoke-test, record."""
-    from core.finetune.merge import merge_lora
-
     registry = VariantRegistry(settings.data_dir)
-    _check_free(registry, name, replace)
+    registry.check_free(name, replace)
     eng = _engine(settings, engine)
     target = ollama_model or name
     show = eng.show(base_model)
@@ -174,17 +163,7 @@ def register_ollama(
         started = time.perf_counter()
         report = merge_lora(base_file, Path(adapter), merged, out_type=out_type)
         merge_s = time.perf_counter() - started
-        parameters = parse_parameters(show.get("parameters", ""))
-        try:
-            digest = eng.client.create_blob(merged)
-            response = eng.client.create(model=target, files={"model.gguf": digest}, template=show.get("template") or None,
-                                         parameters=parameters or None, stream=False)
-        except AppError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the engine's one translation point words it
-            raise eng.translate(exc, target) from exc
-        if getattr(response, "status", "success") not in ("success", None):
-            raise VariantError(f"Ollama did not create {target} (status {response.status!r}): see the log of `ollama serve`.")
+        digest = eng.create_from_gguf(target, merged, like=base_model)
         sample = _ollama_smoke(eng, target, smoke_questions)
     except BaseException:
         merged.unlink(missing_ok=True)
@@ -197,32 +176,25 @@ def register_ollama(
         **(dict(details) if details else {}), "base_gguf": str(base_file), "created_ollama_model": True,
         "blob": digest, "merge": {"merged_tensors": report.merged_tensors, "copied_tensors": report.copied_tensors,
                                   "out_type": report.out_type, "size_bytes": report.size_bytes, "seconds": round(merge_s, 1)},
-        "template": show.get("template", ""), "parameters": parameters, "smoke": {"sample": sample},
+        "template": show.get("template", ""), "parameters": parse_parameters(show.get("parameters", "")), "smoke": {"sample": sample},
     })
     return registry.register(Variant(name=name, engine="ollama", base_model=base_model, ollama_model=target,
                                      dataset=dataset, cost=dict(cost or {}), note=note))
 
 
-def _ollama_smoke(eng: "OllamaEngine", model: str, questions: Sequence[str]) -> str:
+def _ollama_smoke(eng: OllamaEngine, model: str, questions: Sequence[str]) -> str:
     """One short answer through /api/chat, as the chat's finetuned mode asks; VariantError if empty."""
-    from core.prompts import plain_prompt
-
-    messages = [dict(m) for m in plain_prompt(questions[0] if questions else SMOKE_QUESTION).messages]
-    try:
-        reply = eng.client.chat(model=model, messages=messages, stream=False, options={"temperature": 0, "num_predict": 24, "seed": 0})
-    except Exception as exc:  # noqa: BLE001
-        raise eng.translate(exc, model) from exc
-    text = (reply.message.content or "").strip()
+    text = eng.chat_once(model, plain_prompt(questions[0] if questions else SMOKE_QUESTION).messages).strip()
     if not text:
         raise VariantError(f"Ollama created {model} but it answers with empty text: the merged model is broken; delete it and train again.")
     return text
 
 
 def register_existing_ollama(settings: Settings, name: str, ollama_model: str, *, base_model: str = "", note: str = "",
-                             replace: bool = False, engine: "OllamaEngine | None" = None) -> Variant:
+                             replace: bool = False, engine: OllamaEngine | None = None) -> Variant:
     """Record an Ollama model that already exists (fine-tuned elsewhere) as a variant."""
     registry = VariantRegistry(settings.data_dir)
-    _check_free(registry, name, replace)
+    registry.check_free(name, replace)
     eng = _engine(settings, engine)
     show = eng.show(ollama_model)  # ModelNotFoundError (with `ollama pull …`) when it is not there
     family = str((show.get("details") or {}).get("family") or "")
@@ -235,74 +207,72 @@ def register_existing_ollama(settings: Settings, name: str, ollama_model: str, *
 # ---------------------------------------------------------------- from a training job
 
 
-def register_from_job(config: "TrainConfig", cost: Mapping[str, Any]) -> Variant:
-    """Register the adapter a job just trained, as its config's `register` entry asks."""
-    from core.finetune.dataset import load_training_pairs
-
-    reg = dict(config.register or {})
-    name, engine = str(reg.get("name", "")), str(reg.get("engine", "embedded"))
+def register_trained(config: TrainConfig, cost: Mapping[str, Any], *, name: str, engine: str = "embedded", replace: bool = False,
+                     base_model: str = "", ollama_host: str = "", ollama_model: str = "", note: str = "") -> Variant:
+    """Register the adapter a training job made (its folder and config say where everything is)."""
     folder = config.job_dir
     details = {"job_id": config.job_id, "dataset_path": config.dataset, "config": json.loads(config.to_json())}
     try:
         questions = [p.question for p in load_training_pairs(Path(config.dataset))[:1]]
     except AppError:
         questions = []
-    common = {"dataset": config.dataset_name, "cost": cost, "details": details, "smoke_questions": questions,
-              "replace": bool(reg.get("replace", False)), "note": str(reg.get("note", ""))}
+    common: dict[str, Any] = {"dataset": config.dataset_name, "cost": dict(cost), "details": details, "smoke_questions": questions,
+                              "replace": replace, "note": note}
     if engine == "embedded":
         if not config.base_gguf:
             raise VariantError("The embedded engine needs a GGUF base model: train from the engine's GGUF file.")
         return register_embedded(Path(config.data_dir), name, folder / ADAPTER_FILE, Path(config.base_gguf),
-                                 config.base_model or Path(config.base_gguf).stem, **common)
+                                 base_model or config.base_model or Path(config.base_gguf).stem, **common)
     if engine == "ollama":
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(config.data_dir),
-                                     **({"ollama_host": reg["ollama_host"]} if reg.get("ollama_host") else {}))
+        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(config.data_dir), **({"ollama_host": ollama_host} if ollama_host else {}))
         adapter = folder / ADAPTER_FILE if (folder / ADAPTER_FILE).is_file() else folder / "adapter"
-        return register_ollama(settings, name, adapter, str(reg.get("base_model") or config.base_model),
-                               base_gguf=Path(config.base_gguf) if config.base_gguf else None,
-                               ollama_model=str(reg.get("ollama_model", "")), **common)
+        return register_ollama(settings, name, adapter, base_model or config.base_model,
+                               base_gguf=Path(config.base_gguf) if config.base_gguf else None, ollama_model=ollama_model, **common)
     raise VariantError(f"Cannot register a variant on engine {engine!r}: use 'embedded' or 'ollama'.")
+
+
+def register_from_job(config: TrainConfig, cost: Mapping[str, Any]) -> Variant:
+    """Register the adapter a job just trained, as its config's `register` entry asks."""
+    reg = dict(config.register or {})
+    return register_trained(config, cost, name=str(reg.get("name", "")), engine=str(reg.get("engine", "embedded")),
+                            replace=bool(reg.get("replace", False)), base_model=str(reg.get("base_model") or ""),
+                            ollama_host=str(reg.get("ollama_host") or ""), ollama_model=str(reg.get("ollama_model", "")),
+                            note=str(reg.get("note", "")))
 
 
 # ---------------------------------------------------------------- listing and deleting
 
 
-def list_variants(data_dir: Path, engine: str | None = None) -> list[dict[str, Any]]:
+def list_variants(data_dir: Path, engine: str | None = None) -> list[VariantInfo]:
     """Every variant with what a table shows: base, dataset, training cost, created, file size, usable."""
     registry = VariantRegistry(data_dir)
     out = []
     for v in registry.list(engine):
-        row = asdict(v)
         details = _details(registry, v.name)
-        row["created_iso"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created))
-        if v.engine == "embedded":
-            adapter = registry.adapter_path(v)
-            row["adapter_bytes"] = adapter.stat().st_size if adapter.is_file() else None
-            row["usable"] = adapter.is_file()
-        else:
-            row["usable"] = bool(v.ollama_model)
-        row["base_gguf"] = details.get("base_gguf", "")
-        row["job_id"] = details.get("job_id", "")
-        row["created_ollama_model"] = bool(details.get("created_ollama_model", False))
-        out.append(row)
+        adapter = registry.adapter_path(v) if v.engine == "embedded" else None
+        out.append(VariantInfo(
+            variant=v, usable=adapter.is_file() if adapter is not None else bool(v.ollama_model),
+            adapter_bytes=adapter.stat().st_size if adapter is not None and adapter.is_file() else None,
+            base_gguf=str(details.get("base_gguf", "")), job_id=str(details.get("job_id", "")),
+            created_ollama_model=bool(details.get("created_ollama_model", False)),
+        ))
     return out
 
 
 def delete_variant(settings: Settings, name: str, *, delete_ollama_model: bool = True,
-                   engine: "OllamaEngine | None" = None) -> dict[str, Any]:
+                   engine: OllamaEngine | None = None) -> DeletedVariant:
     """Delete a variant's record and files; for an Ollama model this app created, the model on Ollama too."""
     registry = VariantRegistry(settings.data_dir)
     variant = registry.get(name)
     details = _details(registry, name)
     removed_model = ""
     if variant.engine == "ollama" and delete_ollama_model and details.get("created_ollama_model") and variant.ollama_model:
-        eng = _engine(settings, engine)
         try:
-            eng.client.delete(variant.ollama_model)
+            _engine(settings, engine).delete_model(variant.ollama_model)
             removed_model = variant.ollama_model
-        except Exception as exc:  # noqa: BLE001
-            err = eng.translate(exc, variant.ollama_model)
-            if type(err).__name__ != "ModelNotFoundError":  # already gone on the server: fine
-                raise VariantError(f"{err} The variant was kept; delete it again, or keep the Ollama model and remove only the record.") from exc
+        except ModelNotFoundError:
+            pass  # already gone on the server: fine
+        except AppError as exc:
+            raise VariantError(f"{exc} The variant was kept; delete it again, or keep the Ollama model and remove only the record.") from exc
     registry.delete(name)
-    return {"deleted": name, "ollama_model_deleted": removed_model}
+    return DeletedVariant(deleted=name, ollama_model_deleted=removed_model)

@@ -29,11 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from core.chunks import Chunk
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
-from core.finetune.formats import answer_completion, clean_answer
+from core.finetune.hfmodel import BaseSource, load_base, pick_device
 from core.finetune.jobs import TRAINING, TrainConfig
+from core.finetune.lora_gguf import peft_to_lora_gguf
+from core.finetune.register import register_from_job
 from core.jobs import Cancelled, JobContext, StatusWriter, run_job_main
+from core.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,9 @@ def prompt_form(tokenizer: Any, requested: str = "auto") -> str:
 
 def _prompts_for(pair: QAPair, rag: bool) -> Any:
     # The chat builds its prompts with core.prompts; training uses the very same functions.
-    from core.prompts import plain_prompt, rag_prompt
-    from core.retrieval import RetrievedChunk
-
     if not rag:
         return plain_prompt(pair.question)
-    chunk = RetrievedChunk(pair.chunk_id, pair.doc_id, pair.source, pair.page or 0, pair.context, 1.0)
+    chunk = Chunk(pair.chunk_id, pair.doc_id, pair.source, pair.page or 0, pair.context, score=1.0)
     return rag_prompt(pair.question, [chunk])
 
 
@@ -161,7 +162,6 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from core.finetune.hfmodel import BaseSource, load_base, pick_device
 
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -250,8 +250,6 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     result: dict[str, Any] = {"adapter_dir": str(adapter_dir)}
     del model, optimizer  # free the training memory before conversion and registration
     if config.base_gguf:
-        from core.finetune.lora_gguf import peft_to_lora_gguf
-
         status.update(phase="converting", message="Writing the adapter as a llama.cpp LoRA GGUF")
         result["adapter_gguf"] = str(peft_to_lora_gguf(adapter_dir, Path(config.base_gguf), config.job_dir / "adapter.gguf"))
     cost["wall_s"] = round(time.perf_counter() - started, 1)
@@ -259,8 +257,6 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     if config.register:
         if should_stop():
             raise Cancelled()
-        from core.finetune.register import register_from_job
-
         status.update(phase="registering", message=f"Registering variant {config.register.get('name')}")
         variant = register_from_job(config, cost)
         result["variant"] = variant.name

@@ -108,3 +108,26 @@ def test_upload_then_ask_in_rag_mode(app_url: str, browser, output_dir: Path) ->
     answer.get_by_text("Sources").click()
     page.get_by_text("page 6", exact=False).first.wait_for()
     page.screenshot(path=str(output_dir / "chat.png"), full_page=True)
+
+
+def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, output_dir: Path) -> None:
+    # Runs after the upload test: the 'manuals' collection holds the dishwasher manual.
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(60_000)
+    page.goto(f"{app_url}/evaluate")
+    page.get_by_role("heading", name="Evaluate", exact=True).wait_for()
+    page.get_by_text("Sample questions", exact=True).click()
+    page.get_by_text("aquaflow-dishwasher-manual.questions.jsonl", exact=False).first.wait_for()
+    page.get_by_text("Options", exact=True).click()
+    limit = page.get_by_label("Only the first N questions (0: all)")
+    limit.fill("2")
+    limit.press("Enter")
+    page.get_by_role("button", name="Start evaluation").click()
+    page.get_by_text("goes on in the background", exact=False).wait_for()
+    page.get_by_role("tab", name="Results").click()
+    # the page polls the run; when it ends the grid and both charts appear
+    page.get_by_role("heading", name="The grid").wait_for(timeout=600_000)
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    charts.first.wait_for()
+    assert charts.count() == 2
+    page.screenshot(path=str(output_dir / "evaluate.png"), full_page=True)

@@ -6,11 +6,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
 
 import pytest
 
 from core.finetune import jobs
+from core.finetune.jobs import TrainingStatus
 from core.finetune.dataset import QAPair, export_messages
 
 # Facts the base model cannot know, so a changed answer can only come from training.
@@ -51,7 +52,7 @@ class TrainedRun:
 
     data_dir: Path
     job_id: str
-    status: dict[str, Any]
+    status: TrainingStatus
     seen: list[tuple[str, int]] = field(default_factory=list)  # (state, step) as the poller saw them
 
     @property
@@ -74,10 +75,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, base_gguf: Path, hf_cache:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         status = jobs.job_status(data_dir, job_id)
-        mark = (str(status.get("state")), int(status.get("step") or 0))
+        mark = (status.state, status.step)
         if not seen or seen[-1] != mark:
             seen.append(mark)
-        if status.get("state") in jobs.TERMINAL_STATES:
+        if status.terminal:
             break
         time.sleep(0.2)
     else:

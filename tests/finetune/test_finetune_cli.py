@@ -41,7 +41,7 @@ def test_import_list_export_and_errors(tmp_path: Path, qa_csv: Path) -> None:
     assert all(set(json.loads(line)) == {"messages"} for line in out.read_text().splitlines())
     assert json.loads(run(data, "status").stdout) == [] and json.loads(run(data, "variants").stdout) == []
     bad = run(data, "status", "ft-nope", check=False)
-    assert bad.returncode == 1 and bad.stderr.startswith("error: No training job 'ft-nope'")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: No fine-tuning job 'ft-nope'")
     bad = run(data, "train", "--dataset", "missing", "--base-gguf", str(qa_csv), check=False)
     assert bad.returncode == 1 and "does not exist" in bad.stderr
 

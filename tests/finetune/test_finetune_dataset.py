@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FineTuneError
+from core.errors import FineTuneError, QuestionFileError
+from core.chunks import Chunk
 from core.finetune import dataset as ds
+from core.finetune import generation as gen
+from core.finetune import qa_import
+from core.questions import read_questions
 from core.finetune.dataset import DatasetOptions
 
 
@@ -43,22 +47,20 @@ class FakeLLM:
         return "```json\n" + json.dumps(pairs) + "\n```"
 
 
-def _chunks(docs: int, per_doc: int, marks: dict[str, str] | None = None) -> list[dict]:
+def _chunks(docs: int, per_doc: int, marks: dict[str, str] | None = None) -> list[Chunk]:
     marks = marks or {}
     out = []
     for d in range(docs):
         for c in range(per_doc):
             cid = f"d{d}c{c}"
-            out.append({
-                "chunk_id": cid, "doc_id": f"doc{d}", "file_name": f"manual{d}.pdf", "page": c + 1,
-                "text": f"Widget {cid} has code K{cid} and a long description that fills the chunk. {marks.get(cid, '')}",
-            })
+            out.append(Chunk(chunk_id=cid, doc_id=f"doc{d}", source=f"manual{d}.pdf", page=c + 1,
+                             text=f"Widget {cid} has code K{cid} and a long description that fills the chunk. {marks.get(cid, '')}"))
     return out
 
 
 def test_split_holds_out_whole_documents_before_generation() -> None:
     llm = FakeLLM()
-    ts = ds.build_training_set(_chunks(5, 4), llm, DatasetOptions(pairs_per_chunk=2, new_fraction=0.4, seen_questions=6))
+    ts = gen.build_training_set(_chunks(5, 4), llm, DatasetOptions(pairs_per_chunk=2, new_fraction=0.4, seen_questions=6))
     assert ts.stats.split_by == "document" and len(ts.stats.docs_new) == 2
     train_chunks = {p.chunk_id for p in ts.train}
     new_chunks = {p.chunk_id for p in ts.eval_new}
@@ -77,7 +79,7 @@ def test_split_holds_out_whole_documents_before_generation() -> None:
 
 
 def test_single_document_holds_out_a_contiguous_run_of_chunks() -> None:
-    ts = ds.build_training_set(_chunks(1, 10), FakeLLM(), DatasetOptions(new_fraction=0.3, seed=3))
+    ts = gen.build_training_set(_chunks(1, 10), FakeLLM(), DatasetOptions(new_fraction=0.3, seed=3))
     assert ts.stats.split_by == "chunk" and ts.stats.chunks_new == 3
     held = sorted({int(p.chunk_id.split("c")[1]) for p in ts.eval_new})
     assert held == list(range(held[0], held[0] + 3))
@@ -85,8 +87,8 @@ def test_single_document_holds_out_a_contiguous_run_of_chunks() -> None:
 
 
 def test_split_is_deterministic_for_a_seed() -> None:
-    a = ds.build_training_set(_chunks(4, 2), FakeLLM(), DatasetOptions(seed=7))
-    b = ds.build_training_set(_chunks(4, 2), FakeLLM(), DatasetOptions(seed=7))
+    a = gen.build_training_set(_chunks(4, 2), FakeLLM(), DatasetOptions(seed=7))
+    b = gen.build_training_set(_chunks(4, 2), FakeLLM(), DatasetOptions(seed=7))
     assert [p.question for p in a.eval_new] == [p.question for p in b.eval_new]
     assert a.stats.docs_new == b.stats.docs_new
 
@@ -94,7 +96,7 @@ def test_split_is_deterministic_for_a_seed() -> None:
 def test_malformed_output_is_retried_then_skipped_and_counted() -> None:
     llm = FakeLLM()
     chunks = _chunks(1, 4, marks={"d0c1": "FLAKY", "d0c2": "BROKEN"})
-    ts = ds.build_training_set(chunks, llm, DatasetOptions(new_fraction=0, max_retries=2, seen_questions=0))
+    ts = gen.build_training_set(chunks, llm, DatasetOptions(new_fraction=0, max_retries=2, seen_questions=0))
     assert ts.stats.split_by == "none"
     assert {p.chunk_id for p in ts.train} == {"d0c0", "d0c1", "d0c3"}  # FLAKY recovered, BROKEN skipped
     assert ts.stats.skipped_chunks == 1
@@ -105,7 +107,7 @@ def test_malformed_output_is_retried_then_skipped_and_counted() -> None:
 
 def test_rewording_that_repeats_the_question_is_retried_and_counted() -> None:
     chunks = _chunks(1, 2, marks={"d0c0": "SAME"})
-    ts = ds.build_training_set(chunks, FakeLLM(), DatasetOptions(new_fraction=0, seen_questions=4, max_retries=1))
+    ts = gen.build_training_set(chunks, FakeLLM(), DatasetOptions(new_fraction=0, seen_questions=4, max_retries=1))
     assert ts.stats.reword_failed == 1
     assert all("SAME" not in p.question for p in ts.eval_seen)
 
@@ -119,37 +121,38 @@ def test_answers_not_found_in_the_chunk_are_dropped() -> None:
             # the worked example's answer copied, plus one real pair
             return reply.replace("]", ', {"question": "How often is it descaled?", "answer": "Once a month, with white vinegar"}]')
 
-    ts = ds.build_training_set(_chunks(1, 2), Inventive(), DatasetOptions(new_fraction=0, seen_questions=0))
+    ts = gen.build_training_set(_chunks(1, 2), Inventive(), DatasetOptions(new_fraction=0, seen_questions=0))
     assert ts.stats.ungrounded_dropped == 2 and ts.stats.train_pairs == 4
     assert all("vinegar" not in p.answer for p in ts.train)
-    assert ds.is_grounded("1.7 litres", "It holds 1.7 litres.") and not ds.is_grounded("two weeks", "every month")
+    assert gen.is_grounded("1.7 litres", "It holds 1.7 litres.") and not gen.is_grounded("two weeks", "every month")
 
 
 def test_no_usable_pair_raises_a_message_with_the_fix() -> None:
     with pytest.raises(FineTuneError, match="import your own Q&A"):
-        ds.build_training_set(_chunks(1, 2, marks={"d0c0": "BROKEN", "d0c1": "BROKEN"}), FakeLLM(), DatasetOptions(new_fraction=0))
+        gen.build_training_set(_chunks(1, 2, marks={"d0c0": "BROKEN", "d0c1": "BROKEN"}), FakeLLM(), DatasetOptions(new_fraction=0))
 
 
 def test_parse_accepts_common_reply_shapes() -> None:
-    assert ds.parse_qa_output('[{"question": "a?", "answer": "b"}]') == [("a?", "b")]
+    assert gen.parse_qa_output('[{"question": "a?", "answer": "b"}]') == [("a?", "b")]
     # a base model continues the primed list; a reply cut at the token limit keeps its whole objects
-    assert ds.parse_qa_output('a?", "answer": "b"}, {"question": "c?", "answer": "d"}, {"question": "e') == [("a?", "b"), ("c?", "d")]
-    assert ds.parse_reworded('What is it?"}\n\nQuestion: x') == "What is it?"
-    assert ds.parse_qa_output('Here: {"pairs": [{"q": "a?", "a": "b"}]} done') == [("a?", "b")]
-    assert ds.parse_qa_output('{"question": "a?", "answer": "b\\n\\nc"}') == [("a?", "b\nc")]
-    with pytest.raises(ds.MalformedOutput):
-        ds.parse_qa_output('[{"question": "", "answer": "b"}] [1, 2')
+    assert gen.parse_qa_output('a?", "answer": "b"}, {"question": "c?", "answer": "d"}, {"question": "e') == [("a?", "b"), ("c?", "d")]
+    assert gen.parse_reworded('What is it?"}\n\nQuestion: x') == "What is it?"
+    assert gen.parse_qa_output('Here: {"pairs": [{"q": "a?", "a": "b"}]} done') == [("a?", "b")]
+    assert gen.parse_qa_output('{"question": "a?", "answer": "b\\n\\nc"}') == [("a?", "b\nc")]
+    with pytest.raises(gen.MalformedOutput):
+        gen.parse_qa_output('[{"question": "", "answer": "b"}] [1, 2')
 
 
 def test_save_writes_messages_and_question_sets(tmp_path: Path) -> None:
-    ts = ds.build_training_set(_chunks(3, 2), FakeLLM(), DatasetOptions(new_fraction=0.34, seen_questions=3))
+    ts = gen.build_training_set(_chunks(3, 2), FakeLLM(), DatasetOptions(new_fraction=0.34, seen_questions=3))
     folder = ds.save_training_set(tmp_path, "manuals", ts, {"collection": "manuals", "generator_model": "fake"})
     lines = ds.read_jsonl(folder / ds.TRAIN_FILE)
     assert len(lines) == len(ts.train)
     assert [m["role"] for m in lines[0]["messages"]] == ["user", "assistant"]
     for name in (ds.EVAL_SEEN_FILE, ds.EVAL_NEW_FILE):
-        records = ds.load_question_set(folder / name)
-        assert records and all(set(r) == {"question", "answer", "source", "page", "chunk_id"} for r in records)
+        records = read_questions(folder / name)  # the one question reader reads the halves back
+        assert records and all(r.question and r.answer and r.source for r in records)
+        assert {r.split for r in records} == {"seen" if name == ds.EVAL_SEEN_FILE else "new"}
     manifest = json.loads((folder / ds.MANIFEST_FILE).read_text())
     assert manifest["collection"] == "manuals" and manifest["stats"]["train_pairs"] == len(ts.train)
     assert [d["name"] for d in ds.list_datasets(tmp_path)] == ["manuals"]
@@ -161,24 +164,28 @@ def test_save_writes_messages_and_question_sets(tmp_path: Path) -> None:
 
 def test_import_csv_and_jsonl_split_by_source(tmp_path: Path) -> None:
     csv_text = "question,answer,source\n" + "".join(f"Q{i}?,A{i},doc{i % 3}.pdf\n" for i in range(9))
-    pairs = ds.read_qa_file(csv_text.encode(), "qa.csv")
+    pairs = qa_import.read_qa_file(csv_text.encode(), "qa.csv")
     assert len(pairs) == 9 and pairs[0].source == "doc0.pdf"
-    ts = ds.split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=2))
+    ts = qa_import.split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=2))
     assert ts.stats.split_by == "document" and len(ts.stats.docs_new) == 1
     assert {p.source for p in ts.eval_new} == set(ts.stats.docs_new)
     assert not {p.source for p in ts.train} & set(ts.stats.docs_new)
     assert ts.stats.seen_reworded is False and len(ts.eval_seen) == 2  # no model: asked verbatim
 
     jsonl = '{"question": "What?", "answer": "That"}\n{"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Me"}]}\n'
-    assert [(p.question, p.answer) for p in ds.read_qa_file(jsonl, "qa.jsonl")] == [("What?", "That"), ("Who?", "Me")]
-    with pytest.raises(FineTuneError, match="header row"):
-        ds.read_qa_file("q,a\nx,y\n", "bad.csv")
-    with pytest.raises(FineTuneError, match="Line 1"):
-        ds.read_qa_file("{nope\n", "bad.jsonl")
+    assert [(p.question, p.answer) for p in qa_import.read_qa_file(jsonl, "qa.jsonl")] == [("What?", "That"), ("Who?", "Me")]
+    with pytest.raises(QuestionFileError, match="bad.csv, line 1: the CSV header needs a 'question' column"):
+        qa_import.read_qa_file("title,body\nx,y\n", "bad.csv")
+    with pytest.raises(QuestionFileError, match="bad.jsonl, line 1"):
+        qa_import.read_qa_file("{nope\n", "bad.jsonl")
+    with pytest.raises(QuestionFileError, match="qa.csv, line 3: no reference answer"):
+        qa_import.read_qa_file("question,answer\nWhat?,That\nWho?,\n", "qa.csv")
+    with pytest.raises(FineTuneError, match="Entry 2 of qa.csv has no answer"):  # fine for evaluation, not for training
+        qa_import.read_qa_file("question,answer,unanswerable\nWhat?,That,\nWho is the CEO?,,true\n", "qa.csv")
 
 
 def test_import_rewords_seen_questions_when_given_a_model() -> None:
     pairs = [ds.QAPair(f"What is the code of widget {i}?", f"K{i}") for i in range(6)]
-    ts = ds.split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=3), generate=FakeLLM())
+    ts = qa_import.split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=3), generate=FakeLLM())
     assert ts.stats.split_by == "chunk" and ts.stats.seen_reworded
     assert all(p.question.startswith("Tell me") for p in ts.eval_seen)

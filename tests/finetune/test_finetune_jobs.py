@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FineTuneError, JobBusyError, JobError
+from core.errors import FineTuneError, JobBusyError, JobError, VariantError
 from core.finetune import jobs
-from core.finetune.register import parse_parameters
+from core.engines.ollama_engine import parse_parameters
 from core.variants import Variant, VariantRegistry
 
 
@@ -36,7 +36,7 @@ def test_start_refuses_a_config_that_cannot_work(tmp_path: Path) -> None:
     with pytest.raises(FineTuneError, match="positive"):
         jobs.start_job(_config(tmp_path, epochs=0))
     VariantRegistry(tmp_path / "data").register(Variant(name="taken", engine="embedded", base_model="b"))
-    with pytest.raises(FineTuneError, match="already exists"):
+    with pytest.raises(VariantError, match="already exists"):
         jobs.start_job(_config(tmp_path, register={"name": "taken", "engine": "embedded"}))
     assert not jobs.jobs_root(tmp_path / "data").exists()  # nothing was started
 
@@ -58,16 +58,16 @@ def test_a_failing_job_says_why_and_frees_the_lock(tmp_path: Path) -> None:
     Path(config.dataset).write_text("\n")  # exists, but holds no pair
     job_id = jobs.start_job(config)
     status = jobs.wait_job(config.data_dir, job_id, timeout_s=120)
-    assert status["state"] == "failed" and "holds no question/answer pair" in status["message"]
+    assert status.state == "failed" and "holds no question/answer pair" in status.message
     assert jobs.heavy_job_holder(Path(config.data_dir)) is None
-    assert jobs.cancel_job(Path(config.data_dir), job_id)["state"] == "failed"  # cancelling a finished job is a no-op
+    assert jobs.cancel_job(Path(config.data_dir), job_id).state == "failed"  # cancelling a finished job is a no-op
 
 
 def test_cancel_right_after_start_stops_the_job(tmp_path: Path) -> None:
     config = _config(tmp_path)
     job_id = jobs.start_job(config)
     status = jobs.cancel_job(Path(config.data_dir), job_id, wait_s=60)
-    assert status["state"] == "cancelled"
+    assert status.state == "cancelled"
     assert jobs.heavy_job_holder(Path(config.data_dir)) is None
 
 
@@ -81,11 +81,11 @@ def test_a_killed_job_is_reported_as_failed(tmp_path: Path) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", holder, str(folder / "job.lock")], stdout=subprocess.PIPE)
     assert sleeper.stdout.readline().strip() == b"locked"
     (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": sleeper.pid, "created": time.time()}))
-    assert jobs.job_status(Path(config.data_dir), config.job_id)["state"] == "running"
+    assert jobs.job_status(Path(config.data_dir), config.job_id).state == "running"
     sleeper.send_signal(signal.SIGKILL)
     sleeper.wait()
     status = jobs.job_status(Path(config.data_dir), config.job_id)
-    assert status["state"] == "failed" and "stopped unexpectedly" in status["message"]
+    assert status.state == "failed" and "stopped unexpectedly" in status.message
 
 
 def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
@@ -116,8 +116,8 @@ def test_a_dead_job_whose_pid_was_reused_is_not_taken_for_alive(tmp_path: Path) 
     try:
         (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": other.pid, "created": time.time()}))
         status = jobs.job_status(Path(config.data_dir), config.job_id)
-        assert status["state"] == "failed"
-        assert jobs.cancel_job(Path(config.data_dir), config.job_id)["state"] == "failed"
+        assert status.state == "failed"
+        assert jobs.cancel_job(Path(config.data_dir), config.job_id).state == "failed"
         assert other.poll() is None  # never signalled: it is not the job
     finally:
         other.kill()

@@ -16,9 +16,9 @@ from core.config import Settings
 from core.engines.base import GenerationRequest
 from core.errors import VariantError
 from core.finetune import jobs
-from core.finetune.formats import finetuned_prompt
+from core.prompts import finetuned_prompt
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
-from core.finetune.register import delete_variant, list_variants, register_embedded, register_existing_ollama, register_ollama
+from core.finetune.register import DeletedVariant, delete_variant, list_variants, register_embedded, register_existing_ollama, register_ollama
 from core.variants import VariantRegistry
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 from tests.finetune.conftest import FACTS, TrainedRun
@@ -37,24 +37,24 @@ def base_answers(base_gguf: Path) -> list[str]:
 
 def test_job_reports_progress_and_loss_decreases(trained: TrainedRun) -> None:
     status = trained.status
-    assert status["state"] == "done", status.get("message")
-    total = status["total_steps"]
+    assert status.state == "done", status.message
+    total = status.total_steps
     assert total == 10  # 4 examples, batch 4, 10 epochs
     # the page's poller sees the job running, mid-way, and done
     running_steps = [step for state, step in trained.seen if state == "running"]
     assert any(0 < step < total for step in running_steps), trained.seen
     assert trained.seen[-1] == ("done", total)
-    losses = status["loss_history"]
+    losses = status.loss_history
     assert len(losses) == total and losses[-1] < losses[0] / 10
-    cost = status["cost"]
+    cost = status.cost
     assert cost["device"] == "cpu" and cost["epochs"] == 10 and cost["examples"] == 4 and cost["steps"] == total
     assert cost["wall_s"] > 0 and cost["train_s"] > 0 and cost["peak_rss_mb"] > 100
-    assert status["prompt_form"] == "completion"  # the bundled base has no chat template
+    assert status.extra["prompt_form"] == "completion"  # the bundled base has no chat template
     assert (trained.job_dir / "adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_adapter_gguf_is_valid_and_changes_the_answers(trained: TrainedRun, base_gguf: Path, base_answers: list[str]) -> None:
-    adapter = Path(trained.status["result"]["adapter_gguf"])
+    adapter = Path(trained.status.result["adapter_gguf"])
     info = validate_lora_gguf(adapter, base_gguf)
     # q, k, v, o, gate, up, down in each of the 18 blocks
     assert info == {"tensors": 7 * 18, "rank": [16], "alpha": 32.0, "architecture": "gemma3"}
@@ -64,7 +64,7 @@ def test_adapter_gguf_is_valid_and_changes_the_answers(trained: TrainedRun, base
 
 
 def test_validation_rejects_an_adapter_for_another_model(trained: TrainedRun, tmp_path: Path, base_gguf: Path) -> None:
-    adapter = Path(trained.status["result"]["adapter_gguf"])
+    adapter = Path(trained.status.result["adapter_gguf"])
     with pytest.raises(VariantError, match="not a LoRA adapter GGUF"):
         validate_lora_gguf(base_gguf, base_gguf)  # a model, not an adapter
     broken = tmp_path / "broken.gguf"
@@ -83,13 +83,13 @@ def test_embedded_variant_answers_through_the_engine(trained: TrainedRun, base_g
     from core.prompts import plain_prompt
 
     settings = Settings.from_env(env={}, dotenv=None, data_dir=trained.data_dir, engine="embedded")
-    variant = register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status["result"]["adapter_gguf"]), base_gguf,
-                                "gemma-3-270m (bundled)", dataset="facts", cost=trained.status["cost"], smoke_questions=[FACTS[0].question])
+    variant = register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status.result["adapter_gguf"]), base_gguf,
+                                "gemma-3-270m (bundled)", dataset="facts", cost=trained.status.cost, smoke_questions=[FACTS[0].question])
     assert VariantRegistry(trained.data_dir).get("zorblax-v1") == variant
     with pytest.raises(VariantError, match="already exists"):
-        register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status["result"]["adapter_gguf"]), base_gguf, "x")
-    row = next(r for r in list_variants(trained.data_dir) if r["name"] == "zorblax-v1")
-    assert row["dataset"] == "facts" and row["cost"]["steps"] == 10 and row["usable"] and row["adapter_bytes"] > 0
+        register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status.result["adapter_gguf"]), base_gguf, "x")
+    row = next(r for r in list_variants(trained.data_dir) if r.name == "zorblax-v1")
+    assert row.variant.dataset == "facts" and row.variant.cost["steps"] == 10 and row.usable and row.adapter_bytes > 0
     engine = EmbeddedEngine(settings)
     assert "zorblax-v1" in [m.name for m in engine.list_models()]
     request = GenerationRequest(model="zorblax-v1", prompt=plain_prompt(FACTS[2].question), stop=("\n\n", "Question:"), temperature=0.0, max_tokens=16)
@@ -111,8 +111,8 @@ def ollama_with_base(tmp_path: Path, base_gguf: Path) -> FakeOllamaServer:
 def test_ollama_variant_is_a_merged_gguf_with_the_base_template(trained: TrainedRun, base_gguf: Path, ollama_with_base: FakeOllamaServer) -> None:
     server = ollama_with_base
     settings = Settings.from_env(env={}, dotenv=None, data_dir=trained.data_dir, ollama_host=server.url)
-    variant = register_ollama(settings, "zorblax-ollama", Path(trained.status["result"]["adapter_gguf"]), "gemma3:270m",
-                              dataset="facts", cost=trained.status["cost"])
+    variant = register_ollama(settings, "zorblax-ollama", Path(trained.status.result["adapter_gguf"]), "gemma3:270m",
+                              dataset="facts", cost=trained.status.cost)
     assert variant.engine == "ollama" and variant.ollama_model == "zorblax-ollama"
 
     # one blob uploaded, then a model created from it with the base's template and parameters
@@ -145,7 +145,7 @@ def test_ollama_variant_is_a_merged_gguf_with_the_base_template(trained: Trained
     assert [a.strip() for a in smoke_generate(merged, PROMPTS)] == ANSWERS
 
     # deleting the variant also deletes the model this app created on Ollama
-    assert delete_variant(settings, "zorblax-ollama") == {"deleted": "zorblax-ollama", "ollama_model_deleted": "zorblax-ollama"}
+    assert delete_variant(settings, "zorblax-ollama") == DeletedVariant("zorblax-ollama", ollama_model_deleted="zorblax-ollama")
     assert server.find("zorblax-ollama") is None
 
 
@@ -154,7 +154,7 @@ def test_an_existing_ollama_model_can_be_the_variant(tmp_path: Path, ollama_serv
     variant = register_existing_ollama(settings, "house-model", "gemma3:270m")
     assert (variant.engine, variant.ollama_model, variant.base_model) == ("ollama", "gemma3:270m", "gemma3")
     # a model this app did not create stays on Ollama when its record is deleted
-    assert delete_variant(settings, "house-model")["ollama_model_deleted"] == ""
+    assert delete_variant(settings, "house-model").ollama_model_deleted == ""
     assert not ollama_server.bodies("/api/delete") and ollama_server.find("gemma3:270m") is not None
     from core.errors import ModelNotFoundError
 
@@ -176,16 +176,16 @@ def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(tmp_path: Path
     import time
 
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and int(jobs.job_status(tmp_path, "ft-long").get("step") or 0) < 2:
+    while time.monotonic() < deadline and jobs.job_status(tmp_path, "ft-long").step < 2:
         time.sleep(0.3)
     running = jobs.job_status(tmp_path, "ft-long")
-    assert running["state"] == "running" and running["step"] >= 2 and running["total_steps"] == 4000
+    assert running.state == "running" and running.step >= 2 and running.total_steps == 4000
     assert running["eta_s"] > 0 and running["examples_per_s"] > 0
     final = jobs.cancel_job(tmp_path, "ft-long", wait_s=60)
-    assert final["state"] == "cancelled" and final["step"] < 4000
+    assert final.state == "cancelled" and final.step < 4000
     assert not (jobs.job_dir(tmp_path, "ft-long") / "adapter").exists()
     assert jobs.heavy_job_holder(tmp_path) is None  # the lock went with the process
-    assert [j["job_id"] for j in jobs.list_jobs(tmp_path)] == ["ft-long"]
+    assert [j.job_id for j in jobs.list_jobs(tmp_path)] == ["ft-long"]
 
 
 def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_cache: Path, trained: TrainedRun) -> None:

@@ -1,0 +1,36 @@
+"""A finished (or interrupted) answer: the typed result the chat service produces and conversations keep."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.chunks import Chunk
+
+
+@dataclass
+class Answer:
+    """A finished (or interrupted) answer with everything needed to show and judge it."""
+
+    question: str
+    text: str
+    mode: str
+    engine: str
+    model: str
+    sources: list[Chunk] = field(default_factory=list)
+    timings: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    incomplete: bool = False
+    error: str = ""
+    cited: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # "unsupported": no retrieved passage holds the answer's facts
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (sources without their full text kept short for the CLI)."""
+        out = asdict(self)
+        out["sources"] = [
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4),
+             "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text,
+             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr} for s in self.sources
+        ]
+        return out

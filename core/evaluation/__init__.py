@@ -1,0 +1,1 @@
+"""Scoring the modes on a question set: metrics, the runner, saved runs."""

@@ -1,0 +1,210 @@
+"""Metric functions of the evaluation grid: pure, deterministic, each tested on hand-made cases.
+
+Correctness is judged so that length cannot buy it:
+- `normalise` lower-cases, folds Unicode (NFKC), drops accents, citation markers ("[2]"), punctuation and
+  the articles a/an/the, as SQuAD's scorer does;
+- `contains_reference` is the reference's normalised token sequence inside the answer's (loose: any length);
+- `correct` (strict containment, the headline number) also requires a *sensible answer*:
+    1. at most `MAX_EXTRA_WORDS` words that are in neither the question nor the reference (restating the
+       question is free; a paragraph of other material is not an answer), and
+    2. no competing number: when the reference holds a number, every number in the answer must be in the
+       reference or the question ("15 kg or 20 kg", or "Answer: 15 kg Answer: 20 kg", lists candidates), and
+    3. the reference occurs once (a list that repeats it among alternatives does not count).
+  Token F1 is reported beside it: a long answer pays for its extra words there too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Sequence
+
+MAX_EXTRA_WORDS = 12
+_CITATION = re.compile(r"\[\d{1,3}\]")
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_ARTICLES = frozenset({"a", "an", "the"})
+# Words that carry no fact: an answer that adds only these to the passage's words is still supported by it.
+_STOPWORDS = frozenset(
+    "a an the and or of to in on at by for with from as is are was were be been being it its this that these those "
+    "there their they them he she his her we you your our i me my not no yes do does did can could should would may might "
+    "must will shall if then than so such which who whom whose what when where why how also only about into per up out "
+    "any all each some more most less least very just answer".split()
+)
+_REFUSALS = (
+    "could not find", "couldn't find", "can not find", "cannot find", "can't find", "not in the documents", "not in the document",
+    "not in the passages", "not in the context", "not in the provided", "no information", "not mentioned", "not provided",
+    "not stated", "not specified", "does not say", "do not say", "doesn't say", "does not mention", "doesn't mention",
+    "i don't know", "i do not know", "don't know", "do not know", "unable to answer", "unable to find", "cannot answer",
+    "can't answer", "cannot be answered", "not enough information", "not supported by the documents",
+    "i'm not sure", "i am not sure",
+)
+
+
+def normalise(text: str) -> str:
+    """Lower-case, NFKC-folded, accent-free text without citation markers, punctuation or articles."""
+    return " ".join(tokens(text))
+
+
+def tokens(text: str) -> list[str]:
+    """The normalised word tokens of `text` (decimal numbers such as 5.5 stay one token)."""
+    text = _CITATION.sub(" ", text or "")
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).lower())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return [t for t in _TOKEN.findall(folded) if t not in _ARTICLES]
+
+
+def _find(needle: list[str], hay: list[str]) -> list[int]:
+    n = len(needle)
+    return [i for i in range(len(hay) - n + 1) if hay[i:i + n] == needle] if n else []
+
+
+def contains_reference(answer: str, reference: str) -> bool:
+    """Whether the reference's normalised tokens occur, in order and adjacent, in the answer (any length)."""
+    return bool(_find(tokens(reference), tokens(answer)))
+
+
+@dataclass(frozen=True)
+class Containment:
+    """The strict-containment verdict and why it failed, if it did."""
+
+    correct: bool
+    contains: bool
+    reason: str = ""  # "" | "missing" | "too long" | "competing number" | "repeated"
+
+
+def judge_containment(answer: str, reference: str, question: str = "", max_extra_words: int = MAX_EXTRA_WORDS) -> Containment:
+    """Strict containment: the reference is in an answer of sensible length that names no competing value."""
+    ref = tokens(reference)
+    ans = tokens(answer)
+    hits = _find(ref, ans)
+    if not ref or not hits:
+        return Containment(False, False, "missing")
+    allowed = set(ref) | set(tokens(question))
+    extra = [t for t in ans if t not in allowed]
+    if len(extra) > max_extra_words:
+        return Containment(False, True, "too long")
+    if any(_NUMBER.match(t) for t in ref) and any(_NUMBER.match(t) for t in extra):
+        return Containment(False, True, "competing number")
+    if len(hits) > 1:
+        return Containment(False, True, "repeated")
+    return Containment(True, True)
+
+
+def token_f1(answer: str, reference: str) -> float:
+    """SQuAD token F1 between answer and reference (normalised tokens, multiset overlap)."""
+    a, r = tokens(answer), tokens(reference)
+    if not a or not r:
+        return float(a == r)
+    common = 0
+    pool = list(r)
+    for t in a:
+        if t in pool:
+            pool.remove(t)
+            common += 1
+    if not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def cosine(u: Sequence[float], v: Sequence[float]) -> float:
+    """Cosine similarity of two vectors (0.0 when either is all zeros)."""
+    dot = sum(x * y for x, y in zip(u, v))
+    nu = math.sqrt(sum(x * x for x in u))
+    nv = math.sqrt(sum(y * y for y in v))
+    return dot / (nu * nv) if nu and nv else 0.0
+
+
+def is_refusal(answer: str) -> bool:
+    """Whether the answer declines ("not in the documents", "I don't know", …) or is empty."""
+    text = " ".join(_CITATION.sub(" ", answer or "").lower().replace("’", "'").split())
+    return not text or any(p in text for p in _REFUSALS)
+
+
+def _same_source(found: str, wanted: str) -> bool:
+    base = lambda s: re.split(r"[\\/]", s.strip().lower())[-1]  # noqa: E731 (a file name may come with a folder)
+    return bool(wanted) and base(found) == base(wanted)
+
+
+def reference_rank(passages: Sequence[tuple[str, int | None]], source: str, page: int | None) -> int | None:
+    """1-based rank of the first passage (source, page) from the reference's file (and page, if given); None if absent."""
+    for rank, (found_source, found_page) in enumerate(passages, 1):
+        if _same_source(found_source, source) and (page is None or found_page == page):
+            return rank
+    return None
+
+
+def hit_at_k(rank: int | None, k: int) -> bool:
+    """Whether the reference passage is among the first k."""
+    return rank is not None and rank <= k
+
+
+def reciprocal_rank(rank: int | None) -> float:
+    """1/rank, or 0.0 when the reference passage was not retrieved (MRR is its mean)."""
+    return 1.0 / rank if rank else 0.0
+
+
+def passage_contains(passage: str, reference: str) -> bool:
+    """Whether a passage contains the reference (normalised token sequence)."""
+    return contains_reference(passage, reference)
+
+
+def supports(passage: str, answer: str, question: str = "", min_share: float = 0.6) -> bool:
+    """Whether a passage supports the answer's facts: every number of the answer and most of its content words are in it.
+
+    Words the answer repeats from the question claim nothing, so they are not asked of the passage.
+    """
+    said = set(tokens(question))
+    facts = [t for t in tokens(answer) if t not in _STOPWORDS and t not in said]
+    if not facts:
+        return True
+    found = set(tokens(passage))
+    if any(_NUMBER.match(t) and t not in found for t in facts):
+        return False
+    return sum(t in found for t in facts) / len(facts) >= min_share
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0–100) by linear interpolation between closest ranks; None for no values."""
+    data = sorted(v for v in values if v is not None)
+    if not data:
+        return None
+    if len(data) == 1:
+        return float(data[0])
+    pos = (len(data) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None; None when there are none."""
+    data = [float(v) for v in values if v is not None]
+    return sum(data) / len(data) if data else None
+
+
+# ---------------------------------------------------------------- optional LLM judge
+
+JUDGE_PROMPT = (
+    "You grade answers to questions about documents. The reference answer is correct. Decide whether the "
+    "candidate answer gives the same fact as the reference (extra words are fine; naming several possible "
+    "values, or a different value, is wrong; a refusal is wrong).\n\n"
+    "Question: {question}\nReference answer: {reference}\nCandidate answer: {answer}\n\n"
+    "Reply with one word: CORRECT or WRONG.\nVerdict:"
+)
+
+
+def judge_prompt(question: str, reference: str, answer: str) -> str:
+    """The grading prompt given to an LLM judge."""
+    return JUDGE_PROMPT.format(question=question.strip(), reference=reference.strip(), answer=_CITATION.sub("", answer).strip() or "(no answer)")
+
+
+def parse_verdict(reply: str) -> bool | None:
+    """True/False from a judge's reply (its first CORRECT or WRONG/INCORRECT), None if it gave neither."""
+    match = re.search(r"\b(incorrect|correct|wrong)\b", reply.lower())
+    if not match:
+        return None
+    return match.group(1) == "correct"

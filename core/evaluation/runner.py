@@ -1,0 +1,133 @@
+"""Running an evaluation: every question through every arm via the chat service, each answer scored and saved at once.
+
+Questions go in the outer loop and arms in the inner one, so a run cancelled half-way has compared the
+arms on the same questions. Each finished answer is appended to rows.jsonl before the next starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
+from core.evaluation import metrics as m
+from core.evaluation.runs import EvalConfig, append_row, read_rows
+from core.fsutil import write_json_atomic
+from core.evaluation.scoring import score_answer, summarise
+from core.questions import EvalQuestion
+
+ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
+ARMS = ("base", "rag", "finetuned", "hybrid")
+CANCELLED_MESSAGE = "Cancelled after {done} of {total} answers: the finished ones are kept."
+
+
+def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
+    """The arms, validated: known names, a variant for the fine-tuned arms, a collection for the retrieving ones."""
+    arms = [a.strip() for a in arms if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise EvaluationError(f"Unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ARMS)}.")
+    if not variant and any(a in ("finetuned", "hybrid") for a in arms):
+        raise EvaluationError("The finetuned and hybrid arms need a fine-tuned variant: build one on the Fine-tune page "
+                              "(or give --variant), or leave those arms out.")
+    if not collection and any(a in ("rag", "hybrid") for a in arms):
+        raise EvaluationError("The rag and hybrid arms need a collection with documents: give --collection, or leave those arms out.")
+    return list(dict.fromkeys(arms))
+
+
+def run_evaluation(
+    chat: Any,
+    engine: Any,
+    embedder: Any,
+    config: EvalConfig,
+    questions: Sequence[EvalQuestion],
+    folder: Path,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    judge: Any = None,
+) -> dict[str, Any]:
+    """Answer and score every question in every arm, appending rows and writing summary.json; returns how it ended
+    (state done|cancelled|failed, message, step, total_steps).
+
+    `chat` is the chat service (`ask(Question, engine)`), `judge` an optional engine that grades answers
+    with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
+    """
+    from core.chat import Question
+
+    folder.mkdir(parents=True, exist_ok=True)
+    total = len(questions) * len(config.arms)
+    done = 0
+    try:
+        for qi, q in enumerate(questions):
+            answers: list[dict[str, Any]] = []
+            for arm in config.arms:
+                if should_stop and should_stop():
+                    raise _Cancelled
+                if progress:
+                    progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
+                ask = Question(text=q.question, mode=arm, collection=config.collection or None, base_model=config.base_model,  # type: ignore[arg-type]
+                               variant_model=config.variant or None, top_k=config.top_k, temperature=config.temperature,
+                               retrieval=config.retrieval, max_tokens=config.max_tokens)  # type: ignore[arg-type]
+                answers.append(_answer(chat, engine, ask))
+            rows = [score_answer(q, a, config.top_k) for a in answers]
+            _similarity(embedder, q, rows)
+            if judge is not None and config.judge_model and not q.unanswerable:
+                for row in rows:
+                    row["judge"] = _judge(judge, config.judge_model, q, row["answer"])
+            for row in rows:
+                append_row(folder, {"i": qi, **row})
+            done += len(rows)
+            if progress:
+                progress(done, total, f"Answered {qi + 1} of {len(questions)} questions")
+        final = {"state": "done", "message": f"Done: {total} answers scored"}
+    except (_Cancelled, KeyboardInterrupt):
+        final = {"state": "cancelled", "message": CANCELLED_MESSAGE.format(done=done, total=total)}
+    except (EngineUnavailableError, ModelNotFoundError, VariantError) as exc:
+        # Every later answer would fail the same way: stop, keep what is done, say what to fix.
+        final = {"state": "failed", "message": f"{exc} ({done} of {total} answers were scored and are kept.)"}
+    summary = summarise(read_rows(folder), config.arms)
+    summary["complete"] = final["state"] == "done"
+    summary["judge_model"] = config.judge_model or None
+    write_json_atomic(folder / "summary.json", summary)
+    return {**final, "step": done, "total_steps": total}
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _answer(chat: Any, engine: Any, question: Any) -> dict[str, Any]:
+    """The arm's answer as a dict; an engine error in one answer is recorded in its row, not fatal."""
+    try:
+        stream = chat.ask(question, engine)
+        for _ in stream:
+            pass
+        return stream.answer.to_dict()
+    except (EngineUnavailableError, ModelNotFoundError, VariantError):
+        raise
+    except AppError as exc:
+        return {"mode": question.mode, "text": "", "error": str(exc), "incomplete": True, "sources": [], "timings": {}}
+
+
+def _similarity(embedder: Any, q: EvalQuestion, rows: list[dict[str, Any]]) -> None:
+    """Cosine similarity of each answer to the reference, with the collection's embedding model (one batch)."""
+    if q.unanswerable or embedder is None:
+        for row in rows:
+            row["similarity"] = None
+        return
+    texts = [m.normalise(q.answer) or q.answer] + [m.normalise(row["answer"]) or "-" for row in rows]
+    vectors = embedder.embed(texts)
+    for row, vector in zip(rows, vectors[1:]):
+        row["similarity"] = round(m.cosine(vectors[0], vector), 4) if row["answer"].strip() else 0.0
+
+
+def _judge(engine: Any, model: str, q: EvalQuestion, answer: str) -> bool | None:
+    """The judge model's verdict on one answer (None when it gave no usable verdict)."""
+    from core.engines.base import GenerationRequest, Prompt
+
+    prompt = m.judge_prompt(q.question, q.answer, answer)
+    request = GenerationRequest(model=model, prompt=Prompt(prompt, ({"role": "user", "content": prompt},)), temperature=0.0, max_tokens=8)
+    try:
+        return m.parse_verdict("".join(engine.generate(request)))
+    except AppError:
+        return None

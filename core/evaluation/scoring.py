@@ -1,0 +1,184 @@
+"""Turning one answer into a scored row, and rows into the grid (per arm, per split, per source document).
+
+Denominators, so every figure reads the same way:
+- correctness, F1, similarity, judge, citations-with-reference: answerable questions;
+- retrieval hit@1 / hit@k / MRR: answerable questions with a reference file, in the arms that retrieve,
+  ranked over the passages the answer was given (none when retrieval found nothing close enough);
+- refusal rates: unanswerable questions (should refuse) and answerable ones (should not);
+- unsupported citations: a count over all answers (the goal is 0);
+- latency and tokens: every answer that finished.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from core.evaluation import metrics as m
+from core.questions import SPLIT_LABELS, EvalQuestion
+
+RETRIEVAL_ARMS = ("rag", "hybrid")
+ALL = "all"
+
+
+def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """One scored row from a question and the answer dict (`Answer.to_dict()`) an arm gave."""
+    text = str(answer.get("text", ""))
+    sources = list(answer.get("sources") or [])
+    cited = [int(i) for i in answer.get("cited") or [] if 1 <= int(i) <= len(sources)]
+    timings = answer.get("timings") or {}
+    refused = m.is_refusal(text)
+    row: dict[str, Any] = {
+        "question": question.question,
+        "reference": question.answer,
+        "source": question.source,
+        "page": question.page,
+        "unanswerable": question.unanswerable,
+        "split": question.split,
+        "arm": answer.get("mode", ""),
+        "engine": answer.get("engine", ""),
+        "model": answer.get("model", ""),
+        "answer": text,
+        "refused": refused,
+        "incomplete": bool(answer.get("incomplete")),
+        "error": str(answer.get("error") or ""),
+        "first_token_ms": timings.get("first_token_ms"),
+        "total_ms": timings.get("total_ms"),
+        "prompt_tokens": timings.get("prompt_tokens"),
+        "answer_tokens": timings.get("tokens"),
+        "cited": cited,
+        "passages": [
+            {"file": s.get("file", ""), "page": s.get("page"), "score": s.get("score"),
+             "contains_reference": bool(question.answer) and m.passage_contains(str(s.get("text", "")), question.answer)}
+            for s in sources
+        ],
+    }
+    if question.unanswerable:
+        row.update(correct=None, contains=None, containment_reason="", f1=None)
+    else:
+        verdict = m.judge_containment(text, question.answer, question.question)
+        row.update(correct=verdict.correct, contains=verdict.contains, containment_reason=verdict.reason, f1=round(m.token_f1(text, question.answer), 4))
+    rank = None
+    if row["arm"] in RETRIEVAL_ARMS and question.source and not question.unanswerable:
+        rank = m.reference_rank([(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page)
+        row.update(rank=rank, hit_1=m.hit_at_k(rank, 1), hit_k=m.hit_at_k(rank, k), rr=m.reciprocal_rank(rank))
+    else:
+        row.update(rank=None, hit_1=None, hit_k=None, rr=None)
+    cited_texts = [str(sources[i - 1].get("text", "")) for i in cited]
+    row["unsupported_citation"] = bool(cited_texts) and any(not m.supports(t, text, question.question) for t in cited_texts)
+    row["cites_reference"] = (any(m.passage_contains(t, question.answer) for t in cited_texts)
+                              if cited_texts and not question.unanswerable else None)
+    return row
+
+
+def _share(values: Iterable[Any]) -> float | None:
+    data = [bool(v) for v in values if v is not None]
+    return round(sum(data) / len(data), 4) if data else None
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The metrics of a group of rows (one arm, one split or source)."""
+    answerable = [r for r in rows if not r.get("unanswerable")]
+    unanswerable = [r for r in rows if r.get("unanswerable")]
+    retrieved = [r for r in answerable if r.get("hit_k") is not None]
+    citing = [r for r in answerable if r.get("cited")]
+    finished = [r for r in rows if not r.get("error")]
+    judged = [r.get("judge") for r in answerable if r.get("judge") is not None]
+    return {
+        "n": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "correct": _share(r.get("correct") for r in answerable),
+        "correct_n": sum(bool(r.get("correct")) for r in answerable),
+        "contains_any_length": _share(r.get("contains") for r in answerable),
+        "f1": _round(m.mean([r.get("f1") for r in answerable]), 4),
+        "similarity": _round(m.mean([r.get("similarity") for r in answerable]), 4),
+        "judge": _share(judged),
+        "retrieval_n": len(retrieved),
+        "hit_1": _share(r.get("hit_1") for r in retrieved),
+        "hit_k": _share(r.get("hit_k") for r in retrieved),
+        "mrr": _round(m.mean([r.get("rr") for r in retrieved]), 4),
+        "citing_n": len(citing),
+        "cites_reference": _share(r.get("cites_reference") for r in citing),
+        "unsupported_citations": sum(bool(r.get("unsupported_citation")) for r in rows),
+        "refused_unanswerable": _share(r.get("refused") for r in unanswerable),
+        "refused_answerable": _share(r.get("refused") for r in answerable),
+        "first_token_p50_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 50)),
+        "first_token_p95_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 95)),
+        "total_p50_ms": _round(m.percentile([r["total_ms"] for r in finished if r.get("total_ms") is not None], 50)),
+        "total_p95_ms": _round(m.percentile([r["total_ms"] for r in finished if r.get("total_ms") is not None], 95)),
+        "prompt_tokens": _round(m.mean([r.get("prompt_tokens") for r in finished])),
+        "answer_tokens": _round(m.mean([r.get("answer_tokens") for r in finished])),
+        "errors": len(rows) - len(finished),
+    }
+
+
+def summarise(rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = None) -> dict[str, Any]:
+    """The grid: for each arm, its metrics over all rows, per split ("seen", "new", "" for unsplit) and per source."""
+    arms = list(arms) if arms else list(dict.fromkeys(str(r.get("arm")) for r in rows))
+    out: dict[str, Any] = {"arms": {}, "by_source": {}}
+    for arm in arms:
+        mine = [r for r in rows if r.get("arm") == arm]
+        splits = {ALL: block(mine)}
+        for split in dict.fromkeys(str(r.get("split") or "") for r in mine):
+            splits[split or "unsplit"] = block([r for r in mine if (r.get("split") or "") == split])
+        out["arms"][arm] = splits
+        sources = sorted({str(r.get("source") or "") for r in mine})
+        out["by_source"][arm] = {src or "(no source)": block([r for r in mine if (r.get("source") or "") == src]) for src in sources}
+    return out
+
+
+GRID_METRICS = {
+    "correct": "correct (strict containment)",
+    "contains_any_length": "reference anywhere (any length)",
+    "f1": "token F1",
+    "similarity": "semantic similarity",
+    "judge": "LLM judge",
+    "hit_1": "retrieval hit@1",
+    "hit_k": "retrieval hit@k",
+    "mrr": "retrieval MRR",
+    "cites_reference": "cited passage holds the reference",
+    "unsupported_citations": "citations of unsupporting passages (count)",
+    "refused_unanswerable": "refused when unanswerable",
+    "refused_answerable": "refused when answerable",
+    "first_token_p50_ms": "first token p50 (ms)",
+    "first_token_p95_ms": "first token p95 (ms)",
+    "total_p50_ms": "total p50 (ms)",
+    "total_p95_ms": "total p95 (ms)",
+    "prompt_tokens": "prompt tokens (mean)",
+    "answer_tokens": "answer tokens (mean)",
+}
+
+
+def grid_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The grid as flat rows (one per arm and split) for a table or a CSV; a lone split is the same as "all" and is left out."""
+    out = []
+    for arm, splits in summary.get("arms", {}).items():
+        for split, values in splits.items():
+            if split != ALL and len(splits) == 2:
+                continue
+            out.append({"arm": arm, "split": SPLIT_LABELS.get(split, split) if split != ALL else ALL, **values})
+    return out
+
+
+def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
+    """One metric as (arm, split, value) rows for a grouped bar chart; arms or splits without a value are left out."""
+    return [{"arm": r["arm"], "split": r["split"], "value": r[metric]} for r in grid_rows(summary) if r.get(metric) is not None]
+
+
+LATENCY_METRICS = {"first_token_p50_ms": "first token p50", "first_token_p95_ms": "first token p95",
+                   "total_p50_ms": "total p50", "total_p95_ms": "total p95"}
+
+
+def latency_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """First-token and total latency (p50, p95) per arm over all its questions, in seconds, for a chart."""
+    out = []
+    for arm, splits in summary.get("arms", {}).items():
+        values = splits.get(ALL) or {}
+        for key, label in LATENCY_METRICS.items():
+            if values.get(key) is not None:
+                out.append({"arm": arm, "measure": label, "seconds": round(values[key] / 1000, 3)})
+    return out

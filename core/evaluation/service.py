@@ -1,0 +1,256 @@
+"""The evaluation service: what the Evaluate page and `python -m core eval` call.
+
+Question sets come from the Fine-tune wing's held-out halves, the sample documents' question files or an
+upload; a run is a background job (core/jobs.py) that the page polls and the command line follows; saved runs are
+listed, reloaded, compared and exported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.config import Settings
+from core.errors import EvaluationError, JobBusyError
+from core.evaluation.job import EVAL_JOB
+from core.evaluation.runner import check_arms
+from core.evaluation.runs import TERMINAL, EvalConfig, SavedRun, read_json, read_rows, run_dir
+from core.evaluation.scoring import GRID_METRICS, RETRIEVAL_ARMS, grid_rows, summarise
+from core.questions import EvalQuestion, read_finetune_halves, read_questions
+
+SAMPLE_PREFIX = "sample:"
+FINETUNE_PREFIX = "finetune:"
+
+
+@dataclass(frozen=True)
+class QuestionSetChoice:
+    """A question set the user can pick: its reference (for `load_question_set`), a label and its size."""
+
+    ref: str
+    label: str
+    count: int
+
+
+class EvaluationService:
+    """Scores the chat modes on a question set and keeps the runs."""
+
+    def __init__(self, settings: Settings, chat: Any, embedder: Any, engines: Any) -> None:
+        self.settings = settings
+        self.chat = chat
+        self.embedder = embedder
+        self.engines = engines
+
+    # ------------------------------------------------------------ question sets
+
+    def question_sets(self) -> list[QuestionSetChoice]:
+        """The Fine-tune wing's held-out halves (newest first), then the sample documents' question files."""
+        from core.finetune.dataset import list_datasets
+        from core.samples import sample_qa_files
+
+        out = []
+        for manifest in list_datasets(self.settings.data_dir):
+            stats = manifest.get("stats") or {}
+            n = int(stats.get("eval_seen") or 0) + int(stats.get("eval_new") or 0)
+            if n:
+                out.append(QuestionSetChoice(f"{FINETUNE_PREFIX}{manifest['name']}",
+                                             f"Fine-tune halves of '{manifest['name']}' ({stats.get('eval_seen', 0)} seen facts + {stats.get('eval_new', 0)} new documents)", n))
+        for path in sample_qa_files():
+            n = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            out.append(QuestionSetChoice(f"{SAMPLE_PREFIX}{path.name}", f"Sample: {path.name}", n))
+        return out
+
+    def load_question_set(self, ref: str) -> list[EvalQuestion]:
+        """The questions of a set picked by reference (`finetune:NAME`, `sample:FILE`) or a file path."""
+        from core.finetune.dataset import dataset_dir
+        from core.samples import SAMPLES_DIR
+
+        if ref.startswith(FINETUNE_PREFIX):
+            return read_finetune_halves(dataset_dir(self.settings.data_dir, ref[len(FINETUNE_PREFIX):]))
+        if ref.startswith(SAMPLE_PREFIX):
+            name = Path(ref[len(SAMPLE_PREFIX):]).name
+            return read_questions(SAMPLES_DIR / name)
+        path = Path(ref)
+        if path.is_dir():
+            return read_finetune_halves(path)
+        return read_questions(path)
+
+    def read_upload(self, name: str, data: bytes) -> list[EvalQuestion]:
+        """The questions of an uploaded CSV/JSONL file."""
+        return read_questions(data, name)
+
+    # ------------------------------------------------------------ runs
+
+    def resolve(self, config: EvalConfig) -> EvalConfig:
+        """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per question."""
+        engine = self.engines.resolve(config.engine)
+        wants_variant = any(a in ("finetuned", "hybrid") for a in config.arms)
+        variant = (config.variant or self.engines.newest_variant(engine) or "") if wants_variant else ""
+        arms = check_arms(config.arms, variant, config.collection)
+        if any(a in RETRIEVAL_ARMS for a in arms):
+            self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
+        return replace(config, arms=arms, engine=engine.name, variant=self.engines.variant_model(engine, variant) if variant else "",
+                       base_model=config.base_model or self.engines.default_model(engine),
+                       run_id=config.run_id or EVAL_JOB.new_job_id(), data_dir=str(self.settings.data_dir), created=time.time())
+
+    def start(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> str:
+        """Start a run as a background job (it goes on when the page is left or the tab closed); returns its id.
+
+        Retrieval for the rag/hybrid arms is recorded here, where the index is open (see core/evaluation/recorded.py).
+        JobBusyError when another heavy job (training, evaluation) runs.
+        """
+        from core import jobs
+        from core.evaluation.recorded import record_retrievals
+
+        if not questions:
+            raise EvaluationError("The question set is empty: pick or upload a set with at least one question.")
+        config = self.resolve(config)
+        holder = jobs.heavy_job_holder(self.settings.data_dir)
+        if holder is not None:  # say so before spending time on retrieval (start_job checks again, atomically)
+            raise JobBusyError(f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
+                               "one at a time. Wait for it to finish or cancel it, then start the evaluation.")
+        retrieval: list[dict[str, Any]] = []
+        if any(a in RETRIEVAL_ARMS for a in config.arms):
+            retrieval = record_retrievals(self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval)
+        payload = {**asdict(config), "questions": [q.to_record() for q in questions], "recorded_retrieval": retrieval}
+        total = len(questions) * len(config.arms)
+        return jobs.start_job(self.settings.data_dir, EVAL_JOB, payload, job_id=config.run_id,
+                              status={"total_steps": total, "message": f"Starting: {len(questions)} questions × {len(config.arms)} arms"})
+
+    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: Callable[[dict[str, Any]], None] | None = None,
+            poll_s: float = 1.0) -> SavedRun:
+        """Start a run and follow it to its end (the command line); Ctrl-C cancels it, keeping the finished answers."""
+        run_id = self.start(config, questions)
+        last: tuple[Any, ...] = ()
+        try:
+            while True:
+                status = self.status(run_id)
+                mark = (status.get("state"), status.get("step"), status.get("message"))
+                if progress and mark != last:
+                    progress(status)
+                    last = mark
+                if status.get("state") in TERMINAL:
+                    break
+                time.sleep(poll_s)
+        except KeyboardInterrupt:
+            self.cancel(run_id, wait_s=60)
+        return self.load_run(run_id)
+
+    def cancel(self, run_id: str, wait_s: float = 0.0) -> dict[str, Any]:
+        """Ask a running run to stop after the answer it is writing; its finished answers are kept."""
+        from core import jobs
+
+        run_dir(self.settings.data_dir, run_id)  # checks the id
+        return jobs.cancel_job(self.settings.data_dir, EVAL_JOB, run_id, wait_s).to_dict()
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        """The run's progress: state, step/total_steps (answers), eta_s, message."""
+        from core import jobs
+
+        run_dir(self.settings.data_dir, run_id)
+        return jobs.job_status(self.settings.data_dir, EVAL_JOB, run_id).to_dict()
+
+    def running(self) -> str | None:
+        """The id of the run in progress, if any."""
+        from core import jobs
+
+        return next((s.job_id for s in jobs.list_jobs(self.settings.data_dir, EVAL_JOB) if not s.terminal), None)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Every saved run, newest first: id, label, arms, engine, question set, state, correct share per arm."""
+        from core import jobs
+
+        out = []
+        for status in jobs.list_jobs(self.settings.data_dir, EVAL_JOB):
+            folder = run_dir(self.settings.data_dir, status.job_id)
+            config = read_json(folder / "config.json") or {}
+            summary = read_json(folder / "summary.json") or {}
+            headline = {arm: (splits.get("all") or {}).get("correct") for arm, splits in (summary.get("arms") or {}).items()}
+            out.append({"run_id": status.job_id, "label": config.get("label", ""), "created": config.get("created"),
+                        "collection": config.get("collection"), "arms": config.get("arms"), "engine": config.get("engine"),
+                        "variant": config.get("variant"), "question_set": config.get("question_set"),
+                        "questions": len(config.get("questions") or []), "state": status.state,
+                        "step": status.step, "total_steps": status.total_steps, "correct": headline})
+        return out
+
+    def load_run(self, run_id: str) -> SavedRun:
+        """A saved run with its rows; the summary is recomputed from the rows while the run has not ended."""
+        folder = run_dir(self.settings.data_dir, run_id)
+        raw = read_json(folder / "config.json")
+        if not isinstance(raw, dict):
+            raise EvaluationError(f"No evaluation run {run_id!r}: list runs with `python -m core eval --list`.")
+        config = EvalConfig.from_dict(raw)
+        rows = read_rows(folder)
+        status = self.status(run_id)
+        summary = read_json(folder / "summary.json") if status.get("state") in TERMINAL else None
+        if not isinstance(summary, dict):
+            summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
+        return SavedRun(run_id, config, status, summary, rows)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a saved run that has ended."""
+        import shutil
+
+        if self.status(run_id).get("state") not in TERMINAL:
+            raise EvaluationError(f"Run {run_id} is still running: cancel it first.")
+        shutil.rmtree(run_dir(self.settings.data_dir, run_id))
+
+    # ------------------------------------------------------------ views and exports
+
+    @staticmethod
+    def grid(run: SavedRun) -> list[dict[str, Any]]:
+        """The grid table: one row per arm and split."""
+        return grid_rows(run.summary)
+
+    @staticmethod
+    def side_by_side(run: SavedRun, disagreements_only: bool = False) -> list[dict[str, Any]]:
+        """One row per question with every arm's answer and verdict; optionally only where the arms disagree."""
+        by_q: dict[int, dict[str, Any]] = {}
+        for r in run.rows:
+            entry = by_q.setdefault(int(r.get("i", 0)), {"question": r["question"], "reference": r["reference"] or "(unanswerable)",
+                                                          "split": r.get("split") or "", "source": r.get("source") or ""})
+            entry[f"{r['arm']} answer"] = r["answer"]
+            entry[f"{r['arm']} ok"] = r["refused"] if r.get("unanswerable") else r.get("correct")
+        rows = [by_q[i] for i in sorted(by_q)]
+        if disagreements_only:
+            rows = [e for e in rows if len({v for k, v in e.items() if k.endswith(" ok")}) > 1]
+        return rows
+
+    @staticmethod
+    def compare(a: SavedRun, b: SavedRun) -> list[dict[str, Any]]:
+        """Run A vs run B: each metric of each arm and split present in both, with the difference B − A."""
+        out = []
+        for arm, splits in a.summary.get("arms", {}).items():
+            for split, values in splits.items():
+                other = (b.summary.get("arms", {}).get(arm) or {}).get(split)
+                if not other:
+                    continue
+                for key, label in GRID_METRICS.items():
+                    va, vb = values.get(key), other.get(key)
+                    if va is None and vb is None:
+                        continue
+                    diff = round(vb - va, 4) if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+                    out.append({"arm": arm, "split": split, "metric": label, "run A": va, "run B": vb, "B − A": diff})
+        return out
+
+    @staticmethod
+    def rows_csv(run: SavedRun) -> bytes:
+        """The per-question rows as CSV (lists and passages as JSON text)."""
+        if not run.rows:
+            return b""
+        keys = list(dict.fromkeys(k for r in run.rows for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        for r in run.rows:
+            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+        return buf.getvalue().encode("utf-8")
+
+    @staticmethod
+    def run_json(run: SavedRun) -> bytes:
+        """The whole run (config, status, summary, rows) as JSON."""
+        return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str).encode("utf-8")

@@ -1,0 +1,342 @@
+"""Generating a training set from a collection's chunks with a model, and the split by source.
+
+The split into training and evaluation is made by source chunk *before* any generation, so no
+evaluation question of the "new documents" half can come from text the model was trained on.
+The model is an injected callable `(prompt) -> text`, so tests pass a deterministic fake; in the app
+this runs inside a background job (`core.finetune.generation_job`), not in the page.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from core.chunks import Chunk
+from core.engines.base import Engine, GenerationRequest, Prompt
+from core.errors import FineTuneError
+from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet
+from core.prompts import clean_answer, clean_question
+from core.text import tokenize
+
+Generator = Callable[[str], str]
+OnProgress = Callable[[int, int, str], None]
+
+_FENCE = re.compile(r"```(?:json|JSON)?")
+
+
+class MalformedOutput(ValueError):
+    """The generator's reply is not the JSON asked for."""
+
+
+# ---------------------------------------------------------------- prompts and parsing
+
+
+# One worked example: small base models (the bundled Gemma 3 270M) only produce the JSON when they
+# can continue a pattern; instruction models follow the instruction and ignore the priming.
+_EXAMPLE = (
+    'Text (from kettle-guide.pdf, page 4):\n"""\nThe Model K2 kettle holds 1.7 litres and switches off automatically '
+    'when the water boils. Descale it once a month with white vinegar.\n"""\n'
+    'JSON: [{"question": "How much water does the Model K2 kettle hold?", "answer": "1.7 litres"}, '
+    '{"question": "How often should the Model K2 kettle be descaled?", "answer": "Once a month, with white vinegar"}]\n\n'
+)
+# The reply is primed with the start of the list; `parse_qa_output` puts it back in front.
+QA_PRIMER = '[{"question": "'
+
+
+def qa_prompt(chunk: Chunk, n: int, strict: bool = False) -> str:
+    """The prompt asking the model for `n` Q&A pairs about one chunk, as JSON (one worked example first)."""
+    where = chunk.source + (f", page {chunk.page}" if chunk.page is not None else "")
+    reminder = "Your previous reply was not valid JSON. Reply with the JSON list only, nothing before or after it.\n" if strict else ""
+    return (
+        f"Write {n} question-and-answer pairs about the facts in each text. Each question must be "
+        "answerable from the text alone and make sense without it (name the product, law or condition "
+        "it is about). Each answer must be short (a few words or one sentence) and taken from the text.\n"
+        'Reply with JSON only: a list of objects with the keys "question" and "answer".\n'
+        f"{reminder}\n{_EXAMPLE}"
+        f'Text (from {where}):\n"""\n{chunk.text.strip()}\n"""\nJSON: {QA_PRIMER}'
+    )
+
+
+REWORD_PRIMER = '{"question": "'
+_REWORD_EXAMPLE = 'Question: How much water does the Model K2 kettle hold?\nJSON: {"question": "What is the capacity of the Model K2 kettle?"}\n\n'
+
+
+def reword_prompt(question: str, strict: bool = False) -> str:
+    """The prompt asking the model to reword a question without changing its answer (one example first)."""
+    reminder = "Your previous reply was not usable: the new question must use different words, as JSON.\n" if strict else ""
+    return (
+        "Rewrite each question with different words and word order but the same meaning, so that it "
+        'has exactly the same answer. Reply with JSON only: {"question": "..."}\n'
+        f"{reminder}\n{_REWORD_EXAMPLE}Question: {question}\nJSON: {REWORD_PRIMER}"
+    )
+
+
+def _json_values(text: str) -> Iterator[Any]:
+    """Every JSON value that starts at a '[' or '{' in `text`, outermost first."""
+    text = _FENCE.sub("", text)
+    decoder = json.JSONDecoder()
+    pos = 0
+    while True:
+        starts = [i for i in (text.find("[", pos), text.find("{", pos)) if i >= 0]
+        if not starts:
+            return
+        start = min(starts)
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            pos = start + 1
+            continue
+        yield value
+        pos = end
+
+
+def _pair_items(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        for key in ("pairs", "qa", "questions", "items", "data"):
+            if isinstance(value.get(key), list):
+                return value[key]
+        return [value]
+    return value if isinstance(value, list) else []
+
+
+def _text_field(item: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
+def parse_qa_output(text: str) -> list[tuple[str, str]]:
+    """The (question, answer) pairs in a generator reply; raises MalformedOutput if there are none.
+
+    The reply may continue the primed list (`QA_PRIMER`) or be a whole JSON value; complete objects
+    are kept even when the list itself is cut off (a reply that hit its token limit).
+    """
+    stripped = _FENCE.sub("", text).lstrip()
+    candidates = [text] if stripped[:1] in ("[", "{") else [QA_PRIMER + text, text]
+    for candidate in candidates:
+        pairs: list[tuple[str, str]] = []
+        for value in _json_values(candidate):
+            for item in _pair_items(value):
+                if not isinstance(item, dict):
+                    continue
+                q = clean_question(_text_field(item, "question", "q", "Question"))
+                a = clean_answer(_text_field(item, "answer", "a", "Answer"))
+                if q and a and (q, a) not in pairs:
+                    pairs.append((q, a))
+        if pairs:
+            return pairs
+    raise MalformedOutput(f"no JSON list of question/answer objects in: {text[:120]!r}")
+
+
+_STOPWORDS = frozenset("the and for with from that this are was were has have had not but its into per than then them they you your our".split())
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in tokenize(text) if w.isdigit() or (len(w) > 2 and w not in _STOPWORDS)]
+
+
+def is_grounded(answer: str, text: str, min_share: float = 0.6) -> bool:
+    """Whether most of the answer's content words occur in the source text (drops invented or copied answers)."""
+    words = _content_words(answer) or tokenize(answer)
+    if not words:
+        return False
+    source = set(tokenize(text))
+    return sum(w in source for w in words) / len(words) >= min_share
+
+
+def parse_reworded(text: str) -> str:
+    """The reworded question in a generator reply (whole JSON or the primed object's continuation)."""
+    stripped = _FENCE.sub("", text).lstrip()
+    candidates = [text] if stripped[:1] in ("[", "{") else [REWORD_PRIMER + text, text]
+    for candidate in candidates:
+        for value in _json_values(candidate):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict):
+                    q = clean_question(_text_field(item, "question", "q", "Question"))
+                    if q:
+                        return q
+    raise MalformedOutput(f"no JSON object with a question in: {text[:120]!r}")
+
+
+def _norm(text: str) -> str:
+    return " ".join(tokenize(text))
+
+
+# ---------------------------------------------------------------- the split
+
+
+def split_chunks(chunks: Sequence[Chunk], new_fraction: float, seed: int = 0) -> tuple[list[Chunk], list[Chunk], str]:
+    """(training chunks, held-out chunks, "document"|"chunk"): whole documents when there are several."""
+    if new_fraction <= 0 or len(chunks) < 2:
+        return list(chunks), [], "none"
+    rng = random.Random(seed)
+    docs = sorted({c.doc_id for c in chunks})
+    if len(docs) >= 2:
+        n_new = min(len(docs) - 1, max(1, round(len(docs) * new_fraction)))
+        held = set(rng.sample(docs, n_new))
+        return [c for c in chunks if c.doc_id not in held], [c for c in chunks if c.doc_id in held], "document"
+    # One document: hold out a contiguous run, because neighbouring chunks share their overlap and
+    # scattered held-out chunks would leak most of their text into training.
+    n_new = min(len(chunks) - 1, max(1, round(len(chunks) * new_fraction)))
+    start = rng.randrange(0, len(chunks) - n_new + 1)
+    return list(chunks[:start]) + list(chunks[start + n_new:]), list(chunks[start:start + n_new]), "chunk"
+
+
+# ---------------------------------------------------------------- generation
+
+
+def _ask_pairs(chunk: Chunk, generate: Generator, n: int, max_retries: int, stats: DatasetStats) -> list[QAPair]:
+    for attempt in range(max_retries + 1):
+        if attempt:
+            stats.retries += 1
+        stats.llm_calls += 1
+        try:
+            parsed = parse_qa_output(generate(qa_prompt(chunk, n, strict=attempt > 0)))
+        except MalformedOutput:
+            stats.malformed_outputs += 1
+            continue
+        grounded = [(q, a) for q, a in parsed if is_grounded(a, chunk.text)]
+        stats.ungrounded_dropped += len(parsed) - len(grounded)
+        if not grounded:
+            stats.malformed_outputs += 1  # pairs, but none about this text: as useless as no JSON
+            continue
+        return [
+            QAPair(q, a, source=chunk.source, page=chunk.page, chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, context=chunk.text)
+            for q, a in grounded[:n]
+        ]
+    stats.skipped_chunks += 1
+    return []
+
+
+def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: DatasetStats) -> QAPair | None:
+    """The pair with its question reworded by the model, or None if it never gave a different wording."""
+    for attempt in range(max_retries + 1):
+        if attempt:
+            stats.retries += 1
+        stats.llm_calls += 1
+        try:
+            question = parse_reworded(generate(reword_prompt(pair.question, strict=attempt > 0)))
+        except MalformedOutput:
+            stats.malformed_outputs += 1
+            continue
+        if _norm(question) != _norm(pair.question):
+            return QAPair(question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, pair.context)
+    stats.reword_failed += 1
+    return None
+
+
+def dedupe(pairs: Iterable[QAPair], seen: set[str], stats: DatasetStats) -> list[QAPair]:
+    out = []
+    for p in pairs:
+        key = _norm(p.question)
+        if key in seen:
+            stats.duplicates_dropped += 1
+            continue
+        seen.add(key)
+        out.append(p)
+    return out
+
+
+def _spread_sample(pairs: Sequence[QAPair], k: int, seed: int) -> list[QAPair]:
+    """Up to k pairs taken round-robin over their chunks, so the seen half covers many chunks."""
+    by_chunk: dict[str, list[QAPair]] = {}
+    for p in pairs:
+        by_chunk.setdefault(p.chunk_id or p.source or p.question, []).append(p)
+    groups = list(by_chunk.values())
+    random.Random(seed).shuffle(groups)
+    out: list[QAPair] = []
+    depth = 0
+    while len(out) < k and any(depth < len(g) for g in groups):
+        out.extend(g[depth] for g in groups if depth < len(g) and len(out) < k)
+        depth += 1
+    return out[:k]
+
+
+def seen_half(train: Sequence[QAPair], generate: Generator | None, options: DatasetOptions, stats: DatasetStats, progress: OnProgress | None) -> list[QAPair]:
+    picked = _spread_sample(train, options.seen_questions, options.seed)
+    if generate is None:
+        # Without a model to reword them, the seen half asks the training questions verbatim.
+        stats.seen_reworded = False
+        return list(picked)
+    out = []
+    for i, pair in enumerate(picked):
+        if progress:
+            progress(i, len(picked), "Rewording questions for the seen-facts evaluation")
+        reworded = reword_question(pair, generate, options.max_retries, stats)
+        if reworded is not None:
+            out.append(reworded)
+    return out
+
+
+def build_training_set(
+    chunks: Iterable[Chunk],
+    generate: Generator,
+    options: DatasetOptions = DatasetOptions(),
+    progress: OnProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingSet:
+    """Split chunks by source, then generate training pairs, reworded seen-facts and new-document questions."""
+    started = time.perf_counter()
+    stats = DatasetStats()
+    all_chunks = list(chunks)
+    stats.chunks_total = len(all_chunks)
+    usable = [c for c in all_chunks if len(c.text.strip()) >= options.min_chunk_chars]
+    stats.chunks_too_short = len(all_chunks) - len(usable)
+    if options.max_chunks is not None and len(usable) > options.max_chunks:
+        # A deterministic spread over the collection, not its first pages only.
+        step = len(usable) / options.max_chunks
+        usable = [usable[int(i * step)] for i in range(options.max_chunks)]
+    if not usable:
+        raise FineTuneError("The collection has no chunk with enough text to ask questions about: index documents first.")
+
+    train_chunks, new_chunks, stats.split_by = split_chunks(usable, options.new_fraction, options.seed)
+    stats.chunks_train, stats.chunks_new = len(train_chunks), len(new_chunks)
+    stats.docs_new = sorted({c.source or c.doc_id for c in new_chunks}) if stats.split_by == "document" else []
+
+    seen_questions: set[str] = set()
+    todo = [(c, "train") for c in train_chunks] + [(c, "new") for c in new_chunks]
+    train: list[QAPair] = []
+    eval_new: list[QAPair] = []
+    for i, (chunk, half) in enumerate(todo):
+        if should_stop and should_stop():
+            raise FineTuneError("Building the training set was cancelled: start it again when ready.")
+        if progress:
+            progress(i, len(todo), f"Generating questions for {chunk.source or chunk.chunk_id}")
+        pairs = dedupe(_ask_pairs(chunk, generate, options.pairs_per_chunk, options.max_retries, stats), seen_questions, stats)
+        (train if half == "train" else eval_new).extend(pairs)
+    if not train:
+        raise FineTuneError(
+            f"The model produced no usable question/answer pair ({stats.malformed_outputs} malformed replies): "
+            "pick a larger or instruction-tuned model, or import your own Q&A file."
+        )
+    eval_seen = seen_half(train, generate, options, stats, progress)
+    stats.train_pairs, stats.eval_seen, stats.eval_new = len(train), len(eval_seen), len(eval_new)
+    stats.seconds = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(len(todo), len(todo), "Done")
+    return TrainingSet(train, eval_seen, eval_new, stats)
+
+
+# Where a base model, continuing the worked example's pattern, starts the next example: stop there.
+GENERATOR_STOPS = ("\nText (from", "\nQuestion: ", "\n\n\n")
+
+
+def engine_generator(engine: Engine, model: str, temperature: float = 0.3, max_tokens: int = 320, seed: int = 0) -> Generator:
+    """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form."""
+    calls = {"n": 0}
+
+    def generate(prompt: str) -> str:
+        calls["n"] += 1  # a new seed per call, so a retry is not the same draw again (still reproducible)
+        request = GenerationRequest(model=model, prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
+                                    stop=GENERATOR_STOPS, temperature=temperature, max_tokens=max_tokens, seed=seed + calls["n"])
+        return "".join(engine.generate(request))
+
+    return generate
+
+

@@ -1,0 +1,289 @@
+"""The fine-tune service (`svc.finetune`): what the Fine-tune page and `python -m core finetune` both call.
+
+- training sets: generate from a collection (a background job), import a Q&A file (or the samples),
+  list, review and edit, export;
+- training: start a LoRA job with every default and the base-model resolution inside, typed status,
+  cancel, export the adapter;
+- variants: list, register (from a job, an adapter file, or an existing Ollama model), delete, over
+  one registry.
+
+Long work runs as a `core.jobs` job, never in the page script: training (`core.finetune.train`) and
+training-set generation (`core.finetune.generation_job`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from core import jobs as core_jobs
+from core.config import Settings
+from core.engines.resolver import Engines
+from core.errors import FineTuneError
+from core.finetune import dataset as ds
+from core.finetune.generation_job import GENERATION, generation_config
+from core.finetune import jobs as training_jobs
+from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
+from core.finetune.qa_import import read_qa_file, split_imported
+from core.finetune.register import (
+    ADAPTER_FILE,
+    DeletedVariant,
+    VariantInfo,
+    delete_variant,
+    list_variants,
+    ollama_base_gguf,
+    register_embedded,
+    register_existing_ollama,
+    register_ollama,
+    register_trained,
+)
+from core.fsutil import copy_atomic
+from core.jobs import JobKind, JobStatus
+from core.library import DocumentLibrary
+from core.samples import sample_qa_files
+from core.variants import Variant, VariantRegistry
+
+TRAINING_DEFAULTS = TrainConfig(job_id="defaults", data_dir="", dataset="")
+
+
+@dataclass(frozen=True)
+class TrainingSetInfo:
+    """A saved training set: its name, folder, counts and how it was made."""
+
+    name: str
+    path: Path
+    created: float
+    stats: ds.DatasetStats
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON (with the folder)."""
+        return {**self.meta, "name": self.name, "created": self.created, "stats": asdict(self.stats), "path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """The heavy job that holds the machine now."""
+
+    job_id: str
+    what: str
+    started: float | None
+
+
+class FineTuneService:
+    """Training sets, training jobs and variants for one data directory."""
+
+    def __init__(self, settings: Settings, library: DocumentLibrary, engines: Engines) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.library = library
+        self.engines = engines
+        self.registry = VariantRegistry(settings.data_dir)
+
+    # ------------------------------------------------------------ training sets
+
+    def training_sets(self) -> list[TrainingSetInfo]:
+        """The saved training sets, newest first."""
+        out = []
+        for m in ds.list_datasets(self.data_dir):
+            stats = {k: v for k, v in (m.get("stats") or {}).items() if k in ds.DatasetStats.__dataclass_fields__}
+            meta = {k: v for k, v in m.items() if k not in ("name", "created", "stats", "path")}
+            out.append(TrainingSetInfo(str(m["name"]), Path(m["path"]), float(m.get("created", 0)), ds.DatasetStats(**stats), meta))
+        return out
+
+    def training_set(self, name: str) -> TrainingSetInfo:
+        """One saved training set (FineTuneError if there is none of that name)."""
+        for info in self.training_sets():
+            if info.name == name:
+                return info
+        raise FineTuneError(f"No training set called {name!r}: build or import one first (`python -m core finetune dataset --list`).")
+
+    def training_pairs(self, name: str) -> list[ds.QAPair]:
+        """The training pairs of a saved training set."""
+        return ds.load_training_pairs(ds.dataset_dir(self.data_dir, name))
+
+    def save_edits(self, name: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Replace a training set's pairs with an edited table; returns how many pairs are kept."""
+        return ds.replace_training_pairs(self.data_dir, name, rows)
+
+    def messages_jsonl(self, name: str) -> str:
+        """A training set as chat-messages JSONL text (what other fine-tuning tools read)."""
+        return ds.messages_jsonl(self.training_pairs(name))
+
+    def export_training_set(self, name: str, out: Path) -> int:
+        """Write a training set as chat-messages JSONL; returns the number of pairs."""
+        pairs = self.training_pairs(name)
+        ds.export_messages(pairs, out)
+        return len(pairs)
+
+    def import_training_set(self, name: str, data: bytes | str | Path, file_name: str = "",
+                            options: ds.DatasetOptions = ds.DatasetOptions()) -> TrainingSetInfo:
+        """Import Q&A pairs from a CSV/JSONL file, split them by source and save them (quick: no model involved)."""
+        ds.validate_dataset_name(name)
+        pairs = read_qa_file(data, file_name)
+        origin = file_name or (data.name if isinstance(data, Path) else "upload")
+        return self._save(name, split_imported(pairs, options), {"origin": "imported", "file": origin})
+
+    def import_samples(self, name: str = "samples", options: ds.DatasetOptions = ds.DatasetOptions()) -> TrainingSetInfo:
+        """Import the Q&A written for the sample documents (sample_docs/*.questions.jsonl)."""
+        ds.validate_dataset_name(name)
+        files = sample_qa_files()
+        if not files:
+            raise FineTuneError("The sample Q&A files (sample_docs/*.questions.jsonl) are missing: import your own Q&A file.")
+        pairs = [p for f in files for p in read_qa_file(f)]
+        return self._save(name, split_imported(pairs, options), {"origin": "imported", "file": "sample_docs/*.questions.jsonl"})
+
+    def _save(self, name: str, built: ds.TrainingSet, meta: Mapping[str, Any]) -> TrainingSetInfo:
+        ds.save_training_set(self.data_dir, name, built, meta)
+        return self.training_set(name)
+
+    def generator_warning(self, engine: str | None = None) -> str:
+        """Why the chosen engine may write few usable pairs ('' when there is no known problem)."""
+        if self.engines.resolve(engine).name == "embedded":
+            return ("The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from 3 chunks, "
+                    "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away).")
+        return ""
+
+    def start_generation(self, collection: str, name: str, options: ds.DatasetOptions = ds.DatasetOptions(), *,
+                         engine: str | None = None, model: str = "") -> str:
+        """Start a background job that writes Q&A pairs about a collection's chunks with the engine's model; its id."""
+        ds.validate_dataset_name(name)
+        chunks = self.library.chunks(collection)
+        config = generation_config(self.settings, name, options, engine=engine or self.settings.engine, model=model,
+                                   meta={"origin": "generated", "collection": collection}, chunks=chunks)
+        return core_jobs.start_job(self.data_dir, GENERATION, config, status={"training_set": name, "collection": collection})
+
+    def start_reworded_import(self, name: str, data: bytes | str | Path, file_name: str = "",
+                              options: ds.DatasetOptions = ds.DatasetOptions(), *, engine: str | None = None, model: str = "") -> str:
+        """Import Q&A pairs and have the model reword the seen-facts questions, as a background job; its id."""
+        ds.validate_dataset_name(name)
+        pairs = read_qa_file(data, file_name)
+        origin = file_name or (data.name if isinstance(data, Path) else "upload")
+        config = generation_config(self.settings, name, options, engine=engine or self.settings.engine, model=model,
+                                   meta={"origin": "imported", "file": origin}, pairs=pairs)
+        return core_jobs.start_job(self.data_dir, GENERATION, config, status={"training_set": name})
+
+    # ------------------------------------------------------------ jobs of both kinds
+
+    @staticmethod
+    def _kind(job_id: str) -> JobKind:
+        return GENERATION if job_id.startswith(GENERATION.prefix + "-") else TRAINING
+
+    def job_status(self, job_id: str) -> JobStatus:
+        """The status of a training job (as TrainingStatus) or of a generation job."""
+        if self._kind(job_id) is TRAINING:
+            return training_jobs.job_status(self.data_dir, job_id)
+        return core_jobs.job_status(self.data_dir, GENERATION, job_id)
+
+    def cancel(self, job_id: str, wait_s: float = 0.0) -> JobStatus:
+        """Ask a training or generation job to stop; optionally wait up to `wait_s` for it to end."""
+        if self._kind(job_id) is TRAINING:
+            return training_jobs.cancel_job(self.data_dir, job_id, wait_s)
+        return core_jobs.cancel_job(self.data_dir, GENERATION, job_id, wait_s)
+
+    def wait(self, job_id: str, timeout_s: float, poll_s: float = 0.5) -> JobStatus:
+        """Poll a job until it ends or `timeout_s` passes."""
+        if self._kind(job_id) is TRAINING:
+            return training_jobs.wait_job(self.data_dir, job_id, timeout_s, poll_s)
+        return core_jobs.wait_job(self.data_dir, GENERATION, job_id, timeout_s, poll_s)
+
+    def training_jobs(self) -> list[TrainingStatus]:
+        """Every training job, newest first."""
+        return training_jobs.list_jobs(self.data_dir)
+
+    def generation_jobs(self) -> list[JobStatus]:
+        """Every training-set generation job, newest first."""
+        return core_jobs.list_jobs(self.data_dir, GENERATION)
+
+    def running_job(self) -> RunningJob | None:
+        """The heavy job running now (training or generation), if any: one runs at a time on this machine."""
+        holder = core_jobs.heavy_job_holder(self.data_dir)
+        if holder is None:
+            return None
+        started = holder.get("started")
+        return RunningJob(str(holder.get("job_id", "?")), str(holder.get("what", "job")), float(started) if started else None)
+
+    # ------------------------------------------------------------ training
+
+    def base_for(self, engine: str, base_model: str = "") -> tuple[Path, str]:
+        """The base GGUF a variant for `engine` is trained from, and its model name (the one place this is decided)."""
+        if engine == "embedded":
+            emb = self.engines.embedded
+            return emb.gguf_path(), base_model or emb.base_name
+        if engine == "ollama":
+            name = base_model or self.settings.ollama_model
+            return ollama_base_gguf(self.settings, name, self.engines.ollama), name
+        raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
+
+    def training_config(self, dataset: str | Path, *, engine: str = "embedded", variant_name: str = "", replace: bool = False,
+                        base_gguf: str | Path | None = None, base_hf_dir: str | Path | None = None, base_model: str = "",
+                        **options: Any) -> TrainConfig:
+        """A TrainConfig: the dataset by name (or path), the engine's base model unless given, registration on `engine`
+        when training ends (with `variant_name`); `options` are TrainConfig fields. LoRA alpha follows the rank
+        (alpha = 2 × rank, as measured best here) unless given."""
+        path = Path(dataset)
+        if not path.exists() and "/" not in str(dataset):
+            path = ds.dataset_dir(self.data_dir, str(dataset))
+        if base_gguf is None and base_hf_dir is None:
+            base_gguf, base_model = self.base_for(engine, base_model)
+        if options.get("lora_alpha") is None:
+            rank = int(options.get("lora_r") or TRAINING_DEFAULTS.lora_r)
+            options["lora_alpha"] = rank * TRAINING_DEFAULTS.lora_alpha // TRAINING_DEFAULTS.lora_r
+        register = {"name": variant_name, "engine": engine, "replace": replace, "base_model": base_model,
+                    "ollama_host": self.settings.ollama_host} if variant_name else None
+        return TrainConfig(
+            job_id=TRAINING.new_job_id(), data_dir=str(self.data_dir), dataset=str(path),
+            dataset_name=path.name if path.is_dir() else path.stem, base_gguf=str(base_gguf or ""), base_hf_dir=str(base_hf_dir or ""),
+            base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem, register=register,
+            **{k: v for k, v in options.items() if v is not None},
+        )
+
+    def start_training(self, dataset: str | Path, **kwargs: Any) -> str:
+        """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs."""
+        return start_job(self.training_config(dataset, **kwargs))
+
+    def export_adapter(self, job_id: str, out: Path) -> int:
+        """Copy a finished job's llama.cpp LoRA GGUF to `out`; returns its size in bytes."""
+        adapter = TRAINING.job_dir(self.data_dir, job_id) / ADAPTER_FILE
+        if not adapter.is_file():
+            raise FineTuneError(f"Job {job_id} has no {ADAPTER_FILE}: it has not finished, or it trained from a model folder, not a GGUF.")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        copy_atomic(adapter, Path(out))
+        return Path(out).stat().st_size
+
+    # ------------------------------------------------------------ variants
+
+    def variants(self, engine: str | None = None) -> list[VariantInfo]:
+        """Every variant (optionally of one engine), newest first, with what a table shows."""
+        return list_variants(self.data_dir, engine)
+
+    def register_job(self, job_id: str, name: str, engine: str, *, replace: bool = False, base_model: str = "") -> Variant:
+        """Register what a finished training job made as variant `name` on `engine`."""
+        status = training_jobs.job_status(self.data_dir, job_id)
+        if status.state != "done":
+            raise FineTuneError(f"Job {job_id} is {status.state}: only a finished job's adapter can be registered.")
+        config = TrainConfig.from_file(TRAINING.job_dir(self.data_dir, job_id) / "config.json")
+        return register_trained(config, status.cost, name=name, engine=engine, replace=replace, base_model=base_model,
+                                ollama_host=self.settings.ollama_host)
+
+    def register_adapter(self, name: str, engine: str, adapter: Path, *, base_gguf: Path | None = None, base_model: str = "",
+                         replace: bool = False) -> Variant:
+        """Register an adapter file (LoRA GGUF, or a PEFT folder for Ollama) as variant `name` on `engine`."""
+        if engine == "embedded":
+            if base_gguf is None:
+                base_gguf, base_model = self.base_for("embedded", base_model)
+            return register_embedded(self.data_dir, name, Path(adapter), base_gguf, base_model or base_gguf.stem, replace=replace)
+        if engine == "ollama":
+            return register_ollama(self.settings, name, Path(adapter), base_model or self.settings.ollama_model, base_gguf=base_gguf,
+                                   replace=replace, engine=self.engines.ollama)
+        raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
+
+    def register_existing_ollama(self, name: str, ollama_model: str, *, base_model: str = "", replace: bool = False) -> Variant:
+        """Record a model that already exists on Ollama (fine-tuned elsewhere) as variant `name`."""
+        return register_existing_ollama(self.settings, name, ollama_model, base_model=base_model, replace=replace,
+                                        engine=self.engines.ollama)
+
+    def delete_variant(self, name: str, *, delete_ollama_model: bool = True) -> DeletedVariant:
+        """Delete a variant (and the Ollama model this app created for it, unless told to keep it)."""
+        return delete_variant(self.settings, name, delete_ollama_model=delete_ollama_model, engine=self.engines.ollama)

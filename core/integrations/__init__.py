@@ -1,0 +1,1 @@
+"""Interop with other toolkits (LangChain) over the collections the app builds."""

@@ -1,0 +1,91 @@
+"""LangChain interop: use a collection built in the app from your own LangChain code.
+
+- `AppEmbeddings`: the app's embedding model as a LangChain `Embeddings` (the same vectors the
+  collection was indexed with, so queries match).
+- `CollectionRetriever`: a LangChain `BaseRetriever` over a collection with the app's own retrieval
+  (dense, or BM25 + dense fused); `Document`s carry file, page, chunk id, score and character offsets.
+- `chroma_vectorstore`: the collection as a `langchain_chroma.Chroma` vector store (same Chroma client).
+
+Chunking stays ours (why: core/documents/chunking.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from core.embeddings import Embedder
+from core.chunks import Chunk
+from core.retrieval import Method, Retriever
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+
+    from core.services import Services
+
+
+class AppEmbeddings(Embeddings):
+    """The app's embedding model (bundled all-MiniLM-L6-v2 or the configured Ollama model) for LangChain."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text."""
+        return self.embedder.embed(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of a query."""
+        return self.embedder.embed([text])[0]
+
+
+class CollectionRetriever(BaseRetriever):
+    """Retrieves passages of one app collection as LangChain `Document`s, best first."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: Retriever
+    collection: str
+    k: int = 3
+    method: Method = "fused"
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        found = self.retriever.search(self.collection, query, self.k, self.method)
+        return [to_document(chunk, self.collection) for chunk in found.chunks]
+
+
+def to_document(chunk: Chunk, collection: str) -> Document:
+    """A retrieved chunk as a LangChain `Document` (metadata: file, page, chunk id, score, offsets)."""
+    metadata: dict[str, Any] = {
+        "file": chunk.source,
+        "page": chunk.page,
+        "chunk_id": chunk.chunk_id,
+        "doc_id": chunk.doc_id,
+        "score": chunk.score,
+        "start": chunk.start,
+        "end": chunk.end,
+        "collection": collection,
+    }
+    return Document(page_content=chunk.text, metadata=metadata, id=chunk.chunk_id)
+
+
+def collection_retriever(services: "Services", collection: str, k: int | None = None, method: Method | None = None) -> CollectionRetriever:
+    """A retriever over `collection` with the app's settings (top-k, retrieval method) unless given."""
+    services.store.collection_info(collection)  # a missing collection fails here, with the fix, not at the first query
+    return CollectionRetriever(
+        retriever=services.retriever, collection=collection,
+        k=k or services.settings.top_k, method=method or services.settings.retrieval,  # type: ignore[arg-type]
+    )
+
+
+def chroma_vectorstore(services: "Services", collection: str) -> "Chroma":
+    """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings."""
+    from langchain_chroma import Chroma
+
+    services.store.check_embedding_model(collection, services.embedder.name)
+    return Chroma(client=services.store.client, collection_name=collection, embedding_function=AppEmbeddings(services.embedder))

@@ -1,0 +1,196 @@
+"""Evaluate page: score base / rag / finetuned / hybrid on a question set, as a background run; the grid, charts, answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.errors import AppError
+from core.evaluation.runs import EvalConfig
+from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
+from core.questions import SPLIT_LABELS
+from core.safety import escape_markdown
+from pages.common import current_collection, guarded, page_setup, show_error
+from pages.update_section import render_update_test
+
+svc = page_setup()
+settings = svc.settings
+evaluation = svc.evaluation
+collection = current_collection()
+ARMS = ["base", "rag", "finetuned", "hybrid"]
+ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
+HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "refused_answerable", "unsupported_citations",
+            "first_token_p50_ms", "total_p50_ms"]
+SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable"}
+
+st.title("Evaluate")
+st.caption(
+    "Score the four modes on questions with known answers, split into **seen facts** (what the fine-tune was trained on) "
+    "and **new documents** (what it never saw). An answer counts as correct only if it contains the reference and is a "
+    "sensible answer: no list of candidates, no paragraph of other material."
+)
+
+tab_new, tab_results, tab_update = st.tabs(["New run", "Results", "Document update"])
+
+with tab_update:  # drawn first: the Results tab may stop the script
+    render_update_test(svc)
+
+# --- a new run ----------------------------------------------------------------------------------------
+with tab_new:
+    sets = evaluation.question_sets()
+    origin = st.radio("Questions", ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"], horizontal=True,
+                      help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for sample_docs.")
+    questions = []
+    set_label = ""
+    with guarded():
+        if origin == "Upload CSV/JSONL":
+            upload = st.file_uploader("Question file: columns/keys question, answer (source, page, unanswerable, split optional)",
+                                      type=["csv", "jsonl", "json"])
+            if upload is not None:
+                questions = evaluation.read_upload(upload.name, upload.getvalue())
+                set_label = upload.name
+        else:
+            prefix = "finetune:" if origin == "Fine-tune halves" else "sample:"
+            choices = [c for c in sets if c.ref.startswith(prefix)]
+            if not choices:
+                st.info("No training set yet: build or import one on the **Fine-tune** page (its held-out halves appear here)."
+                        if prefix == "finetune:" else "The sample question files are missing (sample_docs/).")
+            else:
+                picked = st.selectbox("Question set", choices, format_func=lambda c: f"{c.label} · {c.count} questions", key="eval_set")
+                questions = evaluation.load_question_set(picked.ref)
+                set_label = picked.ref
+    if questions:
+        splits = {SPLIT_LABELS.get(q.split, q.split) for q in questions}
+        st.caption(f"{len(questions)} questions · splits: {', '.join(sorted(splits))} · "
+                   f"{sum(q.unanswerable for q in questions)} unanswerable")
+
+    c1, c2, c3 = st.columns(3)
+    engine_name = c1.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="eval_engine")
+    variants: list[str] = []
+    with guarded():
+        resolved = svc.engines.resolve(engine_name)
+        variants = [v.name for v in svc.engines.variants_for(resolved)]
+        if engine_name == "auto":
+            c1.caption(f"auto → {resolved.name}")
+    variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
+    default_arms = ARMS if variant else ["base", "rag"]
+    arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
+    st.caption(f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**.")
+    if not variant:
+        st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
+    with st.expander("Options"):
+        o1, o2, o3 = st.columns(3)
+        top_k = o1.number_input("Passages retrieved (k)", 1, 10, settings.top_k, key="eval_top_k")
+        max_tokens = o2.number_input("Longest answer (tokens)", 16, 1024, EvalConfig.max_tokens, key="eval_max_tokens")
+        limit = o3.number_input("Only the first N questions (0: all)", 0, 10_000, 0, key="eval_limit")
+        judge_model = st.text_input("LLM judge (an Ollama model; empty: none)", key="eval_judge",
+                                    help="Also grades each answer with this model; the results say which model judged.")
+        label = st.text_input("Run label", key="eval_label", placeholder="e.g. prompt v2")
+    busy = evaluation.running()
+    if busy:
+        st.caption(f"A run is in progress ({busy}): see **Results**.")
+    if st.button("Start evaluation", type="primary", disabled=not questions or not arms or bool(busy)):
+        with guarded():
+            chosen = questions[: int(limit)] if limit else questions
+            config = EvalConfig(collection=collection or "", arms=list(arms), engine=engine_name, variant=variant or "",
+                                top_k=int(top_k), retrieval=settings.retrieval, max_tokens=int(max_tokens),
+                                question_set=set_label, judge_model=judge_model.strip(), label=label.strip())
+            st.session_state["eval_run"] = evaluation.start(config, chosen)
+            st.success("Started: the run goes on in the background even if you leave this page. Follow it under **Results**.")
+
+# --- results ------------------------------------------------------------------------------------------
+with tab_results:
+    runs = evaluation.list_runs()
+    if not runs:
+        st.info("No evaluation run yet: start one in **New run**.")
+        st.stop()
+    by_id = {r["run_id"]: r for r in runs}
+    current = st.session_state.get("eval_run")
+
+    def run_label(run_id: str) -> str:
+        r = by_id[run_id]
+        when = datetime.fromtimestamp(r.get("created") or 0).strftime("%m-%d %H:%M")
+        name = f"{r['label']} · " if r.get("label") else ""
+        return f"{name}{when} · {', '.join(r.get('arms') or [])} · {r.get('state')}"
+
+    ids = list(by_id)
+    run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=run_label, key="eval_run_pick")
+
+    @st.fragment(run_every=2)
+    def progress_panel(run_id: str) -> None:
+        """Live progress of a running evaluation, polled from its status file."""
+        try:
+            status = evaluation.status(run_id)
+        except AppError as exc:
+            show_error(exc)
+            return
+        if status.get("state") in ("done", "cancelled", "failed"):
+            if st.session_state.get("eval_watching") == run_id:
+                st.session_state.pop("eval_watching")
+                st.rerun()  # the whole page: show the finished results
+            return
+        st.session_state["eval_watching"] = run_id
+        step, total = status.get("step") or 0, status.get("total_steps") or 0
+        eta = status.get("eta_s")
+        eta_text = f" · about {eta / 60:.1f} min left" if eta else ""
+        st.progress(step / total if total else 0.0, text=f"{step}/{total} answers{eta_text} · {escape_markdown(str(status.get('message', '')))}")
+        if st.button("Cancel run", key=f"cancel-{run_id}"):
+            evaluation.cancel(run_id)
+            st.rerun()
+
+    progress_panel(run_id)
+    try:
+        run = evaluation.load_run(run_id)
+    except AppError as exc:
+        show_error(exc)
+        st.stop()
+    cfg = run.config
+    state = run.status.get("state")
+    st.caption(f"Engine **{cfg.engine}** · base `{cfg.base_model}`" + (f" · variant `{cfg.variant}`" if cfg.variant else "")
+               + f" · collection {cfg.collection or '–'} · k={cfg.top_k} · questions: {escape_markdown(cfg.question_set or '?')}"
+               + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else ""))
+    if state in ("cancelled", "failed"):
+        st.warning(escape_markdown(str(run.status.get("message", ""))))
+    if not run.rows:
+        st.info("No answer scored yet.")
+        st.stop()
+
+    grid = evaluation.grid(run)
+    st.subheader("The grid")
+    shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
+    st.dataframe([{"arm": g["arm"], "split": g["split"], "questions": g["n"], **{GRID_METRICS[k]: g.get(k) for k in HEADLINE}} for g in grid],
+                 hide_index=True, width="stretch", column_config=shares)
+    st.caption("Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
+               "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0.")
+
+    chart_metrics = [k for k in GRID_METRICS if k not in ("first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms")
+                     and chart_rows(run.summary, k)]
+    g1, g2 = st.columns(2)
+    with g1:
+        metric = st.selectbox("Metric", chart_metrics, format_func=GRID_METRICS.get, key="eval_metric")
+        st.bar_chart(chart_rows(run.summary, metric), x="split", y="value", color="arm", stack=False, height=300,
+                     x_label="", y_label=GRID_METRICS[metric])
+    with g2:
+        st.markdown("**Latency**")
+        st.bar_chart(latency_rows(run.summary), x="measure", y="seconds", color="arm", stack=False, height=300, x_label="")
+
+    with st.expander("By source document"):
+        st.dataframe([{"arm": arm, "source": src, "questions": v["n"], **{GRID_METRICS[k]: v.get(k) for k in ("correct", "f1", "hit_k")}}
+                      for arm, sources in run.summary.get("by_source", {}).items() for src, v in sources.items()],
+                     hide_index=True, width="stretch")
+
+    st.subheader("Answers side by side")
+    only_diff = st.toggle("Only questions where the arms disagree", key="eval_disagree")
+    st.dataframe(evaluation.side_by_side(run, only_diff), hide_index=True, width="stretch")
+    d1, d2, _ = st.columns([1, 1, 4])
+    d1.download_button("Rows (CSV)", evaluation.rows_csv(run), file_name=f"{run.run_id}.csv", mime="text/csv", icon=":material/download:")
+    d2.download_button("Run (JSON)", evaluation.run_json(run), file_name=f"{run.run_id}.json", mime="application/json", icon=":material/download:")
+
+    if len(ids) > 1:
+        st.subheader("Run A vs run B")
+        a1, a2 = st.columns(2)
+        run_a = a1.selectbox("Run A", ids, index=1, format_func=run_label, key="eval_a")
+        run_b = a2.selectbox("Run B", ids, index=0, format_func=run_label, key="eval_b")
+        with guarded():
+            st.dataframe(evaluation.compare(evaluation.load_run(run_a), evaluation.load_run(run_b)), hide_index=True, width="stretch")

@@ -1,0 +1,118 @@
+"""The cited page: rendered by pdfium in a child process, the passage highlighted; text documents show it in context."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from core.documents.pageimage import HIGHLIGHT, VIEW_MAX_SIDE, locate
+from core.errors import DocumentNotFoundError, PageViewError
+from core.library import UploadedFile
+from core.services import Services
+from tests.helpers import fixtures_docs as fx
+from tests.helpers import scans
+
+ROOT = Path(__file__).resolve().parents[1]
+MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
+
+
+def image(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def highlighted_pixels(img) -> list[tuple[int, int]]:
+    """Pixels tinted by the highlight: white paper under translucent yellow."""
+    r, g, b, a = HIGHLIGHT
+    tint = tuple(round(c * a / 255 + 255 * (1 - a / 255)) for c in (r, g, b))
+    width, height = img.size
+    pixels = img.load()
+    return [(x, y) for y in range(0, height, 2) for x in range(0, width, 2) if all(abs(pixels[x, y][i] - tint[i]) <= 3 for i in range(3))]
+
+
+def test_locate_ignores_whitespace_hyphen_and_case_differences() -> None:
+    page = "The filters should be\nchecked and cleaned  once a week. Rinse them under water."
+    [(start, end)] = locate(page, "checked and cleaned once a WEEK.")
+    assert page[start:end] == "checked and cleaned  once a week."
+    assert locate(page, "nothing like this at all anywhere") == []
+
+
+@pytest.fixture
+def manual(services: Services) -> Services:
+    services.library.ingest("manuals", [UploadedFile(MANUAL.name, MANUAL.read_bytes())])
+    return services
+
+
+def test_the_cited_page_is_rendered_with_the_passage_highlighted(manual: Services) -> None:
+    import pypdfium2 as pdfium
+
+    hit = manual.retriever.search("manuals", "How often should the filters be checked and cleaned?", 1, "dense").chunks[0]
+    assert hit.page == 6
+    view = manual.pageview.page("manuals", hit.doc_id, hit.page, hit.text)
+    plain = manual.pageview.page("manuals", hit.doc_id, hit.page)
+    assert (view.page, view.pages, view.name) == (6, 8, MANUAL.name)
+    assert view.highlighted > 0 and plain.highlighted == 0
+
+    # the right page: without a passage the view is pdfium's own rendering of page 6, not of another page
+    pdf = pdfium.PdfDocument(str(MANUAL))
+    width, height = pdf[5].get_size()
+    expected = pdf[5].render(scale=VIEW_MAX_SIDE / max(width, height)).to_pil().convert("RGB")
+    other = pdf[4].render(scale=VIEW_MAX_SIDE / max(width, height)).to_pil().convert("RGB")
+    pdf.close()
+    assert image(plain.png).tobytes() == expected.tobytes() != other.tobytes()
+
+    # the highlight sits where pdfium finds the passage's words on that page
+    marked = highlighted_pixels(image(view.png))
+    assert marked and highlighted_pixels(image(plain.png)) == []
+    pdf = pdfium.PdfDocument(str(MANUAL))
+    textpage = pdf[5].get_textpage()
+    found = textpage.get_text_range().lower().find("once a week")
+    assert found != -1
+    left, bottom, right, top = textpage.get_rect(0) if textpage.count_rects(found, 11) else (0, 0, 0, 0)
+    scale = VIEW_MAX_SIDE / max(width, height)
+    pdf.close()
+    ys = [y for _, y in marked]
+    assert min(ys) - 4 <= (height - top) * scale <= max(ys) + 4
+
+
+def test_the_original_is_offered_as_uploaded(manual: Services) -> None:
+    [record] = manual.library.list_documents("manuals")
+    original = manual.pageview.original("manuals", record.doc_id[:32])
+    assert original.data == MANUAL.read_bytes() and original.name == MANUAL.name and original.mime == "application/pdf"
+
+
+def test_a_scanned_page_is_highlighted_from_its_ocr_lines(services: Services) -> None:
+    services.library.ingest("legal", [UploadedFile("order.pdf", scans.scanned_pdf())])
+    hit = services.retriever.search("legal", "How often must the drain filter be rinsed?", 1, "dense").chunks[0]
+    assert hit.ocr and hit.page == 2
+    view = services.pageview.page("legal", hit.doc_id, hit.page, hit.text, ocr=hit.ocr)
+    assert view.ocr and view.highlighted >= 2
+    assert highlighted_pixels(image(view.png))
+
+
+def test_a_word_document_shows_the_passage_in_its_surrounding_text(services: Services) -> None:
+    services.library.ingest("manuals", [UploadedFile("manual.docx", fx.docx_bytes())])
+    hit = services.retriever.search("manuals", "What does error E7 mean?", 1, "dense").chunks[0]
+    view = services.pageview.page("manuals", hit.doc_id, hit.page, "Error E7 means the drain pump is blocked.")
+    assert view.png is None and view.page == 2 and view.pages == 3
+    assert view.passage == "Error E7 means the drain pump is blocked."
+    assert view.before.endswith("Page two lists error codes. ") and "Section 2" in view.before
+
+
+def test_a_page_that_does_not_exist_or_a_deleted_document_say_what_to_do(manual: Services) -> None:
+    [record] = manual.library.list_documents("manuals")
+    with pytest.raises(PageViewError, match="not a page 99"):
+        manual.pageview.page("manuals", record.doc_id, 99)
+    manual.library.delete_document("manuals", record.doc_id)
+    with pytest.raises(DocumentNotFoundError, match="ask again"):
+        manual.pageview.page("manuals", record.doc_id, 1)
+
+
+def test_a_damaged_original_gives_a_message_not_a_crash(manual: Services) -> None:
+    [record] = manual.library.list_documents("manuals")
+    (manual.settings.data_dir / "originals" / record.stored_as).write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 100)
+    with pytest.raises(PageViewError, match="cannot be shown"):
+        manual.pageview.page("manuals", record.doc_id, 2)
