@@ -24,10 +24,24 @@ class Answer:
     error: str = ""
     cited: list[int] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # "unsupported": no retrieved passage holds the answer's facts
+    # what really ran (from the engine, after the fact): the served model and the LoRA adapter applied ("" = none)
+    served_model: str = ""
+    adapter: str = ""
+
+    @property
+    def ran(self) -> str:
+        """What produced the answer, in words: never says "fine-tuned" unless an adapter or a variant model ran."""
+        if self.error and not self.text:
+            return "nothing ran"
+        if self.engine == "embedded":
+            base = self.served_model or self.model
+            return f"{base} + LoRA adapter {self.adapter}" if self.adapter else f"{base}, no adapter"
+        return f"Ollama model {self.served_model or self.model}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sources without their full text kept short for the CLI)."""
         out = asdict(self)
+        out["ran"] = self.ran
         out["sources"] = [
             {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4),
              "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text,

@@ -4,20 +4,23 @@
     rag        the base model with retrieved passages (the default)
     finetuned  the fine-tuned variant alone
     hybrid     the fine-tuned variant with retrieved passages
+
+`ChatService.compare` answers one question in several modes on one engine (one stream per mode, each
+answer labelled with what really ran); the Chat page lays the streams out in columns, the CLI prints them.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Iterator, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Literal, Sequence
 
 from core.answers import Answer
 from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
 from core.engines.resolver import EngineOverview, Engines
-from core.errors import GenerationInterruptedError, VariantError
+from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.context import select_evidence
 from core.grounding import attribute, question_coverage
 from core.history import ChatHistory
@@ -58,10 +61,12 @@ class AnswerStream:
     instead of losing it.
     """
 
-    def __init__(self, answer: Answer, generation: Generation | None, started: float) -> None:
+    def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False) -> None:
         self.answer = answer
         self._generation = generation
         self._started = started
+        # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
+        self._keep_errors = keep_errors
 
     def __iter__(self) -> Iterator[str]:
         if self._generation is None:
@@ -74,6 +79,11 @@ class AnswerStream:
                 pieces.append(piece)
                 yield piece
         except GenerationInterruptedError as exc:
+            self.answer.incomplete = True
+            self.answer.error = str(exc)
+        except AppError as exc:
+            if not self._keep_errors:
+                raise
             self.answer.incomplete = True
             self.answer.error = str(exc)
         self.answer.text = "".join(pieces).strip()
@@ -109,22 +119,52 @@ class AnswerStream:
         )
         if stats:
             self.answer.warnings.extend(w for w in stats.warnings if w not in self.answer.warnings)
+            self.answer.served_model, self.answer.adapter = stats.served_model, stats.adapter
+            if self.answer.mode in VARIANT_MODES and self.answer.engine == "embedded" and not stats.adapter and self.answer.text:
+                self.answer.warnings.append("No adapter ran: this is the base model's answer, not the fine-tuned variant's.")
+
+
+@dataclass
+class Comparison:
+    """One question answered by several modes; iterate each stream (e.g. one per column), then read the answers."""
+
+    question: str
+    engine: str
+    streams: list[AnswerStream]
+
+    @property
+    def answers(self) -> list[Answer]:
+        """The answers, in the order of the modes (complete once every stream was iterated)."""
+        return [s.answer for s in self.streams]
+
+    def run(self) -> list[Answer]:
+        """Generate every answer to the end, one mode after the other (the command line's way)."""
+        for stream in self.streams:
+            for _ in stream:
+                pass
+        return self.answers
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON: the question, the engine, and every mode's answer labelled with its mode."""
+        return {"question": self.question, "engine": self.engine, "modes": [a.mode for a in self.answers],
+                "answers": [{k: v for k, v in a.to_dict().items() if k != "question"} for a in self.answers]}
 
 
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.engines = engines
-        self.history = history
+        # a chat service that only answers (an evaluation job) needs no history of its own
+        self.history = history if history is not None else ChatHistory(settings.data_dir)
 
     def overview(self, engine: str | None = None) -> EngineOverview:
         """The engine a choice resolves to, its status, base models and the variants the fine-tuned modes may use."""
         return self.engines.overview(engine)
 
-    def ask(self, question: Question, engine: str | Engine | None = None) -> AnswerStream:
+    def ask(self, question: Question, engine: str | Engine | None = None, *, keep_errors: bool = False) -> AnswerStream:
         """Retrieve (in the RAG modes), build the mode's prompt and start generating.
 
         `engine` is the user's choice (auto|ollama|embedded, default DOMAINCHAT_ENGINE) or an engine instance.
@@ -155,8 +195,32 @@ class ChatService:
                 )
                 return AnswerStream(answer, None, started)
             prompt = rag_prompt(question.text, found.chunks, select_evidence(question.text, found.chunks))
+        if question.mode in VARIANT_MODES and model == question.base_model:
+            answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
-        return AnswerStream(answer, engine.generate(request), started)
+        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors)
+
+    def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
+        """The same question in several modes on one engine: one stream per mode, each labelled with what ran.
+
+        A mode that cannot run (no variant, no collection, engine down) gets an answer carrying the error,
+        so the other modes still answer.
+        """
+        chosen = list(dict.fromkeys(modes))  # unique, in the order given
+        unknown = [m for m in chosen if m not in MODES]
+        if unknown or not chosen:
+            raise ConfigError(f"Modes {', '.join(unknown) or '(none)'} are not valid: compare some of {', '.join(MODES)}.")
+        resolved = self.engines.resolve(engine)  # once: every mode runs on the same engine
+        streams = []
+        for mode in chosen:
+            one = replace(question, mode=mode)  # type: ignore[arg-type]
+            try:
+                streams.append(self.ask(one, resolved, keep_errors=True))
+            except AppError as exc:
+                failed = Answer(one.text, "", mode, resolved.name, (one.variant_model or "") if mode in VARIANT_MODES else one.base_model,
+                                incomplete=True, error=str(exc))
+                streams.append(AnswerStream(failed, None, time.perf_counter()))
+        return Comparison(question.text, resolved.name, streams)
 
     @staticmethod
     def model_for(question: Question) -> str:

@@ -21,7 +21,7 @@ def print_json(obj: Any) -> None:
 def one_or_many(ns: argparse.Namespace, one: Callable[[str, dict[str, Any]], dict[str, Any]]) -> int:
     """Run `one(question, extra fields)` for the QUESTION words or each line of --questions, printing each result."""
     if ns.questions:
-        for item in read_questions(Path(ns.questions)):
+        for item in read_questions(Path(ns.questions), need_answers=False):
             record = item.to_record()
             print_json(one(item.question, {k: v for k, v in record.items() if k != "question"}))
     elif ns.question:

@@ -55,7 +55,7 @@ class Settings:
     min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
     ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
-    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 30.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout.")
+    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 120.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an idle machine, minutes on a crowded one).")
     ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
 
     @classmethod

@@ -21,6 +21,9 @@ class Embedder(Protocol):
         ...
 
 
+SMALL_BATCH = 8  # up to this many texts (a question, a few sentences) are embedded on one thread
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or another sentence-transformers folder) on the CPU, loaded from disk only."""
 
@@ -30,6 +33,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # torch's thread count is process-wide: one encode at a time
 
     def _load(self):  # noqa: ANN202 (SentenceTransformer is imported lazily)
         with self._lock:
@@ -57,7 +61,20 @@ class SentenceTransformerEmbedder:
         if not texts:
             return []
         model = self._load()
-        vectors = model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False)
+        import torch
+
+        with self._encode_lock:
+            threads = torch.get_num_threads()
+            # A question is a few tokens: one thread embeds it as fast, while two threads wait on each other
+            # whenever anything else is busy on the cores (measured here under load: 0.12 s instead of 2 s).
+            small = len(texts) <= SMALL_BATCH and threads > 1
+            if small:
+                torch.set_num_threads(1)
+            try:
+                vectors = model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False)
+            finally:
+                if small:
+                    torch.set_num_threads(threads)
         return [list(map(float, v)) for v in vectors]
 
 

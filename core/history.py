@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from core.errors import AppError
 from core.answers import Answer
@@ -37,9 +38,23 @@ class Conversation:
 
     def add_answer(self, answer: Answer) -> None:
         """Append an answer with everything needed to show it again."""
-        data = answer.to_dict()
-        data.pop("question", None)
+        data = _answer_record(answer)
         self.messages.append({"role": "assistant", "content": data.pop("text"), "time": time.time(), **data})
+
+    def add_comparison(self, answers: Sequence[Answer]) -> None:
+        """Append one question's answers in several modes, side by side (no preference yet)."""
+        self.messages.append({"role": "assistant", "kind": "comparison", "content": "", "time": time.time(),
+                              "answers": [_answer_record(a) for a in answers], "preferred": None})
+
+    def set_preference(self, index: int, mode: str | None) -> None:
+        """Mark the best answer of the comparison at message `index` (None clears the mark)."""
+        message = self.messages[index] if 0 <= index < len(self.messages) else {}
+        if message.get("kind") != "comparison":
+            raise AppError(f"Message {index} is not a comparison: only a comparison's answers can be marked best.")
+        modes = [a.get("mode") for a in message["answers"]]
+        if mode is not None and mode not in modes:
+            raise AppError(f"Mode {mode!r} is not in this comparison: mark one of {', '.join(map(str, modes))}.")
+        message["preferred"] = mode
 
 
 class ChatHistory:
@@ -47,6 +62,9 @@ class ChatHistory:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir) / "chats"
+        # Parsed files by path, valid while (mtime, size) stay the same: a page rerun must not re-parse every chat.
+        self._parsed: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._guard = threading.Lock()
 
     def new(self, collection: str | None) -> Conversation:
         """A new, not yet saved conversation."""
@@ -65,14 +83,33 @@ class ChatHistory:
         chats = []
         for path in folder.glob("*.json") if folder.is_dir() else []:
             try:
-                chats.append(Conversation(**json.loads(path.read_text(encoding="utf-8"))))
-            except (ValueError, TypeError):
+                data = self._read(path)
+                # A fresh list per caller: each session appends to its own copy, the shared parse stays intact.
+                chats.append(Conversation(**{**data, "messages": list(data.get("messages", []))}))
+            except (OSError, ValueError, TypeError):
                 continue  # an unreadable file must not hide the others
         return sorted(chats, key=lambda c: c.updated, reverse=True)
 
+    def _read(self, path: Path) -> dict[str, Any]:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        with self._guard:
+            cached = self._parsed.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a conversation")
+        with self._guard:
+            self._parsed[path] = (version, data)
+        return data
+
     def delete(self, collection: str | None, chat_id: str) -> None:
         """Remove one conversation."""
-        self._path(collection or NO_COLLECTION, chat_id).unlink(missing_ok=True)
+        path = self._path(collection or NO_COLLECTION, chat_id)
+        path.unlink(missing_ok=True)
+        with self._guard:
+            self._parsed.pop(path, None)
 
     def _folder(self, collection: str) -> Path:
         # Collection names are validated by the store ([A-Za-z0-9._-], no ".."), so they are safe folder names.
@@ -81,9 +118,58 @@ class ChatHistory:
         return self.root / collection
 
     def _path(self, collection: str, chat_id: str) -> Path:
-        if not _ID.match(chat_id):
+        if not _ID.fullmatch(chat_id):
             raise AppError(f"{chat_id!r} is not a chat id.")
         return self._folder(collection) / f"{chat_id}.json"
+
+
+def _answer_record(answer: Answer) -> dict[str, Any]:
+    data = answer.to_dict()
+    data.pop("question", None)
+    return data
+
+
+@dataclass(frozen=True)
+class PreferenceTally:
+    """How often a mode's answer was marked best among the comparisons it took part in (with a mark)."""
+
+    mode: str
+    preferred: int
+    compared: int
+
+    def __str__(self) -> str:
+        return f"{self.mode} preferred {self.preferred} of {self.compared} times"
+
+
+def tally_preferences(chats: Iterable[Conversation]) -> list[PreferenceTally]:
+    """Per mode, the marked comparisons it was in and how many it won; most preferred first."""
+    preferred: dict[str, int] = {}
+    compared: dict[str, int] = {}
+    for chat in chats:
+        for message in chat.messages:
+            if message.get("kind") != "comparison" or not message.get("preferred"):
+                continue
+            for answer in message["answers"]:
+                mode = str(answer.get("mode"))
+                compared[mode] = compared.get(mode, 0) + 1
+                preferred[mode] = preferred.get(mode, 0) + (mode == message["preferred"])
+    out = [PreferenceTally(m, preferred.get(m, 0), n) for m, n in compared.items()]
+    return sorted(out, key=lambda t: (-t.preferred / t.compared, t.mode))
+
+
+def _markdown_answer(message: dict[str, Any], lines: list[str], heading: str) -> None:
+    label = f"{message.get('mode', '?')} · {message.get('model', '?')} ({message.get('engine', '?')})"
+    if message.get("ran"):
+        label += f" · ran: {message['ran']}"
+    flag = " *(incomplete)*" if message.get("incomplete") else ""
+    text = message.get("content", message.get("text", ""))
+    if message.get("error") and not text:
+        text = f"*(no answer: {message['error']})*"
+    lines += [f"{heading} [{label}]{flag}: {text}", ""]
+    for i, source in enumerate(message.get("sources", []), 1):
+        lines.append(f"> [{i}] {source['file']}, page {source['page']} (score {source['score']})")
+    if message.get("sources"):
+        lines.append("")
 
 
 def to_markdown(chat: Conversation) -> str:
@@ -93,13 +179,14 @@ def to_markdown(chat: Conversation) -> str:
         if message["role"] == "user":
             lines += [f"**You:** {message['content']}", ""]
             continue
-        label = f"{message.get('mode', '?')} · {message.get('model', '?')} ({message.get('engine', '?')})"
-        flag = " *(incomplete)*" if message.get("incomplete") else ""
-        lines += [f"**Assistant** [{label}]{flag}: {message['content']}", ""]
-        for i, source in enumerate(message.get("sources", []), 1):
-            lines.append(f"> [{i}] {source['file']}, page {source['page']} (score {source['score']})")
-        if message.get("sources"):
-            lines.append("")
+        if message.get("kind") == "comparison":
+            best = message.get("preferred")
+            lines += [f"**Comparison of {len(message['answers'])} modes**" + (f" (best: {best})" if best else ""), ""]
+            for answer in message["answers"]:
+                mark = " ★ best" if answer.get("mode") == best else ""
+                _markdown_answer(answer, lines, f"- **{answer.get('mode')}**{mark}")
+            continue
+        _markdown_answer(message, lines, "**Assistant**")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,6 +92,18 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An upload that passed the checks and was parsed: what is left is chunking, embedding and storing."""
+
+    name: str
+    doc_id: str
+    kind: str
+    size: int
+    stored_as: str
+    pages: list[Page]
+
+
 def safe_display_name(name: str) -> str:
     """The uploaded name reduced to a plain file name for display (never used as a path)."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -115,6 +128,7 @@ class DocumentLibrary:
         self.embedder = embedder
         self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
         self.originals = settings.data_dir / "originals"
+        self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
 
     # --- collections -------------------------------------------------------------------------
 
@@ -167,14 +181,9 @@ class DocumentLibrary:
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
-        results: list[IngestResult] = []
-        for upload in files:
-            result = self._ingest_one(collection, upload, report, self.settings.ocr if ocr is None else ocr)
-            if result.status == "rejected":
-                self._record_rejection(collection, result)
-            report(Progress(result.name, "done", detail=result.status))
-            results.append(result)
-        return results
+        from core.ingest_pipeline import IngestPipeline  # parsing overlapped with embedding, batches across files
+
+        return IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
 
     def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
@@ -283,7 +292,8 @@ class DocumentLibrary:
 
     # --- the pipeline ------------------------------------------------------------------------
 
-    def _ingest_one(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> IngestResult:
+    def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> "IngestResult | Prepared":
+        """Check and parse one upload: its final result (duplicate, rejected) or its pages, ready to chunk."""
         name = safe_display_name(upload.name)
         size = len(upload.data)
         report(Progress(name, "checking", detail=f"{size} bytes"))
@@ -302,16 +312,23 @@ class DocumentLibrary:
         path = self._keep_original(stored_as, upload.data)
         try:
             pages = self._parse(path, sniffed.kind, name, report, ocr)
-            chunks = self._index(collection, doc_id, name, pages, self.settings.chunk_size, self.settings.chunk_overlap, report)
         except ParseFailure as exc:
             self._forget_original(stored_as)
             return IngestResult(name, "rejected", doc_id, sniffed.kind, size=size, reason=str(exc), code=exc.code)
         except AppError:
             self._forget_original(stored_as)
             raise
-        ocr_count = sum(p.ocr for p in pages)
-        self.catalog.upsert(DocumentRecord(collection, doc_id, name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, ocr_pages=ocr_count))
-        return IngestResult(name, "indexed", doc_id, sniffed.kind, len(pages), chunks, size, ocr_pages=ocr_count)
+        return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages)
+
+    def _rejected(self, prepared: "Prepared", exc: ParseFailure) -> IngestResult:
+        self._forget_original(prepared.stored_as)
+        return IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+
+    def _indexed(self, collection: str, prepared: "Prepared", chunks: int) -> IngestResult:
+        p = prepared
+        ocr_count = sum(page.ocr for page in p.pages)
+        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count))
+        return IngestResult(p.name, "indexed", p.doc_id, p.kind, len(p.pages), chunks, p.size, ocr_pages=ocr_count)
 
     def _parse(self, path: Path, kind: str, name: str, report: ProgressFn, ocr: bool = False) -> list[Page]:
         report(Progress(name, "parsing"))
@@ -319,8 +336,12 @@ class DocumentLibrary:
             raise ParseFailure("needs_ocr", "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).")
         pages: list[Page] | None = None
         if kind != "image":
+            worker = getattr(self._parsing, "worker", None)  # a reusable parser process, while the pipeline runs
             try:
-                pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+                if worker is not None:
+                    pages = worker.parse(path, kind)  # type: ignore[arg-type]
+                else:
+                    pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
             except ParseFailure as exc:
                 if not (ocr and exc.code == "no_text"):
                     raise
@@ -335,23 +356,32 @@ class DocumentLibrary:
 
     def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> int:
         """Replace a document's chunks with freshly chunked and embedded ones; returns the chunk count."""
+        records = self._chunk(doc_id, name, pages, size, overlap, report)
+        self._store_chunks(collection, doc_id, name, records, self._embed(name, records, report), report)
+        return len(records)
+
+    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn) -> list[Chunk]:
         report(Progress(name, "chunking"))
         pieces = chunk_pages(pages, size, overlap)
         if not pieces:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
         scanned = {p.number for p in pages if p.ocr}
-        records = [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned) for c in pieces]
+        return [Chunk(f"{doc_id[:32]}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned) for c in pieces]
+
+    def _embed(self, name: str, records: list[Chunk], report: ProgressFn) -> list[list[float]]:
         vectors: list[list[float]] = []
         for i in range(0, len(records), EMBED_BATCH):
             vectors.extend(self.embedder.embed([r.text for r in records[i : i + EMBED_BATCH]]))
             report(Progress(name, "embedding", len(vectors), len(records)))
+        return vectors
+
+    def _store_chunks(self, collection: str, doc_id: str, name: str, records: list[Chunk], vectors: list[list[float]], report: ProgressFn) -> None:
         report(Progress(name, "storing", 0, len(records)))
         # Embed everything before touching the index, so a failure leaves the old chunks in place.
         self.store.delete_document(collection, doc_id)
         self.store.add_chunks(collection, records, vectors)
         report(Progress(name, "storing", len(records), len(records)))
-        return len(records)
 
     def _record_rejection(self, collection: str, result: IngestResult) -> None:
         existing = self.catalog.get(collection, result.doc_id)

@@ -66,11 +66,13 @@ class EvalQuestion:
         return {k: v for k, v in asdict(self).items() if v not in ("", None, False)}
 
 
-def read_questions(data: bytes | str | Path, file_name: str = "", split: str | None = None) -> list[EvalQuestion]:
+def read_questions(data: bytes | str | Path, file_name: str = "", split: str | None = None, *,
+                   need_answers: bool = True) -> list[EvalQuestion]:
     """The questions of one file (a Path, or its bytes/text with `file_name`); raises QuestionFileError on bad rows.
 
     `split` is the split given to rows that name none; by default the Fine-tune wing's half files
     (eval_seen.jsonl, eval_new.jsonl) are read as their half and any other file as unsplit.
+    `need_answers=False` accepts rows without a reference answer (questions only, e.g. `ask --questions`).
     """
     if isinstance(data, Path):
         file_name = file_name or str(data)
@@ -94,7 +96,7 @@ def read_questions(data: bytes | str | Path, file_name: str = "", split: str | N
         rows = _json_list_rows(text, label)
     else:
         rows = _jsonl_rows(text, label)
-    questions = [_question(row, line, label, default_split) for line, row in rows]
+    questions = [_question(row, line, label, default_split, need_answers) for line, row in rows]
     if not questions:
         raise QuestionFileError(f"{label} holds no question: add rows with at least a question and a reference answer.")
     return questions
@@ -207,14 +209,14 @@ def _text(row: Mapping[str, Any], keys: Sequence[str]) -> str:
     return ""
 
 
-def _question(row: Mapping[str, Any], line: int, label: str, default_split: str) -> EvalQuestion:
+def _question(row: Mapping[str, Any], line: int, label: str, default_split: str, need_answer: bool = True) -> EvalQuestion:
     where = f"{label}, line {line}"
     question = _text(row, _QUESTION_KEYS)
     if not question:
         raise QuestionFileError(f"{where}: the question is empty: fill in 'question' or remove the row.")
     unanswerable = _flag(row.get("unanswerable"), where)
     answer = _text(row, _ANSWER_KEYS)
-    if not answer and not unanswerable:
+    if not answer and not unanswerable and need_answer:
         raise QuestionFileError(f"{where}: no reference answer: fill in 'answer', or mark the row \"unanswerable\": true "
                                 "if the answer is in no document.")
     split = _split(row.get("split"), label, line) or default_split

@@ -5,13 +5,11 @@ retrieved passages", and `core.config.retrieval_method` still maps the old setti
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from core.embeddings import Embedder
-from core.text import tokenize
 from core.chunks import Chunk
 from core.store import VectorStore
 
@@ -35,8 +33,6 @@ class Retriever:
     def __init__(self, store: VectorStore, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._bm25: dict[str, tuple[int, object, list[Chunk]]] = {}
-        self._lock = threading.Lock()
 
     def search(self, collection: str, question: str, k: int, method: Method = "dense") -> Retrieval:
         """The top `k` chunks for `question`."""
@@ -53,41 +49,15 @@ class Retriever:
 
     def _fused(self, collection: str, question: str, dense: list, k: int) -> list[Chunk]:
         pool = len(dense)
-        bm25, records = self._bm25_index(collection)
         fused: dict[str, float] = {}
         by_id: dict[str, Chunk] = {}
         for rank, hit in enumerate(dense):
             fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
             by_id[hit.chunk.chunk_id] = hit.chunk
-        terms = tokenize(question)
-        if bm25 is not None and terms:
-            scores = bm25.get_scores(terms)
-            ranked = sorted(range(len(records)), key=lambda i: scores[i], reverse=True)[:pool]
-            for rank, i in enumerate(ranked):
-                if scores[i] <= 0:
-                    break
-                cid = records[i].chunk_id
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
-                by_id[cid] = records[i]
+        # The keyword index answers from the question's posting lists; only the few winners it adds are read back.
+        for rank, (cid, _score) in enumerate(self.store.keyword_search(collection, question, pool)):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=fused.get, reverse=True)[:k]  # type: ignore[arg-type]
+        by_id.update((c.chunk_id, c) for c in self.store.get_chunks(collection, [cid for cid in best if cid not in by_id]))
         cosine = {hit.chunk.chunk_id: hit.score for hit in dense}  # shown to users: a rank-fusion value is not a similarity
-        return [by_id[cid].scored(fused[cid], cosine.get(cid)) for cid in best]
-
-    def _bm25_index(self, collection: str) -> tuple[object | None, list[Chunk]]:
-        """A BM25 index of the collection, rebuilt only when its chunks change."""
-        info = self.store.collection_info(collection)
-        # Chunk ids derive from content hashes, so the id set plus the chunking settings identify the content.
-        version = hash((tuple(sorted(self.store.chunk_ids(collection))), info.chunk_size, info.chunk_overlap))
-        with self._lock:
-            cached = self._bm25.get(collection)
-            if cached is not None and cached[0] == version:
-                return cached[1], cached[2]
-        records = self.store.all_chunks(collection)
-        if not records:
-            return None, []
-        from rank_bm25 import BM25Okapi
-
-        index = BM25Okapi([tokenize(r.text) for r in records])
-        with self._lock:
-            self._bm25[collection] = (version, index, records)
-        return index, records
+        return [by_id[cid].scored(fused[cid], cosine.get(cid)) for cid in best if cid in by_id]

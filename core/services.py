@@ -16,6 +16,7 @@ from core.engines.resolver import Engines
 from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
+from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class Services:
 def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
     """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = VectorStore(chroma_client) if chroma_client is not None else VectorStore.open(settings)
+    store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)

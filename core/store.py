@@ -23,6 +23,7 @@ from core.errors import (
     StoreUnavailableError,
 )
 from core.names import validate_collection_name
+from core.sparse_index import KeywordIndexes
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ class CollectionInfo:
 class VectorStore:
     """Collections of embedded chunks in Chroma."""
 
-    def __init__(self, client: Any, lock: "_DirLock | None" = None) -> None:
+    def __init__(self, client: Any, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None) -> None:
         self._client = client
         self._lock = lock
+        # Every chunk change below is told to the keyword index, so it never has to re-read the collection.
+        self.keywords = keywords if keywords is not None else KeywordIndexes(None)
 
     @classmethod
     def open(cls, settings: Settings) -> "VectorStore":
@@ -66,11 +69,11 @@ class VectorStore:
                 raise StoreUnavailableError(
                     f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable ({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
                 ) from None
-            return cls(client)
+            return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords"))
         path = settings.data_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         lock = _DirLock.acquire(path)
-        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock)
+        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock, KeywordIndexes(settings.data_dir / "keywords"))
 
     # --- collections -------------------------------------------------------------------------
 
@@ -106,6 +109,7 @@ class VectorStore:
         """Delete a collection and all its chunks."""
         self._get(name)
         self._client.delete_collection(name)
+        self.keywords.drop(name)
 
     def check_embedding_model(self, name: str, embedding_model: str) -> None:
         """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
@@ -132,6 +136,7 @@ class VectorStore:
                 documents=[c.text for c in part],
                 metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr} for c in part],
             )
+        self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
 
     def delete_document(self, name: str, doc_id: str) -> int:
         """Delete every chunk of one document; returns how many there were."""
@@ -139,6 +144,7 @@ class VectorStore:
         ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             collection.delete(ids=ids)
+            self.keywords.delete_document(name, doc_id)
         return len(ids)
 
     def count(self, name: str, doc_id: str | None = None) -> int:
@@ -157,6 +163,23 @@ class VectorStore:
         """Every chunk of a collection (for keyword search and dataset building)."""
         got = self._get(name).get(include=["documents", "metadatas"])
         return [_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    def get_chunks(self, name: str, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids (those that exist), in the order asked."""
+        if not ids:
+            return []
+        got = self._get(name).get(ids=list(ids), include=["documents", "metadatas"])
+        found = {i: _record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [found[i] for i in ids if i in found]
+
+    def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
+        """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
+        collection = self._get(name)
+
+        def every_chunk() -> list[tuple[str, str, str]]:
+            return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
+
+        return self.keywords.search(name, question, n, str(collection.id), collection.count(), every_chunk)
 
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
         """The `k` chunks closest to `embedding`, best first."""

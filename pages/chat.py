@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Iterator
 
 import streamlit as st
 
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
-from core.history import Conversation, to_json, to_markdown
+from core.history import Conversation, tally_preferences, to_json, to_markdown
 from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
 from core.safety import escape_markdown
-from pages.common import current_collection, page_setup, show_error
+from pages.common import current_collection, guarded, page_setup, show_error
 from pages.page_view import source_page_toggle
+
+RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 
 svc = page_setup()
 settings = svc.settings
@@ -48,6 +51,13 @@ with st.sidebar:
     if not overview.variants:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
+    comparing = st.toggle("Compare modes", key="compare", help="Answer each question in several modes, side by side, on the same engine.")
+    compare_modes: list[str] = []
+    if comparing:
+        compare_modes = st.pills("Modes to compare", list(MODES), selection_mode="multi", key="compare_modes",
+                                 default=["base", "rag", "finetuned", "hybrid"] if variant_model else ["base", "rag"]) or []
+        if len(compare_modes) < 2:
+            st.caption("Pick at least two modes to compare.")
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
     method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
@@ -78,9 +88,10 @@ chat: Conversation = svc.chat.history.new(collection) if active == "new" else ne
 if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
-        c1.download_button("Markdown", to_markdown(chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
+        # Callables: the export is built when clicked, not on every rerun (it grows with the conversation).
+        c1.download_button("Markdown", partial(to_markdown, chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
                            icon=":material/download:", width="stretch")
-        c2.download_button("JSON", to_json(chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
+        c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
             svc.chat.history.delete(collection, chat.id)
@@ -90,10 +101,17 @@ if chat.messages:
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
 target = f"collection **{collection}**" if collection else "no collection (create one on the Documents page)"
-st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
+if comparing:
+    st.caption(f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**")
+else:
+    st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
+tallies = tally_preferences(chats)
+if tallies:
+    st.caption("Best answers so far in this collection: " + " · ".join(str(t) for t in tallies))
 
 
-def show_sources(message: dict[str, Any]) -> None:
+def show_sources(message: dict[str, Any], key: str = "") -> None:
+    """The passages an answer used, each with the cited page on demand (`key` keeps widget keys unique per answer)."""
     sources = message.get("sources") or []
     if not sources:
         return
@@ -105,33 +123,67 @@ def show_sources(message: dict[str, Any]) -> None:
             shown = "similarity —" if similarity is None else f"similarity {similarity:.2f}"  # a cosine, not a rank-fusion value
             st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · {shown}{mark}")
             st.caption(escape_markdown(source["text"]))
-            source_page_toggle(svc, collection, source, key=f"{message.get('time')}-{i}")
+            source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
 
 
 def show_label(message: dict[str, Any]) -> None:
     timings = message.get("timings") or {}
     parts = [f"mode **{message.get('mode')}**", f"model `{message.get('model')}`", f"engine {message.get('engine')}"]
+    if message.get("ran"):
+        parts.append(f"ran `{str(message['ran']).replace('`', '')}`")
+    if timings.get("first_token_ms") is not None:
+        parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
     if timings.get("total_ms") is not None:
-        parts.append(f"{timings['total_ms'] / 1000:.1f} s")
+        parts.append(f"total {timings['total_ms'] / 1000:.1f} s")
     if timings.get("tokens_per_s"):
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))
     if message.get("incomplete"):
-        st.warning(f"Incomplete answer: {message.get('error')}")
+        st.warning(f"Incomplete answer: {message.get('error')}" if message.get("content") or message.get("text") else f"No answer: {message.get('error')}")
     if "unsupported" in (message.get("flags") or []):
         st.warning("Not supported by the documents: no retrieved passage contains this answer's facts.", icon=":material/report:")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
 
-for message in chat.messages:
+def show_comparison(message: dict[str, Any], index: int) -> None:
+    """A comparison from the history: the answers in columns, and the mark of the best one."""
+    answers = message["answers"]
+    for column, answer in zip(st.columns(len(answers)), answers):
+        with column:
+            best = " ★" if answer.get("mode") == message.get("preferred") else ""
+            st.markdown(f"**{answer.get('mode')}**{best}")
+            st.markdown(escape_markdown(answer.get("text", "")))
+            show_label(answer)
+            show_sources(answer, key=f"{message.get('time')}-{answer.get('mode')}")
+    modes = [a.get("mode") for a in answers]
+    picked = st.segmented_control("Best answer", modes, default=message.get("preferred"), key=f"best-{chat.id}-{index}",
+                                  help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.")
+    if picked != message.get("preferred"):
+        with guarded():
+            chat.set_preference(index, picked)
+            svc.chat.history.save(chat)
+            st.rerun()
+
+
+# Draw only the latest messages (a rerun's cost must not grow with the whole conversation); older ones on demand.
+shown_key = f"shown::{chat.id}"
+shown = st.session_state.get(shown_key, RECENT_MESSAGES)
+hidden = max(0, len(chat.messages) - shown)
+if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
+    st.session_state[shown_key] = shown + RECENT_MESSAGES
+    st.rerun()
+for index, message in enumerate(chat.messages[hidden:], hidden):
     with st.chat_message(message["role"]):
+        if message.get("kind") == "comparison":
+            show_comparison(message, index)
+            continue
         st.markdown(escape_markdown(message["content"]))
         if message["role"] == "assistant":
             show_label(message)
             show_sources(message)
 
-if mode in VARIANT_MODES and not variant_model:
+if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
 elif not chat.messages:
     st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
@@ -157,19 +209,35 @@ def escaped(stream: AnswerStream) -> Iterator[str]:
         yield escape_markdown(piece)
 
 
+if prompt and comparing and len(compare_modes) < 2:
+    st.session_state.update(failed_question=prompt, failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."))
+    st.rerun()
 if prompt:
     question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens)
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
     with st.chat_message("assistant"):
         try:
-            stream = svc.chat.ask(question, choice)
-            st.write_stream(escaped(stream))
+            if comparing:
+                comparison = svc.chat.compare(question, compare_modes, choice)
+                # one column per mode; they stream one after the other (one model instance answers at a time)
+                for column, stream in zip(st.columns(len(comparison.streams)), comparison.streams):
+                    with column:
+                        st.markdown(f"**{stream.answer.mode}**")
+                        st.write_stream(escaped(stream))
+                        show_label(stream.answer.to_dict())
+                        show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
+            else:
+                stream = svc.chat.ask(question, choice)
+                st.write_stream(escaped(stream))
         except AppError as exc:
             st.session_state.update(failed_question=prompt, failed_error=exc)
             st.rerun()
     chat.add_question(prompt)
-    chat.add_answer(stream.answer)
+    if comparing:
+        chat.add_comparison(comparison.answers)
+    else:
+        chat.add_answer(stream.answer)
     svc.chat.history.save(chat)
     st.session_state[active_key] = chat.id
     st.rerun()

@@ -41,7 +41,8 @@ def show_page(svc: Services, collection: str, doc_ref: str, page: int, passage: 
             where += " · text read by OCR"
         if view.png is not None:
             found = "the passage is highlighted" if view.highlighted else ("passage not located on the rendered page" if passage else "")
-            st.image(view.png, caption=f"{where}{' · ' + found if found else ''}", width="stretch")
+            st.caption(f"{where}{' · ' + found if found else ''}")  # a Markdown caption: the file name is escaped for it
+            st.image(view.png, output_format="PNG", width="stretch")
         else:
             st.caption(where)
             with st.container(border=True):

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from core.history import ChatHistory, to_markdown
 from core.library import UploadedFile
 from core.services import build_services
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
@@ -81,3 +82,64 @@ def test_no_variant_points_to_the_fine_tune_page(data_dir: Path, ollama_server: 
     at = open_chat(data_dir, ollama_server, monkeypatch)
     at.sidebar.radio(key="mode").set_value("finetuned").run()
     assert any("Fine-tune" in i.value for i in at.info)
+
+
+def test_compare_shows_modes_side_by_side_and_counts_the_best(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    at.sidebar.selectbox(key="variant_ollama").set_value("manual-ft:latest")
+    at.sidebar.toggle(key="compare").set_value(True).run()
+    picker = at.sidebar.button_group(key="compare_modes")
+    assert picker.value == ["base", "rag", "finetuned", "hybrid"]  # all four once a variant is picked
+    picker.set_value(["base", "rag", "hybrid"]).run()
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception, at.exception
+
+    # one answer per mode, each with its own model and prompt, shown in columns of one assistant message
+    bodies = ollama_server.bodies("/api/chat")[-3:]
+    assert [(b["model"], "<documents>" in b["messages"][-1]["content"]) for b in bodies] == [
+        ("gemma3:270m", False), ("gemma3:270m", True), ("manual-ft:latest", True)]
+    assistant = at.chat_message[-1]
+    assert len(assistant.columns) == 3
+    heads = [c.markdown[0].value for c in assistant.columns]
+    assert heads == ["**base**", "**rag**", "**hybrid**"]
+    labels = [" ".join(cap.value for cap in c.caption) for c in assistant.columns]
+    assert "ran `Ollama model manual-ft:latest`" in labels[2] and "first token" in labels[0] and "tok/s" in labels[1]
+    assert [len(c.expander) for c in assistant.columns] == [0, 1, 1]  # sources only for the RAG modes
+
+    best = at.button_group(key=next(b.key for b in at.button_group if b.key and b.key.startswith("best-")))
+    best.set_value("rag").run()
+    assert not at.exception
+    assert any("rag preferred 1 of 1 times" in c.value for c in at.caption)
+    (saved,) = ChatHistory(data_dir).list("manuals")
+    assert saved.messages[-1]["kind"] == "comparison" and saved.messages[-1]["preferred"] == "rag"
+    assert [a["mode"] for a in saved.messages[-1]["answers"]] == ["base", "rag", "hybrid"]
+    assert "★ best" in to_markdown(saved)
+
+
+def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.answers import Answer
+    from core.chunks import Chunk
+
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data_dir))
+    chat = svc.history.new("manuals")
+    for i in range(50):
+        chat.add_question(f"question {i}")
+        chat.add_answer(Answer(f"question {i}", f"answer {i}", "rag", "ollama", "gemma3:270m",
+                               [Chunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", score=0.5)]))
+    svc.history.save(chat)
+    svc.close()
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 40 and shown[0] == "question 30" and shown[-1] == "answer 49"
+    earlier = next(b for b in at.button if b.label.startswith("Show earlier messages"))
+    assert "60 not shown" in earlier.label
+    earlier.click().run()
+    shown = [m.markdown[0].value for m in at.chat_message]
+    assert len(shown) == 80 and shown[0] == "question 10"
+    next(b for b in at.button if b.label.startswith("Show earlier messages")).click().run()
+    assert [m.markdown[0].value for m in at.chat_message][0] == "question 0"
+    assert not [b for b in at.button if b.label.startswith("Show earlier messages")]
+    # the exports hold the whole conversation, built when asked for
+    assert at.get("download_button")

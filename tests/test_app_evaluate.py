@@ -65,5 +65,5 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     assert any(s.value == "The grid" for s in at.subheader)
     grid = at.dataframe[0].value
     assert list(grid["arm"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
-    assert len(at.get("arrow_vega_lite_chart")) == 2  # the metric chart and the latency chart
+    assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
     assert {b.label for b in at.get("download_button")} >= {"Rows (CSV)", "Run (JSON)"}

@@ -10,8 +10,8 @@ import pytest
 
 from core.config import Settings
 from core.engines.ollama_engine import OllamaEngine
-from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
-from core.history import ChatHistory, to_json, to_markdown
+from core.errors import AppError, EngineUnavailableError, ModelNotFoundError, VariantError
+from core.history import ChatHistory, tally_preferences, to_json, to_markdown
 from core.library import UploadedFile
 from core.prompts import NOT_FOUND
 from core.chat import Question
@@ -138,3 +138,58 @@ def test_a_short_answer_is_cited_only_where_it_stands_whole(indexed: Services, o
     ollama_server.find("gemma3:270m").reply = "once a week"
     answer, _ = ask(indexed, ollama, "rag")
     assert answer.cited and "once a week" in answer.sources[answer.cited[0] - 1].text
+
+
+# -- compare ----------------------------------------------------------------------------------------
+
+
+def test_compare_answers_every_mode_labelled_with_what_ran(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    question = Question(FILTER_Q, "rag", "manuals", "gemma3:270m", "manual-ft:latest", temperature=0.0, top_k=3)
+    comparison = indexed.chat.compare(question, ["base", "rag", "finetuned", "hybrid"], ollama)
+    streamed = [list(stream) for stream in comparison.streams]  # the page iterates one stream per column
+    assert all(len(pieces) > 1 for pieces in streamed)
+    answers = comparison.answers
+    assert [a.mode for a in answers] == ["base", "rag", "finetuned", "hybrid"]
+    assert [a.model for a in answers] == ["gemma3:270m", "gemma3:270m", "manual-ft:latest", "manual-ft:latest"]
+    assert [a.ran for a in answers] == ["Ollama model gemma3:270m"] * 2 + ["Ollama model manual-ft:latest"] * 2
+    assert [bool(a.sources) for a in answers] == [False, True, False, True]
+    assert all(a.timings["first_token_ms"] is not None and a.timings["tokens"] > 0 and not a.error for a in answers)
+    # every mode asked the server with its own model and prompt
+    bodies = ollama_server.bodies("/api/chat")[-4:]
+    assert [(b["model"], "<documents>" in b["messages"][-1]["content"]) for b in bodies] == [
+        ("gemma3:270m", False), ("gemma3:270m", True), ("manual-ft:latest", False), ("manual-ft:latest", True)]
+    out = comparison.to_dict()
+    assert out["modes"] == ["base", "rag", "finetuned", "hybrid"] and [a["mode"] for a in out["answers"]] == out["modes"]
+
+
+def test_a_mode_that_cannot_run_does_not_stop_the_others(indexed: Services, ollama: OllamaEngine) -> None:
+    question = Question(FILTER_Q, "rag", "manuals", "gemma3:270m", None, temperature=0.0)
+    comparison = indexed.chat.compare(question, ["finetuned", "rag", "base"], ollama)
+    answers = comparison.run()
+    assert [a.mode for a in answers] == ["finetuned", "rag", "base"]
+    assert answers[0].error.startswith("There is no fine-tuned variant yet") and answers[0].text == "" and answers[0].ran == "nothing ran"
+    assert answers[1].text and answers[2].text and not answers[1].error
+    with pytest.raises(AppError, match="compare some of base, rag, finetuned, hybrid"):
+        indexed.chat.compare(question, ["bm25"], ollama)
+
+
+def test_preferences_are_saved_with_the_chat_counted_per_mode_and_exported(indexed: Services, ollama: OllamaEngine, settings: Settings) -> None:
+    history = indexed.chat.history
+    chat = history.new("manuals")
+    for best in ("rag", "rag", "base", None):
+        comparison = indexed.chat.compare(Question(FILTER_Q, "rag", "manuals", "gemma3:270m", temperature=0.0), ["base", "rag"], ollama)
+        chat.add_question(FILTER_Q)
+        chat.add_comparison(comparison.run())
+        chat.set_preference(len(chat.messages) - 1, best)
+    history.save(chat)
+    (loaded,) = ChatHistory(settings.data_dir).list("manuals")  # as after a restart
+    assert [m.get("preferred") for m in loaded.messages if m.get("kind") == "comparison"] == ["rag", "rag", "base", None]
+    assert [str(t) for t in tally_preferences([loaded])] == ["rag preferred 2 of 3 times", "base preferred 1 of 3 times"]
+    markdown = to_markdown(loaded)
+    assert markdown.count("**Comparison of 2 modes**") == 4 and markdown.count("★ best") == 3
+    assert "- **rag** ★ best [rag · gemma3:270m (ollama) · ran: Ollama model gemma3:270m]" in markdown
+    assert json.loads(to_json(loaded))["messages"][1]["answers"][1]["sources"][0]["file"] == MANUAL.name
+    with pytest.raises(AppError, match="not a comparison"):
+        loaded.set_preference(0, "rag")
+    with pytest.raises(AppError, match="mark one of base, rag"):
+        loaded.set_preference(1, "hybrid")

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
+from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_docs"
 
@@ -66,9 +69,9 @@ def test_errors_exit_non_zero_with_a_message(indexed: Path, tmp_path: Path) -> N
     proc = run(indexed, "docs", "delete", "--collection", "samples", "deadbeef", check=False)
     assert proc.returncode == 1 and "docs list" in proc.stderr
     bad = tmp_path / "q.jsonl"
-    bad.write_text('{"q": 1}\n')
+    bad.write_text('{"question": "How long is the warranty?"}\n{"text": 1}\n')  # questions alone are fine; line 2 has none
     proc = run(indexed, "retrieve", "--collection", "samples", "--questions", str(bad), check=False)
-    assert proc.returncode == 1 and "has no \"question\"" in proc.stderr
+    assert proc.returncode == 1 and "line 2: the question is empty" in proc.stderr
 
 
 def test_duplicates_and_deletion_from_the_command_line(indexed: Path) -> None:
@@ -79,3 +82,25 @@ def test_duplicates_and_deletion_from_the_command_line(indexed: Path) -> None:
     out = json.loads(run(indexed, "docs", "delete", "--collection", "samples", again["doc_id"]).stdout)
     after = json.loads(run(indexed, "collections", "list").stdout)[0]["chunks"]
     assert before - after == out["chunks"] > 0
+
+
+def test_compare_prints_one_object_with_every_mode_labelled(indexed: Path, ollama_server: FakeOllamaServer) -> None:
+    ollama_server.find("gemma3:270m").reply = "Check and clean the filters once a week."  # type: ignore[union-attr]
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
+    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(indexed), "OLLAMA_HOST": ollama_server.url}
+    question = "How often should the filters be checked and cleaned?"
+    proc = subprocess.run([sys.executable, "-m", "core", "compare", "--collection", "samples", "--modes", "base,rag,finetuned,hybrid",
+                           "--engine", "ollama", "--variant", "manual-ft:latest", question],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()  # one JSON object for the question
+    out = json.loads(line)
+    assert out["question"] == question and out["engine"] == "ollama"
+    assert [a["mode"] for a in out["answers"]] == ["base", "rag", "finetuned", "hybrid"]
+    assert [a["model"] for a in out["answers"]] == ["gemma3:270m", "gemma3:270m", "manual-ft:latest", "manual-ft:latest"]
+    assert [bool(a["sources"]) for a in out["answers"]] == [False, True, False, True]
+    assert any(s["file"] == "aquaflow-dishwasher-manual.pdf" and s["page"] == 6 for s in out["answers"][1]["sources"])
+    assert all(a["timings"]["total_ms"] is not None and a["ran"].startswith("Ollama model") for a in out["answers"])
+    bad = subprocess.run([sys.executable, "-m", "core", "compare", "--modes", "base,rag", "--engine", "ollama", question],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "add --collection NAME" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from core.documents.loaders import Page, load
 from core.documents.ocr import lines_to_text, ocr_pages, recognise, thin_text
+from core.config import Settings
 from core.library import Progress, UploadedFile
 from core.services import Services
 from tests.helpers import scans
@@ -18,6 +20,12 @@ pytestmark = pytest.mark.slow
 
 QUESTION = "How often must the drain filter be rinsed?"
 
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Room for OCR on a crowded machine: these tests check what OCR reads, not how fast."""
+    return replace(settings, ocr_page_timeout_s=900.0)
 
 def words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
@@ -40,7 +48,7 @@ def test_ocr_reads_the_text_of_a_scanned_page_under_its_stamp(tmp_path: Path) ->
     path = tmp_path / "scan.pdf"
     path.write_bytes(scans.scanned_pdf())
     seen: list[tuple[int, int]] = []
-    pages = ocr_pages(path, "pdf", load(path, "pdf"), timeout_s=60, page_timeout_s=60, memory_mb=3072, progress=lambda d, t: seen.append((d, t)))
+    pages = ocr_pages(path, "pdf", load(path, "pdf"), timeout_s=120, page_timeout_s=900, memory_mb=3072, progress=lambda d, t: seen.append((d, t)))
     assert [p.ocr for p in pages] == [True, True]
     assert "drain filter must be rinsed under running water every fourteen days" in words(pages[1].text)
     assert "motion to dismiss" in words(pages[0].text)
@@ -115,4 +123,4 @@ def test_a_real_text_page_is_never_sent_to_ocr(tmp_path: Path) -> None:
     path.write_bytes(scans._text_pdf(["Short title page"]))
     pages = [Page(1, "Short title page")]
     # thin text but no image on the page: left as the loader read it
-    assert ocr_pages(path, "pdf", pages, timeout_s=30, page_timeout_s=30, memory_mb=3072) == pages
+    assert ocr_pages(path, "pdf", pages, timeout_s=120, page_timeout_s=120, memory_mb=3072) == pages

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.documents.pageimage import HIGHLIGHT, VIEW_MAX_SIDE, locate
 from core.errors import DocumentNotFoundError, PageViewError
+from core.config import Settings
 from core.library import UploadedFile
 from core.services import Services
 from tests.helpers import fixtures_docs as fx
@@ -17,6 +19,12 @@ from tests.helpers import scans
 ROOT = Path(__file__).resolve().parents[1]
 MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
 
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Room for OCR on a crowded machine: these tests check what OCR reads, not how fast."""
+    return replace(settings, ocr_page_timeout_s=900.0)
 
 def image(png: bytes):
     from PIL import Image

@@ -36,16 +36,31 @@ def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: 
             preexec_fn=lambda: _limit_memory(memory_mb), check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.") from None
+        raise timeout_failure(timeout_s) from None
     try:
         result = json.loads(proc.stdout.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         result = None
     if not isinstance(result, dict):
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        if "MemoryError" in tail[0] or proc.returncode in (-9, 137):
-            raise ParseFailure("memory", f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.")
-        raise ParseFailure("crash", f"The parser crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.")
+        raise failure_from_exit(proc.stderr, proc.returncode, memory_mb)
+    return pages_from_reply(result)
+
+
+def timeout_failure(timeout_s: float) -> ParseFailure:
+    """What a parser stopped at the wall-clock limit means for the user."""
+    return ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.")
+
+
+def failure_from_exit(stderr: bytes, returncode: int | None, memory_mb: int) -> ParseFailure:
+    """What a parser process that died without a reply means for the user."""
+    tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {returncode}"]
+    if "MemoryError" in tail[0] or returncode in (-9, 137):
+        return ParseFailure("memory", f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.")
+    return ParseFailure("crash", f"The parser crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.")
+
+
+def pages_from_reply(result: dict) -> list[Page]:
+    """The pages of a parser's reply, or its ParseFailure."""
     if not result.get("ok"):
         raise ParseFailure(str(result.get("code", "corrupt")), str(result.get("message", "The file could not be read.")))
     return [Page(int(p["number"]), str(p["text"])) for p in result["pages"]]
@@ -70,17 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--parser", default=None, help="module:function replacing the built-in loaders (tests use it)")
     args.add_argument("path", type=Path)
     ns = args.parse_args(argv)
-    try:
-        pages = _resolve_parser(ns.parser)(ns.path, ns.kind)
-        out = {"ok": True, "pages": [{"number": p.number, "text": p.text} for p in pages]}
-    except ParseFailure as exc:
-        out = {"ok": False, "code": exc.code, "message": str(exc)}
-    except MemoryError:
-        out = {"ok": False, "code": "memory", "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB."}
-    except RecursionError:
-        out = {"ok": False, "code": "corrupt", "message": "The file is malformed (its structure nests too deeply): re-export it and upload again."}
-    sys.stdout.write(json.dumps(out))
+    sys.stdout.write(json.dumps(reply_for(ns.path, ns.kind, ns.parser)))
     return 0
+
+
+def reply_for(path: Path, kind: str, parser: str | None) -> dict:
+    """Parse one file (in the child) into the JSON-ready reply the parent reads."""
+    try:
+        pages = _resolve_parser(parser)(path, kind)  # type: ignore[arg-type]
+        return {"ok": True, "pages": [{"number": p.number, "text": p.text} for p in pages]}
+    except ParseFailure as exc:
+        return {"ok": False, "code": exc.code, "message": str(exc)}
+    except MemoryError:
+        return {"ok": False, "code": "memory", "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB."}
+    except RecursionError:
+        return {"ok": False, "code": "corrupt", "message": "The file is malformed (its structure nests too deeply): re-export it and upload again."}
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ class GenerationStats:
     completion_tokens: int = 0
     context_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # what really ran, as the engine saw it: the served model, and the LoRA adapter applied ("" = none)
+    served_model: str = ""
+    adapter: str = ""
 
     def mark_token(self) -> None:
         """Record the arrival of a piece of the answer."""

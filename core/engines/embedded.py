@@ -278,6 +278,9 @@ class EmbeddedGeneration:
                 )
             try:
                 model.use_adapter(adapter)
+                # recorded after llama.cpp applied it: what ran, not what was asked for
+                self.stats.served_model = self.engine.base_name
+                self.stats.adapter = f"{variant.name} ({adapter.name})" if variant is not None and adapter is not None else ""
                 if self.stream:
                     yield from self._run(model)
                 else:

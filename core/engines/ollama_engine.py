@@ -537,6 +537,7 @@ class OllamaGeneration:
 
     def _finish(self, final: Any, pieces: int) -> None:
         self.done_reason = final.done_reason
+        self.stats.served_model = str(getattr(final, "model", "") or self.model)
         self.stats.prompt_tokens = final.prompt_eval_count
         self.stats.completion_tokens = final.eval_count if final.eval_count is not None else pieces
         num_ctx = int(self.options.get("num_ctx", 0))

@@ -7,6 +7,7 @@ on a free loopback port with the embedded engine and a fresh data directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,53 @@ def test_upload_then_ask_in_rag_mode(app_url: str, browser, output_dir: Path) ->
     answer.get_by_text("Sources").click()
     page.get_by_text("page 6", exact=False).first.wait_for()
     page.screenshot(path=str(output_dir / "chat.png"), full_page=True)
+    page.close()
+
+
+def test_compare_two_modes_side_by_side_and_mark_the_best(app_url: str, browser, output_dir: Path) -> None:
+    # runs after the upload test: the collection "manuals" holds the manual
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(60_000)
+    page.goto(f"{app_url}/chat")
+    page.get_by_role("heading", name="Chat", exact=True).wait_for()
+    page.get_by_text("Compare modes").click()
+    page.get_by_text("Modes to compare").wait_for()
+    page.get_by_text("side by side", exact=False).first.wait_for()
+    page.get_by_role("button", name="New chat").click()
+    box = page.get_by_placeholder("Ask about your documents…")
+    box.fill("How often should the filters be checked and cleaned?")
+    box.press("Enter")
+    # both answers stream into their columns, then each gets its label (first token, speed, what ran)
+    page.get_by_text("Best answer").wait_for(timeout=300_000)
+    columns = page.locator("[data-testid='stChatMessage']").last.locator("[data-testid='stColumn']")
+    assert columns.count() == 2
+    base, rag = columns.nth(0).inner_text(), columns.nth(1).inner_text()
+    assert base.startswith("base") and rag.startswith("rag")
+    assert "first token" in base and "tok/s" in rag and "no adapter" in base
+    assert "once a week" in rag.lower()
+    message = page.locator("[data-testid='stChatMessage']").last
+    message.locator("button").filter(has_text=re.compile(r"^\s*rag\s*$")).click()  # the "Best answer" control
+    page.get_by_text("rag preferred 1 of 1 times", exact=False).wait_for()
+    page.screenshot(path=str(output_dir / "compare.png"), full_page=True)
+    page.close()
+
+
+def test_a_cited_source_shows_its_page_as_an_image(app_url: str, browser, output_dir: Path) -> None:
+    # Runs after the RAG answer above: its conversation is saved, so the Chat page shows it again.
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(90_000)
+    page.goto(f"{app_url}/chat")
+    answer = page.locator("[data-testid='stChatMessage']").nth(1)
+    answer.get_by_text("Sources").click()
+    answer.get_by_role("button", name="Show page 6").first.click()
+    shown = answer.locator("[data-testid='stImage'] img").first
+    shown.wait_for()
+    assert shown.evaluate("img => img.naturalWidth") > 500  # a rendered page, not a placeholder
+    answer.get_by_text("page 6 of 8 · the passage is highlighted", exact=False).wait_for()
+    assert answer.get_by_role("button", name="Download the original").count() == 1
+    assert page.locator("iframe, embed, object").count() == 0  # the PDF itself never reaches the browser
+    shown.scroll_into_view_if_needed()
+    page.screenshot(path=str(output_dir / "pageview.png"), full_page=True)
 
 
 def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, output_dir: Path) -> None:

@@ -1,0 +1,140 @@
+"""A long-lived parser child process: many files, one interpreter start, the same protection per file.
+
+Starting a Python process per file costs 0.1–0.3 s on an idle machine here (seconds under load) —
+more than parsing and embedding a small text file. This worker is started once per ingestion and
+parses files one after another: requests and replies are JSON lines on its stdin/stdout. Each file
+still has the wall-clock limit (a hang kills the worker, which is restarted for the next file), the
+process has the same address-space limit, and a crash or out-of-memory is reported for that file
+only; the worker is restarted after any such failure, and after `max_files` files so memory a
+parser leaked does not pile up.
+
+Run as `python -m core.documents.parse_pool [--parser MOD:FUNC]` (the parent does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from core.documents.loaders import Page, ParseFailure
+from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, failure_from_exit, pages_from_reply, reply_for, timeout_failure
+from core.documents.sniff import DocKind
+
+
+class ParseWorker:
+    """Parses files in one reusable child process; `parse` raises ParseFailure like `parse_in_subprocess`."""
+
+    def __init__(self, timeout_s: float, memory_mb: int, parser: str | None = None, max_files: int = 200) -> None:
+        self.timeout_s, self.memory_mb, self.parser, self.max_files = timeout_s, memory_mb, parser, max_files
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._replies: queue.Queue[bytes] = queue.Queue()
+        self._stderr: list[bytes] = []
+        self._served = 0
+        self.starts = 0  # how many processes were started (tests check reuse and restarts)
+
+    def parse(self, path: Path, kind: DocKind) -> list[Page]:
+        """Parse one file in the worker (starting or restarting it as needed)."""
+        proc = self._ensure()
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write((json.dumps({"path": str(path), "kind": kind}) + "\n").encode("utf-8"))
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._stop()
+            proc = self._ensure()  # it died between files: one fresh try
+            assert proc.stdin is not None
+            proc.stdin.write((json.dumps({"path": str(path), "kind": kind}) + "\n").encode("utf-8"))
+            proc.stdin.flush()
+        try:
+            line = self._replies.get(timeout=self.timeout_s)
+        except queue.Empty:
+            self._stop()
+            raise timeout_failure(self.timeout_s) from None
+        if not line:  # end of output: the worker died on this file
+            returncode = proc.wait()
+            stderr = b"".join(self._stderr)
+            self._stop()
+            raise failure_from_exit(stderr, returncode, self.memory_mb)
+        self._served += 1
+        result = json.loads(line.decode("utf-8"))
+        if (not result.get("ok") and result.get("code") == "memory") or self._served >= self.max_files:
+            self._stop()  # after a MemoryError the process may be in a poor state: start clean
+        return pages_from_reply(result)
+
+    def close(self) -> None:
+        """Stop the worker."""
+        self._stop()
+
+    def __enter__(self) -> "ParseWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stop()
+        cmd = [sys.executable, "-m", "core.documents.parse_pool"] + (["--parser", self.parser] if self.parser else [])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+        memory_mb = self.memory_mb
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                      cwd=str(PROJECT_ROOT), preexec_fn=lambda: _limit_memory(memory_mb))
+        self._replies = queue.Queue()
+        self._stderr = []
+        self._served = 0
+        self.starts += 1
+        # Readers on threads: a reply is waited for with a timeout, and stderr never fills its pipe.
+        threading.Thread(target=_pump_lines, args=(self._proc.stdout, self._replies), daemon=True).start()
+        threading.Thread(target=_pump_tail, args=(self._proc.stderr, self._stderr), daemon=True).start()
+        return self._proc
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+
+
+def _pump_lines(pipe: IO[bytes], into: "queue.Queue[bytes]") -> None:
+    for line in iter(pipe.readline, b""):
+        into.put(line)
+    into.put(b"")
+
+
+def _pump_tail(pipe: IO[bytes], into: list[bytes]) -> None:
+    for line in iter(pipe.readline, b""):
+        into[:] = (into + [line])[-20:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: one JSON request per line in, one JSON reply per line out, until stdin closes."""
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--parser", default=None, help="module:function replacing the built-in loaders (tests use it)")
+    ns = args.parse_args(argv)
+    out: Any = sys.stdout
+    sys.stdout = sys.stderr  # a parser that prints must not corrupt the replies
+    for line in sys.stdin:
+        request = json.loads(line)
+        out.write(json.dumps(reply_for(Path(request["path"]), request["kind"], ns.parser)) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

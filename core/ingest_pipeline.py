@@ -1,0 +1,153 @@
+"""Ingestion with both cores busy: upcoming files are checked and parsed while earlier ones are embedded.
+
+One thread runs the library's checks and parsing for the next files, in one reusable parser process
+(`ParseWorker`: no interpreter start per file); the calling thread chunks, embeds the chunks of
+several files in shared model batches, and stores them. The outcome per file is exactly the
+library's (indexed, duplicate or rejected with its reason), in the order given; progress reports and
+every Streamlit-visible callback happen on the calling thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import TYPE_CHECKING, Any
+
+from core.documents.loaders import ParseFailure
+from core.documents.parse_pool import ParseWorker
+from core.errors import AppError
+
+if TYPE_CHECKING:
+    from core.chunks import Chunk
+    from core.library import DocumentLibrary, IngestResult, Prepared, ProgressFn, UploadedFile
+
+AHEAD = 8  # parsed files waiting at most (bounds the memory held by parsed pages)
+GROUP_CHUNKS = 256  # chunks of several small files embedded together, in the library's model batches
+
+
+class IngestPipeline:
+    """Runs `DocumentLibrary` ingestion overlapped: parse ahead on a thread, embed and store here."""
+
+    def __init__(self, library: "DocumentLibrary") -> None:
+        self.library = library
+
+    def run(self, collection: str, files: list["UploadedFile"], report: "ProgressFn", ocr: bool = False) -> list["IngestResult"]:
+        """Index every file; one file's failure never stops the others (an AppError from the store or model does)."""
+        lib = self.library
+        events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        room = threading.Semaphore(AHEAD)
+        stop = threading.Event()
+
+        def produce() -> None:
+            worker = ParseWorker(lib.settings.parse_timeout_s, lib.settings.parse_memory_mb, lib._parser)
+            lib._parsing.worker = worker
+            try:
+                for i, upload in enumerate(files):
+                    room.acquire()
+                    if stop.is_set():
+                        return
+                    try:
+                        prepared = lib._prepare(collection, upload, lambda p: events.put(("progress", p)), ocr)
+                    except BaseException as exc:  # handed to the calling thread, which raises it there
+                        events.put(("error", exc))
+                        return
+                    events.put(("file", i, prepared))
+            finally:
+                lib._parsing.worker = None
+                worker.close()
+                events.put(("end",))
+
+        results: dict[int, IngestResult] = {}
+        first_of: dict[str, str] = {}  # doc id → the name it is being indexed under in this run
+        pending: list[tuple[int, Prepared, list[Chunk]]] = []
+        producer = threading.Thread(target=produce, name="ingest-parse", daemon=True)
+        producer.start()
+        try:
+            while True:
+                try:
+                    event = events.get(block=not pending)
+                except queue.Empty:  # nothing parsed yet: embed what is waiting rather than idle
+                    self._flush(collection, pending, results, report)
+                    continue
+                if event[0] == "progress":
+                    report(event[1])
+                elif event[0] == "error":
+                    raise event[1]
+                elif event[0] == "end":
+                    self._flush(collection, pending, results, report)
+                    break
+                else:
+                    room.release()
+                    i, prepared = event[1], event[2]
+                    self._take(collection, i, prepared, first_of, pending, results, report)
+                    if sum(len(r) for _, _, r in pending) >= GROUP_CHUNKS:
+                        self._flush(collection, pending, results, report)
+        except BaseException:
+            for _, prepared, _ in pending:
+                lib._forget_original(prepared.stored_as)
+            raise
+        finally:
+            stop.set()
+            for _ in range(AHEAD + 1):
+                room.release()
+            producer.join()
+        return [results[i] for i in sorted(results)]
+
+    def _take(self, collection: str, i: int, prepared: "IngestResult | Prepared", first_of: dict[str, str],
+              pending: list, results: dict, report: "ProgressFn") -> None:
+        """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for embedding."""
+        from core.library import IngestResult
+
+        lib = self.library
+        if isinstance(prepared, IngestResult):
+            self._done(collection, i, prepared, results, report)
+            return
+        if prepared.doc_id in first_of:  # the same bytes twice in one upload: the first copy is being indexed
+            self._done(collection, i, IngestResult(prepared.name, "duplicate", prepared.doc_id, prepared.kind, len(prepared.pages), 0, prepared.size,
+                                                   reason=f"Already indexed as '{first_of[prepared.doc_id]}': nothing to do."), results, report)
+            return
+        try:
+            records = lib._chunk(prepared.doc_id, prepared.name, prepared.pages, lib.settings.chunk_size, lib.settings.chunk_overlap, report)
+        except ParseFailure as exc:
+            self._done(collection, i, lib._rejected(prepared, exc), results, report)
+            return
+        first_of[prepared.doc_id] = prepared.name
+        pending.append((i, prepared, records))
+
+    def _flush(self, collection: str, pending: list, results: dict, report: "ProgressFn") -> None:
+        """Embed the waiting files' chunks together, then store each file and record it."""
+        if not pending:
+            return
+        lib = self.library
+        texts = [c.text for _, _, records in pending for c in records]
+        vectors: list[list[float]] = []
+        from core.library import EMBED_BATCH, Progress
+
+        offsets, total = [], 0
+        for _, _, records in pending:
+            offsets.append(total)
+            total += len(records)
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.extend(lib.embedder.embed(texts[start : start + EMBED_BATCH]))
+            done = len(vectors)
+            for (_, prepared, records), offset in zip(pending, offsets):  # each file with chunks in this batch
+                if offset < done and offset + len(records) > start:
+                    report(Progress(prepared.name, "embedding", min(len(records), done - offset), len(records)))
+        at = 0
+        while pending:
+            i, prepared, records = pending.pop(0)
+            try:
+                lib._store_chunks(collection, prepared.doc_id, prepared.name, records, vectors[at : at + len(records)], report)
+            except AppError:
+                lib._forget_original(prepared.stored_as)
+                raise
+            at += len(records)
+            self._done(collection, i, lib._indexed(collection, prepared, len(records)), results, report)
+
+    def _done(self, collection: str, i: int, result: "IngestResult", results: dict, report: "ProgressFn") -> None:
+        from core.library import Progress
+
+        if result.status == "rejected":
+            self.library._record_rejection(collection, result)
+        report(Progress(result.name, "done", detail=result.status))
+        results[i] = result
