@@ -98,7 +98,8 @@ def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
             "method": found.method,
             "retrieval_ms": round(found.ms, 1),
             "chunks": [
-                {"source": c.source, "page": c.page, "score": round(c.score, 4), "chunk_id": c.chunk_id, "text": c.text}
+                {"source": c.source, "page": c.page, "score": round(c.score, 4),
+                 "similarity": None if c.similarity is None else round(c.similarity, 3), "chunk_id": c.chunk_id, "text": c.text}
                 for c in found.chunks
             ],
         }

@@ -24,6 +24,7 @@ class Answer:
     incomplete: bool = False
     error: str = ""
     cited: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # "unsupported": no retrieved passage holds the answer's facts
     # what really ran (from the engine, after the fact): the served model and the LoRA adapter applied ("" = none)
     served_model: str = ""
     adapter: str = ""
@@ -43,7 +44,8 @@ class Answer:
         out = asdict(self)
         out["ran"] = self.ran
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4), "text": s.text,
+            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id, "score": round(s.score, 4),
+             "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text,
              "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr, "flag": injection_flag(s.text)} for s in self.sources
         ]
         return out

@@ -21,10 +21,11 @@ from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
+from core.context import select_evidence
+from core.grounding import attribute, question_coverage
 from core.history import ChatHistory
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
 from core.retrieval import Method, Retriever
-from core.text import tokenize
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -89,36 +90,19 @@ class AnswerStream:
         if self.answer.sources and not self.answer.incomplete:
             marker = self._attribute()
             if marker:
-                self.answer.text += marker
                 yield marker
         self._finish()
 
     def _attribute(self) -> str:
-        """Cite the passages the answer used; returns the marker text appended (if any)."""
-        used = sorted({int(m) for m in _MARKER.findall(self.answer.text) if 1 <= int(m) <= len(self.answer.sources)})
-        if used:
-            self.answer.cited = used
-            return ""
-        if not self.answer.text or NOT_FOUND.lower().rstrip(".") in self.answer.text.lower():
-            return ""
-        # Small base models do not write citation markers: attribute the answer to the passage
-        # that contains most of its words, and say which one it was.
-        tokens = tokenize(self.answer.text)
-        words = set(tokens)
-        if not words:
-            return ""
-        if len(tokens) < 4:
-            # A short answer ("5.5", "15 kg") shares a word with almost anything: cite only a passage
-            # that contains the whole answer.
-            phrase = " ".join(tokens)
-            overlaps = [1.0 if f" {phrase} " in f" {' '.join(tokenize(s.text))} " else 0.0 for s in self.answer.sources]
-        else:
-            overlaps = [len(words & set(tokenize(s.text))) / len(words) for s in self.answer.sources]
-        best = max(range(len(overlaps)), key=overlaps.__getitem__)
-        if overlaps[best] < 0.5:
-            return ""
-        self.answer.cited = [best + 1]
-        return f" [{best + 1}]"
+        """Cite the passage that holds the answer's facts, or flag the answer; returns the marker appended (if any)."""
+        outcome = attribute(self.answer.text, [s.text for s in self.answer.sources], NOT_FOUND)
+        self.answer.cited = list(outcome.cited)
+        # The stored text (what history and exports show) drops markers of passages that do not hold the answer.
+        self.answer.text = outcome.apply(self.answer.text)
+        for flag in outcome.flags:
+            if flag not in self.answer.flags:
+                self.answer.flags.append(flag)
+        return outcome.marker
 
     def _finish(self) -> None:
         stats = getattr(self._generation, "stats", None)
@@ -202,7 +186,15 @@ class ChatService:
                 )
                 return AnswerStream(answer, None, started)
             answer.sources = found.chunks
-            prompt = rag_prompt(question.text, found.chunks)
+            coverage = question_coverage(question.text, [c.text for c in found.chunks])
+            answer.timings["question_coverage"] = round(coverage, 2)
+            if coverage < self.settings.min_coverage:
+                answer.text = (
+                    f"{NOT_FOUND} The passages found do not mention most of what the question asks about "
+                    f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
+                )
+                return AnswerStream(answer, None, started)
+            prompt = rag_prompt(question.text, found.chunks, select_evidence(question.text, found.chunks))
         if question.mode in VARIANT_MODES and model == question.base_model:
             answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)

@@ -41,7 +41,7 @@ class Retriever:
         vector = self.embedder.embed([question])[0]
         dense = self.store.query(collection, vector, k if method == "dense" else max(k * 4, 20))
         if method == "dense":
-            chunks = [h.chunk.scored(h.score) for h in dense]
+            chunks = [h.chunk.scored(h.score, h.score) for h in dense]
         else:
             chunks = self._fused(collection, question, dense, k)
         best = max((h.score for h in dense), default=0.0)
@@ -59,4 +59,5 @@ class Retriever:
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused, key=fused.get, reverse=True)[:k]  # type: ignore[arg-type]
         by_id.update((c.chunk_id, c) for c in self.store.get_chunks(collection, [cid for cid in best if cid not in by_id]))
-        return [by_id[cid].scored(fused[cid]) for cid in best if cid in by_id]
+        cosine = {hit.chunk.chunk_id: hit.score for hit in dense}  # shown to users: a rank-fusion value is not a similarity
+        return [by_id[cid].scored(fused[cid], cosine.get(cid)) for cid in best if cid in by_id]

@@ -119,7 +119,9 @@ def show_sources(message: dict[str, Any], key: str = "") -> None:
     with st.expander(f"Sources ({len(sources)})"):
         for i, source in enumerate(sources, 1):
             mark = " ← cited" if i in cited else ""
-            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · score {source['score']:.3f}{mark}")
+            similarity = source.get("similarity")
+            shown = "similarity —" if similarity is None else f"similarity {similarity:.2f}"  # a cosine, not a rank-fusion value
+            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · {shown}{mark}")
             if source.get("flag"):
                 st.warning(f"This passage {escape_markdown(source['flag'])}: it was quoted to the model as data only. Check the document it comes from.",
                            icon=":material/gpp_maybe:")
@@ -143,6 +145,8 @@ def show_label(message: dict[str, Any]) -> None:
     if message.get("incomplete"):
         st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}" if message.get("content") or message.get("text")
                    else f"No answer: {escape_markdown(str(message.get('error')))}")
+    if "unsupported" in (message.get("flags") or []):
+        st.warning("Not supported by the documents: no retrieved passage contains this answer's facts.", icon=":material/report:")
     for warning in message.get("warnings") or []:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 

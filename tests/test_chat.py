@@ -33,7 +33,7 @@ def indexed(services: Services) -> Services:
 @pytest.fixture
 def ollama(ollama_server: FakeOllamaServer, settings: Settings) -> OllamaEngine:
     ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
-    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week, after heavy loads. [1]"))
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week. [1]"))
     return OllamaEngine(dataclasses.replace(settings, ollama_host=ollama_server.url, engine="ollama"))
 
 

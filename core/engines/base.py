@@ -39,6 +39,7 @@ class Prompt:
 
     completion: str
     messages: tuple[dict[str, str], ...]
+    completion_stops: tuple[str, ...] = ()  # extra stops for the completion form only (a base model's run-on lines)
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,7 @@ class EmbeddedGeneration:
                 self.mode = "completion"
                 tokens = self._fit_completion(llm, prompt_budget)
                 n_prompt = len(tokens)
-                stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS]))
+                stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
                 chunks = llm.create_completion(tokens, stop=stops, **common)
                 guard = _RepeatGuard()
             self.stats.prompt_tokens = n_prompt
