@@ -14,7 +14,6 @@ from core.config import Settings
 from core.services import Services, build_services
 from core.sparse_index import K1, B, KeywordIndex, KeywordIndexes
 from core.text import tokenize
-from core.chunks import Chunk
 
 WORDS = "filter pump drain door rinse salt tablet spray arm hose valve error code clean weekly water hot cold".split()
 
@@ -142,16 +141,14 @@ def test_a_missing_damaged_or_stale_index_is_rebuilt_from_the_store(tmp_path: Pa
 
 
 def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Services, settings: Settings) -> None:
+    from core.library import UploadedFile
+
     svc = services
-    svc.store.create_collection("manuals", svc.embedder.name, 1000, 150)
-    records = [
-        Chunk("a" * 32 + "-00000", "a" * 64, "a.txt", 1, "Error E42 means the circulation pump is blocked."),
-        Chunk("b" * 32 + "-00000", "b" * 64, "b.txt", 1, "Clean the coarse filter every week under running water."),
-        Chunk("c" * 32 + "-00000", "c" * 64, "c.txt", 1, "The warranty lasts two years from the date of purchase."),
-    ]
-    svc.store.add_chunks("manuals", records, svc.embedder.embed([r.text for r in records]))
+    texts = {"a.txt": "Error E42 means the circulation pump is blocked.", "b.txt": "Clean the coarse filter every week under running water.",
+             "c.txt": "The warranty lasts two years from the date of purchase."}
+    results = {r.name: r for r in svc.library.ingest("manuals", [UploadedFile(n, t.encode()) for n, t in texts.items()])}
     assert svc.retriever.search("manuals", "E42", 1, "fused").chunks[0].source == "a.txt"
-    svc.store.delete_document("manuals", "a" * 64)
+    svc.library.delete_document("manuals", results["a.txt"].doc_id)
     assert all(c.source != "a.txt" for c in svc.retriever.search("manuals", "E42 pump", 3, "fused").chunks)
     assert svc.store.keyword_search("manuals", "E42", 5) == []
     # The files live under the data directory; losing them costs a rebuild, not a wrong answer.
@@ -163,7 +160,7 @@ def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Servic
     again = build_services(settings, embedder=svc.embedder)
     try:
         assert again.retriever.search("manuals", "warranty years", 1, "fused").chunks[0].source == "c.txt"
-        assert [cid for cid, _ in again.store.keyword_search("manuals", "coarse filter", 5)] == ["b" * 32 + "-00000"]
+        assert [cid for cid, _ in again.store.keyword_search("manuals", "coarse filter", 5)] == again.store.chunk_ids("manuals", results["b.txt"].doc_id)
         again.library.delete_collection("manuals")
         assert not folder.exists()
     finally:
