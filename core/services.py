@@ -10,7 +10,7 @@ from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
-from core.recovery import MaintenanceLock, RecoveryReport
+from core.recovery import MaintenanceLock, RecoveryReport, reconcile
 from core.pageview import PageViewService
 from core.chat import ChatService
 from core.engines.resolver import Engines
@@ -89,7 +89,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     recovery = RecoveryReport()
     if maintenance_lock is not None:
         try:
-            recovery = library.reconcile()
+            recovery = reconcile(library)
         except BaseException:
             maintenance_lock.release()
             store.close()
