@@ -11,28 +11,45 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from core.documents.loaders import ParseFailure
+from core.chunks import Chunk
+from core.config import Settings
+from core.documents.loaders import Page, ParseFailure
 from core.documents.parse_pool import ParseWorker
+from core.embeddings import Embedder
 from core.errors import AppError
-
-if TYPE_CHECKING:
-    from core.chunks import Chunk
-    from core.library import DocumentLibrary, IngestResult, Prepared, ProgressFn, UploadedFile
+from core.ingest_types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
 
 AHEAD = 32  # parsed files waiting at most (bounds the memory held by parsed pages; lets small files group)
 SETTLE_S = 0.3  # with files waiting but none ready, how long to wait for more before embedding a smaller group
 GROUP_CHUNKS = 256  # chunks of several small files embedded together, in the library's model batches
 
 
+class IngestSteps(Protocol):
+    """The per-file steps the pipeline runs: `DocumentLibrary` provides them (named here so this module need not import it)."""
+
+    settings: Settings
+    embedder: Embedder
+    _parser: str | None
+    _parsing: threading.local
+
+    def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> IngestResult | Prepared: ...
+    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]: ...
+    def _store_chunks(self, collection: str, doc_id: str, name: str, records: list[Chunk], vectors: list[list[float]], report: ProgressFn) -> None: ...
+    def _indexed(self, collection: str, prepared: Prepared, chunks: int) -> IngestResult: ...
+    def _rejected(self, collection: str, prepared: Prepared, exc: ParseFailure) -> IngestResult: ...
+    def _abandon_prepared(self, collection: str, prepared: Prepared) -> None: ...
+    def _record_rejection(self, collection: str, result: IngestResult) -> None: ...
+
+
 class IngestPipeline:
     """Runs `DocumentLibrary` ingestion overlapped: parse ahead on a thread, embed and store here."""
 
-    def __init__(self, library: "DocumentLibrary") -> None:
+    def __init__(self, library: IngestSteps) -> None:
         self.library = library
 
-    def run(self, collection: str, files: list["UploadedFile"], report: "ProgressFn", ocr: bool = False) -> list["IngestResult"]:
+    def run(self, collection: str, files: list[UploadedFile], report: ProgressFn, ocr: bool = False) -> list[IngestResult]:
         """Index every file; one file's failure never stops the others (an AppError from the store or model does)."""
         lib = self.library
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -57,8 +74,6 @@ class IngestPipeline:
                 lib._parsing.worker = None
                 worker.close()
                 events.put(("end",))
-
-        from core.library import IngestResult
 
         results: dict[int, IngestResult] = {}
         first_of: dict[str, str] = {}  # doc id → the name it is being indexed under in this run
@@ -107,11 +122,9 @@ class IngestPipeline:
             producer.join()
         return [results[i] for i in sorted(results)]
 
-    def _take(self, collection: str, i: int, prepared: "IngestResult | Prepared", first_of: dict[str, str],
-              pending: list, results: dict, report: "ProgressFn") -> None:
+    def _take(self, collection: str, i: int, prepared: IngestResult | Prepared, first_of: dict[str, str],
+              pending: list, results: dict, report: ProgressFn) -> None:
         """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for embedding."""
-        from core.library import IngestResult
-
         lib = self.library
         if isinstance(prepared, IngestResult):
             self._done(collection, i, prepared, results, report)
@@ -128,15 +141,13 @@ class IngestPipeline:
         first_of[prepared.doc_id] = prepared.name
         pending.append((i, prepared, records))
 
-    def _flush(self, collection: str, pending: list, results: dict, report: "ProgressFn") -> None:
+    def _flush(self, collection: str, pending: list, results: dict, report: ProgressFn) -> None:
         """Embed the waiting files' chunks together, then store each file and record it."""
         if not pending:
             return
         lib = self.library
         texts = [c.text for _, _, records in pending for c in records]
         vectors: list[list[float]] = []
-        from core.library import EMBED_BATCH, Progress
-
         offsets, total = [], 0
         for _, _, records in pending:
             offsets.append(total)
@@ -158,9 +169,7 @@ class IngestPipeline:
             at += len(records)
             self._done(collection, i, lib._indexed(collection, prepared, len(records)), results, report)
 
-    def _done(self, collection: str, i: int, result: "IngestResult", results: dict, report: "ProgressFn") -> None:
-        from core.library import Progress
-
+    def _done(self, collection: str, i: int, result: IngestResult, results: dict, report: ProgressFn) -> None:
         if result.status == "rejected":
             self.library._record_rejection(collection, result)
         report(Progress(result.name, "done", detail=result.status))

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import Literal
 
 from core.catalog import Catalog, DocumentRecord, ReindexIntent, now
 from core.config import Settings
@@ -32,36 +32,8 @@ from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
 from core.fsutil import write_bytes_atomic
-
-if TYPE_CHECKING:
-    from core.recovery import RecoveryReport
-
-Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
-EMBED_BATCH = 64
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file as it arrives: the name the user gave it and its bytes."""
-
-    name: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """How one file ended: `indexed`, `duplicate` or `rejected` (with `reason` saying what to do)."""
-
-    name: str
-    status: Literal["indexed", "duplicate", "rejected"]
-    doc_id: str = ""
-    kind: str = ""
-    pages: int = 0
-    chunks: int = 0
-    size: int = 0
-    reason: str = ""
-    code: str = ""
-    ocr_pages: int = 0
+from core.ingest_pipeline import IngestPipeline
+from core.ingest_types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
 
 
 @dataclass(frozen=True)
@@ -84,33 +56,6 @@ class ReplaceResult:
     seconds: float = 0.0
     reason: str = ""
     code: str = ""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress report for one file: `done` of `total` units at `stage`."""
-
-    name: str
-    stage: Stage
-    done: int = 0
-    total: int = 0
-    detail: str = ""
-
-
-ProgressFn = Callable[[Progress], None]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An upload that passed the checks and was parsed: what is left is chunking, embedding and storing."""
-
-    name: str
-    doc_id: str
-    kind: str
-    size: int
-    stored_as: str
-    pages: list[Page]
-    gen: int = 0  # the generation its chunks are written as
 
 
 def safe_display_name(name: str) -> str:
@@ -193,8 +138,6 @@ class DocumentLibrary:
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
-        from core.ingest_pipeline import IngestPipeline  # parsing overlapped with embedding, batches across files
-
         return IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
 
     def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
@@ -260,12 +203,6 @@ class DocumentLibrary:
         """Whether the store holds exactly the chunks the catalog says an indexed document has."""
         gens = self.store.document_generations(record.collection, record.doc_id)
         return set(gens) == {record.gen} and len(gens[record.gen]) == record.chunks
-
-    def reconcile(self) -> "RecoveryReport":
-        """Finish or undo whatever an interrupted run left half-done (run at start-up)."""
-        from core.recovery import reconcile
-
-        return reconcile(self)
 
     # --- new versions of a document --------------------------------------------------------
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from core.errors import QuestionFileError
+from core.fsutil import write_jsonl_atomic
 
 SPLITS = ("seen", "new")
 SPLIT_LABELS = {"seen": "seen facts", "new": "new documents", "": "unsplit"}
@@ -120,8 +121,6 @@ def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
 
 def write_questions(path: Path, questions: Iterable[EvalQuestion]) -> Path:
     """Write questions as JSONL that `read_questions` reads back (atomically: a reader never sees half a file)."""
-    from core.fsutil import write_jsonl_atomic
-
     write_jsonl_atomic(Path(path), (q.to_record() for q in questions))
     return Path(path)
 

@@ -22,15 +22,13 @@ import fcntl
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from core.catalog import DocumentRecord, now
 from core.documents.loaders import ParseFailure
 from core.embeddings import embedder_label
 from core.errors import AppError
-
-if TYPE_CHECKING:
-    from core.library import DocumentLibrary
+from core.library import DocumentLibrary
 
 TEMP_PREFIX = ".upload-"
 
@@ -97,7 +95,7 @@ class MaintenanceLock:
             self._handle = None
 
 
-def reconcile(library: "DocumentLibrary") -> RecoveryReport:
+def reconcile(library: DocumentLibrary) -> RecoveryReport:
     """Finish or undo every half-done change in `library`; safe to run when nothing is wrong (it then only reads)."""
     report = RecoveryReport()
     store, catalog = library.store, library.catalog
@@ -153,7 +151,7 @@ def reconcile(library: "DocumentLibrary") -> RecoveryReport:
     return report
 
 
-def _reindex(library: "DocumentLibrary", record: DocumentRecord, chunks: dict[int, int], target: tuple[int, int] | None, report: RecoveryReport) -> None:
+def _reindex(library: DocumentLibrary, record: DocumentRecord, chunks: dict[int, int], target: tuple[int, int] | None, report: RecoveryReport) -> None:
     """Index an interrupted or damaged document again from its kept original."""
     store = library.store
     if chunks:

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.catalog import Catalog
 from core.config import Settings
 from core.embeddings import Embedder, make_embedder
 from core.history import ChatHistory
 from core.library import DocumentLibrary
-from core.recovery import MaintenanceLock, RecoveryReport
+from core.recovery import MaintenanceLock, RecoveryReport, reconcile
 from core.pageview import PageViewService
 from core.chat import ChatService
 from core.engines.resolver import Engines
+from core.evaluation.advisor import AdvisorService
+from core.evaluation.service import EvaluationService
+from core.evaluation.update_test import UpdateTestService
 from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
 from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
 
-if TYPE_CHECKING:
-    from core.evaluation.service import EvaluationService
-    from core.evaluation.advisor import AdvisorService
-    from core.evaluation.update_test import UpdateTestService
 
 
 @dataclass
@@ -46,24 +45,18 @@ class Services:
     maintenance_lock: MaintenanceLock | None = None
 
     @property
-    def evaluation(self) -> "EvaluationService":
+    def evaluation(self) -> EvaluationService:
         """The evaluation service (stateless: built on the bundle's chat service, embedder and engines)."""
-        from core.evaluation.service import EvaluationService
-
-        return EvaluationService(self.settings, self.chat, self.embedder, self.engines)
+        return EvaluationService(self.settings, self.chat, self.embedder, self.engines, self.finetune)
 
     @property
-    def update_test(self) -> "UpdateTestService":
+    def update_test(self) -> UpdateTestService:
         """The document-update test (stateless: built on the bundle's library, chat service and variants)."""
-        from core.evaluation.update_test import UpdateTestService
-
         return UpdateTestService(self)
 
     @property
-    def advisor(self) -> "AdvisorService":
+    def advisor(self) -> AdvisorService:
         """The advisor (stateless: reads the saved grid runs and update tests)."""
-        from core.evaluation.advisor import AdvisorService
-
         return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
@@ -89,7 +82,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     recovery = RecoveryReport()
     if maintenance_lock is not None:
         try:
-            recovery = library.reconcile()
+            recovery = reconcile(library)
         except BaseException:
             maintenance_lock.release()
             store.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from core.documents.loaders import Page, ParseFailure
+from core.documents.parse_worker import PROJECT_ROOT, _limit_memory
 
 THIN_WORDS = 30  # fewer words than this on a page is a header or stamp, not a text layer
 LARGE_IMAGE = 0.3  # an image covering this share of the page makes a thin-text page a scan
@@ -95,8 +96,6 @@ def ocr_pages(path: Path, kind: str, pages: list[Page] | None, *, timeout_s: flo
 
 def _run_child(cmd: list[str], timeout_s: float, page_timeout_s: float, memory_mb: int, total_guess: int) -> Iterator[dict[str, Any]]:
     """Run the OCR child, yielding its JSON events; the deadline grows by `page_timeout_s` per page it announces."""
-    from core.documents.parse_worker import PROJECT_ROOT, _limit_memory
-
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, env=env, cwd=str(PROJECT_ROOT),

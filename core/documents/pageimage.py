@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.documents.ocr import open_image_frames, recognise, render_pdf_page
+
 VIEW_MAX_SIDE = 1400  # pixels on the long side of the page shown on screen
 HIGHLIGHT = (255, 213, 0, 110)  # translucent yellow, like a marker
 WINDOW_WORDS = 6  # a passage not found whole is matched in pieces of this many words
@@ -97,8 +99,6 @@ def _ocr_boxes(image: Any, passage: str, view_size: tuple[int, int]) -> list[tup
 
     `image` must be exactly what indexing read (same rendering), so the lines read now are the text indexed then.
     """
-    from core.documents.ocr import recognise
-
     needle, _ = compact(passage)
     width, height = view_size
     boxes = []
@@ -124,8 +124,6 @@ def _draw(image: Any, boxes: Sequence[tuple[float, float, float, float]]) -> Any
 def render(path: Path, kind: str, number: int, passage: str, ocr: bool, out: Path) -> dict[str, Any]:
     """Render page `number` of the file at `path` to PNG at `out`, the passage highlighted; returns what was done."""
     if kind == "image":
-        from core.documents.ocr import open_image_frames
-
         frames = open_image_frames(path)
         if not 1 <= number <= len(frames):
             return {"ok": False, "code": "page", "message": f"The image has {len(frames)} page(s), not a page {number}."}
@@ -136,8 +134,6 @@ def render(path: Path, kind: str, number: int, passage: str, ocr: bool, out: Pat
         pages = len(frames)
     else:
         import pypdfium2 as pdfium
-
-        from core.documents.ocr import render_pdf_page
 
         pdf = pdfium.PdfDocument(str(path))
         try:

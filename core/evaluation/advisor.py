@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping, get_args
 
 from core.errors import AppError
+from core.evaluation.update_test import latest_result
 
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
@@ -512,8 +513,6 @@ class AdvisorService:
 
     def latest_evidence(self, run_id: str | None = None) -> Evidence:
         """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
-        from core.evaluation.update_test import latest_result
-
         scores: tuple[ArmScore, ...] = ()
         label = ""
         runs = self.evaluation.list_runs() if self.evaluation is not None else []

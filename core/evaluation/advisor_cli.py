@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.evaluation.advisor import Budget, Criteria, DataChanges, Hardware, Skills
-from core.evaluation.update_test import UpdateTestService
+from core.evaluation.update_test import UpdateTestConfig, UpdateTestService
 
 
 def add_advisor_commands(sub: Any) -> None:
@@ -52,8 +52,6 @@ def cmd_advise(svc: Any, ns: argparse.Namespace) -> int:
 
 def cmd_update_test(svc: Any, ns: argparse.Namespace) -> int:
     """Run the document-update test and print its result as JSON."""
-    from core.evaluation.update_test import UpdateTestConfig
-
     config = UpdateTestConfig(ns.old, ns.new, ns.questions, ns.collection, [m.strip() for m in ns.modes.split(",") if m.strip()],
                               ns.engine, ns.variant, probe_training=not ns.no_training_probe)
     result = svc.update_test.run(config, progress=lambda what, done, total: print(f"[{done}/{total}] {what}", file=sys.stderr))

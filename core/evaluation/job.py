@@ -12,7 +12,17 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.chat import ChatService
+from core.config import Settings
+from core.embeddings import make_embedder
+from core.engines.resolver import Engines
+from core.errors import EvaluationError
+from core.evaluation.recorded import RecordedRetriever
+from core.evaluation.runner import run_evaluation
+from core.evaluation.runs import EvalConfig
+from core.history import ChatHistory
 from core.jobs import JobContext, JobKind, run_job_main
+from core.questions import EvalQuestion, write_questions
 
 EVAL_JOB = JobKind(
     name="evaluation", module="core.evaluation.job", root="evaluation/runs", prefix="ev", what="evaluation run",
@@ -23,12 +33,6 @@ EVAL_JOB = JobKind(
 
 def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     """Answer and score the run's questions; the final status fields (state done or cancelled, message)."""
-    from core.config import Settings
-    from core.embeddings import make_embedder
-    from core.evaluation.runner import run_evaluation
-    from core.evaluation.runs import EvalConfig
-    from core.questions import EvalQuestion, write_questions
-
     raw = json.loads(Path(config_path).read_text(encoding="utf-8"))
     config = EvalConfig.from_dict(raw)
     questions = [EvalQuestion(**q) for q in raw.get("questions") or []]
@@ -45,19 +49,12 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
                            progress=lambda done, total, message: ctx.progress(done, total, message),
                            should_stop=ctx.stop_requested, judge=judge)
     if final["state"] == "failed":
-        from core.errors import EvaluationError
-
         raise EvaluationError(final["message"])
     return {**final, "result": {"run_id": ctx.folder.name, "answers": final["step"]}}
 
 
 def job_chat_service(settings: Any, records: Any, embedder: Any) -> Any:
     """The chat service of a job: the app's own, with the recorded retrieval instead of the index."""
-    from core.chat import ChatService
-    from core.engines.resolver import Engines
-    from core.evaluation.recorded import RecordedRetriever
-    from core.history import ChatHistory
-
     return ChatService(settings, RecordedRetriever(records, embedder), Engines(settings), ChatHistory(settings.data_dir))
 
 

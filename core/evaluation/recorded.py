@@ -13,7 +13,9 @@ import json
 from dataclasses import asdict
 from typing import Any, Iterable, Mapping, Sequence
 
+from core.chunks import Chunk
 from core.errors import EvaluationError
+from core.retrieval import Retrieval
 
 RETRIEVAL_FILE = "retrieval.jsonl"
 
@@ -36,9 +38,6 @@ class RecordedRetriever:
     """Answers `search` from recorded results (same signature as core.retrieval.Retriever.search)."""
 
     def __init__(self, records: Sequence[Mapping[str, Any]], embedder: Any = None) -> None:
-        from core.chunks import Chunk
-        from core.retrieval import Retrieval
-
         self.embedder = embedder
         self._found: dict[str, Any] = {}
         for raw in records:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from core.chat import Question
+from core.engines.base import GenerationRequest, Prompt
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
@@ -52,8 +54,6 @@ def run_evaluation(
     `chat` is the chat service (`ask(Question, engine)`), `judge` an optional engine that grades answers
     with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
-    from core.chat import Question
-
     folder.mkdir(parents=True, exist_ok=True)
     total = len(questions) * len(config.arms)
     done = 0
@@ -123,8 +123,6 @@ def _similarity(embedder: Any, q: EvalQuestion, rows: list[dict[str, Any]]) -> N
 
 def _judge(engine: Any, model: str, q: EvalQuestion, answer: str) -> bool | None:
     """The judge model's verdict on one answer (None when it gave no usable verdict)."""
-    from core.engines.base import GenerationRequest, Prompt
-
     prompt = m.judge_prompt(q.question, q.answer, answer)
     request = GenerationRequest(model=model, prompt=Prompt(prompt, ({"role": "user", "content": prompt},)), temperature=0.0, max_tokens=8)
     try:

@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.config import Settings
+from core import jobs
 from core.errors import EvaluationError, JobBusyError
 from core.evaluation.job import EVAL_JOB
+from core.evaluation.recorded import record_retrievals
 from core.evaluation.runner import check_arms
 from core.evaluation.runs import TERMINAL, EvalConfig, SavedRun, read_json, read_rows, run_dir
 from core.evaluation.scoring import GRID_METRICS, RETRIEVAL_ARMS, grid_rows, summarise
+from core.finetune.service import FineTuneService
 from core.questions import EvalQuestion, read_finetune_halves, read_questions
+from core.samples import SAMPLES_DIR, sample_qa_files
 
 SAMPLE_PREFIX = "sample:"
 FINETUNE_PREFIX = "finetune:"
@@ -39,26 +43,23 @@ class QuestionSetChoice:
 class EvaluationService:
     """Scores the chat modes on a question set and keeps the runs."""
 
-    def __init__(self, settings: Settings, chat: Any, embedder: Any, engines: Any) -> None:
+    def __init__(self, settings: Settings, chat: Any, embedder: Any, engines: Any, finetune: FineTuneService) -> None:
         self.settings = settings
         self.chat = chat
         self.embedder = embedder
         self.engines = engines
+        self.finetune = finetune  # the Fine-tune wing's training sets hold held-out question halves
 
     # ------------------------------------------------------------ question sets
 
     def question_sets(self) -> list[QuestionSetChoice]:
         """The Fine-tune wing's held-out halves (newest first), then the sample documents' question files."""
-        from core.finetune.dataset import list_datasets
-        from core.samples import sample_qa_files
-
         out = []
-        for manifest in list_datasets(self.settings.data_dir):
-            stats = manifest.get("stats") or {}
-            n = int(stats.get("eval_seen") or 0) + int(stats.get("eval_new") or 0)
-            if n:
-                out.append(QuestionSetChoice(f"{FINETUNE_PREFIX}{manifest['name']}",
-                                             f"Fine-tune halves of '{manifest['name']}' ({stats.get('eval_seen', 0)} seen facts + {stats.get('eval_new', 0)} new documents)", n))
+        for info in self.finetune.training_sets():
+            seen, new = info.stats.eval_seen, info.stats.eval_new
+            if seen + new:
+                out.append(QuestionSetChoice(f"{FINETUNE_PREFIX}{info.name}",
+                                             f"Fine-tune halves of '{info.name}' ({seen} seen facts + {new} new documents)", seen + new))
         for path in sample_qa_files():
             n = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
             out.append(QuestionSetChoice(f"{SAMPLE_PREFIX}{path.name}", f"Sample: {path.name}", n))
@@ -66,11 +67,8 @@ class EvaluationService:
 
     def load_question_set(self, ref: str) -> list[EvalQuestion]:
         """The questions of a set picked by reference (`finetune:NAME`, `sample:FILE`) or a file path."""
-        from core.finetune.dataset import dataset_dir
-        from core.samples import SAMPLES_DIR
-
         if ref.startswith(FINETUNE_PREFIX):
-            return read_finetune_halves(dataset_dir(self.settings.data_dir, ref[len(FINETUNE_PREFIX):]))
+            return read_finetune_halves(self.finetune.training_set_dir(ref[len(FINETUNE_PREFIX):]))
         if ref.startswith(SAMPLE_PREFIX):
             name = Path(ref[len(SAMPLE_PREFIX):]).name
             return read_questions(SAMPLES_DIR / name)
@@ -103,9 +101,6 @@ class EvaluationService:
         Retrieval for the rag/hybrid arms is recorded here, where the index is open (see core/evaluation/recorded.py).
         JobBusyError when another heavy job (training, evaluation) runs.
         """
-        from core import jobs
-        from core.evaluation.recorded import record_retrievals
-
         if not questions:
             raise EvaluationError("The question set is empty: pick or upload a set with at least one question.")
         config = self.resolve(config)
@@ -142,28 +137,20 @@ class EvaluationService:
 
     def cancel(self, run_id: str, wait_s: float = 0.0) -> dict[str, Any]:
         """Ask a running run to stop after the answer it is writing; its finished answers are kept."""
-        from core import jobs
-
         run_dir(self.settings.data_dir, run_id)  # checks the id
         return jobs.cancel_job(self.settings.data_dir, EVAL_JOB, run_id, wait_s).to_dict()
 
     def status(self, run_id: str) -> dict[str, Any]:
         """The run's progress: state, step/total_steps (answers), eta_s, message."""
-        from core import jobs
-
         run_dir(self.settings.data_dir, run_id)
         return jobs.job_status(self.settings.data_dir, EVAL_JOB, run_id).to_dict()
 
     def running(self) -> str | None:
         """The id of the run in progress, if any."""
-        from core import jobs
-
         return next((s.job_id for s in jobs.list_jobs(self.settings.data_dir, EVAL_JOB) if not s.terminal), None)
 
     def list_runs(self) -> list[dict[str, Any]]:
         """Every saved run, newest first: id, label, arms, engine, question set, state, correct share per arm."""
-        from core import jobs
-
         out = []
         for status in jobs.list_jobs(self.settings.data_dir, EVAL_JOB):
             folder = run_dir(self.settings.data_dir, status.job_id)

@@ -23,8 +23,11 @@ from typing import Any, Callable, Sequence
 
 from core.questions import read_questions
 from core.errors import AppError, FineTuneError
-from core.library import UploadedFile
+from core.evaluation.metrics import judge_containment
+from core.fsutil import write_bytes_atomic, write_text_atomic
+from core.library import UploadedFile, safe_display_name
 from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
+from core.samples import SAMPLES_DIR
 
 DEFAULT_COLLECTION = "update-test"
 DEFAULT_EPOCHS = 10  # the training defaults (core.finetune.jobs.TrainConfig)
@@ -187,9 +190,6 @@ class UpdateTestService:
     def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
                     progress: ProgressFn | None = None, probe_training: bool = True) -> UpdateTestResult:
         """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
-        from core.fsutil import write_bytes_atomic
-        from core.library import safe_display_name
-
         if safe_display_name(old.name) != safe_display_name(new.name):
             raise UpdateTestError(f"The two versions must have the same file name (a new version replaces the old one): "
                                   f"got '{safe_display_name(old.name)}' and '{safe_display_name(new.name)}'.")
@@ -205,8 +205,6 @@ class UpdateTestService:
     @staticmethod
     def sample_config(arms: Sequence[str], engine: str | None = None, probe_training: bool = True) -> UpdateTestConfig:
         """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
-        from core.samples import SAMPLES_DIR
-
         update = SAMPLES_DIR / "update"
         return UpdateTestConfig(SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf", update / "aquaflow-dishwasher-manual.pdf",
                                 update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine, probe_training=probe_training)
@@ -280,51 +278,42 @@ class UpdateTestService:
 
     def _measured_speed(self) -> dict[str, Any] | None:
         """Training speed recorded by an earlier job on this data directory (seconds per step, loading time)."""
-        from core.finetune.jobs import list_jobs
-
-        for status in list_jobs(self.svc.settings.data_dir):
-            cost = status.get("cost") or {}
+        for status in self.svc.finetune.training_jobs():
+            cost = status.cost
             if cost.get("s_per_step") and cost.get("steps"):
                 return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
-                        "source": f"by training job {status.get('job_id')}", "batch_size": cost.get("batch_size")}
+                        "source": f"by training job {status.job_id}", "batch_size": cost.get("batch_size")}
         return None
 
     def _probe_speed(self, config: UpdateTestConfig, facts: Sequence[ChangedFact]) -> dict[str, Any] | None:
         """Run a few real training steps (a short job on the changed facts) to measure this machine's speed."""
-        from core.finetune import jobs
-        from core.finetune.dataset import QAPair, export_messages
-
-        settings = self.svc.settings
-        folder = results_dir(settings.data_dir)
+        finetune = self.svc.finetune
+        folder = results_dir(self.svc.settings.data_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        dataset = export_messages([QAPair(f.question, f.old_answer) for f in facts], folder / "probe-pairs.jsonl")
+        dataset = finetune.export_pairs([(f.question, f.old_answer) for f in facts], folder / "probe-pairs.jsonl")
         options: dict[str, Any] = {"max_steps": PROBE_STEPS, "epochs": DEFAULT_EPOCHS, "batch_size": DEFAULT_BATCH}
         if config.training_cache_dir:
             options["cache_dir"] = config.training_cache_dir
         try:
-            job = jobs.start_job(jobs.make_train_config(settings, dataset, engine="embedded", **options))
+            job = finetune.start_training(dataset, engine="embedded", **options)
         except FineTuneError:
             return None  # another heavy job is running: leave the cost unknown rather than wait
-        status = jobs.wait_job(settings.data_dir, job, timeout_s=900)
-        cost = status.get("cost") or {}
-        if status.get("state") != "done" or not cost.get("s_per_step"):
+        status = finetune.wait(job, timeout_s=900)
+        cost = dict(status.extra.get("cost") or {})
+        if status.state != "done" or not cost.get("s_per_step"):
             return None
         return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
                 "source": f"now by a {cost.get('steps')}-step probe job ({job})", "batch_size": cost.get("batch_size")}
 
     def _training_set_size(self) -> tuple[int, str]:
-        from core.finetune.dataset import list_datasets, load_training_pairs
-
-        for manifest in list_datasets(self.svc.settings.data_dir):
+        for info in self.svc.finetune.training_sets():
             try:
-                return len(load_training_pairs(Path(manifest["path"]))), f"the size of training set {manifest.get('name', '?')}"
+                return len(self.svc.finetune.training_pairs(info.name)), f"the size of training set {info.name}"
             except (AppError, KeyError, ValueError, OSError):
                 continue  # an unfinished or foreign folder: size the estimate from the next one
         return ASSUMED_PAIRS, "assumed: no training set saved yet"
 
     def _save(self, result: UpdateTestResult) -> Path:
-        from core.fsutil import write_text_atomic
-
         folder = results_dir(self.svc.settings.data_dir)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / time.strftime("update-%Y%m%d-%H%M%S.json", time.localtime(result.created))
@@ -338,8 +327,6 @@ def _score(facts: Sequence[ChangedFact], arms: Sequence[str], before: dict[tuple
 
     Before the update the old figure is the right answer, after it the new one.
     """
-    from core.evaluation.metrics import judge_containment
-
     summary = {arm: {phase: {"old": 0, "new": 0, "n": len(facts)} for phase in ("before", "after")} for arm in arms}
     rows = []
     for i, fact in enumerate(facts):

@@ -101,7 +101,11 @@ class FineTuneService:
 
     def training_pairs(self, name: str) -> list[ds.QAPair]:
         """The training pairs of a saved training set."""
-        return ds.load_training_pairs(ds.dataset_dir(self.data_dir, name))
+        return ds.load_training_pairs(self.training_set_dir(name))
+
+    def training_set_dir(self, name: str) -> Path:
+        """The folder a training set of that name is kept in (whether or not it exists yet)."""
+        return ds.dataset_dir(self.data_dir, name)
 
     def save_edits(self, name: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Replace a training set's pairs with an edited table; returns how many pairs are kept."""
@@ -116,6 +120,10 @@ class FineTuneService:
         pairs = self.training_pairs(name)
         ds.export_messages(pairs, out)
         return len(pairs)
+
+    def export_pairs(self, pairs: Iterable[tuple[str, str]], out: Path) -> Path:
+        """Write (question, answer) pairs as a chat-messages JSONL file a training job can take; returns its path."""
+        return ds.export_messages([ds.QAPair(q, a) for q, a in pairs], out)
 
     def import_training_set(self, name: str, data: bytes | str | Path, file_name: str = "",
                             options: ds.DatasetOptions = ds.DatasetOptions()) -> TrainingSetInfo:

@@ -22,11 +22,10 @@ from pydantic import ConfigDict
 from core.embeddings import Embedder
 from core.chunks import Chunk
 from core.retrieval import Method, Retriever
+from core.services import Services
 
 if TYPE_CHECKING:
-    from langchain_chroma import Chroma
-
-    from core.services import Services
+    from langchain_chroma import Chroma  # a heavy optional dependency, imported where used
 
 
 class AppEmbeddings(Embeddings):
@@ -74,7 +73,7 @@ def to_document(chunk: Chunk, collection: str) -> Document:
     return Document(page_content=chunk.text, metadata=metadata, id=chunk.chunk_id)
 
 
-def collection_retriever(services: "Services", collection: str, k: int | None = None, method: Method | None = None) -> CollectionRetriever:
+def collection_retriever(services: Services, collection: str, k: int | None = None, method: Method | None = None) -> CollectionRetriever:
     """A retriever over `collection` with the app's settings (top-k, retrieval method) unless given."""
     services.store.collection_info(collection)  # a missing collection fails here, with the fix, not at the first query
     return CollectionRetriever(
@@ -83,7 +82,7 @@ def collection_retriever(services: "Services", collection: str, k: int | None = 
     )
 
 
-def chroma_vectorstore(services: "Services", collection: str) -> "Chroma":
+def chroma_vectorstore(services: Services, collection: str) -> "Chroma":
     """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings."""
     from langchain_chroma import Chroma
 

@@ -33,8 +33,8 @@ def test_rag_follows_the_new_version_at_once_and_the_variant_does_not(tmp_path: 
     settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", engine="embedded")
     svc = build_services(settings, embedder=embedder)
     try:
-        variant = register_embedded(settings.data_dir, "manual-ft", Path(trained.status["result"]["adapter_gguf"]), base_gguf,
-                                    "gemma-3-270m (bundled)", dataset="facts", cost=trained.status["cost"])
+        variant = register_embedded(settings.data_dir, "manual-ft", Path(trained.status.result["adapter_gguf"]), base_gguf,
+                                    "gemma-3-270m (bundled)", dataset="facts", cost=trained.status.cost)
         config = UpdateTestConfig(OLD, NEW, _first_facts(tmp_path, 3), arms=["base", "rag", "finetuned", "hybrid"], engine="embedded")
         seen: list[str] = []
         result = svc.update_test.run(config, progress=lambda what, done, total: seen.append(what))
