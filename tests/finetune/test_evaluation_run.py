@@ -45,7 +45,7 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory, trained: TrainedRun, bas
         assert result.status == "indexed"
     finally:
         svc.close()
-    register_embedded(data, "facts-ft", Path(trained.status["result"]["adapter_gguf"]), base_gguf, "gemma-3-270m (bundled)", dataset="facts")
+    register_embedded(data, "facts-ft", Path(trained.status.result["adapter_gguf"]), base_gguf, "gemma-3-270m (bundled)", dataset="facts")
     questions = [*(q for q in read_questions(MANUAL_QUESTIONS)[:3]),
                  *(EvalQuestion(p.question, p.answer, p.source, p.page, split="seen") for p in FACTS[2:4]),
                  EvalQuestion("What is the boiling point of liquid nitrogen on Neptune's moon Triton?", unanswerable=True, split="new")]

@@ -180,7 +180,7 @@ def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(tmp_path: Path
         time.sleep(0.3)
     running = jobs.job_status(tmp_path, "ft-long")
     assert running.state == "running" and running.step >= 2 and running.total_steps == 4000
-    assert running["eta_s"] > 0 and running["examples_per_s"] > 0
+    assert running.eta_s > 0 and running.extra["examples_per_s"] > 0
     final = jobs.cancel_job(tmp_path, "ft-long", wait_s=60)
     assert final.state == "cancelled" and final.step < 4000
     assert not (jobs.job_dir(tmp_path, "ft-long") / "adapter").exists()
