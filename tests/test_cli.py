@@ -35,7 +35,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_collections_and_docs_listing(indexed: Path) -> None:
-    (collection,) = json.loads(run(indexed, "collections", "list").stdout)
+    (collection,) = [c for c in json.loads(run(indexed, "collections", "list").stdout) if c["name"] == "samples"]
     assert collection["name"] == "samples" and collection["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     docs = json.loads(run(indexed, "docs", "list", "--collection", "samples").stdout)
     assert {d["name"] for d in docs} == {"aquaflow-dishwasher-manual.pdf", "diabetes-patient-guide.pdf", "software-license-agreement.docx"}
@@ -75,13 +75,16 @@ def test_errors_exit_non_zero_with_a_message(indexed: Path, tmp_path: Path) -> N
 
 
 def test_duplicates_and_deletion_from_the_command_line(indexed: Path) -> None:
+    # its own collection: deleting from `samples` would take the manual away from the tests after this one
     manual = str(SAMPLES / "aquaflow-dishwasher-manual.pdf")
-    (again,) = json.loads(run(indexed, "ingest", "--collection", "samples", manual).stdout)["files"]
-    assert again["status"] == "duplicate"
-    before = json.loads(run(indexed, "collections", "list").stdout)[0]["chunks"]
-    out = json.loads(run(indexed, "docs", "delete", "--collection", "samples", again["doc_id"]).stdout)
-    after = json.loads(run(indexed, "collections", "list").stdout)[0]["chunks"]
-    assert before - after == out["chunks"] > 0
+    (first,) = json.loads(run(indexed, "ingest", "--collection", "scratch", manual).stdout)["files"]
+    (again,) = json.loads(run(indexed, "ingest", "--collection", "scratch", manual).stdout)["files"]
+    assert first["status"] == "indexed" and again["status"] == "duplicate" and again["doc_id"] == first["doc_id"]
+    chunks = {c["name"]: c["chunks"] for c in json.loads(run(indexed, "collections", "list").stdout)}
+    out = json.loads(run(indexed, "docs", "delete", "--collection", "scratch", again["doc_id"]).stdout)
+    after = {c["name"]: c["chunks"] for c in json.loads(run(indexed, "collections", "list").stdout)}
+    assert chunks["scratch"] - after["scratch"] == out["chunks"] > 0
+    assert after["samples"] == chunks["samples"]  # the other collection is untouched
 
 
 def test_compare_prints_one_object_with_every_mode_labelled(indexed: Path, ollama_server: FakeOllamaServer) -> None:
