@@ -272,9 +272,8 @@ with st.expander("Delete collection"):
     st.caption(f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals.")
     if st.button("Delete collection", icon=":material/delete_forever:"):
         ask_to_confirm("delete_collection", collection)
-doomed_collection = pending("delete_collection")
-if doomed_collection:
-    confirm_dialog("delete_collection", "Delete this collection?",
-                   f"Deletes **{escape_markdown(doomed_collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
-                   "originals. This cannot be undone.", _delete_collection, confirm_label="Delete collection",
-                   type_to_confirm=doomed_collection)
+doomed_collection = str(pending("delete_collection") or collection)
+confirm_dialog("delete_collection", "Delete this collection?",
+               f"Deletes **{escape_markdown(doomed_collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
+               "originals. This cannot be undone.", _delete_collection, confirm_label="Delete collection",
+               type_to_confirm=doomed_collection)

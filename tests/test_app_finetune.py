@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
+from core.jobs import StatusWriter
+from pages.jobs_panel import LIVE_NOTE
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [
@@ -44,7 +46,12 @@ def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path)
     assert len(before) >= 3
 
 
-def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) -> None:
+def live(app: AppTest) -> bool:
+    """Whether the job panel says it is polling (it polls exactly when it says so: pages/jobs_panel.py)."""
+    return any(LIVE_NOTE in c.value for c in app.caption)
+
+
+def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tmp_path: Path) -> None:
     data = tmp_path / "data"
     form_number = {n.label: n for n in app.number_input}
     form_number["Stop after steps (0: all)"].set_value(500)
@@ -60,12 +67,32 @@ def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) 
         time.sleep(0.5)
     app.run()
     assert any(b.label == "Cancel job" for b in app.button)
+    assert live(app)
     next(b for b in app.button if b.label == "Cancel job").click().run()
     status = jobs.wait_job(data, job.job_id, timeout_s=60)
     assert status.state == "cancelled"
     app.run()
     assert any(m.label == "State" and m.value == "cancelled" for m in app.metric)
+    assert not live(app)  # the job ended: the panel stopped polling
+    assert not app.page_link  # nothing to compare: no variant was made
     assert jobs.heavy_job_holder(data) is None
+
+
+def test_a_finished_training_job_links_to_compare_in_chat_and_does_not_poll(app: AppTest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # the folder a finished job leaves: its config and its last status, written as the job writes them
+    folder = jobs.job_dir(data, "ft-finished")
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    StatusWriter(folder / "status.json", {"job_id": "ft-finished", "kind": "training", "state": "done", "phase": "done",
+                                          "message": "Trained and registered manuals-ft", "step": 10, "total_steps": 10,
+                                          "result": {"variant": "manuals-ft"}, "created": time.time()}).update()
+    app.run()
+    assert not app.exception
+    assert any(m.label == "State" and m.value == "done" for m in app.metric)
+    assert [l.value for l in app.page_link] == ["Compare in Chat"]
+    assert app.page_link[0].proto.query_string == "compare=1&variant=manuals-ft"
+    assert not live(app)
 
 
 def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> None:
