@@ -7,7 +7,7 @@ never sees the conversation either. When a question looks like a follow-up of th
 - `rule`: the embedded Gemma 3 270M base model cannot follow that instruction, so a deterministic rule does it:
   a pronoun (it, they, them, this, …) is replaced by the previous question's main noun phrase ("the filters");
   a fragment ("and for the cutlery basket?", "what about the salt?") takes the previous question and puts its
-  own noun phrase in place of the previous one; anything else is appended to the previous question.
+  own noun phrase in place of the previous one; anything else is followed by the previous question in brackets.
 
 Only questions that look like follow-ups are rewritten (an extra generation per question costs seconds on a CPU).
 The previous question is taken in its standalone form, so a chain of follow-ups keeps its subject.
@@ -132,7 +132,8 @@ def rule_rewrite(question: str, previous: str) -> str:
         return _sentence(core)  # "and how do I clean the spray arms?" stands on its own once "and" is gone
     if referent and own:
         return _sentence(previous.replace(referent, own, 1))
-    return f"{previous.strip()} {_sentence(core)}"
+    # The follow-up first, so a small model answers it; the earlier question after it, for the subject.
+    return f"{_sentence(core)} ({previous.strip()})"
 
 
 def standalone_question(question: str, turns: Sequence[Turn], engine: Engine | None = None, model: str = "") -> Rewrite:

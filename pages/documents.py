@@ -167,7 +167,9 @@ st.subheader("Documents")
 if not records:
     st.caption("No documents yet: upload some above.")
 else:
-    table_key = f"documents_table::{collection}"
+    # A new key whenever rows come or go: the browser keeps a table's selection by row position, so an old
+    # selection would point at other documents (and a deleted row's box would stay ticked).
+    table_key = f"documents_table::{collection}::{st.session_state.get('upload_round', 0)}::{st.session_state.get('table_round', 0)}"
     event = st.dataframe(
         [
             {
@@ -211,21 +213,21 @@ else:
                     help="Parse, chunk and embed again from the kept originals, with the collection's chunking (e.g. after turning OCR on)."):
         with guarded(), st.spinner(f"Re-indexing {many}…"):
             st.session_state["last_results"] = svc.library.reindex_documents(collection, [r.doc_id for r in selected])
-            st.session_state.pop(table_key, None)  # the rows may move (newest first): start a fresh selection
+            st.session_state["table_round"] = st.session_state.get("table_round", 0) + 1  # rows may move: a fresh selection
             st.rerun()
 
     def _delete_documents(doc_ids: list[str]) -> str:
         for doc_id in doc_ids:
             svc.library.delete_document(collection, doc_id)
         st.session_state.pop("last_results", None)
-        st.session_state.pop(table_key, None)
-        return f"Deleted {len(doc_ids)} document(s) and their chunks."
+        st.session_state["table_round"] = st.session_state.get("table_round", 0) + 1  # a fresh selection
+        return f"Deleted {len(doc_ids)} document{'s' if len(doc_ids) != 1 else ''} and their chunks."
 
     doomed = pending("delete_documents") or []
     by_doc = {r.doc_id: r for r in records}
     listed = "\n".join(f"- {escape_markdown(by_doc[d].name)} ({by_doc[d].chunks} chunks)" for d in doomed if d in by_doc)
     confirm_dialog("delete_documents", "Delete documents?",
-                   f"This deletes {len(doomed)} document(s) from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
+                   f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
                    f"{listed}\n\nThis cannot be undone.", _delete_documents)
 
     indexed = [r for r in records if r.status == "indexed"]

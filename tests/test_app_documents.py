@@ -58,7 +58,9 @@ def test_upload_see_table_and_delete(app: AppTest) -> None:
 
 def select_rows(app: AppTest, collection: str, rows: list[int]) -> None:
     """Select table rows as the browser does: the dataframe's selection state, then a rerun."""
-    app.session_state[f"documents_table::{collection}"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    table = app.dataframe[0]
+    assert table.key and table.key.startswith(f"documents_table::{collection}::")
+    app.session_state[table.key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     app.run()
 
 

@@ -111,7 +111,7 @@ def test_compare_rewrites_once_and_every_mode_answers_the_standalone_question(in
     ("and how often for the cutlery basket?", "How often should the cutlery basket be checked and cleaned?"),
     ("what about the spray arms?", "How often should the spray arms be checked and cleaned?"),
     ("And how do I clean the spray arms?", "How do I clean the spray arms?"),
-    ("Why?", "How often should the filters be checked and cleaned? Why?"),
+    ("Why?", "Why? (How often should the filters be checked and cleaned?)"),
 ])
 def test_the_rule_puts_the_earlier_subject_into_the_followup(followup: str, expected: str) -> None:
     assert looks_like_followup(followup)
