@@ -11,7 +11,12 @@ from streamlit.testing.v1 import AppTest
 from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
+from core.config import Settings
 from core.jobs import StatusWriter
+from core.services import build_services
+from core.variants import VariantRegistry
+from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
+from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 from pages.jobs_panel import LIVE_NOTE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +107,26 @@ def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> Non
     assert any("Imported" in s.value and "training pairs" in s.value for s in app.success)
     manifest = {d["name"]: d for d in ds.list_datasets(tmp_path / "data")}["samples"]
     assert manifest["stats"]["train_pairs"] + manifest["stats"]["eval_new"] == 45
+
+
+def test_deleting_a_variant_waits_for_the_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ollama_server: FakeOllamaServer) -> None:
+    data = tmp_path / "data"
+    ollama_server.add_model(FakeModel("manual-ft:latest"))
+    settings = Settings.from_env(env={}, dotenv=None, data_dir=data, engine="embedded", ollama_host=ollama_server.url)
+    svc = build_services(settings)
+    svc.finetune.register_existing_ollama("manual-ft", "manual-ft:latest")
+    svc.close()
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.switch_page("pages/finetune.py")
+    app.run()
+    next(s for s in app.selectbox if s.label == "Variant to delete").set_value("manual-ft").run()
+    next(b for b in app.button if b.label == "Delete manual-ft").click().run()
+    assert [v.name for v in VariantRegistry(data).list()] == ["manual-ft"]  # asked, not done
+    assert any("manual\\-ft" in m.value and "cannot be undone" in m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Delete").click().run()
+    assert not app.exception
+    assert VariantRegistry(data).list() == []
+    assert not any(s.label == "Variant to delete" for s in app.selectbox)
