@@ -156,7 +156,8 @@ def standalone_question(question: str, turns: Sequence[Turn], engine: Engine | N
 
 
 def _model_rewrite(engine: Engine, model: str, question: str, turns: Sequence[Turn]) -> str | None:
-    request = GenerationRequest(model, followup_prompt(question, [(t.question, t.answer) for t in turns]), ("\n",), 0.0, 96)
+    # No newline stop: some chat models open with a blank line; the first non-empty line is the rewrite.
+    request = GenerationRequest(model, followup_prompt(question, [(t.question, t.answer) for t in turns]), (), 0.0, 96)
     reply = "".join(engine.generate(request)).strip()
     line = next((part for part in reply.splitlines() if part.strip()), "")
     line = re.sub(r"^\s*(?:standalone\s+question\s*:)\s*", "", line, flags=re.IGNORECASE).strip().strip("\"'“”").strip()
@@ -166,14 +167,17 @@ def _model_rewrite(engine: Engine, model: str, question: str, turns: Sequence[Tu
     return line
 
 
+_POSSESSIVES = frozenset("its their his her".split())
+_REFERENCE = re.compile(r"\b(?:" + "|".join(sorted(_REFERRING, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
 def _replace_first_reference(text: str, referent: str) -> str:
     def swap(match: re.Match[str]) -> str:
-        word = match.group(0).lower()
-        return f"{referent}'s" if word in ("its", "their", "his", "her") and not referent.endswith("s") else (
-            f"{referent}'" if word in ("its", "their", "his", "her") else referent)
+        if match.group(0).lower() not in _POSSESSIVES:
+            return referent
+        return f"{referent}'" if referent.endswith("s") else f"{referent}'s"  # "its capacity" → "the filters' capacity"
 
-    pattern = re.compile(r"\b(?:" + "|".join(sorted(_REFERRING, key=len, reverse=True)) + r")\b", re.IGNORECASE)
-    return pattern.sub(swap, text, count=1)
+    return _REFERENCE.sub(swap, text, count=1)
 
 
 def _is_full_question(text: str) -> bool:
