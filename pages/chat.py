@@ -56,6 +56,9 @@ with st.sidebar:
     picked = next((m for m in variant_options if linked and (m == linked or m.startswith(f"{linked}:"))), None)
     if picked:
         st.session_state[f"variant_{overview.engine}"] = picked
+    elif linked:
+        st.caption(f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} engine: "
+                   "pick the engine it was trained for above.")
     variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview.engine}",
                                  placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
                                  index=0 if overview.variants else None)

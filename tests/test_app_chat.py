@@ -226,3 +226,16 @@ def test_the_compare_in_chat_link_opens_compare_with_the_new_variant(data_dir: P
     assert at.sidebar.toggle(key="compare").value is True
     assert at.sidebar.selectbox(key="variant_ollama").value == "manual-ft:latest"
     assert at.sidebar.button_group(key="compare_modes").value == ["base", "rag", "finetuned", "hybrid"]
+
+
+def test_a_compare_link_to_a_variant_the_engine_lacks_says_so(data_dir: Path, ollama_server: FakeOllamaServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "ollama")
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/chat.py")
+    at.query_params.update({"compare": "1", "variant": "trained-elsewhere"})
+    at.run()
+    assert at.sidebar.toggle(key="compare").value is True
+    assert any("trained\\-elsewhere is not available on the ollama engine" in c.value for c in at.sidebar.caption)
