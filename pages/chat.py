@@ -11,7 +11,7 @@ import streamlit as st
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
 from core.history import Conversation, tally_preferences, to_json, to_markdown
-from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
+from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
 from core.followup import recent_turns
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
@@ -158,7 +158,9 @@ def show_searched(message: dict[str, Any]) -> None:
     """The standalone question a follow-up was searched and answered as (nothing for a question searched as typed)."""
     if message.get("standalone"):
         how = "rewritten by the model" if message.get("rewritten_by") == "model" else "completed from the previous question"
-        st.caption(f":material/search: Searched for: “{escape_markdown(str(message['standalone']))}” ({how})")
+        # the modes without passages search nothing: the model was asked the standalone question
+        verb = "Searched for" if message.get("mode") in RETRIEVAL_MODES else "Asked as"
+        st.caption(f":material/search: {verb}: “{escape_markdown(str(message['standalone']))}” ({how})")
 
 
 def show_label(message: dict[str, Any], searched: bool = True) -> None:
@@ -188,7 +190,8 @@ def show_label(message: dict[str, Any], searched: bool = True) -> None:
 def show_comparison(message: dict[str, Any], index: int) -> None:
     """A comparison from the history: the answers in columns, and the mark of the best one."""
     answers = message["answers"]
-    show_searched(answers[0])  # every mode answered the same standalone question
+    # every mode answered the same standalone question: shown once, as searched when a mode searched
+    show_searched(next((a for a in answers if a.get("mode") in RETRIEVAL_MODES), answers[0]))
     for column, answer in zip(st.columns(len(answers)), answers):
         with column:
             best = " ★" if answer.get("mode") == message.get("preferred") else ""
