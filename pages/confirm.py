@@ -11,6 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from core.errors import AppError
+from core.safety import escape_markdown
 from pages.common import show_error
 
 _PENDING = "confirm::"
@@ -55,7 +56,7 @@ def confirm_dialog(key: str, title: str, message: str, action: Callable[[Any], s
         st.markdown(message)
         typed = ""
         if type_to_confirm is not None:
-            typed = st.text_input(f"Type **{type_to_confirm}** to confirm", key=f"{_PENDING}{key}::typed")
+            typed = st.text_input(f"Type **{escape_markdown(type_to_confirm)}** to confirm", key=f"{_PENDING}{key}::typed")
         left, right = st.columns(2)
         ready = type_to_confirm is None or typed.strip() == type_to_confirm
         if left.button(confirm_label, type="primary", disabled=not ready, key=f"{_PENDING}{key}::yes", width="stretch"):
