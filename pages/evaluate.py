@@ -21,9 +21,9 @@ evaluation = svc.evaluation
 collection = current_collection()
 ARMS = ["base", "rag", "finetuned", "hybrid"]
 ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
-HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "refused_answerable", "unsupported_citations",
+HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "declined_unanswerable", "refused_answerable", "unsupported_citations",
             "first_token_p50_ms", "total_p50_ms"]
-SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable"}
+SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable", "declined_unanswerable", "flagged_answerable"}
 
 st.title("Evaluate")
 st.caption(
