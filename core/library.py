@@ -31,7 +31,7 @@ from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
 from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
-from core.fsutil import write_bytes_atomic
+from core.fsutil import storage_error, write_bytes_atomic
 from core.ingest_pipeline import IngestPipeline
 from core.ingest_types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
 
@@ -309,7 +309,11 @@ class DocumentLibrary:
         path = self._keep_original(stored_as, upload.data)
         pending = DocumentRecord(collection, doc_id, name, sniffed.kind, 0, 0, size, now(), "pending", "", stored_as,
                                  gen=gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
-        self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
+        try:
+            self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
+        except BaseException:
+            self._forget_original(stored_as)  # no row points at it: it must not stay behind
+            raise
         try:
             pages = self._parse(path, sniffed.kind, name, report, ocr)
         except ParseFailure as exc:
@@ -416,8 +420,11 @@ class DocumentLibrary:
         self.catalog.upsert(DocumentRecord(collection, result.doc_id, result.name, result.kind or "?", 0, 0, result.size, now(), "rejected", result.reason, ""))
 
     def _keep_original(self, stored_as: str, data: bytes) -> Path:
-        self.originals.mkdir(parents=True, exist_ok=True)
         path = self.originals / stored_as
+        try:
+            self.originals.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, path) from exc
         if not path.exists():
             write_bytes_atomic(path, data)
         return path
