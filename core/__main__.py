@@ -89,6 +89,12 @@ def cmd_reindex(svc: Services, ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(svc: Services, ns: argparse.Namespace) -> int:
+    results = svc.library.rebuild_from_originals(ns.collection or None, progress=_progress)
+    print_json({"rebuilt": [asdict(r) for r in results]})
+    return 0
+
+
 def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
     def one(question: str, extra: dict[str, Any]) -> dict[str, Any]:
         found = svc.retriever.search(ns.collection, question, ns.top_k, ns.method)
@@ -144,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-overlap", type=int)
     p.set_defaults(func=cmd_reindex)
 
+    p = sub.add_parser("rebuild", help="write damaged collections afresh from the kept originals (default: what the start-up check found)")
+    p.add_argument("--collection", action="append", help="a collection to rebuild (repeatable)")
+    p.set_defaults(func=cmd_rebuild)
+
     p = sub.add_parser("retrieve", help="retrieval only (no LLM): the top chunks for a question")
     p.add_argument("--collection", required=True)
     p.add_argument("--top-k", type=int, default=None)
@@ -175,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         services = build_services(settings)
         if services.recovery:
             print(f"note: {services.recovery.summary()}", file=sys.stderr)
+        if services.library.store_health and ns.func is not cmd_rebuild:
+            print(f"note: {services.library.store_health.summary()}", file=sys.stderr)
         try:
             return int(ns.func(services, ns))
         finally:

@@ -20,6 +20,7 @@ from core.evaluation.update_test import UpdateTestService
 from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
+from core.store_probe import StoreHealth, StoreProbe
 from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
 
@@ -70,6 +71,8 @@ class Services:
 def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
     """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # A damaged vector index is found by a child process (it runs while the embedding model loads), never by a crash here.
+    probe = StoreProbe(settings) if chroma_client is None and not settings.chroma_host else None
     store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
@@ -78,11 +81,13 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     engines = Engines(settings)
     history = ChatHistory(settings.data_dir)
     # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
+    library.store_health = probe.result() if probe is not None else StoreHealth()
     maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
     recovery = RecoveryReport()
     if maintenance_lock is not None:
         try:
-            recovery = reconcile(library)
+            skip = set(library.store_health.damaged) | (set(catalog.collections()) if library.store_health.unreadable else set())
+            recovery = reconcile(library, skip=frozenset(skip))
         except BaseException:
             maintenance_lock.release()
             store.close()
