@@ -182,11 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             ns.top_k = settings.top_k
         if getattr(ns, "method", "absent") is None:
             ns.method = settings.retrieval
-        services = build_services(settings)
+        services = build_services(settings, check_store=ns.func is cmd_rebuild)  # the other commands skip the seconds-long check
         if services.recovery:
             print(f"note: {services.recovery.summary()}", file=sys.stderr)
-        if services.library.store_health and ns.func is not cmd_rebuild:
-            print(f"note: {services.library.store_health.summary()}", file=sys.stderr)
         try:
             return int(ns.func(services, ns))
         finally:

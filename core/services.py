@@ -68,11 +68,16 @@ class Services:
             self.maintenance_lock = None
 
 
-def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
-    """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
+def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None,
+                   check_store: bool = False) -> Services:
+    """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser.
+
+    `check_store`: probe the on-disk vector store for damage in a child process first (the app does, once per
+    process; ≈2–4 s when the store changed since it was last found healthy, so one-shot CLI commands do not).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # A damaged vector index is found by a child process (it runs while the embedding model loads), never by a crash here.
-    probe = StoreProbe(settings) if chroma_client is None and not settings.chroma_host else None
+    probe = StoreProbe(settings) if check_store and chroma_client is None and not settings.chroma_host else None
     store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)

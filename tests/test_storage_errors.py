@@ -79,7 +79,7 @@ def test_a_read_only_catalog_refuses_upload_and_delete_cleanly(services: Service
 def test_the_cli_reports_a_full_disk_as_one_line_with_the_fix(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
-    monkeypatch.setattr(cli, "build_services", lambda settings: build_services(settings, embedder=embedder))
+    monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
     upload = tmp_path / "manual.txt"
     upload.write_bytes(MANUAL.data)
     _disk_full(monkeypatch)

@@ -1,8 +1,9 @@
 """A damaged vector store (a truncated Chroma segment file): found at start-up by a child process, without a
 crash, and rebuilt from the kept originals through the library and through the Documents page.
 
-Chroma writes a collection's HNSW segment files once it holds more than its sync threshold (1,000 vectors);
-below that the vectors are read from its log, so the damaged collection here holds ~1,100 short chunks.
+Chroma reads a collection's vectors from its HNSW segment files once it holds more than its sync threshold
+(1,000 vectors by default; below that they come from its log): the damaged collection here is created with a
+threshold of 100 so that 150 chunks reach the segment files, and a truncated file is then really read.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from core.embeddings import embedder_label
 from core.ingest_types import UploadedFile
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]
-BIG = UploadedFile("steps.txt", "\f".join(f"Step {i}: turn the dial to position {i} and wait." for i in range(1100)).encode())
+BIG = UploadedFile("steps.txt", "\f".join(f"Step {i}: turn the dial to position {i} and wait." for i in range(150)).encode())
 SMALL = UploadedFile("filter.txt", b"Clean the coarse filter every week under running water.")
 OTHER = UploadedFile("guide.txt", b"Check blood glucose before breakfast and write it down.")
 
@@ -39,8 +41,12 @@ def _vector_file(data: Path, collection: str) -> Path:
 def damaged_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, dict[str, int]]:
     """A data directory whose 'manuals' vector index file is cut to a fifth; 'other' is intact. Built once, copied per test."""
     data = tmp_path_factory.mktemp("damaged") / "data"
-    svc = build_services(_settings(data), embedder=embedder)
+    settings = _settings(data)
+    svc = build_services(settings, embedder=embedder)
     try:
+        svc.store.client.create_collection(
+            "manuals", embedding_function=None, configuration={"hnsw": {"space": "cosine", "sync_threshold": 100, "batch_size": 100}},
+            metadata={"embedding_model": embedder_label(settings), "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap})
         assert all(r.status == "indexed" for r in svc.library.ingest("manuals", [BIG, SMALL]))
         assert svc.library.ingest("other", [OTHER])[0].status == "indexed"
         chunks = {r.name: r.chunks for r in svc.catalog.list("manuals")}
@@ -48,7 +54,7 @@ def damaged_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[P
         svc.close()
     segment = _vector_file(data, "manuals")
     size = segment.stat().st_size
-    assert size > 1_000_000  # the index was really written to its segment file
+    assert size > 200_000  # the index was really written to its segment file
     with open(segment, "r+b") as f:
         f.truncate(size // 5)
     return data, chunks
@@ -62,7 +68,7 @@ def _copy(damaged_store: tuple[Path, dict[str, int]], tmp_path: Path) -> Path:
 
 def test_a_truncated_segment_is_found_at_start_up_and_rebuilt_from_the_originals(damaged_store, tmp_path: Path, embedder) -> None:
     data = _copy(damaged_store, tmp_path)
-    svc = build_services(_settings(data), embedder=embedder)  # must not crash
+    svc = build_services(_settings(data), embedder=embedder, check_store=True)  # as the app starts: must not crash
     try:
         health = svc.library.store_health
         assert list(health.damaged) == ["manuals"] and not health.unreadable
@@ -79,7 +85,7 @@ def test_a_truncated_segment_is_found_at_start_up_and_rebuilt_from_the_originals
         assert any("coarse filter" in c.text for c in found)
     finally:
         svc.close()
-    svc = build_services(_settings(data), embedder=embedder)  # the next start checks the rebuilt store: healthy
+    svc = build_services(_settings(data), embedder=embedder, check_store=True)  # the next start checks the rebuilt store: healthy
     try:
         assert not svc.library.store_health and not svc.recovery
     finally:
@@ -100,3 +106,19 @@ def test_the_documents_page_offers_the_rebuild_and_it_works(damaged_store, tmp_p
     assert any("Rebuilt from the kept originals\\: 2 documents indexed again" in s.value for s in app.success), [s.value for s in app.success]  # Markdown-escaped
     assert not any("damaged" in w.value for w in app.warning)
     assert not any(b.label == "Rebuild from the kept originals" for b in app.button)
+
+
+def test_the_cli_rebuild_command_checks_the_store_and_rebuilds_it(damaged_store, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import core.__main__ as cli
+
+    data = _copy(damaged_store, tmp_path)
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
+    assert cli.main(["rebuild"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted((r["name"], r["status"]) for r in out["rebuilt"]) == [("filter.txt", "indexed"), ("steps.txt", "indexed")]
+    assert cli.main(["rebuild"]) == 0  # checked again: nothing left to rebuild
+    assert json.loads(capsys.readouterr().out) == {"rebuilt": []}
