@@ -12,6 +12,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.finetune import dataset as ds
+from core.safety import escape_markdown
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
 
@@ -89,7 +90,15 @@ def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) 
     deadline = time.monotonic() + 60
     while jobs.job_status(data, job.job_id).phase in ("starting", "") and time.monotonic() < deadline:
         time.sleep(0.5)
+    seen_before = jobs.job_status(data, job.job_id)
     app.run()
+    seen_after = jobs.job_status(data, job.job_id)
+    # The page shows what the job process reported: its state, its message on the progress bar, its step count.
+    assert seen_before.phase not in ("starting", ""), seen_before
+    bars = [e.proto.text for e in app.get("progress")]
+    assert any(escape_markdown(s.message) in bars for s in (seen_before, seen_after)), (bars, seen_before.message, seen_after.message)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["State"] in (seen_before.state, seen_after.state) and metrics["Step"].split("/")[0] in (str(seen_before.step), str(seen_after.step))
     assert any(b.label == "Cancel job" for b in app.button)
     next(b for b in app.button if b.label == "Cancel job").click().run()
     status = jobs.wait_job(data, job.job_id, timeout_s=60)
