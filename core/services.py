@@ -76,8 +76,9 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     process; ≈2–4 s when the store changed since it was last found healthy, so one-shot CLI commands do not).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # A damaged vector index is found by a child process (it runs while the embedding model loads), never by a crash here.
-    probe = StoreProbe(settings) if check_store and chroma_client is None and not settings.chroma_host else None
+    # A damaged vector index is found by a child process, never by a crash here; it must finish before this process
+    # opens the store (two processes opening a damaged store at once crashed Chroma's native code here).
+    health = StoreProbe(settings).result() if check_store and chroma_client is None and not settings.chroma_host else StoreHealth()
     store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
@@ -86,7 +87,7 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     engines = Engines(settings)
     history = ChatHistory(settings.data_dir)
     # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
-    library.store_health = probe.result() if probe is not None else StoreHealth()
+    library.store_health = health
     maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
     recovery = RecoveryReport()
     if maintenance_lock is not None:

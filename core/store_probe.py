@@ -46,7 +46,7 @@ class StoreHealth:
 
 
 class StoreProbe:
-    """The child process checking the store; started early so it runs while the app loads its models."""
+    """The child process checking the store (started at once; `result` waits for its verdict)."""
 
     def __init__(self, settings: Settings, timeout_s: float = 120.0) -> None:
         self.chroma = settings.data_dir / "chroma"
@@ -109,34 +109,12 @@ def fingerprint(chroma: Path) -> list[list[object]]:
     return rows
 
 
-def check(chroma: Path) -> dict[str, object]:
-    """In the child: open the store, read a few vectors of every collection and query with one of them."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    try:
-        client = chromadb.PersistentClient(path=str(chroma), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
-        collections = client.list_collections()
-    except Exception as exc:  # noqa: BLE001 (any failure here means the store cannot be opened)
-        return {"unreadable": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    damaged: dict[str, str] = {}
-    for collection in collections:
-        try:
-            if collection.count() == 0:
-                continue
-            got = collection.get(limit=20, include=["embeddings"])  # loads the vector index
-            if got["embeddings"] is None or len(got["embeddings"]) == 0:
-                raise ValueError("no vectors come back for its records")
-            collection.query(query_embeddings=[[float(x) for x in got["embeddings"][0]]], n_results=min(5, collection.count()), include=["distances"])
-        except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError and whatever a damaged file causes)
-            damaged[collection.name] = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return {"damaged": damaged}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the child process."""
     args = sys.argv[1:] if argv is None else argv
-    result = check(Path(args[0]))
+    from core.store import check_store_files  # the only module importing chromadb
+
+    result = check_store_files(Path(args[0]))
     sys.stdout.write(json.dumps(result))
     return 0
 

@@ -8,7 +8,6 @@ threshold of 100 so that 150 chunks reach the segment files, and a truncated fil
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -37,10 +36,14 @@ def _vector_file(data: Path, collection: str) -> Path:
     return data / "chroma" / segment / "data_level0.bin"
 
 
-@pytest.fixture(scope="module")
-def damaged_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, dict[str, int]]:
-    """A data directory whose 'manuals' vector index file is cut to a fifth; 'other' is intact. Built once, copied per test."""
-    data = tmp_path_factory.mktemp("damaged") / "data"
+@pytest.fixture
+def damaged_store(tmp_path: Path, embedder) -> tuple[Path, dict[str, int]]:
+    """A data directory whose 'manuals' vector index file is cut to a fifth; 'other' is intact.
+
+    Built afresh for each test: Chroma's native layer caches segments by id within a process, so copies of one
+    store (same segment ids) opened one after another in one process would read each other's cached state.
+    """
+    data = tmp_path / "data"
     settings = _settings(data)
     svc = build_services(settings, embedder=embedder)
     try:
@@ -60,14 +63,8 @@ def damaged_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[P
     return data, chunks
 
 
-def _copy(damaged_store: tuple[Path, dict[str, int]], tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    shutil.copytree(damaged_store[0], data)
-    return data
-
-
 def test_a_truncated_segment_is_found_at_start_up_and_rebuilt_from_the_originals(damaged_store, tmp_path: Path, embedder) -> None:
-    data = _copy(damaged_store, tmp_path)
+    data = damaged_store[0]
     svc = build_services(_settings(data), embedder=embedder, check_store=True)  # as the app starts: must not crash
     try:
         health = svc.library.store_health
@@ -93,7 +90,7 @@ def test_a_truncated_segment_is_found_at_start_up_and_rebuilt_from_the_originals
 
 
 def test_the_documents_page_offers_the_rebuild_and_it_works(damaged_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _copy(damaged_store, tmp_path)
+    data = damaged_store[0]
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     monkeypatch.chdir(ROOT)
@@ -114,7 +111,7 @@ def test_the_cli_rebuild_command_checks_the_store_and_rebuilds_it(damaged_store,
 
     import core.__main__ as cli
 
-    data = _copy(damaged_store, tmp_path)
+    data = damaged_store[0]
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
     assert cli.main(["rebuild"]) == 0
