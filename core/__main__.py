@@ -18,6 +18,7 @@ from core.errors import AppError
 from core.evaluation.advisor_cli import add_advisor_commands
 from core.evaluation.cli import add_eval_commands
 from core.finetune_cli import add_finetune_commands
+from core.history_cli import add_history_commands
 from core.library import Progress, UploadedFile
 from core.services import Services, build_services
 
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-command groups defined next to the code they drive."""
-    return [add_chat_commands, add_finetune_commands, add_eval_commands, add_advisor_commands]
+    return [add_chat_commands, add_finetune_commands, add_eval_commands, add_advisor_commands, add_history_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,9 @@ class Answer:
     # what really ran (from the engine, after the fact): the served model and the LoRA adapter applied ("" = none)
     served_model: str = ""
     adapter: str = ""
+    # a follow-up question rewritten to stand alone (core/followup.py): what was searched and answered, and how
+    standalone: str = ""
+    rewritten_by: str = ""
 
     @property
     def ran(self) -> str:

@@ -22,6 +22,7 @@ from core.engines.base import Engine, Generation, GenerationRequest
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.context import select_evidence
+from core.followup import Rewrite, Turn, standalone_question
 from core.grounding import attribute, question_coverage
 from core.history import ChatHistory
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
@@ -52,6 +53,8 @@ class Question:
     temperature: float = 0.1
     retrieval: Method = "dense"
     max_tokens: int = 256
+    history: tuple[Turn, ...] = ()  # recent turns of the conversation, for follow-up questions
+    follow_up: bool = True  # rewrite a follow-up into a standalone question (False: search the question as typed)
 
 
 class AnswerStream:
@@ -173,11 +176,17 @@ class ChatService:
         engine = self.engines.resolve(engine)
         model = self.model_for(question)
         answer = Answer(question.text, "", question.mode, engine.name, model)
-        prompt = plain_prompt(question.text)
+        rewrite = self.standalone(question, engine)
+        text = rewrite.text  # what is searched and asked: the model never sees the conversation
+        if rewrite.method != "unchanged":
+            answer.standalone, answer.rewritten_by = text, rewrite.method
+        if rewrite.warning:
+            answer.warnings.append(rewrite.warning)
+        prompt = plain_prompt(text)
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
-            found = self.retriever.search(question.collection, question.text, question.top_k, question.retrieval)
+            found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
             answer.timings["retrieval_ms"] = _round(found.ms)
             if not found.chunks or found.best_similarity < self.settings.min_similarity:
                 answer.text = (
@@ -186,7 +195,7 @@ class ChatService:
                 )
                 return AnswerStream(answer, None, started)
             answer.sources = found.chunks
-            coverage = question_coverage(question.text, [c.text for c in found.chunks])
+            coverage = question_coverage(text, [c.text for c in found.chunks])
             answer.timings["question_coverage"] = round(coverage, 2)
             if coverage < self.settings.min_coverage:
                 answer.text = (
@@ -194,7 +203,7 @@ class ChatService:
                     f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
                 )
                 return AnswerStream(answer, None, started)
-            prompt = rag_prompt(question.text, found.chunks, select_evidence(question.text, found.chunks))
+            prompt = rag_prompt(text, found.chunks, select_evidence(text, found.chunks))
         if question.mode in VARIANT_MODES and model == question.base_model:
             answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
@@ -211,16 +220,29 @@ class ChatService:
         if unknown or not chosen:
             raise ConfigError(f"Modes {', '.join(unknown) or '(none)'} are not valid: compare some of {', '.join(MODES)}.")
         resolved = self.engines.resolve(engine)  # once: every mode runs on the same engine
+        rewrite = self.standalone(question, resolved)  # once: every mode answers the same standalone question
         streams = []
         for mode in chosen:
-            one = replace(question, mode=mode)  # type: ignore[arg-type]
+            one = replace(question, mode=mode, history=(), follow_up=False, text=rewrite.text)  # type: ignore[arg-type]
             try:
-                streams.append(self.ask(one, resolved, keep_errors=True))
+                stream = self.ask(one, resolved, keep_errors=True)
             except AppError as exc:
                 failed = Answer(one.text, "", mode, resolved.name, (one.variant_model or "") if mode in VARIANT_MODES else one.base_model,
                                 incomplete=True, error=str(exc))
-                streams.append(AnswerStream(failed, None, time.perf_counter()))
+                stream = AnswerStream(failed, None, time.perf_counter())
+            _record_rewrite(stream.answer, question.text, rewrite)
+            streams.append(stream)
         return Comparison(question.text, resolved.name, streams)
+
+    def standalone(self, question: Question, engine: Engine) -> Rewrite:
+        """The question to search and answer: a follow-up rewritten from the recent turns, unless switched off.
+
+        The base model rewrites (a fine-tuned variant was trained to answer, not to rewrite); `core.followup`
+        decides whether it can, or a rule does.
+        """
+        if not question.follow_up or not question.history:
+            return Rewrite(question.text)
+        return standalone_question(question.text, question.history, engine, question.base_model)
 
     @staticmethod
     def model_for(question: Question) -> str:
@@ -233,6 +255,15 @@ class ChatService:
                 )
             return question.variant_model
         return question.base_model
+
+
+def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
+    """Label a comparison's answer with the question as typed and the standalone form all modes answered."""
+    answer.question = typed
+    if rewrite.method != "unchanged":
+        answer.standalone, answer.rewritten_by = rewrite.text, rewrite.method
+    if rewrite.warning and rewrite.warning not in answer.warnings:
+        answer.warnings.append(rewrite.warning)
 
 
 def _round(value: float | None) -> float | None:

@@ -111,6 +111,22 @@ class ChatHistory:
         with self._guard:
             self._parsed.pop(path, None)
 
+    def collections(self) -> list[str]:
+        """The collections that hold saved conversations (the `_no-collection` folder included), sorted."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+
+    def find(self, chat_id: str, collection: str | None = None) -> Conversation:
+        """One conversation by its id or a unique start of it, in one collection or in any."""
+        wanted = chat_id.strip().lower()
+        folders = [collection or NO_COLLECTION] if collection else self.collections()
+        found = [c for name in folders for c in self.list(name) if wanted and c.id.startswith(wanted)]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            where = f" in collection '{collection}'" if collection else ""
+            raise AppError(f"No chat {chat_id!r}{where}: list the chats and their ids with `python -m core chats list`.")
+        raise AppError(f"{chat_id!r} starts {len(found)} chat ids: give more of the id (`python -m core chats list` shows them whole).")
+
     def _folder(self, collection: str) -> Path:
         # Collection names are validated by the store ([A-Za-z0-9._-], no ".."), so they are safe folder names.
         if "/" in collection or collection.startswith("."):

@@ -159,19 +159,42 @@ class DocumentLibrary:
         for record in self.catalog.list(intent.collection):
             if record.status != "indexed" or record.indexed_at >= intent.started_at:
                 continue  # rejected, or already re-indexed by this run before an interruption
-            try:
-                done = self.index_from_original(record, intent.chunk_size, intent.chunk_overlap, report)
-            except ParseFailure as exc:
-                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code))
-                continue
-            except FileNotFoundError:
-                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason="The original file is missing from the data directory: upload it again.", code="missing"))
-                continue
-            results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages))
-            report(Progress(record.name, "done", detail="indexed"))
+            results.append(self._reindex_one(record, intent.chunk_size, intent.chunk_overlap, report))
         self.store.update_collection(intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap)
         self.catalog.finish_reindex(intent.collection)
         return results
+
+    def reindex_documents(self, collection: str, doc_ids: list[str], progress: ProgressFn | None = None) -> list[IngestResult]:
+        """Re-parse, re-chunk and re-embed some documents from their kept originals, with the collection's chunking.
+
+        (Other chunking applies to a whole collection: `reindex`.) Each document's old chunks stay until its new
+        ones are stored; one that cannot be read again keeps them and is reported rejected.
+        """
+        info = self.store.collection_info(collection)
+        report = progress or (lambda _p: None)
+        results: list[IngestResult] = []
+        for doc_id in doc_ids:
+            record = self.catalog.get(collection, doc_id)
+            if record is None:
+                raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
+            if record.status != "indexed":
+                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size,
+                                            reason=f"Not indexed ({record.reason or record.status}): upload the file again.", code="not-indexed"))
+                continue
+            size = info.chunk_size or self.settings.chunk_size
+            results.append(self._reindex_one(record, size, info.chunk_overlap, report))
+        return results
+
+    def _reindex_one(self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, report: ProgressFn) -> IngestResult:
+        try:
+            done = self.index_from_original(record, chunk_size, chunk_overlap, report)
+        except ParseFailure as exc:
+            return IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code)
+        except FileNotFoundError:
+            return IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size,
+                                reason="The original file is missing from the data directory: upload it again.", code="missing")
+        report(Progress(record.name, "done", detail="indexed"))
+        return IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages)
 
     def index_from_original(self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, progress: ProgressFn | None = None) -> DocumentRecord:
         """Index a document again from its kept original as a new generation; the old one goes only afterwards.

@@ -104,3 +104,19 @@ def plain_prompt(question: str) -> Prompt:
     The completion form is exactly what fine-tuning trains on (`Question: …\\nAnswer:`).
     """
     return Prompt(finetuned_prompt(question), ({"role": "system", "content": SYSTEM_PLAIN}, {"role": "user", "content": clean_question(question)}))
+
+
+SYSTEM_FOLLOWUP = (
+    "You rewrite the last question of a conversation so that it can be understood without the conversation. "
+    "Replace words like it, they, this or that by what they refer to, and complete a fragment such as "
+    "'and for the basket?' from the earlier question. Keep the question's meaning and language, add nothing else. "
+    "If it is already complete, repeat it unchanged. Reply with the question only, on one line."
+)
+
+
+def followup_prompt(question: str, turns: Sequence[tuple[str, str]]) -> Prompt:
+    """The prompt that turns a follow-up into a standalone question, given the recent (question, answer) turns."""
+    # Answers are cut short: the subject of a follow-up is in the questions, and a long answer only costs prompt time.
+    history = "\n".join(f"User: {clean_question(q)}\nAssistant: {clean_answer(a)[:300]}" for q, a in turns)
+    user = f"Conversation:\n{history}\n\nLast question: {clean_question(question)}\n\nStandalone question:"
+    return Prompt(f"{SYSTEM_FOLLOWUP}\n\n{user}", ({"role": "system", "content": SYSTEM_FOLLOWUP}, {"role": "user", "content": user}))

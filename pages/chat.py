@@ -11,9 +11,11 @@ import streamlit as st
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
 from core.history import Conversation, tally_preferences, to_json, to_markdown
-from core.chat import MODES, VARIANT_MODES, AnswerStream, Question
+from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
+from core.followup import recent_turns
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.confirm import ask_to_confirm, confirm_dialog
 from pages.page_view import source_page_toggle
 
 RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
@@ -22,6 +24,11 @@ svc = page_setup()
 settings = svc.settings
 collection = current_collection()
 
+# The Fine-tune page's "Compare in Chat" link: Compare on, the new variant picked (its query parameters, read once).
+if st.query_params.get("compare"):
+    st.session_state["compare"] = True
+    st.session_state["linked_variant"] = st.query_params.get("variant", "")
+    st.query_params.clear()
 
 # --- sidebar: engine, models, mode ----------------------------------------------------------------
 with st.sidebar:
@@ -45,6 +52,13 @@ with st.sidebar:
     base_index = base_options.index(overview.default_model) if overview.default_model in base_options else 0
     base_model = st.selectbox("Base model", base_options, index=base_index, key=f"base_model_{overview.engine}")
     variant_options = [m for m in overview.variant_choices if m != base_model]
+    linked = st.session_state.pop("linked_variant", "")
+    picked = next((m for m in variant_options if linked and (m == linked or m.startswith(f"{linked}:"))), None)
+    if picked:
+        st.session_state[f"variant_{overview.engine}"] = picked
+    elif linked:
+        st.caption(f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} engine: "
+                   "pick the engine it was trained for above.")
     variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview.engine}",
                                  placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
                                  index=0 if overview.variants else None)
@@ -58,6 +72,9 @@ with st.sidebar:
                                  default=["base", "rag", "finetuned", "hybrid"] if variant_model else ["base", "rag"]) or []
         if len(compare_modes) < 2:
             st.caption("Pick at least two modes to compare.")
+    follow_up = st.toggle("Understand follow-up questions", value=True, key="follow_up",
+                          help="A question such as “and how do I remove them?” is rewritten into a standalone question from the recent turns "
+                               "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as typed.")
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
     method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
@@ -94,9 +111,17 @@ if chat.messages:
         c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
                            icon=":material/download:", width="stretch")
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
-            svc.chat.history.delete(collection, chat.id)
-            st.session_state[active_key] = "new"
-            st.rerun()
+            ask_to_confirm("delete_chat", chat.id)
+
+
+def _delete_chat(chat_id: str) -> str:
+    svc.chat.history.delete(collection, chat_id)
+    st.session_state[active_key] = "new"
+    return "Deleted the chat."
+
+
+confirm_dialog("delete_chat", "Delete this chat?", f"Deletes the conversation **{escape_markdown(chat.title)}** "
+               f"({len(chat.messages)} messages). Export it first if you want to keep it. This cannot be undone.", _delete_chat)
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
@@ -129,7 +154,16 @@ def show_sources(message: dict[str, Any], key: str = "") -> None:
             source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
 
 
-def show_label(message: dict[str, Any]) -> None:
+def show_searched(message: dict[str, Any]) -> None:
+    """The standalone question a follow-up was searched and answered as (nothing for a question searched as typed)."""
+    if message.get("standalone"):
+        how = "rewritten by the model" if message.get("rewritten_by") == "model" else "completed from the previous question"
+        # the modes without passages search nothing: the model was asked the standalone question
+        verb = "Searched for" if message.get("mode") in RETRIEVAL_MODES else "Asked as"
+        st.caption(f":material/search: {verb}: “{escape_markdown(str(message['standalone']))}” ({how})")
+
+
+def show_label(message: dict[str, Any], searched: bool = True) -> None:
     timings = message.get("timings") or {}
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
     parts = [f"mode **{escape_markdown(str(message.get('mode')))}**", f"model {escape_markdown(str(message.get('model')))}", f"engine {escape_markdown(str(message.get('engine')))}"]
@@ -142,6 +176,8 @@ def show_label(message: dict[str, Any]) -> None:
     if timings.get("tokens_per_s"):
         parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
     st.caption(" · ".join(parts))
+    if searched:
+        show_searched(message)
     if message.get("incomplete"):
         st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}" if message.get("content") or message.get("text")
                    else f"No answer: {escape_markdown(str(message.get('error')))}")
@@ -154,12 +190,14 @@ def show_label(message: dict[str, Any]) -> None:
 def show_comparison(message: dict[str, Any], index: int) -> None:
     """A comparison from the history: the answers in columns, and the mark of the best one."""
     answers = message["answers"]
+    # every mode answered the same standalone question: shown once, as searched when a mode searched
+    show_searched(next((a for a in answers if a.get("mode") in RETRIEVAL_MODES), answers[0]))
     for column, answer in zip(st.columns(len(answers)), answers):
         with column:
             best = " ★" if answer.get("mode") == message.get("preferred") else ""
             st.markdown(f"**{answer.get('mode')}**{best}")
             st.markdown(escape_markdown(answer.get("text", "")))
-            show_label(answer)
+            show_label(answer, searched=False)
             show_sources(answer, key=f"{message.get('time')}-{answer.get('mode')}")
     modes = [a.get("mode") for a in answers]
     picked = st.segmented_control("Best answer", modes, default=message.get("preferred"), key=f"best-{chat.id}-{index}",
@@ -191,7 +229,16 @@ for index, message in enumerate(chat.messages[hidden:], hidden):
 if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
 elif not chat.messages:
-    st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
+    try:
+        documents = svc.library.collection_info(collection).chunks if collection else 0
+    except AppError:
+        documents = 0  # gone since the sidebar listed it: the link below is the way forward
+    if not documents:
+        where = f"The collection **{escape_markdown(collection)}** has no documents yet" if collection else "There is no collection yet"
+        st.info(f"{where}: the RAG modes have nothing to search. Add documents first, or ask the base model alone.")
+        st.page_link("pages/documents.py", label="Add documents", icon=":material/upload_file:")
+    else:
+        st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
 
 failed = st.session_state.get("failed_question")
 if failed:
@@ -218,7 +265,8 @@ if prompt and comparing and len(compare_modes) < 2:
     st.session_state.update(failed_question=prompt, failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."))
     st.rerun()
 if prompt:
-    question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens)
+    question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens,
+                        history=recent_turns(chat.messages), follow_up=follow_up)
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
     with st.chat_message("assistant"):
@@ -230,7 +278,7 @@ if prompt:
                     with column:
                         st.markdown(f"**{stream.answer.mode}**")
                         st.write_stream(escaped(stream))
-                        show_label(stream.answer.to_dict())
+                        show_label(stream.answer.to_dict(), searched=False)
                         show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
             else:
                 stream = svc.chat.ask(question, choice)

@@ -104,13 +104,3 @@ def guarded() -> Iterator[None]:
 def current_collection() -> str | None:
     """The collection chosen in the sidebar (None until one exists)."""
     return st.session_state.get("collection")
-
-
-def human_size(size: int) -> str:
-    """Bytes as a short human-readable size."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"

@@ -11,7 +11,8 @@ from core.errors import AppError
 from core.library import IngestResult, Progress, ReplaceResult, UploadedFile
 from core.safety import escape_markdown
 from core.samples import SAMPLE_COLLECTION, sample_uploads
-from pages.common import current_collection, guarded, human_size, page_setup, show_error
+from pages.common import current_collection, guarded, page_setup, show_error
+from pages.confirm import ask_to_confirm, confirm_dialog, pending
 from pages.page_view import show_page
 
 svc = page_setup()
@@ -39,13 +40,10 @@ def _create_collection() -> None:
 
 
 def _delete_collection(name: str) -> None:
-    try:
-        count = svc.library.delete_collection(name)
-        st.session_state["flash_info"] = f"Deleted collection {name} ({count} documents)."
-        st.session_state.pop("collection", None)
-        st.session_state.pop("last_results", None)
-    except AppError as exc:
-        st.session_state["flash_error"] = exc
+    count = svc.library.delete_collection(name)  # an AppError is shown by the confirmation dialog's caller
+    st.session_state["flash_info"] = f"Deleted collection {name} ({count} documents)."
+    st.session_state.pop("collection", None)
+    st.session_state.pop("last_results", None)
 
 
 def new_collection_form() -> None:
@@ -179,7 +177,10 @@ st.subheader("Documents")
 if not records:
     st.caption("No documents yet: upload some above.")
 else:
-    st.dataframe(
+    # A new key whenever rows come or go: the browser keeps a table's selection by row position, so an old
+    # selection would point at other documents (and a deleted row's box would stay ticked).
+    table_key = f"documents_table::{collection}::{st.session_state.get('upload_round', 0)}::{st.session_state.get('table_round', 0)}"
+    event = st.dataframe(
         [
             {
                 "name": r.name,
@@ -188,8 +189,8 @@ else:
                 "pages": r.pages,
                 "OCR pages": r.ocr_pages,
                 "chunks": r.chunks,
-                "size": human_size(r.size),
-                "indexed": datetime.fromtimestamp(r.indexed_at).strftime("%Y-%m-%d %H:%M"),
+                "size": r.size,
+                "indexed": datetime.fromtimestamp(r.indexed_at),
                 "status": r.status,
                 "reason": r.reason,
                 "id": r.doc_id[:12],
@@ -198,16 +199,46 @@ else:
         ],
         hide_index=True,
         width="stretch",
+        key=table_key,
+        on_select="rerun",
+        selection_mode="multi-row",
+        # Real numbers and dates, so the columns sort as numbers and dates (not as text like "9.5 KB" > "10 KB").
+        column_config={
+            "size": st.column_config.NumberColumn("size", format="bytes", help="Size of the original file"),
+            "indexed": st.column_config.DatetimeColumn("indexed", format="YYYY-MM-DD HH:mm"),
+            "version": st.column_config.NumberColumn("version", format="%d"),
+            "pages": st.column_config.NumberColumn("pages", format="%d"),
+            "OCR pages": st.column_config.NumberColumn("OCR pages", format="%d", help="Pages read by OCR (scans)"),
+            "chunks": st.column_config.NumberColumn("chunks", format="%d"),
+        },
     )
-    labels = {r.doc_id: f"{r.name} ({r.doc_id[:12]})" for r in records}
-    doomed = st.multiselect("Select documents to delete", list(labels), format_func=labels.__getitem__)
-    if doomed and st.button(f"Delete {len(doomed)} document{'s' if len(doomed) != 1 else ''}"):
-        with guarded():
-            for doc_id in doomed:
-                svc.library.delete_document(collection, doc_id)
-            st.session_state.pop("last_results", None)
-            st.toast(f"Deleted {len(doomed)} document(s) and their chunks.")
+    selected = [records[i] for i in event.selection.rows if i < len(records)]
+    many = f"{len(selected)} document{'s' if len(selected) != 1 else ''}"
+    if not selected:
+        st.caption("Select rows (the boxes on the left) to delete or re-index those documents.")
+    left, right, _ = st.columns([1, 1, 3])
+    if left.button(f"Delete {many}" if selected else "Delete selected", icon=":material/delete:", disabled=not selected, width="stretch"):
+        ask_to_confirm("delete_documents", [r.doc_id for r in selected])
+    if right.button(f"Re-index {many}" if selected else "Re-index selected", icon=":material/refresh:", disabled=not selected, width="stretch",
+                    help="Parse, chunk and embed again from the kept originals, with the collection's chunking (e.g. after turning OCR on)."):
+        with guarded(), st.spinner(f"Re-indexing {many}…"):
+            st.session_state["last_results"] = svc.library.reindex_documents(collection, [r.doc_id for r in selected])
+            st.session_state["table_round"] = st.session_state.get("table_round", 0) + 1  # rows may move: a fresh selection
             st.rerun()
+
+    def _delete_documents(doc_ids: list[str]) -> str:
+        for doc_id in doc_ids:
+            svc.library.delete_document(collection, doc_id)
+        st.session_state.pop("last_results", None)
+        st.session_state["table_round"] = st.session_state.get("table_round", 0) + 1  # a fresh selection
+        return f"Deleted {len(doc_ids)} document{'s' if len(doc_ids) != 1 else ''} and their chunks."
+
+    doomed = pending("delete_documents") or []
+    by_doc = {r.doc_id: r for r in records}
+    listed = "\n".join(f"- {escape_markdown(by_doc[d].name)} ({by_doc[d].chunks} chunks)" for d in doomed if d in by_doc)
+    confirm_dialog("delete_documents", "Delete documents?",
+                   f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
+                   f"{listed}\n\nThis cannot be undone.", _delete_documents)
 
     indexed = [r for r in records if r.status == "indexed"]
     if indexed:
@@ -250,6 +281,11 @@ with st.expander("Re-index with other chunking"):
             st.rerun()
 
 with st.expander("Delete collection"):
-    st.warning(f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals. This cannot be undone.")
-    confirm = st.text_input(f"Type **{escape_markdown(collection)}** to confirm")
-    st.button("Delete collection", disabled=confirm.strip() != collection, on_click=_delete_collection, args=(collection,))
+    st.caption(f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals.")
+    if st.button("Delete collection", icon=":material/delete_forever:"):
+        ask_to_confirm("delete_collection", collection)
+doomed_collection = str(pending("delete_collection") or collection)
+confirm_dialog("delete_collection", "Delete this collection?",
+               f"Deletes **{escape_markdown(doomed_collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
+               "originals. This cannot be undone.", _delete_collection, confirm_label="Delete collection",
+               type_to_confirm=doomed_collection)

@@ -12,6 +12,7 @@ from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
 from core.questions import SPLIT_LABELS
 from core.safety import escape_markdown
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.jobs_panel import job_panel
 from pages.update_section import render_update_test
 
 svc = page_setup()
@@ -20,9 +21,9 @@ evaluation = svc.evaluation
 collection = current_collection()
 ARMS = ["base", "rag", "finetuned", "hybrid"]
 ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
-HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "refused_answerable", "unsupported_citations",
+HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "declined_unanswerable", "refused_answerable", "unsupported_citations",
             "first_token_p50_ms", "total_p50_ms"]
-SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable"}
+SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable", "declined_unanswerable", "flagged_answerable"}
 
 st.title("Evaluate")
 st.caption(
@@ -117,20 +118,22 @@ with tab_results:
     ids = list(by_id)
     run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=run_label, key="eval_run_pick")
 
-    @st.fragment(run_every=2)
-    def progress_panel(run_id: str) -> None:
-        """Live progress of a running evaluation, polled from its status file."""
+    def run_ended(run_id: str) -> bool:
+        try:
+            return evaluation.status(run_id).get("state") in ("done", "cancelled", "failed")
+        except AppError:
+            return True  # the panel shows the error
+
+    @job_panel(running=not run_ended(run_id))
+    def progress_panel(run_id: str) -> bool:
+        """Live progress of a running evaluation, polled from its status file; True once it has ended (the page then shows its results)."""
         try:
             status = evaluation.status(run_id)
         except AppError as exc:
             show_error(exc)
-            return
+            return True
         if status.get("state") in ("done", "cancelled", "failed"):
-            if st.session_state.get("eval_watching") == run_id:
-                st.session_state.pop("eval_watching")
-                st.rerun()  # the whole page: show the finished results
-            return
-        st.session_state["eval_watching"] = run_id
+            return True
         step, total = status.get("step") or 0, status.get("total_steps") or 0
         eta = status.get("eta_s")
         eta_text = f" · about {eta / 60:.1f} min left" if eta else ""
@@ -138,6 +141,7 @@ with tab_results:
         if st.button("Cancel run", key=f"cancel-{run_id}"):
             evaluation.cancel(run_id)
             st.rerun()
+        return False
 
     progress_panel(run_id)
     try:

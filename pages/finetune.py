@@ -9,10 +9,12 @@ import streamlit as st
 from core.errors import AppError
 from core.finetune.dataset import DatasetOptions
 from core.finetune.service import TRAINING_DEFAULTS
-from core.jobs import JobStatus
+from core.jobs import TERMINAL_STATES, JobStatus
 from core.safety import escape_markdown
 from core.samples import sample_qa_files
 from pages.common import current_collection, guarded, page_setup, show_error
+from pages.confirm import ask_to_confirm, confirm_dialog, pending
+from pages.jobs_panel import job_panel
 
 svc = page_setup()
 settings = svc.settings
@@ -27,6 +29,14 @@ st.caption(
 
 DEFAULTS = TRAINING_DEFAULTS
 tab_data, tab_train, tab_variants = st.tabs(["1 · Training set", "2 · Train", "3 · Variants"])
+
+
+def job_running(job_id: str) -> bool:
+    """Whether a job has not ended yet (its panel polls only then)."""
+    try:
+        return not ft.job_status(job_id).terminal
+    except AppError:
+        return False  # job_progress shows the error
 
 
 def job_progress(job_id: str) -> JobStatus | None:
@@ -76,12 +86,12 @@ with tab_data:
         generation_id = st.session_state.get("generation_job")
         if generation_id:
 
-            @st.fragment(run_every=2)
-            def generation_panel(job_id: str) -> None:
-                """Live progress of the generation job, polled from its status file."""
+            @job_panel(running=job_running(generation_id))
+            def generation_panel(job_id: str) -> bool:
+                """Live progress of the generation job, polled from its status file; True once it has ended."""
                 status = job_progress(job_id)
                 if status is None:
-                    return
+                    return True
                 if status.state == "done":
                     st.success(escape_markdown(status.message))
                 elif status.state in ("failed", "cancelled"):
@@ -89,6 +99,7 @@ with tab_data:
                 elif st.button("Cancel generation", key=f"cancel-{job_id}"):
                     ft.cancel(job_id, wait_s=5)
                     st.rerun()
+                return status.terminal
 
             generation_panel(generation_id)
     else:
@@ -162,12 +173,12 @@ with tab_train:
         current = st.session_state.get("job_id")
         job_id = st.selectbox("Job", ids, index=ids.index(current) if current in ids else 0, format_func=lambda i: f"{i} · {states[i]}")
 
-        @st.fragment(run_every=2)
-        def job_panel(job_id: str) -> None:
-            """Live progress of one training job, polled from its status file."""
+        @job_panel(running=states[job_id] not in TERMINAL_STATES)
+        def training_panel(job_id: str) -> bool:
+            """Live progress of one training job, polled from its status file; True once it has ended."""
             status = job_progress(job_id)
             if status is None:
-                return
+                return True
             m = st.columns(4)
             m[0].metric("State", status.state)
             m[1].metric("Step", f"{status.step}/{status.total_steps or '?'}")
@@ -180,11 +191,17 @@ with tab_train:
                 if cost:
                     st.caption(f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} epochs, "
                                f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB")
+                if status.state == "done" and status.variant:
+                    # Chat opens with Compare on and this variant picked (it reads the link's query parameters once).
+                    st.page_link("pages/chat.py", label="Compare in Chat", icon=":material/compare_arrows:",
+                                 help=f"Opens Chat with Compare on and the variant {status.variant} picked.",
+                                 query_params={"compare": "1", "variant": status.variant})
             elif st.button("Cancel job", key=f"cancel-{job_id}"):
                 ft.cancel(job_id, wait_s=5)
                 st.rerun()
+            return status.terminal
 
-        job_panel(job_id)
+        training_panel(job_id)
 
 # --- 3. variants ------------------------------------------------------------------------------------
 with tab_variants:
@@ -204,10 +221,17 @@ with tab_variants:
             hide_index=True, width="stretch",
         )
         doomed = st.selectbox("Variant to delete", [v.name for v in variants], index=None, placeholder="choose a variant")
-        if doomed and st.button(f"Delete {doomed}"):
-            with guarded():
-                ft.delete_variant(doomed)
-                st.rerun()
+        if doomed and st.button(f"Delete {doomed}", icon=":material/delete:"):
+            ask_to_confirm("delete_variant", doomed)
+
+        def _delete_variant(name: str) -> str:
+            ft.delete_variant(name)
+            return f"Deleted the variant {name}."
+
+        doomed_variant = escape_markdown(str(pending("delete_variant")))
+        confirm_dialog("delete_variant", "Delete this variant?",
+                       f"Deletes the fine-tuned variant **{doomed_variant}** (its adapter, or the Ollama model this app created for it). "
+                       "Its training set stays. This cannot be undone.", _delete_variant)
     with st.expander("Use an existing Ollama model as the fine-tuned variant"):
         with st.form("register_existing"):
             ollama_model = st.text_input("Ollama model (as `ollama list` shows it)", placeholder="e.g. my-manuals-ft:latest")

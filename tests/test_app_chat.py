@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from core.config import Settings
 from core.history import ChatHistory, to_markdown
@@ -143,3 +144,98 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_deman
     assert not [b for b in at.button if b.label.startswith("Show earlier messages")]
     # the exports hold the whole conversation, built when asked for
     assert at.get("download_button")
+
+
+def test_a_followup_shows_what_was_searched_and_the_switch_keeps_the_question_as_typed(
+        data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ollama_server.find("gemma3:270m")
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    assert at.sidebar.toggle(key="follow_up").value is True  # on by default
+    model.reply = "Once a week."
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not any("Searched for" in c.value for c in at.chat_message[-1].caption)  # a first question stands alone
+
+    model.reply = "How do I remove the filters?"  # what the model answers to the rewrite request (and, here, to the question)
+    at.chat_input[0].set_value("And how do I remove them?").run()
+    assert not at.exception
+    rewrite, answer = ollama_server.bodies("/api/chat")[-2:]
+    assert QUESTION in rewrite["messages"][-1]["content"] and "Question: How do I remove the filters?" in answer["messages"][-1]["content"]
+    searched = [c.value for c in at.chat_message[-1].caption if "Searched for" in c.value]
+    assert len(searched) == 1 and "How do I remove the filters?" in searched[0] and "rewritten by the model" in searched[0]
+    (saved,) = ChatHistory(data_dir).list("manuals")
+    assert saved.messages[-1]["standalone"] == "How do I remove the filters?" and saved.messages[-2]["content"] == "And how do I remove them?"
+
+    at.sidebar.toggle(key="follow_up").set_value(False).run()
+    calls = len(ollama_server.bodies("/api/chat"))
+    at.chat_input[0].set_value("And how do I clean them?").run()
+    bodies = ollama_server.bodies("/api/chat")
+    assert len(bodies) == calls + 1  # no rewrite request: the question went as typed
+    assert "Question: And how do I clean them?" in bodies[-1]["messages"][-1]["content"]
+    assert not any("Searched for" in c.value for c in at.chat_message[-1].caption)
+
+
+def test_an_empty_chat_without_documents_links_to_the_documents_page(tmp_path: Path, embedder, ollama_server: FakeOllamaServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    at = open_chat(data, ollama_server, monkeypatch)  # no collection at all
+    # a link to a page of the app carries the page's hash (Streamlit hashes its url path, here "documents")
+    assert [(l.value, l.proto.page_script_hash) for l in at.page_link] == [("Add documents", calc_hash("documents"))]
+    assert any("There is no collection yet" in i.value for i in at.info)
+
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data), embedder=embedder)
+    svc.library.create_collection("legal")
+    svc.close()
+    at = open_chat(data, ollama_server, monkeypatch)  # a collection with no documents
+    assert [l.value for l in at.page_link] == ["Add documents"]
+    assert any("legal" in i.value and "has no documents yet" in i.value for i in at.info)
+
+
+def test_a_chat_with_documents_offers_no_add_documents_link(data_dir: Path, ollama_server: FakeOllamaServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    assert not at.page_link and any("Ask a question about your documents" in i.value for i in at.info)
+
+
+def test_deleting_a_chat_waits_for_the_confirmation(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    at.chat_input[0].set_value(QUESTION).run()
+    assert len(ChatHistory(data_dir).list("manuals")) == 1
+    next(b for b in at.sidebar.button if b.label == "Delete this chat").click().run()
+    assert len(ChatHistory(data_dir).list("manuals")) == 1  # asked, not done
+    assert any("This cannot be undone" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert len(ChatHistory(data_dir).list("manuals")) == 1 and len(at.chat_message) == 2
+    next(b for b in at.sidebar.button if b.label == "Delete this chat").click().run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert not at.exception
+    assert ChatHistory(data_dir).list("manuals") == [] and not at.chat_message
+
+
+def test_the_compare_in_chat_link_opens_compare_with_the_new_variant(data_dir: Path, ollama_server: FakeOllamaServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ollama_server.add_model(FakeModel("other-ft:latest"))
+    ollama_server.add_model(FakeModel("manual-ft:latest"))
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "ollama")
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/chat.py")
+    at.query_params.update({"compare": "1", "variant": "manual-ft"})  # what the Fine-tune page's link carries
+    at.run()
+    assert not at.exception
+    assert at.sidebar.toggle(key="compare").value is True
+    assert at.sidebar.selectbox(key="variant_ollama").value == "manual-ft:latest"
+    assert at.sidebar.button_group(key="compare_modes").value == ["base", "rag", "finetuned", "hybrid"]
+
+
+def test_a_compare_link_to_a_variant_the_engine_lacks_says_so(data_dir: Path, ollama_server: FakeOllamaServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "ollama")
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/chat.py")
+    at.query_params.update({"compare": "1", "variant": "trained-elsewhere"})
+    at.run()
+    assert at.sidebar.toggle(key="compare").value is True
+    assert any("trained\\-elsewhere is not available on the ollama engine" in c.value for c in at.sidebar.caption)

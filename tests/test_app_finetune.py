@@ -15,6 +15,13 @@ from core.finetune import dataset as ds
 from core.safety import escape_markdown
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
+from core.config import Settings
+from core.jobs import StatusWriter
+from core.services import build_services
+from core.variants import VariantRegistry
+from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
+from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
+from pages.jobs_panel import LIVE_NOTE
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [
@@ -76,7 +83,12 @@ def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path)
     assert download.proto.url == f"/mock/media/{file_id}"
 
 
-def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) -> None:
+def live(app: AppTest) -> bool:
+    """Whether the job panel says it is polling (it polls exactly when it says so: pages/jobs_panel.py)."""
+    return any(LIVE_NOTE in c.value for c in app.caption)
+
+
+def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tmp_path: Path) -> None:
     data = tmp_path / "data"
     form_number = {n.label: n for n in app.number_input}
     form_number["Stop after steps (0: all)"].set_value(500)
@@ -100,12 +112,32 @@ def test_start_a_tiny_job_see_progress_and_cancel(app: AppTest, tmp_path: Path) 
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["State"] in (seen_before.state, seen_after.state) and metrics["Step"].split("/")[0] in (str(seen_before.step), str(seen_after.step))
     assert any(b.label == "Cancel job" for b in app.button)
+    assert live(app)
     next(b for b in app.button if b.label == "Cancel job").click().run()
     status = jobs.wait_job(data, job.job_id, timeout_s=60)
     assert status.state == "cancelled"
     app.run()
     assert any(m.label == "State" and m.value == "cancelled" for m in app.metric)
+    assert not live(app)  # the job ended: the panel stopped polling
+    assert not app.page_link  # nothing to compare: no variant was made
     assert jobs.heavy_job_holder(data) is None
+
+
+def test_a_finished_training_job_links_to_compare_in_chat_and_does_not_poll(app: AppTest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # the folder a finished job leaves: its config and its last status, written as the job writes them
+    folder = jobs.job_dir(data, "ft-finished")
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    StatusWriter(folder / "status.json", {"job_id": "ft-finished", "kind": "training", "state": "done", "phase": "done",
+                                          "message": "Trained and registered manuals-ft", "step": 10, "total_steps": 10,
+                                          "result": {"variant": "manuals-ft"}, "created": time.time()}).update()
+    app.run()
+    assert not app.exception
+    assert any(m.label == "State" and m.value == "done" for m in app.metric)
+    assert [l.value for l in app.page_link] == ["Compare in Chat"]
+    assert app.page_link[0].proto.query_string == "compare=1&variant=manuals-ft"
+    assert not live(app)
 
 
 def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> None:
@@ -115,3 +147,26 @@ def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> Non
     assert any("Imported" in s.value and "training pairs" in s.value for s in app.success)
     manifest = {d["name"]: d for d in ds.list_datasets(tmp_path / "data")}["samples"]
     assert manifest["stats"]["train_pairs"] + manifest["stats"]["eval_new"] == 45
+
+
+def test_deleting_a_variant_waits_for_the_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ollama_server: FakeOllamaServer) -> None:
+    data = tmp_path / "data"
+    ollama_server.add_model(FakeModel("manual-ft:latest"))
+    settings = Settings.from_env(env={}, dotenv=None, data_dir=data, engine="embedded", ollama_host=ollama_server.url)
+    svc = build_services(settings)
+    svc.finetune.register_existing_ollama("manual-ft", "manual-ft:latest")
+    svc.close()
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.switch_page("pages/finetune.py")
+    app.run()
+    next(s for s in app.selectbox if s.label == "Variant to delete").set_value("manual-ft").run()
+    next(b for b in app.button if b.label == "Delete manual-ft").click().run()
+    assert [v.name for v in VariantRegistry(data).list()] == ["manual-ft"]  # asked, not done
+    assert any("manual\\-ft" in m.value and "cannot be undone" in m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Delete").click().run()
+    assert not app.exception
+    assert VariantRegistry(data).list() == []
+    assert not any(s.label == "Variant to delete" for s in app.selectbox)

@@ -4,7 +4,9 @@ Denominators, so every figure reads the same way:
 - correctness, F1, similarity, judge, citations-with-reference: answerable questions;
 - retrieval hit@1 / hit@k / MRR: answerable questions with a reference file, in the arms that retrieve,
   ranked over the passages the answer was given (none when retrieval found nothing close enough);
-- refusal rates: unanswerable questions (should refuse) and answerable ones (should not);
+- refusal rates: unanswerable questions (should refuse) and answerable ones (should not); "declined" counts
+  an answer that refused *or* that the app flagged "not supported by the documents" (the user is warned
+  either way), so an unanswerable question is handled when it is declined;
 - unsupported citations: a count over all answers (the goal is 0);
 - latency and tokens: every answer that finished.
 """
@@ -27,6 +29,7 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
     cited = [int(i) for i in answer.get("cited") or [] if 1 <= int(i) <= len(sources)]
     timings = answer.get("timings") or {}
     refused = m.is_refusal(text)
+    flagged = "unsupported" in (answer.get("flags") or [])
     row: dict[str, Any] = {
         "question": question.question,
         "reference": question.answer,
@@ -39,6 +42,8 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         "model": answer.get("model", ""),
         "answer": text,
         "refused": refused,
+        "flagged": flagged,
+        "declined": refused or flagged,
         "incomplete": bool(answer.get("incomplete")),
         "error": str(answer.get("error") or ""),
         "first_token_ms": timings.get("first_token_ms"),
@@ -106,6 +111,8 @@ def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "unsupported_citations": sum(bool(r.get("unsupported_citation")) for r in rows),
         "refused_unanswerable": _share(r.get("refused") for r in unanswerable),
         "refused_answerable": _share(r.get("refused") for r in answerable),
+        "declined_unanswerable": _share(r.get("declined") for r in unanswerable),
+        "flagged_answerable": _share(r.get("flagged") for r in answerable),
         "first_token_p50_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 50)),
         "first_token_p95_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 95)),
         "total_p50_ms": _round(m.percentile([r["total_ms"] for r in finished if r.get("total_ms") is not None], 50)),
@@ -144,6 +151,8 @@ GRID_METRICS = {
     "unsupported_citations": "citations of unsupporting passages (count)",
     "refused_unanswerable": "refused when unanswerable",
     "refused_answerable": "refused when answerable",
+    "declined_unanswerable": "refused or flagged when unanswerable",
+    "flagged_answerable": "flagged 'not supported' when answerable",
     "first_token_p50_ms": "first token p50 (ms)",
     "first_token_p95_ms": "first token p95 (ms)",
     "total_p50_ms": "total p50 (ms)",

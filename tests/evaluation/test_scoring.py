@@ -85,3 +85,14 @@ def test_summary_per_arm_split_and_source_and_grid_rows() -> None:
     assert [(r["arm"], r["split"]) for r in lone] == [("base", "all")]  # one split only: its row would repeat "all"
     assert [(r["arm"], r["split"]) for r in flat] == [("base", "all"), ("base", "seen facts"), ("base", "new documents"),
                                                       ("rag", "all"), ("rag", "seen facts"), ("rag", "new documents")]
+
+
+def test_an_answer_flagged_not_supported_counts_as_declined_but_not_as_refused() -> None:
+    flagged = dict(answer("rag", "Garry Kasparov", [("manual.pdf", 1, PASSAGE_OK)]), flags=["unsupported"])
+    rows = [score_answer(Q_NONE, flagged, k=3), score_answer(Q_NONE, answer("rag", "Garry Kasparov"), k=3),
+            score_answer(Q_DOOR, dict(answer("rag", "20 kg"), flags=["unsupported"]), k=3)]
+    assert rows[0]["refused"] is False and rows[0]["flagged"] is True and rows[0]["declined"] is True
+    assert rows[1]["declined"] is False
+    b = block(rows)
+    assert b["refused_unanswerable"] == 0.0 and b["declined_unanswerable"] == 0.5
+    assert b["flagged_answerable"] == 1.0 and b["refused_answerable"] == 0.0
