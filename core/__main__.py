@@ -90,6 +90,12 @@ def cmd_reindex(svc: Services, ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(svc: Services, ns: argparse.Namespace) -> int:
+    results = svc.library.rebuild_from_originals(ns.collection or None, progress=_progress)
+    print_json({"rebuilt": [asdict(r) for r in results]})
+    return 0
+
+
 def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
     def one(question: str, extra: dict[str, Any]) -> dict[str, Any]:
         found = svc.retriever.search(ns.collection, question, ns.top_k, ns.method)
@@ -145,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-overlap", type=int)
     p.set_defaults(func=cmd_reindex)
 
+    p = sub.add_parser("rebuild", help="write damaged collections afresh from the kept originals (default: what the start-up check found)")
+    p.add_argument("--collection", action="append", help="a collection to rebuild (repeatable)")
+    p.set_defaults(func=cmd_rebuild)
+
     p = sub.add_parser("retrieve", help="retrieval only (no LLM): the top chunks for a question")
     p.add_argument("--collection", required=True)
     p.add_argument("--top-k", type=int, default=None)
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             ns.top_k = settings.top_k
         if getattr(ns, "method", "absent") is None:
             ns.method = settings.retrieval
-        services = build_services(settings)
+        services = build_services(settings, check_store=ns.func is cmd_rebuild)  # the other commands skip the seconds-long check
         if services.recovery:
             print(f"note: {services.recovery.summary()}", file=sys.stderr)
         try:

@@ -14,9 +14,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
+
+from core.errors import StorageError
+from core.fsutil import storage_error
 
 Status = Literal["pending", "indexed", "deleting", "rejected"]
 
@@ -93,11 +97,15 @@ class Catalog:
     """Reads and writes document records."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, path) from exc
         # Streamlit runs each session in its own thread; one connection guarded by a lock is enough here.
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
         self._lock = threading.Lock()
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(_SCHEMA)
             self._db.execute(_REINDEX_SCHEMA)
             present = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
@@ -109,10 +117,23 @@ class Catalog:
             if "ocr_pages" not in present:  # catalogs written before OCR existed
                 self._db.execute("ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction; a full disk or a read-only database becomes the app's StorageError (rolled back)."""
+        with self._lock:
+            try:
+                with self._db:
+                    yield
+            except sqlite3.OperationalError as exc:
+                translated = _storage_error(exc, self.path)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
     def upsert(self, record: DocumentRecord) -> None:
         """Insert or replace a record."""
         names = [f.name for f in fields(DocumentRecord)]
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(
                 f"INSERT OR REPLACE INTO documents ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                 [getattr(record, n) for n in names],
@@ -138,13 +159,13 @@ class Catalog:
 
     def delete(self, collection: str, doc_id: str) -> None:
         """Remove one record."""
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute("DELETE FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id))
 
     def delete_collection(self, collection: str) -> list[DocumentRecord]:
         """Remove all records of a collection and return them."""
         rows = self.list(collection)
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute("DELETE FROM documents WHERE collection = ?", (collection,))
             self._db.execute("DELETE FROM reindex_intents WHERE collection = ?", (collection,))
         return rows
@@ -166,7 +187,7 @@ class Catalog:
 
     def set_status(self, collection: str, status: str, doc_ids: list[str] | None = None) -> None:
         """Set the status of some (or all) documents of a collection, in one transaction."""
-        with self._lock, self._db:
+        with self._writing():
             if doc_ids is None:
                 self._db.execute("UPDATE documents SET status = ? WHERE collection = ?", (status, collection))
             else:
@@ -174,7 +195,7 @@ class Catalog:
 
     def start_reindex(self, intent: ReindexIntent) -> None:
         """Record that a re-index of a collection has started (replacing an older, unfinished one)."""
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO reindex_intents (collection, chunk_size, chunk_overlap, started_at) VALUES (?, ?, ?, ?)",
                 (intent.collection, intent.chunk_size, intent.chunk_overlap, intent.started_at),
@@ -188,7 +209,7 @@ class Catalog:
 
     def finish_reindex(self, collection: str) -> None:
         """Forget a finished (or abandoned) re-index."""
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute("DELETE FROM reindex_intents WHERE collection = ?", (collection,))
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[DocumentRecord]:
@@ -201,3 +222,15 @@ class Catalog:
 def now() -> float:
     """The current time, as stored in `indexed_at`."""
     return time.time()
+
+
+def _storage_error(exc: sqlite3.OperationalError, path: Path) -> Exception:
+    """sqlite's "disk is full" / "readonly database" / I/O errors as the app's StorageError; anything else as it is."""
+    message = str(exc).lower()
+    if "full" in message:
+        return StorageError(f"The disk holding {path.parent} is full: the document catalog could not be updated (the change was rolled back). "
+                            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
+    if "readonly" in message or "read-only" in message or "disk i/o" in message or "unable to open" in message:
+        return StorageError(f"The document catalog {path} cannot be written ({exc}): the change was rolled back. "
+                            "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
+    return exc

@@ -18,6 +18,13 @@ class StoreLockedError(AppError):
     """Another process holds the on-disk vector store."""
 
 
+class StorageError(AppError, OSError):
+    """The data directory cannot be written (disk full, read-only, no permission); nothing was half-written.
+
+    Also an OSError, so code that tolerates a failed write of a cache or status file keeps doing so.
+    """
+
+
 class StoreUnavailableError(AppError):
     """The vector store (on disk or a Chroma server) cannot be reached."""
 

@@ -7,6 +7,7 @@ removed and the old target, if any, is left as it was.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -14,6 +15,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+
+from core.errors import StorageError
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def temp_sibling(target: Path) -> Path:
@@ -29,18 +35,36 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = temp_sibling(target)
     _remove(tmp)
     try:
-        yield tmp
-        if tmp.is_dir() and target.is_dir():
-            # os.replace cannot replace a non-empty folder: move the old one aside first.
-            old = temp_sibling(target.with_name(target.name + ".old"))
-            os.replace(target, old)
-            os.replace(tmp, target)
-            _remove(old)
-        else:
-            os.replace(tmp, target)
+        try:
+            yield tmp
+            if tmp.is_dir() and target.is_dir():
+                # os.replace cannot replace a non-empty folder: move the old one aside first.
+                old = temp_sibling(target.with_name(target.name + ".old"))
+                os.replace(target, old)
+                os.replace(tmp, target)
+                _remove(old)
+            else:
+                os.replace(tmp, target)
+        except OSError as exc:
+            translated = storage_error(exc, target)
+            if translated is exc:
+                raise
+            raise translated from exc
     except BaseException:
         _remove(tmp)
         raise
+
+
+def storage_error(exc: OSError, target: Path) -> OSError:
+    """The app's error for a write that failed because the disk is full or not writable; other OSErrors as they are."""
+    if isinstance(exc, StorageError) or exc.errno not in _FULL | _NOT_WRITABLE:
+        return exc
+    folder = Path(target).parent
+    if exc.errno in _FULL:
+        return StorageError(f"The disk holding {folder} is full: {Path(target).name} was not written (nothing was half-written). "
+                            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
+    return StorageError(f"The data directory is not writable ({folder}: {exc.strerror}): nothing was written. "
+                        "Make it writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
 
 
 def _remove(path: Path) -> None:
@@ -50,16 +74,22 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    """The lowest-level write every atomic text/bytes write goes through (tests make it fail like a full disk)."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write bytes atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        _write_file(tmp, data)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        _write_file(tmp, text.encode("utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -163,11 +163,12 @@ class IngestPipeline:
             i, prepared, records = pending.pop(0)
             try:
                 lib._store_chunks(collection, prepared.doc_id, prepared.name, records, vectors[at : at + len(records)], report)
+                indexed = lib._indexed(collection, prepared, len(records))  # the catalog write can fail too (disk full)
             except BaseException:  # an AppError, or Streamlit stopping the script in a progress callback
                 lib._abandon_prepared(collection, prepared)
                 raise
             at += len(records)
-            self._done(collection, i, lib._indexed(collection, prepared, len(records)), results, report)
+            self._done(collection, i, indexed, results, report)
 
     def _done(self, collection: str, i: int, result: IngestResult, results: dict, report: ProgressFn) -> None:
         if result.status == "rejected":

@@ -31,7 +31,8 @@ from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
 from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
-from core.fsutil import write_bytes_atomic
+from core.store_probe import StoreHealth, forget_verdict
+from core.fsutil import storage_error, write_bytes_atomic
 from core.ingest_pipeline import IngestPipeline
 from core.ingest_types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
 
@@ -83,6 +84,7 @@ class DocumentLibrary:
         self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
         self.originals = settings.data_dir / "originals"
         self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
+        self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
 
     # --- collections -------------------------------------------------------------------------
 
@@ -227,6 +229,45 @@ class DocumentLibrary:
         gens = self.store.document_generations(record.collection, record.doc_id)
         return set(gens) == {record.gen} and len(gens[record.gen]) == record.chunks
 
+    def rebuild_from_originals(self, collections: list[str] | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
+        """Write collections afresh from the kept originals: drop the vector index, index every document again.
+
+        `None` rebuilds what the start-up probe found damaged (every collection when the store was unreadable).
+        A kill half-way is finished at the next start (recovery indexes documents the store lacks).
+        """
+        report = progress or (lambda _p: None)
+        health = self.store_health
+        if collections is None:
+            collections = sorted(set(self.catalog.collections())) if health.unreadable else sorted(health.damaged)
+        results: list[IngestResult] = []
+        for name in collections:
+            validate_collection_name(name)
+            size, overlap = self.settings.chunk_size, self.settings.chunk_overlap
+            if self.store.has_collection(name):
+                info = self.store.collection_info(name)  # settings and count come from SQLite, not the damaged index
+                size, overlap = info.chunk_size or size, info.chunk_overlap
+                self.store.delete_collection(name)
+            self.store.create_collection(name, embedder_label(self.settings), size, overlap)
+            for record in self.catalog.list(name):
+                if record.status not in ("indexed", "pending"):
+                    continue
+                try:
+                    done = self.index_from_original(record, size, overlap, report)
+                except (ParseFailure, FileNotFoundError) as exc:
+                    reason = str(exc) if isinstance(exc, ParseFailure) else "The original file is missing from the data directory: upload it again."
+                    self.catalog.upsert(replace(record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as=""))
+                    self._forget_original(record.stored_as)
+                    results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=reason,
+                                                code=exc.code if isinstance(exc, ParseFailure) else "missing"))
+                    continue
+                results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages))
+                report(Progress(record.name, "done", detail="indexed"))
+            health.damaged.pop(name, None)
+        if not health.damaged:
+            health.unreadable = ""
+        forget_verdict(self.settings)  # the next start checks the rebuilt store again
+        return results
+
     # --- new versions of a document --------------------------------------------------------
 
     def replacement_targets(self, collection: str, files: list[UploadedFile]) -> dict[str, DocumentRecord]:
@@ -332,7 +373,11 @@ class DocumentLibrary:
         path = self._keep_original(stored_as, upload.data)
         pending = DocumentRecord(collection, doc_id, name, sniffed.kind, 0, 0, size, now(), "pending", "", stored_as,
                                  gen=gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
-        self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
+        try:
+            self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
+        except BaseException:
+            self._forget_original(stored_as)  # no row points at it: it must not stay behind
+            raise
         try:
             pages = self._parse(path, sniffed.kind, name, report, ocr)
         except ParseFailure as exc:
@@ -439,8 +484,11 @@ class DocumentLibrary:
         self.catalog.upsert(DocumentRecord(collection, result.doc_id, result.name, result.kind or "?", 0, 0, result.size, now(), "rejected", result.reason, ""))
 
     def _keep_original(self, stored_as: str, data: bytes) -> Path:
-        self.originals.mkdir(parents=True, exist_ok=True)
         path = self.originals / stored_as
+        try:
+            self.originals.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, path) from exc
         if not path.exists():
             write_bytes_atomic(path, data)
         return path

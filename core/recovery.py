@@ -95,8 +95,11 @@ class MaintenanceLock:
             self._handle = None
 
 
-def reconcile(library: DocumentLibrary) -> RecoveryReport:
-    """Finish or undo every half-done change in `library`; safe to run when nothing is wrong (it then only reads)."""
+def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> RecoveryReport:
+    """Finish or undo every half-done change in `library`; safe to run when nothing is wrong (it then only reads).
+
+    Collections in `skip` (a damaged vector index, see core/store_probe.py) are left for the rebuild the user is offered.
+    """
     report = RecoveryReport()
     store, catalog = library.store, library.catalog
     report.rebuilt.extend(store.finish_rebuilds())
@@ -114,6 +117,8 @@ def reconcile(library: DocumentLibrary) -> RecoveryReport:
     # A Chroma server may hold other data directories' collections: there only ours are checked.
     scanned = sorted(set(catalog.collections()) | (present if store.is_local else set()))
     for collection in scanned:
+        if collection in skip:
+            continue
         records = catalog.list(collection)
         if collection not in present:
             if not any(r.status in ("indexed", "pending") for r in records):
@@ -138,6 +143,8 @@ def reconcile(library: DocumentLibrary) -> RecoveryReport:
                 _reindex(library, record, chunks, targets.get(collection), report)
 
     for intent in catalog.reindex_intents():
+        if intent.collection in skip:
+            continue
         if intent.collection not in present:
             catalog.finish_reindex(intent.collection)
             continue

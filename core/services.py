@@ -20,6 +20,7 @@ from core.evaluation.update_test import UpdateTestService
 from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
 from core.store import VectorStore
+from core.store_probe import StoreHealth, StoreProbe
 from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
 
@@ -67,9 +68,17 @@ class Services:
             self.maintenance_lock = None
 
 
-def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None) -> Services:
-    """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser."""
+def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None,
+                   check_store: bool = False) -> Services:
+    """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser.
+
+    `check_store`: probe the on-disk vector store for damage in a child process first (the app does, once per
+    process; ≈2–4 s when the store changed since it was last found healthy, so one-shot CLI commands do not).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # A damaged vector index is found by a child process, never by a crash here; it must finish before this process
+    # opens the store (two processes opening a damaged store at once crashed Chroma's native code here).
+    health = StoreProbe(settings).result() if check_store and chroma_client is None and not settings.chroma_host else StoreHealth()
     store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
@@ -78,11 +87,13 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     engines = Engines(settings)
     history = ChatHistory(settings.data_dir)
     # Only the process holding the data directory's maintenance lock repairs what an interrupted run left.
+    library.store_health = health
     maintenance_lock = MaintenanceLock.try_acquire(settings.data_dir)
     recovery = RecoveryReport()
     if maintenance_lock is not None:
         try:
-            recovery = reconcile(library)
+            skip = set(library.store_health.damaged) | (set(catalog.collections()) if library.store_health.unreadable else set())
+            recovery = reconcile(library, skip=frozenset(skip))
         except BaseException:
             maintenance_lock.release()
             store.close()

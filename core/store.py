@@ -356,6 +356,30 @@ def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
                  text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)), gen=int(meta.get("gen", 0)))
 
 
+def check_store_files(chroma: Path) -> dict[str, object]:
+    """Open an on-disk store, read a few vectors of every collection and query with one of them (run in a child: core/store_probe.py)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    try:
+        client = chromadb.PersistentClient(path=str(chroma), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+        collections = client.list_collections()
+    except Exception as exc:  # noqa: BLE001 (any failure here means the store cannot be opened)
+        return {"unreadable": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    damaged: dict[str, str] = {}
+    for collection in collections:
+        try:
+            if collection.count() == 0:
+                continue
+            got = collection.get(limit=20, include=["embeddings"])  # loads the vector index
+            if got["embeddings"] is None or len(got["embeddings"]) == 0:
+                raise ValueError("no vectors come back for its records")
+            collection.query(query_embeddings=[[float(x) for x in got["embeddings"][0]]], n_results=min(5, collection.count()), include=["distances"])
+        except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError and whatever a damaged file causes)
+            damaged[collection.name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return {"damaged": damaged}
+
+
 class _DirLock:
     """An exclusive lock on an on-disk store, shared by everything in this process.
 

@@ -52,7 +52,7 @@ def _route_through_navigation() -> None:
 @st.cache_resource(show_spinner="Opening the document index…")
 def _cached_services(_settings: Settings, key: str) -> Services:
     # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
-    return build_services(_settings)
+    return build_services(_settings, check_store=True)
 
 
 def services() -> Services:

@@ -56,6 +56,16 @@ if svc.recovery and not st.session_state.get("recovery_shown"):
     st.session_state["recovery_shown"] = True  # once per browser session; the report lasts as long as the process
     st.warning(escape_markdown(svc.recovery.summary()), icon=":material/healing:")
 
+if svc.library.store_health:
+    st.warning(escape_markdown(svc.library.store_health.summary()), icon=":material/report:")
+    if st.button("Rebuild from the kept originals", type="primary", icon=":material/build:"):
+        with guarded(), st.spinner("Indexing every document of the damaged collections again from the kept originals…"):
+            rebuilt = svc.library.rebuild_from_originals()
+            lost = [r.name for r in rebuilt if r.status != "indexed"]
+            st.session_state["flash_info"] = (f"Rebuilt from the kept originals: {len(rebuilt) - len(lost)} documents indexed again."
+                                              + (f" Could not be indexed again (see the table): {', '.join(lost)}." if lost else ""))
+            st.rerun()
+
 if "flash_error" in st.session_state:
     show_error(st.session_state.pop("flash_error"))
 if "flash_info" in st.session_state:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_storage import MediaFileKind
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.finetune import dataset as ds
+from core.safety import escape_markdown
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
 from core.config import Settings
@@ -46,9 +50,37 @@ def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path)
     assert [t.label for t in app.tabs] == ["1 · Training set", "2 · Train", "3 · Variants"]
     assert app.selectbox(key="review_dataset").value == "manuals"
     assert any("training pairs" in c.value for c in app.caption)
-    assert app.get("download_button")
-    before = ds.load_training_pairs(ds.dataset_dir(tmp_path / "data", "manuals"))
+    folder = ds.dataset_dir(tmp_path / "data", "manuals")
+    before = ds.load_training_pairs(folder)
     assert len(before) >= 3
+    editor = app.data_editor(key="editor-manuals")
+    assert list(editor.value["question"]) == [p.question for p in before]
+
+    # Edit one answer, delete one row, add one: the editor's own edit state, as the browser sends it.
+    app.session_state["editor-manuals"] = {
+        "edited_rows": {0: {"answer": "Setting 3 (edited)"}},
+        "added_rows": [{"question": "What does the blue light mean?", "answer": "Rinse aid is low", "source": "doc0.pdf", "page": 2}],
+        "deleted_rows": [1],
+    }
+    app.run()
+    next(b for b in app.button if b.label == "Save edits").click().run()
+    assert not app.exception
+    expected = len(before)  # one deleted, one added
+    assert any(f"Saved {expected} training pairs" in s.value for s in app.success)
+    after = ds.load_training_pairs(folder)
+    assert len(after) == expected
+    assert after[0].question == before[0].question and after[0].answer == "Setting 3 (edited)"
+    assert before[1].question not in {p.question for p in after}
+    assert ("What does the blue light mean?", "Rinse aid is low") in {(p.question, p.answer) for p in after}
+
+    # The download serves the saved pairs as chat-messages JSONL (the file is named by its content's hash).
+    download = next(b for b in app.get("download_button") if b.proto.label == "Download JSONL (chat messages)")
+    body = ds.messages_jsonl(after)
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert len(lines) == expected and all([m["role"] for m in line["messages"]][-2:] == ["user", "assistant"] for line in lines)
+    assert {"role": "assistant", "content": "Setting 3 (edited)"} in lines[0]["messages"]
+    file_id = MemoryMediaFileStorage("/mock/media").load_and_get_id(body.encode("utf-8"), "application/jsonl", MediaFileKind.DOWNLOADABLE, "manuals.jsonl")
+    assert download.proto.url == f"/mock/media/{file_id}"
 
 
 def live(app: AppTest) -> bool:
@@ -70,7 +102,15 @@ def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tm
     deadline = time.monotonic() + 60
     while jobs.job_status(data, job.job_id).phase in ("starting", "") and time.monotonic() < deadline:
         time.sleep(0.5)
+    seen_before = jobs.job_status(data, job.job_id)
     app.run()
+    seen_after = jobs.job_status(data, job.job_id)
+    # The page shows what the job process reported: its state, its message on the progress bar, its step count.
+    assert seen_before.phase not in ("starting", ""), seen_before
+    bars = [e.proto.text for e in app.get("progress")]
+    assert any(escape_markdown(s.message) in bars for s in (seen_before, seen_after)), (bars, seen_before.message, seen_after.message)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["State"] in (seen_before.state, seen_after.state) and metrics["Step"].split("/")[0] in (str(seen_before.step), str(seen_after.step))
     assert any(b.label == "Cancel job" for b in app.button)
     assert live(app)
     next(b for b in app.button if b.label == "Cancel job").click().run()

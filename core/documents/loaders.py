@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -45,31 +47,65 @@ def load(path: Path, kind: DocKind) -> list[Page]:
 
 def _load_pdf(path: Path) -> list[Page]:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError
 
+    unreadable = _PypdfErrors()  # pypdf logs (and skips) objects it cannot read instead of raising
     try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            # Many PDFs are "encrypted" with an empty user password only; those open fine.
-            try:
-                if not reader.decrypt(""):
-                    raise FileNotDecryptedError("password required")
-            except (FileNotDecryptedError, NotImplementedError):
-                raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
-        texts = [page.extract_text() or "" for page in reader.pages]
+        with unreadable:
+            reader = PdfReader(str(path))
+            if reader.is_encrypted:
+                # Many PDFs are "encrypted" with an empty user password only; those open fine.
+                try:
+                    if not reader.decrypt(""):
+                        raise FileNotDecryptedError("password required")
+                except (FileNotDecryptedError, NotImplementedError):
+                    raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
+            texts = [page.extract_text() or "" for page in reader.pages]
     except ParseFailure:
         raise
     except DependencyError:
         raise ParseFailure("dependency", "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r requirements.txt`, then upload again.") from None
     except FileNotDecryptedError:
         raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, OSError) as exc:
+    except LimitReachedError as exc:
+        if "decompress" in str(exc).lower() or "stream length" in str(exc).lower():
+            raise ParseFailure("bomb", BOMB_REASON.format(what="The PDF has a compressed stream that", limit="75 MB")) from None
+        raise ParseFailure("corrupt", f"The PDF is damaged and cannot be read ({str(exc)[:120]}): re-export or repair it and upload again.") from None
+    except NotImplementedError as exc:
+        raise ParseFailure("corrupt", f"The PDF uses a feature the reader does not support ({str(exc)[:120]}): re-export it (e.g. print to PDF) and upload again.") from None
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, OSError, RecursionError) as exc:
         raise ParseFailure("corrupt", f"The PDF is damaged and cannot be read ({type(exc).__name__}): re-export or repair it and upload again.") from None
     if not texts:
         raise ParseFailure("corrupt", "The PDF has no pages: re-export it and upload again.")
     if not any(t.strip() for t in texts):
+        if unreadable.seen:  # nothing read because the objects are broken, not because the pages are pictures
+            raise ParseFailure("corrupt", f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or repair it and upload again.")
         raise ParseFailure("no_text", "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
     return [Page(i + 1, t) for i, t in enumerate(texts)]
+
+
+BOMB_REASON = ("{what} expands to more than {limit} (a decompression bomb), so it was not read: "
+               "if the document is genuine, re-export it (e.g. print to PDF or save again) and upload the result.")
+
+
+class _PypdfErrors(logging.Handler):
+    """Collects the read errors pypdf logs while it skips broken objects (deep nesting, unreadable or missing objects)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Error reading PDF file" in message or "RecursionError" in message or re.match(r"Object \d+ \d+ not defined", message):
+            self.seen.append(message)
+
+    def __enter__(self) -> "_PypdfErrors":
+        logging.getLogger("pypdf").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("pypdf").removeHandler(self)
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -79,10 +115,14 @@ def _load_docx(path: Path) -> list[Page]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    from lxml.etree import XMLSyntaxError
+
+    _check_docx_package(path)
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
-        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({type(exc).__name__}): re-save it as DOCX and upload again.") from None
+    except (PackageNotFoundError, KeyError, ValueError, OSError, XMLSyntaxError, zipfile.BadZipFile, RecursionError) as exc:
+        detail = str(exc).splitlines()[0][:120] if isinstance(exc, XMLSyntaxError) else type(exc).__name__
+        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({detail}): re-save it as DOCX and upload again.") from None
     body = document.element.body
     # Explicit page breaks are the author's pages; Word's rendered-break hints are a fallback for
     # documents saved by Word without explicit breaks.
@@ -96,6 +136,31 @@ def _load_docx(path: Path) -> list[Page]:
                 cells = ["".join(t.text or "" for t in cell.iter(f"{_W}t")).strip() for cell in row.iter(f"{_W}tc")]
                 pages[-1].append(" | ".join(c for c in cells if c))
     return [Page(i + 1, "\n".join(lines)) for i, lines in enumerate(pages)]
+
+
+DOCX_PART_LIMIT = 100 * 1024 * 1024  # one XML part of a real document is a few MB; Word's own limit is far below this
+DOCX_TOTAL_LIMIT = 400 * 1024 * 1024
+
+
+def _check_docx_package(path: Path) -> None:
+    """Refuse a Word package that inflates beyond reason or whose XML declares a DOCTYPE (Word never writes one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            # The declared sizes bound what zipfile will ever inflate (it stops reading at file_size).
+            if any(i.file_size > DOCX_PART_LIMIT for i in infos) or sum(i.file_size for i in infos) > DOCX_TOTAL_LIMIT:
+                raise ParseFailure("bomb", BOMB_REASON.format(what="The Word document (a ZIP package)", limit=f"{DOCX_PART_LIMIT >> 20} MB"))
+            for info in infos:
+                if info.filename.lower().endswith((".xml", ".rels")):
+                    with archive.open(info) as part:
+                        head = part.read(4096).lower()
+                    if b"<!doctype" in head or b"<!entity" in head:
+                        raise ParseFailure("unsafe", (
+                            f"The Word document's part {info.filename[:80]} declares a DOCTYPE with entities (an XML external-entity or "
+                            "entity-expansion attack; Word never writes one), so it was not read: open it in Word and save it again, "
+                            "or ask the sender for a clean copy."))
+    except zipfile.BadZipFile as exc:
+        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({exc}): re-save it as DOCX and upload again.") from None
 
 
 def _docx_paragraph(paragraph, pages: list[list[str]], explicit: bool) -> None:  # noqa: ANN001 (lxml element)
@@ -158,7 +223,11 @@ def _html_to_text(html: str) -> str:
     return "".join(parser.parts)
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # C0 controls but tab, newline, form feed, CR
+
+
 def _tidy(text: str) -> str:
+    text = _CONTROLS.sub(" ", text)  # terminal escapes and bells mean nothing in a passage, and would reach the prompt
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)

@@ -73,23 +73,41 @@ def _sniff_zip(data: bytes) -> Sniffed:
 def _as_text(data: bytes) -> str | None:
     """Decode bytes that are text; None for binary content."""
     sample = data[:65536]
+    if sample.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return _decoded(data, "utf-32")
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _decoded(data, "utf-16")
     if b"\x00" in sample:
-        # UTF-16 text has NULs; real documents in UTF-16 carry a BOM
-        if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-            try:
-                return data.decode("utf-16")
-            except UnicodeDecodeError:
-                return None
+        # UTF-16 without a BOM (some Windows exports): ASCII-range text leaves every other byte NUL.
+        even, odd = sample[0::2], sample[1::2]
+        if len(sample) >= 16 and odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+            return _decoded(data, "utf-16-le")
+        if len(sample) >= 16 and even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+            return _decoded(data, "utf-16-be")
         return None
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        pass
-    text = data.decode("cp1252", errors="replace")
-    controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\t\r\n\f")
-    return None if controls > len(text[:65536]) * 0.01 else text
+        text = data.decode("cp1252", errors="replace")
+        return None if _control_share(text) > 0.01 else text
+    # Valid UTF-8 can still be binary in disguise (all bytes below 0x20): a document has few controls.
+    return None if _control_share(text) > 0.1 else text
+
+
+def _decoded(data: bytes, encoding: str) -> str | None:
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    return None if _control_share(text) > 0.1 else text
+
+
+def _control_share(text: str) -> float:
+    sample = text[:65536]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n\f")
+    return controls / max(1, len(sample))
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a text file's bytes (UTF-8 with or without BOM, UTF-16 with BOM, else cp1252)."""
+    """Decode a text file's bytes (UTF-8 with or without BOM, UTF-16/32 with BOM, UTF-16 without, else cp1252)."""
     return _as_text(data) or ""

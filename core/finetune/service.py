@@ -13,6 +13,8 @@ training-set generation (`core.finetune.generation_job`).
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -230,9 +232,7 @@ class FineTuneService:
         """A TrainConfig: the dataset by name (or path), the engine's base model unless given, registration on `engine`
         when training ends (with `variant_name`); `options` are TrainConfig fields. LoRA alpha follows the rank
         (alpha = 2 × rank, as measured best here) unless given."""
-        path = Path(dataset)
-        if not path.exists() and "/" not in str(dataset):
-            path = ds.dataset_dir(self.data_dir, str(dataset))
+        path = self.resolve_dataset(dataset)
         if base_gguf is None and base_hf_dir is None:
             base_gguf, base_model = self.base_for(engine, base_model)
         if options.get("lora_alpha") is None:
@@ -246,6 +246,18 @@ class FineTuneService:
             base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem, register=register,
             **{k: v for k, v in options.items() if v is not None},
         )
+
+    def resolve_dataset(self, dataset: str | Path) -> Path:
+        """A training set's folder from its name, or a file/folder from its path.
+
+        A bare name is always a saved training set in the data directory, never a folder of the working
+        directory that happens to share it (`docs`, `tests`, `data`); a path says so by a separator
+        (`./docs`, `/tmp/pairs.jsonl`) or a file extension (`pairs.jsonl`).
+        """
+        text = str(dataset)
+        if isinstance(dataset, Path) or os.sep in text or "/" in text or Path(text).suffix:
+            return Path(dataset)
+        return ds.dataset_dir(self.data_dir, text)  # a missing one is refused, with the fix, when the job starts
 
     def start_training(self, dataset: str | Path, **kwargs: Any) -> str:
         """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs."""

@@ -71,7 +71,26 @@ def test_cancel_right_after_start_stops_the_job(tmp_path: Path) -> None:
     assert jobs.heavy_job_holder(Path(config.data_dir)) is None
 
 
-def test_a_killed_job_is_reported_as_failed(tmp_path: Path) -> None:
+def test_a_real_training_process_killed_with_sigkill_is_reported_failed(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    data = Path(config.data_dir)
+    job_id = jobs.start_job(config)
+    deadline = time.monotonic() + 60
+    while (status := jobs.job_status(data, job_id)).state != "running" and not status.terminal and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status.state == "running", status  # it is working (it then spends seconds loading the base model)
+    pid = status.extra["pid"]
+    assert b"core.finetune.train" in Path(f"/proc/{pid}/cmdline").read_bytes()  # the training program itself, not a stand-in
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not (status := jobs.job_status(data, job_id)).terminal and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status.state == "failed" and "stopped unexpectedly" in status.message, status
+    assert jobs.heavy_job_holder(data) is None  # the heavy-job slot is free for the next job
+    assert jobs.cancel_job(data, job_id).state == "failed"  # and Cancel signals nobody
+
+
+def test_a_job_whose_lock_holder_dies_is_reported_as_failed(tmp_path: Path) -> None:
     config = _config(tmp_path)
     folder = config.job_dir
     folder.mkdir(parents=True)

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import Settings
 from core.embeddings import SentenceTransformerEmbedder
-from core.errors import CollectionNotFoundError
+from core.errors import CollectionNotFoundError, FineTuneError
 from core.library import UploadedFile
 from core.services import Services, build_services
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
@@ -61,6 +61,23 @@ def test_training_config_resolves_defaults_and_the_alpha_rule(svc: Services, tmp
     assert config.lora_alpha == 16 and config.lora_r == 8  # alpha follows the rank (2 × r) unless given
     assert config.dataset.endswith("finetune/datasets/zorblax-qa") and config.register["name"] == "z-ft"  # type: ignore[index]
     assert svc.finetune.training_config("x", base_gguf=base, lora_r=8, lora_alpha=8).lora_alpha == 8
+
+
+@pytest.mark.parametrize("name", ["docs", "tests", "data"])
+def test_a_dataset_name_is_never_read_from_a_folder_of_the_working_directory(svc: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                             name: str) -> None:
+    base = tmp_path / "base.gguf"
+    base.write_bytes(b"GGUF")
+    work = tmp_path / "work"
+    (work / name).mkdir(parents=True)
+    (work / name / "train.jsonl").write_text('{"question": "q?", "answer": "a"}\n', encoding="utf-8")
+    monkeypatch.chdir(work)
+    config = svc.finetune.training_config(name, base_gguf=base, lora_r=8)
+    assert Path(config.dataset) == svc.settings.data_dir / "finetune" / "datasets" / name
+    with pytest.raises(FineTuneError, match=f"training set .*datasets/{name} does not exist"):
+        svc.finetune.start_training(name, base_gguf=base, lora_r=8)  # not trained on ./{name}
+    # Said as a path, the folder is meant.
+    assert Path(svc.finetune.training_config(f"./{name}", base_gguf=base).dataset) == Path(f"./{name}")
 
 
 def test_generation_refuses_a_missing_collection_before_starting(svc: Services) -> None:
