@@ -70,13 +70,15 @@ class AnswerStream:
         self._started = started
         # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
         self._keep_errors = keep_errors
+        self._pieces: list[str] = []  # the text so far: kept by `stopped()` when the reader stops half-way
+        self.finished = False
 
     def __iter__(self) -> Iterator[str]:
         if self._generation is None:
             yield self.answer.text
             self._finish()
             return
-        pieces: list[str] = []
+        pieces = self._pieces
         try:
             for piece in self._generation:
                 pieces.append(piece)
@@ -107,7 +109,16 @@ class AnswerStream:
                 self.answer.flags.append(flag)
         return outcome.marker
 
+    def stopped(self, reason: str) -> Answer:
+        """The answer as far as it got when its reader stopped (a page rerun or a closed tab): marked incomplete."""
+        if not self.finished:
+            self.answer.text = "".join(self._pieces).strip()
+            self.answer.incomplete = True
+            self.answer.error = self.answer.error or reason
+        return self.answer
+
     def _finish(self) -> None:
+        self.finished = True
         stats = getattr(self._generation, "stats", None)
         total = (time.perf_counter() - self._started) * 1000
         self.answer.timings.update(

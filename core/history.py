@@ -17,6 +17,9 @@ from core.fsutil import write_json_atomic
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 NO_COLLECTION = "_no-collection"
+# Saved with the question before the answer streams: what the chat shows if the page stops before the answer ends.
+INTERRUPTED = ("The answer stopped before it finished (the page was rerun or closed while it was written): "
+               "ask the question again for a full answer.")
 
 
 @dataclass
@@ -36,15 +39,34 @@ class Conversation:
             self.title = " ".join(text.split())[:60] or "New chat"
         self.messages.append({"role": "user", "content": text, "time": time.time()})
 
+    def start_answer(self, question: str) -> None:
+        """Append the question and a placeholder answer marked incomplete: saved now, a stop mid-answer keeps both."""
+        self.add_question(question)
+        self.messages.append({"role": "assistant", "content": "", "time": time.time(), "incomplete": True,
+                              "error": INTERRUPTED, "pending": True})
+
+    def drop_unanswered(self) -> str | None:
+        """Remove a trailing placeholder and its question (the question failed and is offered again); returns the question."""
+        if len(self.messages) >= 2 and self.messages[-1].get("pending") and self.messages[-2]["role"] == "user":
+            self.messages.pop()
+            return str(self.messages.pop()["content"])
+        return None
+
     def add_answer(self, answer: Answer) -> None:
-        """Append an answer with everything needed to show it again."""
+        """Append an answer (in place of the placeholder `start_answer` left) with everything needed to show it again."""
         data = _answer_record(answer)
-        self.messages.append({"role": "assistant", "content": data.pop("text"), "time": time.time(), **data})
+        self._put({"role": "assistant", "content": data.pop("text"), "time": time.time(), **data})
 
     def add_comparison(self, answers: Sequence[Answer]) -> None:
         """Append one question's answers in several modes, side by side (no preference yet)."""
-        self.messages.append({"role": "assistant", "kind": "comparison", "content": "", "time": time.time(),
-                              "answers": [_answer_record(a) for a in answers], "preferred": None})
+        self._put({"role": "assistant", "kind": "comparison", "content": "", "time": time.time(),
+                   "answers": [_answer_record(a) for a in answers], "preferred": None})
+
+    def _put(self, message: dict[str, Any]) -> None:
+        if self.messages and self.messages[-1].get("pending"):
+            self.messages[-1] = message
+        else:
+            self.messages.append(message)
 
     def set_preference(self, index: int, mode: str | None) -> None:
         """Mark the best answer of the comparison at message `index` (None clears the mark)."""

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
-from core.history import Conversation, tally_preferences, to_json, to_markdown
+from core.history import INTERRUPTED, Conversation, tally_preferences, to_json, to_markdown
 from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
 from core.followup import recent_turns
 from core.safety import escape_markdown
@@ -81,7 +81,27 @@ with st.sidebar:
                       help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
 
 # --- conversations ----------------------------------------------------------------------------------
+unsaved_key = f"unsaved_chat::{collection}"
+
+
+def save_chat(conversation: Conversation) -> bool:
+    """Save a conversation; when that fails it stays in this session (shown, exportable) and is saved again next run."""
+    try:
+        svc.chat.history.save(conversation)
+    except AppError as exc:
+        st.session_state[unsaved_key] = (conversation, exc)
+        return False
+    st.session_state.pop(unsaved_key, None)
+    return True
+
+
+unsaved = st.session_state.get(unsaved_key)
+if unsaved:
+    save_chat(unsaved[0])
 chats = svc.chat.history.list(collection)
+unsaved = st.session_state.get(unsaved_key)
+if unsaved:
+    chats = [unsaved[0], *(c for c in chats if c.id != unsaved[0].id)]
 active_key = f"active_chat::{collection}"
 active = st.session_state.get(active_key)
 if active != "new" and active not in {c.id for c in chats}:
@@ -125,6 +145,10 @@ confirm_dialog("delete_chat", "Delete this chat?", f"Deletes the conversation **
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
+if unsaved:
+    show_error(unsaved[1])
+    st.info(f"The conversation **{escape_markdown(unsaved[0].title)}** could not be saved: it is kept in this browser tab and saved as soon as "
+            "that works again (any click retries). Export it with the sidebar buttons to keep a copy meanwhile.")
 target = f"collection **{escape_markdown(collection)}**" if collection else "no collection (create one on the Documents page)"
 if comparing:
     st.caption(f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**")
@@ -269,10 +293,16 @@ if prompt:
                         history=recent_turns(chat.messages), follow_up=follow_up)
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
+    # Saved before the answer streams: a rerun or a closed tab mid-answer keeps the question (and, below, the partial answer).
+    chat.start_answer(prompt)
+    save_chat(chat)
+    st.session_state[active_key] = chat.id
+    streams: list[AnswerStream] = []
     with st.chat_message("assistant"):
         try:
             if comparing:
                 comparison = svc.chat.compare(question, compare_modes, choice)
+                streams = comparison.streams
                 # one column per mode; they stream one after the other (one model instance answers at a time)
                 for column, stream in zip(st.columns(len(comparison.streams)), comparison.streams):
                     with column:
@@ -282,15 +312,33 @@ if prompt:
                         show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
             else:
                 stream = svc.chat.ask(question, choice)
+                streams = [stream]
                 st.write_stream(escaped(stream))
         except AppError as exc:
+            chat.drop_unanswered()  # offered again below ("Ask again"), not left in the history unanswered
+            if chat.messages:
+                save_chat(chat)
+            else:
+                with guarded():
+                    svc.chat.history.delete(collection, chat.id)
+                st.session_state.pop(unsaved_key, None)
+                st.session_state[active_key] = "new"
             st.session_state.update(failed_question=prompt, failed_error=exc)
             st.rerun()
-    chat.add_question(prompt)
+        except BaseException:
+            # Streamlit stops the script (a rerun, a closed tab) by raising here: keep what was written so far.
+            if streams:
+                answers = [s.stopped(INTERRUPTED) for s in streams]
+                if comparing:
+                    chat.add_comparison(answers)
+                else:
+                    chat.add_answer(answers[0])
+                save_chat(chat)
+            raise
     if comparing:
         chat.add_comparison(comparison.answers)
     else:
         chat.add_answer(stream.answer)
-    svc.chat.history.save(chat)
+    save_chat(chat)
     st.session_state[active_key] = chat.id
     st.rerun()
