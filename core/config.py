@@ -57,6 +57,7 @@ class Settings:
     ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
     ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 120.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an idle machine, minutes on a crowded one).")
     ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
+    parse_page_timeout_s: float = _setting("DOMAINCHAT_PARSE_PAGE_TIMEOUT_S", 2.0, "Extra parse time allowed per PDF page, on top of DOMAINCHAT_PARSE_TIMEOUT_S (a long manual is not stopped as too slow; a file in which no page finishes within DOMAINCHAT_PARSE_TIMEOUT_S still is).")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any) -> "Settings":

@@ -57,7 +57,7 @@ class IngestPipeline:
         stop = threading.Event()
 
         def produce() -> None:
-            worker = ParseWorker(lib.settings.parse_timeout_s, lib.settings.parse_memory_mb, lib._parser)
+            worker = ParseWorker(lib.settings.parse_timeout_s, lib.settings.parse_memory_mb, lib._parser, page_timeout_s=lib.settings.parse_page_timeout_s)
             lib._parsing.worker = worker
             try:
                 for i, upload in enumerate(files):

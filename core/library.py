@@ -24,7 +24,7 @@ from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
 from core.documents.ocr import ocr_pages
-from core.documents.parse_worker import parse_in_subprocess
+from core.documents.parse_pool import ParseWorker
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
 from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
@@ -416,11 +416,14 @@ class DocumentLibrary:
         pages: list[Page] | None = None
         if kind != "image":
             worker = getattr(self._parsing, "worker", None)  # a reusable parser process, while the pipeline runs
+            pages_done = lambda done, total: report(Progress(name, "parsing", done, total, f"page {done} of {total}"))  # noqa: E731
             try:
                 if worker is not None:
-                    pages = worker.parse(path, kind)  # type: ignore[arg-type]
+                    pages = worker.parse(path, kind, pages_done)  # type: ignore[arg-type]
                 else:
-                    pages = parse_in_subprocess(path, kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser)  # type: ignore[arg-type]
+                    with ParseWorker(self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser,
+                                     page_timeout_s=self.settings.parse_page_timeout_s) as one_off:
+                        pages = one_off.parse(path, kind, pages_done)  # type: ignore[arg-type]
             except ParseFailure as exc:
                 if not (ocr and exc.code == "no_text"):
                     raise

@@ -8,6 +8,7 @@ import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Callable
 
 from core.documents.sniff import DocKind, decode_text
 
@@ -29,10 +30,13 @@ class ParseFailure(Exception):
         self.code = code
 
 
-def load(path: Path, kind: DocKind) -> list[Page]:
-    """Extract the pages of the file at `path`, known to be of `kind`."""
+PageProgress = Callable[[int, int], None]  # (pages done, pages in the file)
+
+
+def load(path: Path, kind: DocKind, progress: PageProgress | None = None) -> list[Page]:
+    """Extract the pages of the file at `path`, known to be of `kind` (`progress` hears of each PDF page done)."""
     if kind == "pdf":
-        pages = _load_pdf(path)
+        pages = _load_pdf(path, progress)
     elif kind == "docx":
         pages = _load_docx(path)
     elif kind == "html":
@@ -45,7 +49,7 @@ def load(path: Path, kind: DocKind) -> list[Page]:
     return pages
 
 
-def _load_pdf(path: Path) -> list[Page]:
+def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError
 
@@ -60,7 +64,14 @@ def _load_pdf(path: Path) -> list[Page]:
                         raise FileNotDecryptedError("password required")
                 except (FileNotDecryptedError, NotImplementedError):
                     raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
-            texts = [page.extract_text() or "" for page in reader.pages]
+            total = len(reader.pages)
+            if progress:
+                progress(0, total)  # the page count first: the parent's time limit grows with it
+            texts = []
+            for page in reader.pages:
+                texts.append(page.extract_text() or "")
+                if progress:
+                    progress(len(texts), total)
     except ParseFailure:
         raise
     except DependencyError:

@@ -8,6 +8,11 @@ process has the same address-space limit, and a crash or out-of-memory is report
 only; the worker is restarted after any such failure, and after `max_files` files so memory a
 parser leaked does not pile up.
 
+The limit grows with the file: the child reports a PDF's page count and then each page done (JSON
+lines `{"progress": done, "pages": total}` before the reply), and the parent allows `timeout_s` plus
+`page_timeout_s` per page, so a legitimate 800-page manual is not stopped as "too slow"; a file in
+which no page finishes within `timeout_s` (a hostile page) is stopped all the same.
+
 Run as `python -m core.documents.parse_pool [--parser MOD:FUNC]` (the parent does that).
 """
 
@@ -20,10 +25,11 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
-from core.documents.loaders import Page, ParseFailure
+from core.documents.loaders import Page, PageProgress, ParseFailure
 from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, failure_from_exit, pages_from_reply, reply_for, timeout_failure
 from core.documents.sniff import DocKind
 
@@ -31,16 +37,17 @@ from core.documents.sniff import DocKind
 class ParseWorker:
     """Parses files in one reusable child process; `parse` raises ParseFailure like `parse_in_subprocess`."""
 
-    def __init__(self, timeout_s: float, memory_mb: int, parser: str | None = None, max_files: int = 200) -> None:
+    def __init__(self, timeout_s: float, memory_mb: int, parser: str | None = None, max_files: int = 200, page_timeout_s: float = 0.0) -> None:
         self.timeout_s, self.memory_mb, self.parser, self.max_files = timeout_s, memory_mb, parser, max_files
+        self.page_timeout_s = page_timeout_s  # extra time per page of the file, on top of timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[bytes] = queue.Queue()
         self._stderr: list[bytes] = []
         self._served = 0
         self.starts = 0  # how many processes were started (tests check reuse and restarts)
 
-    def parse(self, path: Path, kind: DocKind) -> list[Page]:
-        """Parse one file in the worker (starting or restarting it as needed)."""
+    def parse(self, path: Path, kind: DocKind, progress: PageProgress | None = None) -> list[Page]:
+        """Parse one file in the worker (starting or restarting it as needed); `progress` hears (pages done, pages)."""
         proc = self._ensure()
         assert proc.stdin is not None
         try:
@@ -52,11 +59,7 @@ class ParseWorker:
             assert proc.stdin is not None
             proc.stdin.write((json.dumps({"path": str(path), "kind": kind}) + "\n").encode("utf-8"))
             proc.stdin.flush()
-        try:
-            line = self._replies.get(timeout=self.timeout_s)
-        except queue.Empty:
-            self._stop()
-            raise timeout_failure(self.timeout_s) from None
+        line = self._next_reply(progress)
         if not line:  # end of output: the worker died on this file
             returncode = proc.wait()
             stderr = b"".join(self._stderr)
@@ -67,6 +70,28 @@ class ParseWorker:
         if (not result.get("ok") and result.get("code") == "memory") or self._served >= self.max_files:
             self._stop()  # after a MemoryError the process may be in a poor state: start clean
         return pages_from_reply(result)
+
+    def _next_reply(self, progress: PageProgress | None) -> bytes:
+        """The reply line (b"" if the worker died), passing progress lines on; stops the worker at the time limit."""
+        started = last = time.monotonic()
+        pages = 0
+        while True:
+            now = time.monotonic()
+            # Two limits: the whole file (growing with its page count) and the time since the last page finished.
+            whole = started + self.timeout_s + pages * self.page_timeout_s
+            deadline = min(whole, last + self.timeout_s)
+            try:
+                line = self._replies.get(timeout=max(0.0, deadline - now))
+            except queue.Empty:
+                self._stop()
+                stalled = deadline < whole
+                raise timeout_failure(self.timeout_s, pages, self.page_timeout_s, stalled=stalled) from None
+            if not line.startswith(b'{"progress"'):
+                return line
+            report = json.loads(line.decode("utf-8"))
+            pages, last = int(report["pages"]), time.monotonic()
+            if progress:
+                progress(int(report["progress"]), pages)
 
     def close(self) -> None:
         """Stop the worker."""
@@ -131,9 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr  # a parser that prints must not corrupt the replies
     for line in sys.stdin:
         request = json.loads(line)
-        out.write(json.dumps(reply_for(Path(request["path"]), request["kind"], ns.parser)) + "\n")
+        out.write(json.dumps(reply_for(Path(request["path"]), request["kind"], ns.parser, _progress_writer(out))) + "\n")
         out.flush()
     return 0
+
+
+def _progress_writer(out: Any) -> PageProgress:
+    """Progress lines for the parent: the page count at once, then pages done at most every 0.05 s (and the last)."""
+    sent = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - sent[0] >= 0.05:
+            sent[0] = now
+            out.write(json.dumps({"progress": done, "pages": total}) + "\n")
+            out.flush()
+    return report
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.documents.loaders import Page, ParseFailure, load
+from core.documents.loaders import Page, PageProgress, ParseFailure, load
 from core.documents.sniff import DocKind
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +46,14 @@ def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: 
     return pages_from_reply(result)
 
 
-def timeout_failure(timeout_s: float) -> ParseFailure:
-    """What a parser stopped at the wall-clock limit means for the user."""
+def timeout_failure(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0, stalled: bool = False) -> ParseFailure:
+    """What a parser stopped at the wall-clock limit means for the user (`pages`: the file's page count, if known)."""
+    if stalled:
+        return ParseFailure("timeout", f"Parsing was stopped: no page of the file was finished within {timeout_s:g} s (a hostile or malformed page); "
+                                       "re-export the file, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.")
+    if pages and page_timeout_s:
+        return ParseFailure("timeout", f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} pages) and was stopped: "
+                                       "the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S if its pages are just very heavy.")
     return ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.")
 
 
@@ -71,11 +77,11 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _resolve_parser(spec: str | None) -> Callable[[Path, DocKind], list[Page]]:
+def _resolve_parser(spec: str | None, progress: PageProgress | None = None) -> Callable[[Path, DocKind], list[Page]]:
     if not spec:
-        return load
+        return lambda path, kind: load(path, kind, progress)
     module, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module), func)
+    return getattr(importlib.import_module(module), func)  # a test's parser reports no pages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def reply_for(path: Path, kind: str, parser: str | None) -> dict:
+def reply_for(path: Path, kind: str, parser: str | None, progress: PageProgress | None = None) -> dict:
     """Parse one file (in the child) into the JSON-ready reply the parent reads."""
     try:
-        pages = _resolve_parser(parser)(path, kind)  # type: ignore[arg-type]
+        pages = _resolve_parser(parser, progress)(path, kind)  # type: ignore[arg-type]
         return {"ok": True, "pages": [{"number": p.number, "text": p.text} for p in pages]}
     except ParseFailure as exc:
         return {"ok": False, "code": exc.code, "message": str(exc)}
