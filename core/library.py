@@ -25,6 +25,7 @@ from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
 from core.documents.ocr import ocr_pages
 from core.documents.parse_pool import ParseWorker
+from core.upload_journal import InterruptedUpload, UploadJournal
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
 from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
@@ -83,6 +84,7 @@ class DocumentLibrary:
         self.embedder = embedder
         self._parser = parser  # "module:function" replacing the built-in loaders (tests only)
         self.originals = settings.data_dir / "originals"
+        self.uploads = UploadJournal(settings.data_dir)  # which files of an upload cut off half-way are indexed
         self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
         self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
 
@@ -140,7 +142,25 @@ class DocumentLibrary:
         self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
-        return IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
+        # Left on disk if the upload is cut off (a rerun, a closed tab, a kill): `interrupted_uploads` reports it.
+        upload_id = self.uploads.begin(collection, [safe_display_name(f.name) for f in files])
+        finished = False
+        try:
+            results = IngestPipeline(self).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
+            finished = True
+        finally:
+            self.uploads.end(upload_id, finished)
+        return results
+
+    def interrupted_uploads(self, collection: str) -> list[InterruptedUpload]:
+        """Uploads into `collection` that were cut off: which of their files are indexed, which to upload again."""
+        def indexed(name_of_collection: str, name: str) -> bool:
+            return any(r.status == "indexed" for r in self.catalog.find_by_name(name_of_collection, name))
+        return self.uploads.interrupted(collection, indexed)
+
+    def dismiss_interrupted_upload(self, upload_id: str) -> None:
+        """Stop reporting an interrupted upload (its files stay as they are)."""
+        self.uploads.dismiss(upload_id)
 
     def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""

@@ -159,6 +159,16 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
 
+# An upload cut off half-way (a click elsewhere, a closed tab, a restart): each file is indexed whole or not at all; say which.
+for i, cut in enumerate(svc.library.interrupted_uploads(collection)):
+    indexed = ", ".join(escape_markdown(n) for n in cut.indexed) or "none"
+    missing = ", ".join(escape_markdown(n) for n in cut.missing) or "none"
+    st.warning(f"An upload of {len(cut.indexed) + len(cut.missing)} file(s) started {datetime.fromtimestamp(cut.started).strftime('%Y-%m-%d %H:%M')} "
+               f"was cut off before it ended. Indexed: {indexed}. Not indexed — upload these again: {missing}.", icon=":material/running_with_errors:")
+    if st.button("Dismiss", key=f"dismiss-upload-{i}"):
+        svc.library.dismiss_interrupted_upload(cut.id)
+        st.rerun()
+
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
         scanned = f", {result.ocr_pages} read by OCR" if result.ocr_pages else ""
