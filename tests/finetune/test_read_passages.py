@@ -182,3 +182,26 @@ def test_cli_read_passages_reaches_the_training_job(tmp_path: Path, base_gguf: P
     counts = done["cost"]["example_counts"]
     assert counts["plain"] == len(PAIRS) and counts["passages"] == kinds.count("passages") and counts["distractor"] == kinds.count("distractor")
     assert counts["passages_too_long"] == 0 and done["cost"]["examples"] == len(PAIRS) + len(examples)
+
+
+def test_fine_tune_page_read_passages_checkbox_reaches_the_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core.finetune import dataset as ds
+    from core.finetune import jobs
+    from core.finetune.qa_import import split_imported
+
+    data = tmp_path / "data"
+    ds.save_training_set(data, "gadgets", split_imported(PAIRS, ds.DatasetOptions(new_fraction=0.0)))
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.switch_page("pages/finetune.py")
+    app.run()
+    (box,) = [c for c in app.checkbox if c.label.startswith("Read passages")]
+    assert box.value is False  # off by default: nothing else changes
+    box.check()
+    next(b for b in app.button if b.label == "Start training").click().run()
+    # no collection is open, so the service refuses before any job starts, with the fix
+    assert any("needs the collection" in e.value for e in app.error), [e.value for e in app.error]
+    assert jobs.list_jobs(data) == []
