@@ -51,7 +51,7 @@ def rank_among_five(svc: Services, collection: str, questions: list[Any], method
             continue
         n += 1
         found = svc.retriever.search(collection, q.question, 5, method).chunks  # type: ignore[arg-type]
-        rank = metrics.reference_rank([(c.source, c.page) for c in found], q.source, q.page)
+        rank = metrics.reference_rank([(c.source, c.page) for c in found], q.source, q.page, q.pages)
         first += rank == 1
         top5 += rank is not None and rank <= 5
     return {"questions": n, "right_page_first": first, "right_page_top5": top5}

@@ -1,8 +1,8 @@
 """Is an answer grounded in the retrieved passages, and is anything retrieved about the question at all?
 
 Two checks that need no model:
-- `check_support`: the answer's facts (every number, and most of its content words, names included) must
-  appear in one retrieved passage. That passage is the one cited; an answer no passage supports gets no
+- `check_support`: the answer's facts (every number with the words beside it, and most of its content
+  words, names included) must appear in one retrieved passage. That passage is the one cited; an answer no passage supports gets no
   citation and is flagged "not supported by the documents".
 - `question_coverage`: how much of the question's rare vocabulary the retrieved passages contain. A
   question about something the documents never mention ("the torque of …" when no passage says torque)
@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from core.context import terms
+from core.context import stem, terms
 
 NOT_SUPPORTED = "Not supported by the documents: no retrieved passage contains this answer's facts; check the sources before relying on it."
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORDISH = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
 MIN_WORD_SHARE = 0.75  # share of the answer's content words one passage must contain
 
 
@@ -32,13 +33,27 @@ class Support:
     missing: tuple[str, ...] = field(default=())  # answer facts found in no single passage (for the message)
 
 
+def _plain_number(number: str) -> str:
+    return re.sub(r"[.,](?=\d{3}\b)", "", number).rstrip(".,")
+
+
 def numbers(text: str) -> set[str]:
     """The numbers in a text, digits only ('1,000' and '1000' are the same number)."""
-    return {re.sub(r"[.,](?=\d{3}\b)", "", n).rstrip(".,") for n in _NUMBER.findall(text)}
+    return {_plain_number(n) for n in _NUMBER.findall(text)}
 
 
 def _normal(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def number_pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent word pairs that hold a number ("1 year", "march 15", "15 2020"), numbers and words normalised.
+
+    A number is a fact only with what it counts: "1 year" is not supported by a passage that has "1." in a
+    heading and "years" elsewhere.
+    """
+    words = [_plain_number(w) if w[0].isdigit() else stem(w) for w in _WORDISH.findall(text.lower())]
+    return {(a, b) for a, b in zip(words, words[1:]) if a[0].isdigit() or b[0].isdigit()}
 
 
 def check_support(answer: str, passages: Sequence[str]) -> Support:
@@ -51,13 +66,14 @@ def check_support(answer: str, passages: Sequence[str]) -> Support:
             return Support(True, i)
     nums = numbers(answer)
     words = set(terms(answer)) - nums
+    pairs = number_pairs(answer)
     if not nums and not words:
         return Support(False)
     best: tuple[float, int, tuple[str, ...]] = (-1.0, 0, tuple(sorted(nums | words)))
     for i, passage in enumerate(passages, 1):
         p_nums = numbers(passage)
         p_words = set(terms(passage))
-        missing_nums = nums - p_nums
+        missing_nums = (nums - p_nums) | {" ".join(p) for p in pairs - number_pairs(passage)}
         missing_words = words - p_words
         share = 1.0 if not words else 1 - len(missing_words) / len(words)
         ok = not missing_nums and share >= MIN_WORD_SHARE

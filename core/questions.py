@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ class EvalQuestion:
     split: str = ""
     chunk_id: str = ""
     old_answer: str = ""  # a changed fact's answer in the document's previous version (the update test)
+    pages: tuple[int, ...] = ()  # every page of `source` that holds the answer (a dose repeated in a label's highlights)
 
     @property
     def split_label(self) -> str:
@@ -64,7 +66,7 @@ class EvalQuestion:
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL record this reader reads back unchanged."""
-        return {k: v for k, v in asdict(self).items() if v not in ("", None, False)}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in ("", None, False, ())}
 
 
 def read_questions(data: bytes | str | Path, file_name: str = "", split: str | None = None, *,
@@ -228,7 +230,16 @@ def _question(row: Mapping[str, Any], line: int, label: str, default_split: str,
         split=split,
         chunk_id=_text(row, ("chunk_id",)),
         old_answer=_text(row, ("old_answer",)),
+        pages=_pages(row.get("pages"), where),
     )
+
+
+def _pages(value: Any, where: str) -> tuple[int, ...]:
+    """The optional list of pages that hold the answer (JSON list, or "3;7" in a CSV cell)."""
+    if value in (None, "", []):
+        return ()
+    items = value if isinstance(value, list) else re.split(r"[;,\s]+", str(value).strip())
+    return tuple(p for p in (_page(item, where) for item in items if str(item).strip()) if p is not None)
 
 
 def _flag(value: Any, where: str) -> bool:

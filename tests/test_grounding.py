@@ -105,3 +105,26 @@ def test_a_date_question_prefers_the_sentence_with_a_date() -> None:
     text = "The husband of the plaintiff was insured. On August 31, 2018, the husband passed away. The husband had a policy."
     evidence = select_evidence("When did the husband pass away?", [chunk(text)], max_sentences=1)
     assert "August 31, 2018" in evidence[0][1].text
+
+
+def test_evidence_is_the_best_sentence_plus_only_its_near_ties() -> None:
+    from core.context import score_sentences
+
+    text = ("The filters must be cleaned once a week. Clean the spray arms every month. "
+            "The filters are cleaned under running water. The door seal is wiped with a damp cloth.")
+    question = "How often must the filters be cleaned?"
+    ranked = score_sentences(question, [chunk(text)])
+    evidence = select_evidence(question, [chunk(text)])
+    kept = evidence[0][1].text
+    assert ranked[0].text in kept and "door seal" not in kept  # a sentence without the question's words never rides along
+    for s in ranked[1:3]:
+        assert (s.text in kept) == (s.score >= 0.8 * ranked[0].score)
+    assert select_evidence(question, [chunk(text)], close=1.01)[0][1].text == ranked[0].text  # no near-ties: the best sentence alone
+
+
+def test_a_number_counts_as_supported_only_beside_the_same_word() -> None:
+    heading = "1. Important safety instructions. Keep the manual for future reference for many years."
+    assert not check_support("1 year", [heading]).supported  # "1." and "years" apart do not say "1 year"
+    assert check_support("2 years", ["The DW-450 is guaranteed for 2 years from the date of purchase."]).supported
+    assert check_support("March 15, 2020", ["It was declared on March 15, 2020 by the Secretary."]).supported
+    assert not check_support("March 15, 2020", ["It was declared in March 2020; the report of June 15 followed."]).supported

@@ -129,10 +129,11 @@ def _same_source(found: str, wanted: str) -> bool:
     return bool(wanted) and base(found) == base(wanted)
 
 
-def reference_rank(passages: Sequence[tuple[str, int | None]], source: str, page: int | None) -> int | None:
-    """1-based rank of the first passage (source, page) from the reference's file (and page, if given); None if absent."""
+def reference_rank(passages: Sequence[tuple[str, int | None]], source: str, page: int | None, pages: Sequence[int] = ()) -> int | None:
+    """1-based rank of the first passage from the reference's file and page (or any of `pages` that also hold the answer); None if absent."""
+    wanted = {page, *pages} if page is not None else set(pages)
     for rank, (found_source, found_page) in enumerate(passages, 1):
-        if _same_source(found_source, source) and (page is None or found_page == page):
+        if _same_source(found_source, source) and (not wanted or found_page in wanted):
             return rank
     return None
 

@@ -64,7 +64,7 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         row.update(correct=verdict.correct, contains=verdict.contains, containment_reason=verdict.reason, f1=round(m.token_f1(text, question.answer), 4))
     rank = None
     if row["arm"] in RETRIEVAL_ARMS and question.source and not question.unanswerable:
-        rank = m.reference_rank([(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page)
+        rank = m.reference_rank([(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page, question.pages)
         row.update(rank=rank, hit_1=m.hit_at_k(rank, 1), hit_k=m.hit_at_k(rank, k), rr=m.reciprocal_rank(rank))
     else:
         row.update(rank=None, hit_1=None, hit_k=None, rr=None)

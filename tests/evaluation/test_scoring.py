@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.evaluation.scoring import block, grid_rows, score_answer, summarise
@@ -96,3 +98,14 @@ def test_an_answer_flagged_not_supported_counts_as_declined_but_not_as_refused()
     b = block(rows)
     assert b["refused_unanswerable"] == 0.0 and b["declined_unanswerable"] == 0.5
     assert b["flagged_answerable"] == 1.0 and b["refused_answerable"] == 0.0
+
+
+def test_a_passage_from_any_page_that_holds_the_answer_counts_as_the_right_page() -> None:
+    from core.evaluation.metrics import reference_rank
+    from core.questions import read_questions
+
+    (q,) = read_questions('{"question": "Dose?", "answer": "200 mg", "source": "label.pdf", "page": 9, "pages": [1, 9]}\n', "q.jsonl")
+    assert q.pages == (1, 9) and json.loads(json.dumps(q.to_record()))["pages"] == [1, 9]
+    found = [("label.pdf", 4), ("label.pdf", 1), ("label.pdf", 9)]
+    assert reference_rank(found, q.source, q.page, q.pages) == 2
+    assert reference_rank(found, q.source, q.page) == 3  # without the list only the stated page counts
