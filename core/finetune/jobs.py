@@ -50,7 +50,7 @@ class TrainConfig:
     rag_fraction: float = 0.0
     # "read passages": a JSONL of finished RAG prompts and answers (core.finetune.passages), '' for none
     passage_examples: str = ""
-    # longest read-passages example in tokens (the RAG prompt with its worked examples is ≈ 300–600 tokens)
+    # longest RAG-form example in tokens, read-passages or rag_fraction (the RAG prompt with its worked examples is ≈ 300–600 tokens)
     passage_max_length: int = 1024
     # what building them did (pairs, passages, distractors, skipped), recorded with the job
     passage_counts: dict[str, int] | None = None

@@ -114,8 +114,11 @@ def passage_examples(examples: Sequence[PassageExample], tokenizer: Any, max_len
 
 
 def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int,
-                   form: str = "completion") -> tuple[list[Example], dict[str, int]]:
-    """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context)."""
+                   form: str = "completion", rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
+    """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context).
+
+    RAG-form examples may be `rag_max_length` tokens long: that prompt carries the worked examples and passages.
+    """
     counts = {"plain": 0, "rag": 0, "truncated": 0, "too_long": 0}
     rng = random.Random(seed)
     out: list[Example] = []
@@ -128,7 +131,7 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag
         out.append(Example(ids, labels, "plain"))
         counts["plain"] += 1
         if pair.context and rag_fraction > 0 and rng.random() < rag_fraction:
-            ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, max_length)
+            ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, rag_max_length or max_length)
             if not truncated:  # a RAG example cut short would teach answers without their context
                 out.append(Example(ids, labels, "rag"))
                 counts["rag"] += 1
@@ -199,7 +202,8 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         raise Cancelled()
 
     form = prompt_form(tokenizer, config.prompt_form)
-    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form)
+    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
+                                      rag_max_length=config.passage_max_length)
     if config.passage_examples:  # "read passages": the prompts hybrid mode sends, built when the job was started
         extra, extra_counts = passage_examples(load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form)
         examples, counts = examples + extra, {**counts, **extra_counts}
