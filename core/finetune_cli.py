@@ -12,6 +12,7 @@ from typing import Any
 from core.cli_util import print_json
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions
+from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.service import TRAINING_DEFAULTS
 from core.jobs import JobStatus
 from core.services import Services
@@ -55,6 +56,11 @@ def add_finetune_commands(sub: Any) -> None:
     p.add_argument("--lora-alpha", type=int, default=None, help="default: 2 × the LoRA rank")
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--rag-fraction", type=float, default=defaults.rag_fraction)
+    p.add_argument("--read-passages", action="store_true",
+                   help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors")
+    p.add_argument("--collection", default="", help="with --read-passages: the collection the pairs are about")
+    p.add_argument("--distractor-fraction", type=float, default=DISTRACTOR_FRACTION,
+                   help="with --read-passages: share of pairs also shown another question's passages, answered 'not in the documents'")
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
     p.add_argument("--device", default=defaults.device)
     p.add_argument("--threads", type=int, default=defaults.threads)
@@ -147,6 +153,7 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
         variant_name=ns.variant, replace=ns.replace, epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate,
         lora_r=ns.lora_r, lora_alpha=ns.lora_alpha, max_steps=ns.max_steps, rag_fraction=ns.rag_fraction, prompt_form=ns.prompt_form,
         device=ns.device, threads=ns.threads, cache_dir=ns.cache_dir,
+        read_passages=ns.read_passages, collection=ns.collection, distractor_fraction=ns.distractor_fraction,
     )
     if not ns.wait:
         print_json({"job_id": job_id, "status": svc.finetune.job_status(job_id).to_dict()})

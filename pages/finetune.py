@@ -156,6 +156,11 @@ with tab_train:
             learning_rate = cols[1].number_input("Learning rate", 1e-5, 1e-2, DEFAULTS.learning_rate, format="%.0e")
             lora_r = cols[2].number_input("LoRA rank", 2, 64, DEFAULTS.lora_r)
             max_steps = cols[3].number_input("Stop after steps (0: all)", 0, 100_000, 0)
+            read_passages = st.checkbox(
+                f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')", value=False,
+                help="Also trains each pair in the prompt the hybrid mode sends: the passages the chat retrieves for its question "
+                     "from the sidebar's collection, and for a share of pairs another question's passages with the answer "
+                     "'not in the documents'. Examples are ~10× longer, so each step costs more.")
             submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
         if running is not None:
             st.caption(f"A job is running ({running.job_id}): one heavy job at a time on this machine.")
@@ -163,7 +168,8 @@ with tab_train:
             with guarded():
                 st.session_state["job_id"] = ft.start_training(dataset_name, engine=engine_name, variant_name=variant_name,
                                                                epochs=int(epochs), learning_rate=float(learning_rate), lora_r=int(lora_r),
-                                                               max_steps=int(max_steps))
+                                                               max_steps=int(max_steps), read_passages=read_passages,
+                                                               collection=collection or "")
                 st.rerun()
 
     all_jobs = ft.training_jobs()

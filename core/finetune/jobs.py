@@ -48,6 +48,12 @@ class TrainConfig:
     max_length: int = 256
     # share of examples also shown in the RAG prompt form (Context/Question/Answer); costs ~10× per example
     rag_fraction: float = 0.0
+    # "read passages": a JSONL of finished RAG prompts and answers (core.finetune.passages), '' for none
+    passage_examples: str = ""
+    # longest RAG-form example in tokens, read-passages or rag_fraction (the RAG prompt with its worked examples is ≈ 300–600 tokens)
+    passage_max_length: int = 1024
+    # what building them did (pairs, passages, distractors, skipped), recorded with the job
+    passage_counts: dict[str, int] | None = None
     # "completion" (Question:/Answer: text, base models), "chat" (the base's chat template), or
     # "auto": chat when the base GGUF has a chat template, as the engines decide at chat time
     prompt_form: str = "auto"
@@ -166,6 +172,8 @@ def _check_config(config: TrainConfig) -> None:
         raise FineTuneError(f"The base model {base} does not exist: check the engine's model file.")
     if not Path(config.dataset).exists():
         raise FineTuneError(f"The training set {config.dataset} does not exist: build or import one first.")
+    if config.passage_examples and not Path(config.passage_examples).is_file():
+        raise FineTuneError(f"The read-passages examples {config.passage_examples} do not exist: start the training with 'read passages' again.")
     if config.epochs < 1 or config.batch_size < 1 or not config.learning_rate > 0 or config.lora_r < 1:
         raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
     reg = config.register or {}

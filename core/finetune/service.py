@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as with_fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -27,6 +28,7 @@ from core.finetune import dataset as ds
 from core.finetune.generation_job import GENERATION, generation_config
 from core.finetune import jobs as training_jobs
 from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
+from core.finetune.passages import DISTRACTOR_FRACTION, PassageCounts, build_passage_examples, save_passage_examples
 from core.finetune.qa_import import read_qa_file, split_imported
 from core.finetune.register import (
     ADAPTER_FILE,
@@ -43,6 +45,7 @@ from core.finetune.register import (
 from core.fsutil import copy_atomic
 from core.jobs import JobKind, JobStatus
 from core.library import DocumentLibrary
+from core.retrieval import Retriever
 from core.samples import sample_qa_files
 from core.variants import Variant, VariantRegistry
 
@@ -76,11 +79,13 @@ class RunningJob:
 class FineTuneService:
     """Training sets, training jobs and variants for one data directory."""
 
-    def __init__(self, settings: Settings, library: DocumentLibrary, engines: Engines) -> None:
+    def __init__(self, settings: Settings, library: DocumentLibrary, engines: Engines, retriever: Retriever | None = None) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
         self.library = library
         self.engines = engines
+        # the chat's retriever: "read passages" training shows each pair with the passages the chat would retrieve
+        self.retriever = retriever
         self.registry = VariantRegistry(settings.data_dir)
 
     # ------------------------------------------------------------ training sets
@@ -259,9 +264,35 @@ class FineTuneService:
             return Path(dataset)
         return ds.dataset_dir(self.data_dir, text)  # a missing one is refused, with the fix, when the job starts
 
-    def start_training(self, dataset: str | Path, **kwargs: Any) -> str:
-        """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs."""
-        return start_job(self.training_config(dataset, **kwargs))
+    def start_training(self, dataset: str | Path, *, read_passages: bool = False, collection: str = "",
+                       distractor_fraction: float = DISTRACTOR_FRACTION, **kwargs: Any) -> str:
+        """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs.
+
+        `read_passages`: also train every pair in the prompt `hybrid` mode sends, with the passages retrieved
+        for it from `collection`, and a `distractor_fraction` share with another question's passages and the
+        refusal as the answer (see core.finetune.passages).
+        """
+        config = self.training_config(dataset, **kwargs)
+        if read_passages:
+            path, counts = self.passage_training_examples(config, collection, distractor_fraction)
+            config = with_fields(config, passage_examples=str(path), passage_counts=asdict(counts))
+        return start_job(config)
+
+    def passage_training_examples(self, config: TrainConfig, collection: str, distractor_fraction: float = DISTRACTOR_FRACTION) -> tuple[Path, PassageCounts]:
+        """Build and save a job's read-passages examples with the chat's retriever and settings (k, method)."""
+        if not collection:
+            raise FineTuneError("Reading passages needs the collection the training pairs are about: pick it (the sidebar's collection, "
+                                "or `--collection NAME`), or train without 'read passages'.")
+        if self.retriever is None:
+            raise FineTuneError("This fine-tune service has no retriever: build it with build_services so it can read passages.")
+        pairs = ds.load_training_pairs(Path(config.dataset))
+        examples, counts = build_passage_examples(pairs, self.retriever, collection, top_k=self.settings.top_k, method=self.settings.retrieval,
+                                                  distractor_fraction=distractor_fraction, seed=config.seed)
+        if not counts.passages:
+            raise FineTuneError(f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick the "
+                                "collection whose documents the pairs are about, or train without 'read passages'.")
+        path = self.data_dir / "finetune" / "read_passages" / f"{config.job_id}.jsonl"
+        return save_passage_examples(examples, path), counts
 
     def export_adapter(self, job_id: str, out: Path) -> int:
         """Copy a finished job's llama.cpp LoRA GGUF to `out`; returns its size in bytes."""

@@ -13,6 +13,8 @@ Each example is exactly what the chat sends in `finetuned` mode, built with `cor
 With `rag_fraction` > 0, that share of pairs is also trained in the RAG prompt form (the chunk as the
 only retrieved passage), which teaches the `hybrid` mode to read context as well; it is off by
 default because a RAG example is ~10× longer, so ~10× the compute on a CPU.
+With `passage_examples` ("read passages", `core.finetune.passages`), the job also trains on prompts
+built from the chat's own retrieval, passage selection and RAG prompt, with distractors.
 
 Progress goes to `status.json` in the job folder after every step; the loop stops between two steps
 when the `cancel` file appears or on SIGTERM.
@@ -30,11 +32,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.chunks import Chunk
+from core.engines.base import Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.hfmodel import BaseSource, load_base, pick_device
 from core.finetune.jobs import TRAINING, TrainConfig
 from core.finetune.lora_gguf import peft_to_lora_gguf
+from core.finetune.passages import PassageExample, load_passage_examples
 from core.finetune.register import register_from_job
 from core.jobs import Cancelled, JobContext, StatusWriter, run_job_main
 from core.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
@@ -65,35 +69,56 @@ def _prompts_for(pair: QAPair, rag: bool) -> Any:
 
 
 def tokenize_example(tokenizer: Any, pair: QAPair, form: str, rag: bool, max_length: int) -> tuple[list[int], list[int], bool]:
+    """(input ids, labels, truncated) of a pair in the `finetuned` (or, with `rag`, its own chunk's RAG) prompt form."""
+    return tokenize_prompt(tokenizer, _prompts_for(pair, rag), pair.answer, form, max_length)
+
+
+def tokenize_prompt(tokenizer: Any, prompt: Prompt, answer: str, form: str, max_length: int) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated): the prompt unlabelled, then the answer and its end labelled.
 
     Completion form: BOS + prompt, then " answer" + EOS, tokenised apart as llama.cpp sees them
     (prompt tokens first, generated tokens after). Chat form: the base's chat template over the
     chat's messages, then the assistant turn as the template closes it.
     """
-    prompt = _prompts_for(pair, rag)
     if form == "chat":
         messages = [dict(m) for m in prompt.messages]
         prefix = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": clean_answer(pair.answer)}], tokenize=False)
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": clean_answer(answer)}], tokenize=False)
         prompt_ids = tokenizer(prefix, add_special_tokens=False).input_ids
         full_ids = tokenizer(full, add_special_tokens=False).input_ids
         if full_ids[: len(prompt_ids)] == prompt_ids and len(full_ids) > len(prompt_ids):
             answer_ids = full_ids[len(prompt_ids):]
         else:  # a template that renders the prefix differently inside the full conversation
-            answer_ids = tokenizer(clean_answer(pair.answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+            answer_ids = tokenizer(clean_answer(answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     else:
         prompt_ids = tokenizer(prompt.completion, add_special_tokens=True).input_ids
-        answer_ids = tokenizer(answer_completion(pair.answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        answer_ids = tokenizer(answer_completion(answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     truncated = len(prompt_ids) + len(answer_ids) > max_length
     if truncated:
         answer_ids = answer_ids[: max(0, max_length - len(prompt_ids))]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
+def passage_examples(examples: Sequence[PassageExample], tokenizer: Any, max_length: int, form: str = "completion") -> tuple[list[Example], dict[str, int]]:
+    """The read-passages examples (prompts the chat would send in `hybrid` mode), tokenised; cut ones are dropped."""
+    counts = {"passages": 0, "distractor": 0, "passages_too_long": 0}
+    out: list[Example] = []
+    for e in examples:
+        ids, labels, truncated = tokenize_prompt(tokenizer, e.prompt(), e.answer, form, max_length)
+        if truncated:  # an answer cut short, or no answer at all: it would teach the wrong end
+            counts["passages_too_long"] += 1
+            continue
+        out.append(Example(ids, labels, e.kind))
+        counts[e.kind] += 1
+    return out, counts
+
+
 def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int,
-                   form: str = "completion") -> tuple[list[Example], dict[str, int]]:
-    """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context)."""
+                   form: str = "completion", rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
+    """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context).
+
+    RAG-form examples may be `rag_max_length` tokens long: that prompt carries the worked examples and passages.
+    """
     counts = {"plain": 0, "rag": 0, "truncated": 0, "too_long": 0}
     rng = random.Random(seed)
     out: list[Example] = []
@@ -106,7 +131,7 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag
         out.append(Example(ids, labels, "plain"))
         counts["plain"] += 1
         if pair.context and rag_fraction > 0 and rng.random() < rag_fraction:
-            ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, max_length)
+            ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, rag_max_length or max_length)
             if not truncated:  # a RAG example cut short would teach answers without their context
                 out.append(Example(ids, labels, "rag"))
                 counts["rag"] += 1
@@ -177,7 +202,11 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         raise Cancelled()
 
     form = prompt_form(tokenizer, config.prompt_form)
-    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form)
+    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
+                                      rag_max_length=config.passage_max_length)
+    if config.passage_examples:  # "read passages": the prompts hybrid mode sends, built when the job was started
+        extra, extra_counts = passage_examples(load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form)
+        examples, counts = examples + extra, {**counts, **extra_counts}
     if not examples:
         raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
     model = get_peft_model(model, LoraConfig(
@@ -243,7 +272,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "epochs_run": epochs_run, "steps": step, "batch_size": config.batch_size,
         "s_per_step": round(train_s / max(1, step), 3), "device": device, "threads": config.threads,
         "peak_rss_mb": peak_rss_mb(), "lora_r": config.lora_r, "learning_rate": config.learning_rate,
-        "prompt_form": form, "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "prompt_form": form, "example_counts": counts, "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
     }
     if device.startswith("cuda"):
         cost["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

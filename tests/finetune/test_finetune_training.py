@@ -213,7 +213,7 @@ def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_
     assert tok.decode(ids[n_prompt:]) == "Teal with orange stripes<end_of_turn>\n"
     # the RAG form (for `hybrid`) is added only for pairs with their chunk's text, and only on request
     with_context = [FACTS[0].__class__(**{**FACTS[0].__dict__, "context": "The Zorblax 3000 casing is teal with orange stripes."})]
-    examples, counts = build_examples(with_context, tok, 256, rag_fraction=1.0, seed=0, form="completion")
+    examples, counts = build_examples(with_context, tok, 256, rag_fraction=1.0, seed=0, form="completion", rag_max_length=1024)
     assert counts["plain"] == 1 and counts["rag"] == 1
     rag_prompt_text = tok.decode(examples[1].input_ids[: examples[1].labels.count(-100)])
     assert "<documents>" in rag_prompt_text and "teal with orange stripes" in rag_prompt_text
