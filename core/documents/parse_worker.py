@@ -49,8 +49,8 @@ def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: 
 def timeout_failure(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0, stalled: bool = False) -> ParseFailure:
     """What a parser stopped at the wall-clock limit means for the user (`pages`: the file's page count, if known)."""
     if stalled:
-        return ParseFailure("timeout", f"Parsing was stopped: no page of the file was finished within {timeout_s:g} s (a hostile or malformed page); "
-                                       "re-export the file, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.")
+        return ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s without finishing a page (the file may be hostile or malformed) and was stopped: "
+                                       "re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.")
     if pages and page_timeout_s:
         return ParseFailure("timeout", f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} pages) and was stopped: "
                                        "the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S if its pages are just very heavy.")
