@@ -7,8 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from core.errors import AppError
-from core.finetune.dataset import DatasetOptions
-from core.finetune.service import TRAINING_DEFAULTS
+from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
 from core.jobs import TERMINAL_STATES, JobStatus
 from core.safety import escape_markdown
 from core.samples import sample_qa_files

@@ -25,6 +25,7 @@ from core.config import Settings
 from core.engines.resolver import Engines
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
+from core.finetune.dataset import DatasetOptions  # the service's input type: pages import it from here
 from core.finetune.generation_job import GENERATION, generation_config
 from core.finetune import jobs as training_jobs
 from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
@@ -133,14 +134,14 @@ class FineTuneService:
         return ds.export_messages([ds.QAPair(q, a) for q, a in pairs], out)
 
     def import_training_set(self, name: str, data: bytes | str | Path, file_name: str = "",
-                            options: ds.DatasetOptions = ds.DatasetOptions()) -> TrainingSetInfo:
+                            options: DatasetOptions = DatasetOptions()) -> TrainingSetInfo:
         """Import Q&A pairs from a CSV/JSONL file, split them by source and save them (quick: no model involved)."""
         ds.validate_dataset_name(name)
         pairs = read_qa_file(data, file_name)
         origin = file_name or (data.name if isinstance(data, Path) else "upload")
         return self._save(name, split_imported(pairs, options), {"origin": "imported", "file": origin})
 
-    def import_samples(self, name: str = "samples", options: ds.DatasetOptions = ds.DatasetOptions()) -> TrainingSetInfo:
+    def import_samples(self, name: str = "samples", options: DatasetOptions = DatasetOptions()) -> TrainingSetInfo:
         """Import the Q&A written for the sample documents (sample_docs/*.questions.jsonl)."""
         ds.validate_dataset_name(name)
         files = sample_qa_files()
@@ -160,7 +161,7 @@ class FineTuneService:
                     "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away).")
         return ""
 
-    def start_generation(self, collection: str, name: str, options: ds.DatasetOptions = ds.DatasetOptions(), *,
+    def start_generation(self, collection: str, name: str, options: DatasetOptions = DatasetOptions(), *,
                          engine: str | None = None, model: str = "") -> str:
         """Start a background job that writes Q&A pairs about a collection's chunks with the engine's model; its id."""
         ds.validate_dataset_name(name)
@@ -170,7 +171,7 @@ class FineTuneService:
         return core_jobs.start_job(self.data_dir, GENERATION, config, status={"training_set": name, "collection": collection})
 
     def start_reworded_import(self, name: str, data: bytes | str | Path, file_name: str = "",
-                              options: ds.DatasetOptions = ds.DatasetOptions(), *, engine: str | None = None, model: str = "") -> str:
+                              options: DatasetOptions = DatasetOptions(), *, engine: str | None = None, model: str = "") -> str:
         """Import Q&A pairs and have the model reword the seen-facts questions, as a background job; its id."""
         ds.validate_dataset_name(name)
         pairs = read_qa_file(data, file_name)
