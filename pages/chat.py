@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from functools import partial
 from typing import Any, Iterator
@@ -95,6 +96,10 @@ def save_chat(conversation: Conversation) -> bool:
     return True
 
 
+# With fast reruns Streamlit starts this run while a stopped run may still be saving its partial answer: wait for it.
+stream_lock = st.session_state.setdefault("chat_stream_lock", threading.Lock())
+if stream_lock.acquire(timeout=10):
+    stream_lock.release()
 unsaved = st.session_state.get(unsaved_key)
 if unsaved:
     save_chat(unsaved[0])
@@ -298,7 +303,7 @@ if prompt:
     save_chat(chat)
     st.session_state[active_key] = chat.id
     streams: list[AnswerStream] = []
-    with st.chat_message("assistant"):
+    with stream_lock, st.chat_message("assistant"):
         try:
             if comparing:
                 comparison = svc.chat.compare(question, compare_modes, choice)

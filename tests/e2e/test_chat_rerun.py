@@ -60,7 +60,10 @@ def test_clicking_a_sidebar_switch_mid_answer_keeps_the_question_and_the_partial
             box.press("Enter")
             page.get_by_text("Step 3:", exact=False).first.wait_for(timeout=60_000)  # streaming, far from done
             page.get_by_text("Understand follow-up questions").click()  # a rerun while the answer streams
-            page.get_by_text("Incomplete answer", exact=False).first.wait_for(timeout=60_000)
+            try:
+                page.get_by_text("Incomplete answer", exact=False).first.wait_for(timeout=60_000)
+            finally:
+                page.screenshot(path=str(output_dir / "chat-rerun-mid-answer.png"), full_page=True)
             page.screenshot(path=str(output_dir / "chat-rerun-mid-answer.png"), full_page=True)
             browser.close()
     finally:
