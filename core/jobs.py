@@ -464,6 +464,11 @@ def run_job_main(kind: JobKind, work: Work, argv: Sequence[str] | None = None, *
         print(traceback.format_exc(), file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finishing: nothing is left to interrupt
+        if final.get("state") == "failed" and (stop["signal"] or cancel_flag.exists()):
+            # Asked to stop, it failed before it could: the stop is what the user wanted (a Cancelled raised by
+            # the signal handler can also come back wrapped by a library it interrupted). The error stays recorded.
+            final.update(state="cancelled", phase="cancelled", message=kind.cancelled_message)
+            code = 2
         if heavy_fd is not None:
             os.close(heavy_fd)  # first: whoever sees the job ended can start the next one
         if final.get("state") == "failed" and on_failure is not None:

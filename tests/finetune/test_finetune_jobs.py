@@ -67,7 +67,7 @@ def test_cancel_right_after_start_stops_the_job(tmp_path: Path) -> None:
     config = _config(tmp_path)
     job_id = jobs.start_job(config)
     status = jobs.cancel_job(Path(config.data_dir), job_id, wait_s=60)
-    assert status.state == "cancelled"
+    assert status.state == "cancelled", (status, (config.job_dir / "log.txt").read_text()[-1500:])
     assert jobs.heavy_job_holder(Path(config.data_dir)) is None
 
 
