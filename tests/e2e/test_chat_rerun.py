@@ -8,17 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM_ARGS
 from tests.fakes.ollama_server import FakeOllamaServer
 from tests.helpers.chroma_server import free_port
+from tests.helpers.streamlit_app import CHROMIUM_ARGS, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = " ".join(f"Step {i}: rinse the filter under running water." for i in range(1, 40))
@@ -36,43 +32,25 @@ def test_clicking_a_sidebar_switch_mid_answer_keeps_the_question_and_the_partial
     data = tmp_path / "data"
     port = free_port()
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "ollama", "OLLAMA_HOST": ollama_server.url}
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, f"streamlit did not start; see {log.name}"
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.goto(f"{url}/chat")
-            page.get_by_text("base — ", exact=False).first.click()  # the model alone: no collection needed
-            box = page.get_by_placeholder("Ask about your documents…")
-            box.wait_for(timeout=60_000)
-            box.fill("How is the filter cleaned?")
-            box.press("Enter")
-            page.get_by_text("Step 3:", exact=False).first.wait_for(timeout=60_000)  # streaming, far from done
-            page.get_by_text("Understand follow-up questions").click()  # a rerun while the answer streams
-            try:
-                page.get_by_text("Incomplete answer", exact=False).first.wait_for(timeout=60_000)
-            finally:
-                page.screenshot(path=str(output_dir / "chat-rerun-mid-answer.png"), full_page=True)
-            page.screenshot(path=str(output_dir / "chat-rerun-mid-answer.png"), full_page=True)
-            browser.close()
-    finally:
-        proc.terminate()
+    with streamlit_server(args, ROOT, env, tmp_path / "streamlit.log", port), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(f"{url}/chat")
+        page.get_by_text("base — ", exact=False).first.click()  # the model alone: no collection needed
+        box = page.get_by_placeholder("Ask about your documents…")
+        box.wait_for(timeout=60_000)
+        box.fill("How is the filter cleaned?")
+        box.press("Enter")
+        page.get_by_text("Step 3:", exact=False).first.wait_for(timeout=60_000)  # streaming, far from done
+        page.get_by_text("Understand follow-up questions").click()  # a rerun while the answer streams
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            page.get_by_text("Incomplete answer", exact=False).first.wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(output_dir / "chat-rerun-mid-answer.png"), full_page=True)
+        browser.close()
     (saved,) = [json.loads(f.read_text()) for f in (data / "chats").rglob("*.json")]
     question, answer = saved["messages"]
     assert question["content"] == "How is the filter cleaned?"
