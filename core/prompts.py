@@ -98,11 +98,12 @@ def rag_prompt(question: str, chunks: Sequence[Chunk], evidence: Sequence[tuple[
     passages = render_passages(chunks)
     short = render_passages([c for _, c in evidence], [n for n, _ in evidence]) if evidence else passages
     # The completion form is the one fine-tuning also trains on, so `hybrid` sees a familiar layout.
-    completion = f"{READ_INSTRUCTION}\n\n{WORKED_EXAMPLES}<documents>\n{short}\n</documents>\nQuestion: {clean_question(question)}\nAnswer:"
+    shared = f"{READ_INSTRUCTION}\n\n{WORKED_EXAMPLES}"
+    completion = f"{shared}<documents>\n{short}\n</documents>\nQuestion: {clean_question(question)}\nAnswer:"
     user = f"<documents>\n{passages}\n</documents>\n\nQuestion: {clean_question(question)}"
     # A base model's answer is one line; past it, or once it starts quoting a passage label, it is inventing.
     stops = ("\n", *dict.fromkeys(f"({c.source}" for c in chunks))
-    return Prompt(completion, ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}), stops)
+    return Prompt(completion, ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}), stops, shared_prefix=shared)
 
 
 def plain_prompt(question: str) -> Prompt:

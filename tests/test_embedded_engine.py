@@ -238,6 +238,45 @@ def test_lora_variant_switches_on_and_off_per_request(tmp_path: Path) -> None:
     assert base_again == base  # and really switched off again (no stale KV cache either)
 
 
+def rag_request(question: str, passage: str, model: str = BUNDLED_NAME) -> GenerationRequest:
+    """A RAG prompt built by the chat's own function (its worked examples are the shared prefix)."""
+    from core.chunks import Chunk
+    from core.prompts import rag_prompt
+
+    chunk = Chunk(chunk_id="c1", doc_id="d1", source="manual.pdf", page=3, text=passage)
+    return GenerationRequest(model=model, prompt=rag_prompt(question, [chunk]), temperature=0.0, max_tokens=16)
+
+
+@pytest.mark.slow
+def test_the_shared_rag_prefix_is_kept_across_other_prompts_and_gives_the_same_answers(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    register(settings, "noisy-ft", lambda p: write_adapter(p, q_targets(range(18)), b_scale=2.0))
+    engine = EmbeddedEngine(settings)
+    model = load_model(engine.gguf_path(), engine.n_ctx)
+    model.prefixes.clear()
+    first = rag_request("How often should the filter be cleaned?", "The AquaFlow DW-450 filter should be cleaned every 2 weeks.")
+    second = rag_request("How long is the warranty?", "The warranty on the AquaFlow DW-450 runs for 5 years from purchase.")
+
+    cold = engine.generate(first)
+    cold_text = "".join(cold)
+    "".join(engine.generate(ask()))  # a base-mode prompt replaces the context
+    warm = engine.generate(second)
+    warm_text = "".join(warm)
+    noisy = engine.generate(rag_request("How long is the warranty?", "The warranty on the AquaFlow DW-450 runs for 5 years from purchase.", "noisy-ft"))
+    "".join(noisy)
+    model.prefixes.clear()
+    fresh = engine.generate(second)
+    fresh_text = "".join(fresh)
+
+    assert cold.stats.reused_prompt_tokens == 0  # nothing kept yet: the prefix is evaluated and kept
+    assert warm.stats.reused_prompt_tokens > 250  # the instructions and worked examples were not read again
+    assert warm.stats.prompt_tokens is not None and warm.stats.reused_prompt_tokens < warm.stats.prompt_tokens
+    assert noisy.stats.reused_prompt_tokens == 0  # another adapter: the base model's prefix state is never used
+    assert fresh.stats.reused_prompt_tokens == 0
+    assert "2 weeks" in cold_text and "5 years" in warm_text
+    assert warm_text == fresh_text  # a restored prefix answers exactly as one evaluated afresh
+
+
 @pytest.mark.slow
 def test_prompt_longer_than_the_context_is_cut_in_the_middle(tmp_path: Path) -> None:
     engine = EmbeddedEngine(make_settings(tmp_path, embedded_n_ctx=512))

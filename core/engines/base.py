@@ -40,6 +40,9 @@ class Prompt:
     completion: str
     messages: tuple[dict[str, str], ...]
     completion_stops: tuple[str, ...] = ()  # extra stops for the completion form only (a base model's run-on lines)
+    # The start of `completion` that many prompts share (instructions, worked examples): an engine may keep it
+    # evaluated between requests instead of reading it again for every question.
+    shared_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class GenerationStats:
     first_token_ms: float | None = None
     total_ms: float | None = None
     prompt_tokens: int | None = None
+    reused_prompt_tokens: int = 0  # of `prompt_tokens`, those already evaluated (a kept shared prefix)
     completion_tokens: int = 0
     context_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)

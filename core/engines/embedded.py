@@ -45,6 +45,10 @@ N_THREADS_BATCH = 2
 # at a blank line or at the next question (measured on Gemma 3 270M base).
 DEFAULT_COMPLETION_STOPS = ("\n\n", "Question:")
 BUSY_WAIT_S = 120.0  # how long a request waits for another session's generation to finish
+# Evaluated shared prefixes kept per model (a few KB per token for the 270M model): the RAG prompt's instructions
+# and worked examples, per adapter. Shorter prefixes are not worth a snapshot.
+KEPT_PREFIXES = 4
+MIN_PREFIX_TOKENS = 32
 TRUNCATION_MARKER = "\n[…]\n"
 
 _MODELS: dict[tuple[str, int], "_LoadedModel"] = {}  # process-wide: a loaded model is a process resource
@@ -65,6 +69,52 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: dict[tuple[str, int, int], Any] = field(default_factory=dict)  # file version -> adapter pointer
     active_adapter: tuple[str, int, int] | None = None
+    # (adapter, prefix tokens) -> sequence 0's evaluated state, most recently used last
+    prefixes: dict[tuple[Any, tuple[int, ...]], bytes] = field(default_factory=dict)
+
+    def reuse_prefix(self, tokens: list[int], n: int) -> int:
+        """Make the context hold `tokens[:n]` evaluated before a completion starts; returns how many tokens it saved.
+
+        llama.cpp itself reuses only the prefix shared with the *previous* prompt, so one base-mode question
+        between two RAG questions made the next one read the ≈300-token instructions and examples again. The
+        evaluated prefix is kept as sequence 0's state (KV cache only: `Llama.save_state` would also copy a
+        262k-wide logits buffer) and put back when the context holds something else. Call with `lock` held.
+        """
+        import llama_cpp
+
+        llm = self.llm
+        if n < MIN_PREFIX_TOKENS or n >= len(tokens):
+            return 0
+        prefix = tuple(tokens[:n])
+        if llm.n_tokens >= n and tuple(int(t) for t in llm.input_ids[:n]) == prefix:
+            return n  # the context already starts with it: llama.cpp's own prefix match does the rest
+        key = (self.active_adapter, prefix)
+        state = self.prefixes.pop(key, None)
+        if state is not None:
+            llm.reset()
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+            if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(state), 0) != len(state):
+                llm.reset()
+                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+                return 0  # could not put it back: the completion evaluates the whole prompt, as without a snapshot
+            llm.input_ids[:n] = prefix
+            llm.n_tokens = n
+            saved = n
+        else:
+            llm.reset()
+            llm.eval(list(prefix))  # the completion reuses this evaluation: no extra work but the copy below
+            size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            got = llama_cpp.llama_state_seq_get_data(llm.ctx, buf, size, 0)
+            if not 0 < got <= size:
+                return 0
+            state = bytes(buf)[:got]
+            saved = 0
+        self.prefixes[key] = state
+        while len(self.prefixes) > KEPT_PREFIXES:
+            self.prefixes.pop(next(iter(self.prefixes)))
+        return saved
 
     def use_adapter(self, adapter: Path | None) -> None:
         """Switch the context to `adapter` (None: the base model alone); call with `lock` held."""
@@ -311,6 +361,7 @@ class EmbeddedGeneration:
                 self.mode = "completion"
                 tokens = self._fit_completion(llm, prompt_budget)
                 n_prompt = len(tokens)
+                self.stats.reused_prompt_tokens = model.reuse_prefix(tokens, self._shared_prefix_tokens(llm, tokens))
                 stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
                 chunks = llm.create_completion(tokens, stop=stops, **common)
                 guard = _RepeatGuard()
@@ -380,6 +431,20 @@ class EmbeddedGeneration:
         kept = _cut_middle(tokens, budget, marker)
         self._warn_truncated(len(tokens), len(kept), llm.n_ctx())
         return kept
+
+    def _shared_prefix_tokens(self, llm: Any, tokens: list[int]) -> int:
+        """How many leading `tokens` are the prompt's shared prefix (0 when it has none or the prompt was cut)."""
+        shared = self.request.prompt.shared_prefix
+        if not shared or not self.request.prompt.completion.startswith(shared):
+            return 0
+        prefix: list[int] = llm.tokenize(shared.encode("utf-8"), add_bos=True, special=True)
+        n = 0
+        # The last token of the prefix may merge with the text after it: count only the tokens both agree on.
+        for a, b in zip(prefix, tokens):
+            if a != b:
+                break
+            n += 1
+        return n
 
     def _fit_messages(self, llm: Any, budget: int) -> tuple[list[dict[str, str]], int]:
         messages = [dict(m) for m in self.request.prompt.messages]
