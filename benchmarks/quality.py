@@ -1,6 +1,6 @@
 """Benchmark: answer quality of `rag` on the embedded engine, on the sample set and the public set.
 
-Run: `.venv/bin/python -m benchmarks.quality [--sets samples,public] [--docs DIR] [--data-dir DIR] [--limit N]`.
+Run: `.venv/bin/python -m benchmarks.quality [--sets samples,public,public2] [--docs DIR] [--data-dir DIR] [--limit N]`.
 
 Each set's documents are indexed into a collection of the set's name, then the questions are answered and
 scored by the evaluation service (`python -m core eval`, the Evaluate page's scorer: strict containment,
@@ -8,7 +8,9 @@ token F1, refusals, "not supported" flags, citations, hit@k). Beside it this pri
 ranks among the first five retrieved passages (goal: first ≥ 70%, top five ≥ 95%), which the answers
 themselves cannot show when fewer passages are sent.
 
-The public set's PDFs are not committed: `eval_sets/public/README.md` says where each comes from.
+The public sets' PDFs are not committed: `eval_sets/public/README.md` and `eval_sets/public2/README.md` say where
+each comes from. `public2` (forms/statements, medical papers, an OSHA manual, two court rulings) is not in the
+default `--sets`; name it to run it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = {
     "samples": (ROOT / "sample_docs", [f"sample:{p.name}" for p in sorted((ROOT / "sample_docs").glob("*.questions.jsonl"))]),
     "public": (ROOT / "eval_sets" / "public" / "docs", [str(ROOT / "eval_sets" / "public" / "public.questions.jsonl")]),
+    "public2": (ROOT / "eval_sets" / "public2" / "docs", [str(ROOT / "eval_sets" / "public2" / "public2.questions.jsonl")]),
 }
 FIGURES = ("correct_n", "answerable", "correct", "f1", "declined_unanswerable", "refused_unanswerable", "refused_answerable",
            "flagged_answerable", "unsupported_citations", "hit_1", "first_token_p50_ms", "total_p50_ms", "prompt_tokens")
@@ -39,7 +42,7 @@ def index(svc: Services, collection: str, folder: Path) -> None:
     """Index the set's documents (already indexed ones are reported as duplicates and skipped)."""
     files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".pdf", ".docx", ".txt", ".md")]
     if not files:
-        raise SystemExit(f"No documents in {folder}: see eval_sets/public/README.md for where the public set's PDFs come from.")
+        raise SystemExit(f"No documents in {folder}: see the README.md beside it for where the set's PDFs come from.")
     svc.library.ingest(collection, [UploadedFile(p.name, p.read_bytes()) for p in files])
 
 
@@ -61,11 +64,13 @@ def main() -> None:
     """Answer every question of the chosen sets in `rag` mode and print one JSON line per set."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="samples,public")
-    parser.add_argument("--docs", default=None, help="folder holding the public set's PDFs (default eval_sets/public/docs)")
+    parser.add_argument("--docs", default=None, help="folder holding the PDFs of the public set named in --sets (default eval_sets/<set>/docs)")
     parser.add_argument("--data-dir", default=None, help="reuse this data directory (the index is kept between runs)")
     parser.add_argument("--modes", default="rag")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (a quick trial)")
     ns = parser.parse_args()
+    if ns.docs and sum(name.startswith("public") for name in ns.sets.split(",")) > 1:
+        parser.error("--docs names the folder of one public set: run the public sets one at a time, or put their PDFs in eval_sets/<set>/docs")
     print(machine(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(data_dir=Path(ns.data_dir or tmp), engine="embedded")
@@ -73,7 +78,7 @@ def main() -> None:
         try:
             for name in ns.sets.split(","):
                 folder, refs = SETS[name]
-                index(svc, name, Path(ns.docs) if name == "public" and ns.docs else folder)
+                index(svc, name, Path(ns.docs) if name.startswith("public") and ns.docs else folder)
                 questions = [q for ref in refs for q in svc.evaluation.load_question_set(ref)]
                 questions = questions[: ns.limit] if ns.limit else questions
                 config = EvalConfig(collection=name, arms=ns.modes.split(","), engine="embedded", top_k=settings.top_k,
