@@ -21,6 +21,7 @@ from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
+from core.answer_span import complete_value
 from core.context import select_evidence
 from core.followup import Rewrite, Turn, standalone_question
 from core.grounding import attribute, question_coverage
@@ -64,8 +65,10 @@ class AnswerStream:
     instead of losing it.
     """
 
-    def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False) -> None:
+    def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False,
+                 read: Sequence[str] = ()) -> None:
         self.answer = answer
+        self._read = tuple(read)  # the passage text the model was given (its sentences), searched first for its value
         self._generation = generation
         self._started = started
         # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
@@ -93,6 +96,8 @@ class AnswerStream:
             self.answer.error = str(exc)
         self.answer.text = "".join(pieces).strip()
         if self.answer.sources and not self.answer.incomplete:
+            # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
+            self.answer.text = complete_value(self.answer.text, [*self._read, *(s.text for s in self.answer.sources)])
             marker = self._attribute()
             if marker:
                 yield marker
@@ -194,6 +199,7 @@ class ChatService:
         if rewrite.warning:
             answer.warnings.append(rewrite.warning)
         prompt = plain_prompt(text)
+        read: list[str] = []
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
@@ -214,11 +220,13 @@ class ChatService:
                     f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
                 )
                 return AnswerStream(answer, None, started)
-            prompt = rag_prompt(text, found.chunks, select_evidence(text, found.chunks))
+            evidence = select_evidence(text, found.chunks)
+            read = [c.text for _, c in evidence]
+            prompt = rag_prompt(text, found.chunks, evidence)
         if question.mode in VARIANT_MODES and model == question.base_model:
             answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
-        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors)
+        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read)
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
         """The same question in several modes on one engine: one stream per mode, each labelled with what ran.

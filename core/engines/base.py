@@ -66,6 +66,7 @@ class GenerationStats:
     total_ms: float | None = None
     prompt_tokens: int | None = None
     reused_prompt_tokens: int = 0  # of `prompt_tokens`, those already evaluated (a kept shared prefix)
+    batch_threads: int | None = None  # threads that processed the prompt (an in-process engine's choice)
     completion_tokens: int = 0
     context_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,12 +34,14 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
+from core.engines.cpu import CpuShare
 from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
 from core.engines.gguf_files import file_key, validate_lora_gguf
 from core.variants import Variant, VariantRegistry
 
 # Measured on the 2-core target: with 2 generation threads any other busy process makes decoding
-# collapse; prompt processing (batch) still gains from both cores.
+# collapse; prompt processing (batch) still gains from both cores, but only while no other process is busy
+# (`core.engines.cpu`): the batch threads are chosen per request, at most N_THREADS_BATCH.
 N_THREADS = 1
 N_THREADS_BATCH = 2
 # Base models have no chat template: they answer a completion prompt and then ramble on, so stop
@@ -71,6 +74,18 @@ class _LoadedModel:
     active_adapter: tuple[str, int, int] | None = None
     # (adapter, prefix tokens) -> sequence 0's evaluated state, most recently used last
     prefixes: dict[tuple[Any, tuple[int, ...]], bytes] = field(default_factory=dict)
+    cpu: CpuShare = field(default_factory=CpuShare)
+    batch_threads: int = N_THREADS_BATCH
+
+    def fit_threads(self) -> int:
+        """Give prompt processing the cores other processes leave free (call with `lock` held); returns the count."""
+        import llama_cpp
+
+        wanted = self.cpu.free_cores(min(N_THREADS_BATCH, os.cpu_count() or 1))
+        if wanted != self.batch_threads:
+            llama_cpp.llama_set_n_threads(self.llm.ctx, N_THREADS, wanted)
+            self.batch_threads = wanted
+        return wanted
 
     def reuse_prefix(self, tokens: list[int], n: int) -> int:
         """Make the context hold `tokens[:n]` evaluated before a completion starts; returns how many tokens it saved.
@@ -328,6 +343,7 @@ class EmbeddedGeneration:
                 )
             try:
                 model.use_adapter(adapter)
+                self.stats.batch_threads = model.fit_threads()
                 # recorded after llama.cpp applied it: what ran, not what was asked for
                 self.stats.served_model = self.engine.base_name
                 self.stats.adapter = f"{variant.name} ({adapter.name})" if variant is not None and adapter is not None else ""

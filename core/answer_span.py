@@ -1,0 +1,68 @@
+"""An answer copied from a passage, completed to the value as the passage states it.
+
+A small base model copies the value and drops what qualifies it: "30 seconds" where the passage says "at
+least 30 seconds", "1%" for "1% to 2%", "86%" for "between 86% and 90%", "1 year" for "one year". The
+bare value misstates the document — a minimum read as an exact figure, one end of a range as the whole
+— so when the answer is a span of a passage and starts with a quantity, the words that bound it in that
+passage are taken with it: a qualifier just before it ("at least", "over", "up to", "approximately",
+"between"…) and the other end of a range just after it ("to 2%"; "and 90%" only after "between").
+Nothing else is added, and an answer that is not a span of a passage is left as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+# Words that bound a quantity, longest first so that "no more than" wins over "more than".
+QUALIFIERS = tuple(sorted((
+    "at least", "at most", "no more than", "no less than", "not more than", "not less than", "no later than",
+    "more than", "less than", "fewer than", "greater than", "up to", "over", "under", "above", "below", "about",
+    "approximately", "approx.", "around", "nearly", "almost", "roughly", "exceed", "exceeds", "exceeding", "between",
+    "within", "once", "twice", "every", "a minimum of", "a maximum of", "minimum of", "maximum of",
+), key=len, reverse=True))
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+_MARKERS = re.compile(r"\s*\[\d{1,2}\]")
+_QUANTITY_START = re.compile(r"^(?:[$€£]\s?)?\d|^(?:%s)\b" % "|".join(NUMBER_WORDS), re.I)
+_VALUE = r"(?:[$€£]\s?)?(?:\d[\d,./]*|%s)(?:\s?%%|\s?[a-zA-Zµ°/]+(?:/[a-zA-Z]+)?)?" % "|".join(NUMBER_WORDS)
+_RANGE_END = re.compile(r"^\s*(?:to|-|–|—)\s*" + _VALUE, re.I)
+_BETWEEN_END = re.compile(r"^\s*and\s+" + _VALUE, re.I)
+
+
+def _pattern(answer: str) -> re.Pattern[str]:
+    """The answer as a regex over passage text: any run of spaces, any case, digits also as number words."""
+    parts = []
+    for word in answer.split():
+        escaped = re.escape(word)
+        if word.isdigit() and int(word) < len(NUMBER_WORDS):
+            escaped = f"(?:{escaped}|{NUMBER_WORDS[int(word)]})"
+        parts.append(escaped)
+    return re.compile(r"(?<![\w$])" + r"\s+".join(parts) + r"(?!\w)", re.I)
+
+
+def complete_value(answer: str, passages: Sequence[str]) -> str:
+    """The answer with its passage's qualifier and range end around it, in the passage's own words (else unchanged)."""
+    text = _MARKERS.sub("", answer).strip().rstrip(".,;:")
+    if not text or len(text.split()) > 6 or not _QUANTITY_START.search(text):
+        return answer
+    for passage in passages:
+        flat = " ".join(passage.split())
+        found = _pattern(text).search(flat)
+        if found is None:
+            continue
+        start, end = found.span()
+        before = flat[:start].rstrip().lower()
+        qualifier = next((q for q in QUALIFIERS if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())), "")
+        if qualifier:
+            start = len(flat[:start].rstrip()) - len(qualifier)
+        tail = (_BETWEEN_END if qualifier == "between" else _RANGE_END).match(flat[end:])
+        if tail:
+            end += tail.end()
+        elif qualifier == "between":
+            start = found.start()  # "between 86%" without its other end says less than "86%"
+        completed = flat[start:end]
+        if completed.lower() == text.lower():
+            return answer
+        return answer.replace(text, completed, 1) if text in answer else completed
+    return answer
