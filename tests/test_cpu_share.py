@@ -1,0 +1,36 @@
+"""Prompt threads follow the cores other processes leave free: a busy process elsewhere is seen and counted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from core.engines.cpu import CpuShare, _own_busy_s, _system_busy_s
+
+
+def test_a_busy_process_elsewhere_is_counted_and_leaves_one_thread() -> None:
+    share = CpuShare()
+    share.others_busy_cores()  # the first reading starts the window
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(1.2)
+        busy = share.others_busy_cores()
+        share.others_busy_cores()
+        time.sleep(0.3)
+        threads = share.free_cores(2)
+    finally:
+        spinner.wait()
+    assert busy >= 0.5  # the spinner alone keeps one core busy
+    assert threads == 1
+
+
+def test_the_system_reading_includes_this_process_in_the_same_unit() -> None:
+    """Others' share is the system's busy time minus ours: both must be CPU seconds, the system's including ours."""
+    system_before, own_before = _system_busy_s(), _own_busy_s()
+    end = time.perf_counter() + 0.6
+    while time.perf_counter() < end:  # this process keeps a core busy itself
+        pass
+    system_spent, own_spent = _system_busy_s() - system_before, _own_busy_s() - own_before  # type: ignore[operator]
+    assert own_spent >= 0.3
+    assert system_spent >= 0.9 * own_spent
