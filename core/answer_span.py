@@ -5,7 +5,8 @@ least 30 seconds", "1%" for "1% to 2%", "86%" for "between 86% and 90%", "1 year
 bare value misstates the document — a minimum read as an exact figure, one end of a range as the whole
 — so when the answer is a span of a passage and starts with a quantity, the words that bound it in that
 passage are taken with it: a qualifier just before it ("at least", "over", "up to", "approximately",
-"between"…) and the other end of a range just after it ("to 2%"; "and 90%" only after "between").
+"between"…) unless the question already names the bound ("the maximum…", "below what…"), and the other
+end of a range just after it ("to 2%"; "and 90%" only after "between").
 Nothing else is added, and an answer that is not a span of a passage is left as it is.
 """
 
@@ -23,6 +24,13 @@ QUALIFIERS = tuple(sorted((
 ), key=len, reverse=True))
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                 "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+# A question that itself names the bound ("What is the maximum weight…", "Below what temperature…") is answered
+# by the bare value: "Do not place more than 15 kg on the door" answers "the maximum" with "15 kg", and adding
+# "more than" would turn the limit upside down.
+_BOUNDED_QUESTION = re.compile(
+    r"\b(?:max(?:imum)?|min(?:imum)?|limits?|at (?:least|most)|(?:no|more|less|fewer|greater) than|up to|exceed\w*|below|above|"
+    r"under|over|within|highest|lowest|largest|smallest|longest|shortest|earliest|latest|as (?:much|many|long|soon) as)\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|never|no|nor|cannot)\b|n't\b", re.I)
 _MARKERS = re.compile(r"\s*\[\d{1,2}\]")
 _QUANTITY_START = re.compile(r"^(?:[$€£]\s?)?\d|^(?:%s)\b" % "|".join(NUMBER_WORDS), re.I)
 _VALUE = r"(?:[$€£]\s?)?(?:\d[\d,./]*|%s)(?:\s?%%|\s?[a-zA-Zµ°/]+(?:/[a-zA-Z]+)?)?" % "|".join(NUMBER_WORDS)
@@ -41,8 +49,12 @@ def _pattern(answer: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w$])" + r"\s+".join(parts) + r"(?!\w)", re.I)
 
 
-def complete_value(answer: str, passages: Sequence[str]) -> str:
-    """The answer with its passage's qualifier and range end around it, in the passage's own words (else unchanged)."""
+def complete_value(answer: str, passages: Sequence[str], question: str = "") -> str:
+    """The answer with its passage's qualifier and range end around it, in the passage's own words (else unchanged).
+
+    No qualifier is added when the question itself names the bound; a range's other end still is.
+    """
+    bounded = bool(_BOUNDED_QUESTION.search(question))
     text = _MARKERS.sub("", answer).strip().rstrip(".,;:")
     if not text or len(text.split()) > 6 or not _QUANTITY_START.search(text):
         return answer
@@ -53,7 +65,10 @@ def complete_value(answer: str, passages: Sequence[str]) -> str:
             continue
         start, end = found.span()
         before = flat[:start].rstrip().lower()
-        qualifier = next((q for q in QUALIFIERS if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())), "")
+        # "Do not place more than 15 kg": a negated bound is a limit, not the value's qualifier.
+        negated = bool(_NEGATION.search(re.split(r"[.;:!?]", before)[-1]))
+        qualifier = "" if bounded or negated else next(
+            (q for q in QUALIFIERS if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())), "")
         if qualifier:
             start = len(flat[:start].rstrip()) - len(qualifier)
         tail = (_BETWEEN_END if qualifier == "between" else _RANGE_END).match(flat[end:])

@@ -97,7 +97,8 @@ class AnswerStream:
         self.answer.text = "".join(pieces).strip()
         if self.answer.sources and not self.answer.incomplete:
             # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
-            self.answer.text = complete_value(self.answer.text, [*self._read, *(s.text for s in self.answer.sources)])
+            self.answer.text = complete_value(self.answer.text, [*self._read, *(s.text for s in self.answer.sources)],
+                                              self.answer.standalone or self.answer.question)
             marker = self._attribute()
             if marker:
                 yield marker

@@ -44,3 +44,11 @@ def test_a_qualifier_must_be_a_whole_word_before_the_value() -> None:
     assert complete_value("5 minutes", ["Let it stand for about 5 minutes."]) == "about 5 minutes"
     assert complete_value("5 minutes", ["Time left in the stopover 5 minutes."]) == "5 minutes"  # "over" ends "stopover": not a word
     assert complete_value("5 minutes", ["Wait between 5 minutes before use."]) == "5 minutes"  # "between" with no other end
+
+
+def test_a_question_that_names_the_bound_gets_the_bare_value() -> None:
+    door = ["Do not place more than 15 kg on the open door. Store below 25 °C. Use 1 to 2 tablets."]
+    assert complete_value("15 kg", door, "What is the maximum weight that may be placed on the open door?") == "15 kg"
+    assert complete_value("25 °C", door, "Below what temperature should it be stored?") == "25 °C"
+    assert complete_value("15 kg", door, "How much weight may be placed on the door?") == "15 kg"  # "do not … more than": a limit
+    assert complete_value("1", door, "What is the maximum number of tablets?") == "1 to 2 tablets"  # a range's other end still comes
