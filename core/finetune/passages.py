@@ -28,11 +28,11 @@ from core.errors import FineTuneError
 from core.evaluation.metrics import contains_reference
 from core.finetune.dataset import QAPair, read_jsonl
 from core.fsutil import write_jsonl_atomic
-from core.prompts import rag_prompt
+from core.prompts import READ_REFUSAL, rag_prompt
 
 # The reply the RAG completion prompt's worked example gives when its passage does not hold the answer
 # (tests check it is still the one `core.prompts` teaches, and that the refusal detectors recognise it).
-REFUSAL_ANSWER = "not in the documents"
+REFUSAL_ANSWER = READ_REFUSAL
 DISTRACTOR_FRACTION = 0.3
 
 Kind = Literal["passages", "distractor"]
