@@ -102,7 +102,11 @@ class _LoadedModel:
             return 0
         prefix = tuple(tokens[:n])
         if llm.n_tokens >= n and tuple(int(t) for t in llm.input_ids[:n]) == prefix:
-            return n  # the context already starts with it: llama.cpp's own prefix match does the rest
+            # The context already starts with it. What follows is always evaluated from the prefix on, even when the
+            # previous prompt shared more: llama.cpp's results depend slightly on where a batch starts, and the same
+            # question must get the same answer whatever was asked before it.
+            llm.n_tokens = n
+            return n
         key = (self.active_adapter, prefix)
         state = self.prefixes.pop(key, None)
         if state is not None:
