@@ -7,6 +7,7 @@ bare value misstates the document — a minimum read as an exact figure, one end
 passage are taken with it: a qualifier just before it ("at least", "over", "up to", "approximately",
 "between"…) unless the question already names the bound ("the maximum…", "below what…"), and the other
 end of a range just after it ("to 2%"; "and 90%" only after "between").
+An answer that stops inside a word of its passage ("heparin" of "heparins") is completed to the whole word.
 Nothing else is added, and an answer that is not a span of a passage is left as it is.
 """
 
@@ -49,6 +50,19 @@ def _pattern(answer: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w$])" + r"\s+".join(parts) + r"(?!\w)", re.I)
 
 
+def _whole_words(text: str, passages: Sequence[str]) -> str | None:
+    """The passage's words around `text` when it stands in the passages only as part of longer words ("heparin"
+    in "heparins": an answer never ends inside a word); None when it is not there at all."""
+    body = r"\s+".join(re.escape(w) for w in text.split())
+    if any(re.search(r"(?<!\w)" + body + r"(?!\w)", " ".join(p.split()), re.I) for p in passages):
+        return text
+    for passage in passages:
+        found = re.search(r"\w*" + body + r"\w*", " ".join(passage.split()), re.I)
+        if found:
+            return found.group(0)
+    return None
+
+
 def complete_value(answer: str, passages: Sequence[str], question: str = "") -> str:
     """The answer with its passage's qualifier and range end around it, in the passage's own words (else unchanged).
 
@@ -56,8 +70,11 @@ def complete_value(answer: str, passages: Sequence[str], question: str = "") -> 
     """
     bounded = bool(_BOUNDED_QUESTION.search(question))
     text = _MARKERS.sub("", answer).strip().rstrip(".,;:")
-    if not text or len(text.split()) > 6 or not _QUANTITY_START.search(text):
+    if not text or len(text.split()) > 6:
         return answer
+    if not _QUANTITY_START.search(text):
+        whole = _whole_words(text, passages)
+        return answer.replace(text, whole, 1) if whole and whole != text else answer
     for passage in passages:
         flat = " ".join(passage.split())
         found = _pattern(text).search(flat)

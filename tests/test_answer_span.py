@@ -52,3 +52,10 @@ def test_a_question_that_names_the_bound_gets_the_bare_value() -> None:
     assert complete_value("25 °C", door, "Below what temperature should it be stored?") == "25 °C"
     assert complete_value("15 kg", door, "How much weight may be placed on the door?") == "15 kg"  # "do not … more than": a limit
     assert complete_value("1", door, "What is the maximum number of tablets?") == "1 to 2 tablets"  # a range's other end still comes
+
+
+def test_an_answer_that_stops_inside_a_word_gets_the_whole_word() -> None:
+    passages = ["Level one evidence supports low molecular weight heparins for prophylaxis.", "The heparin dose is fixed."]
+    assert complete_value("weight heparin [1]", passages[:1]) == "weight heparins [1]"
+    assert complete_value("heparin", passages) == "heparin"  # standing whole in a passage: unchanged
+    assert complete_value("aspirin", passages) == "aspirin"  # in no passage: unchanged
