@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 from core.answers import Answer
 from core.config import Settings
@@ -26,8 +26,7 @@ from core.context import select_evidence
 from core.followup import Rewrite, Turn, standalone_question
 from core.grounding import attribute, question_coverage
 from core.history import ChatHistory
-from core.chunks import Chunk
-from core.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, plain_prompt, rag_prompt
+from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
 from core.retrieval import Method, Retriever
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
@@ -40,7 +39,6 @@ MODES: dict[str, str] = {
 RETRIEVAL_MODES = ("rag", "hybrid")
 VARIANT_MODES = ("finetuned", "hybrid")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-WIDER_SENTENCES = 3  # the second look reads the best three sentences, near-ties or not
 
 
 @dataclass(frozen=True)
@@ -68,11 +66,9 @@ class AnswerStream:
     """
 
     def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False,
-                 read: Sequence[str] = (), second_look: Callable[[], tuple[Generation, Sequence[str]]] | None = None) -> None:
+                 read: Sequence[str] = ()) -> None:
         self.answer = answer
         self._read = tuple(read)  # the passage text the model was given (its sentences), searched first for its value
-        # Asked once more, with more of the passages, when the first reading says "not in the documents".
-        self._second_look = second_look
         self._generation = generation
         self._started = started
         # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
@@ -87,14 +83,9 @@ class AnswerStream:
             return
         pieces = self._pieces
         try:
-            yield from self._read_answer(self._generation, hold_refusal=self._second_look is not None)
-            if self._second_look is not None and _is_read_refusal("".join(pieces)):
-                first = self._generation
-                self._generation, self._read = self._second_look()
-                pieces.clear()
-                yield from self._read_answer(self._generation, hold_refusal=False)
-                self.answer.timings["second_look"] = True
-                self.answer.timings["first_look_ms"] = _round(first.stats.total_ms)
+            for piece in self._generation:
+                pieces.append(piece)
+                yield piece
         except GenerationInterruptedError as exc:
             self.answer.incomplete = True
             self.answer.error = str(exc)
@@ -112,19 +103,6 @@ class AnswerStream:
             if marker:
                 yield marker
         self._finish()
-
-    def _read_answer(self, generation: Generation, hold_refusal: bool) -> Iterator[str]:
-        """Stream one generation into the answer; with a second look to come, a refusal is held back, not shown."""
-        held = hold_refusal
-        for piece in generation:
-            self._pieces.append(piece)
-            if not held:
-                yield piece
-            elif not _may_be_read_refusal("".join(self._pieces)):
-                held = False
-                yield "".join(self._pieces)
-        if held and not _is_read_refusal("".join(self._pieces)):
-            yield "".join(self._pieces)
 
     def _attribute(self) -> str:
         """Cite the passage that holds the answer's facts, or flag the answer; returns the marker appended (if any)."""
@@ -149,11 +127,10 @@ class AnswerStream:
         self.finished = True
         stats = getattr(self._generation, "stats", None)
         total = (time.perf_counter() - self._started) * 1000
-        looked = float(self.answer.timings.get("first_look_ms") or 0.0)  # a second look starts after the first one
         self.answer.timings.update(
             {
-                "first_token_ms": _round(stats.first_token_ms + looked if stats and stats.first_token_ms is not None else None),
-                "generation_ms": _round(stats.total_ms + looked if stats and stats.total_ms is not None else None),
+                "first_token_ms": _round(stats.first_token_ms if stats else None),
+                "generation_ms": _round(stats.total_ms if stats else None),
                 "total_ms": _round(total),
                 "tokens": stats.completion_tokens if stats else 0,
                 "prompt_tokens": stats.prompt_tokens if stats else None,
@@ -224,7 +201,6 @@ class ChatService:
             answer.warnings.append(rewrite.warning)
         prompt = plain_prompt(text)
         read: list[str] = []
-        second_look = None
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
@@ -248,29 +224,10 @@ class ChatService:
             evidence = select_evidence(text, found.chunks)
             read = [c.text for _, c in evidence]
             prompt = rag_prompt(text, found.chunks, evidence)
-            second_look = self._second_look(engine, model, question, text, found.chunks, evidence)
         if question.mode in VARIANT_MODES and model == question.base_model:
             answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
-        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look)
-
-    def _second_look(self, engine: Engine, model: str, question: Question, text: str, chunks: Sequence[Chunk],
-                     evidence: Sequence[tuple[int, Chunk]]) -> Callable[[], tuple[Generation, Sequence[str]]] | None:
-        """What to ask when the model says the sentences it read do not hold the answer: the best few, whatever their score.
-
-        The first reading gets the best sentence and its near-ties only (fewer distractors read better); when
-        that says "not in the documents" although the passages cover the question, the answer is often in the
-        next sentence. None when the first reading already had every sentence there is to give.
-        """
-        wider = select_evidence(text, chunks, max_sentences=WIDER_SENTENCES, close=0.0)
-        if sum(len(c.text) for _, c in wider) <= sum(len(c.text) for _, c in evidence):
-            return None
-
-        def ask_again() -> tuple[Generation, Sequence[str]]:
-            request = GenerationRequest(model, rag_prompt(text, chunks, wider), COMPLETION_STOPS, question.temperature, question.max_tokens)
-            return engine.generate(request), [c.text for _, c in wider]
-
-        return ask_again
+        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read)
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
         """The same question in several modes on one engine: one stream per mode, each labelled with what ran.
@@ -327,16 +284,6 @@ def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
         answer.standalone, answer.rewritten_by = rewrite.text, rewrite.method
     if rewrite.warning and rewrite.warning not in answer.warnings:
         answer.warnings.append(rewrite.warning)
-
-
-def _may_be_read_refusal(text: str) -> bool:
-    """Whether the answer so far could still become the completion prompt's refusal."""
-    return READ_REFUSAL.startswith(" ".join(text.lower().split()))
-
-
-def _is_read_refusal(text: str) -> bool:
-    """Whether the answer is exactly the completion prompt's refusal (markers and punctuation aside)."""
-    return _MARKER.sub("", text).strip(" .").lower() == READ_REFUSAL
 
 
 def _round(value: float | None) -> float | None:

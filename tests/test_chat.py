@@ -203,19 +203,3 @@ def test_preferences_are_saved_with_the_chat_counted_per_mode_and_exported(index
         loaded.set_preference(0, "rag")
     with pytest.raises(AppError, match="mark one of base, rag"):
         loaded.set_preference(1, "hybrid")
-
-
-def test_a_refusal_gets_a_second_look_with_more_sentences_and_is_shown_once(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
-    ollama_server.find("gemma3:270m").reply = "not in the documents"
-    before = len(ollama_server.bodies("/api/chat"))
-    question = Question(FILTER_Q, "rag", "manuals", "gemma3:270m", temperature=0.0, top_k=3)
-    stream = indexed.chat.ask(question, ollama)
-    shown = "".join(stream)
-    answer = stream.answer
-    assert len(ollama_server.bodies("/api/chat")) == before + 2  # asked again after the refusal
-    assert shown == answer.text == "not in the documents"  # the first refusal was held back, not shown twice
-    assert answer.timings["second_look"] is True and answer.timings["first_token_ms"] >= answer.timings["first_look_ms"]
-    ollama_server.find("gemma3:270m").reply = "once a week"
-    stream = indexed.chat.ask(question, ollama)
-    assert "".join(stream).startswith("once a week") and "second_look" not in stream.answer.timings
-    assert len(ollama_server.bodies("/api/chat")) == before + 3  # an answer is not asked twice
