@@ -1,6 +1,9 @@
 """Benchmark: answer quality of `rag` on the embedded engine, on the sample set and the public set.
 
 Run: `.venv/bin/python -m benchmarks.quality [--sets samples,public,public2] [--docs DIR] [--data-dir DIR] [--limit N]`.
+`--retrieval-only` skips answering: it prints, per set and per method (dense, fused), how often the right page
+is first and among the first five, and the median retrieval time per question (`--misses` adds every question
+whose right page is not first, with what ranked above it). With `--data-dir` the index is kept between runs.
 
 Each set's documents are indexed into a collection of the set's name, then the questions are answered and
 scored by the evaluation service (`python -m core eval`, the Evaluate page's scorer: strict containment,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,27 @@ def rank_among_five(svc: Services, collection: str, questions: list[Any], method
     return {"questions": n, "right_page_first": first, "right_page_top5": top5}
 
 
+def rank_report(svc: Services, collection: str, questions: list[Any], method: str, misses: bool = False) -> dict[str, Any]:
+    """Right page first / among the first five for one method, the median retrieval time, and (optionally) the misses."""
+    first = top5 = n = 0
+    times: list[float] = []
+    for q in questions:
+        if q.unanswerable or not q.source:
+            continue
+        n += 1
+        found = svc.retriever.search(collection, q.question, 5, method)  # type: ignore[arg-type]
+        times.append(found.ms)
+        passages = [(c.source, c.page) for c in found.chunks]
+        rank = metrics.reference_rank(passages, q.source, q.page, q.pages)
+        first += rank == 1
+        top5 += rank is not None and rank <= 5
+        if misses and rank != 1:
+            print(f"  [{method}] rank {rank}: {q.question!r} -> {q.answer!r} on {q.source} p.{sorted({q.page, *q.pages})}", flush=True)
+            for c in found.chunks[: (rank or 6) - 1]:
+                print(f"      above: {c.source} p.{c.page} ({(c.similarity or 0):.2f}) {' '.join(c.text.split())[:110]!r}", flush=True)
+    return {"questions": n, "first": first, "top5": top5, "p50_ms": round(statistics.median(times), 1) if times else None}
+
+
 def main() -> None:
     """Answer every question of the chosen sets in `rag` mode and print one JSON line per set."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +93,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="reuse this data directory (the index is kept between runs)")
     parser.add_argument("--modes", default="rag")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (a quick trial)")
+    parser.add_argument("--retrieval-only", action="store_true", help="measure where the right page ranks (dense and fused); answer nothing")
+    parser.add_argument("--misses", action="store_true", help="with --retrieval-only: print each question whose right page is not first")
     ns = parser.parse_args()
     if ns.docs and sum(name.startswith("public") for name in ns.sets.split(",")) > 1:
         parser.error("--docs names the folder of one public set: run the public sets one at a time, or put their PDFs in eval_sets/<set>/docs")
@@ -81,6 +108,11 @@ def main() -> None:
                 index(svc, name, Path(ns.docs) if name.startswith("public") and ns.docs else folder)
                 questions = [q for ref in refs for q in svc.evaluation.load_question_set(ref)]
                 questions = questions[: ns.limit] if ns.limit else questions
+                if ns.retrieval_only:
+                    svc.retriever.search(name, "warm-up", 1)  # load the model outside the timing
+                    for method in ("dense", "fused"):
+                        print(json.dumps({"set": name, "method": method, **rank_report(svc, name, questions, method, ns.misses)}), flush=True)
+                    continue
                 config = EvalConfig(collection=name, arms=ns.modes.split(","), engine="embedded", top_k=settings.top_k,
                                     retrieval=settings.retrieval, question_set=name, label=f"benchmark {name}")
                 run = svc.evaluation.run(config, questions)
