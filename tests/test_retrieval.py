@@ -84,3 +84,21 @@ def test_without_question_words_fused_order_is_plain_reciprocal_rank_fusion(opin
         fused[cid] = fused.get(cid, 0.0) + 1 / (RRF_K + rank + 1)
     expected = sorted(fused, key=fused.get, reverse=True)[:3]  # type: ignore[arg-type]
     assert [c.chunk_id for c in svc.retriever.search("opinions", question, 3, "fused").chunks] == expected
+
+
+def test_the_retrieval_only_benchmark_counts_first_and_top_five_and_lists_the_misses(opinion: Services, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.quality import rank_report
+    from core.questions import EvalQuestion
+
+    questions = [
+        EvalQuestion(ARGUED, "March 3, 2014", "opinion.txt", 1),
+        EvalQuestion("Who refused the permit the Authority sought?", "Dempsey", "opinion.txt", 8, pages=(2,)),  # p. 2 holds it too
+        EvalQuestion("What is the capital of Australia?", "", unanswerable=True),  # not counted
+    ]
+    dense = rank_report(opinion, "opinions", questions, "dense", misses=True)
+    fused = rank_report(opinion, "opinions", questions, "fused")
+    assert dense["questions"] == fused["questions"] == 2
+    assert fused["first"] == fused["top5"] == 2
+    assert dense["first"] <= dense["top5"] <= 2 and dense["first"] < 2  # dense misses the "argued" page
+    assert dense["p50_ms"] > 0
+    assert "When was Harlow River Authority v. Dempsey argued?" in capsys.readouterr().out
