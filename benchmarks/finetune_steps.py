@@ -8,10 +8,11 @@ In one process, on the bundled Gemma 3 270M and the sample Q&A (imported as `ben
   backward, clipping, AdamW, schedule) over the job's own batches after a warm-up: s/step and examples/s;
 - on the same batches, the bare forward+backward of that loss (no clipping, no optimiser), and for
   reference the plain `model(**batch)` forward+backward whose loss projects every position onto the
-  262k-entry vocabulary;
+  262k-entry vocabulary, and the bare pass on one torch thread instead of the job's two (on a busy
+  machine two threads spin-wait on each other);
 - the conversion's share of a whole first job on this set: conversion ÷ (conversion + default steps × s/step).
-The three timings take turns batch by batch (rotating which goes first), so a change in machine load
-hits all three alike. `--tiny` reuses the conversion cache the fine-tune tests share (no conversion
+The four timings take turns batch by batch (rotating which goes first), so a change in machine load
+hits all four alike. `--tiny` reuses the conversion cache the fine-tune tests share (no conversion
 when it is there) and times one batch: it proves the command runs, its figures mean nothing.
 """
 
@@ -36,6 +37,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
     """Conversion, cached load, step vs bare forward+backward over `steps` batches after `warmup` (`tiny`: one, no warm-up, cache reused)."""
+    import torch
     import transformers  # noqa: F401  (imported before any timing: a process pays it once, whatever comes first)
     import peft  # noqa: F401
 
@@ -72,20 +74,27 @@ def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
         def full_vocabulary(batch: dict[str, Any]) -> None:
             lora.model(**batch).loss.backward()
 
+        def bare_one_thread(batch: dict[str, Any]) -> None:
+            torch.set_num_threads(1)
+            try:
+                bare(batch)
+            finally:
+                torch.set_num_threads(config.threads)
+
         kinds: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "step": lambda batch: training_step(lora, batch), "bare": bare, "full": full_vocabulary,
+            "step": lambda batch: training_step(lora, batch), "bare": bare, "full": full_vocabulary, "bare1": bare_one_thread,
         }
         times: dict[str, list[float]] = {k: [] for k in kinds}
         for n, batch in enumerate(batches):
             names = list(kinds)
-            for name in names[n % 3:] + names[: n % 3]:
+            for name in names[n % len(names):] + names[: n % len(names)]:
                 seconds = _timed(lambda: kinds[name](batch))
                 lora.model.zero_grad(set_to_none=True)  # gradients of a bare pass must not reach the next optimiser step
                 if n >= warmup:
                     times[name].append(seconds)
     timed = batches[warmup:]
     examples_timed = sum(int(b["input_ids"].shape[0]) for b in timed)
-    step_s, bare_s, full_s = (sum(times[k]) / len(timed) for k in ("step", "bare", "full"))
+    step_s, bare_s, full_s, bare1_s = (sum(times[k]) / len(timed) for k in ("step", "bare", "full", "bare1"))
     per_batch = median([s / b for s, b in zip(times["step"], times["bare"])])
     share = conversion_s / (conversion_s + default_steps * step_s)
     return [
@@ -99,6 +108,9 @@ def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
             f"step = {step_s / bare_s:.2f} × bare (median per batch {per_batch:.2f})"),
         Row(GOAL, "forward+backward with model(labels=…), full-vocabulary loss", full_s, "s/batch",
             f"{full_s / bare_s:.2f} × the answer-token bare pass"),
+        Row(GOAL, f"bare forward+backward on 1 torch thread (jobs use {config.threads})", bare1_s, "s/batch",
+            f"{config.threads} threads take {bare_s / bare1_s:.2f} × as long (median per batch "
+            f"{median([t / o for t, o in zip(times['bare'], times['bare1'])]):.2f})"),
         Row(GOAL, f"conversion's share of a first job ({default_steps} default steps)", 100 * share, "%",
             f"{conversion_s:.1f} s ÷ ({conversion_s:.1f} s + {default_steps} × {step_s:.2f} s)"),
     ]
