@@ -62,6 +62,23 @@ def machine() -> str:
             f"Python {platform.python_version()}; load average at start {load:.1f}")
 
 
+def shared_conversion_cache() -> Path | None:
+    """The per-user GGUF→HF conversion cache that the fine-tune tests and tiny benchmarks share, if writable.
+
+    Converting the bundled base costs about a minute; the cache is keyed by the GGUF's fingerprint, so it
+    cannot go stale. `DOMAINCHAT_TEST_HF_CACHE` moves it.
+    """
+    wanted = Path(os.environ.get("DOMAINCHAT_TEST_HF_CACHE", Path.home() / ".cache" / "domainchat" / "finetune-base"))
+    try:
+        wanted.mkdir(parents=True, exist_ok=True)
+        probe = wanted / ".writable"
+        probe.write_text("ok")
+        probe.unlink()
+        return wanted
+    except OSError:
+        return None
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100) by linear interpolation."""
     if not values:

@@ -13,6 +13,7 @@ import platform
 import tempfile
 from pathlib import Path
 
+from benchmarks.common import SAMPLES
 from core.config import Settings
 from core.engines.base import GenerationRequest
 from core.engines.embedded import EmbeddedEngine
@@ -22,8 +23,11 @@ from core.finetune.qa_import import read_qa_file, split_imported
 from core.services import build_services
 from core.prompts import COMPLETION_STOPS, plain_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "sample_docs"
+
+def sample_training_set() -> ds.TrainingSet:
+    """The 45 sample Q&A pairs imported with the default split: by source, one document held out as new."""
+    pairs = [p for f in sorted(SAMPLES.glob("*.questions.jsonl")) for p in read_qa_file(f)]
+    return split_imported(pairs, ds.DatasetOptions(new_fraction=0.2))
 
 
 def answer(engine: EmbeddedEngine, model: str, question: str) -> str:
@@ -45,8 +49,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(ns.data_dir or tmp)
         settings = Settings.from_env(env={}, dotenv=None, data_dir=data_dir, engine="embedded")
-        pairs = [p for f in sorted(SAMPLES.glob("*.questions.jsonl")) for p in read_qa_file(f)]
-        built = split_imported(pairs, ds.DatasetOptions(new_fraction=0.2))
+        built = sample_training_set()
         ds.save_training_set(data_dir, "samples", built, {"imported_from": "sample_docs/*.questions.jsonl"})
         extra = {"epochs": ns.epochs} if ns.epochs else {}
         print(f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} training pairs, "

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from core.chunks import Chunk
 from core.engines.base import Prompt
@@ -138,8 +138,37 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag
     return out, counts
 
 
-def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
-    """Right-padded tensors for one batch."""
+def training_examples(config: TrainConfig, pairs: Sequence[QAPair], tokenizer: Any) -> tuple[str, list[Example], dict[str, int]]:
+    """(prompt form, examples, counts by kind) a job trains on: its pairs, plus its read-passages examples if any."""
+    form = prompt_form(tokenizer, config.prompt_form)
+    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
+                                      rag_max_length=config.passage_max_length)
+    if config.passage_examples:  # "read passages": the prompts hybrid mode sends, built when the job was started
+        extra, extra_counts = passage_examples(load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form)
+        examples, counts = examples + extra, {**counts, **extra_counts}
+    if not examples:
+        raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
+    return form, examples, counts
+
+
+def total_steps(config: TrainConfig, n_examples: int) -> int:
+    """Optimiser steps a job runs on `n_examples`: every batch of every epoch, capped by `max_steps`."""
+    total = math.ceil(n_examples / config.batch_size) * config.epochs
+    return min(total, config.max_steps) if config.max_steps else total
+
+
+def epoch_batches(n_examples: int, config: TrainConfig) -> Iterator[tuple[int, list[int]]]:
+    """(epoch, example indices) of every batch in training order: each epoch a fresh seeded shuffle."""
+    rng = random.Random(config.seed)
+    for epoch in range(config.epochs):
+        order = list(range(n_examples))
+        rng.shuffle(order)
+        for b in range(0, n_examples, config.batch_size):
+            yield epoch, order[b:b + config.batch_size]
+
+
+def collate(batch: Sequence[Example], pad_id: int, device: str = "cpu") -> dict[str, Any]:
+    """Right-padded tensors for one batch, on `device`."""
     import torch
 
     width = max(len(e.input_ids) for e in batch)
@@ -151,7 +180,7 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
         ids[i, :n] = torch.tensor(e.input_ids)
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    return {k: v.to(device) for k, v in {"input_ids": ids, "labels": labels, "attention_mask": mask}.items()}
 
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
@@ -177,6 +206,58 @@ def answer_loss(model: Any, batch: dict[str, Any]) -> Any:
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
+def prepare_torch(config: TrainConfig) -> str:
+    """Seed torch and set its threads as the job asks, before the model is loaded; the device to train on."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(max(1, config.threads))
+    return pick_device(config.device)
+
+
+@dataclass
+class LoraRun:
+    """A base model wrapped in LoRA adapters, with what each step updates: the trainable parameters, AdamW, the schedule."""
+
+    model: Any
+    params: list[Any]
+    optimizer: Any
+    scheduler: Any
+
+
+def with_lora(model: Any, config: TrainConfig, total: int) -> LoraRun:
+    """Wrap the base in the job's LoRA adapters, in training mode, with AdamW and a schedule over `total` steps."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
+    ))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    # Short warm-up then linear decay to 10%: stable on tiny sets, still converges in few epochs.
+    warmup = min(10, max(1, total // 10))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
+    )
+    return LoraRun(model, params, optimizer, scheduler)
+
+
+def training_step(run: LoraRun, batch: dict[str, Any]) -> float:
+    """One optimiser step on a collated batch: answer-token loss, backward, gradients clipped to norm 1, AdamW, schedule; the loss."""
+    import torch
+
+    loss = answer_loss(run.model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.params, 1.0)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (ru_maxrss is in KB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -185,13 +266,9 @@ def peak_rss_mb() -> float:
 def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], bool]) -> dict[str, Any]:
     """Train the LoRA adapter, save it (and its GGUF form), register it if asked; return the result."""
     import torch
-    from peft import LoraConfig, get_peft_model
-
 
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, config.threads))
-    device = pick_device(config.device)
+    device = prepare_torch(config)
     source = BaseSource(gguf=Path(config.base_gguf)) if config.base_gguf else BaseSource(hf_dir=Path(config.base_hf_dir or "."))
     pairs = load_training_pairs(Path(config.dataset))
 
@@ -201,72 +278,38 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     if should_stop():
         raise Cancelled()
 
-    form = prompt_form(tokenizer, config.prompt_form)
-    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
-                                      rag_max_length=config.passage_max_length)
-    if config.passage_examples:  # "read passages": the prompts hybrid mode sends, built when the job was started
-        extra, extra_counts = passage_examples(load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form)
-        examples, counts = examples + extra, {**counts, **extra_counts}
-    if not examples:
-        raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
-    model = get_peft_model(model, LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
-    ))
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    per_epoch = math.ceil(len(examples) / config.batch_size)
-    total = per_epoch * config.epochs
-    if config.max_steps:
-        total = min(total, config.max_steps)
-    # Short warm-up then linear decay to 10%: stable on tiny sets, still converges in few epochs.
-    warmup = min(10, max(1, total // 10))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
-    )
+    form, examples, counts = training_examples(config, pairs, tokenizer)
+    total = total_steps(config, len(examples))
+    run = with_lora(model, config, total)
     status.update(state="running", phase="training", total_steps=total, examples=len(examples), example_counts=counts, prompt_form=form,
                   device=device, message=f"Training on {len(examples)} examples for {config.epochs} epochs")
 
-    rng = random.Random(config.seed)
     losses: list[float] = []
     step, seen, epochs_run = 0, 0, 0
     train_started = time.perf_counter()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    for epoch in range(config.epochs):
+    pad = tokenizer.pad_token_id  # load_base sets it (to EOS when the base has none)
+    for epoch, indices in epoch_batches(len(examples), config):
         if step >= total:
             break
-        order = list(range(len(examples)))
-        rng.shuffle(order)
+        if should_stop():
+            raise Cancelled()
         epochs_run = epoch + 1
-        for b in range(0, len(order), config.batch_size):
-            if step >= total:
-                break
-            if should_stop():
-                raise Cancelled()
-            batch = collate([examples[i] for i in order[b:b + config.batch_size]], pad)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = answer_loss(model, batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            seen += batch["input_ids"].shape[0]
-            losses.append(round(float(loss.detach()), 4))
-            elapsed = time.perf_counter() - train_started
-            status.update(
-                step=step, epoch=epoch + 1, loss=losses[-1], loss_history=losses[-500:],
-                examples_per_s=round(seen / elapsed, 2), s_per_step=round(elapsed / step, 3),
-                eta_s=round(elapsed / step * (total - step), 1),
-                message=f"Epoch {epoch + 1}/{config.epochs}, step {step}/{total}, loss {losses[-1]:.3f}",
-            )
+        batch = collate([examples[i] for i in indices], pad, device)
+        losses.append(round(training_step(run, batch), 4))
+        step += 1
+        seen += len(indices)
+        elapsed = time.perf_counter() - train_started
+        status.update(
+            step=step, epoch=epoch + 1, loss=losses[-1], loss_history=losses[-500:],
+            examples_per_s=round(seen / elapsed, 2), s_per_step=round(elapsed / step, 3),
+            eta_s=round(elapsed / step * (total - step), 1),
+            message=f"Epoch {epoch + 1}/{config.epochs}, step {step}/{total}, loss {losses[-1]:.3f}",
+        )
     train_s = time.perf_counter() - train_started
 
     status.update(phase="saving", message="Saving the adapter")
     adapter_dir = config.job_dir / "adapter"
-    model.save_pretrained(str(adapter_dir))
+    run.model.save_pretrained(str(adapter_dir))
     cost = {
         "wall_s": round(time.perf_counter() - started, 1), "train_s": round(train_s, 1), "load_s": round(load_s, 1),
         "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "epochs_run": epochs_run, "steps": step, "batch_size": config.batch_size,
@@ -277,7 +320,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     if device.startswith("cuda"):
         cost["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     result: dict[str, Any] = {"adapter_dir": str(adapter_dir)}
-    del model, optimizer  # free the training memory before conversion and registration
+    del model, run  # free the training memory before conversion and registration
     if config.base_gguf:
         status.update(phase="converting", message="Writing the adapter as a llama.cpp LoRA GGUF")
         result["adapter_gguf"] = str(peft_to_lora_gguf(adapter_dir, Path(config.base_gguf), config.job_dir / "adapter.gguf"))

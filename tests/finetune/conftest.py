@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import shared_conversion_cache
 from core.finetune import jobs
 from core.finetune.jobs import TrainingStatus
 from core.finetune.dataset import QAPair, export_messages
@@ -35,15 +35,7 @@ def base_gguf() -> Path:
 def hf_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the GGUF→HF conversion is cached: a user cache kept between runs (it is keyed by the
     GGUF's fingerprint, so it cannot go stale), else a session temp dir. Converting costs ~1 min."""
-    wanted = Path(os.environ.get("DOMAINCHAT_TEST_HF_CACHE", Path.home() / ".cache" / "domainchat" / "finetune-base"))
-    try:
-        wanted.mkdir(parents=True, exist_ok=True)
-        probe = wanted / ".writable"
-        probe.write_text("ok")
-        probe.unlink()
-        return wanted
-    except OSError:
-        return tmp_path_factory.mktemp("hf-cache")
+    return shared_conversion_cache() or tmp_path_factory.mktemp("hf-cache")
 
 
 @dataclass
