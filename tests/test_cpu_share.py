@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from core.engines.cpu import CpuShare, _own_busy_s, _system_busy_s
+from core.cpu import CpuShare, _own_busy_s, _system_busy_s
 
 
 def test_a_busy_process_elsewhere_is_counted_and_leaves_one_thread() -> None:

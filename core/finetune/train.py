@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from core.chunks import Chunk
 from core.engines.base import Prompt
+from core.cpu import CpuShare
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.hfmodel import BaseSource, load_base, pick_device
@@ -285,6 +286,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
                   device=device, message=f"Training on {len(examples)} examples for {config.epochs} epochs")
 
     losses: list[float] = []
+    cpu = CpuShare()
     step, seen, epochs_run = 0, 0, 0
     train_started = time.perf_counter()
     pad = tokenizer.pad_token_id  # load_base sets it (to EOS when the base has none)
@@ -294,6 +296,10 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         if should_stop():
             raise Cancelled()
         epochs_run = epoch + 1
+        if device == "cpu":
+            # Two torch threads wait on each other whenever another process is busy (a step 3.7–4.8× slower than on one
+            # thread, measured here under load): take only the cores the other processes leave free, step by step.
+            torch.set_num_threads(cpu.free_cores(max(1, config.threads)))
         batch = collate([examples[i] for i in indices], pad, device)
         losses.append(round(training_step(run, batch), 4))
         step += 1
