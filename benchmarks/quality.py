@@ -44,7 +44,8 @@ FIGURES = ("correct_n", "answerable", "correct", "f1", "declined_unanswerable", 
 
 def index(svc: Services, collection: str, folder: Path) -> None:
     """Index the set's documents (already indexed ones are reported as duplicates and skipped)."""
-    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".pdf", ".docx", ".txt", ".md")]
+    # A folder's README describes the set (sample_docs/README.md lists the manual's error codes): it is not one of its documents.
+    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".pdf", ".docx", ".txt", ".md") and p.name.lower() != "readme.md"]
     if not files:
         raise SystemExit(f"No documents in {folder}: see the README.md beside it for where the set's PDFs come from.")
     svc.library.ingest(collection, [UploadedFile(p.name, p.read_bytes()) for p in files])
