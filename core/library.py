@@ -28,7 +28,7 @@ from core.documents.parse_pool import ParseWorker
 from core.upload_journal import InterruptedUpload, UploadJournal
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
-from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
+from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError, StoreDamagedError
 from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
@@ -87,6 +87,12 @@ class DocumentLibrary:
         self.uploads = UploadJournal(settings.data_dir)  # which files of an upload cut off half-way are indexed
         self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
         self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
+
+    def ensure_store_readable(self, collection: str | None = None) -> None:
+        """Raise StoreDamagedError (saying how to rebuild) when the start-up check found the store unreadable or `collection` damaged."""
+        health = self.store_health
+        if health.unreadable or (collection and collection in health.damaged):
+            raise StoreDamagedError(health.summary())
 
     # --- collections -------------------------------------------------------------------------
 
