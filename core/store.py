@@ -183,7 +183,7 @@ class VectorStore:
         """Create a collection (or return the existing one) recording how it is indexed."""
         validate_collection_name(name)
         if not self.has_collection(name):
-            self._ensure_room()
+            self.ensure_room()
         collection = self._client.get_or_create_collection(
             name=name,
             metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
@@ -204,14 +204,14 @@ class VectorStore:
     def update_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> None:
         """Record new indexing settings (after a re-index)."""
         collection = self._get(name)
-        self._ensure_room()
+        self.ensure_room()
         collection.modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
 
     @_disk_errors
     def delete_collection(self, name: str) -> None:
         """Delete a collection and all its chunks."""
         self._get(name)
-        self._ensure_room()
+        self.ensure_room()
         self._client.delete_collection(name)
         self.keywords.drop(name)
 
@@ -232,7 +232,7 @@ class VectorStore:
         if not chunks:
             return
         collection = self._get(name)
-        self._ensure_room(bytes_to_store([c.text for c in chunks], len(embeddings[0])))
+        self.ensure_room(bytes_to_store([c.text for c in chunks], len(embeddings[0])))
         batch = 1000  # under Chroma's max batch size on every backend
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
@@ -250,7 +250,7 @@ class VectorStore:
         collection = self._get(name)
         ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
-            self._ensure_room(1024 * len(ids))
+            self.ensure_room(1024 * len(ids))
             collection.delete(ids=ids)
             self.keywords.delete_document(name, doc_id)
         return len(ids)
@@ -283,7 +283,7 @@ class VectorStore:
         """Delete chunks by id."""
         if ids:
             collection = self._get(name)
-            self._ensure_room(1024 * len(ids))
+            self.ensure_room(1024 * len(ids))
             for i in range(0, len(ids), 1000):
                 collection.delete(ids=list(ids[i : i + 1000]))
 
@@ -388,7 +388,7 @@ class VectorStore:
         """
         old = self._get(name)
         got = old.get(include=["embeddings", "documents", "metadatas"])
-        self._ensure_room(bytes_to_store(got["documents"], len(got["embeddings"][0]) if len(got["ids"]) else 0))
+        self.ensure_room(bytes_to_store(got["documents"], len(got["embeddings"][0]) if len(got["ids"]) else 0))
         meta = {**(old.metadata or {}), REBUILD_KEY: name}
         temp_name = f"rebuild-{os.urandom(6).hex()}"
         temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
@@ -433,8 +433,8 @@ class VectorStore:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _ensure_room(self, needed: int = 0) -> None:
-        """Refuse a write before Chroma starts it when the disk is read-only or would keep less than RESERVE_BYTES free."""
+    def ensure_room(self, needed: int = 0) -> None:
+        """Raise StorageError before a write when the disk is read-only or would keep less than RESERVE_BYTES free (then nothing was written)."""
         folder = self.folder
         room = _room(folder) if folder is not None else None
         if folder is None or room is None:

@@ -154,6 +154,10 @@ def test_a_really_full_disk_refuses_the_upload_that_does_not_fit_and_keeps_nothi
     assert "vector store" in step["message"] and "nothing was written" in step["message"] and "Free some space" in step["message"]
     assert held(step) == held(report["original_does_not_fit"])  # no row, no chunk, no original of the refused upload
     assert report["search_when_full"] == ["manual.txt"]  # the app still answers from what it holds
+    # A delete on the full disk is refused before the document is marked: it stays indexed, not "deleting".
+    step = report["delete_when_full"]
+    assert step["error"] == "StorageError" and "nothing was written" in step["message"], step
+    assert held(step) == held(report["original_does_not_fit"])
     # Space freed: the same upload is indexed whole.
     step = report["space_freed"]
     assert step.get("status") == "indexed", step

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.config import Settings
 from core.embeddings import SentenceTransformerEmbedder
@@ -63,8 +63,13 @@ def upload(svc: Services, leave: int | None) -> dict[str, Any]:
         (data / "ballast").unlink()
     else:
         fill(data, leave)
+    return attempt(svc, lambda: svc.library.ingest(COLLECTION, [BIG])[0].status)
+
+
+def attempt(svc: Services, step: Callable[[], str]) -> dict[str, Any]:
+    """Run one library call: what it returned or raised, and what the library held after it."""
     try:
-        outcome: dict[str, Any] = {"status": svc.library.ingest(COLLECTION, [BIG])[0].status}
+        outcome: dict[str, Any] = {"status": step()}
     except AppError as exc:
         outcome = {"error": type(exc).__name__, "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 (what the test must never see: reported, not raised)
@@ -82,6 +87,7 @@ def main(data: Path) -> dict[str, Any]:
         report["original_does_not_fit"] = upload(svc, len(BIG.data) // 2)
         report["chunks_do_not_fit"] = upload(svc, len(BIG.data) + ROOM_BESIDES_ORIGINAL)
         report["search_when_full"] = [c.source for c in svc.retriever.search(COLLECTION, "How often is the coarse filter cleaned?", 2).chunks]
+        report["delete_when_full"] = attempt(svc, lambda: svc.library.delete_document(COLLECTION, svc.catalog.find_by_name(COLLECTION, "manual.txt")[0].doc_id).name)
         report["space_freed"] = upload(svc, None)
     finally:
         svc.close()
