@@ -182,7 +182,7 @@ class VectorStore:
     def create_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> CollectionInfo:
         """Create a collection (or return the existing one) recording how it is indexed."""
         validate_collection_name(name)
-        if not self.has_collection(name):
+        if self.folder is not None and not self.has_collection(name):
             self.ensure_room()
         collection = self._client.get_or_create_collection(
             name=name,
