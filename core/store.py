@@ -106,7 +106,7 @@ def _full_error(folder: Path, what: str) -> StorageError:
 
 
 def _read_only_error(folder: Path, detail: str) -> StorageError:
-    return StorageError(f"The vector store in {folder} cannot be written ({detail}): nothing was written. "
+    return StorageError(f"The vector store in {folder} cannot be written ({detail}). "
                         "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
 
 
@@ -431,8 +431,6 @@ class VectorStore:
             self._lock.release()
             self._lock = None
 
-    # --- helpers -----------------------------------------------------------------------------
-
     def ensure_room(self, needed: int = 0) -> None:
         """Raise StorageError before a write when the disk is read-only or would keep less than RESERVE_BYTES free (then nothing was written)."""
         folder = self.folder
@@ -441,11 +439,13 @@ class VectorStore:
             return
         read_only, free = room
         if read_only:
-            raise _read_only_error(folder, "read-only file system")
+            raise _read_only_error(folder, "its file system is read-only or not writable by this user; nothing was written")
         if free < needed + RESERVE_BYTES:
             raise _full_error(folder, f"{free / 1e6:.1f} MB free, and the vector store keeps {RESERVE_BYTES / 1e6:.0f} MB free "
                                       f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk mid-write; "
                                       "nothing was written")
+
+    # --- helpers -----------------------------------------------------------------------------
 
     def _get(self, name: str) -> Any:
         validate_collection_name(name)
