@@ -183,10 +183,17 @@ def main(argv: list[str] | None = None) -> int:
             ns.top_k = settings.top_k
         if getattr(ns, "method", "absent") is None:
             ns.method = settings.retrieval
-        services = build_services(settings, check_store=ns.func is cmd_rebuild)  # the other commands skip the seconds-long check
+        # A damaged store is found by a child process (seconds, only when the store changed since it was last found
+        # healthy), never by Chroma failing, or crashing, half-way through a command.
+        services = build_services(settings, check_store=True)
         if services.recovery:
             print(f"note: {services.recovery.summary()}", file=sys.stderr)
         try:
+            health = services.library.store_health
+            if health and ns.func is not cmd_rebuild:
+                collection = getattr(ns, "collection", None)
+                services.library.ensure_store_readable(collection if isinstance(collection, str) else None)
+                print(f"note: {health.summary()}", file=sys.stderr)  # another collection is damaged: this command goes on
             return int(ns.func(services, ns))
         finally:
             services.close()

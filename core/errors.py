@@ -29,6 +29,10 @@ class StoreUnavailableError(AppError):
     """The vector store (on disk or a Chroma server) cannot be reached."""
 
 
+class StoreDamagedError(AppError):
+    """The start-up check found the vector store, or the collection asked for, damaged: rebuild it from the kept originals."""
+
+
 class CollectionNotFoundError(AppError):
     """The named collection does not exist."""
 

@@ -28,7 +28,7 @@ from core.documents.parse_pool import ParseWorker
 from core.upload_journal import InterruptedUpload, UploadJournal
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
-from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError
+from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError, StoreDamagedError
 from core.names import validate_collection_name
 from core.chunks import Chunk
 from core.store import CollectionInfo, VectorStore
@@ -88,6 +88,12 @@ class DocumentLibrary:
         self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
         self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
 
+    def ensure_store_readable(self, collection: str | None = None) -> None:
+        """Raise StoreDamagedError (saying how to rebuild) when the start-up check found the store unreadable or `collection` damaged."""
+        health = self.store_health
+        if health.unreadable or (collection and collection in health.damaged):
+            raise StoreDamagedError(health.summary())
+
     # --- collections -------------------------------------------------------------------------
 
     def list_collections(self) -> list[CollectionInfo]:
@@ -103,6 +109,7 @@ class DocumentLibrary:
     def delete_collection(self, name: str) -> int:
         """Delete a collection, its chunks and its catalog rows; returns how many documents it held."""
         self.store.collection_info(name)  # a clear error for a collection that does not exist
+        self.store.ensure_room()  # a full or read-only disk refuses the delete before anything is marked
         self.catalog.set_status(name, "deleting")  # first: a crash below is finished at the next start
         self.store.delete_collection(name)
         rows = self.catalog.delete_collection(name)
@@ -131,6 +138,7 @@ class DocumentLibrary:
         if record is None:
             raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
         if record.status != "rejected":
+            self.store.ensure_room()  # a full or read-only disk refuses the delete before anything is marked
             self.catalog.set_status(collection, "deleting", [doc_id])  # first: a crash below is finished at the next start
             self.store.delete_document(collection, doc_id)
         self.catalog.delete(collection, doc_id)
@@ -168,6 +176,7 @@ class DocumentLibrary:
         overlap = self.settings.chunk_overlap if chunk_overlap is None else chunk_overlap
         replace(self.settings, chunk_size=size, chunk_overlap=overlap)  # validates the pair
         self.store.collection_info(collection)
+        self.store.ensure_room()  # a full or read-only disk refuses the re-index before it is recorded
         intent = ReindexIntent(collection, size, overlap, now())
         self.catalog.start_reindex(intent)  # an interrupted re-index is resumed at the next start
         return self.continue_reindex(intent, progress)

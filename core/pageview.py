@@ -21,7 +21,7 @@ from core.catalog import Catalog, DocumentRecord
 from core.config import Settings
 from core.documents.loaders import ParseFailure
 from core.documents.pageimage import locate
-from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, parse_in_subprocess
+from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, parse_in_subprocess, parse_time_limit
 from core.errors import DocumentNotFoundError, PageViewError
 
 CONTEXT_CHARS = 700  # text shown on each side of a passage in a text document
@@ -113,8 +113,8 @@ class PageViewService:
             if ocr:
                 cmd.insert(-1, "--ocr")
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
-            # Reading an OCR'd page again takes a few seconds: allow for it on top of the parse limit.
-            timeout = self.settings.parse_timeout_s + (self.settings.ocr_page_timeout_s if ocr else 0)
+            # The parse limit, scaled by the page count as ingestion scales it; reading an OCR'd page again takes a few seconds more.
+            timeout = parse_time_limit(self.settings.parse_timeout_s, record.pages, self.settings.parse_page_timeout_s) + (self.settings.ocr_page_timeout_s if ocr else 0)
             try:
                 proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=str(PROJECT_ROOT),
                                       preexec_fn=lambda: _limit_memory(self.settings.ocr_memory_mb if ocr else self.settings.parse_memory_mb), check=False)
@@ -131,7 +131,8 @@ class PageViewService:
 
     def _text(self, record: DocumentRecord, path: Path, page: int, passage: str) -> PageView:
         try:
-            pages = parse_in_subprocess(path, record.kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb)  # type: ignore[arg-type]
+            pages = parse_in_subprocess(path, record.kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb,  # type: ignore[arg-type]
+                                        pages=record.pages, page_timeout_s=self.settings.parse_page_timeout_s)
         except ParseFailure as exc:
             raise PageViewError(f"'{record.name}' cannot be read again: {exc}") from None
         if not 1 <= page <= len(pages):

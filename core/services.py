@@ -19,7 +19,7 @@ from core.evaluation.service import EvaluationService
 from core.evaluation.update_test import UpdateTestService
 from core.finetune.service import FineTuneService
 from core.retrieval import Retriever
-from core.store import VectorStore
+from core.store import VectorStore, lock_store
 from core.store_probe import StoreHealth, StoreProbe
 from core.sparse_index import KeywordIndexes
 from core.variants import VariantRegistry
@@ -78,8 +78,14 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # A damaged vector index is found by a child process, never by a crash here; it must finish before this process
     # opens the store (two processes opening a damaged store at once crashed Chroma's native code here).
-    health = StoreProbe(settings).result() if check_store and chroma_client is None and not settings.chroma_host else StoreHealth()
-    store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
+    # The store's lock is taken first, so no other domainchat process has the store open while the child reads it.
+    lock = lock_store(settings) if check_store and chroma_client is None and not settings.chroma_host else None
+    try:
+        health = StoreProbe(settings).result() if lock is not None else StoreHealth()
+        store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
+    finally:
+        if lock is not None:
+            lock.release()  # the store took its own hold on the same lock
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     embedder = embedder or make_embedder(settings)
     library = DocumentLibrary(settings, store, catalog, embedder, parser=parser)

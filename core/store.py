@@ -8,24 +8,35 @@ embedding function downloads a model at first use and fails offline.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from core.chunks import Chunk
 from core.config import Settings
 from core.errors import (
+    AppError,
     CollectionNotFoundError,
     EmbeddingModelMismatchError,
+    StorageError,
     StoreLockedError,
     StoreUnavailableError,
 )
+from core.fsutil import storage_error
 from core.names import validate_collection_name
 from core.sparse_index import KeywordIndexes
 
 REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written as a fresh copy of another
+# Chroma (1.5.9) does not fail cleanly when its disk fills up: a write can hang, or fail with "Failed to apply logs to
+# the metadata segment" and leave every later call hanging. So the store refuses a write that would leave less than
+# this free, and takes a Chroma failure on a disk with less than this free for what it is.
+RESERVE_BYTES = 64_000_000
+_FULL_WORDS = ("database or disk is full", "no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+_READ_ONLY_WORDS = ("readonly database", "read-only file system", "os error 30", "permission denied", "os error 13", "unable to open database file")
+_T = TypeVar("_T", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,83 @@ class CollectionInfo:
     chunk_overlap: int
 
 
+def bytes_to_store(texts: Sequence[str], dimensions: int) -> int:
+    """About what Chroma writes to disk for chunks with these texts (measured: ≈12 KB for a 1,000-character chunk with a 384-d vector).
+
+    Each vector is written to its log, its records and its vector index; each text to its log, its records and a
+    trigram full-text index.
+    """
+    return sum(12 * dimensions + 8 * len((text or "").encode("utf-8")) + 512 for text in texts)
+
+
+def storage_failure(exc: BaseException, folder: Path | None) -> StorageError | None:
+    """The app's StorageError for a store operation that failed because the disk holding `folder` is full or not writable; else None."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError):  # the keyword index's files, the lock file
+        translated = storage_error(exc, Path(exc.filename) if exc.filename else Path(folder or "."))
+        return translated if isinstance(translated, StorageError) else None
+    if folder is None:
+        return None  # a Chroma server's disk is not ours to look at
+    message = str(exc).lower()
+    full = any(word in message for word in _FULL_WORDS)
+    read_only = any(word in message for word in _READ_ONLY_WORDS)
+    if not (full or read_only) and type(exc).__name__ == "InternalError":  # chromadb's own failure, cause unnamed
+        room = _room(folder)
+        if room is None:
+            return None
+        read_only, full = room[0], not room[0] and room[1] < RESERVE_BYTES
+    detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    if full:
+        return _full_error(folder, f"the vector store could not be written ({detail})")
+    if read_only:
+        return _read_only_error(folder, detail)
+    return None
+
+
+def _room(folder: Path) -> tuple[bool, int] | None:
+    """Whether the file system holding `folder` is read-only (or not writable by us), and the bytes free on it."""
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return None
+    return bool(disk.f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK), disk.f_bavail * disk.f_frsize
+
+
+def _full_error(folder: Path, what: str) -> StorageError:
+    return StorageError(f"The disk holding {folder} is full: {what}. Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
+
+
+def _read_only_error(folder: Path, detail: str) -> StorageError:
+    return StorageError(f"The vector store in {folder} cannot be written ({detail}). "
+                        "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
+
+
+def _disk_errors(method: _T) -> _T:
+    """Run a store method so that a full or read-only disk raises the app's StorageError (one translation point)."""
+
+    @functools.wraps(method)
+    def translated(self: "VectorStore", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except AppError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (chromadb's InternalError, OSError, sqlite3 errors: decided below)
+            failure = storage_failure(exc, self.folder)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    return translated  # type: ignore[return-value]
+
+
 class VectorStore:
     """Collections of embedded chunks in Chroma."""
 
-    def __init__(self, client: Any, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None) -> None:
+    def __init__(self, client: Any, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None, folder: Path | None = None) -> None:
         self._client = client
         self._lock = lock
+        self.folder = folder  # the on-disk store's directory (None for a Chroma server): where a failed write looks for its cause
         # Every chunk change below is told to the keyword index, so it never has to re-read the collection.
         self.keywords = keywords if keywords is not None else KeywordIndexes(None)
 
@@ -73,9 +155,16 @@ class VectorStore:
                 ) from None
             return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords"))
         path = settings.data_dir / "chroma"
-        path.mkdir(parents=True, exist_ok=True)
-        lock = _DirLock.acquire(path)
-        return cls(chromadb.PersistentClient(path=str(path), settings=chroma_settings), lock, KeywordIndexes(settings.data_dir / "keywords"))
+        lock = lock_store(settings)
+        try:
+            client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError from its SQLite)
+            lock.release()
+            failure = storage_failure(exc, path)
+            if failure is None:
+                raise
+            raise failure from exc
+        return cls(client, lock, KeywordIndexes(settings.data_dir / "keywords"), folder=path)
 
     @property
     def is_local(self) -> bool:
@@ -89,9 +178,12 @@ class VectorStore:
         infos = [self._info(c) for c in self._client.list_collections() if REBUILD_KEY not in (c.metadata or {})]
         return sorted(infos, key=lambda i: i.name)
 
+    @_disk_errors
     def create_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> CollectionInfo:
         """Create a collection (or return the existing one) recording how it is indexed."""
         validate_collection_name(name)
+        if self.folder is not None and not self.has_collection(name):
+            self.ensure_room()
         collection = self._client.get_or_create_collection(
             name=name,
             metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
@@ -108,13 +200,18 @@ class VectorStore:
         """Whether a collection called `name` exists."""
         return any(c.name == name for c in self._client.list_collections())
 
+    @_disk_errors
     def update_collection(self, name: str, embedding_model: str, chunk_size: int, chunk_overlap: int) -> None:
         """Record new indexing settings (after a re-index)."""
-        self._get(name).modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
+        collection = self._get(name)
+        self.ensure_room()
+        collection.modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
 
+    @_disk_errors
     def delete_collection(self, name: str) -> None:
         """Delete a collection and all its chunks."""
         self._get(name)
+        self.ensure_room()
         self._client.delete_collection(name)
         self.keywords.drop(name)
 
@@ -129,11 +226,13 @@ class VectorStore:
 
     # --- chunks ------------------------------------------------------------------------------
 
+    @_disk_errors
     def add_chunks(self, name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         """Insert (or overwrite, by id) chunks with their embeddings."""
         if not chunks:
             return
         collection = self._get(name)
+        self.ensure_room(bytes_to_store([c.text for c in chunks], len(embeddings[0])))
         batch = 1000  # under Chroma's max batch size on every backend
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
@@ -145,11 +244,13 @@ class VectorStore:
             )
         self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
 
+    @_disk_errors
     def delete_document(self, name: str, doc_id: str) -> int:
         """Delete every chunk of one document; returns how many there were."""
         collection = self._get(name)
         ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
+            self.ensure_room(1024 * len(ids))
             collection.delete(ids=ids)
             self.keywords.delete_document(name, doc_id)
         return len(ids)
@@ -177,10 +278,12 @@ class VectorStore:
                 return out
             offset += batch
 
+    @_disk_errors
     def delete_chunks(self, name: str, ids: Sequence[str]) -> None:
         """Delete chunks by id."""
         if ids:
             collection = self._get(name)
+            self.ensure_room(1024 * len(ids))
             for i in range(0, len(ids), 1000):
                 collection.delete(ids=list(ids[i : i + 1000]))
 
@@ -209,6 +312,7 @@ class VectorStore:
         found = {i: _record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
         return [found[i] for i in ids if i in found]
 
+    @_disk_errors
     def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
         """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
         collection = self._get(name)
@@ -218,6 +322,7 @@ class VectorStore:
 
         return self.keywords.search(name, question, n, str(collection.id), collection.count(), every_chunk)
 
+    @_disk_errors
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
         """The `k` chunks closest to `embedding`, best first."""
         collection = self._get(name)
@@ -274,6 +379,7 @@ class VectorStore:
                 return True
         return False
 
+    @_disk_errors
     def rebuild_collection(self, name: str) -> int:
         """Write a collection afresh from its records (a new vector index), keeping name, settings and chunks.
 
@@ -282,6 +388,7 @@ class VectorStore:
         """
         old = self._get(name)
         got = old.get(include=["embeddings", "documents", "metadatas"])
+        self.ensure_room(bytes_to_store(got["documents"], len(got["embeddings"][0]) if len(got["ids"]) else 0))
         meta = {**(old.metadata or {}), REBUILD_KEY: name}
         temp_name = f"rebuild-{os.urandom(6).hex()}"
         temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
@@ -292,6 +399,7 @@ class VectorStore:
         self._finish_rebuild(temp)
         return len(got["ids"])
 
+    @_disk_errors
     def finish_rebuilds(self) -> list[str]:
         """Complete rebuilds a kill interrupted: rename a full copy whose original is gone, drop a copy whose original is still there."""
         done = []
@@ -322,6 +430,20 @@ class VectorStore:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    def ensure_room(self, needed: int = 0) -> None:
+        """Raise StorageError before a write when the disk is read-only or would keep less than RESERVE_BYTES free (then nothing was written)."""
+        folder = self.folder
+        room = _room(folder) if folder is not None else None
+        if folder is None or room is None:
+            return
+        read_only, free = room
+        if read_only:
+            raise _read_only_error(folder, "its file system is read-only or not writable by this user; nothing was written")
+        if free < needed + RESERVE_BYTES:
+            raise _full_error(folder, f"{free / 1e6:.1f} MB free, and the vector store keeps {RESERVE_BYTES / 1e6:.0f} MB free "
+                                      f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk mid-write; "
+                                      "nothing was written")
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -378,6 +500,19 @@ def check_store_files(chroma: Path) -> dict[str, object]:
         except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError and whatever a damaged file causes)
             damaged[collection.name] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return {"damaged": damaged}
+
+
+def lock_store(settings: Settings) -> "_DirLock":
+    """Take this process's exclusive lock on the on-disk store (StoreLockedError when another process holds it); `release` it."""
+    path = settings.data_dir / "chroma"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return _DirLock.acquire(path)
+    except OSError as exc:
+        translated = storage_error(exc, path / ".domainchat.lock")
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 class _DirLock:

@@ -12,9 +12,10 @@ from core.documents.pageimage import HIGHLIGHT, VIEW_MAX_SIDE, locate
 from core.errors import DocumentNotFoundError, PageViewError
 from core.config import Settings
 from core.library import UploadedFile
+from core.pageview import PageViewService
 from core.services import Services
 from tests.helpers import fixtures_docs as fx
-from tests.helpers import scans
+from tests.helpers import hostile, scans
 
 ROOT = Path(__file__).resolve().parents[1]
 MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
@@ -124,3 +125,29 @@ def test_a_damaged_original_gives_a_message_not_a_crash(manual: Services) -> Non
     (manual.settings.data_dir / "originals" / record.stored_as).write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 100)
     with pytest.raises(PageViewError, match="cannot be shown"):
         manual.pageview.page("manuals", record.doc_id, 2)
+
+
+def test_the_page_view_allows_ingestions_time_per_page_so_a_long_document_opens_and_a_short_one_still_stops(services: Services) -> None:
+    """A flat limit no reader can meet (10 ms: not even the child's interpreter starts) plus 20 ms a page.
+
+    A 300-page PDF and a 300-page text file are shown: their limit is 6 s, as ingestion would allow them, for a
+    reader that takes 0.2-0.5 s here. A one-page document under the same settings (limit 30 ms) is stopped, so the
+    limit is scaled by the page count, not lifted.
+    """
+    long_pdf = services.library.ingest("long", [UploadedFile("long.pdf", hostile.many_pages_pdf(300))])[0]
+    long_txt = services.library.ingest("long", [UploadedFile("long.txt", "\f".join(f"Page {i} of the log book." for i in range(1, 301)).encode())])[0]
+    short_pdf = services.library.ingest("long", [UploadedFile("short.pdf", hostile.text_page_pdf(hostile.hello()))])[0]
+    short_txt = services.library.ingest("long", [UploadedFile("short.txt", b"One page about the descaler.")])[0]
+    assert (long_pdf.pages, long_txt.pages, short_pdf.pages, short_txt.pages) == (300, 300, 1, 1)
+    tight = replace(services.settings, parse_timeout_s=0.01, parse_page_timeout_s=0.02)
+    pageview = PageViewService(tight, services.catalog, services.library.originals)
+
+    view = pageview.page("long", long_pdf.doc_id, 299, "Page 299 of 300")
+    assert view.png is not None and view.pages == 300 and view.highlighted >= 1
+    view = pageview.page("long", long_txt.doc_id, 150, "Page 150 of the log book.")
+    assert view.pages == 300 and view.passage == "Page 150 of the log book."
+
+    with pytest.raises(PageViewError, match="took longer than"):
+        pageview.page("long", short_pdf.doc_id, 1)
+    with pytest.raises(PageViewError, match=r"longer than allowed \(0.01 s plus 0.02 s for each of its 1 pages\)"):
+        pageview.page("long", short_txt.doc_id, 1)

@@ -119,3 +119,51 @@ def test_the_cli_rebuild_command_checks_the_store_and_rebuilds_it(damaged_store,
     assert sorted((r["name"], r["status"]) for r in out["rebuilt"]) == [("filter.txt", "indexed"), ("steps.txt", "indexed")]
     assert cli.main(["rebuild"]) == 0  # checked again: nothing left to rebuild
     assert json.loads(capsys.readouterr().out) == {"rebuilt": []}
+
+
+def test_cli_commands_on_a_damaged_collection_say_to_rebuild_and_change_nothing(damaged_store, tmp_path: Path, embedder,
+                                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command aimed at the damaged collection is refused up front with the rebuild to run; before, such commands
+    died with Chroma's raw error (`retrieve`: "Error getting embedding") or wrote into the damaged index unawares."""
+    import json
+
+    import core.__main__ as cli
+    from core.catalog import Catalog
+
+    data = damaged_store[0]
+    monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
+    monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
+    monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
+    rows_before = sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").list("manuals"))
+    doc_id = next(r.doc_id for r in Catalog(data / "catalog.sqlite3").list("manuals") if r.name == "filter.txt")
+    upload = tmp_path / "new.txt"
+    upload.write_bytes(b"Descale the boiler every three months with citric acid.")
+    commands = [
+        ["retrieve", "--collection", "manuals", "How often is the coarse filter cleaned?"],
+        ["ask", "--collection", "manuals", "--mode", "rag", "How often is the coarse filter cleaned?"],
+        ["ingest", "--collection", "manuals", str(upload)],
+        ["docs", "list", "--collection", "manuals"],
+        ["docs", "delete", "--collection", "manuals", doc_id],
+        ["reindex", "--collection", "manuals", "--chunk-size", "500"],
+    ]
+    for argv in commands:
+        assert cli.main(argv) == 1, argv
+        out, err = capsys.readouterr()
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("error: The vector index of 'manuals' is damaged"), (argv, err[-2000:])
+        assert "`python -m core rebuild`" in last and "Traceback" not in err and out == "", argv
+    assert sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").list("manuals")) == rows_before
+
+    # A command on the intact collection goes on, with the damage noted on stderr.
+    assert cli.main(["retrieve", "--collection", "other", "When is blood glucose checked?"]) == 0
+    out, err = capsys.readouterr()
+    assert "note: The vector index of 'manuals' is damaged" in err and "python -m core rebuild" in err
+    assert any("blood glucose" in c["text"] for c in json.loads(out)["chunks"])
+
+    # After the rebuild the refused command works.
+    assert cli.main(["rebuild"]) == 0
+    capsys.readouterr()
+    assert cli.main(["retrieve", "--collection", "manuals", "How often is the coarse filter cleaned?"]) == 0
+    out, err = capsys.readouterr()
+    assert "damaged" not in err and any("coarse filter" in c["text"] for c in json.loads(out)["chunks"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from core.documents.sniff import DocKind, decode_text
 
@@ -120,6 +121,9 @@ class _PypdfErrors(logging.Handler):
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# What zipfile raises on a damaged package: bad headers, offsets past the end, a broken or unsupported compressed
+# member, an encrypted member ("password required" is a RuntimeError).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
 
 
 def _load_docx(path: Path) -> list[Page]:
@@ -131,10 +135,12 @@ def _load_docx(path: Path) -> list[Page]:
     _check_docx_package(path)
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, OSError, XMLSyntaxError, zipfile.BadZipFile, RecursionError) as exc:
+    except (PackageNotFoundError, KeyError, XMLSyntaxError, RecursionError, *_ZIP_ERRORS) as exc:
         detail = str(exc).splitlines()[0][:120] if isinstance(exc, XMLSyntaxError) else type(exc).__name__
         raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({detail}): re-save it as DOCX and upload again.") from None
-    body = document.element.body
+    body = getattr(document.element, "body", None)  # a main part whose root is not <w:document>, or has no <w:body>
+    if body is None:
+        raise ParseFailure("corrupt", "The Word document is damaged: its main part holds no document body: re-save it as DOCX and upload again.")
     # Explicit page breaks are the author's pages; Word's rendered-break hints are a fallback for
     # documents saved by Word without explicit breaks.
     explicit = bool(body.findall(f".//{_W}br[@{_W}type='page']"))
@@ -164,14 +170,32 @@ def _check_docx_package(path: Path) -> None:
             for info in infos:
                 if info.filename.lower().endswith((".xml", ".rels")):
                     with archive.open(info) as part:
-                        head = part.read(4096).lower()
-                    if b"<!doctype" in head or b"<!entity" in head:
+                        declared = _declares_doctype(part)
+                    if declared:
                         raise ParseFailure("unsafe", (
-                            f"The Word document's part {info.filename[:80]} declares a DOCTYPE with entities (an XML external-entity or "
-                            "entity-expansion attack; Word never writes one), so it was not read: open it in Word and save it again, "
+                            f"The Word document's part {info.filename[:80]} declares a DOCTYPE (how XML external-entity and "
+                            "entity-expansion attacks begin; Word never writes one), so it was not read: open it in Word and save it again, "
                             "or ask the sender for a clean copy."))
-    except zipfile.BadZipFile as exc:
-        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({exc}): re-save it as DOCX and upload again.") from None
+    except _ZIP_ERRORS as exc:
+        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({str(exc)[:120] or type(exc).__name__}): re-save it as DOCX and upload again.") from None
+
+
+def _declares_doctype(part: IO[bytes]) -> bool:
+    """Whether an XML part declares a DOCTYPE: it stands before the root element, but after a prolog of any length, in any encoding."""
+    from lxml import etree
+
+    parser = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True)
+    try:
+        while chunk := part.read(4096):
+            parser.feed(chunk)
+            for _event, element in parser.read_events():  # the root element: the prolog is complete
+                return bool(element.getroottree().docinfo.doctype)
+    except etree.XMLSyntaxError as exc:
+        # Entities blew up before the root element was reported (billion laughs): only a DOCTYPE declares entities.
+        # Any other damage is python-docx's to report.
+        message = str(exc).lower()
+        return "entit" in message and "not defined" not in message
+    return False
 
 
 def _docx_paragraph(paragraph, pages: list[list[str]], explicit: bool) -> None:  # noqa: ANN001 (lxml element)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.documents.loaders import Page, PageProgress, ParseFailure
-from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, failure_from_exit, pages_from_reply, reply_for, timeout_failure
+from core.documents.parse_worker import PROJECT_ROOT, _limit_memory, failure_from_exit, pages_from_reply, parse_time_limit, reply_for, timeout_failure
 from core.documents.sniff import DocKind
 
 
@@ -78,7 +78,7 @@ class ParseWorker:
         while True:
             now = time.monotonic()
             # Two limits: the whole file (growing with its page count) and the time since the last page finished.
-            whole = started + self.timeout_s + pages * self.page_timeout_s
+            whole = started + parse_time_limit(self.timeout_s, pages, self.page_timeout_s)
             deadline = min(whole, last + self.timeout_s)
             try:
                 line = self._replies.get(timeout=max(0.0, deadline - now))

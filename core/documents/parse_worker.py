@@ -24,19 +24,28 @@ from core.documents.sniff import DocKind
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: int, parser: str | None = None) -> list[Page]:
-    """Parse `path` in a child process; raise ParseFailure on any failure, including a hang or crash."""
+def parse_time_limit(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0) -> float:
+    """Seconds a file of `pages` pages may take to parse: the flat limit plus an allowance per page (a long manual is not "too slow")."""
+    return timeout_s + pages * page_timeout_s
+
+
+def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: int, parser: str | None = None,
+                        pages: int = 0, page_timeout_s: float = 0.0) -> list[Page]:
+    """Parse `path` in a child process; raise ParseFailure on any failure, including a hang or crash.
+
+    `pages`, when the file's page count is known beforehand (a document already indexed), scales the time limit as ingestion does.
+    """
     cmd = [sys.executable, "-m", "core.documents.parse_worker", "--kind", kind, str(path)]
     if parser:
         cmd[3:3] = ["--parser", parser]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, timeout=timeout_s, env=env, cwd=str(PROJECT_ROOT),
+            cmd, capture_output=True, timeout=parse_time_limit(timeout_s, pages, page_timeout_s), env=env, cwd=str(PROJECT_ROOT),
             preexec_fn=lambda: _limit_memory(memory_mb), check=False,
         )
     except subprocess.TimeoutExpired:
-        raise timeout_failure(timeout_s) from None
+        raise timeout_failure(timeout_s, pages, page_timeout_s) from None
     try:
         result = json.loads(proc.stdout.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

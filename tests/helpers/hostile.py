@@ -287,6 +287,19 @@ def xxe_docx(target: str = "file:///etc/hostname") -> bytes:
     return docx(body(para(b"Leak: &xxe;"), prolog))
 
 
+def doctype_docx(where: str) -> bytes:
+    """A DOCTYPE the first few kilobytes do not show, or in a part other than the document, or with no entity at all."""
+    xxe = b'<!DOCTYPE w:document [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>'
+    if where == "plain":
+        return docx(body(para(b"A DOCTYPE and nothing else."), b"<!DOCTYPE w:document>"))
+    if where == "after-long-comment":
+        return docx(body(para(b"Leak: &xxe;"), b"<!--" + b" padding" * 2000 + b" -->" + xxe))
+    if where == "utf16":
+        return docx(body(para(b"Leak: &xxe;"), xxe).replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16"))
+    styles = b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:styles [<!ENTITY e SYSTEM "file:///etc/hostname">]><w:styles ' + W + b"/>"
+    return docx(body(para(b"The body itself is fine.")), {"word/styles.xml": styles})
+
+
 def laughs_docx(levels: int = 9) -> bytes:
     """The 'billion laughs' entity expansion inside a DOCX."""
     entities = b'<!ENTITY l0 "lol">' + b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, levels + 1))
@@ -306,6 +319,7 @@ def docx_with_entries(count: int) -> bytes:
 # --- the corpus ---------------------------------------------------------------------------------
 
 SENTENCE = "The filter is rinsed under running water every week."
+INVOICE = "The invoice is paid within thirty days of delivery."
 
 
 def _text_cases() -> list[Case]:
@@ -380,6 +394,10 @@ def _docx_cases() -> list[Case]:
         Case("docx-xxe", "xxe.docx", xxe_docx(), ("unsafe",)),
         Case("docx-xxe-http", "xxe-http.docx", xxe_docx("http://attacker.example/x"), ("unsafe",)),
         Case("docx-billion-laughs", "laughs.docx", laughs_docx(), ("unsafe",)),
+        Case("docx-doctype-plain", "doctype.docx", doctype_docx("plain"), ("unsafe",)),
+        Case("docx-doctype-after-16kb-comment", "late-doctype.docx", doctype_docx("after-long-comment"), ("unsafe",)),
+        Case("docx-doctype-utf16", "utf16-doctype.docx", doctype_docx("utf16"), ("unsafe",)),
+        Case("docx-doctype-in-styles", "styles-doctype.docx", doctype_docx("styles"), ("unsafe",)),
         Case("docx-deep-nesting", "deep.docx", deep_docx(100_000), ("corrupt", "indexed")),
         Case("docx-no-document-part", "nodoc.docx", zipped({"[Content_Types].xml": CONTENT_TYPES, "word/other.xml": b"<a/>"}), ("unsupported",)),
         Case("docx-bad-xml", "badxml.docx", docx(b"<w:document " + W + b"><w:body><w:p>unclosed"), ("corrupt",)),
@@ -408,6 +426,7 @@ def _name_cases() -> list[Case]:
         Case("name-ads", "a.txt:evil.pdf", ok + b" 4", ("indexed",), SENTENCE),
         Case("name-300-chars", "n" * 300 + ".txt", ok + b" 5", ("indexed",), SENTENCE),
         Case("name-rtl-override", "invoice\u202egpj.exe.txt", ok + b" 6", ("indexed",), SENTENCE),
+        Case("name-rtl-marks", "\u200f\u0641\u0627\u062a\u0648\u0631\u0629\u200f \u061c\u2067report\u2069\u200e.txt", INVOICE.encode(), ("indexed",), INVOICE),
         Case("name-markdown-image", "![x](https://attacker.example/p.png).txt", ok + b" 7", ("indexed",), SENTENCE),
         Case("name-script", "<script>alert(1)</script><img src=x onerror=alert(1)>.txt", ok + b" 8", ("indexed",), SENTENCE),
         Case("name-dots-only", "...", ok + b" 9", ("indexed",), SENTENCE),
