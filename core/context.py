@@ -31,6 +31,10 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
 _YEAR = re.compile(r"\b(1[6-9]|20)\d\d\b")
 _NUMBER = re.compile(r"\d")
+_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|shifts?|uses?|cycles?|washes?|programmes?|programs?|visits?|doses?)"
+_FREQUENCY = re.compile(  # "once a week", "every 6 months", "twice daily", "3 times a day": mostly words, not digits
+    rf"\b(?:(?:once|twice|thrice|\d+ times)\s+(?:a|an|per|every|each|daily|weekly|monthly|yearly|annually)\b|(?:every|each)\s+(?:\d+\s+|other\s+)?{_TIME_UNIT}\b|"
+    rf"per\s+(?:day|week|month|year|hour|shift)\b|daily|weekly|fortnightly|monthly|quarterly|yearly|annually|hourly)", re.I)
 _ABBREVIATION = re.compile(
     r"(?:\b(?:St|Mr|Mrs|Ms|Dr|No|Nos|Inc|Co|Corp|Ltd|Jr|Sr|v|vs|Fed|Cir|App|Supp|Stat|Rev|Art|Sec|Ex|Doc|Pp|pp|al|e\.g|i\.e|U\.S)|\b[A-Z])\.$"
 )
@@ -84,11 +88,13 @@ def split_sentences(text: str) -> list[str]:
 
 
 def expected_kind(question: str) -> str | None:
-    """The kind of value the question asks for: 'date', 'number', 'name', or None."""
+    """The kind of value the question asks for: 'date', 'number', 'frequency', 'name', or None."""
     q = question.lower()
     if re.search(r"\bwhen\b|what (date|day|year|month|time)|which (date|day|year|month)|by what date|on what date", q):
         return "date"
-    if re.search(r"how (many|much|long|often|old|far|large|big|high|heavy|fast)|what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|\bhow\b.*\b(mg|kg|minutes|hours|days)\b", q):
+    if re.search(r"\bhow (often|frequently)\b|\bat what (interval|frequency)\b", q):
+        return "frequency"
+    if re.search(r"how (many|much|long|old|far|large|big|high|heavy|fast)|what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|\bhow\b.*\b(mg|kg|minutes|hours|days)\b", q):
         return "number"
     if re.search(r"^\s*who\b|\bwhich (judge|justice|person|company|agency|court|manufacturer|firm|doctor)\b|\bwhat (company|agency|court)\b", q):
         return "name"
@@ -102,6 +108,8 @@ def has_kind(sentence: str, kind: str | None, question: str = "") -> bool:
         found = [m.group(0) for m in _MONTH.finditer(sentence)] + [m.group(0) for m in _YEAR.finditer(sentence)]
     elif kind == "number":
         found = re.findall(r"\d+(?:[.,]\d+)*", sentence)
+    elif kind == "frequency":
+        found = _FREQUENCY.findall(sentence)
     elif kind == "name":
         found = [w for w in re.findall(r"\b[A-Z][A-Za-z]+\b", sentence[1:]) if len(w) > 1]
     else:
