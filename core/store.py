@@ -326,10 +326,9 @@ class VectorStore:
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
         """The `k` chunks closest to `embedding`, best first."""
         collection = self._get(name)
-        if collection.count() == 0:
-            return []
-        total = collection.count()
-        want = min(k, total)
+        # No count() first: Chroma answers an empty collection, or fewer chunks than asked for, with what it has,
+        # and counting cost a scan per question that grows with the collection.
+        want = k
         hits: list[Hit] = []
         extra = 0
         healed = False
@@ -348,8 +347,8 @@ class VectorStore:
             # with no metadata): skip them and ask for as many more, so `k` real chunks still come back.
             hits = [Hit(_record(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows if m is not None and d is not None]
             stale = len(rows) - len(hits)
-            if len(hits) >= want or stale == 0 or extra >= 4 * k + 100:
-                return hits[:k]
+            if len(hits) >= want or stale == 0 or len(rows) < want + extra or extra >= 4 * k + 100:
+                return hits[:k]  # enough, nothing stale, or Chroma has no more to give
             extra += stale
 
     def index_damaged(self, name: str, sample: int = 5000) -> bool:
