@@ -217,10 +217,11 @@ class VectorStore:
 
     def check_embedding_model(self, name: str, embedding_model: str) -> None:
         """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
-        info = self.collection_info(name)
-        if info.embedding_model and info.embedding_model != embedding_model:
+        # The metadata only: `collection_info` also counts the chunks, a cost per question that grows with the collection.
+        recorded = str((self._get(name).metadata or {}).get("embedding_model", ""))
+        if recorded and recorded != embedding_model:
             raise EmbeddingModelMismatchError(
-                f"Collection '{name}' was indexed with the embedding model '{info.embedding_model}', but the app is set to '{embedding_model}': "
+                f"Collection '{name}' was indexed with the embedding model '{recorded}', but the app is set to '{embedding_model}': "
                 f"re-index the collection (Documents page → Re-index, or `python -m core reindex --collection {name}`), or set the embedding model back."
             )
 
