@@ -45,8 +45,12 @@ def main() -> None:
                 code = cli.main(request["argv"])
                 sys.stdout.flush()
                 sys.stderr.flush()
-                with open(request["status"], "w") as handle:
+                # Written whole or not at all: a kill between creating the file and writing it left it empty, which
+                # the test read as a broken status instead of "killed before it finished".
+                partial = request["status"] + ".part"
+                with open(partial, "w") as handle:
                     handle.write(str(code))
+                os.replace(partial, request["status"])
                 os._exit(code)
             except BaseException:  # noqa: BLE001 (a child must never return into the server loop)
                 import traceback
