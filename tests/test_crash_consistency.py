@@ -64,6 +64,20 @@ def corpus(folder: Path) -> list[Path]:
     return [SAMPLES / "aquaflow-dishwasher-manual.pdf", SAMPLES / "software-license-agreement.docx", *(folder / n for n in made)]
 
 
+def _group_has_live_members(pgid: int) -> bool:
+    """Whether a process of group `pgid` is still running (zombies, which hold nothing, do not count)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 class Zygote:
     """The pre-warmed launcher (tests/helpers/cli_zygote.py): each run is a fork running `python -m core`'s main."""
 
@@ -131,6 +145,12 @@ class Cli:
             pass
         while self.alive():
             time.sleep(0.005)
+        # The whole group, as after a power cut: a child still dying (its store-check or parser process, slow to go
+        # under load) must not be mistaken for a live domainchat process by the next open. Zombies never leave the
+        # group where nothing reaps orphans, so the wait is bounded.
+        gone_by = time.monotonic() + 30
+        while time.monotonic() < gone_by and _group_has_live_members(self.pid):
+            time.sleep(0.01)
         return self.status() is None
 
     def status(self) -> int | None:
