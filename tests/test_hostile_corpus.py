@@ -68,7 +68,7 @@ def test_hostile_corpus_is_indexed_or_rejected_with_its_reason_and_the_library_s
         assert outcomes["flate-bomb-300mb"] == outcomes["lzw-bomb-200mb"] == outcomes["docx-zip-bomb-300mb"] == "bomb"
         assert "OCR" not in results[[c.label for c in cases].index("flate-bomb-300mb")].reason
         assert {outcomes[label] for label in outcomes if label.startswith(("docx-xxe", "docx-billion", "docx-doctype"))} == {"unsafe"}
-        assert outcomes["slow-page"] == "timeout"
+        assert outcomes["slow-page"] in ("timeout", "corrupt")  # the time limit, or pypdf's token limit on a fast machine
 
         chunks_of: dict[str, list[str]] = {}
         for chunk in svc.store.all_chunks(COLLECTION):
