@@ -75,9 +75,10 @@ def complete_value(answer: str, passages: Sequence[str], question: str = "") -> 
     if not _QUANTITY_START.search(text):
         whole = _whole_words(text, passages)
         return answer.replace(text, whole, 1) if whole and whole != text else answer
+    pattern = _pattern(text)
     for passage in passages:
         flat = " ".join(passage.split())
-        found = _pattern(text).search(flat)
+        found = pattern.search(flat)
         if found is None:
             continue
         start, end = found.span()
