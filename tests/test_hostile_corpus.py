@@ -93,10 +93,12 @@ def test_hostile_corpus_is_indexed_or_rejected_with_its_reason_and_the_library_s
         assert not Path("/etc/cron.d/evil.txt").exists()
         assert not [p for p in (tmp_path / "data").rglob(".*.tmp")]
 
-        # The library survives: a normal upload afterwards is indexed and found.
+        # The library survives: a normal upload afterwards is indexed and found by the app's retrieval. (The corpus's
+        # 300 near-identical "Page N of 300." chunks are the plateau that once hid this chunk from the vector index
+        # alone: see HNSW_CONFIG in core/store.py.)
         after = svc.library.ingest(COLLECTION, [UploadedFile("after.txt", b"The rinse aid dial is set to level four after the hostile run.")])
         assert after[0].status == "indexed", after[0].reason
-        hits = svc.retriever.search(COLLECTION, "What level is the rinse aid dial set to?", 3)
-        assert any("rinse aid dial" in c.text for c in hits.chunks)
+        hits = svc.retriever.search(COLLECTION, "What level is the rinse aid dial set to?", 3, settings.retrieval)
+        assert "rinse aid dial" in hits.chunks[0].text, hits
     finally:
         svc.close()
