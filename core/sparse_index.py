@@ -77,6 +77,17 @@ class KeywordIndex:
         """Forget every chunk of one document."""
         for slot in self.slots_of_doc.pop(doc_id, []):
             self._kill(slot)
+        self._compact_if_sparse()
+
+    def delete_ids(self, chunk_ids: Iterable[str]) -> None:
+        """Forget chunks by id (ids not in the index are ignored)."""
+        for chunk_id in chunk_ids:
+            slot = self.slot_of.get(chunk_id)
+            if slot is not None:
+                self._kill(slot)
+        self._compact_if_sparse()
+
+    def _compact_if_sparse(self) -> None:
         if len(self.ids) > 1000 and self.live < len(self.ids) // 2:
             self._compact()
 
@@ -224,12 +235,17 @@ def _text_list(data: "np.ndarray") -> list[str]:
 class KeywordIndexes:
     """The keyword indexes of all collections, persisted under `root` (None: memory only, for tests and tools).
 
-    The vector store tells it about every change (`add`, `delete_document`, `drop`); the retriever asks
-    it (`search`) with the collection's id and chunk count, which decide whether it must be rebuilt.
+    The vector store tells it about every change (`add`, `delete_document`, `delete_ids`, `drop`, or `forget`
+    after a write that failed half-way); the retriever asks it (`search`) with the collection's id and a way to
+    count its chunks, which decide whether it must be rebuilt. With `shared=False` (a store only this process
+    writes) the count is checked when an index is loaded and then trusted, since every later change passes
+    through here: counting is a scan of the collection (≈15 ms at 100k chunks), too dear for every question.
+    A store other clients write too (a Chroma server) is counted on every question.
     """
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, shared: bool = True) -> None:
         self.root = root
+        self.shared = shared
         self._loaded: dict[str, KeywordIndex] = {}
         self._pending: dict[str, int] = {}  # journalled chunks since the last snapshot, per loaded collection
         self._lock = threading.RLock()
@@ -255,6 +271,22 @@ class KeywordIndexes:
                 index.delete_document(doc_id)
             self._journal(name, {"delete_doc": doc_id})
 
+    def delete_ids(self, name: str, chunk_ids: Sequence[str]) -> None:
+        """Record that these chunks are gone."""
+        if not chunk_ids:
+            return
+        with self._lock:
+            index = self._loaded.get(name)
+            if index is not None:
+                index.delete_ids(chunk_ids)
+            self._journal(name, {"delete_ids": list(chunk_ids)})
+
+    def forget(self, name: str) -> None:
+        """Drop the loaded index (kept files stay): the next search loads it again and checks it against the store."""
+        with self._lock:
+            self._loaded.pop(name, None)
+            self._pending.pop(name, None)
+
     def drop(self, name: str) -> None:
         """Forget a deleted collection."""
         with self._lock:
@@ -263,21 +295,22 @@ class KeywordIndexes:
             if self.root is not None:
                 shutil.rmtree(self.root / name, ignore_errors=True)
 
-    def search(self, name: str, question: str, n: int, collection_id: str, count: int,
+    def search(self, name: str, question: str, n: int, collection_id: str, count: Callable[[], int],
                all_chunks: Callable[[], Iterable[tuple[str, str, str]]]) -> list[tuple[str, float]]:
-        """The `n` best chunks by BM25; `collection_id`/`count` describe the store's collection now,
+        """The `n` best chunks by BM25; `collection_id` and `count()` describe the store's collection now,
         `all_chunks` yields its chunks should the index have to be rebuilt."""
         with self._lock:
             index = self.get(name, collection_id, count, all_chunks)
             return index.search(question, n)
 
-    def get(self, name: str, collection_id: str, count: int, all_chunks: Callable[[], Iterable[tuple[str, str, str]]]) -> KeywordIndex:
+    def get(self, name: str, collection_id: str, count: Callable[[], int], all_chunks: Callable[[], Iterable[tuple[str, str, str]]]) -> KeywordIndex:
         """The collection's index, loaded or rebuilt so that it matches the store's collection."""
         with self._lock:
             index = self._loaded.get(name)
+            verify = index is None or self.shared
             if index is None:
                 index = self._load(name)
-            if index is None or index.collection_id != collection_id or index.live != count:
+            if index is None or index.collection_id != collection_id or (verify and index.live != count()):
                 index = KeywordIndex(collection_id)
                 index.add(all_chunks())
                 self._snapshot(name, index)
@@ -320,6 +353,8 @@ class KeywordIndexes:
                         index.add(tuple(c) for c in entry["add"])
                     elif "delete_doc" in entry:
                         index.delete_document(entry["delete_doc"])
+                    elif "delete_ids" in entry:
+                        index.delete_ids(entry["delete_ids"])
                     replayed += 1
         if replayed:
             self._snapshot(name, index)

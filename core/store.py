@@ -7,13 +7,14 @@ embedding function downloads a model at first use and fails offline.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from core.chunks import Chunk
 from core.config import Settings
@@ -158,7 +159,7 @@ class VectorStore:
                 raise StoreUnavailableError(
                     f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable ({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
                 ) from None
-            return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords"))
+            return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords", shared=True))
         path = settings.data_dir / "chroma"
         lock = lock_store(settings)
         try:
@@ -169,7 +170,7 @@ class VectorStore:
             if failure is None:
                 raise
             raise failure from exc
-        return cls(client, lock, KeywordIndexes(settings.data_dir / "keywords"), folder=path)
+        return cls(client, lock, KeywordIndexes(settings.data_dir / "keywords", shared=False), folder=path)
 
     @property
     def is_local(self) -> bool:
@@ -240,15 +241,25 @@ class VectorStore:
         collection = self._get(name)
         self.ensure_room(bytes_to_store([c.text for c in chunks], len(embeddings[0])))
         batch = 1000  # under Chroma's max batch size on every backend
-        for i in range(0, len(chunks), batch):
-            part = chunks[i : i + batch]
-            collection.upsert(
-                ids=[c.chunk_id for c in part],
-                embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
-                documents=[c.text for c in part],
-                metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr, "gen": c.gen} for c in part],
-            )
+        with self._keywords_follow(name):
+            for i in range(0, len(chunks), batch):
+                part = chunks[i : i + batch]
+                collection.upsert(
+                    ids=[c.chunk_id for c in part],
+                    embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
+                    documents=[c.text for c in part],
+                    metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr, "gen": c.gen} for c in part],
+                )
         self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
+
+    @contextlib.contextmanager
+    def _keywords_follow(self, name: str) -> Iterator[None]:
+        """A write that fails half-way leaves the keyword index unsure of the store: it is re-checked at the next search."""
+        try:
+            yield
+        except BaseException:
+            self.keywords.forget(name)
+            raise
 
     @_disk_errors
     def delete_document(self, name: str, doc_id: str) -> int:
@@ -257,7 +268,8 @@ class VectorStore:
         ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             self.ensure_room(1024 * len(ids))
-            collection.delete(ids=ids)
+            with self._keywords_follow(name):
+                collection.delete(ids=ids)
             self.keywords.delete_document(name, doc_id)
         return len(ids)
 
@@ -290,8 +302,10 @@ class VectorStore:
         if ids:
             collection = self._get(name)
             self.ensure_room(1024 * len(ids))
-            for i in range(0, len(ids), 1000):
-                collection.delete(ids=list(ids[i : i + 1000]))
+            with self._keywords_follow(name):
+                for i in range(0, len(ids), 1000):
+                    collection.delete(ids=list(ids[i : i + 1000]))
+            self.keywords.delete_ids(name, ids)
 
     def count(self, name: str, doc_id: str | None = None) -> int:
         """Number of chunks in a collection, or of one document in it."""
@@ -326,7 +340,7 @@ class VectorStore:
         def every_chunk() -> list[tuple[str, str, str]]:
             return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
 
-        return self.keywords.search(name, question, n, str(collection.id), collection.count(), every_chunk)
+        return self.keywords.search(name, question, n, str(collection.id), collection.count, every_chunk)
 
     @_disk_errors
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:

@@ -96,14 +96,14 @@ def test_the_index_survives_a_restart_through_snapshot_and_journal(tmp_path: Pat
         rebuilt.append(1)
         return chunks[:100]
 
-    expected = first.search("m", "filter drain", 5, "id-1", 100, every_chunk)
+    expected = first.search("m", "filter drain", 5, "id-1", lambda: 100, every_chunk)
     assert not rebuilt and (tmp_path / "m" / "index.npz").is_file() and not (tmp_path / "m" / "journal.jsonl").exists()
     first.add("m", "id-1", chunks[100:])  # loaded now: in memory and journalled
     first.delete_document("m", "d0")
     live = [c for c in chunks if c[1] != "d0"]
-    after = first.search("m", "filter drain", 5, "id-1", len(live), every_chunk)
+    after = first.search("m", "filter drain", 5, "id-1", lambda: len(live), every_chunk)
     second = KeywordIndexes(tmp_path)
-    assert second.search("m", "filter drain", 5, "id-1", len(live), every_chunk) == after
+    assert second.search("m", "filter drain", 5, "id-1", lambda: len(live), every_chunk) == after
     assert not rebuilt
     assert expected  # the first search found something too
 
@@ -113,7 +113,7 @@ def test_a_missing_damaged_or_stale_index_is_rebuilt_from_the_store(tmp_path: Pa
     chunks = corpus(50, seed=4)
     indexes = KeywordIndexes(tmp_path)
     indexes.add("m", "id-1", chunks)
-    indexes.search("m", "pump", 3, "id-1", 50, lambda: chunks)  # folds the journal into a snapshot
+    indexes.search("m", "pump", 3, "id-1", lambda: 50, lambda: chunks)  # folds the journal into a snapshot
     count, cid, source = 50, "id-1", chunks
     folder = tmp_path / "m"
     if damage == "torn journal":
@@ -134,7 +134,7 @@ def test_a_missing_damaged_or_stale_index_is_rebuilt_from_the_store(tmp_path: Pa
         return source
 
     fresh = KeywordIndexes(tmp_path)
-    got = fresh.search("m", "pump valve", 50, cid, count, every_chunk)
+    got = fresh.search("m", "pump valve", 50, cid, lambda: count, every_chunk)
     assert calls == [1]
     expected = brute_force(source, "pump valve")
     assert {c for c, _ in got} == {c for c, s in expected.items() if s > 0}
@@ -165,3 +165,70 @@ def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Servic
         assert not folder.exists()
     finally:
         again.close()
+
+
+def test_an_index_this_process_alone_writes_is_counted_once_on_load_and_follows_deleted_ids(tmp_path: Path) -> None:
+    chunks = corpus(60, seed=5)
+    counted: list[int] = []
+
+    def count(n: int):
+        return lambda: counted.append(n) or n
+
+    own = KeywordIndexes(tmp_path, shared=False)
+    own.add("m", "id-1", chunks)
+    for _ in range(3):
+        own.search("m", "pump", 5, "id-1", count(60), lambda: chunks)
+    assert counted == [60]  # once, when loaded: not a scan of the collection per question
+    gone = [cid for cid, _, _ in chunks[:10]]
+    own.delete_ids("m", gone)
+    live = chunks[10:]
+    assert {c for c, _ in own.search("m", "pump valve", 60, "id-1", count(50), lambda: live)} == {c for c, s in brute_force(live, "pump valve").items() if s > 0}
+    # The deleted ids are journalled: a restart agrees with the store without rebuilding.
+    rebuilt: list[int] = []
+    again = KeywordIndexes(tmp_path, shared=False)
+    got = again.search("m", "pump valve", 60, "id-1", count(50), lambda: rebuilt.append(1) or live)
+    assert not rebuilt and {c for c, _ in got} == {c for c, s in brute_force(live, "pump valve").items() if s > 0}
+
+
+def test_a_shared_store_is_counted_on_every_question_and_a_forgotten_index_is_checked_again(tmp_path: Path) -> None:
+    chunks = corpus(40, seed=6)
+    counted: list[int] = []
+    shared = KeywordIndexes(tmp_path, shared=True)
+    shared.add("m", "id-1", chunks)
+    for _ in range(3):
+        shared.search("m", "drain", 5, "id-1", lambda: counted.append(1) or 40, lambda: chunks)
+    assert len(counted) == 3  # another client may have written through the server since
+
+    own = KeywordIndexes(tmp_path, shared=False)
+    own.search("m", "drain", 5, "id-1", lambda: 40, lambda: chunks)
+    own.forget("m")  # what a write that failed half-way does
+    fewer = chunks[:30]  # ... after which the store holds something else
+    got = own.search("m", "drain hose", 40, "id-1", lambda: 30, lambda: fewer)
+    assert {c for c, _ in got} == {c for c, s in brute_force(fewer, "drain hose").items() if s > 0}
+
+
+def test_a_write_that_fails_half_way_makes_the_next_fused_search_check_the_store(services: Services) -> None:
+    from core.library import UploadedFile
+
+    svc = services
+    svc.library.ingest("manuals", [UploadedFile("a.txt", b"Error E42 means the circulation pump is blocked.")])
+    assert svc.retriever.search("manuals", "E42", 1, "fused").chunks[0].source == "a.txt"
+    assert "manuals" in svc.store.keywords._loaded
+    collection = svc.store._get("manuals")
+    ids = svc.store.chunk_ids("manuals")
+
+    class Interrupted(Exception):
+        pass
+
+    original = type(collection).delete
+    try:
+        def delete_then_fail(self, *args, **kwargs):  # noqa: ANN001, ANN202
+            original(self, *args, **kwargs)
+            raise Interrupted
+        type(collection).delete = delete_then_fail
+        with pytest.raises(Interrupted):
+            svc.store.delete_chunks("manuals", ids)
+    finally:
+        type(collection).delete = original
+    assert "manuals" not in svc.store.keywords._loaded  # forgotten: the next search loads it and counts the store
+    assert svc.store.keyword_search("manuals", "E42", 5) == []
