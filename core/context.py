@@ -10,6 +10,7 @@ their passage number, so a citation still points at the passage the user sees in
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -59,6 +60,7 @@ def terms(text: str) -> list[str]:
     return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
+@functools.lru_cache(maxsize=200_000)  # words repeat: re-ranking and sentence picking stem every word of every passage
 def stem(word: str) -> str:
     """A crude suffix stripper: enough to match plural and tense variants, never applied to numbers."""
     if any(ch.isdigit() for ch in word) or len(word) <= 4:

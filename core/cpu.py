@@ -1,6 +1,7 @@
 """How much of the CPU other processes are using right now, so parallel work takes only the cores that are free.
 
-Used by llama.cpp's prompt processing (per request) and by LoRA training on the CPU (per step): torch's threads
+Used by llama.cpp's prompt processing (per request), by the question's embedding and by LoRA training on the CPU
+(per step): torch's threads
 wait on each other the same way (a training step 3.7–4.8× slower on two threads than on one under load).
 
 llama.cpp's worker threads spin-wait for each other: with two batch threads on a 2-core machine where
@@ -18,6 +19,7 @@ import time
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 BUSY_SHARE = 0.5  # another process using half a core or more counts as holding one
+SHORTEST_WINDOW_S = 0.05  # /proc/stat counts in ticks of 10 ms: a shorter window measures nothing
 LONGEST_WINDOW_S = 30.0  # older activity says little about now: fall back to the 1-minute load average
 
 
@@ -45,16 +47,25 @@ class CpuShare:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last: tuple[float, float, float] | None = None  # (wall, system busy, own busy)
+        self._estimate: float | None = None
 
     def others_busy_cores(self) -> float:
         """Cores' worth of CPU the other processes used since the previous call (or the load average's estimate)."""
         now, system, own = time.monotonic(), _system_busy_s(), _own_busy_s()
         with self._lock:
-            last, self._last = self._last, (now, system, own) if system is not None else None
-        if system is None or last is None or not 0.05 < now - last[0] < LONGEST_WINDOW_S:
+            last = self._last
+            if last is not None and now - last[0] <= SHORTEST_WINDOW_S and self._estimate is not None:
+                # Calls in quick succession (questions embedded back to back): too short a window to measure, so
+                # the last figure stands and the window keeps growing. The load average would count our own work.
+                return self._estimate
+            self._last = (now, system, own) if system is not None else None
+        if system is None or last is None or now - last[0] >= LONGEST_WINDOW_S:
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-            return max(0.0, load - 1.0)  # the load average counts this process's own busy thread too
-        return max(0.0, ((system - last[1]) - (own - last[2])) / (now - last[0]))
+            estimate = max(0.0, load - 1.0)  # the load average counts this process's own busy thread too
+        else:
+            estimate = max(0.0, ((system - last[1]) - (own - last[2])) / (now - last[0]))
+        self._estimate = estimate
+        return estimate
 
     def free_cores(self, cores: int) -> int:
         """How many of `cores` threads to use: one per core the other processes leave free, at least one."""

@@ -34,3 +34,18 @@ def test_the_system_reading_includes_this_process_in_the_same_unit() -> None:
     system_spent, own_spent = _system_busy_s() - system_before, _own_busy_s() - own_before  # type: ignore[operator]
     assert own_spent >= 0.3
     assert system_spent >= 0.9 * own_spent
+
+
+def test_calls_in_quick_succession_keep_the_last_measured_figure_not_the_load_average() -> None:
+    share = CpuShare()
+    share.others_busy_cores()
+    time.sleep(0.3)
+    measured = share.others_busy_cores()
+    started = share._last[0]  # type: ignore[index]
+    quick = []
+    while time.monotonic() - started < 0.04:  # inside the shortest window: nothing can be measured in between
+        quick.append(share.others_busy_cores())
+    assert quick and set(quick) == {measured}
+    time.sleep(0.3)
+    share.others_busy_cores()  # a window long enough again: measured afresh
+    assert share._last is not None and time.monotonic() - share._last[0] < 0.2
