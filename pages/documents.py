@@ -172,7 +172,7 @@ for i, cut in enumerate(svc.library.interrupted_uploads(collection)):
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
         scanned = f", {result.ocr_pages} read by OCR" if result.ocr_pages else ""
-        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} pages{scanned}, {result.chunks} chunks.", icon=":material/check_circle:")
+        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} page{'' if result.pages == 1 else 's'}{scanned}, {result.chunks} chunk{'' if result.chunks == 1 else 's'}.", icon=":material/check_circle:")
     elif result.status == "replaced":
         st.success(f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
                    f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.", icon=":material/published_with_changes:")
