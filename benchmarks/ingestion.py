@@ -53,6 +53,7 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
     """The stage split and the whole ingestion of one corpus, against the bare embedding in alternating rounds."""
     settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp / name)
     svc = build_services(settings, embedder=embedder)
+    svc.library.parsers.warm()  # as the app does when it opens its services
     try:
         split: dict[str, float] = {}
         started = time.perf_counter()

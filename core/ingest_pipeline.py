@@ -1,7 +1,7 @@
 """Ingestion with both cores busy: upcoming files are checked and parsed while earlier ones are embedded.
 
 One thread runs the library's checks and parsing for the next files, in one reusable parser process
-(`ParseWorker`: no interpreter start per file); the calling thread chunks, embeds the chunks of
+(`ParseWorker`, kept started between uploads by `SpareWorkers`: no interpreter start per file); the calling thread chunks, embeds the chunks of
 several files in shared model batches, and stores them. The outcome per file is exactly the
 library's (indexed, duplicate or rejected with its reason), in the order given; progress reports and
 every Streamlit-visible callback happen on the calling thread.
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from core.chunks import Chunk
 from core.config import Settings
 from core.documents.loaders import Page, ParseFailure
-from core.documents.parse_pool import ParseWorker
+from core.documents.parse_pool import SpareWorkers
 from core.embeddings import Embedder
 from core.errors import AppError
 from core.ingest_types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
@@ -33,6 +33,7 @@ class IngestSteps(Protocol):
     embedder: Embedder
     _parser: str | None
     _parsing: threading.local
+    parsers: SpareWorkers
 
     def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> IngestResult | Prepared: ...
     def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]: ...
@@ -57,7 +58,7 @@ class IngestPipeline:
         stop = threading.Event()
 
         def produce() -> None:
-            worker = ParseWorker(lib.settings.parse_timeout_s, lib.settings.parse_memory_mb, lib._parser, page_timeout_s=lib.settings.parse_page_timeout_s)
+            worker = lib.parsers.take()  # kept started between uploads (SpareWorkers)
             lib._parsing.worker = worker
             try:
                 for i, upload in enumerate(files):
@@ -72,7 +73,7 @@ class IngestPipeline:
                     events.put(("file", i, prepared))
             finally:
                 lib._parsing.worker = None
-                worker.close()
+                lib.parsers.give_back(worker)
                 events.put(("end",))
 
         results: dict[int, IngestResult] = {}

@@ -24,7 +24,7 @@ from core.config import Settings
 from core.documents.chunking import chunk_pages
 from core.documents.loaders import Page, ParseFailure
 from core.documents.ocr import ocr_pages
-from core.documents.parse_pool import ParseWorker
+from core.documents.parse_pool import SpareWorkers
 from core.upload_journal import InterruptedUpload, UploadJournal
 from core.documents.sniff import sniff
 from core.embeddings import Embedder, embedder_label
@@ -86,6 +86,7 @@ class DocumentLibrary:
         self.originals = settings.data_dir / "originals"
         self.uploads = UploadJournal(settings.data_dir)  # which files of an upload cut off half-way are indexed
         self._parsing = threading.local()  # the pipeline's parser process, per parsing thread
+        self.parsers = SpareWorkers(settings.parse_timeout_s, settings.parse_memory_mb, parser, page_timeout_s=settings.parse_page_timeout_s)
         self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
 
     def ensure_store_readable(self, collection: str | None = None) -> None:
@@ -450,9 +451,11 @@ class DocumentLibrary:
                 if worker is not None:
                     pages = worker.parse(path, kind, pages_done)  # type: ignore[arg-type]
                 else:
-                    with ParseWorker(self.settings.parse_timeout_s, self.settings.parse_memory_mb, self._parser,
-                                     page_timeout_s=self.settings.parse_page_timeout_s) as one_off:
+                    one_off = self.parsers.take()
+                    try:
                         pages = one_off.parse(path, kind, pages_done)  # type: ignore[arg-type]
+                    finally:
+                        self.parsers.give_back(one_off)
             except ParseFailure as exc:
                 if not (ocr and exc.code == "no_text"):
                     raise

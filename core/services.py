@@ -61,7 +61,8 @@ class Services:
         return AdvisorService(self.settings.data_dir, self.evaluation)
 
     def close(self) -> None:
-        """Release the on-disk index lock."""
+        """Release the on-disk index lock and stop the kept parser process."""
+        self.library.parsers.close()
         self.store.close()
         if self.maintenance_lock is not None:
             self.maintenance_lock.release()

@@ -38,6 +38,7 @@ RESERVE_BYTES = 64_000_000
 _FULL_WORDS = ("database or disk is full", "no space left on device", "os error 28", "disk quota exceeded", "os error 122")
 _READ_ONLY_WORDS = ("readonly database", "read-only file system", "os error 30", "permission denied", "os error 13", "unable to open database file")
 _T = TypeVar("_T", bound=Callable[..., Any])
+_R = TypeVar("_R")
 # Chroma's default graph (16 neighbours, construction search 100) strands a chunk behind a plateau of near-identical
 # ones (a statement's 300 "Page N of 300." footers): a search of 3 missed the one relevant chunk in 19 of 200 insertion
 # orders, and a wider search (ef_search 400) still missed 2 in 100. Twice the neighbours and a wider construction
@@ -143,6 +144,9 @@ class VectorStore:
         self.folder = folder  # the on-disk store's directory (None for a Chroma server): where a failed write looks for its cause
         # Every chunk change below is told to the keyword index, so it never has to re-read the collection.
         self.keywords = keywords if keywords is not None else KeywordIndexes(None)
+        # Collection handles kept between questions (on-disk store only): Chroma looks a collection up in its
+        # SQLite catalog for every `get_collection`, ≈ 1 ms, and a fused question needed four of them.
+        self._handles: dict[str, Any] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> "VectorStore":
@@ -196,6 +200,7 @@ class VectorStore:
             configuration={"hnsw": dict(HNSW_CONFIG)},
             embedding_function=None,
         )
+        self._handles.pop(name, None)
         return self._info(collection)
 
     def collection_info(self, name: str) -> CollectionInfo:
@@ -211,6 +216,7 @@ class VectorStore:
         """Record new indexing settings (after a re-index)."""
         collection = self._get(name)
         self.ensure_room()
+        self._handles.pop(name, None)
         collection.modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
 
     @_disk_errors
@@ -218,13 +224,14 @@ class VectorStore:
         """Delete a collection and all its chunks."""
         self._get(name)
         self.ensure_room()
+        self._handles.pop(name, None)
         self._client.delete_collection(name)
         self.keywords.drop(name)
 
     def check_embedding_model(self, name: str, embedding_model: str) -> None:
         """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
         # The metadata only: `collection_info` also counts the chunks, a cost per question that grows with the collection.
-        recorded = str((self._get(name).metadata or {}).get("embedding_model", ""))
+        recorded = str((self._on_collection(name, lambda c: c.metadata) or {}).get("embedding_model", ""))
         if recorded and recorded != embedding_model:
             raise EmbeddingModelMismatchError(
                 f"Collection '{name}' was indexed with the embedding model '{recorded}', but the app is set to '{embedding_model}': "
@@ -328,24 +335,22 @@ class VectorStore:
         """The chunks with these ids (those that exist), in the order asked."""
         if not ids:
             return []
-        got = self._get(name).get(ids=list(ids), include=["documents", "metadatas"])
+        got = self._on_collection(name, lambda c: c.get(ids=list(ids), include=["documents", "metadatas"]))
         found = {i: _record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
         return [found[i] for i in ids if i in found]
 
     @_disk_errors
     def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
         """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
-        collection = self._get(name)
-
         def every_chunk() -> list[tuple[str, str, str]]:
             return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
 
-        return self.keywords.search(name, question, n, str(collection.id), collection.count, every_chunk)
+        return self._on_collection(name, lambda c: self.keywords.search(name, question, n, str(c.id), c.count, every_chunk))
 
     @_disk_errors
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
         """The `k` chunks closest to `embedding`, best first."""
-        collection = self._get(name)
+        collection = self._cached(name)
         # No count() first: Chroma answers an empty collection, or fewer chunks than asked for, with what it has,
         # and counting cost a scan per question that grows with the collection.
         want = k
@@ -356,6 +361,9 @@ class VectorStore:
             try:
                 got = collection.query(query_embeddings=[list(map(float, embedding))], n_results=want + extra, include=["documents", "metadatas", "distances"])
             except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError)
+                if _gone(exc) and self._handles.pop(name, None) is not None:
+                    collection = self._get(name)  # the kept handle outlived its collection (re-made through `client`)
+                    continue
                 if healed or not _stale_index_error(exc) or not self.is_local:
                     raise
                 # The vector index kept entries a killed run deleted: write the collection afresh, once, and ask again.
@@ -414,6 +422,7 @@ class VectorStore:
         for i in range(0, len(got["ids"]), 1000):
             temp.add(ids=got["ids"][i : i + 1000], embeddings=[list(map(float, e)) for e in got["embeddings"][i : i + 1000]],
                      documents=got["documents"][i : i + 1000], metadatas=got["metadatas"][i : i + 1000])
+        self._handles.pop(name, None)
         self._client.delete_collection(name)
         self._finish_rebuild(temp)
         return len(got["ids"])
@@ -437,6 +446,7 @@ class VectorStore:
     def _finish_rebuild(self, temp: Any) -> None:
         meta = dict(temp.metadata or {})
         original = meta.pop(REBUILD_KEY)
+        self._handles.pop(original, None)
         temp.modify(name=original, metadata=meta)
 
     @property
@@ -466,6 +476,26 @@ class VectorStore:
 
     # --- helpers -----------------------------------------------------------------------------
 
+    def _cached(self, name: str) -> Any:
+        """The collection's kept handle (on-disk store), or a fresh one: for the reads every question makes."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self._get(name)
+            if self.is_local:  # a Chroma server's other clients may delete and re-make it at any time
+                self._handles[name] = handle
+        return handle
+
+    def _on_collection(self, name: str, use: Callable[[Any], _R]) -> _R:
+        """`use(collection)` on the kept handle; a handle whose collection was deleted meanwhile is fetched afresh, once."""
+        cached = name in self._handles
+        try:
+            return use(self._cached(name))
+        except Exception as exc:  # noqa: BLE001 (chromadb.errors.NotFoundError)
+            if not (cached and _gone(exc)):
+                raise
+            self._handles.pop(name, None)
+            return use(self._cached(name))
+
     def _get(self, name: str) -> Any:
         validate_collection_name(name)
         try:
@@ -485,6 +515,11 @@ class VectorStore:
             chunk_size=int(meta.get("chunk_size", 0)),
             chunk_overlap=int(meta.get("chunk_overlap", 0)),
         )
+
+
+def _gone(exc: Exception) -> bool:
+    """Chroma's error for a handle whose collection no longer exists."""
+    return "does not exist" in str(exc)
 
 
 def _stale_index_error(exc: Exception) -> bool:

@@ -52,7 +52,9 @@ def _route_through_navigation() -> None:
 @st.cache_resource(show_spinner="Opening the document index…")
 def _cached_services(_settings: Settings, key: str) -> Services:
     # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
-    return build_services(_settings, check_store=True)
+    svc = build_services(_settings, check_store=True)
+    svc.library.parsers.warm()  # the first upload need not wait for a parser process to start
+    return svc
 
 
 def services() -> Services:

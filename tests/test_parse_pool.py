@@ -9,6 +9,7 @@ import pytest
 
 from core.documents.loaders import ParseFailure, load
 from core.documents.parse_pool import ParseWorker
+from core.services import Services
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -54,3 +55,41 @@ def test_the_worker_is_renewed_after_max_files(tmp_path: Path) -> None:
         for _ in range(7):
             worker.parse(path, "txt")
         assert worker.starts == 3
+
+
+def test_an_upload_uses_the_parser_process_started_ahead_and_keeps_it_for_the_next(services: Services) -> None:
+    from core.ingest_types import UploadedFile
+
+    services.library.parsers.warm()
+    spare = services.library.parsers._idle[0]
+    pid = spare.pid
+    assert pid is not None
+    for i in range(2):
+        files = [UploadedFile(f"u{i}-{j}.txt", f"Upload {i} file {j}: descale every {j + 2} months.".encode()) for j in range(3)]
+        results = services.library.ingest("docs", files)
+        assert [r.status for r in results] == ["indexed"] * 3
+        assert services.library.parsers._idle == [spare] and spare.pid == pid and spare.starts == 1
+    services.close()
+    assert spare.pid is None  # closing the services stops the kept process
+
+
+def test_a_worker_stopped_by_a_hang_is_not_kept_and_the_next_upload_gets_a_running_one(tmp_path: Path) -> None:
+    from core.documents.parse_pool import SpareWorkers
+
+    spares = SpareWorkers(timeout_s=2, memory_mb=1536, parser="tests.helpers.mixed_parser:parse")
+    worker = spares.take()
+    with pytest.raises(ParseFailure):
+        worker.parse(write(tmp_path, "hang.txt", "HANG"), "txt")
+    assert not worker.running
+    spares.give_back(worker)
+    assert spares._idle == []
+    fresh = spares.take()
+    good = write(tmp_path, "good.txt", "The drain pump is cleaned monthly.")
+    assert fresh is not worker and fresh.parse(good, "txt") == load(good, "txt")
+    spares.give_back(fresh)
+    second = spares.take()
+    spares.give_back(second)
+    spares.give_back(spares._make())  # a second idle worker beyond KEEP is stopped, not kept
+    assert spares._idle == [fresh]
+    spares.close()
+    assert not fresh.running

@@ -50,6 +50,12 @@ def load(path: Path, kind: DocKind, progress: PageProgress | None = None) -> lis
     return pages
 
 
+def preload_parsers() -> None:
+    """Import the PDF and Word libraries now (in a parser process waiting for its first file)."""
+    import docx  # noqa: F401
+    import pypdf  # noqa: F401
+
+
 def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError
