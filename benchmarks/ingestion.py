@@ -124,6 +124,7 @@ def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "te
         corpora = tuple(c for c in corpora if c != "samples")
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm-up"])  # the model load is not ingestion's cost
+    embedder.question_encoder_ready(timeout_s=600)  # nor the question encoder's export, which follows it
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in corpora:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Protocol, Sequence
@@ -60,16 +61,29 @@ class SentenceTransformerEmbedder:
                     self._model = SentenceTransformer(path, device="cpu").eval()
                 except (OSError, ValueError) as exc:
                     raise EmbeddingError(f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder.") from None
-                if self._onnx_questions:
-                    self._export = build_in_background(self._model, self._use_encoder)
             return self._model
+
+    def start_question_encoder(self) -> None:
+        """Begin exporting the question encoder (≈ 3 s on a thread), once; long-lived processes call this, one-shot commands need not."""
+        if not self._onnx_questions:
+            return
+        model = self._load()
+        with self._lock:
+            if self._export is None:
+                self._export = build_in_background(model, self._use_encoder)
+                if self._export is not None:
+                    _finish_before_exit(self._export)
+
+    def warm_in_background(self) -> None:
+        """Load the model and start the question encoder on a thread, so the app's first question does not wait."""
+        _finish_before_exit(threading.Thread(target=self.start_question_encoder, name="embedder-warm-up", daemon=True)).start()
 
     def _use_encoder(self, encoder: OnnxQuestionEncoder) -> None:
         self._encoder = encoder
 
     def question_encoder_ready(self, timeout_s: float | None = None) -> bool:
-        """Whether questions are embedded on onnxruntime, waiting up to `timeout_s` for the export (loads the model)."""
-        self._load()
+        """Whether questions are embedded on onnxruntime, waiting up to `timeout_s` for the export (starts it if needed)."""
+        self.start_question_encoder()
         if self._export is not None:
             self._export.join(timeout_s)
         return self._encoder is not None
@@ -105,6 +119,17 @@ class SentenceTransformerEmbedder:
                 if small:
                     torch.set_num_threads(threads)
         return [list(map(float, v)) for v in vectors]
+
+
+_BACKGROUND: list[threading.Thread] = []
+
+
+def _finish_before_exit(thread: threading.Thread) -> threading.Thread:
+    """Have the interpreter wait for `thread` at exit: torch's native threads abort the process if it ends mid-export."""
+    if not _BACKGROUND:
+        atexit.register(lambda: [t.join(60) for t in _BACKGROUND if t.ident is not None])
+    _BACKGROUND.append(thread)
+    return thread
 
 
 class OllamaEmbedder:

@@ -1,13 +1,15 @@
 """The loaded MiniLM, exported once to ONNX in memory, for the few texts a question needs (≈ 3× faster).
 
 A question's embedding was the largest part of a retrieval at 100k chunks: ≈ 10 ms in PyTorch, most of
-it per-operator overhead on a 10-token input, against ≈ 3.6 ms for the same graph in onnxruntime
-(both cores free; 5.7 against ≈ 12 ms on one). The graph is exported from the model already loaded
-(no file, nothing downloaded), so its vectors are the PyTorch ones to float rounding (tested). Two sessions, one and two
-threads, share the weights; the caller picks one by the cores other processes leave free (core/cpu.py).
+it per-operator overhead on a 10-token input, against ≈ 3.6 ms for the same graph in onnxruntime (both
+cores free; 5.7 against ≈ 12 ms on one). The graph is exported from the model already loaded (no file,
+nothing downloaded), so its vectors are the PyTorch ones to float rounding (tested). Two sessions, one
+and two threads, share the weights; the caller picks one by the cores other processes leave free
+(core/cpu.py).
 
-Exporting takes ≈ 3 s, so it runs on a background thread after the model loads; questions asked before
-it finishes use PyTorch. Where `onnx` or `onnxruntime` is missing or the export fails, PyTorch stays.
+Exporting takes ≈ 3 s, so it runs on a background thread that the app starts with its services
+(one-shot CLI commands do not); questions asked before it finishes use PyTorch. Where `onnx` or
+`onnxruntime` is missing or the export fails, PyTorch stays.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class OnnxQuestionEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No spin-waiting after a run: llama.cpp reads the prompt right after retrieval, on the same two cores
+        # (spinning is ≈ 0.4 ms faster per question on an idle machine, and steals a core from what follows).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         for name, value in self._weights.items():
             options.add_initializer(name, value)
         return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])

@@ -54,6 +54,9 @@ def _cached_services(_settings: Settings, key: str) -> Services:
     # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
     svc = build_services(_settings, check_store=True)
     svc.library.parsers.warm()  # the first upload need not wait for a parser process to start
+    warm = getattr(svc.embedder, "warm_in_background", None)  # the bundled model; an Ollama embedder has nothing to load
+    if warm is not None:
+        warm()  # nor the first question for the embedding model and its question encoder
     return svc
 
 
