@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from core.answers import Answer
 from core.config import Settings
@@ -24,9 +24,9 @@ from core.errors import AppError, ConfigError, GenerationInterruptedError, Varia
 from core.answer_span import complete_value
 from core.context import select_evidence
 from core.followup import Rewrite, Turn, standalone_question
-from core.grounding import attribute, question_coverage
+from core.grounding import answers_after_refusal, attribute, question_coverage
 from core.history import ChatHistory
-from core.prompts import COMPLETION_STOPS, NOT_FOUND, plain_prompt, rag_prompt
+from core.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
 from core.retrieval import Method, Retriever
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
@@ -39,6 +39,9 @@ MODES: dict[str, str] = {
 RETRIEVAL_MODES = ("rag", "hybrid")
 VARIANT_MODES = ("finetuned", "hybrid")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
+SECOND_LOOK_TOKENS = 32  # the second look keeps only a short answer (grounding.SECOND_LOOK_MAX_WORDS)
+SECOND_LOOK_NOTE = ("The model first answered \"not in the documents\"; asked again with that answer set aside, it gave this one, "
+                    "which the cited passage holds: check the source.")
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,11 @@ class AnswerStream:
     """
 
     def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False,
-                 read: Sequence[str] = ()) -> None:
+                 read: Sequence[str] = (), second_look: Callable[[], Generation] | None = None) -> None:
         self.answer = answer
+        # A refusal by a base model reading its evidence is held back and, where the engine can ban the refusal's
+        # first token, the same prompt is answered again without it (measured: README, answer quality).
+        self._second_look = second_look
         self._read = tuple(read)  # the passage text the model was given (its sentences), searched first for its value
         self._generation = generation
         self._started = started
@@ -82,9 +88,15 @@ class AnswerStream:
             self._finish()
             return
         pieces = self._pieces
+        held: list[str] = []  # pieces that so far read as the refusal, not shown unless it stays one
         try:
             for piece in self._generation:
                 pieces.append(piece)
+                if self._second_look is not None and (held or not "".join(pieces[:-1]).strip()):
+                    held.append(piece)
+                    if _may_be_refusal("".join(pieces)):
+                        continue
+                    piece, held = "".join(held), []
                 yield piece
         except GenerationInterruptedError as exc:
             self.answer.incomplete = True
@@ -95,6 +107,10 @@ class AnswerStream:
             self.answer.incomplete = True
             self.answer.error = str(exc)
         self.answer.text = "".join(pieces).strip()
+        if held and not self.answer.incomplete and self._look_again():
+            held = [self.answer.text]
+        if held:
+            yield "".join(held)
         if self.answer.sources and not self.answer.incomplete:
             # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
             self.answer.text = complete_value(self.answer.text, [*self._read, *(s.text for s in self.answer.sources)],
@@ -103,6 +119,24 @@ class AnswerStream:
             if marker:
                 yield marker
         self._finish()
+
+    def _look_again(self) -> bool:
+        """After a refusal: the same prompt without the refusal; True when its answer replaced the refusal."""
+        if self._second_look is None or _MARKER.sub("", self.answer.text).strip(" .").lower() != READ_REFUSAL:
+            return False
+        started = time.perf_counter()
+        try:
+            text = "".join(self._second_look()).strip()
+        except AppError:
+            return False  # the refusal stands
+        finally:
+            self.answer.timings["second_look_ms"] = _round((time.perf_counter() - started) * 1000)
+        passages = [*self._read, *(s.text for s in self.answer.sources)]
+        if not answers_after_refusal(text, self.answer.standalone or self.answer.question, passages):
+            return False
+        self.answer.text = text
+        self.answer.warnings.append(SECOND_LOOK_NOTE)
+        return True
 
     def _attribute(self) -> str:
         """Cite the passage that holds the answer's facts, or flag the answer; returns the marker appended (if any)."""
@@ -201,6 +235,7 @@ class ChatService:
             answer.warnings.append(rewrite.warning)
         prompt = plain_prompt(text)
         read: list[str] = []
+        second_look: Callable[[], Generation] | None = None
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
@@ -224,10 +259,14 @@ class ChatService:
             evidence = select_evidence(text, found.chunks)
             read = [c.text for _, c in evidence]
             prompt = rag_prompt(text, found.chunks, evidence)
+            if getattr(engine, "bans_openings", False):
+                again = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, min(question.max_tokens, SECOND_LOOK_TOKENS),
+                                          banned_openings=REFUSAL_OPENINGS)
+                second_look = lambda: engine.generate(again)  # noqa: E731 - built here, run only after a refusal
         if question.mode in VARIANT_MODES and model == question.base_model:
             answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
-        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read)
+        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look)
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
         """The same question in several modes on one engine: one stream per mode, each labelled with what ran.
@@ -284,6 +323,12 @@ def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
         answer.standalone, answer.rewritten_by = rewrite.text, rewrite.method
     if rewrite.warning and rewrite.warning not in answer.warnings:
         answer.warnings.append(rewrite.warning)
+
+
+def _may_be_refusal(text: str) -> bool:
+    """Whether an answer so far is (the start of) the completion prompt's refusal, "not in the documents"."""
+    plain = " ".join(_MARKER.sub("", text).split()).strip(" .").lower()
+    return READ_REFUSAL.startswith(plain) or plain == READ_REFUSAL
 
 
 def _round(value: float | None) -> float | None:

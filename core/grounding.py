@@ -22,6 +22,7 @@ NOT_SUPPORTED = "Not supported by the documents: no retrieved passage contains t
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORDISH = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
 MIN_WORD_SHARE = 0.75  # share of the answer's content words one passage must contain
+SECOND_LOOK_MAX_WORDS = 12  # an answer given once the refusal is set aside is kept only if it is this short
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def numbers(text: str) -> set[str]:
 
 
 def _normal(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    # Numbers stay whole ("565.253" is not "565 253"), so an answer "565" is not found inside "§ 565.253".
+    return " ".join(_plain_number(w) if w[0].isdigit() else w for w in _WORDISH.findall(text.lower()))
 
 
 def number_pairs(text: str) -> set[tuple[str, str]]:
@@ -152,3 +154,18 @@ def attribute(answer: str, passages: Sequence[str], not_found: str = "") -> Attr
     if support.supported and support.passage:
         return Attribution((support.passage,), f" [{support.passage}]", drop=drop)
     return Attribution((), "", ("unsupported",), NOT_SUPPORTED, drop)
+
+
+def answers_after_refusal(answer: str, question: str, passages: Sequence[str]) -> bool:
+    """Whether an answer the model gave once its refusal was set aside is worth more than the refusal.
+
+    Only a short answer that adds something to the question (a content word the question does not hold) and
+    whose facts one passage holds: a long quote or the question's own words back is no answer, and an
+    unsupported one is a guess (README, answer quality: those were all wrong).
+    """
+    text = _MARKER.sub("", answer).strip()
+    if not text or is_refusal(text) or len(text.split()) > SECOND_LOOK_MAX_WORDS:
+        return False
+    if not set(terms(text)) - set(terms(question)):
+        return False
+    return check_support(text, passages).supported

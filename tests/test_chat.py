@@ -203,3 +203,12 @@ def test_preferences_are_saved_with_the_chat_counted_per_mode_and_exported(index
         loaded.set_preference(0, "rag")
     with pytest.raises(AppError, match="mark one of base, rag"):
         loaded.set_preference(1, "hybrid")
+
+
+def test_on_ollama_a_refusal_is_not_asked_again(indexed: Services, ollama: OllamaEngine, ollama_server: FakeOllamaServer) -> None:
+    # Ollama cannot ban the refusal's first token, so a second look would only repeat the question.
+    ollama_server.find("gemma3:270m").reply = "not in the documents"
+    answer, pieces = ask(indexed, ollama, "rag")
+    assert len(ollama_server.bodies("/api/chat")) == 1
+    assert answer.text == "not in the documents" and "".join(pieces) == "not in the documents"
+    assert "second_look_ms" not in answer.timings

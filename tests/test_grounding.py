@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.context import expected_kind, select_evidence, split_sentences
-from core.grounding import attribute, check_support, is_refusal, numbers, question_coverage
+from core.grounding import answers_after_refusal, attribute, check_support, is_refusal, numbers, question_coverage
 from core.chunks import Chunk
 
 FILTERS = "Check and clean the filters once a week. The coarse filter is removed by turning it 90° anticlockwise."
@@ -23,6 +23,23 @@ def test_numbers_are_compared_without_thousands_separators() -> None:
 def test_an_answer_found_whole_is_supported_by_that_passage() -> None:
     support = check_support("once a week", [WARRANTY, FILTERS])
     assert support.supported and support.passage == 2
+
+
+def test_a_number_that_only_starts_a_longer_number_of_the_passage_is_not_supported() -> None:
+    statute = "The offense was the class D felony of invasion of privacy in violation of § 565.253, not a class C felony."
+    assert not check_support("565", [statute]).supported
+    assert check_support("565.253", [statute]).passage == 1
+    assert not attribute("565 [1]", [statute]).cited
+
+
+def test_an_answer_after_a_set_aside_refusal_is_kept_only_if_short_new_and_supported() -> None:
+    question = "How long does the warranty last?"
+    assert answers_after_refusal("24 months [1]", question, [FILTERS, WARRANTY])
+    assert not answers_after_refusal("36 months", question, [WARRANTY])  # a number no passage holds
+    assert not answers_after_refusal("the warranty", question, [WARRANTY])  # only the question's own words
+    assert not answers_after_refusal("not in the documents", question, [WARRANTY])
+    long_quote = "The warranty lasts 24 months from the date of purchase. Keep the receipt of the purchase and the box."
+    assert not answers_after_refusal(long_quote, question, [WARRANTY + " and the box."])  # a quote, not an answer
 
 
 def test_a_number_absent_from_every_passage_is_not_supported() -> None:

@@ -55,6 +55,9 @@ class GenerationRequest:
     temperature: float = 0.1
     max_tokens: int = 256
     seed: int | None = 0
+    # Openings the answer must not start with (their first token is banned at the first step): the chat's second
+    # look after a refusal. Only an engine whose `bans_openings` is True honours it; others ignore it.
+    banned_openings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Engine(Protocol):
     """An LLM backend."""
 
     name: Literal["ollama", "embedded"]
+    bans_openings: bool  # whether `GenerationRequest.banned_openings` is honoured
 
     def status(self) -> EngineStatus:
         """Check (cheaply) whether the engine can answer now."""

@@ -221,6 +221,7 @@ class EmbeddedEngine:
     """The Engine protocol on llama.cpp in this process."""
 
     name: Literal["embedded"] = "embedded"
+    bans_openings = True  # llama.cpp's sampler takes a logits processor
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -383,6 +384,8 @@ class EmbeddedGeneration:
                 n_prompt = len(tokens)
                 self.stats.reused_prompt_tokens = model.reuse_prefix(tokens, self._shared_prefix_tokens(llm, tokens))
                 stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
+                if req.banned_openings:
+                    common["logits_processor"] = [_BanFirstToken(llm, req.banned_openings, n_prompt)]
                 chunks = llm.create_completion(tokens, stop=stops, **common)
                 guard = _RepeatGuard()
             self.stats.prompt_tokens = n_prompt
@@ -488,6 +491,20 @@ class EmbeddedGeneration:
             f"its middle was left out ({before - after} tokens; the start and the question were kept). "
             "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE) or raise DOMAINCHAT_N_CTX."
         )
+
+
+class _BanFirstToken:
+    """A llama.cpp logits processor: the answer's first token may not be the first token of any banned opening."""
+
+    def __init__(self, llm: Any, openings: tuple[str, ...], n_prompt: int) -> None:
+        self.n_prompt = n_prompt
+        firsts = (llm.tokenize(o.encode("utf-8"), add_bos=False, special=False)[:1] for o in openings)
+        self.banned = sorted({t[0] for t in firsts if t})
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if len(input_ids) == self.n_prompt and self.banned:  # only before the first answer token
+            scores[self.banned] = -float("inf")
+        return scores
 
 
 def _cut_middle(tokens: list[int], budget: int, marker: list[int]) -> list[int]:

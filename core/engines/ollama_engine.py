@@ -214,6 +214,7 @@ class OllamaEngine:
     """The Engine protocol on an Ollama server (local or remote)."""
 
     name: Literal["ollama"] = "ollama"
+    bans_openings = False  # Ollama's API has no logit bias: a banned opening cannot be enforced
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
