@@ -89,14 +89,15 @@ class AnswerStream:
             return
         pieces = self._pieces
         held: list[str] = []  # pieces that so far read as the refusal, not shown unless it stays one
+        holding = self._second_look is not None
         try:
             for piece in self._generation:
                 pieces.append(piece)
-                if self._second_look is not None and (held or not "".join(pieces[:-1]).strip()):
+                if holding:
                     held.append(piece)
-                    if _may_be_refusal("".join(pieces)):
+                    if READ_REFUSAL.startswith(_as_refusal("".join(pieces))):
                         continue
-                    piece, held = "".join(held), []
+                    holding, piece, held = False, "".join(held), []
                 yield piece
         except GenerationInterruptedError as exc:
             self.answer.incomplete = True
@@ -122,7 +123,7 @@ class AnswerStream:
 
     def _look_again(self) -> bool:
         """After a refusal: the same prompt without the refusal; True when its answer replaced the refusal."""
-        if self._second_look is None or _MARKER.sub("", self.answer.text).strip(" .").lower() != READ_REFUSAL:
+        if self._second_look is None or _as_refusal(self.answer.text) != READ_REFUSAL:
             return False
         started = time.perf_counter()
         try:
@@ -325,10 +326,9 @@ def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
         answer.warnings.append(rewrite.warning)
 
 
-def _may_be_refusal(text: str) -> bool:
-    """Whether an answer so far is (the start of) the completion prompt's refusal, "not in the documents"."""
-    plain = " ".join(_MARKER.sub("", text).split()).strip(" .").lower()
-    return READ_REFUSAL.startswith(plain) or plain == READ_REFUSAL
+def _as_refusal(text: str) -> str:
+    """An answer (so far) as it compares with the completion prompt's refusal: no markers, spacing or final dot, lower case."""
+    return " ".join(_MARKER.sub("", text).split()).strip(" .").lower()
 
 
 def _round(value: float | None) -> float | None:
