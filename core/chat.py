@@ -114,12 +114,15 @@ class AnswerStream:
             yield "".join(held)
         if self.answer.sources and not self.answer.incomplete:
             # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
-            self.answer.text = complete_value(self.answer.text, [*self._read, *(s.text for s in self.answer.sources)],
-                                              self.answer.standalone or self.answer.question)
+            self.answer.text = complete_value(self.answer.text, self._passage_texts(), self.answer.standalone or self.answer.question)
             marker = self._attribute()
             if marker:
                 yield marker
         self._finish()
+
+    def _passage_texts(self) -> list[str]:
+        """What the answer is checked against: the sentences the model read first, then the whole passages."""
+        return [*self._read, *(s.text for s in self.answer.sources)]
 
     def _look_again(self) -> bool:
         """After a refusal: the same prompt without the refusal; True when its answer replaced the refusal."""
@@ -132,8 +135,7 @@ class AnswerStream:
             return False  # the refusal stands
         finally:
             self.answer.timings["second_look_ms"] = _round((time.perf_counter() - started) * 1000)
-        passages = [*self._read, *(s.text for s in self.answer.sources)]
-        if not answers_after_refusal(text, self.answer.standalone or self.answer.question, passages):
+        if not answers_after_refusal(text, self.answer.standalone or self.answer.question, self._passage_texts()):
             return False
         self.answer.text = text
         self.answer.warnings.append(SECOND_LOOK_NOTE)
