@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,20 @@ import pytest
 from core.errors import EvaluationError
 from core.evaluation.recorded import RecordedRetriever, record_retrievals
 from core.library import UploadedFile
+from core.chunks import Chunk
 from core.services import Services
 
 MANUAL = Path(__file__).resolve().parents[2] / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
+
+
+def _same_passages(a: list[Chunk], b: list[Chunk]) -> bool:
+    """Same passages in the same order, scores equal to float rounding.
+
+    A question is embedded on one or two threads, picked by how busy the machine is (core/cpu.py), and
+    on PyTorch or onnxruntime; the vectors agree to ~1e-7, not bit for bit (CI saw 0.1849233 against 0.1849234).
+    """
+    return [replace(c, similarity=0.0) for c in a] == [replace(c, similarity=0.0) for c in b] and \
+        [c.similarity for c in a] == pytest.approx([c.similarity for c in b], abs=1e-5)
 
 
 def test_recorded_retrieval_replays_the_real_one(services: Services) -> None:
@@ -25,7 +37,8 @@ def test_recorded_retrieval_replays_the_real_one(services: Services) -> None:
     for q in questions[:2]:
         real = services.retriever.search("manuals", q, 3, "fused")
         again = replay.search("manuals", q, 3, "fused")
-        assert again.chunks == real.chunks and again.best_similarity == pytest.approx(real.best_similarity)
+        assert _same_passages(again.chunks, real.chunks)
+        assert again.best_similarity == pytest.approx(real.best_similarity, abs=1e-5)
         assert again.method == real.method
     with pytest.raises(EvaluationError, match="No recorded retrieval"):
         replay.search("manuals", questions[0], 5, "fused")
