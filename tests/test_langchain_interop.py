@@ -49,6 +49,34 @@ def test_chroma_vectorstore_shares_the_running_apps_client(manuals: Services) ->
     assert store.as_retriever(search_kwargs={"k": 2}).invoke(QUESTION)[0].id == docs[0].id
 
 
+def test_chroma_vectorstore_refuses_writes_and_says_how_to_add_files_instead(manuals: Services) -> None:
+    import asyncio
+
+    from langchain_core.documents import Document
+
+    from core.integrations.langchain import ReadOnlyCollectionError
+
+    store = chroma_vectorstore(manuals, "manuals")
+    [doc] = manuals.library.list_documents("manuals")
+    before = manuals.store.count("manuals")
+    new = [Document(page_content="The filters are cleaned every day.", metadata={"source": "note.txt"})]
+    writes = {
+        "add_texts": lambda: store.add_texts(["The filters are cleaned every day."]),
+        "add_documents": lambda: store.add_documents(new),
+        "aadd_documents": lambda: asyncio.run(store.aadd_documents(new)),
+        "delete": lambda: store.delete([store.similarity_search(QUESTION, k=1)[0].id]),
+        "update_document": lambda: store.update_document(store.similarity_search(QUESTION, k=1)[0].id, new[0]),
+        "delete_collection": store.delete_collection,
+        "reset_collection": store.reset_collection,
+    }
+    for name, write in writes.items():
+        with pytest.raises(ReadOnlyCollectionError, match=r"services\.library\.ingest\('manuals'") as refused:
+            write()
+        assert "Documents page" in str(refused.value), name
+    assert manuals.store.count("manuals") == before == doc.chunks
+    assert store.similarity_search(QUESTION, k=1)[0].metadata["doc_id"] == doc.doc_id  # searching still works
+
+
 def test_retriever_returns_documents_with_file_page_chunk_id_and_score(manuals: Services) -> None:
     retriever = collection_retriever(manuals, "manuals", k=3)
     docs = retriever.invoke(QUESTION)

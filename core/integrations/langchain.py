@@ -4,14 +4,19 @@
   collection was indexed with, so queries match).
 - `CollectionRetriever`: a LangChain `BaseRetriever` over a collection with the app's own retrieval
   (dense, or BM25 + dense fused); `Document`s carry file, page, chunk id, score and character offsets.
-- `chroma_vectorstore`: the collection as a `langchain_chroma.Chroma` vector store (same Chroma client).
+- `chroma_vectorstore`: the collection as a `langchain_chroma.Chroma` vector store (same Chroma client),
+  for searching. Its writes are refused with the way to do them: the app keeps the document list, the
+  keyword index and the kept originals in step with the chunks, and start-up recovery removes chunks no
+  catalog row knows, so a chunk added behind its back would be missing from fused search and gone at
+  the next start.
 
 Chunking stays ours (why: core/documents/chunking.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -20,6 +25,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from core.embeddings import Embedder
+from core.errors import AppError
 from core.chunks import Chunk
 from core.retrieval import Method, Retriever
 from core.services import Services
@@ -82,9 +88,33 @@ def collection_retriever(services: Services, collection: str, k: int | None = No
     )
 
 
+class ReadOnlyCollectionError(AppError):
+    """A write through LangChain into a collection the app manages."""
+
+
 def chroma_vectorstore(services: Services, collection: str) -> "Chroma":
-    """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings."""
+    """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings (search only)."""
+    services.store.check_embedding_model(collection, services.embedder.name)
+    return _read_only_chroma()(client=services.store.client, collection_name=collection,
+                               embedding_function=AppEmbeddings(services.embedder))
+
+
+@functools.cache
+def _read_only_chroma() -> type:
+    """`langchain_chroma.Chroma` with every write refused (a class made once, on first use: the import is heavy)."""
     from langchain_chroma import Chroma
 
-    services.store.check_embedding_model(collection, services.embedder.name)
-    return Chroma(client=services.store.client, collection_name=collection, embedding_function=AppEmbeddings(services.embedder))
+    class ReadOnlyChroma(Chroma):
+        def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+            name = self._collection_name
+            raise ReadOnlyCollectionError(
+                f"Collection {name!r} is managed by domainchat, so it is search-only from LangChain: a chunk written "
+                "here would be missing from keyword search and removed at the app's next start. Add files with "
+                f"services.library.ingest({name!r}, [UploadedFile(name, data)]) or the Documents page, and remove them "
+                f"with services.library.delete_document({name!r}, doc_id) or the same page.")
+
+        # add_documents and the async variants all end in add_texts.
+        add_texts = add_images = update_document = update_documents = delete = _refuse
+        delete_collection = reset_collection = fork = _refuse
+
+    return ReadOnlyChroma
