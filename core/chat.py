@@ -80,6 +80,7 @@ class AnswerStream:
         # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
         self._keep_errors = keep_errors
         self._pieces: list[str] = []  # the text so far: kept by `stopped()` when the reader stops half-way
+        self._held_ms = 0.0  # how long the first pieces were held back before the reader saw text
         self.finished = False
 
     def __iter__(self) -> Iterator[str]:
@@ -89,15 +90,18 @@ class AnswerStream:
             return
         pieces = self._pieces
         held: list[str] = []  # pieces that so far read as the refusal, not shown unless it stays one
+        held_since = 0.0
         holding = self._second_look is not None
         try:
             for piece in self._generation:
                 pieces.append(piece)
                 if holding:
+                    held_since = held_since or time.perf_counter()
                     held.append(piece)
                     if READ_REFUSAL.startswith(_as_refusal("".join(pieces))):
                         continue
                     holding, piece, held = False, "".join(held), []
+                    self._held_ms = (time.perf_counter() - held_since) * 1000
                 yield piece
         except GenerationInterruptedError as exc:
             self.answer.incomplete = True
@@ -111,6 +115,7 @@ class AnswerStream:
         if held and not self.answer.incomplete and self._look_again():
             held = [self.answer.text]
         if held:
+            self._held_ms = (time.perf_counter() - held_since) * 1000
             yield "".join(held)
         if self.answer.sources and not self.answer.incomplete:
             # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
@@ -164,9 +169,12 @@ class AnswerStream:
         self.finished = True
         stats = getattr(self._generation, "stats", None)
         total = (time.perf_counter() - self._started) * 1000
+        # The first token the reader saw: a refusal held back for a second look shows only after it.
+        first_shown = stats.first_token_ms + self._held_ms if stats and stats.first_token_ms is not None else None
         self.answer.timings.update(
             {
-                "first_token_ms": _round(stats.first_token_ms if stats else None),
+                "first_token_ms": _round(first_shown),
+                "held_back_ms": _round(self._held_ms),
                 "generation_ms": _round(stats.total_ms if stats else None),
                 "total_ms": _round(total),
                 "tokens": stats.completion_tokens if stats else 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -106,12 +107,13 @@ class _Scripted:
         self.stats.finish()
 
 
-def _stream(first: list[str], again: list[str], asked: list[int]) -> AnswerStream:
+def _stream(first: list[str], again: list[str], asked: list[int], look_s: float = 0.0) -> AnswerStream:
     passage = Chunk("c1", "d", "manual.pdf", 3, "Do not place more than 15 kg on the open door. The warranty lasts 24 months.", 0.5)
     answer = Answer("How long does the warranty last?", "", "rag", "embedded", "m", sources=[passage])
 
     def second_look() -> _Scripted:
         asked.append(1)
+        time.sleep(look_s)  # an engine's time to read the prompt again
         return _Scripted(again)
 
     return AnswerStream(answer, _Scripted(first), 0.0, read=[passage.text], second_look=second_look)
@@ -137,3 +139,14 @@ def test_a_second_look_answer_replaces_the_held_back_refusal_and_is_cited() -> N
     stream = _stream(["not", " in the documents"], ["24 months"], asked)
     assert "".join(stream) == "24 months [1]" and asked == [1]
     assert stream.answer.cited == [1] and SECOND_LOOK_NOTE in stream.answer.warnings
+
+
+def test_the_first_token_reported_for_a_second_look_answer_is_when_the_reader_saw_text() -> None:
+    stream = _stream(["not", " in the documents"], ["24 months"], [], look_s=0.3)
+    "".join(stream)
+    timings = stream.answer.timings
+    assert timings["held_back_ms"] >= 300  # the refusal was held while the prompt was answered again
+    assert timings["first_token_ms"] >= timings["held_back_ms"] and timings["first_token_ms"] <= timings["total_ms"] + 1
+    plain = _stream(["24", " months"], ["15 kg"], [], look_s=0.3)
+    "".join(plain)
+    assert plain.answer.timings["held_back_ms"] < 300  # nothing was held back for a second look
