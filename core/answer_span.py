@@ -7,7 +7,8 @@ bare value misstates the document — a minimum read as an exact figure, one end
 passage are taken with it: a qualifier just before it ("at least", "over", "up to", "approximately",
 "between"…) unless the question already names the bound ("the maximum…", "below what…"), and the other
 end of a range just after it ("to 2%"; "and 90%" only after "between").
-An answer that stops inside a word of its passage ("heparin" of "heparins") is completed to the whole word.
+An answer that stops inside a word of its passage ("heparin" of "heparins") is completed to the whole word, and a
+value that starts inside a joined token ("20931-7" of the policy number "PX-20931-7") to the whole token.
 Nothing else is added, and an answer that is not a span of a passage is left as it is.
 """
 
@@ -37,6 +38,7 @@ _QUANTITY_START = re.compile(r"^(?:[$€£]\s?)?\d|^(?:%s)\b" % "|".join(NUMBER_
 _VALUE = r"(?:[$€£]\s?)?(?:\d[\d,./]*|%s)(?:\s?%%|\s?[a-zA-Zµ°/]+(?:/[a-zA-Z]+)?)?" % "|".join(NUMBER_WORDS)
 _RANGE_END = re.compile(r"^\s*(?:to|-|–|—)\s*" + _VALUE, re.I)
 _BETWEEN_END = re.compile(r"^\s*and\s+" + _VALUE, re.I)
+_JOINED_HEAD = re.compile(r"(?<!\S)[^\s(\[]*\w[-/]$")  # the start of a token the value is joined to by "-" or "/"
 
 
 def _pattern(answer: str) -> re.Pattern[str]:
@@ -89,6 +91,11 @@ def complete_value(answer: str, passages: Sequence[str], question: str = "") -> 
             (q for q in QUALIFIERS if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())), "")
         if qualifier:
             start = len(flat[:start].rstrip()) - len(qualifier)
+        else:
+            # "20931-7" of "PX-20931-7", "03-05" of "2021-03-05": an answer never starts inside a joined token.
+            joined = _JOINED_HEAD.search(flat[:start])
+            if joined:
+                start = joined.start()
         tail = (_BETWEEN_END if qualifier == "between" else _RANGE_END).match(flat[end:])
         if tail:
             end += tail.end()

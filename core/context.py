@@ -42,6 +42,9 @@ _ABBREVIATION = re.compile(
 # Sentences scoring at least this share of the best one are kept beside it. Measured (README, answer quality):
 # four sentences read clearly worse than one; near-ties read as well as one sentence and hold the answer more often.
 CLOSE_SCORE = 0.8
+# "Label: value" on a line of its own: a short label (no sentence end in it), then the value on the same line.
+_LABELLED_LINE = re.compile(r"^[A-Z][^.!?:;]{0,60}:\s+\S")
+LABELLED_LINE_WORDS = 16
 MAX_SENTENCE_WORDS = 60  # longer "sentences" (tables, lists run together by the PDF layer) are cut into windows
 
 
@@ -72,7 +75,26 @@ def stem(word: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage; run-on text (tables, lists) is cut into windows of at most MAX_SENTENCE_WORDS words."""
+    """Sentences of a passage; run-on text (tables, lists) is cut into windows of at most MAX_SENTENCE_WORDS words.
+
+    A line of its own that reads "label: value" (a form's entry, a statement's "Account number: 1234") is one
+    sentence: split at its colon, the value went to the start of the next label ("PX-20931-7 Name of the holder:").
+    A line of several labels ("Case: 20-1507 Document: 00117684624 Page: 4", a court filing's running header)
+    stays in the running text, where the header discount sees it.
+    """
+    out: list[str] = []
+    running: list[str] = []
+    for line in text.splitlines():
+        if _LABELLED_LINE.match(line.strip()) and line.count(":") == 1 and len(line.split()) <= LABELLED_LINE_WORDS:
+            out += _running_sentences(" ".join(running))
+            out.append(" ".join(line.split()))
+            running = []
+        else:
+            running.append(line)
+    return out + _running_sentences(" ".join(running))
+
+
+def _running_sentences(text: str) -> list[str]:
     parts: list[str] = []
     for part in _SENTENCE_END.split(" ".join(text.split())):
         if parts and _ABBREVIATION.search(parts[-1]):

@@ -54,6 +54,13 @@ def test_a_question_that_names_the_bound_gets_the_bare_value() -> None:
     assert complete_value("1", door, "What is the maximum number of tablets?") == "1 to 2 tablets"  # a range's other end still comes
 
 
+def test_a_value_that_starts_inside_a_joined_token_gets_the_whole_token() -> None:
+    passages = ["Policy number: PX-20931-7", "The motion was filed on 2021-03-05 in the district court."]
+    assert complete_value("20931-7 [1]", passages) == "PX-20931-7 [1]"
+    assert complete_value("03-05", passages) == "2021-03-05"
+    assert complete_value("-5 °C", ["Store at -5 °C or colder."]) == "-5 °C"  # a sign is not a joined token
+
+
 def test_an_answer_that_stops_inside_a_word_gets_the_whole_word() -> None:
     passages = ["Level one evidence supports low molecular weight heparins for prophylaxis.", "The heparin dose is fixed."]
     assert complete_value("weight heparin [1]", passages[:1]) == "weight heparins [1]"

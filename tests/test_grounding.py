@@ -103,6 +103,17 @@ def test_sentences_split_at_ends_but_not_after_abbreviations_or_initials() -> No
     assert split_sentences(text) == ["On August 31, 2018, St. Pierre's husband passed away.", "Judge James M. Dowd wrote it.", "Next one"]
 
 
+def test_a_label_value_line_is_one_sentence_but_a_running_header_of_several_labels_is_not() -> None:
+    text = ("Complete every field.\nPolicy number: PX-20931-7\nName of the policy holder: Amara Lindqvist\n"
+            "Case: 20-1507 Document: 00117684624 Page: 4\nThe court held that the claim fails.")
+    sentences = split_sentences(text)
+    assert sentences[:3] == ["Complete every field.", "Policy number: PX-20931-7", "Name of the policy holder: Amara Lindqvist"]
+    # the header stays running text, cut at its colons as before (no sentence holds it whole)
+    assert "Case: 20-1507 Document: 00117684624 Page: 4" not in sentences and sentences[-1].endswith("the claim fails.")
+    # a wrapped line that starts in lower case is not a label: it runs on with the text before it
+    assert split_sentences("It was filed\nlate: it costs") == ["It was filed late: it costs"]
+
+
 def test_the_expected_kind_of_answer_is_read_from_the_question() -> None:
     assert expected_kind("When was the case argued?") == "date"
     assert expected_kind("On what date did the accident happen?") == "date"

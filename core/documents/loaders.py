@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, Callable
 
+from core.documents.pdf_forms import with_filled_fields
 from core.documents.sniff import DocKind, decode_text
 
 
@@ -76,7 +77,7 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
                 progress(0, total)  # the page count first: the parent's time limit grows with it
             texts = []
             for page in reader.pages:
-                texts.append(page.extract_text() or "")
+                texts.append(with_filled_fields(page.extract_text() or "", page))  # a form's entries are not in its text
                 if progress:
                     progress(len(texts), total)
     except ParseFailure:

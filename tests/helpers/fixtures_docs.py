@@ -92,3 +92,26 @@ def docx_bytes(pages: list[str] = PAGE_TEXTS) -> bytes:
 
 
 ELF_BYTES = b"\x7fELF\x02\x01\x01\x00" + bytes(200)
+
+
+def filled_form_pdf(policy: str = "PX-20931-7", holder: str = "Amara Lindqvist", ticked: bool = True) -> bytes:
+    """A fillable claim form (reportlab AcroForm): printed labels, entries only in its fields."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    doc = canvas.Canvas(buffer, pagesize=A4, invariant=1)
+    doc.setFont("Helvetica", 11)
+    doc.drawString(60, 800, "Travel insurance claim form. Complete every field in capital letters.")
+    form = doc.acroForm
+    for y, name, label, value in ((760, "policy", "Policy number", policy), (730, "holder", "Name of the policy holder", holder),
+                                  (700, "flight", "Flight number", "")):
+        doc.drawString(60, y + 4, label)
+        form.textfield(name=name, tooltip=label, value=value, x=250, y=y, width=200, height=18)
+    doc.drawString(60, 674, "Hospital stay")
+    form.checkbox(name="hospital", tooltip="Hospital stay", checked=ticked, x=250, y=670, size=14)
+    doc.drawString(60, 644, "Lost luggage")
+    form.checkbox(name="luggage", tooltip="Lost luggage", checked=False, x=250, y=640, size=14)
+    doc.showPage()
+    doc.save()
+    return buffer.getvalue()

@@ -1,0 +1,52 @@
+"""Filled-in PDF form fields are read with the page: what was typed or ticked is indexed and found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.documents.loaders import load
+from core.documents.pdf_forms import HEADING
+from core.library import UploadedFile
+from core.services import Services
+from tests.helpers import fixtures_docs as fx
+
+
+def _pages(tmp_path: Path, data: bytes) -> list[str]:
+    path = tmp_path / "form.pdf"
+    path.write_bytes(data)
+    return [p.text for p in load(path, "pdf")]
+
+
+def test_typed_entries_and_ticked_boxes_are_read_with_their_labels(tmp_path: Path) -> None:
+    [text] = _pages(tmp_path, fx.filled_form_pdf())
+    assert "Travel insurance claim form" in text  # the printed text comes first, as before
+    fields = text.split(HEADING, 1)[1].strip().splitlines()
+    assert fields == ["Policy number: PX-20931-7", "Name of the policy holder: Amara Lindqvist", "Hospital stay: yes (ticked)"]
+
+
+def test_a_blank_form_reads_as_its_printed_text_alone(tmp_path: Path) -> None:
+    [text] = _pages(tmp_path, fx.filled_form_pdf(policy="", holder="", ticked=False))
+    assert "Travel insurance claim form" in text and HEADING not in text
+
+
+def test_a_question_about_a_typed_entry_finds_the_passage_that_holds_it(services: Services) -> None:
+    [result] = services.library.ingest("claims", [UploadedFile("claim.pdf", fx.filled_form_pdf())])
+    assert result.status == "indexed", result.reason
+    found = services.retriever.search("claims", "What is the policy number?", 1, "fused")
+    assert "Policy number: PX-20931-7" in found.chunks[0].text and found.chunks[0].page == 1
+
+
+def test_a_field_that_is_its_own_parent_still_leaves_the_page_and_other_fields_readable(tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(fx.filled_form_pdf())))
+    first = writer.pages[0]["/Annots"][0]
+    first.get_object()[NameObject("/Parent")] = first  # a loop: parent of itself
+    out = io.BytesIO()
+    writer.write(out)
+    [text] = _pages(tmp_path, out.getvalue())
+    assert "Travel insurance claim form" in text
+    assert "Name of the policy holder: Amara Lindqvist" in text
