@@ -24,7 +24,7 @@ from core.errors import AppError, ConfigError, GenerationInterruptedError, Varia
 from core.answer_span import complete_value
 from core.context import select_evidence
 from core.followup import Rewrite, Turn, standalone_question
-from core.grounding import answers_after_refusal, attribute, question_coverage
+from core.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
 from core.history import ChatHistory
 from core.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
 from core.retrieval import Method, Retriever
@@ -252,7 +252,10 @@ class ChatService:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
             found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
             answer.timings["retrieval_ms"] = _round(found.ms)
-            if not found.chunks or found.best_similarity < self.settings.min_similarity:
+            # A page of form labels or table cells sits far from any question in MiniLM's space (a claim form:
+            # 0.24 for "Who is the policy holder?") while it holds every word of it: those still get read.
+            far = found.best_similarity < self.settings.min_similarity
+            if not found.chunks or (far and not holds_every_word(text, [c.text for c in found.chunks])):
                 answer.text = (
                     f"{NOT_FOUND} Nothing in the collection '{question.collection}' is close enough to the question "
                     f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), so no answer was generated rather than a guess."

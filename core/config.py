@@ -51,7 +51,7 @@ class Settings:
     top_k: int = _setting("DOMAINCHAT_TOP_K", 3, "Chunks retrieved per question.")
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
-    min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing.")
+    min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing (unless the passages hold every content word of the question).")
     min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
     retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
     ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")

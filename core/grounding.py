@@ -110,6 +110,17 @@ def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, 
     return sum(w for t, w in weight.items() if t in present) / total
 
 
+def holds_every_word(question: str, passages: Sequence[str]) -> bool:
+    """Whether the passages hold every content word of the question (two at least: one shared word proves little)."""
+    q_terms = set(terms(question))
+    if len(q_terms) < 2:
+        return False
+    present: set[str] = set()
+    for passage in passages:
+        present |= set(terms(passage))
+    return q_terms <= present
+
+
 @dataclass(frozen=True)
 class Attribution:
     """What to do with a finished answer: the passages to cite, the marker to append, flags and a warning."""

@@ -50,3 +50,25 @@ def test_a_field_that_is_its_own_parent_still_leaves_the_page_and_other_fields_r
     [text] = _pages(tmp_path, out.getvalue())
     assert "Travel insurance claim form" in text
     assert "Name of the policy holder: Amara Lindqvist" in text
+
+
+def test_questions_on_a_filled_form_are_answered_from_its_fields_and_an_unrelated_one_is_not(services: Services) -> None:
+    from core.chat import Question
+    from core.prompts import NOT_FOUND
+
+    services.library.ingest("claims", [UploadedFile("claim.pdf", fx.filled_form_pdf())])
+    engine = services.chat.engines.resolve("embedded")
+
+    def ask(text: str):
+        stream = services.chat.ask(Question(text=text, mode="rag", collection="claims", base_model=engine.default_model, top_k=3,
+                                            temperature=0.0, retrieval="fused", max_tokens=32), engine)
+        "".join(stream)
+        return stream.answer
+
+    number = ask("What is the policy number?")
+    assert number.text.startswith("PX-20931-7") and number.cited == [1]
+    # the page of labels is below the similarity threshold for this one, but holds both its words
+    holder = ask("Who is the policy holder?")
+    assert "Amara Lindqvist" in holder.text and holder.cited == [1]
+    unrelated = ask("What is the capital city of Australia?")
+    assert unrelated.text.startswith(NOT_FOUND) and unrelated.timings.get("tokens", 0) == 0
