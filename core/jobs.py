@@ -322,7 +322,12 @@ def job_status(data_dir: Path, kind: JobKind, job_id: str) -> JobStatus:
     if not (folder / "config.json").is_file():
         raise JobError(f"No {kind.what} {job_id!r}: list the {kind.what}s to see the ids.")
     raw = read_status_file(folder / "status.json")
-    if raw.get("state") not in TERMINAL_STATES and not _job_alive(folder, raw.get("pid")):
+    if raw.get("state") in TERMINAL_STATES or _job_alive(folder, raw.get("pid")):
+        return JobStatus.from_dict(kind.name, job_id, raw)
+    # The job may have written its last status and exited between the read above and the liveness check:
+    # read again, or a finished job would be overwritten as one that "stopped unexpectedly" (CI saw it).
+    raw = read_status_file(folder / "status.json")
+    if raw.get("state") not in TERMINAL_STATES:
         if (folder / "cancel").exists():
             # SIGTERM before the job installed its handler ends it at once: that is still a cancellation
             raw.update(state="cancelled", phase="cancelled", message=kind.cancelled_message)

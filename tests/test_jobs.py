@@ -79,3 +79,21 @@ def test_job_ids_cannot_leave_the_jobs_folder(tmp_path: Path) -> None:
         jobs.job_status(tmp_path, COUNT, "../x")
     with pytest.raises(JobError, match="No counting job"):
         jobs.job_status(tmp_path, COUNT, "cnt-none")
+
+
+def test_a_job_that_ends_while_its_status_is_read_keeps_its_own_final_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = jobs.start_job(tmp_path, COUNT, {"n": 5, "fail_at": 2})
+    final = jobs.wait_job(tmp_path, COUNT, job_id, timeout_s=60, poll_s=0.1)
+    assert final.message == "Failed at 2 as asked."
+    status_file = COUNT.job_dir(tmp_path, job_id) / "status.json"
+    done = jobs.read_status_file(status_file)
+    jobs.write_json_atomic(status_file, {**done, "state": "running"})  # as read an instant before the job's last write
+
+    def ends_meanwhile(folder: Path, pid: object) -> bool:
+        jobs.write_json_atomic(status_file, done)  # the job writes its final status, then exits
+        return False
+
+    monkeypatch.setattr(jobs, "_job_alive", ends_meanwhile)
+    status = jobs.job_status(tmp_path, COUNT, job_id)
+    assert status.state == "failed" and status.message == "Failed at 2 as asked." and status.error == "AppError"
+    assert jobs.read_status_file(status_file)["message"] == "Failed at 2 as asked."  # not overwritten
