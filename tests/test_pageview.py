@@ -87,6 +87,21 @@ def test_the_cited_page_is_rendered_with_the_passage_highlighted(manual: Service
     assert min(ys) - 4 <= (height - top) * scale <= max(ys) + 4
 
 
+def test_a_filled_form_page_is_shown_with_what_was_typed_into_its_fields(services: Services) -> None:
+    def ink_in_policy_field(data: bytes, name: str) -> int:
+        [result] = services.library.ingest("claims", [UploadedFile(name, data)])
+        png = services.pageview.page("claims", result.doc_id, 1).png
+        img = image(png).convert("L")
+        scale = img.size[0] / 595.27  # A4 points to pixels
+        top = img.size[1] - round((760 + 18) * scale)  # the policy number field: x 250–450, y 760–778 (fixtures_docs)
+        box = img.crop((round(252 * scale), top + 2, round(448 * scale), top + round(18 * scale) - 2))
+        return sum(1 for v in box.getdata() if v < 128)
+
+    filled = ink_in_policy_field(fx.filled_form_pdf(), "filled.pdf")
+    blank = ink_in_policy_field(fx.filled_form_pdf(policy="", holder="", ticked=False), "blank.pdf")
+    assert filled > 20 and blank < filled / 4  # "PX-20931-7" is drawn in the field; the blank field stays empty
+
+
 def test_the_original_is_offered_as_uploaded(manual: Services) -> None:
     [record] = manual.library.list_documents("manuals")
     original = manual.pageview.original("manuals", record.doc_id[:32])

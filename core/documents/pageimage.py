@@ -137,6 +137,11 @@ def render(path: Path, kind: str, number: int, passage: str, ocr: bool, out: Pat
 
         pdf = pdfium.PdfDocument(str(path))
         try:
+            if not ocr:
+                # Draw what was typed into form fields: their values are indexed (core/documents/pdf_forms.py), and a
+                # page shown without them would look blank where the answer came from. (Before any page is loaded;
+                # OCR'd pages are drawn exactly as indexing read them.)
+                pdf.init_forms()
             pages = len(pdf)
             if not 1 <= number <= pages:
                 return {"ok": False, "code": "page", "message": f"The document has {pages} page(s), not a page {number}."}
