@@ -72,3 +72,12 @@ def test_questions_on_a_filled_form_are_answered_from_its_fields_and_an_unrelate
     assert "Amara Lindqvist" in holder.text and holder.cited == [1]
     unrelated = ask("What is the capital city of Australia?")
     assert unrelated.text.startswith(NOT_FOUND) and unrelated.timings.get("tokens", 0) == 0
+
+
+def test_a_dynamic_xfa_form_is_rejected_with_how_to_make_it_readable(services: Services) -> None:
+    [xfa] = services.library.ingest("claims", [UploadedFile("i-130.pdf", fx.xfa_form_pdf())])
+    assert xfa.status == "rejected" and "XFA" in xfa.reason and "print it to PDF" in xfa.reason
+    assert services.store.count("claims") == 0  # the placeholder was not indexed
+    # the same words in an ordinary PDF (no XFA form behind them) are its text, and are indexed
+    [plain] = services.library.ingest("claims", [UploadedFile("about-viewers.pdf", fx.xfa_form_pdf(with_xfa=False))])
+    assert plain.status == "indexed", plain.reason

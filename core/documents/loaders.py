@@ -9,7 +9,7 @@ import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from core.documents.pdf_forms import with_filled_fields
 from core.documents.sniff import DocKind, decode_text
@@ -96,11 +96,32 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
         raise ParseFailure("corrupt", f"The PDF is damaged and cannot be read ({type(exc).__name__}): re-export or repair it and upload again.") from None
     if not texts:
         raise ParseFailure("corrupt", "The PDF has no pages: re-export it and upload again.")
+    if _is_xfa_placeholder(reader, texts):
+        raise ParseFailure("xfa", XFA_REASON)
     if not any(t.strip() for t in texts):
         if unreadable.seen:  # nothing read because the objects are broken, not because the pages are pictures
             raise ParseFailure("corrupt", f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or repair it and upload again.")
         raise ParseFailure("no_text", "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
     return [Page(i + 1, t) for i, t in enumerate(texts)]
+
+
+XFA_REASON = ("The PDF is a dynamic (XFA) form: its pages hold only a \"Please wait…\" placeholder and its content is drawn "
+              "by Adobe Reader alone, so there is no text to index. Open it in Adobe Reader, print it to PDF (or save it as a "
+              "static PDF), and upload the result.")
+# The text Adobe puts on every page of a dynamic XFA form for viewers that cannot draw it.
+_XFA_PLACEHOLDER = "if this message is not eventually replaced by the proper contents of the document"
+
+
+def _is_xfa_placeholder(reader: Any, texts: list[str]) -> bool:
+    """Whether the PDF is a dynamic XFA form whose pages hold only the viewer placeholder."""
+    joined = " ".join(" ".join(texts).split()).lower()
+    if _XFA_PLACEHOLDER not in joined or len(joined) > 2000 * len(texts):
+        return False
+    try:
+        form = reader.trailer["/Root"].get("/AcroForm")
+        return form is not None and form.get_object().get("/XFA") is not None
+    except Exception:  # noqa: BLE001 - a damaged catalogue: treat it as an ordinary PDF, its text is indexed
+        return False
 
 
 BOMB_REASON = ("{what} expands to more than {limit} (a decompression bomb), so it was not read: "

@@ -115,3 +115,22 @@ def filled_form_pdf(policy: str = "PX-20931-7", holder: str = "Amara Lindqvist",
     doc.showPage()
     doc.save()
     return buffer.getvalue()
+
+
+XFA_PLACEHOLDER = ("Please wait... If this message is not eventually replaced by the proper contents of the document, your PDF "
+                   "viewer may not be able to display this type of document. You can upgrade to the latest version of Adobe Reader.")
+
+
+def xfa_form_pdf(with_xfa: bool = True) -> bytes:
+    """A dynamic XFA form as such files come: the viewer placeholder on the page, the form itself in /AcroForm /XFA."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes([XFA_PLACEHOLDER]))))
+    if with_xfa:
+        template = TextStringObject('<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="claim"/></template>')
+        writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
+            {NameObject("/Fields"): ArrayObject(), NameObject("/XFA"): ArrayObject([TextStringObject("template"), template])})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
