@@ -252,17 +252,17 @@ class ChatService:
                 raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
             found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
             answer.timings["retrieval_ms"] = _round(found.ms)
+            coverage = question_coverage(text, [c.text for c in found.chunks]) if found.chunks else 0.0
             # A page of form labels or table cells sits far from any question in MiniLM's space (a claim form:
             # 0.24 for "Who is the policy holder?") while it holds every word of it: those still get read.
             far = found.best_similarity < self.settings.min_similarity
-            if not found.chunks or (far and not holds_every_word(text, [c.text for c in found.chunks])):
+            if not found.chunks or (far and not holds_every_word(text, coverage)):
                 answer.text = (
                     f"{NOT_FOUND} Nothing in the collection '{question.collection}' is close enough to the question "
                     f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), so no answer was generated rather than a guess."
                 )
                 return AnswerStream(answer, None, started)
             answer.sources = found.chunks
-            coverage = question_coverage(text, [c.text for c in found.chunks])
             answer.timings["question_coverage"] = round(coverage, 2)
             if coverage < self.settings.min_coverage:
                 answer.text = (

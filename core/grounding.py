@@ -110,15 +110,9 @@ def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, 
     return sum(w for t, w in weight.items() if t in present) / total
 
 
-def holds_every_word(question: str, passages: Sequence[str]) -> bool:
-    """Whether the passages hold every content word of the question (two at least: one shared word proves little)."""
-    q_terms = set(terms(question))
-    if len(q_terms) < 2:
-        return False
-    present: set[str] = set()
-    for passage in passages:
-        present |= set(terms(passage))
-    return q_terms <= present
+def holds_every_word(question: str, coverage: float) -> bool:
+    """Whether passages of this `question_coverage` hold every content word of the question (two at least: one shared word proves little)."""
+    return coverage >= 1.0 and len(set(terms(question))) >= 2
 
 
 @dataclass(frozen=True)

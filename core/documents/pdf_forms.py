@@ -93,9 +93,11 @@ def _name(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
+    from pypdf.generic import NameObject  # pypdf is imported where PDFs are parsed, not with this module
+
     if value is None:
         return ""
     if hasattr(value, "get_object"):
         value = value.get_object()
-    text = str(value).lstrip("/") if type(value).__name__ == "NameObject" else str(value)
+    text = _name(value) if isinstance(value, NameObject) else str(value)
     return " ".join(text.split())
