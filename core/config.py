@@ -135,3 +135,35 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         key, _, value = line.partition("=")
         out[key.strip()] = value.strip().strip('"').strip("'")
     return out
+
+
+def settings_reference() -> str:
+    """The Markdown reference of every setting (docs/settings.md), rendered from the Settings fields."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    def shown(default: Any) -> str:
+        if isinstance(default, Path):
+            try:
+                return f"`{default.relative_to(APP_ROOT).as_posix()}` in the app's folder"
+            except ValueError:
+                return f"`{default.as_posix()}`"
+        if isinstance(default, bool):
+            return "`true`" if default else "`false`"
+        return "(empty)" if default == "" else f"`{default}`"
+
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from core/config.py by `settings_reference()`: do not edit by hand (see docs/testing.md). -->",
+        "",
+        "Every setting is an environment variable, or a line `NAME=value` in a `.env` file in the app's folder;",
+        "the environment wins over `.env`. Nothing else in the app reads the environment.",
+        "",
+        "| environment variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for f in fields(Settings):
+        lines.append(f"| `{f.metadata['env']}` | {cell(shown(f.default))} | {cell(f.metadata['help'])} |")
+    return "\n".join(lines) + "\n"
