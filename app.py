@@ -1,6 +1,6 @@
 """domainchat: RAG or fine-tuning for your domain chatbot? Measure it on your own documents.
 
-Entrypoint: `streamlit run app.py`. Each page draws the shared sidebar itself (pages.common.page_setup),
+Entrypoint: `streamlit run app.py`. Each page draws the shared sidebar itself (ui.common.page_setup),
 so it is the same whichever page runs.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import PAGE_ICON, run_navigation
+from ui.common import PAGE_ICON, run_navigation
 
 st.set_page_config(page_title="domainchat", page_icon=PAGE_ICON, layout="wide")
 run_navigation()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from core.config import Settings
 from core.engines.embedded import EmbeddedEngine
-from core.library import UploadedFile
-from core.chat import Question
+from core.library.service import UploadedFile
+from core.chat.service import Question
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, Row, SyntheticText, machine, median, table
-from core.answers import Answer
-from core.chunks import Chunk
+from core.chat.answers import Answer
+from core.base.chunks import Chunk
 from core.config import Settings
 from core.services import build_services
 

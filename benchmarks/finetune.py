@@ -21,7 +21,7 @@ from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import read_qa_file, split_imported
 from core.services import build_services
-from core.prompts import COMPLETION_STOPS, plain_prompt
+from core.chat.prompts import COMPLETION_STOPS, plain_prompt
 
 
 def sample_training_set() -> ds.TrainingSet:

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import SAMPLES, Row, machine, median, table
-from core.chat import Question
+from core.chat.service import Question
 from core.config import Settings
-from core.library import UploadedFile
+from core.library.service import UploadedFile
 from core.services import build_services
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from benchmarks.common import Row, machine, percentile, table
 from core.config import Settings
-from core.documents.loaders import ParseFailure
-from core.documents.parse_pool import ParseWorker
-from core.documents.sniff import sniff
+from core.library.parsing.loaders import ParseFailure
+from core.library.parsing.parse_pool import ParseWorker
+from core.library.parsing.sniff import sniff
 
 
 def run(tiny: bool = False, timeout_s: float = 10.0) -> list[Row]:

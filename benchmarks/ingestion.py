@@ -23,11 +23,11 @@ from pathlib import Path
 
 from benchmarks.common import SAMPLES, Row, SyntheticText, machine, table
 from core.config import Settings
-from core.documents.chunking import chunk_pages
-from core.documents.parse_worker import parse_in_subprocess
-from core.documents.sniff import sniff
-from core.embeddings import SentenceTransformerEmbedder, embedder_label
-from core.library import UploadedFile
+from core.library.parsing.chunking import chunk_pages
+from core.library.parsing.parse_worker import parse_in_subprocess
+from core.library.parsing.sniff import sniff
+from core.index.embeddings import SentenceTransformerEmbedder, embedder_label
+from core.library.service import UploadedFile
 from core.services import build_services
 
 EMBED_BATCH = 64
@@ -67,7 +67,7 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
         texts = [c.text for pages in parsed for c in chunk_pages(pages, settings.chunk_size, settings.chunk_overlap)]
         split["chunk"] = time.perf_counter() - started
         split["embed"], vectors = _bare_embedding(embedder, texts)
-        from core.chunks import Chunk
+        from core.base.chunks import Chunk
 
         svc.store.create_collection("scratch", embedder_label(settings), settings.chunk_size, settings.chunk_overlap)
         started = time.perf_counter()

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from core.config import Settings
-from core.documents.loaders import load
-from core.library import Progress, UploadedFile
+from core.library.parsing.loaders import load
+from core.library.service import Progress, UploadedFile
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def per_page_cost(scan: bytes, pages: int) -> list[tuple[float, float]]:
     """
     import pypdfium2 as pdfium
 
-    from core.documents.ocr import recognise, render_pdf_page
+    from core.library.parsing.ocr import recognise, render_pdf_page
 
     pdf = pdfium.PdfDocument(scan)
     recognise(render_pdf_page(pdf, 1))  # load the models outside the timing

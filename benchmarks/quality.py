@@ -29,7 +29,7 @@ from benchmarks.common import machine
 from core.config import Settings
 from core.evaluation import metrics
 from core.evaluation.runs import EvalConfig
-from core.library import UploadedFile
+from core.library.service import UploadedFile
 from core.services import Services, build_services
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from core.config import Settings
-from core.library import UploadedFile
+from core.library.service import UploadedFile
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from benchmarks.common import Row, SyntheticText, machine, median, percentile, table, unit_vectors
 from core.config import Settings
-from core.embeddings import SentenceTransformerEmbedder, embedder_label
+from core.index.embeddings import SentenceTransformerEmbedder, embedder_label
 from core.services import Services, build_services
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 
 COLLECTION = "bench"
 K = 5
@@ -44,7 +44,7 @@ def fill(svc: Services, n: int, text: SyntheticText, batch: int = 5000) -> tuple
     Each synthetic document also gets its catalog row, as an upload leaves it: without one, the start-up
     recovery (core/recovery.py) takes the chunks for a killed upload's leftovers and deletes them.
     """
-    from core.catalog import DocumentRecord
+    from core.library.catalog import DocumentRecord
 
     svc.store.create_collection(COLLECTION, embedder_label(svc.settings), svc.settings.chunk_size, svc.settings.chunk_overlap)
     texts: list[str] = []
@@ -149,8 +149,8 @@ def run_one(n: int, backend: str, n_questions: int, embedder: SentenceTransforme
 
 def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
     """The keyword part alone, in memory, at `n` chunks: our index against rank_bm25 scoring every chunk (the old way)."""
-    from core.sparse_index import KeywordIndex
-    from core.text import tokenize
+    from core.index.keyword import KeywordIndex
+    from core.base.words import tokenize
 
     text = SyntheticText(seed=n)
     texts = [text.passage() for _ in range(n)]

@@ -5,24 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.catalog import Catalog
+from core.library.catalog import Catalog
 from core.config import Settings
-from core.embeddings import Embedder, make_embedder
-from core.history import ChatHistory
-from core.library import DocumentLibrary
-from core.recovery import MaintenanceLock, RecoveryReport, reconcile
-from core.pageview import PageViewService
-from core.chat import ChatService
+from core.index.embeddings import Embedder, make_embedder
+from core.chat.history import ChatHistory
+from core.library.service import DocumentLibrary
+from core.library.recovery import MaintenanceLock, RecoveryReport, reconcile
+from core.library.pageview import PageViewService
+from core.chat.service import ChatService
 from core.engines.resolver import Engines
-from core.evaluation.advisor import AdvisorService
+from core.advisor.advice import AdvisorService
 from core.evaluation.service import EvaluationService
-from core.evaluation.update_test import UpdateTestService
+from core.evaluation.document_update import UpdateTestService
 from core.finetune.service import FineTuneService
-from core.retrieval import Retriever
-from core.store import VectorStore, lock_store
-from core.store_probe import StoreHealth, StoreProbe
-from core.sparse_index import KeywordIndexes
-from core.variants import VariantRegistry
+from core.index.retrieval import Retriever
+from core.index.store import VectorStore, lock_store
+from core.index.store_probe import StoreHealth, StoreProbe
+from core.index.keyword import KeywordIndexes
+from core.engines.variants import VariantRegistry
 
 
 

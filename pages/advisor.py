@@ -6,12 +6,12 @@ from datetime import datetime
 
 import streamlit as st
 
-from core.evaluation.advisor import (
+from core.advisor.advice import (
     APPROACHES, BUDGET_LABELS, CHANGE_LABELS, HARDWARE_LABELS, LABELS, SKILL_LABELS, Advised, Criteria,
 )
 from core.errors import AppError
-from core.safety import escape_markdown
-from pages.common import page_setup, show_error
+from core.chat.safety import escape_markdown
+from ui.common import page_setup, show_error
 
 svc = page_setup()
 

@@ -11,13 +11,13 @@ import streamlit as st
 
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
-from core.history import INTERRUPTED, Conversation, tally_preferences, to_json, to_markdown
-from core.chat import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
-from core.followup import recent_turns
-from core.safety import escape_markdown
-from pages.common import current_collection, guarded, page_setup, show_error
-from pages.confirm import ask_to_confirm, confirm_dialog
-from pages.page_view import source_page_toggle
+from core.chat.history import INTERRUPTED, Conversation, tally_preferences, to_json, to_markdown
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
+from core.chat.followup import recent_turns
+from core.chat.safety import escape_markdown
+from ui.common import current_collection, guarded, page_setup, show_error
+from ui.confirm import ask_to_confirm, confirm_dialog
+from ui.page_view import source_page_toggle
 
 RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
 

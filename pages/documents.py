@@ -8,12 +8,12 @@ from datetime import datetime
 import streamlit as st
 
 from core.errors import AppError
-from core.library import IngestResult, Progress, ReplaceResult, UploadedFile
-from core.safety import escape_markdown
-from core.samples import SAMPLE_COLLECTION, sample_uploads
-from pages.common import current_collection, guarded, page_setup, show_error
-from pages.confirm import ask_to_confirm, confirm_dialog, pending
-from pages.page_view import show_page
+from core.library.service import IngestResult, Progress, ReplaceResult, UploadedFile
+from core.chat.safety import escape_markdown
+from core.library.samples import SAMPLE_COLLECTION, sample_uploads
+from ui.common import current_collection, guarded, page_setup, show_error
+from ui.confirm import ask_to_confirm, confirm_dialog, pending
+from ui.page_view import show_page
 
 svc = page_setup()
 settings = svc.settings

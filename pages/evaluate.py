@@ -9,11 +9,11 @@ import streamlit as st
 from core.errors import AppError
 from core.evaluation.runs import EvalConfig
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
-from core.questions import SPLIT_LABELS
-from core.safety import escape_markdown
-from pages.common import current_collection, guarded, page_setup, show_error
-from pages.jobs_panel import job_panel
-from pages.update_section import render_update_test
+from core.base.questions import SPLIT_LABELS
+from core.chat.safety import escape_markdown
+from ui.common import current_collection, guarded, page_setup, show_error
+from ui.jobs_panel import job_panel
+from ui.update_section import render_update_test
 
 svc = page_setup()
 settings = svc.settings

@@ -8,12 +8,12 @@ import streamlit as st
 
 from core.errors import AppError
 from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
-from core.jobs import TERMINAL_STATES, JobStatus
-from core.safety import escape_markdown
-from core.samples import sample_qa_files
-from pages.common import current_collection, guarded, page_setup, show_error
-from pages.confirm import ask_to_confirm, confirm_dialog, pending
-from pages.jobs_panel import job_panel
+from core.base.jobs import TERMINAL_STATES, JobStatus
+from core.chat.safety import escape_markdown
+from core.library.samples import sample_qa_files
+from ui.common import current_collection, guarded, page_setup, show_error
+from ui.confirm import ask_to_confirm, confirm_dialog, pending
+from ui.jobs_panel import job_panel
 
 svc = page_setup()
 settings = svc.settings

@@ -12,7 +12,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from core.config import Settings  # noqa: E402
-from core.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from core.index.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from core.services import Services, build_services  # noqa: E402
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: E402,F401
 

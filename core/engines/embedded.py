@@ -34,14 +34,14 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
-from core.cpu import CpuShare
+from core.base.cpu import CpuShare
 from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
 from core.engines.gguf_files import file_key, validate_lora_gguf
-from core.variants import Variant, VariantRegistry
+from core.engines.variants import Variant, VariantRegistry
 
 # Measured on the 2-core target: with 2 generation threads any other busy process makes decoding
 # collapse; prompt processing (batch) still gains from both cores, but only while no other process is busy
-# (`core.cpu`): the batch threads are chosen per request, at most N_THREADS_BATCH.
+# (`core.base.cpu`): the batch threads are chosen per request, at most N_THREADS_BATCH.
 N_THREADS = 1
 N_THREADS_BATCH = 2
 # Base models have no chat template: they answer a completion prompt and then ramble on, so stop

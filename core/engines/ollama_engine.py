@@ -30,7 +30,7 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
-from core.variants import VariantRegistry
+from core.engines.variants import VariantRegistry
 
 DEFAULT_PORT = 11434
 CHARS_PER_TOKEN = 3.5  # conservative for English prose; the real ratio is 3.5–4.5

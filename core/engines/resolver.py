@@ -17,7 +17,7 @@ from core.engines.base import Engine, EngineStatus
 from core.engines.embedded import EmbeddedEngine
 from core.engines.ollama_engine import OllamaEngine
 from core.errors import ConfigError
-from core.variants import Variant, VariantRegistry
+from core.engines.variants import Variant, VariantRegistry
 
 EngineName = Literal["ollama", "embedded"]
 PROBE_TTL_S = 5.0  # an Ollama that starts or stops is noticed within this many seconds

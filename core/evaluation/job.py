@@ -12,17 +12,17 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.chat import ChatService
+from core.chat.service import ChatService
 from core.config import Settings
-from core.embeddings import make_embedder
+from core.index.embeddings import make_embedder
 from core.engines.resolver import Engines
 from core.errors import EvaluationError
 from core.evaluation.recorded import RecordedRetriever
 from core.evaluation.runner import run_evaluation
 from core.evaluation.runs import EvalConfig
-from core.history import ChatHistory
-from core.jobs import JobContext, JobKind, run_job_main
-from core.questions import EvalQuestion, write_questions
+from core.chat.history import ChatHistory
+from core.base.jobs import JobContext, JobKind, run_job_main
+from core.base.questions import EvalQuestion, write_questions
 
 EVAL_JOB = JobKind(
     name="evaluation", module="core.evaluation.job", root="evaluation/runs", prefix="ev", what="evaluation run",

@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict
 from typing import Any, Iterable, Mapping, Sequence
 
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.errors import EvaluationError
-from core.retrieval import Retrieval
+from core.index.retrieval import Retrieval
 
 RETRIEVAL_FILE = "retrieval.jsonl"
 
@@ -35,7 +35,7 @@ def record_retrievals(retriever: Any, collection: str, questions: Iterable[str],
 
 
 class RecordedRetriever:
-    """Answers `search` from recorded results (same signature as core.retrieval.Retriever.search)."""
+    """Answers `search` from recorded results (same signature as core.index.retrieval.Retriever.search)."""
 
     def __init__(self, records: Sequence[Mapping[str, Any]], embedder: Any = None) -> None:
         self.embedder = embedder

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.chat import Question
+from core.chat.service import Question
 from core.engines.base import GenerationRequest, Prompt
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
-from core.fsutil import write_json_atomic
+from core.base.files import write_json_atomic
 from core.evaluation.scoring import score_answer, summarise
-from core.questions import EvalQuestion
+from core.base.questions import EvalQuestion
 
 ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
 ARMS = ("base", "rag", "finetuned", "hybrid")

@@ -1,7 +1,7 @@
 """Saved evaluation runs: one folder per run under `<data_dir>/evaluation/runs/<run_id>/`.
 
     config.json     what was asked (collection, arms, engine, models, question set)
-    questions.jsonl the questions, as `core.questions` reads them
+    questions.jsonl the questions, as `core.base.questions` reads them
     rows.jsonl      one scored row per question and arm, appended as each answer finishes (partial runs keep them)
     status.json     state (queued|running|done|cancelled|failed), progress, ETA: the run is a background job
                     (core/jobs.py; the folder is the job's folder, with its log.txt, job.lock and cancel flag)

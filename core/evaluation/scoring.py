@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from core.evaluation import metrics as m
-from core.questions import SPLIT_LABELS, EvalQuestion
+from core.base.questions import SPLIT_LABELS, EvalQuestion
 
 RETRIEVAL_ARMS = ("rag", "hybrid")
 ALL = "all"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.config import Settings
-from core import jobs
+from core.base import jobs
 from core.errors import EvaluationError, JobBusyError
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
@@ -24,8 +24,8 @@ from core.evaluation.runner import check_arms
 from core.evaluation.runs import TERMINAL, EvalConfig, SavedRun, read_json, read_rows, run_dir
 from core.evaluation.scoring import GRID_METRICS, RETRIEVAL_ARMS, grid_rows, summarise
 from core.finetune.service import FineTuneService
-from core.questions import EvalQuestion, read_finetune_halves, read_questions
-from core.samples import SAMPLES_DIR, sample_qa_files
+from core.base.questions import EvalQuestion, read_finetune_halves, read_questions
+from core.library.samples import SAMPLES_DIR, sample_qa_files
 
 SAMPLE_PREFIX = "sample:"
 FINETUNE_PREFIX = "finetune:"

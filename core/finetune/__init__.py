@@ -6,7 +6,7 @@ Modules (none imports torch, transformers, peft or llama_cpp at import time):
 - `generation`     Q&A written by a model from a collection's chunks, the split by source;
 - `qa_import`      Q&A imported from a CSV/JSONL file, split by source;
 - `generation_job` the generation program, run as a background job;
-- `jobs`           the training job's config and kind (on `core.jobs`);
+- `jobs`           the training job's config and kind (on `core.base.jobs`);
 - `train`          the training program (`python -m core.finetune.train --config CONFIG.json`);
 - `hfmodel`        loading the base model's weights from a GGUF (cached as an HF folder);
 - `lora_gguf`      PEFT adapter → llama.cpp LoRA GGUF;

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from core.errors import FineTuneError
-from core.fsutil import write_json_atomic, write_jsonl_atomic
-from core.names import validate_name
-from core.prompts import clean_answer, clean_question
-from core.questions import EvalQuestion, read_questions
+from core.base.files import write_json_atomic, write_jsonl_atomic
+from core.base.names import validate_name
+from core.chat.prompts import clean_answer, clean_question
+from core.base.questions import EvalQuestion, read_questions
 
 
 @dataclass(frozen=True)

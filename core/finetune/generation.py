@@ -14,12 +14,12 @@ import re
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet
-from core.prompts import clean_answer, clean_question
-from core.text import tokenize
+from core.chat.prompts import clean_answer, clean_question
+from core.base.words import tokenize
 
 Generator = Callable[[str], str]
 OnProgress = Callable[[int, int, str], None]

@@ -1,7 +1,7 @@
 """The training-set generation program: `python -m core.finetune.generation_job --config CONFIG.json`.
 
 Writing Q&A pairs with a model takes minutes (a few seconds per chunk), so it runs as a background
-job (`core.jobs`): the page starts it and polls it, and clicking elsewhere does not stop it.
+job (`core.base.jobs`): the page starts it and polls it, and clicking elsewhere does not stop it.
 The config carries everything the job needs: the chunks (read by the starter, which holds the vector
 store) or the imported pairs to reword, the options, the engine choice and the settings.
 """
@@ -14,13 +14,13 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.config import Settings
 from core.engines.resolver import Engines
 from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
 from core.finetune.generation import build_training_set, engine_generator
 from core.finetune.qa_import import split_imported
-from core.jobs import JobContext, JobKind, run_job_main
+from core.base.jobs import JobContext, JobKind, run_job_main
 
 GENERATION = JobKind(
     name="training-set", module="core.finetune.generation_job", root="finetune/generation", prefix="ts",

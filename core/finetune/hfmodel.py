@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FineTuneError
-from core.fsutil import atomic_path
+from core.base.files import atomic_path
 
 _DONE = "converted.json"
 

@@ -1,6 +1,6 @@
-"""Training jobs: the training program run as a `core.jobs` background job (kind TRAINING).
+"""Training jobs: the training program run as a `core.base.jobs` background job (kind TRAINING).
 
-A job lives in `<data_dir>/finetune/jobs/<job_id>/` (see `core.jobs` for the files, the locks and
+A job lives in `<data_dir>/finetune/jobs/<job_id>/` (see `core.base.jobs` for the files, the locks and
 how liveness is checked); `TrainConfig` is its config.json. One heavy job runs at a time.
 """
 
@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core import jobs as core_jobs
+from core.base import jobs as core_jobs
 from core.errors import FineTuneError
-from core.jobs import TERMINAL_STATES, JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
-from core.variants import VariantRegistry
+from core.base.jobs import TERMINAL_STATES, JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
+from core.engines.variants import VariantRegistry
 
 __all__ = ["TERMINAL_STATES", "TRAINING", "TrainConfig", "TrainingStatus", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
            "job_status", "jobs_root", "list_jobs", "new_job_id", "start_job", "wait_job"]
@@ -131,7 +131,7 @@ class TrainingStatus(JobStatus):
         return cls(**{f.name: getattr(status, f.name) for f in fields(JobStatus)})
 
 
-# ---------------------------------------------------------------- the training job on core.jobs
+# ---------------------------------------------------------------- the training job on core.base.jobs
 
 TRAINING = JobKind(
     name="training", module="core.finetune.train", root="finetune/jobs", prefix="ft", what="fine-tuning job",

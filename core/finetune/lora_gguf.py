@@ -21,7 +21,7 @@ from typing import Any
 
 from core.engines.gguf_files import base_header, validate_lora_gguf
 from core.errors import VariantError
-from core.fsutil import atomic_path
+from core.base.files import atomic_path
 
 # Architectures whose GGUF stores attention/MLP weights exactly as the HF checkpoint does.
 _SAME_LAYOUT = {"gemma", "gemma2", "gemma3", "qwen2", "qwen3", "starcoder2", "stablelm", "granite"}

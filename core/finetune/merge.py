@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import VariantError
 from core.engines.gguf_files import validate_lora_gguf
 from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter
-from core.fsutil import atomic_path
+from core.base.files import atomic_path
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 A variant trained on bare `Question: …\\nAnswer:` prompts never sees passages, yet in `hybrid` mode the chat
 sends it the RAG completion prompt. With "read passages" on, every training pair is also shown the way the
 chat would show it: its question's passages retrieved from the collection by the chat's retriever (same k,
-same method), cut to their relevant sentences by `core.context.select_evidence`, and laid out by
-`core.prompts.rag_prompt` — called, never copied, so training follows any change to that prompt.
+same method), cut to their relevant sentences by `core.chat.evidence.select_evidence`, and laid out by
+`core.chat.prompts.rag_prompt` — called, never copied, so training follows any change to that prompt.
 
 As retrieval-aware fine-tuning does (RAFT, Zhang et al. 2024), a share of pairs also gets a *distractor*
 example: passages retrieved for another question that do not hold this pair's answer, with the refusal the
@@ -21,17 +21,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from core.chunks import Chunk
-from core.context import select_evidence
+from core.base.chunks import Chunk
+from core.chat.evidence import select_evidence
 from core.engines.base import Prompt
 from core.errors import FineTuneError
 from core.evaluation.metrics import contains_reference
 from core.finetune.dataset import QAPair, read_jsonl
-from core.fsutil import write_jsonl_atomic
-from core.prompts import READ_REFUSAL, rag_prompt
+from core.base.files import write_jsonl_atomic
+from core.chat.prompts import READ_REFUSAL, rag_prompt
 
 # The reply the RAG completion prompt's worked example gives when its passage does not hold the answer
-# (tests check it is still the one `core.prompts` teaches, and that the refusal detectors recognise it).
+# (tests check it is still the one `core.chat.prompts` teaches, and that the refusal detectors recognise it).
 REFUSAL_ANSWER = READ_REFUSAL
 DISTRACTOR_FRACTION = 0.3
 
@@ -84,7 +84,7 @@ def build_passage_examples(pairs: Sequence[QAPair], retriever: Any, collection: 
                            distractor_fraction: float = DISTRACTOR_FRACTION, seed: int = 0) -> tuple[list[PassageExample], PassageCounts]:
     """The read-passages examples of `pairs`: one per pair whose passages hold its answer, plus distractors.
 
-    `retriever` is the chat's (`core.retrieval.Retriever`), `top_k` and `method` the chat's settings.
+    `retriever` is the chat's (`core.index.retrieval.Retriever`), `top_k` and `method` the chat's settings.
     """
     if not 0.0 <= distractor_fraction <= 1.0:
         raise FineTuneError(f"The distractor share must be between 0 and 1 (got {distractor_fraction}).")

@@ -6,15 +6,15 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, pairs_from_questions
 from core.finetune.generation import Generator, OnProgress, dedupe, seen_half, split_chunks
-from core.questions import read_questions
+from core.base.questions import read_questions
 
 
 def read_qa_file(data: bytes | str | Path, file_name: str = "") -> list[QAPair]:
-    """Q&A pairs from a question file (`core.questions`: CSV, JSONL, a JSON list, chat messages); each needs an answer."""
+    """Q&A pairs from a question file (`core.base.questions`: CSV, JSONL, a JSON list, chat messages); each needs an answer."""
     return pairs_from_questions(read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file"))
 
 

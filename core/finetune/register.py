@@ -26,9 +26,9 @@ from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
 from core.finetune.jobs import TrainConfig
 from core.finetune.merge import merge_lora
-from core.fsutil import copy_atomic, write_json_atomic
-from core.prompts import finetuned_prompt, plain_prompt
-from core.variants import Variant, VariantRegistry
+from core.base.files import copy_atomic, write_json_atomic
+from core.chat.prompts import finetuned_prompt, plain_prompt
+from core.engines.variants import Variant, VariantRegistry
 
 DETAILS_FILE = "training.json"
 ADAPTER_FILE = "adapter.gguf"

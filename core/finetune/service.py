@@ -7,7 +7,7 @@
 - variants: list, register (from a job, an adapter file, or an existing Ollama model), delete, over
   one registry.
 
-Long work runs as a `core.jobs` job, never in the page script: training (`core.finetune.train`) and
+Long work runs as a `core.base.jobs` job, never in the page script: training (`core.finetune.train`) and
 training-set generation (`core.finetune.generation_job`).
 """
 
@@ -20,7 +20,7 @@ from dataclasses import replace as with_fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from core import jobs as core_jobs
+from core.base import jobs as core_jobs
 from core.config import Settings
 from core.engines.resolver import Engines
 from core.errors import FineTuneError
@@ -43,12 +43,12 @@ from core.finetune.register import (
     register_ollama,
     register_trained,
 )
-from core.fsutil import copy_atomic
-from core.jobs import JobKind, JobStatus
-from core.library import DocumentLibrary
-from core.retrieval import Retriever
-from core.samples import sample_qa_files
-from core.variants import Variant, VariantRegistry
+from core.base.files import copy_atomic
+from core.base.jobs import JobKind, JobStatus
+from core.library.service import DocumentLibrary
+from core.index.retrieval import Retriever
+from core.library.samples import sample_qa_files
+from core.engines.variants import Variant, VariantRegistry
 
 TRAINING_DEFAULTS = TrainConfig(job_id="defaults", data_dir="", dataset="")
 

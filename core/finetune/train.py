@@ -5,7 +5,7 @@ faster than transformers' `Trainer` and 2.5× faster than TRL for the same resul
 per-step progress and cancellation anyway. The output projection is computed for answer positions
 only (Gemma's 262k vocabulary makes it half the compute otherwise).
 
-Each example is exactly what the chat sends in `finetuned` mode, built with `core.prompts`:
+Each example is exactly what the chat sends in `finetuned` mode, built with `core.chat.prompts`:
 - completion form (base models, e.g. the bundled Gemma 3 270M): `Question: {q}\nAnswer:` then
   ` {answer}` + EOS, tokenised as llama.cpp does (BOS + prompt; the answer's tokens after it);
 - chat form (bases with a chat template): the chat's messages through the template, then the
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.engines.base import Prompt
-from core.cpu import CpuShare
+from core.base.cpu import CpuShare
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.hfmodel import BaseSource, load_base, pick_device
@@ -41,8 +41,8 @@ from core.finetune.jobs import TRAINING, TrainConfig
 from core.finetune.lora_gguf import peft_to_lora_gguf
 from core.finetune.passages import PassageExample, load_passage_examples
 from core.finetune.register import register_from_job
-from core.jobs import Cancelled, JobContext, StatusWriter, run_job_main
-from core.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
+from core.base.jobs import Cancelled, JobContext, StatusWriter, run_job_main
+from core.chat.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def prompt_form(tokenizer: Any, requested: str = "auto") -> str:
 
 
 def _prompts_for(pair: QAPair, rag: bool) -> Any:
-    # The chat builds its prompts with core.prompts; training uses the very same functions.
+    # The chat builds its prompts with core.chat.prompts; training uses the very same functions.
     if not rag:
         return plain_prompt(pair.question)
     chunk = Chunk(pair.chunk_id, pair.doc_id, pair.source, pair.page or 0, pair.context, score=1.0)

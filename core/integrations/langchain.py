@@ -24,10 +24,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from core.embeddings import Embedder
+from core.index.embeddings import Embedder
 from core.errors import AppError
-from core.chunks import Chunk
-from core.retrieval import Method, Retriever
+from core.base.chunks import Chunk
+from core.index.retrieval import Method, Retriever
 from core.services import Services
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import pytest
 
 from core.errors import EvaluationError
 from core.evaluation.recorded import RecordedRetriever, record_retrievals
-from core.library import UploadedFile
-from core.chunks import Chunk
+from core.library.service import UploadedFile
+from core.base.chunks import Chunk
 from core.services import Services
 
 MANUAL = Path(__file__).resolve().parents[2] / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
@@ -45,7 +45,7 @@ def test_recorded_retrieval_replays_the_real_one(services: Services) -> None:
 
 
 def test_the_job_builds_the_apps_chat_service_on_the_recorded_retrieval(tmp_path: Path) -> None:
-    from core.chat import ChatService
+    from core.chat.service import ChatService
     from core.config import Settings
     from core.evaluation.job import job_chat_service
 

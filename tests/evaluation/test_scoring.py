@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.evaluation.scoring import block, grid_rows, score_answer, summarise
-from core.questions import EvalQuestion
+from core.base.questions import EvalQuestion
 
 PASSAGE_OK = "Do not place more than 15 kg on the open door of the dishwasher."
 PASSAGE_OTHER = "Children under 3 years must be kept away unless supervised."
@@ -102,7 +102,7 @@ def test_an_answer_flagged_not_supported_counts_as_declined_but_not_as_refused()
 
 def test_a_passage_from_any_page_that_holds_the_answer_counts_as_the_right_page() -> None:
     from core.evaluation.metrics import reference_rank
-    from core.questions import read_questions
+    from core.base.questions import read_questions
 
     (q,) = read_questions('{"question": "Dose?", "answer": "200 mg", "source": "label.pdf", "page": 9, "pages": [1, 9]}\n', "q.jsonl")
     assert q.pages == (1, 9) and json.loads(json.dumps(q.to_record()))["pages"] == [1, 9]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from core.errors import FineTuneError, QuestionFileError
-from core.chunks import Chunk
+from core.base.chunks import Chunk
 from core.finetune import dataset as ds
 from core.finetune import generation as gen
 from core.finetune import qa_import
-from core.questions import read_questions
+from core.base.questions import read_questions
 from core.finetune.dataset import DatasetOptions
 
 

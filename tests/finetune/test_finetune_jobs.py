@@ -15,7 +15,7 @@ import pytest
 from core.errors import FineTuneError, JobBusyError, JobError, VariantError
 from core.finetune import jobs
 from core.engines.ollama_engine import parse_parameters
-from core.variants import Variant, VariantRegistry
+from core.engines.variants import Variant, VariantRegistry
 
 
 def _config(tmp_path: Path, **kw: object) -> jobs.TrainConfig:

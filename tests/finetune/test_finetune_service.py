@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.embeddings import SentenceTransformerEmbedder
+from core.index.embeddings import SentenceTransformerEmbedder
 from core.errors import CollectionNotFoundError, FineTuneError
-from core.library import UploadedFile
+from core.library.service import UploadedFile
 from core.services import Services, build_services
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import FakeOllamaServer

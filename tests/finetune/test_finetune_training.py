@@ -16,12 +16,12 @@ from core.config import Settings
 from core.engines.base import GenerationRequest
 from core.errors import VariantError
 from core.finetune import jobs
-from core.prompts import finetuned_prompt
+from core.chat.prompts import finetuned_prompt
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.finetune.register import DeletedVariant, delete_variant, list_variants, register_embedded, register_existing_ollama, register_ollama
-from core.variants import VariantRegistry
+from core.engines.variants import VariantRegistry
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
-from tests.finetune.conftest import FACTS, TrainedRun
+from tests.helpers.trained_variant import FACTS, TrainedRun
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_validation_rejects_an_adapter_for_another_model(trained: TrainedRun, tm
 
 def test_embedded_variant_answers_through_the_engine(trained: TrainedRun, base_gguf: Path) -> None:
     from core.engines.embedded import EmbeddedEngine
-    from core.prompts import plain_prompt
+    from core.chat.prompts import plain_prompt
 
     settings = Settings.from_env(env={}, dotenv=None, data_dir=trained.data_dir, engine="embedded")
     variant = register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status.result["adapter_gguf"]), base_gguf,
@@ -194,7 +194,7 @@ def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_
 
     from core.finetune.hfmodel import cache_dir_for
     from core.finetune.train import build_examples, prompt_form, tokenize_example
-    from core.prompts import plain_prompt
+    from core.chat.prompts import plain_prompt
 
     tok = AutoTokenizer.from_pretrained(str(cache_dir_for(base_gguf, hf_cache)))
     assert prompt_form(tok) == "completion"

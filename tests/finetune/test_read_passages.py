@@ -16,16 +16,16 @@ from typing import Iterator
 
 import pytest
 
-from core.chat import Question
+from core.chat.service import Question
 from core.config import Settings
-from core.embeddings import SentenceTransformerEmbedder
+from core.index.embeddings import SentenceTransformerEmbedder
 from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
 from core.evaluation.metrics import contains_reference, is_refusal
 from core.finetune.dataset import QAPair
 from core.finetune.passages import REFUSAL_ANSWER, build_passage_examples, load_passage_examples
-from core.grounding import attribute
-from core.library import UploadedFile
-from core.prompts import NOT_FOUND, rag_prompt
+from core.chat.grounding import attribute
+from core.library.service import UploadedFile
+from core.chat.prompts import NOT_FOUND, rag_prompt
 from core.services import Services, build_services
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ of dozens of killed runs would make a crash test take most of the CI budget. The
 modules (no model is loaded, no inference runs, so no thread pool exists to be broken by fork), then for
 each request line on stdin (`JSON {"argv": [...], "env": {...}, "out": PATH, "err": PATH}`) forks a child
 that starts its own session, points stdout/stderr at the given files, and runs exactly what
-`python -m core ARGV` runs (`core.__main__.main`). It answers with the child's pid on stdout, and the exit
+`python -m core ARGV` runs (`core.cli.main.main`). It answers with the child's pid on stdout, and the exit
 status is written by the child to `status` (absent when it was killed). Children are reaped automatically
 (SIGCHLD ignored), so the test sees a finished or killed run as a pid that no longer exists.
 """
@@ -23,7 +23,7 @@ def main() -> None:
     import chromadb  # noqa: F401  (warm imports: the expensive part of every CLI start)
     import sentence_transformers  # noqa: F401
 
-    import core.__main__ as cli
+    import core.cli.main as cli
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies: a gone pid means a finished run
     sys.stdout.write("ready\n")

@@ -1,4 +1,4 @@
-"""A small real job program for testing `core.jobs`: counts to `n`, one step every `step_s` seconds."""
+"""A small real job program for testing `core.base.jobs`: counts to `n`, one step every `step_s` seconds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import AppError
-from core.jobs import JobContext, JobKind, run_job_main
+from core.base.jobs import JobContext, JobKind, run_job_main
 
 COUNT = JobKind(name="count", module="tests.helpers.count_job", root="jobs/count", prefix="cnt", what="counting job",
                 heavy=False, cancel_hint="the test's cancel")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.config import Settings
-from core.embeddings import SentenceTransformerEmbedder
+from core.index.embeddings import SentenceTransformerEmbedder
 from core.errors import AppError
-from core.ingest_types import UploadedFile
+from core.library.types import UploadedFile
 from core.services import Services, build_services
 
 COLLECTION = "docs"

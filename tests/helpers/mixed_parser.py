@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from core.documents.loaders import Page, load
+from core.library.parsing.loaders import Page, load
 
 
 def parse(path: Path, kind: str) -> list[Page]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.documents.loaders import Page, load
+from core.library.parsing.loaders import Page, load
 
 
 def parse(path: Path, kind: str) -> list[Page]:

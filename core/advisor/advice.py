@@ -1,0 +1,532 @@
+"""The advisor: RAG, fine-tuning or hybrid, from a team's answers to five questions and the measured evidence.
+
+Every criterion and every measurement adds points to one or more approaches and says why, so the page can
+show how each one moved the recommendation. The criteria alone and the measurements alone are also ranked
+separately: when they point to different approaches the advice says so plainly instead of averaging it away.
+When there is no evidence yet, the advice lists the runs that would provide it.
+
+The rules follow the usual practitioner guidance: RAG suits teams of application engineers, data that
+changes, small budgets and little labelled data; fine-tuning suits static knowledge, ML teams with GPUs and
+many labelled examples, and answers that must come fast (no retrieval, short prompts); hybrid is for teams
+that can afford both and need the variant's behaviour with current facts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Mapping, get_args
+
+from core.errors import AppError
+from core.evaluation.document_update import latest_result
+
+Approach = Literal["rag", "finetuning", "hybrid"]
+APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
+LABELS = {"rag": "RAG", "finetuning": "Fine-tuning", "hybrid": "Hybrid (fine-tuned model + RAG)"}
+ARM_OF: dict[str, str] = {"rag": "rag", "finetuning": "finetuned", "hybrid": "hybrid"}  # the grid arm measuring each approach
+
+Skills = Literal["app_engineering", "mixed", "nlp_dl"]
+DataChanges = Literal["static", "yearly", "monthly", "weekly", "daily"]
+Budget = Literal["small", "medium", "large"]
+Hardware = Literal["cpu", "gpu", "cluster"]
+SKILL_LABELS = {"app_engineering": "application engineering", "mixed": "both", "nlp_dl": "NLP / deep learning"}
+CHANGE_LABELS = {"static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly", "weekly": "weekly", "daily": "daily"}
+CHANGES_PER_YEAR = {"static": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
+BUDGET_LABELS = {"small": "small", "medium": "medium", "large": "large"}
+HARDWARE_LABELS = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
+
+MIN_QUESTIONS = 5  # fewer scored questions than this per arm and split are too few to move anything
+LEVEL_GAP = 0.03  # arms closer than 3 points of correctness are level
+CLEAR_GAP = 0.10  # a lead of 10 points or more is clear
+
+
+class AdvisorInputError(AppError):
+    """An advisor input is missing or outside the allowed values."""
+
+
+def _check_choice(name: str, value: str, kind: Any) -> None:
+    allowed = get_args(kind)
+    if value not in allowed:
+        raise AdvisorInputError(f"{name} {value!r} is not one of {', '.join(allowed)}: pick one of those.")
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """The practitioner's five questions, as the team answers them."""
+
+    team_skills: Skills = "app_engineering"
+    data_changes: DataChanges = "monthly"
+    budget: Budget = "medium"
+    hardware: Hardware = "cpu"
+    labelled_pairs: int = 0  # question/answer pairs the team has (or can write) for training
+    max_answer_s: float | None = None  # how fast a whole answer must come; None: no requirement
+
+    def __post_init__(self) -> None:
+        _check_choice("Team skills", self.team_skills, Skills)
+        _check_choice("Data changes", self.data_changes, DataChanges)
+        _check_choice("Budget", self.budget, Budget)
+        _check_choice("Hardware", self.hardware, Hardware)
+        if self.labelled_pairs < 0:
+            raise AdvisorInputError("The number of labelled pairs cannot be negative: give 0 if there are none.")
+        if self.max_answer_s is not None and self.max_answer_s <= 0:
+            raise AdvisorInputError("The answer-time target must be a positive number of seconds, or left empty for no requirement.")
+
+
+@dataclass(frozen=True)
+class ArmScore:
+    """One cell of the scored grid: an arm on a split, with its correctness and latency."""
+
+    arm: str  # base | rag | finetuned | hybrid
+    split: str  # "seen" (facts the variant was trained on), "new" (documents it never saw) or "" (the whole set)
+    correct: float  # share of questions answered correctly, 0..1
+    n: int
+    p50_ms: float | None = None  # whole answer, median
+    p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class UpdateEvidence:
+    """What the document-update test measured."""
+
+    reindex_s: float  # seconds to index the changed document
+    retrain_s: float | None  # seconds to re-train the variant (recorded, or estimated)
+    retrain_estimated: bool
+    current_after: dict[str, float] = field(default_factory=dict)  # arm -> share answering the new facts after the update
+    n: int = 0  # changed-fact questions
+    when: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The latest measurements the advice can use; empty when nothing was run yet."""
+
+    scores: tuple[ArmScore, ...] = ()
+    run: str = ""  # which grid run the scores come from, for people
+    update: UpdateEvidence | None = None
+
+    def score(self, arm: str, split: str) -> ArmScore | None:
+        """The grid cell of `arm` on `split`, if measured."""
+        return next((s for s in self.scores if s.arm == arm and s.split == split), None)
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits the grid has, named splits first."""
+        found = {s.split for s in self.scores}
+        return [s for s in ("seen", "new", "") if s in found]
+
+
+@dataclass(frozen=True)
+class Move:
+    """How one criterion or one measurement moved the recommendation."""
+
+    kind: Literal["criterion", "measurement"]
+    name: str
+    points: dict[str, float]  # approach -> points added (negative: taken away)
+    reason: str
+
+    @property
+    def favours(self) -> Approach | None:
+        """The approach this move helps most (None if it moves nothing)."""
+        if not self.points or max(self.points.values()) <= 0:
+            return None
+        return _best({a: self.points.get(a, 0.0) for a in APPROACHES})
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The recommendation, how every input moved it, where measurements disagree, and what is missing."""
+
+    recommendation: Approach
+    totals: dict[str, float]
+    from_criteria: Approach
+    from_evidence: Approach | None
+    moves: list[Move]
+    conflicts: list[str]
+    missing: list[str]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out = asdict(self)
+        for move, raw in zip(self.moves, out["moves"]):
+            raw["favours"] = move.favours
+        return out
+
+
+def _best(points: dict[str, float]) -> Approach:
+    top = max(points.values())
+    return next(a for a in APPROACHES if points.get(a, 0.0) == top)
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
+# --------------------------------------------------------------------------- the criteria
+
+
+def criteria_moves(c: Criteria) -> list[Move]:
+    """How each of the five criteria moves the recommendation."""
+    moves: list[Move] = []
+    skills = {
+        "app_engineering": ({"rag": 2}, "Application engineers can build and run RAG (indexing, retrieval, prompts); fine-tuning "
+                                        "also needs people who build training sets, tune and evaluate models."),
+        "mixed": ({"rag": 1, "hybrid": 1}, "A team with both skills can run RAG and take on a fine-tuned variant where it pays."),
+        "nlp_dl": ({"finetuning": 2, "hybrid": 1}, "An NLP/deep-learning team can build, evaluate and maintain a fine-tuned model."),
+    }[c.team_skills]
+    moves.append(Move("criterion", "team skills", dict(skills[0]), skills[1]))
+
+    per_year = CHANGES_PER_YEAR[c.data_changes]
+    data = {
+        "static": ({"finetuning": 2}, "Static knowledge can be trained into the model once; it never goes stale."),
+        "yearly": ({"finetuning": 1}, "Knowledge that changes about once a year means re-training about once a year."),
+        "monthly": ({"rag": 1, "hybrid": 1}, "Documents that change monthly mean re-training a variant 12 times a year; "
+                                             "retrieval picks a change up as soon as the document is re-indexed."),
+        "weekly": ({"rag": 2, "hybrid": 1}, f"Documents that change weekly would need {per_year} re-trainings a year; "
+                                            "retrieval answers from the current version at once."),
+        "daily": ({"rag": 3, "hybrid": 1}, "Documents that change daily cannot be kept in a model's weights; retrieval "
+                                           "answers from what is indexed now."),
+    }[c.data_changes]
+    moves.append(Move("criterion", "data changes", dict(data[0]), data[1]))
+
+    budget = {
+        "small": ({"rag": 2}, "A small budget: RAG needs no training compute and no labelled data, only indexing."),
+        "medium": ({}, "A medium budget allows either approach; it does not move the recommendation."),
+        "large": ({"finetuning": 1, "hybrid": 1}, "A large budget can pay for training runs, labelled data and their upkeep."),
+    }[c.budget]
+    moves.append(Move("criterion", "budget", dict(budget[0]), budget[1]))
+
+    hardware = {
+        "cpu": ({"rag": 1}, "Training on CPU only is slow (minutes for a small model, impractical for large ones); RAG needs no training."),
+        "gpu": ({"finetuning": 1}, "A GPU makes LoRA fine-tuning practical."),
+        "cluster": ({"finetuning": 1, "hybrid": 1}, "Several GPUs make fine-tuning larger models practical."),
+    }[c.hardware]
+    moves.append(Move("criterion", "training hardware", dict(hardware[0]), hardware[1]))
+
+    if c.labelled_pairs < 100:
+        labelled = ({"rag": 2}, f"{c.labelled_pairs} labelled pairs are too few to fine-tune reliably (hundreds are the usual minimum); RAG needs none.")
+    elif c.labelled_pairs < 1000:
+        labelled = ({}, f"{c.labelled_pairs} labelled pairs are enough to try fine-tuning, not enough to favour it.")
+    else:
+        labelled = ({"finetuning": 1, "hybrid": 1}, f"{c.labelled_pairs} labelled pairs are enough to fine-tune well.")
+    moves.append(Move("criterion", "labelled data", dict(labelled[0]), labelled[1]))
+
+    if c.max_answer_s is None:
+        speed = ({}, "No answer-time requirement: speed does not move the recommendation.")
+    elif c.max_answer_s <= 1.0:
+        speed = ({"finetuning": 2}, f"Answers within {c.max_answer_s:g} s favour a fine-tuned model alone: no retrieval step and a short prompt.")
+    elif c.max_answer_s <= 3.0:
+        speed = ({"finetuning": 1}, f"Answers within {c.max_answer_s:g} s leave little room for retrieval and a long prompt.")
+    else:
+        speed = ({}, f"Answers within {c.max_answer_s:g} s leave room for retrieval.")
+    moves.append(Move("criterion", "response time", dict(speed[0]), speed[1]))
+    return moves
+
+
+# ------------------------------------------------------------------------ the measurements
+
+
+def evidence_moves(c: Criteria, e: Evidence) -> list[Move]:
+    """How each measurement moves the recommendation."""
+    moves: list[Move] = []
+    splits = [s for s in e.splits if s] or [s for s in e.splits]  # the whole set only when there are no named splits
+    for split in splits:
+        move = _correctness_move(e, split)
+        if move:
+            moves.append(move)
+    if c.max_answer_s is not None:
+        move = _latency_move(c, e)
+        if move:
+            moves.append(move)
+    if e.update is not None:
+        moves.extend(_update_moves(c, e.update))
+    return moves
+
+
+_SPLIT_NAMES = {"seen": "correctness on seen facts", "new": "correctness on new documents", "": "correctness"}
+
+
+def _correctness_move(e: Evidence, split: str) -> Move | None:
+    cells = {a: e.score(ARM_OF[a], split) for a in APPROACHES}
+    usable = {a: s for a, s in cells.items() if s is not None and s.n >= MIN_QUESTIONS}
+    if len(usable) < 2:
+        return None
+    shares = {a: s.correct for a, s in usable.items()}
+    ranked = sorted(shares, key=lambda a: (-shares[a], APPROACHES.index(a)))
+    lead = shares[ranked[0]] - shares[ranked[1]]
+    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" (n={usable[ranked[0]].n})"
+    if lead < LEVEL_GAP:
+        return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no move.")
+    points = 2.0 if lead >= CLEAR_GAP else 1.0
+    return Move("measurement", _SPLIT_NAMES[split], {ranked[0]: points},
+                f"Measured {listing}: {ARM_OF[ranked[0]]} leads by {lead * 100:.0f} points.")
+
+
+def _latency_move(c: Criteria, e: Evidence) -> Move | None:
+    target_ms = (c.max_answer_s or 0) * 1000
+    measured: dict[str, float] = {}
+    for a in APPROACHES:
+        cells = [s for s in e.scores if s.arm == ARM_OF[a] and s.p95_ms is not None]
+        if cells:
+            measured[a] = max(s.p95_ms for s in cells if s.p95_ms is not None)
+    if not measured:
+        return None
+    slow = {a: ms for a, ms in measured.items() if ms > target_ms}
+    listing = ", ".join(f"{ARM_OF[a]} {ms / 1000:.1f} s" for a, ms in measured.items())
+    if not slow:
+        return Move("measurement", "response time", {}, f"Measured p95 answer time {listing}: all meet your {c.max_answer_s:g} s target, so speed favours none.")
+    fast = [a for a in measured if a not in slow]
+    points = {a: -2.0 for a in slow} | {a: 1.0 for a in fast}
+    names = ", ".join(ARM_OF[a] for a in slow)
+    return Move("measurement", "response time", points, f"Measured p95 answer time {listing}: {names} miss your {c.max_answer_s:g} s target.")
+
+
+def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
+    moves: list[Move] = []
+    per_year = CHANGES_PER_YEAR[c.data_changes]
+    if u.retrain_s is not None and u.reindex_s > 0:
+        ratio = u.retrain_s / u.reindex_s
+        kind = "estimated" if u.retrain_estimated else "recorded"
+        base = (f"Indexing the changed document took {u.reindex_s:.1f} s; re-training the variant costs {u.retrain_s:.0f} s ({kind}), "
+                f"{ratio:.0f}× more")
+        if per_year == 0:
+            moves.append(Move("measurement", "re-index vs re-train", {}, base + ": with static data this cost is paid once, so it moves nothing."))
+        elif ratio >= 10:
+            yearly = f"; at {per_year} changes a year that is {u.retrain_s * per_year / 3600:.1f} h of training against {u.reindex_s * per_year / 60:.1f} min of indexing"
+            moves.append(Move("measurement", "re-index vs re-train", {"rag": 2.0, "hybrid": 1.0}, base + yearly + "."))
+        else:
+            moves.append(Move("measurement", "re-index vs re-train", {}, base + ": too small a difference to move the recommendation."))
+    rag_now = u.current_after.get("rag")
+    ft_now = u.current_after.get("finetuned")
+    if rag_now is not None and ft_now is not None and u.n >= 1:
+        listing = ", ".join(f"{arm} {_pct(share)}" for arm, share in u.current_after.items())
+        if rag_now - ft_now >= 0.3:
+            moves.append(Move("measurement", "answers after the update", {"rag": 1.0, "hybrid": 1.0},
+                              f"After the document changed, the new figures were given by {listing} of {u.n} questions: "
+                              "the variant alone keeps the old figures until it is re-trained."))
+        else:
+            moves.append(Move("measurement", "answers after the update", {},
+                              f"After the document changed, the new figures were given by {listing} of {u.n} questions: no clear difference."))
+    return moves
+
+
+# --------------------------------------------------------------------------- the advice
+
+
+def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
+    """The runs that would give (more) evidence, each with how to run it."""
+    missing: list[str] = []
+    grid = "the Evaluate page, or `python -m core eval --collection C --questions FILE --modes base,rag,finetuned,hybrid`"
+    if not e.scores:
+        missing.append(f"No scored grid run yet: score the modes on your questions ({grid}).")
+    else:
+        arms = {s.arm for s in e.scores}
+        for a in APPROACHES:
+            if ARM_OF[a] not in arms:
+                extra = " (build a fine-tuned variant on the Fine-tune page first)" if a != "rag" else ""
+                missing.append(f"The grid run has no `{ARM_OF[a]}` arm{extra}: run the grid with it ({grid}).")
+        if "new" not in e.splits:
+            missing.append("The grid run has no *new documents* split: score the Fine-tune page's held-out halves "
+                           "(seen facts / new documents) to see what the variant does with documents it never saw.")
+        few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
+        if few:
+            missing.append(f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a larger question set.")
+        if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
+            missing.append("The grid run has no latency figures to check your answer-time target against.")
+    if e.update is None:
+        missing.append("No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core update-test`) to measure "
+                       "re-indexing a changed document against re-training the variant.")
+    return missing
+
+
+def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
+    """The recommendation from the criteria and the evidence, with every move, conflict and missing run."""
+    evidence = evidence or Evidence()
+    c_moves = criteria_moves(criteria)
+    e_moves = evidence_moves(criteria, evidence)
+    c_totals = _sum(c_moves)
+    e_totals = _sum(e_moves)
+    totals = {a: c_totals[a] + e_totals[a] for a in APPROACHES}
+    recommendation = _best(totals)
+    from_criteria = _best(c_totals)
+    from_evidence = _best(e_totals) if any(m.favours for m in e_moves) else None
+    conflicts = _conflicts(criteria, evidence, from_criteria, from_evidence, e_moves)
+    missing = missing_evidence(criteria, evidence)
+    return Advice(recommendation, totals, from_criteria, from_evidence, c_moves + e_moves, conflicts, missing,
+                  _summary(recommendation, totals, from_criteria, from_evidence, c_totals, e_totals))
+
+
+def _sum(moves: list[Move]) -> dict[str, float]:
+    totals = {a: 0.0 for a in APPROACHES}
+    for move in moves:
+        for approach, points in move.points.items():
+            totals[approach] += points
+    return totals
+
+
+def _conflicts(c: Criteria, e: Evidence, from_criteria: Approach, from_evidence: Approach | None, e_moves: list[Move]) -> list[str]:
+    out: list[str] = []
+    if from_evidence is not None and from_evidence != from_criteria:
+        names = ", ".join(m.name for m in e_moves if m.favours == from_evidence)
+        out.append(f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} ({names}).")
+    for m in e_moves:
+        if m.favours is not None and m.favours != from_criteria and m.points.get(from_criteria, 0.0) <= 0 and from_evidence == from_criteria:
+            out.append(f"The {m.name} measurement disagrees with your answers ({LABELS[from_criteria]}): {m.reason}")
+    if c.max_answer_s is not None and c.max_answer_s <= 3.0:
+        rag = [s.p95_ms for s in e.scores if s.arm == "rag" and s.p95_ms is not None]
+        if rag and max(rag) <= c.max_answer_s * 1000:
+            out.append(f"You need answers within {c.max_answer_s:g} s, which leans to fine-tuning, but RAG measured "
+                       f"{max(rag) / 1000:.1f} s (p95) here: it meets the target too.")
+    return out
+
+
+def _summary(rec: Approach, totals: dict[str, float], from_criteria: Approach, from_evidence: Approach | None,
+             c_totals: dict[str, float], e_totals: dict[str, float]) -> str:
+    others = ", ".join(f"{_short(a)} {_points(totals[a])}" for a in APPROACHES if a != rec)
+    text = f"{_short(rec)} leads with {_points(totals[rec])} ({others})."
+    if from_evidence is None:
+        text += " It rests on your answers alone: no measurement moved it yet."
+    elif from_evidence == from_criteria:
+        text += f" Your answers and the measurements agree on {_short(from_criteria)}."
+    else:
+        text += f" Your answers point to {_short(from_criteria)}; the measurements favour {_short(from_evidence)}."
+    return text
+
+
+def _short(approach: str) -> str:
+    return LABELS[approach].split(" (")[0]
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point" + ("" if value == 1 else "s")
+
+
+# ------------------------------------------------------------------- evidence from saved runs
+
+
+def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[ArmScore, ...]:
+    """The grid cells of a saved evaluation run's summary (`summary["arms"][arm][split]` blocks)."""
+    cells: list[ArmScore] = []
+    for arm, splits in (summary.get("arms") or {}).items():
+        named = [k for k in ("seen", "new") if k in splits]
+        for key in named or ["all"]:
+            block = splits.get(key) or {}
+            if block.get("correct") is None:
+                continue  # no answerable question in this cell
+            cells.append(ArmScore(str(arm), key if key in ("seen", "new") else "", float(block["correct"]), int(block.get("answerable") or block.get("n") or 0),
+                                  _float(block.get("total_p50_ms")), _float(block.get("total_p95_ms"))))
+    return tuple(cells)
+
+
+def update_evidence_from_result(result: Mapping[str, Any]) -> UpdateEvidence | None:
+    """The advisor's view of a saved document-update test."""
+    reindex = (result.get("reindex") or {}).get("seconds")
+    if not reindex:
+        return None
+    retrain = result.get("retrain") or {}
+    current = {arm: phases["after"]["new"] / phases["after"]["n"] for arm, phases in (result.get("summary") or {}).items() if phases["after"].get("n")}
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(result.get("created") or 0)))
+    return UpdateEvidence(float(reindex), _float(retrain.get("seconds")), bool(retrain.get("estimated", True)), current,
+                          len(result.get("questions") or []), when)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# ----------------------------------------------------------------------- the Markdown report
+
+
+def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when: str = "") -> str:
+    """The advice as a Markdown report: inputs, recommendation, every move, conflicts, the grid's and the update test's numbers."""
+    lines = [f"# domainchat advice: {LABELS[advice.recommendation]}", ""]
+    if when:
+        lines += [f"_Generated {when}._", ""]
+    lines += [advice.summary, "", "## Your answers", "", "| criterion | answer |", "|---|---|",
+              f"| team skills | {SKILL_LABELS[criteria.team_skills]} |",
+              f"| how often the data changes | {CHANGE_LABELS[criteria.data_changes]} |",
+              f"| budget | {BUDGET_LABELS[criteria.budget]} |",
+              f"| training hardware | {HARDWARE_LABELS[criteria.hardware]} |",
+              f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
+              f"| answers must come within | {f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |", "",
+              "## How each input moved the recommendation", "",
+              "| kind | input | RAG | fine-tuning | hybrid | why |", "|---|---|---|---|---|---|"]
+    for m in advice.moves:
+        pts = [f"{m.points[a]:+g}" if m.points.get(a) else "" for a in APPROACHES]
+        lines.append(f"| {m.kind} | {m.name} | {' | '.join(pts)} | {_cell(m.reason)} |")
+    lines.append(f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | **{advice.totals['hybrid']:g}** | |")
+    lines += ["", "## Where the measurements disagree with your answers", ""]
+    lines += [f"- {c}" for c in advice.conflicts] or ["Nowhere: no measurement contradicts your answers."]
+    if advice.missing:
+        lines += ["", "## Missing evidence", ""] + [f"- {m}" for m in advice.missing]
+    if evidence.scores:
+        lines += ["", f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}", "",
+                  "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |", "|---|---|---|---|---|---|"]
+        order = ("base", "rag", "finetuned", "hybrid")
+        for s in sorted(evidence.scores, key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split)):
+            lines.append(f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |")
+    if evidence.update is not None:
+        u = evidence.update
+        kind = "estimated" if u.retrain_estimated else "recorded"
+        lines += ["", f"## The document-update test{f' ({u.when})' if u.when else ''}", "",
+                  "| figure | value |", "|---|---|", f"| seconds to index the changed document | {u.reindex_s:.1f} |",
+                  f"| seconds to re-train the variant ({kind}) | {'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |"]
+        for arm, share in u.current_after.items():
+            lines.append(f"| {arm}: answers giving the new figures after the update | {_pct(share)} of {u.n} |")
+    return "\n".join(lines) + "\n"
+
+
+_SPLIT_TITLES = {"seen": "seen facts", "new": "new documents", "": "all"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _secs(ms: float | None) -> str:
+    return "" if ms is None else f"{ms / 1000:.1f}"
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True)
+class Advised:
+    """One piece of advice with what it was based on and its Markdown report."""
+
+    criteria: Criteria
+    evidence: Evidence
+    advice: Advice
+    markdown: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `python -m core advise` prints)."""
+        return {"criteria": asdict(self.criteria), "evidence": asdict(self.evidence), "advice": self.advice.to_dict()}
+
+
+class AdvisorService:
+    """What the Advisor page and `python -m core advise` call: the latest evidence, the advice and its report."""
+
+    def __init__(self, data_dir: Any, evaluation: Any) -> None:
+        self.data_dir = data_dir
+        self.evaluation = evaluation  # the evaluation service that keeps the grid runs
+
+    def latest_evidence(self, run_id: str | None = None) -> Evidence:
+        """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
+        scores: tuple[ArmScore, ...] = ()
+        label = ""
+        runs = self.evaluation.list_runs() if self.evaluation is not None else []
+        wanted = run_id or next((r["run_id"] for r in runs if r.get("state") in ("done", "cancelled")), None)
+        if wanted and self.evaluation is not None:
+            run = self.evaluation.load_run(wanted)
+            scores = evidence_from_summary(run.summary)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
+            label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
+        saved = latest_result(self.data_dir)
+        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None)
+
+    def advise(self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True) -> Advised:
+        """The advice for `criteria` with the latest evidence (or none), and its Markdown report."""
+        evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
+        advice = advise(criteria, evidence)
+        return Advised(criteria, evidence, advice, report_markdown(criteria, evidence, advice, time.strftime("%Y-%m-%d %H:%M")))

@@ -1,0 +1,348 @@
+"""The chat service: a question answered in one of the four modes, streamed, with the sources it used.
+
+    base       the base model alone
+    rag        the base model with retrieved passages (the default)
+    finetuned  the fine-tuned variant alone
+    hybrid     the fine-tuned variant with retrieved passages
+
+`ChatService.compare` answers one question in several modes on one engine (one stream per mode, each
+answer labelled with what really ran); the Chat page lays the streams out in columns, the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+from core.chat.answers import Answer
+from core.config import Settings
+from core.engines.base import Engine, Generation, GenerationRequest
+from core.engines.resolver import EngineOverview, Engines
+from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
+from core.chat.answer_span import complete_value
+from core.chat.evidence import select_evidence
+from core.chat.followup import Rewrite, Turn, standalone_question
+from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
+from core.chat.history import ChatHistory
+from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
+from core.index.retrieval import Method, Retriever
+
+Mode = Literal["base", "rag", "finetuned", "hybrid"]
+MODES: dict[str, str] = {
+    "base": "Base model alone",
+    "rag": "Base model + retrieved passages (RAG)",
+    "finetuned": "Fine-tuned variant alone",
+    "hybrid": "Fine-tuned variant + retrieved passages",
+}
+RETRIEVAL_MODES = ("rag", "hybrid")
+VARIANT_MODES = ("finetuned", "hybrid")
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+SECOND_LOOK_TOKENS = 32  # the second look keeps only a short answer (grounding.SECOND_LOOK_MAX_WORDS)
+SECOND_LOOK_NOTE = ("The model first answered \"not in the documents\"; asked again with that answer set aside, it gave this one, "
+                    "which the cited passage holds: check the source.")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question and how to answer it."""
+
+    text: str
+    mode: Mode
+    collection: str | None
+    base_model: str
+    variant_model: str | None = None
+    top_k: int = 4
+    temperature: float = 0.1
+    retrieval: Method = "dense"
+    max_tokens: int = 256
+    history: tuple[Turn, ...] = ()  # recent turns of the conversation, for follow-up questions
+    follow_up: bool = True  # rewrite a follow-up into a standalone question (False: search the question as typed)
+
+
+class AnswerStream:
+    """Iterate for the answer's text pieces; afterwards `answer` is complete.
+
+    An engine failure in the middle keeps the partial text and marks the answer incomplete
+    instead of losing it.
+    """
+
+    def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False,
+                 read: Sequence[str] = (), second_look: Callable[[], Generation] | None = None) -> None:
+        self.answer = answer
+        # A refusal by a base model reading its evidence is held back and, where the engine can ban the refusal's
+        # first token, the same prompt is answered again without it (measured: README, answer quality).
+        self._second_look = second_look
+        self._read = tuple(read)  # the passage text the model was given (its sentences), searched first for its value
+        self._generation = generation
+        self._started = started
+        # in a comparison one mode's failure must not stop the others: record it in the answer instead of raising
+        self._keep_errors = keep_errors
+        self._pieces: list[str] = []  # the text so far: kept by `stopped()` when the reader stops half-way
+        self._held_ms = 0.0  # how long the first pieces were held back before the reader saw text
+        self.finished = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._generation is None:
+            yield self.answer.text
+            self._finish()
+            return
+        pieces = self._pieces
+        held: list[str] = []  # pieces that so far read as the refusal, not shown unless it stays one
+        held_since = 0.0
+        holding = self._second_look is not None
+        try:
+            for piece in self._generation:
+                pieces.append(piece)
+                if holding:
+                    held_since = held_since or time.perf_counter()
+                    held.append(piece)
+                    if READ_REFUSAL.startswith(_as_refusal("".join(pieces))):
+                        continue
+                    holding, piece, held = False, "".join(held), []
+                    self._held_ms = (time.perf_counter() - held_since) * 1000
+                yield piece
+        except GenerationInterruptedError as exc:
+            self.answer.incomplete = True
+            self.answer.error = str(exc)
+        except AppError as exc:
+            if not self._keep_errors:
+                raise
+            self.answer.incomplete = True
+            self.answer.error = str(exc)
+        self.answer.text = "".join(pieces).strip()
+        if held and not self.answer.incomplete and self._look_again():
+            held = [self.answer.text]
+        if held:
+            self._held_ms = (time.perf_counter() - held_since) * 1000
+            yield "".join(held)
+        if self.answer.sources and not self.answer.incomplete:
+            # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
+            self.answer.text = complete_value(self.answer.text, self._passage_texts(), self.answer.standalone or self.answer.question)
+            marker = self._attribute()
+            if marker:
+                yield marker
+        self._finish()
+
+    def _passage_texts(self) -> list[str]:
+        """What the answer is checked against: the sentences the model read first, then the whole passages."""
+        return [*self._read, *(s.text for s in self.answer.sources)]
+
+    def _look_again(self) -> bool:
+        """After a refusal: the same prompt without the refusal; True when its answer replaced the refusal."""
+        if self._second_look is None or _as_refusal(self.answer.text) != READ_REFUSAL:
+            return False
+        started = time.perf_counter()
+        try:
+            text = "".join(self._second_look()).strip()
+        except AppError:
+            return False  # the refusal stands
+        finally:
+            self.answer.timings["second_look_ms"] = _round((time.perf_counter() - started) * 1000)
+        if not answers_after_refusal(text, self.answer.standalone or self.answer.question, self._passage_texts()):
+            return False
+        self.answer.text = text
+        self.answer.warnings.append(SECOND_LOOK_NOTE)
+        return True
+
+    def _attribute(self) -> str:
+        """Cite the passage that holds the answer's facts, or flag the answer; returns the marker appended (if any)."""
+        outcome = attribute(self.answer.text, [s.text for s in self.answer.sources], NOT_FOUND)
+        self.answer.cited = list(outcome.cited)
+        # The stored text (what history and exports show) drops markers of passages that do not hold the answer.
+        self.answer.text = outcome.apply(self.answer.text)
+        for flag in outcome.flags:
+            if flag not in self.answer.flags:
+                self.answer.flags.append(flag)
+        return outcome.marker
+
+    def stopped(self, reason: str) -> Answer:
+        """The answer as far as it got when its reader stopped (a page rerun or a closed tab): marked incomplete."""
+        if not self.finished:
+            self.answer.text = "".join(self._pieces).strip()
+            self.answer.incomplete = True
+            self.answer.error = self.answer.error or reason
+        return self.answer
+
+    def _finish(self) -> None:
+        self.finished = True
+        stats = getattr(self._generation, "stats", None)
+        total = (time.perf_counter() - self._started) * 1000
+        # The first token the reader saw: a refusal held back for a second look shows only after it.
+        first_shown = stats.first_token_ms + self._held_ms if stats and stats.first_token_ms is not None else None
+        self.answer.timings.update(
+            {
+                "first_token_ms": _round(first_shown),
+                "held_back_ms": _round(self._held_ms),
+                "generation_ms": _round(stats.total_ms if stats else None),
+                "total_ms": _round(total),
+                "tokens": stats.completion_tokens if stats else 0,
+                "prompt_tokens": stats.prompt_tokens if stats else None,
+                "tokens_per_s": _round(stats.tokens_per_s if stats else None),
+            }
+        )
+        if stats:
+            self.answer.warnings.extend(w for w in stats.warnings if w not in self.answer.warnings)
+            self.answer.served_model, self.answer.adapter = stats.served_model, stats.adapter
+            if self.answer.mode in VARIANT_MODES and self.answer.engine == "embedded" and not stats.adapter and self.answer.text:
+                self.answer.warnings.append("No adapter ran: this is the base model's answer, not the fine-tuned variant's.")
+
+
+@dataclass
+class Comparison:
+    """One question answered by several modes; iterate each stream (e.g. one per column), then read the answers."""
+
+    question: str
+    engine: str
+    streams: list[AnswerStream]
+
+    @property
+    def answers(self) -> list[Answer]:
+        """The answers, in the order of the modes (complete once every stream was iterated)."""
+        return [s.answer for s in self.streams]
+
+    def run(self) -> list[Answer]:
+        """Generate every answer to the end, one mode after the other (the command line's way)."""
+        for stream in self.streams:
+            for _ in stream:
+                pass
+        return self.answers
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON: the question, the engine, and every mode's answer labelled with its mode."""
+        return {"question": self.question, "engine": self.engine, "modes": [a.mode for a in self.answers],
+                "answers": [{k: v for k, v in a.to_dict().items() if k != "question"} for a in self.answers]}
+
+
+class ChatService:
+    """Turns a question into a streamed answer in the chosen mode."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.engines = engines
+        # a chat service that only answers (an evaluation job) needs no history of its own
+        self.history = history if history is not None else ChatHistory(settings.data_dir)
+
+    def overview(self, engine: str | None = None) -> EngineOverview:
+        """The engine a choice resolves to, its status, base models and the variants the fine-tuned modes may use."""
+        return self.engines.overview(engine)
+
+    def ask(self, question: Question, engine: str | Engine | None = None, *, keep_errors: bool = False) -> AnswerStream:
+        """Retrieve (in the RAG modes), build the mode's prompt and start generating.
+
+        `engine` is the user's choice (auto|ollama|embedded, default DOMAINCHAT_ENGINE) or an engine instance.
+        """
+        started = time.perf_counter()
+        engine = self.engines.resolve(engine)
+        model = self.model_for(question)
+        answer = Answer(question.text, "", question.mode, engine.name, model)
+        rewrite = self.standalone(question, engine)
+        text = rewrite.text  # what is searched and asked: the model never sees the conversation
+        if rewrite.method != "unchanged":
+            answer.standalone, answer.rewritten_by = text, rewrite.method
+        if rewrite.warning:
+            answer.warnings.append(rewrite.warning)
+        prompt = plain_prompt(text)
+        read: list[str] = []
+        second_look: Callable[[], Generation] | None = None
+        if question.mode in RETRIEVAL_MODES:
+            if not question.collection:
+                raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
+            found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
+            answer.timings["retrieval_ms"] = _round(found.ms)
+            coverage = question_coverage(text, [c.text for c in found.chunks]) if found.chunks else 0.0
+            # A page of form labels or table cells sits far from any question in MiniLM's space (a claim form:
+            # 0.24 for "Who is the policy holder?") while it holds every word of it: those still get read.
+            far = found.best_similarity < self.settings.min_similarity
+            if not found.chunks or (far and not holds_every_word(text, coverage)):
+                answer.text = (
+                    f"{NOT_FOUND} Nothing in the collection '{question.collection}' is close enough to the question "
+                    f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), so no answer was generated rather than a guess."
+                )
+                return AnswerStream(answer, None, started)
+            answer.sources = found.chunks
+            answer.timings["question_coverage"] = round(coverage, 2)
+            if coverage < self.settings.min_coverage:
+                answer.text = (
+                    f"{NOT_FOUND} The passages found do not mention most of what the question asks about "
+                    f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
+                )
+                return AnswerStream(answer, None, started)
+            evidence = select_evidence(text, found.chunks)
+            read = [c.text for _, c in evidence]
+            prompt = rag_prompt(text, found.chunks, evidence)
+            if getattr(engine, "bans_openings", False):
+                again = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, min(question.max_tokens, SECOND_LOOK_TOKENS),
+                                          banned_openings=REFUSAL_OPENINGS)
+                second_look = lambda: engine.generate(again)  # noqa: E731 - built here, run only after a refusal
+        if question.mode in VARIANT_MODES and model == question.base_model:
+            answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
+        request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
+        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look)
+
+    def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
+        """The same question in several modes on one engine: one stream per mode, each labelled with what ran.
+
+        A mode that cannot run (no variant, no collection, engine down) gets an answer carrying the error,
+        so the other modes still answer.
+        """
+        chosen = list(dict.fromkeys(modes))  # unique, in the order given
+        unknown = [m for m in chosen if m not in MODES]
+        if unknown or not chosen:
+            raise ConfigError(f"Modes {', '.join(unknown) or '(none)'} are not valid: compare some of {', '.join(MODES)}.")
+        resolved = self.engines.resolve(engine)  # once: every mode runs on the same engine
+        rewrite = self.standalone(question, resolved)  # once: every mode answers the same standalone question
+        streams = []
+        for mode in chosen:
+            one = replace(question, mode=mode, history=(), follow_up=False, text=rewrite.text)  # type: ignore[arg-type]
+            try:
+                stream = self.ask(one, resolved, keep_errors=True)
+            except AppError as exc:
+                failed = Answer(one.text, "", mode, resolved.name, (one.variant_model or "") if mode in VARIANT_MODES else one.base_model,
+                                incomplete=True, error=str(exc))
+                stream = AnswerStream(failed, None, time.perf_counter())
+            _record_rewrite(stream.answer, question.text, rewrite)
+            streams.append(stream)
+        return Comparison(question.text, resolved.name, streams)
+
+    def standalone(self, question: Question, engine: Engine) -> Rewrite:
+        """The question to search and answer: a follow-up rewritten from the recent turns, unless switched off.
+
+        The base model rewrites (a fine-tuned variant was trained to answer, not to rewrite); `core.chat.followup`
+        decides whether it can, or a rule does.
+        """
+        if not question.follow_up or not question.history:
+            return Rewrite(question.text)
+        return standalone_question(question.text, question.history, engine, question.base_model)
+
+    @staticmethod
+    def model_for(question: Question) -> str:
+        """The model a mode uses: the fine-tuned variant for `finetuned`/`hybrid`, else the base model."""
+        if question.mode in VARIANT_MODES:
+            if not question.variant_model:
+                raise VariantError(
+                    "There is no fine-tuned variant yet: build one on the Fine-tune page (or `python -m core finetune …`), "
+                    "or pick an existing model as the variant in the sidebar. Until then use the base or rag mode."
+                )
+            return question.variant_model
+        return question.base_model
+
+
+def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
+    """Label a comparison's answer with the question as typed and the standalone form all modes answered."""
+    answer.question = typed
+    if rewrite.method != "unchanged":
+        answer.standalone, answer.rewritten_by = rewrite.text, rewrite.method
+    if rewrite.warning and rewrite.warning not in answer.warnings:
+        answer.warnings.append(rewrite.warning)
+
+
+def _as_refusal(text: str) -> str:
+    """An answer (so far) as it compares with the completion prompt's refusal: no markers, spacing or final dot, lower case."""
+    return " ".join(_MARKER.sub("", text).split()).strip(" .").lower()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,344 @@
+"""The document-update test: how fast each approach follows a changed document, measured on this machine.
+
+    1. index the old version of a document (or put it back if another version is indexed);
+    2. ask the changed-fact questions in each arm: the old figures are the right answers now;
+    3. replace the document by its new version (same name, new bytes) and time the re-indexing;
+    4. ask again: the new figures are the right answers now;
+    5. set the re-indexing time against the cost of re-training the variant: the variant's recorded training
+       time, else an estimate from this machine's measured training speed (said to be an estimate).
+
+RAG follows the change as soon as it is indexed; a fine-tuned variant alone keeps the old figures until it
+is re-trained. The result is saved under `<data_dir>/evaluation/update-tests/` for the advisor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.base.questions import read_questions
+from core.errors import AppError, FineTuneError
+from core.evaluation.metrics import judge_containment
+from core.base.files import write_bytes_atomic, write_text_atomic
+from core.library.service import UploadedFile, safe_display_name
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
+from core.library.samples import SAMPLES_DIR
+
+DEFAULT_COLLECTION = "update-test"
+DEFAULT_EPOCHS = 10  # the training defaults (core.finetune.jobs.TrainConfig)
+DEFAULT_BATCH = 4
+ASSUMED_PAIRS = 100  # when no training set exists to size the estimate, say so and assume this many pairs
+PROBE_STEPS = 4
+
+ProgressFn = Callable[[str, int, int], None]  # (what is happening, done, total)
+
+
+class UpdateTestError(AppError):
+    """The document-update test cannot run as asked."""
+
+
+@dataclass(frozen=True)
+class ChangedFact:
+    """A question whose answer the new version changed."""
+
+    question: str
+    answer: str  # in the new version
+    old_answer: str  # in the old version
+    page: int | None = None
+    source: str = ""
+
+
+@dataclass
+class UpdateTestConfig:
+    """What to run: the two versions, the questions about the changed facts, the arms and the engine."""
+
+    old_file: Path
+    new_file: Path
+    questions: Path
+    collection: str = DEFAULT_COLLECTION
+    arms: list[str] = field(default_factory=lambda: ["base", "rag", "finetuned", "hybrid"])
+    engine: str | None = None
+    variant: str | None = None  # default: the newest variant of the engine, if any
+    probe_training: bool = True  # with no recorded training, run a few real steps to measure this machine's speed
+    training_cache_dir: str = ""  # where the probe finds the base model's converted weights (default under data_dir)
+
+
+@dataclass
+class RetrainCost:
+    """What re-training the variant costs: recorded for a real variant, else estimated from measured speed."""
+
+    seconds: float | None
+    estimated: bool
+    basis: str  # how the figure was obtained, for people
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UpdateTestResult:
+    """Everything the test measured; `to_dict()` is what the CLI prints and what is saved."""
+
+    collection: str
+    document: str
+    engine: str
+    base_model: str
+    variant: str | None
+    arms: list[str]
+    reindex: dict[str, Any]
+    retrain: RetrainCost
+    summary: dict[str, dict[str, dict[str, int]]]  # arm -> phase (before|after) -> answers giving the old / new figure, of n
+    questions: list[dict[str, Any]]
+    skipped: list[str]
+    created: float = field(default_factory=time.time)
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times re-training costs more than re-indexing."""
+        seconds = self.reindex.get("seconds") or 0
+        return round(self.retrain.seconds / seconds, 1) if self.retrain.seconds and seconds else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out = asdict(self)
+        out["retrain_vs_reindex"] = self.ratio
+        return out
+
+
+def read_changed_facts(path: Path) -> list[ChangedFact]:
+    """The changed-fact questions of a JSONL file (question, answer, old_answer; page and source optional)."""
+    facts = []
+    for number, item in enumerate(read_questions(Path(path)), 1):
+        if not item.answer or not item.old_answer:
+            raise UpdateTestError(f"{path}: question {number} needs both \"answer\" (the new version's) and \"old_answer\" (the old version's).")
+        facts.append(ChangedFact(item.question, item.answer, item.old_answer, item.page, item.source))
+    if not facts:
+        raise UpdateTestError(f"{path} holds no question: add one JSON object per changed fact.")
+    return facts
+
+
+def results_dir(data_dir: Path) -> Path:
+    """Where finished update tests are saved."""
+    return Path(data_dir) / "evaluation" / "update-tests"
+
+
+def latest_result(data_dir: Path) -> dict[str, Any] | None:
+    """The newest saved update test, or None."""
+    folder = results_dir(data_dir)
+    for path in sorted(folder.glob("update-*.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # a torn file from a killed process: use the one before
+    return None
+
+
+class UpdateTestService:
+    """Runs the document-update test with the app's own library, chat service and training jobs."""
+
+    def __init__(self, services: Any) -> None:
+        self.svc = services
+
+    def run(self, config: UpdateTestConfig, progress: ProgressFn | None = None) -> UpdateTestResult:
+        """Run the test end to end and save its result."""
+        report = progress or (lambda _what, _done, _total: None)
+        facts = read_changed_facts(config.questions)
+        old, new = self._read(config.old_file), self._read(config.new_file)
+        if hashlib.sha256(old.data).digest() == hashlib.sha256(new.data).digest():
+            raise UpdateTestError("The old and the new version have the same bytes: give two different versions of the document.")
+        unknown = [a for a in config.arms if a not in MODES]
+        if unknown or not config.arms:
+            raise UpdateTestError(f"Unknown arms {unknown or '(none)'}: use some of {', '.join(MODES)}.")
+
+        engines = self.svc.engines
+        engine = engines.resolve(config.engine)
+        base = engines.default_model(engine)
+        variant = engines.variant_model(engine, config.variant or engines.newest_variant(engine) or "") or None
+        arms = [a for a in config.arms if a not in VARIANT_MODES or variant]
+        skipped = [f"{a}: no fine-tuned variant on the {engine.name} engine; build one on the Fine-tune page to measure it"
+                   for a in config.arms if a not in arms]
+
+        report("Indexing the old version", 0, 1)
+        name = self._index_old_version(config.collection, old)
+        total = len(facts) * len(arms) * 2
+        answers_before = self._answer_all(engine, config.collection, base, variant, arms, facts, "before", report, 0, total)
+        report("Indexing the new version", len(facts) * len(arms), total)
+        replaced = self.svc.library.replace_document(config.collection, UploadedFile(name, new.data))
+        if replaced.status != "replaced":
+            raise UpdateTestError(f"The new version was not indexed ({replaced.status}): {replaced.reason}")
+        answers_after = self._answer_all(engine, config.collection, base, variant, arms, facts, "after", report, len(facts) * len(arms), total)
+        report("Costing a re-training", total, total)
+        retrain = self.retrain_cost(engine.name, variant, config, facts)
+
+        rows, summary = _score(facts, arms, answers_before, answers_after)
+        result = UpdateTestResult(
+            collection=config.collection, document=name, engine=engine.name, base_model=base, variant=variant, arms=arms,
+            reindex={"seconds": replaced.seconds, "chunks": replaced.chunks, "previous_chunks": replaced.previous_chunks,
+                     "pages": replaced.pages, "version": replaced.version},
+            retrain=retrain, summary=summary, questions=rows, skipped=skipped,
+        )
+        self._save(result)
+        return result
+
+    def latest(self) -> dict[str, Any] | None:
+        """The newest saved update test of this data directory, or None."""
+        return latest_result(self.svc.settings.data_dir)
+
+    def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
+                    progress: ProgressFn | None = None, probe_training: bool = True) -> UpdateTestResult:
+        """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
+        if safe_display_name(old.name) != safe_display_name(new.name):
+            raise UpdateTestError(f"The two versions must have the same file name (a new version replaces the old one): "
+                                  f"got '{safe_display_name(old.name)}' and '{safe_display_name(new.name)}'.")
+        folder = results_dir(self.svc.settings.data_dir) / "inputs" / time.strftime("%Y%m%d-%H%M%S")
+        paths = []
+        for sub, upload in (("old", old), ("new", new), ("questions", questions)):
+            path = folder / sub / safe_display_name(upload.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, upload.data)
+            paths.append(path)
+        return self.run(UpdateTestConfig(paths[0], paths[1], paths[2], arms=list(arms), engine=engine, probe_training=probe_training), progress)
+
+    @staticmethod
+    def sample_config(arms: Sequence[str], engine: str | None = None, probe_training: bool = True) -> UpdateTestConfig:
+        """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
+        update = SAMPLES_DIR / "update"
+        return UpdateTestConfig(SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf", update / "aquaflow-dishwasher-manual.pdf",
+                                update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine, probe_training=probe_training)
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read(path: Path) -> UploadedFile:
+        try:
+            return UploadedFile(Path(path).name, Path(path).read_bytes())
+        except OSError as exc:
+            raise UpdateTestError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+
+    def _index_old_version(self, collection: str, old: UploadedFile) -> str:
+        """Make the old version the indexed one (adding it, or putting it back); returns the document's name."""
+        library = self.svc.library
+        current = library.catalog.find_by_name(collection, old.name) if library.store.has_collection(collection) else []
+        if current:
+            if current[0].doc_id != hashlib.sha256(old.data).hexdigest():
+                result = library.replace_document(collection, old, current[0].doc_id)
+                if result.status == "rejected":
+                    raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
+            return current[0].name
+        (result,) = library.ingest(collection, [old])
+        if result.status == "rejected":
+            raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
+        if result.status == "duplicate":
+            raise UpdateTestError(f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use another collection.")
+        return result.name
+
+    def _answer_all(self, engine: Any, collection: str, base: str, variant: str | None, arms: Sequence[str], facts: Sequence[ChangedFact],
+                    phase: str, report: ProgressFn, done: int, total: int) -> dict[tuple[int, str], dict[str, Any]]:
+        settings = self.svc.settings
+        out: dict[tuple[int, str], dict[str, Any]] = {}
+        for i, fact in enumerate(facts):
+            for arm in arms:
+                report(f"Answering {phase} the change: {arm}, question {i + 1} of {len(facts)}", done, total)
+                question = Question(
+                    text=fact.question, mode=arm, collection=collection if arm in RETRIEVAL_MODES else None,  # type: ignore[arg-type]
+                    base_model=base, variant_model=variant, top_k=settings.top_k, temperature=0.0,
+                    retrieval=settings.retrieval, max_tokens=min(settings.max_answer_tokens, 96),
+                )
+                stream = self.svc.chat.ask(question, engine)
+                for _ in stream:
+                    pass
+                answer = stream.answer
+                out[(i, arm)] = {"text": answer.text, "total_ms": answer.timings.get("total_ms"), "error": answer.error,
+                                 "sources": [f"{s.source} p.{s.page}" for s in answer.sources]}
+                done += 1
+        return out
+
+    def retrain_cost(self, engine: str, variant: str | None, config: UpdateTestConfig, facts: Sequence[ChangedFact]) -> RetrainCost:
+        """The recorded cost of re-training `variant`, else an estimate from this machine's measured training speed."""
+        if variant:
+            record = next((v for v in self.svc.variants.list() if variant in (v.name, v.ollama_model)), None)
+            wall = (record.cost or {}).get("wall_s") if record else None
+            if wall:
+                return RetrainCost(float(wall), False, f"recorded: training variant {record.name} took {float(wall):.0f} s on this machine",  # type: ignore[union-attr]
+                                   dict(record.cost))  # type: ignore[union-attr]
+        speed = self._measured_speed()
+        if speed is None and config.probe_training:
+            speed = self._probe_speed(config, facts)
+        if speed is None:
+            return RetrainCost(None, True, "unknown: no training has run on this machine yet; train a variant (Fine-tune page) to record one")
+        pairs, pairs_basis = self._training_set_size()
+        steps = math.ceil(pairs / DEFAULT_BATCH) * DEFAULT_EPOCHS
+        seconds = speed["load_s"] + steps * speed["s_per_step"]
+        basis = (f"estimate: {pairs} pairs ({pairs_basis}) × {DEFAULT_EPOCHS} epochs = {steps} steps at {speed['s_per_step']:.2f} s per step "
+                 f"+ {speed['load_s']:.0f} s loading, measured {speed['source']}")
+        return RetrainCost(round(seconds, 1), True, basis, {"pairs": pairs, "steps": steps, **speed})
+
+    def _measured_speed(self) -> dict[str, Any] | None:
+        """Training speed recorded by an earlier job on this data directory (seconds per step, loading time)."""
+        for status in self.svc.finetune.training_jobs():
+            cost = status.cost
+            if cost.get("s_per_step") and cost.get("steps"):
+                return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
+                        "source": f"by training job {status.job_id}", "batch_size": cost.get("batch_size")}
+        return None
+
+    def _probe_speed(self, config: UpdateTestConfig, facts: Sequence[ChangedFact]) -> dict[str, Any] | None:
+        """Run a few real training steps (a short job on the changed facts) to measure this machine's speed."""
+        finetune = self.svc.finetune
+        folder = results_dir(self.svc.settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        dataset = finetune.export_pairs([(f.question, f.old_answer) for f in facts], folder / "probe-pairs.jsonl")
+        options: dict[str, Any] = {"max_steps": PROBE_STEPS, "epochs": DEFAULT_EPOCHS, "batch_size": DEFAULT_BATCH}
+        if config.training_cache_dir:
+            options["cache_dir"] = config.training_cache_dir
+        try:
+            job = finetune.start_training(dataset, engine="embedded", **options)
+        except FineTuneError:
+            return None  # another heavy job is running: leave the cost unknown rather than wait
+        status = finetune.wait(job, timeout_s=900)
+        cost = dict(status.extra.get("cost") or {})
+        if status.state != "done" or not cost.get("s_per_step"):
+            return None
+        return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
+                "source": f"now by a {cost.get('steps')}-step probe job ({job})", "batch_size": cost.get("batch_size")}
+
+    def _training_set_size(self) -> tuple[int, str]:
+        for info in self.svc.finetune.training_sets():
+            try:
+                return len(self.svc.finetune.training_pairs(info.name)), f"the size of training set {info.name}"
+            except (AppError, KeyError, ValueError, OSError):
+                continue  # an unfinished or foreign folder: size the estimate from the next one
+        return ASSUMED_PAIRS, "assumed: no training set saved yet"
+
+    def _save(self, result: UpdateTestResult) -> Path:
+        folder = results_dir(self.svc.settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / time.strftime("update-%Y%m%d-%H%M%S.json", time.localtime(result.created))
+        write_text_atomic(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return path
+
+
+def _score(facts: Sequence[ChangedFact], arms: Sequence[str], before: dict[tuple[int, str], dict[str, Any]],
+           after: dict[tuple[int, str], dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+    """Per question and arm: whether the answer gives the old or the new figure; per arm and phase: the counts.
+
+    Before the update the old figure is the right answer, after it the new one.
+    """
+    summary = {arm: {phase: {"old": 0, "new": 0, "n": len(facts)} for phase in ("before", "after")} for arm in arms}
+    rows = []
+    for i, fact in enumerate(facts):
+        row: dict[str, Any] = {"question": fact.question, "old_answer": fact.old_answer, "answer": fact.answer, "before": {}, "after": {}}
+        for phase, answers in (("before", before), ("after", after)):
+            for arm in arms:
+                given = answers[(i, arm)]
+                # strict containment: a list of candidate figures does not count as giving one
+                gives_old = judge_containment(given["text"], fact.old_answer, fact.question).correct
+                gives_new = judge_containment(given["text"], fact.answer, fact.question).correct
+                row[phase][arm] = {**given, "old": gives_old, "new": gives_new}
+                summary[arm][phase]["old"] += int(gives_old)
+                summary[arm][phase]["new"] += int(gives_new)
+        rows.append(row)
+    return rows, summary

@@ -1,0 +1,111 @@
+"""What every page shares: the cached services bundle, the chosen collection, and the one error display."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import streamlit as st
+
+from core.config import Settings
+from core.errors import AppError
+from core.chat.safety import escape_markdown
+from core.services import Services, build_services
+
+
+_run = threading.local()  # Streamlit runs each script run in one thread
+# A local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com.
+PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
+
+
+def app_pages() -> list:
+    """The app's pages, in navigation order."""
+    return [
+        st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
+        st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("pages/advisor.py", title="Advisor", icon=":material/recommend:"),
+    ]
+
+
+def run_navigation() -> None:
+    """Show the navigation and run the chosen page (called by app.py)."""
+    _run.navigating = True
+    try:
+        st.navigation(app_pages()).run()
+    finally:
+        _run.navigating = False
+
+
+def _route_through_navigation() -> None:
+    # When the first request after a start is a deep link (e.g. /chat), Streamlit runs the page file
+    # directly in its legacy pages/ mode, without app.py: run the real navigation instead, once.
+    if not getattr(_run, "navigating", False):
+        st.set_page_config(page_title="domainchat", page_icon=PAGE_ICON, layout="wide")
+        run_navigation()
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Opening the document index…")
+def _cached_services(_settings: Settings, key: str) -> Services:
+    # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
+    svc = build_services(_settings, check_store=True)
+    svc.library.parsers.warm()  # the first upload need not wait for a parser process to start
+    warm = getattr(svc.embedder, "warm_in_background", None)  # the bundled model; an Ollama embedder has nothing to load
+    if warm is not None:
+        warm()  # nor the first question for the embedding model and its question encoder
+    return svc
+
+
+def services() -> Services:
+    """The services for the current configuration, built once per process."""
+    settings = Settings.from_env()
+    return _cached_services(settings, repr(settings))
+
+
+def page_setup() -> Services:
+    """Open the services and draw the sidebar every page shares; stops the page on a fatal error."""
+    _route_through_navigation()
+    try:
+        svc = services()
+    except AppError as exc:
+        show_error(exc)
+        st.stop()
+    with st.sidebar:
+        st.markdown("### domainchat")
+        try:
+            names = [c.name for c in svc.library.list_collections()]
+        except AppError as exc:
+            show_error(exc)
+            names = []
+        if st.session_state.get("collection") not in names:
+            st.session_state["collection"] = names[0] if names else None
+        if names:
+            st.selectbox("Collection", names, key="collection", help="One collection per domain, e.g. manuals, legal, medical.")
+        else:
+            st.caption("No collection yet: create one on the Documents page.")
+        st.caption(f"Embeddings: {escape_markdown(svc.embedder.name)}")
+    return svc
+
+
+def show_error(exc: AppError) -> None:
+    """The single place where an error reaches the user."""
+    # Messages carry file names, parser output and remote error texts: shown as text, never as Markdown.
+    st.error(escape_markdown(str(exc)), icon=":material/error:")
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Show an AppError raised inside the block as a message instead of a crash."""
+    try:
+        yield
+    except AppError as exc:
+        show_error(exc)
+
+
+def current_collection() -> str | None:
+    """The collection chosen in the sidebar (None until one exists)."""
+    return st.session_state.get("collection")

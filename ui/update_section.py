@@ -1,0 +1,98 @@
+"""The document-update test as a page section: run it on the sample pair or uploaded versions, show the latest result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import streamlit as st
+
+from core.chat.service import MODES
+from core.errors import AppError
+from core.library.service import UploadedFile
+from core.chat.safety import escape_markdown
+from core.services import Services
+from ui.common import show_error
+
+SAMPLE = "The sample manual: revision 3 → revision 4 (six changed figures)"
+UPLOAD = "My own document: two versions and the questions about what changed"
+
+
+def render_update_test(svc: Services) -> None:
+    """Draw the update test: what it does, the inputs, the Run button, and the latest result."""
+    st.caption(
+        "Replace a document by its new version and measure, on this machine, how long indexing the change takes against "
+        "re-training the variant, and how each mode answers questions about the changed facts before and after. "
+        "RAG follows the change as soon as it is indexed; a fine-tuned variant alone only after re-training."
+    )
+    source = st.radio("Versions", [SAMPLE, UPLOAD], key="ut_source")
+    uploads: dict[str, Any] = {}
+    if source == UPLOAD:
+        c1, c2, c3 = st.columns(3)
+        uploads["old"] = c1.file_uploader("Old version", key="ut_old")
+        uploads["new"] = c2.file_uploader("New version (same file name)", key="ut_new")
+        uploads["questions"] = c3.file_uploader("Changed-fact questions (JSONL)", type=["jsonl"], key="ut_questions",
+                                                help='One line per changed fact: {"question": …, "answer": new answer, "old_answer": old answer}.')
+    arms = st.pills("Modes", list(MODES), selection_mode="multi", default=list(MODES), key="ut_arms",
+                    help="The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training cost is estimated.")
+    probe = st.checkbox("With no variant and no training run yet, measure this machine's training speed (a few real steps, about a minute)",
+                        value=True, key="ut_probe", help="The re-training cost is then estimated from it; unchecked, it stays unknown.")
+    ready = bool(arms) and (source == SAMPLE or all(uploads.values()))
+    if st.button("Run the update test", icon=":material/update:", disabled=not ready, key="ut_run"):
+        engine = st.session_state.get("engine_choice", svc.settings.engine)
+        with st.status("Running the document-update test…", expanded=True) as box:
+            bar = box.progress(0.0)
+            line = box.empty()
+
+            def on_progress(what: str, done: int, total: int) -> None:
+                bar.progress(min(done / total, 1.0) if total else 0.0)
+                line.write(what)
+
+            try:
+                if source == SAMPLE:
+                    svc.update_test.run(svc.update_test.sample_config(arms, engine, probe), on_progress)
+                else:
+                    files = {k: UploadedFile(f.name, f.getvalue()) for k, f in uploads.items()}
+                    svc.update_test.run_uploads(files["old"], files["new"], files["questions"], arms, engine, on_progress, probe)
+                box.update(label="Update test finished", state="complete", expanded=False)
+            except AppError as exc:
+                box.update(label="Update test failed", state="error")
+                show_error(exc)
+            else:
+                st.rerun()  # so everything above (e.g. the advice) uses the new result
+    latest = svc.update_test.latest()
+    if latest is None:
+        st.caption("No update test has run yet in this data directory.")
+    else:
+        show_update_result(latest)
+
+
+def show_update_result(result: dict[str, Any]) -> None:
+    """The figures and the before/after table of a saved update test."""
+    when = datetime.fromtimestamp(float(result.get("created") or 0)).strftime("%Y-%m-%d %H:%M")
+    retrain = result.get("retrain") or {}
+    st.markdown(f"**Latest update test** ({when}, {result.get('engine')} engine, document **{escape_markdown(str(result.get('document')))}**, "
+                f"variant {escape_markdown(str(result.get('variant') or 'none'))})")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Index the change", f"{result['reindex']['seconds']:.1f} s", help=f"{result['reindex']['chunks']} chunks embedded and stored, the old ones removed")
+    c2.metric("Re-train the variant" + (" (estimate)" if retrain.get("estimated") else ""),
+              "unknown" if retrain.get("seconds") is None else f"{retrain['seconds']:.0f} s", help=retrain.get("basis"))
+    ratio = result.get("retrain_vs_reindex")
+    c3.metric("Re-training costs", "?" if ratio is None else f"{ratio:g}× more")
+    st.caption(f"Re-training: {retrain.get('basis', '')}")
+    st.table([
+        {"mode": arm,
+         "before: old figure": f"{phases['before']['old']}/{phases['before']['n']}",
+         "after: new figure": f"{phases['after']['new']}/{phases['after']['n']}",
+         "after: still the old figure": f"{phases['after']['old']}/{phases['after']['n']}"}
+        for arm, phases in (result.get("summary") or {}).items()
+    ], hide_index=True)
+    for note in result.get("skipped") or []:
+        st.caption(f"Skipped {note}.")
+    with st.expander("Every answer, before and after"):
+        rows = []
+        for q in result.get("questions") or []:
+            for arm in result.get("arms") or []:
+                rows.append({"question": q["question"], "old": q["old_answer"], "new": q["answer"], "mode": arm,
+                             "before": q["before"][arm]["text"], "after": q["after"][arm]["text"]})
+        st.dataframe(rows, hide_index=True, width="stretch")
