@@ -3,7 +3,7 @@
     .venv/bin/python sample_docs/check_samples.py [--rebuild]
 
 For every document in sample_docs/ it extracts the text of each page with the app's own
-loaders (core.documents.loaders: pypdf for PDFs, explicit page breaks for DOCX) and checks:
+loaders (core.library.parsing.loaders: pypdf for PDFs, explicit page breaks for DOCX) and checks:
 
 * the page count is 6 to 8 and every page has roughly 1500-2500 characters of text;
 * the question file has 15 well-formed lines whose ``source`` is the document;
@@ -44,7 +44,7 @@ def normalise(text: str) -> str:
 
 def document_pages(path: Path) -> list[str]:
     """Per-page text of a PDF or DOCX file, exactly as the app's loaders extract it."""
-    from core.documents.loaders import load
+    from core.library.parsing.loaders import load
 
     return [page.text for page in load(path, "pdf" if path.suffix.lower() == ".pdf" else "docx")]
 

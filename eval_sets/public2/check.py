@@ -3,11 +3,11 @@
     .venv/bin/python eval_sets/public2/check.py [--dir eval_sets/public] [--docs DIR]
 
 The PDFs are not committed; they are looked for in `<set>/docs/` (or `--docs`). The page text is the app's own
-(core.documents.loaders: pypdf, whitespace tidied), read through sample_docs/check_samples.py, and compared with
+(core.library.parsing.loaders: pypdf, whitespace tidied), read through sample_docs/check_samples.py, and compared with
 case and runs of whitespace ignored. It checks:
 
 * every document of the README's table is there, with the listed sha256 prefix and page count;
-* the question file is read by the app (core.questions.read_questions) and each row has the set's fields;
+* the question file is read by the app (core.base.questions.read_questions) and each row has the set's fields;
 * every answerable question's reference (1-6 words) is on its stated page, and `pages` lists exactly the pages
   of that file where the reference occurs;
 * every unanswerable question has an empty answer, and the key facts listed for it below occur in no document
@@ -107,7 +107,7 @@ def main() -> int:
     if len(qfiles) != 1:
         print(f"FAILED: expected one *.questions.jsonl in {set_dir}, found {len(qfiles)}")
         return 1
-    from core.questions import read_questions  # the app's reader: the file must load as an evaluation set
+    from core.base.questions import read_questions  # the app's reader: the file must load as an evaluation set
 
     read_questions(qfiles[0])
     records = [json.loads(line) for line in qfiles[0].read_text(encoding="utf-8").splitlines() if line.strip()]
