@@ -145,13 +145,13 @@ def _split_from_name(file_name: str) -> str:
 
 
 def _jsonl_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
-    rows = []
+    rows: list[tuple[int, Mapping[str, Any]]] = []
     for line, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue
         try:
             row = json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise QuestionFileError(f"{label}, line {line}: not valid JSON ({exc.msg}): each line must be one object like "
                                     '{"question": "…", "answer": "…"}; fix or remove the line.') from None
         rows.append((line, _as_mapping(row, label, line)))
@@ -161,7 +161,7 @@ def _jsonl_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
 def _json_list_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
     try:
         items = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise QuestionFileError(f"{label}, line {exc.lineno}: not valid JSON ({exc.msg}): fix it, or write one object per line (JSONL).") from None
     if not isinstance(items, list):
         raise QuestionFileError(f"{label} is not a list of question objects: write one object per line (JSONL).")
@@ -190,7 +190,7 @@ def _csv_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
     if not any(k in header for k in _QUESTION_KEYS):
         raise QuestionFileError(f"{label}, line 1: the CSV header needs a 'question' column (and 'answer'; 'source', 'page', "
                                 f"'unanswerable', 'split' optional); found {', '.join(header) or 'no header'}.")
-    rows = []
+    rows: list[tuple[int, Mapping[str, Any]]] = []
     for row in reader:
         if None in row:
             raise QuestionFileError(f"{label}, line {reader.line_num}: more cells than header columns: quote cells that contain commas.")

@@ -106,8 +106,17 @@ class Generation(Protocol):
 class Engine(Protocol):
     """An LLM backend."""
 
-    name: Literal["ollama", "embedded"]
-    bans_openings: bool  # whether `GenerationRequest.banned_openings` is honoured
+    # Read-only members, so an engine may narrow them (OllamaEngine's name is Literal["ollama"]): a plain attribute
+    # here would be mutable and so invariant, and no engine would match.
+    @property
+    def name(self) -> Literal["ollama", "embedded"]:
+        """Which backend this is."""
+        ...
+
+    @property
+    def bans_openings(self) -> bool:
+        """Whether `GenerationRequest.banned_openings` is honoured."""
+        ...
 
     def status(self) -> EngineStatus:
         """Check (cheaply) whether the engine can answer now."""

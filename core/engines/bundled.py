@@ -10,7 +10,7 @@ import importlib.util
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from core.errors import EngineUnavailableError
 from core.base.files import atomic_path
@@ -59,7 +59,7 @@ def _bundled_dirs() -> tuple[Path | None, Path]:
     return (None, Path(tempfile.gettempdir()) / BUNDLED_PACKAGE)  # None: the package's default
 
 
-def _assemble(bundle: Any, base_dir: Path | None) -> Path:
+def _assemble(bundle: ModuleType, base_dir: Path | None) -> Path:
     target = Path(bundle.default_output_path(base_dir))
     if target.exists():
         try:

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal, cast
 
 from core.config import Settings
 from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
@@ -38,6 +38,12 @@ from core.base.cpu import CpuShare
 from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
 from core.engines.gguf_files import file_key, validate_lora_gguf
 from core.engines.variants import Variant, VariantRegistry
+
+if TYPE_CHECKING:  # llama_cpp is optional and heavy: imported where it runs
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp import Llama
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 # Measured on the 2-core target: with 2 generation threads any other busy process makes decoding
 # collapse; prompt processing (batch) still gains from both cores, but only while no other process is busy
@@ -66,7 +72,7 @@ class _LoadedModel:
     """One llama.cpp model instance, its lock, and the adapters loaded on it."""
 
     path: Path
-    llm: Any  # llama_cpp.Llama
+    llm: Llama
     load_s: float
     has_chat_template: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -376,7 +382,11 @@ class EmbeddedGeneration:
             if model.has_chat_template:
                 self.mode = "chat"
                 messages, n_prompt = self._fit_messages(llm, prompt_budget)
-                chunks = llm.create_chat_completion(messages=messages, stop=list(req.stop) or None, **common)
+                # Our messages are role/content dicts, the shape llama.cpp's message TypedDicts spell out; and with
+                # stream=True both calls return an iterator of chunk dicts (llama_cpp does not overload on `stream`,
+                # so its return type is the union of the streamed and the whole response).
+                chunks = cast(Iterator[dict[str, Any]], llm.create_chat_completion(
+                    messages=cast("list[ChatCompletionRequestMessage]", messages), stop=list(req.stop) or None, **common))
                 guard: _RepeatGuard | None = None
             else:
                 self.mode = "completion"
@@ -386,7 +396,7 @@ class EmbeddedGeneration:
                 stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
                 if req.banned_openings:
                     common["logits_processor"] = [_BanFirstToken(llm, req.banned_openings, n_prompt)]
-                chunks = llm.create_completion(tokens, stop=stops, **common)
+                chunks = cast(Iterator[dict[str, Any]], llm.create_completion(tokens, stop=stops, **common))
                 guard = _RepeatGuard()
             self.stats.prompt_tokens = n_prompt
             yield from self._emit(chunks, guard)
@@ -446,7 +456,7 @@ class EmbeddedGeneration:
             if close is not None:
                 close()  # stops llama.cpp when the reader stops early or a repeat was cut
 
-    def _fit_completion(self, llm: Any, budget: int) -> list[int]:
+    def _fit_completion(self, llm: Llama, budget: int) -> list[int]:
         tokens: list[int] = llm.tokenize(self.request.prompt.completion.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) <= budget:
             return tokens
@@ -455,7 +465,7 @@ class EmbeddedGeneration:
         self._warn_truncated(len(tokens), len(kept), llm.n_ctx())
         return kept
 
-    def _shared_prefix_tokens(self, llm: Any, tokens: list[int]) -> int:
+    def _shared_prefix_tokens(self, llm: Llama, tokens: list[int]) -> int:
         """How many leading `tokens` are the prompt's shared prefix (0 when it has none or the prompt was cut)."""
         shared = self.request.prompt.shared_prefix
         if not shared or not self.request.prompt.completion.startswith(shared):
@@ -469,7 +479,7 @@ class EmbeddedGeneration:
             n += 1
         return n
 
-    def _fit_messages(self, llm: Any, budget: int) -> tuple[list[dict[str, str]], int]:
+    def _fit_messages(self, llm: Llama, budget: int) -> tuple[list[dict[str, str]], int]:
         messages = [dict(m) for m in self.request.prompt.messages]
         counts = [len(llm.tokenize(m.get("content", "").encode("utf-8"), add_bos=False, special=False)) for m in messages]
         overhead = 8 * len(messages) + 8  # role markers of the chat template
@@ -496,12 +506,12 @@ class EmbeddedGeneration:
 class _BanFirstToken:
     """A llama.cpp logits processor: the answer's first token may not be the first token of any banned opening."""
 
-    def __init__(self, llm: Any, openings: tuple[str, ...], n_prompt: int) -> None:
+    def __init__(self, llm: Llama, openings: tuple[str, ...], n_prompt: int) -> None:
         self.n_prompt = n_prompt
         firsts = (llm.tokenize(o.encode("utf-8"), add_bos=False, special=False)[:1] for o in openings)
         self.banned = sorted({t[0] for t in firsts if t})
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def __call__(self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         if len(input_ids) == self.n_prompt and self.banned:  # only before the first answer token
             scores[self.banned] = -float("inf")
         return scores

@@ -17,9 +17,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from core.errors import VariantError
+
+if TYPE_CHECKING:  # gguf (and numpy with it) is imported only where a file is validated
+    import gguf
 
 _HEADERS: dict[tuple[str, int, int], "GGUFHeader"] = {}
 _VALIDATED: dict[tuple[tuple[str, int, int], tuple[str, int, int]], dict[str, Any]] = {}
@@ -126,7 +129,7 @@ def base_header(gguf_path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, .
     return dict(header.metadata), dict(header.tensors)
 
 
-def _field(reader: Any, key: str, default: Any = None) -> Any:
+def _field(reader: gguf.GGUFReader, key: str, default: Any = None) -> Any:
     field = reader.fields.get(key)
     return field.contents() if field is not None else default
 

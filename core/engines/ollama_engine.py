@@ -435,7 +435,7 @@ def _has_model(names: Sequence[str], wanted: str) -> bool:
     return _full(wanted) in {_full(n) for n in names}
 
 
-def _detail(tag: Any) -> str:
+def _detail(tag: ollama.ListResponse.Model) -> str:
     d = tag.details
     if d is None:
         return ""
@@ -516,7 +516,7 @@ class OllamaGeneration:
     def _streamed(self, messages: list[dict[str, str]]) -> Iterator[str]:
         received_any = False
         pieces = 0
-        parts: Iterator[Any] | None = None
+        parts: Iterator[ollama.ChatResponse] | None = None
         try:
             parts = self.engine.client.chat(model=self.model, messages=messages, stream=True, options=self.options)
             for part in parts:
@@ -536,7 +536,7 @@ class OllamaGeneration:
             if close is not None:
                 close()  # a consumer that stops early closes the HTTP stream, which stops Ollama
 
-    def _finish(self, final: Any, pieces: int) -> None:
+    def _finish(self, final: ollama.ChatResponse, pieces: int) -> None:
         self.done_reason = final.done_reason
         self.stats.served_model = str(getattr(final, "model", "") or self.model)
         self.stats.prompt_tokens = final.prompt_eval_count

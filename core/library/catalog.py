@@ -144,7 +144,7 @@ class Catalog:
         rows = self._select("WHERE collection = ? AND doc_id = ?", (collection, doc_id))
         return rows[0] if rows else None
 
-    def list(self, collection: str) -> list[DocumentRecord]:
+    def documents(self, collection: str) -> list[DocumentRecord]:
         """All records of a collection, newest first."""
         return self._select("WHERE collection = ? ORDER BY indexed_at DESC", (collection,))
 
@@ -164,7 +164,7 @@ class Catalog:
 
     def delete_collection(self, collection: str) -> list[DocumentRecord]:
         """Remove all records of a collection and return them."""
-        rows = self.list(collection)
+        rows = self.documents(collection)
         with self._writing():
             self._db.execute("DELETE FROM documents WHERE collection = ?", (collection,))
             self._db.execute("DELETE FROM reindex_intents WHERE collection = ?", (collection,))

@@ -68,7 +68,7 @@ class PageViewService:
 
     def document(self, collection: str, doc_ref: str) -> DocumentRecord:
         """The indexed document whose id is `doc_ref` or starts with it (chunk ids carry a 32-character prefix)."""
-        matches = [r for r in self.catalog.list(collection) if r.doc_id.startswith(doc_ref) and r.status == "indexed"] if len(doc_ref) >= 12 else []
+        matches = [r for r in self.catalog.documents(collection) if r.doc_id.startswith(doc_ref) and r.status == "indexed"] if len(doc_ref) >= 12 else []
         if len(matches) != 1:
             raise DocumentNotFoundError(f"The document {doc_ref[:12]}… is no longer in collection '{collection}': it was deleted or re-uploaded; ask again to get current sources.")
         return matches[0]

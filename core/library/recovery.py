@@ -119,7 +119,7 @@ def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> R
     for collection in scanned:
         if collection in skip:
             continue
-        records = catalog.list(collection)
+        records = catalog.documents(collection)
         if collection not in present:
             if not any(r.status in ("indexed", "pending") for r in records):
                 continue

@@ -131,7 +131,7 @@ class DocumentLibrary:
 
     def list_documents(self, collection: str) -> list[DocumentRecord]:
         """The collection's documents (indexed and rejected), newest first."""
-        return self.catalog.list(collection)
+        return self.catalog.documents(collection)
 
     def delete_document(self, collection: str, doc_id: str) -> DocumentRecord:
         """Delete one document: its chunks, its catalog row and (if unused elsewhere) its original."""
@@ -186,7 +186,7 @@ class DocumentLibrary:
         """Re-index the documents a re-index has not reached yet, then record the collection's new settings."""
         report = progress or (lambda _p: None)
         results: list[IngestResult] = []
-        for record in self.catalog.list(intent.collection):
+        for record in self.catalog.documents(intent.collection):
             if record.status != "indexed" or record.indexed_at >= intent.started_at:
                 continue  # rejected, or already re-indexed by this run before an interruption
             results.append(self._reindex_one(record, intent.chunk_size, intent.chunk_overlap, report))
@@ -278,7 +278,7 @@ class DocumentLibrary:
                 size, overlap = info.chunk_size or size, info.chunk_overlap
                 self.store.delete_collection(name)
             self.store.create_collection(name, embedder_label(self.settings), size, overlap)
-            for record in self.catalog.list(name):
+            for record in self.catalog.documents(name):
                 if record.status not in ("indexed", "pending"):
                     continue
                 try:

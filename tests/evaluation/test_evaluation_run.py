@@ -1,7 +1,7 @@
 """A real evaluation run on the embedded engine: all four arms over a sample_docs question set, as a user runs it.
 
 Real Chroma, real MiniLM embeddings, the bundled Gemma 3 270M through llama.cpp, and a real LoRA variant:
-the adapter of the session's one training job (tests/finetune/conftest.py, four made-up facts), registered
+the adapter of the session's one training job (tests/helpers/trained_variant.py, four made-up facts), registered
 in the run's data directory. The question set is the dishwasher manual's first three questions (file and
 page known), two of the trained facts (the "seen facts" split) and one question no document answers. The run
 is a background job, as the page starts it; the command line follows it.
@@ -111,10 +111,10 @@ def test_a_cancelled_run_keeps_its_finished_answers(eval_data: Path, embedder) -
         run_id = svc.evaluation.start(EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded", label="cancel me"), questions)
         assert svc.evaluation.running() == run_id
         deadline = time.monotonic() + 300
-        while svc.evaluation.status(run_id)["step"] < 2 and time.monotonic() < deadline:
+        while svc.evaluation.status(run_id).step < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
         status = svc.evaluation.cancel(run_id, wait_s=120)
-        assert status["state"] == "cancelled", status
+        assert status.state == "cancelled", status
         run = svc.evaluation.load_run(run_id)
         assert 2 <= len(run.rows) < 12 and len(run.rows) % 2 == 0  # whole questions: both arms answered each
         assert run.summary["complete"] is False and run.summary["arms"]["base"]["all"]["n"] == len(run.rows) // 2

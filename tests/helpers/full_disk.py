@@ -36,10 +36,10 @@ def state(svc: Services) -> dict[str, Any]:
     data = svc.settings.data_dir
     originals = svc.library.originals
     return {
-        "rows": sorted([r.name, r.status, r.chunks] for r in svc.catalog.list(COLLECTION)),
+        "rows": sorted([r.name, r.status, r.chunks] for r in svc.catalog.documents(COLLECTION)),
         "chunks": {svc.catalog.get(COLLECTION, d).name if svc.catalog.get(COLLECTION, d) else d: sum(g.values())
                    for d, g in svc.store.inventory(COLLECTION).items()},
-        "intact": all(svc.library.is_intact(r) for r in svc.catalog.list(COLLECTION) if r.status == "indexed"),
+        "intact": all(svc.library.is_intact(r) for r in svc.catalog.documents(COLLECTION) if r.status == "indexed"),
         "originals": sorted(p.name for p in originals.iterdir()) if originals.is_dir() else [],
         "referenced": sorted(svc.catalog.stored_originals()),
         "temps": sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.name.endswith(".tmp")),

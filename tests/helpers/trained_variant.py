@@ -1,4 +1,4 @@
-"""Fixtures of the fine-tuning tests: the bundled base GGUF, one real training run per session."""
+"""Shared fixtures of the fine-tuning and evaluation tests: the bundled base GGUF, one real training run per session."""
 
 from __future__ import annotations
 

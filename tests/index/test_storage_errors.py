@@ -59,7 +59,7 @@ def test_a_full_disk_while_keeping_the_original_is_the_apps_error_and_leaves_not
     with pytest.raises(StorageError, match="is full") as err:
         services.library.ingest("docs", [GUIDE])
     assert "Free some space" in str(err.value) and "DOMAINCHAT_DATA_DIR" in str(err.value)
-    rows = services.catalog.list("docs")
+    rows = services.catalog.documents("docs")
     assert [r.name for r in rows] == ["manual.txt"] and rows[0].status == "indexed"
     assert set(services.store.inventory("docs")) == {rows[0].doc_id}
     assert _leftovers(services) == []
@@ -78,7 +78,7 @@ def test_a_read_only_catalog_refuses_upload_and_delete_cleanly(services: Service
         with pytest.raises(StorageError):
             services.library.delete_document("docs", first.doc_id)
         # Neither the refused upload nor the refused delete changed anything.
-        rows = services.catalog.list("docs")
+        rows = services.catalog.documents("docs")
         assert [(r.name, r.status) for r in rows] == [("manual.txt", "indexed")]
         assert services.library.is_intact(rows[0])
         assert set(services.store.inventory("docs")) == {first.doc_id}

@@ -52,7 +52,7 @@ def damaged_store(tmp_path: Path, embedder) -> tuple[Path, dict[str, int]]:
             metadata={"embedding_model": embedder_label(settings), "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap})
         assert all(r.status == "indexed" for r in svc.library.ingest("manuals", [BIG, SMALL]))
         assert svc.library.ingest("other", [OTHER])[0].status == "indexed"
-        chunks = {r.name: r.chunks for r in svc.catalog.list("manuals")}
+        chunks = {r.name: r.chunks for r in svc.catalog.documents("manuals")}
     finally:
         svc.close()
     segment = _vector_file(data, "manuals")
@@ -75,7 +75,7 @@ def test_a_truncated_segment_is_found_at_start_up_and_rebuilt_from_the_originals
         rebuilt = svc.library.rebuild_from_originals()
         assert sorted((r.name, r.status) for r in rebuilt) == [("filter.txt", "indexed"), ("steps.txt", "indexed")]
         assert not svc.library.store_health
-        rows = svc.catalog.list("manuals")
+        rows = svc.catalog.documents("manuals")
         assert {r.name: r.chunks for r in rows} == damaged_store[1]
         assert all(svc.library.is_intact(r) for r in rows)
         found = svc.retriever.search("manuals", "How often is the coarse filter cleaned?", 3).chunks
@@ -135,8 +135,8 @@ def test_cli_commands_on_a_damaged_collection_say_to_rebuild_and_change_nothing(
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
-    rows_before = sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").list("manuals"))
-    doc_id = next(r.doc_id for r in Catalog(data / "catalog.sqlite3").list("manuals") if r.name == "filter.txt")
+    rows_before = sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").documents("manuals"))
+    doc_id = next(r.doc_id for r in Catalog(data / "catalog.sqlite3").documents("manuals") if r.name == "filter.txt")
     upload = tmp_path / "new.txt"
     upload.write_bytes(b"Descale the boiler every three months with citric acid.")
     commands = [
@@ -153,7 +153,7 @@ def test_cli_commands_on_a_damaged_collection_say_to_rebuild_and_change_nothing(
         last = err.strip().splitlines()[-1]
         assert last.startswith("error: The vector index of 'manuals' is damaged"), (argv, err[-2000:])
         assert "`python -m core rebuild`" in last and "Traceback" not in err and out == "", argv
-    assert sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").list("manuals")) == rows_before
+    assert sorted((r.name, r.status, r.chunks, r.gen) for r in Catalog(data / "catalog.sqlite3").documents("manuals")) == rows_before
 
     # A command on the intact collection goes on, with the damage noted on stderr.
     assert cli.main(["retrieve", "--collection", "other", "When is blood glucose checked?"]) == 0

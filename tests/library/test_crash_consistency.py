@@ -190,10 +190,10 @@ def open_and_check(data_dir: Path, embedder, finished: set[str], tally: Tally, e
         tally.removed_files += report.removed_files
         tally.lost += len(report.lost)
         if not svc.store.has_collection(COLLECTION):
-            assert not svc.catalog.list(COLLECTION)
+            assert not svc.catalog.documents(COLLECTION)
             assert not finished, f"indexed before the kill and gone: {finished}"
             return {}
-        rows = svc.catalog.list(COLLECTION)
+        rows = svc.catalog.documents(COLLECTION)
         assert {r.status for r in rows} <= {"indexed", "rejected"}, [(r.name, r.status) for r in rows]
         assert not svc.catalog.reindex_intents()
         indexed = {r.doc_id: r for r in rows if r.status == "indexed"}

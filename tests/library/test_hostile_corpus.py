@@ -80,7 +80,7 @@ def test_hostile_corpus_is_indexed_or_rejected_with_its_reason_and_the_library_s
                 assert not re.search(r"[\x00-\x08\x0b\x0e-\x1f]", "".join(chunks_of[result.doc_id])), f"{case.label}: control characters indexed"
 
         # Consistent: every row final, every indexed row's chunks exactly in the store, originals = rows.
-        rows = svc.catalog.list(COLLECTION)
+        rows = svc.catalog.documents(COLLECTION)
         assert {r.status for r in rows} <= {"indexed", "rejected"}
         indexed = {r.doc_id: r for r in rows if r.status == "indexed"}
         assert indexed.keys() == {r.doc_id for r in results if r.status == "indexed"}

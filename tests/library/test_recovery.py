@@ -32,7 +32,7 @@ def upload(svc: Services, name: str = "manual.pdf", data: bytes | None = None):
 
 
 def assert_consistent(svc: Services) -> None:
-    rows = svc.catalog.list(C)
+    rows = svc.catalog.documents(C)
     assert {r.status for r in rows} <= {"indexed", "rejected"}
     inventory = svc.store.inventory(C)
     indexed = {r.doc_id: r for r in rows if r.status == "indexed"}
@@ -47,7 +47,7 @@ def test_a_stop_inside_the_progress_callback_leaves_nothing_half_done(services: 
 
     with pytest.raises(Stop):
         services.library.ingest(C, [UploadedFile("manual.pdf", fx.pdf_bytes())], progress=stop_while_storing)
-    assert services.catalog.list(C) == []
+    assert services.catalog.documents(C) == []
     assert services.store.count(C) == 0
     assert list(services.library.originals.iterdir()) == []
     assert upload(services).status == "indexed"
@@ -123,7 +123,7 @@ def test_an_interrupted_reindex_keeps_one_generation_and_is_resumed(services: Se
     try:
         assert svc.recovery.resumed_reindex == [C]
         assert_consistent(svc)
-        rows = svc.catalog.list(C)
+        rows = svc.catalog.documents(C)
         assert {(r.chunk_size, r.chunk_overlap) for r in rows} == {(200, 20)}
         assert (svc.store.collection_info(C).chunk_size, svc.store.collection_info(C).chunk_overlap) == (200, 20)
         assert svc.catalog.reindex_intents() == []

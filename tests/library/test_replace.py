@@ -106,7 +106,7 @@ def test_a_catalog_written_before_versions_gains_the_column(tmp_path: Path) -> N
     db.execute("INSERT INTO documents VALUES ('m', 'abc', 'a.pdf', 'pdf', 1, 2, 3, 4.0, 'indexed', '', 'abc.pdf')")
     db.commit()
     db.close()
-    (record,) = Catalog(path).list("m")
+    (record,) = Catalog(path).documents("m")
     assert (record.name, record.version) == ("a.pdf", 1)
 
 
