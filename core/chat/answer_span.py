@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from core.base.words import NUMBER_WORDS
+
 # Words that bound a quantity, longest first so that "no more than" wins over "more than".
 QUALIFIERS = tuple(sorted((
     "at least", "at most", "no more than", "no less than", "not more than", "not less than", "no later than",
@@ -24,8 +26,6 @@ QUALIFIERS = tuple(sorted((
     "approximately", "approx.", "around", "nearly", "almost", "roughly", "exceed", "exceeds", "exceeding", "between",
     "within", "once", "twice", "every", "a minimum of", "a maximum of", "minimum of", "maximum of",
 ), key=len, reverse=True))
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-                "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
 # A question that itself names the bound ("What is the maximum weight…", "Below what temperature…") is answered
 # by the bare value: "Do not place more than 15 kg on the door" answers "the maximum" with "15 kg", and adding
 # "more than" would turn the limit upside down.

@@ -10,28 +10,17 @@ their passage number, so a citation still points at the passage the user sees in
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
 from core.base.chunks import Chunk
+from core.base.words import term_tokens, terms, written_numbers
 
-# Words that say nothing about the topic of a question (question words, auxiliaries, fillers).
-STOPWORDS = frozenset(
-    """a an the of in on at to for from by with about as into over under between through during before after
-    and or but not no nor so if then than that this these those there here it its is are was were be been being
-    am do does did done have has had having can could may might must shall should will would what which who whom
-    whose when where why how much many long often i you he she we they me him her us them my your his our their
-    any all each every some such own same other one ones also only just very more most less least up down out off
-    per via according says said say tell please document documents page""".split()
-)
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'“(\[]?[A-Z0-9•])|\s+(?=•)|\s-{3,}\s*")
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
 _YEAR = re.compile(r"\b(1[6-9]|20)\d\d\b")
-_NUMBER = re.compile(r"\d")
 _TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|shifts?|uses?|cycles?|washes?|programmes?|programs?|visits?|doses?)"
 _FREQUENCY = re.compile(  # "once a week", "every 6 months", "twice daily", "3 times a day": mostly words, not digits
     rf"\b(?:(?:once|twice|thrice|\d+ times)\s+(?:a|an|per|every|each|daily|weekly|monthly|yearly|annually)\b|(?:every|each)\s+(?:\d+\s+|other\s+)?{_TIME_UNIT}\b|"
@@ -56,22 +45,6 @@ class Sentence:
     position: int  # order within the passage
     text: str
     score: float
-
-
-def terms(text: str) -> list[str]:
-    """Content words of `text`, lower case and lightly stemmed (so 'nuts' meets 'nut', 'fatalities' 'fatality')."""
-    return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
-
-
-@functools.lru_cache(maxsize=200_000)  # words repeat: re-ranking and sentence picking stem every word of every passage
-def stem(word: str) -> str:
-    """A crude suffix stripper: enough to match plural and tense variants, never applied to numbers."""
-    if any(ch.isdigit() for ch in word) or len(word) <= 4:
-        return word
-    for suffix in ("ities", "ies", "ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: len(word) - len(suffix)]
-    return word
 
 
 def split_sentences(text: str) -> list[str]:
@@ -127,18 +100,18 @@ def expected_kind(question: str) -> str | None:
 
 def has_kind(sentence: str, kind: str | None, question: str = "") -> bool:
     """Whether the sentence holds a value of the expected kind that the question itself does not already state."""
-    asked = set(_TOKEN.findall(question.lower()))
+    asked = set(term_tokens(question))
     if kind == "date":
         found = [m.group(0) for m in _MONTH.finditer(sentence)] + [m.group(0) for m in _YEAR.finditer(sentence)]
     elif kind == "number":
-        found = re.findall(r"\d+(?:[.,]\d+)*", sentence)
+        found = written_numbers(sentence)
     elif kind == "frequency":
         found = _FREQUENCY.findall(sentence)
     elif kind == "name":
         found = [w for w in re.findall(r"\b[A-Z][A-Za-z]+\b", sentence[1:]) if len(w) > 1]
     else:
         return False
-    return any(not set(_TOKEN.findall(value.lower())) <= asked for value in found)
+    return any(not set(term_tokens(value)) <= asked for value in found)
 
 
 def _boilerplate(pool: list[tuple[int, int, str, set[str]]]) -> set[str]:

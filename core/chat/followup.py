@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
+from core.base.words import written_words
 from core.engines.base import Engine, GenerationRequest
 from core.errors import AppError
 from core.chat.prompts import followup_prompt
 
 RECENT_TURNS = 3  # turns given to the model; the rule only needs the last one
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'°./-]*")
 # Openings that hang a question on the previous one.
 _CONNECTIVES = re.compile(
     r"^\s*(?:and\s+what\s+about|and\s+how\s+about|what\s+about|how\s+about|what\s+if|same\s+for|and\s+also|and|also|but|or|so|then)\b[\s,]*",
@@ -87,7 +87,7 @@ def recent_turns(messages: Sequence[dict[str, Any]], limit: int = RECENT_TURNS) 
 
 def looks_like_followup(question: str) -> bool:
     """Whether a question leans on an earlier one: an opening like "and"/"what about", a pronoun, or almost no words."""
-    words = [w.lower() for w in _WORD.findall(question)]
+    words = written_words(question)
     if not words:
         return False
     if _CONNECTIVES.match(question) or _TRAILING_REFERENCE.search(question):
@@ -124,8 +124,8 @@ def rule_rewrite(question: str, previous: str) -> str:
     """The deterministic rewrite of a follow-up against the previous (standalone) question."""
     core = _CONNECTIVES.sub("", question, count=1).strip() or question.strip()
     referent = main_phrase(previous)
-    words = _WORD.findall(core)
-    if referent and any(w.lower() in _REFERRING for w in words):
+    words = written_words(core)
+    if referent and any(w in _REFERRING for w in words):
         return _sentence(_replace_first_reference(core, referent))
     own = main_phrase(core)
     if own and _is_full_question(core) and not _TRAILING_REFERENCE.search(core):
@@ -181,7 +181,7 @@ def _replace_first_reference(text: str, referent: str) -> str:
 
 
 def _is_full_question(text: str) -> bool:
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = written_words(text)
     return bool(words) and (words[0] in _QUESTION_WORDS or words[0] in _AUXILIARIES) and any(w in _AUXILIARIES for w in words)
 
 

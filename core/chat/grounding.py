@@ -4,23 +4,22 @@ Two checks that need no model:
 - `check_support`: the answer's facts (every number with the words beside it, and most of its content
   words, names included) must appear in one retrieved passage. That passage is the one cited; an answer no passage supports gets no
   citation and is flagged "not supported by the documents".
-- `question_coverage`: how much of the question's rare vocabulary the retrieved passages contain. A
-  question about something the documents never mention ("the torque of …" when no passage says torque)
-  leaves its rarest words uncovered, while dense similarity with a small embedding model stays high for
-  any question on the same general topic.
+- `question_coverage` (defined in `core.base.words`, with the words it counts): how much of the question's
+  rare vocabulary the retrieved passages contain. A question about something the documents never mention
+  ("the torque of …" when no passage says torque) leaves its rarest words uncovered, while dense similarity
+  with a small embedding model stays high for any question on the same general topic.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
-from core.chat.evidence import stem, terms
+from core.base.words import normalise_whole_numbers, numbers, stem, terms, words_and_numbers
+from core.base.words import question_coverage as question_coverage  # kept importable here for the chat service
 
 NOT_SUPPORTED = "Not supported by the documents: no retrieved passage contains this answer's facts; check the sources before relying on it."
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORDISH = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
 MIN_WORD_SHARE = 0.75  # share of the answer's content words one passage must contain
 SECOND_LOOK_MAX_WORDS = 12  # an answer given once the refusal is set aside is kept only if it is this short
 
@@ -34,27 +33,13 @@ class Support:
     missing: tuple[str, ...] = field(default=())  # answer facts found in no single passage (for the message)
 
 
-def _plain_number(number: str) -> str:
-    return re.sub(r"[.,](?=\d{3}\b)", "", number).rstrip(".,")
-
-
-def numbers(text: str) -> set[str]:
-    """The numbers in a text, digits only ('1,000' and '1000' are the same number)."""
-    return {_plain_number(n) for n in _NUMBER.findall(text)}
-
-
-def _normal(text: str) -> str:
-    # Numbers stay whole ("565.253" is not "565 253"), so an answer "565" is not found inside "§ 565.253".
-    return " ".join(_plain_number(w) if w[0].isdigit() else w for w in _WORDISH.findall(text.lower()))
-
-
 def number_pairs(text: str) -> set[tuple[str, str]]:
     """Adjacent word pairs that hold a number ("1 year", "march 15", "15 2020"), numbers and words normalised.
 
     A number is a fact only with what it counts: "1 year" is not supported by a passage that has "1." in a
     heading and "years" elsewhere.
     """
-    words = [_plain_number(w) if w[0].isdigit() else stem(w) for w in _WORDISH.findall(text.lower())]
+    words = [w if w[0].isdigit() else stem(w) for w in words_and_numbers(text)]
     return {(a, b) for a, b in zip(words, words[1:]) if a[0].isdigit() or b[0].isdigit()}
 
 
@@ -62,9 +47,9 @@ def check_support(answer: str, passages: Sequence[str]) -> Support:
     """Which passage (if any) holds the answer's facts: all its numbers and most of its content words."""
     if not answer.strip() or not passages:
         return Support(False)
-    whole = _normal(answer)
+    whole = normalise_whole_numbers(answer)
     for i, passage in enumerate(passages, 1):
-        if whole and f" {whole} " in f" {_normal(passage)} ":
+        if whole and f" {whole} " in f" {normalise_whole_numbers(passage)} ":
             return Support(True, i)
     nums = numbers(answer)
     words = set(terms(answer)) - nums
@@ -88,26 +73,6 @@ def check_support(answer: str, passages: Sequence[str]) -> Support:
     if best[1]:
         return Support(True, best[1])
     return Support(False, None, best[2])
-
-
-def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, float] | None = None) -> float:
-    """Share (weighted by rarity) of the question's content words that appear in the passages, 0–1.
-
-    `idf` gives each word's rarity in the collection; a word the collection never uses weighs as much as
-    its rarest word. Without `idf` all words weigh the same.
-    """
-    q_terms = list(dict.fromkeys(terms(question)))
-    if not q_terms:
-        return 1.0
-    present: set[str] = set()
-    for passage in passages:
-        present |= set(terms(passage))
-    ceiling = max(idf.values(), default=1.0) if idf else 1.0
-    weight = {t: (idf.get(t, ceiling) if idf else 1.0) for t in q_terms}
-    total = sum(weight.values())
-    if total <= 0:
-        return 1.0
-    return sum(w for t, w in weight.items() if t in present) / total
 
 
 def holds_every_word(question: str, coverage: float) -> bool:

@@ -1,6 +1,7 @@
 """Metric functions of the evaluation grid: pure, deterministic, each tested on hand-made cases.
 
-Correctness is judged so that length cannot buy it:
+Correctness is judged so that length cannot buy it (the words themselves, `score_tokens`, `normalise` and
+`contains_reference`, are defined in `core.base.words`):
 - `normalise` lower-cases, folds Unicode (NFKC), drops accents, citation markers ("[2]"), punctuation and
   the articles a/an/the, as SQuAD's scorer does;
 - `contains_reference` is the reference's normalised token sequence inside the answer's (loose: any length);
@@ -17,22 +18,20 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
-MAX_EXTRA_WORDS = 12
-_CITATION = re.compile(r"\[\d{1,3}\]")
-_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
-_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
-_ARTICLES = frozenset({"a", "an", "the"})
-# Words that carry no fact: an answer that adds only these to the passage's words is still supported by it.
-_STOPWORDS = frozenset(
-    "a an the and or of to in on at by for with from as is are was were be been being it its this that these those "
-    "there their they them he she his her we you your our i me my not no yes do does did can could should would may might "
-    "must will shall if then than so such which who whom whose what when where why how also only about into per up out "
-    "any all each some more most less least very just answer".split()
+from core.base.words import (
+    CITATION_MARKER,
+    FACT_STOPWORDS,
+    contains_reference,
+    find_sequence,
+    is_number_token,
+    score_tokens,
 )
+from core.base.words import normalise as normalise  # the evaluation runner reads it from here
+
+MAX_EXTRA_WORDS = 12
 _REFUSALS = (
     "could not find", "couldn't find", "can not find", "cannot find", "can't find", "not in the documents", "not in the document",
     "not in the passages", "not in the context", "not in the provided", "no information", "not mentioned", "not provided",
@@ -41,29 +40,6 @@ _REFUSALS = (
     "can't answer", "cannot be answered", "not enough information", "not supported by the documents",
     "i'm not sure", "i am not sure",
 )
-
-
-def normalise(text: str) -> str:
-    """Lower-case, NFKC-folded, accent-free text without citation markers, punctuation or articles."""
-    return " ".join(tokens(text))
-
-
-def tokens(text: str) -> list[str]:
-    """The normalised word tokens of `text` (decimal numbers such as 5.5 stay one token)."""
-    text = _CITATION.sub(" ", text or "")
-    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).lower())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return [t for t in _TOKEN.findall(folded) if t not in _ARTICLES]
-
-
-def _find(needle: list[str], hay: list[str]) -> list[int]:
-    n = len(needle)
-    return [i for i in range(len(hay) - n + 1) if hay[i:i + n] == needle] if n else []
-
-
-def contains_reference(answer: str, reference: str) -> bool:
-    """Whether the reference's normalised tokens occur, in order and adjacent, in the answer (any length)."""
-    return bool(_find(tokens(reference), tokens(answer)))
 
 
 @dataclass(frozen=True)
@@ -77,16 +53,16 @@ class Containment:
 
 def judge_containment(answer: str, reference: str, question: str = "", max_extra_words: int = MAX_EXTRA_WORDS) -> Containment:
     """Strict containment: the reference is in an answer of sensible length that names no competing value."""
-    ref = tokens(reference)
-    ans = tokens(answer)
-    hits = _find(ref, ans)
+    ref = score_tokens(reference)
+    ans = score_tokens(answer)
+    hits = find_sequence(ref, ans)
     if not ref or not hits:
         return Containment(False, False, "missing")
-    allowed = set(ref) | set(tokens(question))
+    allowed = set(ref) | set(score_tokens(question))
     extra = [t for t in ans if t not in allowed]
     if len(extra) > max_extra_words:
         return Containment(False, True, "too long")
-    if any(_NUMBER.match(t) for t in ref) and any(_NUMBER.match(t) for t in extra):
+    if any(is_number_token(t) for t in ref) and any(is_number_token(t) for t in extra):
         return Containment(False, True, "competing number")
     if len(hits) > 1:
         return Containment(False, True, "repeated")
@@ -95,7 +71,7 @@ def judge_containment(answer: str, reference: str, question: str = "", max_extra
 
 def token_f1(answer: str, reference: str) -> float:
     """SQuAD token F1 between answer and reference (normalised tokens, multiset overlap)."""
-    a, r = tokens(answer), tokens(reference)
+    a, r = score_tokens(answer), score_tokens(reference)
     if not a or not r:
         return float(a == r)
     common = 0
@@ -120,7 +96,7 @@ def cosine(u: Sequence[float], v: Sequence[float]) -> float:
 
 def is_refusal(answer: str) -> bool:
     """Whether the answer declines ("not in the documents", "I don't know", …) or is empty."""
-    text = " ".join(_CITATION.sub(" ", answer or "").lower().replace("’", "'").split())
+    text = " ".join(CITATION_MARKER.sub(" ", answer or "").lower().replace("’", "'").split())
     return not text or any(p in text for p in _REFUSALS)
 
 
@@ -158,12 +134,12 @@ def supports(passage: str, answer: str, question: str = "", min_share: float = 0
 
     Words the answer repeats from the question claim nothing, so they are not asked of the passage.
     """
-    said = set(tokens(question))
-    facts = [t for t in tokens(answer) if t not in _STOPWORDS and t not in said]
+    said = set(score_tokens(question))
+    facts = [t for t in score_tokens(answer) if t not in FACT_STOPWORDS and t not in said]
     if not facts:
         return True
-    found = set(tokens(passage))
-    if any(_NUMBER.match(t) and t not in found for t in facts):
+    found = set(score_tokens(passage))
+    if any(is_number_token(t) and t not in found for t in facts):
         return False
     return sum(t in found for t in facts) / len(facts) >= min_share
 
@@ -200,7 +176,7 @@ JUDGE_PROMPT = (
 
 def judge_prompt(question: str, reference: str, answer: str) -> str:
     """The grading prompt given to an LLM judge."""
-    return JUDGE_PROMPT.format(question=question.strip(), reference=reference.strip(), answer=_CITATION.sub("", answer).strip() or "(no answer)")
+    return JUDGE_PROMPT.format(question=question.strip(), reference=reference.strip(), answer=CITATION_MARKER.sub("", answer).strip() or "(no answer)")
 
 
 def parse_verdict(reply: str) -> bool | None:

@@ -19,7 +19,7 @@ from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet
 from core.chat.prompts import clean_answer, clean_question
-from core.base.words import tokenize
+from core.base.words import keywords, normalise_plain, tokenize
 
 Generator = Callable[[str], str]
 OnProgress = Callable[[int, int, str], None]
@@ -133,16 +133,9 @@ def parse_qa_output(text: str) -> list[tuple[str, str]]:
     raise MalformedOutput(f"no JSON list of question/answer objects in: {text[:120]!r}")
 
 
-_STOPWORDS = frozenset("the and for with from that this are was were has have had not but its into per than then them they you your our".split())
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in tokenize(text) if w.isdigit() or (len(w) > 2 and w not in _STOPWORDS)]
-
-
 def is_grounded(answer: str, text: str, min_share: float = 0.6) -> bool:
     """Whether most of the answer's content words occur in the source text (drops invented or copied answers)."""
-    words = _content_words(answer) or tokenize(answer)
+    words = keywords(answer) or tokenize(answer)
     if not words:
         return False
     source = set(tokenize(text))
@@ -162,10 +155,6 @@ def parse_reworded(text: str) -> str:
                     if q:
                         return q
     raise MalformedOutput(f"no JSON object with a question in: {text[:120]!r}")
-
-
-def _norm(text: str) -> str:
-    return " ".join(tokenize(text))
 
 
 # ---------------------------------------------------------------- the split
@@ -225,7 +214,7 @@ def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: 
         except MalformedOutput:
             stats.malformed_outputs += 1
             continue
-        if _norm(question) != _norm(pair.question):
+        if normalise_plain(question) != normalise_plain(pair.question):
             return QAPair(question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, pair.context)
     stats.reword_failed += 1
     return None
@@ -234,7 +223,7 @@ def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: 
 def dedupe(pairs: Iterable[QAPair], seen: set[str], stats: DatasetStats) -> list[QAPair]:
     out = []
     for p in pairs:
-        key = _norm(p.question)
+        key = normalise_plain(p.question)
         if key in seen:
             stats.duplicates_dropped += 1
             continue

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from core.base.chunks import Chunk
+from core.base.words import contains_reference
 from core.chat.evidence import select_evidence
 from core.engines.base import Prompt
 from core.errors import FineTuneError
-from core.evaluation.metrics import contains_reference
 from core.finetune.dataset import QAPair, read_jsonl
 from core.base.files import write_jsonl_atomic
 from core.chat.prompts import READ_REFUSAL, rag_prompt

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.base.chunks import Chunk
+from core.base.words import question_coverage
 from core.index.embeddings import Embedder
-from core.chat.grounding import question_coverage
 from core.index.store import Hit, VectorStore
 
 Method = Literal["dense", "fused"]

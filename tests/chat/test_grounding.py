@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from core.chat.evidence import expected_kind, select_evidence, split_sentences
-from core.chat.grounding import answers_after_refusal, attribute, check_support, is_refusal, numbers, question_coverage
+from core.chat.grounding import answers_after_refusal, attribute, check_support, is_refusal
 from core.base.chunks import Chunk
+from core.base.words import numbers, question_coverage
 
 FILTERS = "Check and clean the filters once a week. The coarse filter is removed by turning it 90° anticlockwise."
 WARRANTY = "The warranty lasts 24 months from the date of purchase. Keep the receipt of the purchase."

@@ -20,7 +20,8 @@ from core.chat.service import Question
 from core.config import Settings
 from core.index.embeddings import SentenceTransformerEmbedder
 from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
-from core.evaluation.metrics import contains_reference, is_refusal
+from core.base.words import contains_reference
+from core.evaluation.metrics import is_refusal
 from core.finetune.dataset import QAPair
 from core.finetune.passages import REFUSAL_ANSWER, build_passage_examples, load_passage_examples
 from core.chat.grounding import attribute
