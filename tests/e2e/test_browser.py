@@ -46,14 +46,21 @@ def browser():
         b.close()
 
 
-def test_a_deep_link_as_first_request_gets_the_app_navigation(app_url: str, browser) -> None:
-    # Runs first against a fresh server: Streamlit's legacy pages/ mode must not take over.
+# Every page's address and the heading it opens with. The first one runs against a fresh server: Streamlit's
+# legacy pages/ mode must not take over.
+PAGES = [("finetune", "Fine-tune"), ("documents", "Documents"), ("chat", "Chat"), ("evaluate", "Evaluate"),
+         ("advisor", "Advisor")]
+
+
+@pytest.mark.parametrize(("path", "heading"), PAGES, ids=[p for p, _ in PAGES])
+def test_a_deep_link_opens_its_page_with_the_app_navigation(app_url: str, browser, path: str, heading: str) -> None:
     page = browser.new_page()
-    page.goto(f"{app_url}/finetune")
-    page.get_by_role("heading", name="Fine-tune", exact=True).wait_for(timeout=60_000)
+    page.goto(f"{app_url}/{path}")
+    page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
-    assert "Documents" in nav and "Chat" in nav and "Fine-tune" in nav
-    assert "common" not in nav and "app" not in nav.split()
+    assert all(title in nav for _, title in PAGES), nav
+    # Only the five pages: none of the shared UI parts or the entry script shows up as a page.
+    assert "common" not in nav and "app" not in nav.split() and "confirm" not in nav and "jobs" not in nav.lower()
     page.close()
 
 
