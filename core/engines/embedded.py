@@ -117,6 +117,7 @@ class _LoadedModel:
         state = self.prefixes.pop(key, None)
         if state is not None:
             llm.reset()
+            # `_ctx` is llama-cpp-python's own member: it has no public call that empties the KV cache (reset() only rewinds).
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
             if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(state), 0) != len(state):
@@ -316,6 +317,10 @@ class EmbeddedEngine:
             "(or switch the engine to Ollama in the sidebar)."
         )
 
+    def adapter_path(self, variant: Variant) -> Path:
+        """Where an embedded variant's LoRA adapter file is kept (validate it before llama.cpp loads it)."""
+        return self._registry.adapter_path(variant)
+
     def warm_up(self) -> float:
         """Load the base model now (not at the first question); returns the load time in seconds."""
         return load_model(self.gguf_path(), self.n_ctx).load_s
@@ -344,7 +349,7 @@ class EmbeddedGeneration:
             base = self.engine.gguf_path()
             adapter: Path | None = None
             if variant is not None:
-                adapter = self.engine._registry.adapter_path(variant)
+                adapter = self.engine.adapter_path(variant)
                 validate_lora_gguf(adapter, base, variant.name)  # before any llama.cpp call: it would crash
             model = load_model(base, self.engine.n_ctx)
             if not model.lock.acquire(timeout=BUSY_WAIT_S):

@@ -420,7 +420,8 @@ class OllamaEngine:
 
     # -- used by OllamaGeneration --
 
-    def _num_ctx_for(self, model: str, wanted: int) -> int:
+    def num_ctx_for(self, model: str, wanted: int) -> int:
+        """The num_ctx to send for `model`: the largest asked so far (Ollama reloads a model whenever it changes)."""
         with self._lock:
             high = max(self._num_ctx_high.get(model, 0), wanted)
             self._num_ctx_high[model] = high
@@ -463,7 +464,7 @@ class OllamaGeneration:
         req = self.request
         messages = [dict(m) for m in req.prompt.messages]
         prompt_tokens = estimate_prompt_tokens(messages)
-        num_ctx = self.engine._num_ctx_for(self.model, estimate_num_ctx(prompt_tokens, req.max_tokens))
+        num_ctx = self.engine.num_ctx_for(self.model, estimate_num_ctx(prompt_tokens, req.max_tokens))
         try:
             trained = self.engine.context_length(self.model)
         except (ModelNotFoundError, EngineUnavailableError):

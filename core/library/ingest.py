@@ -1,24 +1,22 @@
 """Ingestion with both cores busy: upcoming files are checked and parsed while earlier ones are embedded.
 
-One thread runs the library's checks and parsing for the next files, in one reusable parser process
-(`ParseWorker`, kept started between uploads by `SpareWorkers`: no interpreter start per file); the calling thread chunks, embeds the chunks of
-several files in shared model batches, and stores them. The outcome per file is exactly the
-library's (indexed, duplicate or rejected with its reason), in the order given; progress reports and
-every Streamlit-visible callback happen on the calling thread.
+One thread runs the indexer's checks and parsing for the next files, in one reusable parser process
+(`ParseWorker`, kept started between uploads by `SpareWorkers`: no interpreter start per file); the calling
+thread chunks, embeds the chunks of several files in shared model batches, and stores them. Every step is
+a public step of `core/library/indexer.py`, so the outcome per file is exactly the library's (indexed,
+duplicate or rejected with its reason), in the order given; progress reports and every Streamlit-visible
+callback happen on the calling thread.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from core.base.chunks import Chunk
-from core.config import Settings
-from core.library.parsing.loaders import Page, ParseFailure
-from core.library.parsing.parse_pool import SpareWorkers
-from core.index.embeddings import Embedder
-from core.errors import AppError
+from core.library.indexer import Indexer
+from core.library.parsing.loaders import ParseFailure
 from core.library.types import EMBED_BATCH, IngestResult, Prepared, Progress, ProgressFn, UploadedFile
 
 AHEAD = 32  # parsed files waiting at most (bounds the memory held by parsed pages; lets small files group)
@@ -26,55 +24,32 @@ SETTLE_S = 0.3  # with files waiting but none ready, how long to wait for more b
 GROUP_CHUNKS = 256  # chunks of several small files embedded together, in the library's model batches
 
 
-class IngestSteps(Protocol):
-    """The per-file steps the pipeline runs: `DocumentLibrary` provides them (named here so this module need not import it)."""
-
-    settings: Settings
-    embedder: Embedder
-    _parser: str | None
-    _parsing: threading.local
-    parsers: SpareWorkers
-
-    def _prepare(self, collection: str, upload: UploadedFile, report: ProgressFn, ocr: bool) -> IngestResult | Prepared: ...
-    def _chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]: ...
-    def _store_chunks(self, collection: str, records: list[Chunk], vectors: list[list[float]]) -> None: ...
-    def _indexed(self, collection: str, prepared: Prepared, chunks: int) -> IngestResult: ...
-    def _rejected(self, collection: str, prepared: Prepared, exc: ParseFailure) -> IngestResult: ...
-    def _abandon_prepared(self, collection: str, prepared: Prepared) -> None: ...
-    def _record_rejection(self, collection: str, result: IngestResult) -> None: ...
-
-
 class IngestPipeline:
     """Runs `DocumentLibrary` ingestion overlapped: parse ahead on a thread, embed and store here."""
 
-    def __init__(self, library: IngestSteps) -> None:
-        self.library = library
+    def __init__(self, indexer: Indexer) -> None:
+        self.indexer = indexer
 
     def run(self, collection: str, files: list[UploadedFile], report: ProgressFn, ocr: bool = False) -> list[IngestResult]:
         """Index every file; one file's failure never stops the others (an AppError from the store or model does)."""
-        lib = self.library
+        steps = self.indexer
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         room = threading.Semaphore(AHEAD)
         stop = threading.Event()
 
         def produce() -> None:
-            worker = lib.parsers.take()  # kept started between uploads (SpareWorkers)
-            lib._parsing.worker = worker
             try:
-                for i, upload in enumerate(files):
-                    room.acquire()
-                    if stop.is_set():
-                        return
-                    try:
-                        prepared = lib._prepare(collection, upload, lambda p: events.put(("progress", p)), ocr)
-                    except BaseException as exc:  # handed to the calling thread, which raises it there
-                        events.put(("error", exc))
-                        return
-                    events.put(("file", i, prepared))
+                with steps.reusing_parser():  # one parser process for every file of this upload
+                    for i, upload in enumerate(files):
+                        room.acquire()
+                        if stop.is_set():
+                            return
+                        prepared = steps.prepare(collection, upload, lambda p: events.put(("progress", p)), ocr)
+                        events.put(("file", i, prepared))
+            except BaseException as exc:  # handed to the calling thread, which raises it there
+                events.put(("error", exc))
             finally:
-                lib._parsing.worker = None
-                lib.parsers.give_back(worker)
-                events.put(("end",))
+                events.put(("end",))  # after the parser process went back to the spares
 
         results: dict[int, IngestResult] = {}
         first_of: dict[str, str] = {}  # doc id → the name it is being indexed under in this run
@@ -114,7 +89,7 @@ class IngestPipeline:
                 if event[0] == "file" and not isinstance(event[2], IngestResult):
                     ahead.append(event[2])
             for prepared in [p for _, p, _ in pending] + ahead:
-                lib._abandon_prepared(collection, prepared)
+                steps.abandon(collection, prepared)
             raise
         finally:
             stop.set()
@@ -126,7 +101,7 @@ class IngestPipeline:
     def _take(self, collection: str, i: int, prepared: IngestResult | Prepared, first_of: dict[str, str],
               pending: list, results: dict, report: ProgressFn) -> None:
         """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for embedding."""
-        lib = self.library
+        steps = self.indexer
         if isinstance(prepared, IngestResult):
             self._done(collection, i, prepared, results, report)
             return
@@ -135,9 +110,9 @@ class IngestPipeline:
                                                    reason=f"Already indexed as '{first_of[prepared.doc_id]}': nothing to do."), results, report)
             return
         try:
-            records = lib._chunk(prepared.doc_id, prepared.name, prepared.pages, lib.settings.chunk_size, lib.settings.chunk_overlap, report, prepared.gen)
+            records = steps.chunk(prepared.doc_id, prepared.name, prepared.pages, steps.settings.chunk_size, steps.settings.chunk_overlap, report, prepared.gen)
         except ParseFailure as exc:
-            self._done(collection, i, lib._rejected(collection, prepared, exc), results, report)
+            self._done(collection, i, steps.reject(collection, prepared, exc), results, report)
             return
         first_of[prepared.doc_id] = prepared.name
         pending.append((i, prepared, records))
@@ -146,7 +121,7 @@ class IngestPipeline:
         """Embed the waiting files' chunks together, then store each file and record it."""
         if not pending:
             return
-        lib = self.library
+        steps = self.indexer
         texts = [c.text for _, _, records in pending for c in records]
         vectors: list[list[float]] = []
         offsets, total = [], 0
@@ -154,7 +129,7 @@ class IngestPipeline:
             offsets.append(total)
             total += len(records)
         for start in range(0, len(texts), EMBED_BATCH):
-            vectors.extend(lib.embedder.embed(texts[start : start + EMBED_BATCH]))
+            vectors.extend(steps.embedder.embed(texts[start : start + EMBED_BATCH]))
             done = len(vectors)
             for (_, prepared, records), offset in zip(pending, offsets):  # each file with chunks in this batch
                 if offset < done and offset + len(records) > start:
@@ -163,24 +138,24 @@ class IngestPipeline:
         # progress is reported during it, so Streamlit cannot stop the script there; each file stays "pending" in the
         # catalog until its own row says "indexed", and a stop after the write undoes only the files not yet recorded.
         try:
-            lib._store_chunks(collection, [c for _, _, records in pending for c in records], vectors)
+            steps.store_chunks(collection, [c for _, _, records in pending for c in records], vectors)
         except BaseException:  # an AppError from the store (disk full, locked)
             for _, prepared, _ in pending:
-                lib._abandon_prepared(collection, prepared)
+                steps.abandon(collection, prepared)
             pending.clear()
             raise
         while pending:
             i, prepared, records = pending.pop(0)
             try:
                 report(Progress(prepared.name, "storing", len(records), len(records)))  # written with its group
-                indexed = lib._indexed(collection, prepared, len(records))  # the catalog write can fail too (disk full)
+                indexed = steps.mark_indexed(collection, prepared, len(records))  # the catalog write can fail too (disk full)
             except BaseException:  # an AppError, or Streamlit stopping the script in a progress callback
-                lib._abandon_prepared(collection, prepared)
+                steps.abandon(collection, prepared)
                 raise
             self._done(collection, i, indexed, results, report)
 
     def _done(self, collection: str, i: int, result: IngestResult, results: dict, report: ProgressFn) -> None:
         if result.status == "rejected":
-            self.library._record_rejection(collection, result)
+            self.indexer.record_rejection(collection, result)
         report(Progress(result.name, "done", detail=result.status))
         results[i] = result

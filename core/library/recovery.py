@@ -1,7 +1,7 @@
 """Start-up recovery: bring the catalog, the vector store and the kept originals back into agreement.
 
 A run can be killed at any moment (SIGKILL, power loss, Streamlit stopping a script mid-upload). The
-library writes in an order that makes every such moment recoverable (see `core/library.py`); this
+library writes in an order that makes every such moment recoverable (see `core/library/indexer.py`); this
 module reads what was left and finishes or undoes it:
 
 - `deleting` documents are deleted (chunks, row, original);
@@ -111,7 +111,7 @@ def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> R
         if record.collection in present:
             report.removed_chunks += store.delete_document(record.collection, record.doc_id)
         catalog.delete(record.collection, record.doc_id)
-        library._forget_original(record.stored_as)
+        library.indexer.forget_original(record.stored_as)
         report.finished_deletes.append(_label(record))
 
     # A Chroma server may hold other data directories' collections: there only ours are checked.
@@ -178,7 +178,7 @@ def _reindex(library: DocumentLibrary, record: DocumentRecord, chunks: dict[int,
             if isinstance(exc, FileNotFoundError) else f"Re-indexing after an interrupted run failed: {exc}"
         )
         library.catalog.upsert(replace(record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as=""))
-        library._forget_original(record.stored_as)
+        library.indexer.forget_original(record.stored_as)
         report.lost.append(_label(record))
     except AppError:
         # The engine or store refused right now; the row stays pending (no chunks) and is retried next start.

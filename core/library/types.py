@@ -1,10 +1,12 @@
 """What ingestion hands around: an upload, its outcome, progress reports, and a parsed file waiting to be indexed.
 
-Shared by the library (`core/library.py`) and its overlapped pipeline (`core/ingest_pipeline.py`).
+Shared by the library (`core/library/service.py`), its indexing steps (`core/library/indexer.py`) and its
+overlapped pipeline (`core/library/ingest.py`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -50,6 +52,13 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+
+def safe_display_name(name: str) -> str:
+    """The uploaded name reduced to a plain file name for display (never used as a path)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return base[:200] or "unnamed"
 
 
 @dataclass(frozen=True)
