@@ -585,7 +585,7 @@ class _DirLock:
     @classmethod
     def acquire(cls, directory: Path) -> "_DirLock":
         path = (directory / ".domainchat.lock").resolve()
-        with cls._guard:
+        with cls._guard:  # the class's own members: one table of held locks per process, whichever store asks
             held = cls._held.get(path)
             if held is not None:
                 held.users += 1
