@@ -6,11 +6,12 @@ from datetime import datetime
 
 import streamlit as st
 
+from core.base.questions import SPLIT_LABELS
+from core.chat.safety import escape_markdown
+from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.runs import EvalConfig
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
-from core.base.questions import SPLIT_LABELS
-from core.chat.safety import escape_markdown
 from ui.common import current_collection, guarded, page_setup, show_error
 from ui.jobs_panel import job_panel
 from ui.update_section import render_update_test
@@ -19,7 +20,7 @@ svc = page_setup()
 settings = svc.settings
 evaluation = svc.evaluation
 collection = current_collection()
-ARMS = ["base", "rag", "finetuned", "hybrid"]
+ARMS = list(MODES)
 ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
 HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "declined_unanswerable", "refused_answerable", "unsupported_citations",
             "first_token_p50_ms", "total_p50_ms"]
@@ -106,21 +107,21 @@ with tab_results:
     if not runs:
         st.info("No evaluation run yet: start one in **New run**.")
         st.stop()
-    by_id = {r["run_id"]: r for r in runs}
+    by_id = {r.run_id: r for r in runs}
     current = st.session_state.get("eval_run")
 
     def run_label(run_id: str) -> str:
         r = by_id[run_id]
-        when = datetime.fromtimestamp(r.get("created") or 0).strftime("%m-%d %H:%M")
-        name = f"{r['label']} · " if r.get("label") else ""
-        return f"{name}{when} · {', '.join(r.get('arms') or [])} · {r.get('state')}"
+        when = datetime.fromtimestamp(r.config.created or 0).strftime("%m-%d %H:%M")
+        name = f"{r.config.label} · " if r.config.label else ""
+        return f"{name}{when} · {', '.join(r.config.arms)} · {r.status.state}"
 
     ids = list(by_id)
     run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=run_label, key="eval_run_pick")
 
     def run_ended(run_id: str) -> bool:
         try:
-            return evaluation.status(run_id).get("state") in ("done", "cancelled", "failed")
+            return evaluation.status(run_id).terminal
         except AppError:
             return True  # the panel shows the error
 
@@ -132,12 +133,12 @@ with tab_results:
         except AppError as exc:
             show_error(exc)
             return True
-        if status.get("state") in ("done", "cancelled", "failed"):
+        if status.terminal:
             return True
-        step, total = status.get("step") or 0, status.get("total_steps") or 0
-        eta = status.get("eta_s")
+        step, total = status.step, status.total_steps or 0
+        eta = status.eta_s
         eta_text = f" · about {eta / 60:.1f} min left" if eta else ""
-        st.progress(step / total if total else 0.0, text=f"{step}/{total} answers{eta_text} · {escape_markdown(str(status.get('message', '')))}")
+        st.progress(step / total if total else 0.0, text=f"{step}/{total} answers{eta_text} · {escape_markdown(status.message)}")
         if st.button("Cancel run", key=f"cancel-{run_id}"):
             evaluation.cancel(run_id)
             st.rerun()
@@ -150,12 +151,12 @@ with tab_results:
         show_error(exc)
         st.stop()
     cfg = run.config
-    state = run.status.get("state")
+    state = run.status.state
     st.caption(f"Engine **{cfg.engine}** · base `{cfg.base_model}`" + (f" · variant `{cfg.variant}`" if cfg.variant else "")
                + f" · collection {cfg.collection or '–'} · k={cfg.top_k} · questions: {escape_markdown(cfg.question_set or '?')}"
                + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else ""))
     if state in ("cancelled", "failed"):
-        st.warning(escape_markdown(str(run.status.get("message", ""))))
+        st.warning(escape_markdown(run.status.message))
     if not run.rows:
         st.info("No answer scored yet.")
         st.stop()
@@ -163,7 +164,7 @@ with tab_results:
     grid = evaluation.grid(run)
     st.subheader("The grid")
     shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
-    st.dataframe([{"arm": g["arm"], "split": g["split"], "questions": g["n"], **{GRID_METRICS[k]: g.get(k) for k in HEADLINE}} for g in grid],
+    st.dataframe([{"arm": g.arm, "split": g.split, "questions": g.n, **{GRID_METRICS[k]: g.value(k) for k in HEADLINE}} for g in grid],
                  hide_index=True, width="stretch", column_config=shares)
     st.caption("Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
                "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0.")
@@ -172,16 +173,17 @@ with tab_results:
                      and chart_rows(run.summary, k)]
     g1, g2 = st.columns(2)
     with g1:
-        metric = st.selectbox("Metric", chart_metrics, format_func=GRID_METRICS.get, key="eval_metric")
-        st.bar_chart(chart_rows(run.summary, metric), x="split", y="value", color="arm", stack=False, height=300,
-                     x_label="", y_label=GRID_METRICS[metric])
+        metric = st.selectbox("Metric", chart_metrics, format_func=lambda k: GRID_METRICS[k], key="eval_metric")
+        if metric is not None:  # None when no metric has a value yet (every answer failed)
+            st.bar_chart(chart_rows(run.summary, metric), x="split", y="value", color="arm", stack=False, height=300,
+                         x_label="", y_label=GRID_METRICS[metric])
     with g2:
         st.markdown("**Latency**")
         st.bar_chart(latency_rows(run.summary), x="measure", y="seconds", color="arm", stack=False, height=300, x_label="")
 
     with st.expander("By source document"):
-        st.dataframe([{"arm": arm, "source": src, "questions": v["n"], **{GRID_METRICS[k]: v.get(k) for k in ("correct", "f1", "hit_k")}}
-                      for arm, sources in run.summary.get("by_source", {}).items() for src, v in sources.items()],
+        st.dataframe([{"arm": s.arm, "source": s.source, "questions": s.n, **{GRID_METRICS[k]: s.value(k) for k in ("correct", "f1", "hit_k")}}
+                      for s in evaluation.by_source(run)],
                      hide_index=True, width="stretch")
 
     st.subheader("Answers side by side")

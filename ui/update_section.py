@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.chat.service import MODES
 from core.errors import AppError
+from core.evaluation.document_update import UpdateTestResult
 from core.library.service import UploadedFile
 from core.chat.safety import escape_markdown
 from core.services import Services
@@ -67,32 +68,30 @@ def render_update_test(svc: Services) -> None:
         show_update_result(latest)
 
 
-def show_update_result(result: dict[str, Any]) -> None:
+def show_update_result(result: UpdateTestResult) -> None:
     """The figures and the before/after table of a saved update test."""
-    when = datetime.fromtimestamp(float(result.get("created") or 0)).strftime("%Y-%m-%d %H:%M")
-    retrain = result.get("retrain") or {}
-    st.markdown(f"**Latest update test** ({when}, {result.get('engine')} engine, document **{escape_markdown(str(result.get('document')))}**, "
-                f"variant {escape_markdown(str(result.get('variant') or 'none'))})")
+    when = datetime.fromtimestamp(result.created).strftime("%Y-%m-%d %H:%M")
+    retrain = result.retrain
+    st.markdown(f"**Latest update test** ({when}, {result.engine} engine, "
+                f"document **{escape_markdown(result.document)}**, variant {escape_markdown(result.variant or 'none')})")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Index the change", f"{result['reindex']['seconds']:.1f} s", help=f"{result['reindex']['chunks']} chunks embedded and stored, the old ones removed")
-    c2.metric("Re-train the variant" + (" (estimate)" if retrain.get("estimated") else ""),
-              "unknown" if retrain.get("seconds") is None else f"{retrain['seconds']:.0f} s", help=retrain.get("basis"))
-    ratio = result.get("retrain_vs_reindex")
+    c1.metric("Index the change", f"{result.reindex_s:.1f} s",
+              help=f"{result.reindex_chunks} chunks embedded and stored, the old ones removed")
+    c2.metric("Re-train the variant" + (" (estimate)" if retrain.estimated else ""),
+              "unknown" if retrain.seconds is None else f"{retrain.seconds:.0f} s", help=retrain.basis or None)
+    ratio = result.ratio
     c3.metric("Re-training costs", "?" if ratio is None else f"{ratio:g}× more")
-    st.caption(f"Re-training: {retrain.get('basis', '')}")
+    st.caption(f"Re-training: {retrain.basis}")
     st.table([
-        {"mode": arm,
-         "before: old figure": f"{phases['before']['old']}/{phases['before']['n']}",
-         "after: new figure": f"{phases['after']['new']}/{phases['after']['n']}",
-         "after: still the old figure": f"{phases['after']['old']}/{phases['after']['n']}"}
-        for arm, phases in (result.get("summary") or {}).items()
+        {"mode": f.mode,
+         "before: old figure": f"{f.before_old}/{f.n}",
+         "after: new figure": f"{f.after_new}/{f.n}",
+         "after: still the old figure": f"{f.after_old}/{f.n}"}
+        for f in result.figures()
     ], hide_index=True)
-    for note in result.get("skipped") or []:
+    for note in result.skipped:
         st.caption(f"Skipped {note}.")
     with st.expander("Every answer, before and after"):
-        rows = []
-        for q in result.get("questions") or []:
-            for arm in result.get("arms") or []:
-                rows.append({"question": q["question"], "old": q["old_answer"], "new": q["answer"], "mode": arm,
-                             "before": q["before"][arm]["text"], "after": q["after"][arm]["text"]})
+        rows = [{"question": a.question, "old": a.old_answer, "new": a.answer, "mode": a.mode,
+                 "before": a.before, "after": a.after} for a in result.answers()]
         st.dataframe(rows, hide_index=True, width="stretch")

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping, get_args
 
+from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.document_update import latest_result
 
@@ -462,7 +463,7 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
     if evidence.scores:
         lines += ["", f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}", "",
                   "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |", "|---|---|---|---|---|---|"]
-        order = ("base", "rag", "finetuned", "hybrid")
+        order = tuple(MODES)
         for s in sorted(evidence.scores, key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split)):
             lines.append(f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |")
     if evidence.update is not None:
@@ -516,7 +517,7 @@ class AdvisorService:
         scores: tuple[ArmScore, ...] = ()
         label = ""
         runs = self.evaluation.list_runs() if self.evaluation is not None else []
-        wanted = run_id or next((r["run_id"] for r in runs if r.get("state") in ("done", "cancelled")), None)
+        wanted = run_id or next((r.run_id for r in runs if r.status.state in ("done", "cancelled")), None)
         if wanted and self.evaluation is not None:
             run = self.evaluation.load_run(wanted)
             scores = evidence_from_summary(run.summary)

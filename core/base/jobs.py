@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from core.errors import AppError, JobBusyError, JobError
+from core.base.children import start_child
 from core.base.files import write_json_atomic
-from core.config import APP_ROOT
+from core.errors import AppError, JobBusyError, JobError
 
 HEAVY_LOCK_FILE = "heavy-job.lock"
 JOB_LOCK_FILE = "job.lock"
@@ -261,17 +261,6 @@ def _runs_job(pid: Any, folder: Path) -> bool:
 # ---------------------------------------------------------------- the parent's side
 
 
-def child_env() -> dict[str, str]:
-    """The environment of a job process: offline, unbuffered, with this project importable."""
-    env = dict(os.environ)
-    # Never reach for a model hub from a job, and keep the log free of progress bars.
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
-               TOKENIZERS_PARALLELISM="false", TRANSFORMERS_VERBOSITY="error", PYTHONUNBUFFERED="1")
-    root = str(APP_ROOT)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 def start_job(data_dir: Path, kind: JobKind, config: Mapping[str, Any] | str, *, job_id: str | None = None,
               status: Mapping[str, Any] | None = None) -> str:
     """Write the job's config, start its program as a detached process and return its id.
@@ -300,12 +289,13 @@ def start_job(data_dir: Path, kind: JobKind, config: Mapping[str, Any] | str, *,
             "step": 0, "total_steps": None, **(dict(status) if status else {}), "created": time.time(),
         })
         writer.update()
-        argv = [sys.executable, "-m", kind.module, "--config", str(folder / "config.json"), "--job-lock-fd", str(job_fd)]
+        args = ["--config", str(folder / "config.json"), "--job-lock-fd", str(job_fd)]
         if heavy_fd is not None:
-            argv += ["--lock-fd", str(heavy_fd)]
+            args += ["--lock-fd", str(heavy_fd)]
         with (folder / "log.txt").open("ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=tuple(fds),
-                                    start_new_session=True, env=child_env(), cwd=str(folder))
+            # its own session: closing the page (or the app) does not stop the job
+            proc = start_child(kind.module, args, None, stdout=log, stderr=subprocess.STDOUT, pass_fds=fds,
+                               start_new_session=True)
         if heavy_fd is not None:
             _write_holder(heavy_fd, {"job_id": job_id, "what": kind.what, "pid": proc.pid, "started": time.time(), "cancel_hint": hint})
         writer.update(pid=proc.pid)
@@ -365,7 +355,7 @@ def cancel_job(data_dir: Path, kind: JobKind, job_id: str, wait_s: float = 0.0) 
         return status
     (folder / "cancel").write_text(str(time.time()), encoding="utf-8")
     pid = status.extra.get("pid")
-    if _runs_job(pid, folder):  # never signal a PID that now belongs to another program
+    if isinstance(pid, int) and _runs_job(pid, folder):  # never signal a PID that now belongs to another program
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:

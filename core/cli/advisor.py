@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.advisor.advice import Budget, Criteria, DataChanges, Hardware, Skills
+from core.config import ENGINE_CHOICES
 from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
 
 
@@ -33,7 +34,7 @@ def add_advisor_commands(sub: Any) -> None:
     p.add_argument("--new", type=Path, default=sample.new_file, help="the new version, same file name (default: the sample manual's revision 4)")
     p.add_argument("--questions", type=Path, default=sample.questions, help="JSONL: question, answer (new), old_answer per changed fact")
     p.add_argument("--modes", default="base,rag,finetuned,hybrid", help="arms, comma-separated")
-    p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
+    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--variant", help="fine-tuned variant (default: the newest registered)")
     p.add_argument("--no-training-probe", action="store_true",
                    help="with no recorded training, leave the re-training cost unknown instead of measuring a few steps")

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.chat.service import MODES, Question
 from core.cli.util import one_or_many
-from core.config import RETRIEVAL_METHODS, retrieval_method
+from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.engines.base import Engine
 from core.errors import ConfigError
 from core.services import Services
@@ -28,7 +28,7 @@ def add_chat_commands(sub: Any) -> None:
 
 def _answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", help="collection to retrieve from (rag and hybrid modes)")
-    p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
+    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", help="base model (default: the engine's default)")
     p.add_argument("--variant", help="fine-tuned variant (finetuned and hybrid modes; default: the newest registered)")
     p.add_argument("--top-k", type=int, default=None)

@@ -8,7 +8,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from core.config import RETRIEVAL_METHODS, retrieval_method
+from core.base.jobs import JobStatus
+from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.errors import EvaluationError
 from core.evaluation.runs import EvalConfig, run_dir
 
@@ -21,7 +22,7 @@ def add_eval_commands(sub: Any) -> None:
                                        "or finetune:NAME / sample:FILE")
     p.add_argument("--modes", default="base,rag", help="comma-separated arms: base,rag,finetuned,hybrid")
     p.add_argument("--variant", default="", help="fine-tuned variant (default: the newest registered on the engine)")
-    p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
+    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", default="", help="base model (default: the engine's default)")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
@@ -42,19 +43,19 @@ def _print(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _progress(state: dict[str, Any]) -> None:
-    eta = f", ETA {state['eta_s']:.0f} s" if state.get("eta_s") is not None else ""
-    print(f"eval: {state.get('step', 0)}/{state.get('total_steps', 0)}{eta}: {state.get('message', '')}", file=sys.stderr)
+def _progress(status: JobStatus) -> None:
+    eta = f", ETA {status.eta_s:.0f} s" if status.eta_s is not None else ""
+    print(f"eval: {status.step}/{status.total_steps}{eta}: {status.message}", file=sys.stderr)
 
 
 def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
     """List, show, or run an evaluation."""
     ev = svc.evaluation
     if ns.list:
-        _print(ev.list_runs())
+        _print([r.to_dict() for r in ev.list_runs()])
         return 0
     if ns.cancel:
-        _print(ev.cancel(ns.cancel, wait_s=30))
+        _print(ev.cancel(ns.cancel, wait_s=30).to_dict())
         return 0
     if ns.show:
         run = ev.load_run(ns.show)
@@ -75,7 +76,7 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
         with open(ns.rows, "w", encoding="utf-8") as f:
             for row in run.rows:
                 f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    _print({"run_id": run.run_id, "state": run.status.get("state"), "message": run.status.get("message"),
+    _print({"run_id": run.run_id, "state": run.status.state, "message": run.status.message,
             "config": asdict(run.config), "rows_file": str(run_dir(svc.settings.data_dir, run.run_id) / "rows.jsonl"),
             "summary": run.summary})
-    return 0 if run.status.get("state") == "done" else 1
+    return 0 if run.status.state == "done" else 1

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.util import print_json
+from core.config import ENGINE_CHOICES
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions
 from core.finetune.passages import DISTRACTOR_FRACTION
+from core.finetune.jobs import VARIANT_ENGINES
 from core.finetune.service import TRAINING_DEFAULTS
 from core.base.jobs import JobStatus
 from core.services import Services
@@ -29,7 +31,7 @@ def add_finetune_commands(sub: Any) -> None:
     src.add_argument("--import", dest="import_file", help="CSV or JSONL with question, answer (source, page optional)")
     src.add_argument("--list", action="store_true", help="list the saved training sets")
     p.add_argument("--name", help="name of the training set (default: the collection or file name)")
-    p.add_argument("--engine", choices=["auto", "ollama", "embedded"], default=None)
+    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", help="model that writes the questions (default: the engine's default)")
     p.add_argument("--pairs-per-chunk", type=int, default=DatasetOptions.pairs_per_chunk)
     p.add_argument("--new-fraction", type=float, default=DatasetOptions.new_fraction, help="share of documents held out as 'new documents'")
@@ -42,7 +44,7 @@ def add_finetune_commands(sub: Any) -> None:
 
     p = fsub.add_parser("train", help="start a LoRA training job (detached); --wait follows it")
     p.add_argument("--dataset", required=True, help="training set name or JSONL path")
-    p.add_argument("--engine", choices=["embedded", "ollama"], default="embedded", help="engine whose base model is trained")
+    p.add_argument("--engine", choices=list(VARIANT_ENGINES), default="embedded", help="engine whose base model is trained")
     p.add_argument("--base-gguf", help="base GGUF (default: the engine's model file)")
     p.add_argument("--base-hf-dir", help="a Hugging Face model folder instead of a GGUF")
     p.add_argument("--base-model", default="", help="base model name (Ollama: default DOMAINCHAT_OLLAMA_MODEL)")
@@ -86,7 +88,7 @@ def add_finetune_commands(sub: Any) -> None:
 
     p = fsub.add_parser("register", help="register a trained adapter or an existing Ollama model as a variant")
     p.add_argument("--name", required=True)
-    p.add_argument("--engine", choices=["embedded", "ollama"], required=True)
+    p.add_argument("--engine", choices=list(VARIANT_ENGINES), required=True)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--job", help="a finished training job")
     src.add_argument("--adapter", help="a LoRA GGUF (or PEFT folder, for Ollama)")
@@ -99,7 +101,7 @@ def add_finetune_commands(sub: Any) -> None:
     p = fsub.add_parser("variants", help="list variants, or delete one")
     p.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
     p.add_argument("name", nargs="?")
-    p.add_argument("--engine", choices=["embedded", "ollama"], default=None)
+    p.add_argument("--engine", choices=list(VARIANT_ENGINES), default=None)
     p.add_argument("--keep-ollama-model", action="store_true", help="delete only the record, not the model on Ollama")
     p.set_defaults(func=cmd_variants)
 

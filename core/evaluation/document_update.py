@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from core.base.questions import read_questions
 from core.errors import AppError, FineTuneError
@@ -61,7 +61,7 @@ class UpdateTestConfig:
     new_file: Path
     questions: Path
     collection: str = DEFAULT_COLLECTION
-    arms: list[str] = field(default_factory=lambda: ["base", "rag", "finetuned", "hybrid"])
+    arms: list[str] = field(default_factory=lambda: list(MODES))
     engine: str | None = None
     variant: str | None = None  # default: the newest variant of the engine, if any
     probe_training: bool = True  # with no recorded training, run a few real steps to measure this machine's speed
@@ -78,9 +78,33 @@ class RetrainCost:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ModeFigures:
+    """How one mode answered the changed-fact questions: answers giving the old / new figure, before and after the update."""
+
+    mode: str
+    n: int  # questions asked in each phase
+    before_old: int
+    before_new: int
+    after_old: int
+    after_new: int
+
+
+@dataclass(frozen=True)
+class ChangedAnswer:
+    """One mode's answers to one changed-fact question, before and after the update."""
+
+    question: str
+    old_answer: str  # the old version's figure
+    answer: str  # the new version's figure
+    mode: str
+    before: str
+    after: str
+
+
 @dataclass
 class UpdateTestResult:
-    """Everything the test measured; `to_dict()` is what the CLI prints and what is saved."""
+    """Everything the test measured; `to_dict()` is what the CLI prints and what is saved, `from_dict` reads it back."""
 
     collection: str
     document: str
@@ -101,11 +125,50 @@ class UpdateTestResult:
         seconds = self.reindex.get("seconds") or 0
         return round(self.retrain.seconds / seconds, 1) if self.retrain.seconds and seconds else None
 
+    @property
+    def reindex_s(self) -> float:
+        """Seconds it took to index the new version (its chunks embedded and stored, the old ones removed)."""
+        return float(self.reindex.get("seconds") or 0.0)
+
+    @property
+    def reindex_chunks(self) -> int:
+        """Chunks of the new version that were indexed."""
+        return int(self.reindex.get("chunks") or 0)
+
+    def figures(self) -> list[ModeFigures]:
+        """Per mode: how many answers gave the old and the new figure, before and after the update."""
+        return [ModeFigures(arm, int(phases["before"]["n"]), int(phases["before"]["old"]), int(phases["before"]["new"]),
+                            int(phases["after"]["old"]), int(phases["after"]["new"]))
+                for arm, phases in self.summary.items()]
+
+    def answers(self) -> list[ChangedAnswer]:
+        """Every answer, per question and mode, before and after the update."""
+        return [ChangedAnswer(q["question"], q["old_answer"], q["answer"], arm,
+                              q["before"][arm]["text"], q["after"][arm]["text"]) for q in self.questions for arm in self.arms]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         out = asdict(self)
         out["retrain_vs_reindex"] = self.ratio
         return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "UpdateTestResult":
+        """A saved result read back (`to_dict()`'s JSON; the ratio is recomputed from the figures it came from)."""
+        retrain = raw.get("retrain") or {}
+        return cls(
+            collection=str(raw.get("collection") or ""), document=str(raw.get("document") or ""),
+            engine=str(raw.get("engine") or ""), base_model=str(raw.get("base_model") or ""),
+            variant=raw.get("variant") or None, arms=list(raw.get("arms") or []), reindex=dict(raw.get("reindex") or {}),
+            retrain=RetrainCost(_float_or_none(retrain.get("seconds")), bool(retrain.get("estimated")),
+                                str(retrain.get("basis") or ""), dict(retrain.get("detail") or {})),
+            summary=dict(raw.get("summary") or {}), questions=list(raw.get("questions") or []),
+            skipped=list(raw.get("skipped") or []), created=float(raw.get("created") or 0.0),
+        )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def read_changed_facts(path: Path) -> list[ChangedFact]:
@@ -183,9 +246,10 @@ class UpdateTestService:
         self._save(result)
         return result
 
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> UpdateTestResult | None:
         """The newest saved update test of this data directory, or None."""
-        return latest_result(self.svc.settings.data_dir)
+        saved = latest_result(self.svc.settings.data_dir)
+        return None if saved is None else UpdateTestResult.from_dict(saved)
 
     def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
                     progress: ProgressFn | None = None, probe_training: bool = True) -> UpdateTestResult:

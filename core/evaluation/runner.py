@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.chat.service import Question
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
 from core.engines.base import GenerationRequest, Prompt
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
@@ -19,7 +19,7 @@ from core.evaluation.scoring import score_answer, summarise
 from core.base.questions import EvalQuestion
 
 ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
-ARMS = ("base", "rag", "finetuned", "hybrid")
+ARMS = tuple(MODES)  # an arm of the grid is a chat mode
 CANCELLED_MESSAGE = "Cancelled after {done} of {total} answers: the finished ones are kept."
 
 
@@ -29,10 +29,10 @@ def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise EvaluationError(f"Unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ARMS)}.")
-    if not variant and any(a in ("finetuned", "hybrid") for a in arms):
+    if not variant and any(a in VARIANT_MODES for a in arms):
         raise EvaluationError("The finetuned and hybrid arms need a fine-tuned variant: build one on the Fine-tune page "
                               "(or give --variant), or leave those arms out.")
-    if not collection and any(a in ("rag", "hybrid") for a in arms):
+    if not collection and any(a in RETRIEVAL_MODES for a in arms):
         raise EvaluationError("The rag and hybrid arms need a collection with documents: give --collection, or leave those arms out.")
     return list(dict.fromkeys(arms))
 

@@ -4,7 +4,8 @@
     questions.jsonl the questions, as `core.base.questions` reads them
     rows.jsonl      one scored row per question and arm, appended as each answer finishes (partial runs keep them)
     status.json     state (queued|running|done|cancelled|failed), progress, ETA: the run is a background job
-                    (core/jobs.py; the folder is the job's folder, with its log.txt, job.lock and cancel flag)
+                    (core/base/jobs.py, read as its JobStatus; the folder is the job's folder, with its log.txt,
+                    job.lock and cancel flag)
     summary.json    the grid, written at the end (also for a cancelled or failed run, from the rows it has)
 """
 
@@ -13,15 +14,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.base.jobs import JobStatus
 from core.errors import EvaluationError
 
-TERMINAL = ("done", "cancelled", "failed")
 _RUN_ID = re.compile(r"^ev-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$")
 
 
@@ -94,16 +94,42 @@ def read_rows(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """A saved run as the run list shows it: its config, its job status and its summary (the rows stay on disk)."""
+
+    run_id: str
+    config: EvalConfig
+    status: JobStatus
+    summary: dict[str, Any]
+    questions: int  # how many questions the run was given
+
+    @property
+    def correct(self) -> dict[str, float | None]:
+        """The correct share of each arm over all its questions (None: none answerable); {} before the run ends."""
+        arms = self.summary.get("arms") or {}
+        return {arm: (splits.get("all") or {}).get("correct") for arm, splits in arms.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """One entry of `python -m core eval --list`."""
+        c, s = self.config, self.status
+        return {"run_id": self.run_id, "label": c.label, "created": c.created, "collection": c.collection,
+                "arms": c.arms, "engine": c.engine, "variant": c.variant, "question_set": c.question_set,
+                "questions": self.questions, "state": s.state, "step": s.step, "total_steps": s.total_steps,
+                "correct": self.correct}
+
+
 @dataclass
 class SavedRun:
     """A run as saved: config, status, summary and rows."""
 
     run_id: str
     config: EvalConfig
-    status: dict[str, Any]
+    status: JobStatus
     summary: dict[str, Any]
     rows: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the export)."""
-        return {"run_id": self.run_id, "config": asdict(self.config), "status": self.status, "summary": self.summary, "rows": self.rows}
+        return {"run_id": self.run_id, "config": asdict(self.config), "status": self.status.to_dict(),
+                "summary": self.summary, "rows": self.rows}

@@ -13,12 +13,13 @@ Denominators, so every figure reads the same way:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from core.evaluation import metrics as m
 from core.base.questions import SPLIT_LABELS, EvalQuestion
+from core.chat.service import RETRIEVAL_MODES
+from core.evaluation import metrics as m
 
-RETRIEVAL_ARMS = ("rag", "hybrid")
 ALL = "all"
 
 
@@ -63,7 +64,7 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         verdict = m.judge_containment(text, question.answer, question.question)
         row.update(correct=verdict.correct, contains=verdict.contains, containment_reason=verdict.reason, f1=round(m.token_f1(text, question.answer), 4))
     rank = None
-    if row["arm"] in RETRIEVAL_ARMS and question.source and not question.unanswerable:
+    if row["arm"] in RETRIEVAL_MODES and question.source and not question.unanswerable:
         rank = m.reference_rank([(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page, question.pages)
         row.update(rank=rank, hit_1=m.hit_at_k(rank, 1), hit_k=m.hit_at_k(rank, k), rr=m.reciprocal_rank(rank))
     else:
@@ -162,20 +163,63 @@ GRID_METRICS = {
 }
 
 
-def grid_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The grid as flat rows (one per arm and split) for a table or a CSV; a lone split is the same as "all" and is left out."""
+class _Metrics:
+    """Reading the metrics of one group of rows (a `block`) by metric name."""
+
+    metrics: Mapping[str, Any]
+
+    @property
+    def n(self) -> int:
+        """How many answers the group holds."""
+        return int(self.metrics.get("n") or 0)
+
+    def value(self, metric: str) -> float | None:
+        """One metric of the group (None: nothing to measure it on); an unknown metric name is an error, not a blank."""
+        if metric not in self.metrics and metric not in GRID_METRICS:
+            raise KeyError(f"{metric!r} is not a grid metric: use one of {', '.join(GRID_METRICS)}.")
+        value = self.metrics.get(metric)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class GridRow(_Metrics):
+    """One row of the grid: an arm over one split of the questions ("all", "seen facts", "new documents"…)."""
+
+    arm: str
+    split: str
+    metrics: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SourceRow(_Metrics):
+    """One row of the grid per source document: an arm over the questions about one file."""
+
+    arm: str
+    source: str
+    metrics: Mapping[str, Any]
+
+
+def grid_rows(summary: Mapping[str, Any]) -> list[GridRow]:
+    """The grid as rows (one per arm and split); a lone split is the same as "all" and is left out."""
     out = []
     for arm, splits in summary.get("arms", {}).items():
         for split, values in splits.items():
             if split != ALL and len(splits) == 2:
                 continue
-            out.append({"arm": arm, "split": SPLIT_LABELS.get(split, split) if split != ALL else ALL, **values})
+            out.append(GridRow(arm, SPLIT_LABELS.get(split, split) if split != ALL else ALL, dict(values)))
     return out
+
+
+def source_rows(summary: Mapping[str, Any]) -> list[SourceRow]:
+    """The grid per source document (one row per arm and source file)."""
+    return [SourceRow(arm, source, dict(values))
+            for arm, sources in summary.get("by_source", {}).items() for source, values in sources.items()]
 
 
 def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
     """One metric as (arm, split, value) rows for a grouped bar chart; arms or splits without a value are left out."""
-    return [{"arm": r["arm"], "split": r["split"], "value": r[metric]} for r in grid_rows(summary) if r.get(metric) is not None]
+    return [{"arm": r.arm, "split": r.split, "value": r.value(metric)}
+            for r in grid_rows(summary) if r.value(metric) is not None]
 
 
 LATENCY_METRICS = {"first_token_p50_ms": "first token p50", "first_token_p95_ms": "first token p95",

@@ -15,16 +15,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from core.config import Settings
 from core.base import jobs
+from core.base.jobs import JobStatus
+from core.base.questions import EvalQuestion, read_finetune_halves, read_questions
+from core.chat.service import RETRIEVAL_MODES, VARIANT_MODES
+from core.config import Settings
 from core.errors import EvaluationError, JobBusyError
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
 from core.evaluation.runner import check_arms
-from core.evaluation.runs import TERMINAL, EvalConfig, SavedRun, read_json, read_rows, run_dir
-from core.evaluation.scoring import GRID_METRICS, RETRIEVAL_ARMS, grid_rows, summarise
+from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir
+from core.evaluation.scoring import GRID_METRICS, GridRow, SourceRow, grid_rows, source_rows, summarise
 from core.finetune.service import FineTuneService
-from core.base.questions import EvalQuestion, read_finetune_halves, read_questions
 from core.library.samples import SAMPLES_DIR, sample_qa_files
 
 SAMPLE_PREFIX = "sample:"
@@ -86,10 +88,10 @@ class EvaluationService:
     def resolve(self, config: EvalConfig) -> EvalConfig:
         """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per question."""
         engine = self.engines.resolve(config.engine)
-        wants_variant = any(a in ("finetuned", "hybrid") for a in config.arms)
+        wants_variant = any(a in VARIANT_MODES for a in config.arms)
         variant = (config.variant or self.engines.newest_variant(engine) or "") if wants_variant else ""
         arms = check_arms(config.arms, variant, config.collection)
-        if any(a in RETRIEVAL_ARMS for a in arms):
+        if any(a in RETRIEVAL_MODES for a in arms):
             self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
         return replace(config, arms=arms, engine=engine.name, variant=self.engines.variant_model(engine, variant) if variant else "",
                        base_model=config.base_model or self.engines.default_model(engine),
@@ -109,59 +111,58 @@ class EvaluationService:
             raise JobBusyError(f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
                                "one at a time. Wait for it to finish or cancel it, then start the evaluation.")
         retrieval: list[dict[str, Any]] = []
-        if any(a in RETRIEVAL_ARMS for a in config.arms):
+        if any(a in RETRIEVAL_MODES for a in config.arms):
             retrieval = record_retrievals(self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval)
         payload = {**asdict(config), "questions": [q.to_record() for q in questions], "recorded_retrieval": retrieval}
         total = len(questions) * len(config.arms)
         return jobs.start_job(self.settings.data_dir, EVAL_JOB, payload, job_id=config.run_id,
                               status={"total_steps": total, "message": f"Starting: {len(questions)} questions × {len(config.arms)} arms"})
 
-    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion], progress: Callable[[dict[str, Any]], None] | None = None,
-            poll_s: float = 1.0) -> SavedRun:
+    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion],
+            progress: Callable[[JobStatus], None] | None = None, poll_s: float = 1.0) -> SavedRun:
         """Start a run and follow it to its end (the command line); Ctrl-C cancels it, keeping the finished answers."""
         run_id = self.start(config, questions)
         last: tuple[Any, ...] = ()
         try:
             while True:
                 status = self.status(run_id)
-                mark = (status.get("state"), status.get("step"), status.get("message"))
+                mark = (status.state, status.step, status.message)
                 if progress and mark != last:
                     progress(status)
                     last = mark
-                if status.get("state") in TERMINAL:
+                if status.terminal:
                     break
                 time.sleep(poll_s)
         except KeyboardInterrupt:
             self.cancel(run_id, wait_s=60)
         return self.load_run(run_id)
 
-    def cancel(self, run_id: str, wait_s: float = 0.0) -> dict[str, Any]:
+    def cancel(self, run_id: str, wait_s: float = 0.0) -> JobStatus:
         """Ask a running run to stop after the answer it is writing; its finished answers are kept."""
         run_dir(self.settings.data_dir, run_id)  # checks the id
-        return jobs.cancel_job(self.settings.data_dir, EVAL_JOB, run_id, wait_s).to_dict()
+        return jobs.cancel_job(self.settings.data_dir, EVAL_JOB, run_id, wait_s)
 
-    def status(self, run_id: str) -> dict[str, Any]:
-        """The run's progress: state, step/total_steps (answers), eta_s, message."""
+    def status(self, run_id: str) -> JobStatus:
+        """The run's progress, as every background job reports it: state, step/total_steps (answers), eta_s, message."""
         run_dir(self.settings.data_dir, run_id)
-        return jobs.job_status(self.settings.data_dir, EVAL_JOB, run_id).to_dict()
+        return jobs.job_status(self.settings.data_dir, EVAL_JOB, run_id)
 
     def running(self) -> str | None:
         """The id of the run in progress, if any."""
         return next((s.job_id for s in jobs.list_jobs(self.settings.data_dir, EVAL_JOB) if not s.terminal), None)
 
-    def list_runs(self) -> list[dict[str, Any]]:
-        """Every saved run, newest first: id, label, arms, engine, question set, state, correct share per arm."""
+    def list_runs(self) -> list[RunRecord]:
+        """Every saved run, newest first: its config (label, arms, engine, question set…), status and summary."""
         out = []
         for status in jobs.list_jobs(self.settings.data_dir, EVAL_JOB):
             folder = run_dir(self.settings.data_dir, status.job_id)
-            config = read_json(folder / "config.json") or {}
-            summary = read_json(folder / "summary.json") or {}
-            headline = {arm: (splits.get("all") or {}).get("correct") for arm, splits in (summary.get("arms") or {}).items()}
-            out.append({"run_id": status.job_id, "label": config.get("label", ""), "created": config.get("created"),
-                        "collection": config.get("collection"), "arms": config.get("arms"), "engine": config.get("engine"),
-                        "variant": config.get("variant"), "question_set": config.get("question_set"),
-                        "questions": len(config.get("questions") or []), "state": status.state,
-                        "step": status.step, "total_steps": status.total_steps, "correct": headline})
+            raw = read_json(folder / "config.json")
+            raw = raw if isinstance(raw, dict) else {}
+            # a config.json caught while its starter writes it reads as empty: list the run all the same
+            config = EvalConfig.from_dict({"collection": "", "arms": [], "created": 0.0, **raw})
+            summary = read_json(folder / "summary.json")
+            out.append(RunRecord(status.job_id, config, status, summary if isinstance(summary, dict) else {},
+                                 len(raw.get("questions") or [])))
         return out
 
     def load_run(self, run_id: str) -> SavedRun:
@@ -173,7 +174,7 @@ class EvaluationService:
         config = EvalConfig.from_dict(raw)
         rows = read_rows(folder)
         status = self.status(run_id)
-        summary = read_json(folder / "summary.json") if status.get("state") in TERMINAL else None
+        summary = read_json(folder / "summary.json") if status.terminal else None
         if not isinstance(summary, dict):
             summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
         return SavedRun(run_id, config, status, summary, rows)
@@ -182,16 +183,21 @@ class EvaluationService:
         """Remove a saved run that has ended."""
         import shutil
 
-        if self.status(run_id).get("state") not in TERMINAL:
+        if not self.status(run_id).terminal:
             raise EvaluationError(f"Run {run_id} is still running: cancel it first.")
         shutil.rmtree(run_dir(self.settings.data_dir, run_id))
 
     # ------------------------------------------------------------ views and exports
 
     @staticmethod
-    def grid(run: SavedRun) -> list[dict[str, Any]]:
+    def grid(run: SavedRun) -> list[GridRow]:
         """The grid table: one row per arm and split."""
         return grid_rows(run.summary)
+
+    @staticmethod
+    def by_source(run: SavedRun) -> list[SourceRow]:
+        """The grid per source document: one row per arm and source file."""
+        return source_rows(run.summary)
 
     @staticmethod
     def side_by_side(run: SavedRun, disagreements_only: bool = False) -> list[dict[str, Any]]:

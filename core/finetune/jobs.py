@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from core.base import jobs as core_jobs
-from core.errors import FineTuneError
-from core.base.jobs import TERMINAL_STATES, JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
+from core.base.jobs import JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
+from core.config import ENGINE_CHOICES
 from core.engines.variants import VariantRegistry
+from core.errors import FineTuneError
 
-__all__ = ["TERMINAL_STATES", "TRAINING", "TrainConfig", "TrainingStatus", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
+__all__ = ["TRAINING", "VARIANT_ENGINES", "TrainConfig", "TrainingStatus", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
            "job_status", "jobs_root", "list_jobs", "new_job_id", "start_job", "wait_job"]
+# the engines a variant is trained for and registered on: every engine choice but "auto", which picks one of them
+VARIANT_ENGINES = tuple(e for e in ENGINE_CHOICES if e != "auto")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -178,7 +181,7 @@ def _check_config(config: TrainConfig) -> None:
         raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
     reg = config.register or {}
     if reg:
-        if reg.get("engine", "embedded") not in ("embedded", "ollama"):
+        if reg.get("engine", "embedded") not in VARIANT_ENGINES:
             raise FineTuneError(f"Cannot register on engine {reg.get('engine')!r}: use 'embedded' or 'ollama'.")
         VariantRegistry(Path(config.data_dir)).check_free(str(reg.get("name", "")), bool(reg.get("replace")))
 

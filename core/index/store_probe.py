@@ -13,16 +13,14 @@ Run as `python -m core.index.store_probe CHROMA_DIR` (the parent does that); it 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.base.children import start_child
 from core.config import Settings
-from core.config import APP_ROOT
 
-PROJECT_ROOT = APP_ROOT
 VERDICT_FILE = ".store_probe.json"  # in the data directory: the fingerprint of the store last found healthy
 
 
@@ -61,9 +59,8 @@ class StoreProbe:
                 return  # unchanged since it was last found healthy
         except (OSError, ValueError):
             pass
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
-        self._proc = subprocess.Popen([sys.executable, "-m", "core.index.store_probe", str(self.chroma)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, env=env, cwd=str(PROJECT_ROOT))
+        # no memory limit: a large healthy store needs the memory its index takes, and must not be reported damaged
+        self._proc = start_child("core.index.store_probe", [str(self.chroma)], None)
 
     def result(self) -> StoreHealth:
         """Wait for the verdict (healthy at once when nothing needed checking)."""

@@ -8,20 +8,18 @@ page's text split around the passage, for the page to show as plain text.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.base.children import run_child
 from core.library.catalog import Catalog, DocumentRecord
 from core.config import Settings
 from core.library.parsing.loaders import ParseFailure
 from core.library.parsing.pageimage import locate
-from core.library.parsing.parse_worker import PROJECT_ROOT, _limit_memory, parse_in_subprocess, parse_time_limit
+from core.library.parsing.parse_worker import parse_in_subprocess, parse_time_limit
 from core.errors import DocumentNotFoundError, PageViewError
 
 CONTEXT_CHARS = 700  # text shown on each side of a passage in a text document
@@ -108,22 +106,20 @@ class PageViewService:
         with tempfile.TemporaryDirectory(prefix="domainchat-page-") as tmp:
             out, text = Path(tmp) / "page.png", Path(tmp) / "passage.txt"
             text.write_text(passage, encoding="utf-8")
-            cmd = [sys.executable, "-m", "core.library.parsing.pageimage", "--kind", record.kind, "--page", str(page),
-                   "--passage-file", str(text), "--out", str(out), str(path)]
+            args = ["--kind", record.kind, "--page", str(page), "--passage-file", str(text), "--out", str(out),
+                    str(path)]
             if ocr:
-                cmd.insert(-1, "--ocr")
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+                args.insert(-1, "--ocr")
             # The parse limit, scaled by the page count as ingestion scales it; reading an OCR'd page again takes a few seconds more.
             timeout = parse_time_limit(self.settings.parse_timeout_s, record.pages, self.settings.parse_page_timeout_s) + (self.settings.ocr_page_timeout_s if ocr else 0)
+            memory_mb = self.settings.ocr_memory_mb if ocr else self.settings.parse_memory_mb
+            child = run_child("core.library.parsing.pageimage", args, memory_mb, timeout)
+            if child.timed_out:
+                raise PageViewError(f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: download the original instead.")
             try:
-                proc = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=str(PROJECT_ROOT),
-                                      preexec_fn=lambda: _limit_memory(self.settings.ocr_memory_mb if ocr else self.settings.parse_memory_mb), check=False)
-            except subprocess.TimeoutExpired:
-                raise PageViewError(f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: download the original instead.") from None
-            try:
-                result = json.loads(proc.stdout.decode("utf-8"))
+                result = json.loads(child.stdout.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
-                result = {"ok": False, "message": f"The page renderer stopped (exit status {proc.returncode}): the file may be damaged; download the original instead."}
+                result = {"ok": False, "message": f"The page renderer stopped (exit status {child.returncode}): the file may be damaged; download the original instead."}
             if not result.get("ok"):
                 raise PageViewError(f"Page {page} of '{record.name}' cannot be shown: {result.get('message', 'rendering failed.')}")
             png = out.read_bytes()

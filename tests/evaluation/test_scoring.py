@@ -84,8 +84,8 @@ def test_summary_per_arm_split_and_source_and_grid_rows() -> None:
     assert set(s["by_source"]["rag"]) == {"manual.pdf", "(no source)"}
     flat = grid_rows(s)
     lone = grid_rows(summarise([score_answer(Q_DOOR, answer("base", "15 kg"), k=3)]))
-    assert [(r["arm"], r["split"]) for r in lone] == [("base", "all")]  # one split only: its row would repeat "all"
-    assert [(r["arm"], r["split"]) for r in flat] == [("base", "all"), ("base", "seen facts"), ("base", "new documents"),
+    assert [(r.arm, r.split) for r in lone] == [("base", "all")]  # one split only: its row would repeat "all"
+    assert [(r.arm, r.split) for r in flat] == [("base", "all"), ("base", "seen facts"), ("base", "new documents"),
                                                       ("rag", "all"), ("rag", "seen facts"), ("rag", "new documents")]
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from core.base.children import start_child
 from core.library.parsing.loaders import Page, ParseFailure
-from core.library.parsing.parse_worker import PROJECT_ROOT, _limit_memory
 
 THIN_WORDS = 30  # fewer words than this on a page is a header or stamp, not a text layer
 LARGE_IMAGE = 0.3  # an image covering this share of the page makes a thin-text page a scan
@@ -67,16 +65,16 @@ def ocr_pages(path: Path, kind: str, pages: list[Page] | None, *, timeout_s: flo
         if not wanted:
             return pages
         total_guess = len(wanted)
-    cmd = [sys.executable, "-m", "core.library.parsing.ocr", "--kind", kind]
+    args = ["--kind", kind]
     if wanted is not None:
-        cmd += ["--pages", ",".join(map(str, wanted))]
+        args += ["--pages", ",".join(map(str, wanted))]
         # A page the loader saw must still be checked for a scan image; an unreadable PDF reads everything.
     else:
-        cmd += ["--all"]
-    cmd.append(str(path))
+        args += ["--all"]
+    args.append(str(path))
     read: dict[int, str] = {}
     count = 0
-    for event in _run_child(cmd, timeout_s, page_timeout_s, memory_mb, total_guess):
+    for event in _ocr_events(args, timeout_s, page_timeout_s, memory_mb, total_guess):
         if event.get("event") == "error":
             raise ParseFailure(str(event.get("code", "ocr")), str(event.get("message", "OCR failed on this file.")))
         if event.get("event") == "page":
@@ -94,12 +92,10 @@ def ocr_pages(path: Path, kind: str, pages: list[Page] | None, *, timeout_s: flo
     return out
 
 
-def _run_child(cmd: list[str], timeout_s: float, page_timeout_s: float, memory_mb: int, total_guess: int) -> Iterator[dict[str, Any]]:
+def _ocr_events(args: list[str], timeout_s: float, page_timeout_s: float, memory_mb: int, total_guess: int) -> Iterator[dict[str, Any]]:
     """Run the OCR child, yielding its JSON events; the deadline grows by `page_timeout_s` per page it announces."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, env=env, cwd=str(PROJECT_ROOT),
-                                preexec_fn=lambda: _limit_memory(memory_mb))
+        proc = start_child("core.library.parsing.ocr", args, memory_mb, stderr=errors)
         lines: queue.Queue[bytes | None] = queue.Queue()
 
         def pump() -> None:

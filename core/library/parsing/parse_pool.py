@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -29,8 +28,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from core.base.children import start_child
 from core.library.parsing.loaders import Page, PageProgress, ParseFailure, preload_parsers
-from core.library.parsing.parse_worker import PROJECT_ROOT, _limit_memory, failure_from_exit, pages_from_reply, parse_time_limit, reply_for, timeout_failure
+from core.library.parsing.parse_worker import failure_from_exit, pages_from_reply, parse_time_limit, reply_for, timeout_failure
 from core.library.parsing.sniff import DocKind
 
 
@@ -121,11 +121,8 @@ class ParseWorker:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._stop()
-        cmd = [sys.executable, "-m", "core.library.parsing.parse_pool"] + (["--parser", self.parser] if self.parser else [])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
-        memory_mb = self.memory_mb
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                      cwd=str(PROJECT_ROOT), preexec_fn=lambda: _limit_memory(memory_mb))
+        args = ["--parser", self.parser] if self.parser else []
+        self._proc = start_child("core.library.parsing.parse_pool", args, self.memory_mb, stdin=subprocess.PIPE)
         self._replies = queue.Queue()
         self._stderr = []
         self._served = 0

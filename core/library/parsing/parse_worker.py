@@ -11,18 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
-import resource
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
+from core.base.children import run_child
 from core.library.parsing.loaders import Page, PageProgress, ParseFailure, load
 from core.library.parsing.sniff import DocKind
-from core.config import APP_ROOT
-
-PROJECT_ROOT = APP_ROOT
 
 
 def parse_time_limit(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0) -> float:
@@ -36,23 +31,17 @@ def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: 
 
     `pages`, when the file's page count is known beforehand (a document already indexed), scales the time limit as ingestion does.
     """
-    cmd = [sys.executable, "-m", "core.library.parsing.parse_worker", "--kind", kind, str(path)]
-    if parser:
-        cmd[3:3] = ["--parser", parser]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))}
+    args = (["--parser", parser] if parser else []) + ["--kind", kind, str(path)]
+    limit_s = parse_time_limit(timeout_s, pages, page_timeout_s)
+    child = run_child("core.library.parsing.parse_worker", args, memory_mb, limit_s)
+    if child.timed_out:
+        raise timeout_failure(timeout_s, pages, page_timeout_s)
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, timeout=parse_time_limit(timeout_s, pages, page_timeout_s), env=env, cwd=str(PROJECT_ROOT),
-            preexec_fn=lambda: _limit_memory(memory_mb), check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise timeout_failure(timeout_s, pages, page_timeout_s) from None
-    try:
-        result = json.loads(proc.stdout.decode("utf-8"))
+        result = json.loads(child.stdout.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         result = None
     if not isinstance(result, dict):
-        raise failure_from_exit(proc.stderr, proc.returncode, memory_mb)
+        raise failure_from_exit(child.stderr, child.returncode, memory_mb)
     return pages_from_reply(result)
 
 
@@ -80,11 +69,6 @@ def pages_from_reply(result: dict) -> list[Page]:
     if not result.get("ok"):
         raise ParseFailure(str(result.get("code", "corrupt")), str(result.get("message", "The file could not be read.")))
     return [Page(int(p["number"]), str(p["text"])) for p in result["pages"]]
-
-
-def _limit_memory(memory_mb: int) -> None:
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _resolve_parser(spec: str | None, progress: PageProgress | None = None) -> Callable[[Path, DocKind], list[Page]]:
