@@ -72,8 +72,9 @@ def show_update_result(result: UpdateTestResult) -> None:
     """The figures and the before/after table of a saved update test."""
     when = datetime.fromtimestamp(result.created).strftime("%Y-%m-%d %H:%M")
     retrain = result.retrain
+    variant = escape_markdown(result.variant or "none")
     st.markdown(f"**Latest update test** ({when}, {result.engine} engine, "
-                f"document **{escape_markdown(result.document)}**, variant {escape_markdown(result.variant or 'none')})")
+                f"document **{escape_markdown(result.document)}**, variant {variant})")
     c1, c2, c3 = st.columns(3)
     c1.metric("Index the change", f"{result.reindex_s:.1f} s",
               help=f"{result.reindex_chunks} chunks embedded and stored, the old ones removed")

@@ -80,7 +80,7 @@ class RetrainCost:
 
 @dataclass(frozen=True)
 class ModeFigures:
-    """How one mode answered the changed-fact questions: answers giving the old / new figure, before and after the update."""
+    """How one mode answered the changed-fact questions: answers giving the old / new figure, before and after."""
 
     mode: str
     n: int  # questions asked in each phase
@@ -144,7 +144,8 @@ class UpdateTestResult:
     def answers(self) -> list[ChangedAnswer]:
         """Every answer, per question and mode, before and after the update."""
         return [ChangedAnswer(q["question"], q["old_answer"], q["answer"], arm,
-                              q["before"][arm]["text"], q["after"][arm]["text"]) for q in self.questions for arm in self.arms]
+                              before=q["before"][arm]["text"], after=q["after"][arm]["text"])
+                for q in self.questions for arm in self.arms]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -159,7 +160,8 @@ class UpdateTestResult:
         return cls(
             collection=str(raw.get("collection") or ""), document=str(raw.get("document") or ""),
             engine=str(raw.get("engine") or ""), base_model=str(raw.get("base_model") or ""),
-            variant=raw.get("variant") or None, arms=list(raw.get("arms") or []), reindex=dict(raw.get("reindex") or {}),
+            variant=raw.get("variant") or None, arms=list(raw.get("arms") or []),
+            reindex=dict(raw.get("reindex") or {}),
             retrain=RetrainCost(_float_or_none(retrain.get("seconds")), bool(retrain.get("estimated")),
                                 str(retrain.get("basis") or ""), dict(retrain.get("detail") or {})),
             summary=dict(raw.get("summary") or {}), questions=list(raw.get("questions") or []),
