@@ -48,3 +48,15 @@ def output_dir() -> Path:
     path = ROOT / "test-output"
     path.mkdir(exist_ok=True)
     return path
+
+
+# Fixtures that load the real embedding model, the real engine or the session's training run: a test that uses one
+# is `slow` whatever its file says, so `make check` (`-m "not slow"`) never pays for a model.
+REAL_MODEL_FIXTURES = frozenset({"embedder", "services", "trained", "base_gguf", "hf_cache", "both"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as slow every test that uses a real-model fixture."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -14,6 +14,7 @@ from core.errors import JobBusyError, JobError
 from tests.helpers.count_job import COUNT
 
 
+@pytest.mark.slow
 def test_a_job_reports_progress_and_its_result(tmp_path: Path) -> None:
     # steps of 0.5 s: a poll on a loaded CI machine can take longer than 0.1 s, and then saw only the first and last
     job_id = jobs.start_job(tmp_path, COUNT, {"n": 5, "step_s": 0.5}, status={"what_we_count": "steps"})

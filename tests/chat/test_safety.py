@@ -128,6 +128,7 @@ def assert_inert(at: AppTest) -> None:
     assert not live, live
 
 
+@pytest.mark.slow
 def test_hostile_file_names_and_texts_render_as_text_on_the_documents_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")

@@ -87,6 +87,7 @@ def test_bad_inputs_are_refused_with_what_to_do(tmp_path: Path, services) -> Non
         services.update_test.run(UpdateTestConfig(OLD, NEW, QUESTIONS, arms=["rag", "oracle"]))
 
 
+@pytest.mark.slow
 def test_cli_update_test_and_advise_print_json(tmp_path: Path) -> None:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(tmp_path / "data"), "DOMAINCHAT_ENGINE": "embedded"}
 

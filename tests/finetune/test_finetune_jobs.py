@@ -53,6 +53,7 @@ def test_busy_lock_refuses_a_second_job_with_a_clear_message(tmp_path: Path) -> 
     assert jobs.heavy_job_holder(data) is None
 
 
+@pytest.mark.slow
 def test_a_failing_job_says_why_and_frees_the_lock(tmp_path: Path) -> None:
     config = _config(tmp_path)
     Path(config.dataset).write_text("\n")  # exists, but holds no pair
@@ -63,6 +64,7 @@ def test_a_failing_job_says_why_and_frees_the_lock(tmp_path: Path) -> None:
     assert jobs.cancel_job(Path(config.data_dir), job_id).state == "failed"  # cancelling a finished job is a no-op
 
 
+@pytest.mark.slow
 def test_cancel_right_after_start_stops_the_job(tmp_path: Path) -> None:
     config = _config(tmp_path)
     job_id = jobs.start_job(config)

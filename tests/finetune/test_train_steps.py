@@ -41,6 +41,7 @@ def test_answer_loss_is_the_full_vocabulary_loss_on_answer_tokens(tiny_gemma: An
     assert answer_loss(tiny_gemma, batch).item() == pytest.approx(tiny_gemma(**batch).loss.item(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_training_step_trains_only_the_adapters_and_lowers_the_loss(tiny_gemma: Any) -> None:
     import torch
 

@@ -16,6 +16,7 @@ def both() -> tuple[SentenceTransformerEmbedder, SentenceTransformerEmbedder]:
     return onnx, torch_only
 
 
+@pytest.mark.slow
 def test_questions_on_onnxruntime_get_the_pytorch_vectors_for_short_long_and_mixed_batches(both) -> None:
     onnx, torch_only = both
     long_text = " ".join(f"clause {i} of the agreement binds the licensee" for i in range(120))  # past the 256-token cut

@@ -125,6 +125,7 @@ def _in_own_mount_namespace(script: str, *args: str, timeout: float = 900) -> su
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 @needs_mount_namespace
 def test_a_really_full_disk_refuses_the_upload_that_does_not_fit_and_keeps_nothing_of_it(tmp_path: Path) -> None:
     """On a tmpfs of RESERVE + 16 MB filled by a ballast file (tests/helpers/full_disk.py, in its own mount namespace).

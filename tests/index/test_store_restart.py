@@ -7,6 +7,8 @@ precomputed vectors (the embedding model is not what is under test), restart, an
 from __future__ import annotations
 
 import dataclasses
+
+import pytest
 import json
 import subprocess
 import sys
@@ -56,6 +58,7 @@ def _read_in_new_process(settings: Settings) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_3000_chunks_on_disk_are_all_there_after_the_app_restarts(settings: Settings) -> None:
     ids = _write(settings)
     seen = _read_in_new_process(settings)
@@ -63,6 +66,7 @@ def test_3000_chunks_on_disk_are_all_there_after_the_app_restarts(settings: Sett
     assert seen["nearest"] == f"doc{PROBE // 100:03d}-{PROBE:05d}"
 
 
+@pytest.mark.slow
 def test_3000_chunks_on_a_chroma_server_are_all_there_after_the_server_restarts(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "chroma-server-data"
     with chroma_server(path) as port:

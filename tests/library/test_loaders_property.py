@@ -14,6 +14,8 @@ inputs; each example is parsed in this process (a few milliseconds), which keeps
 from __future__ import annotations
 
 import re
+
+import pytest
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -89,6 +91,7 @@ def _read(data: bytes, name: str) -> None:
     assert not any(CONTROLS.search(p.text) for p in pages)
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=1500)
 @given(mutated())
 def test_mutated_documents_are_read_or_rejected_with_a_reason_never_an_unexpected_error(case: tuple[str, bytes]) -> None:

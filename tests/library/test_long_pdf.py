@@ -29,6 +29,7 @@ def manual_pdf(count: int, lines: int = 45) -> bytes:
     return pdf(objects)
 
 
+@pytest.mark.slow
 def test_a_long_pdf_is_parsed_within_its_per_page_allowance_that_a_flat_limit_would_refuse(tmp_path: Path) -> None:
     long_pdf = tmp_path / "manual.pdf"
     long_pdf.write_bytes(manual_pdf(PAGES))
@@ -54,6 +55,7 @@ def test_a_long_pdf_is_parsed_within_its_per_page_allowance_that_a_flat_limit_wo
         assert flat.value.code == "timeout"
 
 
+@pytest.mark.slow
 def test_a_page_that_never_finishes_is_still_stopped_at_the_base_limit(tmp_path: Path) -> None:
     slow = tmp_path / "slow.pdf"
     slow.write_bytes(slow_page_pdf(3_000_000))  # minutes of pypdf work on its single page

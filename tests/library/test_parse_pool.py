@@ -26,6 +26,7 @@ def test_many_files_are_parsed_by_one_process_with_the_loaders_result(tmp_path: 
         assert worker.starts == 1
 
 
+@pytest.mark.slow
 def test_a_hang_a_crash_a_hog_and_a_printer_each_cost_only_their_own_file(tmp_path: Path) -> None:
     good = write(tmp_path, "good.txt", "The drain pump is cleaned monthly.")
     with ParseWorker(timeout_s=5, memory_mb=1536, parser="tests.helpers.mixed_parser:parse") as worker:
@@ -73,6 +74,7 @@ def test_an_upload_uses_the_parser_process_started_ahead_and_keeps_it_for_the_ne
     assert spare.pid is None  # closing the services stops the kept process
 
 
+@pytest.mark.slow
 def test_a_worker_stopped_by_a_hang_is_not_kept_and_the_next_upload_gets_a_running_one(tmp_path: Path) -> None:
     from core.library.parsing.parse_pool import SpareWorkers
 

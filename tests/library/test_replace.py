@@ -110,6 +110,7 @@ def test_a_catalog_written_before_versions_gains_the_column(tmp_path: Path) -> N
     assert (record.name, record.version) == ("a.pdf", 1)
 
 
+@pytest.mark.slow
 def test_cli_docs_replace(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded"}
