@@ -80,8 +80,8 @@ def _load_samples() -> None:
         st.session_state["flash_error"] = exc
 
 
-collection = current_collection()
-if collection is None:
+picked = current_collection()
+if picked is None:
     st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
     new_collection_form()
     if sample_uploads():
@@ -90,6 +90,7 @@ if collection is None:
         st.button("Load the sample documents", icon=":material/auto_stories:", on_click=_load_samples,
                   help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).")
     st.stop()
+collection: str = picked  # named once it is known, so the functions below see a str too
 
 with st.expander("New collection"):
     new_collection_form()
@@ -250,17 +251,18 @@ else:
                    f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
                    f"{listed}\n\nThis cannot be undone.", _delete_documents)
 
-    indexed = [r for r in records if r.status == "indexed"]
-    if indexed:
+    replaceable = [r for r in records if r.status == "indexed"]
+    if replaceable:
         with st.expander("Replace a document with a new version"):
             st.caption("The new file takes the document's place under the same name: its chunks are embedded before the old ones "
                        "are removed, so the collection stays searchable, and the version number goes up.")
-            by_id = {r.doc_id: r for r in indexed}
+            by_id = {r.doc_id: r for r in replaceable}
             chosen = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].name} (version {by_id[i].version}, {by_id[i].doc_id[:12]})",
                                   key="replace_doc")
             new_file = st.file_uploader("New version", key=f"replace-file-{st.session_state.get('upload_round', 0)}",
                                         max_upload_size=math.ceil(settings.max_upload_mb))
-            if st.button("Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:"):
+            replace = st.button("Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:")
+            if replace and new_file is not None:
                 with guarded(), st.spinner(f"Indexing the new version of {by_id[chosen].name}…"):
                     result = svc.library.replace_document(collection, UploadedFile(new_file.name, new_file.getvalue()), chosen)
                     st.session_state["last_results"] = [result]
@@ -275,8 +277,8 @@ if viewable:
         names = {r.doc_id: f"{r.name} ({r.pages} pages{', ' + str(r.ocr_pages) + ' by OCR' if r.ocr_pages else ''})" for r in viewable}
         left, right = st.columns([3, 1])
         doc_id = left.selectbox("Document", list(names), format_func=names.__getitem__, key="view_doc")
-        chosen = next(r for r in viewable if r.doc_id == doc_id)
-        number = right.number_input("Page", 1, max(chosen.pages, 1), 1, key=f"view_page::{doc_id}")
+        viewed = next(r for r in viewable if r.doc_id == doc_id)
+        number = right.number_input("Page", 1, max(viewed.pages, 1), 1, key=f"view_page::{doc_id}")
         show_page(svc, collection, doc_id, int(number), key="documents")
 
 # --- collection maintenance ---------------------------------------------------------------------
@@ -286,8 +288,7 @@ with st.expander("Re-index with other chunking"):
     overlap = st.number_input("Overlap (characters)", 0, 2000, info.chunk_overlap, step=50)
     if st.button("Re-index collection"):
         with guarded(), st.spinner("Re-indexing…"):
-            results = svc.library.reindex(collection, int(size), int(overlap))
-            st.session_state["last_results"] = results
+            st.session_state["last_results"] = svc.library.reindex(collection, int(size), int(overlap))
             st.rerun()
 
 with st.expander("Delete collection"):

@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from core.errors import AppError
+from core.finetune.jobs import TrainingStatus
 from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
 from core.base.jobs import TERMINAL_STATES, JobStatus
 from core.chat.safety import escape_markdown
@@ -112,6 +113,7 @@ with tab_data:
                 if use_samples:
                     info = ft.import_samples("samples" if name == "imported" else name, options)
                 else:
+                    assert upload is not None  # the Import button is shown only with a file
                     info = ft.import_training_set(name, upload.getvalue(), upload.name, options)
                 st.session_state["dataset"] = info.name
                 st.success(f"Imported **{escape_markdown(info.name)}**: {info.stats.train_pairs} training pairs, "
@@ -182,7 +184,7 @@ with tab_train:
         def training_panel(job_id: str) -> bool:
             """Live progress of one training job, polled from its status file; True once it has ended."""
             status = job_progress(job_id)
-            if status is None:
+            if not isinstance(status, TrainingStatus):  # unreadable (None); the jobs listed here are all training jobs
                 return True
             m = st.columns(4)
             m[0].metric("State", status.state)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Mapping, get_args
 
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.document_update import latest_result
+from core.evaluation.service import EvaluationService
 
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
@@ -30,11 +32,13 @@ Skills = Literal["app_engineering", "mixed", "nlp_dl"]
 DataChanges = Literal["static", "yearly", "monthly", "weekly", "daily"]
 Budget = Literal["small", "medium", "large"]
 Hardware = Literal["cpu", "gpu", "cluster"]
-SKILL_LABELS = {"app_engineering": "application engineering", "mixed": "both", "nlp_dl": "NLP / deep learning"}
-CHANGE_LABELS = {"static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly", "weekly": "weekly", "daily": "daily"}
+SKILL_LABELS: dict[Skills, str] = {
+    "app_engineering": "application engineering", "mixed": "both", "nlp_dl": "NLP / deep learning"}
+CHANGE_LABELS: dict[DataChanges, str] = {"static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly",
+                                          "weekly": "weekly", "daily": "daily"}
 CHANGES_PER_YEAR = {"static": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
-BUDGET_LABELS = {"small": "small", "medium": "medium", "large": "large"}
-HARDWARE_LABELS = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
+BUDGET_LABELS: dict[Budget, str] = {"small": "small", "medium": "medium", "large": "large"}
+HARDWARE_LABELS: dict[Hardware, str] = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
 
 MIN_QUESTIONS = 5  # fewer scored questions than this per arm and split are too few to move anything
 LEVEL_GAP = 0.03  # arms closer than 3 points of correctness are level
@@ -212,6 +216,7 @@ def criteria_moves(c: Criteria) -> list[Move]:
         labelled = ({"finetuning": 1, "hybrid": 1}, f"{c.labelled_pairs} labelled pairs are enough to fine-tune well.")
     moves.append(Move("criterion", "labelled data", dict(labelled[0]), labelled[1]))
 
+    speed: tuple[dict[str, float], str]
     if c.max_answer_s is None:
         speed = ({}, "No answer-time requirement: speed does not move the recommendation.")
     elif c.max_answer_s <= 1.0:
@@ -347,7 +352,7 @@ def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
     e_moves = evidence_moves(criteria, evidence)
     c_totals = _sum(c_moves)
     e_totals = _sum(e_moves)
-    totals = {a: c_totals[a] + e_totals[a] for a in APPROACHES}
+    totals: dict[str, float] = {a: c_totals[a] + e_totals[a] for a in APPROACHES}
     recommendation = _best(totals)
     from_criteria = _best(c_totals)
     from_evidence = _best(e_totals) if any(m.favours for m in e_moves) else None
@@ -358,7 +363,7 @@ def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
 
 
 def _sum(moves: list[Move]) -> dict[str, float]:
-    totals = {a: 0.0 for a in APPROACHES}
+    totals: dict[str, float] = {a: 0.0 for a in APPROACHES}
     for move in moves:
         for approach, points in move.points.items():
             totals[approach] += points
@@ -508,7 +513,7 @@ class Advised:
 class AdvisorService:
     """What the Advisor page and `python -m core advise` call: the latest evidence, the advice and its report."""
 
-    def __init__(self, data_dir: Any, evaluation: Any) -> None:
+    def __init__(self, data_dir: Path, evaluation: EvaluationService | None) -> None:
         self.data_dir = data_dir
         self.evaluation = evaluation  # the evaluation service that keeps the grid runs
 

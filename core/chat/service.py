@@ -27,7 +27,7 @@ from core.chat.followup import Rewrite, Turn, standalone_question
 from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
 from core.chat.history import ChatHistory
 from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
-from core.index.retrieval import Method, Retriever
+from core.index.retrieval import Method, Searcher
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -218,7 +218,7 @@ class Comparison:
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Retriever, engines: Engines, history: ChatHistory | None = None) -> None:
+    def __init__(self, settings: Settings, retriever: Searcher, engines: Engines, history: ChatHistory | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.engines = engines

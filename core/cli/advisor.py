@@ -6,14 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 from core.advisor.advice import Budget, Criteria, DataChanges, Hardware, Skills
+from core.cli.util import SubParsers
 from core.config import ENGINE_CHOICES
 from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
+from core.services import Services
 
 
-def add_advisor_commands(sub: Any) -> None:
+def add_advisor_commands(sub: SubParsers) -> None:
     """Register the `advise` and `update-test` sub-commands."""
     p = sub.add_parser("advise", help="recommend RAG, fine-tuning or hybrid from five criteria and the latest measurements")
     p.add_argument("--skills", choices=get_args(Skills), required=True, help="the team's skills")
@@ -41,7 +43,7 @@ def add_advisor_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_update_test)
 
 
-def cmd_advise(svc: Any, ns: argparse.Namespace) -> int:
+def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     """Print the advice as JSON (and write the report)."""
     criteria = Criteria(ns.skills, ns.data_changes, ns.budget, ns.hardware, ns.labelled_pairs, ns.max_answer_s)
     advised = svc.advisor.advise(criteria, ns.run, use_evidence=not ns.no_evidence)
@@ -51,7 +53,7 @@ def cmd_advise(svc: Any, ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_update_test(svc: Any, ns: argparse.Namespace) -> int:
+def cmd_update_test(svc: Services, ns: argparse.Namespace) -> int:
     """Run the document-update test and print its result as JSON."""
     config = UpdateTestConfig(ns.old, ns.new, ns.questions, ns.collection, [m.strip() for m in ns.modes.split(",") if m.strip()],
                               ns.engine, ns.variant, probe_training=not ns.no_training_probe)

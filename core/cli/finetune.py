@@ -7,9 +7,8 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from core.cli.util import print_json
+from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions
@@ -20,7 +19,7 @@ from core.base.jobs import JobStatus
 from core.services import Services
 
 
-def add_finetune_commands(sub: Any) -> None:
+def add_finetune_commands(sub: SubParsers) -> None:
     """Register `finetune dataset|train|status|cancel|export|register|variants` under `python -m core`."""
     ft = sub.add_parser("finetune", help="build training sets, train LoRA variants, manage variants")
     fsub = ft.add_subparsers(dest="finetune_command", required=True)

@@ -6,12 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.util import print_json
+from core.cli.util import SubParsers, print_json
 from core.chat.history import NO_COLLECTION, Conversation, to_json, to_markdown
 from core.services import Services
 
 
-def add_history_commands(sub: Any) -> None:
+def add_history_commands(sub: SubParsers) -> None:
     """Register the `chats` sub-commands."""
     chats = sub.add_parser("chats", help="list the saved conversations or export one").add_subparsers(dest="chats_command", required=True)
     p = chats.add_parser("list", help="one JSON line per conversation, most recent first")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.cli.chat import add_chat_commands
-from core.cli.util import one_or_many, print_json
+from core.cli.util import SubParsers, one_or_many, print_json
 from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
 from core.errors import AppError
 from core.cli.advisor import add_advisor_commands
@@ -105,7 +105,7 @@ def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
             "method": found.method,
             "retrieval_ms": round(found.ms, 1),
             "chunks": [
-                {"source": c.source, "page": c.page, "score": round(c.score, 4),
+                {"source": c.source, "page": c.page, "score": None if c.score is None else round(c.score, 4),
                  "similarity": None if c.similarity is None else round(c.similarity, 3), "chunk_id": c.chunk_id, "text": c.text}
                 for c in found.chunks
             ],
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extensions() -> list[Callable[[Any], None]]:
+def _extensions() -> list[Callable[[SubParsers], None]]:
     """Sub-command groups defined next to the code they drive."""
     return [add_chat_commands, add_finetune_commands, add_eval_commands, add_advisor_commands, add_history_commands]
 

@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeAlias
 
 from core.errors import AppError
 from core.base.questions import read_questions
 
+# The table each command group adds its sub-commands to (a string: argparse's class is generic to type checkers only).
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-def print_json(obj: Any) -> None:
+
+def print_json(obj: object) -> None:
     """Print one JSON value on its own line of stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from core.base.chunks import Chunk
 from core.errors import EvaluationError
-from core.index.retrieval import Retrieval
+from core.index.embeddings import Embedder
+from core.index.retrieval import Retrieval, Searcher, is_method
 
 RETRIEVAL_FILE = "retrieval.jsonl"
 
@@ -24,8 +25,11 @@ def _key(collection: str, question: str, k: int, method: str) -> str:
     return json.dumps([collection, question, int(k), method])
 
 
-def record_retrievals(retriever: Any, collection: str, questions: Iterable[str], k: int, method: str) -> list[dict[str, Any]]:
+def record_retrievals(retriever: Searcher, collection: str, questions: Iterable[str], k: int,
+                      method: str) -> list[dict[str, Any]]:
     """Run the real retriever once per distinct question; JSON-ready records for `RecordedRetriever`."""
+    if not is_method(method):
+        raise EvaluationError(f"Retrieval method {method!r} is not known: use dense or fused.")
     records: dict[str, dict[str, Any]] = {}
     for question in questions:
         key = _key(collection, question, k, method)
@@ -35,17 +39,17 @@ def record_retrievals(retriever: Any, collection: str, questions: Iterable[str],
 
 
 class RecordedRetriever:
-    """Answers `search` from recorded results (same signature as core.index.retrieval.Retriever.search)."""
+    """Answers `search` from recorded results: a `Searcher`, as the index's `Retriever` is."""
 
-    def __init__(self, records: Sequence[Mapping[str, Any]], embedder: Any = None) -> None:
+    def __init__(self, records: Sequence[Mapping[str, Any]], embedder: Embedder | None = None) -> None:
         self.embedder = embedder
-        self._found: dict[str, Any] = {}
+        self._found: dict[str, Retrieval] = {}
         for raw in records:
             found = dict(raw["retrieval"])
             found["chunks"] = [Chunk(**c) for c in found["chunks"]]
             self._found[str(raw["key"])] = Retrieval(**found)
 
-    def search(self, collection: str, question: str, k: int, method: str = "dense") -> Any:
+    def search(self, collection: str, question: str, k: int, method: str = "dense") -> Retrieval:
         """The recorded retrieval for this question, k and method."""
         found = self._found.get(_key(collection, question, k, method))
         if found is None:

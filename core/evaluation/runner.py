@@ -7,16 +7,18 @@ arms on the same questions. Each finished answer is appended to rows.jsonl befor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeGuard, get_args
 
-from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
-from core.engines.base import GenerationRequest, Prompt
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, ChatService, Mode, Question
+from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
 from core.base.files import write_json_atomic
 from core.evaluation.scoring import score_answer, summarise
 from core.base.questions import EvalQuestion
+from core.index.embeddings import Embedder
+from core.index.retrieval import is_method
 
 ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
 ARMS = tuple(MODES)  # an arm of the grid is a chat mode
@@ -38,15 +40,15 @@ def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
 
 
 def run_evaluation(
-    chat: Any,
-    engine: Any,
-    embedder: Any,
+    chat: ChatService,
+    engine: Engine,
+    embedder: Embedder | None,
     config: EvalConfig,
     questions: Sequence[EvalQuestion],
     folder: Path,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
-    judge: Any = None,
+    judge: Engine | None = None,
 ) -> dict[str, Any]:
     """Answer and score every question in every arm, appending rows and writing summary.json; returns how it ended
     (state done|cancelled|failed, message, step, total_steps).
@@ -54,20 +56,24 @@ def run_evaluation(
     `chat` is the chat service (`ask(Question, engine)`), `judge` an optional engine that grades answers
     with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
+    modes, method = [arm for arm in config.arms if _is_mode(arm)], config.retrieval
+    if len(modes) != len(config.arms) or not is_method(method):  # resolving the run refused these: this narrows their types
+        raise EvaluationError(f"Unknown arm or retrieval method ({', '.join(config.arms)}; {method!r}): "
+                              "start the run again.")
     folder.mkdir(parents=True, exist_ok=True)
     total = len(questions) * len(config.arms)
     done = 0
     try:
         for qi, q in enumerate(questions):
             answers: list[dict[str, Any]] = []
-            for arm in config.arms:
+            for arm in modes:
                 if should_stop and should_stop():
                     raise _Cancelled
                 if progress:
                     progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
-                ask = Question(text=q.question, mode=arm, collection=config.collection or None, base_model=config.base_model,  # type: ignore[arg-type]
+                ask = Question(text=q.question, mode=arm, collection=config.collection or None, base_model=config.base_model,
                                variant_model=config.variant or None, top_k=config.top_k, temperature=config.temperature,
-                               retrieval=config.retrieval, max_tokens=config.max_tokens)  # type: ignore[arg-type]
+                               retrieval=method, max_tokens=config.max_tokens)
                 answers.append(_answer(chat, engine, ask))
             rows = [score_answer(q, a, config.top_k) for a in answers]
             _similarity(embedder, q, rows)
@@ -96,7 +102,11 @@ class _Cancelled(Exception):
     pass
 
 
-def _answer(chat: Any, engine: Any, question: Any) -> dict[str, Any]:
+def _is_mode(arm: str) -> TypeGuard[Mode]:
+    return arm in get_args(Mode)
+
+
+def _answer(chat: ChatService, engine: Engine, question: Question) -> dict[str, Any]:
     """The arm's answer as a dict; an engine error in one answer is recorded in its row, not fatal."""
     try:
         stream = chat.ask(question, engine)
@@ -109,7 +119,7 @@ def _answer(chat: Any, engine: Any, question: Any) -> dict[str, Any]:
         return {"mode": question.mode, "text": "", "error": str(exc), "incomplete": True, "sources": [], "timings": {}}
 
 
-def _similarity(embedder: Any, q: EvalQuestion, rows: list[dict[str, Any]]) -> None:
+def _similarity(embedder: Embedder | None, q: EvalQuestion, rows: list[dict[str, Any]]) -> None:
     """Cosine similarity of each answer to the reference, with the collection's embedding model (one batch)."""
     if q.unanswerable or embedder is None:
         for row in rows:
@@ -121,7 +131,7 @@ def _similarity(embedder: Any, q: EvalQuestion, rows: list[dict[str, Any]]) -> N
         row["similarity"] = round(m.cosine(vectors[0], vector), 4) if row["answer"].strip() else 0.0
 
 
-def _judge(engine: Any, model: str, q: EvalQuestion, answer: str) -> bool | None:
+def _judge(engine: Engine, model: str, q: EvalQuestion, answer: str) -> bool | None:
     """The judge model's verdict on one answer (None when it gave no usable verdict)."""
     prompt = m.judge_prompt(q.question, q.answer, answer)
     request = GenerationRequest(model=model, prompt=Prompt(prompt, ({"role": "user", "content": prompt},)), temperature=0.0, max_tokens=8)

@@ -34,7 +34,8 @@ class BaseSource:
     @property
     def label(self) -> str:
         """A short name for messages and records."""
-        return (self.gguf or self.hf_dir).name  # type: ignore[union-attr]
+        path = self.gguf or self.hf_dir
+        return path.name if path is not None else ""  # one of them is set (checked above)
 
 
 def gguf_fingerprint(path: Path) -> str:
@@ -103,7 +104,12 @@ def load_base(source: BaseSource, cache_root: Path, device: str = "cpu") -> tupl
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = convert_gguf(source.gguf, cache_root) if source.gguf is not None else Path(source.hf_dir)  # type: ignore[arg-type]
+    if source.gguf is not None:
+        folder = convert_gguf(source.gguf, cache_root)
+    elif source.hf_dir is not None:
+        folder = Path(source.hf_dir)
+    else:
+        raise FineTuneError("Give the base model as exactly one of a GGUF file or a Hugging Face model folder.")
     if not (folder / "config.json").is_file():
         raise FineTuneError(f"{folder} is not a Hugging Face model folder (no config.json): give a GGUF file or a model folder.")
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -111,7 +117,8 @@ def load_base(source: BaseSource, cache_root: Path, device: str = "cpu") -> tupl
     _clear_quantizer(model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device), tokenizer
+    # transformers wraps `to` in a decorator whose type loses the method binding (it expects the model as an argument)
+    return model.to(device), tokenizer  # type: ignore[arg-type]
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -17,11 +17,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.engines.gguf_files import base_header, validate_lora_gguf
 from core.errors import VariantError
 from core.base.files import atomic_path
+
+if TYPE_CHECKING:  # gguf and numpy are imported where an adapter is converted
+    import gguf
+    import numpy as np
+    import numpy.typing as npt
 
 # Architectures whose GGUF stores attention/MLP weights exactly as the HF checkpoint does.
 _SAME_LAYOUT = {"gemma", "gemma2", "gemma3", "qwen2", "qwen3", "starcoder2", "stablelm", "granite"}
@@ -48,7 +53,7 @@ class Adapter:
     arch: str
 
 
-def gguf_arch(reader: Any) -> str:
+def gguf_arch(reader: gguf.GGUFReader) -> str:
     """The `general.architecture` of an open GGUFReader."""
     field = reader.fields.get("general.architecture")
     if field is None:
@@ -56,7 +61,7 @@ def gguf_arch(reader: Any) -> str:
     return str(field.contents())
 
 
-def _permute_rows(b: Any, n_head: int) -> Any:
+def _permute_rows(b: npt.NDArray[np.float32], n_head: int) -> npt.NDArray[np.float32]:
     # The same row reordering llama.cpp's converter applies to q/k weights (its `permute`).
     return b.reshape(n_head, 2, b.shape[0] // n_head // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
 from core.base.chunks import Chunk
 from core.base.words import contains_reference
@@ -27,6 +27,7 @@ from core.chat.evidence import select_evidence
 from core.engines.base import Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, read_jsonl
+from core.index.retrieval import Searcher, is_method
 from core.base.files import write_jsonl_atomic
 from core.chat.prompts import READ_REFUSAL, rag_prompt
 
@@ -80,7 +81,7 @@ def _example(question: str, answer: str, kind: Kind, chunks: Sequence[Chunk]) ->
     return PassageExample(question, answer, kind, prompt.completion, [dict(m) for m in prompt.messages], sources), shown
 
 
-def build_passage_examples(pairs: Sequence[QAPair], retriever: Any, collection: str, *, top_k: int, method: str,
+def build_passage_examples(pairs: Sequence[QAPair], retriever: Searcher, collection: str, *, top_k: int, method: str,
                            distractor_fraction: float = DISTRACTOR_FRACTION, seed: int = 0) -> tuple[list[PassageExample], PassageCounts]:
     """The read-passages examples of `pairs`: one per pair whose passages hold its answer, plus distractors.
 
@@ -88,6 +89,8 @@ def build_passage_examples(pairs: Sequence[QAPair], retriever: Any, collection: 
     """
     if not 0.0 <= distractor_fraction <= 1.0:
         raise FineTuneError(f"The distractor share must be between 0 and 1 (got {distractor_fraction}).")
+    if not is_method(method):
+        raise FineTuneError(f"Retrieval method {method!r} is not known: use dense or fused.")
     counts = PassageCounts(pairs=len(pairs))
     found = [list(retriever.search(collection, p.question, top_k, method).chunks) for p in pairs]
     out: list[PassageExample] = []

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from core.base.chunks import Chunk
 from core.engines.base import Prompt
@@ -44,6 +44,9 @@ from core.finetune.register import register_from_job
 from core.base.jobs import Cancelled, JobContext, StatusWriter, run_job_main
 from core.chat.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
 
+if TYPE_CHECKING:  # transformers (and torch with it) loads in the training process only
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 @dataclass(frozen=True)
 class Example:
@@ -54,7 +57,7 @@ class Example:
     form: str
 
 
-def prompt_form(tokenizer: Any, requested: str = "auto") -> str:
+def prompt_form(tokenizer: PreTrainedTokenizerBase, requested: str = "auto") -> str:
     """"chat" when the base has a chat template (the engines then send chat messages), else "completion"."""
     if requested in ("completion", "chat"):
         return requested
@@ -69,12 +72,12 @@ def _prompts_for(pair: QAPair, rag: bool) -> Any:
     return rag_prompt(pair.question, [chunk])
 
 
-def tokenize_example(tokenizer: Any, pair: QAPair, form: str, rag: bool, max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_example(tokenizer: PreTrainedTokenizerBase, pair: QAPair, form: str, rag: bool, max_length: int) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated) of a pair in the `finetuned` (or, with `rag`, its own chunk's RAG) prompt form."""
     return tokenize_prompt(tokenizer, _prompts_for(pair, rag), pair.answer, form, max_length)
 
 
-def tokenize_prompt(tokenizer: Any, prompt: Prompt, answer: str, form: str, max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: str, form: str, max_length: int) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated): the prompt unlabelled, then the answer and its end labelled.
 
     Completion form: BOS + prompt, then " answer" + EOS, tokenised apart as llama.cpp sees them
@@ -100,7 +103,7 @@ def tokenize_prompt(tokenizer: Any, prompt: Prompt, answer: str, form: str, max_
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
-def passage_examples(examples: Sequence[PassageExample], tokenizer: Any, max_length: int, form: str = "completion") -> tuple[list[Example], dict[str, int]]:
+def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTokenizerBase, max_length: int, form: str = "completion") -> tuple[list[Example], dict[str, int]]:
     """The read-passages examples (prompts the chat would send in `hybrid` mode), tokenised; cut ones are dropped."""
     counts = {"passages": 0, "distractor": 0, "passages_too_long": 0}
     out: list[Example] = []
@@ -114,7 +117,7 @@ def passage_examples(examples: Sequence[PassageExample], tokenizer: Any, max_len
     return out, counts
 
 
-def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag_fraction: float, seed: int,
+def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, max_length: int, rag_fraction: float, seed: int,
                    form: str = "completion", rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
     """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context).
 
@@ -139,7 +142,7 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: Any, max_length: int, rag
     return out, counts
 
 
-def training_examples(config: TrainConfig, pairs: Sequence[QAPair], tokenizer: Any) -> tuple[str, list[Example], dict[str, int]]:
+def training_examples(config: TrainConfig, pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[Example], dict[str, int]]:
     """(prompt form, examples, counts by kind) a job trains on: its pairs, plus its read-passages examples if any."""
     form = prompt_form(tokenizer, config.prompt_form)
     examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
@@ -226,24 +229,24 @@ class LoraRun:
     scheduler: Any
 
 
-def with_lora(model: Any, config: TrainConfig, total: int) -> LoraRun:
+def with_lora(model: PreTrainedModel, config: TrainConfig, total: int) -> LoraRun:
     """Wrap the base in the job's LoRA adapters, in training mode, with AdamW and a schedule over `total` steps."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(model, LoraConfig(
+    lora = get_peft_model(model, LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
     ))
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    lora.train()
+    params = [p for p in lora.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
     # Short warm-up then linear decay to 10%: stable on tiny sets, still converges in few epochs.
     warmup = min(10, max(1, total // 10))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
     )
-    return LoraRun(model, params, optimizer, scheduler)
+    return LoraRun(lora, params, optimizer, scheduler)
 
 
 def training_step(run: LoraRun, batch: dict[str, Any]) -> float:

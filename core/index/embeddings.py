@@ -5,13 +5,16 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from core.config import Settings
 from core.base.cpu import CpuShare
 from core.engines.ollama_engine import OllamaEngine
 from core.errors import EmbeddingError
 from core.index.question_encoder import OnnxQuestionEncoder, build_in_background
+
+if TYPE_CHECKING:  # sentence-transformers pulls in torch: imported when the model is first needed
+    from sentence_transformers import SentenceTransformer
 
 
 class Embedder(Protocol):
@@ -34,7 +37,7 @@ class SentenceTransformerEmbedder:
         self.name = f"sentence-transformers/{model}"
         self._model_name = model
         self._batch_size = batch_size
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._onnx_questions = onnx_questions  # small batches on onnxruntime once exported (core/question_encoder.py)
         self._encoder: OnnxQuestionEncoder | None = None
         self._export: threading.Thread | None = None
@@ -42,7 +45,7 @@ class SentenceTransformerEmbedder:
         self._encode_lock = threading.Lock()  # torch's thread count is process-wide: one encode at a time
         self._cpu = CpuShare()
 
-    def _load(self):  # noqa: ANN202 (SentenceTransformer is imported lazily)
+    def _load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
                 # Never reach for a model hub: this app runs offline.
@@ -127,9 +130,15 @@ _BACKGROUND: list[threading.Thread] = []
 def _finish_before_exit(thread: threading.Thread) -> threading.Thread:
     """Have the interpreter wait for `thread` at exit: torch's native threads abort the process if it ends mid-export."""
     if not _BACKGROUND:
-        atexit.register(lambda: [t.join(60) for t in _BACKGROUND if t.ident is not None])
+        atexit.register(_join_background)
     _BACKGROUND.append(thread)
     return thread
+
+
+def _join_background() -> None:
+    for thread in _BACKGROUND:
+        if thread.ident is not None:  # started
+            thread.join(60)
 
 
 class OllamaEmbedder:

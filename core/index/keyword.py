@@ -379,7 +379,8 @@ class KeywordIndexes:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "index.npz") as tmp:
             with tmp.open("wb") as f:
-                np.savez(f, **index.to_arrays())
+                # numpy's default, named: a ** of arrays could otherwise be read as filling `allow_pickle`
+                np.savez(f, allow_pickle=True, **index.to_arrays())
         # The snapshot is complete before the journal goes: a crash in between replays chunks the
         # snapshot already holds, which `add` treats as replacements.
         (folder / "journal.jsonl").unlink(missing_ok=True)

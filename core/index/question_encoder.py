@@ -18,7 +18,11 @@ import io
 import logging
 import threading
 import warnings
-from typing import Any, Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # sentence-transformers pulls in torch: imported where a model is loaded
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 class OnnxQuestionEncoder:
     """Mean-pooled, normalised sentence vectors from an ONNX export of a sentence-transformers BERT model."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: SentenceTransformer) -> None:
         """Export `model` (a loaded SentenceTransformer of Transformer + mean Pooling) and open its sessions."""
         import onnx
         import onnxruntime as ort
@@ -40,7 +44,7 @@ class OnnxQuestionEncoder:
         del proto
         self._sessions = {threads: self._session(ort, graph, threads) for threads in (1, 2)}
 
-    def _session(self, ort: Any, graph: bytes, threads: int) -> Any:
+    def _session(self, ort: ModuleType, graph: bytes, threads: int) -> Any:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -62,11 +66,14 @@ class OnnxQuestionEncoder:
         return self._sessions[2 if threads >= 2 else 1].run(None, feeds)[0]
 
 
-def _export(model: Any) -> bytes:
+def _export(model: SentenceTransformer) -> bytes:
     """The model's transformer, mean pooling and normalisation as one ONNX graph (bytes)."""
     import torch
 
-    transformer = model[0].auto_model
+    found = model[0].auto_model
+    if not isinstance(found, torch.nn.Module):  # `exportable` let only a transformer module through
+        raise TypeError(f"{type(model[0]).__name__}.auto_model is not a torch module")
+    transformer: torch.nn.Module = found
 
     class Sentence(torch.nn.Module):
         def __init__(self) -> None:
@@ -83,14 +90,16 @@ def _export(model: Any) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's tracing notes about Python conditionals
-        torch.onnx.export(Sentence().eval(), (sample["input_ids"], sample["attention_mask"]), buffer,
+        # The TorchScript exporter (dynamo=False) writes to a file object as well as to a path; the signature
+        # names only paths, after the newer exporter that does not.
+        torch.onnx.export(Sentence().eval(), (sample["input_ids"], sample["attention_mask"]), buffer,  # type: ignore[arg-type]
                           input_names=["input_ids", "attention_mask"], output_names=["embedding"],
                           dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
                           opset_version=17, dynamo=False)
     return buffer.getvalue()
 
 
-def exportable(model: Any) -> bool:
+def exportable(model: SentenceTransformer) -> bool:
     """Whether `model` is the shape this export handles: a BERT-like transformer followed by mean pooling only."""
     try:
         modules = list(model)
@@ -100,7 +109,8 @@ def exportable(model: Any) -> bool:
             and (len(modules) == 2 or type(modules[2]).__name__ == "Normalize"))
 
 
-def build_in_background(model: Any, done: Callable[[OnnxQuestionEncoder], None]) -> threading.Thread | None:
+def build_in_background(model: SentenceTransformer,
+                        done: Callable[[OnnxQuestionEncoder], None]) -> threading.Thread | None:
     """Start exporting `model` on a daemon thread; `done(encoder)` is called when it is ready (never on failure)."""
     if not exportable(model):
         log.info("question encoder: %s is not Transformer + mean pooling; questions stay on PyTorch", type(model).__name__)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeGuard, get_args
 
 from core.base.chunks import Chunk
 from core.base.words import question_coverage
@@ -27,6 +27,11 @@ RRF_K = 60  # the constant from Cormack et al.; damps the weight of top ranks
 CANDIDATES = 20  # fused retrieval: at least this many from each list are fused and re-ranked (4 × k when larger)
 
 
+def is_method(name: str) -> TypeGuard[Method]:
+    """Whether `name` is a retrieval method (a setting or a saved run holds it as a plain string)."""
+    return name in get_args(Method)
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """The chunks found for one question, best first, and how long it took."""
@@ -35,6 +40,14 @@ class Retrieval:
     method: Method
     ms: float
     best_similarity: float  # cosine similarity of the closest chunk by embedding: "is anything relevant?"
+
+
+class Searcher(Protocol):
+    """What the chat asks of retrieval: the index's `Retriever`, or the results a background run recorded first."""
+
+    def search(self, collection: str, question: str, k: int, method: Method = "dense") -> Retrieval:
+        """The top `k` chunks for `question`."""
+        ...
 
 
 class Retriever:

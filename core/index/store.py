@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Callable, Concatenate, Iterator, ParamSpec, Sequence, TypeVar
 
 from core.base.chunks import Chunk
 from core.config import Settings
@@ -30,6 +30,12 @@ from core.base.files import storage_error
 from core.base.names import validate_collection_name
 from core.index.keyword import KeywordIndexes
 
+if TYPE_CHECKING:  # chromadb is imported where a store is opened (this is its only importer)
+    from chromadb.api import ClientAPI
+    from chromadb.api.collection_configuration import CreateHNSWConfiguration
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import PyEmbeddings
+
 REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written as a fresh copy of another
 # Chroma (1.5.9) does not fail cleanly when its disk fills up: a write can hang, or fail with "Failed to apply logs to
 # the metadata segment" and leave every later call hanging. So the store refuses a write that would leave less than
@@ -37,13 +43,13 @@ REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written 
 RESERVE_BYTES = 64_000_000
 _FULL_WORDS = ("database or disk is full", "no space left on device", "os error 28", "disk quota exceeded", "os error 122")
 _READ_ONLY_WORDS = ("readonly database", "read-only file system", "os error 30", "permission denied", "os error 13", "unable to open database file")
-_T = TypeVar("_T", bound=Callable[..., Any])
+_P = ParamSpec("_P")
 _R = TypeVar("_R")
 # Chroma's default graph (16 neighbours, construction search 100) strands a chunk behind a plateau of near-identical
 # ones (a statement's 300 "Page N of 300." footers): a search of 3 missed the one relevant chunk in 19 of 200 insertion
 # orders, and a wider search (ef_search 400) still missed 2 in 100. Twice the neighbours and a wider construction
 # search missed 0 in 200, for ≈2× slower inserts (still ≈1,000 chunks/s, ten times the embedding model's rate).
-HNSW_CONFIG = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200}
+HNSW_CONFIG: CreateHNSWConfiguration = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200}
 
 
 @dataclass(frozen=True)
@@ -117,11 +123,11 @@ def _read_only_error(folder: Path, detail: str) -> StorageError:
                         "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
 
 
-def _disk_errors(method: _T) -> _T:
+def _disk_errors(method: Callable[Concatenate[VectorStore, _P], _R]) -> Callable[Concatenate[VectorStore, _P], _R]:
     """Run a store method so that a full or read-only disk raises the app's StorageError (one translation point)."""
 
     @functools.wraps(method)
-    def translated(self: "VectorStore", *args: Any, **kwargs: Any) -> Any:
+    def translated(self: VectorStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(self, *args, **kwargs)
         except AppError:
@@ -132,13 +138,14 @@ def _disk_errors(method: _T) -> _T:
                 raise
             raise failure from exc
 
-    return translated  # type: ignore[return-value]
+    return translated
 
 
 class VectorStore:
     """Collections of embedded chunks in Chroma."""
 
-    def __init__(self, client: Any, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None, folder: Path | None = None) -> None:
+    def __init__(self, client: ClientAPI, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None,
+                 folder: Path | None = None) -> None:
         self._client = client
         self._lock = lock
         self.folder = folder  # the on-disk store's directory (None for a Chroma server): where a failed write looks for its cause
@@ -146,7 +153,7 @@ class VectorStore:
         self.keywords = keywords if keywords is not None else KeywordIndexes(None)
         # Collection handles kept between questions (on-disk store only): Chroma looks a collection up in its
         # SQLite catalog for every `get_collection`, ≈ 1 ms, and a fused question needed four of them.
-        self._handles: dict[str, Any] = {}
+        self._handles: dict[str, Collection] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> "VectorStore":
@@ -197,7 +204,7 @@ class VectorStore:
         collection = self._client.get_or_create_collection(
             name=name,
             metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
-            configuration={"hnsw": dict(HNSW_CONFIG)},
+            configuration={"hnsw": HNSW_CONFIG.copy()},
             embedding_function=None,
         )
         self._handles.pop(name, None)
@@ -418,9 +425,11 @@ class VectorStore:
         self.ensure_room(bytes_to_store(got["documents"], len(got["embeddings"][0]) if len(got["ids"]) else 0))
         meta = {**(old.metadata or {}), REBUILD_KEY: name}
         temp_name = f"rebuild-{os.urandom(6).hex()}"
-        temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": dict(HNSW_CONFIG)}, embedding_function=None)
+        temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": HNSW_CONFIG.copy()},
+                                              embedding_function=None)
         for i in range(0, len(got["ids"]), 1000):
-            temp.add(ids=got["ids"][i : i + 1000], embeddings=[list(map(float, e)) for e in got["embeddings"][i : i + 1000]],
+            vectors: PyEmbeddings = [list(map(float, e)) for e in got["embeddings"][i : i + 1000]]
+            temp.add(ids=got["ids"][i : i + 1000], embeddings=vectors,
                      documents=got["documents"][i : i + 1000], metadatas=got["metadatas"][i : i + 1000])
         self._handles.pop(name, None)
         self._client.delete_collection(name)
@@ -443,7 +452,7 @@ class VectorStore:
                 done.append(str(original))
         return done
 
-    def _finish_rebuild(self, temp: Any) -> None:
+    def _finish_rebuild(self, temp: Collection) -> None:
         meta = dict(temp.metadata or {})
         original = meta.pop(REBUILD_KEY)
         self._handles.pop(original, None)
@@ -506,7 +515,7 @@ class VectorStore:
             raise
 
     @staticmethod
-    def _info(collection: Any) -> CollectionInfo:
+    def _info(collection: Collection) -> CollectionInfo:
         meta = collection.metadata or {}
         return CollectionInfo(
             name=collection.name,
@@ -550,7 +559,8 @@ def check_store_files(chroma: Path) -> dict[str, object]:
             got = collection.get(limit=20, include=["embeddings"])  # loads the vector index
             if got["embeddings"] is None or len(got["embeddings"]) == 0:
                 raise ValueError("no vectors come back for its records")
-            collection.query(query_embeddings=[[float(x) for x in got["embeddings"][0]]], n_results=min(5, collection.count()), include=["distances"])
+            vector: Sequence[float] = [float(x) for x in got["embeddings"][0]]
+            collection.query(query_embeddings=[vector], n_results=min(5, collection.count()), include=["distances"])
         except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError and whatever a damaged file causes)
             damaged[collection.name] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return {"damaged": damaged}
@@ -579,7 +589,7 @@ class _DirLock:
     _held: dict[Path, "_DirLock"] = {}
     _guard = threading.Lock()
 
-    def __init__(self, path: Path, handle: Any) -> None:
+    def __init__(self, path: Path, handle: IO[str]) -> None:
         self.path, self.handle, self.users = path, handle, 1
 
     @classmethod

@@ -25,9 +25,9 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from core.index.embeddings import Embedder
-from core.errors import AppError
+from core.errors import AppError, ConfigError
 from core.base.chunks import Chunk
-from core.index.retrieval import Method, Retriever
+from core.index.retrieval import Method, Retriever, is_method
 from core.services import Services
 
 if TYPE_CHECKING:
@@ -82,10 +82,11 @@ def to_document(chunk: Chunk, collection: str) -> Document:
 def collection_retriever(services: Services, collection: str, k: int | None = None, method: Method | None = None) -> CollectionRetriever:
     """A retriever over `collection` with the app's settings (top-k, retrieval method) unless given."""
     services.store.collection_info(collection)  # a missing collection fails here, with the fix, not at the first query
-    return CollectionRetriever(
-        retriever=services.retriever, collection=collection,
-        k=k or services.settings.top_k, method=method or services.settings.retrieval,  # type: ignore[arg-type]
-    )
+    chosen = method or services.settings.retrieval
+    if not is_method(chosen):  # Settings refuse an unknown method: this only tells the type checker
+        raise ConfigError(f"Retrieval method {chosen!r} is not valid: use dense or fused.")
+    return CollectionRetriever(retriever=services.retriever, collection=collection, k=k or services.settings.top_k,
+                               method=chosen)
 
 
 class ReadOnlyCollectionError(AppError):

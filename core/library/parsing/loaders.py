@@ -9,10 +9,14 @@ import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 from core.library.parsing.pdf_forms import with_filled_fields
 from core.library.parsing.sniff import DocKind, decode_text
+
+if TYPE_CHECKING:  # the parsers' libraries are imported in the parser process, where a kind is read
+    from docx.oxml.text.paragraph import CT_P
+    from pypdf import PdfReader
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,16 @@ XFA_REASON = ("The PDF is a dynamic (XFA) form: its pages hold only a \"Please w
 _XFA_PLACEHOLDER = "if this message is not eventually replaced by the proper contents of the document"
 
 
-def _is_xfa_placeholder(reader: Any, texts: list[str]) -> bool:
+def _is_xfa_placeholder(reader: PdfReader, texts: list[str]) -> bool:
     """Whether the PDF is a dynamic XFA form whose pages hold only the viewer placeholder."""
     joined = " ".join(" ".join(texts).split()).lower()
     if _XFA_PLACEHOLDER not in joined or len(joined) > 2000 * len(texts):
         return False
+    from pypdf.generic import DictionaryObject
+
     try:
-        form = reader.trailer["/Root"].get("/AcroForm")
+        root = reader.trailer["/Root"]
+        form = root.get("/AcroForm") if isinstance(root, DictionaryObject) else None  # else a damaged catalogue
         return form is not None and form.get_object().get("/XFA") is not None
     except Exception:  # noqa: BLE001 - a damaged catalogue: treat it as an ordinary PDF, its text is indexed
         return False
@@ -158,7 +165,7 @@ def _load_docx(path: Path) -> list[Page]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    from lxml.etree import XMLSyntaxError
+    from lxml.etree import XMLSyntaxError  # type: ignore[import-untyped]  # lxml ships no type information
 
     _check_docx_package(path)
     try:
@@ -210,7 +217,7 @@ def _check_docx_package(path: Path) -> None:
 
 def _declares_doctype(part: IO[bytes]) -> bool:
     """Whether an XML part declares a DOCTYPE: it stands before the root element, but after a prolog of any length, in any encoding."""
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
 
     parser = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True)
     try:
@@ -226,7 +233,7 @@ def _declares_doctype(part: IO[bytes]) -> bool:
     return False
 
 
-def _docx_paragraph(paragraph, pages: list[list[str]], explicit: bool) -> None:  # noqa: ANN001 (lxml element)
+def _docx_paragraph(paragraph: CT_P, pages: list[list[str]], explicit: bool) -> None:
     ppr = paragraph.find(f"{_W}pPr")
     if ppr is not None and ppr.find(f"{_W}pageBreakBefore") is not None and any(pages[-1]):
         pages.append([])
