@@ -17,7 +17,9 @@ from core.errors import ConfigError
 APP_ROOT = Path(__file__).resolve().parents[1]
 
 ENGINE_CHOICES = ("auto", "ollama", "embedded")
-EMBEDDING_BACKENDS = ("sentence-transformers", "ollama")
+EMBEDDING_BACKENDS = ("sentence-transformers", "ollama", "openai")
+# How the openai engine sends a prompt: a chat model through /v1/chat/completions, a base model through /v1/completions.
+OPENAI_PROMPT_FORMS = ("auto", "chat", "completion")
 RETRIEVAL_METHODS = ("dense", "fused")
 # Earlier names of a retrieval method, still accepted (a user's .env may say DOMAINCHAT_RETRIEVAL=hybrid).
 RETRIEVAL_ALIASES = {"hybrid": "fused"}
@@ -37,7 +39,10 @@ class Settings:
     max_upload_mb: float = _setting("DOMAINCHAT_MAX_UPLOAD_MB", 50.0, "Largest file accepted for indexing, in MB.")
     parse_timeout_s: float = _setting("DOMAINCHAT_PARSE_TIMEOUT_S", 60.0, "Wall-clock limit for parsing one file.")
     parse_memory_mb: int = _setting("DOMAINCHAT_PARSE_MEMORY_MB", 1536, "Address-space limit of the parser process, in MB.")
-    embedding_backend: str = _setting("DOMAINCHAT_EMBEDDING_BACKEND", "sentence-transformers", "'sentence-transformers' (offline, bundled) or 'ollama'.")
+    embedding_backend: str = _setting(
+        "DOMAINCHAT_EMBEDDING_BACKEND", "sentence-transformers",
+        "'sentence-transformers' (offline, bundled), 'ollama', or 'openai' (/v1/embeddings of the server at "
+        "DOMAINCHAT_OPENAI_BASE_URL; needs DOMAINCHAT_EMBEDDING_MODEL).")
     embedding_model: str = _setting("DOMAINCHAT_EMBEDDING_MODEL", "", "Embedding model name; empty means all-MiniLM-L6-v2 (sentence-transformers) or nomic-embed-text (ollama).")
     chroma_host: str = _setting("CHROMA_HOST", "", "Chroma server host; empty means an on-disk store under the data directory.")
     chroma_port: int = _setting("CHROMA_PORT", 8000, "Chroma server port (with CHROMA_HOST).")
@@ -46,6 +51,32 @@ class Settings:
     ollama_model: str = _setting("DOMAINCHAT_OLLAMA_MODEL", "gemma3:270m", "Default base model on Ollama.")
     ollama_connect_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_CONNECT_TIMEOUT_S", 3.0, "Seconds to wait for a connection to Ollama.")
     ollama_read_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_READ_TIMEOUT_S", 120.0, "Seconds to wait for Ollama between two pieces of an answer.")
+    openai_base_url: str = _setting(
+        "DOMAINCHAT_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1",
+        "Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp server, LM Studio), ending in /v1.")
+    openai_model: str = _setting(
+        "DOMAINCHAT_OPENAI_MODEL", "",
+        "Model on the OpenAI-compatible server; empty means the first one its /v1/models lists.")
+    openai_api_key_env: str = _setting(
+        "DOMAINCHAT_OPENAI_API_KEY_ENV", "DOMAINCHAT_OPENAI_API_KEY",
+        "Name of the environment variable holding the server's API key (OPENAI_API_KEY when that one is unset; a "
+        "server started without a key needs none). The key is read from the environment when used, never from .env, "
+        "and never stored or shown.")
+    openai_prompt_form: str = _setting(
+        "DOMAINCHAT_OPENAI_PROMPT_FORM", "auto",
+        "'chat' (/v1/chat/completions: the server applies the model's chat template), 'completion' (/v1/completions "
+        "with the plain prompt a base model needs) or 'auto' (chat when the model's name marks an instruction model, "
+        "such as -instruct, -chat or -it; else completion).")
+    openai_max_concurrency: int = _setting(
+        "DOMAINCHAT_OPENAI_MAX_CONCURRENCY", 4,
+        "Requests sent to the OpenAI-compatible server at once (a server batches them); more wait their turn.")
+    openai_retries: int = _setting(
+        "DOMAINCHAT_OPENAI_RETRIES", 3,
+        "Times a request the server refused as busy (HTTP 429, 502, 503) is sent again, after 0.5 s, 1 s, 2 s… "
+        "(or the server's Retry-After).")
+    openai_read_timeout_s: float = _setting(
+        "DOMAINCHAT_OPENAI_READ_TIMEOUT_S", 120.0,
+        "Seconds to wait for the OpenAI-compatible server between two pieces of an answer.")
     embedded_gguf: str = _setting("DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M.")
     embedded_n_ctx: int = _setting("DOMAINCHAT_N_CTX", 4096, "Context window of the embedded engine, in tokens.")
     top_k: int = _setting("DOMAINCHAT_TOP_K", 3, "Chunks retrieved per question.")
@@ -81,6 +112,17 @@ class Settings:
             raise ConfigError(f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise ConfigError(f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}.")
+        if self.embedding_backend == "openai" and not self.embedding_model:
+            # No name fits every server, and the collection records the name before any request is sent.
+            raise ConfigError("DOMAINCHAT_EMBEDDING_BACKEND=openai needs DOMAINCHAT_EMBEDDING_MODEL: the name of an "
+                              "embedding model the server serves (its /v1/models lists them).")
+        if self.openai_prompt_form not in OPENAI_PROMPT_FORMS:
+            raise ConfigError(f"DOMAINCHAT_OPENAI_PROMPT_FORM={self.openai_prompt_form!r} is not valid: use one of "
+                              f"{', '.join(OPENAI_PROMPT_FORMS)}.")
+        if self.openai_max_concurrency < 1 or self.openai_retries < 0:
+            raise ConfigError(f"DOMAINCHAT_OPENAI_MAX_CONCURRENCY={self.openai_max_concurrency} / "
+                              f"DOMAINCHAT_OPENAI_RETRIES={self.openai_retries} is not valid: at least 1 request at "
+                              "once, and 0 or more retries.")
         object.__setattr__(self, "retrieval", retrieval_method(self.retrieval))
         if self.retrieval not in RETRIEVAL_METHODS:
             raise ConfigError(f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}.")

@@ -77,6 +77,18 @@ class EngineTimeoutError(EngineError):
     """The engine did not answer in time."""
 
 
+class EngineBusyError(EngineUnavailableError):
+    """The engine's server kept refusing requests as busy (HTTP 429/502/503), after the retries."""
+
+
+class EngineAuthError(EngineError):
+    """The engine's server refused the API key (HTTP 401/403), or needs one that is not set."""
+
+
+class ContextLengthError(EngineError):
+    """The prompt and the answer budget do not fit the model's context window on the server."""
+
+
 class GenerationInterruptedError(EngineError):
     """The engine failed in the middle of a streamed answer; `partial` keeps what came."""
 

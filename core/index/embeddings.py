@@ -1,4 +1,5 @@
-"""Embedding models: all-MiniLM-L6-v2 bundled offline (default) or an Ollama embedding model (through the Ollama engine)."""
+"""Embedding models: all-MiniLM-L6-v2 bundled offline (default), an Ollama embedding model (through the Ollama engine),
+or one an OpenAI-compatible server serves (/v1/embeddings, through the openai engine)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 from core.config import Settings
 from core.base.cpu import CpuShare
 from core.engines.ollama_engine import OllamaEngine
+from core.engines.openai_engine import OpenAIEngine
 from core.errors import EmbeddingError
 from core.index.question_encoder import OnnxQuestionEncoder, build_in_background
 
@@ -158,10 +160,29 @@ class OllamaEmbedder:
         return self.embed([text])[0]
 
 
+class OpenAIEmbedder:
+    """Embeddings from a model an OpenAI-compatible server serves (POST /v1/embeddings, through the openai engine)."""
+
+    def __init__(self, engine: OpenAIEngine, model: str) -> None:
+        self.model = model
+        self.name = f"openai/{model}"  # what collections record: backend and model
+        self._engine = engine
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order (sent in batches of 32)."""
+        return self._engine.embed(self.model, texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one text."""
+        return self.embed([text])[0]
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder chosen in Settings (not loaded until first use)."""
     if settings.embedding_backend == "ollama":
         return OllamaEmbedder(OllamaEngine(settings), settings.resolved_embedding_model)
+    if settings.embedding_backend == "openai":
+        return OpenAIEmbedder(OpenAIEngine(settings), settings.resolved_embedding_model)
     return SentenceTransformerEmbedder(settings.resolved_embedding_model)
 
 
@@ -169,4 +190,6 @@ def embedder_label(settings: Settings) -> str:
     """The name an embedder built from `settings` records in collections, without loading it."""
     if settings.embedding_backend == "ollama":
         return f"ollama/{settings.resolved_embedding_model}"
+    if settings.embedding_backend == "openai":
+        return f"openai/{settings.resolved_embedding_model}"
     return f"sentence-transformers/{settings.resolved_embedding_model}"
