@@ -261,7 +261,8 @@ else:
                                   key="replace_doc")
             new_file = st.file_uploader("New version", key=f"replace-file-{st.session_state.get('upload_round', 0)}",
                                         max_upload_size=math.ceil(settings.max_upload_mb))
-            replace = st.button("Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:")
+            replace = st.button("Replace", type="primary", disabled=new_file is None,
+                                icon=":material/published_with_changes:")
             if replace and new_file is not None:
                 with guarded(), st.spinner(f"Indexing the new version of {by_id[chosen].name}…"):
                     result = svc.library.replace_document(collection, UploadedFile(new_file.name, new_file.getvalue()), chosen)

@@ -34,8 +34,9 @@ Budget = Literal["small", "medium", "large"]
 Hardware = Literal["cpu", "gpu", "cluster"]
 SKILL_LABELS: dict[Skills, str] = {
     "app_engineering": "application engineering", "mixed": "both", "nlp_dl": "NLP / deep learning"}
-CHANGE_LABELS: dict[DataChanges, str] = {"static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly",
-                                          "weekly": "weekly", "daily": "daily"}
+CHANGE_LABELS: dict[DataChanges, str] = {
+    "static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly",
+    "weekly": "weekly", "daily": "daily"}
 CHANGES_PER_YEAR = {"static": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 BUDGET_LABELS: dict[Budget, str] = {"small": "small", "medium": "medium", "large": "large"}
 HARDWARE_LABELS: dict[Hardware, str] = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}

@@ -57,7 +57,7 @@ def run_evaluation(
     with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
     modes, method = [arm for arm in config.arms if _is_mode(arm)], config.retrieval
-    if len(modes) != len(config.arms) or not is_method(method):  # resolving the run refused these: this narrows their types
+    if len(modes) != len(config.arms) or not is_method(method):  # resolving the run refused these; this narrows them
         raise EvaluationError(f"Unknown arm or retrieval method ({', '.join(config.arms)}; {method!r}): "
                               "start the run again.")
     folder.mkdir(parents=True, exist_ok=True)

@@ -72,12 +72,14 @@ def _prompts_for(pair: QAPair, rag: bool) -> Any:
     return rag_prompt(pair.question, [chunk])
 
 
-def tokenize_example(tokenizer: PreTrainedTokenizerBase, pair: QAPair, form: str, rag: bool, max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_example(tokenizer: PreTrainedTokenizerBase, pair: QAPair, form: str, rag: bool,
+                     max_length: int) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated) of a pair in the `finetuned` (or, with `rag`, its own chunk's RAG) prompt form."""
     return tokenize_prompt(tokenizer, _prompts_for(pair, rag), pair.answer, form, max_length)
 
 
-def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: str, form: str, max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: str, form: str,
+                    max_length: int) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated): the prompt unlabelled, then the answer and its end labelled.
 
     Completion form: BOS + prompt, then " answer" + EOS, tokenised apart as llama.cpp sees them
@@ -103,7 +105,8 @@ def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: 
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
-def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTokenizerBase, max_length: int, form: str = "completion") -> tuple[list[Example], dict[str, int]]:
+def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTokenizerBase, max_length: int,
+                     form: str = "completion") -> tuple[list[Example], dict[str, int]]:
     """The read-passages examples (prompts the chat would send in `hybrid` mode), tokenised; cut ones are dropped."""
     counts = {"passages": 0, "distractor": 0, "passages_too_long": 0}
     out: list[Example] = []
@@ -117,8 +120,9 @@ def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTo
     return out, counts
 
 
-def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, max_length: int, rag_fraction: float, seed: int,
-                   form: str = "completion", rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
+def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, max_length: int, rag_fraction: float,
+                   seed: int, form: str = "completion",
+                   rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
     """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context).
 
     RAG-form examples may be `rag_max_length` tokens long: that prompt carries the worked examples and passages.
@@ -142,7 +146,8 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, 
     return out, counts
 
 
-def training_examples(config: TrainConfig, pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[Example], dict[str, int]]:
+def training_examples(config: TrainConfig, pairs: Sequence[QAPair],
+                      tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[Example], dict[str, int]]:
     """(prompt form, examples, counts by kind) a job trains on: its pairs, plus its read-passages examples if any."""
     form = prompt_form(tokenizer, config.prompt_form)
     examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
