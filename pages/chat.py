@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from functools import partial
-from typing import Any, Iterator
+from typing import Iterable, Iterator, cast
 
 import streamlit as st
 
+from core.chat.answers import AnswerRecord
+from core.chat.followup import recent_turns
+from core.chat.history import ChatMessage, Conversation, tally_preferences, to_json, to_markdown
+from core.chat.safety import escape_markdown
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Mode, Question
+from core.chat.turn import TurnStream
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
-from core.chat.history import INTERRUPTED, Conversation, tally_preferences, to_json, to_markdown
-from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, AnswerStream, Question
-from core.chat.followup import recent_turns
-from core.chat.safety import escape_markdown
-from ui.common import current_collection, guarded, page_setup, show_error
+from core.index.retrieval import Method
+from ui.common import current_collection, engine_select, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog
 from ui.page_view import source_page_toggle
 
@@ -34,8 +37,7 @@ if st.query_params.get("compare"):
 # --- sidebar: engine, models, mode ----------------------------------------------------------------
 with st.sidebar:
     st.divider()
-    choice = st.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="engine_choice",
-                          help="auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed).")
+    choice = engine_select(st.sidebar, key="engine_choice")
     try:
         overview = svc.chat.overview(choice)
     except AppError as exc:
@@ -46,7 +48,7 @@ with st.sidebar:
         st.caption(f":material/check_circle: {escape_markdown(status.message)}")
     else:
         st.warning(escape_markdown(status.message))
-    if overview.fell_back:
+    if overview.probe is not None and overview.fell_back:
         st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
 
     base_options = overview.base_models
@@ -85,15 +87,22 @@ with st.sidebar:
 unsaved_key = f"unsaved_chat::{collection}"
 
 
-def save_chat(conversation: Conversation) -> bool:
-    """Save a conversation; when that fails it stays in this session (shown, exportable) and is saved again next run."""
+def keep_if_unsaved(conversation: Conversation, error: AppError | None) -> None:
+    """A conversation whose save failed stays in this session (shown, exportable) and is saved again next run."""
+    if error is None:
+        st.session_state.pop(unsaved_key, None)
+    else:
+        st.session_state[unsaved_key] = (conversation, error)
+
+
+def save_chat(conversation: Conversation) -> None:
+    """Save a conversation, or keep it in the session when that fails."""
     try:
         svc.chat.history.save(conversation)
     except AppError as exc:
-        st.session_state[unsaved_key] = (conversation, exc)
-        return False
-    st.session_state.pop(unsaved_key, None)
-    return True
+        keep_if_unsaved(conversation, exc)
+        return
+    keep_if_unsaved(conversation, None)
 
 
 # With fast reruns Streamlit starts this run while a stopped run may still be saving its partial answer: wait for it.
@@ -103,7 +112,7 @@ if stream_lock.acquire(timeout=10):
 unsaved = st.session_state.get(unsaved_key)
 if unsaved:
     save_chat(unsaved[0])
-chats = svc.chat.history.list(collection)
+chats = svc.chat.history.conversations(collection)
 unsaved = st.session_state.get(unsaved_key)
 if unsaved:
     chats = [unsaved[0], *(c for c in chats if c.id != unsaved[0].id)]
@@ -164,74 +173,71 @@ if tallies:
     st.caption("Best answers so far in this collection: " + " · ".join(str(t) for t in tallies))
 
 
-def show_sources(message: dict[str, Any], key: str = "") -> None:
+def show_sources(answer: AnswerRecord, key: str) -> None:
     """The passages an answer used, each with the cited page on demand (`key` keeps widget keys unique per answer)."""
-    sources = message.get("sources") or []
-    if not sources:
+    if not answer.sources:
         return
-    cited = set(message.get("cited") or [])
-    with st.expander(f"Sources ({len(sources)})"):
-        for i, source in enumerate(sources, 1):
-            mark = " ← cited" if i in cited else ""
-            similarity = source.get("similarity")
-            shown = "similarity —" if similarity is None else f"similarity {similarity:.2f}"  # a cosine, not a rank-fusion value
-            st.markdown(f"**[{i}] {escape_markdown(source['file'])}**, page {source['page']} · {shown}{mark}")
-            if source.get("flag"):
-                st.warning(f"This passage {escape_markdown(source['flag'])}: it was quoted to the model as data only. Check the document it comes from.",
+    with st.expander(f"Sources ({len(answer.sources)})"):
+        for i, source in enumerate(answer.sources, 1):
+            mark = " ← cited" if i in answer.cited else ""
+            # a cosine, not a rank-fusion value
+            shown = "similarity —" if source.similarity is None else f"similarity {source.similarity:.2f}"
+            st.markdown(f"**[{i}] {escape_markdown(source.file)}**, page {source.page} · {shown}{mark}")
+            if source.flag:
+                st.warning(f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the document it comes from.",
                            icon=":material/gpp_maybe:")
-            st.caption(escape_markdown(source["text"]))
-            source_page_toggle(svc, collection, source, key=f"{key or message.get('time')}-{i}")
+            st.caption(escape_markdown(source.text))
+            source_page_toggle(svc, collection, source.to_dict(), key=f"{key}-{i}")
 
 
-def show_searched(message: dict[str, Any]) -> None:
+def show_searched(answer: AnswerRecord) -> None:
     """The standalone question a follow-up was searched and answered as (nothing for a question searched as typed)."""
-    if message.get("standalone"):
-        how = "rewritten by the model" if message.get("rewritten_by") == "model" else "completed from the previous question"
+    if answer.standalone:
+        how = "rewritten by the model" if answer.rewritten_by == "model" else "completed from the previous question"
         # the modes without passages search nothing: the model was asked the standalone question
-        verb = "Searched for" if message.get("mode") in RETRIEVAL_MODES else "Asked as"
-        st.caption(f":material/search: {verb}: “{escape_markdown(str(message['standalone']))}” ({how})")
+        verb = "Searched for" if answer.mode in RETRIEVAL_MODES else "Asked as"
+        st.caption(f":material/search: {verb}: “{escape_markdown(answer.standalone)}” ({how})")
 
 
-def show_label(message: dict[str, Any], searched: bool = True) -> None:
-    timings = message.get("timings") or {}
+def show_label(answer: AnswerRecord, searched: bool = True) -> None:
+    timings = answer.timings
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
-    parts = [f"mode **{escape_markdown(str(message.get('mode')))}**", f"model {escape_markdown(str(message.get('model')))}", f"engine {escape_markdown(str(message.get('engine')))}"]
-    if message.get("ran"):
-        parts.append(f"ran {escape_markdown(str(message['ran']))}")
-    if timings.get("first_token_ms") is not None:
-        parts.append(f"first token {timings['first_token_ms'] / 1000:.1f} s")
-    if timings.get("total_ms") is not None:
-        parts.append(f"total {timings['total_ms'] / 1000:.1f} s")
-    if timings.get("tokens_per_s"):
-        parts.append(f"{timings['tokens_per_s']:.0f} tok/s")
+    parts = [f"mode **{escape_markdown(answer.mode)}**", f"model {escape_markdown(answer.model)}", f"engine {escape_markdown(answer.engine)}"]
+    if answer.ran:
+        parts.append(f"ran {escape_markdown(answer.ran)}")
+    if timings.first_token_ms is not None:
+        parts.append(f"first token {timings.first_token_ms / 1000:.1f} s")
+    if timings.total_ms is not None:
+        parts.append(f"total {timings.total_ms / 1000:.1f} s")
+    if timings.tokens_per_s:
+        parts.append(f"{timings.tokens_per_s:.0f} tok/s")
     st.caption(" · ".join(parts))
     if searched:
-        show_searched(message)
-    if message.get("incomplete"):
-        st.warning(f"Incomplete answer: {escape_markdown(str(message.get('error')))}" if message.get("content") or message.get("text")
-                   else f"No answer: {escape_markdown(str(message.get('error')))}")
-    if "unsupported" in (message.get("flags") or []):
+        show_searched(answer)
+    if answer.incomplete:
+        st.warning(f"Incomplete answer: {escape_markdown(answer.error)}" if answer.text else f"No answer: {escape_markdown(answer.error)}")
+    if answer.unsupported:
         st.warning("Not supported by the documents: no retrieved passage contains this answer's facts.", icon=":material/report:")
-    for warning in message.get("warnings") or []:
+    for warning in answer.warnings:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
 
-def show_comparison(message: dict[str, Any], index: int) -> None:
+def show_comparison(message: ChatMessage, index: int) -> None:
     """A comparison from the history: the answers in columns, and the mark of the best one."""
-    answers = message["answers"]
+    answers = message.answers
     # every mode answered the same standalone question: shown once, as searched when a mode searched
-    show_searched(next((a for a in answers if a.get("mode") in RETRIEVAL_MODES), answers[0]))
+    show_searched(next((a for a in answers if a.mode in RETRIEVAL_MODES), answers[0]))
     for column, answer in zip(st.columns(len(answers)), answers):
         with column:
-            best = " ★" if answer.get("mode") == message.get("preferred") else ""
-            st.markdown(f"**{answer.get('mode')}**{best}")
-            st.markdown(escape_markdown(answer.get("text", "")))
+            best = " ★" if answer.mode == message.preferred else ""
+            st.markdown(f"**{answer.mode}**{best}")
+            st.markdown(escape_markdown(answer.text))
             show_label(answer, searched=False)
-            show_sources(answer, key=f"{message.get('time')}-{answer.get('mode')}")
-    modes = [a.get("mode") for a in answers]
-    picked = st.segmented_control("Best answer", modes, default=message.get("preferred"), key=f"best-{chat.id}-{index}",
+            show_sources(answer, key=f"{message.time}-{answer.mode}")
+    modes = [a.mode for a in answers]
+    picked = st.segmented_control("Best answer", modes, default=message.preferred, key=f"best-{chat.id}-{index}",
                                   help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.")
-    if picked != message.get("preferred"):
+    if picked != message.preferred:
         with guarded():
             chat.set_preference(index, picked)
             svc.chat.history.save(chat)
@@ -245,15 +251,15 @@ hidden = max(0, len(chat.messages) - shown)
 if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
     st.session_state[shown_key] = shown + RECENT_MESSAGES
     st.rerun()
-for index, message in enumerate(chat.messages[hidden:], hidden):
-    with st.chat_message(message["role"]):
-        if message.get("kind") == "comparison":
+for index, message in enumerate(chat.entries(hidden), hidden):
+    with st.chat_message(message.role):
+        if message.is_comparison:
             show_comparison(message, index)
             continue
-        st.markdown(escape_markdown(message["content"]))
-        if message["role"] == "assistant":
-            show_label(message)
-            show_sources(message)
+        st.markdown(escape_markdown(message.content))
+        if message.answer is not None:
+            show_label(message.answer)
+            show_sources(message.answer, key=str(message.time))
 
 if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
@@ -285,8 +291,8 @@ if failed:
 prompt = st.chat_input("Ask about your documents…") or st.session_state.pop("pending_question", None)
 
 
-def escaped(stream: AnswerStream) -> Iterator[str]:
-    for piece in stream:
+def escaped(pieces: Iterable[str]) -> Iterator[str]:
+    for piece in pieces:
         yield escape_markdown(piece)
 
 
@@ -294,56 +300,38 @@ if prompt and comparing and len(compare_modes) < 2:
     st.session_state.update(failed_question=prompt, failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."))
     st.rerun()
 if prompt:
-    question = Question(prompt, mode, collection, base_model, variant_model, top_k, temperature, method, settings.max_answer_tokens,
-                        history=recent_turns(chat.messages), follow_up=follow_up)
+    # the radios offer only MODES and RETRIEVAL_METHODS, so their values are a Mode and a Method
+    question = Question(prompt, cast(Mode, mode), collection, base_model, variant_model, top_k, temperature, cast(Method, method),
+                        settings.max_answer_tokens, history=recent_turns(chat.messages), follow_up=follow_up)
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
-    # Saved before the answer streams: a rerun or a closed tab mid-answer keeps the question (and, below, the partial answer).
-    chat.start_answer(prompt)
-    save_chat(chat)
-    st.session_state[active_key] = chat.id
-    streams: list[AnswerStream] = []
-    with stream_lock, st.chat_message("assistant"):
-        try:
+    # One core call keeps the turn: the question saved before the answer streams (a rerun or a closed tab mid-answer
+    # keeps it, and the partial answer), the answer recorded full, partial or not at all, and the chat saved.
+    turn: TurnStream = svc.chat.turn(chat, question, choice, compare_modes if comparing else None)
+    try:
+        with stream_lock, st.chat_message("assistant"), turn:
+            st.session_state[active_key] = chat.id
             if comparing:
-                comparison = svc.chat.compare(question, compare_modes, choice)
-                streams = comparison.streams
                 # one column per mode; they stream one after the other (one model instance answers at a time)
-                for column, stream in zip(st.columns(len(comparison.streams)), comparison.streams):
+                for column, stream in zip(st.columns(len(turn.streams)), turn.streams):
                     with column:
                         st.markdown(f"**{stream.answer.mode}**")
                         st.write_stream(escaped(stream))
-                        show_label(stream.answer.to_dict(), searched=False)
-                        show_sources(stream.answer.to_dict(), key=f"new-{stream.answer.mode}")
+                        live = AnswerRecord.from_answer(stream.answer)
+                        show_label(live, searched=False)
+                        show_sources(live, key=f"new-{live.mode}")
             else:
-                stream = svc.chat.ask(question, choice)
-                streams = [stream]
-                st.write_stream(escaped(stream))
-        except AppError as exc:
-            chat.drop_unanswered()  # offered again below ("Ask again"), not left in the history unanswered
-            if chat.messages:
-                save_chat(chat)
-            else:
-                with guarded():
-                    svc.chat.history.delete(collection, chat.id)
-                st.session_state.pop(unsaved_key, None)
-                st.session_state[active_key] = "new"
-            st.session_state.update(failed_question=prompt, failed_error=exc)
-            st.rerun()
-        except BaseException:
-            # Streamlit stops the script (a rerun, a closed tab) by raising here: keep what was written so far.
-            if streams:
-                answers = [s.stopped(INTERRUPTED) for s in streams]
-                if comparing:
-                    chat.add_comparison(answers)
-                else:
-                    chat.add_answer(answers[0])
-                save_chat(chat)
-            raise
-    if comparing:
-        chat.add_comparison(comparison.answers)
-    else:
-        chat.add_answer(stream.answer)
-    save_chat(chat)
+                st.write_stream(escaped(turn))
+    except AppError as exc:
+        # The question got no answer: it is offered again below ("Ask again"), not left in the history unanswered.
+        if not chat.messages:
+            st.session_state[active_key] = "new"
+        st.session_state.update(failed_question=prompt, failed_error=exc)
+        keep_if_unsaved(chat, turn.save_error if chat.messages else None)
+        st.rerun()
+    finally:
+        # also when Streamlit stops the script mid-answer: the partial answer was saved, or is kept here
+        if turn.failed is None:
+            keep_if_unsaved(chat, turn.save_error)
     st.session_state[active_key] = chat.id
     st.rerun()

@@ -12,7 +12,7 @@ from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.runs import EvalConfig
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
-from ui.common import current_collection, guarded, page_setup, show_error
+from ui.common import current_collection, engine_select, guarded, page_setup, show_error
 from ui.jobs_panel import job_panel
 from ui.update_section import render_update_test
 
@@ -68,13 +68,15 @@ with tab_new:
                    f"{sum(q.unanswerable for q in questions)} unanswerable")
 
     c1, c2, c3 = st.columns(3)
-    engine_name = c1.selectbox("Engine", ["auto", "ollama", "embedded"], index=["auto", "ollama", "embedded"].index(settings.engine), key="eval_engine")
+    engine_name = engine_select(c1, key="eval_engine")  # the session's one engine: the Chat page's choice, and this one's for it
     variants: list[str] = []
     with guarded():
-        resolved = svc.engines.resolve(engine_name)
-        variants = [v.name for v in svc.engines.variants_for(resolved)]
+        overview = svc.chat.overview(engine_name)  # what the Chat page shows for the same choice
+        variants = overview.variants
         if engine_name == "auto":
-            c1.caption(f"auto → {resolved.name}")
+            c1.caption(f"auto → {overview.engine}")
+        if not overview.status.ok:
+            c1.caption(f":material/warning: {escape_markdown(overview.status.message)}")
     variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)

@@ -12,7 +12,7 @@ from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
 from core.base.jobs import TERMINAL_STATES, JobStatus
 from core.chat.safety import escape_markdown
 from core.library.samples import sample_qa_files
-from ui.common import current_collection, guarded, page_setup, show_error
+from ui.common import current_collection, current_engine, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
 from ui.jobs_panel import job_panel
 
@@ -68,7 +68,7 @@ with tab_data:
             st.info("Create a collection and upload documents on the **Documents** page first.")
         else:
             pairs_per_chunk = options_cols[2].number_input("Pairs per chunk", 1, 6, DatasetOptions.pairs_per_chunk)
-            chosen_engine = st.session_state.get("engine_choice", settings.engine)
+            chosen_engine = current_engine()
             max_chunks = st.number_input("Use at most this many chunks (0: all)", 0, 10_000, 0, help="A spread over the whole collection.")
             name = st.text_input("Training set name", value=collection.lower(), key="gen_name")
             st.caption(f"Questions are written by the chat's engine ({chosen_engine}) in a background job: you can leave this page "

@@ -1,4 +1,4 @@
-"""What every page shares: the cached services bundle, the chosen collection, and the one error display."""
+"""What every page shares: the cached services bundle, the chosen collection and engine, and the one error display."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from pathlib import Path
 from typing import Iterator
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from core.config import Settings
+from core.config import ENGINE_CHOICES, Settings
 from core.errors import AppError
 from core.chat.safety import escape_markdown
 from core.services import Services, build_services
 
 
 _run = threading.local()  # Streamlit runs each script run in one thread
+# The session's engine choice. Not a widget key: Streamlit drops a widget's state on a page that does not draw it,
+# so a choice made on the Chat page would be gone on the Fine-tune page.
+ENGINE_KEY = "engine"
+ENGINE_HELP = "auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed)."
 # A local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com.
 PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
 
@@ -109,3 +114,18 @@ def guarded() -> Iterator[None]:
 def current_collection() -> str | None:
     """The collection chosen in the sidebar (None until one exists)."""
     return st.session_state.get("collection")
+
+
+def current_engine() -> str:
+    """The engine chosen in this session (auto|ollama|embedded): DOMAINCHAT_ENGINE until an Engine box changes it."""
+    chosen = st.session_state.get(ENGINE_KEY)
+    return chosen if chosen in ENGINE_CHOICES else services().settings.engine
+
+
+def engine_select(where: DeltaGenerator, key: str) -> str:
+    """The Engine box of a page that runs a model: it shows `current_engine()` and a pick changes it for every page."""
+    if key not in st.session_state:  # the box's own state went when its page was left: start from the session's choice
+        st.session_state[key] = current_engine()
+    choice: str = where.selectbox("Engine", ENGINE_CHOICES, key=key, help=ENGINE_HELP)
+    st.session_state[ENGINE_KEY] = choice
+    return choice

@@ -13,7 +13,7 @@ from core.evaluation.document_update import UpdateTestResult
 from core.library.service import UploadedFile
 from core.chat.safety import escape_markdown
 from core.services import Services
-from ui.common import show_error
+from ui.common import current_engine, show_error
 
 SAMPLE = "The sample manual: revision 3 → revision 4 (six changed figures)"
 UPLOAD = "My own document: two versions and the questions about what changed"
@@ -40,7 +40,7 @@ def render_update_test(svc: Services) -> None:
                         value=True, key="ut_probe", help="The re-training cost is then estimated from it; unchecked, it stays unknown.")
     ready = bool(arms) and (source == SAMPLE or all(uploads.values()))
     if st.button("Run the update test", icon=":material/update:", disabled=not ready, key="ut_run"):
-        engine = st.session_state.get("engine_choice", svc.settings.engine)
+        engine = current_engine()
         with st.status("Running the document-update test…", expanded=True) as box:
             bar = box.progress(0.0)
             line = box.empty()

@@ -1,4 +1,8 @@
-"""Conversations, kept per collection on disk so they survive a restart; export as Markdown or JSON."""
+"""Conversations, kept per collection on disk so they survive a restart; export as Markdown or JSON.
+
+A conversation's `messages` are the JSON saved on disk (and what the exports write); `Conversation.entries()` reads
+them as typed `ChatMessage`s, which is how the Chat page shows them.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from core.errors import AppError
-from core.chat.answers import Answer
+from core.chat.answers import Answer, AnswerRecord
 from core.base.files import write_json_atomic
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -20,6 +24,36 @@ NO_COLLECTION = "_no-collection"
 # Saved with the question before the answer streams: what the chat shows if the page stops before the answer ends.
 INTERRUPTED = ("The answer stopped before it finished (the page was rerun or closed while it was written): "
                "ask the question again for a full answer.")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation as the Chat page reads it: a question, an answer, or a comparison of answers."""
+
+    role: Literal["user", "assistant"]
+    content: str  # the question, or the one answer's text ('' for a comparison)
+    time: float | None = None
+    answer: AnswerRecord | None = None  # an assistant message with one answer
+    answers: tuple[AnswerRecord, ...] = ()  # a comparison: one answer per mode, in the order asked
+    preferred: str | None = None  # the mode of the comparison's answer marked best
+    pending: bool = False  # the placeholder saved while the answer streams
+
+    @property
+    def is_comparison(self) -> bool:
+        """Whether this is one question answered in several modes side by side."""
+        return bool(self.answers)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ChatMessage":
+        """A saved message read as a typed record."""
+        role: Literal["user", "assistant"] = "user" if data.get("role") == "user" else "assistant"
+        comparison = data.get("kind") == "comparison"
+        return cls(
+            role=role, content=str(data.get("content", "")), time=data.get("time"),
+            answer=AnswerRecord.from_dict(data) if role == "assistant" and not comparison else None,
+            answers=tuple(AnswerRecord.from_dict(a) for a in data.get("answers") or []) if comparison else (),
+            preferred=data.get("preferred"), pending=bool(data.get("pending")),
+        )
 
 
 @dataclass
@@ -32,6 +66,10 @@ class Conversation:
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
     messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def entries(self, start: int = 0) -> list[ChatMessage]:
+        """The messages from index `start` on, as typed records (a page reads only the ones it shows)."""
+        return [ChatMessage.from_dict(m) for m in self.messages[start:]]
 
     def add_question(self, text: str) -> None:
         """Append the user's question (and name the chat after its first one)."""
@@ -99,7 +137,7 @@ class ChatHistory:
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(folder / f"{chat.id}.json", asdict(chat))
 
-    def list(self, collection: str | None) -> list[Conversation]:
+    def conversations(self, collection: str | None) -> list[Conversation]:
         """The conversations of a collection, most recent first."""
         folder = self._folder(collection or NO_COLLECTION)
         chats = []
@@ -141,7 +179,7 @@ class ChatHistory:
         """One conversation by its id or a unique start of it, in one collection or in any."""
         wanted = chat_id.strip().lower()
         folders = [collection or NO_COLLECTION] if collection else self.collections()
-        found = [c for name in folders for c in self.list(name) if wanted and c.id.startswith(wanted)]
+        found = [c for name in folders for c in self.conversations(name) if wanted and c.id.startswith(wanted)]
         if len(found) == 1:
             return found[0]
         if not found:
@@ -159,6 +197,10 @@ class ChatHistory:
         if not _ID.fullmatch(chat_id):
             raise AppError(f"{chat_id!r} is not a chat id.")
         return self._folder(collection) / f"{chat_id}.json"
+
+    # The old name of `conversations`, kept for callers written before it (last in the class: a method called
+    # `list` shadows the builtin in every annotation of the class body below it).
+    list = conversations
 
 
 def _answer_record(answer: Answer) -> dict[str, Any]:

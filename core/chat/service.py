@@ -7,6 +7,8 @@
 
 `ChatService.compare` answers one question in several modes on one engine (one stream per mode, each
 answer labelled with what really ran); the Chat page lays the streams out in columns, the CLI prints them.
+`ChatService.turn` is one step of a conversation (core/chat/turn.py): the question saved, the answer (or the
+comparison) streamed, then recorded and saved; the Chat page and `python -m core ask` both use it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from core.chat.answer_span import complete_value
 from core.chat.evidence import select_evidence
 from core.chat.followup import Rewrite, Turn, standalone_question
 from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
-from core.chat.history import ChatHistory
+from core.chat.history import ChatHistory, Conversation
 from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
+from core.chat.turn import TurnStream
 from core.index.retrieval import Method, Searcher
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
@@ -306,6 +309,17 @@ class ChatService:
             _record_rewrite(stream.answer, question.text, rewrite)
             streams.append(stream)
         return Comparison(question.text, resolved.name, streams)
+
+    def turn(self, conversation: Conversation, question: Question, engine: str | Engine | None = None,
+             modes: Sequence[str] | None = None) -> TurnStream:
+        """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`) and saved with it.
+
+        Use it as a context manager (the question is saved on entering, the answer on leaving) and iterate it or its
+        `streams`; or call `run()` to answer to the end.
+        """
+        if modes is None:
+            return TurnStream(self.history, conversation, question.text, lambda: [self.ask(question, engine)])
+        return TurnStream(self.history, conversation, question.text, lambda: self.compare(question, modes, engine).streams, comparing=True)
 
     def standalone(self, question: Question, engine: Engine) -> Rewrite:
         """The question to search and answer: a follow-up rewritten from the recent turns, unless switched off.

@@ -1,22 +1,36 @@
-"""`python -m core ask` and `python -m core compare`: answer questions in one mode, or in several side by side, as JSON."""
+"""`python -m core ask` and `python -m core compare`: answer questions in one mode, or in several side by side, as JSON.
+
+`ask` keeps its questions and answers in the chat history, as the Chat page does (one conversation per run, in the
+collection's history: `python -m core chats list` shows it); `--no-history` answers without keeping them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from core.chat.answers import Answer
+from core.chat.history import NO_COLLECTION, Conversation
 from core.chat.service import MODES, Question
 from core.cli.util import one_or_many
 from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.engines.base import Engine
-from core.errors import ConfigError
+from core.errors import AppError, ConfigError
 from core.services import Services
 
 
 def add_chat_commands(sub: Any) -> None:
     """Register the `ask` and `compare` sub-commands."""
-    p = sub.add_parser("ask", help="answer a question with the LLM in one of the four modes")
+    p = sub.add_parser("ask", help="answer a question with the LLM in one of the four modes (kept in the chat history)",
+                       description="Answer a question (or each of a file) in one mode and print it as JSON. The questions "
+                                   "and answers are kept in the chat history as the Chat page keeps them: one conversation "
+                                   "per run, under --collection (see `python -m core chats list`); --no-history keeps "
+                                   "nothing.")
     p.add_argument("--mode", choices=list(MODES), default="rag")
+    p.add_argument("--no-history", action="store_true",
+                   help="do not keep the questions and answers in the chat history (by default each run is saved as "
+                        "one conversation)")
     _answer_options(p)
     p.set_defaults(func=cmd_ask)
 
@@ -68,17 +82,35 @@ def _short(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
-    """Answer one question or a file of them."""
+    """Answer one question or a file of them, kept as one new conversation of the chat history (unless --no-history)."""
     engine = svc.engines.resolve(ns.engine)
     make = _question_factory(svc, ns, engine)
+    conversation: Conversation | None = None if ns.no_history else svc.chat.history.new(ns.collection)
+    unsaved: list[AppError] = []
 
     def one(text: str, extra: dict[str, Any]) -> dict[str, Any]:
-        stream = svc.chat.ask(make(text, ns.mode), engine)
-        for _ in stream:
-            pass
-        return {**extra, **_short(stream.answer.to_dict())}
+        question = make(text, ns.mode)
+        if conversation is None:
+            stream = svc.chat.ask(question, engine)
+            for _ in stream:
+                pass
+            answer: Answer = stream.answer
+        else:
+            # The Chat page's turn: the question saved first, then the answer (a stop half-way keeps the partial one).
+            turn = svc.chat.turn(conversation, question, engine)
+            (answer,) = turn.run()
+            unsaved[:] = [turn.save_error] if turn.save_error else []
+        return {**extra, **_short(answer.to_dict())}
 
-    return one_or_many(ns, one)
+    status = one_or_many(ns, one)
+    if unsaved:  # the answers were printed; say why the history lacks them (a full disk says how to make room)
+        raise AppError(f"{unsaved[0]} The answers above were not kept in the chat history.")
+    if conversation is not None and conversation.messages:
+        collection = conversation.collection
+        where = "no collection" if collection == NO_COLLECTION else f"collection '{collection}'"
+        print(f"kept in the chat history of {where}: `python -m core chats export {conversation.id[:8]}`",
+              file=sys.stderr)
+    return status
 
 
 def cmd_compare(svc: Services, ns: argparse.Namespace) -> int:

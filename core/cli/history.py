@@ -39,7 +39,8 @@ def cmd_chats_list(svc: Services, ns: argparse.Namespace) -> int:
     history = svc.chat.history
     if ns.collection and ns.collection not in history.collections():
         svc.library.collection_info(ns.collection)  # a clear error for a misspelt collection; an existing one has no chats yet
-    chats = history.list(ns.collection) if ns.collection else [c for name in history.collections() for c in history.list(name)]
+    names = [ns.collection] if ns.collection else history.collections()
+    chats = [c for name in names for c in history.conversations(name)]
     for chat in sorted(chats, key=lambda c: c.updated, reverse=True):
         print_json(summary(chat))
     return 0

@@ -40,7 +40,9 @@ def test_each_step_leaves_a_state_recovery_understands_and_marking_indexed_is_th
     assert (services.library.originals / p.stored_as).is_file() and services.store.count(C) == 0
 
     seen: list[Progress] = []
-    chunks = indexer.chunk(p.doc_id, p.name, p.pages, services.settings.chunk_size, services.settings.chunk_overlap, seen.append, p.gen)
+    chunks = indexer.chunk(
+        p.doc_id, p.name, p.pages, services.settings.chunk_size, services.settings.chunk_overlap, seen.append, p.gen
+    )
     vectors = indexer.embed(p.name, chunks, seen.append)
     assert len(vectors) == len(chunks) > 1 and {len(v) for v in vectors} == {len(vectors[0])}
     assert [e.stage for e in seen] == ["chunking", "chunking", "embedding"]
@@ -131,7 +133,9 @@ def test_files_parsed_inside_reusing_parser_share_one_parser_process(settings: S
     def parse_three() -> None:  # on its own thread, as the pipeline's parsing thread does
         with indexer.reusing_parser():
             for i in range(3):
-                out = indexer.prepare(C, UploadedFile(f"n{i}.txt", f"PID note {i} about the pump.".encode()), quiet, ocr=False)
+                out = indexer.prepare(
+                    C, UploadedFile(f"n{i}.txt", f"PID note {i} about the pump.".encode()), quiet, ocr=False
+                )
                 assert isinstance(out, Prepared)
                 texts.extend(page.text for page in out.pages)
 
