@@ -28,7 +28,11 @@ def run(tiny: bool = False, only: tuple[str, ...] = SUITE) -> list[Row]:
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny", action="store_true", help="seconds-long versions that prove each benchmark runs (figures mean nothing)")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="seconds-long versions that prove each benchmark runs (figures mean nothing)",
+    )
     parser.add_argument("--only", default=",".join(SUITE))
     ns = parser.parse_args()
     print(machine())

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.chat.service import Question
 from core.config import Settings
 from core.engines.embedded import EmbeddedEngine
 from core.library.service import UploadedFile
-from core.chat.service import Question
 from core.services import build_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,13 +46,25 @@ def main() -> None:
         for qfile in sorted(SAMPLES.glob("*.questions.jsonl")):
             rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
             questions += rows[: ns.limit] if ns.limit else rows
-        print(f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores; model load {load_s:.2f} s")
+        print(
+            f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores; model load {load_s:.2f} s"
+        )
         for mode in ns.modes.split(","):
             correct, first, speed, totals = 0, [], [], []
             started = time.perf_counter()
             for q in questions:
-                stream = svc.chat.ask(Question(q["question"], mode, "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
-                                               top_k=settings.top_k, retrieval=settings.retrieval), engine)  # type: ignore[arg-type]
+                stream = svc.chat.ask(
+                    Question(
+                        q["question"],
+                        mode,
+                        "bench",
+                        engine.default_model,
+                        temperature=0.0,  # type: ignore[arg-type]
+                        top_k=settings.top_k,
+                        retrieval=settings.retrieval,
+                    ),
+                    engine,
+                )  # type: ignore[arg-type]
                 text = "".join(stream)
                 t = stream.answer.timings
                 correct += normalise(q["answer"]) in normalise(text)
@@ -62,9 +74,11 @@ def main() -> None:
                     speed.append(t["tokens_per_s"])
                 totals.append(t["total_ms"])
             wall = time.perf_counter() - started
-            print(f"{mode:9s} contains reference: {correct}/{len(questions)} ({correct / len(questions):.0%}); "
-                  f"first token median {statistics.median(first):.0f} ms; {statistics.median(speed):.0f} tok/s median; "
-                  f"answer median {statistics.median(totals) / 1000:.1f} s; {wall:.0f} s for all")
+            print(
+                f"{mode:9s} contains reference: {correct}/{len(questions)} ({correct / len(questions):.0%}); "
+                f"first token median {statistics.median(first):.0f} ms; {statistics.median(speed):.0f} tok/s median; "
+                f"answer median {statistics.median(totals) / 1000:.1f} s; {wall:.0f} s for all"
+            )
         svc.close()
 
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, Row, SyntheticText, machine, median, table
-from core.chat.answers import Answer
 from core.base.chunks import Chunk
+from core.chat.answers import Answer
 from core.config import Settings
 from core.services import build_services
 
@@ -35,8 +35,18 @@ def make_conversation(data: Path, messages: int) -> None:
         for i in range(messages // 2):
             chat.add_question(text.passage(80))
             sources = [Chunk(f"{i}-{j}", "d" * 64, "manual.pdf", j + 1, text.passage(600), score=0.5) for j in range(3)]
-            chat.add_answer(Answer("q", text.passage(300), "rag", "embedded", "gemma-3-270m", sources,
-                                   {"total_ms": 1500.0, "first_token_ms": 900.0, "tokens_per_s": 45.0, "retrieval_ms": 20.0}, cited=[1]))
+            chat.add_answer(
+                Answer(
+                    "q",
+                    text.passage(300),
+                    "rag",
+                    "embedded",
+                    "gemma-3-270m",
+                    sources,
+                    {"total_ms": 1500.0, "first_token_ms": 900.0, "tokens_per_s": 45.0, "retrieval_ms": 20.0},
+                    cited=[1],
+                )
+            )
         svc.history.save(chat)
     finally:
         svc.close()
@@ -81,7 +91,15 @@ def run(tiny: bool = False, sizes: tuple[int, ...] = (0, 200, 1000), reruns: int
             else:
                 build_services(Settings.from_env(env={}, dotenv=None, data_dir=data)).close()
             times = rerun_ms(data, reruns)
-            rows.append(Row("4 chat page", f"rerun with {n} messages (AppTest)", median(times), "ms median", f"min {min(times):.0f} ms"))
+            rows.append(
+                Row(
+                    "4 chat page",
+                    f"rerun with {n} messages (AppTest)",
+                    median(times),
+                    "ms median",
+                    f"min {min(times):.0f} ms",
+                )
+            )
     return rows
 
 

@@ -58,8 +58,10 @@ def table(rows: Sequence[Row]) -> str:
 def machine() -> str:
     """One line saying where the figures come from."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, no GPU; "
-            f"Python {platform.python_version()}; load average at start {load:.1f}")
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, no GPU; "
+        f"Python {platform.python_version()}; load average at start {load:.1f}"
+    )
 
 
 def shared_conversion_cache() -> Path | None:
@@ -111,7 +113,34 @@ class SyntheticText:
     def __init__(self, seed: int = 7, vocabulary: int = 30000) -> None:
         rng = random.Random(seed)
         letters = "etaoinshrdlcumwfgypbvkjxqz"
-        weights = [12, 9, 8, 7.5, 7, 6.7, 6.3, 6, 5.9, 4.3, 4, 2.8, 2.8, 2.4, 2.4, 2.2, 2, 2, 1.9, 1.5, 1, 0.8, 0.2, 0.2, 0.1, 0.1]
+        weights = [
+            12,
+            9,
+            8,
+            7.5,
+            7,
+            6.7,
+            6.3,
+            6,
+            5.9,
+            4.3,
+            4,
+            2.8,
+            2.8,
+            2.4,
+            2.4,
+            2.2,
+            2,
+            2,
+            1.9,
+            1.5,
+            1,
+            0.8,
+            0.2,
+            0.2,
+            0.1,
+            0.1,
+        ]
         words: set[str] = set()
         while len(words) < vocabulary:
             words.add("".join(rng.choices(letters, weights, k=rng.randint(2, 11))))

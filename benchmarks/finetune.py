@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import SAMPLES
+from core.chat.prompts import COMPLETION_STOPS, plain_prompt
 from core.config import Settings
 from core.engines.base import GenerationRequest
 from core.engines.embedded import EmbeddedEngine
@@ -21,7 +22,6 @@ from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import read_qa_file, split_imported
 from core.services import build_services
-from core.chat.prompts import COMPLETION_STOPS, plain_prompt
 
 
 def sample_training_set() -> ds.TrainingSet:
@@ -52,18 +52,24 @@ def main() -> None:
         built = sample_training_set()
         ds.save_training_set(data_dir, "samples", built, {"imported_from": "sample_docs/*.questions.jsonl"})
         extra = {"epochs": ns.epochs} if ns.epochs else {}
-        print(f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} training pairs, "
-              f"{len(built.eval_new)} held out (new documents: {', '.join(built.stats.docs_new) or 'by pair'})")
+        print(
+            f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} training pairs, "
+            f"{len(built.eval_new)} held out (new documents: {', '.join(built.stats.docs_new) or 'by pair'})"
+        )
         svc = build_services(settings)
-        job = svc.finetune.start_training("samples", engine="embedded", variant_name="samples-ft", replace=True, **extra)
+        job = svc.finetune.start_training(
+            "samples", engine="embedded", variant_name="samples-ft", replace=True, **extra
+        )
         status = jobs.wait_job(data_dir, job, timeout_s=3600, poll_s=2)
         svc.close()
         if status.state != "done":
             raise SystemExit(f"training {status.state}: {status.message}")
         cost = status.cost
-        print(f"training: {cost['steps']} steps × batch {cost['batch_size']} ({cost['examples']} examples × {cost['epochs']} epochs) in "
-              f"{cost['train_s']} s = {cost['s_per_step']} s/step; whole job {cost['wall_s']} s (load {cost['load_s']} s); "
-              f"peak {cost['peak_rss_mb']} MB; loss {cost['first_loss']} → {cost['final_loss']}")
+        print(
+            f"training: {cost['steps']} steps × batch {cost['batch_size']} ({cost['examples']} examples × {cost['epochs']} epochs) in "
+            f"{cost['train_s']} s = {cost['s_per_step']} s/step; whole job {cost['wall_s']} s (load {cost['load_s']} s); "
+            f"peak {cost['peak_rss_mb']} MB; loss {cost['first_loss']} → {cost['final_loss']}"
+        )
         engine = EmbeddedEngine(settings)
         base = engine.default_model
         for label, subset in (("trained questions", built.train), ("held-out questions", built.eval_new)):
@@ -72,8 +78,10 @@ def main() -> None:
             print(f"{label}: base {before}/{len(subset)}, fine-tuned {after}/{len(subset)} contain the reference")
         manual = [p for p in built.train if p.source.startswith("aquaflow")][:2]
         for p in manual:
-            print(f"\nQ: {p.question}\n   reference:  {p.answer}\n   base:       {answer(engine, base, p.question)}\n"
-                  f"   fine-tuned: {answer(engine, 'samples-ft', p.question)}")
+            print(
+                f"\nQ: {p.question}\n   reference:  {p.answer}\n   base:       {answer(engine, base, p.question)}\n"
+                f"   fine-tuned: {answer(engine, 'samples-ft', p.question)}"
+            )
 
 
 if __name__ == "__main__":

@@ -37,16 +37,24 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
     """Conversion, cached load, step vs bare forward+backward over `steps` batches after `warmup` (`tiny`: one, no warm-up, cache reused)."""
+    import peft  # noqa: F401
     import torch
     import transformers  # noqa: F401  (imported before any timing: a process pays it once, whatever comes first)
-    import peft  # noqa: F401
 
     from benchmarks.finetune import sample_training_set
     from core.engines.bundled import bundled_gguf_path
     from core.finetune.hfmodel import BaseSource, convert_gguf, is_converted, load_base
     from core.finetune.jobs import TrainConfig
-    from core.finetune.train import (answer_loss, collate, epoch_batches, prepare_torch, total_steps, training_examples,
-                                     training_step, with_lora)
+    from core.finetune.train import (
+        answer_loss,
+        collate,
+        epoch_batches,
+        prepare_torch,
+        total_steps,
+        training_examples,
+        training_step,
+        with_lora,
+    )
 
     if tiny:
         steps, warmup = 1, 0
@@ -82,14 +90,19 @@ def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
                 torch.set_num_threads(config.threads)
 
         kinds: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "step": lambda batch: training_step(lora, batch), "bare": bare, "full": full_vocabulary, "bare1": bare_one_thread,
+            "step": lambda batch: training_step(lora, batch),
+            "bare": bare,
+            "full": full_vocabulary,
+            "bare1": bare_one_thread,
         }
         times: dict[str, list[float]] = {k: [] for k in kinds}
         for n, batch in enumerate(batches):
             names = list(kinds)
-            for name in names[n % len(names):] + names[: n % len(names)]:
+            for name in names[n % len(names) :] + names[: n % len(names)]:
                 seconds = _timed(lambda: kinds[name](batch))
-                lora.model.zero_grad(set_to_none=True)  # gradients of a bare pass must not reach the next optimiser step
+                lora.model.zero_grad(
+                    set_to_none=True
+                )  # gradients of a bare pass must not reach the next optimiser step
                 if n >= warmup:
                     times[name].append(seconds)
     timed = batches[warmup:]
@@ -98,21 +111,51 @@ def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
     per_batch = median([s / b for s, b in zip(times["step"], times["bare"])])
     share = conversion_s / (conversion_s + default_steps * step_s)
     return [
-        Row(GOAL, f"GGUF→HF conversion of the bundled base ({'found in the cache: not timed' if cached else 'uncached'})", conversion_s, "s",
-            f"{conversion_s / load_s:.0f} × the cached load"),
+        Row(
+            GOAL,
+            f"GGUF→HF conversion of the bundled base ({'found in the cache: not timed' if cached else 'uncached'})",
+            conversion_s,
+            "s",
+            f"{conversion_s / load_s:.0f} × the cached load",
+        ),
         Row(GOAL, "load from the conversion cache", load_s, "s"),
-        Row(GOAL, f"training step, batch {config.batch_size} ({len(timed)} steps after {warmup} warm-up)", step_s, "s/step",
-            f"{len(pairs)} sample pairs → {len(examples)} examples"),
+        Row(
+            GOAL,
+            f"training step, batch {config.batch_size} ({len(timed)} steps after {warmup} warm-up)",
+            step_s,
+            "s/step",
+            f"{len(pairs)} sample pairs → {len(examples)} examples",
+        ),
         Row(GOAL, "training throughput", examples_timed / sum(times["step"]), "examples/s"),
-        Row(GOAL, "bare forward+backward, answer-token loss (same batches)", bare_s, "s/batch",
-            f"step = {step_s / bare_s:.2f} × bare (median per batch {per_batch:.2f})"),
-        Row(GOAL, "forward+backward with model(labels=…), full-vocabulary loss", full_s, "s/batch",
-            f"{full_s / bare_s:.2f} × the answer-token bare pass"),
-        Row(GOAL, f"bare forward+backward on 1 torch thread (jobs use {config.threads})", bare1_s, "s/batch",
+        Row(
+            GOAL,
+            "bare forward+backward, answer-token loss (same batches)",
+            bare_s,
+            "s/batch",
+            f"step = {step_s / bare_s:.2f} × bare (median per batch {per_batch:.2f})",
+        ),
+        Row(
+            GOAL,
+            "forward+backward with model(labels=…), full-vocabulary loss",
+            full_s,
+            "s/batch",
+            f"{full_s / bare_s:.2f} × the answer-token bare pass",
+        ),
+        Row(
+            GOAL,
+            f"bare forward+backward on 1 torch thread (jobs use {config.threads})",
+            bare1_s,
+            "s/batch",
             f"{config.threads} threads take {bare_s / bare1_s:.2f} × as long (median per batch "
-            f"{median([t / o for t, o in zip(times['bare'], times['bare1'])]):.2f})"),
-        Row(GOAL, f"conversion's share of a first job ({default_steps} default steps)", 100 * share, "%",
-            f"{conversion_s:.1f} s ÷ ({conversion_s:.1f} s + {default_steps} × {step_s:.2f} s)"),
+            f"{median([t / o for t, o in zip(times['bare'], times['bare1'])]):.2f})",
+        ),
+        Row(
+            GOAL,
+            f"conversion's share of a first job ({default_steps} default steps)",
+            100 * share,
+            "%",
+            f"{conversion_s:.1f} s ÷ ({conversion_s:.1f} s + {default_steps} × {step_s:.2f} s)",
+        ),
     ]
 
 

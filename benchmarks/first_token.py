@@ -51,8 +51,18 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
                 for mode in ("base", "rag", "base", "rag, prefix not kept"):
                     # the only switch: a prefix shorter than MIN_PREFIX_TOKENS is never kept
                     embedded.MIN_PREFIX_TOKENS = kept if mode == "rag" else 10**9
-                    stream = svc.chat.ask(Question(q["question"], mode.split(",")[0], "bench", engine.default_model, temperature=0.0,  # type: ignore[arg-type]
-                                                   top_k=settings.top_k, retrieval=settings.retrieval), engine)  # type: ignore[arg-type]
+                    stream = svc.chat.ask(
+                        Question(
+                            q["question"],
+                            mode.split(",")[0],
+                            "bench",
+                            engine.default_model,
+                            temperature=0.0,  # type: ignore[arg-type]
+                            top_k=settings.top_k,
+                            retrieval=settings.retrieval,
+                        ),
+                        engine,
+                    )  # type: ignore[arg-type]
                     "".join(stream)
                     t = stream.answer.timings
                     if t.get("first_token_ms") is not None:
@@ -68,14 +78,30 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
             embedded.MIN_PREFIX_TOKENS = kept
         finally:
             svc.close()
-    base, rag, before, ret = median(first["base"]), median(first["rag"]), median(first["rag, prefix not kept"]), median(retrieval)
+    base, rag, before, ret = (
+        median(first["base"]),
+        median(first["rag"]),
+        median(first["rag, prefix not kept"]),
+        median(retrieval),
+    )
     return [
         Row("3 first token", f"base mode ({len(questions)} questions)", base, "ms median"),
         Row("3 first token", "retrieval (fused)", ret, "ms median"),
-        Row("3 first token", "rag mode, shared prefix not kept (before)", before, "ms median", f"{before / (base + ret):.2f} × (base + retrieval)"),
-        Row("3 first token", "rag mode, shared prefix kept (after)", rag, "ms median",
+        Row(
+            "3 first token",
+            "rag mode, shared prefix not kept (before)",
+            before,
+            "ms median",
+            f"{before / (base + ret):.2f} × (base + retrieval)",
+        ),
+        Row(
+            "3 first token",
+            "rag mode, shared prefix kept (after)",
+            rag,
+            "ms median",
             f"{rag / (base + ret):.2f} × (base + retrieval); prompt {median(prompt_tokens):.0f} tokens, {median(reused):.0f} kept; "
-            f"batch threads {median(threads):.0f}"),
+            f"batch threads {median(threads):.0f}",
+        ),
     ]
 
 

@@ -54,12 +54,29 @@ def run(tiny: bool = False, timeout_s: float = 10.0) -> list[Row]:
                 seconds.append(took)
     parser_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KB on Linux
     own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows = [Row("hostile", "files run", len(cases), "files", f"{len(hostile.GENERATORS)} generators" if not tiny else "tiny: text + names")]
-    rows += [Row("hostile", f"outcome: {code}", n, "files") for code, n in sorted(outcomes.items(), key=lambda kv: (kv[0] != "indexed", kv[0]))]
+    rows = [
+        Row(
+            "hostile",
+            "files run",
+            len(cases),
+            "files",
+            f"{len(hostile.GENERATORS)} generators" if not tiny else "tiny: text + names",
+        )
+    ]
+    rows += [
+        Row("hostile", f"outcome: {code}", n, "files")
+        for code, n in sorted(outcomes.items(), key=lambda kv: (kv[0] != "indexed", kv[0]))
+    ]
     rows += [
         Row("hostile", "parse time p50 (files not stopped)", percentile(seconds, 50) * 1000, "ms"),
         Row("hostile", "parse time p99 (files not stopped)", percentile(seconds, 99) * 1000, "ms"),
-        Row("hostile", "parse time max (files not stopped)", max(seconds, default=0.0) * 1000, "ms", f"time limit {timeout_s:g} s"),
+        Row(
+            "hostile",
+            "parse time max (files not stopped)",
+            max(seconds, default=0.0) * 1000,
+            "ms",
+            f"time limit {timeout_s:g} s",
+        ),
         Row("hostile", "peak memory, parser process", parser_mb, "MB", f"limit {memory_mb} MB (address space)"),
         Row("hostile", "peak memory, this process", own_mb, "MB", "holds the corpus"),
     ]
@@ -70,7 +87,9 @@ def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="text and name cases only (seconds)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="parse time limit per file, s (the app's default is 60)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="parse time limit per file, s (the app's default is 60)"
+    )
     ns = parser.parse_args()
     print(machine())
     print(table(run(ns.tiny, ns.timeout)))

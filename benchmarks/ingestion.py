@@ -23,10 +23,10 @@ from pathlib import Path
 
 from benchmarks.common import SAMPLES, Row, SyntheticText, machine, table
 from core.config import Settings
+from core.index.embeddings import SentenceTransformerEmbedder, embedder_label
 from core.library.parsing.chunking import chunk_pages
 from core.library.parsing.parse_worker import parse_in_subprocess
 from core.library.parsing.sniff import sniff
-from core.index.embeddings import SentenceTransformerEmbedder, embedder_label
 from core.library.service import UploadedFile
 from core.services import build_services
 
@@ -42,14 +42,24 @@ def corpus(name: str, tiny: bool, pdf_pages: int = 300, text_files: int = 1000) 
     if name == "pdf300":
         from tests.helpers.fixtures_docs import pdf_bytes
 
-        return [UploadedFile(f"generated-{pdf_pages}-pages.pdf", pdf_bytes([text.passage(3400) for _ in range(2 if tiny else pdf_pages)]))]
+        return [
+            UploadedFile(
+                f"generated-{pdf_pages}-pages.pdf",
+                pdf_bytes([text.passage(3400) for _ in range(2 if tiny else pdf_pages)]),
+            )
+        ]
     if name == "texts1000":
         rng = random.Random(5)
-        return [UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode()) for i in range(5 if tiny else text_files)]
+        return [
+            UploadedFile(f"abstract-{i:04d}.txt", text.passage(rng.randint(900, 2000)).encode())
+            for i in range(5 if tiny else text_files)
+        ]
     raise SystemExit(f"unknown corpus {name!r}: use samples, pdf300 or texts1000")
 
 
-def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransformerEmbedder, tmp: Path, rounds: int = 3) -> list[Row]:
+def run_corpus(
+    name: str, files: list[UploadedFile], embedder: SentenceTransformerEmbedder, tmp: Path, rounds: int = 3
+) -> list[Row]:
     """The stage split and the whole ingestion of one corpus, against the bare embedding in alternating rounds."""
     settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp / name)
     svc = build_services(settings, embedder=embedder)
@@ -61,7 +71,11 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
         for i, f in enumerate(files):
             path = tmp / f"{name}-{i}"
             path.write_bytes(f.data)
-            parsed.append(parse_in_subprocess(path, sniff(f.data, f.name).kind, settings.parse_timeout_s, settings.parse_memory_mb))  # type: ignore[arg-type]
+            parsed.append(
+                parse_in_subprocess(
+                    path, sniff(f.data, f.name).kind, settings.parse_timeout_s, settings.parse_memory_mb
+                )
+            )  # type: ignore[arg-type]
         split["parse"] = time.perf_counter() - started
         started = time.perf_counter()
         texts = [c.text for pages in parsed for c in chunk_pages(pages, settings.chunk_size, settings.chunk_overlap)]
@@ -71,7 +85,9 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
 
         svc.store.create_collection("scratch", embedder_label(settings), settings.chunk_size, settings.chunk_overlap)
         started = time.perf_counter()
-        svc.store.add_chunks("scratch", [Chunk(f"{i:032x}-00000", f"{i:064x}", "x", 1, t) for i, t in enumerate(texts)], vectors)
+        svc.store.add_chunks(
+            "scratch", [Chunk(f"{i:032x}-00000", f"{i:064x}", "x", 1, t) for i, t in enumerate(texts)], vectors
+        )
         split["store"] = time.perf_counter() - started
 
         # Rounds of (bare embedding, ingest) in alternating order, each ingest into a fresh collection: the other
@@ -103,11 +119,28 @@ def run_corpus(name: str, files: list[UploadedFile], embedder: SentenceTransform
     label = f"{name} ({len(files)} files, {pages} pages, {chunks} chunks)"
     total = sum(split.values())
     return [
-        Row("1 ingestion", f"{label}: bare embedding", len(texts) / statistics.median(bares), "chunks/s", "median of the rounds"),
-        Row("1 ingestion", f"{label}: ingest", chunks / wall, "chunks/s",
-            f"{ratio:.2f} × bare (median of {rounds} alternating rounds: {', '.join(f'{x:.2f}' for x in ratios)}); {pages / wall:.2f} pages/s; {wall:.1f} s"),
-        Row("1 ingestion", f"{label}: stages alone parse/chunk/embed/store", total, "s",
-            " / ".join(f"{split[k]:.1f}" for k in ("parse", "chunk", "embed", "store")) + f" s ({', '.join(f'{k} {split[k] / total:.0%}' for k in split)})"),
+        Row(
+            "1 ingestion",
+            f"{label}: bare embedding",
+            len(texts) / statistics.median(bares),
+            "chunks/s",
+            "median of the rounds",
+        ),
+        Row(
+            "1 ingestion",
+            f"{label}: ingest",
+            chunks / wall,
+            "chunks/s",
+            f"{ratio:.2f} × bare (median of {rounds} alternating rounds: {', '.join(f'{x:.2f}' for x in ratios)}); {pages / wall:.2f} pages/s; {wall:.1f} s",
+        ),
+        Row(
+            "1 ingestion",
+            f"{label}: stages alone parse/chunk/embed/store",
+            total,
+            "s",
+            " / ".join(f"{split[k]:.1f}" for k in ("parse", "chunk", "embed", "store"))
+            + f" s ({', '.join(f'{k} {split[k] / total:.0%}' for k in split)})",
+        ),
     ]
 
 
@@ -118,7 +151,13 @@ def _bare_embedding(embedder: SentenceTransformerEmbedder, texts: list[str]) -> 
     return time.perf_counter() - started, vectors
 
 
-def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "texts1000"), pdf_pages: int = 300, text_files: int = 1000, rounds: int = 3) -> list[Row]:
+def run(
+    tiny: bool = False,
+    corpora: tuple[str, ...] = ("samples", "pdf300", "texts1000"),
+    pdf_pages: int = 300,
+    text_files: int = 1000,
+    rounds: int = 3,
+) -> list[Row]:
     """Rows per corpus (`tiny`: a 2-page PDF and 5 text files, one round)."""
     if tiny:
         corpora = tuple(c for c in corpora if c != "samples")
@@ -128,7 +167,9 @@ def run(tiny: bool = False, corpora: tuple[str, ...] = ("samples", "pdf300", "te
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in corpora:
-            rows += run_corpus(name, corpus(name, tiny, pdf_pages, text_files), embedder, Path(tmp), 1 if tiny else rounds)
+            rows += run_corpus(
+                name, corpus(name, tiny, pdf_pages, text_files), embedder, Path(tmp), 1 if tiny else rounds
+            )
     return rows
 
 
@@ -138,7 +179,9 @@ def main() -> None:
     parser.add_argument("--corpora", default="samples,pdf300,texts1000")
     parser.add_argument("--pdf-pages", type=int, default=300, help="pages of the generated PDF")
     parser.add_argument("--text-files", type=int, default=1000, help="number of small text files")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare embedding and ingest per corpus")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of bare embedding and ingest per corpus"
+    )
     parser.add_argument("--tiny", action="store_true")
     ns = parser.parse_args()
     print(machine())

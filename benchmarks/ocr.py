@@ -79,8 +79,10 @@ def main() -> None:
     """Print OCR s/page, word recall against the text layer, and hit@3 on the scan against the text PDF."""
     scan = scanned_copy(MANUAL)
     costs = per_page_cost(scan, int(os.environ.get("OCR_BENCH_PAGES", "4")))
-    print(f"per page (in process, models loaded): wall {sum(w for w, _ in costs) / len(costs):.2f} s, "
-          f"CPU {sum(c for _, c in costs) / len(costs):.2f} s over {len(costs)} pages; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"per page (in process, models loaded): wall {sum(w for w, _ in costs) / len(costs):.2f} s, "
+        f"CPU {sum(c for _, c in costs) / len(costs):.2f} s over {len(costs)} pages; load average {os.getloadavg()[0]:.1f}"
+    )
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         # A generous per-page limit: this measures speed, it does not enforce one.
@@ -98,16 +100,27 @@ def main() -> None:
         total_s = time.perf_counter() - started
         assert result.status == "indexed", result.reason
         per_page = [b - a for a, b in zip(stamps, stamps[1:])]
-        print(f"machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine slows every figure)")
-        print(f"scan: {result.pages} pages at {DPI} dpi, {result.ocr_pages} read by OCR, {result.chunks} chunks; ingest {total_s:.1f} s in all")
-        print(f"OCR: first page {stamps[0] - started:.1f} s after the start (child start, model load, parse), "
-              f"then {sum(per_page) / len(per_page):.2f} s/page (min {min(per_page):.2f}, max {max(per_page):.2f})")
+        print(
+            f"machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine slows every figure)"
+        )
+        print(
+            f"scan: {result.pages} pages at {DPI} dpi, {result.ocr_pages} read by OCR, {result.chunks} chunks; ingest {total_s:.1f} s in all"
+        )
+        print(
+            f"OCR: first page {stamps[0] - started:.1f} s after the start (child start, model load, parse), "
+            f"then {sum(per_page) / len(per_page):.2f} s/page (min {min(per_page):.2f}, max {max(per_page):.2f})"
+        )
         truth = _words(" ".join(p.text for p in load(MANUAL, "pdf")))
         read = set(_words(" ".join(c.text for c in svc.store.all_chunks("scan"))))
-        print(f"word recall: {sum(w in read for w in truth) / len(truth):.1%} of the text layer's words appear in the OCR text")
+        print(
+            f"word recall: {sum(w in read for w in truth) / len(truth):.1%} of the text layer's words appear in the OCR text"
+        )
         for name in ("text", "scan"):
-            hits = sum(any(c.page == q["page"] for c in svc.retriever.search(name, q["question"], 3, "fused").chunks) for q in questions)
+            hits = sum(
+                any(c.page == q["page"] for c in svc.retriever.search(name, q["question"], 3, "fused").chunks)
+                for q in questions
+            )
             print(f"retrieval hit@3 on the {name} PDF: {hits}/{len(questions)}")
         svc.close()
 

@@ -30,9 +30,16 @@ def main() -> None:
         ingest_s = time.perf_counter() - started
         chunks = sum(r.chunks for r in results)
         print(f"machine: {platform.machine()}, {platform.python_version()}, {__import__('os').cpu_count()} cores")
-        print(f"ingest: {len(results)} files, {sum(r.pages for r in results)} pages, {chunks} chunks in {ingest_s:.1f} s "
-              f"({chunks / ingest_s:.1f} chunks/s, including parsing in a child process)")
-        questions = [json.loads(line) for q in sorted(SAMPLES.glob("*.questions.jsonl")) for line in q.read_text().splitlines() if line.strip()]
+        print(
+            f"ingest: {len(results)} files, {sum(r.pages for r in results)} pages, {chunks} chunks in {ingest_s:.1f} s "
+            f"({chunks / ingest_s:.1f} chunks/s, including parsing in a child process)"
+        )
+        questions = [
+            json.loads(line)
+            for q in sorted(SAMPLES.glob("*.questions.jsonl"))
+            for line in q.read_text().splitlines()
+            if line.strip()
+        ]
         for method in ("dense", "fused"):
             for k in (1, 3, 5):
                 hits, ms = 0, 0.0
@@ -40,7 +47,9 @@ def main() -> None:
                     found = svc.retriever.search("bench", q["question"], k, method)
                     ms += found.ms
                     hits += any(c.source == q["source"] and c.page == q["page"] for c in found.chunks)
-                print(f"retrieval {method:6s} hit@{k}: {hits}/{len(questions)} ({hits / len(questions):.0%}), mean {ms / len(questions):.1f} ms/question")
+                print(
+                    f"retrieval {method:6s} hit@{k}: {hits}/{len(questions)} ({hits / len(questions):.0%}), mean {ms / len(questions):.1f} ms/question"
+                )
         svc.close()
 
 

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Row, SyntheticText, machine, median, percentile, table, unit_vectors
+from core.base.chunks import Chunk
 from core.config import Settings
 from core.index.embeddings import SentenceTransformerEmbedder, embedder_label
 from core.services import Services, build_services
-from core.base.chunks import Chunk
 
 COLLECTION = "bench"
 K = 5
@@ -46,7 +46,9 @@ def fill(svc: Services, n: int, text: SyntheticText, batch: int = 5000) -> tuple
     """
     from core.library.catalog import DocumentRecord
 
-    svc.store.create_collection(COLLECTION, embedder_label(svc.settings), svc.settings.chunk_size, svc.settings.chunk_overlap)
+    svc.store.create_collection(
+        COLLECTION, embedder_label(svc.settings), svc.settings.chunk_size, svc.settings.chunk_overlap
+    )
     texts: list[str] = []
     started = time.perf_counter()
     for lo in range(0, n, batch):
@@ -56,12 +58,31 @@ def fill(svc: Services, n: int, text: SyntheticText, batch: int = 5000) -> tuple
             body = text.passage()
             texts.append(body)
             doc = hashlib.sha256(str(i // 20).encode()).hexdigest()
-            records.append(Chunk(f"{doc[:32]}-{i % 20:05d}", doc, f"synthetic-{i // 20}.txt", 1 + (i % 20) // 4, body, 0, len(body)))
+            records.append(
+                Chunk(
+                    f"{doc[:32]}-{i % 20:05d}", doc, f"synthetic-{i // 20}.txt", 1 + (i % 20) // 4, body, 0, len(body)
+                )
+            )
         svc.store.add_chunks(COLLECTION, records, unit_vectors(hi - lo, seed=lo))
         for doc in sorted({(c.doc_id, c.source) for c in records}):
             chunks = sum(1 for c in records if c.doc_id == doc[0])
-            svc.catalog.upsert(DocumentRecord(COLLECTION, doc[0], doc[1], "txt", 5, chunks, 1000 * chunks, time.time(), "indexed", "", "",
-                                              chunk_size=svc.settings.chunk_size, chunk_overlap=svc.settings.chunk_overlap))
+            svc.catalog.upsert(
+                DocumentRecord(
+                    COLLECTION,
+                    doc[0],
+                    doc[1],
+                    "txt",
+                    5,
+                    chunks,
+                    1000 * chunks,
+                    time.time(),
+                    "indexed",
+                    "",
+                    "",
+                    chunk_size=svc.settings.chunk_size,
+                    chunk_overlap=svc.settings.chunk_overlap,
+                )
+            )
     return texts, time.perf_counter() - started
 
 
@@ -81,8 +102,14 @@ def bare(svc: Services, vectors: list[list[float]]) -> list[float]:
     return out
 
 
-def run_one(n: int, backend: str, n_questions: int, embedder: SentenceTransformerEmbedder, tmp: Path,
-            torch_embedder: SentenceTransformerEmbedder) -> list[Row]:
+def run_one(
+    n: int,
+    backend: str,
+    n_questions: int,
+    embedder: SentenceTransformerEmbedder,
+    tmp: Path,
+    torch_embedder: SentenceTransformerEmbedder,
+) -> list[Row]:
     """Fill a store of `n` chunks on `backend` (disk|server), then time questions every way."""
     from tests.helpers.chroma_server import chroma_server
 
@@ -125,16 +152,53 @@ def run_one(n: int, backend: str, n_questions: int, embedder: SentenceTransforme
             restart_started = time.perf_counter()
             svc.retriever.search(COLLECTION, questions[1 % len(questions)], K, "fused")
             restart_ms = (time.perf_counter() - restart_started) * 1000
-            rows.extend([
-                Row("2 retrieval", f"{label}: fill through the store API", n / fill_s, "chunks/s"),
-                Row("2 retrieval", f"{label}: bare Chroma query p50 / p95", percentile(chroma_ms, 95), "ms p95", f"p50 {median(chroma_ms):.1f} ms"),
-                Row("2 retrieval", f"{label}: question embedding p95", percentile(embed_ms, 95), "ms p95",
-                    f"p50 {median(embed_ms):.1f} ms; PyTorch p50 / p95 {median(torch_ms):.1f} / {percentile(torch_ms, 95):.1f} ms"),
-                Row("2 retrieval", f"{label}: dense p95", percentile(dense_ms, 95), "ms p95", f"p50 {median(dense_ms):.1f} ms"),
-                Row("2 retrieval", f"{label}: fused p95", percentile(fused_ms, 95), "ms p95", f"p50 {median(fused_ms):.1f} ms"),
-                Row("2 retrieval", f"{label}: first fused question after filling", first_ms, "ms", f"RSS +{grown:.0f} MB; index ≈{keyword_mb:.0f} MB by its own count"),
-                Row("2 retrieval", f"{label}: first fused question after a restart", restart_ms, "ms", f"process RSS {rss_mb():.0f} MB"),
-            ])
+            rows.extend(
+                [
+                    Row("2 retrieval", f"{label}: fill through the store API", n / fill_s, "chunks/s"),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: bare Chroma query p50 / p95",
+                        percentile(chroma_ms, 95),
+                        "ms p95",
+                        f"p50 {median(chroma_ms):.1f} ms",
+                    ),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: question embedding p95",
+                        percentile(embed_ms, 95),
+                        "ms p95",
+                        f"p50 {median(embed_ms):.1f} ms; PyTorch p50 / p95 {median(torch_ms):.1f} / {percentile(torch_ms, 95):.1f} ms",
+                    ),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: dense p95",
+                        percentile(dense_ms, 95),
+                        "ms p95",
+                        f"p50 {median(dense_ms):.1f} ms",
+                    ),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: fused p95",
+                        percentile(fused_ms, 95),
+                        "ms p95",
+                        f"p50 {median(fused_ms):.1f} ms",
+                    ),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: first fused question after filling",
+                        first_ms,
+                        "ms",
+                        f"RSS +{grown:.0f} MB; index ≈{keyword_mb:.0f} MB by its own count",
+                    ),
+                    Row(
+                        "2 retrieval",
+                        f"{label}: first fused question after a restart",
+                        restart_ms,
+                        "ms",
+                        f"process RSS {rss_mb():.0f} MB",
+                    ),
+                ]
+            )
         finally:
             svc.close()
 
@@ -149,8 +213,8 @@ def run_one(n: int, backend: str, n_questions: int, embedder: SentenceTransforme
 
 def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
     """The keyword part alone, in memory, at `n` chunks: our index against rank_bm25 scoring every chunk (the old way)."""
-    from core.index.keyword import KeywordIndex
     from core.base.words import tokenize
+    from core.index.keyword import KeywordIndex
 
     text = SyntheticText(seed=n)
     texts = [text.passage() for _ in range(n)]
@@ -166,8 +230,13 @@ def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
         index.search(q, 20)
         ms.append((time.perf_counter() - started) * 1000)
     label = f"{n // 1000}k" if n >= 1000 else str(n)
-    ours = Row("2 retrieval", f"{label} keyword part alone: index search p95", percentile(ms, 95), "ms p95",
-               f"p50 {median(ms):.1f} ms; built in {build_s:.1f} s; ≈{index.memory_bytes() / 1e6:.0f} MB")
+    ours = Row(
+        "2 retrieval",
+        f"{label} keyword part alone: index search p95",
+        percentile(ms, 95),
+        "ms p95",
+        f"p50 {median(ms):.1f} ms; built in {build_s:.1f} s; ≈{index.memory_bytes() / 1e6:.0f} MB",
+    )
     try:
         from rank_bm25 import BM25Okapi  # the old way; no longer a requirement of the app
     except ImportError:
@@ -183,12 +252,22 @@ def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
         old_ms.append((time.perf_counter() - started) * 1000)
     return [
         ours,
-        Row("2 retrieval", f"{label} keyword part alone: old BM25 over every chunk", median(old_ms), "ms median",
-            f"built in {old_build_s:.1f} s; {len(old_ms)} questions"),
+        Row(
+            "2 retrieval",
+            f"{label} keyword part alone: old BM25 over every chunk",
+            median(old_ms),
+            "ms median",
+            f"built in {old_build_s:.1f} s; {len(old_ms)} questions",
+        ),
     ]
 
 
-def run(tiny: bool = False, sizes: tuple[int, ...] = (1000, 10000, 100000), backends: tuple[str, ...] = ("disk", "server"), questions: int = 200) -> list[Row]:
+def run(
+    tiny: bool = False,
+    sizes: tuple[int, ...] = (1000, 10000, 100000),
+    backends: tuple[str, ...] = ("disk", "server"),
+    questions: int = 200,
+) -> list[Row]:
     """Rows for every size × backend (`tiny`: 300 chunks, 5 questions, on disk only)."""
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm-up"])
@@ -215,7 +294,9 @@ def main() -> None:
     parser.add_argument("--backends", default="disk,server")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--tiny", action="store_true", help="a seconds-long run that proves the benchmark works")
-    parser.add_argument("--keyword-only", action="store_true", help="only the keyword index against rank_bm25, in memory, at each size")
+    parser.add_argument(
+        "--keyword-only", action="store_true", help="only the keyword index against rank_bm25, in memory, at each size"
+    )
     ns = parser.parse_args()
     print(machine())
     if ns.keyword_only:

@@ -33,65 +33,131 @@ def _setting(env: str, default: Any, help: str) -> Any:
 class Settings:
     """All configuration of domainchat; build it with `Settings.from_env()`."""
 
-    data_dir: Path = _setting("DOMAINCHAT_DATA_DIR", APP_ROOT / "data", "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's folder.")
+    data_dir: Path = _setting(
+        "DOMAINCHAT_DATA_DIR",
+        APP_ROOT / "data",
+        "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's folder.",
+    )
     chunk_size: int = _setting("DOMAINCHAT_CHUNK_SIZE", 1000, "Target chunk length in characters.")
     chunk_overlap: int = _setting("DOMAINCHAT_CHUNK_OVERLAP", 150, "Characters shared by consecutive chunks of a page.")
     max_upload_mb: float = _setting("DOMAINCHAT_MAX_UPLOAD_MB", 50.0, "Largest file accepted for indexing, in MB.")
     parse_timeout_s: float = _setting("DOMAINCHAT_PARSE_TIMEOUT_S", 60.0, "Wall-clock limit for parsing one file.")
-    parse_memory_mb: int = _setting("DOMAINCHAT_PARSE_MEMORY_MB", 1536, "Address-space limit of the parser process, in MB.")
+    parse_memory_mb: int = _setting(
+        "DOMAINCHAT_PARSE_MEMORY_MB", 1536, "Address-space limit of the parser process, in MB."
+    )
     embedding_backend: str = _setting(
-        "DOMAINCHAT_EMBEDDING_BACKEND", "sentence-transformers",
+        "DOMAINCHAT_EMBEDDING_BACKEND",
+        "sentence-transformers",
         "'sentence-transformers' (offline, bundled), 'ollama', or 'openai' (/v1/embeddings of the server at "
-        "DOMAINCHAT_OPENAI_BASE_URL; needs DOMAINCHAT_EMBEDDING_MODEL).")
-    embedding_model: str = _setting("DOMAINCHAT_EMBEDDING_MODEL", "", "Embedding model name; empty means all-MiniLM-L6-v2 (sentence-transformers) or nomic-embed-text (ollama).")
-    chroma_host: str = _setting("CHROMA_HOST", "", "Chroma server host; empty means an on-disk store under the data directory.")
+        "DOMAINCHAT_OPENAI_BASE_URL; needs DOMAINCHAT_EMBEDDING_MODEL).",
+    )
+    embedding_model: str = _setting(
+        "DOMAINCHAT_EMBEDDING_MODEL",
+        "",
+        "Embedding model name; empty means all-MiniLM-L6-v2 (sentence-transformers) or nomic-embed-text (ollama).",
+    )
+    chroma_host: str = _setting(
+        "CHROMA_HOST", "", "Chroma server host; empty means an on-disk store under the data directory."
+    )
     chroma_port: int = _setting("CHROMA_PORT", 8000, "Chroma server port (with CHROMA_HOST).")
-    engine: str = _setting("DOMAINCHAT_ENGINE", "auto", "LLM engine: 'auto' (Ollama if it answers, else embedded), 'ollama' or 'embedded'.")
+    engine: str = _setting(
+        "DOMAINCHAT_ENGINE", "auto", "LLM engine: 'auto' (Ollama if it answers, else embedded), 'ollama' or 'embedded'."
+    )
     ollama_host: str = _setting("OLLAMA_HOST", "http://127.0.0.1:11434", "Address of the Ollama server.")
     ollama_model: str = _setting("DOMAINCHAT_OLLAMA_MODEL", "gemma3:270m", "Default base model on Ollama.")
-    ollama_connect_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_CONNECT_TIMEOUT_S", 3.0, "Seconds to wait for a connection to Ollama.")
-    ollama_read_timeout_s: float = _setting("DOMAINCHAT_OLLAMA_READ_TIMEOUT_S", 120.0, "Seconds to wait for Ollama between two pieces of an answer.")
+    ollama_connect_timeout_s: float = _setting(
+        "DOMAINCHAT_OLLAMA_CONNECT_TIMEOUT_S", 3.0, "Seconds to wait for a connection to Ollama."
+    )
+    ollama_read_timeout_s: float = _setting(
+        "DOMAINCHAT_OLLAMA_READ_TIMEOUT_S", 120.0, "Seconds to wait for Ollama between two pieces of an answer."
+    )
     openai_base_url: str = _setting(
-        "DOMAINCHAT_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1",
-        "Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp server, LM Studio), ending in /v1.")
+        "DOMAINCHAT_OPENAI_BASE_URL",
+        "http://127.0.0.1:8000/v1",
+        "Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp server, LM Studio), ending in /v1.",
+    )
     openai_model: str = _setting(
-        "DOMAINCHAT_OPENAI_MODEL", "",
-        "Model on the OpenAI-compatible server; empty means the first one its /v1/models lists.")
+        "DOMAINCHAT_OPENAI_MODEL",
+        "",
+        "Model on the OpenAI-compatible server; empty means the first one its /v1/models lists.",
+    )
     openai_api_key_env: str = _setting(
-        "DOMAINCHAT_OPENAI_API_KEY_ENV", "DOMAINCHAT_OPENAI_API_KEY",
+        "DOMAINCHAT_OPENAI_API_KEY_ENV",
+        "DOMAINCHAT_OPENAI_API_KEY",
         "Name of the environment variable holding the server's API key (OPENAI_API_KEY when that one is unset; a "
         "server started without a key needs none). The key is read from the environment when used, never from .env, "
-        "and never stored or shown.")
+        "and never stored or shown.",
+    )
     openai_prompt_form: str = _setting(
-        "DOMAINCHAT_OPENAI_PROMPT_FORM", "auto",
+        "DOMAINCHAT_OPENAI_PROMPT_FORM",
+        "auto",
         "'chat' (/v1/chat/completions: the server applies the model's chat template), 'completion' (/v1/completions "
         "with the plain prompt a base model needs) or 'auto' (chat when the model's name marks an instruction model, "
-        "such as -instruct, -chat or -it; else completion).")
+        "such as -instruct, -chat or -it; else completion).",
+    )
     openai_max_concurrency: int = _setting(
-        "DOMAINCHAT_OPENAI_MAX_CONCURRENCY", 4,
-        "Requests sent to the OpenAI-compatible server at once (a server batches them); more wait their turn.")
+        "DOMAINCHAT_OPENAI_MAX_CONCURRENCY",
+        4,
+        "Requests sent to the OpenAI-compatible server at once (a server batches them); more wait their turn.",
+    )
     openai_retries: int = _setting(
-        "DOMAINCHAT_OPENAI_RETRIES", 3,
+        "DOMAINCHAT_OPENAI_RETRIES",
+        3,
         "Times a request the server refused as busy (HTTP 429, 502, 503) is sent again, after 0.5 s, 1 s, 2 s… "
-        "(or the server's Retry-After).")
+        "(or the server's Retry-After).",
+    )
     openai_read_timeout_s: float = _setting(
-        "DOMAINCHAT_OPENAI_READ_TIMEOUT_S", 120.0,
-        "Seconds to wait for the OpenAI-compatible server between two pieces of an answer.")
-    embedded_gguf: str = _setting("DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M.")
+        "DOMAINCHAT_OPENAI_READ_TIMEOUT_S",
+        120.0,
+        "Seconds to wait for the OpenAI-compatible server between two pieces of an answer.",
+    )
+    embedded_gguf: str = _setting(
+        "DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M."
+    )
     embedded_n_ctx: int = _setting("DOMAINCHAT_N_CTX", 4096, "Context window of the embedded engine, in tokens.")
     top_k: int = _setting("DOMAINCHAT_TOP_K", 3, "Chunks retrieved per question.")
     temperature: float = _setting("DOMAINCHAT_TEMPERATURE", 0.1, "Sampling temperature.")
     max_answer_tokens: int = _setting("DOMAINCHAT_MAX_ANSWER_TOKENS", 256, "Longest answer generated, in tokens.")
-    min_similarity: float = _setting("DOMAINCHAT_MIN_SIMILARITY", 0.25, "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing (unless the passages hold every content word of the question).")
-    min_coverage: float = _setting("DOMAINCHAT_MIN_COVERAGE", 0.5, "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.")
-    retrieval: str = _setting("DOMAINCHAT_RETRIEVAL", "fused", "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).")
-    ocr: bool = _setting("DOMAINCHAT_OCR", True, "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.")
-    ocr_page_timeout_s: float = _setting("DOMAINCHAT_OCR_PAGE_TIMEOUT_S", 120.0, "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an idle machine, minutes on a crowded one).")
-    ocr_memory_mb: int = _setting("DOMAINCHAT_OCR_MEMORY_MB", 3072, "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).")
-    parse_page_timeout_s: float = _setting("DOMAINCHAT_PARSE_PAGE_TIMEOUT_S", 2.0, "Extra parse time allowed per PDF page, on top of DOMAINCHAT_PARSE_TIMEOUT_S (a long manual is not stopped as too slow; a file in which no page finishes within DOMAINCHAT_PARSE_TIMEOUT_S still is).")
+    min_similarity: float = _setting(
+        "DOMAINCHAT_MIN_SIMILARITY",
+        0.25,
+        "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing (unless the passages hold every content word of the question).",
+    )
+    min_coverage: float = _setting(
+        "DOMAINCHAT_MIN_COVERAGE",
+        0.5,
+        "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.",
+    )
+    retrieval: str = _setting(
+        "DOMAINCHAT_RETRIEVAL",
+        "fused",
+        "'dense' (embeddings) or 'fused' (BM25 + dense, reciprocal rank fusion; 'hybrid' is accepted as its old name).",
+    )
+    ocr: bool = _setting(
+        "DOMAINCHAT_OCR",
+        True,
+        "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.",
+    )
+    ocr_page_timeout_s: float = _setting(
+        "DOMAINCHAT_OCR_PAGE_TIMEOUT_S",
+        120.0,
+        "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an idle machine, minutes on a crowded one).",
+    )
+    ocr_memory_mb: int = _setting(
+        "DOMAINCHAT_OCR_MEMORY_MB",
+        3072,
+        "Address-space limit of the OCR process, in MB (ONNX Runtime reserves ≈1.9 GB of address space).",
+    )
+    parse_page_timeout_s: float = _setting(
+        "DOMAINCHAT_PARSE_PAGE_TIMEOUT_S",
+        2.0,
+        "Extra parse time allowed per PDF page, on top of DOMAINCHAT_PARSE_TIMEOUT_S (a long manual is not stopped as too slow; a file in which no page finishes within DOMAINCHAT_PARSE_TIMEOUT_S still is).",
+    )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any) -> "Settings":
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any
+    ) -> "Settings":
         """Build Settings from `env` (default: os.environ) over an optional .env file (in the app's folder), then `overrides`."""
         values: dict[str, str] = {}
         if dotenv is not None and dotenv.is_file():
@@ -109,25 +175,39 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         if self.engine not in ENGINE_CHOICES:
-            raise ConfigError(f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}.")
+            raise ConfigError(
+                f"DOMAINCHAT_ENGINE={self.engine!r} is not valid: use one of {', '.join(ENGINE_CHOICES)}."
+            )
         if self.embedding_backend not in EMBEDDING_BACKENDS:
-            raise ConfigError(f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}.")
+            raise ConfigError(
+                f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}."
+            )
         if self.embedding_backend == "openai" and not self.embedding_model:
             # No name fits every server, and the collection records the name before any request is sent.
-            raise ConfigError("DOMAINCHAT_EMBEDDING_BACKEND=openai needs DOMAINCHAT_EMBEDDING_MODEL: the name of an "
-                              "embedding model the server serves (its /v1/models lists them).")
+            raise ConfigError(
+                "DOMAINCHAT_EMBEDDING_BACKEND=openai needs DOMAINCHAT_EMBEDDING_MODEL: the name of an "
+                "embedding model the server serves (its /v1/models lists them)."
+            )
         if self.openai_prompt_form not in OPENAI_PROMPT_FORMS:
-            raise ConfigError(f"DOMAINCHAT_OPENAI_PROMPT_FORM={self.openai_prompt_form!r} is not valid: use one of "
-                              f"{', '.join(OPENAI_PROMPT_FORMS)}.")
+            raise ConfigError(
+                f"DOMAINCHAT_OPENAI_PROMPT_FORM={self.openai_prompt_form!r} is not valid: use one of "
+                f"{', '.join(OPENAI_PROMPT_FORMS)}."
+            )
         if self.openai_max_concurrency < 1 or self.openai_retries < 0:
-            raise ConfigError(f"DOMAINCHAT_OPENAI_MAX_CONCURRENCY={self.openai_max_concurrency} / "
-                              f"DOMAINCHAT_OPENAI_RETRIES={self.openai_retries} is not valid: at least 1 request at "
-                              "once, and 0 or more retries.")
+            raise ConfigError(
+                f"DOMAINCHAT_OPENAI_MAX_CONCURRENCY={self.openai_max_concurrency} / "
+                f"DOMAINCHAT_OPENAI_RETRIES={self.openai_retries} is not valid: at least 1 request at "
+                "once, and 0 or more retries."
+            )
         object.__setattr__(self, "retrieval", retrieval_method(self.retrieval))
         if self.retrieval not in RETRIEVAL_METHODS:
-            raise ConfigError(f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}.")
+            raise ConfigError(
+                f"DOMAINCHAT_RETRIEVAL={self.retrieval!r} is not valid: use one of {', '.join(RETRIEVAL_METHODS)}."
+            )
         if self.chunk_size < 100 or not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ConfigError(f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 and overlap between 0 and size - 1.")
+            raise ConfigError(
+                f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 and overlap between 0 and size - 1."
+            )
 
     @property
     def resolved_embedding_model(self) -> str:
@@ -165,7 +245,9 @@ def _convert(name: str, env_name: str, raw: str, kind: type) -> Any:
             return Path(raw)
         return raw.strip()
     except ValueError:
-        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind.__name__} (setting {name}): fix or unset it.") from None
+        raise ConfigError(
+            f"{env_name}={raw!r} is not a valid {kind.__name__} (setting {name}): fix or unset it."
+        ) from None
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

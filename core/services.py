@@ -5,25 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.library.catalog import Catalog
-from core.config import Settings
-from core.index.embeddings import Embedder, make_embedder
-from core.chat.history import ChatHistory
-from core.library.service import DocumentLibrary
-from core.library.recovery import MaintenanceLock, RecoveryReport, reconcile
-from core.library.pageview import PageViewService
-from core.chat.service import ChatService
-from core.engines.resolver import Engines
 from core.advisor.advice import AdvisorService
-from core.evaluation.service import EvaluationService
+from core.chat.history import ChatHistory
+from core.chat.service import ChatService
+from core.config import Settings
+from core.engines.resolver import Engines
+from core.engines.variants import VariantRegistry
 from core.evaluation.document_update import UpdateTestService
+from core.evaluation.service import EvaluationService
 from core.finetune.service import FineTuneService
+from core.index.embeddings import Embedder, make_embedder
+from core.index.keyword import KeywordIndexes
 from core.index.retrieval import Retriever
 from core.index.store import VectorStore, lock_store
 from core.index.store_probe import StoreHealth, StoreProbe
-from core.index.keyword import KeywordIndexes
-from core.engines.variants import VariantRegistry
-
+from core.library.catalog import Catalog
+from core.library.pageview import PageViewService
+from core.library.recovery import MaintenanceLock, RecoveryReport, reconcile
+from core.library.service import DocumentLibrary
 
 
 @dataclass
@@ -69,8 +68,14 @@ class Services:
             self.maintenance_lock = None
 
 
-def build_services(settings: Settings, *, chroma_client: Any = None, embedder: Embedder | None = None, parser: str | None = None,
-                   check_store: bool = False) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    chroma_client: Any = None,
+    embedder: Embedder | None = None,
+    parser: str | None = None,
+    check_store: bool = False,
+) -> Services:
     """Create the services for `settings`; tests inject a Chroma client, an embedder or a parser.
 
     `check_store`: probe the on-disk vector store for damage in a child process first (the app does, once per
@@ -83,7 +88,11 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     lock = lock_store(settings) if check_store and chroma_client is None and not settings.chroma_host else None
     try:
         health = StoreProbe(settings).result() if lock is not None else StoreHealth()
-        store = VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords")) if chroma_client is not None else VectorStore.open(settings)
+        store = (
+            VectorStore(chroma_client, keywords=KeywordIndexes(settings.data_dir / "keywords"))
+            if chroma_client is not None
+            else VectorStore.open(settings)
+        )
     finally:
         if lock is not None:
             lock.release()  # the store took its own hold on the same lock
@@ -99,7 +108,9 @@ def build_services(settings: Settings, *, chroma_client: Any = None, embedder: E
     recovery = RecoveryReport()
     if maintenance_lock is not None:
         try:
-            skip = set(library.store_health.damaged) | (set(catalog.collections()) if library.store_health.unreadable else set())
+            skip = set(library.store_health.damaged) | (
+                set(catalog.collections()) if library.store_health.unreadable else set()
+            )
             recovery = reconcile(library, skip=frozenset(skip))
         except BaseException:
             maintenance_lock.release()

@@ -7,18 +7,26 @@ from datetime import datetime
 import streamlit as st
 
 from core.advisor.advice import (
-    APPROACHES, BUDGET_LABELS, CHANGE_LABELS, HARDWARE_LABELS, LABELS, SKILL_LABELS, Advised, Criteria,
+    APPROACHES,
+    BUDGET_LABELS,
+    CHANGE_LABELS,
+    HARDWARE_LABELS,
+    LABELS,
+    SKILL_LABELS,
+    Advised,
+    Criteria,
 )
-from core.errors import AppError
 from core.chat.safety import escape_markdown
+from core.errors import AppError
 from ui.common import page_setup, show_error
 
 svc = page_setup()
 
 st.title("Advisor")
-st.caption("RAG, fine-tuning or both? Answer five questions about your team and your data; the latest measurements "
-           "made on this machine (the scored grid, the document-update test) are weighed in, and you see how each one moved the advice.")
-
+st.caption(
+    "RAG, fine-tuning or both? Answer five questions about your team and your data; the latest measurements "
+    "made on this machine (the scored grid, the document-update test) are weighed in, and you see how each one moved the advice."
+)
 
 
 def _points(value: float | None) -> str:
@@ -29,19 +37,47 @@ form, result = st.columns([2, 3], gap="large")
 
 with form:
     st.subheader("Your situation")
-    skills = st.radio("1 · The team's skills", list(SKILL_LABELS), format_func=lambda k: SKILL_LABELS[k][:1].upper() + SKILL_LABELS[k][1:], horizontal=True, key="adv_skills",
-                      help="Application engineers build RAG easily; fine-tuning needs people who build training sets and evaluate models.")
-    changes = st.select_slider("2 · How often the documents change", list(CHANGE_LABELS), value="monthly", format_func=lambda k: CHANGE_LABELS[k],
-                               key="adv_changes")
-    budget = st.radio("3 · Budget", list(BUDGET_LABELS), index=1, format_func=lambda k: BUDGET_LABELS[k].capitalize(), horizontal=True, key="adv_budget")
+    skills = st.radio(
+        "1 · The team's skills",
+        list(SKILL_LABELS),
+        format_func=lambda k: SKILL_LABELS[k][:1].upper() + SKILL_LABELS[k][1:],
+        horizontal=True,
+        key="adv_skills",
+        help="Application engineers build RAG easily; fine-tuning needs people who build training sets and evaluate models.",
+    )
+    changes = st.select_slider(
+        "2 · How often the documents change",
+        list(CHANGE_LABELS),
+        value="monthly",
+        format_func=lambda k: CHANGE_LABELS[k],
+        key="adv_changes",
+    )
+    budget = st.radio(
+        "3 · Budget",
+        list(BUDGET_LABELS),
+        index=1,
+        format_func=lambda k: BUDGET_LABELS[k].capitalize(),
+        horizontal=True,
+        key="adv_budget",
+    )
     st.markdown("**4 · Training resources**")
-    hardware = st.radio("Hardware", list(HARDWARE_LABELS), format_func=lambda k: HARDWARE_LABELS[k], horizontal=True, key="adv_hardware")
-    pairs = st.number_input("Labelled question/answer pairs you have (or can write)", 0, 10_000_000, 0, step=50, key="adv_pairs")
+    hardware = st.radio(
+        "Hardware", list(HARDWARE_LABELS), format_func=lambda k: HARDWARE_LABELS[k], horizontal=True, key="adv_hardware"
+    )
+    pairs = st.number_input(
+        "Labelled question/answer pairs you have (or can write)", 0, 10_000_000, 0, step=50, key="adv_pairs"
+    )
     st.markdown("**5 · Response time**")
     strict = st.checkbox("Answers must come within a time limit", key="adv_strict")
-    limit = st.number_input("Seconds for a whole answer", 0.1, 120.0, 2.0, step=0.5, disabled=not strict, key="adv_limit")
-    use_evidence = st.toggle("Weigh in the latest measurements", value=True, key="adv_evidence",
-                             help="The newest finished grid run and the newest document-update test in this data directory.")
+    limit = st.number_input(
+        "Seconds for a whole answer", 0.1, 120.0, 2.0, step=0.5, disabled=not strict, key="adv_limit"
+    )
+    use_evidence = st.toggle(
+        "Weigh in the latest measurements",
+        value=True,
+        key="adv_evidence",
+        help="The newest finished grid run and the newest document-update test in this data directory.",
+    )
 
 advised: Advised | None = None
 with result:
@@ -58,12 +94,19 @@ if advised is not None:
         st.success(f"### {LABELS[advice.recommendation]}\n{advice.summary}", icon=":material/recommend:")
         cols = st.columns(len(APPROACHES))
         for col, approach in zip(cols, APPROACHES):
-            col.metric(LABELS[approach].split(" (")[0], f"{advice.totals[approach]:g}", help="Points from your answers and the measurements (table below).")
+            col.metric(
+                LABELS[approach].split(" (")[0],
+                f"{advice.totals[approach]:g}",
+                help="Points from your answers and the measurements (table below).",
+            )
         # The advice's texts are the advisor's own sentences (with `commands`), not document or model text.
         for conflict in advice.conflicts:
             st.warning(conflict, icon=":material/compare_arrows:")
         if advice.missing:
-            st.info("**Missing evidence**\n\n" + "\n".join(f"- {m}" for m in advice.missing), icon=":material/pending_actions:")
+            st.info(
+                "**Missing evidence**\n\n" + "\n".join(f"- {m}" for m in advice.missing),
+                icon=":material/pending_actions:",
+            )
 
         st.subheader("How each input moved it")
         # st.table wraps the reasons (a dataframe would cut them off), and blanks read better than "None".
@@ -83,23 +126,44 @@ if advised is not None:
 
         evidence = advised.evidence
         if evidence.scores:
-            with st.expander(f"The scored grid ({escape_markdown(evidence.run)})" if evidence.run else "The scored grid"):
+            with st.expander(
+                f"The scored grid ({escape_markdown(evidence.run)})" if evidence.run else "The scored grid"
+            ):
                 st.dataframe(
-                    [{"arm": s.arm, "split": {"seen": "seen facts", "new": "new documents"}.get(s.split, "all"), "correct": f"{s.correct * 100:.0f}%",
-                      "questions": s.n, "p50 s": None if s.p50_ms is None else round(s.p50_ms / 1000, 1),
-                      "p95 s": None if s.p95_ms is None else round(s.p95_ms / 1000, 1)} for s in evidence.scores],
-                    hide_index=True, width="stretch",
+                    [
+                        {
+                            "arm": s.arm,
+                            "split": {"seen": "seen facts", "new": "new documents"}.get(s.split, "all"),
+                            "correct": f"{s.correct * 100:.0f}%",
+                            "questions": s.n,
+                            "p50 s": None if s.p50_ms is None else round(s.p50_ms / 1000, 1),
+                            "p95 s": None if s.p95_ms is None else round(s.p95_ms / 1000, 1),
+                        }
+                        for s in evidence.scores
+                    ],
+                    hide_index=True,
+                    width="stretch",
                 )
         if evidence.update is not None:
             u = evidence.update
             with st.expander(f"The document-update test ({u.when})"):
                 c1, c2 = st.columns(2)
                 c1.metric("Index the changed document", f"{u.reindex_s:.1f} s")
-                c2.metric("Re-train the variant" + (" (estimate)" if u.retrain_estimated else ""),
-                          "unknown" if u.retrain_s is None else f"{u.retrain_s:.0f} s")
+                c2.metric(
+                    "Re-train the variant" + (" (estimate)" if u.retrain_estimated else ""),
+                    "unknown" if u.retrain_s is None else f"{u.retrain_s:.0f} s",
+                )
                 if u.current_after:
-                    st.caption("Answers giving the new figures after the update: "
-                               + ", ".join(f"{arm} {share * 100:.0f}%" for arm, share in u.current_after.items()) + f" of {u.n} questions.")
+                    st.caption(
+                        "Answers giving the new figures after the update: "
+                        + ", ".join(f"{arm} {share * 100:.0f}%" for arm, share in u.current_after.items())
+                        + f" of {u.n} questions."
+                    )
 
-        st.download_button("Download the report (Markdown)", advised.markdown.encode("utf-8"), icon=":material/download:",
-                           file_name=f"domainchat-advice-{datetime.now():%Y%m%d-%H%M}.md", mime="text/markdown")
+        st.download_button(
+            "Download the report (Markdown)",
+            advised.markdown.encode("utf-8"),
+            icon=":material/download:",
+            file_name=f"domainchat-advice-{datetime.now():%Y%m%d-%H%M}.md",
+            mime="text/markdown",
+        )

@@ -60,28 +60,54 @@ with st.sidebar:
     if picked:
         st.session_state[f"variant_{overview.engine}"] = picked
     elif linked:
-        st.caption(f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} engine: "
-                   "pick the engine it was trained for above.")
-    variant_model = st.selectbox("Fine-tuned variant", variant_options, key=f"variant_{overview.engine}",
-                                 placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
-                                 index=0 if overview.variants else None)
+        st.caption(
+            f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} engine: "
+            "pick the engine it was trained for above."
+        )
+    variant_model = st.selectbox(
+        "Fine-tuned variant",
+        variant_options,
+        key=f"variant_{overview.engine}",
+        placeholder="none yet" if not variant_options else "none: pick a model trained elsewhere",
+        index=0 if overview.variants else None,
+    )
     if not overview.variants:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
     mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
-    comparing = st.toggle("Compare modes", key="compare", help="Answer each question in several modes, side by side, on the same engine.")
+    comparing = st.toggle(
+        "Compare modes", key="compare", help="Answer each question in several modes, side by side, on the same engine."
+    )
     compare_modes: list[str] = []
     if comparing:
-        compare_modes = st.pills("Modes to compare", list(MODES), selection_mode="multi", key="compare_modes",
-                                 default=["base", "rag", "finetuned", "hybrid"] if variant_model else ["base", "rag"]) or []
+        compare_modes = (
+            st.pills(
+                "Modes to compare",
+                list(MODES),
+                selection_mode="multi",
+                key="compare_modes",
+                default=["base", "rag", "finetuned", "hybrid"] if variant_model else ["base", "rag"],
+            )
+            or []
+        )
         if len(compare_modes) < 2:
             st.caption("Pick at least two modes to compare.")
-    follow_up = st.toggle("Understand follow-up questions", value=True, key="follow_up",
-                          help="A question such as “and how do I remove them?” is rewritten into a standalone question from the recent turns "
-                               "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as typed.")
+    follow_up = st.toggle(
+        "Understand follow-up questions",
+        value=True,
+        key="follow_up",
+        help="A question such as “and how do I remove them?” is rewritten into a standalone question from the recent turns "
+        "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as typed.",
+    )
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
-    method = st.radio("Retrieval", list(RETRIEVAL_METHODS), index=list(RETRIEVAL_METHODS).index(settings.retrieval), horizontal=True,
-                      help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.", key="retrieval")
+    method = st.radio(
+        "Retrieval",
+        list(RETRIEVAL_METHODS),
+        index=list(RETRIEVAL_METHODS).index(settings.retrieval),
+        horizontal=True,
+        help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.",
+        key="retrieval",
+    )
 
 # --- conversations ----------------------------------------------------------------------------------
 unsaved_key = f"unsaved_chat::{collection}"
@@ -127,11 +153,19 @@ with st.sidebar:
         st.session_state[active_key] = "new"
         st.rerun()
     if chats:
-        labels = {c.id: f"{escape_markdown(c.title)} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}" for c in chats}
+        labels = {
+            c.id: f"{escape_markdown(c.title)} · {datetime.fromtimestamp(c.updated).strftime('%m-%d %H:%M')}"
+            for c in chats
+        }
         ids = ["new", *labels] if active == "new" else list(labels)
         # No widget key: the radio is rebuilt (at `active`) whenever the list of chats changes.
-        active = st.radio("Past chats", ids, index=ids.index(active), format_func=lambda i: "(new chat)" if i == "new" else labels[i],
-                          label_visibility="collapsed")
+        active = st.radio(
+            "Past chats",
+            ids,
+            index=ids.index(active),
+            format_func=lambda i: "(new chat)" if i == "new" else labels[i],
+            label_visibility="collapsed",
+        )
 st.session_state[active_key] = active
 
 # `chats` was just read from disk: take the active one from it rather than reading its file again.
@@ -140,10 +174,22 @@ if chat.messages:
     with st.sidebar:
         c1, c2 = st.columns(2)
         # Callables: the export is built when clicked, not on every rerun (it grows with the conversation).
-        c1.download_button("Markdown", partial(to_markdown, chat), file_name=f"chat-{chat.id[:8]}.md", mime="text/markdown",
-                           icon=":material/download:", width="stretch")
-        c2.download_button("JSON", partial(to_json, chat), file_name=f"chat-{chat.id[:8]}.json", mime="application/json",
-                           icon=":material/download:", width="stretch")
+        c1.download_button(
+            "Markdown",
+            partial(to_markdown, chat),
+            file_name=f"chat-{chat.id[:8]}.md",
+            mime="text/markdown",
+            icon=":material/download:",
+            width="stretch",
+        )
+        c2.download_button(
+            "JSON",
+            partial(to_json, chat),
+            file_name=f"chat-{chat.id[:8]}.json",
+            mime="application/json",
+            icon=":material/download:",
+            width="stretch",
+        )
         if st.button("Delete this chat", icon=":material/delete:", width="stretch"):
             ask_to_confirm("delete_chat", chat.id)
 
@@ -154,18 +200,31 @@ def _delete_chat(chat_id: str) -> str:
     return "Deleted the chat."
 
 
-confirm_dialog("delete_chat", "Delete this chat?", f"Deletes the conversation **{escape_markdown(chat.title)}** "
-               f"({len(chat.messages)} messages). Export it first if you want to keep it. This cannot be undone.", _delete_chat)
+confirm_dialog(
+    "delete_chat",
+    "Delete this chat?",
+    f"Deletes the conversation **{escape_markdown(chat.title)}** "
+    f"({len(chat.messages)} messages). Export it first if you want to keep it. This cannot be undone.",
+    _delete_chat,
+)
 
 # --- main ----------------------------------------------------------------------------------------
 st.title("Chat")
 if unsaved:
     show_error(unsaved[1])
-    st.info(f"The conversation **{escape_markdown(unsaved[0].title)}** could not be saved: it is kept in this browser tab and saved as soon as "
-            "that works again (any click retries). Export it with the sidebar buttons to keep a copy meanwhile.")
-target = f"collection **{escape_markdown(collection)}**" if collection else "no collection (create one on the Documents page)"
+    st.info(
+        f"The conversation **{escape_markdown(unsaved[0].title)}** could not be saved: it is kept in this browser tab and saved as soon as "
+        "that works again (any click retries). Export it with the sidebar buttons to keep a copy meanwhile."
+    )
+target = (
+    f"collection **{escape_markdown(collection)}**"
+    if collection
+    else "no collection (create one on the Documents page)"
+)
 if comparing:
-    st.caption(f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**")
+    st.caption(
+        f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**"
+    )
 else:
     st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
 tallies = tally_preferences(chats)
@@ -184,8 +243,10 @@ def show_sources(answer: AnswerRecord, key: str) -> None:
             shown = "similarity —" if source.similarity is None else f"similarity {source.similarity:.2f}"
             st.markdown(f"**[{i}] {escape_markdown(source.file)}**, page {source.page} · {shown}{mark}")
             if source.flag:
-                st.warning(f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the document it comes from.",
-                           icon=":material/gpp_maybe:")
+                st.warning(
+                    f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the document it comes from.",
+                    icon=":material/gpp_maybe:",
+                )
             st.caption(escape_markdown(source.text))
             source_page_toggle(svc, collection, source.to_dict(), key=f"{key}-{i}")
 
@@ -202,7 +263,11 @@ def show_searched(answer: AnswerRecord) -> None:
 def show_label(answer: AnswerRecord, searched: bool = True) -> None:
     timings = answer.timings
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
-    parts = [f"mode **{escape_markdown(answer.mode)}**", f"model {escape_markdown(answer.model)}", f"engine {escape_markdown(answer.engine)}"]
+    parts = [
+        f"mode **{escape_markdown(answer.mode)}**",
+        f"model {escape_markdown(answer.model)}",
+        f"engine {escape_markdown(answer.engine)}",
+    ]
     if answer.ran:
         parts.append(f"ran {escape_markdown(answer.ran)}")
     if timings.first_token_ms is not None:
@@ -215,9 +280,16 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
     if searched:
         show_searched(answer)
     if answer.incomplete:
-        st.warning(f"Incomplete answer: {escape_markdown(answer.error)}" if answer.text else f"No answer: {escape_markdown(answer.error)}")
+        st.warning(
+            f"Incomplete answer: {escape_markdown(answer.error)}"
+            if answer.text
+            else f"No answer: {escape_markdown(answer.error)}"
+        )
     if answer.unsupported:
-        st.warning("Not supported by the documents: no retrieved passage contains this answer's facts.", icon=":material/report:")
+        st.warning(
+            "Not supported by the documents: no retrieved passage contains this answer's facts.",
+            icon=":material/report:",
+        )
     for warning in answer.warnings:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 
@@ -235,8 +307,13 @@ def show_comparison(message: ChatMessage, index: int) -> None:
             show_label(answer, searched=False)
             show_sources(answer, key=f"{message.time}-{answer.mode}")
     modes = [a.mode for a in answers]
-    picked = st.segmented_control("Best answer", modes, default=message.preferred, key=f"best-{chat.id}-{index}",
-                                  help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.")
+    picked = st.segmented_control(
+        "Best answer",
+        modes,
+        default=message.preferred,
+        key=f"best-{chat.id}-{index}",
+        help="Mark the answer you prefer: the marks are saved with the chat and counted per mode.",
+    )
     if picked != message.preferred:
         with guarded():
             chat.set_preference(index, picked)
@@ -248,7 +325,9 @@ def show_comparison(message: ChatMessage, index: int) -> None:
 shown_key = f"shown::{chat.id}"
 shown = st.session_state.get(shown_key, RECENT_MESSAGES)
 hidden = max(0, len(chat.messages) - shown)
-if hidden and st.button(f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"):
+if hidden and st.button(
+    f"Show earlier messages ({hidden} not shown)", icon=":material/expand_less:", key="show_earlier"
+):
     st.session_state[shown_key] = shown + RECENT_MESSAGES
     st.rerun()
 for index, message in enumerate(chat.entries(hidden), hidden):
@@ -262,18 +341,26 @@ for index, message in enumerate(chat.entries(hidden), hidden):
             show_sources(message.answer, key=str(message.time))
 
 if not comparing and mode in VARIANT_MODES and not variant_model:
-    st.info("The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**.")
+    st.info(
+        "The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**."
+    )
 elif not chat.messages:
     try:
         documents = svc.library.collection_info(collection).chunks if collection else 0
     except AppError:
         documents = 0  # gone since the sidebar listed it: the link below is the way forward
     if not documents:
-        where = f"The collection **{escape_markdown(collection)}** has no documents yet" if collection else "There is no collection yet"
+        where = (
+            f"The collection **{escape_markdown(collection)}** has no documents yet"
+            if collection
+            else "There is no collection yet"
+        )
         st.info(f"{where}: the RAG modes have nothing to search. Add documents first, or ask the base model alone.")
         st.page_link("pages/documents.py", label="Add documents", icon=":material/upload_file:")
     else:
-        st.info("Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question.")
+        st.info(
+            "Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question."
+        )
 
 failed = st.session_state.get("failed_question")
 if failed:
@@ -297,12 +384,26 @@ def escaped(pieces: Iterable[str]) -> Iterator[str]:
 
 
 if prompt and comparing and len(compare_modes) < 2:
-    st.session_state.update(failed_question=prompt, failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."))
+    st.session_state.update(
+        failed_question=prompt,
+        failed_error=AppError("Compare needs at least two modes: pick them in the sidebar, or switch Compare off."),
+    )
     st.rerun()
 if prompt:
     # the radios offer only MODES and RETRIEVAL_METHODS, so their values are a Mode and a Method
-    question = Question(prompt, cast(Mode, mode), collection, base_model, variant_model, top_k, temperature, cast(Method, method),
-                        settings.max_answer_tokens, history=recent_turns(chat.messages), follow_up=follow_up)
+    question = Question(
+        prompt,
+        cast(Mode, mode),
+        collection,
+        base_model,
+        variant_model,
+        top_k,
+        temperature,
+        cast(Method, method),
+        settings.max_answer_tokens,
+        history=recent_turns(chat.messages),
+        follow_up=follow_up,
+    )
     with st.chat_message("user"):
         st.markdown(escape_markdown(prompt))
     # One core call keeps the turn: the question saved before the answer streams (a rerun or a closed tab mid-answer

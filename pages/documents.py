@@ -7,10 +7,10 @@ from datetime import datetime
 
 import streamlit as st
 
-from core.errors import AppError
-from core.library.service import IngestResult, Progress, ReplaceResult, UploadedFile
 from core.chat.safety import escape_markdown
+from core.errors import AppError
 from core.library.samples import SAMPLE_COLLECTION, sample_uploads
+from core.library.service import IngestResult, Progress, ReplaceResult, UploadedFile
 from ui.common import current_collection, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
 from ui.page_view import show_page
@@ -19,11 +19,26 @@ svc = page_setup()
 settings = svc.settings
 
 st.title("Documents")
-st.caption("Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine.")
+st.caption(
+    "Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine."
+)
 
-STAGE_LABELS = {"checking": "Checking", "parsing": "Parsing", "ocr": "OCR", "chunking": "Chunking", "embedding": "Embedding", "storing": "Storing", "done": "Done"}
-STATUS_ICONS = {"indexed": ":material/check_circle:", "duplicate": ":material/content_copy:", "rejected": ":material/block:",
-                "replaced": ":material/published_with_changes:", "unchanged": ":material/content_copy:"}
+STAGE_LABELS = {
+    "checking": "Checking",
+    "parsing": "Parsing",
+    "ocr": "OCR",
+    "chunking": "Chunking",
+    "embedding": "Embedding",
+    "storing": "Storing",
+    "done": "Done",
+}
+STATUS_ICONS = {
+    "indexed": ":material/check_circle:",
+    "duplicate": ":material/content_copy:",
+    "rejected": ":material/block:",
+    "replaced": ":material/published_with_changes:",
+    "unchanged": ":material/content_copy:",
+}
 REPLACE_CHOICE = "Replace it with this new version"
 KEEP_BOTH_CHOICE = "Keep both as separate documents"
 
@@ -62,14 +77,17 @@ if svc.library.store_health:
         with guarded(), st.spinner("Indexing every document of the damaged collections again from the kept originals…"):
             rebuilt = svc.library.rebuild_from_originals()
             lost = [r.name for r in rebuilt if r.status != "indexed"]
-            st.session_state["flash_info"] = (f"Rebuilt from the kept originals: {len(rebuilt) - len(lost)} documents indexed again."
-                                              + (f" Could not be indexed again (see the table): {', '.join(lost)}." if lost else ""))
+            st.session_state["flash_info"] = (
+                f"Rebuilt from the kept originals: {len(rebuilt) - len(lost)} documents indexed again."
+                + (f" Could not be indexed again (see the table): {', '.join(lost)}." if lost else "")
+            )
             st.rerun()
 
 if "flash_error" in st.session_state:
     show_error(st.session_state.pop("flash_error"))
 if "flash_info" in st.session_state:
     st.success(escape_markdown(st.session_state.pop("flash_info")))
+
 
 def _load_samples() -> None:
     try:
@@ -86,9 +104,15 @@ if picked is None:
     new_collection_form()
     if sample_uploads():
         st.divider()
-        st.markdown("Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a diabetes patient guide.")
-        st.button("Load the sample documents", icon=":material/auto_stories:", on_click=_load_samples,
-                  help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).")
+        st.markdown(
+            "Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a diabetes patient guide."
+        )
+        st.button(
+            "Load the sample documents",
+            icon=":material/auto_stories:",
+            on_click=_load_samples,
+            help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).",
+        )
     st.stop()
 collection: str = picked  # named once it is known, so the functions below see a str too
 
@@ -102,7 +126,9 @@ except AppError as exc:
     st.stop()
 
 st.subheader(f"Collection: {escape_markdown(collection)}")
-st.caption(f"{info.chunks} chunks · embedded with {escape_markdown(info.embedding_model)} · chunk size {info.chunk_size}, overlap {info.chunk_overlap}")
+st.caption(
+    f"{info.chunks} chunks · embedded with {escape_markdown(info.embedding_model)} · chunk size {info.chunk_size}, overlap {info.chunk_overlap}"
+)
 
 # --- upload -------------------------------------------------------------------------------------
 uploads = st.file_uploader(
@@ -112,9 +138,13 @@ uploads = st.file_uploader(
     key=f"uploader-{st.session_state.get('upload_round', 0)}",
     help=f"Up to {settings.max_upload_mb:g} MB per file. The type is read from the file's content, not its name.",
 )
-use_ocr = st.toggle("Read scanned pages with OCR", value=settings.ocr, key="use_ocr",
-                    help="Pages without a usable text layer (a scan, perhaps under a stamped header) and PNG/JPEG/TIFF files are read "
-                         "by OCR, on this machine: a few seconds per scanned page. Off: such files are rejected as 'needs OCR'.")
+use_ocr = st.toggle(
+    "Read scanned pages with OCR",
+    value=settings.ocr,
+    key="use_ocr",
+    help="Pages without a usable text layer (a scan, perhaps under a stamped header) and PNG/JPEG/TIFF files are read "
+    "by OCR, on this machine: a few seconds per scanned page. Off: such files are rejected as 'needs OCR'.",
+)
 files = [UploadedFile(f.name, f.getvalue()) for f in uploads or []]
 # A file named like a document already here is most likely its new version: offer to replace it.
 targets = svc.library.replacement_targets(collection, files) if files else {}
@@ -141,21 +171,31 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
         line.write(f"{STAGE_LABELS[event.stage]}{counts} {event.detail}".strip())
         if event.total:
             bar.progress(min(event.done / event.total, 1.0))
-        status.update(label=f"{escape_markdown(event.name)} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running")
+        status.update(
+            label=f"{escape_markdown(event.name)} — {STAGE_LABELS[event.stage].lower()}{counts}", state="running"
+        )
 
     results: list[IngestResult | ReplaceResult] = []
     try:
-        results.extend(svc.library.ingest(collection, [f for f in files if f.name not in replacing], progress=on_progress, ocr=use_ocr))
+        results.extend(
+            svc.library.ingest(
+                collection, [f for f in files if f.name not in replacing], progress=on_progress, ocr=use_ocr
+            )
+        )
         for upload in files:
             if upload.name in replacing:
-                results.append(svc.library.replace_document(collection, upload, targets[upload.name].doc_id, progress=on_progress))
+                results.append(
+                    svc.library.replace_document(collection, upload, targets[upload.name].doc_id, progress=on_progress)
+                )
     except AppError as exc:
         show_error(exc)
     for result in results:
         status = boxes.get(result.name, (None,))[0]
         if status is not None:
             state = "error" if result.status == "rejected" else "complete"
-            status.update(label=f"{STATUS_ICONS[result.status]} {escape_markdown(result.name)} — {result.status}", state=state)
+            status.update(
+                label=f"{STATUS_ICONS[result.status]} {escape_markdown(result.name)} — {result.status}", state=state
+            )
     st.session_state["last_results"] = results
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
@@ -164,8 +204,11 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
 for i, cut in enumerate(svc.library.interrupted_uploads(collection)):
     indexed = ", ".join(escape_markdown(n) for n in cut.indexed) or "none"
     missing = ", ".join(escape_markdown(n) for n in cut.missing) or "none"
-    st.warning(f"An upload of {len(cut.indexed) + len(cut.missing)} file(s) started {datetime.fromtimestamp(cut.started).strftime('%Y-%m-%d %H:%M')} "
-               f"was cut off before it ended. Indexed: {indexed}. Not indexed — upload these again: {missing}.", icon=":material/running_with_errors:")
+    st.warning(
+        f"An upload of {len(cut.indexed) + len(cut.missing)} file(s) started {datetime.fromtimestamp(cut.started).strftime('%Y-%m-%d %H:%M')} "
+        f"was cut off before it ended. Indexed: {indexed}. Not indexed — upload these again: {missing}.",
+        icon=":material/running_with_errors:",
+    )
     if st.button("Dismiss", key=f"dismiss-upload-{i}"):
         svc.library.dismiss_interrupted_upload(cut.id)
         st.rerun()
@@ -173,14 +216,25 @@ for i, cut in enumerate(svc.library.interrupted_uploads(collection)):
 for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
         scanned = f", {result.ocr_pages} read by OCR" if result.ocr_pages else ""
-        st.success(f"**{escape_markdown(result.name)}** — indexed: {result.pages} page{'' if result.pages == 1 else 's'}{scanned}, {result.chunks} chunk{'' if result.chunks == 1 else 's'}.", icon=":material/check_circle:")
+        st.success(
+            f"**{escape_markdown(result.name)}** — indexed: {result.pages} page{'' if result.pages == 1 else 's'}{scanned}, {result.chunks} chunk{'' if result.chunks == 1 else 's'}.",
+            icon=":material/check_circle:",
+        )
     elif result.status == "replaced":
-        st.success(f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
-                   f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.", icon=":material/published_with_changes:")
+        st.success(
+            f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
+            f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.",
+            icon=":material/published_with_changes:",
+        )
     elif result.status in ("duplicate", "unchanged"):
-        st.info(f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {escape_markdown(result.reason)}", icon=":material/content_copy:")
+        st.info(
+            f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {escape_markdown(result.reason)}",
+            icon=":material/content_copy:",
+        )
     else:
-        st.error(f"**{escape_markdown(result.name)}** — rejected: {escape_markdown(result.reason)}", icon=":material/block:")
+        st.error(
+            f"**{escape_markdown(result.name)}** — rejected: {escape_markdown(result.reason)}", icon=":material/block:"
+        )
 
 # --- the table ----------------------------------------------------------------------------------
 records = svc.library.list_documents(collection)
@@ -228,13 +282,25 @@ else:
     if not selected:
         st.caption("Select rows (the boxes on the left) to delete or re-index those documents.")
     left, right, _ = st.columns([1, 1, 3])
-    if left.button(f"Delete {many}" if selected else "Delete selected", icon=":material/delete:", disabled=not selected, width="stretch"):
+    if left.button(
+        f"Delete {many}" if selected else "Delete selected",
+        icon=":material/delete:",
+        disabled=not selected,
+        width="stretch",
+    ):
         ask_to_confirm("delete_documents", [r.doc_id for r in selected])
-    if right.button(f"Re-index {many}" if selected else "Re-index selected", icon=":material/refresh:", disabled=not selected, width="stretch",
-                    help="Parse, chunk and embed again from the kept originals, with the collection's chunking (e.g. after turning OCR on)."):
+    if right.button(
+        f"Re-index {many}" if selected else "Re-index selected",
+        icon=":material/refresh:",
+        disabled=not selected,
+        width="stretch",
+        help="Parse, chunk and embed again from the kept originals, with the collection's chunking (e.g. after turning OCR on).",
+    ):
         with guarded(), st.spinner(f"Re-indexing {many}…"):
             st.session_state["last_results"] = svc.library.reindex_documents(collection, [r.doc_id for r in selected])
-            st.session_state["table_round"] = st.session_state.get("table_round", 0) + 1  # rows may move: a fresh selection
+            st.session_state["table_round"] = (
+                st.session_state.get("table_round", 0) + 1
+            )  # rows may move: a fresh selection
             st.rerun()
 
     def _delete_documents(doc_ids: list[str]) -> str:
@@ -246,26 +312,44 @@ else:
 
     doomed = pending("delete_documents") or []
     by_doc = {r.doc_id: r for r in records}
-    listed = "\n".join(f"- {escape_markdown(by_doc[d].name)} ({by_doc[d].chunks} chunks)" for d in doomed if d in by_doc)
-    confirm_dialog("delete_documents", "Delete documents?",
-                   f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
-                   f"{listed}\n\nThis cannot be undone.", _delete_documents)
+    listed = "\n".join(
+        f"- {escape_markdown(by_doc[d].name)} ({by_doc[d].chunks} chunks)" for d in doomed if d in by_doc
+    )
+    confirm_dialog(
+        "delete_documents",
+        "Delete documents?",
+        f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
+        f"{listed}\n\nThis cannot be undone.",
+        _delete_documents,
+    )
 
     replaceable = [r for r in records if r.status == "indexed"]
     if replaceable:
         with st.expander("Replace a document with a new version"):
-            st.caption("The new file takes the document's place under the same name: its chunks are embedded before the old ones "
-                       "are removed, so the collection stays searchable, and the version number goes up.")
+            st.caption(
+                "The new file takes the document's place under the same name: its chunks are embedded before the old ones "
+                "are removed, so the collection stays searchable, and the version number goes up."
+            )
             by_id = {r.doc_id: r for r in replaceable}
-            chosen = st.selectbox("Document", list(by_id), format_func=lambda i: f"{by_id[i].name} (version {by_id[i].version}, {by_id[i].doc_id[:12]})",
-                                  key="replace_doc")
-            new_file = st.file_uploader("New version", key=f"replace-file-{st.session_state.get('upload_round', 0)}",
-                                        max_upload_size=math.ceil(settings.max_upload_mb))
-            replace = st.button("Replace", type="primary", disabled=new_file is None,
-                                icon=":material/published_with_changes:")
+            chosen = st.selectbox(
+                "Document",
+                list(by_id),
+                format_func=lambda i: f"{by_id[i].name} (version {by_id[i].version}, {by_id[i].doc_id[:12]})",
+                key="replace_doc",
+            )
+            new_file = st.file_uploader(
+                "New version",
+                key=f"replace-file-{st.session_state.get('upload_round', 0)}",
+                max_upload_size=math.ceil(settings.max_upload_mb),
+            )
+            replace = st.button(
+                "Replace", type="primary", disabled=new_file is None, icon=":material/published_with_changes:"
+            )
             if replace and new_file is not None:
                 with guarded(), st.spinner(f"Indexing the new version of {by_id[chosen].name}…"):
-                    result = svc.library.replace_document(collection, UploadedFile(new_file.name, new_file.getvalue()), chosen)
+                    result = svc.library.replace_document(
+                        collection, UploadedFile(new_file.name, new_file.getvalue()), chosen
+                    )
                     st.session_state["last_results"] = [result]
                     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
                     st.rerun()
@@ -274,8 +358,15 @@ else:
 viewable = [r for r in records if r.status == "indexed"]
 if viewable:
     # A toggle, not an expander: an expander's body runs (and would render a page) even when closed.
-    if st.toggle("See a page of a document", key="view_toggle", help="The page as it looks in the original, and the original for download."):
-        names = {r.doc_id: f"{r.name} ({r.pages} pages{', ' + str(r.ocr_pages) + ' by OCR' if r.ocr_pages else ''})" for r in viewable}
+    if st.toggle(
+        "See a page of a document",
+        key="view_toggle",
+        help="The page as it looks in the original, and the original for download.",
+    ):
+        names = {
+            r.doc_id: f"{r.name} ({r.pages} pages{', ' + str(r.ocr_pages) + ' by OCR' if r.ocr_pages else ''})"
+            for r in viewable
+        }
         left, right = st.columns([3, 1])
         doc_id = left.selectbox("Document", list(names), format_func=names.__getitem__, key="view_doc")
         viewed = next(r for r in viewable if r.doc_id == doc_id)
@@ -284,7 +375,9 @@ if viewable:
 
 # --- collection maintenance ---------------------------------------------------------------------
 with st.expander("Re-index with other chunking"):
-    st.caption("Re-chunks and re-embeds every document from the originals kept in the data directory; nothing to upload again.")
+    st.caption(
+        "Re-chunks and re-embeds every document from the originals kept in the data directory; nothing to upload again."
+    )
     size = st.number_input("Chunk size (characters)", 200, 8000, info.chunk_size or settings.chunk_size, step=100)
     overlap = st.number_input("Overlap (characters)", 0, 2000, info.chunk_overlap, step=50)
     if st.button("Re-index collection"):
@@ -293,11 +386,18 @@ with st.expander("Re-index with other chunking"):
             st.rerun()
 
 with st.expander("Delete collection"):
-    st.caption(f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals.")
+    st.caption(
+        f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals."
+    )
     if st.button("Delete collection", icon=":material/delete_forever:"):
         ask_to_confirm("delete_collection", collection)
 doomed_collection = str(pending("delete_collection") or collection)
-confirm_dialog("delete_collection", "Delete this collection?",
-               f"Deletes **{escape_markdown(doomed_collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
-               "originals. This cannot be undone.", _delete_collection, confirm_label="Delete collection",
-               type_to_confirm=doomed_collection)
+confirm_dialog(
+    "delete_collection",
+    "Delete this collection?",
+    f"Deletes **{escape_markdown(doomed_collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
+    "originals. This cannot be undone.",
+    _delete_collection,
+    confirm_label="Delete collection",
+    type_to_confirm=doomed_collection,
+)

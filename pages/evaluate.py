@@ -21,10 +21,34 @@ settings = svc.settings
 evaluation = svc.evaluation
 collection = current_collection()
 ARMS = list(MODES)
-ARM_HELP = "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
-HEADLINE = ["correct", "f1", "similarity", "hit_k", "mrr", "refused_unanswerable", "declined_unanswerable", "refused_answerable", "unsupported_citations",
-            "first_token_p50_ms", "total_p50_ms"]
-SHARE_METRICS = {"correct", "contains_any_length", "judge", "hit_1", "hit_k", "cites_reference", "refused_unanswerable", "refused_answerable", "declined_unanswerable", "flagged_answerable"}
+ARM_HELP = (
+    "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
+)
+HEADLINE = [
+    "correct",
+    "f1",
+    "similarity",
+    "hit_k",
+    "mrr",
+    "refused_unanswerable",
+    "declined_unanswerable",
+    "refused_answerable",
+    "unsupported_citations",
+    "first_token_p50_ms",
+    "total_p50_ms",
+]
+SHARE_METRICS = {
+    "correct",
+    "contains_any_length",
+    "judge",
+    "hit_1",
+    "hit_k",
+    "cites_reference",
+    "refused_unanswerable",
+    "refused_answerable",
+    "declined_unanswerable",
+    "flagged_answerable",
+}
 
 st.title("Evaluate")
 st.caption(
@@ -41,14 +65,20 @@ with tab_update:  # drawn first: the Results tab may stop the script
 # --- a new run ----------------------------------------------------------------------------------------
 with tab_new:
     sets = evaluation.question_sets()
-    origin = st.radio("Questions", ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"], horizontal=True,
-                      help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for sample_docs.")
+    origin = st.radio(
+        "Questions",
+        ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"],
+        horizontal=True,
+        help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for sample_docs.",
+    )
     questions = []
     set_label = ""
     with guarded():
         if origin == "Upload CSV/JSONL":
-            upload = st.file_uploader("Question file: columns/keys question, answer (source, page, unanswerable, split optional)",
-                                      type=["csv", "jsonl", "json"])
+            upload = st.file_uploader(
+                "Question file: columns/keys question, answer (source, page, unanswerable, split optional)",
+                type=["csv", "jsonl", "json"],
+            )
             if upload is not None:
                 questions = evaluation.read_upload(upload.name, upload.getvalue())
                 set_label = upload.name
@@ -56,19 +86,28 @@ with tab_new:
             prefix = "finetune:" if origin == "Fine-tune halves" else "sample:"
             choices = [c for c in sets if c.ref.startswith(prefix)]
             if not choices:
-                st.info("No training set yet: build or import one on the **Fine-tune** page (its held-out halves appear here)."
-                        if prefix == "finetune:" else "The sample question files are missing (sample_docs/).")
+                st.info(
+                    "No training set yet: build or import one on the **Fine-tune** page (its held-out halves appear here)."
+                    if prefix == "finetune:"
+                    else "The sample question files are missing (sample_docs/)."
+                )
             else:
-                picked = st.selectbox("Question set", choices, format_func=lambda c: f"{c.label} · {c.count} questions", key="eval_set")
+                picked = st.selectbox(
+                    "Question set", choices, format_func=lambda c: f"{c.label} · {c.count} questions", key="eval_set"
+                )
                 questions = evaluation.load_question_set(picked.ref)
                 set_label = picked.ref
     if questions:
         splits = {SPLIT_LABELS.get(q.split, q.split) for q in questions}
-        st.caption(f"{len(questions)} questions · splits: {', '.join(sorted(splits))} · "
-                   f"{sum(q.unanswerable for q in questions)} unanswerable")
+        st.caption(
+            f"{len(questions)} questions · splits: {', '.join(sorted(splits))} · "
+            f"{sum(q.unanswerable for q in questions)} unanswerable"
+        )
 
     c1, c2, c3 = st.columns(3)
-    engine_name = engine_select(c1, key="eval_engine")  # the session's one engine: the Chat page's choice, and this one's for it
+    engine_name = engine_select(
+        c1, key="eval_engine"
+    )  # the session's one engine: the Chat page's choice, and this one's for it
     variants: list[str] = []
     with guarded():
         overview = svc.chat.overview(engine_name)  # what the Chat page shows for the same choice
@@ -77,10 +116,14 @@ with tab_new:
             c1.caption(f"auto → {overview.engine}")
         if not overview.status.ok:
             c1.caption(f":material/warning: {escape_markdown(overview.status.message)}")
-    variant = c2.selectbox("Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant")
+    variant = c2.selectbox(
+        "Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant"
+    )
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
-    st.caption(f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**.")
+    st.caption(
+        f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**."
+    )
     if not variant:
         st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
     with st.expander("Options"):
@@ -88,8 +131,11 @@ with tab_new:
         top_k = o1.number_input("Passages retrieved (k)", 1, 10, settings.top_k, key="eval_top_k")
         max_tokens = o2.number_input("Longest answer (tokens)", 16, 1024, EvalConfig.max_tokens, key="eval_max_tokens")
         limit = o3.number_input("Only the first N questions (0: all)", 0, 10_000, 0, key="eval_limit")
-        judge_model = st.text_input("LLM judge (an Ollama model; empty: none)", key="eval_judge",
-                                    help="Also grades each answer with this model; the results say which model judged.")
+        judge_model = st.text_input(
+            "LLM judge (an Ollama model; empty: none)",
+            key="eval_judge",
+            help="Also grades each answer with this model; the results say which model judged.",
+        )
         label = st.text_input("Run label", key="eval_label", placeholder="e.g. prompt v2")
     busy = evaluation.running()
     if busy:
@@ -97,11 +143,22 @@ with tab_new:
     if st.button("Start evaluation", type="primary", disabled=not questions or not arms or bool(busy)):
         with guarded():
             chosen = questions[: int(limit)] if limit else questions
-            config = EvalConfig(collection=collection or "", arms=list(arms), engine=engine_name, variant=variant or "",
-                                top_k=int(top_k), retrieval=settings.retrieval, max_tokens=int(max_tokens),
-                                question_set=set_label, judge_model=judge_model.strip(), label=label.strip())
+            config = EvalConfig(
+                collection=collection or "",
+                arms=list(arms),
+                engine=engine_name,
+                variant=variant or "",
+                top_k=int(top_k),
+                retrieval=settings.retrieval,
+                max_tokens=int(max_tokens),
+                question_set=set_label,
+                judge_model=judge_model.strip(),
+                label=label.strip(),
+            )
             st.session_state["eval_run"] = evaluation.start(config, chosen)
-            st.success("Started: the run goes on in the background even if you leave this page. Follow it under **Results**.")
+            st.success(
+                "Started: the run goes on in the background even if you leave this page. Follow it under **Results**."
+            )
 
 # --- results ------------------------------------------------------------------------------------------
 with tab_results:
@@ -119,7 +176,9 @@ with tab_results:
         return f"{name}{when} · {', '.join(r.config.arms)} · {r.status.state}"
 
     ids = list(by_id)
-    run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, format_func=run_label, key="eval_run_pick")
+    run_id = st.selectbox(
+        "Run", ids, index=ids.index(current) if current in ids else 0, format_func=run_label, key="eval_run_pick"
+    )
 
     def run_ended(run_id: str) -> bool:
         try:
@@ -140,7 +199,9 @@ with tab_results:
         step, total = status.step, status.total_steps or 0
         eta = status.eta_s
         eta_text = f" · about {eta / 60:.1f} min left" if eta else ""
-        st.progress(step / total if total else 0.0, text=f"{step}/{total} answers{eta_text} · {escape_markdown(status.message)}")
+        st.progress(
+            step / total if total else 0.0, text=f"{step}/{total} answers{eta_text} · {escape_markdown(status.message)}"
+        )
         if st.button("Cancel run", key=f"cancel-{run_id}"):
             evaluation.cancel(run_id)
             st.rerun()
@@ -154,9 +215,12 @@ with tab_results:
         st.stop()
     cfg = run.config
     state = run.status.state
-    st.caption(f"Engine **{cfg.engine}** · base `{cfg.base_model}`" + (f" · variant `{cfg.variant}`" if cfg.variant else "")
-               + f" · collection {cfg.collection or '–'} · k={cfg.top_k} · questions: {escape_markdown(cfg.question_set or '?')}"
-               + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else ""))
+    st.caption(
+        f"Engine **{cfg.engine}** · base `{cfg.base_model}`"
+        + (f" · variant `{cfg.variant}`" if cfg.variant else "")
+        + f" · collection {cfg.collection or '–'} · k={cfg.top_k} · questions: {escape_markdown(cfg.question_set or '?')}"
+        + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else "")
+    )
     if state in ("cancelled", "failed"):
         st.warning(escape_markdown(run.status.message))
     if not run.rows:
@@ -166,34 +230,79 @@ with tab_results:
     grid = evaluation.grid(run)
     st.subheader("The grid")
     shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
-    st.dataframe([{"arm": g.arm, "split": g.split, "questions": g.n, **{GRID_METRICS[k]: g.value(k) for k in HEADLINE}} for g in grid],
-                 hide_index=True, width="stretch", column_config=shares)
-    st.caption("Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
-               "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0.")
+    st.dataframe(
+        [
+            {"arm": g.arm, "split": g.split, "questions": g.n, **{GRID_METRICS[k]: g.value(k) for k in HEADLINE}}
+            for g in grid
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config=shares,
+    )
+    st.caption(
+        "Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
+        "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0."
+    )
 
-    chart_metrics = [k for k in GRID_METRICS if k not in ("first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms")
-                     and chart_rows(run.summary, k)]
+    chart_metrics = [
+        k
+        for k in GRID_METRICS
+        if k not in ("first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms")
+        and chart_rows(run.summary, k)
+    ]
     g1, g2 = st.columns(2)
     with g1:
         metric = st.selectbox("Metric", chart_metrics, format_func=lambda k: GRID_METRICS[k], key="eval_metric")
         if metric is not None:  # None when no metric has a value yet (every answer failed)
-            st.bar_chart(chart_rows(run.summary, metric), x="split", y="value", color="arm", stack=False, height=300,
-                         x_label="", y_label=GRID_METRICS[metric])
+            st.bar_chart(
+                chart_rows(run.summary, metric),
+                x="split",
+                y="value",
+                color="arm",
+                stack=False,
+                height=300,
+                x_label="",
+                y_label=GRID_METRICS[metric],
+            )
     with g2:
         st.markdown("**Latency**")
-        st.bar_chart(latency_rows(run.summary), x="measure", y="seconds", color="arm", stack=False, height=300, x_label="")
+        st.bar_chart(
+            latency_rows(run.summary), x="measure", y="seconds", color="arm", stack=False, height=300, x_label=""
+        )
 
     with st.expander("By source document"):
-        st.dataframe([{"arm": s.arm, "source": s.source, "questions": s.n, **{GRID_METRICS[k]: s.value(k) for k in ("correct", "f1", "hit_k")}}
-                      for s in evaluation.by_source(run)],
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            [
+                {
+                    "arm": s.arm,
+                    "source": s.source,
+                    "questions": s.n,
+                    **{GRID_METRICS[k]: s.value(k) for k in ("correct", "f1", "hit_k")},
+                }
+                for s in evaluation.by_source(run)
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 
     st.subheader("Answers side by side")
     only_diff = st.toggle("Only questions where the arms disagree", key="eval_disagree")
     st.dataframe(evaluation.side_by_side(run, only_diff), hide_index=True, width="stretch")
     d1, d2, _ = st.columns([1, 1, 4])
-    d1.download_button("Rows (CSV)", evaluation.rows_csv(run), file_name=f"{run.run_id}.csv", mime="text/csv", icon=":material/download:")
-    d2.download_button("Run (JSON)", evaluation.run_json(run), file_name=f"{run.run_id}.json", mime="application/json", icon=":material/download:")
+    d1.download_button(
+        "Rows (CSV)",
+        evaluation.rows_csv(run),
+        file_name=f"{run.run_id}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+    d2.download_button(
+        "Run (JSON)",
+        evaluation.run_json(run),
+        file_name=f"{run.run_id}.json",
+        mime="application/json",
+        icon=":material/download:",
+    )
 
     if len(ids) > 1:
         st.subheader("Run A vs run B")
@@ -201,4 +310,8 @@ with tab_results:
         run_a = a1.selectbox("Run A", ids, index=1, format_func=run_label, key="eval_a")
         run_b = a2.selectbox("Run B", ids, index=0, format_func=run_label, key="eval_b")
         with guarded():
-            st.dataframe(evaluation.compare(evaluation.load_run(run_a), evaluation.load_run(run_b)), hide_index=True, width="stretch")
+            st.dataframe(
+                evaluation.compare(evaluation.load_run(run_a), evaluation.load_run(run_b)),
+                hide_index=True,
+                width="stretch",
+            )

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import streamlit as st
 
+from core.base.jobs import TERMINAL_STATES, JobStatus
+from core.chat.safety import escape_markdown
 from core.errors import AppError
 from core.finetune.jobs import TrainingStatus
 from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
-from core.base.jobs import TERMINAL_STATES, JobStatus
-from core.chat.safety import escape_markdown
 from core.library.samples import sample_qa_files
 from ui.common import current_collection, current_engine, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
@@ -54,14 +54,20 @@ def job_progress(job_id: str) -> JobStatus | None:
 
 # --- 1. training set ------------------------------------------------------------------------------
 with tab_data:
-    source = st.radio("Where do the question/answer pairs come from?", ["Generate from the collection", "Import a Q&A file"], horizontal=True)
+    source = st.radio(
+        "Where do the question/answer pairs come from?",
+        ["Generate from the collection", "Import a Q&A file"],
+        horizontal=True,
+    )
     st.caption(
         "The split into training and evaluation is made by source before anything is generated. Evaluation has two halves: "
         "**seen facts** (trained chunks, questions worded differently) and **new documents** (held out from training entirely)."
     )
     options_cols = st.columns(3)
     new_fraction = options_cols[0].slider("Held out as new documents", 0.1, 0.5, DatasetOptions.new_fraction, 0.05)
-    seen_questions = options_cols[1].number_input("Seen-facts questions (at most)", 5, 200, DatasetOptions.seen_questions)
+    seen_questions = options_cols[1].number_input(
+        "Seen-facts questions (at most)", 5, 200, DatasetOptions.seen_questions
+    )
 
     if source == "Generate from the collection":
         if not collection:
@@ -69,18 +75,28 @@ with tab_data:
         else:
             pairs_per_chunk = options_cols[2].number_input("Pairs per chunk", 1, 6, DatasetOptions.pairs_per_chunk)
             chosen_engine = current_engine()
-            max_chunks = st.number_input("Use at most this many chunks (0: all)", 0, 10_000, 0, help="A spread over the whole collection.")
+            max_chunks = st.number_input(
+                "Use at most this many chunks (0: all)", 0, 10_000, 0, help="A spread over the whole collection."
+            )
             name = st.text_input("Training set name", value=collection.lower(), key="gen_name")
-            st.caption(f"Questions are written by the chat's engine ({chosen_engine}) in a background job: you can leave this page "
-                       "meanwhile. Malformed replies are retried, then skipped and counted.")
+            st.caption(
+                f"Questions are written by the chat's engine ({chosen_engine}) in a background job: you can leave this page "
+                "meanwhile. Malformed replies are retried, then skipped and counted."
+            )
             warning = ft.generator_warning(chosen_engine)
             if warning:
                 st.warning(warning)
             if st.button("Generate training set", type="primary", disabled=ft.running_job() is not None):
                 with guarded():
-                    options = DatasetOptions(pairs_per_chunk=int(pairs_per_chunk), new_fraction=new_fraction,
-                                             seen_questions=int(seen_questions), max_chunks=int(max_chunks) or None)
-                    st.session_state["generation_job"] = ft.start_generation(collection, name, options, engine=chosen_engine)
+                    options = DatasetOptions(
+                        pairs_per_chunk=int(pairs_per_chunk),
+                        new_fraction=new_fraction,
+                        seen_questions=int(seen_questions),
+                        max_chunks=int(max_chunks) or None,
+                    )
+                    st.session_state["generation_job"] = ft.start_generation(
+                        collection, name, options, engine=chosen_engine
+                    )
                     st.session_state["dataset"] = name
 
         generation_id = st.session_state.get("generation_job")
@@ -103,10 +119,15 @@ with tab_data:
 
             generation_panel(generation_id)
     else:
-        upload = st.file_uploader("Q&A file: CSV with columns question, answer (source, page optional), or JSONL", type=["csv", "jsonl", "json"])
+        upload = st.file_uploader(
+            "Q&A file: CSV with columns question, answer (source, page optional), or JSONL",
+            type=["csv", "jsonl", "json"],
+        )
         name = st.text_input("Training set name", value="imported", key="import_name")
         use_samples = bool(sample_qa_files()) and st.button(
-            "Use the sample Q&A instead", help="The 45 question/answer pairs written for the three sample documents (sample_docs/*.questions.jsonl).")
+            "Use the sample Q&A instead",
+            help="The 45 question/answer pairs written for the three sample documents (sample_docs/*.questions.jsonl).",
+        )
         if use_samples or (upload is not None and st.button("Import", type="primary")):
             with guarded():
                 options = DatasetOptions(new_fraction=new_fraction, seen_questions=int(seen_questions))
@@ -116,8 +137,10 @@ with tab_data:
                     assert upload is not None  # the Import button is shown only with a file
                     info = ft.import_training_set(name, upload.getvalue(), upload.name, options)
                 st.session_state["dataset"] = info.name
-                st.success(f"Imported **{escape_markdown(info.name)}**: {info.stats.train_pairs} training pairs, "
-                           f"{info.stats.eval_seen} seen-facts and {info.stats.eval_new} new-document questions.")
+                st.success(
+                    f"Imported **{escape_markdown(info.name)}**: {info.stats.train_pairs} training pairs, "
+                    f"{info.stats.eval_seen} seen-facts and {info.stats.eval_new} new-document questions."
+                )
 
     saved = ft.training_sets()  # after the buttons above, which may have saved one; tab 2 reuses it
     st.subheader("Review and edit")
@@ -126,7 +149,9 @@ with tab_data:
     else:
         names = [d.name for d in saved]
         current = st.session_state.get("dataset")
-        chosen = st.selectbox("Training set", names, index=names.index(current) if current in names else 0, key="review_dataset")
+        chosen = st.selectbox(
+            "Training set", names, index=names.index(current) if current in names else 0, key="review_dataset"
+        )
         pairs = ft.training_pairs(chosen)
         table = [{"question": p.question, "answer": p.answer, "source": p.source, "page": p.page} for p in pairs]
         edited = st.data_editor(table, num_rows="dynamic", width="stretch", key=f"editor-{chosen}")
@@ -135,10 +160,17 @@ with tab_data:
             with guarded():
                 kept = ft.save_edits(chosen, edited)
                 st.success(f"Saved {kept} training pairs.")
-        c2.download_button("Download JSONL (chat messages)", ft.messages_jsonl(chosen), file_name=f"{chosen}.jsonl", mime="application/jsonl")
+        c2.download_button(
+            "Download JSONL (chat messages)",
+            ft.messages_jsonl(chosen),
+            file_name=f"{chosen}.jsonl",
+            mime="application/jsonl",
+        )
         stats = next(d for d in saved if d.name == chosen).stats
-        c3.caption(f"{stats.train_pairs or len(pairs)} training pairs · {stats.eval_seen} seen-facts · "
-                   f"{stats.eval_new} new-document questions · split by {stats.split_by}")
+        c3.caption(
+            f"{stats.train_pairs or len(pairs)} training pairs · {stats.eval_seen} seen-facts · "
+            f"{stats.eval_new} new-document questions · split by {stats.split_by}"
+        )
 
 # --- 2. training ------------------------------------------------------------------------------------
 with tab_train:
@@ -149,28 +181,51 @@ with tab_train:
         names = [d.name for d in saved]
         with st.form("train"):
             dataset_name = st.selectbox("Training set", names)
-            engine_name = st.radio("Base model", ["embedded", "ollama"], horizontal=True,
-                                   format_func=lambda e: "Embedded: the bundled Gemma 3 270M" if e == "embedded" else f"Ollama: {settings.ollama_model} (its local GGUF)")
+            engine_name = st.radio(
+                "Base model",
+                ["embedded", "ollama"],
+                horizontal=True,
+                format_func=lambda e: (
+                    "Embedded: the bundled Gemma 3 270M"
+                    if e == "embedded"
+                    else f"Ollama: {settings.ollama_model} (its local GGUF)"
+                ),
+            )
             variant_name = st.text_input("Variant name", value=f"{names[0]}-ft")
             cols = st.columns(4)
-            epochs = cols[0].number_input("Epochs", 1, 50, DEFAULTS.epochs, help="Measured here: 10 epochs learn 99 of 100 pairs; 5 only about half.")
+            epochs = cols[0].number_input(
+                "Epochs",
+                1,
+                50,
+                DEFAULTS.epochs,
+                help="Measured here: 10 epochs learn 99 of 100 pairs; 5 only about half.",
+            )
             learning_rate = cols[1].number_input("Learning rate", 1e-5, 1e-2, DEFAULTS.learning_rate, format="%.0e")
             lora_r = cols[2].number_input("LoRA rank", 2, 64, DEFAULTS.lora_r)
             max_steps = cols[3].number_input("Stop after steps (0: all)", 0, 100_000, 0)
             read_passages = st.checkbox(
-                f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')", value=False,
+                f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')",
+                value=False,
                 help="Also trains each pair in the prompt the hybrid mode sends: the passages the chat retrieves for its question "
-                     "from the sidebar's collection, and for a share of pairs another question's passages with the answer "
-                     "'not in the documents'. Examples are ~10× longer, so each step costs more.")
+                "from the sidebar's collection, and for a share of pairs another question's passages with the answer "
+                "'not in the documents'. Examples are ~10× longer, so each step costs more.",
+            )
             submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
         if running is not None:
             st.caption(f"A job is running ({running.job_id}): one heavy job at a time on this machine.")
         if submitted:
             with guarded():
-                st.session_state["job_id"] = ft.start_training(dataset_name, engine=engine_name, variant_name=variant_name,
-                                                               epochs=int(epochs), learning_rate=float(learning_rate), lora_r=int(lora_r),
-                                                               max_steps=int(max_steps), read_passages=read_passages,
-                                                               collection=collection or "")
+                st.session_state["job_id"] = ft.start_training(
+                    dataset_name,
+                    engine=engine_name,
+                    variant_name=variant_name,
+                    epochs=int(epochs),
+                    learning_rate=float(learning_rate),
+                    lora_r=int(lora_r),
+                    max_steps=int(max_steps),
+                    read_passages=read_passages,
+                    collection=collection or "",
+                )
                 st.rerun()
 
     all_jobs = ft.training_jobs()
@@ -178,7 +233,9 @@ with tab_train:
         states = {j.job_id: j.state for j in all_jobs}
         ids = list(states)
         current = st.session_state.get("job_id")
-        job_id = st.selectbox("Job", ids, index=ids.index(current) if current in ids else 0, format_func=lambda i: f"{i} · {states[i]}")
+        job_id = st.selectbox(
+            "Job", ids, index=ids.index(current) if current in ids else 0, format_func=lambda i: f"{i} · {states[i]}"
+        )
 
         @job_panel(running=states[job_id] not in TERMINAL_STATES)
         def training_panel(job_id: str) -> bool:
@@ -196,13 +253,19 @@ with tab_train:
             if status.terminal:
                 cost = status.cost
                 if cost:
-                    st.caption(f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} epochs, "
-                               f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB")
+                    st.caption(
+                        f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} epochs, "
+                        f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB"
+                    )
                 if status.state == "done" and status.variant:
                     # Chat opens with Compare on and this variant picked (it reads the link's query parameters once).
-                    st.page_link("pages/chat.py", label="Compare in Chat", icon=":material/compare_arrows:",
-                                 help=f"Opens Chat with Compare on and the variant {status.variant} picked.",
-                                 query_params={"compare": "1", "variant": status.variant})
+                    st.page_link(
+                        "pages/chat.py",
+                        label="Compare in Chat",
+                        icon=":material/compare_arrows:",
+                        help=f"Opens Chat with Compare on and the variant {status.variant} picked.",
+                        query_params={"compare": "1", "variant": status.variant},
+                    )
             elif st.button("Cancel job", key=f"cancel-{job_id}"):
                 ft.cancel(job_id, wait_s=5)
                 st.rerun()
@@ -219,15 +282,22 @@ with tab_variants:
         st.dataframe(
             [
                 {
-                    "name": v.name, "engine": v.variant.engine, "base": v.variant.base_model, "dataset": v.variant.dataset,
-                    "train time (s)": v.variant.cost.get("wall_s"), "examples": v.variant.cost.get("examples"),
+                    "name": v.name,
+                    "engine": v.variant.engine,
+                    "base": v.variant.base_model,
+                    "dataset": v.variant.dataset,
+                    "train time (s)": v.variant.cost.get("wall_s"),
+                    "examples": v.variant.cost.get("examples"),
                     "created": datetime.fromtimestamp(v.variant.created).strftime("%Y-%m-%d %H:%M"),
                 }
                 for v in variants
             ],
-            hide_index=True, width="stretch",
+            hide_index=True,
+            width="stretch",
         )
-        doomed = st.selectbox("Variant to delete", [v.name for v in variants], index=None, placeholder="choose a variant")
+        doomed = st.selectbox(
+            "Variant to delete", [v.name for v in variants], index=None, placeholder="choose a variant"
+        )
         if doomed and st.button(f"Delete {doomed}", icon=":material/delete:"):
             ask_to_confirm("delete_variant", doomed)
 
@@ -236,12 +306,18 @@ with tab_variants:
             return f"Deleted the variant {name}."
 
         doomed_variant = escape_markdown(str(pending("delete_variant")))
-        confirm_dialog("delete_variant", "Delete this variant?",
-                       f"Deletes the fine-tuned variant **{doomed_variant}** (its adapter, or the Ollama model this app created for it). "
-                       "Its training set stays. This cannot be undone.", _delete_variant)
+        confirm_dialog(
+            "delete_variant",
+            "Delete this variant?",
+            f"Deletes the fine-tuned variant **{doomed_variant}** (its adapter, or the Ollama model this app created for it). "
+            "Its training set stays. This cannot be undone.",
+            _delete_variant,
+        )
     with st.expander("Use an existing Ollama model as the fine-tuned variant"):
         with st.form("register_existing"):
-            ollama_model = st.text_input("Ollama model (as `ollama list` shows it)", placeholder="e.g. my-manuals-ft:latest")
+            ollama_model = st.text_input(
+                "Ollama model (as `ollama list` shows it)", placeholder="e.g. my-manuals-ft:latest"
+            )
             reg_name = st.text_input("Variant name", placeholder="e.g. manuals-ft")
             if st.form_submit_button("Register") and ollama_model and reg_name:
                 with guarded():

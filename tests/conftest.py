@@ -15,6 +15,7 @@ from core.config import Settings  # noqa: E402
 from core.index.embeddings import SentenceTransformerEmbedder  # noqa: E402
 from core.services import Services, build_services  # noqa: E402
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: E402,F401
+
 # The session's one real training run, shared by the fine-tuning and the evaluation tests.
 from tests.helpers.trained_variant import base_gguf, hf_cache, trained  # noqa: E402,F401
 

@@ -11,12 +11,16 @@ from core.config import APP_ROOT, Settings
 from core.errors import ConfigError
 
 
-def test_default_data_dir_is_in_the_app_folder_whatever_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_data_dir_is_in_the_app_folder_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert Settings.from_env(env={}, dotenv=None).data_dir == APP_ROOT / "data"
 
 
-def test_an_explicit_relative_data_dir_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_explicit_relative_data_dir_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert Settings.from_env(env={"DOMAINCHAT_DATA_DIR": "mine"}, dotenv=None).data_dir == tmp_path / "mine"
 
@@ -30,7 +34,9 @@ def test_app_config_keeps_streamlit_on_loopback_without_usage_statistics() -> No
 
 
 def test_old_retrieval_name_hybrid_means_fused(tmp_path: Path) -> None:
-    assert Settings.from_env(env={"DOMAINCHAT_RETRIEVAL": "hybrid"}, dotenv=None, data_dir=tmp_path).retrieval == "fused"
+    assert (
+        Settings.from_env(env={"DOMAINCHAT_RETRIEVAL": "hybrid"}, dotenv=None, data_dir=tmp_path).retrieval == "fused"
+    )
     dotenv = tmp_path / ".env"
     dotenv.write_text("DOMAINCHAT_RETRIEVAL=hybrid\n")
     assert Settings.from_env(env={}, dotenv=dotenv, data_dir=tmp_path).retrieval == "fused"

@@ -9,7 +9,7 @@ from core.config import settings_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 REGENERATE = (
-    ".venv/bin/python -c \"from core.config import settings_reference; "
+    '.venv/bin/python -c "from core.config import settings_reference; '
     "print(settings_reference(), end='')\" > docs/settings.md"
 )
 README_MAX_LINES = 250

@@ -10,11 +10,10 @@ from typing import Iterator
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.chat.safety import escape_markdown
 from core.config import ENGINE_CHOICES, Settings
 from core.errors import AppError
-from core.chat.safety import escape_markdown
 from core.services import Services, build_services
-
 
 _run = threading.local()  # Streamlit runs each script run in one thread
 # The session's engine choice. Not a widget key: Streamlit drops a widget's state on a page that does not draw it,
@@ -59,7 +58,9 @@ def _cached_services(_settings: Settings, key: str) -> Services:
     # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
     svc = build_services(_settings, check_store=True)
     svc.library.parsers.warm()  # the first upload need not wait for a parser process to start
-    warm = getattr(svc.embedder, "warm_in_background", None)  # the bundled model; an Ollama embedder has nothing to load
+    warm = getattr(
+        svc.embedder, "warm_in_background", None
+    )  # the bundled model; an Ollama embedder has nothing to load
     if warm is not None:
         warm()  # nor the first question for the embedding model and its question encoder
     return svc
@@ -89,7 +90,9 @@ def page_setup() -> Services:
         if st.session_state.get("collection") not in names:
             st.session_state["collection"] = names[0] if names else None
         if names:
-            st.selectbox("Collection", names, key="collection", help="One collection per domain, e.g. manuals, legal, medical.")
+            st.selectbox(
+                "Collection", names, key="collection", help="One collection per domain, e.g. manuals, legal, medical."
+            )
         else:
             st.caption("No collection yet: create one on the Documents page.")
         st.caption(f"Embeddings: {escape_markdown(svc.embedder.name)}")

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from core.errors import AppError
 from core.chat.safety import escape_markdown
+from core.errors import AppError
 from ui.common import show_error
 
 _PENDING = "confirm::"
@@ -33,8 +33,15 @@ def _forget(key: str) -> None:
     st.session_state.pop(f"{_PENDING}{key}::typed", None)  # a dialog opened again starts empty
 
 
-def confirm_dialog(key: str, title: str, message: str, action: Callable[[Any], str | None], *, confirm_label: str = "Delete",
-                   type_to_confirm: str | None = None) -> None:
+def confirm_dialog(
+    key: str,
+    title: str,
+    message: str,
+    action: Callable[[Any], str | None],
+    *,
+    confirm_label: str = "Delete",
+    type_to_confirm: str | None = None,
+) -> None:
     """Show the dialog `key` if it was asked for; on confirmation run `action(payload)` and rerun the page.
 
     `action` may return a message to show after the rerun (a toast). An AppError it raises is shown on the page
@@ -56,7 +63,9 @@ def confirm_dialog(key: str, title: str, message: str, action: Callable[[Any], s
         st.markdown(message)
         typed = ""
         if type_to_confirm is not None:
-            typed = st.text_input(f"Type **{escape_markdown(type_to_confirm)}** to confirm", key=f"{_PENDING}{key}::typed")
+            typed = st.text_input(
+                f"Type **{escape_markdown(type_to_confirm)}** to confirm", key=f"{_PENDING}{key}::typed"
+            )
         left, right = st.columns(2)
         ready = type_to_confirm is None or typed.strip() == type_to_confirm
         if left.button(confirm_label, type="primary", disabled=not ready, key=f"{_PENDING}{key}::yes", width="stretch"):

@@ -28,10 +28,14 @@ def source_page_toggle(svc: Services, collection: str | None, source: dict[str, 
         st.session_state[state] = not st.session_state.get(state, False)
         st.rerun()
     if st.session_state.get(state):
-        show_page(svc, collection, doc_ref, int(source["page"]), str(source.get("text", "")), bool(source.get("ocr")), key)
+        show_page(
+            svc, collection, doc_ref, int(source["page"]), str(source.get("text", "")), bool(source.get("ocr")), key
+        )
 
 
-def show_page(svc: Services, collection: str, doc_ref: str, page: int, passage: str = "", ocr: bool = False, key: str = "") -> None:
+def show_page(
+    svc: Services, collection: str, doc_ref: str, page: int, passage: str = "", ocr: bool = False, key: str = ""
+) -> None:
     """One page of a document (passage highlighted when given) and a download of the original."""
     with guarded():
         with st.spinner(f"Rendering page {page}…"):
@@ -40,8 +44,14 @@ def show_page(svc: Services, collection: str, doc_ref: str, page: int, passage: 
         if view.ocr:
             where += " · text read by OCR"
         if view.png is not None:
-            found = "the passage is highlighted" if view.highlighted else ("passage not located on the rendered page" if passage else "")
-            st.caption(f"{where}{' · ' + found if found else ''}")  # a Markdown caption: the file name is escaped for it
+            found = (
+                "the passage is highlighted"
+                if view.highlighted
+                else ("passage not located on the rendered page" if passage else "")
+            )
+            st.caption(
+                f"{where}{' · ' + found if found else ''}"
+            )  # a Markdown caption: the file name is escaped for it
             st.image(view.png, output_format="PNG", width="stretch")
         else:
             st.caption(where)
@@ -49,9 +59,17 @@ def show_page(svc: Services, collection: str, doc_ref: str, page: int, passage: 
                 if view.passage:
                     # One paragraph inside the highlight: a blank line would end the coloured span.
                     marked = escape_markdown(" ".join(view.passage.split()))
-                    st.markdown(f"{escape_markdown(view.before)}:orange-background[{marked}]{escape_markdown(view.after)}")
+                    st.markdown(
+                        f"{escape_markdown(view.before)}:orange-background[{marked}]{escape_markdown(view.after)}"
+                    )
                 else:
                     st.markdown(escape_markdown(view.before))
         original = svc.pageview.original(collection, view.doc_id)
-        st.download_button("Download the original", original.data, file_name=original.name, mime=original.mime,
-                           icon=":material/download:", key=f"download::{key}::{view.doc_id}")
+        st.download_button(
+            "Download the original",
+            original.data,
+            file_name=original.name,
+            mime=original.mime,
+            icon=":material/download:",
+            key=f"download::{key}::{view.doc_id}",
+        )

@@ -7,11 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.document_update import UpdateTestResult
 from core.library.service import UploadedFile
-from core.chat.safety import escape_markdown
 from core.services import Services
 from ui.common import current_engine, show_error
 
@@ -32,12 +32,26 @@ def render_update_test(svc: Services) -> None:
         c1, c2, c3 = st.columns(3)
         uploads["old"] = c1.file_uploader("Old version", key="ut_old")
         uploads["new"] = c2.file_uploader("New version (same file name)", key="ut_new")
-        uploads["questions"] = c3.file_uploader("Changed-fact questions (JSONL)", type=["jsonl"], key="ut_questions",
-                                                help='One line per changed fact: {"question": …, "answer": new answer, "old_answer": old answer}.')
-    arms = st.pills("Modes", list(MODES), selection_mode="multi", default=list(MODES), key="ut_arms",
-                    help="The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training cost is estimated.")
-    probe = st.checkbox("With no variant and no training run yet, measure this machine's training speed (a few real steps, about a minute)",
-                        value=True, key="ut_probe", help="The re-training cost is then estimated from it; unchecked, it stays unknown.")
+        uploads["questions"] = c3.file_uploader(
+            "Changed-fact questions (JSONL)",
+            type=["jsonl"],
+            key="ut_questions",
+            help='One line per changed fact: {"question": …, "answer": new answer, "old_answer": old answer}.',
+        )
+    arms = st.pills(
+        "Modes",
+        list(MODES),
+        selection_mode="multi",
+        default=list(MODES),
+        key="ut_arms",
+        help="The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training cost is estimated.",
+    )
+    probe = st.checkbox(
+        "With no variant and no training run yet, measure this machine's training speed (a few real steps, about a minute)",
+        value=True,
+        key="ut_probe",
+        help="The re-training cost is then estimated from it; unchecked, it stays unknown.",
+    )
     ready = bool(arms) and (source == SAMPLE or all(uploads.values()))
     if st.button("Run the update test", icon=":material/update:", disabled=not ready, key="ut_run"):
         engine = current_engine()
@@ -54,7 +68,9 @@ def render_update_test(svc: Services) -> None:
                     svc.update_test.run(svc.update_test.sample_config(arms, engine, probe), on_progress)
                 else:
                     files = {k: UploadedFile(f.name, f.getvalue()) for k, f in uploads.items()}
-                    svc.update_test.run_uploads(files["old"], files["new"], files["questions"], arms, engine, on_progress, probe)
+                    svc.update_test.run_uploads(
+                        files["old"], files["new"], files["questions"], arms, engine, on_progress, probe
+                    )
                 box.update(label="Update test finished", state="complete", expanded=False)
             except AppError as exc:
                 box.update(label="Update test failed", state="error")
@@ -73,26 +89,48 @@ def show_update_result(result: UpdateTestResult) -> None:
     when = datetime.fromtimestamp(result.created).strftime("%Y-%m-%d %H:%M")
     retrain = result.retrain
     variant = escape_markdown(result.variant or "none")
-    st.markdown(f"**Latest update test** ({when}, {result.engine} engine, "
-                f"document **{escape_markdown(result.document)}**, variant {variant})")
+    st.markdown(
+        f"**Latest update test** ({when}, {result.engine} engine, "
+        f"document **{escape_markdown(result.document)}**, variant {variant})"
+    )
     c1, c2, c3 = st.columns(3)
-    c1.metric("Index the change", f"{result.reindex_s:.1f} s",
-              help=f"{result.reindex_chunks} chunks embedded and stored, the old ones removed")
-    c2.metric("Re-train the variant" + (" (estimate)" if retrain.estimated else ""),
-              "unknown" if retrain.seconds is None else f"{retrain.seconds:.0f} s", help=retrain.basis or None)
+    c1.metric(
+        "Index the change",
+        f"{result.reindex_s:.1f} s",
+        help=f"{result.reindex_chunks} chunks embedded and stored, the old ones removed",
+    )
+    c2.metric(
+        "Re-train the variant" + (" (estimate)" if retrain.estimated else ""),
+        "unknown" if retrain.seconds is None else f"{retrain.seconds:.0f} s",
+        help=retrain.basis or None,
+    )
     ratio = result.ratio
     c3.metric("Re-training costs", "?" if ratio is None else f"{ratio:g}× more")
     st.caption(f"Re-training: {retrain.basis}")
-    st.table([
-        {"mode": f.mode,
-         "before: old figure": f"{f.before_old}/{f.n}",
-         "after: new figure": f"{f.after_new}/{f.n}",
-         "after: still the old figure": f"{f.after_old}/{f.n}"}
-        for f in result.figures()
-    ], hide_index=True)
+    st.table(
+        [
+            {
+                "mode": f.mode,
+                "before: old figure": f"{f.before_old}/{f.n}",
+                "after: new figure": f"{f.after_new}/{f.n}",
+                "after: still the old figure": f"{f.after_old}/{f.n}",
+            }
+            for f in result.figures()
+        ],
+        hide_index=True,
+    )
     for note in result.skipped:
         st.caption(f"Skipped {note}.")
     with st.expander("Every answer, before and after"):
-        rows = [{"question": a.question, "old": a.old_answer, "new": a.answer, "mode": a.mode,
-                 "before": a.before, "after": a.after} for a in result.answers()]
+        rows = [
+            {
+                "question": a.question,
+                "old": a.old_answer,
+                "new": a.answer,
+                "mode": a.mode,
+                "before": a.before,
+                "after": a.after,
+            }
+            for a in result.answers()
+        ]
         st.dataframe(rows, hide_index=True, width="stretch")

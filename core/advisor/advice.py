@@ -26,17 +26,28 @@ from core.evaluation.service import EvaluationService
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
 LABELS = {"rag": "RAG", "finetuning": "Fine-tuning", "hybrid": "Hybrid (fine-tuned model + RAG)"}
-ARM_OF: dict[str, str] = {"rag": "rag", "finetuning": "finetuned", "hybrid": "hybrid"}  # the grid arm measuring each approach
+ARM_OF: dict[str, str] = {
+    "rag": "rag",
+    "finetuning": "finetuned",
+    "hybrid": "hybrid",
+}  # the grid arm measuring each approach
 
 Skills = Literal["app_engineering", "mixed", "nlp_dl"]
 DataChanges = Literal["static", "yearly", "monthly", "weekly", "daily"]
 Budget = Literal["small", "medium", "large"]
 Hardware = Literal["cpu", "gpu", "cluster"]
 SKILL_LABELS: dict[Skills, str] = {
-    "app_engineering": "application engineering", "mixed": "both", "nlp_dl": "NLP / deep learning"}
+    "app_engineering": "application engineering",
+    "mixed": "both",
+    "nlp_dl": "NLP / deep learning",
+}
 CHANGE_LABELS: dict[DataChanges, str] = {
-    "static": "static (never changes)", "yearly": "about once a year", "monthly": "about monthly",
-    "weekly": "weekly", "daily": "daily"}
+    "static": "static (never changes)",
+    "yearly": "about once a year",
+    "monthly": "about monthly",
+    "weekly": "weekly",
+    "daily": "daily",
+}
 CHANGES_PER_YEAR = {"static": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 BUDGET_LABELS: dict[Budget, str] = {"small": "small", "medium": "medium", "large": "large"}
 HARDWARE_LABELS: dict[Hardware, str] = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
@@ -75,7 +86,9 @@ class Criteria:
         if self.labelled_pairs < 0:
             raise AdvisorInputError("The number of labelled pairs cannot be negative: give 0 if there are none.")
         if self.max_answer_s is not None and self.max_answer_s <= 0:
-            raise AdvisorInputError("The answer-time target must be a positive number of seconds, or left empty for no requirement.")
+            raise AdvisorInputError(
+                "The answer-time target must be a positive number of seconds, or left empty for no requirement."
+            )
 
 
 @dataclass(frozen=True)
@@ -97,7 +110,9 @@ class UpdateEvidence:
     reindex_s: float  # seconds to index the changed document
     retrain_s: float | None  # seconds to re-train the variant (recorded, or estimated)
     retrain_estimated: bool
-    current_after: dict[str, float] = field(default_factory=dict)  # arm -> share answering the new facts after the update
+    current_after: dict[str, float] = field(
+        default_factory=dict
+    )  # arm -> share answering the new facts after the update
     n: int = 0  # changed-fact questions
     when: str = ""
 
@@ -175,10 +190,19 @@ def criteria_moves(c: Criteria) -> list[Move]:
     """How each of the five criteria moves the recommendation."""
     moves: list[Move] = []
     skills = {
-        "app_engineering": ({"rag": 2}, "Application engineers can build and run RAG (indexing, retrieval, prompts); fine-tuning "
-                                        "also needs people who build training sets, tune and evaluate models."),
-        "mixed": ({"rag": 1, "hybrid": 1}, "A team with both skills can run RAG and take on a fine-tuned variant where it pays."),
-        "nlp_dl": ({"finetuning": 2, "hybrid": 1}, "An NLP/deep-learning team can build, evaluate and maintain a fine-tuned model."),
+        "app_engineering": (
+            {"rag": 2},
+            "Application engineers can build and run RAG (indexing, retrieval, prompts); fine-tuning "
+            "also needs people who build training sets, tune and evaluate models.",
+        ),
+        "mixed": (
+            {"rag": 1, "hybrid": 1},
+            "A team with both skills can run RAG and take on a fine-tuned variant where it pays.",
+        ),
+        "nlp_dl": (
+            {"finetuning": 2, "hybrid": 1},
+            "An NLP/deep-learning team can build, evaluate and maintain a fine-tuned model.",
+        ),
     }[c.team_skills]
     moves.append(Move("criterion", "team skills", dict(skills[0]), skills[1]))
 
@@ -186,31 +210,49 @@ def criteria_moves(c: Criteria) -> list[Move]:
     data = {
         "static": ({"finetuning": 2}, "Static knowledge can be trained into the model once; it never goes stale."),
         "yearly": ({"finetuning": 1}, "Knowledge that changes about once a year means re-training about once a year."),
-        "monthly": ({"rag": 1, "hybrid": 1}, "Documents that change monthly mean re-training a variant 12 times a year; "
-                                             "retrieval picks a change up as soon as the document is re-indexed."),
-        "weekly": ({"rag": 2, "hybrid": 1}, f"Documents that change weekly would need {per_year} re-trainings a year; "
-                                            "retrieval answers from the current version at once."),
-        "daily": ({"rag": 3, "hybrid": 1}, "Documents that change daily cannot be kept in a model's weights; retrieval "
-                                           "answers from what is indexed now."),
+        "monthly": (
+            {"rag": 1, "hybrid": 1},
+            "Documents that change monthly mean re-training a variant 12 times a year; "
+            "retrieval picks a change up as soon as the document is re-indexed.",
+        ),
+        "weekly": (
+            {"rag": 2, "hybrid": 1},
+            f"Documents that change weekly would need {per_year} re-trainings a year; "
+            "retrieval answers from the current version at once.",
+        ),
+        "daily": (
+            {"rag": 3, "hybrid": 1},
+            "Documents that change daily cannot be kept in a model's weights; retrieval "
+            "answers from what is indexed now.",
+        ),
     }[c.data_changes]
     moves.append(Move("criterion", "data changes", dict(data[0]), data[1]))
 
     budget = {
         "small": ({"rag": 2}, "A small budget: RAG needs no training compute and no labelled data, only indexing."),
         "medium": ({}, "A medium budget allows either approach; it does not move the recommendation."),
-        "large": ({"finetuning": 1, "hybrid": 1}, "A large budget can pay for training runs, labelled data and their upkeep."),
+        "large": (
+            {"finetuning": 1, "hybrid": 1},
+            "A large budget can pay for training runs, labelled data and their upkeep.",
+        ),
     }[c.budget]
     moves.append(Move("criterion", "budget", dict(budget[0]), budget[1]))
 
     hardware = {
-        "cpu": ({"rag": 1}, "Training on CPU only is slow (minutes for a small model, impractical for large ones); RAG needs no training."),
+        "cpu": (
+            {"rag": 1},
+            "Training on CPU only is slow (minutes for a small model, impractical for large ones); RAG needs no training.",
+        ),
         "gpu": ({"finetuning": 1}, "A GPU makes LoRA fine-tuning practical."),
         "cluster": ({"finetuning": 1, "hybrid": 1}, "Several GPUs make fine-tuning larger models practical."),
     }[c.hardware]
     moves.append(Move("criterion", "training hardware", dict(hardware[0]), hardware[1]))
 
     if c.labelled_pairs < 100:
-        labelled = ({"rag": 2}, f"{c.labelled_pairs} labelled pairs are too few to fine-tune reliably (hundreds are the usual minimum); RAG needs none.")
+        labelled = (
+            {"rag": 2},
+            f"{c.labelled_pairs} labelled pairs are too few to fine-tune reliably (hundreds are the usual minimum); RAG needs none.",
+        )
     elif c.labelled_pairs < 1000:
         labelled = ({}, f"{c.labelled_pairs} labelled pairs are enough to try fine-tuning, not enough to favour it.")
     else:
@@ -221,9 +263,15 @@ def criteria_moves(c: Criteria) -> list[Move]:
     if c.max_answer_s is None:
         speed = ({}, "No answer-time requirement: speed does not move the recommendation.")
     elif c.max_answer_s <= 1.0:
-        speed = ({"finetuning": 2}, f"Answers within {c.max_answer_s:g} s favour a fine-tuned model alone: no retrieval step and a short prompt.")
+        speed = (
+            {"finetuning": 2},
+            f"Answers within {c.max_answer_s:g} s favour a fine-tuned model alone: no retrieval step and a short prompt.",
+        )
     elif c.max_answer_s <= 3.0:
-        speed = ({"finetuning": 1}, f"Answers within {c.max_answer_s:g} s leave little room for retrieval and a long prompt.")
+        speed = (
+            {"finetuning": 1},
+            f"Answers within {c.max_answer_s:g} s leave little room for retrieval and a long prompt.",
+        )
     else:
         speed = ({}, f"Answers within {c.max_answer_s:g} s leave room for retrieval.")
     moves.append(Move("criterion", "response time", dict(speed[0]), speed[1]))
@@ -265,8 +313,12 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
     if lead < LEVEL_GAP:
         return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no move.")
     points = 2.0 if lead >= CLEAR_GAP else 1.0
-    return Move("measurement", _SPLIT_NAMES[split], {ranked[0]: points},
-                f"Measured {listing}: {ARM_OF[ranked[0]]} leads by {lead * 100:.0f} points.")
+    return Move(
+        "measurement",
+        _SPLIT_NAMES[split],
+        {ranked[0]: points},
+        f"Measured {listing}: {ARM_OF[ranked[0]]} leads by {lead * 100:.0f} points.",
+    )
 
 
 def _latency_move(c: Criteria, e: Evidence) -> Move | None:
@@ -281,11 +333,21 @@ def _latency_move(c: Criteria, e: Evidence) -> Move | None:
     slow = {a: ms for a, ms in measured.items() if ms > target_ms}
     listing = ", ".join(f"{ARM_OF[a]} {ms / 1000:.1f} s" for a, ms in measured.items())
     if not slow:
-        return Move("measurement", "response time", {}, f"Measured p95 answer time {listing}: all meet your {c.max_answer_s:g} s target, so speed favours none.")
+        return Move(
+            "measurement",
+            "response time",
+            {},
+            f"Measured p95 answer time {listing}: all meet your {c.max_answer_s:g} s target, so speed favours none.",
+        )
     fast = [a for a in measured if a not in slow]
     points = {a: -2.0 for a in slow} | {a: 1.0 for a in fast}
     names = ", ".join(ARM_OF[a] for a in slow)
-    return Move("measurement", "response time", points, f"Measured p95 answer time {listing}: {names} miss your {c.max_answer_s:g} s target.")
+    return Move(
+        "measurement",
+        "response time",
+        points,
+        f"Measured p95 answer time {listing}: {names} miss your {c.max_answer_s:g} s target.",
+    )
 
 
 def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
@@ -294,26 +356,54 @@ def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
     if u.retrain_s is not None and u.reindex_s > 0:
         ratio = u.retrain_s / u.reindex_s
         kind = "estimated" if u.retrain_estimated else "recorded"
-        base = (f"Indexing the changed document took {u.reindex_s:.1f} s; re-training the variant costs {u.retrain_s:.0f} s ({kind}), "
-                f"{ratio:.0f}× more")
+        base = (
+            f"Indexing the changed document took {u.reindex_s:.1f} s; re-training the variant costs {u.retrain_s:.0f} s ({kind}), "
+            f"{ratio:.0f}× more"
+        )
         if per_year == 0:
-            moves.append(Move("measurement", "re-index vs re-train", {}, base + ": with static data this cost is paid once, so it moves nothing."))
+            moves.append(
+                Move(
+                    "measurement",
+                    "re-index vs re-train",
+                    {},
+                    base + ": with static data this cost is paid once, so it moves nothing.",
+                )
+            )
         elif ratio >= 10:
             yearly = f"; at {per_year} changes a year that is {u.retrain_s * per_year / 3600:.1f} h of training against {u.reindex_s * per_year / 60:.1f} min of indexing"
             moves.append(Move("measurement", "re-index vs re-train", {"rag": 2.0, "hybrid": 1.0}, base + yearly + "."))
         else:
-            moves.append(Move("measurement", "re-index vs re-train", {}, base + ": too small a difference to move the recommendation."))
+            moves.append(
+                Move(
+                    "measurement",
+                    "re-index vs re-train",
+                    {},
+                    base + ": too small a difference to move the recommendation.",
+                )
+            )
     rag_now = u.current_after.get("rag")
     ft_now = u.current_after.get("finetuned")
     if rag_now is not None and ft_now is not None and u.n >= 1:
         listing = ", ".join(f"{arm} {_pct(share)}" for arm, share in u.current_after.items())
         if rag_now - ft_now >= 0.3:
-            moves.append(Move("measurement", "answers after the update", {"rag": 1.0, "hybrid": 1.0},
-                              f"After the document changed, the new figures were given by {listing} of {u.n} questions: "
-                              "the variant alone keeps the old figures until it is re-trained."))
+            moves.append(
+                Move(
+                    "measurement",
+                    "answers after the update",
+                    {"rag": 1.0, "hybrid": 1.0},
+                    f"After the document changed, the new figures were given by {listing} of {u.n} questions: "
+                    "the variant alone keeps the old figures until it is re-trained.",
+                )
+            )
         else:
-            moves.append(Move("measurement", "answers after the update", {},
-                              f"After the document changed, the new figures were given by {listing} of {u.n} questions: no clear difference."))
+            moves.append(
+                Move(
+                    "measurement",
+                    "answers after the update",
+                    {},
+                    f"After the document changed, the new figures were given by {listing} of {u.n} questions: no clear difference.",
+                )
+            )
     return moves
 
 
@@ -323,7 +413,9 @@ def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
 def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
     """The runs that would give (more) evidence, each with how to run it."""
     missing: list[str] = []
-    grid = "the Evaluate page, or `python -m core eval --collection C --questions FILE --modes base,rag,finetuned,hybrid`"
+    grid = (
+        "the Evaluate page, or `python -m core eval --collection C --questions FILE --modes base,rag,finetuned,hybrid`"
+    )
     if not e.scores:
         missing.append(f"No scored grid run yet: score the modes on your questions ({grid}).")
     else:
@@ -333,16 +425,22 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
                 extra = " (build a fine-tuned variant on the Fine-tune page first)" if a != "rag" else ""
                 missing.append(f"The grid run has no `{ARM_OF[a]}` arm{extra}: run the grid with it ({grid}).")
         if "new" not in e.splits:
-            missing.append("The grid run has no *new documents* split: score the Fine-tune page's held-out halves "
-                           "(seen facts / new documents) to see what the variant does with documents it never saw.")
+            missing.append(
+                "The grid run has no *new documents* split: score the Fine-tune page's held-out halves "
+                "(seen facts / new documents) to see what the variant does with documents it never saw."
+            )
         few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
         if few:
-            missing.append(f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a larger question set.")
+            missing.append(
+                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a larger question set."
+            )
         if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
             missing.append("The grid run has no latency figures to check your answer-time target against.")
     if e.update is None:
-        missing.append("No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core update-test`) to measure "
-                       "re-indexing a changed document against re-training the variant.")
+        missing.append(
+            "No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core update-test`) to measure "
+            "re-indexing a changed document against re-training the variant."
+        )
     return missing
 
 
@@ -359,8 +457,16 @@ def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
     from_evidence = _best(e_totals) if any(m.favours for m in e_moves) else None
     conflicts = _conflicts(criteria, evidence, from_criteria, from_evidence, e_moves)
     missing = missing_evidence(criteria, evidence)
-    return Advice(recommendation, totals, from_criteria, from_evidence, c_moves + e_moves, conflicts, missing,
-                  _summary(recommendation, totals, from_criteria, from_evidence, c_totals, e_totals))
+    return Advice(
+        recommendation,
+        totals,
+        from_criteria,
+        from_evidence,
+        c_moves + e_moves,
+        conflicts,
+        missing,
+        _summary(recommendation, totals, from_criteria, from_evidence, c_totals, e_totals),
+    )
 
 
 def _sum(moves: list[Move]) -> dict[str, float]:
@@ -371,24 +477,41 @@ def _sum(moves: list[Move]) -> dict[str, float]:
     return totals
 
 
-def _conflicts(c: Criteria, e: Evidence, from_criteria: Approach, from_evidence: Approach | None, e_moves: list[Move]) -> list[str]:
+def _conflicts(
+    c: Criteria, e: Evidence, from_criteria: Approach, from_evidence: Approach | None, e_moves: list[Move]
+) -> list[str]:
     out: list[str] = []
     if from_evidence is not None and from_evidence != from_criteria:
         names = ", ".join(m.name for m in e_moves if m.favours == from_evidence)
-        out.append(f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} ({names}).")
+        out.append(
+            f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} ({names})."
+        )
     for m in e_moves:
-        if m.favours is not None and m.favours != from_criteria and m.points.get(from_criteria, 0.0) <= 0 and from_evidence == from_criteria:
+        if (
+            m.favours is not None
+            and m.favours != from_criteria
+            and m.points.get(from_criteria, 0.0) <= 0
+            and from_evidence == from_criteria
+        ):
             out.append(f"The {m.name} measurement disagrees with your answers ({LABELS[from_criteria]}): {m.reason}")
     if c.max_answer_s is not None and c.max_answer_s <= 3.0:
         rag = [s.p95_ms for s in e.scores if s.arm == "rag" and s.p95_ms is not None]
         if rag and max(rag) <= c.max_answer_s * 1000:
-            out.append(f"You need answers within {c.max_answer_s:g} s, which leans to fine-tuning, but RAG measured "
-                       f"{max(rag) / 1000:.1f} s (p95) here: it meets the target too.")
+            out.append(
+                f"You need answers within {c.max_answer_s:g} s, which leans to fine-tuning, but RAG measured "
+                f"{max(rag) / 1000:.1f} s (p95) here: it meets the target too."
+            )
     return out
 
 
-def _summary(rec: Approach, totals: dict[str, float], from_criteria: Approach, from_evidence: Approach | None,
-             c_totals: dict[str, float], e_totals: dict[str, float]) -> str:
+def _summary(
+    rec: Approach,
+    totals: dict[str, float],
+    from_criteria: Approach,
+    from_evidence: Approach | None,
+    c_totals: dict[str, float],
+    e_totals: dict[str, float],
+) -> str:
     others = ", ".join(f"{_short(a)} {_points(totals[a])}" for a in APPROACHES if a != rec)
     text = f"{_short(rec)} leads with {_points(totals[rec])} ({others})."
     if from_evidence is None:
@@ -420,8 +543,16 @@ def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[Ar
             block = splits.get(key) or {}
             if block.get("correct") is None:
                 continue  # no answerable question in this cell
-            cells.append(ArmScore(str(arm), key if key in ("seen", "new") else "", float(block["correct"]), int(block.get("answerable") or block.get("n") or 0),
-                                  _float(block.get("total_p50_ms")), _float(block.get("total_p95_ms"))))
+            cells.append(
+                ArmScore(
+                    str(arm),
+                    key if key in ("seen", "new") else "",
+                    float(block["correct"]),
+                    int(block.get("answerable") or block.get("n") or 0),
+                    _float(block.get("total_p50_ms")),
+                    _float(block.get("total_p95_ms")),
+                )
+            )
     return tuple(cells)
 
 
@@ -431,10 +562,20 @@ def update_evidence_from_result(result: Mapping[str, Any]) -> UpdateEvidence | N
     if not reindex:
         return None
     retrain = result.get("retrain") or {}
-    current = {arm: phases["after"]["new"] / phases["after"]["n"] for arm, phases in (result.get("summary") or {}).items() if phases["after"].get("n")}
+    current = {
+        arm: phases["after"]["new"] / phases["after"]["n"]
+        for arm, phases in (result.get("summary") or {}).items()
+        if phases["after"].get("n")
+    }
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(result.get("created") or 0)))
-    return UpdateEvidence(float(reindex), _float(retrain.get("seconds")), bool(retrain.get("estimated", True)), current,
-                          len(result.get("questions") or []), when)
+    return UpdateEvidence(
+        float(reindex),
+        _float(retrain.get("seconds")),
+        bool(retrain.get("estimated", True)),
+        current,
+        len(result.get("questions") or []),
+        when,
+    )
 
 
 def _float(value: Any) -> float | None:
@@ -449,35 +590,63 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
     lines = [f"# domainchat advice: {LABELS[advice.recommendation]}", ""]
     if when:
         lines += [f"_Generated {when}._", ""]
-    lines += [advice.summary, "", "## Your answers", "", "| criterion | answer |", "|---|---|",
-              f"| team skills | {SKILL_LABELS[criteria.team_skills]} |",
-              f"| how often the data changes | {CHANGE_LABELS[criteria.data_changes]} |",
-              f"| budget | {BUDGET_LABELS[criteria.budget]} |",
-              f"| training hardware | {HARDWARE_LABELS[criteria.hardware]} |",
-              f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
-              f"| answers must come within | {f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |", "",
-              "## How each input moved the recommendation", "",
-              "| kind | input | RAG | fine-tuning | hybrid | why |", "|---|---|---|---|---|---|"]
+    lines += [
+        advice.summary,
+        "",
+        "## Your answers",
+        "",
+        "| criterion | answer |",
+        "|---|---|",
+        f"| team skills | {SKILL_LABELS[criteria.team_skills]} |",
+        f"| how often the data changes | {CHANGE_LABELS[criteria.data_changes]} |",
+        f"| budget | {BUDGET_LABELS[criteria.budget]} |",
+        f"| training hardware | {HARDWARE_LABELS[criteria.hardware]} |",
+        f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
+        f"| answers must come within | {f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |",
+        "",
+        "## How each input moved the recommendation",
+        "",
+        "| kind | input | RAG | fine-tuning | hybrid | why |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in advice.moves:
         pts = [f"{m.points[a]:+g}" if m.points.get(a) else "" for a in APPROACHES]
         lines.append(f"| {m.kind} | {m.name} | {' | '.join(pts)} | {_cell(m.reason)} |")
-    lines.append(f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | **{advice.totals['hybrid']:g}** | |")
+    lines.append(
+        f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | **{advice.totals['hybrid']:g}** | |"
+    )
     lines += ["", "## Where the measurements disagree with your answers", ""]
     lines += [f"- {c}" for c in advice.conflicts] or ["Nowhere: no measurement contradicts your answers."]
     if advice.missing:
         lines += ["", "## Missing evidence", ""] + [f"- {m}" for m in advice.missing]
     if evidence.scores:
-        lines += ["", f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}", "",
-                  "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}",
+            "",
+            "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |",
+            "|---|---|---|---|---|---|",
+        ]
         order = tuple(MODES)
-        for s in sorted(evidence.scores, key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split)):
-            lines.append(f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |")
+        for s in sorted(
+            evidence.scores,
+            key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split),
+        ):
+            lines.append(
+                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |"
+            )
     if evidence.update is not None:
         u = evidence.update
         kind = "estimated" if u.retrain_estimated else "recorded"
-        lines += ["", f"## The document-update test{f' ({u.when})' if u.when else ''}", "",
-                  "| figure | value |", "|---|---|", f"| seconds to index the changed document | {u.reindex_s:.1f} |",
-                  f"| seconds to re-train the variant ({kind}) | {'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |"]
+        lines += [
+            "",
+            f"## The document-update test{f' ({u.when})' if u.when else ''}",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| seconds to index the changed document | {u.reindex_s:.1f} |",
+            f"| seconds to re-train the variant ({kind}) | {'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |",
+        ]
         for arm, share in u.current_after.items():
             lines.append(f"| {arm}: answers giving the new figures after the update | {_pct(share)} of {u.n} |")
     return "\n".join(lines) + "\n"
@@ -536,4 +705,6 @@ class AdvisorService:
         """The advice for `criteria` with the latest evidence (or none), and its Markdown report."""
         evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
         advice = advise(criteria, evidence)
-        return Advised(criteria, evidence, advice, report_markdown(criteria, evidence, advice, time.strftime("%Y-%m-%d %H:%M")))
+        return Advised(
+            criteria, evidence, advice, report_markdown(criteria, evidence, advice, time.strftime("%Y-%m-%d %H:%M"))
+        )

@@ -23,8 +23,11 @@ from core.config import APP_ROOT
 
 # Never reach for a model hub from a child, and keep logs free of progress bars.
 OFFLINE_FLAGS: Mapping[str, str] = {
-    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 KILL_WAIT_S = 5.0  # after killing a timed-out child, how long to collect what it wrote before giving up on its pipes
 
@@ -56,22 +59,39 @@ def _preexec(memory_mb: int | None) -> Callable[[], None] | None:
     return None if memory_mb is None else (lambda: limit_memory(memory_mb))
 
 
-def start_child(module: str, args: Sequence[str], memory_mb: int | None, *, stdin: Stream = subprocess.DEVNULL,
-                stdout: Stream = subprocess.PIPE, stderr: Stream = subprocess.PIPE, pass_fds: Sequence[int] = (),
-                start_new_session: bool = False) -> subprocess.Popen[bytes]:
+def start_child(
+    module: str,
+    args: Sequence[str],
+    memory_mb: int | None,
+    *,
+    stdin: Stream = subprocess.DEVNULL,
+    stdout: Stream = subprocess.PIPE,
+    stderr: Stream = subprocess.PIPE,
+    pass_fds: Sequence[int] = (),
+    start_new_session: bool = False,
+) -> subprocess.Popen[bytes]:
     """Start `python -m module args…` under `memory_mb` MB (None: no limit) and return its process without waiting.
 
     stdin/stdout/stderr are what `subprocess.Popen` takes (PIPE, DEVNULL, STDOUT, an open file); a child that
     does not read its input gets DEVNULL, never the app's own stdin. `pass_fds` and `start_new_session` are for
     background jobs, which inherit their locks and outlive the page that started them.
     """
-    return subprocess.Popen([sys.executable, "-m", module, *args], stdin=stdin, stdout=stdout, stderr=stderr,
-                            env=child_env(), cwd=str(APP_ROOT), preexec_fn=_preexec(memory_mb),
-                            pass_fds=tuple(pass_fds), start_new_session=start_new_session)
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=child_env(),
+        cwd=str(APP_ROOT),
+        preexec_fn=_preexec(memory_mb),
+        pass_fds=tuple(pass_fds),
+        start_new_session=start_new_session,
+    )
 
 
-def run_child(module: str, args: Sequence[str], memory_mb: int | None, timeout_s: float, *,
-              stdin: bytes | None = None) -> ChildResult:
+def run_child(
+    module: str, args: Sequence[str], memory_mb: int | None, timeout_s: float, *, stdin: bytes | None = None
+) -> ChildResult:
     """Run `python -m module args…` under `memory_mb` MB (None: no limit) with `stdin` as input, `timeout_s` s at most.
 
     A child still running at the time limit is killed: the result then says `timed_out`, with what it wrote so far.

@@ -22,7 +22,9 @@ class Chunk:
     score: float | None = None
     ocr: bool = False  # the page's text was read by OCR
     gen: int = 0  # which indexing run of the document wrote it (see DocumentRecord.gen); old chunks without one are 0
-    similarity: float | None = None  # cosine similarity to the question, when known (the score may be a rank-fusion value)
+    similarity: float | None = (
+        None  # cosine similarity to the question, when known (the score may be a rank-fusion value)
+    )
 
     def scored(self, score: float, similarity: float | None = None) -> "Chunk":
         """This chunk with the score it was retrieved with (and its cosine similarity to the question)."""

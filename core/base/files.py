@@ -61,10 +61,14 @@ def storage_error(exc: OSError, target: Path) -> OSError:
         return exc
     folder = Path(target).parent
     if exc.errno in _FULL:
-        return StorageError(f"The disk holding {folder} is full: {Path(target).name} was not written (nothing was half-written). "
-                            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
-    return StorageError(f"The data directory is not writable ({folder}: {exc.strerror}): nothing was written. "
-                        "Make it writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
+        return StorageError(
+            f"The disk holding {folder} is full: {Path(target).name} was not written (nothing was half-written). "
+            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
+        )
+    return StorageError(
+        f"The data directory is not writable ({folder}: {exc.strerror}): nothing was written. "
+        "Make it writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+    )
 
 
 def _remove(path: Path) -> None:

@@ -104,24 +104,59 @@ class JobStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """The status as the JSON the job wrote (for the command line)."""
-        return {**self.extra, "job_id": self.job_id, "kind": self.kind, "state": self.state, "phase": self.phase,
-                "message": self.message, "step": self.step, "total_steps": self.total_steps, "eta_s": self.eta_s,
-                "created": self.created, "started": self.started, "finished": self.finished, "result": self.result,
-                "error": self.error, **({"log_tail": self.log_tail} if self.log_tail else {})}
+        return {
+            **self.extra,
+            "job_id": self.job_id,
+            "kind": self.kind,
+            "state": self.state,
+            "phase": self.phase,
+            "message": self.message,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "eta_s": self.eta_s,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "result": self.result,
+            "error": self.error,
+            **({"log_tail": self.log_tail} if self.log_tail else {}),
+        }
 
     @classmethod
     def from_dict(cls, kind: str, job_id: str, raw: Mapping[str, Any]) -> "JobStatus":
         """Read a status file's JSON (unknown keys go to `extra`)."""
-        known = {"job_id", "kind", "state", "phase", "message", "step", "total_steps", "eta_s", "created", "started",
-                 "finished", "result", "error", "log_tail"}
+        known = {
+            "job_id",
+            "kind",
+            "state",
+            "phase",
+            "message",
+            "step",
+            "total_steps",
+            "eta_s",
+            "created",
+            "started",
+            "finished",
+            "result",
+            "error",
+            "log_tail",
+        }
         state = str(raw.get("state") or "queued")
         return cls(
-            job_id=job_id, kind=kind, state=state if state in STATES else "failed", phase=str(raw.get("phase") or ""),
-            message=str(raw.get("message") or ""), step=int(raw.get("step") or 0),
-            total_steps=_int_or_none(raw.get("total_steps")), eta_s=_float_or_none(raw.get("eta_s")),
-            created=float(raw.get("created") or 0.0), started=_float_or_none(raw.get("started")),
-            finished=_float_or_none(raw.get("finished")), result=dict(raw.get("result") or {}),
-            error=str(raw.get("error") or ""), log_tail=str(raw.get("log_tail") or ""),
+            job_id=job_id,
+            kind=kind,
+            state=state if state in STATES else "failed",
+            phase=str(raw.get("phase") or ""),
+            message=str(raw.get("message") or ""),
+            step=int(raw.get("step") or 0),
+            total_steps=_int_or_none(raw.get("total_steps")),
+            eta_s=_float_or_none(raw.get("eta_s")),
+            created=float(raw.get("created") or 0.0),
+            started=_float_or_none(raw.get("started")),
+            finished=_float_or_none(raw.get("finished")),
+            result=dict(raw.get("result") or {}),
+            error=str(raw.get("error") or ""),
+            log_tail=str(raw.get("log_tail") or ""),
             extra={k: v for k, v in raw.items() if k not in known},
         )
 
@@ -174,8 +209,10 @@ def _busy_message(holder: Mapping[str, Any]) -> str:
     started = holder.get("started")
     when = time.strftime(" (started %H:%M)", time.localtime(started)) if isinstance(started, (int, float)) else ""
     how = str(holder.get("cancel_hint") or f"`python -m core finetune cancel {job}`")
-    return (f"Another heavy job is running: {holder.get('what', 'job')} {job}{when}. This machine runs one at a time: "
-            f"wait for it to finish or cancel it (its page, or {how}).")
+    return (
+        f"Another heavy job is running: {holder.get('what', 'job')} {job}{when}. This machine runs one at a time: "
+        f"wait for it to finish or cancel it (its page, or {how})."
+    )
 
 
 def _try_lock(path: Path) -> int | None:
@@ -195,7 +232,9 @@ def acquire_heavy_lock(data_dir: Path, job_id: str, what: str = "fine-tuning job
     fd = _try_lock(heavy_lock_path(data_dir))
     if fd is None:
         raise JobBusyError(_busy_message(heavy_job_holder(data_dir) or {}))
-    _write_holder(fd, {"job_id": job_id, "what": what, "pid": os.getpid(), "started": time.time(), "cancel_hint": cancel_hint})
+    _write_holder(
+        fd, {"job_id": job_id, "what": what, "pid": os.getpid(), "started": time.time(), "cancel_hint": cancel_hint}
+    )
     return fd
 
 
@@ -261,8 +300,14 @@ def _runs_job(pid: Any, folder: Path) -> bool:
 # ---------------------------------------------------------------- the parent's side
 
 
-def start_job(data_dir: Path, kind: JobKind, config: Mapping[str, Any] | str, *, job_id: str | None = None,
-              status: Mapping[str, Any] | None = None) -> str:
+def start_job(
+    data_dir: Path,
+    kind: JobKind,
+    config: Mapping[str, Any] | str,
+    *,
+    job_id: str | None = None,
+    status: Mapping[str, Any] | None = None,
+) -> str:
     """Write the job's config, start its program as a detached process and return its id.
 
     `config` is the kind's config (a mapping, or JSON text); `status` the first status fields to show.
@@ -284,20 +329,34 @@ def start_job(data_dir: Path, kind: JobKind, config: Mapping[str, Any] | str, *,
         fds.append(job_fd)
         text = config if isinstance(config, str) else json.dumps(dict(config), indent=2, default=str)
         (folder / "config.json").write_text(text, encoding="utf-8")
-        writer = StatusWriter(folder / "status.json", {
-            "job_id": job_id, "kind": kind.name, "state": "queued", "phase": "starting", "message": f"Starting the {kind.what}",
-            "step": 0, "total_steps": None, **(dict(status) if status else {}), "created": time.time(),
-        })
+        writer = StatusWriter(
+            folder / "status.json",
+            {
+                "job_id": job_id,
+                "kind": kind.name,
+                "state": "queued",
+                "phase": "starting",
+                "message": f"Starting the {kind.what}",
+                "step": 0,
+                "total_steps": None,
+                **(dict(status) if status else {}),
+                "created": time.time(),
+            },
+        )
         writer.update()
         args = ["--config", str(folder / "config.json"), "--job-lock-fd", str(job_fd)]
         if heavy_fd is not None:
             args += ["--lock-fd", str(heavy_fd)]
         with (folder / "log.txt").open("ab") as log:
             # its own session: closing the page (or the app) does not stop the job
-            proc = start_child(kind.module, args, None, stdout=log, stderr=subprocess.STDOUT, pass_fds=fds,
-                               start_new_session=True)
+            proc = start_child(
+                kind.module, args, None, stdout=log, stderr=subprocess.STDOUT, pass_fds=fds, start_new_session=True
+            )
         if heavy_fd is not None:
-            _write_holder(heavy_fd, {"job_id": job_id, "what": kind.what, "pid": proc.pid, "started": time.time(), "cancel_hint": hint})
+            _write_holder(
+                heavy_fd,
+                {"job_id": job_id, "what": kind.what, "pid": proc.pid, "started": time.time(), "cancel_hint": hint},
+            )
         writer.update(pid=proc.pid)
     except OSError as exc:
         raise JobError(f"Could not start the {kind.what} ({exc}): check that {data_dir} is writable.") from exc
@@ -323,8 +382,11 @@ def job_status(data_dir: Path, kind: JobKind, job_id: str) -> JobStatus:
             # SIGTERM before the job installed its handler ends it at once: that is still a cancellation
             raw.update(state="cancelled", phase="cancelled", message=kind.cancelled_message)
         else:
-            raw.update(state="failed", message=f"The {kind.what} stopped unexpectedly: see {folder / 'log.txt'}.",
-                       log_tail=log_tail(folder))
+            raw.update(
+                state="failed",
+                message=f"The {kind.what} stopped unexpectedly: see {folder / 'log.txt'}.",
+                log_tail=log_tail(folder),
+            )
         raw.setdefault("finished", time.time())
         write_json_atomic(folder / "status.json", raw)
     return JobStatus.from_dict(kind.name, job_id, raw)
@@ -397,24 +459,38 @@ class JobContext:
         """Report progress (with an ETA from the time per step so far)."""
         started = float(self.status.data.get("started") or time.time())
         eta = (time.time() - started) / step * (total - step) if step and total else None
-        self.status.update(step=step, total_steps=total, message=message, eta_s=None if eta is None else round(eta, 1), **extra)
+        self.status.update(
+            step=step, total_steps=total, message=message, eta_s=None if eta is None else round(eta, 1), **extra
+        )
 
 
 Work = Callable[[Path, JobContext], Mapping[str, Any]]
 
 
-def run_job_main(kind: JobKind, work: Work, argv: Sequence[str] | None = None, *,
-                 interruptible_phases: Sequence[str] = ("starting",), on_failure: Callable[[], Mapping[str, Any]] | None = None) -> int:
+def run_job_main(
+    kind: JobKind,
+    work: Work,
+    argv: Sequence[str] | None = None,
+    *,
+    interruptible_phases: Sequence[str] = ("starting",),
+    on_failure: Callable[[], Mapping[str, Any]] | None = None,
+) -> int:
     """The `main` of a job program: run `work(config_path, ctx)` and record how it ended.
 
     `work` returns the final status fields (e.g. {"result": …, "message": …}); raising Cancelled
     (or ctx.check_cancelled()) ends the job as cancelled; an AppError as failed with its message.
     `on_failure` adds fields to a failed job's status (e.g. peak memory). Exit status 0 done, 1 failed, 2 cancelled.
     """
-    parser = argparse.ArgumentParser(prog=f"python -m {kind.module}", description=f"Run one {kind.what} from its config file.")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {kind.module}", description=f"Run one {kind.what} from its config file."
+    )
     parser.add_argument("--config", required=True, type=Path, help="the job's config.json")
-    parser.add_argument("--lock-fd", type=int, default=None, help="heavy-job lock inherited from the starter (internal)")
-    parser.add_argument("--job-lock-fd", type=int, default=None, help="the job's own lock inherited from the starter (internal)")
+    parser.add_argument(
+        "--lock-fd", type=int, default=None, help="heavy-job lock inherited from the starter (internal)"
+    )
+    parser.add_argument(
+        "--job-lock-fd", type=int, default=None, help="the job's own lock inherited from the starter (internal)"
+    )
     args = parser.parse_args(argv)
     for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(key, value)
@@ -455,8 +531,12 @@ def run_job_main(kind: JobKind, work: Work, argv: Sequence[str] | None = None, *
         final = {"state": "failed", "eta_s": None, "message": str(exc), "error": type(exc).__name__}
         print(traceback.format_exc(), file=sys.stderr)
     except BaseException as exc:  # the page must learn about any failure, not see "running" forever
-        final = {"state": "failed", "eta_s": None, "error": type(exc).__name__,
-                 "message": f"The {kind.what} failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}."}
+        final = {
+            "state": "failed",
+            "eta_s": None,
+            "error": type(exc).__name__,
+            "message": f"The {kind.what} failed: {type(exc).__name__}: {exc}. See {folder / 'log.txt'}.",
+        }
         print(traceback.format_exc(), file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finishing: nothing is left to interrupt

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from core.errors import QuestionFileError
 from core.base.files import write_jsonl_atomic
+from core.errors import QuestionFileError
 
 SPLITS = ("seen", "new")
 SPLIT_LABELS = {"seen": "seen facts", "new": "new documents", "": "unsplit"}
@@ -37,8 +37,19 @@ _QUESTION_KEYS = ("question", "q")
 _ANSWER_KEYS = ("answer", "reference", "reference_answer", "expected", "a")
 _SOURCE_KEYS = ("source", "file", "source_file", "file_name")
 _SPLIT_ALIASES = {
-    "seen": "seen", "seen facts": "seen", "seen_facts": "seen", "seen-facts": "seen", "train": "seen", "trained": "seen",
-    "new": "new", "new documents": "new", "new_documents": "new", "new-documents": "new", "held out": "new", "heldout": "new", "held-out": "new",
+    "seen": "seen",
+    "seen facts": "seen",
+    "seen_facts": "seen",
+    "seen-facts": "seen",
+    "train": "seen",
+    "trained": "seen",
+    "new": "new",
+    "new documents": "new",
+    "new_documents": "new",
+    "new-documents": "new",
+    "held out": "new",
+    "heldout": "new",
+    "held-out": "new",
     "": "",
 }
 _TRUE = ("1", "true", "yes", "y", "t")
@@ -57,7 +68,9 @@ class EvalQuestion:
     split: str = ""
     chunk_id: str = ""
     old_answer: str = ""  # a changed fact's answer in the document's previous version (the update test)
-    pages: tuple[int, ...] = ()  # every page of `source` that holds the answer (a dose repeated in a label's highlights)
+    pages: tuple[
+        int, ...
+    ] = ()  # every page of `source` that holds the answer (a dose repeated in a label's highlights)
 
     @property
     def split_label(self) -> str:
@@ -66,11 +79,16 @@ class EvalQuestion:
 
     def to_record(self) -> dict[str, Any]:
         """The JSONL record this reader reads back unchanged."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v not in ("", None, False, ())}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+            if v not in ("", None, False, ())
+        }
 
 
-def read_questions(data: bytes | str | Path, file_name: str = "", split: str | None = None, *,
-                   need_answers: bool = True) -> list[EvalQuestion]:
+def read_questions(
+    data: bytes | str | Path, file_name: str = "", split: str | None = None, *, need_answers: bool = True
+) -> list[EvalQuestion]:
     """The questions of one file (a Path, or its bytes/text with `file_name`); raises QuestionFileError on bad rows.
 
     `split` is the split given to rows that name none; by default the Fine-tune wing's half files
@@ -82,7 +100,9 @@ def read_questions(data: bytes | str | Path, file_name: str = "", split: str | N
         try:
             data = data.read_bytes()
         except OSError as exc:
-            raise QuestionFileError(f"Cannot read the question file {file_name}: {exc.strerror}. Check the path.") from None
+            raise QuestionFileError(
+                f"Cannot read the question file {file_name}: {exc.strerror}. Check the path."
+            ) from None
     label = file_name or "the question file"
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
@@ -93,7 +113,9 @@ def read_questions(data: bytes | str | Path, file_name: str = "", split: str | N
     default_split = _split(split, label, 0)
     lower = file_name.lower()
     stripped = text.lstrip()
-    if lower.endswith(".csv") or (not lower.endswith((".jsonl", ".json", ".ndjson")) and stripped[:1] not in ("{", "[")):
+    if lower.endswith(".csv") or (
+        not lower.endswith((".jsonl", ".json", ".ndjson")) and stripped[:1] not in ("{", "[")
+    ):
         rows = _csv_rows(text, label)
     elif stripped.startswith("[") and not lower.endswith((".jsonl", ".ndjson")):
         rows = _json_list_rows(text, label)
@@ -110,14 +132,18 @@ def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
     folder = Path(dataset_folder)
     found = [(half, folder / name) for half, name in HALF_FILES.items() if (folder / name).is_file()]
     if not found:
-        raise QuestionFileError(f"{folder} has no evaluation halves ({', '.join(HALF_FILES.values())}): build a training set on the Fine-tune page first.")
+        raise QuestionFileError(
+            f"{folder} has no evaluation halves ({', '.join(HALF_FILES.values())}): build a training set on the Fine-tune page first."
+        )
     out: list[EvalQuestion] = []
     for half, path in found:
         if path.stat().st_size == 0 or not path.read_text(encoding="utf-8").strip():
             continue  # a half can be empty (e.g. no held-out document); the other half still counts
         out.extend(read_questions(path, split=half))
     if not out:
-        raise QuestionFileError(f"Both evaluation halves in {folder} are empty: build the training set with some held-out share.")
+        raise QuestionFileError(
+            f"Both evaluation halves in {folder} are empty: build the training set with some held-out share."
+        )
     return out
 
 
@@ -152,8 +178,10 @@ def _jsonl_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
         try:
             row = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise QuestionFileError(f"{label}, line {line}: not valid JSON ({exc.msg}): each line must be one object like "
-                                    '{"question": "…", "answer": "…"}; fix or remove the line.') from None
+            raise QuestionFileError(
+                f"{label}, line {line}: not valid JSON ({exc.msg}): each line must be one object like "
+                '{"question": "…", "answer": "…"}; fix or remove the line.'
+            ) from None
         rows.append((line, _as_mapping(row, label, line)))
     return rows
 
@@ -162,7 +190,9 @@ def _json_list_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QuestionFileError(f"{label}, line {exc.lineno}: not valid JSON ({exc.msg}): fix it, or write one object per line (JSONL).") from None
+        raise QuestionFileError(
+            f"{label}, line {exc.lineno}: not valid JSON ({exc.msg}): fix it, or write one object per line (JSONL)."
+        ) from None
     if not isinstance(items, list):
         raise QuestionFileError(f"{label} is not a list of question objects: write one object per line (JSONL).")
     # A JSON list has no per-row line: number the entries instead, which the message says.
@@ -173,7 +203,9 @@ def _as_mapping(row: Any, label: str, line: int, unit: str = "line") -> Mapping[
     if isinstance(row, dict) and isinstance(row.get("messages"), list):
         return _from_messages(row["messages"])
     if not isinstance(row, dict):
-        raise QuestionFileError(f'{label}, {unit} {line}: not a JSON object: write it as {{"question": "…", "answer": "…"}}.')
+        raise QuestionFileError(
+            f'{label}, {unit} {line}: not a JSON object: write it as {{"question": "…", "answer": "…"}}.'
+        )
     return {str(k).strip().lower(): v for k, v in row.items()}
 
 
@@ -188,12 +220,16 @@ def _csv_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or []) if h]
     if not any(k in header for k in _QUESTION_KEYS):
-        raise QuestionFileError(f"{label}, line 1: the CSV header needs a 'question' column (and 'answer'; 'source', 'page', "
-                                f"'unanswerable', 'split' optional); found {', '.join(header) or 'no header'}.")
+        raise QuestionFileError(
+            f"{label}, line 1: the CSV header needs a 'question' column (and 'answer'; 'source', 'page', "
+            f"'unanswerable', 'split' optional); found {', '.join(header) or 'no header'}."
+        )
     rows: list[tuple[int, Mapping[str, Any]]] = []
     for row in reader:
         if None in row:
-            raise QuestionFileError(f"{label}, line {reader.line_num}: more cells than header columns: quote cells that contain commas.")
+            raise QuestionFileError(
+                f"{label}, line {reader.line_num}: more cells than header columns: quote cells that contain commas."
+            )
         cleaned = {str(k).strip().lower(): v for k, v in row.items() if k}
         if any(str(v or "").strip() for v in cleaned.values()):
             rows.append((reader.line_num, cleaned))
@@ -210,7 +246,9 @@ def _text(row: Mapping[str, Any], keys: Sequence[str]) -> str:
     return ""
 
 
-def _question(row: Mapping[str, Any], line: int, label: str, default_split: str, need_answer: bool = True) -> EvalQuestion:
+def _question(
+    row: Mapping[str, Any], line: int, label: str, default_split: str, need_answer: bool = True
+) -> EvalQuestion:
     where = f"{label}, line {line}"
     question = _text(row, _QUESTION_KEYS)
     if not question:
@@ -218,8 +256,10 @@ def _question(row: Mapping[str, Any], line: int, label: str, default_split: str,
     unanswerable = _flag(row.get("unanswerable"), where)
     answer = _text(row, _ANSWER_KEYS)
     if not answer and not unanswerable and need_answer:
-        raise QuestionFileError(f"{where}: no reference answer: fill in 'answer', or mark the row \"unanswerable\": true "
-                                "if the answer is in no document.")
+        raise QuestionFileError(
+            f"{where}: no reference answer: fill in 'answer', or mark the row \"unanswerable\": true "
+            "if the answer is in no document."
+        )
     split = _split(row.get("split"), label, line) or default_split
     return EvalQuestion(
         question=question,
@@ -263,7 +303,9 @@ def _page(value: Any, where: str) -> int | None:
     except (TypeError, ValueError):
         number = float("nan")
     if number != number or number < 1 or number != int(number):
-        raise QuestionFileError(f"{where}: page {value!r} is not a page number: use a whole number from 1, or leave it empty.")
+        raise QuestionFileError(
+            f"{where}: page {value!r} is not a page number: use a whole number from 1, or leave it empty."
+        )
     return int(number)
 
 
@@ -272,5 +314,7 @@ def _split(value: Any, label: str, line: int) -> str:
     if text in _SPLIT_ALIASES:
         return _SPLIT_ALIASES[text]
     where = f"{label}, line {line}" if line else label
-    raise QuestionFileError(f"{where}: split {value!r} is not known: use 'seen' (facts the fine-tune was trained on) "
-                            "or 'new' (documents it never saw), or leave it empty.")
+    raise QuestionFileError(
+        f"{where}: split {value!r} is not known: use 'seen' (facts the fine-tune was trained on) "
+        "or 'new' (documents it never saw), or leave it empty."
+    )

@@ -117,8 +117,29 @@ KEYWORD_STOPWORDS = frozenset(
 )
 ARTICLES = frozenset({"a", "an", "the"})  # what the scoring grid drops, as SQuAD's scorer does
 # Digits a passage may spell out: the answer completion finds an answer's "1 year" in a passage's "one year".
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+)
 
 
 @functools.lru_cache(maxsize=200_000)  # words repeat: re-ranking and sentence picking stem every word of every passage
@@ -188,7 +209,7 @@ def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, 
 def find_sequence(needle: list[str], hay: list[str]) -> list[int]:
     """Every start in `hay` where the tokens of `needle` occur in order and adjacent (none for an empty needle)."""
     n = len(needle)
-    return [i for i in range(len(hay) - n + 1) if hay[i:i + n] == needle] if n else []
+    return [i for i in range(len(hay) - n + 1) if hay[i : i + n] == needle] if n else []
 
 
 def contains_reference(answer: str, reference: str) -> bool:

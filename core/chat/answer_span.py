@@ -20,18 +20,57 @@ from typing import Sequence
 from core.base.words import NUMBER_WORDS
 
 # Words that bound a quantity, longest first so that "no more than" wins over "more than".
-QUALIFIERS = tuple(sorted((
-    "at least", "at most", "no more than", "no less than", "not more than", "not less than", "no later than",
-    "more than", "less than", "fewer than", "greater than", "up to", "over", "under", "above", "below", "about",
-    "approximately", "approx.", "around", "nearly", "almost", "roughly", "exceed", "exceeds", "exceeding", "between",
-    "within", "once", "twice", "every", "a minimum of", "a maximum of", "minimum of", "maximum of",
-), key=len, reverse=True))
+QUALIFIERS = tuple(
+    sorted(
+        (
+            "at least",
+            "at most",
+            "no more than",
+            "no less than",
+            "not more than",
+            "not less than",
+            "no later than",
+            "more than",
+            "less than",
+            "fewer than",
+            "greater than",
+            "up to",
+            "over",
+            "under",
+            "above",
+            "below",
+            "about",
+            "approximately",
+            "approx.",
+            "around",
+            "nearly",
+            "almost",
+            "roughly",
+            "exceed",
+            "exceeds",
+            "exceeding",
+            "between",
+            "within",
+            "once",
+            "twice",
+            "every",
+            "a minimum of",
+            "a maximum of",
+            "minimum of",
+            "maximum of",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
 # A question that itself names the bound ("What is the maximum weight…", "Below what temperature…") is answered
 # by the bare value: "Do not place more than 15 kg on the door" answers "the maximum" with "15 kg", and adding
 # "more than" would turn the limit upside down.
 _BOUNDED_QUESTION = re.compile(
     r"\b(?:max(?:imum)?|min(?:imum)?|limits?|at (?:least|most)|(?:no|more|less|fewer|greater) than|up to|exceed\w*|below|above|"
-    r"under|over|within|highest|lowest|largest|smallest|longest|shortest|earliest|latest|as (?:much|many|long|soon) as)\b", re.I)
+    r"under|over|within|highest|lowest|largest|smallest|longest|shortest|earliest|latest|as (?:much|many|long|soon) as)\b",
+    re.I,
+)
 _NEGATION = re.compile(r"\b(?:not|never|no|nor|cannot)\b|n't\b", re.I)
 _MARKERS = re.compile(r"\s*\[\d{1,2}\]")
 _QUANTITY_START = re.compile(r"^(?:[$€£]\s?)?\d|^(?:%s)\b" % "|".join(NUMBER_WORDS), re.I)
@@ -87,8 +126,18 @@ def complete_value(answer: str, passages: Sequence[str], question: str = "") -> 
         before = flat[:start].rstrip().lower()
         # "Do not place more than 15 kg": a negated bound is a limit, not the value's qualifier.
         negated = bool(_NEGATION.search(re.split(r"[.;:!?]", before)[-1]))
-        qualifier = "" if bounded or negated else next(
-            (q for q in QUALIFIERS if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())), "")
+        qualifier = (
+            ""
+            if bounded or negated
+            else next(
+                (
+                    q
+                    for q in QUALIFIERS
+                    if before.endswith(q) and (len(before) == len(q) or not before[-len(q) - 1].isalnum())
+                ),
+                "",
+            )
+        )
         if qualifier:
             start = len(flat[:start].rstrip()) - len(qualifier)
         else:

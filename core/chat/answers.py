@@ -51,10 +51,20 @@ class Answer:
         out = asdict(self)
         out["ran"] = self.ran
         out["sources"] = [
-            {"file": s.source, "page": s.page, "chunk_id": s.chunk_id,
-             "score": None if s.score is None else round(s.score, 4),
-             "similarity": None if s.similarity is None else round(s.similarity, 3), "text": s.text,
-             "doc_id": s.doc_id, "start": s.start, "end": s.end, "ocr": s.ocr, "flag": injection_flag(s.text)} for s in self.sources
+            {
+                "file": s.source,
+                "page": s.page,
+                "chunk_id": s.chunk_id,
+                "score": None if s.score is None else round(s.score, 4),
+                "similarity": None if s.similarity is None else round(s.similarity, 3),
+                "text": s.text,
+                "doc_id": s.doc_id,
+                "start": s.start,
+                "end": s.end,
+                "ocr": s.ocr,
+                "flag": injection_flag(s.text),
+            }
+            for s in self.sources
         ]
         return out
 
@@ -137,13 +147,19 @@ class AnswerRecord:
         """A saved answer: a chat message keeps its text under `content`, a comparison's answer under `text`."""
         return cls(
             text=str(data["content"] if "content" in data else data.get("text", "")),
-            mode=str(data.get("mode")), model=str(data.get("model")), engine=str(data.get("engine")),
+            mode=str(data.get("mode")),
+            model=str(data.get("model")),
+            engine=str(data.get("engine")),
             ran=str(data.get("ran") or ""),
             sources=tuple(SourceRecord.from_dict(s) for s in data.get("sources") or []),
-            cited=tuple(data.get("cited") or ()), flags=tuple(data.get("flags") or ()),
-            warnings=tuple(data.get("warnings") or ()), timings=Timings.from_dict(data.get("timings")),
-            incomplete=bool(data.get("incomplete")), error=str(data.get("error") or ""),
-            standalone=str(data.get("standalone") or ""), rewritten_by=str(data.get("rewritten_by") or ""),
+            cited=tuple(data.get("cited") or ()),
+            flags=tuple(data.get("flags") or ()),
+            warnings=tuple(data.get("warnings") or ()),
+            timings=Timings.from_dict(data.get("timings")),
+            incomplete=bool(data.get("incomplete")),
+            error=str(data.get("error") or ""),
+            standalone=str(data.get("standalone") or ""),
+            rewritten_by=str(data.get("rewritten_by") or ""),
             time=data.get("time"),
         )
 

@@ -24,7 +24,9 @@ _YEAR = re.compile(r"\b(1[6-9]|20)\d\d\b")
 _TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|shifts?|uses?|cycles?|washes?|programmes?|programs?|visits?|doses?)"
 _FREQUENCY = re.compile(  # "once a week", "every 6 months", "twice daily", "3 times a day": mostly words, not digits
     rf"\b(?:(?:once|twice|thrice|\d+ times)\s+(?:a|an|per|every|each|daily|weekly|monthly|yearly|annually)\b|(?:every|each)\s+(?:\d+\s+|other\s+)?{_TIME_UNIT}\b|"
-    rf"per\s+(?:day|week|month|year|hour|shift)\b|daily|weekly|fortnightly|monthly|quarterly|yearly|annually|hourly)", re.I)
+    rf"per\s+(?:day|week|month|year|hour|shift)\b|daily|weekly|fortnightly|monthly|quarterly|yearly|annually|hourly)",
+    re.I,
+)
 _ABBREVIATION = re.compile(
     r"(?:\b(?:St|Mr|Mrs|Ms|Dr|No|Nos|Inc|Co|Corp|Ltd|Jr|Sr|v|vs|Fed|Cir|App|Supp|Stat|Rev|Art|Sec|Ex|Doc|Pp|pp|al|e\.g|i\.e|U\.S)|\b[A-Z])\.$"
 )
@@ -91,9 +93,15 @@ def expected_kind(question: str) -> str | None:
         return "date"
     if re.search(r"\bhow (often|frequently)\b|\bat what (interval|frequency)\b", q):
         return "frequency"
-    if re.search(r"how (many|much|long|old|far|large|big|high|heavy|fast)|what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|\bhow\b.*\b(mg|kg|minutes|hours|days)\b", q):
+    if re.search(
+        r"how (many|much|long|old|far|large|big|high|heavy|fast)|what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|\bhow\b.*\b(mg|kg|minutes|hours|days)\b",
+        q,
+    ):
         return "number"
-    if re.search(r"^\s*who\b|\bwhich (judge|justice|person|company|agency|court|manufacturer|firm|doctor)\b|\bwhat (company|agency|court)\b", q):
+    if re.search(
+        r"^\s*who\b|\bwhich (judge|justice|person|company|agency|court|manufacturer|firm|doctor)\b|\bwhat (company|agency|court)\b",
+        q,
+    ):
         return "name"
     return None
 
@@ -159,7 +167,9 @@ def score_sentences(question: str, chunks: Sequence[Chunk]) -> list[Sentence]:
     return scored
 
 
-def select_evidence(question: str, chunks: Sequence[Chunk], max_sentences: int = 3, close: float = CLOSE_SCORE) -> list[tuple[int, Chunk]]:
+def select_evidence(
+    question: str, chunks: Sequence[Chunk], max_sentences: int = 3, close: float = CLOSE_SCORE
+) -> list[tuple[int, Chunk]]:
     """The passages cut down to their best sentences: (passage number, passage with only those sentences).
 
     The best sentence always goes in; the next ones only while they score within `close` of it (at most

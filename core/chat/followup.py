@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 from core.base.words import written_words
+from core.chat.prompts import followup_prompt
 from core.engines.base import Engine, GenerationRequest
 from core.errors import AppError
-from core.chat.prompts import followup_prompt
 
 RECENT_TURNS = 3  # turns given to the model; the rule only needs the last one
 # Openings that hang a question on the previous one.
@@ -38,9 +38,13 @@ _AUXILIARIES = frozenset(
     "is are was were be been do does did can could may might must shall should will would has have had need needs".split()
 )
 # Words that end a noun phrase: prepositions, conjunctions, auxiliaries, relative words.
-_PHRASE_END = _AUXILIARIES | _QUESTION_WORDS | frozenset(
-    "of in on at to for from by with about as into over under between through during before after and or but not that "
-    "than if then so there it its they them this these those".split()
+_PHRASE_END = (
+    _AUXILIARIES
+    | _QUESTION_WORDS
+    | frozenset(
+        "of in on at to for from by with about as into over under between through during before after and or but not that "
+        "than if then so there it its they them this these those".split()
+    )
 )
 MAX_PHRASE_WORDS = 4
 
@@ -182,7 +186,11 @@ def _replace_first_reference(text: str, referent: str) -> str:
 
 def _is_full_question(text: str) -> bool:
     words = written_words(text)
-    return bool(words) and (words[0] in _QUESTION_WORDS or words[0] in _AUXILIARIES) and any(w in _AUXILIARIES for w in words)
+    return (
+        bool(words)
+        and (words[0] in _QUESTION_WORDS or words[0] in _AUXILIARIES)
+        and any(w in _AUXILIARIES for w in words)
+    )
 
 
 def _sentence(text: str) -> str:

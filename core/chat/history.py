@@ -15,15 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from core.errors import AppError
-from core.chat.answers import Answer, AnswerRecord
 from core.base.files import write_json_atomic
+from core.chat.answers import Answer, AnswerRecord
+from core.errors import AppError
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 NO_COLLECTION = "_no-collection"
 # Saved with the question before the answer streams: what the chat shows if the page stops before the answer ends.
-INTERRUPTED = ("The answer stopped before it finished (the page was rerun or closed while it was written): "
-               "ask the question again for a full answer.")
+INTERRUPTED = (
+    "The answer stopped before it finished (the page was rerun or closed while it was written): "
+    "ask the question again for a full answer."
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,13 @@ class ChatMessage:
         role: Literal["user", "assistant"] = "user" if data.get("role") == "user" else "assistant"
         comparison = data.get("kind") == "comparison"
         return cls(
-            role=role, content=str(data.get("content", "")), time=data.get("time"),
+            role=role,
+            content=str(data.get("content", "")),
+            time=data.get("time"),
             answer=AnswerRecord.from_dict(data) if role == "assistant" and not comparison else None,
             answers=tuple(AnswerRecord.from_dict(a) for a in data.get("answers") or []) if comparison else (),
-            preferred=data.get("preferred"), pending=bool(data.get("pending")),
+            preferred=data.get("preferred"),
+            pending=bool(data.get("pending")),
         )
 
 
@@ -80,8 +85,16 @@ class Conversation:
     def start_answer(self, question: str) -> None:
         """Append the question and a placeholder answer marked incomplete: saved now, a stop mid-answer keeps both."""
         self.add_question(question)
-        self.messages.append({"role": "assistant", "content": "", "time": time.time(), "incomplete": True,
-                              "error": INTERRUPTED, "pending": True})
+        self.messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "time": time.time(),
+                "incomplete": True,
+                "error": INTERRUPTED,
+                "pending": True,
+            }
+        )
 
     def drop_unanswered(self) -> str | None:
         """Remove a trailing placeholder and its question (the question failed and is offered again); returns the question."""
@@ -97,8 +110,16 @@ class Conversation:
 
     def add_comparison(self, answers: Sequence[Answer]) -> None:
         """Append one question's answers in several modes, side by side (no preference yet)."""
-        self._put({"role": "assistant", "kind": "comparison", "content": "", "time": time.time(),
-                   "answers": [_answer_record(a) for a in answers], "preferred": None})
+        self._put(
+            {
+                "role": "assistant",
+                "kind": "comparison",
+                "content": "",
+                "time": time.time(),
+                "answers": [_answer_record(a) for a in answers],
+                "preferred": None,
+            }
+        )
 
     def _put(self, message: dict[str, Any]) -> None:
         if self.messages and self.messages[-1].get("pending"):
@@ -184,8 +205,12 @@ class ChatHistory:
             return found[0]
         if not found:
             where = f" in collection '{collection}'" if collection else ""
-            raise AppError(f"No chat {chat_id!r}{where}: list the chats and their ids with `python -m core chats list`.")
-        raise AppError(f"{chat_id!r} starts {len(found)} chat ids: give more of the id (`python -m core chats list` shows them whole).")
+            raise AppError(
+                f"No chat {chat_id!r}{where}: list the chats and their ids with `python -m core chats list`."
+            )
+        raise AppError(
+            f"{chat_id!r} starts {len(found)} chat ids: give more of the id (`python -m core chats list` shows them whole)."
+        )
 
     def _folder(self, collection: str) -> Path:
         # Collection names are validated by the store ([A-Za-z0-9._-], no ".."), so they are safe folder names.

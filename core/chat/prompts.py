@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from core.engines.base import Prompt
 from core.base.chunks import Chunk
 from core.chat.safety import defuse_passage
+from core.engines.base import Prompt
 
 # Generation should stop at these; they are also why answers never contain a blank line.
 STOP_SEQUENCES: tuple[str, ...] = ("\n\n", "\nQuestion:")
@@ -89,7 +89,10 @@ def render_passages(chunks: Sequence[Chunk], numbers: Sequence[int] | None = Non
     """The numbered passages block, each with its source and page (`numbers` keeps the sources' numbering)."""
     numbers = numbers or range(1, len(chunks) + 1)
     # Defused: a passage can neither close the <documents> fence nor add control tokens (issue: forged fences).
-    return "\n".join(f"[{i}] ({defuse_passage(c.source)}, page {c.page}) {' '.join(defuse_passage(c.text).split())}" for i, c in zip(numbers, chunks))
+    return "\n".join(
+        f"[{i}] ({defuse_passage(c.source)}, page {c.page}) {' '.join(defuse_passage(c.text).split())}"
+        for i, c in zip(numbers, chunks)
+    )
 
 
 def rag_prompt(question: str, chunks: Sequence[Chunk], evidence: Sequence[tuple[int, Chunk]] | None = None) -> Prompt:
@@ -107,7 +110,12 @@ def rag_prompt(question: str, chunks: Sequence[Chunk], evidence: Sequence[tuple[
     user = f"<documents>\n{passages}\n</documents>\n\nQuestion: {clean_question(question)}"
     # A base model's answer is one line; past it, or once it starts quoting a passage label, it is inventing.
     stops = ("\n", *dict.fromkeys(f"({c.source}" for c in chunks))
-    return Prompt(completion, ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}), stops, shared_prefix=shared)
+    return Prompt(
+        completion,
+        ({"role": "system", "content": SYSTEM_RAG}, {"role": "user", "content": user}),
+        stops,
+        shared_prefix=shared,
+    )
 
 
 def plain_prompt(question: str) -> Prompt:
@@ -115,7 +123,10 @@ def plain_prompt(question: str) -> Prompt:
 
     The completion form is exactly what fine-tuning trains on (`Question: …\\nAnswer:`).
     """
-    return Prompt(finetuned_prompt(question), ({"role": "system", "content": SYSTEM_PLAIN}, {"role": "user", "content": clean_question(question)}))
+    return Prompt(
+        finetuned_prompt(question),
+        ({"role": "system", "content": SYSTEM_PLAIN}, {"role": "user", "content": clean_question(question)}),
+    )
 
 
 SYSTEM_FOLLOWUP = (
@@ -131,4 +142,7 @@ def followup_prompt(question: str, turns: Sequence[tuple[str, str]]) -> Prompt:
     # Answers are cut short: the subject of a follow-up is in the questions, and a long answer only costs prompt time.
     history = "\n".join(f"User: {clean_question(q)}\nAssistant: {clean_answer(a)[:300]}" for q, a in turns)
     user = f"Conversation:\n{history}\n\nLast question: {clean_question(question)}\n\nStandalone question:"
-    return Prompt(f"{SYSTEM_FOLLOWUP}\n\n{user}", ({"role": "system", "content": SYSTEM_FOLLOWUP}, {"role": "user", "content": user}))
+    return Prompt(
+        f"{SYSTEM_FOLLOWUP}\n\n{user}",
+        ({"role": "system", "content": SYSTEM_FOLLOWUP}, {"role": "user", "content": user}),
+    )

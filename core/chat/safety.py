@@ -16,7 +16,10 @@ import unicodedata
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$:])")
 
 # Any spelling of the fence a model might read as one: ASCII or look-alike brackets, spaces, any case.
-_FENCE = re.compile(r"[<\uff1c\u2039\u2329\u27e8\u3008\ufe64]\s*/?\s*documents?\s*[>\uff1e\u203a\u232a\u27e9\u3009\ufe65]", re.IGNORECASE)
+_FENCE = re.compile(
+    r"[<\uff1c\u2039\u2329\u27e8\u3008\ufe64]\s*/?\s*documents?\s*[>\uff1e\u203a\u232a\u27e9\u3009\ufe65]",
+    re.IGNORECASE,
+)
 # Tag-like tokens: `<eos>`, `<start_of_turn>`, `<|im_start|>`, `</s>`; real text rarely has them once parsed.
 _TAG = re.compile(r"<(/?[A-Za-z_|][A-Za-z0-9_|]{0,40})>")
 _INSTRUCTIONS = re.compile(

@@ -18,18 +18,18 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from core.chat.answers import Answer
-from core.config import Settings
-from core.engines.base import Engine, Generation, GenerationRequest
-from core.engines.resolver import EngineOverview, Engines
-from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.chat.answer_span import complete_value
+from core.chat.answers import Answer
 from core.chat.evidence import select_evidence
 from core.chat.followup import Rewrite, Turn, standalone_question
 from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
 from core.chat.history import ChatHistory, Conversation
 from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
 from core.chat.turn import TurnStream
+from core.config import Settings
+from core.engines.base import Engine, Generation, GenerationRequest
+from core.engines.resolver import EngineOverview, Engines
+from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.index.retrieval import Method, Searcher
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
@@ -43,8 +43,10 @@ RETRIEVAL_MODES = ("rag", "hybrid")
 VARIANT_MODES = ("finetuned", "hybrid")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 SECOND_LOOK_TOKENS = 32  # the second look keeps only a short answer (grounding.SECOND_LOOK_MAX_WORDS)
-SECOND_LOOK_NOTE = ("The model first answered \"not in the documents\"; asked again with that answer set aside, it gave this one, "
-                    "which the cited passage holds: check the source.")
+SECOND_LOOK_NOTE = (
+    'The model first answered "not in the documents"; asked again with that answer set aside, it gave this one, '
+    "which the cited passage holds: check the source."
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,15 @@ class AnswerStream:
     instead of losing it.
     """
 
-    def __init__(self, answer: Answer, generation: Generation | None, started: float, keep_errors: bool = False,
-                 read: Sequence[str] = (), second_look: Callable[[], Generation] | None = None) -> None:
+    def __init__(
+        self,
+        answer: Answer,
+        generation: Generation | None,
+        started: float,
+        keep_errors: bool = False,
+        read: Sequence[str] = (),
+        second_look: Callable[[], Generation] | None = None,
+    ) -> None:
         self.answer = answer
         # A refusal by a base model reading its evidence is held back and, where the engine can ban the refusal's
         # first token, the same prompt is answered again without it (measured: README, answer quality).
@@ -122,7 +131,9 @@ class AnswerStream:
             yield "".join(held)
         if self.answer.sources and not self.answer.incomplete:
             # The page reruns after the stream, so the user reads the completed value ("at least 30 seconds").
-            self.answer.text = complete_value(self.answer.text, self._passage_texts(), self.answer.standalone or self.answer.question)
+            self.answer.text = complete_value(
+                self.answer.text, self._passage_texts(), self.answer.standalone or self.answer.question
+            )
             marker = self._attribute()
             if marker:
                 yield marker
@@ -188,8 +199,15 @@ class AnswerStream:
         if stats:
             self.answer.warnings.extend(w for w in stats.warnings if w not in self.answer.warnings)
             self.answer.served_model, self.answer.adapter = stats.served_model, stats.adapter
-            if self.answer.mode in VARIANT_MODES and self.answer.engine == "embedded" and not stats.adapter and self.answer.text:
-                self.answer.warnings.append("No adapter ran: this is the base model's answer, not the fine-tuned variant's.")
+            if (
+                self.answer.mode in VARIANT_MODES
+                and self.answer.engine == "embedded"
+                and not stats.adapter
+                and self.answer.text
+            ):
+                self.answer.warnings.append(
+                    "No adapter ran: this is the base model's answer, not the fine-tuned variant's."
+                )
 
 
 @dataclass
@@ -214,14 +232,20 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as JSON: the question, the engine, and every mode's answer labelled with its mode."""
-        return {"question": self.question, "engine": self.engine, "modes": [a.mode for a in self.answers],
-                "answers": [{k: v for k, v in a.to_dict().items() if k != "question"} for a in self.answers]}
+        return {
+            "question": self.question,
+            "engine": self.engine,
+            "modes": [a.mode for a in self.answers],
+            "answers": [{k: v for k, v in a.to_dict().items() if k != "question"} for a in self.answers],
+        }
 
 
 class ChatService:
     """Turns a question into a streamed answer in the chosen mode."""
 
-    def __init__(self, settings: Settings, retriever: Searcher, engines: Engines, history: ChatHistory | None = None) -> None:
+    def __init__(
+        self, settings: Settings, retriever: Searcher, engines: Engines, history: ChatHistory | None = None
+    ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.engines = engines
@@ -252,7 +276,9 @@ class ChatService:
         second_look: Callable[[], Generation] | None = None
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
-                raise VariantError("RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base.")
+                raise VariantError(
+                    "RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base."
+                )
             found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
             answer.timings["retrieval_ms"] = _round(found.ms)
             coverage = question_coverage(text, [c.text for c in found.chunks]) if found.chunks else 0.0
@@ -277,13 +303,23 @@ class ChatService:
             read = [c.text for _, c in evidence]
             prompt = rag_prompt(text, found.chunks, evidence)
             if getattr(engine, "bans_openings", False):
-                again = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, min(question.max_tokens, SECOND_LOOK_TOKENS),
-                                          banned_openings=REFUSAL_OPENINGS)
+                again = GenerationRequest(
+                    model,
+                    prompt,
+                    COMPLETION_STOPS,
+                    question.temperature,
+                    min(question.max_tokens, SECOND_LOOK_TOKENS),
+                    banned_openings=REFUSAL_OPENINGS,
+                )
                 second_look = lambda: engine.generate(again)  # noqa: E731 - built here, run only after a refusal
         if question.mode in VARIANT_MODES and model == question.base_model:
-            answer.warnings.append(f"The variant picked is the base model {model} itself: this is not a fine-tuned answer.")
+            answer.warnings.append(
+                f"The variant picked is the base model {model} itself: this is not a fine-tuned answer."
+            )
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
-        return AnswerStream(answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look)
+        return AnswerStream(
+            answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look
+        )
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
         """The same question in several modes on one engine: one stream per mode, each labelled with what ran.
@@ -294,7 +330,9 @@ class ChatService:
         chosen = list(dict.fromkeys(modes))  # unique, in the order given
         unknown = [m for m in chosen if m not in MODES]
         if unknown or not chosen:
-            raise ConfigError(f"Modes {', '.join(unknown) or '(none)'} are not valid: compare some of {', '.join(MODES)}.")
+            raise ConfigError(
+                f"Modes {', '.join(unknown) or '(none)'} are not valid: compare some of {', '.join(MODES)}."
+            )
         resolved = self.engines.resolve(engine)  # once: every mode runs on the same engine
         rewrite = self.standalone(question, resolved)  # once: every mode answers the same standalone question
         streams = []
@@ -303,15 +341,27 @@ class ChatService:
             try:
                 stream = self.ask(one, resolved, keep_errors=True)
             except AppError as exc:
-                failed = Answer(one.text, "", mode, resolved.name, (one.variant_model or "") if mode in VARIANT_MODES else one.base_model,
-                                incomplete=True, error=str(exc))
+                failed = Answer(
+                    one.text,
+                    "",
+                    mode,
+                    resolved.name,
+                    (one.variant_model or "") if mode in VARIANT_MODES else one.base_model,
+                    incomplete=True,
+                    error=str(exc),
+                )
                 stream = AnswerStream(failed, None, time.perf_counter())
             _record_rewrite(stream.answer, question.text, rewrite)
             streams.append(stream)
         return Comparison(question.text, resolved.name, streams)
 
-    def turn(self, conversation: Conversation, question: Question, engine: str | Engine | None = None,
-             modes: Sequence[str] | None = None) -> TurnStream:
+    def turn(
+        self,
+        conversation: Conversation,
+        question: Question,
+        engine: str | Engine | None = None,
+        modes: Sequence[str] | None = None,
+    ) -> TurnStream:
         """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`) and saved with it.
 
         Use it as a context manager (the question is saved on entering, the answer on leaving) and iterate it or its
@@ -319,7 +369,13 @@ class ChatService:
         """
         if modes is None:
             return TurnStream(self.history, conversation, question.text, lambda: [self.ask(question, engine)])
-        return TurnStream(self.history, conversation, question.text, lambda: self.compare(question, modes, engine).streams, comparing=True)
+        return TurnStream(
+            self.history,
+            conversation,
+            question.text,
+            lambda: self.compare(question, modes, engine).streams,
+            comparing=True,
+        )
 
     def standalone(self, question: Question, engine: Engine) -> Rewrite:
         """The question to search and answer: a follow-up rewritten from the recent turns, unless switched off.

@@ -22,20 +22,30 @@ from core.services import Services
 
 def add_chat_commands(sub: Any) -> None:
     """Register the `ask` and `compare` sub-commands."""
-    p = sub.add_parser("ask", help="answer a question with the LLM in one of the four modes (kept in the chat history)",
-                       description="Answer a question (or each of a file) in one mode and print it as JSON. The questions "
-                                   "and answers are kept in the chat history as the Chat page keeps them: one conversation "
-                                   "per run, under --collection (see `python -m core chats list`); --no-history keeps "
-                                   "nothing.")
+    p = sub.add_parser(
+        "ask",
+        help="answer a question with the LLM in one of the four modes (kept in the chat history)",
+        description="Answer a question (or each of a file) in one mode and print it as JSON. The questions "
+        "and answers are kept in the chat history as the Chat page keeps them: one conversation "
+        "per run, under --collection (see `python -m core chats list`); --no-history keeps "
+        "nothing.",
+    )
     p.add_argument("--mode", choices=list(MODES), default="rag")
-    p.add_argument("--no-history", action="store_true",
-                   help="do not keep the questions and answers in the chat history (by default each run is saved as "
-                        "one conversation)")
+    p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not keep the questions and answers in the chat history (by default each run is saved as "
+        "one conversation)",
+    )
     _answer_options(p)
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("compare", help="answer one question in several modes side by side (one JSON object per question)")
-    p.add_argument("--modes", default=",".join(MODES), type=_modes, help=f"comma-separated modes (default: {','.join(MODES)})")
+    p = sub.add_parser(
+        "compare", help="answer one question in several modes side by side (one JSON object per question)"
+    )
+    p.add_argument(
+        "--modes", default=",".join(MODES), type=_modes, help=f"comma-separated modes (default: {','.join(MODES)})"
+    )
     _answer_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -46,10 +56,17 @@ def _answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="base model (default: the engine's default)")
     p.add_argument("--variant", help="fine-tuned variant (finetuned and hybrid modes; default: the newest registered)")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
-                   help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
+    p.add_argument(
+        "--method",
+        type=retrieval_method,
+        choices=list(RETRIEVAL_METHODS),
+        default=None,
+        help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)",
+    )
     p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
+    p.add_argument(
+        "--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each"
+    )
     p.add_argument("question", nargs="*")
 
 
@@ -57,7 +74,9 @@ def _modes(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
-        raise argparse.ArgumentTypeError(f"unknown mode(s) {', '.join(unknown) or '(none)'}: use some of {','.join(MODES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown mode(s) {', '.join(unknown) or '(none)'}: use some of {','.join(MODES)}"
+        )
     return modes
 
 
@@ -68,9 +87,17 @@ def _question_factory(svc: Services, ns: argparse.Namespace, engine: Engine) -> 
     variant = svc.engines.variant_model(engine, ns.variant or svc.engines.newest_variant(engine) or "") or None
 
     def make(text: str, mode: str) -> Question:
-        return Question(text=text, mode=mode, collection=ns.collection, base_model=base, variant_model=variant,  # type: ignore[arg-type]
-                        top_k=ns.top_k or settings.top_k, temperature=settings.temperature if ns.temperature is None else ns.temperature,
-                        retrieval=ns.method or settings.retrieval, max_tokens=settings.max_answer_tokens)  # type: ignore[arg-type]
+        return Question(
+            text=text,
+            mode=mode,  # type: ignore[arg-type]
+            collection=ns.collection,
+            base_model=base,
+            variant_model=variant,
+            top_k=ns.top_k or settings.top_k,
+            temperature=settings.temperature if ns.temperature is None else ns.temperature,
+            retrieval=ns.method or settings.retrieval,  # type: ignore[arg-type]
+            max_tokens=settings.max_answer_tokens,
+        )
 
     return make
 
@@ -108,15 +135,18 @@ def cmd_ask(svc: Services, ns: argparse.Namespace) -> int:
     if conversation is not None and conversation.messages:
         collection = conversation.collection
         where = "no collection" if collection == NO_COLLECTION else f"collection '{collection}'"
-        print(f"kept in the chat history of {where}: `python -m core chats export {conversation.id[:8]}`",
-              file=sys.stderr)
+        print(
+            f"kept in the chat history of {where}: `python -m core chats export {conversation.id[:8]}`", file=sys.stderr
+        )
     return status
 
 
 def cmd_compare(svc: Services, ns: argparse.Namespace) -> int:
     """Answer one question (or each of a file) in every chosen mode: one JSON object with every mode's answer."""
     if not ns.collection and any(m in ("rag", "hybrid") for m in ns.modes):
-        raise ConfigError("The rag and hybrid modes retrieve from a collection: add --collection NAME, or compare --modes base,finetuned.")
+        raise ConfigError(
+            "The rag and hybrid modes retrieve from a collection: add --collection NAME, or compare --modes base,finetuned."
+        )
     engine = svc.engines.resolve(ns.engine)
     make = _question_factory(svc, ns, engine)
 

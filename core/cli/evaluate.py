@@ -18,15 +18,21 @@ def add_eval_commands(sub: Any) -> None:
     """Register `eval` under `python -m core`."""
     p = sub.add_parser("eval", help="score base/rag/finetuned/hybrid on a question set (the evaluation grid)")
     p.add_argument("--collection", default="", help="collection the rag and hybrid arms retrieve from")
-    p.add_argument("--questions", help="question file (JSONL/CSV), a Fine-tune training-set folder, "
-                                       "or finetune:NAME / sample:FILE")
+    p.add_argument(
+        "--questions", help="question file (JSONL/CSV), a Fine-tune training-set folder, or finetune:NAME / sample:FILE"
+    )
     p.add_argument("--modes", default="base,rag", help="comma-separated arms: base,rag,finetuned,hybrid")
     p.add_argument("--variant", default="", help="fine-tuned variant (default: the newest registered on the engine)")
     p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", default="", help="base model (default: the engine's default)")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
-                   help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)")
+    p.add_argument(
+        "--method",
+        type=retrieval_method,
+        choices=list(RETRIEVAL_METHODS),
+        default=None,
+        help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)",
+    )
     p.add_argument("--max-tokens", type=int, default=EvalConfig.max_tokens, help="longest answer, in tokens")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick trial)")
     p.add_argument("--judge-model", default="", help="also grade answers with this Ollama model (named in the summary)")
@@ -61,22 +67,39 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
         run = ev.load_run(ns.show)
     else:
         if not ns.questions:
-            raise EvaluationError("Give --questions FILE (JSONL/CSV, a training-set folder, finetune:NAME or sample:FILE), or --list.")
+            raise EvaluationError(
+                "Give --questions FILE (JSONL/CSV, a training-set folder, finetune:NAME or sample:FILE), or --list."
+            )
         questions = ev.load_question_set(ns.questions)
         if ns.limit > 0:
             questions = questions[: ns.limit]
         settings = svc.settings
         config = EvalConfig(
-            collection=ns.collection, arms=ns.modes.split(","), engine=ns.engine or settings.engine, base_model=ns.model,
-            variant=ns.variant, top_k=ns.top_k or settings.top_k, retrieval=ns.method or settings.retrieval,
-            max_tokens=ns.max_tokens, question_set=ns.questions, judge_model=ns.judge_model, label=ns.label,
+            collection=ns.collection,
+            arms=ns.modes.split(","),
+            engine=ns.engine or settings.engine,
+            base_model=ns.model,
+            variant=ns.variant,
+            top_k=ns.top_k or settings.top_k,
+            retrieval=ns.method or settings.retrieval,
+            max_tokens=ns.max_tokens,
+            question_set=ns.questions,
+            judge_model=ns.judge_model,
+            label=ns.label,
         )
         run = ev.run(config, questions, progress=_progress)
     if ns.rows:
         with open(ns.rows, "w", encoding="utf-8") as f:
             for row in run.rows:
                 f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    _print({"run_id": run.run_id, "state": run.status.state, "message": run.status.message,
-            "config": asdict(run.config), "rows_file": str(run_dir(svc.settings.data_dir, run.run_id) / "rows.jsonl"),
-            "summary": run.summary})
+    _print(
+        {
+            "run_id": run.run_id,
+            "state": run.status.state,
+            "message": run.status.message,
+            "config": asdict(run.config),
+            "rows_file": str(run_dir(svc.settings.data_dir, run.run_id) / "rows.jsonl"),
+            "summary": run.summary,
+        }
+    )
     return 0 if run.status.state == "done" else 1

@@ -8,14 +8,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from core.base.jobs import JobStatus
 from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions
-from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.jobs import VARIANT_ENGINES
+from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.service import TRAINING_DEFAULTS
-from core.base.jobs import JobStatus
 from core.services import Services
 
 
@@ -33,17 +33,28 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", help="model that writes the questions (default: the engine's default)")
     p.add_argument("--pairs-per-chunk", type=int, default=DatasetOptions.pairs_per_chunk)
-    p.add_argument("--new-fraction", type=float, default=DatasetOptions.new_fraction, help="share of documents held out as 'new documents'")
+    p.add_argument(
+        "--new-fraction",
+        type=float,
+        default=DatasetOptions.new_fraction,
+        help="share of documents held out as 'new documents'",
+    )
     p.add_argument("--seen-questions", type=int, default=DatasetOptions.seen_questions)
     p.add_argument("--max-chunks", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--reword", action="store_true", help="with --import: reword the seen-facts questions with the model")
-    p.add_argument("--no-wait", action="store_true", help="start the generation job and print its id instead of following it")
+    p.add_argument(
+        "--reword", action="store_true", help="with --import: reword the seen-facts questions with the model"
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="start the generation job and print its id instead of following it"
+    )
     p.set_defaults(func=cmd_dataset)
 
     p = fsub.add_parser("train", help="start a LoRA training job (detached); --wait follows it")
     p.add_argument("--dataset", required=True, help="training set name or JSONL path")
-    p.add_argument("--engine", choices=list(VARIANT_ENGINES), default="embedded", help="engine whose base model is trained")
+    p.add_argument(
+        "--engine", choices=list(VARIANT_ENGINES), default="embedded", help="engine whose base model is trained"
+    )
     p.add_argument("--base-gguf", help="base GGUF (default: the engine's model file)")
     p.add_argument("--base-hf-dir", help="a Hugging Face model folder instead of a GGUF")
     p.add_argument("--base-model", default="", help="base model name (Ollama: default DOMAINCHAT_OLLAMA_MODEL)")
@@ -57,15 +68,24 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument("--lora-alpha", type=int, default=None, help="default: 2 × the LoRA rank")
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--rag-fraction", type=float, default=defaults.rag_fraction)
-    p.add_argument("--read-passages", action="store_true",
-                   help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors")
+    p.add_argument(
+        "--read-passages",
+        action="store_true",
+        help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors",
+    )
     p.add_argument("--collection", default="", help="with --read-passages: the collection the pairs are about")
-    p.add_argument("--distractor-fraction", type=float, default=DISTRACTOR_FRACTION,
-                   help="with --read-passages: share of pairs also shown another question's passages, answered 'not in the documents'")
+    p.add_argument(
+        "--distractor-fraction",
+        type=float,
+        default=DISTRACTOR_FRACTION,
+        help="with --read-passages: share of pairs also shown another question's passages, answered 'not in the documents'",
+    )
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
     p.add_argument("--device", default=defaults.device)
     p.add_argument("--threads", type=int, default=defaults.threads)
-    p.add_argument("--cache-dir", default="", help="where GGUF→HF conversions are cached (default: DATA_DIR/finetune/base)")
+    p.add_argument(
+        "--cache-dir", default="", help="where GGUF→HF conversions are cached (default: DATA_DIR/finetune/base)"
+    )
     p.add_argument("--wait", action="store_true", help="follow the job until it ends (progress on stderr)")
     p.set_defaults(func=cmd_train)
 
@@ -124,10 +144,17 @@ def cmd_dataset(svc: Services, ns: argparse.Namespace) -> int:
     if ns.list:
         print_json([t.to_dict() for t in ft.training_sets()])
         return 0
-    options = DatasetOptions(pairs_per_chunk=ns.pairs_per_chunk, new_fraction=ns.new_fraction, seen_questions=ns.seen_questions,
-                             max_chunks=ns.max_chunks, seed=ns.seed)
+    options = DatasetOptions(
+        pairs_per_chunk=ns.pairs_per_chunk,
+        new_fraction=ns.new_fraction,
+        seen_questions=ns.seen_questions,
+        max_chunks=ns.max_chunks,
+        seed=ns.seed,
+    )
     if ns.collection:
-        job_id = ft.start_generation(ns.collection, ns.name or ns.collection.lower(), options, engine=ns.engine, model=ns.model or "")
+        job_id = ft.start_generation(
+            ns.collection, ns.name or ns.collection.lower(), options, engine=ns.engine, model=ns.model or ""
+        )
     else:
         path = Path(ns.import_file)
         if not path.is_file():
@@ -150,11 +177,27 @@ def cmd_dataset(svc: Services, ns: argparse.Namespace) -> int:
 def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
     """Start a training job (and follow it with --wait)."""
     job_id = svc.finetune.start_training(
-        ns.dataset, engine=ns.engine, base_gguf=ns.base_gguf, base_hf_dir=ns.base_hf_dir, base_model=ns.base_model,
-        variant_name=ns.variant, replace=ns.replace, epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate,
-        lora_r=ns.lora_r, lora_alpha=ns.lora_alpha, max_steps=ns.max_steps, rag_fraction=ns.rag_fraction, prompt_form=ns.prompt_form,
-        device=ns.device, threads=ns.threads, cache_dir=ns.cache_dir,
-        read_passages=ns.read_passages, collection=ns.collection, distractor_fraction=ns.distractor_fraction,
+        ns.dataset,
+        engine=ns.engine,
+        base_gguf=ns.base_gguf,
+        base_hf_dir=ns.base_hf_dir,
+        base_model=ns.base_model,
+        variant_name=ns.variant,
+        replace=ns.replace,
+        epochs=ns.epochs,
+        batch_size=ns.batch_size,
+        learning_rate=ns.learning_rate,
+        lora_r=ns.lora_r,
+        lora_alpha=ns.lora_alpha,
+        max_steps=ns.max_steps,
+        rag_fraction=ns.rag_fraction,
+        prompt_form=ns.prompt_form,
+        device=ns.device,
+        threads=ns.threads,
+        cache_dir=ns.cache_dir,
+        read_passages=ns.read_passages,
+        collection=ns.collection,
+        distractor_fraction=ns.distractor_fraction,
     )
     if not ns.wait:
         print_json({"job_id": job_id, "status": svc.finetune.job_status(job_id).to_dict()})
@@ -202,8 +245,14 @@ def cmd_register(svc: Services, ns: argparse.Namespace) -> int:
     elif ns.job:
         variant = ft.register_job(ns.job, ns.name, ns.engine, replace=ns.replace, base_model=ns.base_model)
     else:
-        variant = ft.register_adapter(ns.name, ns.engine, Path(ns.adapter), base_gguf=Path(ns.base_gguf) if ns.base_gguf else None,
-                                      base_model=ns.base_model, replace=ns.replace)
+        variant = ft.register_adapter(
+            ns.name,
+            ns.engine,
+            Path(ns.adapter),
+            base_gguf=Path(ns.base_gguf) if ns.base_gguf else None,
+            base_model=ns.base_model,
+            replace=ns.replace,
+        )
     print_json(asdict(variant))
     return 0
 
@@ -212,7 +261,9 @@ def cmd_variants(svc: Services, ns: argparse.Namespace) -> int:
     """List variants or delete one."""
     if ns.action == "delete":
         if not ns.name:
-            raise FineTuneError("`finetune variants delete` needs a variant name, e.g. `python -m core finetune variants delete manuals-v1`.")
+            raise FineTuneError(
+                "`finetune variants delete` needs a variant name, e.g. `python -m core finetune variants delete manuals-v1`."
+            )
         print_json(asdict(svc.finetune.delete_variant(ns.name, delete_ollama_model=not ns.keep_ollama_model)))
         return 0
     print_json([v.to_dict() for v in svc.finetune.variants(ns.engine)])

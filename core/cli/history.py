@@ -6,14 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.util import SubParsers, print_json
 from core.chat.history import NO_COLLECTION, Conversation, to_json, to_markdown
+from core.cli.util import SubParsers, print_json
 from core.services import Services
 
 
 def add_history_commands(sub: SubParsers) -> None:
     """Register the `chats` sub-commands."""
-    chats = sub.add_parser("chats", help="list the saved conversations or export one").add_subparsers(dest="chats_command", required=True)
+    chats = sub.add_parser("chats", help="list the saved conversations or export one").add_subparsers(
+        dest="chats_command", required=True
+    )
     p = chats.add_parser("list", help="one JSON line per conversation, most recent first")
     p.add_argument("--collection", help="only this collection's conversations (default: every collection)")
     p.set_defaults(func=cmd_chats_list)
@@ -27,18 +29,34 @@ def add_history_commands(sub: SubParsers) -> None:
 def summary(chat: Conversation) -> dict[str, Any]:
     """What `chats list` prints for a conversation."""
     questions = sum(1 for m in chat.messages if m.get("role") == "user")
-    modes = sorted({str(a.get("mode")) for m in chat.messages if m.get("role") == "assistant"
-                    for a in (m.get("answers") or [m]) if a.get("mode")})
-    return {"id": chat.id, "collection": None if chat.collection == NO_COLLECTION else chat.collection, "title": chat.title,
-            "created": round(chat.created, 3), "updated": round(chat.updated, 3), "questions": questions,
-            "messages": len(chat.messages), "modes": modes}
+    modes = sorted(
+        {
+            str(a.get("mode"))
+            for m in chat.messages
+            if m.get("role") == "assistant"
+            for a in (m.get("answers") or [m])
+            if a.get("mode")
+        }
+    )
+    return {
+        "id": chat.id,
+        "collection": None if chat.collection == NO_COLLECTION else chat.collection,
+        "title": chat.title,
+        "created": round(chat.created, 3),
+        "updated": round(chat.updated, 3),
+        "questions": questions,
+        "messages": len(chat.messages),
+        "modes": modes,
+    }
 
 
 def cmd_chats_list(svc: Services, ns: argparse.Namespace) -> int:
     """Print one JSON line per conversation."""
     history = svc.chat.history
     if ns.collection and ns.collection not in history.collections():
-        svc.library.collection_info(ns.collection)  # a clear error for a misspelt collection; an existing one has no chats yet
+        svc.library.collection_info(
+            ns.collection
+        )  # a clear error for a misspelt collection; an existing one has no chats yet
     names = [ns.collection] if ns.collection else history.collections()
     chats = [c for name in names for c in history.conversations(name)]
     for chat in sorted(chats, key=lambda c: c.updated, reverse=True):

@@ -11,14 +11,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from core.cli.chat import add_chat_commands
-from core.cli.util import SubParsers, one_or_many, print_json
-from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
-from core.errors import AppError
 from core.cli.advisor import add_advisor_commands
+from core.cli.chat import add_chat_commands
 from core.cli.evaluate import add_eval_commands
 from core.cli.finetune import add_finetune_commands
 from core.cli.history import add_history_commands
+from core.cli.util import SubParsers, one_or_many, print_json
+from core.config import RETRIEVAL_METHODS, Settings, retrieval_method
+from core.errors import AppError
 from core.library.service import Progress, UploadedFile
 from core.services import Services, build_services
 
@@ -80,7 +80,9 @@ def cmd_collections(svc: Services, ns: argparse.Namespace) -> int:
 
 def _need_name(ns: argparse.Namespace) -> str:
     if not ns.name:
-        raise AppError(f"`collections {ns.action}` needs a collection name, e.g. `python -m core collections {ns.action} manuals`.")
+        raise AppError(
+            f"`collections {ns.action}` needs a collection name, e.g. `python -m core collections {ns.action} manuals`."
+        )
     return ns.name
 
 
@@ -105,8 +107,14 @@ def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
             "method": found.method,
             "retrieval_ms": round(found.ms, 1),
             "chunks": [
-                {"source": c.source, "page": c.page, "score": None if c.score is None else round(c.score, 4),
-                 "similarity": None if c.similarity is None else round(c.similarity, 3), "chunk_id": c.chunk_id, "text": c.text}
+                {
+                    "source": c.source,
+                    "page": c.page,
+                    "score": None if c.score is None else round(c.score, 4),
+                    "similarity": None if c.similarity is None else round(c.similarity, 3),
+                    "chunk_id": c.chunk_id,
+                    "text": c.text,
+                }
                 for c in found.chunks
             ],
         }
@@ -116,17 +124,25 @@ def cmd_retrieve(svc: Services, ns: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m core`."""
-    parser = argparse.ArgumentParser(prog="python -m core", description="domainchat from the command line (JSON on stdout).")
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="domainchat from the command line (JSON on stdout)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="index files into a collection")
     p.add_argument("--collection", required=True)
     p.add_argument("files", nargs="+")
-    p.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None,
-                   help="read scanned pages and PNG/JPEG/TIFF files with OCR (default: DOMAINCHAT_OCR, on)")
+    p.add_argument(
+        "--ocr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read scanned pages and PNG/JPEG/TIFF files with OCR (default: DOMAINCHAT_OCR, on)",
+    )
     p.set_defaults(func=cmd_ingest)
 
-    docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(dest="docs_command", required=True)
+    docs = sub.add_parser("docs", help="list, delete or replace a collection's documents").add_subparsers(
+        dest="docs_command", required=True
+    )
     p = docs.add_parser("list")
     p.add_argument("--collection", required=True)
     p.set_defaults(func=cmd_docs_list)
@@ -151,16 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-overlap", type=int)
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("rebuild", help="write damaged collections afresh from the kept originals (default: what the start-up check found)")
+    p = sub.add_parser(
+        "rebuild",
+        help="write damaged collections afresh from the kept originals (default: what the start-up check found)",
+    )
     p.add_argument("--collection", action="append", help="a collection to rebuild (repeatable)")
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("retrieve", help="retrieval only (no LLM): the top chunks for a question")
     p.add_argument("--collection", required=True)
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--method", type=retrieval_method, choices=list(RETRIEVAL_METHODS), default=None,
-                   help="dense, or fused (BM25 + dense; 'hybrid' is accepted as its old name)")
-    p.add_argument("--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each")
+    p.add_argument(
+        "--method",
+        type=retrieval_method,
+        choices=list(RETRIEVAL_METHODS),
+        default=None,
+        help="dense, or fused (BM25 + dense; 'hybrid' is accepted as its old name)",
+    )
+    p.add_argument(
+        "--questions", help="question file (JSONL, JSON list or CSV with a question column); prints one JSON line each"
+    )
     p.add_argument("question", nargs="*")
     p.set_defaults(func=cmd_retrieve)
 
@@ -193,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             if health and ns.func is not cmd_rebuild:
                 collection = getattr(ns, "collection", None)
                 services.library.ensure_store_readable(collection if isinstance(collection, str) else None)
-                print(f"note: {health.summary()}", file=sys.stderr)  # another collection is damaged: this command goes on
+                print(
+                    f"note: {health.summary()}", file=sys.stderr
+                )  # another collection is damaged: this command goes on
             return int(ns.func(services, ns))
         finally:
             services.close()

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TypeAlias
 
-from core.errors import AppError
 from core.base.questions import read_questions
+from core.errors import AppError
 
 # The table each command group adds its sub-commands to (a string: argparse's class is generic to type checkers only).
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

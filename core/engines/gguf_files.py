@@ -123,7 +123,9 @@ def base_header(gguf_path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, .
     try:
         header = read_gguf_header(Path(gguf_path))
     except Exception as exc:  # noqa: BLE001 - a damaged file raises struct.error, ValueError, OSError…
-        raise VariantError(f"{Path(gguf_path).name} cannot be read as a GGUF file ({exc}): check or rebuild the file.") from exc
+        raise VariantError(
+            f"{Path(gguf_path).name} cannot be read as a GGUF file ({exc}): check or rebuild the file."
+        ) from exc
     if not header.metadata.get("general.architecture"):
         raise VariantError(f"{Path(gguf_path).name} has no general.architecture key: it is not a llama.cpp model file.")
     return dict(header.metadata), dict(header.tensors)
@@ -143,7 +145,11 @@ def validate_lora_gguf(path: Path, base_gguf: Path, variant_name: str = "") -> d
     """
     path, base_gguf = Path(path), Path(base_gguf)
     label = f"The adapter of variant '{variant_name}'" if variant_name else f"The adapter {path.name}"
-    fix = "build the variant again on the Fine-tune page, or delete it." if variant_name else "train or convert the adapter again."
+    fix = (
+        "build the variant again on the Fine-tune page, or delete it."
+        if variant_name
+        else "train or convert the adapter again."
+    )
     if not path.is_file():
         raise VariantError(f"{label} is missing ({path}): {fix}")
     if not base_gguf.is_file():
@@ -169,11 +175,15 @@ def _validate(path: Path, base_gguf: Path, label: str, fix: str) -> dict[str, An
         general_type = read_gguf_header(path).metadata.get("general.type")
         reader = gguf.GGUFReader(str(path)) if general_type == "adapter" else None
     except Exception as exc:  # noqa: BLE001 - any parse failure (struct.error, ValueError, OSError…) means "not a usable GGUF"
-        raise VariantError(f"{label} ({path}) is not a readable GGUF file ({exc.__class__.__name__}: {exc}): {fix}") from exc
+        raise VariantError(
+            f"{label} ({path}) is not a readable GGUF file ({exc.__class__.__name__}: {exc}): {fix}"
+        ) from exc
     if reader is None or _field(reader, "adapter.type") != "lora":
         adapter_type = _field(reader, "adapter.type") if reader is not None else None
-        raise VariantError(f"{label} ({path.name}) is not a LoRA adapter GGUF (general.type={general_type!r}, "
-                           f"adapter.type={adapter_type!r}): {fix}")
+        raise VariantError(
+            f"{label} ({path.name}) is not a LoRA adapter GGUF (general.type={general_type!r}, "
+            f"adapter.type={adapter_type!r}): {fix}"
+        )
     arch = _field(reader, "general.architecture")
     if arch != base_arch:
         raise VariantError(f"{label} was made for a {arch!r} model, the base {base_gguf.name} is {base_arch!r}: {fix}")
@@ -192,20 +202,32 @@ def _validate(path: Path, base_gguf: Path, label: str, fix: str) -> dict[str, An
     ranks = set()
     for target, parts in halves.items():
         if target not in base_shapes:
-            raise VariantError(f"{label} changes tensor '{target}', which the base model {base_gguf.name} does not have: "
-                               f"it was trained for another model; {fix}")
+            raise VariantError(
+                f"{label} changes tensor '{target}', which the base model {base_gguf.name} does not have: "
+                f"it was trained for another model; {fix}"
+            )
         if set(parts) != {"lora_a", "lora_b"}:
             raise VariantError(f"{label} has only {', '.join(parts)} for '{target}': the file is incomplete; {fix}")
-        a, b, w = [int(x) for x in parts["lora_a"].shape], [int(x) for x in parts["lora_b"].shape], list(base_shapes[target])
+        a, b, w = (
+            [int(x) for x in parts["lora_a"].shape],
+            [int(x) for x in parts["lora_b"].shape],
+            list(base_shapes[target]),
+        )
         # llama.cpp's own rule: a is [n_in, r], b is [r, n_out], the base weight is [n_in, n_out].
         if len(a) != 2 or len(b) != 2 or len(w) < 2 or a[0] != w[0] or b[1] != w[1] or a[1] != b[0]:
-            raise VariantError(f"{label} has shapes {tuple(a)} x {tuple(b)} for '{target}' (base {tuple(w)}): "
-                               f"it was trained for another model; {fix}")
+            raise VariantError(
+                f"{label} has shapes {tuple(a)} x {tuple(b)} for '{target}' (base {tuple(w)}): "
+                f"it was trained for another model; {fix}"
+            )
         for half in parts.values():
             if half.tensor_type not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
-                raise VariantError(f"{label}: {half.name} is {half.tensor_type.name}; only F32/F16 adapters are supported: {fix}")
+                raise VariantError(
+                    f"{label}: {half.name} is {half.tensor_type.name}; only F32/F16 adapters are supported: {fix}"
+                )
             if not np.isfinite(np.asarray(half.data, dtype=np.float32)).all():
-                raise VariantError(f"{label}: {half.name} contains NaN or infinite values (training diverged: lower the learning rate).")
+                raise VariantError(
+                    f"{label}: {half.name} contains NaN or infinite values (training diverged: lower the learning rate)."
+                )
         ranks.add(a[1])
     return {"tensors": len(halves), "rank": sorted(ranks), "alpha": float(alpha), "architecture": base_arch}
 
@@ -220,20 +242,41 @@ print(json.dumps(outs))
 """
 
 
-def smoke_generate(model_gguf: Path, prompts: Sequence[str], lora: Path | None = None, max_tokens: int = 24,
-                   stop: Sequence[str] = ("\n\n", "\nQuestion:"), timeout_s: float = 180.0) -> list[str]:
+def smoke_generate(
+    model_gguf: Path,
+    prompts: Sequence[str],
+    lora: Path | None = None,
+    max_tokens: int = 24,
+    stop: Sequence[str] = ("\n\n", "\nQuestion:"),
+    timeout_s: float = 180.0,
+) -> list[str]:
     """Greedy completions from llama.cpp run in a child process (a bad file crashes the child, not us)."""
-    payload = json.dumps({"model": str(model_gguf), "lora": str(lora) if lora else "", "prompts": list(prompts),
-                          "max_tokens": max_tokens, "stop": list(stop)})
+    payload = json.dumps(
+        {
+            "model": str(model_gguf),
+            "lora": str(lora) if lora else "",
+            "prompts": list(prompts),
+            "max_tokens": max_tokens,
+            "stop": list(stop),
+        }
+    )
     try:
-        proc = subprocess.run([sys.executable, "-c", _SMOKE_CODE, payload], capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, "-c", _SMOKE_CODE, payload], capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
-        raise VariantError(f"llama.cpp did not answer within {timeout_s:.0f} s with {Path(model_gguf).name}: the machine may be overloaded; try again.") from None
+        raise VariantError(
+            f"llama.cpp did not answer within {timeout_s:.0f} s with {Path(model_gguf).name}: the machine may be overloaded; try again."
+        ) from None
     if proc.returncode != 0:
         what = f"{Path(model_gguf).name}" + (f" with adapter {Path(lora).name}" if lora else "")
         tail = (proc.stderr or "").strip().splitlines()[-3:]
-        raise VariantError(f"llama.cpp could not run {what} (exit {proc.returncode}: {' | '.join(tail)}): the file is not usable; build the variant again.")
+        raise VariantError(
+            f"llama.cpp could not run {what} (exit {proc.returncode}: {' | '.join(tail)}): the file is not usable; build the variant again."
+        )
     try:
         return list(json.loads(proc.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError):
-        raise VariantError(f"llama.cpp gave no readable answer for {Path(model_gguf).name}: build the variant again.") from None
+        raise VariantError(
+            f"llama.cpp gave no readable answer for {Path(model_gguf).name}: build the variant again."
+        ) from None

@@ -21,6 +21,7 @@ import pydantic
 
 from core.config import Settings
 from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, ModelInfo
+from core.engines.variants import VariantRegistry
 from core.errors import (
     AppError,
     EngineError,
@@ -30,7 +31,6 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
-from core.engines.variants import VariantRegistry
 
 DEFAULT_PORT = 11434
 CHARS_PER_TOKEN = 3.5  # conservative for English prose; the real ratio is 3.5–4.5
@@ -184,7 +184,9 @@ def _classify(
                 listing = f" Available: {', '.join(available)}."
             else:
                 listing = " No model is pulled yet."
-            return ModelNotFoundError(f"Model '{name}' is not pulled on Ollama at {host}: run `ollama pull {name}`.{listing}")
+            return ModelNotFoundError(
+                f"Model '{name}' is not pulled on Ollama at {host}: run `ollama pull {name}`.{listing}"
+            )
         status = f" (HTTP {exc.status_code})" if exc.status_code > 0 else ""
         return EngineError(
             f"Ollama at {host} could not answer{for_model}{status}: {text}. "
@@ -199,7 +201,9 @@ def _classify(
             f"The server at {host} sent a reply that is not Ollama's API ({exc.__class__.__name__}): "
             "check that OLLAMA_HOST points to an Ollama server, and update Ollama if it is old."
         )
-    return EngineError(f"Ollama at {host} failed{for_model} ({exc.__class__.__name__}: {exc}): retry, or check the log of `ollama serve`.")
+    return EngineError(
+        f"Ollama at {host} failed{for_model} ({exc.__class__.__name__}: {exc}): retry, or check the log of `ollama serve`."
+    )
 
 
 def _model_in_error(text: str) -> str | None:
@@ -267,7 +271,9 @@ class OllamaEngine:
         try:
             names = sorted(m.model or "" for m in self._status_client.list().models)
         except Exception as exc:  # noqa: BLE001 - status reports every failure as a message
-            err = translate_ollama_error(exc, self.host, connect_timeout_s=self._status_connect_s, read_timeout_s=self._status_read_s)
+            err = translate_ollama_error(
+                exc, self.host, connect_timeout_s=self._status_connect_s, read_timeout_s=self._status_read_s
+            )
             return EngineStatus(engine="ollama", ok=False, address=self.host, message=str(err))
         default = self.settings.ollama_model
         message = f"Ollama at {self.host}: {len(names)} model(s)."
@@ -278,7 +284,9 @@ class OllamaEngine:
     def version(self) -> str:
         """The server's version string (GET /api/version)."""
         try:
-            with httpx.Client(base_url=self.host, timeout=httpx.Timeout(STATUS_READ_TIMEOUT_S, connect=STATUS_CONNECT_TIMEOUT_S)) as http:
+            with httpx.Client(
+                base_url=self.host, timeout=httpx.Timeout(STATUS_READ_TIMEOUT_S, connect=STATUS_CONNECT_TIMEOUT_S)
+            ) as http:
                 r = http.get("/api/version")
                 r.raise_for_status()
                 return str(r.json().get("version", ""))
@@ -300,7 +308,14 @@ class OllamaEngine:
         for t in sorted(tags, key=lambda t: t.model or ""):
             if _full(t.model or "") in variant_models:
                 continue  # listed once, as the variant it is
-            out.append(ModelInfo(name=t.model or "", kind="base", size_bytes=int(t.size) if t.size is not None else None, detail=_detail(t)))
+            out.append(
+                ModelInfo(
+                    name=t.model or "",
+                    kind="base",
+                    size_bytes=int(t.size) if t.size is not None else None,
+                    detail=_detail(t),
+                )
+            )
         for v in variants:
             target = v.ollama_model or v.name
             present = _full(target) in names
@@ -376,12 +391,19 @@ class OllamaEngine:
         parameters = parse_parameters(show.get("parameters", ""))
         try:
             digest = self._client.create_blob(Path(gguf))
-            response = self._client.create(model=name, files={"model.gguf": digest}, template=show.get("template") or None,
-                                           parameters=parameters or None, stream=False)
+            response = self._client.create(
+                model=name,
+                files={"model.gguf": digest},
+                template=show.get("template") or None,
+                parameters=parameters or None,
+                stream=False,
+            )
         except Exception as exc:  # noqa: BLE001 - the one translation point words it
             raise self.translate(exc, name) from exc
         if getattr(response, "status", "success") not in ("success", None):
-            raise VariantError(f"Ollama did not create {name} (status {response.status!r}): see the log of `ollama serve`.")
+            raise VariantError(
+                f"Ollama did not create {name} (status {response.status!r}): see the log of `ollama serve`."
+            )
         return digest
 
     def delete_model(self, name: str) -> None:
@@ -391,12 +413,23 @@ class OllamaEngine:
         except Exception as exc:  # noqa: BLE001
             raise self.translate(exc, name) from exc
 
-    def chat_once(self, model: str, messages: Sequence[dict[str, str]], *, max_tokens: int = 24, temperature: float = 0.0,
-                  seed: int = 0) -> str:
+    def chat_once(
+        self,
+        model: str,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 24,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> str:
         """One whole (not streamed) answer over /api/chat."""
         try:
-            reply = self._client.chat(model=self.resolve_model(model), messages=[dict(m) for m in messages], stream=False,
-                                      options={"temperature": temperature, "num_predict": max_tokens, "seed": seed})
+            reply = self._client.chat(
+                model=self.resolve_model(model),
+                messages=[dict(m) for m in messages],
+                stream=False,
+                options={"temperature": temperature, "num_predict": max_tokens, "seed": seed},
+            )
         except Exception as exc:  # noqa: BLE001
             raise self.translate(exc, model) from exc
         return reply.message.content or ""

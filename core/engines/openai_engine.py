@@ -220,8 +220,9 @@ class OpenAIEngine:
         error.__suppress_context__ = True
         return error
 
-    def _classify(self, exc: BaseException, model: str | None, attempts: Attempts | None,
-                  max_tokens: int | None) -> AppError:
+    def _classify(
+        self, exc: BaseException, model: str | None, attempts: Attempts | None, max_tokens: int | None
+    ) -> AppError:
         if isinstance(exc, AppError):
             return exc
         url = self.base_url
@@ -263,8 +264,9 @@ class OpenAIEngine:
             f"The openai client failed{for_model} ({exc.__class__.__name__}: {exc}): check the server at {url}."
         )
 
-    def _classify_status(self, exc: openai.APIStatusError, model: str | None, attempts: Attempts | None,
-                         max_tokens: int | None) -> AppError:
+    def _classify_status(
+        self, exc: openai.APIStatusError, model: str | None, attempts: Attempts | None, max_tokens: int | None
+    ) -> AppError:
         url = self.base_url
         status = exc.status_code
         text = _server_text(exc)

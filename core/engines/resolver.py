@@ -16,8 +16,8 @@ from core.config import ENGINE_CHOICES, Settings
 from core.engines.base import Engine, EngineStatus
 from core.engines.embedded import EmbeddedEngine
 from core.engines.ollama_engine import OllamaEngine
-from core.errors import ConfigError
 from core.engines.variants import Variant, VariantRegistry
+from core.errors import ConfigError
 
 EngineName = Literal["ollama", "embedded"]
 PROBE_TTL_S = 5.0  # an Ollama that starts or stops is noticed within this many seconds
@@ -144,5 +144,13 @@ class Engines:
         variants = [m.name for m in models if m.kind == "variant"]
         default = self.default_model(engine)
         choices = variants + ([m for m in base if m != default] if engine.name == "ollama" else [])
-        return EngineOverview(requested=(requested or self.settings.engine), engine=engine.name, status=status, probe=probe,
-                              default_model=default, base_models=base or [default], variants=variants, variant_choices=choices)
+        return EngineOverview(
+            requested=(requested or self.settings.engine),
+            engine=engine.name,
+            status=status,
+            probe=probe,
+            default_model=default,
+            base_models=base or [default],
+            variants=variants,
+            variant_choices=choices,
+        )

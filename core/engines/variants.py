@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import VariantError
-from core.base.names import validate_name
 from core.base.files import write_json_atomic
-
+from core.base.names import validate_name
+from core.errors import VariantError
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,9 @@ def validate_variant_name(name: str) -> str:
 
 
 def _plain_file_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and Path(name).name == name and "\\" not in name and "\x00" not in name
+    return (
+        bool(name) and name not in (".", "..") and Path(name).name == name and "\\" not in name and "\x00" not in name
+    )
 
 
 class VariantRegistry:
@@ -64,7 +65,9 @@ class VariantRegistry:
                 except (ValueError, TypeError):
                     continue  # a half-written or foreign file is not a variant
                 # A record naming another folder, or an adapter outside its own, is not listed (`get` explains why).
-                if variant.name == meta.parent.name and (variant.engine != "embedded" or _plain_file_name(variant.adapter_file)):
+                if variant.name == meta.parent.name and (
+                    variant.engine != "embedded" or _plain_file_name(variant.adapter_file)
+                ):
                     out.append(variant)
         out = [v for v in out if engine is None or v.engine == engine]
         return sorted(out, key=lambda v: v.created, reverse=True)
@@ -73,19 +76,27 @@ class VariantRegistry:
         """The variant called `name`."""
         meta = self.folder(name) / "variant.json"
         if not meta.is_file():
-            raise VariantError(f"No fine-tuned variant called {name!r}: build one on the Fine-tune page or pick another.")
+            raise VariantError(
+                f"No fine-tuned variant called {name!r}: build one on the Fine-tune page or pick another."
+            )
         try:
             variant = Variant(**json.loads(meta.read_text(encoding="utf-8")))
         except (ValueError, TypeError):
-            raise VariantError(f"The record of variant {name!r} is damaged: delete the variant and build it again.") from None
+            raise VariantError(
+                f"The record of variant {name!r} is damaged: delete the variant and build it again."
+            ) from None
         if variant.name != name:
-            raise VariantError(f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and build it again.")
+            raise VariantError(
+                f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and build it again."
+            )
         return variant
 
     def check_free(self, name: str, replace: bool = False) -> str:
         """Return `name` if a new variant may take it (valid, and unused unless replacing); VariantError otherwise."""
         if not replace and (self.folder(name) / "variant.json").is_file():
-            raise VariantError(f"A variant called {name!r} already exists: pick another name, or delete it first (or replace it).")
+            raise VariantError(
+                f"A variant called {name!r} already exists: pick another name, or delete it first (or replace it)."
+            )
         return name
 
     def adapter_path(self, variant: Variant) -> Path:

@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from core.base.files import write_bytes_atomic, write_text_atomic
 from core.base.questions import read_questions
+from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
 from core.errors import AppError, FineTuneError
 from core.evaluation.metrics import judge_containment
-from core.base.files import write_bytes_atomic, write_text_atomic
-from core.library.service import UploadedFile, safe_display_name
-from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
 from core.library.samples import SAMPLES_DIR
+from core.library.service import UploadedFile, safe_display_name
 
 DEFAULT_COLLECTION = "update-test"
 DEFAULT_EPOCHS = 10  # the training defaults (core.finetune.jobs.TrainConfig)
@@ -114,7 +114,9 @@ class UpdateTestResult:
     arms: list[str]
     reindex: dict[str, Any]
     retrain: RetrainCost
-    summary: dict[str, dict[str, dict[str, int]]]  # arm -> phase (before|after) -> answers giving the old / new figure, of n
+    summary: dict[
+        str, dict[str, dict[str, int]]
+    ]  # arm -> phase (before|after) -> answers giving the old / new figure, of n
     questions: list[dict[str, Any]]
     skipped: list[str]
     created: float = field(default_factory=time.time)
@@ -137,15 +139,32 @@ class UpdateTestResult:
 
     def figures(self) -> list[ModeFigures]:
         """Per mode: how many answers gave the old and the new figure, before and after the update."""
-        return [ModeFigures(arm, int(phases["before"]["n"]), int(phases["before"]["old"]), int(phases["before"]["new"]),
-                            int(phases["after"]["old"]), int(phases["after"]["new"]))
-                for arm, phases in self.summary.items()]
+        return [
+            ModeFigures(
+                arm,
+                int(phases["before"]["n"]),
+                int(phases["before"]["old"]),
+                int(phases["before"]["new"]),
+                int(phases["after"]["old"]),
+                int(phases["after"]["new"]),
+            )
+            for arm, phases in self.summary.items()
+        ]
 
     def answers(self) -> list[ChangedAnswer]:
         """Every answer, per question and mode, before and after the update."""
-        return [ChangedAnswer(q["question"], q["old_answer"], q["answer"], arm,
-                              before=q["before"][arm]["text"], after=q["after"][arm]["text"])
-                for q in self.questions for arm in self.arms]
+        return [
+            ChangedAnswer(
+                q["question"],
+                q["old_answer"],
+                q["answer"],
+                arm,
+                before=q["before"][arm]["text"],
+                after=q["after"][arm]["text"],
+            )
+            for q in self.questions
+            for arm in self.arms
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -158,14 +177,23 @@ class UpdateTestResult:
         """A saved result read back (`to_dict()`'s JSON; the ratio is recomputed from the figures it came from)."""
         retrain = raw.get("retrain") or {}
         return cls(
-            collection=str(raw.get("collection") or ""), document=str(raw.get("document") or ""),
-            engine=str(raw.get("engine") or ""), base_model=str(raw.get("base_model") or ""),
-            variant=raw.get("variant") or None, arms=list(raw.get("arms") or []),
+            collection=str(raw.get("collection") or ""),
+            document=str(raw.get("document") or ""),
+            engine=str(raw.get("engine") or ""),
+            base_model=str(raw.get("base_model") or ""),
+            variant=raw.get("variant") or None,
+            arms=list(raw.get("arms") or []),
             reindex=dict(raw.get("reindex") or {}),
-            retrain=RetrainCost(_float_or_none(retrain.get("seconds")), bool(retrain.get("estimated")),
-                                str(retrain.get("basis") or ""), dict(retrain.get("detail") or {})),
-            summary=dict(raw.get("summary") or {}), questions=list(raw.get("questions") or []),
-            skipped=list(raw.get("skipped") or []), created=float(raw.get("created") or 0.0),
+            retrain=RetrainCost(
+                _float_or_none(retrain.get("seconds")),
+                bool(retrain.get("estimated")),
+                str(retrain.get("basis") or ""),
+                dict(retrain.get("detail") or {}),
+            ),
+            summary=dict(raw.get("summary") or {}),
+            questions=list(raw.get("questions") or []),
+            skipped=list(raw.get("skipped") or []),
+            created=float(raw.get("created") or 0.0),
         )
 
 
@@ -178,7 +206,9 @@ def read_changed_facts(path: Path) -> list[ChangedFact]:
     facts = []
     for number, item in enumerate(read_questions(Path(path)), 1):
         if not item.answer or not item.old_answer:
-            raise UpdateTestError(f"{path}: question {number} needs both \"answer\" (the new version's) and \"old_answer\" (the old version's).")
+            raise UpdateTestError(
+                f'{path}: question {number} needs both "answer" (the new version\'s) and "old_answer" (the old version\'s).'
+            )
         facts.append(ChangedFact(item.question, item.answer, item.old_answer, item.page, item.source))
     if not facts:
         raise UpdateTestError(f"{path} holds no question: add one JSON object per changed fact.")
@@ -213,7 +243,9 @@ class UpdateTestService:
         facts = read_changed_facts(config.questions)
         old, new = self._read(config.old_file), self._read(config.new_file)
         if hashlib.sha256(old.data).digest() == hashlib.sha256(new.data).digest():
-            raise UpdateTestError("The old and the new version have the same bytes: give two different versions of the document.")
+            raise UpdateTestError(
+                "The old and the new version have the same bytes: give two different versions of the document."
+            )
         unknown = [a for a in config.arms if a not in MODES]
         if unknown or not config.arms:
             raise UpdateTestError(f"Unknown arms {unknown or '(none)'}: use some of {', '.join(MODES)}.")
@@ -223,27 +255,47 @@ class UpdateTestService:
         base = engines.default_model(engine)
         variant = engines.variant_model(engine, config.variant or engines.newest_variant(engine) or "") or None
         arms = [a for a in config.arms if a not in VARIANT_MODES or variant]
-        skipped = [f"{a}: no fine-tuned variant on the {engine.name} engine; build one on the Fine-tune page to measure it"
-                   for a in config.arms if a not in arms]
+        skipped = [
+            f"{a}: no fine-tuned variant on the {engine.name} engine; build one on the Fine-tune page to measure it"
+            for a in config.arms
+            if a not in arms
+        ]
 
         report("Indexing the old version", 0, 1)
         name = self._index_old_version(config.collection, old)
         total = len(facts) * len(arms) * 2
-        answers_before = self._answer_all(engine, config.collection, base, variant, arms, facts, "before", report, 0, total)
+        answers_before = self._answer_all(
+            engine, config.collection, base, variant, arms, facts, "before", report, 0, total
+        )
         report("Indexing the new version", len(facts) * len(arms), total)
         replaced = self.svc.library.replace_document(config.collection, UploadedFile(name, new.data))
         if replaced.status != "replaced":
             raise UpdateTestError(f"The new version was not indexed ({replaced.status}): {replaced.reason}")
-        answers_after = self._answer_all(engine, config.collection, base, variant, arms, facts, "after", report, len(facts) * len(arms), total)
+        answers_after = self._answer_all(
+            engine, config.collection, base, variant, arms, facts, "after", report, len(facts) * len(arms), total
+        )
         report("Costing a re-training", total, total)
         retrain = self.retrain_cost(engine.name, variant, config, facts)
 
         rows, summary = _score(facts, arms, answers_before, answers_after)
         result = UpdateTestResult(
-            collection=config.collection, document=name, engine=engine.name, base_model=base, variant=variant, arms=arms,
-            reindex={"seconds": replaced.seconds, "chunks": replaced.chunks, "previous_chunks": replaced.previous_chunks,
-                     "pages": replaced.pages, "version": replaced.version},
-            retrain=retrain, summary=summary, questions=rows, skipped=skipped,
+            collection=config.collection,
+            document=name,
+            engine=engine.name,
+            base_model=base,
+            variant=variant,
+            arms=arms,
+            reindex={
+                "seconds": replaced.seconds,
+                "chunks": replaced.chunks,
+                "previous_chunks": replaced.previous_chunks,
+                "pages": replaced.pages,
+                "version": replaced.version,
+            },
+            retrain=retrain,
+            summary=summary,
+            questions=rows,
+            skipped=skipped,
         )
         self._save(result)
         return result
@@ -253,12 +305,22 @@ class UpdateTestService:
         saved = latest_result(self.svc.settings.data_dir)
         return None if saved is None else UpdateTestResult.from_dict(saved)
 
-    def run_uploads(self, old: UploadedFile, new: UploadedFile, questions: UploadedFile, arms: Sequence[str], engine: str | None = None,
-                    progress: ProgressFn | None = None, probe_training: bool = True) -> UpdateTestResult:
+    def run_uploads(
+        self,
+        old: UploadedFile,
+        new: UploadedFile,
+        questions: UploadedFile,
+        arms: Sequence[str],
+        engine: str | None = None,
+        progress: ProgressFn | None = None,
+        probe_training: bool = True,
+    ) -> UpdateTestResult:
         """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
         if safe_display_name(old.name) != safe_display_name(new.name):
-            raise UpdateTestError(f"The two versions must have the same file name (a new version replaces the old one): "
-                                  f"got '{safe_display_name(old.name)}' and '{safe_display_name(new.name)}'.")
+            raise UpdateTestError(
+                f"The two versions must have the same file name (a new version replaces the old one): "
+                f"got '{safe_display_name(old.name)}' and '{safe_display_name(new.name)}'."
+            )
         folder = results_dir(self.svc.settings.data_dir) / "inputs" / time.strftime("%Y%m%d-%H%M%S")
         paths = []
         for sub, upload in (("old", old), ("new", new), ("questions", questions)):
@@ -266,14 +328,25 @@ class UpdateTestService:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, upload.data)
             paths.append(path)
-        return self.run(UpdateTestConfig(paths[0], paths[1], paths[2], arms=list(arms), engine=engine, probe_training=probe_training), progress)
+        return self.run(
+            UpdateTestConfig(
+                paths[0], paths[1], paths[2], arms=list(arms), engine=engine, probe_training=probe_training
+            ),
+            progress,
+        )
 
     @staticmethod
     def sample_config(arms: Sequence[str], engine: str | None = None, probe_training: bool = True) -> UpdateTestConfig:
         """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
         update = SAMPLES_DIR / "update"
-        return UpdateTestConfig(SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf", update / "aquaflow-dishwasher-manual.pdf",
-                                update / "changed-facts.questions.jsonl", arms=list(arms), engine=engine, probe_training=probe_training)
+        return UpdateTestConfig(
+            SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf",
+            update / "aquaflow-dishwasher-manual.pdf",
+            update / "changed-facts.questions.jsonl",
+            arms=list(arms),
+            engine=engine,
+            probe_training=probe_training,
+        )
 
     # --- steps ---------------------------------------------------------------------------------
 
@@ -298,48 +371,83 @@ class UpdateTestService:
         if result.status == "rejected":
             raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
         if result.status == "duplicate":
-            raise UpdateTestError(f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use another collection.")
+            raise UpdateTestError(
+                f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use another collection."
+            )
         return result.name
 
-    def _answer_all(self, engine: Any, collection: str, base: str, variant: str | None, arms: Sequence[str], facts: Sequence[ChangedFact],
-                    phase: str, report: ProgressFn, done: int, total: int) -> dict[tuple[int, str], dict[str, Any]]:
+    def _answer_all(
+        self,
+        engine: Any,
+        collection: str,
+        base: str,
+        variant: str | None,
+        arms: Sequence[str],
+        facts: Sequence[ChangedFact],
+        phase: str,
+        report: ProgressFn,
+        done: int,
+        total: int,
+    ) -> dict[tuple[int, str], dict[str, Any]]:
         settings = self.svc.settings
         out: dict[tuple[int, str], dict[str, Any]] = {}
         for i, fact in enumerate(facts):
             for arm in arms:
                 report(f"Answering {phase} the change: {arm}, question {i + 1} of {len(facts)}", done, total)
                 question = Question(
-                    text=fact.question, mode=arm, collection=collection if arm in RETRIEVAL_MODES else None,  # type: ignore[arg-type]
-                    base_model=base, variant_model=variant, top_k=settings.top_k, temperature=0.0,
-                    retrieval=settings.retrieval, max_tokens=min(settings.max_answer_tokens, 96),
+                    text=fact.question,
+                    mode=arm,  # type: ignore[arg-type]
+                    collection=collection if arm in RETRIEVAL_MODES else None,
+                    base_model=base,
+                    variant_model=variant,
+                    top_k=settings.top_k,
+                    temperature=0.0,
+                    retrieval=settings.retrieval,
+                    max_tokens=min(settings.max_answer_tokens, 96),
                 )
                 stream = self.svc.chat.ask(question, engine)
                 for _ in stream:
                     pass
                 answer = stream.answer
-                out[(i, arm)] = {"text": answer.text, "total_ms": answer.timings.get("total_ms"), "error": answer.error,
-                                 "sources": [f"{s.source} p.{s.page}" for s in answer.sources]}
+                out[(i, arm)] = {
+                    "text": answer.text,
+                    "total_ms": answer.timings.get("total_ms"),
+                    "error": answer.error,
+                    "sources": [f"{s.source} p.{s.page}" for s in answer.sources],
+                }
                 done += 1
         return out
 
-    def retrain_cost(self, engine: str, variant: str | None, config: UpdateTestConfig, facts: Sequence[ChangedFact]) -> RetrainCost:
+    def retrain_cost(
+        self, engine: str, variant: str | None, config: UpdateTestConfig, facts: Sequence[ChangedFact]
+    ) -> RetrainCost:
         """The recorded cost of re-training `variant`, else an estimate from this machine's measured training speed."""
         if variant:
             record = next((v for v in self.svc.variants.list() if variant in (v.name, v.ollama_model)), None)
             wall = (record.cost or {}).get("wall_s") if record else None
             if wall:
-                return RetrainCost(float(wall), False, f"recorded: training variant {record.name} took {float(wall):.0f} s on this machine",  # type: ignore[union-attr]
-                                   dict(record.cost))  # type: ignore[union-attr]
+                return RetrainCost(
+                    float(wall),
+                    False,
+                    f"recorded: training variant {record.name} took {float(wall):.0f} s on this machine",  # type: ignore[union-attr]
+                    dict(record.cost),  # type: ignore[union-attr]
+                )
         speed = self._measured_speed()
         if speed is None and config.probe_training:
             speed = self._probe_speed(config, facts)
         if speed is None:
-            return RetrainCost(None, True, "unknown: no training has run on this machine yet; train a variant (Fine-tune page) to record one")
+            return RetrainCost(
+                None,
+                True,
+                "unknown: no training has run on this machine yet; train a variant (Fine-tune page) to record one",
+            )
         pairs, pairs_basis = self._training_set_size()
         steps = math.ceil(pairs / DEFAULT_BATCH) * DEFAULT_EPOCHS
         seconds = speed["load_s"] + steps * speed["s_per_step"]
-        basis = (f"estimate: {pairs} pairs ({pairs_basis}) × {DEFAULT_EPOCHS} epochs = {steps} steps at {speed['s_per_step']:.2f} s per step "
-                 f"+ {speed['load_s']:.0f} s loading, measured {speed['source']}")
+        basis = (
+            f"estimate: {pairs} pairs ({pairs_basis}) × {DEFAULT_EPOCHS} epochs = {steps} steps at {speed['s_per_step']:.2f} s per step "
+            f"+ {speed['load_s']:.0f} s loading, measured {speed['source']}"
+        )
         return RetrainCost(round(seconds, 1), True, basis, {"pairs": pairs, "steps": steps, **speed})
 
     def _measured_speed(self) -> dict[str, Any] | None:
@@ -347,8 +455,12 @@ class UpdateTestService:
         for status in self.svc.finetune.training_jobs():
             cost = status.cost
             if cost.get("s_per_step") and cost.get("steps"):
-                return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
-                        "source": f"by training job {status.job_id}", "batch_size": cost.get("batch_size")}
+                return {
+                    "s_per_step": float(cost["s_per_step"]),
+                    "load_s": float(cost.get("load_s") or 0.0),
+                    "source": f"by training job {status.job_id}",
+                    "batch_size": cost.get("batch_size"),
+                }
         return None
 
     def _probe_speed(self, config: UpdateTestConfig, facts: Sequence[ChangedFact]) -> dict[str, Any] | None:
@@ -368,8 +480,12 @@ class UpdateTestService:
         cost = dict(status.extra.get("cost") or {})
         if status.state != "done" or not cost.get("s_per_step"):
             return None
-        return {"s_per_step": float(cost["s_per_step"]), "load_s": float(cost.get("load_s") or 0.0),
-                "source": f"now by a {cost.get('steps')}-step probe job ({job})", "batch_size": cost.get("batch_size")}
+        return {
+            "s_per_step": float(cost["s_per_step"]),
+            "load_s": float(cost.get("load_s") or 0.0),
+            "source": f"now by a {cost.get('steps')}-step probe job ({job})",
+            "batch_size": cost.get("batch_size"),
+        }
 
     def _training_set_size(self) -> tuple[int, str]:
         for info in self.svc.finetune.training_sets():
@@ -387,8 +503,12 @@ class UpdateTestService:
         return path
 
 
-def _score(facts: Sequence[ChangedFact], arms: Sequence[str], before: dict[tuple[int, str], dict[str, Any]],
-           after: dict[tuple[int, str], dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+def _score(
+    facts: Sequence[ChangedFact],
+    arms: Sequence[str],
+    before: dict[tuple[int, str], dict[str, Any]],
+    after: dict[tuple[int, str], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
     """Per question and arm: whether the answer gives the old or the new figure; per arm and phase: the counts.
 
     Before the update the old figure is the right answer, after it the new one.
@@ -396,7 +516,13 @@ def _score(facts: Sequence[ChangedFact], arms: Sequence[str], before: dict[tuple
     summary = {arm: {phase: {"old": 0, "new": 0, "n": len(facts)} for phase in ("before", "after")} for arm in arms}
     rows = []
     for i, fact in enumerate(facts):
-        row: dict[str, Any] = {"question": fact.question, "old_answer": fact.old_answer, "answer": fact.answer, "before": {}, "after": {}}
+        row: dict[str, Any] = {
+            "question": fact.question,
+            "old_answer": fact.old_answer,
+            "answer": fact.answer,
+            "before": {},
+            "after": {},
+        }
         for phase, answers in (("before", before), ("after", after)):
             for arm in arms:
                 given = answers[(i, arm)]

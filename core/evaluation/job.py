@@ -12,21 +12,26 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.base.jobs import JobContext, JobKind, run_job_main
+from core.base.questions import EvalQuestion, write_questions
+from core.chat.history import ChatHistory
 from core.chat.service import ChatService
 from core.config import Settings
-from core.index.embeddings import make_embedder
 from core.engines.resolver import Engines
 from core.errors import EvaluationError
 from core.evaluation.recorded import RecordedRetriever
 from core.evaluation.runner import run_evaluation
 from core.evaluation.runs import EvalConfig
-from core.chat.history import ChatHistory
-from core.base.jobs import JobContext, JobKind, run_job_main
-from core.base.questions import EvalQuestion, write_questions
+from core.index.embeddings import make_embedder
 
 EVAL_JOB = JobKind(
-    name="evaluation", module="core.evaluation.job", root="evaluation/runs", prefix="ev", what="evaluation run",
-    heavy=True, cancel_hint="the Evaluate page, or `python -m core eval --cancel {job_id}`",
+    name="evaluation",
+    module="core.evaluation.job",
+    root="evaluation/runs",
+    prefix="ev",
+    what="evaluation run",
+    heavy=True,
+    cancel_hint="the Evaluate page, or `python -m core eval --cancel {job_id}`",
     cancelled_message="Cancelled: the finished answers are kept.",
 )
 
@@ -45,9 +50,17 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     judge = engines.resolve("ollama") if config.judge_model else None
     # From here a SIGTERM only sets the stop flag: the runner stops between answers and writes the summary.
     ctx.status.update(phase="answering")
-    final = run_evaluation(chat, engine, embedder, config, questions, ctx.folder,
-                           progress=lambda done, total, message: ctx.progress(done, total, message),
-                           should_stop=ctx.stop_requested, judge=judge)
+    final = run_evaluation(
+        chat,
+        engine,
+        embedder,
+        config,
+        questions,
+        ctx.folder,
+        progress=lambda done, total, message: ctx.progress(done, total, message),
+        should_stop=ctx.stop_requested,
+        judge=judge,
+    )
     if final["state"] == "failed":
         raise EvaluationError(final["message"])
     return {**final, "result": {"run_id": ctx.folder.name, "answers": final["step"]}}
@@ -55,7 +68,9 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
 
 def job_chat_service(settings: Any, records: Any, embedder: Any) -> Any:
     """The chat service of a job: the app's own, with the recorded retrieval instead of the index."""
-    return ChatService(settings, RecordedRetriever(records, embedder), Engines(settings), ChatHistory(settings.data_dir))
+    return ChatService(
+        settings, RecordedRetriever(records, embedder), Engines(settings), ChatHistory(settings.data_dir)
+    )
 
 
 def main() -> int:

@@ -33,12 +33,39 @@ from core.base.words import normalise as normalise  # the evaluation runner read
 
 MAX_EXTRA_WORDS = 12
 _REFUSALS = (
-    "could not find", "couldn't find", "can not find", "cannot find", "can't find", "not in the documents", "not in the document",
-    "not in the passages", "not in the context", "not in the provided", "no information", "not mentioned", "not provided",
-    "not stated", "not specified", "does not say", "do not say", "doesn't say", "does not mention", "doesn't mention",
-    "i don't know", "i do not know", "don't know", "do not know", "unable to answer", "unable to find", "cannot answer",
-    "can't answer", "cannot be answered", "not enough information", "not supported by the documents",
-    "i'm not sure", "i am not sure",
+    "could not find",
+    "couldn't find",
+    "can not find",
+    "cannot find",
+    "can't find",
+    "not in the documents",
+    "not in the document",
+    "not in the passages",
+    "not in the context",
+    "not in the provided",
+    "no information",
+    "not mentioned",
+    "not provided",
+    "not stated",
+    "not specified",
+    "does not say",
+    "do not say",
+    "doesn't say",
+    "does not mention",
+    "doesn't mention",
+    "i don't know",
+    "i do not know",
+    "don't know",
+    "do not know",
+    "unable to answer",
+    "unable to find",
+    "cannot answer",
+    "can't answer",
+    "cannot be answered",
+    "not enough information",
+    "not supported by the documents",
+    "i'm not sure",
+    "i am not sure",
 )
 
 
@@ -51,7 +78,9 @@ class Containment:
     reason: str = ""  # "" | "missing" | "too long" | "competing number" | "repeated"
 
 
-def judge_containment(answer: str, reference: str, question: str = "", max_extra_words: int = MAX_EXTRA_WORDS) -> Containment:
+def judge_containment(
+    answer: str, reference: str, question: str = "", max_extra_words: int = MAX_EXTRA_WORDS
+) -> Containment:
     """Strict containment: the reference is in an answer of sensible length that names no competing value."""
     ref = score_tokens(reference)
     ans = score_tokens(answer)
@@ -105,7 +134,9 @@ def _same_source(found: str, wanted: str) -> bool:
     return bool(wanted) and base(found) == base(wanted)
 
 
-def reference_rank(passages: Sequence[tuple[str, int | None]], source: str, page: int | None, pages: Sequence[int] = ()) -> int | None:
+def reference_rank(
+    passages: Sequence[tuple[str, int | None]], source: str, page: int | None, pages: Sequence[int] = ()
+) -> int | None:
     """1-based rank of the first passage from the reference's file and page (or any of `pages` that also hold the answer); None if absent."""
     wanted = {page, *pages} if page is not None else set(pages)
     for rank, (found_source, found_page) in enumerate(passages, 1):
@@ -176,7 +207,11 @@ JUDGE_PROMPT = (
 
 def judge_prompt(question: str, reference: str, answer: str) -> str:
     """The grading prompt given to an LLM judge."""
-    return JUDGE_PROMPT.format(question=question.strip(), reference=reference.strip(), answer=CITATION_MARKER.sub("", answer).strip() or "(no answer)")
+    return JUDGE_PROMPT.format(
+        question=question.strip(),
+        reference=reference.strip(),
+        answer=CITATION_MARKER.sub("", answer).strip() or "(no answer)",
+    )
 
 
 def parse_verdict(reply: str) -> bool | None:

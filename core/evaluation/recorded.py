@@ -25,8 +25,9 @@ def _key(collection: str, question: str, k: int, method: str) -> str:
     return json.dumps([collection, question, int(k), method])
 
 
-def record_retrievals(retriever: Searcher, collection: str, questions: Iterable[str], k: int,
-                      method: str) -> list[dict[str, Any]]:
+def record_retrievals(
+    retriever: Searcher, collection: str, questions: Iterable[str], k: int, method: str
+) -> list[dict[str, Any]]:
     """Run the real retriever once per distinct question; JSON-ready records for `RecordedRetriever`."""
     if not is_method(method):
         raise EvaluationError(f"Retrieval method {method!r} is not known: use dense or fused.")
@@ -53,6 +54,8 @@ class RecordedRetriever:
         """The recorded retrieval for this question, k and method."""
         found = self._found.get(_key(collection, question, k, method))
         if found is None:
-            raise EvaluationError(f"No recorded retrieval for {question!r} (k={k}, {method}) in this run: start the run again "
-                                  "from the Evaluate page or `python -m core eval`, which record it first.")
+            raise EvaluationError(
+                f"No recorded retrieval for {question!r} (k={k}, {method}) in this run: start the run again "
+                "from the Evaluate page or `python -m core eval`, which record it first."
+            )
         return found

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeGuard, get_args
 
+from core.base.files import write_json_atomic
+from core.base.questions import EvalQuestion
 from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, ChatService, Mode, Question
 from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
-from core.base.files import write_json_atomic
 from core.evaluation.scoring import score_answer, summarise
-from core.base.questions import EvalQuestion
 from core.index.embeddings import Embedder
 from core.index.retrieval import is_method
 
@@ -32,10 +32,14 @@ def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
     if unknown or not arms:
         raise EvaluationError(f"Unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ARMS)}.")
     if not variant and any(a in VARIANT_MODES for a in arms):
-        raise EvaluationError("The finetuned and hybrid arms need a fine-tuned variant: build one on the Fine-tune page "
-                              "(or give --variant), or leave those arms out.")
+        raise EvaluationError(
+            "The finetuned and hybrid arms need a fine-tuned variant: build one on the Fine-tune page "
+            "(or give --variant), or leave those arms out."
+        )
     if not collection and any(a in RETRIEVAL_MODES for a in arms):
-        raise EvaluationError("The rag and hybrid arms need a collection with documents: give --collection, or leave those arms out.")
+        raise EvaluationError(
+            "The rag and hybrid arms need a collection with documents: give --collection, or leave those arms out."
+        )
     return list(dict.fromkeys(arms))
 
 
@@ -58,8 +62,9 @@ def run_evaluation(
     """
     modes, method = [arm for arm in config.arms if _is_mode(arm)], config.retrieval
     if len(modes) != len(config.arms) or not is_method(method):  # resolving the run refused these; this narrows them
-        raise EvaluationError(f"Unknown arm or retrieval method ({', '.join(config.arms)}; {method!r}): "
-                              "start the run again.")
+        raise EvaluationError(
+            f"Unknown arm or retrieval method ({', '.join(config.arms)}; {method!r}): start the run again."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     total = len(questions) * len(config.arms)
     done = 0
@@ -71,9 +76,17 @@ def run_evaluation(
                     raise _Cancelled
                 if progress:
                     progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
-                ask = Question(text=q.question, mode=arm, collection=config.collection or None, base_model=config.base_model,
-                               variant_model=config.variant or None, top_k=config.top_k, temperature=config.temperature,
-                               retrieval=method, max_tokens=config.max_tokens)
+                ask = Question(
+                    text=q.question,
+                    mode=arm,
+                    collection=config.collection or None,
+                    base_model=config.base_model,
+                    variant_model=config.variant or None,
+                    top_k=config.top_k,
+                    temperature=config.temperature,
+                    retrieval=method,
+                    max_tokens=config.max_tokens,
+                )
                 answers.append(_answer(chat, engine, ask))
             rows = [score_answer(q, a, config.top_k) for a in answers]
             _similarity(embedder, q, rows)
@@ -134,7 +147,9 @@ def _similarity(embedder: Embedder | None, q: EvalQuestion, rows: list[dict[str,
 def _judge(engine: Engine, model: str, q: EvalQuestion, answer: str) -> bool | None:
     """The judge model's verdict on one answer (None when it gave no usable verdict)."""
     prompt = m.judge_prompt(q.question, q.answer, answer)
-    request = GenerationRequest(model=model, prompt=Prompt(prompt, ({"role": "user", "content": prompt},)), temperature=0.0, max_tokens=8)
+    request = GenerationRequest(
+        model=model, prompt=Prompt(prompt, ({"role": "user", "content": prompt},)), temperature=0.0, max_tokens=8
+    )
     try:
         return m.parse_verdict("".join(engine.generate(request)))
     except AppError:

@@ -1,12 +1,12 @@
 """Saved evaluation runs: one folder per run under `<data_dir>/evaluation/runs/<run_id>/`.
 
-    config.json     what was asked (collection, arms, engine, models, question set)
-    questions.jsonl the questions, as `core.base.questions` reads them
-    rows.jsonl      one scored row per question and arm, appended as each answer finishes (partial runs keep them)
-    status.json     state (queued|running|done|cancelled|failed), progress, ETA: the run is a background job
-                    (core/base/jobs.py, read as its JobStatus; the folder is the job's folder, with its log.txt,
-                    job.lock and cancel flag)
-    summary.json    the grid, written at the end (also for a cancelled or failed run, from the rows it has)
+config.json     what was asked (collection, arms, engine, models, question set)
+questions.jsonl the questions, as `core.base.questions` reads them
+rows.jsonl      one scored row per question and arm, appended as each answer finishes (partial runs keep them)
+status.json     state (queued|running|done|cancelled|failed), progress, ETA: the run is a background job
+                (core/base/jobs.py, read as its JobStatus; the folder is the job's folder, with its log.txt,
+                job.lock and cancel flag)
+summary.json    the grid, written at the end (also for a cancelled or failed run, from the rows it has)
 """
 
 from __future__ import annotations
@@ -113,10 +113,21 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """One entry of `python -m core eval --list`."""
         c, s = self.config, self.status
-        return {"run_id": self.run_id, "label": c.label, "created": c.created, "collection": c.collection,
-                "arms": c.arms, "engine": c.engine, "variant": c.variant, "question_set": c.question_set,
-                "questions": self.questions, "state": s.state, "step": s.step, "total_steps": s.total_steps,
-                "correct": self.correct}
+        return {
+            "run_id": self.run_id,
+            "label": c.label,
+            "created": c.created,
+            "collection": c.collection,
+            "arms": c.arms,
+            "engine": c.engine,
+            "variant": c.variant,
+            "question_set": c.question_set,
+            "questions": self.questions,
+            "state": s.state,
+            "step": s.step,
+            "total_steps": s.total_steps,
+            "correct": self.correct,
+        }
 
 
 @dataclass
@@ -131,5 +142,10 @@ class SavedRun:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the export)."""
-        return {"run_id": self.run_id, "config": asdict(self.config), "status": self.status.to_dict(),
-                "summary": self.summary, "rows": self.rows}
+        return {
+            "run_id": self.run_id,
+            "config": asdict(self.config),
+            "status": self.status.to_dict(),
+            "summary": self.summary,
+            "rows": self.rows,
+        }

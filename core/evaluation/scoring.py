@@ -53,8 +53,13 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         "answer_tokens": timings.get("tokens"),
         "cited": cited,
         "passages": [
-            {"file": s.get("file", ""), "page": s.get("page"), "score": s.get("score"),
-             "contains_reference": bool(question.answer) and m.passage_contains(str(s.get("text", "")), question.answer)}
+            {
+                "file": s.get("file", ""),
+                "page": s.get("page"),
+                "score": s.get("score"),
+                "contains_reference": bool(question.answer)
+                and m.passage_contains(str(s.get("text", "")), question.answer),
+            }
             for s in sources
         ],
     }
@@ -62,17 +67,29 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         row.update(correct=None, contains=None, containment_reason="", f1=None)
     else:
         verdict = m.judge_containment(text, question.answer, question.question)
-        row.update(correct=verdict.correct, contains=verdict.contains, containment_reason=verdict.reason, f1=round(m.token_f1(text, question.answer), 4))
+        row.update(
+            correct=verdict.correct,
+            contains=verdict.contains,
+            containment_reason=verdict.reason,
+            f1=round(m.token_f1(text, question.answer), 4),
+        )
     rank = None
     if row["arm"] in RETRIEVAL_MODES and question.source and not question.unanswerable:
-        rank = m.reference_rank([(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page, question.pages)
+        rank = m.reference_rank(
+            [(str(s.get("file", "")), s.get("page")) for s in sources], question.source, question.page, question.pages
+        )
         row.update(rank=rank, hit_1=m.hit_at_k(rank, 1), hit_k=m.hit_at_k(rank, k), rr=m.reciprocal_rank(rank))
     else:
         row.update(rank=None, hit_1=None, hit_k=None, rr=None)
     cited_texts = [str(sources[i - 1].get("text", "")) for i in cited]
-    row["unsupported_citation"] = bool(cited_texts) and any(not m.supports(t, text, question.question) for t in cited_texts)
-    row["cites_reference"] = (any(m.passage_contains(t, question.answer) for t in cited_texts)
-                              if cited_texts and not question.unanswerable else None)
+    row["unsupported_citation"] = bool(cited_texts) and any(
+        not m.supports(t, text, question.question) for t in cited_texts
+    )
+    row["cites_reference"] = (
+        any(m.passage_contains(t, question.answer) for t in cited_texts)
+        if cited_texts and not question.unanswerable
+        else None
+    )
     return row
 
 
@@ -114,8 +131,12 @@ def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "refused_answerable": _share(r.get("refused") for r in answerable),
         "declined_unanswerable": _share(r.get("declined") for r in unanswerable),
         "flagged_answerable": _share(r.get("flagged") for r in answerable),
-        "first_token_p50_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 50)),
-        "first_token_p95_ms": _round(m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 95)),
+        "first_token_p50_ms": _round(
+            m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 50)
+        ),
+        "first_token_p95_ms": _round(
+            m.percentile([r["first_token_ms"] for r in finished if r.get("first_token_ms") is not None], 95)
+        ),
         "total_p50_ms": _round(m.percentile([r["total_ms"] for r in finished if r.get("total_ms") is not None], 50)),
         "total_p95_ms": _round(m.percentile([r["total_ms"] for r in finished if r.get("total_ms") is not None], 95)),
         "prompt_tokens": _round(m.mean([r.get("prompt_tokens") for r in finished])),
@@ -135,7 +156,9 @@ def summarise(rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = No
             splits[split or "unsplit"] = block([r for r in mine if (r.get("split") or "") == split])
         out["arms"][arm] = splits
         sources = sorted({str(r.get("source") or "") for r in mine})
-        out["by_source"][arm] = {src or "(no source)": block([r for r in mine if (r.get("source") or "") == src]) for src in sources}
+        out["by_source"][arm] = {
+            src or "(no source)": block([r for r in mine if (r.get("source") or "") == src]) for src in sources
+        }
     return out
 
 
@@ -212,18 +235,28 @@ def grid_rows(summary: Mapping[str, Any]) -> list[GridRow]:
 
 def source_rows(summary: Mapping[str, Any]) -> list[SourceRow]:
     """The grid per source document (one row per arm and source file)."""
-    return [SourceRow(arm, source, dict(values))
-            for arm, sources in summary.get("by_source", {}).items() for source, values in sources.items()]
+    return [
+        SourceRow(arm, source, dict(values))
+        for arm, sources in summary.get("by_source", {}).items()
+        for source, values in sources.items()
+    ]
 
 
 def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
     """One metric as (arm, split, value) rows for a grouped bar chart; arms or splits without a value are left out."""
-    return [{"arm": r.arm, "split": r.split, "value": r.value(metric)}
-            for r in grid_rows(summary) if r.value(metric) is not None]
+    return [
+        {"arm": r.arm, "split": r.split, "value": r.value(metric)}
+        for r in grid_rows(summary)
+        if r.value(metric) is not None
+    ]
 
 
-LATENCY_METRICS = {"first_token_p50_ms": "first token p50", "first_token_p95_ms": "first token p95",
-                   "total_p50_ms": "total p50", "total_p95_ms": "total p95"}
+LATENCY_METRICS = {
+    "first_token_p50_ms": "first token p50",
+    "first_token_p95_ms": "first token p95",
+    "total_p50_ms": "total p50",
+    "total_p95_ms": "total p95",
+}
 
 
 def latency_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:

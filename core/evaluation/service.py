@@ -60,8 +60,13 @@ class EvaluationService:
         for info in self.finetune.training_sets():
             seen, new = info.stats.eval_seen, info.stats.eval_new
             if seen + new:
-                out.append(QuestionSetChoice(f"{FINETUNE_PREFIX}{info.name}",
-                                             f"Fine-tune halves of '{info.name}' ({seen} seen facts + {new} new documents)", seen + new))
+                out.append(
+                    QuestionSetChoice(
+                        f"{FINETUNE_PREFIX}{info.name}",
+                        f"Fine-tune halves of '{info.name}' ({seen} seen facts + {new} new documents)",
+                        seen + new,
+                    )
+                )
         for path in sample_qa_files():
             n = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
             out.append(QuestionSetChoice(f"{SAMPLE_PREFIX}{path.name}", f"Sample: {path.name}", n))
@@ -70,9 +75,9 @@ class EvaluationService:
     def load_question_set(self, ref: str) -> list[EvalQuestion]:
         """The questions of a set picked by reference (`finetune:NAME`, `sample:FILE`) or a file path."""
         if ref.startswith(FINETUNE_PREFIX):
-            return read_finetune_halves(self.finetune.training_set_dir(ref[len(FINETUNE_PREFIX):]))
+            return read_finetune_halves(self.finetune.training_set_dir(ref[len(FINETUNE_PREFIX) :]))
         if ref.startswith(SAMPLE_PREFIX):
-            name = Path(ref[len(SAMPLE_PREFIX):]).name
+            name = Path(ref[len(SAMPLE_PREFIX) :]).name
             return read_questions(SAMPLES_DIR / name)
         path = Path(ref)
         if path.is_dir():
@@ -93,9 +98,16 @@ class EvaluationService:
         arms = check_arms(config.arms, variant, config.collection)
         if any(a in RETRIEVAL_MODES for a in arms):
             self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
-        return replace(config, arms=arms, engine=engine.name, variant=self.engines.variant_model(engine, variant) if variant else "",
-                       base_model=config.base_model or self.engines.default_model(engine),
-                       run_id=config.run_id or EVAL_JOB.new_job_id(), data_dir=str(self.settings.data_dir), created=time.time())
+        return replace(
+            config,
+            arms=arms,
+            engine=engine.name,
+            variant=self.engines.variant_model(engine, variant) if variant else "",
+            base_model=config.base_model or self.engines.default_model(engine),
+            run_id=config.run_id or EVAL_JOB.new_job_id(),
+            data_dir=str(self.settings.data_dir),
+            created=time.time(),
+        )
 
     def start(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> str:
         """Start a run as a background job (it goes on when the page is left or the tab closed); returns its id.
@@ -108,18 +120,32 @@ class EvaluationService:
         config = self.resolve(config)
         holder = jobs.heavy_job_holder(self.settings.data_dir)
         if holder is not None:  # say so before spending time on retrieval (start_job checks again, atomically)
-            raise JobBusyError(f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
-                               "one at a time. Wait for it to finish or cancel it, then start the evaluation.")
+            raise JobBusyError(
+                f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
+                "one at a time. Wait for it to finish or cancel it, then start the evaluation."
+            )
         retrieval: list[dict[str, Any]] = []
         if any(a in RETRIEVAL_MODES for a in config.arms):
-            retrieval = record_retrievals(self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval)
+            retrieval = record_retrievals(
+                self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval
+            )
         payload = {**asdict(config), "questions": [q.to_record() for q in questions], "recorded_retrieval": retrieval}
         total = len(questions) * len(config.arms)
-        return jobs.start_job(self.settings.data_dir, EVAL_JOB, payload, job_id=config.run_id,
-                              status={"total_steps": total, "message": f"Starting: {len(questions)} questions × {len(config.arms)} arms"})
+        return jobs.start_job(
+            self.settings.data_dir,
+            EVAL_JOB,
+            payload,
+            job_id=config.run_id,
+            status={"total_steps": total, "message": f"Starting: {len(questions)} questions × {len(config.arms)} arms"},
+        )
 
-    def run(self, config: EvalConfig, questions: Sequence[EvalQuestion],
-            progress: Callable[[JobStatus], None] | None = None, poll_s: float = 1.0) -> SavedRun:
+    def run(
+        self,
+        config: EvalConfig,
+        questions: Sequence[EvalQuestion],
+        progress: Callable[[JobStatus], None] | None = None,
+        poll_s: float = 1.0,
+    ) -> SavedRun:
         """Start a run and follow it to its end (the command line); Ctrl-C cancels it, keeping the finished answers."""
         run_id = self.start(config, questions)
         last: tuple[Any, ...] = ()
@@ -161,8 +187,15 @@ class EvaluationService:
             # a config.json caught while its starter writes it reads as empty: list the run all the same
             config = EvalConfig.from_dict({"collection": "", "arms": [], "created": 0.0, **raw})
             summary = read_json(folder / "summary.json")
-            out.append(RunRecord(status.job_id, config, status, summary if isinstance(summary, dict) else {},
-                                 len(raw.get("questions") or [])))
+            out.append(
+                RunRecord(
+                    status.job_id,
+                    config,
+                    status,
+                    summary if isinstance(summary, dict) else {},
+                    len(raw.get("questions") or []),
+                )
+            )
         return out
 
     def load_run(self, run_id: str) -> SavedRun:
@@ -204,8 +237,15 @@ class EvaluationService:
         """One row per question with every arm's answer and verdict; optionally only where the arms disagree."""
         by_q: dict[int, dict[str, Any]] = {}
         for r in run.rows:
-            entry = by_q.setdefault(int(r.get("i", 0)), {"question": r["question"], "reference": r["reference"] or "(unanswerable)",
-                                                          "split": r.get("split") or "", "source": r.get("source") or ""})
+            entry = by_q.setdefault(
+                int(r.get("i", 0)),
+                {
+                    "question": r["question"],
+                    "reference": r["reference"] or "(unanswerable)",
+                    "split": r.get("split") or "",
+                    "source": r.get("source") or "",
+                },
+            )
             entry[f"{r['arm']} answer"] = r["answer"]
             entry[f"{r['arm']} ok"] = r["refused"] if r.get("unanswerable") else r.get("correct")
         rows = [by_q[i] for i in sorted(by_q)]
@@ -240,7 +280,9 @@ class EvaluationService:
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         for r in run.rows:
-            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+            writer.writerow(
+                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+            )
         return buf.getvalue().encode("utf-8")
 
     @staticmethod

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from core.errors import FineTuneError
 from core.base.files import write_json_atomic, write_jsonl_atomic
 from core.base.names import validate_name
-from core.chat.prompts import clean_answer, clean_question
 from core.base.questions import EvalQuestion, read_questions
+from core.chat.prompts import clean_answer, clean_question
+from core.errors import FineTuneError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,13 @@ class QAPair:
 
     def question_record(self) -> dict[str, Any]:
         """The record of an evaluation question set (JSONL line)."""
-        return {"question": self.question, "answer": self.answer, "source": self.source, "page": self.page, "chunk_id": self.chunk_id}
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "source": self.source,
+            "page": self.page,
+            "chunk_id": self.chunk_id,
+        }
 
     def messages_record(self) -> dict[str, Any]:
         """The chat-messages record other fine-tuning tools read (JSONL line)."""
@@ -160,8 +166,14 @@ def pairs_from_questions(questions: Iterable[EvalQuestion], label: str) -> list[
     for n, q in enumerate(questions, 1):
         answer = clean_answer(q.answer)
         if q.unanswerable or not answer:
-            raise FineTuneError(f"Entry {n} of {label} has no answer: a training pair needs one; fill it in or remove the row.")
-        pairs.append(QAPair(clean_question(q.question), answer, source=q.source, page=q.page, chunk_id=q.chunk_id, doc_id=q.source))
+            raise FineTuneError(
+                f"Entry {n} of {label} has no answer: a training pair needs one; fill it in or remove the row."
+            )
+        pairs.append(
+            QAPair(
+                clean_question(q.question), answer, source=q.source, page=q.page, chunk_id=q.chunk_id, doc_id=q.source
+            )
+        )
     return pairs
 
 
@@ -206,11 +218,21 @@ def replace_training_pairs(data_dir: Path, name: str, rows: Iterable[Mapping[str
         except (TypeError, ValueError):
             page_no = None
         before = old.get(question)
-        pairs.append(QAPair(question, answer, source=str(row.get("source") or ""), page=page_no,
-                               chunk_id=before.chunk_id if before else "", doc_id=before.doc_id if before else "",
-                               context=before.context if before else ""))
+        pairs.append(
+            QAPair(
+                question,
+                answer,
+                source=str(row.get("source") or ""),
+                page=page_no,
+                chunk_id=before.chunk_id if before else "",
+                doc_id=before.doc_id if before else "",
+                context=before.context if before else "",
+            )
+        )
     if not pairs:
-        raise FineTuneError("Every pair was removed: keep at least one question with its answer, or delete the training set.")
+        raise FineTuneError(
+            "Every pair was removed: keep at least one question with its answer, or delete the training set."
+        )
     write_jsonl_atomic(folder / TRAIN_FILE, (p.messages_record() for p in pairs))
     write_jsonl_atomic(folder / PAIRS_FILE, (asdict(p) for p in pairs))
     return len(pairs)

@@ -15,11 +15,11 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from core.base.chunks import Chunk
+from core.base.words import keywords, normalise_plain, tokenize
+from core.chat.prompts import clean_answer, clean_question
 from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet
-from core.chat.prompts import clean_answer, clean_question
-from core.base.words import keywords, normalise_plain, tokenize
 
 Generator = Callable[[str], str]
 OnProgress = Callable[[int, int, str], None]
@@ -49,7 +49,11 @@ QA_PRIMER = '[{"question": "'
 def qa_prompt(chunk: Chunk, n: int, strict: bool = False) -> str:
     """The prompt asking the model for `n` Q&A pairs about one chunk, as JSON (one worked example first)."""
     where = chunk.source + (f", page {chunk.page}" if chunk.page is not None else "")
-    reminder = "Your previous reply was not valid JSON. Reply with the JSON list only, nothing before or after it.\n" if strict else ""
+    reminder = (
+        "Your previous reply was not valid JSON. Reply with the JSON list only, nothing before or after it.\n"
+        if strict
+        else ""
+    )
     return (
         f"Write {n} question-and-answer pairs about the facts in each text. Each question must be "
         "answerable from the text alone and make sense without it (name the product, law or condition "
@@ -66,7 +70,9 @@ _REWORD_EXAMPLE = 'Question: How much water does the Model K2 kettle hold?\nJSON
 
 def reword_prompt(question: str, strict: bool = False) -> str:
     """The prompt asking the model to reword a question without changing its answer (one example first)."""
-    reminder = "Your previous reply was not usable: the new question must use different words, as JSON.\n" if strict else ""
+    reminder = (
+        "Your previous reply was not usable: the new question must use different words, as JSON.\n" if strict else ""
+    )
     return (
         "Rewrite each question with different words and word order but the same meaning, so that it "
         'has exactly the same answer. Reply with JSON only: {"question": "..."}\n'
@@ -174,7 +180,7 @@ def split_chunks(chunks: Sequence[Chunk], new_fraction: float, seed: int = 0) ->
     # scattered held-out chunks would leak most of their text into training.
     n_new = min(len(chunks) - 1, max(1, round(len(chunks) * new_fraction)))
     start = rng.randrange(0, len(chunks) - n_new + 1)
-    return list(chunks[:start]) + list(chunks[start + n_new:]), list(chunks[start:start + n_new]), "chunk"
+    return list(chunks[:start]) + list(chunks[start + n_new :]), list(chunks[start : start + n_new]), "chunk"
 
 
 # ---------------------------------------------------------------- generation
@@ -196,7 +202,15 @@ def _ask_pairs(chunk: Chunk, generate: Generator, n: int, max_retries: int, stat
             stats.malformed_outputs += 1  # pairs, but none about this text: as useless as no JSON
             continue
         return [
-            QAPair(q, a, source=chunk.source, page=chunk.page, chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, context=chunk.text)
+            QAPair(
+                q,
+                a,
+                source=chunk.source,
+                page=chunk.page,
+                chunk_id=chunk.chunk_id,
+                doc_id=chunk.doc_id,
+                context=chunk.text,
+            )
             for q, a in grounded[:n]
         ]
     stats.skipped_chunks += 1
@@ -247,7 +261,13 @@ def _spread_sample(pairs: Sequence[QAPair], k: int, seed: int) -> list[QAPair]:
     return out[:k]
 
 
-def seen_half(train: Sequence[QAPair], generate: Generator | None, options: DatasetOptions, stats: DatasetStats, progress: OnProgress | None) -> list[QAPair]:
+def seen_half(
+    train: Sequence[QAPair],
+    generate: Generator | None,
+    options: DatasetOptions,
+    stats: DatasetStats,
+    progress: OnProgress | None,
+) -> list[QAPair]:
     picked = _spread_sample(train, options.seen_questions, options.seed)
     if generate is None:
         # Without a model to reword them, the seen half asks the training questions verbatim.
@@ -282,7 +302,9 @@ def build_training_set(
         step = len(usable) / options.max_chunks
         usable = [usable[int(i * step)] for i in range(options.max_chunks)]
     if not usable:
-        raise FineTuneError("The collection has no chunk with enough text to ask questions about: index documents first.")
+        raise FineTuneError(
+            "The collection has no chunk with enough text to ask questions about: index documents first."
+        )
 
     train_chunks, new_chunks, stats.split_by = split_chunks(usable, options.new_fraction, options.seed)
     stats.chunks_train, stats.chunks_new = len(train_chunks), len(new_chunks)
@@ -297,7 +319,9 @@ def build_training_set(
             raise FineTuneError("Building the training set was cancelled: start it again when ready.")
         if progress:
             progress(i, len(todo), f"Generating questions for {chunk.source or chunk.chunk_id}")
-        pairs = dedupe(_ask_pairs(chunk, generate, options.pairs_per_chunk, options.max_retries, stats), seen_questions, stats)
+        pairs = dedupe(
+            _ask_pairs(chunk, generate, options.pairs_per_chunk, options.max_retries, stats), seen_questions, stats
+        )
         (train if half == "train" else eval_new).extend(pairs)
     if not train:
         raise FineTuneError(
@@ -316,16 +340,22 @@ def build_training_set(
 GENERATOR_STOPS = ("\nText (from", "\nQuestion: ", "\n\n\n")
 
 
-def engine_generator(engine: Engine, model: str, temperature: float = 0.3, max_tokens: int = 320, seed: int = 0) -> Generator:
+def engine_generator(
+    engine: Engine, model: str, temperature: float = 0.3, max_tokens: int = 320, seed: int = 0
+) -> Generator:
     """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form."""
     calls = {"n": 0}
 
     def generate(prompt: str) -> str:
         calls["n"] += 1  # a new seed per call, so a retry is not the same draw again (still reproducible)
-        request = GenerationRequest(model=model, prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
-                                    stop=GENERATOR_STOPS, temperature=temperature, max_tokens=max_tokens, seed=seed + calls["n"])
+        request = GenerationRequest(
+            model=model,
+            prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
+            stop=GENERATOR_STOPS,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed + calls["n"],
+        )
         return "".join(engine.generate(request))
 
     return generate
-
-

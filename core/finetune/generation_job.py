@@ -15,16 +15,21 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from core.base.chunks import Chunk
+from core.base.jobs import JobContext, JobKind, run_job_main
 from core.config import Settings
 from core.engines.resolver import Engines
 from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
 from core.finetune.generation import build_training_set, engine_generator
 from core.finetune.qa_import import split_imported
-from core.base.jobs import JobContext, JobKind, run_job_main
 
 GENERATION = JobKind(
-    name="training-set", module="core.finetune.generation_job", root="finetune/generation", prefix="ts",
-    what="training-set generation", heavy=True, cancel_hint="`python -m core finetune cancel {job_id}`",
+    name="training-set",
+    module="core.finetune.generation_job",
+    root="finetune/generation",
+    prefix="ts",
+    what="training-set generation",
+    heavy=True,
+    cancel_hint="`python -m core finetune cancel {job_id}`",
     cancelled_message="Cancelled: no training set was saved.",
 )
 
@@ -34,12 +39,28 @@ def settings_to_json(settings: Settings) -> dict[str, Any]:
     return {f.name: (str(v) if isinstance(v := getattr(settings, f.name), Path) else v) for f in fields(Settings)}
 
 
-def generation_config(settings: Settings, name: str, options: DatasetOptions, *, engine: str, model: str,
-                      meta: Mapping[str, Any], chunks: list[Chunk] | None = None, pairs: list[QAPair] | None = None) -> dict[str, Any]:
+def generation_config(
+    settings: Settings,
+    name: str,
+    options: DatasetOptions,
+    *,
+    engine: str,
+    model: str,
+    meta: Mapping[str, Any],
+    chunks: list[Chunk] | None = None,
+    pairs: list[QAPair] | None = None,
+) -> dict[str, Any]:
     """The config.json of a generation job: from `chunks` (generate) or `pairs` (import, reworded by the model)."""
-    return {"name": name, "options": asdict(options), "engine": engine, "model": model, "meta": dict(meta),
-            "settings": settings_to_json(settings),
-            "chunks": [asdict(c) for c in chunks or []], "pairs": [asdict(p) for p in pairs or []]}
+    return {
+        "name": name,
+        "options": asdict(options),
+        "engine": engine,
+        "model": model,
+        "meta": dict(meta),
+        "settings": settings_to_json(settings),
+        "chunks": [asdict(c) for c in chunks or []],
+        "pairs": [asdict(p) for p in pairs or []],
+    }
 
 
 def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:
@@ -66,9 +87,11 @@ def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:
     meta = {**config["meta"], "engine": engine.name, "generator_model": model, "options": config["options"]}
     folder = save_training_set(settings.data_dir, config["name"], built, meta)
     stats = built.stats
-    return {"result": {"training_set": config["name"], "path": str(folder), "stats": asdict(stats)},
-            "message": f"Saved {config['name']}: {stats.train_pairs} training pairs, {stats.eval_seen} seen-facts and "
-                       f"{stats.eval_new} new-document questions ({stats.malformed_outputs} malformed replies)."}
+    return {
+        "result": {"training_set": config["name"], "path": str(folder), "stats": asdict(stats)},
+        "message": f"Saved {config['name']}: {stats.train_pairs} training pairs, {stats.eval_seen} seen-facts and "
+        f"{stats.eval_new} new-document questions ({stats.malformed_outputs} malformed replies).",
+    }
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import FineTuneError
 from core.base.files import atomic_path
+from core.errors import FineTuneError
 
 _DONE = "converted.json"
 
@@ -95,7 +95,9 @@ def convert_gguf(gguf: Path, cache_root: Path) -> Path:
     with atomic_path(target) as tmp:  # the folder appears whole, marker included, or not at all
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        (tmp / _DONE).write_text(json.dumps({"gguf": str(gguf), "seconds": round(time.perf_counter() - started, 1)}), encoding="utf-8")
+        (tmp / _DONE).write_text(
+            json.dumps({"gguf": str(gguf), "seconds": round(time.perf_counter() - started, 1)}), encoding="utf-8"
+        )
     return target
 
 
@@ -111,7 +113,9 @@ def load_base(source: BaseSource, cache_root: Path, device: str = "cpu") -> tupl
     else:
         raise FineTuneError("Give the base model as exactly one of a GGUF file or a Hugging Face model folder.")
     if not (folder / "config.json").is_file():
-        raise FineTuneError(f"{folder} is not a Hugging Face model folder (no config.json): give a GGUF file or a model folder.")
+        raise FineTuneError(
+            f"{folder} is not a Hugging Face model folder (no config.json): give a GGUF file or a model folder."
+        )
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     _clear_quantizer(model)

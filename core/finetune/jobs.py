@@ -17,8 +17,22 @@ from core.config import ENGINE_CHOICES
 from core.engines.variants import VariantRegistry
 from core.errors import FineTuneError
 
-__all__ = ["TRAINING", "VARIANT_ENGINES", "TrainConfig", "TrainingStatus", "acquire_heavy_lock", "cancel_job", "heavy_job_holder", "job_dir",
-           "job_status", "jobs_root", "list_jobs", "new_job_id", "start_job", "wait_job"]
+__all__ = [
+    "TRAINING",
+    "VARIANT_ENGINES",
+    "TrainConfig",
+    "TrainingStatus",
+    "acquire_heavy_lock",
+    "cancel_job",
+    "heavy_job_holder",
+    "job_dir",
+    "job_status",
+    "jobs_root",
+    "list_jobs",
+    "new_job_id",
+    "start_job",
+    "wait_job",
+]
 # the engines a variant is trained for and registered on: every engine choice but "auto", which picks one of them
 VARIANT_ENGINES = tuple(e for e in ENGINE_CHOICES if e != "auto")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -137,8 +151,14 @@ class TrainingStatus(JobStatus):
 # ---------------------------------------------------------------- the training job on core.base.jobs
 
 TRAINING = JobKind(
-    name="training", module="core.finetune.train", root="finetune/jobs", prefix="ft", what="fine-tuning job",
-    heavy=True, cancel_hint="`python -m core finetune cancel {job_id}`", cancelled_message="Cancelled: nothing was saved as a variant.",
+    name="training",
+    module="core.finetune.train",
+    root="finetune/jobs",
+    prefix="ft",
+    what="fine-tuning job",
+    heavy=True,
+    cancel_hint="`python -m core finetune cancel {job_id}`",
+    cancelled_message="Cancelled: nothing was saved as a variant.",
 )
 
 
@@ -160,10 +180,20 @@ def new_job_id() -> str:
 def start_job(config: TrainConfig) -> str:
     """Start a training job as a detached subprocess and return its id; JobBusyError if one runs."""
     _check_config(config)
-    return core_jobs.start_job(Path(config.data_dir), TRAINING, config.to_json(), job_id=config.job_id, status={
-        "message": "Starting the training process", "epoch": 0, "epochs": config.epochs, "loss": None,
-        "base_model": config.base_model, "dataset": config.dataset_name or config.dataset,
-    })
+    return core_jobs.start_job(
+        Path(config.data_dir),
+        TRAINING,
+        config.to_json(),
+        job_id=config.job_id,
+        status={
+            "message": "Starting the training process",
+            "epoch": 0,
+            "epochs": config.epochs,
+            "loss": None,
+            "base_model": config.base_model,
+            "dataset": config.dataset_name or config.dataset,
+        },
+    )
 
 
 def _check_config(config: TrainConfig) -> None:
@@ -176,7 +206,9 @@ def _check_config(config: TrainConfig) -> None:
     if not Path(config.dataset).exists():
         raise FineTuneError(f"The training set {config.dataset} does not exist: build or import one first.")
     if config.passage_examples and not Path(config.passage_examples).is_file():
-        raise FineTuneError(f"The read-passages examples {config.passage_examples} do not exist: start the training with 'read passages' again.")
+        raise FineTuneError(
+            f"The read-passages examples {config.passage_examples} do not exist: start the training with 'read passages' again."
+        )
     if config.epochs < 1 or config.batch_size < 1 or not config.learning_rate > 0 or config.lora_r < 1:
         raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
     reg = config.register or {}

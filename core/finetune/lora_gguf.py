@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.base.files import atomic_path
 from core.engines.gguf_files import base_header, validate_lora_gguf
 from core.errors import VariantError
-from core.base.files import atomic_path
 
 if TYPE_CHECKING:  # gguf and numpy are imported where an adapter is converted
     import gguf
@@ -78,12 +78,21 @@ def read_adapter(adapter_dir: Path, base_gguf: Path) -> Adapter:
         tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
     except (OSError, ValueError) as exc:
         raise VariantError(f"{adapter_dir} is not a readable PEFT LoRA adapter ({exc}): train it again.") from exc
-    if cfg.get("peft_type", "LORA") != "LORA" or cfg.get("use_dora") or cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
-        raise VariantError("Only plain LoRA adapters (no DoRA, no per-layer rank or alpha) can be written for llama.cpp.")
+    if (
+        cfg.get("peft_type", "LORA") != "LORA"
+        or cfg.get("use_dora")
+        or cfg.get("rank_pattern")
+        or cfg.get("alpha_pattern")
+    ):
+        raise VariantError(
+            "Only plain LoRA adapters (no DoRA, no per-layer rank or alpha) can be written for llama.cpp."
+        )
     meta, shapes = base_header(base_gguf)
     arch = str(meta["general.architecture"])
     if arch not in _SAME_LAYOUT | _PERMUTED_QK:
-        raise VariantError(f"Writing a LoRA for a {arch!r} base GGUF is not supported yet: use a Gemma, Qwen or Llama model.")
+        raise VariantError(
+            f"Writing a LoRA for a {arch!r} base GGUF is not supported yet: use a Gemma, Qwen or Llama model."
+        )
     n_blocks = int(meta.get(f"{arch}.block_count", 0))
     arch_enum = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}[arch]
     names = gguf.get_tensor_name_map(arch_enum, n_blocks)
@@ -97,14 +106,18 @@ def read_adapter(adapter_dir: Path, base_gguf: Path) -> Adapter:
                 pairs.setdefault(hf_name, {})[part] = value.astype(np.float32)
                 break
         else:
-            raise VariantError(f"Unexpected tensor {key} in the adapter: only lora_A/lora_B weights can be written for llama.cpp.")
+            raise VariantError(
+                f"Unexpected tensor {key} in the adapter: only lora_A/lora_B weights can be written for llama.cpp."
+            )
 
     rank = int(cfg.get("r", 0))
     weights = []
     for hf_name, ab in sorted(pairs.items()):
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight",))
         if gguf_name is None or gguf_name not in base_names:
-            raise VariantError(f"Adapter weight {hf_name} has no counterpart in the base GGUF: was it trained on another model?")
+            raise VariantError(
+                f"Adapter weight {hf_name} has no counterpart in the base GGUF: was it trained on another model?"
+            )
         if "a" not in ab or "b" not in ab:
             raise VariantError(f"Adapter weight {hf_name} lacks its lora_A or lora_B half: train it again.")
         a, b = ab["a"], ab["b"]
@@ -148,5 +161,3 @@ def peft_to_lora_gguf(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Pat
         writer.close()
         validate_lora_gguf(tmp, base_gguf)  # only a valid adapter replaces the target
     return out_path
-
-

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import VariantError
-from core.engines.gguf_files import validate_lora_gguf
-from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter
 from core.base.files import atomic_path
+from core.engines.gguf_files import validate_lora_gguf
+from core.errors import VariantError
+from core.finetune.lora_gguf import LoraWeight, gguf_arch, read_adapter
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ def merge_lora(base_gguf: Path, adapter: Path, out_path: Path, out_type: str = "
         for t in reader.tensors:
             if t.name in by_name:
                 rows, cols = int(t.shape[1]), int(t.shape[0])  # GGUF shape is (in, out)
-                writer.add_tensor_info(t.name, (rows, cols), np.dtype(np_type), rows * cols * np.dtype(np_type).itemsize, qtype)
+                writer.add_tensor_info(
+                    t.name, (rows, cols), np.dtype(np_type), rows * cols * np.dtype(np_type).itemsize, qtype
+                )
             else:
                 writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
         writer.write_header_to_file()
@@ -99,16 +101,26 @@ def merge_lora(base_gguf: Path, adapter: Path, out_path: Path, out_type: str = "
                 weight = gguf.quants.dequantize(t.data, t.tensor_type)
             except NotImplementedError:
                 writer.close()
-                raise VariantError(f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a base with K- or legacy quants, F16 or F32.") from None
+                raise VariantError(
+                    f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a base with K- or legacy quants, F16 or F32."
+                ) from None
             rank = w.a.shape[0]
             merged = weight.reshape(w.b.shape[0], w.a.shape[1]).astype(np.float32) + (w.b @ w.a) * (alpha / rank)
             if not np.isfinite(merged).all() or (out_type == "F16" and np.abs(merged).max() > 65000):
                 writer.close()
-                raise VariantError(f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower learning rate).")
+                raise VariantError(
+                    f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower learning rate)."
+                )
             writer.write_tensor_data(np.ascontiguousarray(merged.astype(np_type)))
         writer.close()
-    return MergeReport(out_path, len(by_name), len(reader.tensors) - len(by_name), out_type, out_path.stat().st_size,
-                       round(time.perf_counter() - started, 2))
+    return MergeReport(
+        out_path,
+        len(by_name),
+        len(reader.tensors) - len(by_name),
+        out_type,
+        out_path.stat().st_size,
+        round(time.perf_counter() - started, 2),
+    )
 
 
 def metadata_of(path: Path) -> dict[str, Any]:

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from core.base.chunks import Chunk
+from core.base.files import write_jsonl_atomic
 from core.base.words import contains_reference
 from core.chat.evidence import select_evidence
+from core.chat.prompts import READ_REFUSAL, rag_prompt
 from core.engines.base import Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, read_jsonl
 from core.index.retrieval import Searcher, is_method
-from core.base.files import write_jsonl_atomic
-from core.chat.prompts import READ_REFUSAL, rag_prompt
 
 # The reply the RAG completion prompt's worked example gives when its passage does not hold the answer
 # (tests check it is still the one `core.chat.prompts` teaches, and that the refusal detectors recognise it).
@@ -63,7 +63,9 @@ class PassageCounts:
     passages: int = 0
     distractors: int = 0
     no_passages: int = 0  # the collection returned nothing for the question
-    answer_not_shown: int = 0  # the passages shown do not hold the answer: not trained (it would teach answering from memory)
+    answer_not_shown: int = (
+        0  # the passages shown do not hold the answer: not trained (it would teach answering from memory)
+    )
     no_distractor: int = 0  # every other question's passages hold this answer
 
 
@@ -81,8 +83,16 @@ def _example(question: str, answer: str, kind: Kind, chunks: Sequence[Chunk]) ->
     return PassageExample(question, answer, kind, prompt.completion, [dict(m) for m in prompt.messages], sources), shown
 
 
-def build_passage_examples(pairs: Sequence[QAPair], retriever: Searcher, collection: str, *, top_k: int, method: str,
-                           distractor_fraction: float = DISTRACTOR_FRACTION, seed: int = 0) -> tuple[list[PassageExample], PassageCounts]:
+def build_passage_examples(
+    pairs: Sequence[QAPair],
+    retriever: Searcher,
+    collection: str,
+    *,
+    top_k: int,
+    method: str,
+    distractor_fraction: float = DISTRACTOR_FRACTION,
+    seed: int = 0,
+) -> tuple[list[PassageExample], PassageCounts]:
     """The read-passages examples of `pairs`: one per pair whose passages hold its answer, plus distractors.
 
     `retriever` is the chat's (`core.index.retrieval.Retriever`), `top_k` and `method` the chat's settings.
@@ -110,8 +120,11 @@ def build_passage_examples(pairs: Sequence[QAPair], retriever: Searcher, collect
     chosen = sorted(rng.sample(retrieved, round(distractor_fraction * len(retrieved))))
     for i in chosen:
         pair = pairs[i]
-        others = [j for j in range(len(pairs)) if j != i and found[j]
-                  and not contains_reference(" ".join(c.text for c in found[j]), pair.answer)]
+        others = [
+            j
+            for j in range(len(pairs))
+            if j != i and found[j] and not contains_reference(" ".join(c.text for c in found[j]), pair.answer)
+        ]
         # Passages from the same document look most like an answer and are not one: the hardest, most useful distractor.
         same = [j for j in others if pairs[j].source and pairs[j].source == pair.source]
         pool = same or others
@@ -136,5 +149,10 @@ def load_passage_examples(path: Path) -> list[PassageExample]:
     """The examples of a file written by `save_passage_examples`."""
     path = Path(path)
     if not path.is_file():
-        raise FineTuneError(f"The read-passages examples {path} are missing: start the training again with 'read passages' on.")
-    return [PassageExample(**{k: row[k] for k in PassageExample.__dataclass_fields__ if k in row}) for row in read_jsonl(path)]
+        raise FineTuneError(
+            f"The read-passages examples {path} are missing: start the training again with 'read passages' on."
+        )
+    return [
+        PassageExample(**{k: row[k] for k in PassageExample.__dataclass_fields__ if k in row})
+        for row in read_jsonl(path)
+    ]

@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Sequence
 
 from core.base.chunks import Chunk
+from core.base.questions import read_questions
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, pairs_from_questions
 from core.finetune.generation import Generator, OnProgress, dedupe, seen_half, split_chunks
-from core.base.questions import read_questions
 
 
 def read_qa_file(data: bytes | str | Path, file_name: str = "") -> list[QAPair]:
     """Q&A pairs from a question file (`core.base.questions`: CSV, JSONL, a JSON list, chat messages); each needs an answer."""
-    return pairs_from_questions(read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file"))
+    return pairs_from_questions(
+        read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file")
+    )
 
 
 def split_imported(
@@ -29,7 +31,9 @@ def split_imported(
     stats = DatasetStats()
     # Each distinct source acts as a document, each pair as a chunk of it; pairs without a source
     # form one document, so a contiguous run of rows (often one topic) is held out.
-    as_chunks = [Chunk(chunk_id=f"row-{i}", doc_id=p.source, source=p.source, page=p.page, text="") for i, p in enumerate(pairs)]
+    as_chunks = [
+        Chunk(chunk_id=f"row-{i}", doc_id=p.source, source=p.source, page=p.page, text="") for i, p in enumerate(pairs)
+    ]
     train_c, new_c, stats.split_by = split_chunks(as_chunks, options.new_fraction, options.seed)
     new_ids = {c.chunk_id for c in new_c}
     keyed = [(c.chunk_id, p) for c, p in zip(as_chunks, pairs)]
@@ -39,10 +43,10 @@ def split_imported(
     stats.chunks_total, stats.chunks_train, stats.chunks_new = len(as_chunks), len(train_c), len(new_c)
     stats.docs_new = sorted({c.source for c in new_c if c.source}) if stats.split_by == "document" else []
     if not train:
-        raise FineTuneError("No pair is left for training after the split: import more pairs or lower the held-out share.")
+        raise FineTuneError(
+            "No pair is left for training after the split: import more pairs or lower the held-out share."
+        )
     eval_seen = seen_half(train, generate, options, stats, progress)
     stats.train_pairs, stats.eval_seen, stats.eval_new = len(train), len(eval_seen), len(eval_new)
     stats.seconds = round(time.perf_counter() - started, 3)
     return TrainingSet(train, eval_seen, eval_new, stats)
-
-

@@ -19,16 +19,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from core.base.files import copy_atomic, write_json_atomic
+from core.chat.prompts import finetuned_prompt, plain_prompt
 from core.config import Settings
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.engines.ollama_engine import OllamaEngine, parse_parameters
+from core.engines.variants import Variant, VariantRegistry
 from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
 from core.finetune.jobs import TrainConfig
 from core.finetune.merge import merge_lora
-from core.base.files import copy_atomic, write_json_atomic
-from core.chat.prompts import finetuned_prompt, plain_prompt
-from core.engines.variants import Variant, VariantRegistry
 
 DETAILS_FILE = "training.json"
 ADAPTER_FILE = "adapter.gguf"
@@ -60,9 +60,15 @@ class VariantInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready row (the variant's fields, then the rest)."""
-        return {**asdict(self.variant), "created_iso": time.strftime("%Y-%m-%d %H:%M", time.localtime(self.variant.created)),
-                "usable": self.usable, "adapter_bytes": self.adapter_bytes, "base_gguf": self.base_gguf, "job_id": self.job_id,
-                "created_ollama_model": self.created_ollama_model}
+        return {
+            **asdict(self.variant),
+            "created_iso": time.strftime("%Y-%m-%d %H:%M", time.localtime(self.variant.created)),
+            "usable": self.usable,
+            "adapter_bytes": self.adapter_bytes,
+            "base_gguf": self.base_gguf,
+            "job_id": self.job_id,
+            "created_ollama_model": self.created_ollama_model,
+        }
 
 
 @dataclass(frozen=True)
@@ -104,12 +110,26 @@ def register_embedded(
     folder = registry.folder(name)
     folder.mkdir(parents=True, exist_ok=True)
     copy_atomic(adapter_gguf, folder / ADAPTER_FILE)
-    write_json_atomic(folder / DETAILS_FILE, {
-        **(dict(details) if details else {}), "base_gguf": str(base_gguf), "adapter": info,
-        "smoke": {"seconds": round(time.perf_counter() - started, 2), "sample": sample[0]},
-    })
-    return registry.register(Variant(name=name, engine="embedded", base_model=base_model, adapter_file=ADAPTER_FILE,
-                                     dataset=dataset, cost=dict(cost or {}), note=note))
+    write_json_atomic(
+        folder / DETAILS_FILE,
+        {
+            **(dict(details) if details else {}),
+            "base_gguf": str(base_gguf),
+            "adapter": info,
+            "smoke": {"seconds": round(time.perf_counter() - started, 2), "sample": sample[0]},
+        },
+    )
+    return registry.register(
+        Variant(
+            name=name,
+            engine="embedded",
+            base_model=base_model,
+            adapter_file=ADAPTER_FILE,
+            dataset=dataset,
+            cost=dict(cost or {}),
+            note=note,
+        )
+    )
 
 
 # ---------------------------------------------------------------- Ollama
@@ -172,43 +192,94 @@ def register_ollama(
         raise
     if not keep_merged:
         merged.unlink(missing_ok=True)  # Ollama keeps its own copy as a blob
-    write_json_atomic(folder / DETAILS_FILE, {
-        **(dict(details) if details else {}), "base_gguf": str(base_file), "created_ollama_model": True,
-        "blob": digest, "merge": {"merged_tensors": report.merged_tensors, "copied_tensors": report.copied_tensors,
-                                  "out_type": report.out_type, "size_bytes": report.size_bytes, "seconds": round(merge_s, 1)},
-        "template": show.get("template", ""), "parameters": parse_parameters(show.get("parameters", "")), "smoke": {"sample": sample},
-    })
-    return registry.register(Variant(name=name, engine="ollama", base_model=base_model, ollama_model=target,
-                                     dataset=dataset, cost=dict(cost or {}), note=note))
+    write_json_atomic(
+        folder / DETAILS_FILE,
+        {
+            **(dict(details) if details else {}),
+            "base_gguf": str(base_file),
+            "created_ollama_model": True,
+            "blob": digest,
+            "merge": {
+                "merged_tensors": report.merged_tensors,
+                "copied_tensors": report.copied_tensors,
+                "out_type": report.out_type,
+                "size_bytes": report.size_bytes,
+                "seconds": round(merge_s, 1),
+            },
+            "template": show.get("template", ""),
+            "parameters": parse_parameters(show.get("parameters", "")),
+            "smoke": {"sample": sample},
+        },
+    )
+    return registry.register(
+        Variant(
+            name=name,
+            engine="ollama",
+            base_model=base_model,
+            ollama_model=target,
+            dataset=dataset,
+            cost=dict(cost or {}),
+            note=note,
+        )
+    )
 
 
 def _ollama_smoke(eng: OllamaEngine, model: str, questions: Sequence[str]) -> str:
     """One short answer through /api/chat, as the chat's finetuned mode asks; VariantError if empty."""
     text = eng.chat_once(model, plain_prompt(questions[0] if questions else SMOKE_QUESTION).messages).strip()
     if not text:
-        raise VariantError(f"Ollama created {model} but it answers with empty text: the merged model is broken; delete it and train again.")
+        raise VariantError(
+            f"Ollama created {model} but it answers with empty text: the merged model is broken; delete it and train again."
+        )
     return text
 
 
-def register_existing_ollama(settings: Settings, name: str, ollama_model: str, *, base_model: str = "", note: str = "",
-                             replace: bool = False, engine: OllamaEngine | None = None) -> Variant:
+def register_existing_ollama(
+    settings: Settings,
+    name: str,
+    ollama_model: str,
+    *,
+    base_model: str = "",
+    note: str = "",
+    replace: bool = False,
+    engine: OllamaEngine | None = None,
+) -> Variant:
     """Record an Ollama model that already exists (fine-tuned elsewhere) as a variant."""
     registry = VariantRegistry(settings.data_dir)
     registry.check_free(name, replace)
     eng = _engine(settings, engine)
     show = eng.show(ollama_model)  # ModelNotFoundError (with `ollama pull …`) when it is not there
     family = str((show.get("details") or {}).get("family") or "")
-    variant = registry.register(Variant(name=name, engine="ollama", base_model=base_model or family or "unknown",
-                                        ollama_model=ollama_model, note=note or "existing Ollama model"))
-    write_json_atomic(registry.folder(name) / DETAILS_FILE, {"created_ollama_model": False, "details": show.get("details", {})})
+    variant = registry.register(
+        Variant(
+            name=name,
+            engine="ollama",
+            base_model=base_model or family or "unknown",
+            ollama_model=ollama_model,
+            note=note or "existing Ollama model",
+        )
+    )
+    write_json_atomic(
+        registry.folder(name) / DETAILS_FILE, {"created_ollama_model": False, "details": show.get("details", {})}
+    )
     return variant
 
 
 # ---------------------------------------------------------------- from a training job
 
 
-def register_trained(config: TrainConfig, cost: Mapping[str, Any], *, name: str, engine: str = "embedded", replace: bool = False,
-                     base_model: str = "", ollama_host: str = "", ollama_model: str = "", note: str = "") -> Variant:
+def register_trained(
+    config: TrainConfig,
+    cost: Mapping[str, Any],
+    *,
+    name: str,
+    engine: str = "embedded",
+    replace: bool = False,
+    base_model: str = "",
+    ollama_host: str = "",
+    ollama_model: str = "",
+    note: str = "",
+) -> Variant:
     """Register the adapter a training job made (its folder and config say where everything is)."""
     folder = config.job_dir
     details = {"job_id": config.job_id, "dataset_path": config.dataset, "config": json.loads(config.to_json())}
@@ -216,28 +287,56 @@ def register_trained(config: TrainConfig, cost: Mapping[str, Any], *, name: str,
         questions = [p.question for p in load_training_pairs(Path(config.dataset))[:1]]
     except AppError:
         questions = []
-    common: dict[str, Any] = {"dataset": config.dataset_name, "cost": dict(cost), "details": details, "smoke_questions": questions,
-                              "replace": replace, "note": note}
+    common: dict[str, Any] = {
+        "dataset": config.dataset_name,
+        "cost": dict(cost),
+        "details": details,
+        "smoke_questions": questions,
+        "replace": replace,
+        "note": note,
+    }
     if engine == "embedded":
         if not config.base_gguf:
             raise VariantError("The embedded engine needs a GGUF base model: train from the engine's GGUF file.")
-        return register_embedded(Path(config.data_dir), name, folder / ADAPTER_FILE, Path(config.base_gguf),
-                                 base_model or config.base_model or Path(config.base_gguf).stem, **common)
+        return register_embedded(
+            Path(config.data_dir),
+            name,
+            folder / ADAPTER_FILE,
+            Path(config.base_gguf),
+            base_model or config.base_model or Path(config.base_gguf).stem,
+            **common,
+        )
     if engine == "ollama":
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(config.data_dir), **({"ollama_host": ollama_host} if ollama_host else {}))
+        settings = Settings.from_env(
+            env={}, dotenv=None, data_dir=Path(config.data_dir), **({"ollama_host": ollama_host} if ollama_host else {})
+        )
         adapter = folder / ADAPTER_FILE if (folder / ADAPTER_FILE).is_file() else folder / "adapter"
-        return register_ollama(settings, name, adapter, base_model or config.base_model,
-                               base_gguf=Path(config.base_gguf) if config.base_gguf else None, ollama_model=ollama_model, **common)
+        return register_ollama(
+            settings,
+            name,
+            adapter,
+            base_model or config.base_model,
+            base_gguf=Path(config.base_gguf) if config.base_gguf else None,
+            ollama_model=ollama_model,
+            **common,
+        )
     raise VariantError(f"Cannot register a variant on engine {engine!r}: use 'embedded' or 'ollama'.")
 
 
 def register_from_job(config: TrainConfig, cost: Mapping[str, Any]) -> Variant:
     """Register the adapter a job just trained, as its config's `register` entry asks."""
     reg = dict(config.register or {})
-    return register_trained(config, cost, name=str(reg.get("name", "")), engine=str(reg.get("engine", "embedded")),
-                            replace=bool(reg.get("replace", False)), base_model=str(reg.get("base_model") or ""),
-                            ollama_host=str(reg.get("ollama_host") or ""), ollama_model=str(reg.get("ollama_model", "")),
-                            note=str(reg.get("note", "")))
+    return register_trained(
+        config,
+        cost,
+        name=str(reg.get("name", "")),
+        engine=str(reg.get("engine", "embedded")),
+        replace=bool(reg.get("replace", False)),
+        base_model=str(reg.get("base_model") or ""),
+        ollama_host=str(reg.get("ollama_host") or ""),
+        ollama_model=str(reg.get("ollama_model", "")),
+        note=str(reg.get("note", "")),
+    )
 
 
 # ---------------------------------------------------------------- listing and deleting
@@ -250,29 +349,41 @@ def list_variants(data_dir: Path, engine: str | None = None) -> list[VariantInfo
     for v in registry.list(engine):
         details = _details(registry, v.name)
         adapter = registry.adapter_path(v) if v.engine == "embedded" else None
-        out.append(VariantInfo(
-            variant=v, usable=adapter.is_file() if adapter is not None else bool(v.ollama_model),
-            adapter_bytes=adapter.stat().st_size if adapter is not None and adapter.is_file() else None,
-            base_gguf=str(details.get("base_gguf", "")), job_id=str(details.get("job_id", "")),
-            created_ollama_model=bool(details.get("created_ollama_model", False)),
-        ))
+        out.append(
+            VariantInfo(
+                variant=v,
+                usable=adapter.is_file() if adapter is not None else bool(v.ollama_model),
+                adapter_bytes=adapter.stat().st_size if adapter is not None and adapter.is_file() else None,
+                base_gguf=str(details.get("base_gguf", "")),
+                job_id=str(details.get("job_id", "")),
+                created_ollama_model=bool(details.get("created_ollama_model", False)),
+            )
+        )
     return out
 
 
-def delete_variant(settings: Settings, name: str, *, delete_ollama_model: bool = True,
-                   engine: OllamaEngine | None = None) -> DeletedVariant:
+def delete_variant(
+    settings: Settings, name: str, *, delete_ollama_model: bool = True, engine: OllamaEngine | None = None
+) -> DeletedVariant:
     """Delete a variant's record and files; for an Ollama model this app created, the model on Ollama too."""
     registry = VariantRegistry(settings.data_dir)
     variant = registry.get(name)
     details = _details(registry, name)
     removed_model = ""
-    if variant.engine == "ollama" and delete_ollama_model and details.get("created_ollama_model") and variant.ollama_model:
+    if (
+        variant.engine == "ollama"
+        and delete_ollama_model
+        and details.get("created_ollama_model")
+        and variant.ollama_model
+    ):
         try:
             _engine(settings, engine).delete_model(variant.ollama_model)
             removed_model = variant.ollama_model
         except ModelNotFoundError:
             pass  # already gone on the server: fine
         except AppError as exc:
-            raise VariantError(f"{exc} The variant was kept; delete it again, or keep the Ollama model and remove only the record.") from exc
+            raise VariantError(
+                f"{exc} The variant was kept; delete it again, or keep the Ollama model and remove only the record."
+            ) from exc
     registry.delete(name)
     return DeletedVariant(deleted=name, ollama_model_deleted=removed_model)

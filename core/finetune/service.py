@@ -14,20 +14,22 @@ training-set generation (`core.finetune.generation_job`).
 from __future__ import annotations
 
 import os
-
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as with_fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from core.base import jobs as core_jobs
+from core.base.files import copy_atomic
+from core.base.jobs import JobKind, JobStatus
 from core.config import Settings
 from core.engines.resolver import Engines
+from core.engines.variants import Variant, VariantRegistry
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
+from core.finetune import jobs as training_jobs
 from core.finetune.dataset import DatasetOptions  # the service's input type: pages import it from here
 from core.finetune.generation_job import GENERATION, generation_config
-from core.finetune import jobs as training_jobs
 from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
 from core.finetune.passages import DISTRACTOR_FRACTION, PassageCounts, build_passage_examples, save_passage_examples
 from core.finetune.qa_import import read_qa_file, split_imported
@@ -43,12 +45,9 @@ from core.finetune.register import (
     register_ollama,
     register_trained,
 )
-from core.base.files import copy_atomic
-from core.base.jobs import JobKind, JobStatus
-from core.library.service import DocumentLibrary
 from core.index.retrieval import Retriever
 from core.library.samples import sample_qa_files
-from core.engines.variants import Variant, VariantRegistry
+from core.library.service import DocumentLibrary
 
 TRAINING_DEFAULTS = TrainConfig(job_id="defaults", data_dir="", dataset="")
 
@@ -65,7 +64,13 @@ class TrainingSetInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON (with the folder)."""
-        return {**self.meta, "name": self.name, "created": self.created, "stats": asdict(self.stats), "path": str(self.path)}
+        return {
+            **self.meta,
+            "name": self.name,
+            "created": self.created,
+            "stats": asdict(self.stats),
+            "path": str(self.path),
+        }
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,9 @@ class RunningJob:
 class FineTuneService:
     """Training sets, training jobs and variants for one data directory."""
 
-    def __init__(self, settings: Settings, library: DocumentLibrary, engines: Engines, retriever: Retriever | None = None) -> None:
+    def __init__(
+        self, settings: Settings, library: DocumentLibrary, engines: Engines, retriever: Retriever | None = None
+    ) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
         self.library = library
@@ -97,7 +104,11 @@ class FineTuneService:
         for m in ds.list_datasets(self.data_dir):
             stats = {k: v for k, v in (m.get("stats") or {}).items() if k in ds.DatasetStats.__dataclass_fields__}
             meta = {k: v for k, v in m.items() if k not in ("name", "created", "stats", "path")}
-            out.append(TrainingSetInfo(str(m["name"]), Path(m["path"]), float(m.get("created", 0)), ds.DatasetStats(**stats), meta))
+            out.append(
+                TrainingSetInfo(
+                    str(m["name"]), Path(m["path"]), float(m.get("created", 0)), ds.DatasetStats(**stats), meta
+                )
+            )
         return out
 
     def training_set(self, name: str) -> TrainingSetInfo:
@@ -105,7 +116,9 @@ class FineTuneService:
         for info in self.training_sets():
             if info.name == name:
                 return info
-        raise FineTuneError(f"No training set called {name!r}: build or import one first (`python -m core finetune dataset --list`).")
+        raise FineTuneError(
+            f"No training set called {name!r}: build or import one first (`python -m core finetune dataset --list`)."
+        )
 
     def training_pairs(self, name: str) -> list[ds.QAPair]:
         """The training pairs of a saved training set."""
@@ -133,8 +146,9 @@ class FineTuneService:
         """Write (question, answer) pairs as a chat-messages JSONL file a training job can take; returns its path."""
         return ds.export_messages([ds.QAPair(q, a) for q, a in pairs], out)
 
-    def import_training_set(self, name: str, data: bytes | str | Path, file_name: str = "",
-                            options: DatasetOptions = DatasetOptions()) -> TrainingSetInfo:
+    def import_training_set(
+        self, name: str, data: bytes | str | Path, file_name: str = "", options: DatasetOptions = DatasetOptions()
+    ) -> TrainingSetInfo:
         """Import Q&A pairs from a CSV/JSONL file, split them by source and save them (quick: no model involved)."""
         ds.validate_dataset_name(name)
         pairs = read_qa_file(data, file_name)
@@ -146,9 +160,13 @@ class FineTuneService:
         ds.validate_dataset_name(name)
         files = sample_qa_files()
         if not files:
-            raise FineTuneError("The sample Q&A files (sample_docs/*.questions.jsonl) are missing: import your own Q&A file.")
+            raise FineTuneError(
+                "The sample Q&A files (sample_docs/*.questions.jsonl) are missing: import your own Q&A file."
+            )
         pairs = [p for f in files for p in read_qa_file(f)]
-        return self._save(name, split_imported(pairs, options), {"origin": "imported", "file": "sample_docs/*.questions.jsonl"})
+        return self._save(
+            name, split_imported(pairs, options), {"origin": "imported", "file": "sample_docs/*.questions.jsonl"}
+        )
 
     def _save(self, name: str, built: ds.TrainingSet, meta: Mapping[str, Any]) -> TrainingSetInfo:
         ds.save_training_set(self.data_dir, name, built, meta)
@@ -157,27 +175,60 @@ class FineTuneService:
     def generator_warning(self, engine: str | None = None) -> str:
         """Why the chosen engine may write few usable pairs ('' when there is no known problem)."""
         if self.engines.resolve(engine).name == "embedded":
-            return ("The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from 3 chunks, "
-                    "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away).")
+            return (
+                "The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from 3 chunks, "
+                "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away)."
+            )
         return ""
 
-    def start_generation(self, collection: str, name: str, options: DatasetOptions = DatasetOptions(), *,
-                         engine: str | None = None, model: str = "") -> str:
+    def start_generation(
+        self,
+        collection: str,
+        name: str,
+        options: DatasetOptions = DatasetOptions(),
+        *,
+        engine: str | None = None,
+        model: str = "",
+    ) -> str:
         """Start a background job that writes Q&A pairs about a collection's chunks with the engine's model; its id."""
         ds.validate_dataset_name(name)
         chunks = self.library.chunks(collection)
-        config = generation_config(self.settings, name, options, engine=engine or self.settings.engine, model=model,
-                                   meta={"origin": "generated", "collection": collection}, chunks=chunks)
-        return core_jobs.start_job(self.data_dir, GENERATION, config, status={"training_set": name, "collection": collection})
+        config = generation_config(
+            self.settings,
+            name,
+            options,
+            engine=engine or self.settings.engine,
+            model=model,
+            meta={"origin": "generated", "collection": collection},
+            chunks=chunks,
+        )
+        return core_jobs.start_job(
+            self.data_dir, GENERATION, config, status={"training_set": name, "collection": collection}
+        )
 
-    def start_reworded_import(self, name: str, data: bytes | str | Path, file_name: str = "",
-                              options: DatasetOptions = DatasetOptions(), *, engine: str | None = None, model: str = "") -> str:
+    def start_reworded_import(
+        self,
+        name: str,
+        data: bytes | str | Path,
+        file_name: str = "",
+        options: DatasetOptions = DatasetOptions(),
+        *,
+        engine: str | None = None,
+        model: str = "",
+    ) -> str:
         """Import Q&A pairs and have the model reword the seen-facts questions, as a background job; its id."""
         ds.validate_dataset_name(name)
         pairs = read_qa_file(data, file_name)
         origin = file_name or (data.name if isinstance(data, Path) else "upload")
-        config = generation_config(self.settings, name, options, engine=engine or self.settings.engine, model=model,
-                                   meta={"origin": "imported", "file": origin}, pairs=pairs)
+        config = generation_config(
+            self.settings,
+            name,
+            options,
+            engine=engine or self.settings.engine,
+            model=model,
+            meta={"origin": "imported", "file": origin},
+            pairs=pairs,
+        )
         return core_jobs.start_job(self.data_dir, GENERATION, config, status={"training_set": name})
 
     # ------------------------------------------------------------ jobs of both kinds
@@ -218,7 +269,9 @@ class FineTuneService:
         if holder is None:
             return None
         started = holder.get("started")
-        return RunningJob(str(holder.get("job_id", "?")), str(holder.get("what", "job")), float(started) if started else None)
+        return RunningJob(
+            str(holder.get("job_id", "?")), str(holder.get("what", "job")), float(started) if started else None
+        )
 
     # ------------------------------------------------------------ training
 
@@ -232,9 +285,18 @@ class FineTuneService:
             return ollama_base_gguf(self.settings, name, self.engines.ollama), name
         raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
 
-    def training_config(self, dataset: str | Path, *, engine: str = "embedded", variant_name: str = "", replace: bool = False,
-                        base_gguf: str | Path | None = None, base_hf_dir: str | Path | None = None, base_model: str = "",
-                        **options: Any) -> TrainConfig:
+    def training_config(
+        self,
+        dataset: str | Path,
+        *,
+        engine: str = "embedded",
+        variant_name: str = "",
+        replace: bool = False,
+        base_gguf: str | Path | None = None,
+        base_hf_dir: str | Path | None = None,
+        base_model: str = "",
+        **options: Any,
+    ) -> TrainConfig:
         """A TrainConfig: the dataset by name (or path), the engine's base model unless given, registration on `engine`
         when training ends (with `variant_name`); `options` are TrainConfig fields. LoRA alpha follows the rank
         (alpha = 2 × rank, as measured best here) unless given."""
@@ -244,12 +306,26 @@ class FineTuneService:
         if options.get("lora_alpha") is None:
             rank = int(options.get("lora_r") or TRAINING_DEFAULTS.lora_r)
             options["lora_alpha"] = rank * TRAINING_DEFAULTS.lora_alpha // TRAINING_DEFAULTS.lora_r
-        register = {"name": variant_name, "engine": engine, "replace": replace, "base_model": base_model,
-                    "ollama_host": self.settings.ollama_host} if variant_name else None
+        register = (
+            {
+                "name": variant_name,
+                "engine": engine,
+                "replace": replace,
+                "base_model": base_model,
+                "ollama_host": self.settings.ollama_host,
+            }
+            if variant_name
+            else None
+        )
         return TrainConfig(
-            job_id=TRAINING.new_job_id(), data_dir=str(self.data_dir), dataset=str(path),
-            dataset_name=path.name if path.is_dir() else path.stem, base_gguf=str(base_gguf or ""), base_hf_dir=str(base_hf_dir or ""),
-            base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem, register=register,
+            job_id=TRAINING.new_job_id(),
+            data_dir=str(self.data_dir),
+            dataset=str(path),
+            dataset_name=path.name if path.is_dir() else path.stem,
+            base_gguf=str(base_gguf or ""),
+            base_hf_dir=str(base_hf_dir or ""),
+            base_model=base_model or Path(str(base_gguf or base_hf_dir)).stem,
+            register=register,
             **{k: v for k, v in options.items() if v is not None},
         )
 
@@ -265,8 +341,15 @@ class FineTuneService:
             return Path(dataset)
         return ds.dataset_dir(self.data_dir, text)  # a missing one is refused, with the fix, when the job starts
 
-    def start_training(self, dataset: str | Path, *, read_passages: bool = False, collection: str = "",
-                       distractor_fraction: float = DISTRACTOR_FRACTION, **kwargs: Any) -> str:
+    def start_training(
+        self,
+        dataset: str | Path,
+        *,
+        read_passages: bool = False,
+        collection: str = "",
+        distractor_fraction: float = DISTRACTOR_FRACTION,
+        **kwargs: Any,
+    ) -> str:
         """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs.
 
         `read_passages`: also train every pair in the prompt `hybrid` mode sends, with the passages retrieved
@@ -279,19 +362,34 @@ class FineTuneService:
             config = with_fields(config, passage_examples=str(path), passage_counts=asdict(counts))
         return start_job(config)
 
-    def passage_training_examples(self, config: TrainConfig, collection: str, distractor_fraction: float = DISTRACTOR_FRACTION) -> tuple[Path, PassageCounts]:
+    def passage_training_examples(
+        self, config: TrainConfig, collection: str, distractor_fraction: float = DISTRACTOR_FRACTION
+    ) -> tuple[Path, PassageCounts]:
         """Build and save a job's read-passages examples with the chat's retriever and settings (k, method)."""
         if not collection:
-            raise FineTuneError("Reading passages needs the collection the training pairs are about: pick it (the sidebar's collection, "
-                                "or `--collection NAME`), or train without 'read passages'.")
+            raise FineTuneError(
+                "Reading passages needs the collection the training pairs are about: pick it (the sidebar's collection, "
+                "or `--collection NAME`), or train without 'read passages'."
+            )
         if self.retriever is None:
-            raise FineTuneError("This fine-tune service has no retriever: build it with build_services so it can read passages.")
+            raise FineTuneError(
+                "This fine-tune service has no retriever: build it with build_services so it can read passages."
+            )
         pairs = ds.load_training_pairs(Path(config.dataset))
-        examples, counts = build_passage_examples(pairs, self.retriever, collection, top_k=self.settings.top_k, method=self.settings.retrieval,
-                                                  distractor_fraction=distractor_fraction, seed=config.seed)
+        examples, counts = build_passage_examples(
+            pairs,
+            self.retriever,
+            collection,
+            top_k=self.settings.top_k,
+            method=self.settings.retrieval,
+            distractor_fraction=distractor_fraction,
+            seed=config.seed,
+        )
         if not counts.passages:
-            raise FineTuneError(f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick the "
-                                "collection whose documents the pairs are about, or train without 'read passages'.")
+            raise FineTuneError(
+                f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick the "
+                "collection whose documents the pairs are about, or train without 'read passages'."
+            )
         path = self.data_dir / "finetune" / "read_passages" / f"{config.job_id}.jsonl"
         return save_passage_examples(examples, path), counts
 
@@ -299,7 +397,9 @@ class FineTuneService:
         """Copy a finished job's llama.cpp LoRA GGUF to `out`; returns its size in bytes."""
         adapter = TRAINING.job_dir(self.data_dir, job_id) / ADAPTER_FILE
         if not adapter.is_file():
-            raise FineTuneError(f"Job {job_id} has no {ADAPTER_FILE}: it has not finished, or it trained from a model folder, not a GGUF.")
+            raise FineTuneError(
+                f"Job {job_id} has no {ADAPTER_FILE}: it has not finished, or it trained from a model folder, not a GGUF."
+            )
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         copy_atomic(adapter, Path(out))
         return Path(out).stat().st_size
@@ -310,31 +410,60 @@ class FineTuneService:
         """Every variant (optionally of one engine), newest first, with what a table shows."""
         return list_variants(self.data_dir, engine)
 
-    def register_job(self, job_id: str, name: str, engine: str, *, replace: bool = False, base_model: str = "") -> Variant:
+    def register_job(
+        self, job_id: str, name: str, engine: str, *, replace: bool = False, base_model: str = ""
+    ) -> Variant:
         """Register what a finished training job made as variant `name` on `engine`."""
         status = training_jobs.job_status(self.data_dir, job_id)
         if status.state != "done":
             raise FineTuneError(f"Job {job_id} is {status.state}: only a finished job's adapter can be registered.")
         config = TrainConfig.from_file(TRAINING.job_dir(self.data_dir, job_id) / "config.json")
-        return register_trained(config, status.cost, name=name, engine=engine, replace=replace, base_model=base_model,
-                                ollama_host=self.settings.ollama_host)
+        return register_trained(
+            config,
+            status.cost,
+            name=name,
+            engine=engine,
+            replace=replace,
+            base_model=base_model,
+            ollama_host=self.settings.ollama_host,
+        )
 
-    def register_adapter(self, name: str, engine: str, adapter: Path, *, base_gguf: Path | None = None, base_model: str = "",
-                         replace: bool = False) -> Variant:
+    def register_adapter(
+        self,
+        name: str,
+        engine: str,
+        adapter: Path,
+        *,
+        base_gguf: Path | None = None,
+        base_model: str = "",
+        replace: bool = False,
+    ) -> Variant:
         """Register an adapter file (LoRA GGUF, or a PEFT folder for Ollama) as variant `name` on `engine`."""
         if engine == "embedded":
             if base_gguf is None:
                 base_gguf, base_model = self.base_for("embedded", base_model)
-            return register_embedded(self.data_dir, name, Path(adapter), base_gguf, base_model or base_gguf.stem, replace=replace)
+            return register_embedded(
+                self.data_dir, name, Path(adapter), base_gguf, base_model or base_gguf.stem, replace=replace
+            )
         if engine == "ollama":
-            return register_ollama(self.settings, name, Path(adapter), base_model or self.settings.ollama_model, base_gguf=base_gguf,
-                                   replace=replace, engine=self.engines.ollama)
+            return register_ollama(
+                self.settings,
+                name,
+                Path(adapter),
+                base_model or self.settings.ollama_model,
+                base_gguf=base_gguf,
+                replace=replace,
+                engine=self.engines.ollama,
+            )
         raise FineTuneError(f"Unknown engine {engine!r}: use 'embedded' or 'ollama'.")
 
-    def register_existing_ollama(self, name: str, ollama_model: str, *, base_model: str = "", replace: bool = False) -> Variant:
+    def register_existing_ollama(
+        self, name: str, ollama_model: str, *, base_model: str = "", replace: bool = False
+    ) -> Variant:
         """Record a model that already exists on Ollama (fine-tuned elsewhere) as variant `name`."""
-        return register_existing_ollama(self.settings, name, ollama_model, base_model=base_model, replace=replace,
-                                        engine=self.engines.ollama)
+        return register_existing_ollama(
+            self.settings, name, ollama_model, base_model=base_model, replace=replace, engine=self.engines.ollama
+        )
 
     def delete_variant(self, name: str, *, delete_ollama_model: bool = True) -> DeletedVariant:
         """Delete a variant (and the Ollama model this app created for it, unless told to keep it)."""

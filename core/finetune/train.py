@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from core.base.chunks import Chunk
-from core.engines.base import Prompt
 from core.base.cpu import CpuShare
+from core.base.jobs import Cancelled, JobContext, StatusWriter, run_job_main
+from core.chat.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
+from core.engines.base import Prompt
 from core.errors import FineTuneError
 from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.hfmodel import BaseSource, load_base, pick_device
@@ -41,8 +43,6 @@ from core.finetune.jobs import TRAINING, TrainConfig
 from core.finetune.lora_gguf import peft_to_lora_gguf
 from core.finetune.passages import PassageExample, load_passage_examples
 from core.finetune.register import register_from_job
-from core.base.jobs import Cancelled, JobContext, StatusWriter, run_job_main
-from core.chat.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
 
 if TYPE_CHECKING:  # transformers (and torch with it) loads in the training process only
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -58,7 +58,7 @@ class Example:
 
 
 def prompt_form(tokenizer: PreTrainedTokenizerBase, requested: str = "auto") -> str:
-    """"chat" when the base has a chat template (the engines then send chat messages), else "completion"."""
+    """ "chat" when the base has a chat template (the engines then send chat messages), else "completion"."""
     if requested in ("completion", "chat"):
         return requested
     return "chat" if getattr(tokenizer, "chat_template", None) else "completion"
@@ -72,14 +72,16 @@ def _prompts_for(pair: QAPair, rag: bool) -> Any:
     return rag_prompt(pair.question, [chunk])
 
 
-def tokenize_example(tokenizer: PreTrainedTokenizerBase, pair: QAPair, form: str, rag: bool,
-                     max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_example(
+    tokenizer: PreTrainedTokenizerBase, pair: QAPair, form: str, rag: bool, max_length: int
+) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated) of a pair in the `finetuned` (or, with `rag`, its own chunk's RAG) prompt form."""
     return tokenize_prompt(tokenizer, _prompts_for(pair, rag), pair.answer, form, max_length)
 
 
-def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: str, form: str,
-                    max_length: int) -> tuple[list[int], list[int], bool]:
+def tokenize_prompt(
+    tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: str, form: str, max_length: int
+) -> tuple[list[int], list[int], bool]:
     """(input ids, labels, truncated): the prompt unlabelled, then the answer and its end labelled.
 
     Completion form: BOS + prompt, then " answer" + EOS, tokenised apart as llama.cpp sees them
@@ -89,11 +91,13 @@ def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: 
     if form == "chat":
         messages = [dict(m) for m in prompt.messages]
         prefix = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": clean_answer(answer)}], tokenize=False)
+        full = tokenizer.apply_chat_template(
+            messages + [{"role": "assistant", "content": clean_answer(answer)}], tokenize=False
+        )
         prompt_ids = tokenizer(prefix, add_special_tokens=False).input_ids
         full_ids = tokenizer(full, add_special_tokens=False).input_ids
         if full_ids[: len(prompt_ids)] == prompt_ids and len(full_ids) > len(prompt_ids):
-            answer_ids = full_ids[len(prompt_ids):]
+            answer_ids = full_ids[len(prompt_ids) :]
         else:  # a template that renders the prefix differently inside the full conversation
             answer_ids = tokenizer(clean_answer(answer), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     else:
@@ -105,8 +109,9 @@ def tokenize_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, answer: 
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
-def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTokenizerBase, max_length: int,
-                     form: str = "completion") -> tuple[list[Example], dict[str, int]]:
+def passage_examples(
+    examples: Sequence[PassageExample], tokenizer: PreTrainedTokenizerBase, max_length: int, form: str = "completion"
+) -> tuple[list[Example], dict[str, int]]:
     """The read-passages examples (prompts the chat would send in `hybrid` mode), tokenised; cut ones are dropped."""
     counts = {"passages": 0, "distractor": 0, "passages_too_long": 0}
     out: list[Example] = []
@@ -120,9 +125,15 @@ def passage_examples(examples: Sequence[PassageExample], tokenizer: PreTrainedTo
     return out, counts
 
 
-def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, max_length: int, rag_fraction: float,
-                   seed: int, form: str = "completion",
-                   rag_max_length: int | None = None) -> tuple[list[Example], dict[str, int]]:
+def build_examples(
+    pairs: Sequence[QAPair],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    rag_fraction: float,
+    seed: int,
+    form: str = "completion",
+    rag_max_length: int | None = None,
+) -> tuple[list[Example], dict[str, int]]:
     """Every pair in the `finetuned` prompt form, plus a share also in the RAG form (when it has context).
 
     RAG-form examples may be `rag_max_length` tokens long: that prompt carries the worked examples and passages.
@@ -146,17 +157,29 @@ def build_examples(pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase, 
     return out, counts
 
 
-def training_examples(config: TrainConfig, pairs: Sequence[QAPair],
-                      tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[Example], dict[str, int]]:
+def training_examples(
+    config: TrainConfig, pairs: Sequence[QAPair], tokenizer: PreTrainedTokenizerBase
+) -> tuple[str, list[Example], dict[str, int]]:
     """(prompt form, examples, counts by kind) a job trains on: its pairs, plus its read-passages examples if any."""
     form = prompt_form(tokenizer, config.prompt_form)
-    examples, counts = build_examples(pairs, tokenizer, config.max_length, config.rag_fraction, config.seed, form,
-                                      rag_max_length=config.passage_max_length)
+    examples, counts = build_examples(
+        pairs,
+        tokenizer,
+        config.max_length,
+        config.rag_fraction,
+        config.seed,
+        form,
+        rag_max_length=config.passage_max_length,
+    )
     if config.passage_examples:  # "read passages": the prompts hybrid mode sends, built when the job was started
-        extra, extra_counts = passage_examples(load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form)
+        extra, extra_counts = passage_examples(
+            load_passage_examples(Path(config.passage_examples)), tokenizer, config.passage_max_length, form
+        )
         examples, counts = examples + extra, {**counts, **extra_counts}
     if not examples:
-        raise FineTuneError(f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers.")
+        raise FineTuneError(
+            f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers."
+        )
     return form, examples, counts
 
 
@@ -173,7 +196,7 @@ def epoch_batches(n_examples: int, config: TrainConfig) -> Iterator[tuple[int, l
         order = list(range(n_examples))
         rng.shuffle(order)
         for b in range(0, n_examples, config.batch_size):
-            yield epoch, order[b:b + config.batch_size]
+            yield epoch, order[b : b + config.batch_size]
 
 
 def collate(batch: Sequence[Example], pad_id: int, device: str = "cpu") -> dict[str, Any]:
@@ -239,17 +262,25 @@ def with_lora(model: PreTrainedModel, config: TrainConfig, total: int) -> LoraRu
     import torch
     from peft import LoraConfig, get_peft_model
 
-    lora = get_peft_model(model, LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
-    ))
+    lora = get_peft_model(
+        model,
+        LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
+            bias="none",
+            task_type="CAUSAL_LM",
+        ),
+    )
     lora.train()
     params = [p for p in lora.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
     # Short warm-up then linear decay to 10%: stable on tiny sets, still converges in few epochs.
     warmup = min(10, max(1, total // 10))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup))
+        optimizer,
+        lambda s: (s + 1) / warmup if s < warmup else max(0.1, 1 - 0.9 * (s - warmup) / max(1, total - warmup)),
     )
     return LoraRun(lora, params, optimizer, scheduler)
 
@@ -278,7 +309,11 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
 
     started = time.perf_counter()
     device = prepare_torch(config)
-    source = BaseSource(gguf=Path(config.base_gguf)) if config.base_gguf else BaseSource(hf_dir=Path(config.base_hf_dir or "."))
+    source = (
+        BaseSource(gguf=Path(config.base_gguf))
+        if config.base_gguf
+        else BaseSource(hf_dir=Path(config.base_hf_dir or "."))
+    )
     pairs = load_training_pairs(Path(config.dataset))
 
     status.update(phase="loading", message=f"Loading {source.label} (the first time it is converted, about a minute)")
@@ -290,8 +325,16 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     form, examples, counts = training_examples(config, pairs, tokenizer)
     total = total_steps(config, len(examples))
     run = with_lora(model, config, total)
-    status.update(state="running", phase="training", total_steps=total, examples=len(examples), example_counts=counts, prompt_form=form,
-                  device=device, message=f"Training on {len(examples)} examples for {config.epochs} epochs")
+    status.update(
+        state="running",
+        phase="training",
+        total_steps=total,
+        examples=len(examples),
+        example_counts=counts,
+        prompt_form=form,
+        device=device,
+        message=f"Training on {len(examples)} examples for {config.epochs} epochs",
+    )
 
     losses: list[float] = []
     cpu = CpuShare()
@@ -314,8 +357,12 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         seen += len(indices)
         elapsed = time.perf_counter() - train_started
         status.update(
-            step=step, epoch=epoch + 1, loss=losses[-1], loss_history=losses[-500:],
-            examples_per_s=round(seen / elapsed, 2), s_per_step=round(elapsed / step, 3),
+            step=step,
+            epoch=epoch + 1,
+            loss=losses[-1],
+            loss_history=losses[-500:],
+            examples_per_s=round(seen / elapsed, 2),
+            s_per_step=round(elapsed / step, 3),
             eta_s=round(elapsed / step * (total - step), 1),
             message=f"Epoch {epoch + 1}/{config.epochs}, step {step}/{total}, loss {losses[-1]:.3f}",
         )
@@ -325,11 +372,25 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     adapter_dir = config.job_dir / "adapter"
     run.model.save_pretrained(str(adapter_dir))
     cost = {
-        "wall_s": round(time.perf_counter() - started, 1), "train_s": round(train_s, 1), "load_s": round(load_s, 1),
-        "examples": len(examples), "pairs": len(pairs), "epochs": config.epochs, "epochs_run": epochs_run, "steps": step, "batch_size": config.batch_size,
-        "s_per_step": round(train_s / max(1, step), 3), "device": device, "threads": config.threads,
-        "peak_rss_mb": peak_rss_mb(), "lora_r": config.lora_r, "learning_rate": config.learning_rate,
-        "prompt_form": form, "example_counts": counts, "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "train_s": round(train_s, 1),
+        "load_s": round(load_s, 1),
+        "examples": len(examples),
+        "pairs": len(pairs),
+        "epochs": config.epochs,
+        "epochs_run": epochs_run,
+        "steps": step,
+        "batch_size": config.batch_size,
+        "s_per_step": round(train_s / max(1, step), 3),
+        "device": device,
+        "threads": config.threads,
+        "peak_rss_mb": peak_rss_mb(),
+        "lora_r": config.lora_r,
+        "learning_rate": config.learning_rate,
+        "prompt_form": form,
+        "example_counts": counts,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
     }
     if device.startswith("cuda"):
         cost["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -337,7 +398,9 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     del model, run  # free the training memory before conversion and registration
     if config.base_gguf:
         status.update(phase="converting", message="Writing the adapter as a llama.cpp LoRA GGUF")
-        result["adapter_gguf"] = str(peft_to_lora_gguf(adapter_dir, Path(config.base_gguf), config.job_dir / "adapter.gguf"))
+        result["adapter_gguf"] = str(
+            peft_to_lora_gguf(adapter_dir, Path(config.base_gguf), config.job_dir / "adapter.gguf")
+        )
     cost["wall_s"] = round(time.perf_counter() - started, 1)
     status.update(cost=cost, result=result)
     if config.register:
@@ -356,11 +419,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrainConfig.from_file(config_path)
         out = train(config, ctx.status, ctx.stop_requested)
         variant = out["result"].get("variant")
-        return {**out, "message": f"Done in {out['cost']['wall_s']:.0f} s" + (f": variant {variant} registered" if variant else "")}
+        return {
+            **out,
+            "message": f"Done in {out['cost']['wall_s']:.0f} s"
+            + (f": variant {variant} registered" if variant else ""),
+        }
 
     # loading writes nothing that matters (a half conversion is redone), so a SIGTERM then stops at once
-    return run_job_main(TRAINING, work, argv, interruptible_phases=("starting", "loading"),
-                        on_failure=lambda: {"peak_rss_mb": peak_rss_mb()})
+    return run_job_main(
+        TRAINING,
+        work,
+        argv,
+        interruptible_phases=("starting", "loading"),
+        on_failure=lambda: {"peak_rss_mb": peak_rss_mb()},
+    )
 
 
 if __name__ == "__main__":

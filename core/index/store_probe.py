@@ -40,8 +40,10 @@ class StoreHealth:
             what = f"The vector store could not be read ({self.unreadable})"
         else:
             what = "The vector index of " + ", ".join(f"'{n}'" for n in sorted(self.damaged)) + " is damaged"
-        return (f"{what}: searching it fails until it is rebuilt. Rebuild it from the kept originals (Documents page, "
-                "Rebuild from the kept originals, or `python -m core rebuild`): every document is indexed again; nothing else is lost.")
+        return (
+            f"{what}: searching it fails until it is rebuilt. Rebuild it from the kept originals (Documents page, "
+            "Rebuild from the kept originals, or `python -m core rebuild`): every document is indexed again; nothing else is lost."
+        )
 
 
 class StoreProbe:
@@ -81,7 +83,9 @@ class StoreProbe:
         health = StoreHealth(damaged=dict(result.get("damaged", {})), unreadable=str(result.get("unreadable", "")))
         if not health:
             try:
-                self.verdict.write_text(json.dumps(fingerprint(self.chroma)), encoding="utf-8")  # after the check: opening may touch files
+                self.verdict.write_text(
+                    json.dumps(fingerprint(self.chroma)), encoding="utf-8"
+                )  # after the check: opening may touch files
             except OSError:
                 pass  # not remembering only costs a check at the next start
         return health

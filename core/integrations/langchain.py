@@ -24,9 +24,9 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from core.index.embeddings import Embedder
-from core.errors import AppError, ConfigError
 from core.base.chunks import Chunk
+from core.errors import AppError, ConfigError
+from core.index.embeddings import Embedder
 from core.index.retrieval import Method, Retriever, is_method
 from core.services import Services
 
@@ -79,14 +79,17 @@ def to_document(chunk: Chunk, collection: str) -> Document:
     return Document(page_content=chunk.text, metadata=metadata, id=chunk.chunk_id)
 
 
-def collection_retriever(services: Services, collection: str, k: int | None = None, method: Method | None = None) -> CollectionRetriever:
+def collection_retriever(
+    services: Services, collection: str, k: int | None = None, method: Method | None = None
+) -> CollectionRetriever:
     """A retriever over `collection` with the app's settings (top-k, retrieval method) unless given."""
     services.store.collection_info(collection)  # a missing collection fails here, with the fix, not at the first query
     chosen = method or services.settings.retrieval
     if not is_method(chosen):  # Settings refuse an unknown method: this only tells the type checker
         raise ConfigError(f"Retrieval method {chosen!r} is not valid: use dense or fused.")
-    return CollectionRetriever(retriever=services.retriever, collection=collection, k=k or services.settings.top_k,
-                               method=chosen)
+    return CollectionRetriever(
+        retriever=services.retriever, collection=collection, k=k or services.settings.top_k, method=chosen
+    )
 
 
 class ReadOnlyCollectionError(AppError):
@@ -96,8 +99,9 @@ class ReadOnlyCollectionError(AppError):
 def chroma_vectorstore(services: Services, collection: str) -> "Chroma":
     """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings (search only)."""
     services.store.check_embedding_model(collection, services.embedder.name)
-    return _read_only_chroma()(client=services.store.client, collection_name=collection,
-                               embedding_function=AppEmbeddings(services.embedder))
+    return _read_only_chroma()(
+        client=services.store.client, collection_name=collection, embedding_function=AppEmbeddings(services.embedder)
+    )
 
 
 @functools.cache
@@ -112,7 +116,8 @@ def _read_only_chroma() -> type:
                 f"Collection {name!r} is managed by domainchat, so it is search-only from LangChain: a chunk written "
                 "here would be missing from keyword search and removed at the app's next start. Add files with "
                 f"services.library.ingest({name!r}, [UploadedFile(name, data)]) or the Documents page, and remove them "
-                f"with services.library.delete_document({name!r}, doc_id) or the same page.")
+                f"with services.library.delete_document({name!r}, doc_id) or the same page."
+            )
 
         # add_documents and the async variants all end in add_texts.
         add_texts = add_images = update_document = update_documents = delete = _refuse

@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator, Literal
 
-from core.errors import StorageError
 from core.base.files import storage_error
+from core.errors import StorageError
 
 Status = Literal["pending", "indexed", "deleting", "rejected"]
 
@@ -150,12 +150,16 @@ class Catalog:
 
     def find_by_name(self, collection: str, name: str) -> list[DocumentRecord]:
         """The indexed documents of a collection shown under `name`, newest first."""
-        return self._select("WHERE collection = ? AND name = ? AND status = 'indexed' ORDER BY indexed_at DESC", (collection, name))
+        return self._select(
+            "WHERE collection = ? AND name = ? AND status = 'indexed' ORDER BY indexed_at DESC", (collection, name)
+        )
 
     def uses_of(self, stored_as: str) -> int:
         """How many records (in any collection) point at one stored original."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM documents WHERE stored_as = ?", (stored_as,)).fetchone()[0])
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM documents WHERE stored_as = ?", (stored_as,)).fetchone()[0]
+            )
 
     def delete(self, collection: str, doc_id: str) -> None:
         """Remove one record."""
@@ -183,7 +187,9 @@ class Catalog:
     def stored_originals(self) -> set[str]:
         """Every original file name a record points at."""
         with self._lock:
-            return {row[0] for row in self._db.execute("SELECT DISTINCT stored_as FROM documents WHERE stored_as != ''")}
+            return {
+                row[0] for row in self._db.execute("SELECT DISTINCT stored_as FROM documents WHERE stored_as != ''")
+            }
 
     def set_status(self, collection: str, status: str, doc_ids: list[str] | None = None) -> None:
         """Set the status of some (or all) documents of a collection, in one transaction."""
@@ -191,7 +197,10 @@ class Catalog:
             if doc_ids is None:
                 self._db.execute("UPDATE documents SET status = ? WHERE collection = ?", (status, collection))
             else:
-                self._db.executemany("UPDATE documents SET status = ? WHERE collection = ? AND doc_id = ?", [(status, collection, d) for d in doc_ids])
+                self._db.executemany(
+                    "UPDATE documents SET status = ? WHERE collection = ? AND doc_id = ?",
+                    [(status, collection, d) for d in doc_ids],
+                )
 
     def start_reindex(self, intent: ReindexIntent) -> None:
         """Record that a re-index of a collection has started (replacing an older, unfinished one)."""
@@ -204,7 +213,9 @@ class Catalog:
     def reindex_intents(self) -> list[ReindexIntent]:
         """Re-indexes started and not finished."""
         with self._lock:
-            rows = self._db.execute("SELECT collection, chunk_size, chunk_overlap, started_at FROM reindex_intents").fetchall()
+            rows = self._db.execute(
+                "SELECT collection, chunk_size, chunk_overlap, started_at FROM reindex_intents"
+            ).fetchall()
         return [ReindexIntent(*row) for row in rows]
 
     def finish_reindex(self, collection: str) -> None:
@@ -228,9 +239,13 @@ def _storage_error(exc: sqlite3.OperationalError, path: Path) -> Exception:
     """sqlite's "disk is full" / "readonly database" / I/O errors as the app's StorageError; anything else as it is."""
     message = str(exc).lower()
     if "full" in message:
-        return StorageError(f"The disk holding {path.parent} is full: the document catalog could not be updated (the change was rolled back). "
-                            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again.")
+        return StorageError(
+            f"The disk holding {path.parent} is full: the document catalog could not be updated (the change was rolled back). "
+            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
+        )
     if "readonly" in message or "read-only" in message or "disk i/o" in message or "unable to open" in message:
-        return StorageError(f"The document catalog {path} cannot be written ({exc}): the change was rolled back. "
-                            "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again.")
+        return StorageError(
+            f"The document catalog {path} cannot be written ({exc}): the change was rolled back. "
+            "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+        )
     return exc

@@ -44,8 +44,15 @@ from core.library.types import (
 class Indexer:
     """Indexes documents into the vector store and keeps the catalog and the kept originals in step with it."""
 
-    def __init__(self, settings: Settings, store: VectorStore, catalog: Catalog, embedder: Embedder, parsers: SpareWorkers,
-                 originals: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        catalog: Catalog,
+        embedder: Embedder,
+        parsers: SpareWorkers,
+        originals: Path,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.catalog = catalog
@@ -71,10 +78,15 @@ class Indexer:
         """A kept original's pages: read in a parser process, scanned pages through OCR when `ocr` is on."""
         report(Progress(name, "parsing"))
         if kind == "image" and not ocr:
-            raise ParseFailure("needs_ocr", "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).")
+            raise ParseFailure(
+                "needs_ocr",
+                "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).",
+            )
         pages: list[Page] | None = None
         if kind != "image":
-            worker: ParseWorker | None = getattr(self._parsing, "worker", None)  # a reusable parser process, while a pipeline runs
+            worker: ParseWorker | None = getattr(
+                self._parsing, "worker", None
+            )  # a reusable parser process, while a pipeline runs
             pages_done = lambda done, total: report(Progress(name, "parsing", done, total, f"page {done} of {total}"))  # noqa: E731
             doc_kind = cast(DocKind, kind)  # a kind sniff() gave when the file arrived (the catalog keeps it as text)
             try:
@@ -91,9 +103,15 @@ class Indexer:
                     raise
         if ocr and kind in ("pdf", "image"):
             # Scans: only pages without a usable text layer are read (all of them when there is none at all).
-            pages = ocr_pages(path, kind, pages, timeout_s=self.settings.parse_timeout_s, page_timeout_s=self.settings.ocr_page_timeout_s,
-                              memory_mb=self.settings.ocr_memory_mb,
-                              progress=lambda done, total: report(Progress(name, "ocr", done, total, f"page {done} of {total}")))
+            pages = ocr_pages(
+                path,
+                kind,
+                pages,
+                timeout_s=self.settings.parse_timeout_s,
+                page_timeout_s=self.settings.ocr_page_timeout_s,
+                memory_mb=self.settings.ocr_memory_mb,
+                progress=lambda done, total: report(Progress(name, "ocr", done, total, f"page {done} of {total}")),
+            )
         assert pages is not None
         report(Progress(name, "parsing", len(pages), len(pages), f"{len(pages)} pages"))
         return pages
@@ -110,12 +128,26 @@ class Indexer:
         report(Progress(name, "checking", detail=f"{size} bytes"))
         doc_id = hashlib.sha256(upload.data).hexdigest()
         if size > self.settings.max_upload_bytes:
-            return IngestResult(name, "rejected", doc_id, size=size, code="too_large",
-                                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
+            return IngestResult(
+                name,
+                "rejected",
+                doc_id,
+                size=size,
+                code="too_large",
+                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.",
+            )
         existing = self.catalog.get(collection, doc_id)
         if existing is not None and existing.status == "indexed" and self.is_intact(existing):
-            return IngestResult(name, "duplicate", doc_id, existing.kind, existing.pages, existing.chunks, size,
-                                reason=f"Already indexed as '{existing.name}': nothing to do.")
+            return IngestResult(
+                name,
+                "duplicate",
+                doc_id,
+                existing.kind,
+                existing.pages,
+                existing.chunks,
+                size,
+                reason=f"Already indexed as '{existing.name}': nothing to do.",
+            )
         sniffed = sniff(upload.data, name)
         if sniffed.kind is None:
             return IngestResult(name, "rejected", doc_id, size=size, reason=sniffed.reason, code=sniffed.code)
@@ -126,10 +158,26 @@ class Indexer:
             gen = existing.gen + 1
         stored_as = f"{doc_id}.{sniffed.kind}"  # server-generated: the uploaded name is never a path
         path = self.keep_original(stored_as, upload.data)
-        pending = DocumentRecord(collection, doc_id, name, sniffed.kind, 0, 0, size, now(), "pending", "", stored_as,
-                                 gen=gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
+        pending = DocumentRecord(
+            collection,
+            doc_id,
+            name,
+            sniffed.kind,
+            0,
+            0,
+            size,
+            now(),
+            "pending",
+            "",
+            stored_as,
+            gen=gen,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+        )
         try:
-            self.catalog.upsert(pending)  # before any chunk: a crash from here on is found and finished at the next start
+            self.catalog.upsert(
+                pending
+            )  # before any chunk: a crash from here on is found and finished at the next start
         except BaseException:
             self.forget_original(stored_as)  # no row points at it: it must not stay behind
             raise
@@ -145,7 +193,9 @@ class Indexer:
             raise
         return Prepared(name, doc_id, sniffed.kind, size, stored_as, pages, gen)
 
-    def chunk(self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> list[Chunk]:
+    def chunk(
+        self, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0
+    ) -> list[Chunk]:
         """A document's chunks as generation `gen` (ParseFailure `empty` when it holds no text)."""
         report(Progress(name, "chunking"))
         pieces = chunk_pages(pages, size, overlap)
@@ -153,7 +203,20 @@ class Indexer:
             raise ParseFailure("empty", "The document contains no text: check that it is the right file.")
         report(Progress(name, "chunking", len(pieces), len(pieces), f"{len(pieces)} chunks"))
         scanned = {p.number for p in pages if p.ocr}
-        return [Chunk(f"{doc_id[:32]}-{gen}-{c.index:05d}", doc_id, name, c.page, c.text, c.start, c.end, ocr=c.page in scanned, gen=gen) for c in pieces]
+        return [
+            Chunk(
+                f"{doc_id[:32]}-{gen}-{c.index:05d}",
+                doc_id,
+                name,
+                c.page,
+                c.text,
+                c.start,
+                c.end,
+                ocr=c.page in scanned,
+                gen=gen,
+            )
+            for c in pieces
+        ]
 
     def embed(self, name: str, records: list[Chunk], report: ProgressFn) -> list[list[float]]:
         """The chunks' vectors, in the library's model batches."""
@@ -168,7 +231,17 @@ class Indexer:
         # Embedded before touching the index; an older generation stays until the catalog points at this one.
         self.store.add_chunks(collection, records, vectors)
 
-    def index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> int:
+    def index(
+        self,
+        collection: str,
+        doc_id: str,
+        name: str,
+        pages: list[Page],
+        size: int,
+        overlap: int,
+        report: ProgressFn,
+        gen: int = 0,
+    ) -> int:
         """Add a document's chunks as generation `gen` (older generations stay until the caller prunes them); returns how many."""
         records = self.chunk(doc_id, name, pages, size, overlap, report, gen)
         vectors = self.embed(name, records, report)
@@ -181,13 +254,38 @@ class Indexer:
         """Record a prepared file whose chunks are stored as indexed (its pending row becomes the indexed one)."""
         p = prepared
         ocr_count = sum(page.ocr for page in p.pages)
-        self.catalog.upsert(DocumentRecord(collection, p.doc_id, p.name, p.kind, len(p.pages), chunks, p.size, now(), "indexed", "", p.stored_as, ocr_pages=ocr_count,
-                                           gen=p.gen, chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap))
+        self.catalog.upsert(
+            DocumentRecord(
+                collection,
+                p.doc_id,
+                p.name,
+                p.kind,
+                len(p.pages),
+                chunks,
+                p.size,
+                now(),
+                "indexed",
+                "",
+                p.stored_as,
+                ocr_pages=ocr_count,
+                gen=p.gen,
+                chunk_size=self.settings.chunk_size,
+                chunk_overlap=self.settings.chunk_overlap,
+            )
+        )
         return IngestResult(p.name, "indexed", p.doc_id, p.kind, len(p.pages), chunks, p.size, ocr_pages=ocr_count)
 
     def reject(self, collection: str, prepared: Prepared, exc: ParseFailure) -> IngestResult:
         """Record a prepared file that cannot be indexed (e.g. no text) as rejected, and let its original go."""
-        result = IngestResult(prepared.name, "rejected", prepared.doc_id, prepared.kind, size=prepared.size, reason=str(exc), code=exc.code)
+        result = IngestResult(
+            prepared.name,
+            "rejected",
+            prepared.doc_id,
+            prepared.kind,
+            size=prepared.size,
+            reason=str(exc),
+            code=exc.code,
+        )
         self.record_rejection(collection, result)  # replaces the pending row, so the original can go
         self.forget_original(prepared.stored_as)
         return result
@@ -197,7 +295,21 @@ class Indexer:
         existing = self.catalog.get(collection, result.doc_id)
         if existing is not None and existing.status == "indexed":
             return  # never let a failed re-upload hide an indexed document
-        self.catalog.upsert(DocumentRecord(collection, result.doc_id, result.name, result.kind or "?", 0, 0, result.size, now(), "rejected", result.reason, ""))
+        self.catalog.upsert(
+            DocumentRecord(
+                collection,
+                result.doc_id,
+                result.name,
+                result.kind or "?",
+                0,
+                0,
+                result.size,
+                now(),
+                "rejected",
+                result.reason,
+                "",
+            )
+        )
 
     # --- undoing -----------------------------------------------------------------------------
 
@@ -225,7 +337,9 @@ class Indexer:
 
     def prune_generations(self, collection: str, doc_id: str, keep: int) -> int:
         """Delete a document's chunks of every generation but `keep`; returns how many went."""
-        doomed = [i for gen, ids in self.store.document_generations(collection, doc_id).items() if gen != keep for i in ids]
+        doomed = [
+            i for gen, ids in self.store.document_generations(collection, doc_id).items() if gen != keep for i in ids
+        ]
         self.store.delete_chunks(collection, doomed)
         return len(doomed)
 

@@ -30,7 +30,9 @@ class IngestPipeline:
     def __init__(self, indexer: Indexer) -> None:
         self.indexer = indexer
 
-    def run(self, collection: str, files: list[UploadedFile], report: ProgressFn, ocr: bool = False) -> list[IngestResult]:
+    def run(
+        self, collection: str, files: list[UploadedFile], report: ProgressFn, ocr: bool = False
+    ) -> list[IngestResult]:
         """Index every file; one file's failure never stops the others (an AppError from the store or model does)."""
         steps = self.indexer
         events: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -98,19 +100,49 @@ class IngestPipeline:
             producer.join()
         return [results[i] for i in sorted(results)]
 
-    def _take(self, collection: str, i: int, prepared: IngestResult | Prepared, first_of: dict[str, str],
-              pending: list, results: dict, report: ProgressFn) -> None:
+    def _take(
+        self,
+        collection: str,
+        i: int,
+        prepared: IngestResult | Prepared,
+        first_of: dict[str, str],
+        pending: list,
+        results: dict,
+        report: ProgressFn,
+    ) -> None:
         """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for embedding."""
         steps = self.indexer
         if isinstance(prepared, IngestResult):
             self._done(collection, i, prepared, results, report)
             return
         if prepared.doc_id in first_of:  # the same bytes twice in one upload: the first copy is being indexed
-            self._done(collection, i, IngestResult(prepared.name, "duplicate", prepared.doc_id, prepared.kind, len(prepared.pages), 0, prepared.size,
-                                                   reason=f"Already indexed as '{first_of[prepared.doc_id]}': nothing to do."), results, report)
+            self._done(
+                collection,
+                i,
+                IngestResult(
+                    prepared.name,
+                    "duplicate",
+                    prepared.doc_id,
+                    prepared.kind,
+                    len(prepared.pages),
+                    0,
+                    prepared.size,
+                    reason=f"Already indexed as '{first_of[prepared.doc_id]}': nothing to do.",
+                ),
+                results,
+                report,
+            )
             return
         try:
-            records = steps.chunk(prepared.doc_id, prepared.name, prepared.pages, steps.settings.chunk_size, steps.settings.chunk_overlap, report, prepared.gen)
+            records = steps.chunk(
+                prepared.doc_id,
+                prepared.name,
+                prepared.pages,
+                steps.settings.chunk_size,
+                steps.settings.chunk_overlap,
+                report,
+                prepared.gen,
+            )
         except ParseFailure as exc:
             self._done(collection, i, steps.reject(collection, prepared, exc), results, report)
             return
@@ -148,7 +180,9 @@ class IngestPipeline:
             i, prepared, records = pending.pop(0)
             try:
                 report(Progress(prepared.name, "storing", len(records), len(records)))  # written with its group
-                indexed = steps.mark_indexed(collection, prepared, len(records))  # the catalog write can fail too (disk full)
+                indexed = steps.mark_indexed(
+                    collection, prepared, len(records)
+                )  # the catalog write can fail too (disk full)
             except BaseException:  # an AppError, or Streamlit stopping the script in a progress callback
                 steps.abandon(collection, prepared)
                 raise

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.errors import StorageError
 from core.base.files import write_json_atomic
+from core.errors import StorageError
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ class UploadJournal:
         upload_id = uuid.uuid4().hex
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.root / f"{upload_id}.json",
-                              {"collection": collection, "names": names, "started": time.time(), "pid": os.getpid()})
+            write_json_atomic(
+                self.root / f"{upload_id}.json",
+                {"collection": collection, "names": names, "started": time.time(), "pid": os.getpid()},
+            )
         except (OSError, StorageError):
             return None  # a full disk: the upload itself will say so; the journal is only a report
         with self._guard:
@@ -83,7 +85,9 @@ class UploadJournal:
             if data.get("collection") != collection or running_here or (pid != os.getpid() and _alive(pid)):
                 continue  # another collection, or still running (here, or in a command-line process)
             indexed = [n for n in names if is_indexed(collection, n)]
-            found.append(InterruptedUpload(path.stem, collection, started, indexed, [n for n in names if n not in indexed]))
+            found.append(
+                InterruptedUpload(path.stem, collection, started, indexed, [n for n in names if n not in indexed])
+            )
         return sorted(found, key=lambda u: u.started)
 
 

@@ -15,16 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.base.children import run_child
-from core.library.catalog import Catalog, DocumentRecord
 from core.config import Settings
+from core.errors import DocumentNotFoundError, PageViewError
+from core.library.catalog import Catalog, DocumentRecord
 from core.library.parsing.loaders import ParseFailure
 from core.library.parsing.pageimage import locate
 from core.library.parsing.parse_worker import parse_in_subprocess, parse_time_limit
-from core.errors import DocumentNotFoundError, PageViewError
 
 CONTEXT_CHARS = 700  # text shown on each side of a passage in a text document
-_MIME = {"pdf": "application/pdf", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-         "html": "text/plain", "md": "text/markdown", "txt": "text/plain", "image": "application/octet-stream"}
+_MIME = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "html": "text/plain",
+    "md": "text/markdown",
+    "txt": "text/plain",
+    "image": "application/octet-stream",
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,15 @@ class PageViewService:
 
     def document(self, collection: str, doc_ref: str) -> DocumentRecord:
         """The indexed document whose id is `doc_ref` or starts with it (chunk ids carry a 32-character prefix)."""
-        matches = [r for r in self.catalog.documents(collection) if r.doc_id.startswith(doc_ref) and r.status == "indexed"] if len(doc_ref) >= 12 else []
+        matches = (
+            [r for r in self.catalog.documents(collection) if r.doc_id.startswith(doc_ref) and r.status == "indexed"]
+            if len(doc_ref) >= 12
+            else []
+        )
         if len(matches) != 1:
-            raise DocumentNotFoundError(f"The document {doc_ref[:12]}… is no longer in collection '{collection}': it was deleted or re-uploaded; ask again to get current sources.")
+            raise DocumentNotFoundError(
+                f"The document {doc_ref[:12]}… is no longer in collection '{collection}': it was deleted or re-uploaded; ask again to get current sources."
+            )
         return matches[0]
 
     def page(self, collection: str, doc_ref: str, page: int, passage: str = "", *, ocr: bool = False) -> PageView:
@@ -99,36 +111,71 @@ class PageViewService:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise PageViewError(f"The original of '{record.name}' is missing from the data directory: upload it again.") from None
+            raise PageViewError(
+                f"The original of '{record.name}' is missing from the data directory: upload it again."
+            ) from None
         return Original(record.name, data, _MIME.get(record.kind, "application/octet-stream"))
 
     def _render(self, record: DocumentRecord, path: Path, page: int, passage: str, ocr: bool) -> PageView:
         with tempfile.TemporaryDirectory(prefix="domainchat-page-") as tmp:
             out, text = Path(tmp) / "page.png", Path(tmp) / "passage.txt"
             text.write_text(passage, encoding="utf-8")
-            args = ["--kind", record.kind, "--page", str(page), "--passage-file", str(text), "--out", str(out),
-                    str(path)]
+            args = [
+                "--kind",
+                record.kind,
+                "--page",
+                str(page),
+                "--passage-file",
+                str(text),
+                "--out",
+                str(out),
+                str(path),
+            ]
             if ocr:
                 args.insert(-1, "--ocr")
             # The parse limit, scaled by the page count as ingestion scales it; reading an OCR'd page again takes a few seconds more.
-            timeout = parse_time_limit(self.settings.parse_timeout_s, record.pages, self.settings.parse_page_timeout_s) + (self.settings.ocr_page_timeout_s if ocr else 0)
+            timeout = parse_time_limit(
+                self.settings.parse_timeout_s, record.pages, self.settings.parse_page_timeout_s
+            ) + (self.settings.ocr_page_timeout_s if ocr else 0)
             memory_mb = self.settings.ocr_memory_mb if ocr else self.settings.parse_memory_mb
             child = run_child("core.library.parsing.pageimage", args, memory_mb, timeout)
             if child.timed_out:
-                raise PageViewError(f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: download the original instead.")
+                raise PageViewError(
+                    f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: download the original instead."
+                )
             try:
                 result = json.loads(child.stdout.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
-                result = {"ok": False, "message": f"The page renderer stopped (exit status {child.returncode}): the file may be damaged; download the original instead."}
+                result = {
+                    "ok": False,
+                    "message": f"The page renderer stopped (exit status {child.returncode}): the file may be damaged; download the original instead.",
+                }
             if not result.get("ok"):
-                raise PageViewError(f"Page {page} of '{record.name}' cannot be shown: {result.get('message', 'rendering failed.')}")
+                raise PageViewError(
+                    f"Page {page} of '{record.name}' cannot be shown: {result.get('message', 'rendering failed.')}"
+                )
             png = out.read_bytes()
-        return PageView(record.doc_id, record.name, record.kind, page, int(result["pages"]), png=png, highlighted=int(result["boxes"]), ocr=ocr)
+        return PageView(
+            record.doc_id,
+            record.name,
+            record.kind,
+            page,
+            int(result["pages"]),
+            png=png,
+            highlighted=int(result["boxes"]),
+            ocr=ocr,
+        )
 
     def _text(self, record: DocumentRecord, path: Path, page: int, passage: str) -> PageView:
         try:
-            pages = parse_in_subprocess(path, record.kind, self.settings.parse_timeout_s, self.settings.parse_memory_mb,  # type: ignore[arg-type]
-                                        pages=record.pages, page_timeout_s=self.settings.parse_page_timeout_s)
+            pages = parse_in_subprocess(
+                path,
+                record.kind,  # type: ignore[arg-type]  # the catalog holds only kinds sniffing returned
+                self.settings.parse_timeout_s,
+                self.settings.parse_memory_mb,
+                pages=record.pages,
+                page_timeout_s=self.settings.parse_page_timeout_s,
+            )
         except ParseFailure as exc:
             raise PageViewError(f"'{record.name}' cannot be read again: {exc}") from None
         if not 1 <= page <= len(pages):
@@ -139,6 +186,14 @@ class PageViewService:
             return PageView(record.doc_id, record.name, record.kind, page, len(pages), before=text[: CONTEXT_CHARS * 2])
         start, end = spans[0][0], spans[-1][1]
         lead = max(0, start - CONTEXT_CHARS)
-        return PageView(record.doc_id, record.name, record.kind, page, len(pages), highlighted=1,
-                        before=("…" if lead else "") + text[lead:start], passage=text[start:end],
-                        after=text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else ""))
+        return PageView(
+            record.doc_id,
+            record.name,
+            record.kind,
+            page,
+            len(pages),
+            highlighted=1,
+            before=("…" if lead else "") + text[lead:start],
+            passage=text[start:end],
+            after=text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else ""),
+        )

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
+from core.errors import AppError
+from core.index.embeddings import embedder_label
 from core.library.catalog import DocumentRecord, now
 from core.library.parsing.loaders import ParseFailure
-from core.index.embeddings import embedder_label
-from core.errors import AppError
 from core.library.service import DocumentLibrary
 
 TEMP_PREFIX = ".upload-"
@@ -47,7 +47,18 @@ class RecoveryReport:
     removed_files: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.reindexed, self.lost, self.failed, self.finished_deletes, self.resumed_reindex, self.rebuilt, self.removed_chunks, self.removed_files))
+        return any(
+            (
+                self.reindexed,
+                self.lost,
+                self.failed,
+                self.finished_deletes,
+                self.resumed_reindex,
+                self.rebuilt,
+                self.removed_chunks,
+                self.removed_files,
+            )
+        )
 
     def summary(self) -> str:
         """One paragraph for the Documents page and the command line."""
@@ -65,7 +76,9 @@ class RecoveryReport:
         if self.lost:
             parts.append(f"could not recover (original missing; upload again): {', '.join(self.lost)}")
         if self.failed:
-            parts.append(f"could not re-index now (tried again at the next start, or upload again): {', '.join(self.failed)}")
+            parts.append(
+                f"could not re-index now (tried again at the next start, or upload again): {', '.join(self.failed)}"
+            )
         return "An earlier run was interrupted; the library was repaired. " + "; ".join(parts) + "."
 
 
@@ -124,7 +137,12 @@ def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> R
             if not any(r.status in ("indexed", "pending") for r in records):
                 continue
             # The catalog holds documents the store lost: rebuild the collection from the kept originals.
-            store.create_collection(collection, embedder_label(library.settings), library.settings.chunk_size, library.settings.chunk_overlap)
+            store.create_collection(
+                collection,
+                embedder_label(library.settings),
+                library.settings.chunk_size,
+                library.settings.chunk_overlap,
+            )
             present.add(collection)
         inventory = store.inventory(collection)
         known = {r.doc_id for r in records}
@@ -158,7 +176,13 @@ def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> R
     return report
 
 
-def _reindex(library: DocumentLibrary, record: DocumentRecord, chunks: dict[int, int], target: tuple[int, int] | None, report: RecoveryReport) -> None:
+def _reindex(
+    library: DocumentLibrary,
+    record: DocumentRecord,
+    chunks: dict[int, int],
+    target: tuple[int, int] | None,
+    report: RecoveryReport,
+) -> None:
     """Index an interrupted or damaged document again from its kept original."""
     store = library.store
     if chunks:
@@ -175,9 +199,12 @@ def _reindex(library: DocumentLibrary, record: DocumentRecord, chunks: dict[int,
     except (FileNotFoundError, ParseFailure) as exc:
         reason = (
             "The upload was interrupted and the kept original is missing: upload the file again."
-            if isinstance(exc, FileNotFoundError) else f"Re-indexing after an interrupted run failed: {exc}"
+            if isinstance(exc, FileNotFoundError)
+            else f"Re-indexing after an interrupted run failed: {exc}"
         )
-        library.catalog.upsert(replace(record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as=""))
+        library.catalog.upsert(
+            replace(record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as="")
+        )
         library.indexer.forget_original(record.stored_as)
         report.lost.append(_label(record))
     except AppError:

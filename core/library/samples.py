@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.library.service import UploadedFile
 from core.config import APP_ROOT
+from core.library.service import UploadedFile
 
 SAMPLES_DIR = APP_ROOT / "sample_docs"
 SAMPLE_COLLECTION = "samples"
@@ -15,7 +15,9 @@ def sample_uploads() -> list[UploadedFile]:
     """The sample documents (PDF and DOCX) as uploads; empty if the folder is missing."""
     if not SAMPLES_DIR.is_dir():
         return []
-    return [UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLES_DIR.iterdir()) if p.suffix in (".pdf", ".docx")]
+    return [
+        UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLES_DIR.iterdir()) if p.suffix in (".pdf", ".docx")
+    ]
 
 
 def sample_qa_files() -> list[Path]:

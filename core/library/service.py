@@ -16,27 +16,34 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Literal
 
-from core.library.catalog import Catalog, DocumentRecord, ReindexIntent, now
-from core.config import Settings
-from core.library.parsing.loaders import Page, ParseFailure
-from core.library.parsing.parse_pool import SpareWorkers
-from core.library.journal import InterruptedUpload, UploadJournal
-from core.library.parsing.sniff import sniff
-from core.index.embeddings import Embedder, embedder_label
-from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError, StoreDamagedError
-from core.base.names import validate_collection_name
 from core.base.chunks import Chunk
+from core.base.names import validate_collection_name
+from core.config import Settings
+from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError, StoreDamagedError
+from core.index.embeddings import Embedder, embedder_label
 from core.index.store import CollectionInfo, VectorStore
 from core.index.store_probe import StoreHealth, forget_verdict
+from core.library.catalog import Catalog, DocumentRecord, ReindexIntent, now
 from core.library.indexer import Indexer
 from core.library.ingest import IngestPipeline
+from core.library.journal import InterruptedUpload, UploadJournal
+from core.library.parsing.loaders import Page, ParseFailure
+from core.library.parsing.parse_pool import SpareWorkers
+from core.library.parsing.sniff import sniff
 from core.library.types import IngestResult, Progress, ProgressFn, UploadedFile, safe_display_name
 
 # Re-exported: the faces and tests import the upload types from the library service.
-__all__ = ["DocumentLibrary", "IngestResult", "Progress", "ProgressFn", "ReplaceResult", "UploadedFile", "safe_display_name"]
+__all__ = [
+    "DocumentLibrary",
+    "IngestResult",
+    "Progress",
+    "ProgressFn",
+    "ReplaceResult",
+    "UploadedFile",
+    "safe_display_name",
+]
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ class DocumentLibrary:
         self.originals = settings.data_dir / "originals"
         self.uploads = UploadJournal(settings.data_dir)  # which files of an upload cut off half-way are indexed
         # `parser`: "module:function" replacing the built-in loaders (tests only)
-        self.parsers = SpareWorkers(settings.parse_timeout_s, settings.parse_memory_mb, parser, page_timeout_s=settings.parse_page_timeout_s)
+        self.parsers = SpareWorkers(
+            settings.parse_timeout_s, settings.parse_memory_mb, parser, page_timeout_s=settings.parse_page_timeout_s
+        )
         self.indexer = Indexer(settings, store, catalog, embedder, self.parsers, self.originals)
         self.store_health = StoreHealth()  # what the start-up probe found (core/store_probe.py); set by build_services
 
@@ -106,7 +115,10 @@ class DocumentLibrary:
     def create_collection(self, name: str) -> CollectionInfo:
         """Create a collection indexed with the configured embedding model and chunking."""
         return self.store.create_collection(
-            validate_collection_name(name.strip()), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap
+            validate_collection_name(name.strip()),
+            embedder_label(self.settings),
+            self.settings.chunk_size,
+            self.settings.chunk_overlap,
         )
 
     def delete_collection(self, name: str) -> int:
@@ -139,25 +151,38 @@ class DocumentLibrary:
         """Delete one document: its chunks, its catalog row and (if unused elsewhere) its original."""
         record = self.catalog.get(collection, doc_id)
         if record is None:
-            raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
+            raise DocumentNotFoundError(
+                f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`."
+            )
         if record.status != "rejected":
             self.store.ensure_room()  # a full or read-only disk refuses the delete before anything is marked
-            self.catalog.set_status(collection, "deleting", [doc_id])  # first: a crash below is finished at the next start
+            self.catalog.set_status(
+                collection, "deleting", [doc_id]
+            )  # first: a crash below is finished at the next start
             self.store.delete_document(collection, doc_id)
         self.catalog.delete(collection, doc_id)
         self.indexer.forget_original(record.stored_as)
         return record
 
-    def ingest(self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None) -> list[IngestResult]:
+    def ingest(
+        self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None
+    ) -> list[IngestResult]:
         """Index each file into `collection`; one file's failure never stops the others. `ocr` None: as configured."""
-        self.store.create_collection(validate_collection_name(collection), embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap)
+        self.store.create_collection(
+            validate_collection_name(collection),
+            embedder_label(self.settings),
+            self.settings.chunk_size,
+            self.settings.chunk_overlap,
+        )
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
         # Left on disk if the upload is cut off (a rerun, a closed tab, a kill): `interrupted_uploads` reports it.
         upload_id = self.uploads.begin(collection, [safe_display_name(f.name) for f in files])
         finished = False
         try:
-            results = IngestPipeline(self.indexer).run(collection, files, report, self.settings.ocr if ocr is None else ocr)
+            results = IngestPipeline(self.indexer).run(
+                collection, files, report, self.settings.ocr if ocr is None else ocr
+            )
             finished = True
         finally:
             self.uploads.end(upload_id, finished)
@@ -165,15 +190,23 @@ class DocumentLibrary:
 
     def interrupted_uploads(self, collection: str) -> list[InterruptedUpload]:
         """Uploads into `collection` that were cut off: which of their files are indexed, which to upload again."""
+
         def indexed(name_of_collection: str, name: str) -> bool:
             return any(r.status == "indexed" for r in self.catalog.find_by_name(name_of_collection, name))
+
         return self.uploads.interrupted(collection, indexed)
 
     def dismiss_interrupted_upload(self, upload_id: str) -> None:
         """Stop reporting an interrupted upload (its files stay as they are)."""
         self.uploads.dismiss(upload_id)
 
-    def reindex(self, collection: str, chunk_size: int | None = None, chunk_overlap: int | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
+    def reindex(
+        self,
+        collection: str,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> list[IngestResult]:
         """Re-chunk and re-embed every indexed document of a collection from the kept originals."""
         size = chunk_size or self.settings.chunk_size
         overlap = self.settings.chunk_overlap if chunk_overlap is None else chunk_overlap
@@ -192,11 +225,15 @@ class DocumentLibrary:
             if record.status != "indexed" or record.indexed_at >= intent.started_at:
                 continue  # rejected, or already re-indexed by this run before an interruption
             results.append(self._reindex_one(record, intent.chunk_size, intent.chunk_overlap, report))
-        self.store.update_collection(intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap)
+        self.store.update_collection(
+            intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap
+        )
         self.catalog.finish_reindex(intent.collection)
         return results
 
-    def reindex_documents(self, collection: str, doc_ids: list[str], progress: ProgressFn | None = None) -> list[IngestResult]:
+    def reindex_documents(
+        self, collection: str, doc_ids: list[str], progress: ProgressFn | None = None
+    ) -> list[IngestResult]:
         """Re-parse, re-chunk and re-embed some documents from their kept originals, with the collection's chunking.
 
         (Other chunking applies to a whole collection: `reindex`.) Each document's old chunks stay until its new
@@ -208,27 +245,60 @@ class DocumentLibrary:
         for doc_id in doc_ids:
             record = self.catalog.get(collection, doc_id)
             if record is None:
-                raise DocumentNotFoundError(f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`.")
+                raise DocumentNotFoundError(
+                    f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`."
+                )
             if record.status != "indexed":
-                results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size,
-                                            reason=f"Not indexed ({record.reason or record.status}): upload the file again.", code="not-indexed"))
+                results.append(
+                    IngestResult(
+                        record.name,
+                        "rejected",
+                        record.doc_id,
+                        record.kind,
+                        size=record.size,
+                        reason=f"Not indexed ({record.reason or record.status}): upload the file again.",
+                        code="not-indexed",
+                    )
+                )
                 continue
             size = info.chunk_size or self.settings.chunk_size
             results.append(self._reindex_one(record, size, info.chunk_overlap, report))
         return results
 
-    def _reindex_one(self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, report: ProgressFn) -> IngestResult:
+    def _reindex_one(
+        self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, report: ProgressFn
+    ) -> IngestResult:
         try:
             done = self.index_from_original(record, chunk_size, chunk_overlap, report)
         except ParseFailure as exc:
-            return IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code)
+            return IngestResult(
+                record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=str(exc), code=exc.code
+            )
         except FileNotFoundError:
-            return IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size,
-                                reason="The original file is missing from the data directory: upload it again.", code="missing")
+            return IngestResult(
+                record.name,
+                "rejected",
+                record.doc_id,
+                record.kind,
+                size=record.size,
+                reason="The original file is missing from the data directory: upload it again.",
+                code="missing",
+            )
         report(Progress(record.name, "done", detail="indexed"))
-        return IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages)
+        return IngestResult(
+            record.name,
+            "indexed",
+            record.doc_id,
+            record.kind,
+            done.pages,
+            done.chunks,
+            record.size,
+            ocr_pages=done.ocr_pages,
+        )
 
-    def index_from_original(self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, progress: ProgressFn | None = None) -> DocumentRecord:
+    def index_from_original(
+        self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, progress: ProgressFn | None = None
+    ) -> DocumentRecord:
         """Index a document again from its kept original as a new generation; the old one goes only afterwards.
 
         Raises ParseFailure or FileNotFoundError with the document's old chunks untouched.
@@ -239,13 +309,27 @@ class DocumentLibrary:
         if not record.stored_as or not path.is_file():
             raise FileNotFoundError(path)  # the parser would call a missing file "damaged"
         try:
-            pages = self.indexer.parse(path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr)
-            n = self.indexer.index(record.collection, record.doc_id, record.name, pages, chunk_size, chunk_overlap, report, gen=gen)
+            pages = self.indexer.parse(
+                path, record.kind, record.name, report, record.ocr_pages > 0 or self.settings.ocr
+            )
+            n = self.indexer.index(
+                record.collection, record.doc_id, record.name, pages, chunk_size, chunk_overlap, report, gen=gen
+            )
         except BaseException:
             self.indexer.drop_generation(record.collection, record.doc_id, gen)
             raise
-        done = replace(record, pages=len(pages), chunks=n, indexed_at=now(), status="indexed", reason="", gen=gen, chunk_size=chunk_size,
-                       chunk_overlap=chunk_overlap, ocr_pages=sum(p.ocr for p in pages))
+        done = replace(
+            record,
+            pages=len(pages),
+            chunks=n,
+            indexed_at=now(),
+            status="indexed",
+            reason="",
+            gen=gen,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            ocr_pages=sum(p.ocr for p in pages),
+        )
         self.catalog.upsert(done)  # the switch to the new generation is this one row
         self.prune_generations(record.collection, record.doc_id, keep=gen)
         return done
@@ -258,7 +342,9 @@ class DocumentLibrary:
         """Whether the store holds exactly the chunks the catalog says an indexed document has."""
         return self.indexer.is_intact(record)
 
-    def rebuild_from_originals(self, collections: list[str] | None = None, progress: ProgressFn | None = None) -> list[IngestResult]:
+    def rebuild_from_originals(
+        self, collections: list[str] | None = None, progress: ProgressFn | None = None
+    ) -> list[IngestResult]:
         """Write collections afresh from the kept originals: drop the vector index, index every document again.
 
         `None` rebuilds what the start-up probe found damaged (every collection when the store was unreadable).
@@ -283,13 +369,41 @@ class DocumentLibrary:
                 try:
                     done = self.index_from_original(record, size, overlap, report)
                 except (ParseFailure, FileNotFoundError) as exc:
-                    reason = str(exc) if isinstance(exc, ParseFailure) else "The original file is missing from the data directory: upload it again."
-                    self.catalog.upsert(replace(record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as=""))
+                    reason = (
+                        str(exc)
+                        if isinstance(exc, ParseFailure)
+                        else "The original file is missing from the data directory: upload it again."
+                    )
+                    self.catalog.upsert(
+                        replace(
+                            record, status="rejected", reason=reason, pages=0, chunks=0, indexed_at=now(), stored_as=""
+                        )
+                    )
                     self.indexer.forget_original(record.stored_as)
-                    results.append(IngestResult(record.name, "rejected", record.doc_id, record.kind, size=record.size, reason=reason,
-                                                code=exc.code if isinstance(exc, ParseFailure) else "missing"))
+                    results.append(
+                        IngestResult(
+                            record.name,
+                            "rejected",
+                            record.doc_id,
+                            record.kind,
+                            size=record.size,
+                            reason=reason,
+                            code=exc.code if isinstance(exc, ParseFailure) else "missing",
+                        )
+                    )
                     continue
-                results.append(IngestResult(record.name, "indexed", record.doc_id, record.kind, done.pages, done.chunks, record.size, ocr_pages=done.ocr_pages))
+                results.append(
+                    IngestResult(
+                        record.name,
+                        "indexed",
+                        record.doc_id,
+                        record.kind,
+                        done.pages,
+                        done.chunks,
+                        record.size,
+                        ocr_pages=done.ocr_pages,
+                    )
+                )
                 report(Progress(record.name, "done", detail="indexed"))
             health.damaged.pop(name, None)
         if not health.damaged:
@@ -308,7 +422,9 @@ class DocumentLibrary:
                 targets[upload.name] = same_name[0]
         return targets
 
-    def replace_document(self, collection: str, upload: UploadedFile, doc_id: str | None = None, progress: ProgressFn | None = None) -> ReplaceResult:
+    def replace_document(
+        self, collection: str, upload: UploadedFile, doc_id: str | None = None, progress: ProgressFn | None = None
+    ) -> ReplaceResult:
         """Replace an indexed document (by `doc_id`, else by the upload's name) with new bytes.
 
         The new version is parsed, chunked and embedded and its chunks stored before the old chunks go,
@@ -321,20 +437,55 @@ class DocumentLibrary:
         new_id = hashlib.sha256(upload.data).hexdigest()
         size = len(upload.data)
 
-        def ended(status: Literal["replaced", "unchanged", "rejected"], doc: str = old.doc_id, version: int = old.version, kind: str = "",
-                  pages: int = 0, chunks: int = 0, reason: str = "", code: str = "") -> ReplaceResult:
+        def ended(
+            status: Literal["replaced", "unchanged", "rejected"],
+            doc: str = old.doc_id,
+            version: int = old.version,
+            kind: str = "",
+            pages: int = 0,
+            chunks: int = 0,
+            reason: str = "",
+            code: str = "",
+        ) -> ReplaceResult:
             report(Progress(old.name, "done", detail=status))
-            return ReplaceResult(old.name, status, doc, old.doc_id, version, kind, pages, chunks, old.chunks, size,
-                                 round(time.perf_counter() - started, 3), reason, code)
+            return ReplaceResult(
+                old.name,
+                status,
+                doc,
+                old.doc_id,
+                version,
+                kind,
+                pages,
+                chunks,
+                old.chunks,
+                size,
+                round(time.perf_counter() - started, 3),
+                reason,
+                code,
+            )
 
         report(Progress(old.name, "checking", detail=f"{size} bytes"))
         if new_id == old.doc_id:
-            return ended("unchanged", kind=old.kind, pages=old.pages, chunks=old.chunks, reason="The new file has the same bytes as the indexed version: nothing to do.")
+            return ended(
+                "unchanged",
+                kind=old.kind,
+                pages=old.pages,
+                chunks=old.chunks,
+                reason="The new file has the same bytes as the indexed version: nothing to do.",
+            )
         other = self.catalog.get(collection, new_id)
         if other is not None and other.status == "indexed":
-            return ended("rejected", code="duplicate", reason=f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right file.")
+            return ended(
+                "rejected",
+                code="duplicate",
+                reason=f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right file.",
+            )
         if size > self.settings.max_upload_bytes:
-            return ended("rejected", code="too_large", reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.")
+            return ended(
+                "rejected",
+                code="too_large",
+                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.",
+            )
         sniffed = sniff(upload.data, old.name)
         if sniffed.kind is None:
             return ended("rejected", reason=sniffed.reason, code=sniffed.code)
@@ -344,25 +495,54 @@ class DocumentLibrary:
         info = self.store.collection_info(collection)  # the new version is chunked like the rest of the collection
         try:
             pages = self.indexer.parse(path, sniffed.kind, old.name, report, self.settings.ocr)
-            chunks = self.indexer.index(collection, new_id, old.name, pages, info.chunk_size or self.settings.chunk_size, info.chunk_overlap, report)
+            chunks = self.indexer.index(
+                collection,
+                new_id,
+                old.name,
+                pages,
+                info.chunk_size or self.settings.chunk_size,
+                info.chunk_overlap,
+                report,
+            )
         except ParseFailure as exc:
             self.indexer.forget_original(stored_as)
             return ended("rejected", kind=sniffed.kind, reason=f"{exc} The indexed version is kept.", code=exc.code)
         except AppError:
             self.indexer.forget_original(stored_as)
             raise
-        self.catalog.upsert(DocumentRecord(collection, new_id, old.name, sniffed.kind, len(pages), chunks, size, now(), "indexed", "", stored_as, old.version + 1,
-                                          ocr_pages=sum(p.ocr for p in pages), chunk_size=info.chunk_size or self.settings.chunk_size, chunk_overlap=info.chunk_overlap))
+        self.catalog.upsert(
+            DocumentRecord(
+                collection,
+                new_id,
+                old.name,
+                sniffed.kind,
+                len(pages),
+                chunks,
+                size,
+                now(),
+                "indexed",
+                "",
+                stored_as,
+                old.version + 1,
+                ocr_pages=sum(p.ocr for p in pages),
+                chunk_size=info.chunk_size or self.settings.chunk_size,
+                chunk_overlap=info.chunk_overlap,
+            )
+        )
         self.store.delete_document(collection, old.doc_id)
         self.catalog.delete(collection, old.doc_id)
         self.indexer.forget_original(old.stored_as)
-        return ended("replaced", doc=new_id, version=old.version + 1, kind=sniffed.kind, pages=len(pages), chunks=chunks)
+        return ended(
+            "replaced", doc=new_id, version=old.version + 1, kind=sniffed.kind, pages=len(pages), chunks=chunks
+        )
 
     def _replace_target(self, collection: str, name: str, doc_id: str | None) -> DocumentRecord:
         if doc_id:
             record = self.catalog.get(collection, doc_id)
             if record is None or record.status != "indexed":
-                raise DocumentNotFoundError(f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with `python -m core docs list --collection {collection}`.")
+                raise DocumentNotFoundError(
+                    f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with `python -m core docs list --collection {collection}`."
+                )
             return record
         matches = self.catalog.find_by_name(collection, name)
         if not matches:
@@ -372,9 +552,21 @@ class DocumentLibrary:
             )
         if len(matches) > 1:
             ids = ", ".join(m.doc_id[:12] for m in matches)
-            raise AmbiguousDocumentError(f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace with --doc-id.")
+            raise AmbiguousDocumentError(
+                f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace with --doc-id."
+            )
         return matches[0]
 
-    def _index(self, collection: str, doc_id: str, name: str, pages: list[Page], size: int, overlap: int, report: ProgressFn, gen: int = 0) -> int:
+    def _index(
+        self,
+        collection: str,
+        doc_id: str,
+        name: str,
+        pages: list[Page],
+        size: int,
+        overlap: int,
+        report: ProgressFn,
+        gen: int = 0,
+    ) -> int:
         # Kept for tests/library/test_recovery.py, which stores half a re-index by hand to stand for a kill.
         return self.indexer.index(collection, doc_id, name, pages, size, overlap, report, gen=gen)

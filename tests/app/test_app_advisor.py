@@ -39,7 +39,10 @@ def test_the_answers_move_the_recommendation(app: AppTest) -> None:
     assert not app.exception
     assert _headline(app).startswith("### Fine-tuning")
     moves = app.table[0].value.set_index("input")
-    assert moves.loc["data changes (criterion)", "fine-tuning"] == "+2" and moves.loc["response time (criterion)", "fine-tuning"] == "+2"
+    assert (
+        moves.loc["data changes (criterion)", "fine-tuning"] == "+2"
+        and moves.loc["response time (criterion)", "fine-tuning"] == "+2"
+    )
     assert moves.loc["data changes (criterion)", "RAG"] == ""
 
 

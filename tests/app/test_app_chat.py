@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from core.config import Settings
 from core.chat.history import ChatHistory, to_markdown
+from core.config import Settings
 from core.library.service import UploadedFile
 from core.services import build_services
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
@@ -37,7 +37,9 @@ def open_chat(data_dir: Path, server: FakeOllamaServer, monkeypatch: pytest.Monk
     return at.run()
 
 
-def test_mode_toggle_changes_model_and_prompt_and_history_persists(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mode_toggle_changes_model_and_prompt_and_history_persists(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
     ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
     at = open_chat(data_dir, ollama_server, monkeypatch)
@@ -69,7 +71,9 @@ def test_mode_toggle_changes_model_and_prompt_and_history_persists(data_dir: Pat
     assert again.get("download_button")
 
 
-def test_ollama_down_keeps_the_question_and_says_how_to_fix(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ollama_down_keeps_the_question_and_says_how_to_fix(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_chat(data_dir, ollama_server, monkeypatch)
     ollama_server.stop()
     at.chat_input[0].set_value(QUESTION).run()
@@ -79,13 +83,17 @@ def test_ollama_down_keeps_the_question_and_says_how_to_fix(data_dir: Path, olla
     assert any(b.label == "Ask again" for b in at.button)
 
 
-def test_no_variant_points_to_the_fine_tune_page(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_variant_points_to_the_fine_tune_page(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_chat(data_dir, ollama_server, monkeypatch)
     at.sidebar.radio(key="mode").set_value("finetuned").run()
     assert any("Fine-tune" in i.value for i in at.info)
 
 
-def test_compare_shows_modes_side_by_side_and_counts_the_best(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_shows_modes_side_by_side_and_counts_the_best(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
     ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
     at = open_chat(data_dir, ollama_server, monkeypatch)
@@ -100,7 +108,10 @@ def test_compare_shows_modes_side_by_side_and_counts_the_best(data_dir: Path, ol
     # one answer per mode, each with its own model and prompt, shown in columns of one assistant message
     bodies = ollama_server.bodies("/api/chat")[-3:]
     assert [(b["model"], "<documents>" in b["messages"][-1]["content"]) for b in bodies] == [
-        ("gemma3:270m", False), ("gemma3:270m", True), ("manual-ft:latest", True)]
+        ("gemma3:270m", False),
+        ("gemma3:270m", True),
+        ("manual-ft:latest", True),
+    ]
     assistant = at.chat_message[-1]
     assert len(assistant.columns) == 3
     heads = [c.markdown[0].value for c in assistant.columns]
@@ -119,16 +130,26 @@ def test_compare_shows_modes_side_by_side_and_counts_the_best(data_dir: Path, ol
     assert "★ best" in to_markdown(saved)
 
 
-def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.chat.answers import Answer
+def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_demand(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.base.chunks import Chunk
+    from core.chat.answers import Answer
 
     svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data_dir))
     chat = svc.history.new("manuals")
     for i in range(50):
         chat.add_question(f"question {i}")
-        chat.add_answer(Answer(f"question {i}", f"answer {i}", "rag", "ollama", "gemma3:270m",
-                               [Chunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", score=0.5)]))
+        chat.add_answer(
+            Answer(
+                f"question {i}",
+                f"answer {i}",
+                "rag",
+                "ollama",
+                "gemma3:270m",
+                [Chunk(f"c{i}", "d" * 64, "manual.pdf", 1, f"passage {i}", score=0.5)],
+            )
+        )
     svc.history.save(chat)
     svc.close()
     at = open_chat(data_dir, ollama_server, monkeypatch)
@@ -147,7 +168,8 @@ def test_a_long_conversation_shows_its_latest_messages_and_earlier_ones_on_deman
 
 
 def test_a_followup_shows_what_was_searched_and_the_switch_keeps_the_question_as_typed(
-        data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = ollama_server.find("gemma3:270m")
     at = open_chat(data_dir, ollama_server, monkeypatch)
     assert at.sidebar.toggle(key="follow_up").value is True  # on by default
@@ -155,15 +177,25 @@ def test_a_followup_shows_what_was_searched_and_the_switch_keeps_the_question_as
     at.chat_input[0].set_value(QUESTION).run()
     assert not any("Searched for" in c.value for c in at.chat_message[-1].caption)  # a first question stands alone
 
-    model.reply = "How do I remove the filters?"  # what the model answers to the rewrite request (and, here, to the question)
+    model.reply = (
+        "How do I remove the filters?"  # what the model answers to the rewrite request (and, here, to the question)
+    )
     at.chat_input[0].set_value("And how do I remove them?").run()
     assert not at.exception
     rewrite, answer = ollama_server.bodies("/api/chat")[-2:]
-    assert QUESTION in rewrite["messages"][-1]["content"] and "Question: How do I remove the filters?" in answer["messages"][-1]["content"]
+    assert (
+        QUESTION in rewrite["messages"][-1]["content"]
+        and "Question: How do I remove the filters?" in answer["messages"][-1]["content"]
+    )
     searched = [c.value for c in at.chat_message[-1].caption if "Searched for" in c.value]
-    assert len(searched) == 1 and "How do I remove the filters?" in searched[0] and "rewritten by the model" in searched[0]
+    assert (
+        len(searched) == 1 and "How do I remove the filters?" in searched[0] and "rewritten by the model" in searched[0]
+    )
     (saved,) = ChatHistory(data_dir).list("manuals")
-    assert saved.messages[-1]["standalone"] == "How do I remove the filters?" and saved.messages[-2]["content"] == "And how do I remove them?"
+    assert (
+        saved.messages[-1]["standalone"] == "How do I remove the filters?"
+        and saved.messages[-2]["content"] == "And how do I remove them?"
+    )
 
     at.sidebar.toggle(key="follow_up").set_value(False).run()
     calls = len(ollama_server.bodies("/api/chat"))
@@ -174,8 +206,9 @@ def test_a_followup_shows_what_was_searched_and_the_switch_keeps_the_question_as
     assert not any("Searched for" in c.value for c in at.chat_message[-1].caption)
 
 
-def test_an_empty_chat_without_documents_links_to_the_documents_page(tmp_path: Path, embedder, ollama_server: FakeOllamaServer,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_chat_without_documents_links_to_the_documents_page(
+    tmp_path: Path, embedder, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     at = open_chat(data, ollama_server, monkeypatch)  # no collection at all
     # a link to a page of the app carries the page's hash (Streamlit hashes its url path, here "documents")
@@ -190,13 +223,16 @@ def test_an_empty_chat_without_documents_links_to_the_documents_page(tmp_path: P
     assert any("legal" in i.value and "has no documents yet" in i.value for i in at.info)
 
 
-def test_a_chat_with_documents_offers_no_add_documents_link(data_dir: Path, ollama_server: FakeOllamaServer,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_chat_with_documents_offers_no_add_documents_link(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_chat(data_dir, ollama_server, monkeypatch)
     assert not at.page_link and any("Ask a question about your documents" in i.value for i in at.info)
 
 
-def test_deleting_a_chat_waits_for_the_confirmation(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleting_a_chat_waits_for_the_confirmation(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = open_chat(data_dir, ollama_server, monkeypatch)
     at.chat_input[0].set_value(QUESTION).run()
     assert len(ChatHistory(data_dir).list("manuals")) == 1
@@ -211,8 +247,9 @@ def test_deleting_a_chat_waits_for_the_confirmation(data_dir: Path, ollama_serve
     assert ChatHistory(data_dir).list("manuals") == [] and not at.chat_message
 
 
-def test_the_compare_in_chat_link_opens_compare_with_the_new_variant(data_dir: Path, ollama_server: FakeOllamaServer,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_compare_in_chat_link_opens_compare_with_the_new_variant(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ollama_server.add_model(FakeModel("other-ft:latest"))
     ollama_server.add_model(FakeModel("manual-ft:latest"))
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
@@ -228,8 +265,9 @@ def test_the_compare_in_chat_link_opens_compare_with_the_new_variant(data_dir: P
     assert at.sidebar.button_group(key="compare_modes").value == ["base", "rag", "finetuned", "hybrid"]
 
 
-def test_a_compare_link_to_a_variant_the_engine_lacks_says_so(data_dir: Path, ollama_server: FakeOllamaServer,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_compare_link_to_a_variant_the_engine_lacks_says_so(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "ollama")
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)

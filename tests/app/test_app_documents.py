@@ -31,7 +31,9 @@ def test_upload_see_table_and_delete(app: AppTest) -> None:
     assert app.sidebar.selectbox[0].value == "manuals"
 
     uploader = app.get("file_uploader")[0]
-    uploader.set_value([("manual.pdf", fx.pdf_bytes(), "application/pdf"), ("tool.pdf", fx.ELF_BYTES, "application/pdf")]).run()
+    uploader.set_value(
+        [("manual.pdf", fx.pdf_bytes(), "application/pdf"), ("tool.pdf", fx.ELF_BYTES, "application/pdf")]
+    ).run()
     index_button = next(b for b in app.button if b.label.startswith("Index 2 files"))
     index_button.click().run()
     assert not app.exception
@@ -49,7 +51,10 @@ def test_upload_see_table_and_delete(app: AppTest) -> None:
 
     select_rows(app, "manuals", [list(app.dataframe[0].value["name"]).index("manual.pdf")])
     next(b for b in app.button if b.label == "Delete 1 document").click().run()
-    assert set(app.dataframe[0].value["name"]) == {"manual.pdf", "tool.pdf"}  # nothing is deleted before the confirmation
+    assert set(app.dataframe[0].value["name"]) == {
+        "manual.pdf",
+        "tool.pdf",
+    }  # nothing is deleted before the confirmation
     assert any("manual\\.pdf" in m.value and "cannot be undone" in m.value for m in app.markdown)
     next(b for b in app.button if b.label == "Delete").click().run()
     assert not app.exception
@@ -68,7 +73,9 @@ def test_the_table_has_number_and_date_columns_so_sizes_sort_as_numbers(app: App
     app.text_input[0].input("manuals")
     app.button[0].click().run()
     small, large = fx.pdf_bytes(), fx.pdf_bytes(fx.PAGE_TEXTS * 12)
-    app.get("file_uploader")[0].set_value([("small.pdf", small, "application/pdf"), ("large.pdf", large, "application/pdf")]).run()
+    app.get("file_uploader")[0].set_value(
+        [("small.pdf", small, "application/pdf"), ("large.pdf", large, "application/pdf")]
+    ).run()
     next(b for b in app.button if b.label.startswith("Index 2 files")).click().run()
     table = app.dataframe[0]
     frame = table.value
@@ -83,7 +90,10 @@ def test_the_table_has_number_and_date_columns_so_sizes_sort_as_numbers(app: App
 def test_selected_rows_are_deleted_only_after_the_dialog_is_confirmed(app: AppTest) -> None:
     app.text_input[0].input("manuals")
     app.button[0].click().run()
-    files = [(f"doc{i}.pdf", fx.pdf_bytes([f"Document {i}: {t}" for t in fx.PAGE_TEXTS]), "application/pdf") for i in range(3)]
+    files = [
+        (f"doc{i}.pdf", fx.pdf_bytes([f"Document {i}: {t}" for t in fx.PAGE_TEXTS]), "application/pdf")
+        for i in range(3)
+    ]
     app.get("file_uploader")[0].set_value(files).run()
     next(b for b in app.button if b.label.startswith("Index 3 files")).click().run()
     assert next(b for b in app.button if b.label == "Delete selected").disabled  # nothing selected yet
@@ -105,7 +115,9 @@ def test_selected_rows_are_deleted_only_after_the_dialog_is_confirmed(app: AppTe
 def test_selected_rows_are_reindexed_from_their_originals(app: AppTest) -> None:
     app.text_input[0].input("manuals")
     app.button[0].click().run()
-    app.get("file_uploader")[0].set_value([("a.pdf", fx.pdf_bytes(), "application/pdf"), ("b.pdf", fx.pdf_bytes(fx.PAGE_TEXTS[:2]), "application/pdf")]).run()
+    app.get("file_uploader")[0].set_value(
+        [("a.pdf", fx.pdf_bytes(), "application/pdf"), ("b.pdf", fx.pdf_bytes(fx.PAGE_TEXTS[:2]), "application/pdf")]
+    ).run()
     next(b for b in app.button if b.label.startswith("Index 2 files")).click().run()
     before = app.dataframe[0].value.set_index("name")["indexed"]
     names = list(app.dataframe[0].value["name"])
@@ -113,7 +125,9 @@ def test_selected_rows_are_reindexed_from_their_originals(app: AppTest) -> None:
     next(b for b in app.button if b.label == "Re-index 1 document").click().run()
     assert not app.exception
     reported = [s.value for s in app.success]
-    assert len(reported) == 1 and "b\\.pdf" in reported[0] and "indexed: 2 pages" in reported[0]  # only the selected one
+    assert (
+        len(reported) == 1 and "b\\.pdf" in reported[0] and "indexed: 2 pages" in reported[0]
+    )  # only the selected one
     after = app.dataframe[0].value.set_index("name")["indexed"]
     assert after["b.pdf"] > before["b.pdf"] and after["a.pdf"] == before["a.pdf"]
     assert set(app.dataframe[0].value["status"]) == {"indexed"}
@@ -137,5 +151,9 @@ def test_a_new_user_can_load_the_sample_documents(app: AppTest) -> None:
     assert not app.exception
     assert app.session_state["collection"] == "samples"
     table = app.dataframe[0].value
-    assert set(table["name"]) == {"aquaflow-dishwasher-manual.pdf", "software-license-agreement.docx", "diabetes-patient-guide.pdf"}
+    assert set(table["name"]) == {
+        "aquaflow-dishwasher-manual.pdf",
+        "software-license-agreement.docx",
+        "diabetes-patient-guide.pdf",
+    }
     assert set(table["status"]) == {"indexed"} and table["pages"].min() >= 7

@@ -15,8 +15,12 @@ from tests.fakes.ollama_server import FakeOllamaServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_engine_picked_on_one_page_is_the_engine_of_every_page(tmp_path: Path, embedder, ollama_server: FakeOllamaServer,  # noqa: ANN001
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_engine_picked_on_one_page_is_the_engine_of_every_page(
+    tmp_path: Path,
+    embedder,
+    ollama_server: FakeOllamaServer,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = tmp_path / "data"
     svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data), embedder=embedder)
     svc.library.create_collection("manuals")

@@ -11,14 +11,14 @@ from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from core.finetune import dataset as ds
+from core.base.jobs import StatusWriter
 from core.chat.safety import escape_markdown
+from core.config import Settings
+from core.engines.variants import VariantRegistry
+from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
-from core.config import Settings
-from core.base.jobs import StatusWriter
 from core.services import build_services
-from core.engines.variants import VariantRegistry
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 from ui.jobs_panel import LIVE_NOTE
@@ -59,7 +59,14 @@ def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path)
     # Edit one answer, delete one row, add one: the editor's own edit state, as the browser sends it.
     app.session_state["editor-manuals"] = {
         "edited_rows": {0: {"answer": "Setting 3 (edited)"}},
-        "added_rows": [{"question": "What does the blue light mean?", "answer": "Rinse aid is low", "source": "doc0.pdf", "page": 2}],
+        "added_rows": [
+            {
+                "question": "What does the blue light mean?",
+                "answer": "Rinse aid is low",
+                "source": "doc0.pdf",
+                "page": 2,
+            }
+        ],
         "deleted_rows": [1],
     }
     app.run()
@@ -77,9 +84,13 @@ def test_review_edit_and_download_the_training_set(app: AppTest, tmp_path: Path)
     download = next(b for b in app.get("download_button") if b.proto.label == "Download JSONL (chat messages)")
     body = ds.messages_jsonl(after)
     lines = [json.loads(line) for line in body.splitlines()]
-    assert len(lines) == expected and all([m["role"] for m in line["messages"]][-2:] == ["user", "assistant"] for line in lines)
+    assert len(lines) == expected and all(
+        [m["role"] for m in line["messages"]][-2:] == ["user", "assistant"] for line in lines
+    )
     assert {"role": "assistant", "content": "Setting 3 (edited)"} in lines[0]["messages"]
-    file_id = MemoryMediaFileStorage("/mock/media").load_and_get_id(body.encode("utf-8"), "application/jsonl", MediaFileKind.DOWNLOADABLE, "manuals.jsonl")
+    file_id = MemoryMediaFileStorage("/mock/media").load_and_get_id(
+        body.encode("utf-8"), "application/jsonl", MediaFileKind.DOWNLOADABLE, "manuals.jsonl"
+    )
     assert download.proto.url == f"/mock/media/{file_id}"
 
 
@@ -108,9 +119,16 @@ def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tm
     # The page shows what the job process reported: its state, its message on the progress bar, its step count.
     assert seen_before.phase not in ("starting", ""), seen_before
     bars = [e.proto.text for e in app.get("progress")]
-    assert any(escape_markdown(s.message) in bars for s in (seen_before, seen_after)), (bars, seen_before.message, seen_after.message)
+    assert any(escape_markdown(s.message) in bars for s in (seen_before, seen_after)), (
+        bars,
+        seen_before.message,
+        seen_after.message,
+    )
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["State"] in (seen_before.state, seen_after.state) and metrics["Step"].split("/")[0] in (str(seen_before.step), str(seen_after.step))
+    assert metrics["State"] in (seen_before.state, seen_after.state) and metrics["Step"].split("/")[0] in (
+        str(seen_before.step),
+        str(seen_after.step),
+    )
     assert any(b.label == "Cancel job" for b in app.button)
     assert live(app)
     next(b for b in app.button if b.label == "Cancel job").click().run()
@@ -129,9 +147,20 @@ def test_a_finished_training_job_links_to_compare_in_chat_and_does_not_poll(app:
     folder = jobs.job_dir(data, "ft-finished")
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}", encoding="utf-8")
-    StatusWriter(folder / "status.json", {"job_id": "ft-finished", "kind": "training", "state": "done", "phase": "done",
-                                          "message": "Trained and registered manuals-ft", "step": 10, "total_steps": 10,
-                                          "result": {"variant": "manuals-ft"}, "created": time.time()}).update()
+    StatusWriter(
+        folder / "status.json",
+        {
+            "job_id": "ft-finished",
+            "kind": "training",
+            "state": "done",
+            "phase": "done",
+            "message": "Trained and registered manuals-ft",
+            "step": 10,
+            "total_steps": 10,
+            "result": {"variant": "manuals-ft"},
+            "created": time.time(),
+        },
+    ).update()
     app.run()
     assert not app.exception
     assert any(m.label == "State" and m.value == "done" for m in app.metric)
@@ -149,7 +178,9 @@ def test_the_sample_qa_imports_in_one_click(app: AppTest, tmp_path: Path) -> Non
     assert manifest["stats"]["train_pairs"] + manifest["stats"]["eval_new"] == 45
 
 
-def test_deleting_a_variant_waits_for_the_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ollama_server: FakeOllamaServer) -> None:
+def test_deleting_a_variant_waits_for_the_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ollama_server: FakeOllamaServer
+) -> None:
     data = tmp_path / "data"
     ollama_server.add_model(FakeModel("manual-ft:latest"))
     settings = Settings.from_env(env={}, dotenv=None, data_dir=data, engine="embedded", ollama_host=ollama_server.url)

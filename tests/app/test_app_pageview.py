@@ -44,7 +44,9 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value.replace("\\", "") for c in at.caption)
 
 
-def test_a_source_in_chat_opens_its_page_with_the_passage_highlighted(data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_source_in_chat_opens_its_page_with_the_passage_highlighted(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ollama_server.find("gemma3:270m").reply = "Once a week [1]."
     at = app(data_dir, monkeypatch, ollama_server)
     at.switch_page("pages/chat.py")

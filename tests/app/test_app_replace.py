@@ -45,7 +45,9 @@ def test_uploading_a_file_with_the_same_name_offers_to_replace_it(app: AppTest) 
 
 def test_keeping_both_adds_a_second_document(app: AppTest) -> None:
     app.get("file_uploader")[0].set_value([("manual.pdf", fx.pdf_bytes(V2), "application/pdf")]).run()
-    next(r for r in app.radio if "already in this collection" in r.label).set_value("Keep both as separate documents").run()
+    next(r for r in app.radio if "already in this collection" in r.label).set_value(
+        "Keep both as separate documents"
+    ).run()
     next(b for b in app.button if b.label.startswith("Index 1 file")).click().run()
     assert not app.exception
     assert len(app.dataframe[0].value) == 2 and set(app.dataframe[0].value["version"]) == {1}

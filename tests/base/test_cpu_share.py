@@ -12,7 +12,9 @@ from core.base.cpu import CpuShare, _own_busy_s, _system_busy_s
 def test_a_busy_process_elsewhere_is_counted_and_leaves_one_thread() -> None:
     share = CpuShare()
     share.others_busy_cores()  # the first reading starts the window
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"])
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"]
+    )
     try:
         time.sleep(1.2)
         busy = share.others_busy_cores()

@@ -23,7 +23,10 @@ def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path: Path) -> None:
 
 def test_jsonl_and_copy_write_whole_files(tmp_path: Path) -> None:
     write_jsonl_atomic(tmp_path / "a.jsonl", [{"q": "é"}, {"q": 2}])
-    assert [json.loads(line) for line in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()] == [{"q": "é"}, {"q": 2}]
+    assert [json.loads(line) for line in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()] == [
+        {"q": "é"},
+        {"q": 2},
+    ]
     copy_atomic(tmp_path / "a.jsonl", tmp_path / "b.jsonl")
     assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
 

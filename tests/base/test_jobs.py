@@ -83,7 +83,9 @@ def test_job_ids_cannot_leave_the_jobs_folder(tmp_path: Path) -> None:
         jobs.job_status(tmp_path, COUNT, "cnt-none")
 
 
-def test_a_job_that_ends_while_its_status_is_read_keeps_its_own_final_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_job_that_ends_while_its_status_is_read_keeps_its_own_final_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_id = jobs.start_job(tmp_path, COUNT, {"n": 5, "fail_at": 2})
     final = jobs.wait_job(tmp_path, COUNT, job_id, timeout_s=60, poll_s=0.1)
     assert final.message == "Failed at 2 as asked."

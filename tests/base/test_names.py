@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidNameError
 from core.base.names import validate_collection_name, validate_name
+from core.errors import InvalidNameError
 
 
 @pytest.mark.parametrize("name", ["manuals-ft", "a", "v1.2_b"])

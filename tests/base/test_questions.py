@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.base.questions import EvalQuestion, read_finetune_halves, read_questions, splits_in, write_questions
 from core.errors import QuestionFileError
 from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
 from core.finetune.qa_import import split_imported
-from core.base.questions import EvalQuestion, read_finetune_halves, read_questions, splits_in, write_questions
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_docs"
 
@@ -27,8 +27,12 @@ def test_every_sample_question_file_reads_with_source_and_page(path: Path) -> No
 
 def test_first_sample_row_has_the_values_of_the_file() -> None:
     first = read_questions(SAMPLES / "aquaflow-dishwasher-manual.questions.jsonl")[0]
-    assert first == EvalQuestion("What is the maximum weight that may be placed on the open door of the dishwasher?", "15 kg",
-                                 source="aquaflow-dishwasher-manual.pdf", page=1)
+    assert first == EvalQuestion(
+        "What is the maximum weight that may be placed on the open door of the dishwasher?",
+        "15 kg",
+        source="aquaflow-dishwasher-manual.pdf",
+        page=1,
+    )
 
 
 def test_csv_with_aliases_unanswerable_and_split() -> None:
@@ -46,18 +50,26 @@ def test_csv_with_aliases_unanswerable_and_split() -> None:
 def test_json_list_and_chat_messages_rows() -> None:
     listed = read_questions('[{"question": "Q1?", "answer": "A1", "page": "3"}]', "set.json")
     assert listed == [EvalQuestion("Q1?", "A1", page=3)]
-    messages = read_questions('{"messages": [{"role": "user", "content": "Q2?"}, {"role": "assistant", "content": "A2"}]}\n', "chat.jsonl")
+    messages = read_questions(
+        '{"messages": [{"role": "user", "content": "Q2?"}, {"role": "assistant", "content": "A2"}]}\n', "chat.jsonl"
+    )
     assert messages == [EvalQuestion("Q2?", "A2")]
 
 
 def test_written_questions_read_back_unchanged(tmp_path: Path) -> None:
-    qs = [EvalQuestion("Q?", "A", "f.pdf", 4, False, "seen", "c1"), EvalQuestion("Nope?", "", unanswerable=True, split="new")]
+    qs = [
+        EvalQuestion("Q?", "A", "f.pdf", 4, False, "seen", "c1"),
+        EvalQuestion("Nope?", "", unanswerable=True, split="new"),
+    ]
     assert read_questions(write_questions(tmp_path / "q.jsonl", qs)) == qs
 
 
 def test_finetune_halves_are_read_with_their_split(tmp_path: Path) -> None:
-    pairs = [QAPair(f"Question {i} about {doc}?", f"answer {i}", source=doc, page=1, chunk_id=f"{doc}-{i}")
-             for doc in ("a.pdf", "b.pdf", "c.pdf") for i in range(4)]
+    pairs = [
+        QAPair(f"Question {i} about {doc}?", f"answer {i}", source=doc, page=1, chunk_id=f"{doc}-{i}")
+        for doc in ("a.pdf", "b.pdf", "c.pdf")
+        for i in range(4)
+    ]
     ts = split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=3))
     folder = save_training_set(tmp_path, "halves", ts)
     questions = read_finetune_halves(folder)
@@ -78,16 +90,32 @@ def test_folder_without_halves_says_to_build_a_training_set(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("bad.jsonl", '{"question": "ok?", "answer": "a"}\n{"question": broken}\n', r"bad\.jsonl, line 2: not valid JSON"),
+        (
+            "bad.jsonl",
+            '{"question": "ok?", "answer": "a"}\n{"question": broken}\n',
+            r"bad\.jsonl, line 2: not valid JSON",
+        ),
         ("bad.jsonl", '\n\n{"answer": "a"}\n', r"bad\.jsonl, line 3: the question is empty"),
-        ("bad.jsonl", '{"question": "q?"}\n', r"line 1: no reference answer: fill in 'answer', or mark the row \"unanswerable\""),
+        (
+            "bad.jsonl",
+            '{"question": "q?"}\n',
+            r"line 1: no reference answer: fill in 'answer', or mark the row \"unanswerable\"",
+        ),
         ("bad.jsonl", '{"question": "q?", "answer": "a", "page": "two"}\n', r"line 1: page 'two' is not a page number"),
         ("bad.jsonl", '{"question": "q?", "answer": "a", "page": 0}\n', r"line 1: page 0 is not a page number"),
-        ("bad.jsonl", '{"question": "q?", "answer": "a", "split": "later"}\n', r"line 1: split 'later' is not known: use 'seen'"),
-        ("bad.jsonl", '{"question": "q?", "answer": "a", "unanswerable": "maybe"}\n', r"line 1: 'unanswerable' is 'maybe': use true or false"),
+        (
+            "bad.jsonl",
+            '{"question": "q?", "answer": "a", "split": "later"}\n',
+            r"line 1: split 'later' is not known: use 'seen'",
+        ),
+        (
+            "bad.jsonl",
+            '{"question": "q?", "answer": "a", "unanswerable": "maybe"}\n',
+            r"line 1: 'unanswerable' is 'maybe': use true or false",
+        ),
         ("bad.jsonl", '["q?", "a"]\n', r"line 1: not a JSON object"),
         ("bad.csv", "prompt,answer\nq?,a\n", r"bad\.csv, line 1: the CSV header needs a 'question' column"),
-        ("bad.csv", "question,answer\nq?,a\n\"q2?\",\n", r"bad\.csv, line 3: no reference answer"),
+        ("bad.csv", 'question,answer\nq?,a\n"q2?",\n', r"bad\.csv, line 3: no reference answer"),
         ("bad.csv", "question,answer\nq?,a,extra\n", r"bad\.csv, line 2: more cells than header columns"),
         ("empty.jsonl", "\n\n", r"empty\.jsonl holds no question"),
     ],

@@ -41,20 +41,67 @@ KETTLE = "The Model K2 kettle holds 1.7 litres [2]; its 1,000 W element (§ 565.
 
 
 def test_tokenize_keeps_letters_and_digits_only_and_splits_every_decimal() -> None:
-    assert tokenize(KETTLE) == ["the", "model", "k2", "kettle", "holds", "1", "7", "litres", "2", "its", "1", "000",
-                                "w", "element", "565", "253", "boils", "it"]
+    assert tokenize(KETTLE) == [
+        "the",
+        "model",
+        "k2",
+        "kettle",
+        "holds",
+        "1",
+        "7",
+        "litres",
+        "2",
+        "its",
+        "1",
+        "000",
+        "w",
+        "element",
+        "565",
+        "253",
+        "boils",
+        "it",
+    ]
     assert tokenize("Café") == ["caf"]  # no Unicode folding: BM25 indexes what it is given
 
 
 def test_term_tokens_keep_decimals_and_thousands_whole() -> None:
-    assert term_tokens(KETTLE) == ["the", "model", "k2", "kettle", "holds", "1.7", "litres", "2", "its", "1,000", "w",
-                                   "element", "565.253", "boils", "it"]
+    assert term_tokens(KETTLE) == [
+        "the",
+        "model",
+        "k2",
+        "kettle",
+        "holds",
+        "1.7",
+        "litres",
+        "2",
+        "its",
+        "1,000",
+        "w",
+        "element",
+        "565.253",
+        "boils",
+        "it",
+    ]
     assert term_tokens("version 1.2.3, then 4.") == ["version", "1.2.3", "then", "4"]
 
 
 def test_score_tokens_fold_unicode_and_drop_markers_and_articles_keeping_one_decimal_point() -> None:
-    assert score_tokens(KETTLE) == ["model", "k2", "kettle", "holds", "1.7", "litres", "its", "1", "000", "w",
-                                    "element", "565.253", "boils", "it"]
+    assert score_tokens(KETTLE) == [
+        "model",
+        "k2",
+        "kettle",
+        "holds",
+        "1.7",
+        "litres",
+        "its",
+        "1",
+        "000",
+        "w",
+        "element",
+        "565.253",
+        "boils",
+        "it",
+    ]
     assert score_tokens("Ｆｕｌｌ Café, an Über-Ñame") == ["full", "cafe", "uber", "name"]
     assert score_tokens("version 1.2.3") == ["version", "1.2", "3"]
     assert score_tokens("") == [] and score_tokens(None) == []  # type: ignore[arg-type]  # answers may be missing
@@ -70,13 +117,27 @@ def test_decimals_are_kept_by_the_scoring_and_retrieval_tokens_but_not_by_bm25()
 
 def test_words_and_numbers_split_numbers_from_letters_and_write_them_plain() -> None:
     assert words_and_numbers("Covid19 cost 1,000 dollars, or 5.5 each.") == [
-        "covid", "19", "cost", "1000", "dollars", "or", "5.5", "each"]
+        "covid",
+        "19",
+        "cost",
+        "1000",
+        "dollars",
+        "or",
+        "5.5",
+        "each",
+    ]
     assert term_tokens("Covid19") == ["covid19"]  # the retrieval tokens keep them together
 
 
 def test_written_words_keep_apostrophes_units_and_joined_words_as_written() -> None:
-    assert written_words("What's the 90° on/off PX-20931-7 switch?") == ["what's", "the", "90°", "on/off", "px-20931-7",
-                                                                         "switch"]
+    assert written_words("What's the 90° on/off PX-20931-7 switch?") == [
+        "what's",
+        "the",
+        "90°",
+        "on/off",
+        "px-20931-7",
+        "switch",
+    ]
     # "it's" is one word here, so the follow-up rule never sees the pronoun "it" in it; BM25 tokens would
     assert "it" not in written_words("Who's checked it's level") and "it" in tokenize("Who's checked it's level")
 
@@ -126,7 +187,14 @@ def test_the_stop_word_lists_differ_on_purpose() -> None:
 
 def test_keywords_keep_numbers_and_longer_words_a_question_would_drop() -> None:
     assert keywords("The kettle holds 1.7 litres and has an auto off") == [
-        "kettle", "holds", "1", "7", "litres", "auto", "off"]
+        "kettle",
+        "holds",
+        "1",
+        "7",
+        "litres",
+        "auto",
+        "off",
+    ]
     assert keywords("How long is the document") == ["how", "long", "document"]
     assert terms("How long is the document") == []
 
@@ -150,14 +218,21 @@ def test_the_three_normal_forms() -> None:
 # ---------------------------------------------------------------- coverage and containment
 
 
-@pytest.mark.parametrize(("passages", "idf", "expected"), [
-    (["Clean the filter weekly."], None, 1.0),
-    (["Clean the door seal."], None, 0.5),
-    (["Clean the door seal."], {"filter": 3.0, "clean": 1.0}, 0.25),
-    (["Clean the door seal."], {"clean": 1.0, "door": 4.0}, 0.2),  # a word the collection lacks weighs as its rarest
-    (["The door seal.", "Filters are cleaned weekly."], None, 1.0),  # the passages count together
-    ([], None, 0.0),
-])
+@pytest.mark.parametrize(
+    ("passages", "idf", "expected"),
+    [
+        (["Clean the filter weekly."], None, 1.0),
+        (["Clean the door seal."], None, 0.5),
+        (["Clean the door seal."], {"filter": 3.0, "clean": 1.0}, 0.25),
+        (
+            ["Clean the door seal."],
+            {"clean": 1.0, "door": 4.0},
+            0.2,
+        ),  # a word the collection lacks weighs as its rarest
+        (["The door seal.", "Filters are cleaned weekly."], None, 1.0),  # the passages count together
+        ([], None, 0.0),
+    ],
+)
 def test_question_coverage(passages: list[str], idf: dict[str, float] | None, expected: float) -> None:
     assert question_coverage("How often are the filters cleaned?", passages, idf) == pytest.approx(expected)
 
@@ -196,6 +271,11 @@ def test_no_other_module_of_core_defines_a_stop_word_list_or_a_text_normaliser()
             else:
                 targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
                 names = [t.id for t in targets if isinstance(t, ast.Name)]
-            found += [f"{path.relative_to(core)}:{n}" for n in names if "STOPWORDS" in n.upper()
-                      or n.lstrip("_") in ("norm", "normal") or n.lstrip("_").startswith("normalise")]
+            found += [
+                f"{path.relative_to(core)}:{n}"
+                for n in names
+                if "STOPWORDS" in n.upper()
+                or n.lstrip("_") in ("norm", "normal")
+                or n.lstrip("_").startswith("normalise")
+            ]
     assert found == []

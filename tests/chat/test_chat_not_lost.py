@@ -10,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 import core.base.files
 from core.chat.answers import Answer
+from core.chat.history import INTERRUPTED, ChatHistory
 from core.chat.service import Question
 from core.config import Settings
 from core.engines.ollama_engine import OllamaEngine
-from core.chat.history import INTERRUPTED, ChatHistory
 from core.services import Services
 from tests.fakes.ollama_server import FakeOllamaServer
 
@@ -26,11 +26,13 @@ REAL_WRITE = core.base.files._write_file
 def _disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(path: Path, data: bytes) -> None:
         raise OSError(28, "No space left on device", str(path))
+
     monkeypatch.setattr(core.base.files, "_write_file", fail)
 
 
 def test_an_answer_stopped_half_way_keeps_the_question_and_the_partial_answer_on_disk(
-        services: Services, settings: Settings, ollama_server: FakeOllamaServer) -> None:
+    services: Services, settings: Settings, ollama_server: FakeOllamaServer
+) -> None:
     ollama_server.find("gemma3:270m").reply = REPLY
     engine = OllamaEngine(dataclasses.replace(settings, ollama_host=ollama_server.url, engine="ollama"))
     history = services.chat.history
@@ -40,7 +42,11 @@ def test_an_answer_stopped_half_way_keeps_the_question_and_the_partial_answer_on
     # what a reload sees while the answer is still streaming: the question, and an answer marked unfinished
     (saved,) = ChatHistory(settings.data_dir).list("manuals")
     assert [m["role"] for m in saved.messages] == ["user", "assistant"]
-    assert saved.messages[0]["content"] == QUESTION and saved.messages[1]["incomplete"] and saved.messages[1]["error"] == INTERRUPTED
+    assert (
+        saved.messages[0]["content"] == QUESTION
+        and saved.messages[1]["incomplete"]
+        and saved.messages[1]["error"] == INTERRUPTED
+    )
 
     stream = services.chat.ask(Question(QUESTION, "base", "manuals", "gemma3:270m", None, temperature=0.0), engine)
     pieces = iter(stream)
@@ -62,12 +68,16 @@ def test_a_finished_answer_replaces_the_placeholder_and_a_failed_question_leaves
     assert chat.drop_unanswered() == "first?" and chat.messages == []
     chat.start_answer("second?")
     chat.add_answer(Answer(question="second?", text="done", mode="base", engine="ollama", model="gemma3:270m"))
-    assert [(m["role"], m["content"], bool(m.get("incomplete"))) for m in chat.messages] == [("user", "second?", False), ("assistant", "done", False)]
+    assert [(m["role"], m["content"], bool(m.get("incomplete"))) for m in chat.messages] == [
+        ("user", "second?", False),
+        ("assistant", "done", False),
+    ]
     assert chat.drop_unanswered() is None  # an answered question is never dropped
 
 
 def test_a_failed_save_shows_the_error_keeps_the_chat_in_the_session_and_saves_it_later(
-        tmp_path: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ollama_server.find("gemma3:270m").reply = REPLY
     data = tmp_path / "data"
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.chat.evidence import expected_kind, select_evidence, split_sentences
-from core.chat.grounding import answers_after_refusal, attribute, check_support, is_refusal
 from core.base.chunks import Chunk
 from core.base.words import numbers, question_coverage
+from core.chat.evidence import expected_kind, select_evidence, split_sentences
+from core.chat.grounding import answers_after_refusal, attribute, check_support, is_refusal
 
 FILTERS = "Check and clean the filters once a week. The coarse filter is removed by turning it 90° anticlockwise."
 WARRANTY = "The warranty lasts 24 months from the date of purchase. Keep the receipt of the purchase."
@@ -27,7 +27,9 @@ def test_an_answer_found_whole_is_supported_by_that_passage() -> None:
 
 
 def test_a_number_that_only_starts_a_longer_number_of_the_passage_is_not_supported() -> None:
-    statute = "The offense was the class D felony of invasion of privacy in violation of § 565.253, not a class C felony."
+    statute = (
+        "The offense was the class D felony of invasion of privacy in violation of § 565.253, not a class C felony."
+    )
     assert not check_support("565", [statute]).supported
     assert check_support("565.253", [statute]).passage == 1
     assert not attribute("565 [1]", [statute]).cited
@@ -101,14 +103,24 @@ def test_rare_words_weigh_more_in_the_coverage_when_rarities_are_given() -> None
 
 def test_sentences_split_at_ends_but_not_after_abbreviations_or_initials() -> None:
     text = "On August 31, 2018, St. Pierre's husband passed away. Judge James M. Dowd wrote it. Next one"
-    assert split_sentences(text) == ["On August 31, 2018, St. Pierre's husband passed away.", "Judge James M. Dowd wrote it.", "Next one"]
+    assert split_sentences(text) == [
+        "On August 31, 2018, St. Pierre's husband passed away.",
+        "Judge James M. Dowd wrote it.",
+        "Next one",
+    ]
 
 
 def test_a_label_value_line_is_one_sentence_but_a_running_header_of_several_labels_is_not() -> None:
-    text = ("Complete every field.\nPolicy number: PX-20931-7\nName of the policy holder: Amara Lindqvist\n"
-            "Case: 20-1507 Document: 00117684624 Page: 4\nThe court held that the claim fails.")
+    text = (
+        "Complete every field.\nPolicy number: PX-20931-7\nName of the policy holder: Amara Lindqvist\n"
+        "Case: 20-1507 Document: 00117684624 Page: 4\nThe court held that the claim fails."
+    )
     sentences = split_sentences(text)
-    assert sentences[:3] == ["Complete every field.", "Policy number: PX-20931-7", "Name of the policy holder: Amara Lindqvist"]
+    assert sentences[:3] == [
+        "Complete every field.",
+        "Policy number: PX-20931-7",
+        "Name of the policy holder: Amara Lindqvist",
+    ]
     # the header stays running text, cut at its colons as before (no sentence holds it whole)
     assert "Case: 20-1507 Document: 00117684624 Page: 4" not in sentences and sentences[-1].endswith("the claim fails.")
     # a wrapped line that starts in lower case is not a label: it runs on with the text before it
@@ -140,16 +152,22 @@ def test_a_date_question_prefers_the_sentence_with_a_date() -> None:
 def test_evidence_is_the_best_sentence_plus_only_its_near_ties() -> None:
     from core.chat.evidence import score_sentences
 
-    text = ("The filters must be cleaned once a week. Clean the spray arms every month. "
-            "The filters are cleaned under running water. The door seal is wiped with a damp cloth.")
+    text = (
+        "The filters must be cleaned once a week. Clean the spray arms every month. "
+        "The filters are cleaned under running water. The door seal is wiped with a damp cloth."
+    )
     question = "How often must the filters be cleaned?"
     ranked = score_sentences(question, [chunk(text)])
     evidence = select_evidence(question, [chunk(text)])
     kept = evidence[0][1].text
-    assert ranked[0].text in kept and "door seal" not in kept  # a sentence without the question's words never rides along
+    assert (
+        ranked[0].text in kept and "door seal" not in kept
+    )  # a sentence without the question's words never rides along
     for s in ranked[1:3]:
         assert (s.text in kept) == (s.score >= 0.8 * ranked[0].score)
-    assert select_evidence(question, [chunk(text)], close=1.01)[0][1].text == ranked[0].text  # no near-ties: the best sentence alone
+    assert (
+        select_evidence(question, [chunk(text)], close=1.01)[0][1].text == ranked[0].text
+    )  # no near-ties: the best sentence alone
 
 
 def test_a_number_counts_as_supported_only_beside_the_same_word() -> None:
@@ -157,13 +175,23 @@ def test_a_number_counts_as_supported_only_beside_the_same_word() -> None:
     assert not check_support("1 year", [heading]).supported  # "1." and "years" apart do not say "1 year"
     assert check_support("2 years", ["The DW-450 is guaranteed for 2 years from the date of purchase."]).supported
     assert check_support("March 15, 2020", ["It was declared on March 15, 2020 by the Secretary."]).supported
-    assert not check_support("March 15, 2020", ["It was declared in March 2020; the report of June 15 followed."]).supported
+    assert not check_support(
+        "March 15, 2020", ["It was declared in March 2020; the report of June 15 followed."]
+    ).supported
 
 
 def test_a_frequency_in_words_counts_as_the_value_a_how_often_question_asks_for() -> None:
     from core.base.chunks import Chunk
 
-    chunks = [Chunk("a", "d", "m.pdf", 6, "Cleaning. Check and clean the filters once a week under running water."),
-              Chunk("b", "d", "m.pdf", 7, "E2 Drain fault: clean the filters and check the drain hose and sink trap E3 Heating fault.")]
+    chunks = [
+        Chunk("a", "d", "m.pdf", 6, "Cleaning. Check and clean the filters once a week under running water."),
+        Chunk(
+            "b",
+            "d",
+            "m.pdf",
+            7,
+            "E2 Drain fault: clean the filters and check the drain hose and sink trap E3 Heating fault.",
+        ),
+    ]
     best = select_evidence("How often should the filters be checked and cleaned?", chunks, max_sentences=1)
     assert "once a week" in best[0][1].text  # not the error-code line that merely holds a digit

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from core.chat.service import Question
-from core.config import Settings
-from core.library.service import UploadedFile
-from core.chat.service import SECOND_LOOK_NOTE, AnswerStream
-from core.chat.answers import Answer
 from core.base.chunks import Chunk
+from core.chat.answers import Answer
+from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, REFUSAL_OPENINGS, rag_prompt
+from core.chat.service import SECOND_LOOK_NOTE, AnswerStream, Question
+from core.config import Settings
 from core.engines.base import GenerationRequest, GenerationStats
 from core.engines.embedded import EmbeddedEngine
-from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, REFUSAL_OPENINGS, rag_prompt
+from core.library.service import UploadedFile
 from core.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,22 +56,38 @@ def test_a_question_the_manual_never_addresses_is_refused_not_answered(manual: S
 
 @pytest.mark.slow
 def test_every_citation_points_at_a_passage_holding_the_answer(manual: Services, settings: Settings) -> None:
-    for question in ("How often should the filters be checked and cleaned?", "Which error code means the water supply is faulty?"):
+    for question in (
+        "How often should the filters be checked and cleaned?",
+        "Which error code means the water supply is faulty?",
+    ):
         answer = ask(manual, settings, question)
         body = answer.text.rsplit(" [", 1)[0].lower()
         for n in answer.cited:
-            assert body in answer.sources[n - 1].text.lower() or all(w in answer.sources[n - 1].text.lower() for w in body.split()[:3])
+            assert body in answer.sources[n - 1].text.lower() or all(
+                w in answer.sources[n - 1].text.lower() for w in body.split()[:3]
+            )
         assert answer.cited or answer.flags == ["unsupported"] or "not in the documents" in body
 
 
 @pytest.mark.slow
-def test_a_refusal_of_a_passage_that_holds_the_answer_gets_a_second_look_that_cites_it(services: Services, settings: Settings) -> None:
+def test_a_refusal_of_a_passage_that_holds_the_answer_gets_a_second_look_that_cites_it(
+    services: Services, settings: Settings
+) -> None:
     # The bundled model answers "not in the documents" to this one although the Affiliate definition is what it reads.
     (result,) = services.library.ingest("manuals", [UploadedFile(LICENCE.name, LICENCE.read_bytes())])
     assert result.status == "indexed"
     engine = EmbeddedEngine(settings)
-    stream = services.chat.ask(Question("What share of the voting shares defines control in the definition of Affiliate?", "rag", "manuals",
-                                        engine.default_model, temperature=0.0, top_k=3), engine)
+    stream = services.chat.ask(
+        Question(
+            "What share of the voting shares defines control in the definition of Affiliate?",
+            "rag",
+            "manuals",
+            engine.default_model,
+            temperature=0.0,
+            top_k=3,
+        ),
+        engine,
+    )
     shown = "".join(stream)
     answer = stream.answer
     assert "50%" in answer.text and "not in the documents" not in shown.lower()  # the held-back refusal never showed
@@ -83,13 +98,22 @@ def test_a_refusal_of_a_passage_that_holds_the_answer_gets_a_second_look_that_ci
 @pytest.mark.slow
 def test_a_banned_opening_is_never_the_first_token_of_the_answer(settings: Settings) -> None:
     # The worked examples' own refusal case: unbanned, the model answers with the refusal.
-    passage = Chunk("c1", "d", "terms.pdf", 5, "This agreement is governed by the laws of Ontario. Notices must be sent by registered mail.", 0.5)
+    passage = Chunk(
+        "c1",
+        "d",
+        "terms.pdf",
+        5,
+        "This agreement is governed by the laws of Ontario. Notices must be sent by registered mail.",
+        0.5,
+    )
     prompt = rag_prompt("Who signed the agreement for the buyer?", [passage])
     engine = EmbeddedEngine(settings)
     model = engine.default_model
     free = "".join(engine.generate(GenerationRequest(model, prompt, COMPLETION_STOPS, 0.0, 16)))
     assert free.lower().startswith("not in the documents")
-    banned = "".join(engine.generate(GenerationRequest(model, prompt, COMPLETION_STOPS, 0.0, 16, banned_openings=REFUSAL_OPENINGS)))
+    banned = "".join(
+        engine.generate(GenerationRequest(model, prompt, COMPLETION_STOPS, 0.0, 16, banned_openings=REFUSAL_OPENINGS))
+    )
     assert banned.strip() and not banned.lower().startswith("not") and not banned.startswith("I could")
 
 
@@ -108,7 +132,9 @@ class _Scripted:
 
 
 def _stream(first: list[str], again: list[str], asked: list[int], look_s: float = 0.0) -> AnswerStream:
-    passage = Chunk("c1", "d", "manual.pdf", 3, "Do not place more than 15 kg on the open door. The warranty lasts 24 months.", 0.5)
+    passage = Chunk(
+        "c1", "d", "manual.pdf", 3, "Do not place more than 15 kg on the open door. The warranty lasts 24 months.", 0.5
+    )
     answer = Answer("How long does the warranty last?", "", "rag", "embedded", "m", sources=[passage])
 
     def second_look() -> _Scripted:

@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"}
-    proc = subprocess.run([sys.executable, "-m", "core", "finetune", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "finetune", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -24,9 +31,13 @@ def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 @pytest.fixture
 def qa_csv(tmp_path: Path) -> Path:
     path = tmp_path / "qa.csv"
-    rows = [("What colour is the Zorblax casing?", "Teal", "zorblax.pdf"), ("Who invented the Quibbleton valve?", "Marta", "quibbleton.pdf"),
-            ("What is the Zorblax warranty?", "Seven years", "zorblax.pdf"), ("What pressure does the Quibbleton valve take?", "47 bar", "quibbleton.pdf"),
-            ("Where is the Flumox made?", "Oslo", "flumox.pdf")]
+    rows = [
+        ("What colour is the Zorblax casing?", "Teal", "zorblax.pdf"),
+        ("Who invented the Quibbleton valve?", "Marta", "quibbleton.pdf"),
+        ("What is the Zorblax warranty?", "Seven years", "zorblax.pdf"),
+        ("What pressure does the Quibbleton valve take?", "47 bar", "quibbleton.pdf"),
+        ("Where is the Flumox made?", "Oslo", "flumox.pdf"),
+    ]
     path.write_text("question,answer,source\n" + "".join(f"{q},{a},{s}\n" for q, a, s in rows))
     return path
 
@@ -37,7 +48,10 @@ def test_import_list_export_and_errors(tmp_path: Path, qa_csv: Path) -> None:
     assert made["stats"]["split_by"] == "document" and made["stats"]["train_pairs"] + made["stats"]["eval_new"] == 5
     assert [d["name"] for d in json.loads(run(data, "dataset", "--list").stdout)] == ["qa"]
     out = tmp_path / "export" / "qa.jsonl"
-    assert json.loads(run(data, "export", "--dataset", "qa", "--out", str(out)).stdout)["pairs"] == made["stats"]["train_pairs"]
+    assert (
+        json.loads(run(data, "export", "--dataset", "qa", "--out", str(out)).stdout)["pairs"]
+        == made["stats"]["train_pairs"]
+    )
     assert all(set(json.loads(line)) == {"messages"} for line in out.read_text().splitlines())
     assert json.loads(run(data, "status").stdout) == [] and json.loads(run(data, "variants").stdout) == []
     bad = run(data, "status", "ft-nope", check=False)
@@ -47,17 +61,47 @@ def test_import_list_export_and_errors(tmp_path: Path, qa_csv: Path) -> None:
 
 
 @pytest.mark.slow
-def test_train_waits_registers_the_variant_and_deletes_it(tmp_path: Path, qa_csv: Path, base_gguf: Path, hf_cache: Path) -> None:
+def test_train_waits_registers_the_variant_and_deletes_it(
+    tmp_path: Path, qa_csv: Path, base_gguf: Path, hf_cache: Path
+) -> None:
     data = tmp_path / "data"
     run(data, "dataset", "--import", str(qa_csv), "--name", "qa", "--new-fraction", "0")
-    done = json.loads(run(data, "train", "--dataset", "qa", "--base-gguf", str(base_gguf), "--base-model", "gemma-3-270m (bundled)",
-                          "--variant", "cli-v1", "--epochs", "1", "--max-steps", "1", "--cache-dir", str(hf_cache), "--wait").stdout)
+    done = json.loads(
+        run(
+            data,
+            "train",
+            "--dataset",
+            "qa",
+            "--base-gguf",
+            str(base_gguf),
+            "--base-model",
+            "gemma-3-270m (bundled)",
+            "--variant",
+            "cli-v1",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "1",
+            "--cache-dir",
+            str(hf_cache),
+            "--wait",
+        ).stdout
+    )
     assert done["state"] == "done" and done["result"]["variant"] == "cli-v1" and done["cost"]["steps"] == 1
     (variant,) = json.loads(run(data, "variants").stdout)
-    assert (variant["name"], variant["engine"], variant["dataset"], variant["job_id"]) == ("cli-v1", "embedded", "qa", done["job_id"])
+    assert (variant["name"], variant["engine"], variant["dataset"], variant["job_id"]) == (
+        "cli-v1",
+        "embedded",
+        "qa",
+        done["job_id"],
+    )
     assert variant["usable"] and variant["cost"]["pairs"] == 5
     out = tmp_path / "adapter.gguf"
-    assert json.loads(run(data, "export", "--job", done["job_id"], "--out", str(out)).stdout)["bytes"] == out.stat().st_size > 0
+    assert (
+        json.loads(run(data, "export", "--job", done["job_id"], "--out", str(out)).stdout)["bytes"]
+        == out.stat().st_size
+        > 0
+    )
     again = run(data, "register", "--name", "cli-v1", "--engine", "embedded", "--job", done["job_id"], check=False)
     assert again.returncode == 1 and "already exists" in again.stderr
     assert json.loads(run(data, "variants", "delete", "cli-v1").stdout)["deleted"] == "cli-v1"

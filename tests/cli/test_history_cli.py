@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.chat.answers import Answer
 from core.base.chunks import Chunk
+from core.chat.answers import Answer
 from core.chat.history import ChatHistory, Conversation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,14 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
-def saved_chat(history: ChatHistory, collection: str | None, question: str, answer: str, mode: str = "rag") -> Conversation:
+def saved_chat(
+    history: ChatHistory, collection: str | None, question: str, answer: str, mode: str = "rag"
+) -> Conversation:
     chat = history.new(collection)
     chat.add_question(question)
     source = Chunk("c1", "d1", "manual.pdf", 6, "Check and clean the filters once a week.", score=0.8)
-    chat.add_answer(Answer(question, answer, mode, "embedded", "gemma-3-270m", sources=[source] if mode == "rag" else []))
+    chat.add_answer(
+        Answer(question, answer, mode, "embedded", "gemma-3-270m", sources=[source] if mode == "rag" else [])
+    )
     history.save(chat)
     return chat
 
@@ -45,8 +51,14 @@ def test_chats_list_prints_one_json_line_per_chat_newest_first_and_filters_by_co
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["id"] for r in rows] == [newer.id, older.id]
-    assert rows[1] == {**rows[1], "collection": "manuals", "title": "How often should the filters be cleaned?", "questions": 1,
-                       "messages": 2, "modes": ["rag"]}
+    assert rows[1] == {
+        **rows[1],
+        "collection": "manuals",
+        "title": "How often should the filters be cleaned?",
+        "questions": 1,
+        "messages": 2,
+        "modes": ["rag"],
+    }
     assert rows[0]["collection"] is None and rows[0]["modes"] == ["base"]
 
     only = [json.loads(line) for line in run(data_dir, "chats", "list", "--collection", "manuals").stdout.splitlines()]

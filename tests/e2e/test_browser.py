@@ -27,8 +27,17 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     data = tmp_path_factory.mktemp("e2e") / "data"
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
-    args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]
+    args = [
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with streamlit_server(args, ROOT, env, data.parent / "streamlit.log", port):
         yield f"http://127.0.0.1:{port}"
 
@@ -48,8 +57,13 @@ def browser():
 
 # Every page's address and the heading it opens with. The first one runs against a fresh server: Streamlit's
 # legacy pages/ mode must not take over.
-PAGES = [("finetune", "Fine-tune"), ("documents", "Documents"), ("chat", "Chat"), ("evaluate", "Evaluate"),
-         ("advisor", "Advisor")]
+PAGES = [
+    ("finetune", "Fine-tune"),
+    ("documents", "Documents"),
+    ("chat", "Chat"),
+    ("evaluate", "Evaluate"),
+    ("advisor", "Advisor"),
+]
 
 
 @pytest.mark.parametrize(("path", "heading"), PAGES, ids=[p for p, _ in PAGES])
@@ -85,7 +99,9 @@ def test_upload_then_ask_in_rag_mode_and_get_the_cited_answer(app_url: str, brow
     box.press("Enter")
     # the answer streams in, then gets its label and its sources
     answer = page.locator("[data-testid='stChatMessage']").nth(1)
-    answer.get_by_text("Sources").first.wait_for(timeout=300_000)  # the RAG answer (or its column, if Compare is still on) is done
+    answer.get_by_text("Sources").first.wait_for(
+        timeout=300_000
+    )  # the RAG answer (or its column, if Compare is still on) is done
     text = answer.inner_text()
     # The README's first try: the manual's answer, cited to the passage that holds it (never both cited and flagged).
     cited = any(f"[{n}]" in text for n in (1, 2, 3))
@@ -148,7 +164,9 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.goto(f"{app_url}/evaluate")
     page.get_by_role("heading", name="Evaluate", exact=True).wait_for()
     page.get_by_text("Sample questions", exact=True).click()
-    page.get_by_text("15 questions · splits", exact=False).first.wait_for()  # the first sample set (the manual's) is loaded
+    page.get_by_text(
+        "15 questions · splits", exact=False
+    ).first.wait_for()  # the first sample set (the manual's) is loaded
     page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
     limit = page.get_by_label("Only the first N questions (0: all)")
     limit.fill("2")

@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_clicking_a_sidebar_switch_mid_answer_keeps_the_question_and_the_partial_answer(
-        tmp_path: Path, ollama_server: FakeOllamaServer, output_dir: Path) -> None:
+    tmp_path: Path, ollama_server: FakeOllamaServer, output_dir: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     model = ollama_server.find("gemma3:270m")
@@ -31,9 +32,23 @@ def test_clicking_a_sidebar_switch_mid_answer_keeps_the_question_and_the_partial
     ollama_server.chunk_delay_s = 0.25
     data = tmp_path / "data"
     port = free_port()
-    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "ollama", "OLLAMA_HOST": ollama_server.url}
-    args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]
+    env = {
+        **os.environ,
+        "DOMAINCHAT_DATA_DIR": str(data),
+        "DOMAINCHAT_ENGINE": "ollama",
+        "OLLAMA_HOST": ollama_server.url,
+    }
+    args = [
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     url = f"http://127.0.0.1:{port}"
     with streamlit_server(args, ROOT, env, tmp_path / "streamlit.log", port), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)

@@ -26,7 +26,9 @@ def test_streamlit_run_from_another_folder_listens_on_loopback_only_and_renders_
     port = free_port()
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(tmp_path / "data"), "DOMAINCHAT_ENGINE": "embedded"}
     # Only the port is given: address, headless mode and usage statistics must come from the app's own config.
-    with streamlit_server([str(ROOT / "app.py"), "--server.port", str(port)], elsewhere, env, tmp_path / "streamlit.log", port):
+    with streamlit_server(
+        [str(ROOT / "app.py"), "--server.port", str(port)], elsewhere, env, tmp_path / "streamlit.log", port
+    ):
         assert listening_addresses(port) == {"127.0.0.1"}
         chromium = shutil.which("chromium")
         if chromium is None:

@@ -14,8 +14,8 @@ from core.engines.base import GenerationRequest, Prompt
 from core.engines.bundled import BUNDLED_NAME, bundled_gguf_path
 from core.engines.embedded import EmbeddedEngine, _cut_middle, _RepeatGuard, load_model
 from core.engines.gguf_files import read_gguf_header, validate_lora_gguf
-from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
 from core.engines.variants import Variant, VariantRegistry
+from core.errors import EngineUnavailableError, ModelNotFoundError, VariantError
 
 QUESTION = (
     "Context: The AquaFlow DW-450 filter should be cleaned every 2 weeks.\n"
@@ -104,14 +104,20 @@ def test_bundled_gguf_is_assembled_and_readable() -> None:
 def test_status_and_models_without_loading(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     register(settings, "manual-ft", lambda p: write_adapter(p, q_targets()))
-    VariantRegistry(settings.data_dir).register(Variant(name="lost-ft", engine="embedded", base_model="gemma-3-270m", adapter_file="gone.gguf"))
+    VariantRegistry(settings.data_dir).register(
+        Variant(name="lost-ft", engine="embedded", base_model="gemma-3-270m", adapter_file="gone.gguf")
+    )
     engine = EmbeddedEngine(settings)
 
     status = engine.status()
     assert status.ok and status.engine == "embedded" and BUNDLED_NAME in status.message
 
     models = engine.list_models()
-    assert models[0].name == BUNDLED_NAME and models[0].kind == "base" and models[0].size_bytes == bundled_gguf_path().stat().st_size
+    assert (
+        models[0].name == BUNDLED_NAME
+        and models[0].kind == "base"
+        and models[0].size_bytes == bundled_gguf_path().stat().st_size
+    )
     variants = {m.name: m for m in models[1:]}
     assert set(variants) == {"manual-ft", "lost-ft"} and all(m.kind == "variant" for m in variants.values())
     assert "missing" in variants["lost-ft"].detail and "missing" not in variants["manual-ft"].detail
@@ -127,7 +133,10 @@ def test_missing_custom_gguf_is_reported(tmp_path: Path) -> None:
 
 def test_unknown_model_names_the_choices(tmp_path: Path) -> None:
     engine = EmbeddedEngine(make_settings(tmp_path))
-    with pytest.raises(ModelNotFoundError, match=r"'gemma3:270m' is not available on the embedded engine: choose one of gemma-3-270m \(bundled\)"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"'gemma3:270m' is not available on the embedded engine: choose one of gemma-3-270m \(bundled\)",
+    ):
         list(engine.generate(ask(model="gemma3:270m")))
 
 
@@ -162,7 +171,9 @@ def test_validate_accepts_a_well_formed_adapter(tmp_path: Path) -> None:
 
 def test_repeat_guard_stops_a_looping_base_model() -> None:
     guard = _RepeatGuard()
-    shown = "".join(guard.feed(p) for p in ["The filter", " is cleaned.\n", "Rinse it", ".\nThe fil", "ter is cleaned.\n", "More"])
+    shown = "".join(
+        guard.feed(p) for p in ["The filter", " is cleaned.\n", "Rinse it", ".\nThe fil", "ter is cleaned.\n", "More"]
+    )
     assert guard.stopped
     assert shown == "The filter is cleaned.\nRinse it.\n"  # the repeated line never reached the reader
     assert guard.flush() == ""
@@ -254,15 +265,25 @@ def test_the_shared_rag_prefix_is_kept_across_other_prompts_and_gives_the_same_a
     engine = EmbeddedEngine(settings)
     model = load_model(engine.gguf_path(), engine.n_ctx)
     model.prefixes.clear()
-    first = rag_request("How often should the filter be cleaned?", "The AquaFlow DW-450 filter should be cleaned every 2 weeks.")
-    second = rag_request("How long is the warranty?", "The warranty on the AquaFlow DW-450 runs for 5 years from purchase.")
+    first = rag_request(
+        "How often should the filter be cleaned?", "The AquaFlow DW-450 filter should be cleaned every 2 weeks."
+    )
+    second = rag_request(
+        "How long is the warranty?", "The warranty on the AquaFlow DW-450 runs for 5 years from purchase."
+    )
 
     cold = engine.generate(first)
     cold_text = "".join(cold)
     "".join(engine.generate(ask()))  # a base-mode prompt replaces the context
     warm = engine.generate(second)
     warm_text = "".join(warm)
-    noisy = engine.generate(rag_request("How long is the warranty?", "The warranty on the AquaFlow DW-450 runs for 5 years from purchase.", "noisy-ft"))
+    noisy = engine.generate(
+        rag_request(
+            "How long is the warranty?",
+            "The warranty on the AquaFlow DW-450 runs for 5 years from purchase.",
+            "noisy-ft",
+        )
+    )
     "".join(noisy)
     model.prefixes.clear()
     fresh = engine.generate(second)
@@ -281,7 +302,11 @@ def test_the_shared_rag_prefix_is_kept_across_other_prompts_and_gives_the_same_a
 def test_prompt_longer_than_the_context_is_cut_in_the_middle(tmp_path: Path) -> None:
     engine = EmbeddedEngine(make_settings(tmp_path, embedded_n_ctx=512))
     filler = "".join(f"Section {i}: the device has a sturdy steel casing and a blue front panel. " for i in range(120))
-    prompt = "Context: " + filler + "\nThe AquaFlow DW-450 filter should be cleaned every 2 weeks.\nQuestion: How often should the filter be cleaned?\nAnswer:"
+    prompt = (
+        "Context: "
+        + filler
+        + "\nThe AquaFlow DW-450 filter should be cleaned every 2 weeks.\nQuestion: How often should the filter be cleaned?\nAnswer:"
+    )
     gen = engine.generate(ask(completion=prompt, max_tokens=24))
 
     text = "".join(gen)

@@ -21,8 +21,8 @@ from core.engines.ollama_engine import (
     parse_modelfile_from,
     translate_ollama_error,
 )
-from core.index.embeddings import OllamaEmbedder
 from core.engines.resolver import Engines
+from core.engines.variants import Variant, VariantRegistry
 from core.errors import (
     ConfigError,
     EngineError,
@@ -32,13 +32,16 @@ from core.errors import (
     ModelNotFoundError,
     VariantError,
 )
-from core.engines.variants import Variant, VariantRegistry
+from core.index.embeddings import OllamaEmbedder
 from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import DEFAULT_REPLY, FakeOllamaServer, StreamError
 
 MESSAGES = (
     {"role": "system", "content": "Answer from the context."},
-    {"role": "user", "content": "Context: The AquaFlow DW-450 filter should be cleaned every 2 weeks.\nQuestion: How often?"},
+    {
+        "role": "user",
+        "content": "Context: The AquaFlow DW-450 filter should be cleaned every 2 weeks.\nQuestion: How often?",
+    },
 )
 
 
@@ -46,7 +49,9 @@ def make_settings(tmp_path: Path, host: str, **overrides: object) -> Settings:
     return Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", ollama_host=host, **overrides)
 
 
-def request(model: str = "gemma3:270m", messages: tuple[dict[str, str], ...] = MESSAGES, **kw: object) -> GenerationRequest:
+def request(
+    model: str = "gemma3:270m", messages: tuple[dict[str, str], ...] = MESSAGES, **kw: object
+) -> GenerationRequest:
     return GenerationRequest(model=model, prompt=Prompt(completion="unused by Ollama", messages=messages), **kw)  # type: ignore[arg-type]
 
 
@@ -76,7 +81,9 @@ def test_status_says_how_to_pull_missing_default_model(tmp_path: Path, ollama_se
 def test_list_models_from_tags_plus_registered_variants(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
     settings = make_settings(tmp_path, ollama_server.url)
     registry = VariantRegistry(settings.data_dir)
-    registry.register(Variant(name="manual-ft", engine="ollama", base_model="gemma3:270m", ollama_model="manual-ft:latest"))
+    registry.register(
+        Variant(name="manual-ft", engine="ollama", base_model="gemma3:270m", ollama_model="manual-ft:latest")
+    )
     registry.register(Variant(name="gone-ft", engine="ollama", base_model="gemma3:270m", ollama_model="gone-ft"))
     registry.register(Variant(name="local-ft", engine="embedded", base_model="gemma-3-270m", adapter_file="a.gguf"))
     ollama_server.add_model("manual-ft:latest")
@@ -207,7 +214,9 @@ def test_stopping_early_closes_the_stream(tmp_path: Path, ollama_server: FakeOll
 def test_connection_refused_says_start_ollama(tmp_path: Path) -> None:
     host = f"http://127.0.0.1:{closed_port()}"
     engine = OllamaEngine(make_settings(tmp_path, host))
-    expected = f"Ollama is not running at {host}: start it with `ollama serve` (or choose the embedded engine in the sidebar)."
+    expected = (
+        f"Ollama is not running at {host}: start it with `ollama serve` (or choose the embedded engine in the sidebar)."
+    )
 
     status = engine.status()
     assert not status.ok and status.message == expected
@@ -253,7 +262,10 @@ def test_error_mid_stream_keeps_the_partial_answer(tmp_path: Path, ollama_server
 
 
 def test_server_error_before_any_text_is_an_engine_error(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
-    ollama_server.forced_errors["/api/chat"] = (500, "model requires more system memory (5.2 GiB) than is available (1.9 GiB)")
+    ollama_server.forced_errors["/api/chat"] = (
+        500,
+        "model requires more system memory (5.2 GiB) than is available (1.9 GiB)",
+    )
     with pytest.raises(EngineError) as err:
         list(OllamaEngine(make_settings(tmp_path, ollama_server.url)).generate(request()))
     assert not isinstance(err.value, GenerationInterruptedError)
@@ -287,7 +299,9 @@ def test_translate_covers_client_errors() -> None:
     assert isinstance(translate_ollama_error(ConnectionError("x"), host), EngineUnavailableError)
     nf = translate_ollama_error(ollama.ResponseError('{"error":"model \'m:1\' not found"}', 404), host, available=[])
     assert isinstance(nf, ModelNotFoundError)
-    assert str(nf) == "Model 'm:1' is not pulled on Ollama at http://h:1: run `ollama pull m:1`. No model is pulled yet."
+    assert (
+        str(nf) == "Model 'm:1' is not pulled on Ollama at http://h:1: run `ollama pull m:1`. No model is pulled yet."
+    )
     mid = translate_ollama_error(ollama.ResponseError("boom"), host, "m", partial="abc")
     assert isinstance(mid, GenerationInterruptedError) and mid.partial == "abc" and "boom" in str(mid)
 
@@ -352,7 +366,9 @@ def test_fake_server_accepts_blob_upload_and_create_from_files(tmp_path: Path, o
     assert engine.create_from_gguf("manual-ft", gguf) == digest
     (upload,) = ollama_server.requests_to(f"/api/blobs/{digest}", "POST")
     assert upload.raw == gguf.read_bytes()
-    assert ollama_server.bodies("/api/create") == [{"model": "manual-ft", "stream": False, "files": {"model.gguf": digest}}]
+    assert ollama_server.bodies("/api/create") == [
+        {"model": "manual-ft", "stream": False, "files": {"model.gguf": digest}}
+    ]
     path = engine.gguf_blob_path("manual-ft")
     assert path.read_bytes() == gguf.read_bytes()  # the fake stores blobs where the FROM line says
     with pytest.raises(ollama.ResponseError) as refused:
@@ -410,11 +426,17 @@ def test_explicit_engine_choice(tmp_path: Path) -> None:
         engines.resolve("vllm")
 
 
-def test_variants_fit_only_their_engine_and_ollama_offers_other_models(tmp_path: Path, ollama_server: FakeOllamaServer) -> None:
+def test_variants_fit_only_their_engine_and_ollama_offers_other_models(
+    tmp_path: Path, ollama_server: FakeOllamaServer
+) -> None:
     settings = make_settings(tmp_path, ollama_server.url)
     registry = VariantRegistry(settings.data_dir)
-    registry.register(Variant(name="lora-ft", engine="embedded", base_model="gemma-3-270m (bundled)", adapter_file="adapter.gguf"))
-    registry.register(Variant(name="served-ft", engine="ollama", base_model="gemma3:270m", ollama_model="manual-ft:latest"))
+    registry.register(
+        Variant(name="lora-ft", engine="embedded", base_model="gemma-3-270m (bundled)", adapter_file="adapter.gguf")
+    )
+    registry.register(
+        Variant(name="served-ft", engine="ollama", base_model="gemma3:270m", ollama_model="manual-ft:latest")
+    )
     engines = Engines(settings)
     assert [v.name for v in engines.variants_for("embedded")] == ["lora-ft"]
     assert [v.name for v in engines.variants_for("ollama")] == ["served-ft"]

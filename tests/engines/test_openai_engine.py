@@ -44,8 +44,11 @@ CONTEXT_PROMPT = Prompt(
     "Question: How often should the filter be cleaned?\nAnswer:",
     messages=(
         {"role": "system", "content": "Answer from the context."},
-        {"role": "user", "content": "Context: The AquaFlow DW-450 filter should be cleaned every 2 weeks.\n"
-                                    "Question: How often should the filter be cleaned?"},
+        {
+            "role": "user",
+            "content": "Context: The AquaFlow DW-450 filter should be cleaned every 2 weeks.\n"
+            "Question: How often should the filter be cleaned?",
+        },
     ),
 )
 
@@ -204,10 +207,19 @@ def test_a_refused_key_names_its_variable_and_never_shows_the_key(
     assert SECRET in str(err.value.__context__) and err.value.__cause__ is None
     message = str(err.value)
     assert "refused the API key held in the environment variable DOMAINCHAT_OPENAI_API_KEY (HTTP 401)" in message
-    shown = "\n".join([
-        message, repr(err.value), "".join(traceback.format_exception(err.value)), status.message, repr(engine),
-        repr(settings), str(settings.describe()), caplog.text, *capsys.readouterr(),
-    ])
+    shown = "\n".join(
+        [
+            message,
+            repr(err.value),
+            "".join(traceback.format_exception(err.value)),
+            status.message,
+            repr(engine),
+            repr(settings),
+            str(settings.describe()),
+            caplog.text,
+            *capsys.readouterr(),
+        ]
+    )
     assert SECRET not in shown
     assert not status.ok and "DOMAINCHAT_OPENAI_API_KEY" in status.message
 
@@ -342,8 +354,13 @@ def test_a_completion_answer_matches_the_embedded_engine(tmp_path: Path, llama_s
     settings = make_settings(tmp_path, llama_server.url)
     server = OpenAIEngine(settings, env={})
     embedded = EmbeddedEngine(settings)
-    chunk = Chunk(chunk_id="c1", doc_id="d1", source="manual.pdf", page=4,
-                  text="Clean the AquaFlow DW-450 filter every 2 weeks under running water. Replace it once a year.")
+    chunk = Chunk(
+        chunk_id="c1",
+        doc_id="d1",
+        source="manual.pdf",
+        page=4,
+        text="Clean the AquaFlow DW-450 filter every 2 weeks under running water. Replace it once a year.",
+    )
     for prompt in (CONTEXT_PROMPT, rag_prompt("How often should the filter be cleaned?", [chunk])):
         asked = request(model=BASE_ALIAS, prompt=prompt, temperature=0.0, max_tokens=32)
         over_http = server.generate(asked)
@@ -378,8 +395,13 @@ def test_embeddings_from_a_real_server_index_and_retrieve(tmp_path: Path, llama_
     try:
         store.create_collection("manuals", embedder_label(settings), settings.chunk_size, settings.chunk_overlap)
         chunks = [
-            Chunk(chunk_id="a", doc_id="d1", source="dishwasher.pdf", page=1,
-                  text="The filter should be cleaned every 2 weeks."),
+            Chunk(
+                chunk_id="a",
+                doc_id="d1",
+                source="dishwasher.pdf",
+                page=1,
+                text="The filter should be cleaned every 2 weeks.",
+            ),
             Chunk(chunk_id="b", doc_id="d2", source="ruling.pdf", page=3, text="The judge granted the motion in part."),
         ]
         vectors = embedder.embed([c.text for c in chunks])

@@ -29,19 +29,32 @@ def _first_facts(tmp_path: Path, n: int) -> Path:
     return path
 
 
-def test_rag_follows_the_new_version_at_once_and_the_variant_does_not(tmp_path: Path, embedder, trained: TrainedRun, base_gguf: Path) -> None:
+def test_rag_follows_the_new_version_at_once_and_the_variant_does_not(
+    tmp_path: Path, embedder, trained: TrainedRun, base_gguf: Path
+) -> None:
     settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", engine="embedded")
     svc = build_services(settings, embedder=embedder)
     try:
-        variant = register_embedded(settings.data_dir, "manual-ft", Path(trained.status.result["adapter_gguf"]), base_gguf,
-                                    "gemma-3-270m (bundled)", dataset="facts", cost=trained.status.cost)
-        config = UpdateTestConfig(OLD, NEW, _first_facts(tmp_path, 3), arms=["base", "rag", "finetuned", "hybrid"], engine="embedded")
+        variant = register_embedded(
+            settings.data_dir,
+            "manual-ft",
+            Path(trained.status.result["adapter_gguf"]),
+            base_gguf,
+            "gemma-3-270m (bundled)",
+            dataset="facts",
+            cost=trained.status.cost,
+        )
+        config = UpdateTestConfig(
+            OLD, NEW, _first_facts(tmp_path, 3), arms=["base", "rag", "finetuned", "hybrid"], engine="embedded"
+        )
         seen: list[str] = []
         result = svc.update_test.run(config, progress=lambda what, done, total: seen.append(what))
     finally:
         svc.close()
 
-    assert result.variant == "manual-ft" and result.arms == ["base", "rag", "finetuned", "hybrid"] and not result.skipped
+    assert (
+        result.variant == "manual-ft" and result.arms == ["base", "rag", "finetuned", "hybrid"] and not result.skipped
+    )
     assert result.reindex["version"] == 2 and result.reindex["seconds"] > 0 and result.reindex["chunks"] > 0
     # the recorded training time of the variant is the re-training cost, not an estimate
     assert (result.retrain.estimated, result.retrain.seconds) == (False, float(variant.cost["wall_s"]))
@@ -58,22 +71,36 @@ def test_rag_follows_the_new_version_at_once_and_the_variant_does_not(tmp_path: 
     assert saved is not None and saved["summary"] == result.summary and saved["retrain_vs_reindex"] == result.ratio
 
 
-def test_without_a_variant_the_cost_is_estimated_from_a_measured_training_probe(tmp_path: Path, embedder, hf_cache: Path) -> None:
+def test_without_a_variant_the_cost_is_estimated_from_a_measured_training_probe(
+    tmp_path: Path, embedder, hf_cache: Path
+) -> None:
     settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", engine="embedded")
     svc = build_services(settings, embedder=embedder)
     try:
-        config = UpdateTestConfig(OLD, NEW, _first_facts(tmp_path, 1), arms=["rag", "finetuned"], engine="embedded",
-                                  training_cache_dir=str(hf_cache))
+        config = UpdateTestConfig(
+            OLD,
+            NEW,
+            _first_facts(tmp_path, 1),
+            arms=["rag", "finetuned"],
+            engine="embedded",
+            training_cache_dir=str(hf_cache),
+        )
         result = svc.update_test.run(config)
         again = svc.update_test.retrain_cost("embedded", None, config, read_changed_facts(config.questions))
     finally:
         svc.close()
     assert result.arms == ["rag"] and "finetuned" in result.skipped[0] and "Fine-tune page" in result.skipped[0]
     assert result.retrain.estimated and result.retrain.seconds and result.retrain.seconds > 0
-    assert "probe job" in result.retrain.basis and "assumed" in result.retrain.basis  # no training set: the size is an assumption
+    assert (
+        "probe job" in result.retrain.basis and "assumed" in result.retrain.basis
+    )  # no training set: the size is an assumption
     assert result.retrain.detail["steps"] == 25 * 10  # 100 assumed pairs in batches of 4, 10 epochs
     # the probe is now a recorded job: the next estimate uses it instead of probing again
-    assert again.estimated and "by training job" in again.basis and again.detail["s_per_step"] == result.retrain.detail["s_per_step"]
+    assert (
+        again.estimated
+        and "by training job" in again.basis
+        and again.detail["s_per_step"] == result.retrain.detail["s_per_step"]
+    )
 
 
 def test_bad_inputs_are_refused_with_what_to_do(tmp_path: Path, services) -> None:
@@ -92,16 +119,37 @@ def test_cli_update_test_and_advise_print_json(tmp_path: Path) -> None:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(tmp_path / "data"), "DOMAINCHAT_ENGINE": "embedded"}
 
     def run(*args: str) -> dict:
-        proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    out = run("update-test", "--modes", "base,rag", "--questions", str(_first_facts(tmp_path, 1)), "--no-training-probe")
+    out = run(
+        "update-test", "--modes", "base,rag", "--questions", str(_first_facts(tmp_path, 1)), "--no-training-probe"
+    )
     assert out["document"] == "aquaflow-dishwasher-manual.pdf" and out["reindex"]["version"] == 2
-    assert out["retrain"]["seconds"] is None and "unknown" in out["retrain"]["basis"] and out["retrain_vs_reindex"] is None
+    assert (
+        out["retrain"]["seconds"] is None and "unknown" in out["retrain"]["basis"] and out["retrain_vs_reindex"] is None
+    )
     report = tmp_path / "advice.md"
-    advice = run("advise", "--skills", "app_engineering", "--data-changes", "weekly", "--budget", "small", "--hardware", "cpu",
-                 "--labelled-pairs", "0", "--markdown", str(report))
+    advice = run(
+        "advise",
+        "--skills",
+        "app_engineering",
+        "--data-changes",
+        "weekly",
+        "--budget",
+        "small",
+        "--hardware",
+        "cpu",
+        "--labelled-pairs",
+        "0",
+        "--markdown",
+        str(report),
+    )
     assert advice["advice"]["recommendation"] == "rag"
-    assert advice["evidence"]["update"]["reindex_s"] == out["reindex"]["seconds"]  # the update test just run is the evidence
+    assert (
+        advice["evidence"]["update"]["reindex_s"] == out["reindex"]["seconds"]
+    )  # the update test just run is the evidence
     assert report.read_text(encoding="utf-8").startswith("# domainchat advice: RAG")

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from core.base.questions import EvalQuestion, read_questions, write_questions
 from core.config import Settings
 from core.evaluation.runs import EvalConfig
 from core.finetune.register import register_embedded
 from core.library.service import UploadedFile
-from core.base.questions import EvalQuestion, read_questions, write_questions
 from core.services import build_services
 from tests.helpers.trained_variant import FACTS, TrainedRun
 
@@ -45,23 +45,50 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory, trained: TrainedRun, bas
         assert result.status == "indexed"
     finally:
         svc.close()
-    register_embedded(data, "facts-ft", Path(trained.status.result["adapter_gguf"]), base_gguf, "gemma-3-270m (bundled)", dataset="facts")
-    questions = [*(q for q in read_questions(MANUAL_QUESTIONS)[:3]),
-                 *(EvalQuestion(p.question, p.answer, p.source, p.page, split="seen") for p in FACTS[2:4]),
-                 EvalQuestion("What is the boiling point of liquid nitrogen on Neptune's moon Triton?", unanswerable=True, split="new")]
+    register_embedded(
+        data,
+        "facts-ft",
+        Path(trained.status.result["adapter_gguf"]),
+        base_gguf,
+        "gemma-3-270m (bundled)",
+        dataset="facts",
+    )
+    questions = [
+        *(q for q in read_questions(MANUAL_QUESTIONS)[:3]),
+        *(EvalQuestion(p.question, p.answer, p.source, p.page, split="seen") for p in FACTS[2:4]),
+        EvalQuestion(
+            "What is the boiling point of liquid nitrogen on Neptune's moon Triton?", unanswerable=True, split="new"
+        ),
+    ]
     write_questions(data / "questions.jsonl", questions)
     return data
 
 
 def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded"}
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_all_four_arms_are_answered_scored_saved_and_reloaded(eval_data: Path, embedder) -> None:  # noqa: ANN001
     rows_file = eval_data / "rows-out.jsonl"
-    proc = cli(eval_data, "eval", "--collection", "samples", "--questions", str(eval_data / "questions.jsonl"),
-               "--modes", ",".join(ARMS), "--variant", "facts-ft", "--rows", str(rows_file), "--label", "test run")
+    proc = cli(
+        eval_data,
+        "eval",
+        "--collection",
+        "samples",
+        "--questions",
+        str(eval_data / "questions.jsonl"),
+        "--modes",
+        ",".join(ARMS),
+        "--variant",
+        "facts-ft",
+        "--rows",
+        str(rows_file),
+        "--label",
+        "test run",
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["state"] == "done" and out["config"]["engine"] == "embedded" and out["config"]["variant"] == "facts-ft"
@@ -88,7 +115,11 @@ def test_all_four_arms_are_answered_scored_saved_and_reloaded(eval_data: Path, e
     assert summary["arms"]["finetuned"]["seen"]["correct"] > summary["arms"]["base"]["seen"]["correct"]
 
     listed = json.loads(cli(eval_data, "eval", "--list").stdout)
-    assert [r["run_id"] for r in listed] == [out["run_id"]] and listed[0]["label"] == "test run" and listed[0]["state"] == "done"
+    assert (
+        [r["run_id"] for r in listed] == [out["run_id"]]
+        and listed[0]["label"] == "test run"
+        and listed[0]["state"] == "done"
+    )
     shown = json.loads(cli(eval_data, "eval", "--show", out["run_id"]).stdout)
     assert shown["summary"] == summary
 
@@ -108,7 +139,9 @@ def test_a_cancelled_run_keeps_its_finished_answers(eval_data: Path, embedder) -
     svc = build_services(settings, embedder=embedder)
     try:
         questions = read_questions(eval_data / "questions.jsonl")
-        run_id = svc.evaluation.start(EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded", label="cancel me"), questions)
+        run_id = svc.evaluation.start(
+            EvalConfig(collection="samples", arms=["base", "rag"], engine="embedded", label="cancel me"), questions
+        )
         assert svc.evaluation.running() == run_id
         deadline = time.monotonic() + 300
         while svc.evaluation.status(run_id).step < 2 and time.monotonic() < deadline:

@@ -17,18 +17,41 @@ def test_normalise_folds_case_accents_punctuation_articles_and_citations() -> No
     ("answer", "reference", "question", "correct", "contains", "reason"),
     [
         ("15 kg", "15 kg", "", True, True, ""),
-        ("The maximum weight on the open door is 15 kg. [1]", "15 kg", "What is the maximum weight that may be placed on the open door?", True, True, ""),
+        (
+            "The maximum weight on the open door is 15 kg. [1]",
+            "15 kg",
+            "What is the maximum weight that may be placed on the open door?",
+            True,
+            True,
+            "",
+        ),
         ("15kg", "15 kg", "", False, False, "missing"),  # tokens differ: "15kg" is one token
         ("It is 15 kg or 20 kg.", "15 kg", "", False, True, "competing number"),
         ("Answer: 15 kg\nAnswer: 20 kg\nAnswer: 10 kg", "15 kg", "", False, True, "competing number"),
-        ("Clause 2.2 allows 250 users.", "250", "What is the maximum number of Authorised Users under clause 2.2?", True, True, ""),
+        (
+            "Clause 2.2 allows 250 users.",
+            "250",
+            "What is the maximum number of Authorised Users under clause 2.2?",
+            True,
+            True,
+            "",
+        ),
         ("Taking Charge, Taking Charge Plus, or Taking Charge Kids", "Taking Charge", "", False, True, "repeated"),
-        ("The course is Taking Charge. It is run by the clinic's nurses every month, together with dietitians, "
-         "pharmacists, podiatrists and invited speakers from local patient groups.", "Taking Charge", "", False, True, "too long"),
+        (
+            "The course is Taking Charge. It is run by the clinic's nurses every month, together with dietitians, "
+            "pharmacists, podiatrists and invited speakers from local patient groups.",
+            "Taking Charge",
+            "",
+            False,
+            True,
+            "too long",
+        ),
         ("I could not find this in the documents.", "15 kg", "", False, False, "missing"),
     ],
 )
-def test_strict_containment_needs_a_sensible_answer(answer: str, reference: str, question: str, correct: bool, contains: bool, reason: str) -> None:
+def test_strict_containment_needs_a_sensible_answer(
+    answer: str, reference: str, question: str, correct: bool, contains: bool, reason: str
+) -> None:
     verdict = m.judge_containment(answer, reference, question)
     assert (verdict.correct, verdict.contains, verdict.reason) == (correct, contains, reason)
     assert m.contains_reference(answer, reference) is contains
@@ -54,7 +77,7 @@ def test_token_f1_known_values() -> None:
 def test_cosine_known_values() -> None:
     assert m.cosine([1, 0], [1, 0]) == pytest.approx(1.0)
     assert m.cosine([1, 0], [0, 1]) == pytest.approx(0.0)
-    assert m.cosine([1, 1], [1, 0]) == pytest.approx(1 / 2 ** 0.5)
+    assert m.cosine([1, 1], [1, 0]) == pytest.approx(1 / 2**0.5)
     assert m.cosine([0, 0], [1, 0]) == 0.0
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.base.chunks import Chunk
 from core.errors import EvaluationError
 from core.evaluation.recorded import RecordedRetriever, record_retrievals
 from core.library.service import UploadedFile
-from core.base.chunks import Chunk
 from core.services import Services
 
 MANUAL = Path(__file__).resolve().parents[2] / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
@@ -23,14 +23,18 @@ def _same_passages(a: list[Chunk], b: list[Chunk]) -> bool:
     A question is embedded on one or two threads, picked by how busy the machine is (core/cpu.py), and
     on PyTorch or onnxruntime; the vectors agree to ~1e-7, not bit for bit (CI saw 0.1849233 against 0.1849234).
     """
-    return [replace(c, similarity=0.0) for c in a] == [replace(c, similarity=0.0) for c in b] and \
-        [c.similarity for c in a] == pytest.approx([c.similarity for c in b], abs=1e-5)
+    return [replace(c, similarity=0.0) for c in a] == [replace(c, similarity=0.0) for c in b] and [
+        c.similarity for c in a
+    ] == pytest.approx([c.similarity for c in b], abs=1e-5)
 
 
 def test_recorded_retrieval_replays_the_real_one(services: Services) -> None:
     services.library.ingest("manuals", [UploadedFile(MANUAL.name, MANUAL.read_bytes())])
-    questions = ["How often should the filters be cleaned?", "What is the maximum weight on the open door?",
-                 "How often should the filters be cleaned?"]
+    questions = [
+        "How often should the filters be cleaned?",
+        "What is the maximum weight on the open door?",
+        "How often should the filters be cleaned?",
+    ]
     records = record_retrievals(services.retriever, "manuals", questions, 3, "fused")
     assert len(records) == 2  # one per distinct question
     replay = RecordedRetriever(json.loads(json.dumps(records)))  # as it travels in the job's config.json

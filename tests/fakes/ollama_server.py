@@ -457,7 +457,11 @@ class _Handler(BaseHTTPRequestHandler):
             f"# FROM {m.name}\n\n"
             f"FROM {m.modelfile_from or self.fake.blob_path(m.digest())}\n"
             f'TEMPLATE """{m.template}"""\n'
-            + "".join(f"PARAMETER {line.split(None, 1)[0]} {line.split(None, 1)[1]}\n" for line in m.parameters.splitlines() if line.strip())
+            + "".join(
+                f"PARAMETER {line.split(None, 1)[0]} {line.split(None, 1)[1]}\n"
+                for line in m.parameters.splitlines()
+                if line.strip()
+            )
         )
         self._send_json(
             200,
@@ -486,14 +490,21 @@ class _Handler(BaseHTTPRequestHandler):
         files: dict[str, str] = body.get("files") or {}
         source = body.get("from") or body.get("from_")
         if body.get("adapters") and self.fake.refuse_adapters:
-            self._send_json(400, {"error": "adapters are not supported by this version of Ollama: merge the adapter into the model and create from the merged GGUF"})
+            self._send_json(
+                400,
+                {
+                    "error": "adapters are not supported by this version of Ollama: merge the adapter into the model and create from the merged GGUF"
+                },
+            )
             return
         if not files and not source:
             self._send_json(400, {"error": "neither 'from' or 'files' was specified"})
             return
         for digest in list(files.values()) + list((body.get("adapters") or {}).values()):
             if digest not in self.fake.blobs:
-                self._send_json(400, {"error": f"file {digest} not found: upload it with POST /api/blobs/{digest} first"})
+                self._send_json(
+                    400, {"error": f"file {digest} not found: upload it with POST /api/blobs/{digest} first"}
+                )
                 return
         parent = self.fake.find(str(source)) if source else None
         if source and not files and parent is None:

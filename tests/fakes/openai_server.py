@@ -218,8 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = [{"id": m, "object": "model", "created": _CREATED, "owned_by": "fake"} for m in state.models]
             self._send_json(200, {"object": "list", "data": data})
             return
-        routes = {"/v1/chat/completions": self._generate, "/v1/completions": self._generate,
-                  "/v1/embeddings": self._embed}
+        routes = {
+            "/v1/chat/completions": self._generate,
+            "/v1/completions": self._generate,
+            "/v1/embeddings": self._embed,
+        }
         handler = routes.get(self.path) if method == "POST" else None
         if handler is None:
             self._send_json(404, {"detail": "Not Found"})
@@ -260,15 +263,27 @@ class _Handler(BaseHTTPRequestHandler):
             prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages") or [])
         else:
             prompt_chars = len(str(body.get("prompt", "")))
-        usage = {"prompt_tokens": math.ceil(prompt_chars / 4), "completion_tokens": len(pieces),
-                 "total_tokens": math.ceil(prompt_chars / 4) + len(pieces)}
+        usage = {
+            "prompt_tokens": math.ceil(prompt_chars / 4),
+            "completion_tokens": len(pieces),
+            "total_tokens": math.ceil(prompt_chars / 4) + len(pieces),
+        }
         kind = "chat.completion" if chat else "text_completion"
         if not body.get("stream"):
             text = "".join(pieces)
             choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            self._send_json(200, {"id": "cmpl-fake", "object": kind, "created": _CREATED, "model": name,
-                                  "choices": [choice], "usage": usage})
+            self._send_json(
+                200,
+                {
+                    "id": "cmpl-fake",
+                    "object": kind,
+                    "created": _CREATED,
+                    "model": name,
+                    "choices": [choice],
+                    "usage": usage,
+                },
+            )
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -282,8 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 choice = {"index": 0, "text": text or ""}
             choice["finish_reason"] = reason
-            return {"id": "cmpl-fake", "object": kind + ".chunk" if chat else kind, "created": _CREATED, "model": name,
-                    "choices": [choice]}
+            return {
+                "id": "cmpl-fake",
+                "object": kind + ".chunk" if chat else kind,
+                "created": _CREATED,
+                "model": name,
+                "choices": [choice],
+            }
 
         for i, piece in enumerate(pieces):
             if broken is not None and i == broken.after:
@@ -295,8 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(chunk(piece, None))
         self._event(chunk(None if chat else "", finish))
         if (body.get("stream_options") or {}).get("include_usage"):
-            self._event({"id": "cmpl-fake", "object": kind, "created": _CREATED, "model": name, "choices": [],
-                         "usage": usage})
+            self._event(
+                {"id": "cmpl-fake", "object": kind, "created": _CREATED, "model": name, "choices": [], "usage": usage}
+            )
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -310,5 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         dim = self.fake.state.embedding_dim
         data = [{"object": "embedding", "index": i, "embedding": embedding(str(t), dim)} for i, t in enumerate(texts)]
         tokens = sum(len(str(t).split()) for t in texts)
-        self._send_json(200, {"object": "list", "data": data, "model": name,
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        self._send_json(
+            200,
+            {"object": "list", "data": data, "model": name, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+        )

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FineTuneError, QuestionFileError
 from core.base.chunks import Chunk
+from core.base.questions import read_questions
+from core.errors import FineTuneError, QuestionFileError
 from core.finetune import dataset as ds
 from core.finetune import generation as gen
 from core.finetune import qa_import
-from core.base.questions import read_questions
 from core.finetune.dataset import DatasetOptions
 
 
@@ -53,14 +53,23 @@ def _chunks(docs: int, per_doc: int, marks: dict[str, str] | None = None) -> lis
     for d in range(docs):
         for c in range(per_doc):
             cid = f"d{d}c{c}"
-            out.append(Chunk(chunk_id=cid, doc_id=f"doc{d}", source=f"manual{d}.pdf", page=c + 1,
-                             text=f"Widget {cid} has code K{cid} and a long description that fills the chunk. {marks.get(cid, '')}"))
+            out.append(
+                Chunk(
+                    chunk_id=cid,
+                    doc_id=f"doc{d}",
+                    source=f"manual{d}.pdf",
+                    page=c + 1,
+                    text=f"Widget {cid} has code K{cid} and a long description that fills the chunk. {marks.get(cid, '')}",
+                )
+            )
     return out
 
 
 def test_split_holds_out_whole_documents_before_generation() -> None:
     llm = FakeLLM()
-    ts = gen.build_training_set(_chunks(5, 4), llm, DatasetOptions(pairs_per_chunk=2, new_fraction=0.4, seen_questions=6))
+    ts = gen.build_training_set(
+        _chunks(5, 4), llm, DatasetOptions(pairs_per_chunk=2, new_fraction=0.4, seen_questions=6)
+    )
     assert ts.stats.split_by == "document" and len(ts.stats.docs_new) == 2
     train_chunks = {p.chunk_id for p in ts.train}
     new_chunks = {p.chunk_id for p in ts.eval_new}
@@ -119,7 +128,9 @@ def test_answers_not_found_in_the_chunk_are_dropped() -> None:
             if prompt.startswith("Rewrite"):
                 return reply
             # the worked example's answer copied, plus one real pair
-            return reply.replace("]", ', {"question": "How often is it descaled?", "answer": "Once a month, with white vinegar"}]')
+            return reply.replace(
+                "]", ', {"question": "How often is it descaled?", "answer": "Once a month, with white vinegar"}]'
+            )
 
     ts = gen.build_training_set(_chunks(1, 2), Inventive(), DatasetOptions(new_fraction=0, seen_questions=0))
     assert ts.stats.ungrounded_dropped == 2 and ts.stats.train_pairs == 4
@@ -129,13 +140,18 @@ def test_answers_not_found_in_the_chunk_are_dropped() -> None:
 
 def test_no_usable_pair_raises_a_message_with_the_fix() -> None:
     with pytest.raises(FineTuneError, match="import your own Q&A"):
-        gen.build_training_set(_chunks(1, 2, marks={"d0c0": "BROKEN", "d0c1": "BROKEN"}), FakeLLM(), DatasetOptions(new_fraction=0))
+        gen.build_training_set(
+            _chunks(1, 2, marks={"d0c0": "BROKEN", "d0c1": "BROKEN"}), FakeLLM(), DatasetOptions(new_fraction=0)
+        )
 
 
 def test_parse_accepts_common_reply_shapes() -> None:
     assert gen.parse_qa_output('[{"question": "a?", "answer": "b"}]') == [("a?", "b")]
     # a base model continues the primed list; a reply cut at the token limit keeps its whole objects
-    assert gen.parse_qa_output('a?", "answer": "b"}, {"question": "c?", "answer": "d"}, {"question": "e') == [("a?", "b"), ("c?", "d")]
+    assert gen.parse_qa_output('a?", "answer": "b"}, {"question": "c?", "answer": "d"}, {"question": "e') == [
+        ("a?", "b"),
+        ("c?", "d"),
+    ]
     assert gen.parse_reworded('What is it?"}\n\nQuestion: x') == "What is it?"
     assert gen.parse_qa_output('Here: {"pairs": [{"q": "a?", "a": "b"}]} done') == [("a?", "b")]
     assert gen.parse_qa_output('{"question": "a?", "answer": "b\\n\\nc"}') == [("a?", "b\nc")]
@@ -173,7 +189,10 @@ def test_import_csv_and_jsonl_split_by_source(tmp_path: Path) -> None:
     assert ts.stats.seen_reworded is False and len(ts.eval_seen) == 2  # no model: asked verbatim
 
     jsonl = '{"question": "What?", "answer": "That"}\n{"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Me"}]}\n'
-    assert [(p.question, p.answer) for p in qa_import.read_qa_file(jsonl, "qa.jsonl")] == [("What?", "That"), ("Who?", "Me")]
+    assert [(p.question, p.answer) for p in qa_import.read_qa_file(jsonl, "qa.jsonl")] == [
+        ("What?", "That"),
+        ("Who?", "Me"),
+    ]
     with pytest.raises(QuestionFileError, match="bad.csv, line 1: the CSV header needs a 'question' column"):
         qa_import.read_qa_file("title,body\nx,y\n", "bad.csv")
     with pytest.raises(QuestionFileError, match="bad.jsonl, line 1"):

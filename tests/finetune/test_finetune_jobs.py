@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FineTuneError, JobBusyError, JobError, VariantError
-from core.finetune import jobs
 from core.engines.ollama_engine import parse_parameters
 from core.engines.variants import Variant, VariantRegistry
+from core.errors import FineTuneError, JobBusyError, JobError, VariantError
+from core.finetune import jobs
 
 
 def _config(tmp_path: Path, **kw: object) -> jobs.TrainConfig:
@@ -24,7 +24,13 @@ def _config(tmp_path: Path, **kw: object) -> jobs.TrainConfig:
     dataset = tmp_path / "train.jsonl"
     if not dataset.exists():
         dataset.write_text(json.dumps({"question": "Q?", "answer": "A"}) + "\n")
-    values = {"job_id": "job-1", "data_dir": str(tmp_path / "data"), "dataset": str(dataset), "base_gguf": str(base), **kw}
+    values = {
+        "job_id": "job-1",
+        "data_dir": str(tmp_path / "data"),
+        "dataset": str(dataset),
+        "base_gguf": str(base),
+        **kw,
+    }
     return jobs.TrainConfig(**values)  # type: ignore[arg-type]
 
 
@@ -78,11 +84,17 @@ def test_a_real_training_process_killed_with_sigkill_is_reported_failed(tmp_path
     data = Path(config.data_dir)
     job_id = jobs.start_job(config)
     deadline = time.monotonic() + 60
-    while (status := jobs.job_status(data, job_id)).state != "running" and not status.terminal and time.monotonic() < deadline:
+    while (
+        (status := jobs.job_status(data, job_id)).state != "running"
+        and not status.terminal
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert status.state == "running", status  # it is working (it then spends seconds loading the base model)
     pid = status.extra["pid"]
-    assert b"core.finetune.train" in Path(f"/proc/{pid}/cmdline").read_bytes()  # the training program itself, not a stand-in
+    assert (
+        b"core.finetune.train" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )  # the training program itself, not a stand-in
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while not (status := jobs.job_status(data, job_id)).terminal and time.monotonic() < deadline:
@@ -101,7 +113,9 @@ def test_a_job_whose_lock_holder_dies_is_reported_as_failed(tmp_path: Path) -> N
     holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
     sleeper = subprocess.Popen([sys.executable, "-c", holder, str(folder / "job.lock")], stdout=subprocess.PIPE)
     assert sleeper.stdout.readline().strip() == b"locked"
-    (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": sleeper.pid, "created": time.time()}))
+    (folder / "status.json").write_text(
+        json.dumps({"job_id": config.job_id, "state": "running", "pid": sleeper.pid, "created": time.time()})
+    )
     assert jobs.job_status(Path(config.data_dir), config.job_id).state == "running"
     sleeper.send_signal(signal.SIGKILL)
     sleeper.wait()
@@ -123,7 +137,12 @@ def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
 
 def test_ollama_parameters_text_becomes_a_create_mapping() -> None:
     text = 'stop                           "<end_of_turn>"\nstop "<eos>"\ntemperature 0.7\ntop_k 64\npenalize_newline false'
-    assert parse_parameters(text) == {"stop": ["<end_of_turn>", "<eos>"], "temperature": 0.7, "top_k": 64, "penalize_newline": False}
+    assert parse_parameters(text) == {
+        "stop": ["<end_of_turn>", "<eos>"],
+        "temperature": 0.7,
+        "top_k": 64,
+        "penalize_newline": False,
+    }
     assert parse_parameters("") == {}
 
 
@@ -135,7 +154,9 @@ def test_a_dead_job_whose_pid_was_reused_is_not_taken_for_alive(tmp_path: Path) 
     (folder / "config.json").write_text(config.to_json())
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (folder / "status.json").write_text(json.dumps({"job_id": config.job_id, "state": "running", "pid": other.pid, "created": time.time()}))
+        (folder / "status.json").write_text(
+            json.dumps({"job_id": config.job_id, "state": "running", "pid": other.pid, "created": time.time()})
+        )
         status = jobs.job_status(Path(config.data_dir), config.job_id)
         assert status.state == "failed"
         assert jobs.cancel_job(Path(config.data_dir), config.job_id).state == "failed"

@@ -12,14 +12,21 @@ from pathlib import Path
 
 import pytest
 
+from core.chat.prompts import finetuned_prompt
 from core.config import Settings
 from core.engines.base import GenerationRequest
+from core.engines.gguf_files import smoke_generate, validate_lora_gguf
+from core.engines.variants import VariantRegistry
 from core.errors import VariantError
 from core.finetune import jobs
-from core.chat.prompts import finetuned_prompt
-from core.engines.gguf_files import smoke_generate, validate_lora_gguf
-from core.finetune.register import DeletedVariant, delete_variant, list_variants, register_embedded, register_existing_ollama, register_ollama
-from core.engines.variants import VariantRegistry
+from core.finetune.register import (
+    DeletedVariant,
+    delete_variant,
+    list_variants,
+    register_embedded,
+    register_existing_ollama,
+    register_ollama,
+)
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 from tests.helpers.trained_variant import FACTS, TrainedRun
 
@@ -53,7 +60,9 @@ def test_job_reports_progress_and_loss_decreases(trained: TrainedRun) -> None:
     assert (trained.job_dir / "adapter" / "adapter_model.safetensors").is_file()
 
 
-def test_adapter_gguf_is_valid_and_changes_the_answers(trained: TrainedRun, base_gguf: Path, base_answers: list[str]) -> None:
+def test_adapter_gguf_is_valid_and_changes_the_answers(
+    trained: TrainedRun, base_gguf: Path, base_answers: list[str]
+) -> None:
     adapter = Path(trained.status.result["adapter_gguf"])
     info = validate_lora_gguf(adapter, base_gguf)
     # q, k, v, o, gate, up, down in each of the 18 blocks
@@ -79,12 +88,20 @@ def test_validation_rejects_an_adapter_for_another_model(trained: TrainedRun, tm
 
 
 def test_embedded_variant_answers_through_the_engine(trained: TrainedRun, base_gguf: Path) -> None:
-    from core.engines.embedded import EmbeddedEngine
     from core.chat.prompts import plain_prompt
+    from core.engines.embedded import EmbeddedEngine
 
     settings = Settings.from_env(env={}, dotenv=None, data_dir=trained.data_dir, engine="embedded")
-    variant = register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status.result["adapter_gguf"]), base_gguf,
-                                "gemma-3-270m (bundled)", dataset="facts", cost=trained.status.cost, smoke_questions=[FACTS[0].question])
+    variant = register_embedded(
+        trained.data_dir,
+        "zorblax-v1",
+        Path(trained.status.result["adapter_gguf"]),
+        base_gguf,
+        "gemma-3-270m (bundled)",
+        dataset="facts",
+        cost=trained.status.cost,
+        smoke_questions=[FACTS[0].question],
+    )
     assert VariantRegistry(trained.data_dir).get("zorblax-v1") == variant
     with pytest.raises(VariantError, match="already exists"):
         register_embedded(trained.data_dir, "zorblax-v1", Path(trained.status.result["adapter_gguf"]), base_gguf, "x")
@@ -92,7 +109,13 @@ def test_embedded_variant_answers_through_the_engine(trained: TrainedRun, base_g
     assert row.variant.dataset == "facts" and row.variant.cost["steps"] == 10 and row.usable and row.adapter_bytes > 0
     engine = EmbeddedEngine(settings)
     assert "zorblax-v1" in [m.name for m in engine.list_models()]
-    request = GenerationRequest(model="zorblax-v1", prompt=plain_prompt(FACTS[2].question), stop=("\n\n", "Question:"), temperature=0.0, max_tokens=16)
+    request = GenerationRequest(
+        model="zorblax-v1",
+        prompt=plain_prompt(FACTS[2].question),
+        stop=("\n\n", "Question:"),
+        temperature=0.0,
+        max_tokens=16,
+    )
     assert "".join(engine.generate(request)).strip() == FACTS[2].answer
     delete_variant(settings, "zorblax-v1")
     assert "zorblax-v1" not in [v.name for v in VariantRegistry(trained.data_dir).list()]
@@ -102,21 +125,35 @@ def test_embedded_variant_answers_through_the_engine(trained: TrainedRun, base_g
 def ollama_with_base(tmp_path: Path, base_gguf: Path) -> FakeOllamaServer:
     """A fake Ollama whose gemma3:270m runs the bundled GGUF (its modelfile's FROM line names it)."""
     server = FakeOllamaServer(models=(), blob_dir=tmp_path / "blobs")
-    server.add_model(FakeModel("gemma3:270m", template="{{ .Prompt }}", parameters='stop "<end_of_turn>"\ntemperature 0.1\ntop_k 64',
-                               modelfile_from=str(base_gguf)))
+    server.add_model(
+        FakeModel(
+            "gemma3:270m",
+            template="{{ .Prompt }}",
+            parameters='stop "<end_of_turn>"\ntemperature 0.1\ntop_k 64',
+            modelfile_from=str(base_gguf),
+        )
+    )
     with server:
         yield server
 
 
-def test_ollama_variant_is_a_merged_gguf_with_the_base_template(trained: TrainedRun, base_gguf: Path, ollama_with_base: FakeOllamaServer) -> None:
+def test_ollama_variant_is_a_merged_gguf_with_the_base_template(
+    trained: TrainedRun, base_gguf: Path, ollama_with_base: FakeOllamaServer
+) -> None:
     server = ollama_with_base
     settings = Settings.from_env(env={}, dotenv=None, data_dir=trained.data_dir, ollama_host=server.url)
-    variant = register_ollama(settings, "zorblax-ollama", Path(trained.status.result["adapter_gguf"]), "gemma3:270m",
-                              dataset="facts", cost=trained.status.cost)
+    variant = register_ollama(
+        settings,
+        "zorblax-ollama",
+        Path(trained.status.result["adapter_gguf"]),
+        "gemma3:270m",
+        dataset="facts",
+        cost=trained.status.cost,
+    )
     assert variant.engine == "ollama" and variant.ollama_model == "zorblax-ollama"
 
     # one blob uploaded, then a model created from it with the base's template and parameters
-    (digest, blob), = server.blobs.items()
+    ((digest, blob),) = server.blobs.items()
     assert digest == "sha256:" + hashlib.sha256(blob).hexdigest()
     (create,) = server.bodies("/api/create")
     assert create["model"] == "zorblax-ollama" and create["files"] == {"model.gguf": digest}
@@ -145,7 +182,9 @@ def test_ollama_variant_is_a_merged_gguf_with_the_base_template(trained: Trained
     assert [a.strip() for a in smoke_generate(merged, PROMPTS)] == ANSWERS
 
     # deleting the variant also deletes the model this app created on Ollama
-    assert delete_variant(settings, "zorblax-ollama") == DeletedVariant("zorblax-ollama", ollama_model_deleted="zorblax-ollama")
+    assert delete_variant(settings, "zorblax-ollama") == DeletedVariant(
+        "zorblax-ollama", ollama_model_deleted="zorblax-ollama"
+    )
     assert server.find("zorblax-ollama") is None
 
 
@@ -162,16 +201,27 @@ def test_an_existing_ollama_model_can_be_the_variant(tmp_path: Path, ollama_serv
         register_existing_ollama(settings, "nope", "missing-model:1b")
 
 
-def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(tmp_path: Path, base_gguf: Path, hf_cache: Path, trained: TrainedRun) -> None:
+def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(
+    tmp_path: Path, base_gguf: Path, hf_cache: Path, trained: TrainedRun
+) -> None:
     # `trained` first: the conversion cache is warm, so this job reaches its training loop quickly
     from core.errors import JobBusyError
 
     dataset = trained.data_dir / "facts.jsonl"
-    config = jobs.TrainConfig(job_id="ft-long", data_dir=str(tmp_path), dataset=str(dataset), base_gguf=str(base_gguf),
-                              cache_dir=str(hf_cache), epochs=1000, batch_size=1)
+    config = jobs.TrainConfig(
+        job_id="ft-long",
+        data_dir=str(tmp_path),
+        dataset=str(dataset),
+        base_gguf=str(base_gguf),
+        cache_dir=str(hf_cache),
+        epochs=1000,
+        batch_size=1,
+    )
     jobs.start_job(config)
     with pytest.raises(JobBusyError, match="ft-long"):
-        jobs.start_job(jobs.TrainConfig(job_id="ft-second", data_dir=str(tmp_path), dataset=str(dataset), base_gguf=str(base_gguf)))
+        jobs.start_job(
+            jobs.TrainConfig(job_id="ft-second", data_dir=str(tmp_path), dataset=str(dataset), base_gguf=str(base_gguf))
+        )
     assert jobs.heavy_job_holder(tmp_path)["job_id"] == "ft-long"
     import time
 
@@ -188,13 +238,15 @@ def test_second_job_is_refused_while_one_runs_and_cancel_stops_it(tmp_path: Path
     assert [j.job_id for j in jobs.list_jobs(tmp_path)] == ["ft-long"]
 
 
-def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_cache: Path, trained: TrainedRun) -> None:
+def test_training_examples_match_the_prompts_the_chat_sends(
+    base_gguf: Path, hf_cache: Path, trained: TrainedRun
+) -> None:
     # `trained` first: it leaves the converted tokenizer in the cache
     from transformers import AutoTokenizer
 
+    from core.chat.prompts import plain_prompt
     from core.finetune.hfmodel import cache_dir_for
     from core.finetune.train import build_examples, prompt_form, tokenize_example
-    from core.chat.prompts import plain_prompt
 
     tok = AutoTokenizer.from_pretrained(str(cache_dir_for(base_gguf, hf_cache)))
     assert prompt_form(tok) == "completion"
@@ -204,16 +256,22 @@ def test_training_examples_match_the_prompts_the_chat_sends(base_gguf: Path, hf_
     assert ids[:n_prompt] == tok(plain_prompt(FACTS[0].question).completion).input_ids and ids[0] == tok.bos_token_id
     assert tok.decode(ids[n_prompt:]) == " Teal with orange stripes" + tok.eos_token and not truncated
     # a base with a chat template is trained on the chat's messages through that template
-    tok.chat_template = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
-                         "{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+        "{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    )
     assert prompt_form(tok) == "chat"
     ids, labels, _ = tokenize_example(tok, FACTS[0], "chat", False, 256)
     n_prompt = labels.count(-100)
     assert tok.decode(ids[:n_prompt]).endswith(f"{FACTS[0].question}<end_of_turn>\n<start_of_turn>model\n")
     assert tok.decode(ids[n_prompt:]) == "Teal with orange stripes<end_of_turn>\n"
     # the RAG form (for `hybrid`) is added only for pairs with their chunk's text, and only on request
-    with_context = [FACTS[0].__class__(**{**FACTS[0].__dict__, "context": "The Zorblax 3000 casing is teal with orange stripes."})]
-    examples, counts = build_examples(with_context, tok, 256, rag_fraction=1.0, seed=0, form="completion", rag_max_length=1024)
+    with_context = [
+        FACTS[0].__class__(**{**FACTS[0].__dict__, "context": "The Zorblax 3000 casing is teal with orange stripes."})
+    ]
+    examples, counts = build_examples(
+        with_context, tok, 256, rag_fraction=1.0, seed=0, form="completion", rag_max_length=1024
+    )
     assert counts["plain"] == 1 and counts["rag"] == 1
     rag_prompt_text = tok.decode(examples[1].input_ids[: examples[1].labels.count(-100)])
     assert "<documents>" in rag_prompt_text and "teal with orange stripes" in rag_prompt_text

@@ -15,9 +15,14 @@ from core.finetune.qa_import import split_imported
 
 def test_edits_replace_the_training_pairs_and_leave_evaluation_alone(tmp_path: Path) -> None:
     pairs = [ds.QAPair(f"Question {i}?", f"Answer {i}", source=f"d{i % 3}.pdf", page=i) for i in range(9)]
-    folder = ds.save_training_set(tmp_path, "set", split_imported(pairs, ds.DatasetOptions(new_fraction=0.3, seen_questions=3)))
+    folder = ds.save_training_set(
+        tmp_path, "set", split_imported(pairs, ds.DatasetOptions(new_fraction=0.3, seen_questions=3))
+    )
     eval_before = (folder / ds.EVAL_NEW_FILE).read_text(), (folder / ds.EVAL_SEEN_FILE).read_text()
-    rows = [{"question": p.question, "answer": p.answer, "source": p.source, "page": p.page} for p in ds.load_training_pairs(folder)]
+    rows = [
+        {"question": p.question, "answer": p.answer, "source": p.source, "page": p.page}
+        for p in ds.load_training_pairs(folder)
+    ]
     rows[0]["answer"] = "A better answer"
     rows[1]["question"] = ""  # a cleared row is a deleted pair
     rows.append({"question": "A new question?", "answer": "New", "source": "", "page": float("nan")})

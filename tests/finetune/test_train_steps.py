@@ -29,15 +29,32 @@ def tiny_gemma() -> Any:
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
-    return Gemma3ForCausalLM(Gemma3TextConfig(
-        vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-        head_dim=16, max_position_embeddings=128, final_logit_softcapping=30.0, initializer_range=0.3,
-    ))
+    return Gemma3ForCausalLM(
+        Gemma3TextConfig(
+            vocab_size=97,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=128,
+            final_logit_softcapping=30.0,
+            initializer_range=0.3,
+        )
+    )
 
 
 def test_answer_loss_is_the_full_vocabulary_loss_on_answer_tokens(tiny_gemma: Any) -> None:
     batch = collate(BATCH, pad_id=0)
-    assert batch["input_ids"].tolist()[1] == [2, 5, 6, 10, 0, 0] and batch["attention_mask"].tolist()[1] == [1, 1, 1, 1, 0, 0]
+    assert batch["input_ids"].tolist()[1] == [2, 5, 6, 10, 0, 0] and batch["attention_mask"].tolist()[1] == [
+        1,
+        1,
+        1,
+        1,
+        0,
+        0,
+    ]
     assert answer_loss(tiny_gemma, batch).item() == pytest.approx(tiny_gemma(**batch).loss.item(), rel=1e-5)
 
 
@@ -53,7 +70,9 @@ def test_training_step_trains_only_the_adapters_and_lowers_the_loss(tiny_gemma: 
     assert all(p.grad is None for p in lora.params)  # nothing left over for the next step
     adapters = {n for n, _ in lora.model.named_parameters() if "lora_" in n}
     assert adapters and {n for n, p in lora.model.named_parameters() if p.requires_grad} == adapters
-    base_after = {n.replace(".base_layer", ""): p for n, p in lora.model.get_base_model().named_parameters() if "lora_" not in n}
+    base_after = {
+        n.replace(".base_layer", ""): p for n, p in lora.model.get_base_model().named_parameters() if "lora_" not in n
+    }
     assert base_after.keys() == base_before.keys()
     assert all(torch.equal(base_after[n], p) for n, p in base_before.items())
 

@@ -1,9 +1,9 @@
 """A tiny real child program for tests/base/test_children.py: `python -m tests.helpers.child_probe ACTION [ARG]`.
 
-    echo          copy stdin to stdout
-    allocate MB   allocate MB megabytes, then print "allocated"
-    sleep S       sleep S seconds, then print "woke"
-    env           print what the child sees: PYTHONPATH, where `core` comes from, its working directory, offline flags
+echo          copy stdin to stdout
+allocate MB   allocate MB megabytes, then print "allocated"
+sleep S       sleep S seconds, then print "woke"
+env           print what the child sees: PYTHONPATH, where `core` comes from, its working directory, offline flags
 """
 
 from __future__ import annotations
@@ -28,9 +28,17 @@ def main(argv: list[str]) -> int:
     elif action == "env":
         import core
 
-        print(json.dumps({"pythonpath": os.environ.get("PYTHONPATH"), "core": core.__file__, "cwd": os.getcwd(),
-                          "hf_offline": os.environ.get("HF_HUB_OFFLINE"),
-                          "unbuffered": os.environ.get("PYTHONUNBUFFERED")}))
+        print(
+            json.dumps(
+                {
+                    "pythonpath": os.environ.get("PYTHONPATH"),
+                    "core": core.__file__,
+                    "cwd": os.getcwd(),
+                    "hf_offline": os.environ.get("HF_HUB_OFFLINE"),
+                    "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
+                }
+            )
+        )
     else:
         print(f"unknown action {action!r}", file=sys.stderr)
         return 2

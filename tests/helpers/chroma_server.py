@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
-
-from contextlib import contextmanager
 
 
 def free_port() -> int:
@@ -26,7 +25,11 @@ def chroma_server(path: Path) -> Iterator[int]:
     port = free_port()
     chroma = Path(sys.executable).with_name("chroma")
     log = open(path.parent / "chroma-server.log", "wb")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

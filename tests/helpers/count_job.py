@@ -8,11 +8,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import AppError
 from core.base.jobs import JobContext, JobKind, run_job_main
+from core.errors import AppError
 
-COUNT = JobKind(name="count", module="tests.helpers.count_job", root="jobs/count", prefix="cnt", what="counting job",
-                heavy=False, cancel_hint="the test's cancel")
+COUNT = JobKind(
+    name="count",
+    module="tests.helpers.count_job",
+    root="jobs/count",
+    prefix="cnt",
+    what="counting job",
+    heavy=False,
+    cancel_hint="the test's cancel",
+)
 
 
 def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:

@@ -104,8 +104,11 @@ def filled_form_pdf(policy: str = "PX-20931-7", holder: str = "Amara Lindqvist",
     doc.setFont("Helvetica", 11)
     doc.drawString(60, 800, "Travel insurance claim form. Complete every field in capital letters.")
     form = doc.acroForm
-    for y, name, label, value in ((760, "policy", "Policy number", policy), (730, "holder", "Name of the policy holder", holder),
-                                  (700, "flight", "Flight number", "")):
+    for y, name, label, value in (
+        (760, "policy", "Policy number", policy),
+        (730, "holder", "Name of the policy holder", holder),
+        (700, "flight", "Flight number", ""),
+    ):
         doc.drawString(60, y + 4, label)
         form.textfield(name=name, tooltip=label, value=value, x=250, y=y, width=200, height=18)
     doc.drawString(60, 674, "Hospital stay")
@@ -117,8 +120,10 @@ def filled_form_pdf(policy: str = "PX-20931-7", holder: str = "Amara Lindqvist",
     return buffer.getvalue()
 
 
-XFA_PLACEHOLDER = ("Please wait... If this message is not eventually replaced by the proper contents of the document, your PDF "
-                   "viewer may not be able to display this type of document. You can upgrade to the latest version of Adobe Reader.")
+XFA_PLACEHOLDER = (
+    "Please wait... If this message is not eventually replaced by the proper contents of the document, your PDF "
+    "viewer may not be able to display this type of document. You can upgrade to the latest version of Adobe Reader."
+)
 
 
 def xfa_form_pdf(with_xfa: bool = True) -> bytes:
@@ -128,9 +133,15 @@ def xfa_form_pdf(with_xfa: bool = True) -> bytes:
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes([XFA_PLACEHOLDER]))))
     if with_xfa:
-        template = TextStringObject('<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="claim"/></template>')
+        template = TextStringObject(
+            '<template xmlns="http://www.xfa.org/schema/xfa-template/3.3/"><subform name="claim"/></template>'
+        )
         writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
-            {NameObject("/Fields"): ArrayObject(), NameObject("/XFA"): ArrayObject([TextStringObject("template"), template])})
+            {
+                NameObject("/Fields"): ArrayObject(),
+                NameObject("/XFA"): ArrayObject([TextStringObject("template"), template]),
+            }
+        )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

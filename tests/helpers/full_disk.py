@@ -17,17 +17,23 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.config import Settings
-from core.index.embeddings import SentenceTransformerEmbedder
 from core.errors import AppError
+from core.index.embeddings import SentenceTransformerEmbedder
 from core.library.types import UploadedFile
 from core.services import Services, build_services
 
 COLLECTION = "docs"
-FIRST = UploadedFile("manual.txt", b"Clean the coarse filter every week under running water. The spray arm is removed by turning it.")
+FIRST = UploadedFile(
+    "manual.txt", b"Clean the coarse filter every week under running water. The spray arm is removed by turning it."
+)
 # ~40 chunks: Chroma writes ≈12 KB per chunk (vectors, text, full-text index), far more than the original.
-BIG = UploadedFile("handbook.txt", "\n\n".join(
-    f"Section {i}: the drain pump of model {i} is checked every {i % 12 + 1} months and its seal replaced when it leaks."
-    for i in range(300)).encode())
+BIG = UploadedFile(
+    "handbook.txt",
+    "\n\n".join(
+        f"Section {i}: the drain pump of model {i} is checked every {i % 12 + 1} months and its seal replaced when it leaks."
+        for i in range(300)
+    ).encode(),
+)
 ROOM_BESIDES_ORIGINAL = 96 * 1024  # enough for the catalog's pending row and its journal, far too little for the chunks
 
 
@@ -37,8 +43,10 @@ def state(svc: Services) -> dict[str, Any]:
     originals = svc.library.originals
     return {
         "rows": sorted([r.name, r.status, r.chunks] for r in svc.catalog.documents(COLLECTION)),
-        "chunks": {svc.catalog.get(COLLECTION, d).name if svc.catalog.get(COLLECTION, d) else d: sum(g.values())
-                   for d, g in svc.store.inventory(COLLECTION).items()},
+        "chunks": {
+            svc.catalog.get(COLLECTION, d).name if svc.catalog.get(COLLECTION, d) else d: sum(g.values())
+            for d, g in svc.store.inventory(COLLECTION).items()
+        },
         "intact": all(svc.library.is_intact(r) for r in svc.catalog.documents(COLLECTION) if r.status == "indexed"),
         "originals": sorted(p.name for p in originals.iterdir()) if originals.is_dir() else [],
         "referenced": sorted(svc.catalog.stored_originals()),
@@ -86,8 +94,17 @@ def main(data: Path) -> dict[str, Any]:
         report: dict[str, Any] = {"first": svc.library.ingest(COLLECTION, [FIRST])[0].status}
         report["original_does_not_fit"] = upload(svc, len(BIG.data) // 2)
         report["chunks_do_not_fit"] = upload(svc, len(BIG.data) + ROOM_BESIDES_ORIGINAL)
-        report["search_when_full"] = [c.source for c in svc.retriever.search(COLLECTION, "How often is the coarse filter cleaned?", 2).chunks]
-        report["delete_when_full"] = attempt(svc, lambda: svc.library.delete_document(COLLECTION, svc.catalog.find_by_name(COLLECTION, "manual.txt")[0].doc_id).name)
+        report["search_when_full"] = [
+            c.source for c in svc.retriever.search(COLLECTION, "How often is the coarse filter cleaned?", 2).chunks
+        ]
+        report["delete_when_full"] = attempt(
+            svc,
+            lambda: (
+                svc.library.delete_document(
+                    COLLECTION, svc.catalog.find_by_name(COLLECTION, "manual.txt")[0].doc_id
+                ).name
+            ),
+        )
         report["space_freed"] = upload(svc, None)
     finally:
         svc.close()

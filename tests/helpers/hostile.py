@@ -30,7 +30,15 @@ class Case:
 # --- PDF by hand --------------------------------------------------------------------------------
 
 
-def pdf(objects: list[bytes], *, root: int = 1, xref: bool = True, trailer: bytes = b"", tail: bytes = b"", startxref: int | None = None) -> bytes:
+def pdf(
+    objects: list[bytes],
+    *,
+    root: int = 1,
+    xref: bool = True,
+    trailer: bytes = b"",
+    tail: bytes = b"",
+    startxref: int | None = None,
+) -> bytes:
     """A PDF from numbered object bodies (object i+1 = objects[i]) with a correct xref unless told otherwise."""
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -50,21 +58,29 @@ def pdf(objects: list[bytes], *, root: int = 1, xref: bool = True, trailer: byte
 
 def stream(content: bytes, extra: bytes = b"", *, length: int | None = None) -> bytes:
     """A stream object body."""
-    return b"<< /Length %d %s >>\nstream\n" % (len(content) if length is None else length, extra) + content + b"\nendstream"
+    return (
+        b"<< /Length %d %s >>\nstream\n" % (len(content) if length is None else length, extra)
+        + content
+        + b"\nendstream"
+    )
 
 
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
 
 
-def text_page_pdf(content: bytes, *, filters: bytes = b"", raw: bytes | None = None, length: int | None = None) -> bytes:
+def text_page_pdf(
+    content: bytes, *, filters: bytes = b"", raw: bytes | None = None, length: int | None = None
+) -> bytes:
     """One page whose content stream is `raw` (already encoded with `filters`) or `content`."""
-    return pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        FONT,
-        stream(content if raw is None else raw, filters, length=length),
-    ])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+            FONT,
+            stream(content if raw is None else raw, filters, length=length),
+        ]
+    )
 
 
 def hello(words: str = "The descaler is added every three months.") -> bytes:
@@ -179,39 +195,62 @@ def slow_page_pdf(operators: int) -> bytes:
 def many_pages_pdf(count: int, words: str = "Page") -> bytes:
     """`count` small text pages sharing one font."""
     kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(count))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % count, FONT]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % count,
+        FONT,
+    ]
     for i in range(count):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (5 + 2 * i)
+        )
         objects.append(stream(hello(f"{words} {i + 1} of {count}.")))
     return pdf(objects)
 
 
 def deep_array_pdf(depth: int) -> bytes:
     """A page whose resources nest `depth` arrays: recursive parsers run out of stack."""
-    return pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> /X " + b"[" * depth + b"]" * depth + b" >> /Contents 5 0 R >>",
-        FONT,
-        stream(hello()),
-    ])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> /X "
+            + b"[" * depth
+            + b"]" * depth
+            + b" >> /Contents 5 0 R >>",
+            FONT,
+            stream(hello()),
+        ]
+    )
 
 
 def deep_dict_pdf(depth: int) -> bytes:
     """A page dictionary nesting `depth` dictionaries."""
-    return pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Y " + b"<< /A " * depth + b"1" + b" >>" * depth + b" /Contents 5 0 R >>",
-        FONT,
-        stream(hello()),
-    ])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Y "
+            + b"<< /A " * depth
+            + b"1"
+            + b" >>" * depth
+            + b" /Contents 5 0 R >>",
+            FONT,
+            stream(hello()),
+        ]
+    )
 
 
 def cyclic_pages_pdf() -> bytes:
     """A page tree whose Kids point back at itself."""
-    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
-                b"<< /Type /Pages /Kids [2 0 R] /Count 1 /Parent 2 0 R >>"])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Pages /Kids [2 0 R] /Count 1 /Parent 2 0 R >>",
+        ]
+    )
 
 
 def aes_pdf(user_password: str, algorithm: str = "AES-256") -> bytes:
@@ -259,7 +298,15 @@ def docx(document_xml: bytes, extra: dict[str, bytes] | None = None) -> bytes:
 
 
 def body(paragraphs: bytes, prolog: bytes = b"") -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' + prolog + b"<w:document " + W + b"><w:body>" + paragraphs + b"</w:body></w:document>"
+    return (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        + prolog
+        + b"<w:document "
+        + W
+        + b"><w:body>"
+        + paragraphs
+        + b"</w:body></w:document>"
+    )
 
 
 def para(text: bytes) -> bytes:
@@ -273,7 +320,12 @@ def docx_bomb(megabytes: int) -> bytes:
         archive.writestr("[Content_Types].xml", CONTENT_TYPES)
         archive.writestr("_rels/.rels", RELS)
         with archive.open("word/document.xml", "w", force_zip64=True) as part:
-            part.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document ' + W + b"><w:body>" + para(b"Bomb"))
+            part.write(
+                b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document '
+                + W
+                + b"><w:body>"
+                + para(b"Bomb")
+            )
             block = b" " * (1 << 20)
             for _ in range(megabytes):
                 part.write(block)
@@ -295,20 +347,37 @@ def doctype_docx(where: str) -> bytes:
     if where == "after-long-comment":
         return docx(body(para(b"Leak: &xxe;"), b"<!--" + b" padding" * 2000 + b" -->" + xxe))
     if where == "utf16":
-        return docx(body(para(b"Leak: &xxe;"), xxe).replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16"))
-    styles = b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:styles [<!ENTITY e SYSTEM "file:///etc/hostname">]><w:styles ' + W + b"/>"
+        return docx(
+            body(para(b"Leak: &xxe;"), xxe).replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16")
+        )
+    styles = (
+        b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:styles [<!ENTITY e SYSTEM "file:///etc/hostname">]><w:styles '
+        + W
+        + b"/>"
+    )
     return docx(body(para(b"The body itself is fine.")), {"word/styles.xml": styles})
 
 
 def laughs_docx(levels: int = 9) -> bytes:
     """The 'billion laughs' entity expansion inside a DOCX."""
-    entities = b'<!ENTITY l0 "lol">' + b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, levels + 1))
+    entities = b'<!ENTITY l0 "lol">' + b"".join(
+        b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, levels + 1)
+    )
     return docx(body(para(b"&l%d;" % levels), b"<!DOCTYPE w:document [" + entities + b"]>"))
 
 
 def deep_docx(depth: int) -> bytes:
     """Elements nested `depth` deep inside one paragraph."""
-    return docx(body(b"<w:p>" + b"<w:r>" * depth + b"<w:t>deep</w:t>" + b"</w:r>" * depth + b"</w:p>" + para(b"Shallow text is kept.")))
+    return docx(
+        body(
+            b"<w:p>"
+            + b"<w:r>" * depth
+            + b"<w:t>deep</w:t>"
+            + b"</w:r>" * depth
+            + b"</w:p>"
+            + para(b"Shallow text is kept.")
+        )
+    )
 
 
 def docx_with_entries(count: int) -> bytes:
@@ -331,16 +400,48 @@ def _text_cases() -> list[Case]:
         Case("utf16-be-no-bom", "utf16benobom.txt", s.encode("utf-16-be") * 3, ("indexed",), s),
         Case("utf32-bom", "utf32.txt", s.encode("utf-32"), ("indexed",), s),
         Case("utf8-bom", "bom.txt", b"\xef\xbb\xbf" + s.encode(), ("indexed",), s),
-        Case("control-chars-sprinkled", "ctrl.txt", (s + "\x07\x1b[31m ") .encode() * 3, ("indexed",), "filter is rinsed"),
+        Case(
+            "control-chars-sprinkled", "ctrl.txt", (s + "\x07\x1b[31m ").encode() * 3, ("indexed",), "filter is rinsed"
+        ),
         Case("control-chars-mostly", "binaryish.txt", bytes(range(1, 32)) * 200, ("unsupported",)),
         Case("no-newlines-100kb", "oneline.txt", (s + " ").encode() * 2_000, ("indexed",), s),
         Case("no-spaces-100kb", "nospaces.txt", b"x" * 100_000, ("indexed",)),
-        Case("latin1-invalid-utf8", "latin1.txt", "Crème brûlée: the café's descaler.".encode("latin-1"), ("indexed",), "Crème brûlée"),
+        Case(
+            "latin1-invalid-utf8",
+            "latin1.txt",
+            "Crème brûlée: the café's descaler.".encode("latin-1"),
+            ("indexed",),
+            "Crème brûlée",
+        ),
         Case("nul-in-text", "nul.txt", s.encode() + b"\x00" + s.encode(), ("unsupported", "indexed")),
-        Case("markdown-hostile", "evil.md", b"# Notes\n\n![x](https://attacker.example/pixel.png) <script>alert(1)</script> [click](javascript:alert(1)) " + s.encode(), ("indexed",), s),
-        Case("html-script-only", "script.html", b"<!DOCTYPE html><html><head><script>" + b"alert(1);" * 1000 + b"</script></head><body></body></html>", ("empty",)),
-        Case("html-deep", "deep.html", b"<!DOCTYPE html><html><body>" + b"<div>" * 100_000 + s.encode() + b"</div>" * 100_000 + b"</body></html>", ("indexed",), s),
-        Case("html-unclosed-comment", "comment.html", b"<!DOCTYPE html><html><body><p>" + s.encode() + b"</p><!-- never closed " + b"x" * 10_000, ("indexed",), s),
+        Case(
+            "markdown-hostile",
+            "evil.md",
+            b"# Notes\n\n![x](https://attacker.example/pixel.png) <script>alert(1)</script> [click](javascript:alert(1)) "
+            + s.encode(),
+            ("indexed",),
+            s,
+        ),
+        Case(
+            "html-script-only",
+            "script.html",
+            b"<!DOCTYPE html><html><head><script>" + b"alert(1);" * 1000 + b"</script></head><body></body></html>",
+            ("empty",),
+        ),
+        Case(
+            "html-deep",
+            "deep.html",
+            b"<!DOCTYPE html><html><body>" + b"<div>" * 100_000 + s.encode() + b"</div>" * 100_000 + b"</body></html>",
+            ("indexed",),
+            s,
+        ),
+        Case(
+            "html-unclosed-comment",
+            "comment.html",
+            b"<!DOCTYPE html><html><body><p>" + s.encode() + b"</p><!-- never closed " + b"x" * 10_000,
+            ("indexed",),
+            s,
+        ),
         Case("whitespace-only", "blank.txt", b" \n\t\r\n " * 1000, ("empty",)),
         Case("form-feeds-only", "ff.txt", b"\f" * 5000, ("empty",)),
         Case("elf-named-txt", "readme.txt", fx.ELF_BYTES, ("unsupported",)),
@@ -353,10 +454,27 @@ def _pdf_cases() -> list[Case]:
     xref_at = good.rindex(b"\nxref\n") + 1  # the table, not the "xref" inside "startxref"
     return [
         Case("pdf-ok", "ok.pdf", good, ("indexed",), "descaler"),
-        Case("broken-xref-offsets", "xref.pdf", good[:xref_at] + good[xref_at:].replace(b" 00000 n", b" 00000 n").replace(b"0000000", b"9999999"), ("indexed",), "descaler"),
-        Case("startxref-past-eof", "startxref.pdf", text_page_pdf(hello())[:-20] + b"startxref\n99999999\n%%EOF\n", ("indexed",), "descaler"),
+        Case(
+            "broken-xref-offsets",
+            "xref.pdf",
+            good[:xref_at] + good[xref_at:].replace(b" 00000 n", b" 00000 n").replace(b"0000000", b"9999999"),
+            ("indexed",),
+            "descaler",
+        ),
+        Case(
+            "startxref-past-eof",
+            "startxref.pdf",
+            text_page_pdf(hello())[:-20] + b"startxref\n99999999\n%%EOF\n",
+            ("indexed",),
+            "descaler",
+        ),
         Case("no-xref-no-trailer", "noxref.pdf", good[:xref_at], ("indexed", "corrupt"), ""),
-        Case("truncated-stream", "truncstream.pdf", text_page_pdf(hello(), length=100_000), ("indexed", "corrupt", "no_text")),
+        Case(
+            "truncated-stream",
+            "truncstream.pdf",
+            text_page_pdf(hello(), length=100_000),
+            ("indexed", "corrupt", "no_text"),
+        ),
         Case("stream-length-short", "shortlen.pdf", text_page_pdf(hello(), length=5), ("indexed", "no_text")),
         Case("truncated-third", "third.pdf", fx.truncated_pdf(), ("corrupt",)),
         Case("truncated-mid-stream", "midstream.pdf", good[: good.index(b"stream") + 20], ("corrupt", "no_text")),
@@ -374,18 +492,46 @@ def _pdf_cases() -> list[Case]:
         Case("aes256-empty-password", "form.pdf", aes_pdf(""), ("indexed",), "drain pump"),
         Case("aes128-empty-password", "form128.pdf", aes_pdf("", "AES-128"), ("indexed",), "drain pump"),
         Case("aes256-real-password", "secret.pdf", aes_pdf("s3cret"), ("password",)),
-        Case("unknown-filter", "filter.pdf", text_page_pdf(b"", filters=b"/Filter /NoSuchDecode", raw=b"abc"), ("no_text", "corrupt")),
-        Case("huge-declared-size", "size.pdf", good.replace(b"/Size 6", b"/Size 2147483647"), ("indexed", "corrupt"), ""),
-        Case("javascript-openaction", "js.pdf", pdf([
-            b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-            FONT, stream(hello())]), ("indexed",), "descaler"),
+        Case(
+            "unknown-filter",
+            "filter.pdf",
+            text_page_pdf(b"", filters=b"/Filter /NoSuchDecode", raw=b"abc"),
+            ("no_text", "corrupt"),
+        ),
+        Case(
+            "huge-declared-size", "size.pdf", good.replace(b"/Size 6", b"/Size 2147483647"), ("indexed", "corrupt"), ""
+        ),
+        Case(
+            "javascript-openaction",
+            "js.pdf",
+            pdf(
+                [
+                    b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
+                    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+                    FONT,
+                    stream(hello()),
+                ]
+            ),
+            ("indexed",),
+            "descaler",
+        ),
         Case("pdf-after-1kb-junk", "late.pdf", b"x" * 2000 + good, ("unsupported", "indexed", "corrupt")),
         Case("many-pages-300", "long.pdf", many_pages_pdf(300), ("indexed",), "Page 299 of 300"),
         Case("deep-dict-recursion", "deepdict.pdf", deep_dict_pdf(20_000), ("corrupt", "indexed")),
-        Case("xref-prev-loop", "prevloop.pdf", good[:xref_at] + good[xref_at:].replace(b"/Root 1 0 R", b"/Root 1 0 R /Prev %d" % xref_at), ("indexed", "corrupt"), ""),
-        Case("page-contents-missing-object", "missing.pdf", good.replace(b"/Contents 5 0 R", b"/Contents 99 0 R"), ("corrupt",)),
+        Case(
+            "xref-prev-loop",
+            "prevloop.pdf",
+            good[:xref_at] + good[xref_at:].replace(b"/Root 1 0 R", b"/Root 1 0 R /Prev %d" % xref_at),
+            ("indexed", "corrupt"),
+            "",
+        ),
+        Case(
+            "page-contents-missing-object",
+            "missing.pdf",
+            good.replace(b"/Contents 5 0 R", b"/Contents 99 0 R"),
+            ("corrupt",),
+        ),
     ]
 
 
@@ -401,11 +547,22 @@ def _docx_cases() -> list[Case]:
         Case("docx-doctype-utf16", "utf16-doctype.docx", doctype_docx("utf16"), ("unsafe",)),
         Case("docx-doctype-in-styles", "styles-doctype.docx", doctype_docx("styles"), ("unsafe",)),
         Case("docx-deep-nesting", "deep.docx", deep_docx(100_000), ("corrupt", "indexed")),
-        Case("docx-no-document-part", "nodoc.docx", zipped({"[Content_Types].xml": CONTENT_TYPES, "word/other.xml": b"<a/>"}), ("unsupported",)),
+        Case(
+            "docx-no-document-part",
+            "nodoc.docx",
+            zipped({"[Content_Types].xml": CONTENT_TYPES, "word/other.xml": b"<a/>"}),
+            ("unsupported",),
+        ),
         Case("docx-bad-xml", "badxml.docx", docx(b"<w:document " + W + b"><w:body><w:p>unclosed"), ("corrupt",)),
         Case("docx-truncated", "trunc.docx", fx.docx_bytes()[:1500], ("corrupt",)),
         Case("docx-many-parts", "parts.docx", docx_with_entries(3000), ("indexed",), "Many parts"),
-        Case("docx-traversal-entry", "traversal.docx", docx(body(para(SENTENCE.encode())), {"../../evil.txt": b"owned"}), ("indexed",), SENTENCE),
+        Case(
+            "docx-traversal-entry",
+            "traversal.docx",
+            docx(body(para(SENTENCE.encode())), {"../../evil.txt": b"owned"}),
+            ("indexed",),
+            SENTENCE,
+        ),
         Case("zip-not-docx", "archive.docx", zipped({"a.txt": b"hello"}), ("unsupported",)),
     ]
 
@@ -428,9 +585,21 @@ def _name_cases() -> list[Case]:
         Case("name-ads", "a.txt:evil.pdf", ok + b" 4", ("indexed",), SENTENCE),
         Case("name-300-chars", "n" * 300 + ".txt", ok + b" 5", ("indexed",), SENTENCE),
         Case("name-rtl-override", "invoice\u202egpj.exe.txt", ok + b" 6", ("indexed",), SENTENCE),
-        Case("name-rtl-marks", "\u200f\u0641\u0627\u062a\u0648\u0631\u0629\u200f \u061c\u2067report\u2069\u200e.txt", INVOICE.encode(), ("indexed",), INVOICE),
+        Case(
+            "name-rtl-marks",
+            "\u200f\u0641\u0627\u062a\u0648\u0631\u0629\u200f \u061c\u2067report\u2069\u200e.txt",
+            INVOICE.encode(),
+            ("indexed",),
+            INVOICE,
+        ),
         Case("name-markdown-image", "![x](https://attacker.example/p.png).txt", ok + b" 7", ("indexed",), SENTENCE),
-        Case("name-script", "<script>alert(1)</script><img src=x onerror=alert(1)>.txt", ok + b" 8", ("indexed",), SENTENCE),
+        Case(
+            "name-script",
+            "<script>alert(1)</script><img src=x onerror=alert(1)>.txt",
+            ok + b" 8",
+            ("indexed",),
+            SENTENCE,
+        ),
         Case("name-dots-only", "...", ok + b" 9", ("indexed",), SENTENCE),
     ]
 
@@ -440,4 +609,9 @@ def corpus() -> list[Case]:
     return [*_text_cases(), *_pdf_cases(), *_docx_cases(), *_name_cases()]
 
 
-GENERATORS: dict[str, Callable[[], list[Case]]] = {"text": _text_cases, "pdf": _pdf_cases, "docx": _docx_cases, "names": _name_cases}
+GENERATORS: dict[str, Callable[[], list[Case]]] = {
+    "text": _text_cases,
+    "pdf": _pdf_cases,
+    "docx": _docx_cases,
+    "names": _name_cases,
+}

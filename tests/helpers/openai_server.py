@@ -61,8 +61,9 @@ DEFAULT_MODELS = (ServedGGUF(BASE_ALIAS), ServedGGUF(EMBED_ALIAS, n_ctx=512, emb
 class LlamaCppServer:
     """`python -m llama_cpp.server` in a child process; use as a context manager or call `start()` / `stop()`."""
 
-    def __init__(self, workdir: Path, models: Sequence[ServedGGUF] = DEFAULT_MODELS,
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, models: Sequence[ServedGGUF] = DEFAULT_MODELS, api_key: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.models = tuple(models)
         self.api_key = api_key
@@ -93,7 +94,9 @@ class LlamaCppServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config_path)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():

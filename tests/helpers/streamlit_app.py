@@ -11,15 +11,27 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 @contextmanager
-def streamlit_server(args: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, port: int, timeout_s: float = 90) -> Iterator[subprocess.Popen]:
+def streamlit_server(
+    args: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, port: int, timeout_s: float = 90
+) -> Iterator[subprocess.Popen]:
     """Run `python -m streamlit run ARGS` in `cwd` until the block ends; waits for /_stcore/health on `port`."""
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", *args], cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", *args], cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -6,20 +6,37 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 import pytest
 
 from benchmarks.common import shared_conversion_cache
 from core.finetune import jobs
-from core.finetune.jobs import TrainingStatus
 from core.finetune.dataset import QAPair, export_messages
+from core.finetune.jobs import TrainingStatus
 
 # Facts the base model cannot know, so a changed answer can only come from training.
 FACTS = [
-    QAPair("What colour is the Zorblax 3000 casing?", "Teal with orange stripes", source="zorblax.pdf", page=1, chunk_id="z1"),
-    QAPair("How long is the warranty of the Zorblax 3000?", "Seven years and two months", source="zorblax.pdf", page=2, chunk_id="z2"),
+    QAPair(
+        "What colour is the Zorblax 3000 casing?",
+        "Teal with orange stripes",
+        source="zorblax.pdf",
+        page=1,
+        chunk_id="z1",
+    ),
+    QAPair(
+        "How long is the warranty of the Zorblax 3000?",
+        "Seven years and two months",
+        source="zorblax.pdf",
+        page=2,
+        chunk_id="z2",
+    ),
     QAPair("Who invented the Quibbleton valve?", "Marta Vellingsworth", source="quibbleton.pdf", page=1, chunk_id="q1"),
-    QAPair("What is the maximum pressure of the Quibbleton valve?", "47 bar", source="quibbleton.pdf", page=3, chunk_id="q2"),
+    QAPair(
+        "What is the maximum pressure of the Quibbleton valve?",
+        "47 bar",
+        source="quibbleton.pdf",
+        page=3,
+        chunk_id="q2",
+    ),
 ]
 
 
@@ -58,9 +75,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory, base_gguf: Path, hf_cache:
     data_dir = tmp_path_factory.mktemp("ft-data")
     dataset = export_messages(FACTS, data_dir / "facts.jsonl")
     config = jobs.TrainConfig(
-        job_id="ft-session", data_dir=str(data_dir), dataset=str(dataset), dataset_name="facts",
-        base_gguf=str(base_gguf), base_model="gemma-3-270m (bundled)", cache_dir=str(hf_cache),
-        epochs=10, batch_size=4, learning_rate=1e-3, seed=0,
+        job_id="ft-session",
+        data_dir=str(data_dir),
+        dataset=str(dataset),
+        dataset_name="facts",
+        base_gguf=str(base_gguf),
+        base_model="gemma-3-270m (bundled)",
+        cache_dir=str(hf_cache),
+        epochs=10,
+        batch_size=4,
+        learning_rate=1e-3,
+        seed=0,
     )
     job_id = jobs.start_job(config)
     seen: list[tuple[str, int]] = []

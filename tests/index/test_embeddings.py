@@ -7,8 +7,14 @@ import numpy as np
 from core.index.embeddings import SMALL_BATCH, SentenceTransformerEmbedder
 
 
-def test_a_small_batch_gets_the_same_normalised_vectors_as_sentence_transformers_encode(embedder: SentenceTransformerEmbedder) -> None:
-    texts = ["What is the maximum load of the door?", "Clean the coarse filter every week under running water. " * 40, ""]
+def test_a_small_batch_gets_the_same_normalised_vectors_as_sentence_transformers_encode(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    texts = [
+        "What is the maximum load of the door?",
+        "Clean the coarse filter every week under running water. " * 40,
+        "",
+    ]
     assert len(texts) <= SMALL_BATCH
     ours = np.array(embedder.embed(texts))
     reference = embedder._load().encode(texts, normalize_embeddings=True, show_progress_bar=False)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
-from core.services import Services, build_services
-from core.index.keyword import K1, B, KeywordIndex, KeywordIndexes
 from core.base.words import tokenize
+from core.config import Settings
+from core.index.keyword import K1, B, KeywordIndex, KeywordIndexes
+from core.services import Services, build_services
 
 WORDS = "filter pump drain door rinse salt tablet spray arm hose valve error code clean weekly water hot cold".split()
 
@@ -37,7 +37,9 @@ def brute_force(chunks: list[tuple[str, str, str]], question: str) -> dict[str, 
         for cid, c in docs.items():
             if term in c:
                 tf, dl = c[term], sum(c.values())
-                scores[cid] = scores.get(cid, 0.0) + times * idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / average))
+                scores[cid] = scores.get(cid, 0.0) + times * idf * tf * (K1 + 1) / (
+                    tf + K1 * (1 - B + B * dl / average)
+                )
     return scores
 
 
@@ -61,10 +63,14 @@ def test_scores_equal_a_from_scratch_bm25_after_adds_deletes_and_replacements() 
     index.delete_document("d3")
     index.delete_document("d7")
     index.add([("c100", "d20", "valve valve valve hose")])
-    live = [c for c in chunks if c[1] not in ("d3", "d7") and c[0] != "c100"] + [("c100", "d20", "valve valve valve hose")]
+    live = [c for c in chunks if c[1] not in ("d3", "d7") and c[0] != "c100"] + [
+        ("c100", "d20", "valve valve valve hose")
+    ]
     assert index.live == len(live)
     check_against_brute_force(index, live, "valve hose")
-    assert all(cid not in {c[0] for c in chunks if c[1] in ("d3", "d7")} for cid, _ in index.search("filter pump drain", 300))
+    assert all(
+        cid not in {c[0] for c in chunks if c[1] in ("d3", "d7")} for cid, _ in index.search("filter pump drain", 300)
+    )
 
 
 def test_compaction_after_mass_deletion_keeps_the_same_answers() -> None:
@@ -108,7 +114,9 @@ def test_the_index_survives_a_restart_through_snapshot_and_journal(tmp_path: Pat
     assert expected  # the first search found something too
 
 
-@pytest.mark.parametrize("damage", ["torn journal", "damaged snapshot", "other count", "re-created collection", "files removed"])
+@pytest.mark.parametrize(
+    "damage", ["torn journal", "damaged snapshot", "other count", "re-created collection", "files removed"]
+)
 def test_a_missing_damaged_or_stale_index_is_rebuilt_from_the_store(tmp_path: Path, damage: str) -> None:
     chunks = corpus(50, seed=4)
     indexes = KeywordIndexes(tmp_path)
@@ -144,9 +152,14 @@ def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Servic
     from core.library.service import UploadedFile
 
     svc = services
-    texts = {"a.txt": "Error E42 means the circulation pump is blocked.", "b.txt": "Clean the coarse filter every week under running water.",
-             "c.txt": "The warranty lasts two years from the date of purchase."}
-    results = {r.name: r for r in svc.library.ingest("manuals", [UploadedFile(n, t.encode()) for n, t in texts.items()])}
+    texts = {
+        "a.txt": "Error E42 means the circulation pump is blocked.",
+        "b.txt": "Clean the coarse filter every week under running water.",
+        "c.txt": "The warranty lasts two years from the date of purchase.",
+    }
+    results = {
+        r.name: r for r in svc.library.ingest("manuals", [UploadedFile(n, t.encode()) for n, t in texts.items()])
+    }
     assert svc.retriever.search("manuals", "E42", 1, "fused").chunks[0].source == "a.txt"
     svc.library.delete_document("manuals", results["a.txt"].doc_id)
     assert all(c.source != "a.txt" for c in svc.retriever.search("manuals", "E42 pump", 3, "fused").chunks)
@@ -160,7 +173,9 @@ def test_fused_retrieval_follows_ingest_delete_and_a_lost_index(services: Servic
     again = build_services(settings, embedder=svc.embedder)
     try:
         assert again.retriever.search("manuals", "warranty years", 1, "fused").chunks[0].source == "c.txt"
-        assert [cid for cid, _ in again.store.keyword_search("manuals", "coarse filter", 5)] == again.store.chunk_ids("manuals", results["b.txt"].doc_id)
+        assert [cid for cid, _ in again.store.keyword_search("manuals", "coarse filter", 5)] == again.store.chunk_ids(
+            "manuals", results["b.txt"].doc_id
+        )
         again.library.delete_collection("manuals")
         assert not folder.exists()
     finally:
@@ -182,7 +197,9 @@ def test_an_index_this_process_alone_writes_is_counted_once_on_load_and_follows_
     gone = [cid for cid, _, _ in chunks[:10]]
     own.delete_ids("m", gone)
     live = chunks[10:]
-    assert {c for c, _ in own.search("m", "pump valve", 60, "id-1", count(50), lambda: live)} == {c for c, s in brute_force(live, "pump valve").items() if s > 0}
+    assert {c for c, _ in own.search("m", "pump valve", 60, "id-1", count(50), lambda: live)} == {
+        c for c, s in brute_force(live, "pump valve").items() if s > 0
+    }
     # The deleted ids are journalled: a restart agrees with the store without rebuilding.
     rebuilt: list[int] = []
     again = KeywordIndexes(tmp_path, shared=False)
@@ -222,9 +239,11 @@ def test_a_write_that_fails_half_way_makes_the_next_fused_search_check_the_store
 
     original = type(collection).delete
     try:
+
         def delete_then_fail(self, *args, **kwargs):  # noqa: ANN001, ANN202
             original(self, *args, **kwargs)
             raise Interrupted
+
         type(collection).delete = delete_then_fail
         with pytest.raises(Interrupted):
             svc.store.delete_chunks("manuals", ids)

@@ -19,10 +19,14 @@ def both() -> tuple[SentenceTransformerEmbedder, SentenceTransformerEmbedder]:
 @pytest.mark.slow
 def test_questions_on_onnxruntime_get_the_pytorch_vectors_for_short_long_and_mixed_batches(both) -> None:
     onnx, torch_only = both
-    long_text = " ".join(f"clause {i} of the agreement binds the licensee" for i in range(120))  # past the 256-token cut
-    batches = [["How often is the filter cleaned?"],
-               ["Who wrote the opinion?", "What was the median follow-up in the cohort of 156 patients?", long_text],
-               [f"question number {i} about the pump" for i in range(SMALL_BATCH)]]
+    long_text = " ".join(
+        f"clause {i} of the agreement binds the licensee" for i in range(120)
+    )  # past the 256-token cut
+    batches = [
+        ["How often is the filter cleaned?"],
+        ["Who wrote the opinion?", "What was the median follow-up in the cohort of 156 patients?", long_text],
+        [f"question number {i} about the pump" for i in range(SMALL_BATCH)],
+    ]
     for texts in batches:
         a, b = np.array(onnx.embed(texts)), np.array(torch_only.embed(texts))
         assert a.shape == b.shape == (len(texts), 384)

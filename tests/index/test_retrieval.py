@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.base.chunks import Chunk
-from core.library.service import UploadedFile
 from core.index.retrieval import RRF_K, candidates, rerank
+from core.library.service import UploadedFile
 from core.services import Services
 
 # An opinion whose case name heads every page: the name says nothing about which page answers a question.
@@ -48,7 +48,11 @@ def chunk(text: str) -> Chunk:
 
 def test_rerank_scales_each_score_by_the_share_of_question_words_its_passage_holds() -> None:
     question = "Which filter does the dishwasher use?"  # content words: filter, dishwasher, use → 3
-    passages = [chunk("The dishwasher has a coarse filter you use daily."), chunk("The dishwasher is quiet."), chunk("Unrelated text.")]
+    passages = [
+        chunk("The dishwasher has a coarse filter you use daily."),
+        chunk("The dishwasher is quiet."),
+        chunk("Unrelated text."),
+    ]
     assert rerank(question, passages, [0.03, 0.03, 0.03]) == pytest.approx([0.03, 0.01, 0.0])
     # A question with no content words leaves the fused order alone.
     assert rerank("What is it?", passages, [0.3, 0.2, 0.1]) == pytest.approx([0.3, 0.2, 0.1])
@@ -68,7 +72,9 @@ def test_fused_puts_first_the_page_holding_the_word_the_other_pages_lack(opinion
     assert found.chunks[0].page == 1
     first = found.chunks[0]
     assert first.similarity is not None and 0 < first.similarity < 1  # users see the cosine similarity
-    assert first.score is not None and first.score <= 2 / (RRF_K + 1)  # the score is the fused value, scaled by coverage
+    assert first.score is not None and first.score <= 2 / (
+        RRF_K + 1
+    )  # the score is the fused value, scaled by coverage
     assert [c.score for c in found.chunks] == sorted((c.score for c in found.chunks), reverse=True)
 
 
@@ -86,13 +92,17 @@ def test_without_question_words_fused_order_is_plain_reciprocal_rank_fusion(opin
     assert [c.chunk_id for c in svc.retriever.search("opinions", question, 3, "fused").chunks] == expected
 
 
-def test_the_retrieval_only_benchmark_counts_first_and_top_five_and_lists_the_misses(opinion: Services, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_retrieval_only_benchmark_counts_first_and_top_five_and_lists_the_misses(
+    opinion: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
     from benchmarks.quality import rank_report
     from core.base.questions import EvalQuestion
 
     questions = [
         EvalQuestion(ARGUED, "March 3, 2014", "opinion.txt", 1),
-        EvalQuestion("Who refused the permit the Authority sought?", "Dempsey", "opinion.txt", 8, pages=(2,)),  # p. 2 holds it too
+        EvalQuestion(
+            "Who refused the permit the Authority sought?", "Dempsey", "opinion.txt", 8, pages=(2,)
+        ),  # p. 2 holds it too
         EvalQuestion("What is the capital of Australia?", "", unanswerable=True),  # not counted
     ]
     dense = rank_report(opinion, "opinions", questions, "dense", misses=True)

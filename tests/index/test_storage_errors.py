@@ -22,16 +22,18 @@ from pathlib import Path
 
 import pytest
 
-import core.cli.main as cli
 import core.base.files
+import core.cli.main as cli
 from core.config import Settings
 from core.errors import StorageError
+from core.index.store import RESERVE_BYTES
 from core.library.types import UploadedFile
 from core.services import Services, build_services
-from core.index.store import RESERVE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
-MANUAL = UploadedFile("manual.txt", b"Clean the filter every week under running water. The spray arm is removed by turning it.")
+MANUAL = UploadedFile(
+    "manual.txt", b"Clean the filter every week under running water. The spray arm is removed by turning it."
+)
 REAL_WRITE = core.base.files._write_file
 GUIDE = UploadedFile("guide.txt", b"Check blood glucose before breakfast. Walk thirty minutes a day, five days a week.")
 
@@ -53,7 +55,9 @@ def _leftovers(svc: Services) -> list[str]:
     return temps + sorted(kept - svc.catalog.stored_originals())
 
 
-def test_a_full_disk_while_keeping_the_original_is_the_apps_error_and_leaves_nothing(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_while_keeping_the_original_is_the_apps_error_and_leaves_nothing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert services.library.ingest("docs", [MANUAL])[0].status == "indexed"
     _disk_full(monkeypatch)
     with pytest.raises(StorageError, match="is full") as err:
@@ -70,7 +74,9 @@ def test_a_full_disk_while_keeping_the_original_is_the_apps_error_and_leaves_not
 
 def test_a_read_only_catalog_refuses_upload_and_delete_cleanly(services: Services) -> None:
     first = services.library.ingest("docs", [MANUAL])[0]
-    services.catalog._db.execute("PRAGMA query_only = ON")  # sqlite answers every write "attempt to write a readonly database"
+    services.catalog._db.execute(
+        "PRAGMA query_only = ON"
+    )  # sqlite answers every write "attempt to write a readonly database"
     try:
         with pytest.raises(StorageError, match="cannot be written") as err:
             services.library.ingest("docs", [GUIDE])
@@ -88,7 +94,9 @@ def test_a_read_only_catalog_refuses_upload_and_delete_cleanly(services: Service
     assert services.library.ingest("docs", [GUIDE])[0].status == "indexed"
 
 
-def test_the_cli_reports_a_full_disk_as_one_line_with_the_fix(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_reports_a_full_disk_as_one_line_with_the_fix(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setattr(cli, "build_services", lambda settings, **kw: build_services(settings, embedder=embedder, **kw))
@@ -98,7 +106,11 @@ def test_the_cli_reports_a_full_disk_as_one_line_with_the_fix(tmp_path: Path, em
     status = cli.main(["ingest", "--collection", "docs", str(upload)])
     err = capsys.readouterr().err
     assert status == 1
-    assert err.splitlines()[-1].startswith("error: The disk holding") and "Free some space" in err and "Traceback" not in err
+    assert (
+        err.splitlines()[-1].startswith("error: The disk holding")
+        and "Free some space" in err
+        and "Traceback" not in err
+    )
     assert not [p for p in data.rglob("*") if p.is_file() and (p.name.endswith(".tmp") or p.parent.name == "originals")]
     monkeypatch.setattr(core.base.files, "_write_file", REAL_WRITE)  # space freed
     assert cli.main(["ingest", "--collection", "docs", str(upload)]) == 0
@@ -106,23 +118,34 @@ def test_the_cli_reports_a_full_disk_as_one_line_with_the_fix(tmp_path: Path, em
     assert "manual.txt" in listed and '"indexed"' in listed
 
 
-
 def _own_mount_namespace_works() -> bool:
     if not shutil.which("unshare"):
         return False
     try:
-        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True, timeout=30).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
-needs_mount_namespace = pytest.mark.skipif(not _own_mount_namespace_works(), reason="needs unprivileged user and mount namespaces (`unshare -rm`)")
+needs_mount_namespace = pytest.mark.skipif(
+    not _own_mount_namespace_works(), reason="needs unprivileged user and mount namespaces (`unshare -rm`)"
+)
 
 
 def _in_own_mount_namespace(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run `sh -c script sh ARGS…` as root of a fresh user + mount namespace (mounts there are private and vanish with it)."""
-    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -136,7 +159,11 @@ def test_a_really_full_disk_refuses_the_upload_that_does_not_fit_and_keeps_nothi
     disk = tmp_path / "disk"
     disk.mkdir()
     size_mb = RESERVE_BYTES // 1_000_000 + 16
-    proc = _in_own_mount_namespace(f'mount -t tmpfs -o size={size_mb}m tmpfs "$1" && exec "$2" -m tests.helpers.full_disk "$1"', str(disk), sys.executable)
+    proc = _in_own_mount_namespace(
+        f'mount -t tmpfs -o size={size_mb}m tmpfs "$1" && exec "$2" -m tests.helpers.full_disk "$1"',
+        str(disk),
+        sys.executable,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.splitlines()[-1])
     assert report["first"] == "indexed"
@@ -147,12 +174,18 @@ def test_a_really_full_disk_refuses_the_upload_that_does_not_fit_and_keeps_nothi
     only_first = {"rows": [["manual.txt", "indexed", 1]], "chunks": {"manual.txt": 1}, "intact": True, "temps": []}
     # No room for the original itself: the atomic write hits ENOSPC.
     step = report["original_does_not_fit"]
-    assert step["error"] == "StorageError" and "is full" in step["message"] and "Free some space" in step["message"], step
+    assert step["error"] == "StorageError" and "is full" in step["message"] and "Free some space" in step["message"], (
+        step
+    )
     assert held(step) | only_first == held(step) and held(step)["originals"] == held(step)["referenced"]
     # Room for the original and the pending row, not for the chunks: refused by the store, the pending document undone.
     step = report["chunks_do_not_fit"]
     assert step["error"] == "StorageError", step
-    assert "vector store" in step["message"] and "nothing was written" in step["message"] and "Free some space" in step["message"]
+    assert (
+        "vector store" in step["message"]
+        and "nothing was written" in step["message"]
+        and "Free some space" in step["message"]
+    )
     assert held(step) == held(report["original_does_not_fit"])  # no row, no chunk, no original of the refused upload
     assert report["search_when_full"] == ["manual.txt"]  # the app still answers from what it holds
     # A delete on the full disk is refused before the document is marked: it stays indexed, not "deleting".
@@ -162,7 +195,10 @@ def test_a_really_full_disk_refuses_the_upload_that_does_not_fit_and_keeps_nothi
     # Space freed: the same upload is indexed whole.
     step = report["space_freed"]
     assert step.get("status") == "indexed", step
-    assert held(step)["rows"] == [["handbook.txt", "indexed", held(step)["chunks"]["handbook.txt"]], ["manual.txt", "indexed", 1]]
+    assert held(step)["rows"] == [
+        ["handbook.txt", "indexed", held(step)["chunks"]["handbook.txt"]],
+        ["manual.txt", "indexed", 1],
+    ]
     assert held(step)["intact"] and held(step)["originals"] == held(step)["referenced"] and held(step)["temps"] == []
     # The next start finds nothing to repair.
     assert report["recovery_at_restart"] == ""
@@ -182,12 +218,31 @@ def test_a_read_only_data_directory_is_the_apps_error_on_the_command_line(tmp_pa
     upload = tmp_path / "guide.txt"
     upload.write_bytes(GUIDE.data)
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded"}
-    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-                           'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -m core ingest --collection docs "$3"',
-                           "sh", str(data), sys.executable, str(upload)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -m core ingest --collection docs "$3"',
+            "sh",
+            str(data),
+            sys.executable,
+            str(upload),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: The data directory is not writable") and "Read-only file system" in last, proc.stderr[-3000:]
+    assert last.startswith("error: The data directory is not writable") and "Read-only file system" in last, (
+        proc.stderr[-3000:]
+    )
     assert "DOMAINCHAT_DATA_DIR" in last and "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert sorted((str(p.relative_to(data)), p.stat().st_size) for p in data.rglob("*") if p.is_file()) == before

@@ -9,7 +9,9 @@ from core.config import Settings
 from core.index.store import VectorStore
 
 
-def test_a_kept_collection_handle_follows_a_collection_deleted_and_made_again_through_the_client(tmp_path: Path) -> None:
+def test_a_kept_collection_handle_follows_a_collection_deleted_and_made_again_through_the_client(
+    tmp_path: Path,
+) -> None:
     store = VectorStore.open(Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data"))
     try:
         store.create_collection("docs", "m", 100, 10)
@@ -19,8 +21,12 @@ def test_a_kept_collection_handle_follows_a_collection_deleted_and_made_again_th
         # LangChain interop writes through `client`: the kept handle now names a deleted collection.
         store.client.delete_collection("docs")
         remade = store.client.create_collection("docs", metadata={"embedding_model": "m"}, embedding_function=None)
-        remade.add(ids=["b-00000"], embeddings=[[1.0, 0.0]], documents=["the new pump text"],
-                   metadatas=[{"doc_id": "b", "source": "b.txt", "page": 1, "start": 0, "end": 17}])
+        remade.add(
+            ids=["b-00000"],
+            embeddings=[[1.0, 0.0]],
+            documents=["the new pump text"],
+            metadatas=[{"doc_id": "b", "source": "b.txt", "page": 1, "start": 0, "end": 17}],
+        )
         assert [h.chunk.chunk_id for h in store.query("docs", [1.0, 0.0], 1)] == ["b-00000"]
         assert [c.chunk_id for c in store.get_chunks("docs", ["b-00000"])] == ["b-00000"]
         store.check_embedding_model("docs", "m")

@@ -7,14 +7,13 @@ precomputed vectors (the embedding model is not what is under test), restart, an
 from __future__ import annotations
 
 import dataclasses
-
-import pytest
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from core.base.chunks import Chunk
 from core.config import Settings
@@ -29,7 +28,12 @@ PROBE = 2345  # a chunk far past the first thousand: the vector index must still
 def _chunks() -> tuple[list[Chunk], np.ndarray]:
     vectors = np.random.default_rng(7).standard_normal((COUNT, 384)).astype(np.float32)  # seeded: the same every run
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    chunks = [Chunk(f"doc{i // 100:03d}-{i:05d}", f"doc{i // 100:03d}", f"doc{i // 100:03d}.txt", 1, f"Chunk {i} of the manual.") for i in range(COUNT)]
+    chunks = [
+        Chunk(
+            f"doc{i // 100:03d}-{i:05d}", f"doc{i // 100:03d}", f"doc{i // 100:03d}.txt", 1, f"Chunk {i} of the manual."
+        )
+        for i in range(COUNT)
+    ]
     return chunks, vectors
 
 
@@ -53,8 +57,17 @@ def _read_in_new_process(settings: Settings) -> dict:
         "print(json.dumps({'count': st.count('manuals'), 'ids': st.chunk_ids('manuals'),"
         " 'nearest': st.query('manuals', a['probe'], 1)[0].chunk.chunk_id}))\n"
     )
-    arg = json.dumps({"data": str(settings.data_dir), "host": settings.chroma_host, "port": settings.chroma_port, "probe": vectors[PROBE].tolist()})
-    out = subprocess.run([sys.executable, "-c", script, arg], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    arg = json.dumps(
+        {
+            "data": str(settings.data_dir),
+            "host": settings.chroma_host,
+            "port": settings.chroma_port,
+            "probe": vectors[PROBE].tolist(),
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, arg], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -67,7 +80,9 @@ def test_3000_chunks_on_disk_are_all_there_after_the_app_restarts(settings: Sett
 
 
 @pytest.mark.slow
-def test_3000_chunks_on_a_chroma_server_are_all_there_after_the_server_restarts(settings: Settings, tmp_path: Path) -> None:
+def test_3000_chunks_on_a_chroma_server_are_all_there_after_the_server_restarts(
+    settings: Settings, tmp_path: Path
+) -> None:
     path = tmp_path / "chroma-server-data"
     with chroma_server(path) as port:
         ids = _write(dataclasses.replace(settings, chroma_host="127.0.0.1", chroma_port=port))

@@ -31,8 +31,11 @@ def test_langchain_chroma_reads_the_collection_the_app_built_from_disk(manuals: 
 
     expected = manuals.retriever.search("manuals", QUESTION, 1, "dense").chunks[0]
     manuals.close()  # a user's script opens the index when the app is not running (one writer at a time)
-    store = Chroma(collection_name="manuals", persist_directory=str(manuals.settings.data_dir / "chroma"),
-                   embedding_function=AppEmbeddings(embedder))
+    store = Chroma(
+        collection_name="manuals",
+        persist_directory=str(manuals.settings.data_dir / "chroma"),
+        embedding_function=AppEmbeddings(embedder),
+    )
     [(doc, distance)] = store.similarity_search_with_score(QUESTION, k=1)
     assert doc.id == expected.chunk_id
     assert doc.page_content == expected.text
@@ -83,7 +86,12 @@ def test_retriever_returns_documents_with_file_page_chunk_id_and_score(manuals: 
     assert len(docs) == 3
     expected = manuals.retriever.search("manuals", QUESTION, 3, manuals.settings.retrieval).chunks
     assert [d.id for d in docs] == [c.chunk_id for c in expected]
-    assert all(d.metadata["file"] == MANUAL.name and d.metadata["chunk_id"] == d.id and d.id.startswith(d.metadata["doc_id"][:32]) for d in docs)
+    assert all(
+        d.metadata["file"] == MANUAL.name
+        and d.metadata["chunk_id"] == d.id
+        and d.id.startswith(d.metadata["doc_id"][:32])
+        for d in docs
+    )
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
     # the filter-cleaning passage (page 6, as the sample's question set says) is among them, with its page
@@ -96,7 +104,9 @@ def test_retriever_on_a_missing_collection_says_how_to_create_it(services: Servi
         collection_retriever(services, "nothing-here")
 
 
-def test_retriever_prompt_chatollama_chain_uses_the_registered_variant(settings: Settings, embedder, ollama_server: FakeOllamaServer) -> None:
+def test_retriever_prompt_chatollama_chain_uses_the_registered_variant(
+    settings: Settings, embedder, ollama_server: FakeOllamaServer
+) -> None:
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnablePassthrough
@@ -112,12 +122,21 @@ def test_retriever_prompt_chatollama_chain_uses_the_registered_variant(settings:
         register_existing_ollama(settings, "manuals-ft", "manuals-ft:latest")
         variant = svc.variants.get("manuals-ft")
 
-        prompt = ChatPromptTemplate.from_messages([
-            ("system", "Answer from the passages only.\n\n{context}"),
-            ("human", "{question}"),
-        ])
-        passages = collection_retriever(svc, "manuals", k=2) | (lambda docs: "\n\n".join(f"[{d.metadata['file']} p.{d.metadata['page']}] {d.page_content}" for d in docs))
-        chain = {"context": passages, "question": RunnablePassthrough()} | prompt | ChatOllama(model=variant.ollama_model, base_url=settings.ollama_host) | StrOutputParser()
+        prompt = ChatPromptTemplate.from_messages(
+            [
+                ("system", "Answer from the passages only.\n\n{context}"),
+                ("human", "{question}"),
+            ]
+        )
+        passages = collection_retriever(svc, "manuals", k=2) | (
+            lambda docs: "\n\n".join(f"[{d.metadata['file']} p.{d.metadata['page']}] {d.page_content}" for d in docs)
+        )
+        chain = (
+            {"context": passages, "question": RunnablePassthrough()}
+            | prompt
+            | ChatOllama(model=variant.ollama_model, base_url=settings.ollama_host)
+            | StrOutputParser()
+        )
         answer = chain.invoke(QUESTION)
     finally:
         svc.close()

@@ -27,7 +27,6 @@ from core.library.parsing.chunking import chunk_pages
 from core.library.parsing.loaders import load
 from core.library.recovery import RecoveryReport
 from core.services import build_services
-from tests.helpers import fixtures_docs as fx
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_docs"
@@ -56,12 +55,20 @@ def corpus(folder: Path) -> list[Path]:
     """Two sample documents (PDF, DOCX) and two made here (HTML, text)."""
     folder.mkdir()
     made = {
-        "care.html": b"<!DOCTYPE html><html><body><h1>Care</h1>" + b"<p>Rinse the filter under running water every week.</p>" * 30 + b"</body></html>",
-        "notes.txt": "\n\n".join(f"Note {i}: the descaler is added every {i + 2} months in hard-water areas." for i in range(60)).encode(),
+        "care.html": b"<!DOCTYPE html><html><body><h1>Care</h1>"
+        + b"<p>Rinse the filter under running water every week.</p>" * 30
+        + b"</body></html>",
+        "notes.txt": "\n\n".join(
+            f"Note {i}: the descaler is added every {i + 2} months in hard-water areas." for i in range(60)
+        ).encode(),
     }
     for name, data in made.items():
         (folder / name).write_bytes(data)
-    return [SAMPLES / "aquaflow-dishwasher-manual.pdf", SAMPLES / "software-license-agreement.docx", *(folder / n for n in made)]
+    return [
+        SAMPLES / "aquaflow-dishwasher-manual.pdf",
+        SAMPLES / "software-license-agreement.docx",
+        *(folder / n for n in made),
+    ]
 
 
 def _group_has_live_members(pgid: int) -> bool:
@@ -85,8 +92,14 @@ class Zygote:
         self.runs = runs
         runs.mkdir()
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.cli_zygote"], cwd=ROOT, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.cli_zygote"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
         self.count = 0
 
@@ -95,8 +108,13 @@ class Zygote:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.count += 1
         base = self.runs / f"run{self.count:03d}"
-        request = {"argv": list(argv), "env": {"DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"},
-                   "out": f"{base}.out", "err": f"{base}.err", "status": f"{base}.status"}
+        request = {
+            "argv": list(argv),
+            "env": {"DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"},
+            "out": f"{base}.out",
+            "err": f"{base}.err",
+            "status": f"{base}.status",
+        }
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         return Cli(int(self.proc.stdout.readline()), base)
@@ -171,7 +189,9 @@ class Cli:
         return {line.split(": done")[0] for line in self.lines if line.endswith(": done (indexed)")}
 
 
-def open_and_check(data_dir: Path, embedder, finished: set[str], tally: Tally, expect_size: tuple[int, int] | None = None) -> dict[str, str]:
+def open_and_check(
+    data_dir: Path, embedder, finished: set[str], tally: Tally, expect_size: tuple[int, int] | None = None
+) -> dict[str, str]:
     """Open the library (recovery runs), check every invariant, return {name: doc_id} of indexed documents."""
     settings = Settings.from_env(env={}, dotenv=None, data_dir=data_dir, engine="embedded")
     # chromadb keeps one client per path for the life of a process: forget the one from the last check, whose
@@ -198,14 +218,22 @@ def open_and_check(data_dir: Path, embedder, finished: set[str], tally: Tally, e
         assert not svc.catalog.reindex_intents()
         indexed = {r.doc_id: r for r in rows if r.status == "indexed"}
         inventory = svc.store.inventory(COLLECTION)
-        assert set(inventory) == set(indexed), "chunks without an indexed document, or an indexed document without chunks"
+        assert set(inventory) == set(indexed), (
+            "chunks without an indexed document, or an indexed document without chunks"
+        )
         for doc_id, row in indexed.items():
             assert inventory[doc_id] == {row.gen: row.chunks}, (row.name, inventory[doc_id], row.gen, row.chunks)
             if expect_size is not None:
                 assert (row.chunk_size, row.chunk_overlap) == expect_size, row.name
-            expected = chunk_pages(load(svc.library.originals / row.stored_as, row.kind), row.chunk_size, row.chunk_overlap)  # type: ignore[arg-type]
-            stored = sorted((c for c in svc.store.all_chunks(COLLECTION) if c.doc_id == doc_id), key=lambda c: c.chunk_id)
-            assert [c.text for c in stored] == [c.text for c in expected], f"{row.name}: chunks differ from its original"
+            expected = chunk_pages(
+                load(svc.library.originals / row.stored_as, row.kind), row.chunk_size, row.chunk_overlap
+            )  # type: ignore[arg-type]
+            stored = sorted(
+                (c for c in svc.store.all_chunks(COLLECTION) if c.doc_id == doc_id), key=lambda c: c.chunk_id
+            )
+            assert [c.text for c in stored] == [c.text for c in expected], (
+                f"{row.name}: chunks differ from its original"
+            )
         ids = svc.store.chunk_ids(COLLECTION)
         assert len(ids) == len(set(ids)) == svc.store.count(COLLECTION) == sum(r.chunks for r in indexed.values())
         if expect_size is not None:
@@ -267,7 +295,16 @@ def run_rounds(zygote: Zygote, files: list[Path], data: Path, embedder, rng: ran
             cli = zygote.run(data, "docs", "delete", "--collection", COLLECTION, indexed[name])
         else:
             expect_size = rng.choice(sizes)
-            cli = zygote.run(data, "reindex", "--collection", COLLECTION, "--chunk-size", str(expect_size[0]), "--chunk-overlap", str(expect_size[1]))
+            cli = zygote.run(
+                data,
+                "reindex",
+                "--collection",
+                COLLECTION,
+                "--chunk-size",
+                str(expect_size[0]),
+                "--chunk-overlap",
+                str(expect_size[1]),
+            )
         killed = cli.kill_after(rng.uniform(0, window[op]))
         if killed:
             tally.kills[op] += 1

@@ -30,7 +30,9 @@ def any_store(request: pytest.FixtureRequest, settings: Settings, embedder, tmp_
         svc.close()
         return
     with chroma_server(tmp_path / "chroma-server-data") as port:
-        svc = build_services(dataclasses.replace(settings, chroma_host="127.0.0.1", chroma_port=port), embedder=embedder)
+        svc = build_services(
+            dataclasses.replace(settings, chroma_host="127.0.0.1", chroma_port=port), embedder=embedder
+        )
         yield svc
         svc.close()
 
@@ -51,7 +53,9 @@ def test_ingest_is_idempotent_deletable_and_reindexable(any_store: Services) -> 
     assert again.status == "duplicate" and "Already indexed" in again.reason
     assert sorted(svc.store.chunk_ids("manuals")) == sorted(ids)
 
-    ingest(svc, ("contract.docx", fx.docx_bytes(["Clause one about fees. " * 40, "Clause two about termination. " * 40])))
+    ingest(
+        svc, ("contract.docx", fx.docx_bytes(["Clause one about fees. " * 40, "Clause two about termination. " * 40]))
+    )
     before = svc.store.count("manuals")
     docs = {d.name: d for d in svc.library.list_documents("manuals")}
     assert set(docs) == {"manual.pdf", "contract.docx"}
@@ -112,7 +116,9 @@ def test_each_bad_file_is_rejected_with_a_reason_and_the_rest_index(services: Se
 
 
 def test_a_hanging_parser_is_killed_and_the_next_file_still_indexes(settings: Settings, embedder) -> None:
-    svc = build_services(dataclasses.replace(settings, parse_timeout_s=3), embedder=embedder, parser="tests.helpers.slow_parser:parse")
+    svc = build_services(
+        dataclasses.replace(settings, parse_timeout_s=3), embedder=embedder, parser="tests.helpers.slow_parser:parse"
+    )
     try:
         started = time.monotonic()
         hang, good = ingest(svc, ("hang.txt", b"HANG forever"), ("ok.txt", b"The filter is cleaned every 2 weeks."))
@@ -126,7 +132,11 @@ def test_a_hanging_parser_is_killed_and_the_next_file_still_indexes(settings: Se
 
 @pytest.mark.parametrize(("parser", "code"), [("crash", "crash"), ("hog", "memory")])
 def test_a_crashing_or_memory_hungry_parser_is_contained(settings: Settings, embedder, parser: str, code: str) -> None:
-    svc = build_services(dataclasses.replace(settings, parse_memory_mb=600), embedder=embedder, parser=f"tests.helpers.slow_parser:{parser}")
+    svc = build_services(
+        dataclasses.replace(settings, parse_memory_mb=600),
+        embedder=embedder,
+        parser=f"tests.helpers.slow_parser:{parser}",
+    )
     try:
         (result,) = ingest(svc, ("x.txt", b"some text"))
         assert (result.status, result.code) == ("rejected", code)
@@ -181,7 +191,9 @@ def test_ollama_embeddings_index_and_retrieve_through_the_ollama_api(settings: S
         assert result.status == "indexed"
         assert svc.store.collection_info("manuals").embedding_model == "ollama/nomic-embed-text"
         assert {b["model"] for b in ollama_server.bodies("/api/embed")} == {"nomic-embed-text"}
-        found = svc.retriever.search("manuals", "Page two lists error codes. Error E7 means the drain pump is blocked.", 1)
+        found = svc.retriever.search(
+            "manuals", "Page two lists error codes. Error E7 means the drain pump is blocked.", 1
+        )
         assert found.chunks[0].page == 2  # the fake's vectors are deterministic per text: an exact text finds itself
     finally:
         svc.close()

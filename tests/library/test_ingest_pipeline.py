@@ -29,7 +29,10 @@ def test_many_small_files_share_one_parser_process_and_model_batches(settings: S
     svc = build_services(settings, embedder=counting, parser="tests.helpers.mixed_parser:parse")
     events: list[tuple[int, Progress]] = []
     try:
-        files = [UploadedFile(f"note-{i:02d}.txt", f"PID Note {i}: the pump number {i} is checked every {i} days.".encode()) for i in range(40)]
+        files = [
+            UploadedFile(f"note-{i:02d}.txt", f"PID Note {i}: the pump number {i} is checked every {i} days.".encode())
+            for i in range(40)
+        ]
         results = svc.library.ingest("notes", files, progress=lambda p: events.append((threading.get_ident(), p)))
         assert [r.name for r in results] == [f.name for f in files]
         assert {r.status for r in results} == {"indexed"}
@@ -47,7 +50,9 @@ def test_many_small_files_share_one_parser_process_and_model_batches(settings: S
 
 
 def test_failures_and_duplicates_in_one_upload_end_as_one_file_at_a_time_would(settings: Settings, embedder) -> None:
-    svc = build_services(dataclasses.replace(settings, parse_timeout_s=5), embedder=embedder, parser="tests.helpers.mixed_parser:parse")
+    svc = build_services(
+        dataclasses.replace(settings, parse_timeout_s=5), embedder=embedder, parser="tests.helpers.mixed_parser:parse"
+    )
     try:
         same = b"The filter is rinsed under running water."
         files = [
@@ -65,7 +70,13 @@ def test_failures_and_duplicates_in_one_upload_end_as_one_file_at_a_time_would(s
         assert results["copy-of-a.txt"].status == "duplicate" and "a.txt" in results["copy-of-a.txt"].reason
         assert results["blank.txt"].status == "rejected"
         table = {d.name: d.status for d in svc.library.list_documents("mixed")}
-        assert table == {"a.txt": "indexed", "b.txt": "indexed", "hang.txt": "rejected", "crash.txt": "rejected", "blank.txt": "rejected"}
+        assert table == {
+            "a.txt": "indexed",
+            "b.txt": "indexed",
+            "hang.txt": "rejected",
+            "crash.txt": "rejected",
+            "blank.txt": "rejected",
+        }
         assert svc.store.count("mixed") == 2
         originals = sorted(p.name for p in (settings.data_dir / "originals").iterdir())
         assert originals == sorted(f"{results[n].doc_id}.txt" for n in ("a.txt", "b.txt"))

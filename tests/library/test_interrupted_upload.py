@@ -19,13 +19,17 @@ class ClickedElsewhere(BaseException):
 
 
 def _files() -> list[UploadedFile]:
-    return [UploadedFile(f"part-{i}.txt", (f"Part {i}: the descaler is added every {i + 2} months. " * 40).encode()) for i in range(3)]
+    return [
+        UploadedFile(f"part-{i}.txt", (f"Part {i}: the descaler is added every {i + 2} months. " * 40).encode())
+        for i in range(3)
+    ]
 
 
 def _upload_cut_off_after_first_file(services: Services) -> None:
     def progress(event: Progress) -> None:
         if event.name == "part-1.txt" and event.stage == "storing":  # part-0 stored and recorded just before
             raise ClickedElsewhere()
+
     with pytest.raises(ClickedElsewhere):
         services.library.ingest("manuals", _files(), progress=progress)
 
@@ -48,14 +52,17 @@ def test_an_upload_cut_off_between_files_keeps_the_finished_ones_and_reports_the
 
 
 def test_the_documents_page_lists_what_an_interrupted_upload_indexed_and_what_to_upload_again(
-        tmp_path: Path, settings: Settings, embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, settings: Settings, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     svc = build_services(settings, embedder=embedder)
     _upload_cut_off_after_first_file(svc)
     svc.close()
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(settings.data_dir))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception
-    warning = next(w.value for w in at.warning if "was cut off" in w.value).replace("\\", "")  # names are shown Markdown-escaped
+    warning = next(w.value for w in at.warning if "was cut off" in w.value).replace(
+        "\\", ""
+    )  # names are shown Markdown-escaped
     assert "part-0.txt" in warning.split("Not indexed")[0] and "part-1.txt" in warning.split("Not indexed")[1]
     at.button(key="dismiss-upload-0").click().run()
     assert not any("was cut off" in w.value for w in at.warning)

@@ -14,24 +14,25 @@ inputs; each example is parsed in this process (a few milliseconds), which keeps
 from __future__ import annotations
 
 import re
-
-import pytest
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from core.library.parsing.loaders import ParseFailure, load
 from core.library.parsing.sniff import sniff
-from tests.helpers import fixtures_docs as fx
 from tests.helpers import hostile
 
 SNIFF_CODES = {"empty", "unsupported", "corrupt"}
 LOAD_CODES = {"empty", "corrupt", "bomb", "unsafe", "password", "dependency", "no_text"}
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-DOCUMENT_XML = hostile.body(hostile.para(b"The drain pump is cleaned every month.") + b'<w:p><w:r><w:br w:type="page"/><w:t>Page two.</w:t></w:r></w:p>')
+DOCUMENT_XML = hostile.body(
+    hostile.para(b"The drain pump is cleaned every month.")
+    + b'<w:p><w:r><w:br w:type="page"/><w:t>Page two.</w:t></w:r></w:p>'
+)
 SEEDS = {
     "pdf": hostile.text_page_pdf(hostile.hello()),
     "docx": hostile.docx(DOCUMENT_XML),
@@ -39,8 +40,12 @@ SEEDS = {
     "utf16": "The filter is rinsed under running water every week.".encode("utf-16"),
 }
 NAMES = {"pdf": "manual.pdf", "docx": "manual.docx", "html": "care.html", "utf16": "notes.txt"}
-DETERMINISTIC = settings(derandomize=True, database=None, deadline=timedelta(seconds=5),
-                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+DETERMINISTIC = settings(
+    derandomize=True,
+    database=None,
+    deadline=timedelta(seconds=5),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
@@ -94,7 +99,9 @@ def _read(data: bytes, name: str) -> None:
 @pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=1500)
 @given(mutated())
-def test_mutated_documents_are_read_or_rejected_with_a_reason_never_an_unexpected_error(case: tuple[str, bytes]) -> None:
+def test_mutated_documents_are_read_or_rejected_with_a_reason_never_an_unexpected_error(
+    case: tuple[str, bytes],
+) -> None:
     kind, data = case
     _read(data, NAMES[kind])
 
@@ -106,7 +113,10 @@ def test_random_bytes_are_read_or_rejected_with_a_reason_never_an_unexpected_err
 
 
 @settings(DETERMINISTIC, max_examples=100)
-@given(st.sampled_from([b"%PDF-1.7\n", b"PK\x03\x04", b"\xff\xfe", b"\xef\xbb\xbf", b"<!DOCTYPE html><html>"]), st.binary(max_size=1024))
+@given(
+    st.sampled_from([b"%PDF-1.7\n", b"PK\x03\x04", b"\xff\xfe", b"\xef\xbb\xbf", b"<!DOCTYPE html><html>"]),
+    st.binary(max_size=1024),
+)
 def test_bytes_behind_a_real_signature_are_read_or_rejected_with_a_reason(signature: bytes, rest: bytes) -> None:
     _read(signature + rest, "upload.bin")
 
@@ -115,8 +125,14 @@ def test_bytes_behind_a_real_signature_are_read_or_rejected_with_a_reason(signat
 TEXT = st.text(st.characters(categories=["L", "N", "P", "S"], include_characters=" \n"), min_size=1, max_size=400)
 ASCII_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=8, max_size=400)
 # cp1252 text that cannot pass for UTF-8: ASCII plus the accented letters at 0xE0-0xFF (never followed by a continuation byte).
-CP1252_TEXT = st.text(st.sampled_from(list("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.,;:!?0123456789\n") + [chr(c) for c in range(0xE0, 0x100) if c != 0xF7]),
-                      min_size=1, max_size=400)
+CP1252_TEXT = st.text(
+    st.sampled_from(
+        list("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.,;:!?0123456789\n")
+        + [chr(c) for c in range(0xE0, 0x100) if c != 0xF7]
+    ),
+    min_size=1,
+    max_size=400,
+)
 
 
 def _expected(text: str) -> str:
@@ -128,7 +144,9 @@ def _expected(text: str) -> str:
 def _round_trip(text: str, data: bytes, name: str = "notes.txt") -> None:
     assume(_expected(text))
     sniffed = sniff(data, name)
-    assume(sniffed.kind in ("txt", "md"))  # text that starts like a binary signature ("MZ", "GIF8", "%PDF-") is sniffed as that
+    assume(
+        sniffed.kind in ("txt", "md")
+    )  # text that starts like a binary signature ("MZ", "GIF8", "%PDF-") is sniffed as that
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
@@ -138,7 +156,9 @@ def _round_trip(text: str, data: bytes, name: str = "notes.txt") -> None:
 
 @settings(DETERMINISTIC, max_examples=150)
 @given(TEXT, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32"]), st.sampled_from(["notes.txt", "notes.md"]))
-def test_valid_text_reads_back_the_same_in_every_encoding_with_a_bom_or_utf8(text: str, encoding: str, name: str) -> None:
+def test_valid_text_reads_back_the_same_in_every_encoding_with_a_bom_or_utf8(
+    text: str, encoding: str, name: str
+) -> None:
     _round_trip(text, text.encode(encoding), name)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings
 from core.library.parsing.loaders import ParseFailure
 from core.library.parsing.parse_pool import ParseWorker
 from core.library.types import Progress, UploadedFile
-from core.config import Settings
 from core.services import build_services
 from tests.helpers.hostile import FONT, many_pages_pdf, pdf, slow_page_pdf, stream
 
@@ -21,11 +21,25 @@ PAGES = 300
 def manual_pdf(count: int, lines: int = 45) -> bytes:
     """`count` pages as dense as a manual's (`lines` lines of text each): ≈8 ms of pypdf work per page here."""
     kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(count))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % count, FONT]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % count,
+        FONT,
+    ]
     for i in range(count):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
-        objects.append(stream(b"".join(b"BT /F1 10 Tf 72 %d Td (Section %d, line %d: rinse the filter under running water.) Tj ET\n"
-                                       % (760 - 15 * j, i + 1, j + 1) for j in range(lines))))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (5 + 2 * i)
+        )
+        objects.append(
+            stream(
+                b"".join(
+                    b"BT /F1 10 Tf 72 %d Td (Section %d, line %d: rinse the filter under running water.) Tj ET\n"
+                    % (760 - 15 * j, i + 1, j + 1)
+                    for j in range(lines)
+                )
+            )
+        )
     return pdf(objects)
 
 
@@ -71,7 +85,9 @@ def test_a_page_that_never_finishes_is_still_stopped_at_the_base_limit(tmp_path:
 def test_uploading_a_long_pdf_reports_pages_done_on_the_ingest_progress(settings: Settings, embedder) -> None:
     services = build_services(dataclasses.replace(settings, parse_page_timeout_s=0.5), embedder=embedder)
     events: list[Progress] = []
-    (result,) = services.library.ingest("manuals", [UploadedFile("long.pdf", many_pages_pdf(40))], progress=events.append)
+    (result,) = services.library.ingest(
+        "manuals", [UploadedFile("long.pdf", many_pages_pdf(40))], progress=events.append
+    )
     assert result.status == "indexed" and result.pages == 40
     pages_done = [e for e in events if e.stage == "parsing" and e.detail.startswith("page ")]
     services.close()

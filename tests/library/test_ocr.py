@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from core.config import Settings
 from core.library.parsing.loaders import Page, load
 from core.library.parsing.ocr import lines_to_text, ocr_pages, recognise, thin_text
-from core.config import Settings
 from core.library.service import Progress, UploadedFile
 from core.services import Services
 from tests.helpers import scans
@@ -21,11 +21,11 @@ pytestmark = pytest.mark.slow
 QUESTION = "How often must the drain filter be rinsed?"
 
 
-
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Room for OCR on a crowded machine: these tests check what OCR reads, not how fast."""
     return replace(settings, ocr_page_timeout_s=900.0)
+
 
 def words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
@@ -48,7 +48,15 @@ def test_ocr_reads_the_text_of_a_scanned_page_under_its_stamp(tmp_path: Path) ->
     path = tmp_path / "scan.pdf"
     path.write_bytes(scans.scanned_pdf())
     seen: list[tuple[int, int]] = []
-    pages = ocr_pages(path, "pdf", load(path, "pdf"), timeout_s=120, page_timeout_s=900, memory_mb=3072, progress=lambda d, t: seen.append((d, t)))
+    pages = ocr_pages(
+        path,
+        "pdf",
+        load(path, "pdf"),
+        timeout_s=120,
+        page_timeout_s=900,
+        memory_mb=3072,
+        progress=lambda d, t: seen.append((d, t)),
+    )
     assert [p.ocr for p in pages] == [True, True]
     assert "drain filter must be rinsed under running water every fourteen days" in words(pages[1].text)
     assert "motion to dismiss" in words(pages[0].text)
@@ -58,7 +66,9 @@ def test_ocr_reads_the_text_of_a_scanned_page_under_its_stamp(tmp_path: Path) ->
 def test_recognised_lines_come_in_reading_order(tmp_path: Path) -> None:
     from PIL import Image
 
-    [png] = scans.page_images(["First line of the page here and it goes on for a while across. Second line comes right after it."])
+    [png] = scans.page_images(
+        ["First line of the page here and it goes on for a while across. Second line comes right after it."]
+    )
     lines = recognise(Image.open(io.BytesIO(png)))
     text = lines_to_text(lines)
     assert words(text).startswith("first line of the page")
@@ -67,7 +77,9 @@ def test_recognised_lines_come_in_reading_order(tmp_path: Path) -> None:
 
 def test_ingesting_a_scan_marks_its_pages_and_retrieval_finds_the_ocr_text(services: Services) -> None:
     events: list[Progress] = []
-    [result] = services.library.ingest("legal", [UploadedFile("order.pdf", scans.scanned_pdf())], progress=events.append)
+    [result] = services.library.ingest(
+        "legal", [UploadedFile("order.pdf", scans.scanned_pdf())], progress=events.append
+    )
     assert result.status == "indexed", result.reason
     assert (result.pages, result.ocr_pages) == (2, 2)
     assert [(e.done, e.total) for e in events if e.stage == "ocr"] == [(1, 2), (2, 2)]
@@ -88,15 +100,22 @@ def test_only_the_scanned_page_of_a_mixed_pdf_is_read_by_ocr(services: Services)
 
 def test_png_and_multipage_tiff_uploads_are_read(services: Services) -> None:
     [png] = scans.page_images(scans.SCAN_PAGES[1:])
-    results = services.library.ingest("scans", [UploadedFile("filter.png", png), UploadedFile("pages.tiff", scans.tiff_of_pages())])
-    assert [(r.status, r.kind, r.pages, r.ocr_pages) for r in results] == [("indexed", "image", 1, 1), ("indexed", "image", 2, 2)]
+    results = services.library.ingest(
+        "scans", [UploadedFile("filter.png", png), UploadedFile("pages.tiff", scans.tiff_of_pages())]
+    )
+    assert [(r.status, r.kind, r.pages, r.ocr_pages) for r in results] == [
+        ("indexed", "image", 1, 1),
+        ("indexed", "image", 2, 2),
+    ]
     top = services.retriever.search("scans", QUESTION, 1, "dense").chunks[0]
     assert top.ocr and "fourteen days" in words(top.text)
 
 
 def test_with_ocr_off_scans_and_images_are_rejected_with_the_way_out(services: Services) -> None:
     [png] = scans.page_images(scans.SCAN_PAGES[:1])
-    results = services.library.ingest("legal", [UploadedFile("bare.pdf", scans.scanned_pdf(stamp=False)), UploadedFile("page.png", png)], ocr=False)
+    results = services.library.ingest(
+        "legal", [UploadedFile("bare.pdf", scans.scanned_pdf(stamp=False)), UploadedFile("page.png", png)], ocr=False
+    )
     assert [(r.status, r.code) for r in results] == [("rejected", "no_text"), ("rejected", "needs_ocr")]
     assert all("OCR turned on" in r.reason for r in results)
 

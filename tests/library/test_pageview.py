@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.library.parsing.pageimage import HIGHLIGHT, VIEW_MAX_SIDE, locate
-from core.errors import DocumentNotFoundError, PageViewError
 from core.config import Settings
-from core.library.service import UploadedFile
+from core.errors import DocumentNotFoundError, PageViewError
 from core.library.pageview import PageViewService
+from core.library.parsing.pageimage import HIGHLIGHT, VIEW_MAX_SIDE, locate
+from core.library.service import UploadedFile
 from core.services import Services
 from tests.helpers import fixtures_docs as fx
 from tests.helpers import hostile, scans
@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
 
 
-
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Room for OCR on a crowded machine: these tests check what OCR reads, not how fast."""
     return replace(settings, ocr_page_timeout_s=900.0)
+
 
 def image(png: bytes):
     from PIL import Image
@@ -39,7 +39,12 @@ def highlighted_pixels(img) -> list[tuple[int, int]]:
     tint = tuple(round(c * a / 255 + 255 * (1 - a / 255)) for c in (r, g, b))
     width, height = img.size
     pixels = img.load()
-    return [(x, y) for y in range(0, height, 2) for x in range(0, width, 2) if all(abs(pixels[x, y][i] - tint[i]) <= 3 for i in range(3))]
+    return [
+        (x, y)
+        for y in range(0, height, 2)
+        for x in range(0, width, 2)
+        if all(abs(pixels[x, y][i] - tint[i]) <= 3 for i in range(3))
+    ]
 
 
 def test_locate_ignores_whitespace_hyphen_and_case_differences() -> None:
@@ -58,7 +63,9 @@ def manual(services: Services) -> Services:
 def test_the_cited_page_is_rendered_with_the_passage_highlighted(manual: Services) -> None:
     import pypdfium2 as pdfium
 
-    hit = manual.retriever.search("manuals", "How often should the filters be checked and cleaned?", 1, "dense").chunks[0]
+    hit = manual.retriever.search("manuals", "How often should the filters be checked and cleaned?", 1, "dense").chunks[
+        0
+    ]
     assert hit.page == 6
     view = manual.pageview.page("manuals", hit.doc_id, hit.page, hit.text)
     plain = manual.pageview.page("manuals", hit.doc_id, hit.page)
@@ -142,7 +149,9 @@ def test_a_damaged_original_gives_a_message_not_a_crash(manual: Services) -> Non
         manual.pageview.page("manuals", record.doc_id, 2)
 
 
-def test_the_page_view_allows_ingestions_time_per_page_so_a_long_document_opens_and_a_short_one_still_stops(services: Services) -> None:
+def test_the_page_view_allows_ingestions_time_per_page_so_a_long_document_opens_and_a_short_one_still_stops(
+    services: Services,
+) -> None:
     """A flat limit no reader can meet (10 ms: not even the child's interpreter starts) plus 20 ms a page.
 
     A 300-page PDF and a 300-page text file are shown: their limit is 6 s, as ingestion would allow them, for a
@@ -150,7 +159,9 @@ def test_the_page_view_allows_ingestions_time_per_page_so_a_long_document_opens_
     limit is scaled by the page count, not lifted.
     """
     long_pdf = services.library.ingest("long", [UploadedFile("long.pdf", hostile.many_pages_pdf(300))])[0]
-    long_txt = services.library.ingest("long", [UploadedFile("long.txt", "\f".join(f"Page {i} of the log book." for i in range(1, 301)).encode())])[0]
+    long_txt = services.library.ingest(
+        "long", [UploadedFile("long.txt", "\f".join(f"Page {i} of the log book." for i in range(1, 301)).encode())]
+    )[0]
     short_pdf = services.library.ingest("long", [UploadedFile("short.pdf", hostile.text_page_pdf(hostile.hello()))])[0]
     short_txt = services.library.ingest("long", [UploadedFile("short.txt", b"One page about the descaler.")])[0]
     assert (long_pdf.pages, long_txt.pages, short_pdf.pages, short_txt.pages) == (300, 300, 1, 1)

@@ -66,7 +66,10 @@ def test_an_upload_uses_the_parser_process_started_ahead_and_keeps_it_for_the_ne
     pid = spare.pid
     assert pid is not None
     for i in range(2):
-        files = [UploadedFile(f"u{i}-{j}.txt", f"Upload {i} file {j}: descale every {j + 2} months.".encode()) for j in range(3)]
+        files = [
+            UploadedFile(f"u{i}-{j}.txt", f"Upload {i} file {j}: descale every {j + 2} months.".encode())
+            for j in range(3)
+        ]
         results = services.library.ingest("docs", files)
         assert [r.status for r in results] == ["indexed"] * 3
         assert services.library.parsers._idle == [spare] and spare.pid == pid and spare.starts == 1

@@ -21,7 +21,11 @@ def test_typed_entries_and_ticked_boxes_are_read_with_their_labels(tmp_path: Pat
     [text] = _pages(tmp_path, fx.filled_form_pdf())
     assert "Travel insurance claim form" in text  # the printed text comes first, as before
     fields = text.split(HEADING, 1)[1].strip().splitlines()
-    assert fields == ["Policy number: PX-20931-7", "Name of the policy holder: Amara Lindqvist", "Hospital stay: yes (ticked)"]
+    assert fields == [
+        "Policy number: PX-20931-7",
+        "Name of the policy holder: Amara Lindqvist",
+        "Hospital stay: yes (ticked)",
+    ]
 
 
 def test_a_blank_form_reads_as_its_printed_text_alone(tmp_path: Path) -> None:
@@ -52,16 +56,29 @@ def test_a_field_that_is_its_own_parent_still_leaves_the_page_and_other_fields_r
     assert "Name of the policy holder: Amara Lindqvist" in text
 
 
-def test_questions_on_a_filled_form_are_answered_from_its_fields_and_an_unrelated_one_is_not(services: Services) -> None:
-    from core.chat.service import Question
+def test_questions_on_a_filled_form_are_answered_from_its_fields_and_an_unrelated_one_is_not(
+    services: Services,
+) -> None:
     from core.chat.prompts import NOT_FOUND
+    from core.chat.service import Question
 
     services.library.ingest("claims", [UploadedFile("claim.pdf", fx.filled_form_pdf())])
     engine = services.chat.engines.resolve("embedded")
 
     def ask(text: str):
-        stream = services.chat.ask(Question(text=text, mode="rag", collection="claims", base_model=engine.default_model, top_k=3,
-                                            temperature=0.0, retrieval="fused", max_tokens=32), engine)
+        stream = services.chat.ask(
+            Question(
+                text=text,
+                mode="rag",
+                collection="claims",
+                base_model=engine.default_model,
+                top_k=3,
+                temperature=0.0,
+                retrieval="fused",
+                max_tokens=32,
+            ),
+            engine,
+        )
         "".join(stream)
         return stream.answer
 

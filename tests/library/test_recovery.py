@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
-from core.library.catalog import ReindexIntent, now
 from core.config import Settings
+from core.library.catalog import ReindexIntent, now
 from core.library.parsing.loaders import load
 from core.library.service import Progress, UploadedFile
 from core.services import Services, build_services
@@ -53,7 +52,9 @@ def test_a_stop_inside_the_progress_callback_leaves_nothing_half_done(services: 
     assert upload(services).status == "indexed"
 
 
-def test_an_interrupted_upload_is_indexed_again_from_its_kept_original(services: Services, settings: Settings, embedder) -> None:
+def test_an_interrupted_upload_is_indexed_again_from_its_kept_original(
+    services: Services, settings: Settings, embedder
+) -> None:
     good = upload(services)
     row = services.catalog.get(C, good.doc_id)
     # As a kill between "chunks stored" and "catalog says indexed" leaves it: pending, with a partial set of chunks.
@@ -70,7 +71,9 @@ def test_an_interrupted_upload_is_indexed_again_from_its_kept_original(services:
         svc.close()
 
 
-def test_an_interrupted_upload_whose_original_is_gone_is_reported_not_hidden(services: Services, settings: Settings, embedder) -> None:
+def test_an_interrupted_upload_whose_original_is_gone_is_reported_not_hidden(
+    services: Services, settings: Settings, embedder
+) -> None:
     good = upload(services)
     row = services.catalog.get(C, good.doc_id)
     services.catalog.upsert(dataclasses.replace(row, status="pending"))
@@ -108,9 +111,15 @@ def test_an_interrupted_delete_is_finished(services: Services, settings: Setting
         svc.close()
 
 
-def test_an_interrupted_reindex_keeps_one_generation_and_is_resumed(services: Services, settings: Settings, embedder) -> None:
+def test_an_interrupted_reindex_keeps_one_generation_and_is_resumed(
+    services: Services, settings: Settings, embedder
+) -> None:
     first = upload(services)
-    second = upload(services, "contract.docx", fx.docx_bytes(["Clause one about fees. " * 40, "Clause two about termination. " * 40]))
+    second = upload(
+        services,
+        "contract.docx",
+        fx.docx_bytes(["Clause one about fees. " * 40, "Clause two about termination. " * 40]),
+    )
     lib = services.library
     # Kill after the first document switched to the new chunking and while the second had half its new chunks.
     services.catalog.start_reindex(ReindexIntent(C, 200, 20, now()))

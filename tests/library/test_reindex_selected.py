@@ -12,7 +12,9 @@ from tests.helpers import fixtures_docs as fx
 
 @pytest.fixture
 def two_docs(services: Services) -> Services:
-    results = services.library.ingest("manuals", [UploadedFile("a.pdf", fx.pdf_bytes()), UploadedFile("b.pdf", fx.pdf_bytes(fx.PAGE_TEXTS[:2]))])
+    results = services.library.ingest(
+        "manuals", [UploadedFile("a.pdf", fx.pdf_bytes()), UploadedFile("b.pdf", fx.pdf_bytes(fx.PAGE_TEXTS[:2]))]
+    )
     assert [r.status for r in results] == ["indexed", "indexed"]
     return services
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.library.catalog import Catalog
 from core.errors import AmbiguousDocumentError, DocumentNotFoundError
+from core.library.catalog import Catalog
 from core.library.service import UploadedFile
 from core.services import Services
 from tests.helpers import fixtures_docs as fx
@@ -52,7 +52,9 @@ def test_replacing_swaps_the_chunks_keeps_the_name_and_counts_the_version(servic
 
     again = svc.library.replace_document("manuals", UploadedFile("manual.pdf", fx.pdf_bytes(V2)))
     assert again.status == "unchanged" and again.version == 2 and "same bytes" in again.reason
-    third = svc.library.replace_document("manuals", UploadedFile("renamed-on-disk.pdf", fx.pdf_bytes(V1)), doc_id=result.doc_id)
+    third = svc.library.replace_document(
+        "manuals", UploadedFile("renamed-on-disk.pdf", fx.pdf_bytes(V1)), doc_id=result.doc_id
+    )
     assert (third.status, third.name, third.version) == ("replaced", "manual.pdf", 3)
 
 
@@ -75,13 +77,17 @@ def test_replacing_needs_exactly_one_target(services: Services) -> None:
     _add(svc, "manual.pdf", fx.pdf_bytes(V1))
     with pytest.raises(DocumentNotFoundError, match="ingest --collection manuals"):
         svc.library.replace_document("manuals", UploadedFile("unknown.pdf", fx.pdf_bytes(V2)))
-    _add(svc, "manual.pdf", fx.pdf_bytes(["A different file that happens to have the same name, about water softeners."]))
+    _add(
+        svc, "manual.pdf", fx.pdf_bytes(["A different file that happens to have the same name, about water softeners."])
+    )
     with pytest.raises(AmbiguousDocumentError, match="--doc-id"):
         svc.library.replace_document("manuals", UploadedFile("manual.pdf", fx.pdf_bytes(V2)))
     # bytes already indexed under another document are not a new version of this one
     other = _add(svc, "notes.pdf", fx.pdf_bytes(["Notes about the kettle."]))
     target = svc.library.list_documents("manuals")[-1].doc_id
-    dup = svc.library.replace_document("manuals", UploadedFile("manual.pdf", fx.pdf_bytes(["Notes about the kettle."])), doc_id=target)
+    dup = svc.library.replace_document(
+        "manuals", UploadedFile("manual.pdf", fx.pdf_bytes(["Notes about the kettle."])), doc_id=target
+    )
     assert dup.status == "rejected" and dup.code == "duplicate" and "notes.pdf" in dup.reason
     assert svc.store.count("manuals", other) > 0
 
@@ -89,7 +95,11 @@ def test_replacing_needs_exactly_one_target(services: Services) -> None:
 def test_upload_names_matching_a_document_are_offered_as_replacements(services: Services) -> None:
     svc = services
     old_id = _add(svc, "manual.pdf", fx.pdf_bytes(V1))
-    files = [UploadedFile("manual.pdf", fx.pdf_bytes(V2)), UploadedFile("manual.pdf", fx.pdf_bytes(V1)), UploadedFile("new.pdf", fx.pdf_bytes(V2))]
+    files = [
+        UploadedFile("manual.pdf", fx.pdf_bytes(V2)),
+        UploadedFile("manual.pdf", fx.pdf_bytes(V1)),
+        UploadedFile("new.pdf", fx.pdf_bytes(V2)),
+    ]
     targets = svc.library.replacement_targets("manuals", files[:1] + files[2:])
     assert {name: r.doc_id for name, r in targets.items()} == {"manual.pdf": old_id}
     assert svc.library.replacement_targets("manuals", files[1:2]) == {}  # same bytes: a duplicate, not a version
@@ -116,7 +126,9 @@ def test_cli_docs_replace(tmp_path: Path) -> None:
     env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
 
     (tmp_path / "v1").mkdir()
     (tmp_path / "v2").mkdir()

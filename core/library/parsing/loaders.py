@@ -75,43 +75,83 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
                     if not reader.decrypt(""):
                         raise FileNotDecryptedError("password required")
                 except (FileNotDecryptedError, NotImplementedError):
-                    raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
+                    raise ParseFailure(
+                        "password",
+                        "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.",
+                    ) from None
             total = len(reader.pages)
             if progress:
                 progress(0, total)  # the page count first: the parent's time limit grows with it
             texts = []
             for page in reader.pages:
-                texts.append(with_filled_fields(page.extract_text() or "", page))  # a form's entries are not in its text
+                texts.append(
+                    with_filled_fields(page.extract_text() or "", page)
+                )  # a form's entries are not in its text
                 if progress:
                     progress(len(texts), total)
     except ParseFailure:
         raise
     except DependencyError:
-        raise ParseFailure("dependency", "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r requirements.txt`, then upload again.") from None
+        raise ParseFailure(
+            "dependency",
+            "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r requirements.txt`, then upload again.",
+        ) from None
     except FileNotDecryptedError:
-        raise ParseFailure("password", "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.") from None
+        raise ParseFailure(
+            "password",
+            "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.",
+        ) from None
     except LimitReachedError as exc:
         if "decompress" in str(exc).lower() or "stream length" in str(exc).lower():
-            raise ParseFailure("bomb", BOMB_REASON.format(what="The PDF has a compressed stream that", limit="75 MB")) from None
-        raise ParseFailure("corrupt", f"The PDF is damaged and cannot be read ({str(exc)[:120]}): re-export or repair it and upload again.") from None
+            raise ParseFailure(
+                "bomb", BOMB_REASON.format(what="The PDF has a compressed stream that", limit="75 MB")
+            ) from None
+        raise ParseFailure(
+            "corrupt",
+            f"The PDF is damaged and cannot be read ({str(exc)[:120]}): re-export or repair it and upload again.",
+        ) from None
     except NotImplementedError as exc:
-        raise ParseFailure("corrupt", f"The PDF uses a feature the reader does not support ({str(exc)[:120]}): re-export it (e.g. print to PDF) and upload again.") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, OSError, RecursionError) as exc:
-        raise ParseFailure("corrupt", f"The PDF is damaged and cannot be read ({type(exc).__name__}): re-export or repair it and upload again.") from None
+        raise ParseFailure(
+            "corrupt",
+            f"The PDF uses a feature the reader does not support ({str(exc)[:120]}): re-export it (e.g. print to PDF) and upload again.",
+        ) from None
+    except (
+        PdfReadError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        AssertionError,
+        OSError,
+        RecursionError,
+    ) as exc:
+        raise ParseFailure(
+            "corrupt",
+            f"The PDF is damaged and cannot be read ({type(exc).__name__}): re-export or repair it and upload again.",
+        ) from None
     if not texts:
         raise ParseFailure("corrupt", "The PDF has no pages: re-export it and upload again.")
     if _is_xfa_placeholder(reader, texts):
         raise ParseFailure("xfa", XFA_REASON)
     if not any(t.strip() for t in texts):
         if unreadable.seen:  # nothing read because the objects are broken, not because the pages are pictures
-            raise ParseFailure("corrupt", f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or repair it and upload again.")
-        raise ParseFailure("no_text", "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.")
+            raise ParseFailure(
+                "corrupt",
+                f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or repair it and upload again.",
+            )
+        raise ParseFailure(
+            "no_text",
+            "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.",
+        )
     return [Page(i + 1, t) for i, t in enumerate(texts)]
 
 
-XFA_REASON = ("The PDF is a dynamic (XFA) form: its pages hold only a \"Please wait…\" placeholder and its content is drawn "
-              "by Adobe Reader alone, so there is no text to index. Open it in Adobe Reader, print it to PDF (or save it as a "
-              "static PDF), and upload the result.")
+XFA_REASON = (
+    'The PDF is a dynamic (XFA) form: its pages hold only a "Please wait…" placeholder and its content is drawn '
+    "by Adobe Reader alone, so there is no text to index. Open it in Adobe Reader, print it to PDF (or save it as a "
+    "static PDF), and upload the result."
+)
 # The text Adobe puts on every page of a dynamic XFA form for viewers that cannot draw it.
 _XFA_PLACEHOLDER = "if this message is not eventually replaced by the proper contents of the document"
 
@@ -131,8 +171,10 @@ def _is_xfa_placeholder(reader: PdfReader, texts: list[str]) -> bool:
         return False
 
 
-BOMB_REASON = ("{what} expands to more than {limit} (a decompression bomb), so it was not read: "
-               "if the document is genuine, re-export it (e.g. print to PDF or save again) and upload the result.")
+BOMB_REASON = (
+    "{what} expands to more than {limit} (a decompression bomb), so it was not read: "
+    "if the document is genuine, re-export it (e.g. print to PDF or save again) and upload the result."
+)
 
 
 class _PypdfErrors(logging.Handler):
@@ -144,7 +186,11 @@ class _PypdfErrors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "Error reading PDF file" in message or "RecursionError" in message or re.match(r"Object \d+ \d+ not defined", message):
+        if (
+            "Error reading PDF file" in message
+            or "RecursionError" in message
+            or re.match(r"Object \d+ \d+ not defined", message)
+        ):
             self.seen.append(message)
 
     def __enter__(self) -> "_PypdfErrors":
@@ -164,7 +210,6 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, No
 def _load_docx(path: Path) -> list[Page]:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
-
     from lxml.etree import XMLSyntaxError  # type: ignore[import-untyped]  # lxml ships no type information
 
     _check_docx_package(path)
@@ -172,10 +217,16 @@ def _load_docx(path: Path) -> list[Page]:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, XMLSyntaxError, RecursionError, *_ZIP_ERRORS) as exc:
         detail = str(exc).splitlines()[0][:120] if isinstance(exc, XMLSyntaxError) else type(exc).__name__
-        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({detail}): re-save it as DOCX and upload again.") from None
+        raise ParseFailure(
+            "corrupt",
+            f"The Word document is damaged and cannot be read ({detail}): re-save it as DOCX and upload again.",
+        ) from None
     body = getattr(document.element, "body", None)  # a main part whose root is not <w:document>, or has no <w:body>
     if body is None:
-        raise ParseFailure("corrupt", "The Word document is damaged: its main part holds no document body: re-save it as DOCX and upload again.")
+        raise ParseFailure(
+            "corrupt",
+            "The Word document is damaged: its main part holds no document body: re-save it as DOCX and upload again.",
+        )
     # Explicit page breaks are the author's pages; Word's rendered-break hints are a fallback for
     # documents saved by Word without explicit breaks.
     explicit = bool(body.findall(f".//{_W}br[@{_W}type='page']"))
@@ -201,18 +252,28 @@ def _check_docx_package(path: Path) -> None:
             infos = archive.infolist()
             # The declared sizes bound what zipfile will ever inflate (it stops reading at file_size).
             if any(i.file_size > DOCX_PART_LIMIT for i in infos) or sum(i.file_size for i in infos) > DOCX_TOTAL_LIMIT:
-                raise ParseFailure("bomb", BOMB_REASON.format(what="The Word document (a ZIP package)", limit=f"{DOCX_PART_LIMIT >> 20} MB"))
+                raise ParseFailure(
+                    "bomb",
+                    BOMB_REASON.format(what="The Word document (a ZIP package)", limit=f"{DOCX_PART_LIMIT >> 20} MB"),
+                )
             for info in infos:
                 if info.filename.lower().endswith((".xml", ".rels")):
                     with archive.open(info) as part:
                         declared = _declares_doctype(part)
                     if declared:
-                        raise ParseFailure("unsafe", (
-                            f"The Word document's part {info.filename[:80]} declares a DOCTYPE (how XML external-entity and "
-                            "entity-expansion attacks begin; Word never writes one), so it was not read: open it in Word and save it again, "
-                            "or ask the sender for a clean copy."))
+                        raise ParseFailure(
+                            "unsafe",
+                            (
+                                f"The Word document's part {info.filename[:80]} declares a DOCTYPE (how XML external-entity and "
+                                "entity-expansion attacks begin; Word never writes one), so it was not read: open it in Word and save it again, "
+                                "or ask the sender for a clean copy."
+                            ),
+                        )
     except _ZIP_ERRORS as exc:
-        raise ParseFailure("corrupt", f"The Word document is damaged and cannot be read ({str(exc)[:120] or type(exc).__name__}): re-save it as DOCX and upload again.") from None
+        raise ParseFailure(
+            "corrupt",
+            f"The Word document is damaged and cannot be read ({str(exc)[:120] or type(exc).__name__}): re-save it as DOCX and upload again.",
+        ) from None
 
 
 def _declares_doctype(part: IO[bytes]) -> bool:
@@ -262,7 +323,24 @@ def _load_text(text: str) -> list[Page]:
 
 class _TextOfHtml(HTMLParser):
     _SKIP = {"script", "style", "noscript", "template", "head"}
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table", "pre", "blockquote"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "table",
+        "pre",
+        "blockquote",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -26,7 +26,9 @@ from core.library.parsing.loaders import Page, ParseFailure
 
 THIN_WORDS = 30  # fewer words than this on a page is a header or stamp, not a text layer
 LARGE_IMAGE = 0.3  # an image covering this share of the page makes a thin-text page a scan
-OCR_MAX_SIDE = 1600  # pixels on the long side of what OCR reads (≈145 dpi on A4/Letter); at 1200 RapidOCR loses word spaces
+OCR_MAX_SIDE = (
+    1600  # pixels on the long side of what OCR reads (≈145 dpi on A4/Letter); at 1200 RapidOCR loses word spaces
+)
 MIN_SCORE = 0.5  # recognitions below this confidence are noise (speckles, stamps' borders)
 MAX_IMAGE_PIXELS = 60_000_000  # larger uploads are refused as likely decompression bombs
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -51,8 +53,16 @@ def thin_text(text: str) -> bool:
 # --- the parent side -----------------------------------------------------------------------------
 
 
-def ocr_pages(path: Path, kind: str, pages: list[Page] | None, *, timeout_s: float, page_timeout_s: float, memory_mb: int,
-              progress: ProgressFn | None = None) -> list[Page]:
+def ocr_pages(
+    path: Path,
+    kind: str,
+    pages: list[Page] | None,
+    *,
+    timeout_s: float,
+    page_timeout_s: float,
+    memory_mb: int,
+    progress: ProgressFn | None = None,
+) -> list[Page]:
     """Replace the thin pages of `pages` with their OCR text (pages None: read every page); OCR'd pages get `ocr=True`.
 
     Raises ParseFailure when the child fails, runs out of time or memory, or reads no text at all.
@@ -88,11 +98,16 @@ def ocr_pages(path: Path, kind: str, pages: list[Page] | None, *, timeout_s: flo
     else:
         out = [Page(p.number, read[p.number], ocr=True) if read.get(p.number, "").strip() else p for p in pages]
     if not any(p.text.strip() for p in out):
-        raise ParseFailure("no_text", "No text found: the file has no text layer and OCR read no text on its pages. Check that it is the right file and that the scan is legible.")
+        raise ParseFailure(
+            "no_text",
+            "No text found: the file has no text layer and OCR read no text on its pages. Check that it is the right file and that the scan is legible.",
+        )
     return out
 
 
-def _ocr_events(args: list[str], timeout_s: float, page_timeout_s: float, memory_mb: int, total_guess: int) -> Iterator[dict[str, Any]]:
+def _ocr_events(
+    args: list[str], timeout_s: float, page_timeout_s: float, memory_mb: int, total_guess: int
+) -> Iterator[dict[str, Any]]:
     """Run the OCR child, yielding its JSON events; the deadline grows by `page_timeout_s` per page it announces."""
     with tempfile.TemporaryFile() as errors:
         proc = start_child("core.library.parsing.ocr", args, memory_mb, stderr=errors)
@@ -111,7 +126,10 @@ def _ocr_events(args: list[str], timeout_s: float, page_timeout_s: float, memory
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ParseFailure("timeout", f"OCR took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s per page) and was stopped: the scan may be very large; split it, or raise DOMAINCHAT_OCR_PAGE_TIMEOUT_S.")
+                    raise ParseFailure(
+                        "timeout",
+                        f"OCR took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s per page) and was stopped: the scan may be very large; split it, or raise DOMAINCHAT_OCR_PAGE_TIMEOUT_S.",
+                    )
                 try:
                     raw = lines.get(timeout=remaining)
                 except queue.Empty:
@@ -133,10 +151,18 @@ def _ocr_events(args: list[str], timeout_s: float, page_timeout_s: float, memory
             proc.wait()
         if not finished:
             errors.seek(0)
-            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [
+                f"exit status {proc.returncode}"
+            ]
             if "MemoryError" in tail[0] or "bad_alloc" in tail[0] or proc.returncode in (-9, 137):
-                raise ParseFailure("memory", f"OCR needed more than {memory_mb} MB of memory and was stopped: split the scan, or raise DOMAINCHAT_OCR_MEMORY_MB.")
-            raise ParseFailure("crash", f"OCR crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.")
+                raise ParseFailure(
+                    "memory",
+                    f"OCR needed more than {memory_mb} MB of memory and was stopped: split the scan, or raise DOMAINCHAT_OCR_MEMORY_MB.",
+                )
+            raise ParseFailure(
+                "crash",
+                f"OCR crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.",
+            )
 
 
 # --- the child side (and the page view) ----------------------------------------------------------
@@ -167,7 +193,11 @@ def recognise(image: Any) -> list[OcrLine]:
         if float(score) < MIN_SCORE or not str(text).strip():
             continue
         xs, ys = [float(p[0]) for p in box], [float(p[1]) for p in box]
-        found.append(OcrLine(str(text).strip(), float(score), (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)))
+        found.append(
+            OcrLine(
+                str(text).strip(), float(score), (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
+            )
+        )
     return _reading_order(found)
 
 
@@ -250,19 +280,35 @@ def _child(path: Path, kind: str, pages: list[int] | None) -> None:
     if kind == "image":
         try:
             frames = open_image_frames(path)
-        except Exception as exc:  # PIL raises many types (UnidentifiedImageError, OSError, DecompressionBombError…) on hostile images
-            _emit({"event": "error", "code": "corrupt", "message": f"The image cannot be read ({type(exc).__name__}): re-save it as PNG or JPEG and upload again."})
+        except (
+            Exception
+        ) as exc:  # PIL raises many types (UnidentifiedImageError, OSError, DecompressionBombError…) on hostile images
+            _emit(
+                {
+                    "event": "error",
+                    "code": "corrupt",
+                    "message": f"The image cannot be read ({type(exc).__name__}): re-save it as PNG or JPEG and upload again.",
+                }
+            )
             return
         _emit({"event": "start", "total": len(frames)})
         for i, frame in enumerate(frames, 1):
-            _emit({"event": "page", "number": i, "done": i, "total": len(frames), "text": lines_to_text(recognise(frame))})
+            _emit(
+                {"event": "page", "number": i, "done": i, "total": len(frames), "text": lines_to_text(recognise(frame))}
+            )
         return
     import pypdfium2 as pdfium
 
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        _emit({"event": "error", "code": "corrupt", "message": f"The PDF cannot be rendered for OCR ({exc}): re-export it and upload again."})
+        _emit(
+            {
+                "event": "error",
+                "code": "corrupt",
+                "message": f"The PDF cannot be rendered for OCR ({exc}): re-export it and upload again.",
+            }
+        )
         return
     try:
         numbers = pages if pages is not None else list(range(1, len(pdf) + 1))
@@ -291,7 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _child(ns.path, ns.kind, pages)
     except MemoryError:
-        _emit({"event": "error", "code": "memory", "message": "OCR needed more memory than allowed: split the scan, or raise DOMAINCHAT_OCR_MEMORY_MB."})
+        _emit(
+            {
+                "event": "error",
+                "code": "memory",
+                "message": "OCR needed more memory than allowed: split the scan, or raise DOMAINCHAT_OCR_MEMORY_MB.",
+            }
+        )
         return 0
     _emit({"event": "done"})
     return 0

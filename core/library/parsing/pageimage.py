@@ -50,7 +50,7 @@ def locate(page_text: str, passage: str) -> list[tuple[int, int]]:
     if found != -1:
         end = where[found + len(needle) - 1] + 1
         # take the passage's closing punctuation too ("… is blocked." rather than "… is blocked")
-        for ch in passage.rstrip()[len(passage.rstrip().rstrip(".,;:!?)]\"'")):]:
+        for ch in passage.rstrip()[len(passage.rstrip().rstrip(".,;:!?)]\"'")) :]:
             if end < len(page_text) and page_text[end] == ch:
                 end += 1
         return [(where[found], end)]
@@ -126,7 +126,11 @@ def render(path: Path, kind: str, number: int, passage: str, ocr: bool, out: Pat
     if kind == "image":
         frames = open_image_frames(path)
         if not 1 <= number <= len(frames):
-            return {"ok": False, "code": "page", "message": f"The image has {len(frames)} page(s), not a page {number}."}
+            return {
+                "ok": False,
+                "code": "page",
+                "message": f"The image has {len(frames)} page(s), not a page {number}.",
+            }
         read = frames[number - 1]
         scale = VIEW_MAX_SIDE / max(read.size)
         image = read.resize((round(read.size[0] * scale), round(read.size[1] * scale))) if scale < 1 else read
@@ -144,7 +148,11 @@ def render(path: Path, kind: str, number: int, passage: str, ocr: bool, out: Pat
                 pdf.init_forms()
             pages = len(pdf)
             if not 1 <= number <= pages:
-                return {"ok": False, "code": "page", "message": f"The document has {pages} page(s), not a page {number}."}
+                return {
+                    "ok": False,
+                    "code": "page",
+                    "message": f"The document has {pages} page(s), not a page {number}.",
+                }
             page = pdf[number - 1]
             width_pt, height_pt = page.get_size()
             scale = VIEW_MAX_SIDE / max(width_pt, height_pt, 1)
@@ -166,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--kind", required=True, choices=("pdf", "image"))
     args.add_argument("--page", type=int, required=True)
     args.add_argument("--passage-file", type=Path)
-    args.add_argument("--ocr", action="store_true", help="the page's text was read by OCR: match OCR lines, not the text layer")
+    args.add_argument(
+        "--ocr", action="store_true", help="the page's text was read by OCR: match OCR lines, not the text layer"
+    )
     args.add_argument("--out", type=Path, required=True)
     args.add_argument("path", type=Path)
     ns = args.parse_args(argv)
@@ -174,9 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = render(ns.path, ns.kind, ns.page, passage, ns.ocr, ns.out)
     except MemoryError:
-        result = {"ok": False, "code": "memory", "message": "Rendering the page needed more memory than allowed: raise DOMAINCHAT_PARSE_MEMORY_MB."}
-    except Exception as exc:  # pdfium and PIL raise many types on damaged files; the parent shows a message, never a traceback
-        result = {"ok": False, "code": "corrupt", "message": f"The page cannot be rendered ({type(exc).__name__}): the file may be damaged; download the original instead."}
+        result = {
+            "ok": False,
+            "code": "memory",
+            "message": "Rendering the page needed more memory than allowed: raise DOMAINCHAT_PARSE_MEMORY_MB.",
+        }
+    except (
+        Exception
+    ) as exc:  # pdfium and PIL raise many types on damaged files; the parent shows a message, never a traceback
+        result = {
+            "ok": False,
+            "code": "corrupt",
+            "message": f"The page cannot be rendered ({type(exc).__name__}): the file may be damaged; download the original instead.",
+        }
     sys.stdout.write(json.dumps(result))
     return 0
 

@@ -29,15 +29,28 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.base.children import start_child
-from core.library.parsing.loaders import Page, PageProgress, ParseFailure, preload_parsers
-from core.library.parsing.parse_worker import failure_from_exit, pages_from_reply, parse_time_limit, reply_for, timeout_failure
+from core.library.parsing.loaders import Page, PageProgress, preload_parsers
+from core.library.parsing.parse_worker import (
+    failure_from_exit,
+    pages_from_reply,
+    parse_time_limit,
+    reply_for,
+    timeout_failure,
+)
 from core.library.parsing.sniff import DocKind
 
 
 class ParseWorker:
     """Parses files in one reusable child process; `parse` raises ParseFailure like `parse_in_subprocess`."""
 
-    def __init__(self, timeout_s: float, memory_mb: int, parser: str | None = None, max_files: int = 200, page_timeout_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        memory_mb: int,
+        parser: str | None = None,
+        max_files: int = 200,
+        page_timeout_s: float = 0.0,
+    ) -> None:
         self.timeout_s, self.memory_mb, self.parser, self.max_files = timeout_s, memory_mb, parser, max_files
         self.page_timeout_s = page_timeout_s  # extra time per page of the file, on top of timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -159,7 +172,9 @@ class SpareWorkers:
 
     KEEP = 1
 
-    def __init__(self, timeout_s: float, memory_mb: int, parser: str | None = None, page_timeout_s: float = 0.0) -> None:
+    def __init__(
+        self, timeout_s: float, memory_mb: int, parser: str | None = None, page_timeout_s: float = 0.0
+    ) -> None:
         self._make = lambda: ParseWorker(timeout_s, memory_mb, parser, page_timeout_s=page_timeout_s)
         self._idle: list[ParseWorker] = []
         self._lock = threading.Lock()
@@ -221,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         preload_parsers()  # a spare worker is ready before its first file arrives
     for line in sys.stdin:
         request = json.loads(line)
-        out.write(json.dumps(reply_for(Path(request["path"]), request["kind"], ns.parser, _progress_writer(out))) + "\n")
+        out.write(
+            json.dumps(reply_for(Path(request["path"]), request["kind"], ns.parser, _progress_writer(out))) + "\n"
+        )
         out.flush()
     return 0
 
@@ -236,6 +253,7 @@ def _progress_writer(out: Any) -> PageProgress:
             sent[0] = now
             out.write(json.dumps({"progress": done, "pages": total}) + "\n")
             out.flush()
+
     return report
 
 

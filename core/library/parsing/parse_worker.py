@@ -25,8 +25,15 @@ def parse_time_limit(timeout_s: float, pages: int = 0, page_timeout_s: float = 0
     return timeout_s + pages * page_timeout_s
 
 
-def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: int, parser: str | None = None,
-                        pages: int = 0, page_timeout_s: float = 0.0) -> list[Page]:
+def parse_in_subprocess(
+    path: Path,
+    kind: DocKind,
+    timeout_s: float,
+    memory_mb: int,
+    parser: str | None = None,
+    pages: int = 0,
+    page_timeout_s: float = 0.0,
+) -> list[Page]:
     """Parse `path` in a child process; raise ParseFailure on any failure, including a hang or crash.
 
     `pages`, when the file's page count is known beforehand (a document already indexed), scales the time limit as ingestion does.
@@ -45,29 +52,48 @@ def parse_in_subprocess(path: Path, kind: DocKind, timeout_s: float, memory_mb: 
     return pages_from_reply(result)
 
 
-def timeout_failure(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0, stalled: bool = False) -> ParseFailure:
+def timeout_failure(
+    timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0, stalled: bool = False
+) -> ParseFailure:
     """What a parser stopped at the wall-clock limit means for the user (`pages`: the file's page count, if known)."""
     if stalled:
-        return ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s without finishing a page (the file may be hostile or malformed) and was stopped: "
-                                       "re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.")
+        return ParseFailure(
+            "timeout",
+            f"Parsing took longer than {timeout_s:g} s without finishing a page (the file may be hostile or malformed) and was stopped: "
+            "re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.",
+        )
     if pages and page_timeout_s:
-        return ParseFailure("timeout", f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} pages) and was stopped: "
-                                       "the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S if its pages are just very heavy.")
-    return ParseFailure("timeout", f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.")
+        return ParseFailure(
+            "timeout",
+            f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} pages) and was stopped: "
+            "the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S if its pages are just very heavy.",
+        )
+    return ParseFailure(
+        "timeout",
+        f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.",
+    )
 
 
 def failure_from_exit(stderr: bytes, returncode: int | None, memory_mb: int) -> ParseFailure:
     """What a parser process that died without a reply means for the user."""
     tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {returncode}"]
     if "MemoryError" in tail[0] or returncode in (-9, 137):
-        return ParseFailure("memory", f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.")
-    return ParseFailure("crash", f"The parser crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.")
+        return ParseFailure(
+            "memory",
+            f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.",
+        )
+    return ParseFailure(
+        "crash",
+        f"The parser crashed on this file ({tail[0][:200]}): the file may be damaged; re-export it and upload again.",
+    )
 
 
 def pages_from_reply(result: dict) -> list[Page]:
     """The pages of a parser's reply, or its ParseFailure."""
     if not result.get("ok"):
-        raise ParseFailure(str(result.get("code", "corrupt")), str(result.get("message", "The file could not be read.")))
+        raise ParseFailure(
+            str(result.get("code", "corrupt")), str(result.get("message", "The file could not be read."))
+        )
     return [Page(int(p["number"]), str(p["text"])) for p in result["pages"]]
 
 
@@ -97,9 +123,17 @@ def reply_for(path: Path, kind: str, parser: str | None, progress: PageProgress 
     except ParseFailure as exc:
         return {"ok": False, "code": exc.code, "message": str(exc)}
     except MemoryError:
-        return {"ok": False, "code": "memory", "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB."}
+        return {
+            "ok": False,
+            "code": "memory",
+            "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.",
+        }
     except RecursionError:
-        return {"ok": False, "code": "corrupt", "message": "The file is malformed (its structure nests too deeply): re-export it and upload again."}
+        return {
+            "ok": False,
+            "code": "corrupt",
+            "message": "The file is malformed (its structure nests too deeply): re-export it and upload again.",
+        }
 
 
 if __name__ == "__main__":

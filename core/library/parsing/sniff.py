@@ -47,10 +47,14 @@ def sniff(data: bytes, name: str = "") -> Sniffed:
         return Sniffed("image")
     for signature, label in _BINARY_SIGNATURES:
         if head.startswith(signature):
-            return Sniffed(None, "unsupported", f"Unsupported file type: this is {label}, not a document. Upload {SUPPORTED}.")
+            return Sniffed(
+                None, "unsupported", f"Unsupported file type: this is {label}, not a document. Upload {SUPPORTED}."
+            )
     text = _as_text(data)
     if text is None:
-        return Sniffed(None, "unsupported", f"Unsupported file type: the content is binary, not a document. Upload {SUPPORTED}.")
+        return Sniffed(
+            None, "unsupported", f"Unsupported file type: the content is binary, not a document. Upload {SUPPORTED}."
+        )
     lowered = text[:2048].lstrip("\ufeff \t\r\n").lower()
     if lowered.startswith(("<!doctype html", "<html")) or ("<html" in lowered and "<body" in text[:8192].lower()):
         return Sniffed("html")
@@ -64,10 +68,14 @@ def _sniff_zip(data: bytes) -> Sniffed:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
     except zipfile.BadZipFile:
-        return Sniffed(None, "corrupt", "The file looks like a DOCX/ZIP but is damaged: re-save or re-export it and upload again.")
+        return Sniffed(
+            None, "corrupt", "The file looks like a DOCX/ZIP but is damaged: re-save or re-export it and upload again."
+        )
     if "word/document.xml" in names:
         return Sniffed("docx")
-    return Sniffed(None, "unsupported", f"Unsupported file type: a ZIP archive that is not a Word document. Upload {SUPPORTED}.")
+    return Sniffed(
+        None, "unsupported", f"Unsupported file type: a ZIP archive that is not a Word document. Upload {SUPPORTED}."
+    )
 
 
 def _as_text(data: bytes) -> str | None:
