@@ -1,4 +1,4 @@
-"""`python -m core advise` and `python -m core update-test`: the advisor and the document-update test, JSON out."""
+"""`python -m core advise`: the advisor, JSON out."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import get_args
 
 from core.advisor.advice import Budget, Criteria, DataChanges, Hardware, Skills
 from core.cli.util import SubParsers
-from core.config import ENGINE_CHOICES
-from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
 from core.services import Services
 
 
 def add_advisor_commands(sub: SubParsers) -> None:
-    """Register the `advise` and `update-test` sub-commands."""
+    """Register the `advise` sub-command."""
     p = sub.add_parser(
         "advise", help="recommend RAG, fine-tuning or hybrid from five criteria and the latest measurements"
     )
@@ -38,34 +36,6 @@ def add_advisor_commands(sub: SubParsers) -> None:
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")
     p.set_defaults(func=cmd_advise)
 
-    sample = UpdateTestService.sample_config([])
-    p = sub.add_parser(
-        "update-test", help="replace a document by a new version and measure how each arm follows the change"
-    )
-    p.add_argument("--collection", default="update-test", help="collection to run in (default: update-test)")
-    p.add_argument("--old", type=Path, default=sample.old_file, help="the old version (default: the sample manual)")
-    p.add_argument(
-        "--new",
-        type=Path,
-        default=sample.new_file,
-        help="the new version, same file name (default: the sample manual's revision 4)",
-    )
-    p.add_argument(
-        "--questions",
-        type=Path,
-        default=sample.questions,
-        help="JSONL: question, answer (new), old_answer per changed fact",
-    )
-    p.add_argument("--modes", default="base,rag,finetuned,hybrid", help="arms, comma-separated")
-    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
-    p.add_argument("--variant", help="fine-tuned variant (default: the newest registered)")
-    p.add_argument(
-        "--no-training-probe",
-        action="store_true",
-        help="with no recorded training, leave the re-training cost unknown instead of measuring a few steps",
-    )
-    p.set_defaults(func=cmd_update_test)
-
 
 def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     """Print the advice as JSON (and write the report)."""
@@ -74,23 +44,4 @@ def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     if ns.markdown:
         ns.markdown.write_text(advised.markdown, encoding="utf-8")
     sys.stdout.write(json.dumps(advised.to_dict(), ensure_ascii=False) + "\n")
-    return 0
-
-
-def cmd_update_test(svc: Services, ns: argparse.Namespace) -> int:
-    """Run the document-update test and print its result as JSON."""
-    config = UpdateTestConfig(
-        ns.old,
-        ns.new,
-        ns.questions,
-        ns.collection,
-        [m.strip() for m in ns.modes.split(",") if m.strip()],
-        ns.engine,
-        ns.variant,
-        probe_training=not ns.no_training_probe,
-    )
-    result = svc.update_test.run(
-        config, progress=lambda what, done, total: print(f"[{done}/{total}] {what}", file=sys.stderr)
-    )
-    sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     return 0

@@ -145,7 +145,8 @@ def cmd_compare(svc: Services, ns: argparse.Namespace) -> int:
     """Answer one question (or each of a file) in every chosen mode: one JSON object with every mode's answer."""
     if not ns.collection and any(m in ("rag", "hybrid") for m in ns.modes):
         raise ConfigError(
-            "The rag and hybrid modes retrieve from a collection: add --collection NAME, or compare --modes base,finetuned."
+            "The rag and hybrid modes retrieve from a collection: add --collection NAME, "
+            "or compare --modes base,finetuned."
         )
     engine = svc.engines.resolve(ns.engine)
     make = _question_factory(svc, ns, engine)

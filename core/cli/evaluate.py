@@ -1,4 +1,5 @@
-"""`python -m core eval`: score the chat modes on a question set; JSON summary on stdout, progress on stderr."""
+"""`python -m core eval` and `update-test`: score the chat modes on a question set, or on a changed document;
+JSON on stdout, progress on stderr."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from core.base.jobs import JobStatus
+from core.cli.util import SubParsers
 from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.errors import EvaluationError
+from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
 from core.evaluation.runs import EvalConfig, run_dir
+from core.services import Services
 
 
-def add_eval_commands(sub: Any) -> None:
-    """Register `eval` under `python -m core`."""
+def add_eval_commands(sub: SubParsers) -> None:
+    """Register the Evaluate page's `eval` and `update-test` sub-commands."""
     p = sub.add_parser("eval", help="score base/rag/finetuned/hybrid on a question set (the evaluation grid)")
     p.add_argument("--collection", default="", help="collection the rag and hybrid arms retrieve from")
     p.add_argument(
@@ -42,6 +47,34 @@ def add_eval_commands(sub: Any) -> None:
     p.add_argument("--show", metavar="RUN_ID", help="print a saved run's summary (and rows with --rows)")
     p.add_argument("--cancel", metavar="RUN_ID", help="cancel a running run (its finished answers are kept)")
     p.set_defaults(func=cmd_eval)
+
+    sample = UpdateTestService.sample_config([])
+    p = sub.add_parser(
+        "update-test", help="replace a document by a new version and measure how each arm follows the change"
+    )
+    p.add_argument("--collection", default="update-test", help="collection to run in (default: update-test)")
+    p.add_argument("--old", type=Path, default=sample.old_file, help="the old version (default: the sample manual)")
+    p.add_argument(
+        "--new",
+        type=Path,
+        default=sample.new_file,
+        help="the new version, same file name (default: the sample manual's revision 4)",
+    )
+    p.add_argument(
+        "--questions",
+        type=Path,
+        default=sample.questions,
+        help="JSONL: question, answer (new), old_answer per changed fact",
+    )
+    p.add_argument("--modes", default="base,rag,finetuned,hybrid", help="arms, comma-separated")
+    p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
+    p.add_argument("--variant", help="fine-tuned variant (default: the newest registered)")
+    p.add_argument(
+        "--no-training-probe",
+        action="store_true",
+        help="with no recorded training, leave the re-training cost unknown instead of measuring a few steps",
+    )
+    p.set_defaults(func=cmd_update_test)
 
 
 def _print(obj: Any) -> None:
@@ -103,3 +136,22 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
         }
     )
     return 0 if run.status.state == "done" else 1
+
+
+def cmd_update_test(svc: Services, ns: argparse.Namespace) -> int:
+    """Run the document-update test and print its result as JSON."""
+    config = UpdateTestConfig(
+        ns.old,
+        ns.new,
+        ns.questions,
+        ns.collection,
+        [m.strip() for m in ns.modes.split(",") if m.strip()],
+        ns.engine,
+        ns.variant,
+        probe_training=not ns.no_training_probe,
+    )
+    result = svc.update_test.run(
+        config, progress=lambda what, done, total: print(f"[{done}/{total}] {what}", file=sys.stderr)
+    )
+    sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    return 0

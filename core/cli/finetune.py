@@ -71,14 +71,16 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument(
         "--read-passages",
         action="store_true",
-        help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors",
+        help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, "
+        "plus distractors",
     )
     p.add_argument("--collection", default="", help="with --read-passages: the collection the pairs are about")
     p.add_argument(
         "--distractor-fraction",
         type=float,
         default=DISTRACTOR_FRACTION,
-        help="with --read-passages: share of pairs also shown another question's passages, answered 'not in the documents'",
+        help="with --read-passages: share of pairs also shown another question's passages, "
+        "answered 'not in the documents'",
     )
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
     p.add_argument("--device", default=defaults.device)
@@ -262,7 +264,8 @@ def cmd_variants(svc: Services, ns: argparse.Namespace) -> int:
     if ns.action == "delete":
         if not ns.name:
             raise FineTuneError(
-                "`finetune variants delete` needs a variant name, e.g. `python -m core finetune variants delete manuals-v1`."
+                "`finetune variants delete` needs a variant name, "
+                "e.g. `python -m core finetune variants delete manuals-v1`."
             )
         print_json(asdict(svc.finetune.delete_variant(ns.name, delete_ollama_model=not ns.keep_ollama_model)))
         return 0
