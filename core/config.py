@@ -16,7 +16,7 @@ from core.errors import ConfigError
 # so `streamlit run /path/to/app.py` from elsewhere uses the same data as `make run`.
 APP_ROOT = Path(__file__).resolve().parents[1]
 
-ENGINE_CHOICES = ("auto", "ollama", "embedded")
+ENGINE_CHOICES = ("auto", "ollama", "embedded", "openai")
 EMBEDDING_BACKENDS = ("sentence-transformers", "ollama", "openai")
 # How the openai engine sends a prompt: a chat model through /v1/chat/completions, a base model through /v1/completions.
 OPENAI_PROMPT_FORMS = ("auto", "chat", "completion")
@@ -61,7 +61,10 @@ class Settings:
     )
     chroma_port: int = _setting("CHROMA_PORT", 8000, "Chroma server port (with CHROMA_HOST).")
     engine: str = _setting(
-        "DOMAINCHAT_ENGINE", "auto", "LLM engine: 'auto' (Ollama if it answers, else embedded), 'ollama' or 'embedded'."
+        "DOMAINCHAT_ENGINE",
+        "auto",
+        "LLM engine: 'auto' (the OpenAI-compatible server when DOMAINCHAT_OPENAI_BASE_URL is set and it answers, else "
+        "Ollama if it answers, else embedded), 'ollama', 'embedded' or 'openai'.",
     )
     ollama_host: str = _setting("OLLAMA_HOST", "http://127.0.0.1:11434", "Address of the Ollama server.")
     ollama_model: str = _setting("DOMAINCHAT_OLLAMA_MODEL", "gemma3:270m", "Default base model on Ollama.")
@@ -73,8 +76,9 @@ class Settings:
     )
     openai_base_url: str = _setting(
         "DOMAINCHAT_OPENAI_BASE_URL",
-        "http://127.0.0.1:8000/v1",
-        "Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp server, LM Studio), ending in /v1.",
+        "",
+        "Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp server, LM Studio), ending in /v1; "
+        "empty means http://127.0.0.1:8000/v1 for the openai engine, and that `auto` does not try a server.",
     )
     openai_model: str = _setting(
         "DOMAINCHAT_OPENAI_MODEL",

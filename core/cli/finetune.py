@@ -13,8 +13,9 @@ from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions
-from core.finetune.jobs import VARIANT_ENGINES
+from core.finetune.jobs import REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
 from core.finetune.passages import DISTRACTOR_FRACTION
+from core.finetune.register import register_served
 from core.finetune.service import TRAINING_DEFAULTS
 from core.services import Services
 
@@ -107,13 +108,20 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument("--out", required=True, help="file to write")
     p.set_defaults(func=cmd_export)
 
-    p = fsub.add_parser("register", help="register a trained adapter or an existing Ollama model as a variant")
+    p = fsub.add_parser(
+        "register", help="register a trained adapter, an existing Ollama model or a served model as a variant"
+    )
     p.add_argument("--name", required=True)
-    p.add_argument("--engine", choices=list(VARIANT_ENGINES), required=True)
+    p.add_argument("--engine", choices=list(REGISTER_ENGINES), required=True)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--job", help="a finished training job")
     src.add_argument("--adapter", help="a LoRA GGUF (or PEFT folder, for Ollama)")
     src.add_argument("--ollama-model", help="an existing Ollama model to use as the variant as it is")
+    src.add_argument(
+        "--served-model",
+        help="with --engine openai: a model name the OpenAI-compatible server serves (its /v1/models lists it), "
+        "e.g. a LoRA module served with vLLM --lora-modules NAME=PATH",
+    )
     p.add_argument("--base-gguf", help="base GGUF (embedded default: the engine's model file)")
     p.add_argument("--base-model", default="", help="base model name")
     p.add_argument("--replace", action="store_true")
@@ -122,7 +130,7 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p = fsub.add_parser("variants", help="list variants, or delete one")
     p.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
     p.add_argument("name", nargs="?")
-    p.add_argument("--engine", choices=list(VARIANT_ENGINES), default=None)
+    p.add_argument("--engine", choices=list(REGISTER_ENGINES), default=None)
     p.add_argument("--keep-ollama-model", action="store_true", help="delete only the record, not the model on Ollama")
     p.set_defaults(func=cmd_variants)
 
@@ -205,7 +213,11 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
         print_json({"job_id": job_id, "status": svc.finetune.job_status(job_id).to_dict()})
         return 0
     status = _follow(svc, job_id)
-    print_json(status.to_dict())
+    serve = serve_commands(status) if status.state == "done" else {}
+    for server, command in serve.items():
+        # the adapter on an OpenAI-compatible server: the exact commands, on stderr beside the progress
+        print(f"{'then' if server == 'register' else 'serve on ' + server}: {command}", file=sys.stderr)
+    print_json({**status.to_dict(), **({"serve_commands": serve} if serve else {})})
     return 0 if status.state == "done" else 1
 
 
@@ -240,7 +252,21 @@ def cmd_export(svc: Services, ns: argparse.Namespace) -> int:
 def cmd_register(svc: Services, ns: argparse.Namespace) -> int:
     """Register an adapter (from a job or a file) or an existing Ollama model as a variant."""
     ft = svc.finetune
-    if ns.ollama_model:
+    if ns.served_model or ns.engine == "openai":
+        if ns.engine != "openai" or not ns.served_model:
+            raise FineTuneError(
+                "A variant on an OpenAI-compatible server is a model it serves: use --engine openai with "
+                "--served-model NAME (the name its /v1/models lists)."
+            )
+        variant = register_served(
+            svc.settings,
+            ns.name,
+            ns.served_model,
+            base_model=ns.base_model,
+            replace=ns.replace,
+            engine=svc.engines.openai,
+        )
+    elif ns.ollama_model:
         if ns.engine != "ollama":
             raise FineTuneError("--ollama-model registers an Ollama model: use it with --engine ollama.")
         variant = ft.register_existing_ollama(ns.name, ns.ollama_model, base_model=ns.base_model, replace=ns.replace)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Iterator, Literal, Protocol
 
 ModelKind = Literal["base", "variant"]
+# Every LLM backend by name; the config's ENGINE_CHOICES are these plus "auto".
+EngineName = Literal["ollama", "embedded", "openai"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class ModelInfo:
 class EngineStatus:
     """Whether an engine can answer now, where it runs, and what to do if it cannot."""
 
-    engine: Literal["ollama", "embedded"]
+    engine: EngineName
     ok: bool
     address: str
     message: str
@@ -109,7 +111,7 @@ class Engine(Protocol):
     # Read-only members, so an engine may narrow them (OllamaEngine's name is Literal["ollama"]): a plain attribute
     # here would be mutable and so invariant, and no engine would match.
     @property
-    def name(self) -> Literal["ollama", "embedded"]:
+    def name(self) -> EngineName:
         """Which backend this is."""
         ...
 

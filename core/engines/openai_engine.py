@@ -31,6 +31,7 @@ from core.engines.base import EngineStatus, GenerationRequest, GenerationStats, 
 
 # The embedded engine's stops and repeat guard: the same completion prompt must give the same answer on both engines.
 from core.engines.embedded import DEFAULT_COMPLETION_STOPS, _RepeatGuard
+from core.engines.variants import Variant, VariantRegistry
 from core.errors import (
     AppError,
     ContextLengthError,
@@ -329,6 +330,13 @@ class OpenAIEngine:
             listing = f"it serves {', '.join(served)}"
         else:
             listing = "it serves no model" if served is not None else "its model list could not be read"
+        variant = self.variant_serving(model)
+        if variant is not None:
+            # finetuned/hybrid must never fall back to the base: say how to serve the adapter under this name
+            return ModelNotFoundError(
+                f"The fine-tuned variant '{variant.name}' runs as model '{model}', which the server at "
+                f"{self.base_url} does not serve: {listing}. {serve_hint(model)}"
+            )
         return ModelNotFoundError(
             f"Model '{model}' is not served by the server at {self.base_url}: {listing}. Set "
             f"DOMAINCHAT_OPENAI_MODEL to one of them, or serve it under that name (vLLM `--served-model-name "
@@ -405,6 +413,22 @@ class OpenAIEngine:
                     return m
         raise self.not_served(model, [m.id for m in models])
 
+    def variants(self) -> list[Variant]:
+        """The registered variants of this engine (model names the server is expected to serve)."""
+        return VariantRegistry(self.settings.data_dir).list("openai")
+
+    def variant_serving(self, model: str) -> Variant | None:
+        """The registered variant that runs as served model `model` (or is called `model`), if any."""
+        for v in self.variants():
+            if model in (v.name, v.served_model or v.name):
+                return v
+        return None
+
+    def resolve_model(self, name: str) -> str:
+        """The served model to run for `name`: a registered variant's served name, or `name` itself."""
+        variant = self.variant_serving(name)
+        return (variant.served_model or variant.name) if variant is not None and variant.name == name else name
+
     @property
     def default_model(self) -> str:
         """The model a request without a choice uses: DOMAINCHAT_OPENAI_MODEL, else the first the server lists."""
@@ -433,8 +457,7 @@ class OpenAIEngine:
 
     def status(self) -> EngineStatus:
         """Ask the server for its model list with a short timeout; never raises."""
-        # base.py names only the engines the resolver knows so far; "openai" joins them when this one is wired in.
-        engine = cast(Any, self.name)
+        engine = self.name
         try:
             names = [m.id for m in self.served_models(fresh=True)]
         except AppError as err:
@@ -455,13 +478,23 @@ class OpenAIEngine:
     def list_models(self) -> list[ModelInfo]:
         """The server's models (GET /v1/models), each with the prompt form it gets."""
         out: list[ModelInfo] = []
-        for m in self.served_models():
+        served = self.served_models()
+        variants = {v.served_model or v.name: v for v in self.variants()}
+        for m in served:
+            if m.id in variants:
+                continue  # listed once, as the variant it is
             detail = f"served at {self.base_url}; {self.prompt_form(m.id)[0]} prompts"
             if m.root and m.root != m.id:
                 detail += f"; from {m.root}"
             if m.max_model_len:
                 detail += f"; context {m.max_model_len} tokens"
             out.append(ModelInfo(name=m.id, kind="base", detail=detail))
+        ids = {m.id for m in served}
+        for target, v in variants.items():
+            detail = f"fine-tuned from {v.base_model}; served as {target}"
+            if target not in ids:
+                detail += f" (not served by {self.base_url} now: {serve_hint(target)})"
+            out.append(ModelInfo(name=v.name, kind="variant", detail=detail))
         return out
 
     def generate(self, request: GenerationRequest, stream: bool = True) -> "OpenAIGeneration":
@@ -518,7 +551,7 @@ class OpenAIGeneration:
         self._started = True
         self.stats.started = time.perf_counter()  # count from the request, not from object creation
         try:
-            model = self.request.model or self.engine.default_model
+            model = self.engine.resolve_model(self.request.model or self.engine.default_model)
             served = self.engine.served(model)
             self.mode, self.mode_reason = self.engine.prompt_form(model)
             self.stats.context_tokens = served.max_model_len
@@ -668,6 +701,15 @@ class _Shaper:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def serve_hint(name: str, adapter: str = "PATH") -> str:
+    """How to serve a LoRA adapter under model name `name` on the common servers (vLLM/SGLang, llama.cpp)."""
+    return (
+        f"Serve it under that name: vLLM `vllm serve BASE --enable-lora --lora-modules {name}={adapter}` (the PEFT "
+        f"adapter folder), SGLang `--lora-paths {name}={adapter}`, or llama-cpp-python's server with a second model "
+        f"entry `model_alias: {name}` and `lora_path` (the LoRA GGUF); then check the server's /v1/models lists it."
+    )
 
 
 def _served_model(entry: Any) -> ServedModel:

@@ -1,7 +1,8 @@
 """The registry of fine-tuned variants: what the chat's fine-tuned picker lists.
 
 A variant lives in `<data_dir>/variants/<name>/variant.json`. On the embedded engine it is the base
-GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model the server holds.
+GGUF plus a LoRA adapter GGUF stored beside the json; on Ollama it is a model the server holds; on the openai
+engine it is a model name an OpenAI-compatible server serves (a LoRA module on vLLM/SGLang, a llama.cpp alias).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from core.base.files import write_json_atomic
 from core.base.names import validate_name
+from core.engines.base import EngineName
 from core.errors import VariantError
 
 
@@ -23,7 +25,7 @@ class Variant:
     """A registered fine-tuned variant."""
 
     name: str
-    engine: Literal["embedded", "ollama"]
+    engine: EngineName
     base_model: str
     # embedded: adapter file name inside the variant folder; ollama: the Ollama model name
     adapter_file: str = ""
@@ -32,6 +34,8 @@ class Variant:
     cost: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     note: str = ""
+    # openai: the model name the server serves the variant under (its /v1/models lists it)
+    served_model: str = ""
 
 
 def validate_variant_name(name: str) -> str:

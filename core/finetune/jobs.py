@@ -7,18 +7,19 @@ how liveness is checked); `TrainConfig` is its config.json. One heavy job runs a
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from core.base import jobs as core_jobs
 from core.base.jobs import JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
-from core.config import ENGINE_CHOICES
 from core.engines.variants import VariantRegistry
 from core.errors import FineTuneError
 
 __all__ = [
     "TRAINING",
+    "REGISTER_ENGINES",
     "VARIANT_ENGINES",
     "TrainConfig",
     "TrainingStatus",
@@ -30,11 +31,17 @@ __all__ = [
     "jobs_root",
     "list_jobs",
     "new_job_id",
+    "serve_commands",
     "start_job",
     "wait_job",
 ]
-# the engines a variant is trained for and registered on: every engine choice but "auto", which picks one of them
-VARIANT_ENGINES = tuple(e for e in ENGINE_CHOICES if e != "auto")
+# The engines a training job registers its variant on: those this app can hand the adapter to itself (llama.cpp
+# in-process, or Ollama through its API). An OpenAI-compatible server loads adapters when it starts (vLLM
+# --lora-modules, llama.cpp --lora), which this app cannot do for it: training prints the command that serves the
+# adapter (`serve_commands`), and the served name is then registered with REGISTER_ENGINES' "openai".
+VARIANT_ENGINES = ("ollama", "embedded")
+# the engines a variant may be registered on: the training engines, and a model an OpenAI-compatible server serves
+REGISTER_ENGINES = (*VARIANT_ENGINES, "openai")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -67,7 +74,8 @@ class TrainConfig:
     rag_fraction: float = 0.0
     # "read passages": a JSONL of finished RAG prompts and answers (core.finetune.passages), '' for none
     passage_examples: str = ""
-    # longest RAG-form example in tokens, read-passages or rag_fraction (the RAG prompt with its worked examples is ≈ 300–600 tokens)
+    # longest RAG-form example in tokens, read-passages or rag_fraction (the RAG prompt with its worked examples is ≈
+    # 300–600 tokens)
     passage_max_length: int = 1024
     # what building them did (pairs, passages, distractors, skipped), recorded with the job
     passage_counts: dict[str, int] | None = None
@@ -142,6 +150,11 @@ class TrainingStatus(JobStatus):
         """The variant registered when the job ended ('' if none)."""
         return str(self.result.get("variant") or "")
 
+    @property
+    def serve_commands(self) -> dict[str, str]:
+        """How to serve this job's adapter on an OpenAI-compatible server (empty until it is done)."""
+        return serve_commands(self) if self.state == "done" else {}
+
     @classmethod
     def of(cls, status: JobStatus) -> "TrainingStatus":
         """The typed view of a training job's status."""
@@ -207,15 +220,58 @@ def _check_config(config: TrainConfig) -> None:
         raise FineTuneError(f"The training set {config.dataset} does not exist: build or import one first.")
     if config.passage_examples and not Path(config.passage_examples).is_file():
         raise FineTuneError(
-            f"The read-passages examples {config.passage_examples} do not exist: start the training with 'read passages' again."
+            f"The read-passages examples {config.passage_examples} do not exist: start the training with 'read "
+            "passages' again."
         )
     if config.epochs < 1 or config.batch_size < 1 or not config.learning_rate > 0 or config.lora_r < 1:
         raise FineTuneError("Epochs, batch size, learning rate and LoRA rank must all be positive.")
     reg = config.register or {}
     if reg:
         if reg.get("engine", "embedded") not in VARIANT_ENGINES:
-            raise FineTuneError(f"Cannot register on engine {reg.get('engine')!r}: use 'embedded' or 'ollama'.")
+            raise FineTuneError(
+                f"Cannot register on engine {reg.get('engine')!r} after training: use 'embedded' or 'ollama' (a "
+                "server loads the adapter when it starts: serve it with the command training prints, then register "
+                "the served name with `finetune register --engine openai --served-model NAME`)."
+            )
         VariantRegistry(Path(config.data_dir)).check_free(str(reg.get("name", "")), bool(reg.get("replace")))
+
+
+def serve_commands(status: JobStatus, name: str = "") -> dict[str, str]:
+    """The commands that serve a finished job's adapter under model name `name` (default: its variant, else its
+    job id) on OpenAI-compatible servers, and the one that registers that name as the variant."""
+    result = status.result
+    served = name or str(result.get("variant") or "") or status.job_id
+    q = shlex.quote
+    out: dict[str, str] = {}
+    adapter_dir = Path(str(result.get("adapter_dir") or ""))
+    config_file = adapter_dir.parent / "config.json"
+    try:
+        config = TrainConfig.from_file(config_file) if config_file.is_file() else None
+    except (OSError, ValueError, TypeError, FineTuneError):
+        config = None  # an unreadable config only costs the base's path: a placeholder stands in
+    if result.get("adapter_dir") and (adapter_dir / "adapter_config.json").is_file():
+        try:
+            peft = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            peft = {}
+        # the HF model the adapter was trained on (for a GGUF base, the folder it was converted to)
+        base = str(peft.get("base_model_name_or_path") or "BASE_MODEL")
+        rank = int(peft.get("r") or (config.lora_r if config else 16))
+        out["vllm"] = (
+            f"vllm serve {q(base)} --enable-lora --max-lora-rank {max(rank, 8)} "
+            f"--lora-modules {q(f'{served}={adapter_dir}')}"
+        )
+        out["sglang"] = (
+            f"python -m sglang.launch_server --model-path {q(base)} --lora-paths {q(f'{served}={adapter_dir}')}"
+        )
+    if result.get("adapter_gguf"):
+        base_gguf = config.base_gguf if config and config.base_gguf else "BASE.gguf"
+        out["llama.cpp"] = f"llama-server -m {q(base_gguf)} --lora {q(str(result['adapter_gguf']))} --alias {q(served)}"
+    if out:
+        out["register"] = (
+            f"python -m core finetune register --engine openai --served-model {q(served)} --name {q(served)}"
+        )
+    return out
 
 
 def job_status(data_dir: Path, job_id: str) -> TrainingStatus:

@@ -6,6 +6,8 @@
   file the base's modelfile names in its FROM line), uploaded as a blob and created as a model with
   the base's template and parameters; a smoke chat must answer before the variant is recorded.
 - Any existing Ollama model can also be recorded as "the fine-tuned variant" (trained elsewhere).
+- OpenAI-compatible server: a model name the server serves (a LoRA module on vLLM/SGLang, an alias on a llama.cpp
+  server) is recorded as the variant once the server's /v1/models lists it.
 
 Each variant folder also holds `training.json`: how it was made (job, base file, dataset, cost).
 """
@@ -24,6 +26,7 @@ from core.chat.prompts import finetuned_prompt, plain_prompt
 from core.config import Settings
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.engines.ollama_engine import OllamaEngine, parse_parameters
+from core.engines.openai_engine import OpenAIEngine, serve_hint
 from core.engines.variants import Variant, VariantRegistry
 from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
@@ -144,7 +147,8 @@ def ollama_base_gguf(settings: Settings, base_model: str, engine: OllamaEngine |
     path = _engine(settings, engine).gguf_blob_path(base_model)
     if not path.is_file():
         raise VariantError(
-            f"Ollama's file for {base_model} ({path}) is not readable from this machine: fine-tuning for Ollama needs the "
+            f"Ollama's file for {base_model} ({path}) is not readable from this machine: "
+            "fine-tuning for Ollama needs the "
             "Ollama server on this machine (or its models folder mounted at the same path), or give a GGUF file."
         )
     return path
@@ -168,7 +172,7 @@ def register_ollama(
     replace: bool = False,
     engine: OllamaEngine | None = None,
 ) -> Variant:
-    """Merge the adapter into the base's GGUF, create it on Ollama with the base's template/parameters, smoke-test, record."""
+    """Merge the adapter into the base's GGUF, create it on Ollama with its template/parameters, smoke-test, record."""
     registry = VariantRegistry(settings.data_dir)
     registry.check_free(name, replace)
     eng = _engine(settings, engine)
@@ -229,7 +233,8 @@ def _ollama_smoke(eng: OllamaEngine, model: str, questions: Sequence[str]) -> st
     text = eng.chat_once(model, plain_prompt(questions[0] if questions else SMOKE_QUESTION).messages).strip()
     if not text:
         raise VariantError(
-            f"Ollama created {model} but it answers with empty text: the merged model is broken; delete it and train again."
+            f"Ollama created {model} but it answers with empty text: the merged model is broken; "
+            "delete it and train again."
         )
     return text
 
@@ -261,6 +266,44 @@ def register_existing_ollama(
     )
     write_json_atomic(
         registry.folder(name) / DETAILS_FILE, {"created_ollama_model": False, "details": show.get("details", {})}
+    )
+    return variant
+
+
+# ---------------------------------------------------------------- OpenAI-compatible server
+
+
+def register_served(
+    settings: Settings,
+    name: str,
+    served_model: str,
+    *,
+    base_model: str = "",
+    note: str = "",
+    replace: bool = False,
+    engine: OpenAIEngine | None = None,
+) -> Variant:
+    """Record a model the OpenAI-compatible server serves as a variant; the server must list it now."""
+    registry = VariantRegistry(settings.data_dir)
+    registry.check_free(name, replace)
+    eng = engine if engine is not None else OpenAIEngine(settings)
+    try:
+        served = eng.served(served_model)
+    except ModelNotFoundError as exc:
+        # registering a variant that does not run yet would only fail later, in the middle of a chat or an eval
+        raise ModelNotFoundError(f"{exc} For a LoRA adapter: {serve_hint(served_model)}") from exc
+    variant = registry.register(
+        Variant(
+            name=name,
+            engine="openai",
+            base_model=base_model or (served.root if served.root and served.root != served.id else "") or "unknown",
+            served_model=served.id,
+            note=note or f"served by {eng.base_url}",
+        )
+    )
+    write_json_atomic(
+        registry.folder(name) / DETAILS_FILE,
+        {"server": eng.base_url, "served_model": served.id, "root": served.root, "context": served.max_model_len},
     )
     return variant
 
@@ -352,7 +395,7 @@ def list_variants(data_dir: Path, engine: str | None = None) -> list[VariantInfo
         out.append(
             VariantInfo(
                 variant=v,
-                usable=adapter.is_file() if adapter is not None else bool(v.ollama_model),
+                usable=adapter.is_file() if adapter is not None else bool(v.ollama_model or v.served_model),
                 adapter_bytes=adapter.stat().st_size if adapter is not None and adapter.is_file() else None,
                 base_gguf=str(details.get("base_gguf", "")),
                 job_id=str(details.get("job_id", "")),
