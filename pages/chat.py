@@ -48,6 +48,8 @@ with st.sidebar:
         st.caption(f":material/check_circle: {escape_markdown(status.message)}")
     else:
         st.warning(escape_markdown(status.message))
+    if overview.server_probe is not None and not overview.server_probe.ok:
+        st.caption(f"Not using the OpenAI-compatible server: {escape_markdown(overview.server_probe.message)}")
     if overview.probe is not None and overview.fell_back:
         st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
 
@@ -241,7 +243,11 @@ def show_sources(answer: AnswerRecord, key: str) -> None:
             mark = " ← cited" if i in answer.cited else ""
             # a cosine, not a rank-fusion value
             shown = "similarity —" if source.similarity is None else f"similarity {source.similarity:.2f}"
-            st.markdown(f"**[{i}] {escape_markdown(source.file)}**, page {source.page} · {shown}{mark}")
+            # listed as retrieval ranked them: with keyword fusion the rank is not the similarity's order
+            st.markdown(
+                f"**[{i}] {escape_markdown(source.file)}**, page {source.page} · rank {i} of {len(answer.sources)}"
+                f" · {shown}{mark}"
+            )
             if source.flag:
                 st.warning(
                     f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the document it comes from.",
@@ -260,6 +266,16 @@ def show_searched(answer: AnswerRecord) -> None:
         st.caption(f":material/search: {verb}: “{escape_markdown(answer.standalone)}” ({how})")
 
 
+def ran_label(answer: AnswerRecord) -> str:
+    """What produced the answer; on a server, the model it served and the prompt form that model gets."""
+    if answer.engine != "openai" or not answer.ran or answer.ran == "nothing ran":
+        return answer.ran
+    # The recorded words name the model the server said it ran after "model " (they word it as Ollama's).
+    served = answer.ran.split("model ", 1)[-1] or answer.model
+    form = overview.prompt_forms.get(answer.model) or overview.prompt_forms.get(served)
+    return f"server model {served}" + (f", {form} prompts" if form else "")
+
+
 def show_label(answer: AnswerRecord, searched: bool = True) -> None:
     timings = answer.timings
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
@@ -269,7 +285,7 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
         f"engine {escape_markdown(answer.engine)}",
     ]
     if answer.ran:
-        parts.append(f"ran {escape_markdown(answer.ran)}")
+        parts.append(f"ran {escape_markdown(ran_label(answer))}")
     if timings.first_token_ms is not None:
         parts.append(f"first token {timings.first_token_ms / 1000:.1f} s")
     if timings.total_ms is not None:
@@ -321,6 +337,16 @@ def show_comparison(message: ChatMessage, index: int) -> None:
             st.rerun()
 
 
+def ask_again(index: int, key: str) -> None:
+    """An "Ask again" button under an incomplete or empty answer: asks its question once more as a new turn."""
+    asked = chat.messages[index - 1] if index > 0 else {}
+    if asked.get("role") != "user" or not asked.get("content"):
+        return
+    if st.button("Ask again", icon=":material/refresh:", key=f"again-{chat.id}-{key}"):
+        st.session_state["pending_question"] = asked["content"]
+        st.rerun()
+
+
 # Draw only the latest messages (a rerun's cost must not grow with the whole conversation); older ones on demand.
 shown_key = f"shown::{chat.id}"
 shown = st.session_state.get(shown_key, RECENT_MESSAGES)
@@ -334,11 +360,15 @@ for index, message in enumerate(chat.entries(hidden), hidden):
     with st.chat_message(message.role):
         if message.is_comparison:
             show_comparison(message, index)
+            if any(a.incomplete for a in message.answers) and not message.pending:
+                ask_again(index, str(message.time))
             continue
         st.markdown(escape_markdown(message.content))
         if message.answer is not None:
             show_label(message.answer)
             show_sources(message.answer, key=str(message.time))
+            if message.answer.incomplete and not message.pending:
+                ask_again(index, str(message.time))
 
 if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info(

@@ -43,6 +43,14 @@ RETRIEVAL_MODES = ("rag", "hybrid")
 VARIANT_MODES = ("finetuned", "hybrid")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 SECOND_LOOK_TOKENS = 32  # the second look keeps only a short answer (grounding.SECOND_LOOK_MAX_WORDS)
+# An empty generation is asked once more; at temperature 0 with the same seed an engine repeats itself, so the retry
+# samples a little (measured on the bundled Gemma 270M: a follow-up that came back empty answered on a second try).
+RETRY_TEMPERATURE = 0.3
+NO_ANSWER = (
+    "the model returned an empty answer, twice (asked again once). Ask again, rephrase the question, "
+    "or try another mode."
+)
+RETRY_NOTE = "The model's first answer was empty; this is its second try."
 SECOND_LOOK_NOTE = (
     'The model first answered "not in the documents"; asked again with that answer set aside, it gave this one, '
     "which the cited passage holds: check the source."
@@ -81,8 +89,10 @@ class AnswerStream:
         keep_errors: bool = False,
         read: Sequence[str] = (),
         second_look: Callable[[], Generation] | None = None,
+        retry: Callable[[], Generation] | None = None,
     ) -> None:
         self.answer = answer
+        self._retry = retry  # asked once when the generation is empty or only whitespace
         # A refusal by a base model reading its evidence is held back and, where the engine can ban the refusal's
         # first token, the same prompt is answered again without it (measured: README, answer quality).
         self._second_look = second_look
@@ -105,7 +115,7 @@ class AnswerStream:
         held_since = 0.0
         holding = self._second_look is not None
         try:
-            for piece in self._generation:
+            for piece in self._generated():
                 pieces.append(piece)
                 if holding:
                     held_since = held_since or time.perf_counter()
@@ -124,6 +134,10 @@ class AnswerStream:
             self.answer.incomplete = True
             self.answer.error = str(exc)
         self.answer.text = "".join(pieces).strip()
+        if not self.answer.text and not self.answer.incomplete:
+            # Never saved or shown as an empty answer: it is "no answer", with the reason, offered again.
+            self.answer.incomplete = True
+            self.answer.error = NO_ANSWER
         if held and not self.answer.incomplete and self._look_again():
             held = [self.answer.text]
         if held:
@@ -138,6 +152,22 @@ class AnswerStream:
             if marker:
                 yield marker
         self._finish()
+
+    def _generated(self) -> Iterator[str]:
+        """The generation's pieces; when they hold no text at all, the retry's (once)."""
+        assert self._generation is not None
+        yield from self._generation
+        if self._retry is None or "".join(self._pieces).strip():
+            return
+        self._pieces.clear()  # whitespace only: the retry's text replaces it
+        self._generation = self._retry()  # its stats are the ones reported
+        self.answer.timings["retries"] = 1
+        produced = False
+        for piece in self._generation:
+            produced = produced or bool(piece.strip())
+            yield piece
+        if produced:
+            self.answer.warnings.append(RETRY_NOTE)
 
     def _passage_texts(self) -> list[str]:
         """What the answer is checked against: the sentences the model read first, then the whole passages."""
@@ -277,7 +307,8 @@ class ChatService:
         if question.mode in RETRIEVAL_MODES:
             if not question.collection:
                 raise VariantError(
-                    "RAG needs a collection: create one and upload documents on the Documents page, or switch the mode to base."
+                    "RAG needs a collection: create one and upload documents on the Documents page, "
+                    "or switch the mode to base."
                 )
             found = self.retriever.search(question.collection, text, question.top_k, question.retrieval)
             answer.timings["retrieval_ms"] = _round(found.ms)
@@ -288,7 +319,8 @@ class ChatService:
             if not found.chunks or (far and not holds_every_word(text, coverage)):
                 answer.text = (
                     f"{NOT_FOUND} Nothing in the collection '{question.collection}' is close enough to the question "
-                    f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), so no answer was generated rather than a guess."
+                    f"(best similarity {found.best_similarity:.2f}, threshold {self.settings.min_similarity:.2f}), "
+                    "so no answer was generated rather than a guess."
                 )
                 return AnswerStream(answer, None, started)
             answer.sources = found.chunks
@@ -296,7 +328,8 @@ class ChatService:
             if coverage < self.settings.min_coverage:
                 answer.text = (
                     f"{NOT_FOUND} The passages found do not mention most of what the question asks about "
-                    f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: see the sources."
+                    f"(they cover {coverage:.0%} of its words), so no answer was generated rather than a guess: "
+                    "see the sources."
                 )
                 return AnswerStream(answer, None, started)
             evidence = select_evidence(text, found.chunks)
@@ -317,8 +350,15 @@ class ChatService:
                 f"The variant picked is the base model {model} itself: this is not a fine-tuned answer."
             )
         request = GenerationRequest(model, prompt, COMPLETION_STOPS, question.temperature, question.max_tokens)
+        retry = replace(request, temperature=max(request.temperature, RETRY_TEMPERATURE), seed=(request.seed or 0) + 1)
         return AnswerStream(
-            answer, engine.generate(request), started, keep_errors=keep_errors, read=read, second_look=second_look
+            answer,
+            engine.generate(request),
+            started,
+            keep_errors=keep_errors,
+            read=read,
+            second_look=second_look,
+            retry=lambda: engine.generate(retry),
         )
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:
@@ -362,7 +402,7 @@ class ChatService:
         engine: str | Engine | None = None,
         modes: Sequence[str] | None = None,
     ) -> TurnStream:
-        """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`) and saved with it.
+        """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`), and saved.
 
         Use it as a context manager (the question is saved on entering, the answer on leaving) and iterate it or its
         `streams`; or call `run()` to answer to the end.
@@ -393,7 +433,8 @@ class ChatService:
         if question.mode in VARIANT_MODES:
             if not question.variant_model:
                 raise VariantError(
-                    "There is no fine-tuned variant yet: build one on the Fine-tune page (or `python -m core finetune …`), "
+                    "There is no fine-tuned variant yet: build one on the Fine-tune page "
+                    "(or `python -m core finetune …`), "
                     "or pick an existing model as the variant in the sidebar. Until then use the base or rag mode."
                 )
             return question.variant_model
@@ -410,7 +451,7 @@ def _record_rewrite(answer: Answer, typed: str, rewrite: Rewrite) -> None:
 
 
 def _as_refusal(text: str) -> str:
-    """An answer (so far) as it compares with the completion prompt's refusal: no markers, spacing or final dot, lower case."""
+    """An answer (so far) as compared with the completion prompt's refusal: no markers, spacing, final dot or case."""
     return " ".join(_MARKER.sub("", text).split()).strip(" .").lower()
 
 

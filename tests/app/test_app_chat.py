@@ -62,7 +62,7 @@ def test_mode_toggle_changes_model_and_prompt_and_history_persists(
     body = ollama_server.bodies("/api/chat")[-1]
     assert body["model"] == "manual-ft:latest" and "<documents>" not in body["messages"][-1]["content"]
     labels = [c.value for m in at.chat_message for c in m.caption if "mode **" in c.value]
-    assert [("rag" in l, "finetuned" in l) for l in labels] == [(True, False), (False, True)]
+    assert [("rag" in label, "finetuned" in label) for label in labels] == [(True, False), (False, True)]
 
     # a fresh app on the same data directory shows the same conversation
     again = open_chat(data_dir, ollama_server, monkeypatch)
@@ -212,14 +212,16 @@ def test_an_empty_chat_without_documents_links_to_the_documents_page(
     data = tmp_path / "data"
     at = open_chat(data, ollama_server, monkeypatch)  # no collection at all
     # a link to a page of the app carries the page's hash (Streamlit hashes its url path, here "documents")
-    assert [(l.value, l.proto.page_script_hash) for l in at.page_link] == [("Add documents", calc_hash("documents"))]
+    assert [(link.value, link.proto.page_script_hash) for link in at.page_link] == [
+        ("Add documents", calc_hash("documents"))
+    ]
     assert any("There is no collection yet" in i.value for i in at.info)
 
     svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data), embedder=embedder)
     svc.library.create_collection("legal")
     svc.close()
     at = open_chat(data, ollama_server, monkeypatch)  # a collection with no documents
-    assert [l.value for l in at.page_link] == ["Add documents"]
+    assert [link.value for link in at.page_link] == ["Add documents"]
     assert any("legal" in i.value and "has no documents yet" in i.value for i in at.info)
 
 
@@ -277,3 +279,24 @@ def test_a_compare_link_to_a_variant_the_engine_lacks_says_so(
     at.run()
     assert at.sidebar.toggle(key="compare").value is True
     assert any("trained\\-elsewhere is not available on the ollama engine" in c.value for c in at.sidebar.caption)
+
+
+def test_an_empty_generation_shows_no_answer_with_the_reason_and_ask_again(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ollama_server.find("gemma3:270m").reply = " \n"
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    at.chat_input[0].set_value(QUESTION).run()
+    assert not at.exception
+    assert len(ollama_server.bodies("/api/chat")) == 2  # asked once more before giving up
+    assistant = at.chat_message[-1]
+    assert any(w.value.startswith("No answer: the model returned an empty answer") for w in assistant.warning)
+    again = [b for b in at.button if b.label == "Ask again"]
+    assert len(again) == 1
+
+    ollama_server.find("gemma3:270m").reply = "The filters should be checked and cleaned once a week."
+    again[0].click().run()
+    assert not at.exception
+    contents = [m.markdown[0].value for m in at.chat_message if m.markdown]
+    assert contents[-1].startswith("The filters should be checked") and contents.count(QUESTION) == 2
+    assert len([b for b in at.button if b.label == "Ask again"]) == 1  # only the empty answer has the button

@@ -267,3 +267,28 @@ def test_python_m_core_ask_keeps_the_exchange_in_the_chat_history_unless_told_no
     assert cli.main(["chats", "list"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(c["questions"], c["modes"]) for c in listed] == [(2, ["base"]), (1, ["base"])]
+
+
+def test_an_empty_generation_is_asked_once_more_then_recorded_as_no_answer_not_as_an_empty_one(
+    svc: Services, ollama_server: FakeOllamaServer
+) -> None:
+    from core.chat.service import NO_ANSWER, RETRY_TEMPERATURE
+
+    ollama_server.find("gemma3:270m").reply = "  \n "  # type: ignore[union-attr]
+    chat = svc.chat.history.new("manuals")
+    (answer,) = svc.chat.turn(chat, ask(), "ollama").run()
+    asked = ollama_server.bodies("/api/generate") + ollama_server.bodies("/api/chat")
+    assert len(asked) == 2  # retried once, not more
+    assert asked[0]["options"]["temperature"] == 0.0 and asked[1]["options"]["temperature"] == RETRY_TEMPERATURE
+    assert answer.text == "" and answer.incomplete and answer.error == NO_ANSWER and answer.timings["retries"] == 1
+    saved = on_disk(svc, chat)
+    assert saved[1]["incomplete"] and saved[1]["error"] == NO_ANSWER  # saved as "no answer", with the reason
+    (_, message) = chat.entries()
+    assert message.answer is not None and message.answer.incomplete and message.answer.error == NO_ANSWER
+
+
+def test_a_generation_with_text_is_not_asked_again(svc: Services, ollama_server: FakeOllamaServer) -> None:
+    chat = svc.chat.history.new("manuals")
+    (answer,) = svc.chat.turn(chat, ask(), "ollama").run()
+    assert answer.text == REPLY and not answer.incomplete and "retries" not in answer.timings
+    assert len(ollama_server.bodies("/api/generate") + ollama_server.bodies("/api/chat")) == 1
