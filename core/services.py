@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.advisor.advice import AdvisorService
+from core.advisor.journey import JourneyService, Sources
 from core.chat.history import ChatHistory
 from core.chat.service import ChatService
 from core.config import Settings
@@ -55,6 +56,11 @@ class Services:
         return UpdateTestService(self)
 
     @property
+    def journey(self) -> JourneyService:
+        """Where the user stands on the five steps (stateless: reads the other services' state on disk)."""
+        return JourneyService(self.settings.data_dir, journey_sources(self))
+
+    @property
     def advisor(self) -> AdvisorService:
         """The advisor (stateless: reads the saved grid runs and update tests)."""
         return AdvisorService(self.settings.data_dir, self.evaluation)
@@ -66,6 +72,31 @@ class Services:
         if self.maintenance_lock is not None:
             self.maintenance_lock.release()
             self.maintenance_lock = None
+
+
+def journey_sources(svc: Services) -> Sources:
+    """What the journey reads from the other services: indexed passages, answers, variants, finished runs."""
+
+    def indexed() -> tuple[int, int]:
+        sizes = [c.chunks for c in svc.library.list_collections() if c.chunks]
+        return len(sizes), sum(sizes)
+
+    def answers() -> int:
+        names = [None, *(c.name for c in svc.library.list_collections())]
+        return sum(
+            1
+            for name in names
+            for chat in svc.history.conversations(name)
+            for m in chat.messages
+            if m.get("role") == "assistant" and not m.get("pending")
+        )
+
+    return Sources(
+        indexed=indexed,
+        answers=answers,
+        variants=lambda: len(svc.variants.list()),
+        scored_runs=lambda: sum(r.status.state == "done" for r in svc.evaluation.list_runs()),
+    )
 
 
 def build_services(

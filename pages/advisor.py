@@ -18,7 +18,7 @@ from core.advisor.advice import (
 )
 from core.chat.safety import escape_markdown
 from core.errors import AppError
-from ui.common import page_setup, show_error
+from ui.common import guarded, page_setup, show_error
 
 svc = page_setup()
 
@@ -89,6 +89,11 @@ with result:
 
 if advised is not None:
     advice = advised.advice
+    if not st.session_state.get("advice_noted"):
+        # the start page's last step: advice was given (once per session is enough to know)
+        with guarded():
+            svc.journey.note_advice()
+            st.session_state["advice_noted"] = True
     with result:
         st.subheader("Recommendation")
         st.success(f"### {LABELS[advice.recommendation]}\n{advice.summary}", icon=":material/recommend:")
@@ -106,6 +111,10 @@ if advised is not None:
             st.info(
                 "**Missing evidence**\n\n" + "\n".join(f"- {m}" for m in advice.missing),
                 icon=":material/pending_actions:",
+            )
+        if not advised.evidence.scores:
+            st.page_link(
+                "pages/evaluate.py", label="Score the modes on the Evaluate page", icon=":material/leaderboard:"
             )
 
         st.subheader("How each input moved it")

@@ -101,6 +101,7 @@ def _load_samples() -> None:
 picked = current_collection()
 if picked is None:
     st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
+    st.page_link("pages/start.py", label="What the app decides, and the five steps", icon=":material/flag:")
     new_collection_form()
     if sample_uploads():
         st.divider()
@@ -255,7 +256,8 @@ else:
                 "OCR pages": r.ocr_pages,
                 "chunks": r.chunks,
                 "size": r.size,
-                "indexed": datetime.fromtimestamp(r.indexed_at),
+                # a rejected file was never indexed: no date, its status and reason say why
+                "indexed": datetime.fromtimestamp(r.indexed_at) if r.status == "indexed" else None,
                 "status": r.status,
                 "reason": r.reason,
                 "id": r.doc_id[:12],

@@ -13,7 +13,7 @@ from core.errors import AppError
 from core.evaluation.runs import EvalConfig
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
 from ui.common import current_collection, engine_select, guarded, page_setup, show_error
-from ui.jobs_panel import job_panel
+from ui.jobs_panel import job_panel, status_words
 from ui.update_section import render_update_test
 
 svc = page_setup()
@@ -91,6 +91,8 @@ with tab_new:
                     if prefix == "finetune:"
                     else "The sample question files are missing (sample_docs/)."
                 )
+                if prefix == "finetune:":
+                    st.page_link("pages/finetune.py", label="Build a training set", icon=":material/model_training:")
             else:
                 picked = st.selectbox(
                     "Question set", choices, format_func=lambda c: f"{c.label} · {c.count} questions", key="eval_set"
@@ -165,6 +167,7 @@ with tab_results:
     runs = evaluation.list_runs()
     if not runs:
         st.info("No evaluation run yet: start one in **New run**.")
+        st.page_link("pages/finetune.py", label="Build a fine-tuned variant first", icon=":material/model_training:")
         st.stop()
     by_id = {r.run_id: r for r in runs}
     current = st.session_state.get("eval_run")
@@ -173,7 +176,7 @@ with tab_results:
         r = by_id[run_id]
         when = datetime.fromtimestamp(r.config.created or 0).strftime("%m-%d %H:%M")
         name = f"{r.config.label} · " if r.config.label else ""
-        return f"{name}{when} · {', '.join(r.config.arms)} · {r.status.state}"
+        return f"{name}{when} · {', '.join(r.config.arms)} · {status_words(r.status)}"
 
     ids = list(by_id)
     run_id = st.selectbox(
@@ -186,7 +189,14 @@ with tab_results:
         except AppError:
             return True  # the panel shows the error
 
-    @job_panel(running=not run_ended(run_id))
+    def run_state(run_id: str) -> str:
+        try:
+            return evaluation.status(run_id).state
+        except AppError:
+            return by_id[run_id].status.state  # the panel shows the error
+
+    # a change of state (queued → running) redraws the page, so the run list never says "queued" for a running run
+    @job_panel(running=not run_ended(run_id), state=lambda: run_state(run_id), drawn=by_id[run_id].status.state)
     def progress_panel(run_id: str) -> bool:
         """Live progress of a running evaluation, polled from its status file; True once it has ended (the page then shows its results)."""
         try:
@@ -194,6 +204,7 @@ with tab_results:
         except AppError as exc:
             show_error(exc)
             return True
+        st.caption(f"Run {escape_markdown(run_id)}: {status_words(status)}")
         if status.terminal:
             return True
         step, total = status.step, status.total_steps or 0

@@ -14,7 +14,7 @@ from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
 from core.library.samples import sample_qa_files
 from ui.common import current_collection, current_engine, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
-from ui.jobs_panel import job_panel
+from ui.jobs_panel import job_panel, status_words
 
 svc = page_setup()
 settings = svc.settings
@@ -39,6 +39,14 @@ def job_running(job_id: str) -> bool:
         return False  # job_progress shows the error
 
 
+def live_state(job_id: str, drawn: str) -> str:
+    """The job's state now (what it was drawn with when it cannot be read: job_progress shows the error)."""
+    try:
+        return ft.job_status(job_id).state
+    except AppError:
+        return drawn
+
+
 def job_progress(job_id: str) -> JobStatus | None:
     """Read a background job's status and draw its progress bar (and a failed job's log); None if it cannot be read."""
     try:
@@ -47,6 +55,7 @@ def job_progress(job_id: str) -> JobStatus | None:
         show_error(exc)
         return None
     st.progress(status.fraction, text=escape_markdown(status.message))
+    st.caption(f"Job {escape_markdown(job_id)}: {status_words(status)}")
     if status.state == "failed" and status.log_tail:
         st.code(status.log_tail, language=None)
     return status
@@ -72,6 +81,7 @@ with tab_data:
     if source == "Generate from the collection":
         if not collection:
             st.info("Create a collection and upload documents on the **Documents** page first.")
+            st.page_link("pages/documents.py", label="Add documents", icon=":material/upload_file:")
         else:
             pairs_per_chunk = options_cols[2].number_input("Pairs per chunk", 1, 6, DatasetOptions.pairs_per_chunk)
             chosen_engine = current_engine()
@@ -230,14 +240,23 @@ with tab_train:
 
     all_jobs = ft.training_jobs()
     if all_jobs:
-        states = {j.job_id: j.state for j in all_jobs}
+        listed = {j.job_id: j for j in all_jobs}
+        states = {i: j.state for i, j in listed.items()}
         ids = list(states)
         current = st.session_state.get("job_id")
         job_id = st.selectbox(
-            "Job", ids, index=ids.index(current) if current in ids else 0, format_func=lambda i: f"{i} · {states[i]}"
+            "Job",
+            ids,
+            index=ids.index(current) if current in ids else 0,
+            format_func=lambda i: f"{i} · {status_words(listed[i])}",
         )
 
-        @job_panel(running=states[job_id] not in TERMINAL_STATES)
+        # a change of state (queued → running) redraws the page, so the list above never says "queued" for a running job
+        @job_panel(
+            running=states[job_id] not in TERMINAL_STATES,
+            state=lambda: live_state(job_id, states[job_id]),
+            drawn=states[job_id],
+        )
         def training_panel(job_id: str) -> bool:
             """Live progress of one training job, polled from its status file; True once it has ended."""
             status = job_progress(job_id)

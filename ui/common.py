@@ -24,15 +24,18 @@ ENGINE_HELP = "auto: Ollama if it answers, else the embedded llama.cpp engine (n
 PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
 
 
-def app_pages() -> list:
-    """The app's pages, in navigation order."""
-    return [
-        st.Page("pages/documents.py", title="Documents", icon=":material/library_books:", default=True),
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
-        st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
-        st.Page("pages/advisor.py", title="Advisor", icon=":material/recommend:"),
-    ]
+def app_pages() -> dict[str, list]:
+    """The app's pages, in navigation order: the start page, then the five steps in the order a user takes them."""
+    return {
+        "": [st.Page("pages/start.py", title="Start", icon=":material/flag:", default=True)],
+        "Five steps to a decision": [
+            st.Page("pages/documents.py", title="Documents", icon=":material/library_books:"),
+            st.Page("pages/chat.py", title="Chat", icon=":material/chat:"),
+            st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+            st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+            st.Page("pages/advisor.py", title="Advisor", icon=":material/recommend:"),
+        ],
+    }
 
 
 def run_navigation() -> None:

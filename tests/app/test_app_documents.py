@@ -20,6 +20,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/documents.py")  # the start page opens first
     return at.run()
 
 

@@ -65,6 +65,7 @@ def test_a_source_in_chat_opens_its_page_with_the_passage_highlighted(
 
 def test_the_documents_page_shows_any_page_of_a_document(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = app(data_dir, monkeypatch)
+    at.switch_page("pages/documents.py")  # the start page opens first
     at.run()
     assert not at.exception and images(at) == []
     at.toggle(key="view_toggle").set_value(True).run()

@@ -19,7 +19,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/documents.py").run()
     at.text_input[0].input("manuals")
     at.button[0].click().run()
     at.get("file_uploader")[0].set_value([("manual.pdf", fx.pdf_bytes(), "application/pdf")]).run()

@@ -149,7 +149,7 @@ def test_hostile_file_names_and_texts_render_as_text_on_the_documents_page(
 ) -> None:
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/documents.py").run()
     at.text_input[0].input("manuals")
     at.button[0].click().run()
     files = [

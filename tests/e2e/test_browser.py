@@ -63,6 +63,7 @@ PAGES = [
     ("chat", "Chat"),
     ("evaluate", "Evaluate"),
     ("advisor", "Advisor"),
+    ("start", "Start"),
 ]
 
 
@@ -81,7 +82,7 @@ def test_a_deep_link_opens_its_page_with_the_app_navigation(app_url: str, browse
 def test_upload_then_ask_in_rag_mode_and_get_the_cited_answer(app_url: str, browser, output_dir: Path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(app_url)
+    page.goto(f"{app_url}/documents")
     page.get_by_label("New collection").fill("manuals")
     page.get_by_role("button", name="Create collection").click()
     page.get_by_text("Collection: manuals").wait_for()

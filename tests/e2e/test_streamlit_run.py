@@ -38,7 +38,7 @@ def test_streamlit_run_from_another_folder_listens_on_loopback_only_and_renders_
             page = browser.new_page()
             requested: list[str] = []
             page.on("request", lambda r: requested.append(r.url))
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(f"http://127.0.0.1:{port}/documents")
             page.get_by_role("heading", name="Documents", exact=True).wait_for(timeout=60_000)
             page.get_by_text("Start with a collection").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)  # give a usage-statistics beacon time to fire, if one were enabled

@@ -113,7 +113,7 @@ def test_the_documents_page_offers_the_rebuild_and_it_works(
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOMAINCHAT_ENGINE", "embedded")
     monkeypatch.chdir(ROOT)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).switch_page("pages/documents.py").run()
     assert not app.exception
     assert any("'manuals' is damaged" in w.value for w in app.warning)
     rebuild = next(b for b in app.button if b.label == "Rebuild from the kept originals")

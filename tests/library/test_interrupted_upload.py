@@ -58,7 +58,7 @@ def test_the_documents_page_lists_what_an_interrupted_upload_indexed_and_what_to
     _upload_cut_off_after_first_file(svc)
     svc.close()
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(settings.data_dir))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/documents.py").run()
     assert not at.exception
     warning = next(w.value for w in at.warning if "was cut off" in w.value).replace(
         "\\", ""
