@@ -32,6 +32,7 @@ collection = current_collection()
 if st.query_params.get("compare"):
     st.session_state["compare"] = True
     st.session_state["linked_variant"] = st.query_params.get("variant", "")
+    st.session_state["linked_new_chat"] = True  # a comparison of a new variant starts its own conversation
     st.query_params.clear()
 
 # --- sidebar: engine, models, mode ----------------------------------------------------------------
@@ -145,6 +146,8 @@ unsaved = st.session_state.get(unsaved_key)
 if unsaved:
     chats = [unsaved[0], *(c for c in chats if c.id != unsaved[0].id)]
 active_key = f"active_chat::{collection}"
+if st.session_state.pop("linked_new_chat", False):
+    st.session_state[active_key] = "new"
 active = st.session_state.get(active_key)
 if active != "new" and active not in {c.id for c in chats}:
     active = chats[0].id if chats else "new"

@@ -300,3 +300,20 @@ def test_an_empty_generation_shows_no_answer_with_the_reason_and_ask_again(
     contents = [m.markdown[0].value for m in at.chat_message if m.markdown]
     assert contents[-1].startswith("The filters should be checked") and contents.count(QUESTION) == 2
     assert len([b for b in at.button if b.label == "Ask again"]) == 1  # only the empty answer has the button
+
+
+def test_the_compare_in_chat_link_starts_a_new_conversation(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ollama_server.add_model(FakeModel("manual-ft:latest", reply="Once a week."))
+    at = open_chat(data_dir, ollama_server, monkeypatch)
+    at.chat_input[0].set_value(QUESTION).run()  # an earlier conversation, the one the page shows
+    assert len(at.chat_message) == 2
+    at.query_params.update({"compare": "1", "variant": "manual-ft"})  # the Fine-tune page's link, in the same session
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception
+    assert at.sidebar.toggle(key="compare").value is True and not at.chat_message  # a new chat, not the old one
+    at.chat_input[0].set_value(QUESTION).run()
+    chats = ChatHistory(data_dir).conversations("manuals")
+    assert len(chats) == 2 and [len(c.messages) for c in chats] == [2, 2]
+    assert chats[0].messages[1]["kind"] == "comparison"
