@@ -81,7 +81,6 @@ with tab_data:
     if source == "Generate from the collection":
         if not collection:
             st.info("Create a collection and upload documents on the **Documents** page first.")
-            st.page_link("pages/documents.py", label="Add documents", icon=":material/upload_file:")
         else:
             pairs_per_chunk = options_cols[2].number_input("Pairs per chunk", 1, 6, DatasetOptions.pairs_per_chunk)
             chosen_engine = current_engine()
