@@ -158,3 +158,19 @@ def test_a_new_user_can_load_the_sample_documents(app: AppTest) -> None:
         "diabetes-patient-guide.pdf",
     }
     assert set(table["status"]) == {"indexed"} and table["pages"].min() >= 7
+
+
+def test_a_rejected_file_shows_rejected_and_its_reason_never_an_indexed_date(app: AppTest) -> None:
+    app.text_input[0].input("manuals")
+    app.button[0].click().run()
+    files = [
+        ("good.pdf", fx.pdf_bytes(), "application/pdf"),
+        ("program.pdf", b"\x7fELF\x02\x01" + bytes(100), "application/pdf"),  # an executable renamed .pdf
+    ]
+    app.get("file_uploader")[0].set_value(files).run()
+    next(b for b in app.button if b.label.startswith("Index 2 files")).click().run()
+    assert not app.exception
+    rows = app.dataframe[0].value.set_index("name")
+    assert rows.loc["program.pdf", "status"] == "rejected" and rows.loc["program.pdf", "reason"]
+    assert rows.loc["program.pdf", "indexed"] is None or str(rows.loc["program.pdf", "indexed"]) == "NaT"
+    assert rows.loc["good.pdf", "status"] == "indexed" and str(rows.loc["good.pdf", "indexed"]) != "NaT"
