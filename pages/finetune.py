@@ -275,6 +275,12 @@ with tab_train:
                         f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} epochs, "
                         f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB"
                     )
+                serve = status.serve_commands
+                if serve:
+                    with st.expander("Serve this adapter on an OpenAI-compatible server (vLLM, SGLang, llama.cpp)"):
+                        for server, command in serve.items():
+                            st.caption("then register the served name:" if server == "register" else f"{server}:")
+                            st.code(command, language="bash")
                 if status.state == "done" and status.variant:
                     # Chat opens with Compare on and this variant picked (it reads the link's query parameters once).
                     st.page_link(

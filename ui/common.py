@@ -19,7 +19,11 @@ _run = threading.local()  # Streamlit runs each script run in one thread
 # The session's engine choice. Not a widget key: Streamlit drops a widget's state on a page that does not draw it,
 # so a choice made on the Chat page would be gone on the Fine-tune page.
 ENGINE_KEY = "engine"
-ENGINE_HELP = "auto: Ollama if it answers, else the embedded llama.cpp engine (no server needed)."
+ENGINE_HELP = (
+    "auto: the OpenAI-compatible server when DOMAINCHAT_OPENAI_BASE_URL is set and it answers, else Ollama if it "
+    "answers, else the embedded llama.cpp engine (no server needed). openai: that server (vLLM, SGLang, TGI, "
+    "llama.cpp server, LM Studio)."
+)
 # A local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com.
 PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
 
@@ -123,7 +127,8 @@ def current_collection() -> str | None:
 
 
 def current_engine() -> str:
-    """The engine chosen in this session (auto|ollama|embedded): DOMAINCHAT_ENGINE until an Engine box changes it."""
+    """The engine chosen in this session (auto|ollama|embedded|openai): DOMAINCHAT_ENGINE until an Engine box
+    changes it."""
     chosen = st.session_state.get(ENGINE_KEY)
     return chosen if chosen in ENGINE_CHOICES else services().settings.engine
 
