@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 
@@ -49,6 +50,65 @@ SHARE_METRICS = {
     "declined_unanswerable",
     "flagged_answerable",
 }
+
+# The count a share is taken over: "8/15 · 53%" says how many questions the percentage stands for.
+SHARE_BASE = {
+    "correct": "answerable",
+    "contains_any_length": "answerable",
+    "refused_answerable": "answerable",
+    "flagged_answerable": "answerable",
+    "hit_1": "retrieval_n",
+    "hit_k": "retrieval_n",
+    "cites_reference": "citing_n",
+    "refused_unanswerable": "unanswerable",
+    "declined_unanswerable": "unanswerable",
+}
+LATENCY_METRICS = {"first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms"}
+NOT_APPLICABLE = "–"
+# Plain names and a one-line help for the grid's columns (the internal metric names stay in the downloads).
+COLUMN_NAMES = {
+    "correct": "correct answers",
+    "f1": "word overlap (F1)",
+    "similarity": "meaning similarity",
+    "hit_k": "right page retrieved",
+    "mrr": "rank of the right page (MRR)",
+    "refused_unanswerable": "refused when not in the documents",
+    "declined_unanswerable": "refused or flagged when not in the documents",
+    "refused_answerable": "refused although answerable",
+    "unsupported_citations": "citations that do not hold the answer",
+    "first_token_p50_ms": "first word after (median)",
+    "total_p50_ms": "whole answer after (median)",
+}
+COLUMN_HELP = {
+    "correct": "Answers that contain the reference answer and are a sensible answer, of the answerable questions.",
+    "f1": "How many words the answer shares with the reference, 0 to 1 (higher is better).",
+    "similarity": "How close the answer's meaning is to the reference (embedding cosine), 0 to 1.",
+    "hit_k": "Questions whose reference file and page were among the passages retrieved (RAG modes only).",
+    "mrr": "1 when the right page came first, 1/2 when second, …; averaged (RAG modes only).",
+    "refused_unanswerable": "Of the questions the documents cannot answer, how many were refused (higher is better).",
+    "declined_unanswerable": "Refused, or flagged as not supported by the documents (higher is better).",
+    "refused_answerable": "Of the answerable questions, how many were refused (lower is better).",
+    "unsupported_citations": "Answers citing a passage that does not contain their facts (lower is better).",
+    "first_token_p50_ms": "Median time until the first word of the answer appeared, in seconds.",
+    "total_p50_ms": "Median time until the whole answer was there, in seconds.",
+}
+
+
+def shown(row: Any, metric: str) -> str:
+    """One grid cell as read: shares as whole percentages with their count, scores to two decimals, times in s."""
+    value = row.value(metric)
+    if value is None:
+        return NOT_APPLICABLE
+    if metric in SHARE_METRICS:
+        base = row.metrics.get(SHARE_BASE.get(metric, ""))
+        share = f"{value * 100:.0f}%"
+        return f"{round(value * base)}/{base} · {share}" if isinstance(base, int) and base else share
+    if metric in LATENCY_METRICS:
+        return f"{value / 1000:.1f} s"
+    if metric == "unsupported_citations":
+        return f"{value:g}"
+    return f"{value:.2f}"
+
 
 st.title("Evaluate")
 st.caption(
@@ -240,20 +300,41 @@ with tab_results:
 
     grid = evaluation.grid(run)
     st.subheader("The grid")
-    shares = {GRID_METRICS[k]: st.column_config.NumberColumn(format="percent") for k in HEADLINE if k in SHARE_METRICS}
-    st.dataframe(
+    # The headline at a glance: correct answers, one row per mode, one column per question split (no inner scrolling).
+    split_names = list(dict.fromkeys(g.split for g in grid))
+    st.table(
         [
-            {"arm": g.arm, "split": g.split, "questions": g.n, **{GRID_METRICS[k]: g.value(k) for k in HEADLINE}}
-            for g in grid
+            {"mode": arm, **{g.split: shown(g, "correct") for g in grid if g.arm == arm}}
+            for arm in dict.fromkeys(g.arm for g in grid)
         ],
         hide_index=True,
-        width="stretch",
-        column_config=shares,
     )
     st.caption(
-        "Correct = the reference inside a sensible answer; retrieval counts the reference file and page among the k passages; "
-        "refusals on unanswerable questions should be 1, on answerable ones 0; unsupported citations should be 0."
+        "Correct answers of the answerable questions, by mode ("
+        + ARM_HELP
+        + ")"
+        + (
+            "; seen facts: what the fine-tune was trained on, new documents: what it never saw."
+            if len(split_names) > 1
+            else "."
+        )
     )
+    with st.expander("Every measure (the full grid)", expanded=True):
+        st.dataframe(
+            [
+                {"arm": g.arm, "split": g.split, "questions": g.n, **{COLUMN_NAMES[k]: shown(g, k) for k in HEADLINE}}
+                for g in grid
+            ],
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config={
+                "arm": st.column_config.TextColumn("mode", help=ARM_HELP),
+                "split": st.column_config.TextColumn("questions about", help="all, seen facts or new documents"),
+                **{COLUMN_NAMES[k]: st.column_config.TextColumn(help=COLUMN_HELP[k]) for k in HEADLINE},
+            },
+        )
+        st.caption("– : not applicable (no question of that kind, or a mode without retrieval).")
 
     chart_metrics = [
         k

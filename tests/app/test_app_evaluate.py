@@ -1,7 +1,9 @@
-"""The Evaluate page through AppTest: pick a sample question set, start a real background run, see the grid and charts."""
+"""The Evaluate page through AppTest: pick a sample question set, start a real background run, see the grid and
+charts."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -66,4 +68,15 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     grid = at.dataframe[0].value
     assert list(grid["arm"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
     assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
+    # Readable numbers: shares as whole percentages with their count, scores to two decimals, times in seconds,
+    # "–" where a measure does not apply (no retrieval in base); never "None" or a fraction like 0.3393.
+    cells = grid.drop(columns=["arm", "split", "questions"]).astype(str)
+    assert not cells.isin(["None", "nan", ""]).any().any()
+    correct = list(grid["correct answers"])
+    assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in correct), correct
+    assert all(re.fullmatch(r"\d\.\d{2}|–", c) for c in grid["word overlap (F1)"])
+    assert grid.set_index("arm").loc["base", "right page retrieved"] == "–"
+    assert all(re.fullmatch(r"\d+\.\d s|–", c) for c in grid["whole answer after (median)"])
+    (headline,) = at.table
+    assert list(headline.value["mode"]) == ["base", "rag"] and list(headline.value["all"]) == correct
     assert {b.label for b in at.get("download_button")} >= {"Rows (CSV)", "Run (JSON)"}
