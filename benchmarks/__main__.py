@@ -1,7 +1,8 @@
 """Run every performance benchmark and print one table: `python -m benchmarks [--tiny] [--only a,b]`.
 
 Each is also a command of its own (`python -m benchmarks.ingestion`, `.retrieval_scale`, `.chat_page`,
-`.first_token`, `.hostile`, `.finetune_steps`); `benchmarks.retrieval`, `.chat` and `.finetune` measure answer quality and training.
+`.first_token`, `.hostile`, `.finetune_steps`); `benchmarks.retrieval`, `.chat` and `.finetune` measure answer quality
+and training.
 Figures are ratios within one run; the machine line says how busy the machine was.
 """
 

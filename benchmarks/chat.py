@@ -47,7 +47,8 @@ def main() -> None:
             rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
             questions += rows[: ns.limit] if ns.limit else rows
         print(
-            f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores; model load {load_s:.2f} s"
+            f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores; "
+            f"model load {load_s:.2f} s"
         )
         for mode in ns.modes.split(","):
             correct, first, speed, totals = 0, [], [], []

@@ -108,7 +108,8 @@ def stopwatch(into: dict[str, float], key: str) -> Iterator[None]:
 
 
 class SyntheticText:
-    """Deterministic English-like text: a Zipf-distributed vocabulary, so keyword statistics look like real documents."""
+    """Deterministic English-like text: a Zipf-distributed vocabulary, so keyword statistics look like real
+    documents."""
 
     def __init__(self, seed: int = 7, vocabulary: int = 30000) -> None:
         rng = random.Random(seed)

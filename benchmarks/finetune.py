@@ -53,8 +53,9 @@ def main() -> None:
         ds.save_training_set(data_dir, "samples", built, {"imported_from": "sample_docs/*.questions.jsonl"})
         extra = {"epochs": ns.epochs} if ns.epochs else {}
         print(
-            f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} training pairs, "
-            f"{len(built.eval_new)} held out (new documents: {', '.join(built.stats.docs_new) or 'by pair'})"
+            f"machine: {platform.machine()}, Python {platform.python_version()}, 2 cores; dataset: {len(built.train)} "
+            f"training pairs, {len(built.eval_new)} held out (new documents: "
+            f"{', '.join(built.stats.docs_new) or 'by pair'})"
         )
         svc = build_services(settings)
         job = svc.finetune.start_training(
@@ -66,9 +67,10 @@ def main() -> None:
             raise SystemExit(f"training {status.state}: {status.message}")
         cost = status.cost
         print(
-            f"training: {cost['steps']} steps × batch {cost['batch_size']} ({cost['examples']} examples × {cost['epochs']} epochs) in "
-            f"{cost['train_s']} s = {cost['s_per_step']} s/step; whole job {cost['wall_s']} s (load {cost['load_s']} s); "
-            f"peak {cost['peak_rss_mb']} MB; loss {cost['first_loss']} → {cost['final_loss']}"
+            f"training: {cost['steps']} steps × batch {cost['batch_size']} ({cost['examples']} examples × "
+            f"{cost['epochs']} epochs) in {cost['train_s']} s = {cost['s_per_step']} s/step; whole job "
+            f"{cost['wall_s']} s (load {cost['load_s']} s); peak {cost['peak_rss_mb']} MB; loss {cost['first_loss']} → "
+            f"{cost['final_loss']}"
         )
         engine = EmbeddedEngine(settings)
         base = engine.default_model

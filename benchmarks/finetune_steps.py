@@ -36,7 +36,8 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def run(tiny: bool = False, steps: int = 24, warmup: int = 3) -> list[Row]:
-    """Conversion, cached load, step vs bare forward+backward over `steps` batches after `warmup` (`tiny`: one, no warm-up, cache reused)."""
+    """Conversion, cached load, step vs bare forward+backward over `steps` batches after `warmup` (`tiny`: one, no
+    warm-up, cache reused)."""
     import peft  # noqa: F401
     import torch
     import transformers  # noqa: F401  (imported before any timing: a process pays it once, whatever comes first)

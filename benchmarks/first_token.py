@@ -24,7 +24,8 @@ from core.services import build_services
 
 
 def run(tiny: bool = False, limit: int = 5) -> list[Row]:
-    """Median first-token times per mode over `limit` questions per sample document (`tiny`: one question, one document).
+    """Median first-token times per mode over `limit` questions per sample document (`tiny`: one question, one
+    document).
 
     The RAG questions run twice in the same run, alternating with base-mode ones: with the kept prefix (the app)
     and without it (before: the instructions and worked examples read again after every base-mode question).
@@ -99,8 +100,8 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
             "rag mode, shared prefix kept (after)",
             rag,
             "ms median",
-            f"{rag / (base + ret):.2f} × (base + retrieval); prompt {median(prompt_tokens):.0f} tokens, {median(reused):.0f} kept; "
-            f"batch threads {median(threads):.0f}",
+            f"{rag / (base + ret):.2f} × (base + retrieval); prompt {median(prompt_tokens):.0f} tokens, "
+            f"{median(reused):.0f} kept; batch threads {median(threads):.0f}",
         ),
     ]
 

@@ -131,7 +131,8 @@ def run_corpus(
             f"{label}: ingest",
             chunks / wall,
             "chunks/s",
-            f"{ratio:.2f} × bare (median of {rounds} alternating rounds: {', '.join(f'{x:.2f}' for x in ratios)}); {pages / wall:.2f} pages/s; {wall:.1f} s",
+            f"{ratio:.2f} × bare (median of {rounds} alternating rounds: {', '.join(f'{x:.2f}' for x in ratios)}); "
+            f"{pages / wall:.2f} pages/s; {wall:.1f} s",
         ),
         Row(
             "1 ingestion",

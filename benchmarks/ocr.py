@@ -56,7 +56,8 @@ def _words(text: str) -> list[str]:
 
 
 def per_page_cost(scan: bytes, pages: int) -> list[tuple[float, float]]:
-    """(wall s, CPU s) of rendering and reading each of the first `pages` pages in this process, the engine already loaded.
+    """(wall s, CPU s) of rendering and reading each of the first `pages` pages in this process, the engine already
+    loaded.
 
     CPU seconds say what a page costs even when other work shares the machine (wall time then mostly measures waiting).
     """
@@ -81,7 +82,8 @@ def main() -> None:
     costs = per_page_cost(scan, int(os.environ.get("OCR_BENCH_PAGES", "4")))
     print(
         f"per page (in process, models loaded): wall {sum(w for w, _ in costs) / len(costs):.2f} s, "
-        f"CPU {sum(c for _, c in costs) / len(costs):.2f} s over {len(costs)} pages; load average {os.getloadavg()[0]:.1f}"
+        f"CPU {sum(c for _, c in costs) / len(costs):.2f} s over {len(costs)} pages; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +107,8 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f} at the end (other work on the machine slows every figure)"
         )
         print(
-            f"scan: {result.pages} pages at {DPI} dpi, {result.ocr_pages} read by OCR, {result.chunks} chunks; ingest {total_s:.1f} s in all"
+            f"scan: {result.pages} pages at {DPI} dpi, {result.ocr_pages} read by OCR, {result.chunks} chunks; ingest "
+            f"{total_s:.1f} s in all"
         )
         print(
             f"OCR: first page {stamps[0] - started:.1f} s after the start (child start, model load, parse), "
@@ -114,7 +117,8 @@ def main() -> None:
         truth = _words(" ".join(p.text for p in load(MANUAL, "pdf")))
         read = set(_words(" ".join(c.text for c in svc.store.all_chunks("scan"))))
         print(
-            f"word recall: {sum(w in read for w in truth) / len(truth):.1%} of the text layer's words appear in the OCR text"
+            f"word recall: {sum(w in read for w in truth) / len(truth):.1%} of the text layer's words appear in the "
+            "OCR text"
         )
         for name in ("text", "scan"):
             hits = sum(

@@ -63,7 +63,8 @@ FIGURES = (
 
 def index(svc: Services, collection: str, folder: Path) -> None:
     """Index the set's documents (already indexed ones are reported as duplicates and skipped)."""
-    # A folder's README describes the set (sample_docs/README.md lists the manual's error codes): it is not one of its documents.
+    # A folder's README describes the set (sample_docs/README.md lists the manual's error codes): it is not one of its
+    # documents.
     files = [
         p
         for p in sorted(folder.iterdir())
@@ -91,7 +92,8 @@ def rank_among_five(svc: Services, collection: str, questions: list[Any], method
 def rank_report(
     svc: Services, collection: str, questions: list[Any], method: str, misses: bool = False
 ) -> dict[str, Any]:
-    """Right page first / among the first five for one method, the median retrieval time, and (optionally) the misses."""
+    """Right page first / among the first five for one method, the median retrieval time, and (optionally) the
+    misses."""
     first = top5 = n = 0
     times: list[float] = []
     for q in questions:
@@ -106,12 +108,14 @@ def rank_report(
         top5 += rank is not None and rank <= 5
         if misses and rank != 1:
             print(
-                f"  [{method}] rank {rank}: {q.question!r} -> {q.answer!r} on {q.source} p.{sorted({q.page, *q.pages})}",
+                f"  [{method}] rank {rank}: {q.question!r} -> {q.answer!r} "
+                f"on {q.source} p.{sorted({q.page, *q.pages})}",
                 flush=True,
             )
             for c in found.chunks[: (rank or 6) - 1]:
                 print(
-                    f"      above: {c.source} p.{c.page} ({(c.similarity or 0):.2f}) {' '.join(c.text.split())[:110]!r}",
+                    f"      above: {c.source} p.{c.page} ({(c.similarity or 0):.2f}) "
+                    f"{' '.join(c.text.split())[:110]!r}",
                     flush=True,
                 )
     return {
@@ -145,7 +149,8 @@ def main() -> None:
     ns = parser.parse_args()
     if ns.docs and sum(name.startswith("public") for name in ns.sets.split(",")) > 1:
         parser.error(
-            "--docs names the folder of one public set: run the public sets one at a time, or put their PDFs in eval_sets/<set>/docs"
+            "--docs names the folder of one public set: run the public sets one at a time, or put their PDFs in "
+            "eval_sets/<set>/docs"
         )
     print(machine(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -48,7 +48,8 @@ def main() -> None:
                     ms += found.ms
                     hits += any(c.source == q["source"] and c.page == q["page"] for c in found.chunks)
                 print(
-                    f"retrieval {method:6s} hit@{k}: {hits}/{len(questions)} ({hits / len(questions):.0%}), mean {ms / len(questions):.1f} ms/question"
+                    f"retrieval {method:6s} hit@{k}: {hits}/{len(questions)} ({hits / len(questions):.0%}), mean "
+                    f"{ms / len(questions):.1f} ms/question"
                 )
         svc.close()
 

@@ -167,7 +167,8 @@ def run_one(
                         f"{label}: question embedding p95",
                         percentile(embed_ms, 95),
                         "ms p95",
-                        f"p50 {median(embed_ms):.1f} ms; PyTorch p50 / p95 {median(torch_ms):.1f} / {percentile(torch_ms, 95):.1f} ms",
+                        f"p50 {median(embed_ms):.1f} ms; PyTorch p50 / p95 {median(torch_ms):.1f} / "
+                        f"{percentile(torch_ms, 95):.1f} ms",
                     ),
                     Row(
                         "2 retrieval",
@@ -212,7 +213,8 @@ def run_one(
 
 
 def keyword_only(n: int, n_questions: int, old_questions: int = 5) -> list[Row]:
-    """The keyword part alone, in memory, at `n` chunks: our index against rank_bm25 scoring every chunk (the old way)."""
+    """The keyword part alone, in memory, at `n` chunks: our index against rank_bm25 scoring every chunk (the old
+    way)."""
     from core.base.words import tokenize
     from core.index.keyword import KeywordIndex
 

@@ -30,7 +30,8 @@ class StoreUnavailableError(AppError):
 
 
 class StoreDamagedError(AppError):
-    """The start-up check found the vector store, or the collection asked for, damaged: rebuild it from the kept originals."""
+    """The start-up check found the vector store, or the collection asked for, damaged: rebuild it from the kept
+    originals."""
 
 
 class CollectionNotFoundError(AppError):

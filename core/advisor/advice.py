@@ -241,7 +241,8 @@ def criteria_moves(c: Criteria) -> list[Move]:
     hardware = {
         "cpu": (
             {"rag": 1},
-            "Training on CPU only is slow (minutes for a small model, impractical for large ones); RAG needs no training.",
+            "Training on CPU only is slow (minutes for a small model, impractical for large ones); RAG needs no "
+            "training.",
         ),
         "gpu": ({"finetuning": 1}, "A GPU makes LoRA fine-tuning practical."),
         "cluster": ({"finetuning": 1, "hybrid": 1}, "Several GPUs make fine-tuning larger models practical."),
@@ -251,7 +252,8 @@ def criteria_moves(c: Criteria) -> list[Move]:
     if c.labelled_pairs < 100:
         labelled = (
             {"rag": 2},
-            f"{c.labelled_pairs} labelled pairs are too few to fine-tune reliably (hundreds are the usual minimum); RAG needs none.",
+            f"{c.labelled_pairs} labelled pairs are too few to fine-tune reliably (hundreds are the usual minimum); "
+            "RAG needs none.",
         )
     elif c.labelled_pairs < 1000:
         labelled = ({}, f"{c.labelled_pairs} labelled pairs are enough to try fine-tuning, not enough to favour it.")
@@ -265,7 +267,8 @@ def criteria_moves(c: Criteria) -> list[Move]:
     elif c.max_answer_s <= 1.0:
         speed = (
             {"finetuning": 2},
-            f"Answers within {c.max_answer_s:g} s favour a fine-tuned model alone: no retrieval step and a short prompt.",
+            f"Answers within {c.max_answer_s:g} s favour a fine-tuned model alone: no retrieval step and a short "
+            "prompt.",
         )
     elif c.max_answer_s <= 3.0:
         speed = (
@@ -357,8 +360,8 @@ def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
         ratio = u.retrain_s / u.reindex_s
         kind = "estimated" if u.retrain_estimated else "recorded"
         base = (
-            f"Indexing the changed document took {u.reindex_s:.1f} s; re-training the variant costs {u.retrain_s:.0f} s ({kind}), "
-            f"{ratio:.0f}× more"
+            f"Indexing the changed document took {u.reindex_s:.1f} s; re-training the variant costs {u.retrain_s:.0f} "
+            f"s ({kind}), {ratio:.0f}× more"
         )
         if per_year == 0:
             moves.append(
@@ -370,7 +373,10 @@ def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
                 )
             )
         elif ratio >= 10:
-            yearly = f"; at {per_year} changes a year that is {u.retrain_s * per_year / 3600:.1f} h of training against {u.reindex_s * per_year / 60:.1f} min of indexing"
+            yearly = (
+                f"; at {per_year} changes a year that is {u.retrain_s * per_year / 3600:.1f} h of training "
+                f"against {u.reindex_s * per_year / 60:.1f} min of indexing"
+            )
             moves.append(Move("measurement", "re-index vs re-train", {"rag": 2.0, "hybrid": 1.0}, base + yearly + "."))
         else:
             moves.append(
@@ -401,7 +407,8 @@ def _update_moves(c: Criteria, u: UpdateEvidence) -> list[Move]:
                     "measurement",
                     "answers after the update",
                     {},
-                    f"After the document changed, the new figures were given by {listing} of {u.n} questions: no clear difference.",
+                    f"After the document changed, the new figures were given by {listing} of {u.n} questions: no clear "
+                    "difference.",
                 )
             )
     return moves
@@ -432,14 +439,15 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
         few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
         if few:
             missing.append(
-                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a larger question set."
+                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a "
+                "larger question set."
             )
         if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
             missing.append("The grid run has no latency figures to check your answer-time target against.")
     if e.update is None:
         missing.append(
-            "No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core update-test`) to measure "
-            "re-indexing a changed document against re-training the variant."
+            "No document-update test yet: run it (Evaluate page, tab *Document update*, or `python -m core "
+            "update-test`) to measure re-indexing a changed document against re-training the variant."
         )
     return missing
 
@@ -484,7 +492,8 @@ def _conflicts(
     if from_evidence is not None and from_evidence != from_criteria:
         names = ", ".join(m.name for m in e_moves if m.favours == from_evidence)
         out.append(
-            f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} ({names})."
+            f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} "
+            f"({names})."
         )
     for m in e_moves:
         if (
@@ -586,7 +595,8 @@ def _float(value: Any) -> float | None:
 
 
 def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when: str = "") -> str:
-    """The advice as a Markdown report: inputs, recommendation, every move, conflicts, the grid's and the update test's numbers."""
+    """The advice as a Markdown report: inputs, recommendation, every move, conflicts, the grid's and the update test's
+    numbers."""
     lines = [f"# domainchat advice: {LABELS[advice.recommendation]}", ""]
     if when:
         lines += [f"_Generated {when}._", ""]
@@ -602,7 +612,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
         f"| budget | {BUDGET_LABELS[criteria.budget]} |",
         f"| training hardware | {HARDWARE_LABELS[criteria.hardware]} |",
         f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
-        f"| answers must come within | {f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |",
+        "| answers must come within | "
+        f"{f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |",
         "",
         "## How each input moved the recommendation",
         "",
@@ -613,7 +624,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
         pts = [f"{m.points[a]:+g}" if m.points.get(a) else "" for a in APPROACHES]
         lines.append(f"| {m.kind} | {m.name} | {' | '.join(pts)} | {_cell(m.reason)} |")
     lines.append(
-        f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | **{advice.totals['hybrid']:g}** | |"
+        f"| **total** | | **{advice.totals['rag']:g}** | **{advice.totals['finetuning']:g}** | "
+        f"**{advice.totals['hybrid']:g}** | |"
     )
     lines += ["", "## Where the measurements disagree with your answers", ""]
     lines += [f"- {c}" for c in advice.conflicts] or ["Nowhere: no measurement contradicts your answers."]
@@ -633,7 +645,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split),
         ):
             lines.append(
-                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | {_secs(s.p95_ms)} |"
+                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | "
+                f"{_secs(s.p95_ms)} |"
             )
     if evidence.update is not None:
         u = evidence.update
@@ -645,7 +658,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             "| figure | value |",
             "|---|---|",
             f"| seconds to index the changed document | {u.reindex_s:.1f} |",
-            f"| seconds to re-train the variant ({kind}) | {'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |",
+            f"| seconds to re-train the variant ({kind}) | "
+            f"{'unknown' if u.retrain_s is None else f'{u.retrain_s:.0f}'} |",
         ]
         for arm, share in u.current_after.items():
             lines.append(f"| {arm}: answers giving the new figures after the update | {_pct(share)} of {u.n} |")

@@ -67,7 +67,8 @@ def storage_error(exc: OSError, target: Path) -> OSError:
         )
     return StorageError(
         f"The data directory is not writable ({folder}: {exc.strerror}): nothing was written. "
-        "Make it writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+        "Make it writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try "
+        "again."
     )
 
 

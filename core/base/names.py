@@ -19,7 +19,8 @@ def validate_name(name: str, what: str = "Name") -> str:
     """Return `name` if it is 1–63 lowercase letters, digits, '.', '_' or '-' (starting with a letter or digit)."""
     if not isinstance(name, str) or not _LOWER.fullmatch(name):
         raise InvalidNameError(
-            f"{what} {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+            f"{what} {name!r} is not valid: use 1–63 lowercase letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit."
         )
     return name
 
@@ -28,6 +29,7 @@ def validate_collection_name(name: str) -> str:
     """Return `name` if Chroma accepts it as a collection name, else raise a message saying what is allowed."""
     if not isinstance(name, str) or not _COLLECTION.fullmatch(name) or ".." in name:
         raise InvalidNameError(
-            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit (e.g. 'manuals')."
+            f"Collection name {name!r} is not valid: use 3–63 letters, digits, '.', '_' or '-', starting and ending "
+            "with a letter or digit (e.g. 'manuals')."
         )
     return name

@@ -133,7 +133,8 @@ def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
     found = [(half, folder / name) for half, name in HALF_FILES.items() if (folder / name).is_file()]
     if not found:
         raise QuestionFileError(
-            f"{folder} has no evaluation halves ({', '.join(HALF_FILES.values())}): build a training set on the Fine-tune page first."
+            f"{folder} has no evaluation halves ({', '.join(HALF_FILES.values())}): build a training set on the "
+            "Fine-tune page first."
         )
     out: list[EvalQuestion] = []
     for half, path in found:

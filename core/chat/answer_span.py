@@ -67,8 +67,9 @@ QUALIFIERS = tuple(
 # by the bare value: "Do not place more than 15 kg on the door" answers "the maximum" with "15 kg", and adding
 # "more than" would turn the limit upside down.
 _BOUNDED_QUESTION = re.compile(
-    r"\b(?:max(?:imum)?|min(?:imum)?|limits?|at (?:least|most)|(?:no|more|less|fewer|greater) than|up to|exceed\w*|below|above|"
-    r"under|over|within|highest|lowest|largest|smallest|longest|shortest|earliest|latest|as (?:much|many|long|soon) as)\b",
+    r"\b(?:max(?:imum)?|min(?:imum)?|limits?|at (?:least|most)|(?:no|more|less|fewer|greater) than|up to|exceed\w*|"
+    r"below|above|under|over|within|highest|lowest|largest|smallest|longest|shortest|earliest|latest|"
+    r"as (?:much|many|long|soon) as)\b",
     re.I,
 )
 _NEGATION = re.compile(r"\b(?:not|never|no|nor|cannot)\b|n't\b", re.I)

@@ -21,10 +21,14 @@ from core.base.words import term_tokens, terms, written_numbers
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'“(\[]?[A-Z0-9•])|\s+(?=•)|\s-{3,}\s*")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
 _YEAR = re.compile(r"\b(1[6-9]|20)\d\d\b")
-_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|shifts?|uses?|cycles?|washes?|programmes?|programs?|visits?|doses?)"
+_TIME_UNIT = (
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|shifts?|uses?|cycles?|washes?|programmes?|"
+    r"programs?|visits?|doses?)"
+)
 _FREQUENCY = re.compile(  # "once a week", "every 6 months", "twice daily", "3 times a day": mostly words, not digits
-    rf"\b(?:(?:once|twice|thrice|\d+ times)\s+(?:a|an|per|every|each|daily|weekly|monthly|yearly|annually)\b|(?:every|each)\s+(?:\d+\s+|other\s+)?{_TIME_UNIT}\b|"
-    rf"per\s+(?:day|week|month|year|hour|shift)\b|daily|weekly|fortnightly|monthly|quarterly|yearly|annually|hourly)",
+    r"\b(?:(?:once|twice|thrice|\d+ times)\s+(?:a|an|per|every|each|daily|weekly|monthly|yearly|annually)\b|"
+    rf"(?:every|each)\s+(?:\d+\s+|other\s+)?{_TIME_UNIT}\b|"
+    r"per\s+(?:day|week|month|year|hour|shift)\b|daily|weekly|fortnightly|monthly|quarterly|yearly|annually|hourly)",
     re.I,
 )
 _ABBREVIATION = re.compile(
@@ -94,12 +98,15 @@ def expected_kind(question: str) -> str | None:
     if re.search(r"\bhow (often|frequently)\b|\bat what (interval|frequency)\b", q):
         return "frequency"
     if re.search(
-        r"how (many|much|long|old|far|large|big|high|heavy|fast)|what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|\bhow\b.*\b(mg|kg|minutes|hours|days)\b",
+        r"how (many|much|long|old|far|large|big|high|heavy|fast)|"
+        r"what (percent|percentage|number|amount|dose|temperature|size|rate|share|price|fee)|"
+        r"\bhow\b.*\b(mg|kg|minutes|hours|days)\b",
         q,
     ):
         return "number"
     if re.search(
-        r"^\s*who\b|\bwhich (judge|justice|person|company|agency|court|manufacturer|firm|doctor)\b|\bwhat (company|agency|court)\b",
+        r"^\s*who\b|\bwhich (judge|justice|person|company|agency|court|manufacturer|firm|doctor)\b|"
+        r"\bwhat (company|agency|court)\b",
         q,
     ):
         return "name"

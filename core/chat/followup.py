@@ -35,15 +35,16 @@ _TRAILING_REFERENCE = re.compile(r"\b(?:that|this|one)\s*[?.!]*\s*$", re.IGNOREC
 _DETERMINERS = frozenset("the a an your my our".split())
 _QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
 _AUXILIARIES = frozenset(
-    "is are was were be been do does did can could may might must shall should will would has have had need needs".split()
+    "is are was were be been do does did can could may might must shall should will would "
+    "has have had need needs".split()
 )
 # Words that end a noun phrase: prepositions, conjunctions, auxiliaries, relative words.
 _PHRASE_END = (
     _AUXILIARIES
     | _QUESTION_WORDS
     | frozenset(
-        "of in on at to for from by with about as into over under between through during before after and or but not that "
-        "than if then so there it its they them this these those".split()
+        "of in on at to for from by with about as into over under between through during before after and or but not "
+        "that than if then so there it its they them this these those".split()
     )
 )
 MAX_PHRASE_WORDS = 4

@@ -2,8 +2,8 @@
 
 Two checks that need no model:
 - `check_support`: the answer's facts (every number with the words beside it, and most of its content
-  words, names included) must appear in one retrieved passage. That passage is the one cited; an answer no passage supports gets no
-  citation and is flagged "not supported by the documents".
+  words, names included) must appear in one retrieved passage. That passage is the one cited; an answer no passage
+  supports gets no citation and is flagged "not supported by the documents".
 - `question_coverage` (defined in `core.base.words`, with the words it counts): how much of the question's
   rare vocabulary the retrieved passages contain. A question about something the documents never mention
   ("the torque of …" when no passage says torque) leaves its rarest words uncovered, while dense similarity
@@ -19,7 +19,10 @@ from typing import Sequence
 from core.base.words import normalise_whole_numbers, numbers, stem, terms, words_and_numbers
 from core.base.words import question_coverage as question_coverage  # kept importable here for the chat service
 
-NOT_SUPPORTED = "Not supported by the documents: no retrieved passage contains this answer's facts; check the sources before relying on it."
+NOT_SUPPORTED = (
+    "Not supported by the documents: no retrieved passage contains this answer's facts; check the sources "
+    "before relying on it."
+)
 MIN_WORD_SHARE = 0.75  # share of the answer's content words one passage must contain
 SECOND_LOOK_MAX_WORDS = 12  # an answer given once the refusal is set aside is kept only if it is this short
 
@@ -76,7 +79,8 @@ def check_support(answer: str, passages: Sequence[str]) -> Support:
 
 
 def holds_every_word(question: str, coverage: float) -> bool:
-    """Whether passages of this `question_coverage` hold every content word of the question (two at least: one shared word proves little)."""
+    """Whether passages of this `question_coverage` hold every content word of the question (two at least: one shared
+    word proves little)."""
     return coverage >= 1.0 and len(set(terms(question))) >= 2
 
 

@@ -97,14 +97,16 @@ class Conversation:
         )
 
     def drop_unanswered(self) -> str | None:
-        """Remove a trailing placeholder and its question (the question failed and is offered again); returns the question."""
+        """Remove a trailing placeholder and its question (the question failed and is offered again); returns the
+        question."""
         if len(self.messages) >= 2 and self.messages[-1].get("pending") and self.messages[-2]["role"] == "user":
             self.messages.pop()
             return str(self.messages.pop()["content"])
         return None
 
     def add_answer(self, answer: Answer) -> None:
-        """Append an answer (in place of the placeholder `start_answer` left) with everything needed to show it again."""
+        """Append an answer (in place of the placeholder `start_answer` left) with everything needed to show it
+        again."""
         data = _answer_record(answer)
         self._put({"role": "assistant", "content": data.pop("text"), "time": time.time(), **data})
 
@@ -209,7 +211,8 @@ class ChatHistory:
                 f"No chat {chat_id!r}{where}: list the chats and their ids with `python -m core chats list`."
             )
         raise AppError(
-            f"{chat_id!r} starts {len(found)} chat ids: give more of the id (`python -m core chats list` shows them whole)."
+            f"{chat_id!r} starts {len(found)} chat ids: give more of the id (`python -m core chats list` shows them "
+            "whole)."
         )
 
     def _folder(self, collection: str) -> Path:

@@ -207,7 +207,8 @@ def read_changed_facts(path: Path) -> list[ChangedFact]:
     for number, item in enumerate(read_questions(Path(path)), 1):
         if not item.answer or not item.old_answer:
             raise UpdateTestError(
-                f'{path}: question {number} needs both "answer" (the new version\'s) and "old_answer" (the old version\'s).'
+                f'{path}: question {number} needs both "answer" (the new version\'s) and "old_answer" (the old '
+                "version's)."
             )
         facts.append(ChangedFact(item.question, item.answer, item.old_answer, item.page, item.source))
     if not facts:
@@ -372,7 +373,8 @@ class UpdateTestService:
             raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
         if result.status == "duplicate":
             raise UpdateTestError(
-                f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use another collection."
+                f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use "
+                "another collection."
             )
         return result.name
 
@@ -445,8 +447,8 @@ class UpdateTestService:
         steps = math.ceil(pairs / DEFAULT_BATCH) * DEFAULT_EPOCHS
         seconds = speed["load_s"] + steps * speed["s_per_step"]
         basis = (
-            f"estimate: {pairs} pairs ({pairs_basis}) × {DEFAULT_EPOCHS} epochs = {steps} steps at {speed['s_per_step']:.2f} s per step "
-            f"+ {speed['load_s']:.0f} s loading, measured {speed['source']}"
+            f"estimate: {pairs} pairs ({pairs_basis}) × {DEFAULT_EPOCHS} epochs = {steps} steps at "
+            f"{speed['s_per_step']:.2f} s per step + {speed['load_s']:.0f} s loading, measured {speed['source']}"
         )
         return RetrainCost(round(seconds, 1), True, basis, {"pairs": pairs, "steps": steps, **speed})
 

@@ -137,7 +137,8 @@ def _same_source(found: str, wanted: str) -> bool:
 def reference_rank(
     passages: Sequence[tuple[str, int | None]], source: str, page: int | None, pages: Sequence[int] = ()
 ) -> int | None:
-    """1-based rank of the first passage from the reference's file and page (or any of `pages` that also hold the answer); None if absent."""
+    """1-based rank of the first passage from the reference's file and page (or any of `pages` that also hold the
+    answer); None if absent."""
     wanted = {page, *pages} if page is not None else set(pages)
     for rank, (found_source, found_page) in enumerate(passages, 1):
         if _same_source(found_source, source) and (not wanted or found_page in wanted):
@@ -161,7 +162,8 @@ def passage_contains(passage: str, reference: str) -> bool:
 
 
 def supports(passage: str, answer: str, question: str = "", min_share: float = 0.6) -> bool:
-    """Whether a passage supports the answer's facts: every number of the answer and most of its content words are in it.
+    """Whether a passage supports the answer's facts: every number of the answer and most of its content words are in
+    it.
 
     Words the answer repeats from the question claim nothing, so they are not asked of the passage.
     """

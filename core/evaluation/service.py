@@ -91,7 +91,8 @@ class EvaluationService:
     # ------------------------------------------------------------ runs
 
     def resolve(self, config: EvalConfig) -> EvalConfig:
-        """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per question."""
+        """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per
+        question."""
         engine = self.engines.resolve(config.engine)
         wants_variant = any(a in VARIANT_MODES for a in config.arms)
         variant = (config.variant or self.engines.newest_variant(engine) or "") if wants_variant else ""
@@ -121,8 +122,8 @@ class EvaluationService:
         holder = jobs.heavy_job_holder(self.settings.data_dir)
         if holder is not None:  # say so before spending time on retrieval (start_job checks again, atomically)
             raise JobBusyError(
-                f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine runs "
-                "one at a time. Wait for it to finish or cancel it, then start the evaluation."
+                f"Another heavy job is running ({holder.get('what', 'job')} {holder.get('job_id', '?')}): this machine "
+                "runs one at a time. Wait for it to finish or cancel it, then start the evaluation."
             )
         retrieval: list[dict[str, Any]] = []
         if any(a in RETRIEVAL_MODES for a in config.arms):

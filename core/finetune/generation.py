@@ -40,7 +40,8 @@ _EXAMPLE = (
     'Text (from kettle-guide.pdf, page 4):\n"""\nThe Model K2 kettle holds 1.7 litres and switches off automatically '
     'when the water boils. Descale it once a month with white vinegar.\n"""\n'
     'JSON: [{"question": "How much water does the Model K2 kettle hold?", "answer": "1.7 litres"}, '
-    '{"question": "How often should the Model K2 kettle be descaled?", "answer": "Once a month, with white vinegar"}]\n\n'
+    '{"question": "How often should the Model K2 kettle be descaled?", '
+    '"answer": "Once a month, with white vinegar"}]\n\n'
 )
 # The reply is primed with the start of the list; `parse_qa_output` puts it back in front.
 QA_PRIMER = '[{"question": "'
@@ -65,7 +66,10 @@ def qa_prompt(chunk: Chunk, n: int, strict: bool = False) -> str:
 
 
 REWORD_PRIMER = '{"question": "'
-_REWORD_EXAMPLE = 'Question: How much water does the Model K2 kettle hold?\nJSON: {"question": "What is the capacity of the Model K2 kettle?"}\n\n'
+_REWORD_EXAMPLE = (
+    "Question: How much water does the Model K2 kettle hold?\n"
+    'JSON: {"question": "What is the capacity of the Model K2 kettle?"}\n\n'
+)
 
 
 def reword_prompt(question: str, strict: bool = False) -> str:

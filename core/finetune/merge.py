@@ -102,14 +102,16 @@ def merge_lora(base_gguf: Path, adapter: Path, out_path: Path, out_type: str = "
             except NotImplementedError:
                 writer.close()
                 raise VariantError(
-                    f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a base with K- or legacy quants, F16 or F32."
+                    f"{t.name} of {base_gguf.name} is {t.tensor_type.name}, which cannot be dequantised here: use a "
+                    "base with K- or legacy quants, F16 or F32."
                 ) from None
             rank = w.a.shape[0]
             merged = weight.reshape(w.b.shape[0], w.a.shape[1]).astype(np.float32) + (w.b @ w.a) * (alpha / rank)
             if not np.isfinite(merged).all() or (out_type == "F16" and np.abs(merged).max() > 65000):
                 writer.close()
                 raise VariantError(
-                    f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower learning rate)."
+                    f"Merging gives out-of-range values in {t.name}: the adapter is broken (train again with a lower "
+                    "learning rate)."
                 )
             writer.write_tensor_data(np.ascontiguousarray(merged.astype(np_type)))
         writer.close()

@@ -14,7 +14,8 @@ from core.finetune.generation import Generator, OnProgress, dedupe, seen_half, s
 
 
 def read_qa_file(data: bytes | str | Path, file_name: str = "") -> list[QAPair]:
-    """Q&A pairs from a question file (`core.base.questions`: CSV, JSONL, a JSON list, chat messages); each needs an answer."""
+    """Q&A pairs from a question file (`core.base.questions`: CSV, JSONL, a JSON list, chat messages); each needs an
+    answer."""
     return pairs_from_questions(
         read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file")
     )

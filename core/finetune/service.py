@@ -176,8 +176,9 @@ class FineTuneService:
         """Why the chosen engine may write few usable pairs ('' when there is no known problem)."""
         if self.engines.resolve(engine).name == "embedded":
             return (
-                "The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from 3 chunks, "
-                "9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is one click away)."
+                "The bundled Gemma 3 270M is a base model and rarely writes usable Q&A (measured: 0 usable pairs from "
+                "3 chunks, 9 malformed replies). Use an instruction model on Ollama, or import Q&A (the sample Q&A is "
+                "one click away)."
             )
         return ""
 
@@ -350,7 +351,8 @@ class FineTuneService:
         distractor_fraction: float = DISTRACTOR_FRACTION,
         **kwargs: Any,
     ) -> str:
-        """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job runs.
+        """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job
+        runs.
 
         `read_passages`: also train every pair in the prompt `hybrid` mode sends, with the passages retrieved
         for it from `collection`, and a `distractor_fraction` share with another question's passages and the
@@ -368,8 +370,8 @@ class FineTuneService:
         """Build and save a job's read-passages examples with the chat's retriever and settings (k, method)."""
         if not collection:
             raise FineTuneError(
-                "Reading passages needs the collection the training pairs are about: pick it (the sidebar's collection, "
-                "or `--collection NAME`), or train without 'read passages'."
+                "Reading passages needs the collection the training pairs are about: pick it (the sidebar's "
+                "collection, or `--collection NAME`), or train without 'read passages'."
             )
         if self.retriever is None:
             raise FineTuneError(
@@ -387,8 +389,8 @@ class FineTuneService:
         )
         if not counts.passages:
             raise FineTuneError(
-                f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick the "
-                "collection whose documents the pairs are about, or train without 'read passages'."
+                f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick "
+                "the collection whose documents the pairs are about, or train without 'read passages'."
             )
         path = self.data_dir / "finetune" / "read_passages" / f"{config.job_id}.jsonl"
         return save_passage_examples(examples, path), counts
@@ -398,7 +400,8 @@ class FineTuneService:
         adapter = TRAINING.job_dir(self.data_dir, job_id) / ADAPTER_FILE
         if not adapter.is_file():
             raise FineTuneError(
-                f"Job {job_id} has no {ADAPTER_FILE}: it has not finished, or it trained from a model folder, not a GGUF."
+                f"Job {job_id} has no {ADAPTER_FILE}: it has not finished, or it trained from a model folder, not a "
+                "GGUF."
             )
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         copy_atomic(adapter, Path(out))

@@ -249,7 +249,8 @@ def prepare_torch(config: TrainConfig) -> str:
 
 @dataclass
 class LoraRun:
-    """A base model wrapped in LoRA adapters, with what each step updates: the trainable parameters, AdamW, the schedule."""
+    """A base model wrapped in LoRA adapters, with what each step updates: the trainable parameters, AdamW, the
+    schedule."""
 
     model: Any
     params: list[Any]
@@ -286,7 +287,8 @@ def with_lora(model: PreTrainedModel, config: TrainConfig, total: int) -> LoraRu
 
 
 def training_step(run: LoraRun, batch: dict[str, Any]) -> float:
-    """One optimiser step on a collated batch: answer-token loss, backward, gradients clipped to norm 1, AdamW, schedule; the loss."""
+    """One optimiser step on a collated batch: answer-token loss, backward, gradients clipped to norm 1, AdamW,
+    schedule; the loss."""
     import torch
 
     loss = answer_loss(run.model, batch)

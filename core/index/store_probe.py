@@ -42,7 +42,8 @@ class StoreHealth:
             what = "The vector index of " + ", ".join(f"'{n}'" for n in sorted(self.damaged)) + " is damaged"
         return (
             f"{what}: searching it fails until it is rebuilt. Rebuild it from the kept originals (Documents page, "
-            "Rebuild from the kept originals, or `python -m core rebuild`): every document is indexed again; nothing else is lost."
+            "Rebuild from the kept originals, or `python -m core rebuild`): every document is indexed again; nothing "
+            "else is lost."
         )
 
 

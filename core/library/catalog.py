@@ -206,7 +206,8 @@ class Catalog:
         """Record that a re-index of a collection has started (replacing an older, unfinished one)."""
         with self._writing():
             self._db.execute(
-                "INSERT OR REPLACE INTO reindex_intents (collection, chunk_size, chunk_overlap, started_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO reindex_intents (collection, chunk_size, chunk_overlap, started_at) "
+                "VALUES (?, ?, ?, ?)",
                 (intent.collection, intent.chunk_size, intent.chunk_overlap, intent.started_at),
             )
 
@@ -240,12 +241,13 @@ def _storage_error(exc: sqlite3.OperationalError, path: Path) -> Exception:
     message = str(exc).lower()
     if "full" in message:
         return StorageError(
-            f"The disk holding {path.parent} is full: the document catalog could not be updated (the change was rolled back). "
-            "Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
+            f"The disk holding {path.parent} is full: the document catalog could not be updated (the change was rolled "
+            "back). Free some space, or point DOMAINCHAT_DATA_DIR at a disk with room, and try again."
         )
     if "readonly" in message or "read-only" in message or "disk i/o" in message or "unable to open" in message:
         return StorageError(
             f"The document catalog {path} cannot be written ({exc}): the change was rolled back. "
-            "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable folder, and try again."
+            "Make the data directory writable (e.g. `chmod -R u+w` on it), or point DOMAINCHAT_DATA_DIR at a writable "
+            "folder, and try again."
         )
     return exc

@@ -80,7 +80,8 @@ class Indexer:
         if kind == "image" and not ocr:
             raise ParseFailure(
                 "needs_ocr",
-                "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents page, or `--ocr`).",
+                "This is an image: its text can only be read with OCR. Upload it again with OCR turned on (Documents "
+                "page, or `--ocr`).",
             )
         pages: list[Page] | None = None
         if kind != "image":
@@ -134,7 +135,10 @@ class Indexer:
                 doc_id,
                 size=size,
                 code="too_large",
-                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.",
+                reason=(
+                    f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or "
+                    "raise DOMAINCHAT_MAX_UPLOAD_MB."
+                ),
             )
         existing = self.catalog.get(collection, doc_id)
         if existing is not None and existing.status == "indexed" and self.is_intact(existing):
@@ -242,7 +246,8 @@ class Indexer:
         report: ProgressFn,
         gen: int = 0,
     ) -> int:
-        """Add a document's chunks as generation `gen` (older generations stay until the caller prunes them); returns how many."""
+        """Add a document's chunks as generation `gen` (older generations stay until the caller prunes them); returns
+        how many."""
         records = self.chunk(doc_id, name, pages, size, overlap, report, gen)
         vectors = self.embed(name, records, report)
         report(Progress(name, "storing", 0, len(records)))

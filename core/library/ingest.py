@@ -110,7 +110,8 @@ class IngestPipeline:
         results: dict,
         report: ProgressFn,
     ) -> None:
-        """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for embedding."""
+        """A file off the parsing thread: finish it (duplicate, rejected, empty) or chunk it and queue it for
+        embedding."""
         steps = self.indexer
         if isinstance(prepared, IngestResult):
             self._done(collection, i, prepared, results, report)

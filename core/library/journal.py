@@ -72,7 +72,8 @@ class UploadJournal:
             self._active.discard(upload_id)
 
     def interrupted(self, collection: str, is_indexed: Callable[[str, str], bool]) -> list[InterruptedUpload]:
-        """Uploads into `collection` that never ended, oldest first; `is_indexed(collection, name)` says a file's state now."""
+        """Uploads into `collection` that never ended, oldest first; `is_indexed(collection, name)` says a file's state
+        now."""
         found = []
         for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
             try:

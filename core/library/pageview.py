@@ -79,7 +79,8 @@ class PageViewService:
         )
         if len(matches) != 1:
             raise DocumentNotFoundError(
-                f"The document {doc_ref[:12]}… is no longer in collection '{collection}': it was deleted or re-uploaded; ask again to get current sources."
+                f"The document {doc_ref[:12]}… is no longer in collection '{collection}': it was deleted or "
+                "re-uploaded; ask again to get current sources."
             )
         return matches[0]
 
@@ -133,7 +134,8 @@ class PageViewService:
             ]
             if ocr:
                 args.insert(-1, "--ocr")
-            # The parse limit, scaled by the page count as ingestion scales it; reading an OCR'd page again takes a few seconds more.
+            # The parse limit, scaled by the page count as ingestion scales it; reading an OCR'd page again takes a few
+            # seconds more.
             timeout = parse_time_limit(
                 self.settings.parse_timeout_s, record.pages, self.settings.parse_page_timeout_s
             ) + (self.settings.ocr_page_timeout_s if ocr else 0)
@@ -141,14 +143,18 @@ class PageViewService:
             child = run_child("core.library.parsing.pageimage", args, memory_mb, timeout)
             if child.timed_out:
                 raise PageViewError(
-                    f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: download the original instead."
+                    f"Rendering page {page} of '{record.name}' took longer than {timeout:g} s and was stopped: "
+                    "download the original instead."
                 )
             try:
                 result = json.loads(child.stdout.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 result = {
                     "ok": False,
-                    "message": f"The page renderer stopped (exit status {child.returncode}): the file may be damaged; download the original instead.",
+                    "message": (
+                        f"The page renderer stopped (exit status {child.returncode}): the file may be damaged; "
+                        "download the original instead."
+                    ),
                 }
             if not result.get("ok"):
                 raise PageViewError(

@@ -111,7 +111,8 @@ class MaintenanceLock:
 def reconcile(library: DocumentLibrary, skip: frozenset[str] = frozenset()) -> RecoveryReport:
     """Finish or undo every half-done change in `library`; safe to run when nothing is wrong (it then only reads).
 
-    Collections in `skip` (a damaged vector index, see core/store_probe.py) are left for the rebuild the user is offered.
+    Collections in `skip` (a damaged vector index, see core/store_probe.py) are left for the rebuild the user is
+    offered.
     """
     report = RecoveryReport()
     store, catalog = library.store, library.catalog

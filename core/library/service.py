@@ -101,7 +101,8 @@ class DocumentLibrary:
         self.indexer.settings = value
 
     def ensure_store_readable(self, collection: str | None = None) -> None:
-        """Raise StoreDamagedError (saying how to rebuild) when the start-up check found the store unreadable or `collection` damaged."""
+        """Raise StoreDamagedError (saying how to rebuild) when the start-up check found the store unreadable or
+        `collection` damaged."""
         health = self.store_health
         if health.unreadable or (collection and collection in health.damaged):
             raise StoreDamagedError(health.summary())
@@ -152,7 +153,8 @@ class DocumentLibrary:
         record = self.catalog.get(collection, doc_id)
         if record is None:
             raise DocumentNotFoundError(
-                f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`."
+                f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list "
+                f"--collection {collection}`."
             )
         if record.status != "rejected":
             self.store.ensure_room()  # a full or read-only disk refuses the delete before anything is marked
@@ -246,7 +248,8 @@ class DocumentLibrary:
             record = self.catalog.get(collection, doc_id)
             if record is None:
                 raise DocumentNotFoundError(
-                    f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs list --collection {collection}`."
+                    f"No document {doc_id[:12]}… in collection '{collection}': list them with `python -m core docs "
+                    f"list --collection {collection}`."
                 )
             if record.status != "indexed":
                 results.append(
@@ -478,13 +481,19 @@ class DocumentLibrary:
             return ended(
                 "rejected",
                 code="duplicate",
-                reason=f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right file.",
+                reason=(
+                    f"These bytes are already indexed as '{other.name}': delete that document first, or pick the right "
+                    "file."
+                ),
             )
         if size > self.settings.max_upload_bytes:
             return ended(
                 "rejected",
                 code="too_large",
-                reason=f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or raise DOMAINCHAT_MAX_UPLOAD_MB.",
+                reason=(
+                    f"The file is {size / 1e6:.1f} MB, over the {self.settings.max_upload_mb:g} MB limit: split it, or "
+                    "raise DOMAINCHAT_MAX_UPLOAD_MB."
+                ),
             )
         sniffed = sniff(upload.data, old.name)
         if sniffed.kind is None:
@@ -541,19 +550,22 @@ class DocumentLibrary:
             record = self.catalog.get(collection, doc_id)
             if record is None or record.status != "indexed":
                 raise DocumentNotFoundError(
-                    f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with `python -m core docs list --collection {collection}`."
+                    f"No indexed document {doc_id[:12]}… in collection '{collection}' to replace: list them with "
+                    f"`python -m core docs list --collection {collection}`."
                 )
             return record
         matches = self.catalog.find_by_name(collection, name)
         if not matches:
             raise DocumentNotFoundError(
-                f"No indexed document called '{name}' in collection '{collection}' to replace: add it as a new document "
-                f"(`python -m core ingest --collection {collection} FILE`), or name the document to replace with --doc-id."
+                f"No indexed document called '{name}' in collection '{collection}' to replace: add it as a new "
+                f"document (`python -m core ingest --collection {collection} FILE`), or name the document to replace "
+                "with --doc-id."
             )
         if len(matches) > 1:
             ids = ", ".join(m.doc_id[:12] for m in matches)
             raise AmbiguousDocumentError(
-                f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace with --doc-id."
+                f"{len(matches)} documents in '{collection}' are called '{name}' ({ids}): say which one to replace "
+                "with --doc-id."
             )
         return matches[0]
 

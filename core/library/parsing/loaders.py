@@ -77,7 +77,8 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
                 except (FileNotDecryptedError, NotImplementedError):
                     raise ParseFailure(
                         "password",
-                        "The PDF is password-protected: remove the password (print or save an unprotected copy) and upload again.",
+                        "The PDF is password-protected: remove the password (print or save an unprotected copy) and "
+                        "upload again.",
                     ) from None
             total = len(reader.pages)
             if progress:
@@ -94,7 +95,8 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
     except DependencyError:
         raise ParseFailure(
             "dependency",
-            "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r requirements.txt`, then upload again.",
+            "The PDF is AES-encrypted and the `cryptography` package is missing: run `pip install -r "
+            "requirements.txt`, then upload again.",
         ) from None
     except FileNotDecryptedError:
         raise ParseFailure(
@@ -113,7 +115,8 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
     except NotImplementedError as exc:
         raise ParseFailure(
             "corrupt",
-            f"The PDF uses a feature the reader does not support ({str(exc)[:120]}): re-export it (e.g. print to PDF) and upload again.",
+            f"The PDF uses a feature the reader does not support ({str(exc)[:120]}): re-export it (e.g. print to PDF) "
+            "and upload again.",
         ) from None
     except (
         PdfReadError,
@@ -138,11 +141,14 @@ def _load_pdf(path: Path, progress: PageProgress | None = None) -> list[Page]:
         if unreadable.seen:  # nothing read because the objects are broken, not because the pages are pictures
             raise ParseFailure(
                 "corrupt",
-                f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or repair it and upload again.",
+                f"The PDF is damaged: parts of its pages cannot be read ({unreadable.seen[0][:120]}): re-export or "
+                "repair it and upload again.",
             )
         raise ParseFailure(
             "no_text",
-            "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on (Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the result.",
+            "Scanned PDF: needs OCR. The PDF has no text layer (only images): upload it again with OCR turned on "
+            "(Documents page, or `--ocr`), or run it through OCR (e.g. `ocrmypdf in.pdf out.pdf`) and upload the "
+            "result.",
         )
     return [Page(i + 1, t) for i, t in enumerate(texts)]
 
@@ -178,7 +184,8 @@ BOMB_REASON = (
 
 
 class _PypdfErrors(logging.Handler):
-    """Collects the read errors pypdf logs while it skips broken objects (deep nesting, unreadable or missing objects)."""
+    """Collects the read errors pypdf logs while it skips broken objects (deep nesting, unreadable or missing
+    objects)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -264,20 +271,22 @@ def _check_docx_package(path: Path) -> None:
                         raise ParseFailure(
                             "unsafe",
                             (
-                                f"The Word document's part {info.filename[:80]} declares a DOCTYPE (how XML external-entity and "
-                                "entity-expansion attacks begin; Word never writes one), so it was not read: open it in Word and save it again, "
-                                "or ask the sender for a clean copy."
+                                f"The Word document's part {info.filename[:80]} declares a DOCTYPE (how XML "
+                                "external-entity and entity-expansion attacks begin; Word never writes one), so it was "
+                                "not read: open it in Word and save it again, or ask the sender for a clean copy."
                             ),
                         )
     except _ZIP_ERRORS as exc:
         raise ParseFailure(
             "corrupt",
-            f"The Word document is damaged and cannot be read ({str(exc)[:120] or type(exc).__name__}): re-save it as DOCX and upload again.",
+            f"The Word document is damaged and cannot be read ({str(exc)[:120] or type(exc).__name__}): re-save it as "
+            "DOCX and upload again.",
         ) from None
 
 
 def _declares_doctype(part: IO[bytes]) -> bool:
-    """Whether an XML part declares a DOCTYPE: it stands before the root element, but after a prolog of any length, in any encoding."""
+    """Whether an XML part declares a DOCTYPE: it stands before the root element, but after a prolog of any length, in
+    any encoding."""
     from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
 
     parser = etree.XMLPullParser(events=("start",), resolve_entities=False, load_dtd=False, no_network=True)

@@ -100,7 +100,8 @@ def ocr_pages(
     if not any(p.text.strip() for p in out):
         raise ParseFailure(
             "no_text",
-            "No text found: the file has no text layer and OCR read no text on its pages. Check that it is the right file and that the scan is legible.",
+            "No text found: the file has no text layer and OCR read no text on its pages. Check that it is the right "
+            "file and that the scan is legible.",
         )
     return out
 
@@ -128,7 +129,8 @@ def _ocr_events(
                 if remaining <= 0:
                     raise ParseFailure(
                         "timeout",
-                        f"OCR took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s per page) and was stopped: the scan may be very large; split it, or raise DOMAINCHAT_OCR_PAGE_TIMEOUT_S.",
+                        f"OCR took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s per page) and was "
+                        "stopped: the scan may be very large; split it, or raise DOMAINCHAT_OCR_PAGE_TIMEOUT_S.",
                     )
                 try:
                     raw = lines.get(timeout=remaining)
@@ -157,7 +159,8 @@ def _ocr_events(
             if "MemoryError" in tail[0] or "bad_alloc" in tail[0] or proc.returncode in (-9, 137):
                 raise ParseFailure(
                     "memory",
-                    f"OCR needed more than {memory_mb} MB of memory and was stopped: split the scan, or raise DOMAINCHAT_OCR_MEMORY_MB.",
+                    f"OCR needed more than {memory_mb} MB of memory and was stopped: split the scan, or raise "
+                    "DOMAINCHAT_OCR_MEMORY_MB.",
                 )
             raise ParseFailure(
                 "crash",
@@ -239,7 +242,8 @@ def _fit(image: Any) -> Any:
 
 
 def render_pdf_page(pdf: Any, number: int, max_side: int = OCR_MAX_SIDE) -> Any:
-    """Page `number` (1-based) of an open pypdfium2 document as a PIL image whose long side is about `max_side` pixels."""
+    """Page `number` (1-based) of an open pypdfium2 document as a PIL image whose long side is about `max_side`
+    pixels."""
     page = pdf[number - 1]
     width, height = page.get_size()
     return page.render(scale=max_side / max(width, height, 1)).to_pil()
@@ -287,7 +291,9 @@ def _child(path: Path, kind: str, pages: list[int] | None) -> None:
                 {
                     "event": "error",
                     "code": "corrupt",
-                    "message": f"The image cannot be read ({type(exc).__name__}): re-save it as PNG or JPEG and upload again.",
+                    "message": (
+                        f"The image cannot be read ({type(exc).__name__}): re-save it as PNG or JPEG and upload again."
+                    ),
                 }
             )
             return

@@ -27,7 +27,8 @@ _ALNUM = re.compile(r"[^\W_]+")
 
 
 def compact(text: str) -> tuple[str, list[int]]:
-    """`text` lower-cased with everything but letters and digits removed, and for each kept character its index in `text`."""
+    """`text` lower-cased with everything but letters and digits removed, and for each kept character its index in
+    `text`."""
     kept: list[str] = []
     where: list[int] = []
     for match in _ALNUM.finditer(text):
@@ -195,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "ok": False,
             "code": "corrupt",
-            "message": f"The page cannot be rendered ({type(exc).__name__}): the file may be damaged; download the original instead.",
+            "message": (
+                f"The page cannot be rendered ({type(exc).__name__}): the file may be damaged; download the original "
+                "instead."
+            ),
         }
     sys.stdout.write(json.dumps(result))
     return 0

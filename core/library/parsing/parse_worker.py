@@ -21,7 +21,8 @@ from core.library.parsing.sniff import DocKind
 
 
 def parse_time_limit(timeout_s: float, pages: int = 0, page_timeout_s: float = 0.0) -> float:
-    """Seconds a file of `pages` pages may take to parse: the flat limit plus an allowance per page (a long manual is not "too slow")."""
+    """Seconds a file of `pages` pages may take to parse: the flat limit plus an allowance per page (a long manual is
+    not "too slow")."""
     return timeout_s + pages * page_timeout_s
 
 
@@ -36,7 +37,8 @@ def parse_in_subprocess(
 ) -> list[Page]:
     """Parse `path` in a child process; raise ParseFailure on any failure, including a hang or crash.
 
-    `pages`, when the file's page count is known beforehand (a document already indexed), scales the time limit as ingestion does.
+    `pages`, when the file's page count is known beforehand (a document already indexed), scales the time limit as
+    ingestion does.
     """
     args = (["--parser", parser] if parser else []) + ["--kind", kind, str(path)]
     limit_s = parse_time_limit(timeout_s, pages, page_timeout_s)
@@ -59,18 +61,20 @@ def timeout_failure(
     if stalled:
         return ParseFailure(
             "timeout",
-            f"Parsing took longer than {timeout_s:g} s without finishing a page (the file may be hostile or malformed) and was stopped: "
-            "re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.",
+            f"Parsing took longer than {timeout_s:g} s without finishing a page (the file may be hostile or malformed) "
+            "and was stopped: re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if one page really is that heavy.",
         )
     if pages and page_timeout_s:
         return ParseFailure(
             "timeout",
-            f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} pages) and was stopped: "
-            "the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S if its pages are just very heavy.",
+            f"Parsing took longer than allowed ({timeout_s:g} s plus {page_timeout_s:g} s for each of its {pages} "
+            "pages) and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_PAGE_TIMEOUT_S "
+            "if its pages are just very heavy.",
         )
     return ParseFailure(
         "timeout",
-        f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.",
+        f"Parsing took longer than {timeout_s:g} s and was stopped: the file may be malformed; re-export it, or raise "
+        "DOMAINCHAT_PARSE_TIMEOUT_S if it is just very large.",
     )
 
 
@@ -80,7 +84,8 @@ def failure_from_exit(stderr: bytes, returncode: int | None, memory_mb: int) -> 
     if "MemoryError" in tail[0] or returncode in (-9, 137):
         return ParseFailure(
             "memory",
-            f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.",
+            f"Parsing needed more than {memory_mb} MB of memory and was stopped: the file may be malformed; re-export "
+            "it, or raise DOMAINCHAT_PARSE_MEMORY_MB.",
         )
     return ParseFailure(
         "crash",
@@ -126,7 +131,10 @@ def reply_for(path: Path, kind: str, parser: str | None, progress: PageProgress 
         return {
             "ok": False,
             "code": "memory",
-            "message": "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise DOMAINCHAT_PARSE_MEMORY_MB.",
+            "message": (
+                "Parsing needed more memory than allowed: the file may be malformed; re-export it, or raise "
+                "DOMAINCHAT_PARSE_MEMORY_MB."
+            ),
         }
     except RecursionError:
         return {
