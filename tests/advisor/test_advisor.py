@@ -1,4 +1,5 @@
-"""The advisor's rules on fixed inputs: criteria alone, evidence that agrees, evidence that contradicts, nothing run yet."""
+"""The advisor's rules on fixed inputs: criteria alone, evidence that agrees, evidence that contradicts, nothing run
+yet."""
 
 from __future__ import annotations
 
@@ -134,13 +135,9 @@ def test_bad_inputs_say_what_is_allowed(bad: dict) -> None:
 def test_a_saved_grid_summary_and_update_test_become_evidence() -> None:
     from core.advisor.advice import evidence_from_summary, update_evidence_from_result
 
-    block = lambda correct, n, p50, p95: {
-        "n": n,
-        "answerable": n,
-        "correct": correct,
-        "total_p50_ms": p50,
-        "total_p95_ms": p95,
-    }  # noqa: E731
+    def block(correct: float, n: int, p50: int, p95: int) -> dict[str, float]:
+        return {"n": n, "answerable": n, "correct": correct, "total_p50_ms": p50, "total_p95_ms": p95}
+
     summary = {
         "arms": {
             "rag": {

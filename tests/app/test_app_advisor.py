@@ -1,4 +1,5 @@
-"""The Advisor page driven through AppTest: the five answers change the advice; missing runs and the report are shown."""
+"""The Advisor page driven through AppTest: the five answers change the advice; missing runs and the report are
+shown."""
 
 from __future__ import annotations
 

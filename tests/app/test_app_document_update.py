@@ -1,4 +1,5 @@
-"""The document-update test from the Evaluate page (AppTest, real engine and index), then seen as evidence by the Advisor."""
+"""The document-update test from the Evaluate page (AppTest, real engine and index), then seen as evidence by the
+Advisor."""
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.qa_import import split_imported
 from core.services import build_services
-from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 from ui.jobs_panel import LIVE_NOTE
 
@@ -164,7 +163,7 @@ def test_a_finished_training_job_links_to_compare_in_chat_and_does_not_poll(app:
     app.run()
     assert not app.exception
     assert any(m.label == "State" and m.value == "done" for m in app.metric)
-    assert [l.value for l in app.page_link] == ["Compare in Chat"]
+    assert [link.value for link in app.page_link] == ["Compare in Chat"]
     assert app.page_link[0].proto.query_string == "compare=1&variant=manuals-ft"
     assert not live(app)
 

@@ -144,7 +144,10 @@ def test_evidence_keeps_the_answer_sentence_and_the_passage_numbers() -> None:
 
 
 def test_a_date_question_prefers_the_sentence_with_a_date() -> None:
-    text = "The husband of the plaintiff was insured. On August 31, 2018, the husband passed away. The husband had a policy."
+    text = (
+        "The husband of the plaintiff was insured. On August 31, 2018, the husband passed away. The husband had a "
+        "policy."
+    )
     evidence = select_evidence("When did the husband pass away?", [chunk(text)], max_sentences=1)
     assert "August 31, 2018" in evidence[0][1].text
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import FakeModel, FakeOllamaServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,5 @@
-"""`python -m core chats list|export` as a user runs it: a real process reading the conversations the Chat page saved."""
+"""`python -m core chats list|export` as a user runs it: a real process reading the conversations the Chat page
+saved."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A click that reruns the Chat page while an answer streams keeps the question and the partial answer (issue 10, item 6).
+"""A click that reruns the Chat page while an answer streams keeps the question and the partial answer (issue 10, item
+6).
 
 A real browser against `streamlit run` on the Ollama protocol (the in-test HTTP server, streaming slowly).
 """

@@ -1,4 +1,5 @@
-"""The document-update test on the sample pair, with the real embedded engine, a real variant and a real training probe."""
+"""The document-update test on the sample pair, with the real embedded engine, a real variant and a real training
+probe."""
 
 from __future__ import annotations
 

@@ -493,7 +493,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(
                 400,
                 {
-                    "error": "adapters are not supported by this version of Ollama: merge the adapter into the model and create from the merged GGUF"
+                    "error": (
+                        "adapters are not supported by this version of Ollama: merge the adapter into the model and "
+                        "create from the merged GGUF"
+                    )
                 },
             )
             return

@@ -59,7 +59,10 @@ def _chunks(docs: int, per_doc: int, marks: dict[str, str] | None = None) -> lis
                     doc_id=f"doc{d}",
                     source=f"manual{d}.pdf",
                     page=c + 1,
-                    text=f"Widget {cid} has code K{cid} and a long description that fills the chunk. {marks.get(cid, '')}",
+                    text=(
+                        f"Widget {cid} has code K{cid} and a long description that fills the chunk. "
+                        f"{marks.get(cid, '')}"
+                    ),
                 )
             )
     return out
@@ -188,7 +191,10 @@ def test_import_csv_and_jsonl_split_by_source(tmp_path: Path) -> None:
     assert not {p.source for p in ts.train} & set(ts.stats.docs_new)
     assert ts.stats.seen_reworded is False and len(ts.eval_seen) == 2  # no model: asked verbatim
 
-    jsonl = '{"question": "What?", "answer": "That"}\n{"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Me"}]}\n'
+    jsonl = (
+        '{"question": "What?", "answer": "That"}\n'
+        '{"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Me"}]}\n'
+    )
     assert [(p.question, p.answer) for p in qa_import.read_qa_file(jsonl, "qa.jsonl")] == [
         ("What?", "That"),
         ("Who?", "Me"),

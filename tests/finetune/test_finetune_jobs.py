@@ -110,7 +110,10 @@ def test_a_job_whose_lock_holder_dies_is_reported_as_failed(tmp_path: Path) -> N
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config.to_json())
     # a stand-in job process: alive exactly while it holds the job's lock, as a real job does
-    holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
+    holder = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
     sleeper = subprocess.Popen([sys.executable, "-c", holder, str(folder / "job.lock")], stdout=subprocess.PIPE)
     assert sleeper.stdout.readline().strip() == b"locked"
     (folder / "status.json").write_text(
@@ -136,7 +139,10 @@ def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
 
 
 def test_ollama_parameters_text_becomes_a_create_mapping() -> None:
-    text = 'stop                           "<end_of_turn>"\nstop "<eos>"\ntemperature 0.7\ntop_k 64\npenalize_newline false'
+    text = (
+        'stop                           "<end_of_turn>"\nstop "<eos>"\n'
+        "temperature 0.7\ntop_k 64\npenalize_newline false"
+    )
     assert parse_parameters(text) == {
         "stop": ["<end_of_turn>", "<eos>"],
         "temperature": 0.7,

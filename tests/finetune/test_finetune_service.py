@@ -12,7 +12,6 @@ from core.errors import CollectionNotFoundError, FineTuneError
 from core.index.embeddings import SentenceTransformerEmbedder
 from core.library.service import UploadedFile
 from core.services import Services, build_services
-from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import FakeOllamaServer
 
 DOC = "\n\n".join(
@@ -20,7 +19,10 @@ DOC = "\n\n".join(
     "The warranty lasts seven years and covers the valve, the pump and the casing."
     for i in range(12)
 )
-REPLY = '[{"question": "What colour is the Zorblax casing?", "answer": "teal"}, {"question": "How long is the warranty?", "answer": "seven years"}]'
+REPLY = (
+    '[{"question": "What colour is the Zorblax casing?", "answer": "teal"}, '
+    '{"question": "How long is the warranty?", "answer": "seven years"}]'
+)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Uploads into a data directory on a really full disk; run by tests/test_storage_errors.py inside its own mount namespace.
+"""Uploads into a data directory on a really full disk; run by tests/test_storage_errors.py inside its own mount
+namespace.
 
 `python -m tests.helpers.full_disk DATA_DIR` expects DATA_DIR to be the root of a small, empty tmpfs (the test mounts
 it in a user + mount namespace, so no privilege is needed and nothing outlives the process). It indexes one document,
@@ -30,7 +31,8 @@ FIRST = UploadedFile(
 BIG = UploadedFile(
     "handbook.txt",
     "\n\n".join(
-        f"Section {i}: the drain pump of model {i} is checked every {i % 12 + 1} months and its seal replaced when it leaks."
+        f"Section {i}: the drain pump of model {i} is checked every {i % 12 + 1} months and its seal replaced when it "
+        "leaks."
         for i in range(300)
     ).encode(),
 )
@@ -65,7 +67,8 @@ def fill(data: Path, leave: int) -> None:
 
 
 def upload(svc: Services, leave: int | None) -> dict[str, Any]:
-    """Upload BIG with `leave` bytes free on the disk (None: the ballast removed); its outcome and the library after it."""
+    """Upload BIG with `leave` bytes free on the disk (None: the ballast removed); its outcome and the library after
+    it."""
     data = svc.settings.data_dir.parent
     if leave is None:
         (data / "ballast").unlink()

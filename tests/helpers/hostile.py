@@ -76,7 +76,8 @@ def text_page_pdf(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+            b"/Contents 5 0 R >>",
             FONT,
             stream(content if raw is None else raw, filters, length=length),
         ]
@@ -202,8 +203,8 @@ def many_pages_pdf(count: int, words: str = "Page") -> bytes:
     ]
     for i in range(count):
         objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
-            % (5 + 2 * i)
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents %d 0 R >>" % (5 + 2 * i)
         )
         objects.append(stream(hello(f"{words} {i + 1} of {count}.")))
     return pdf(objects)
@@ -273,13 +274,15 @@ CONTENT_TYPES = (
     b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     b'<Default Extension="xml" ContentType="application/xml"/>'
-    b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+    b'<Override PartName="/word/document.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
     b"</Types>"
 )
 RELS = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+    b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"'
+    b' Target="word/document.xml"/>'
     b"</Relationships>"
 )
 W = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
@@ -351,9 +354,8 @@ def doctype_docx(where: str) -> bytes:
             body(para(b"Leak: &xxe;"), xxe).replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16")
         )
     styles = (
-        b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:styles [<!ENTITY e SYSTEM "file:///etc/hostname">]><w:styles '
-        + W
-        + b"/>"
+        b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:styles [<!ENTITY e SYSTEM '
+        b'"file:///etc/hostname">]><w:styles ' + W + b"/>"
     )
     return docx(body(para(b"The body itself is fine.")), {"word/styles.xml": styles})
 
@@ -417,8 +419,8 @@ def _text_cases() -> list[Case]:
         Case(
             "markdown-hostile",
             "evil.md",
-            b"# Notes\n\n![x](https://attacker.example/pixel.png) <script>alert(1)</script> [click](javascript:alert(1)) "
-            + s.encode(),
+            b"# Notes\n\n![x](https://attacker.example/pixel.png) <script>alert(1)</script> "
+            b"[click](javascript:alert(1)) " + s.encode(),
             ("indexed",),
             s,
         ),
@@ -508,7 +510,8 @@ def _pdf_cases() -> list[Case]:
                 [
                     b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
                     b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+                    b"/Contents 5 0 R >>",
                     FONT,
                     stream(hello()),
                 ]

@@ -12,22 +12,22 @@ from core.services import Services
 # An opinion whose case name heads every page: the name says nothing about which page answers a question.
 HEAD = "HARLOW RIVER AUTHORITY v. DEMPSEY\nOpinion of the Court\n"
 PAGES = [
-    "NOTE: Where it is feasible, a syllabus (headnote) will be released at the time the opinion is issued. The syllabus "
-    "constitutes no part of the opinion of the Court but has been prepared by the Reporter of Decisions for the convenience "
-    "of the reader. No. 12-345. Argued March 3, 2014. Decided May 9, 2014. CERTIORARI TO THE UNITED STATES COURT OF "
-    "APPEALS FOR THE TENTH CIRCUIT.",
-    "The Harlow River Authority asks whether the agreement lets it take water across the state line. Dempsey, the state's "
-    "water officer, refused the permit the Authority sought.",
-    "The Authority argues that the agreement's silence about borders allows cross-border diversion. We disagree with the "
-    "Authority's reading of the agreement.",
+    "NOTE: Where it is feasible, a syllabus (headnote) will be released at the time the opinion is issued. The "
+    "syllabus constitutes no part of the opinion of the Court but has been prepared by the Reporter of Decisions for "
+    "the convenience of the reader. No. 12-345. Argued March 3, 2014. Decided May 9, 2014. CERTIORARI TO THE UNITED "
+    "STATES COURT OF APPEALS FOR THE TENTH CIRCUIT.",
+    "The Harlow River Authority asks whether the agreement lets it take water across the state line. Dempsey, the "
+    "state's water officer, refused the permit the Authority sought.",
+    "The Authority argues that the agreement's silence about borders allows cross-border diversion. We disagree with "
+    "the Authority's reading of the agreement.",
     "Dempsey contends that the Authority's reading would upset the balance the agreement struck between upstream and "
     "downstream states on the Harlow River.",
-    "The history of the agreement between the states supports Dempsey's view; the Authority's contrary reading of its text "
-    "is not persuasive.",
+    "The history of the agreement between the states supports Dempsey's view; the Authority's contrary reading of its "
+    "text is not persuasive.",
     "Harlow River Authority v. Dempsey turns on the text of the agreement; the Authority and Dempsey agree that the "
     "agreement governs the river's water.",
-    "Nothing in Harlow River Authority v. Dempsey's record shows that the states meant to let the Authority cross the line; "
-    "Dempsey's refusal stands.",
+    "Nothing in Harlow River Authority v. Dempsey's record shows that the states meant to let the Authority cross the "
+    "line; Dempsey's refusal stands.",
     "For these reasons the judgment of the Court of Appeals in Harlow River Authority v. Dempsey is affirmed.",
 ]
 ARGUED = "When was Harlow River Authority v. Dempsey argued?"

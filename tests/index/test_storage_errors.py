@@ -138,7 +138,8 @@ needs_mount_namespace = pytest.mark.skipif(
 
 
 def _in_own_mount_namespace(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run `sh -c script sh ARGS…` as root of a fresh user + mount namespace (mounts there are private and vanish with it)."""
+    """Run `sh -c script sh ARGS…` as root of a fresh user + mount namespace (mounts there are private and vanish with
+    it)."""
     return subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", *args],
         cwd=ROOT,
@@ -226,7 +227,8 @@ def test_a_read_only_data_directory_is_the_apps_error_on_the_command_line(tmp_pa
             "--mount",
             "sh",
             "-c",
-            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -m core ingest --collection docs "$3"',
+            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
+            'exec "$2" -m core ingest --collection docs "$3"',
             "sh",
             str(data),
             sys.executable,

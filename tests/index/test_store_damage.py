@@ -34,7 +34,8 @@ def _settings(data: Path) -> Settings:
 def _vector_file(data: Path, collection: str) -> Path:
     with sqlite3.connect(data / "chroma" / "chroma.sqlite3") as db:
         (segment,) = db.execute(
-            "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE c.name = ? AND s.scope = 'VECTOR'",
+            "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+            "WHERE c.name = ? AND s.scope = 'VECTOR'",
             (collection,),
         ).fetchone()
     return data / "chroma" / segment / "data_level0.bin"

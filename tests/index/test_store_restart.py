@@ -52,7 +52,8 @@ def _read_in_new_process(settings: Settings) -> dict:
     _, vectors = _chunks()
     script = (
         "import json, sys; from core.config import Settings; from core.index.store import VectorStore\n"
-        "a = json.loads(sys.argv[1]); s = Settings.from_env(env={}, dotenv=None, data_dir=a['data'], chroma_host=a['host'], chroma_port=a['port'])\n"
+        "a = json.loads(sys.argv[1]); s = Settings.from_env(env={}, dotenv=None, data_dir=a['data'], "
+        "chroma_host=a['host'], chroma_port=a['port'])\n"
         "st = VectorStore.open(s)\n"
         "print(json.dumps({'count': st.count('manuals'), 'ids': st.chunk_ids('manuals'),"
         " 'nearest': st.query('manuals', a['probe'], 1)[0].chunk.chunk_id}))\n"

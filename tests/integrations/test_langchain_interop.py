@@ -1,4 +1,5 @@
-"""LangChain interop on a collection the app built: read it through langchain_chroma, retrieve, and chain to ChatOllama."""
+"""LangChain interop on a collection the app built: read it through langchain_chroma, retrieve, and chain to
+ChatOllama."""
 
 from __future__ import annotations
 

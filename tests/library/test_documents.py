@@ -34,7 +34,10 @@ def test_docx_pages_follow_explicit_page_breaks_and_keep_tables(tmp_path: Path) 
 
 
 def test_html_drops_scripts_and_keeps_text(tmp_path: Path) -> None:
-    html = b"<!DOCTYPE html><html><head><title>t</title><script>alert('x')</script></head><body><h1>Care</h1><p>Check feet daily.</p></body></html>"
+    html = (
+        b"<!DOCTYPE html><html><head><title>t</title><script>alert('x')</script></head>"
+        b"<body><h1>Care</h1><p>Check feet daily.</p></body></html>"
+    )
     (page,) = load(write(tmp_path, "g.html", html), "html")
     assert "Check feet daily." in page.text and "alert" not in page.text
 

@@ -1,4 +1,5 @@
-"""An upload cut off between files keeps the finished files indexed and says which to upload again (issue 10, item 5)."""
+"""An upload cut off between files keeps the finished files indexed and says which to upload again (issue 10, item
+5)."""
 
 from __future__ import annotations
 

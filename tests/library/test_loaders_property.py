@@ -36,7 +36,9 @@ DOCUMENT_XML = hostile.body(
 SEEDS = {
     "pdf": hostile.text_page_pdf(hostile.hello()),
     "docx": hostile.docx(DOCUMENT_XML),
-    "html": b"<!DOCTYPE html><html><body><h1>Care</h1><p>Rinse the filter every week.</p><script>x()</script></body></html>",
+    "html": (
+        b"<!DOCTYPE html><html><body><h1>Care</h1><p>Rinse the filter every week.</p><script>x()</script></body></html>"
+    ),
     "utf16": "The filter is rinsed under running water every week.".encode("utf-16"),
 }
 NAMES = {"pdf": "manual.pdf", "docx": "manual.docx", "html": "care.html", "utf16": "notes.txt"}
@@ -124,7 +126,8 @@ def test_bytes_behind_a_real_signature_are_read_or_rejected_with_a_reason(signat
 # Letters, digits, punctuation and symbols of any script, spaces and single newlines: text a document holds.
 TEXT = st.text(st.characters(categories=["L", "N", "P", "S"], include_characters=" \n"), min_size=1, max_size=400)
 ASCII_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=8, max_size=400)
-# cp1252 text that cannot pass for UTF-8: ASCII plus the accented letters at 0xE0-0xFF (never followed by a continuation byte).
+# cp1252 text that cannot pass for UTF-8: ASCII plus the accented letters at 0xE0-0xFF (never followed by a continuation
+# byte).
 CP1252_TEXT = st.text(
     st.sampled_from(
         list("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.,;:!?0123456789\n")
@@ -136,7 +139,8 @@ CP1252_TEXT = st.text(
 
 
 def _expected(text: str) -> str:
-    """What the loader keeps of a text page: trailing blanks before a line break dropped, blank runs cut to one, trimmed."""
+    """What the loader keeps of a text page: trailing blanks before a line break dropped, blank runs cut to one,
+    trimmed."""
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 

@@ -28,8 +28,8 @@ def manual_pdf(count: int, lines: int = 45) -> bytes:
     ]
     for i in range(count):
         objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
-            % (5 + 2 * i)
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            b"/Contents %d 0 R >>" % (5 + 2 * i)
         )
         objects.append(
             stream(

@@ -1,4 +1,5 @@
-"""Re-indexing chosen documents from their kept originals (the Documents table's selection): real parsing, Chroma, embeddings."""
+"""Re-indexing chosen documents from their kept originals (the Documents table's selection): real parsing, Chroma,
+embeddings."""
 
 from __future__ import annotations
 

@@ -109,9 +109,10 @@ def test_a_catalog_written_before_versions_gains_the_column(tmp_path: Path) -> N
     path = tmp_path / "catalog.sqlite3"
     db = sqlite3.connect(path)
     db.execute(
-        "CREATE TABLE documents (collection TEXT NOT NULL, doc_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, pages INTEGER NOT NULL,"
-        " chunks INTEGER NOT NULL, size INTEGER NOT NULL, indexed_at REAL NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
-        " stored_as TEXT NOT NULL, PRIMARY KEY (collection, doc_id))"
+        "CREATE TABLE documents (collection TEXT NOT NULL, doc_id TEXT NOT NULL, name TEXT NOT NULL,"
+        " kind TEXT NOT NULL, pages INTEGER NOT NULL, chunks INTEGER NOT NULL, size INTEGER NOT NULL,"
+        " indexed_at REAL NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, stored_as TEXT NOT NULL,"
+        " PRIMARY KEY (collection, doc_id))"
     )
     db.execute("INSERT INTO documents VALUES ('m', 'abc', 'a.pdf', 'pdf', 1, 2, 3, 4.0, 'indexed', '', 'abc.pdf')")
     db.commit()
