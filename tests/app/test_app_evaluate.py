@@ -75,8 +75,11 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     correct = list(grid["correct answers"])
     assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in correct), correct
     assert all(re.fullmatch(r"\d\.\d{2}|–", c) for c in grid["word overlap (F1)"])
-    assert grid.set_index("arm").loc["base", "right page retrieved"] == "–"
-    assert all(re.fullmatch(r"\d+\.\d s|–", c) for c in grid["whole answer after (median)"])
+    retrieval, refusals, speed = (at.dataframe[i].value for i in (1, 2, 3))
+    assert retrieval.set_index("arm").loc["base", "right page retrieved"] == "–"
+    assert all(re.fullmatch(r"\d+\.\d s|–", c) for c in speed["whole answer after (median)"])
+    for table in (retrieval, refusals, speed):
+        assert not table.astype(str).isin(["None", "nan", ""]).any().any()
     (headline,) = at.table
     assert list(headline.value["mode"]) == ["base", "rag"] and list(headline.value["all"]) == correct
     assert {b.label for b in at.get("download_button")} >= {"Rows (CSV)", "Run (JSON)"}
