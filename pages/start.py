@@ -51,8 +51,10 @@ if following is None:
     with st.expander("The five steps"):
         draw_steps()
 else:
-    st.subheader(f"Step {progress.done + 1} of {len(progress.steps)}: {following.name}")
-    st.caption(following.purpose)
+    # the first step not done, which is not always the one after the last done (a user may evaluate before training)
+    number = progress.steps.index(following) + 1
+    st.subheader(f"Step {number} of {len(progress.steps)}: {following.name}")
+    st.caption(f"{following.purpose} ({progress.done} of {len(progress.steps)} steps done.)")
     if st.button(f"Go to {following.name}", type="primary", icon=":material/arrow_forward:", key="next_step"):
         st.switch_page(following.page)
     draw_steps()

@@ -56,3 +56,20 @@ def test_with_documents_indexed_the_next_step_is_chat(
     assert any(c.value.startswith("Done · ") and "indexed in 1 collection" in c.value for c in at.caption)
     at.button(key="next_step").click().run()
     assert [t.value for t in at.title] == ["Chat"]
+
+
+def test_a_skipped_step_is_the_next_one_with_its_own_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder
+) -> None:
+    data = tmp_path / "data"
+    svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data), embedder=embedder)
+    svc.library.ingest("manuals", [UploadedFile("filters.txt", FACT.encode())])
+    chat = svc.history.new("manuals")
+    chat.add_question("How often are the filters cleaned?")
+    chat.messages.append({"role": "assistant", "content": "Once a week."})
+    svc.history.save(chat)
+    svc.journey.note_advice()  # the advisor was asked before any variant was built
+    svc.close()
+    at = open_app(data, monkeypatch)
+    assert [s.value for s in at.subheader] == ["Step 3 of 5: Fine-tune"]
+    assert any("(3 of 5 steps done.)" in c.value for c in at.caption)
