@@ -384,22 +384,25 @@ class OpenAIEngine:
 
     # -- models --
 
-    def served_models(self, fresh: bool = False) -> list[ServedModel]:
-        """The server's models (GET /v1/models), remembered for a few seconds."""
+    def served_models(self, fresh: bool = False, patient: bool = False) -> list[ServedModel]:
+        """The server's models (GET /v1/models), remembered for a few seconds; `patient` waits as long as a
+        generation would (the check before a request), else a few seconds (a status)."""
         with self._lock:
             cached = self._models
         if not fresh and cached is not None and time.monotonic() - cached[0] < MODELS_TTL_S:
             return cached[1]
-        quick = self._clients()[1]
+        # A server that answers one request at a time (llama-cpp-python's) answers /v1/models only after the
+        # generations ahead of it: the check before a request must wait for them like the request itself would.
+        client = self._clients()[0 if patient else 1]
         try:
-            models = sorted((_served_model(m) for m in quick.models.list()), key=lambda m: m.id)
+            models = sorted((_served_model(m) for m in client.models.list()), key=lambda m: m.id)
         except Exception as exc:  # noqa: BLE001 - the one translation point words it
             raise self.translate(exc)
         with self._lock:
             self._models = (time.monotonic(), models)
         return models
 
-    def served(self, model: str) -> ServedModel:
+    def served(self, model: str, patient: bool = False) -> ServedModel:
         """The served model called `model`; ModelNotFoundError (naming what is served) when the server lacks it.
 
         Asked before every request: some servers (llama-cpp-python's) answer an unknown name with their default
@@ -407,7 +410,7 @@ class OpenAIEngine:
         """
         models: list[ServedModel] = []
         for fresh in (False, True):  # a model served since the last look is found the second time
-            models = self.served_models(fresh=fresh)
+            models = self.served_models(fresh=fresh, patient=patient)
             for m in models:
                 if m.id == model:
                     return m
@@ -552,7 +555,7 @@ class OpenAIGeneration:
         self.stats.started = time.perf_counter()  # count from the request, not from object creation
         try:
             model = self.engine.resolve_model(self.request.model or self.engine.default_model)
-            served = self.engine.served(model)
+            served = self.engine.served(model, patient=True)
             self.mode, self.mode_reason = self.engine.prompt_form(model)
             self.stats.context_tokens = served.max_model_len
             send = self._sender(model)
