@@ -25,7 +25,8 @@ svc = page_setup()
 st.title("Advisor")
 st.caption(
     "RAG, fine-tuning or both? Answer five questions about your team and your data; the latest measurements "
-    "made on this machine (the scored grid, the document-update test) are weighed in, and you see how each one moved the advice."
+    "made on this machine (the scored grid, the document-update test) are weighed in, and you see how each one moved "
+    "the advice."
 )
 
 
@@ -43,7 +44,8 @@ with form:
         format_func=lambda k: SKILL_LABELS[k][:1].upper() + SKILL_LABELS[k][1:],
         horizontal=True,
         key="adv_skills",
-        help="Application engineers build RAG easily; fine-tuning needs people who build training sets and evaluate models.",
+        help="Application engineers build RAG easily; fine-tuning needs people who build training sets and "
+        "evaluate models.",
     )
     changes = st.select_slider(
         "2 · How often the documents change",
@@ -145,8 +147,9 @@ if advised is not None:
                             "split": {"seen": "seen facts", "new": "new documents"}.get(s.split, "all"),
                             "correct": f"{s.correct * 100:.0f}%",
                             "questions": s.n,
-                            "p50 s": None if s.p50_ms is None else round(s.p50_ms / 1000, 1),
-                            "p95 s": None if s.p95_ms is None else round(s.p95_ms / 1000, 1),
+                            # a dash where no time was measured, never "None"
+                            "median answer time": "–" if s.p50_ms is None else f"{s.p50_ms / 1000:.1f} s",
+                            "slowest 5% from": "–" if s.p95_ms is None else f"{s.p95_ms / 1000:.1f} s",
                         }
                         for s in evidence.scores
                     ],

@@ -64,7 +64,8 @@ with st.sidebar:
         st.session_state[f"variant_{overview.engine}"] = picked
     elif linked:
         st.caption(
-            f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} engine: "
+            f":material/warning: The variant {escape_markdown(linked)} is not available on the {overview.engine} "
+            "engine: "
             "pick the engine it was trained for above."
         )
     variant_model = st.selectbox(
@@ -98,8 +99,10 @@ with st.sidebar:
         "Understand follow-up questions",
         value=True,
         key="follow_up",
-        help="A question such as “and how do I remove them?” is rewritten into a standalone question from the recent turns "
-        "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as typed.",
+        help="A question such as “and how do I remove them?” is rewritten into a standalone question from the recent "
+        "turns "
+        "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as "
+        "typed.",
     )
     top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
     temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
@@ -218,7 +221,8 @@ st.title("Chat")
 if unsaved:
     show_error(unsaved[1])
     st.info(
-        f"The conversation **{escape_markdown(unsaved[0].title)}** could not be saved: it is kept in this browser tab and saved as soon as "
+        f"The conversation **{escape_markdown(unsaved[0].title)}** could not be saved: it is kept in this browser tab "
+        "and saved as soon as "
         "that works again (any click retries). Export it with the sidebar buttons to keep a copy meanwhile."
     )
 target = (
@@ -253,7 +257,8 @@ def show_sources(answer: AnswerRecord, key: str) -> None:
             )
             if source.flag:
                 st.warning(
-                    f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the document it comes from.",
+                    f"This passage {escape_markdown(source.flag)}: it was quoted to the model as data only. Check the "
+                    "document it comes from.",
                     icon=":material/gpp_maybe:",
                 )
             st.caption(escape_markdown(source.text))
@@ -375,7 +380,8 @@ for index, message in enumerate(chat.entries(hidden), hidden):
 
 if not comparing and mode in VARIANT_MODES and not variant_model:
     st.info(
-        "The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing model on Ollama). Until then use **rag** or **base**."
+        "The fine-tuned modes need a fine-tuned variant: build one on the **Fine-tune** page (or pick an existing "
+        "model on Ollama). Until then use **rag** or **base**."
     )
 elif not chat.messages:
     try:
@@ -392,7 +398,8 @@ elif not chat.messages:
         st.page_link("pages/documents.py", label="Add documents", icon=":material/upload_file:")
     else:
         st.info(
-            "Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, and the fine-tuned variant on the same question."
+            "Ask a question about your documents below. Switch the mode in the sidebar to compare the base model, RAG, "
+            "and the fine-tuned variant on the same question."
         )
 
 failed = st.session_state.get("failed_question")

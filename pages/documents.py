@@ -20,7 +20,8 @@ settings = svc.settings
 
 st.title("Documents")
 st.caption(
-    "Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this machine."
+    "Upload manuals, contracts or clinical guides. They are parsed, chunked, embedded and indexed into Chroma, on this "
+    "machine."
 )
 
 STAGE_LABELS = {
@@ -106,7 +107,8 @@ if picked is None:
     if sample_uploads():
         st.divider()
         st.markdown(
-            "Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a diabetes patient guide."
+            "Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a "
+            "diabetes patient guide."
         )
         st.button(
             "Load the sample documents",
@@ -128,7 +130,8 @@ except AppError as exc:
 
 st.subheader(f"Collection: {escape_markdown(collection)}")
 st.caption(
-    f"{info.chunks} chunks · embedded with {escape_markdown(info.embedding_model)} · chunk size {info.chunk_size}, overlap {info.chunk_overlap}"
+    f"{info.chunks} chunks · embedded with {escape_markdown(info.embedding_model)} · chunk size {info.chunk_size}, "
+    f"overlap {info.chunk_overlap}"
 )
 
 # --- upload -------------------------------------------------------------------------------------
@@ -201,12 +204,14 @@ if files and st.button(f"Index {len(files)} file{'s' if len(files) != 1 else ''}
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
 
-# An upload cut off half-way (a click elsewhere, a closed tab, a restart): each file is indexed whole or not at all; say which.
+# An upload cut off half-way (a click elsewhere, a closed tab, a restart): each file is indexed whole or not at all;
+# say which.
 for i, cut in enumerate(svc.library.interrupted_uploads(collection)):
     indexed = ", ".join(escape_markdown(n) for n in cut.indexed) or "none"
     missing = ", ".join(escape_markdown(n) for n in cut.missing) or "none"
     st.warning(
-        f"An upload of {len(cut.indexed) + len(cut.missing)} file(s) started {datetime.fromtimestamp(cut.started).strftime('%Y-%m-%d %H:%M')} "
+        f"An upload of {len(cut.indexed) + len(cut.missing)} file(s) started "
+        f"{datetime.fromtimestamp(cut.started).strftime('%Y-%m-%d %H:%M')} "
         f"was cut off before it ended. Indexed: {indexed}. Not indexed — upload these again: {missing}.",
         icon=":material/running_with_errors:",
     )
@@ -218,18 +223,21 @@ for result in st.session_state.get("last_results", []):
     if result.status == "indexed":
         scanned = f", {result.ocr_pages} read by OCR" if result.ocr_pages else ""
         st.success(
-            f"**{escape_markdown(result.name)}** — indexed: {result.pages} page{'' if result.pages == 1 else 's'}{scanned}, {result.chunks} chunk{'' if result.chunks == 1 else 's'}.",
+            f"**{escape_markdown(result.name)}** — indexed: {result.pages} page{'' if result.pages == 1 else 's'}"
+            f"{scanned}, {result.chunks} chunk{'' if result.chunks == 1 else 's'}.",
             icon=":material/check_circle:",
         )
     elif result.status == "replaced":
         st.success(
-            f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, {result.chunks} chunks "
+            f"**{escape_markdown(result.name)}** — replaced by version {result.version}: {result.pages} pages, "
+            f"{result.chunks} chunks "
             f"(were {result.previous_chunks}), indexed in {result.seconds:.1f} s.",
             icon=":material/published_with_changes:",
         )
     elif result.status in ("duplicate", "unchanged"):
         st.info(
-            f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. {escape_markdown(result.reason)}",
+            f"**{escape_markdown(result.name)}** — already indexed, nothing embedded twice. "
+            f"{escape_markdown(result.reason)}",
             icon=":material/content_copy:",
         )
     else:
@@ -245,7 +253,10 @@ if not records:
 else:
     # A new key whenever rows come or go: the browser keeps a table's selection by row position, so an old
     # selection would point at other documents (and a deleted row's box would stay ticked).
-    table_key = f"documents_table::{collection}::{st.session_state.get('upload_round', 0)}::{st.session_state.get('table_round', 0)}"
+    table_key = (
+        f"documents_table::{collection}::{st.session_state.get('upload_round', 0)}"
+        f"::{st.session_state.get('table_round', 0)}"
+    )
     event = st.dataframe(
         [
             {
@@ -296,7 +307,8 @@ else:
         icon=":material/refresh:",
         disabled=not selected,
         width="stretch",
-        help="Parse, chunk and embed again from the kept originals, with the collection's chunking (e.g. after turning OCR on).",
+        help="Parse, chunk and embed again from the kept originals, with the collection's chunking "
+        "(e.g. after turning OCR on).",
     ):
         with guarded(), st.spinner(f"Re-indexing {many}…"):
             st.session_state["last_results"] = svc.library.reindex_documents(collection, [r.doc_id for r in selected])
@@ -320,7 +332,8 @@ else:
     confirm_dialog(
         "delete_documents",
         "Delete documents?",
-        f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, with their chunks and kept originals:\n\n"
+        f"This deletes {len(doomed)} document{'s' if len(doomed) != 1 else ''} from **{escape_markdown(collection)}**, "
+        "with their chunks and kept originals:\n\n"
         f"{listed}\n\nThis cannot be undone.",
         _delete_documents,
     )
@@ -329,7 +342,8 @@ else:
     if replaceable:
         with st.expander("Replace a document with a new version"):
             st.caption(
-                "The new file takes the document's place under the same name: its chunks are embedded before the old ones "
+                "The new file takes the document's place under the same name: its chunks are embedded before the old "
+                "ones "
                 "are removed, so the collection stays searchable, and the version number goes up."
             )
             by_id = {r.doc_id: r for r in replaceable}
@@ -389,7 +403,8 @@ with st.expander("Re-index with other chunking"):
 
 with st.expander("Delete collection"):
     st.caption(
-        f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept originals."
+        f"Deletes **{escape_markdown(collection)}**: its {len(records)} documents, {info.chunks} chunks and kept "
+        "originals."
     )
     if st.button("Delete collection", icon=":material/delete_forever:"):
         ask_to_confirm("delete_collection", collection)

@@ -1,4 +1,5 @@
-"""Evaluate page: score base / rag / finetuned / hybrid on a question set, as a background run; the grid, charts, answers."""
+"""Evaluate page: score base / rag / finetuned / hybrid on a question set, as a background run; the grid, charts,
+answers."""
 
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ def shown(row: Any, metric: str) -> str:
 
 st.title("Evaluate")
 st.caption(
-    "Score the four modes on questions with known answers, split into **seen facts** (what the fine-tune was trained on) "
+    "Score the four modes on questions with known answers, split into **seen facts** (what the fine-tune was trained "
+    "on) "
     "and **new documents** (what it never saw). An answer counts as correct only if it contains the reference and is a "
     "sensible answer: no list of candidates, no paragraph of other material."
 )
@@ -135,7 +137,8 @@ with tab_new:
         "Questions",
         ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"],
         horizontal=True,
-        help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for sample_docs.",
+        help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for "
+        "sample_docs.",
     )
     questions = []
     set_label = ""
@@ -153,7 +156,8 @@ with tab_new:
             choices = [c for c in sets if c.ref.startswith(prefix)]
             if not choices:
                 st.info(
-                    "No training set yet: build or import one on the **Fine-tune** page (its held-out halves appear here)."
+                    "No training set yet: build or import one on the **Fine-tune** page (its held-out halves appear "
+                    "here)."
                     if prefix == "finetune:"
                     else "The sample question files are missing (sample_docs/)."
                 )
@@ -190,7 +194,8 @@ with tab_new:
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
     st.caption(
-        f"The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: **{escape_markdown(collection or 'none yet')}**."
+        "The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: "
+        f"**{escape_markdown(collection or 'none yet')}**."
     )
     if not variant:
         st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
@@ -264,7 +269,8 @@ with tab_results:
     # a change of state (queued → running) redraws the page, so the run list never says "queued" for a running run
     @job_panel(running=not run_ended(run_id), state=lambda: run_state(run_id), drawn=by_id[run_id].status.state)
     def progress_panel(run_id: str) -> bool:
-        """Live progress of a running evaluation, polled from its status file; True once it has ended (the page then shows its results)."""
+        """Live progress of a running evaluation, polled from its status file; True once it has ended (the page then
+        shows its results)."""
         try:
             status = evaluation.status(run_id)
         except AppError as exc:
@@ -295,7 +301,8 @@ with tab_results:
     st.caption(
         f"Engine **{cfg.engine}** · base `{cfg.base_model}`"
         + (f" · variant `{cfg.variant}`" if cfg.variant else "")
-        + f" · collection {cfg.collection or '–'} · k={cfg.top_k} · questions: {escape_markdown(cfg.question_set or '?')}"
+        + f" · collection {cfg.collection or '–'} · k={cfg.top_k}"
+        + f" · questions: {escape_markdown(cfg.question_set or '?')}"
         + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else "")
     )
     if state in ("cancelled", "failed"):
