@@ -1,11 +1,17 @@
 """Running an evaluation: every question through every arm via the chat service, each answer scored and saved at once.
 
 Questions go in the outer loop and arms in the inner one, so a run cancelled half-way has compared the
-arms on the same questions. Each finished answer is appended to rows.jsonl before the next starts.
+arms on the same questions. Each question's answers are appended to rows.jsonl as soon as all its arms have answered.
+
+On the openai engine up to DOMAINCHAT_OPENAI_MAX_CONCURRENCY answers are asked at once (a server batches them);
+they are collected in the sequential order, so the rows, their content and their order are those of a sequential run.
+The embedded engine (one model in this process) and Ollama answer one at a time, as before.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeGuard, get_args
 
@@ -13,6 +19,7 @@ from core.base.files import write_json_atomic
 from core.base.questions import EvalQuestion
 from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, ChatService, Mode, Question
 from core.engines.base import Engine, GenerationRequest, Prompt
+from core.engines.openai_engine import OpenAIEngine
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
@@ -68,6 +75,26 @@ def run_evaluation(
     folder.mkdir(parents=True, exist_ok=True)
     total = len(questions) * len(config.arms)
     done = 0
+
+    def ask(q: EvalQuestion, arm: Mode) -> Question:
+        return Question(
+            text=q.question,
+            mode=arm,
+            collection=config.collection or None,
+            base_model=config.base_model,
+            variant_model=config.variant or None,
+            top_k=config.top_k,
+            temperature=config.temperature,
+            retrieval=method,
+            max_tokens=config.max_tokens,
+        )
+
+    workers = concurrency(engine)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") if workers > 1 else None
+    # (question, arm) in the sequential order; with a pool, up to `workers` of them are asked ahead of the one awaited
+    order = [(qi, arm) for qi in range(len(questions)) for arm in modes]
+    ahead: deque[Future[dict[str, Any]]] = deque()
+    sent = 0
     try:
         for qi, q in enumerate(questions):
             answers: list[dict[str, Any]] = []
@@ -76,18 +103,14 @@ def run_evaluation(
                     raise _Cancelled
                 if progress:
                     progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
-                ask = Question(
-                    text=q.question,
-                    mode=arm,
-                    collection=config.collection or None,
-                    base_model=config.base_model,
-                    variant_model=config.variant or None,
-                    top_k=config.top_k,
-                    temperature=config.temperature,
-                    retrieval=method,
-                    max_tokens=config.max_tokens,
-                )
-                answers.append(_answer(chat, engine, ask))
+                if pool is None:
+                    answers.append(_answer(chat, engine, ask(q, arm)))
+                    continue
+                while sent < len(order) and len(ahead) < workers:
+                    next_qi, next_arm = order[sent]
+                    ahead.append(pool.submit(_answer, chat, engine, ask(questions[next_qi], next_arm)))
+                    sent += 1
+                answers.append(ahead.popleft().result())
             rows = [score_answer(q, a, config.top_k) for a in answers]
             _similarity(embedder, q, rows)
             if judge is not None and config.judge_model and not q.unanswerable:
@@ -104,6 +127,12 @@ def run_evaluation(
     except (EngineUnavailableError, ModelNotFoundError, VariantError) as exc:
         # Every later answer would fail the same way: stop, keep what is done, say what to fix.
         final = {"state": "failed", "message": f"{exc} ({done} of {total} answers were scored and are kept.)"}
+    finally:
+        if pool is not None:
+            # answers asked ahead of a cancel or a failure are not waited for beyond the ones already running
+            for future in ahead:
+                future.cancel()
+            pool.shutdown(wait=True)
     summary = summarise(read_rows(folder), config.arms)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
@@ -113,6 +142,13 @@ def run_evaluation(
 
 class _Cancelled(Exception):
     pass
+
+
+def concurrency(engine: Engine) -> int:
+    """How many answers the runner asks at once on `engine`: the server's slots on openai, else one."""
+    if isinstance(engine, OpenAIEngine):
+        return engine.settings.openai_max_concurrency
+    return 1  # the embedded engine runs one model in this process; Ollama as before
 
 
 def _is_mode(arm: str) -> TypeGuard[Mode]:
