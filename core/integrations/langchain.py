@@ -9,6 +9,9 @@
   keyword index and the kept originals in step with the chunks, and start-up recovery removes chunks no
   catalog row knows, so a chunk added behind its back would be missing from fused search and gone at
   the next start.
+- `openai_chat_model`: the openai engine's model (an OpenAI-compatible server: vLLM, SGLang, TGI, llama.cpp server,
+  LM Studio) as LangChain's `ChatOpenAI`, with the app's base URL, key variable and model (a variant runs under the
+  name the server serves it as), to chain after the retriever as one would chain `ChatOllama`.
 
 Chunking stays ours (why: core/documents/chunking.py).
 """
@@ -32,6 +35,7 @@ from core.services import Services
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma  # a heavy optional dependency, imported where used
+    from langchain_openai import ChatOpenAI  # optional (requirements-dev.txt), imported where used
 
 
 class AppEmbeddings(Embeddings):
@@ -92,12 +96,46 @@ def collection_retriever(
     )
 
 
+def openai_chat_model(
+    services: Services, model: str = "", max_tokens: int | None = None, **kwargs: Any
+) -> "ChatOpenAI":
+    """The openai engine's chat model as `langchain_openai.ChatOpenAI` (`model` may be a registered variant's name).
+
+    It speaks /v1/chat/completions, so the server applies the model's chat template: fit for an instruction model;
+    a base model without a template (the bundled Gemma 3 270M) answers far better through the app's completion form.
+    """
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        raise ConfigError("ChatOpenAI needs langchain-openai: `pip install langchain-openai==1.7.4`.") from None
+    from pydantic import SecretStr
+
+    from core.engines.openai_engine import NO_KEY, read_api_key
+
+    engine = services.engines.openai
+    if max_tokens is not None:
+        # ChatOpenAI sends only max_completion_tokens, which servers built on the older field (llama-cpp-python's)
+        # ignore and generate to the end of the context: send both.
+        kwargs["max_completion_tokens"] = max_tokens
+        kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}), "max_tokens": max_tokens}
+    key, _ = read_api_key(services.settings.openai_api_key_env)  # read now, handed to the client, kept nowhere else
+    return ChatOpenAI(
+        model=engine.resolve_model(model or engine.default_model),
+        base_url=engine.base_url,
+        api_key=SecretStr(key or NO_KEY),
+        timeout=services.settings.openai_read_timeout_s,
+        max_retries=services.settings.openai_retries,
+        **kwargs,
+    )
+
+
 class ReadOnlyCollectionError(AppError):
     """A write through LangChain into a collection the app manages."""
 
 
 def chroma_vectorstore(services: Services, collection: str) -> "Chroma":
-    """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings (search only)."""
+    """The collection as a `langchain_chroma.Chroma` store on the app's own Chroma client and embeddings (search
+    only)."""
     services.store.check_embedding_model(collection, services.embedder.name)
     return _read_only_chroma()(
         client=services.store.client, collection_name=collection, embedding_function=AppEmbeddings(services.embedder)
