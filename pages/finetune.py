@@ -1,4 +1,5 @@
-"""Fine-tune page: build a training set from a collection, train a LoRA variant, manage variants (all through svc.finetune)."""
+"""Fine-tune page: build a training set from a collection, train a LoRA variant, manage variants (all through
+svc.finetune)."""
 
 from __future__ import annotations
 
@@ -69,8 +70,10 @@ with tab_data:
         horizontal=True,
     )
     st.caption(
-        "The split into training and evaluation is made by source before anything is generated. Evaluation has two halves: "
-        "**seen facts** (trained chunks, questions worded differently) and **new documents** (held out from training entirely)."
+        "The split into training and evaluation is made by source before anything is generated. Evaluation has two "
+        "halves: "
+        "**seen facts** (trained chunks, questions worded differently) and **new documents** (held out from training "
+        "entirely)."
     )
     options_cols = st.columns(3)
     new_fraction = options_cols[0].slider("Held out as new documents", 0.1, 0.5, DatasetOptions.new_fraction, 0.05)
@@ -89,7 +92,8 @@ with tab_data:
             )
             name = st.text_input("Training set name", value=collection.lower(), key="gen_name")
             st.caption(
-                f"Questions are written by the chat's engine ({chosen_engine}) in a background job: you can leave this page "
+                f"Questions are written by the chat's engine ({chosen_engine}) in a background job: you can leave this "
+                "page "
                 "meanwhile. Malformed replies are retried, then skipped and counted."
             )
             warning = ft.generator_warning(chosen_engine)
@@ -215,9 +219,9 @@ with tab_train:
             read_passages = st.checkbox(
                 f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')",
                 value=False,
-                help="Also trains each pair in the prompt the hybrid mode sends: the passages the chat retrieves for its question "
-                "from the sidebar's collection, and for a share of pairs another question's passages with the answer "
-                "'not in the documents'. Examples are ~10× longer, so each step costs more.",
+                help="Also trains each pair in the prompt the hybrid mode sends: the passages the chat retrieves for "
+                "its question from the sidebar's collection, and for a share of pairs another question's passages with "
+                "the answer 'not in the documents'. Examples are ~10× longer, so each step costs more.",
             )
             submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
         if running is not None:
@@ -272,7 +276,8 @@ with tab_train:
                 cost = status.cost
                 if cost:
                     st.caption(
-                        f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} epochs, "
+                        f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} "
+                        "epochs, "
                         f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB"
                     )
                 serve = status.serve_commands
@@ -333,7 +338,8 @@ with tab_variants:
         confirm_dialog(
             "delete_variant",
             "Delete this variant?",
-            f"Deletes the fine-tuned variant **{doomed_variant}** (its adapter, or the Ollama model this app created for it). "
+            f"Deletes the fine-tuned variant **{doomed_variant}** (its adapter, or the Ollama model this app created "
+            "for it). "
             "Its training set stays. This cannot be undone.",
             _delete_variant,
         )
