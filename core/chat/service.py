@@ -44,7 +44,7 @@ VARIANT_MODES = ("finetuned", "hybrid")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 SECOND_LOOK_TOKENS = 32  # the second look keeps only a short answer (grounding.SECOND_LOOK_MAX_WORDS)
 # An empty generation is asked once more; at temperature 0 with the same seed an engine repeats itself, so the retry
-# samples a little (measured on the bundled Gemma 270M: a follow-up that came back empty answered on a second try).
+# samples a little, with another seed.
 RETRY_TEMPERATURE = 0.3
 NO_ANSWER = (
     "the model returned an empty answer, twice (asked again once). Ask again, rephrase the question, "
