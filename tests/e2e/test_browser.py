@@ -153,7 +153,6 @@ def test_compare_two_modes_side_by_side_each_labelled(app_url: str, browser, out
     assert base.startswith("base") and rag.startswith("rag")
     assert "first token" in base and "tok/s" in rag and "no adapter" in base
     assert any(f"[{n}]" in rag for n in (1, 2, 3)) or "Not supported by the documents" in rag
-    message = page.locator("[data-testid='stChatMessage']").last
     page.screenshot(path=str(output_dir / "compare.png"), full_page=True)
     page.close()
 
@@ -182,3 +181,54 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     charts.first.wait_for()
     assert charts.count() == 2
     page.screenshot(path=str(output_dir / "evaluate.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def server_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on the openai engine, pointed at llama-cpp-python's OpenAI-compatible server (the bundled model)."""
+    from tests.helpers.openai_server import BASE_ALIAS, LlamaCppServer
+
+    root = tmp_path_factory.mktemp("e2e-openai")
+    with LlamaCppServer(root / "server") as server:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DOMAINCHAT_DATA_DIR": str(root / "data"),
+            "DOMAINCHAT_ENGINE": "openai",
+            "DOMAINCHAT_OPENAI_BASE_URL": server.url,
+            "DOMAINCHAT_OPENAI_MODEL": BASE_ALIAS,
+            "DOMAINCHAT_TOP_K": "3",
+        }
+        args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+        with streamlit_server([*args, "--browser.gatherUsageStats", "false"], ROOT, env, root / "streamlit.log", port):
+            yield f"http://127.0.0.1:{port}"
+
+
+def test_on_an_openai_compatible_server_a_rag_answer_is_cited_and_says_what_ran(
+    server_app_url: str, browser, output_dir: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server_app_url}/documents")
+    page.get_by_label("New collection").fill("manuals")
+    page.get_by_role("button", name="Create collection").click()
+    page.get_by_text("Collection: manuals").wait_for()
+    page.locator("input[type=file]").set_input_files(str(MANUAL))
+    page.get_by_role("button", name="Index 1 file").click()
+    page.get_by_text("indexed: 8 pages", exact=False).wait_for(timeout=180_000)
+
+    page.get_by_role("link", name="Chat", exact=True).click()
+    page.get_by_role("heading", name="Chat", exact=True).wait_for()
+    page.get_by_text("OpenAI-compatible server at", exact=False).first.wait_for()  # the engine's status
+    box = page.get_by_placeholder("Ask about your documents…")
+    box.fill("How often should the filters be checked and cleaned?")
+    box.press("Enter")
+    answer = page.locator("[data-testid='stChatMessage']").nth(1)
+    answer.get_by_text("Sources").first.wait_for(timeout=300_000)
+    text = answer.inner_text()
+    cited = any(f"[{n}]" in text for n in (1, 2, 3))
+    assert "once a week" in text.lower() and cited and "Not supported by the documents" not in text, text
+    # the label says the engine, the model the server ran and the prompt form it got
+    assert "engine openai" in text and "ran server model gemma-3-270m, completion prompts" in text, text
+    page.screenshot(path=str(output_dir / "chat-openai.png"), full_page=True)
+    page.close()
