@@ -401,7 +401,7 @@ class ChatService:
         question: Question,
         engine: str | Engine | None = None,
         modes: Sequence[str] | None = None,
-    ) -> TurnStream:
+    ) -> TurnStream[AnswerStream]:
         """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`), and saved.
 
         Use it as a context manager (the question is saved on entering, the answer on leaving) and iterate it or its

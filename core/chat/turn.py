@@ -16,17 +16,29 @@ session and saves it again later; the command line reports it).
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
 from core.chat.answers import Answer
 from core.chat.history import INTERRUPTED, ChatHistory, Conversation
 from core.errors import AppError
 
-if TYPE_CHECKING:  # the chat service builds turns: imported for the types only (no import cycle)
-    from core.chat.service import AnswerStream
+
+class AnswerStream(Protocol):
+    """What a turn needs of a streamed answer (the chat service's AnswerStream): the service builds turns, so the
+    turn names the shape instead of importing it back."""
+
+    answer: Answer
+    finished: bool
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def stopped(self, reason: str) -> Answer: ...
 
 
-class TurnStream:
+S = TypeVar("S", bound=AnswerStream)
+
+
+class TurnStream(Generic[S]):
     """A question and its answer (or one answer per mode, compared) as one step of a conversation."""
 
     def __init__(
@@ -34,7 +46,7 @@ class TurnStream:
         history: ChatHistory,
         conversation: Conversation,
         question: str,
-        start: Callable[[], list[AnswerStream]],
+        start: Callable[[], Sequence[S]],
         comparing: bool = False,
     ) -> None:
         self.history = history
@@ -42,11 +54,11 @@ class TurnStream:
         self.question = question
         self.comparing = comparing  # recorded as one comparison message, even when a mode failed
         self._start = start
-        self.streams: list[AnswerStream] = []
+        self.streams: Sequence[S] = []
         self.save_error: AppError | None = None  # the last save's failure (None: the conversation on disk is current)
         self.failed: AppError | None = None  # why the question got no answer (it was dropped from the conversation)
 
-    def __enter__(self) -> TurnStream:
+    def __enter__(self) -> TurnStream[S]:
         # Saved before the answer streams: a rerun, a closed tab or a kill mid-answer keeps the question.
         self.conversation.start_answer(self.question)
         self._save()
