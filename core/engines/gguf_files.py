@@ -226,7 +226,8 @@ def _validate(path: Path, base_gguf: Path, label: str, fix: str) -> dict[str, An
                 )
             if not np.isfinite(np.asarray(half.data, dtype=np.float32)).all():
                 raise VariantError(
-                    f"{label}: {half.name} contains NaN or infinite values (training diverged: lower the learning rate)."
+                    f"{label}: {half.name} contains NaN or infinite values (training diverged: lower the learning "
+                    "rate)."
                 )
         ranks.add(a[1])
     return {"tensors": len(halves), "rank": sorted(ranks), "alpha": float(alpha), "architecture": base_arch}
@@ -236,8 +237,14 @@ _SMOKE_CODE = r"""
 import json, sys
 from llama_cpp import Llama
 args = json.loads(sys.argv[1])
-llm = Llama(model_path=args["model"], lora_path=args["lora"] or None, n_ctx=512, n_threads=1, n_threads_batch=2, seed=0, verbose=False)
-outs = [llm.create_completion(p, max_tokens=args["max_tokens"], temperature=0.0, stop=args["stop"])["choices"][0]["text"] for p in args["prompts"]]
+llm = Llama(
+    model_path=args["model"], lora_path=args["lora"] or None, n_ctx=512, n_threads=1, n_threads_batch=2, seed=0,
+    verbose=False,
+)
+outs = [
+    llm.create_completion(p, max_tokens=args["max_tokens"], temperature=0.0, stop=args["stop"])["choices"][0]["text"]
+    for p in args["prompts"]
+]
 print(json.dumps(outs))
 """
 
@@ -266,13 +273,15 @@ def smoke_generate(
         )
     except subprocess.TimeoutExpired:
         raise VariantError(
-            f"llama.cpp did not answer within {timeout_s:.0f} s with {Path(model_gguf).name}: the machine may be overloaded; try again."
+            f"llama.cpp did not answer within {timeout_s:.0f} s with {Path(model_gguf).name}: the machine may be "
+            "overloaded; try again."
         ) from None
     if proc.returncode != 0:
         what = f"{Path(model_gguf).name}" + (f" with adapter {Path(lora).name}" if lora else "")
         tail = (proc.stderr or "").strip().splitlines()[-3:]
         raise VariantError(
-            f"llama.cpp could not run {what} (exit {proc.returncode}: {' | '.join(tail)}): the file is not usable; build the variant again."
+            f"llama.cpp could not run {what} (exit {proc.returncode}: {' | '.join(tail)}): the file is not usable; "
+            "build the variant again."
         )
     try:
         return list(json.loads(proc.stdout.strip().splitlines()[-1]))

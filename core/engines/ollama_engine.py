@@ -159,19 +159,22 @@ def _classify(
     # The client turns httpx.ConnectError into the builtin ConnectionError, but only outside streams.
     if isinstance(exc, (ConnectionError, httpx.ConnectError)):
         return EngineUnavailableError(
-            f"Ollama is not running at {host}: start it with `ollama serve` (or choose the embedded engine in the sidebar)."
+            f"Ollama is not running at {host}: start it with `ollama serve` (or choose the embedded engine in the "
+            "sidebar)."
         )
     if isinstance(exc, httpx.ConnectTimeout):
         within = f" within {connect_timeout_s:g} s" if connect_timeout_s else ""
         return EngineUnavailableError(
-            f"Ollama at {host} did not accept a connection{within}: check OLLAMA_HOST and that `ollama serve` runs there "
+            f"Ollama at {host} did not accept a connection{within}: check OLLAMA_HOST and that `ollama serve` runs "
+            "there "
             "(or choose the embedded engine in the sidebar)."
         )
     if isinstance(exc, httpx.TimeoutException):
         within = f" within {read_timeout_s:g} s" if read_timeout_s else " in time"
         now = f" (now {read_timeout_s:g})" if read_timeout_s else ""
         return EngineTimeoutError(
-            f"Ollama at {host} did not answer{within}{for_model}: raise DOMAINCHAT_OLLAMA_READ_TIMEOUT_S{now} or choose a smaller model. "
+            f"Ollama at {host} did not answer{within}{for_model}: raise DOMAINCHAT_OLLAMA_READ_TIMEOUT_S{now} or "
+            "choose a smaller model. "
             "The first request after a start also loads the model, so a retry can succeed."
         )
     if isinstance(exc, ollama.ResponseError):
@@ -194,7 +197,8 @@ def _classify(
         )
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.NetworkError)):
         return EngineUnavailableError(
-            f"The connection to Ollama at {host} broke ({exc.__class__.__name__}: {exc}): check that `ollama serve` still runs, then retry."
+            f"The connection to Ollama at {host} broke ({exc.__class__.__name__}: {exc}): check that `ollama serve` "
+            "still runs, then retry."
         )
     if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
         return EngineError(
@@ -202,7 +206,8 @@ def _classify(
             "check that OLLAMA_HOST points to an Ollama server, and update Ollama if it is old."
         )
     return EngineError(
-        f"Ollama at {host} failed{for_model} ({exc.__class__.__name__}: {exc}): retry, or check the log of `ollama serve`."
+        f"Ollama at {host} failed{for_model} ({exc.__class__.__name__}: {exc}): retry, or check the log of `ollama "
+        "serve`."
     )
 
 
@@ -508,7 +513,8 @@ class OllamaGeneration:
             self.stats.warnings.append(
                 f"The prompt (~{prompt_tokens} tokens) plus the answer budget ({req.max_tokens}) exceeds the "
                 f"{trained}-token context of '{self.model}': Ollama will cut the start of the prompt. "
-                "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE) or use a model with a longer context."
+                "Retrieve fewer or smaller chunks (DOMAINCHAT_TOP_K, DOMAINCHAT_CHUNK_SIZE) or use a model with a "
+                "longer context."
             )
             num_ctx = trained
         options: dict[str, Any] = {"temperature": req.temperature, "num_predict": req.max_tokens, "num_ctx": num_ctx}

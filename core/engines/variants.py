@@ -91,7 +91,8 @@ class VariantRegistry:
             ) from None
         if variant.name != name:
             raise VariantError(
-                f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and build it again."
+                f"The record of variant {name!r} names another variant ({variant.name!r}): delete the variant and "
+                "build it again."
             )
         return variant
 
@@ -110,7 +111,8 @@ class VariantRegistry:
         # variant.json is data on disk: an absolute path or '..' in it must not point the engine elsewhere.
         if not variant.adapter_file or path.parent != folder:
             raise VariantError(
-                f"Variant {variant.name!r} names the adapter file {variant.adapter_file!r}, which is not a file inside its folder: "
+                f"Variant {variant.name!r} names the adapter file {variant.adapter_file!r}, which is not a file "
+                "inside its folder: "
                 "delete the variant and register it again (Fine-tune page, or `python -m core finetune …`)."
             )
         return path

@@ -33,7 +33,6 @@ from core.errors import (
     VariantError,
 )
 from core.index.embeddings import OllamaEmbedder
-from tests.fakes.ollama_fixtures import ollama_server  # noqa: F401
 from tests.fakes.ollama_server import DEFAULT_REPLY, FakeOllamaServer, StreamError
 
 MESSAGES = (
