@@ -305,7 +305,8 @@ def test_prompt_longer_than_the_context_is_cut_in_the_middle(tmp_path: Path) -> 
     prompt = (
         "Context: "
         + filler
-        + "\nThe AquaFlow DW-450 filter should be cleaned every 2 weeks.\nQuestion: How often should the filter be cleaned?\nAnswer:"
+        + "\nThe AquaFlow DW-450 filter should be cleaned every 2 weeks.\n"
+        + "Question: How often should the filter be cleaned?\nAnswer:"
     )
     gen = engine.generate(ask(completion=prompt, max_tokens=24))
 
