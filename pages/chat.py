@@ -53,6 +53,11 @@ with st.sidebar:
         st.caption(f"Not using the OpenAI-compatible server: {escape_markdown(overview.server_probe.message)}")
     if overview.probe is not None and overview.fell_back:
         st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
+    if overview.bundled_small_model:
+        st.caption(
+            ":material/info: The bundled 270M base model shows how the modes differ, not how good answers can be: "
+            "it reads about half of the retrieved answers right. A stronger model on a server is used the same way."
+        )
 
     base_options = overview.base_models
     base_index = base_options.index(overview.default_model) if overview.default_model in base_options else 0
@@ -232,7 +237,8 @@ target = (
 )
 if comparing:
     st.caption(
-        f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side · engine **{overview.engine}**"
+        f"Asking {target} · comparing **{', '.join(compare_modes) or 'no mode'}** side by side"
+        f" · engine **{overview.engine}**"
     )
 else:
     st.caption(f"Asking {target} · mode **{mode}** ({MODES[mode]}) · engine **{overview.engine}**")
@@ -274,16 +280,6 @@ def show_searched(answer: AnswerRecord) -> None:
         st.caption(f":material/search: {verb}: “{escape_markdown(answer.standalone)}” ({how})")
 
 
-def ran_label(answer: AnswerRecord) -> str:
-    """What produced the answer; on a server, the model it served and the prompt form that model gets."""
-    if answer.engine != "openai" or not answer.ran or answer.ran == "nothing ran":
-        return answer.ran
-    # The recorded words name the model the server said it ran after "model " (they word it as Ollama's).
-    served = answer.ran.split("model ", 1)[-1] or answer.model
-    form = overview.prompt_forms.get(answer.model) or overview.prompt_forms.get(served)
-    return f"server model {served}" + (f", {form} prompts" if form else "")
-
-
 def show_label(answer: AnswerRecord, searched: bool = True) -> None:
     timings = answer.timings
     # The model name and error text come from the engine (an Ollama server can say anything): shown as text.
@@ -293,7 +289,7 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
         f"engine {escape_markdown(answer.engine)}",
     ]
     if answer.ran:
-        parts.append(f"ran {escape_markdown(ran_label(answer))}")
+        parts.append(f"ran {escape_markdown(answer.ran)}")
     if timings.first_token_ms is not None:
         parts.append(f"first token {timings.first_token_ms / 1000:.1f} s")
     if timings.total_ms is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AppError
-from ui.common import page_setup, show_error
+from ui.common import page_setup, show_error, show_model_limits
 
 STATE_ICONS = {
     "done": ":material/check_circle:",
@@ -22,6 +22,7 @@ st.markdown(
     "question time (RAG), by fine-tuning the model on them, or both.** You try each way on your own documents, on this "
     "machine, score them on the same questions, and get a recommendation."
 )
+show_model_limits(svc)
 
 try:
     progress = svc.journey.progress()

@@ -140,3 +140,22 @@ def engine_select(where: DeltaGenerator, key: str) -> str:
     choice: str = where.selectbox("Engine", ENGINE_CHOICES, key=key, help=ENGINE_HELP)
     st.session_state[ENGINE_KEY] = choice
     return choice
+
+
+BUNDLED_MODEL_LIMITS = (
+    "**You are on the bundled model**, Gemma 3 270M base, running on this machine. It shows the whole workflow and "
+    "the shape of each comparison (RAG follows a changed document; a variant repeats what it was trained on), but it "
+    "reads only about half of the retrieved answers right, so its scores say little about how good your chatbot "
+    "can be. For that, point the app at a stronger model: an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp "
+    "server, LM Studio) with `DOMAINCHAT_OPENAI_BASE_URL`, or Ollama; the app uses it the same way."
+)
+
+
+def show_model_limits(svc: Services, where: DeltaGenerator | None = None) -> None:
+    """Say what the bundled small model can and cannot show, when it is the engine in use."""
+    try:
+        small = svc.chat.overview(current_engine()).bundled_small_model
+    except AppError:
+        return  # the engine's own error is shown where it is used
+    if small:
+        (where or st).info(BUNDLED_MODEL_LIMITS, icon=":material/info:")

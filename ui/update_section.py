@@ -1,4 +1,4 @@
-"""The document-update test as a page section: run it on the sample pair or uploaded versions, show the latest result."""
+"""The document-update test as a page section: run it on the sample pair or uploaded versions; the latest result."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ UPLOAD = "My own document: two versions and the questions about what changed"
 def render_update_test(svc: Services) -> None:
     """Draw the update test: what it does, the inputs, the Run button, and the latest result."""
     st.caption(
-        "Replace a document by its new version and measure, on this machine, how long indexing the change takes against "
-        "re-training the variant, and how each mode answers questions about the changed facts before and after. "
+        "Replace a document by its new version and measure, on this machine, how long indexing the change takes "
+        "against re-training the variant, and how each mode answers questions about the changed facts before and "
+        "after. "
         "RAG follows the change as soon as it is indexed; a fine-tuned variant alone only after re-training."
     )
     source = st.radio("Versions", [SAMPLE, UPLOAD], key="ut_source")
@@ -44,10 +45,14 @@ def render_update_test(svc: Services) -> None:
         selection_mode="multi",
         default=list(MODES),
         key="ut_arms",
-        help="The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training cost is estimated.",
+        help=(
+            "The fine-tuned modes need a variant (Fine-tune page); without one they are skipped and the re-training "
+            "cost is estimated."
+        ),
     )
     probe = st.checkbox(
-        "With no variant and no training run yet, measure this machine's training speed (a few real steps, about a minute)",
+        "With no variant and no training run yet, measure this machine's training speed "
+        "(a few real steps, about a minute)",
         value=True,
         key="ut_probe",
         help="The re-training cost is then estimated from it; unchecked, it stays unknown.",

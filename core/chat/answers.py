@@ -32,6 +32,7 @@ class Answer:
     # what really ran (from the engine, after the fact): the served model and the LoRA adapter applied ("" = none)
     served_model: str = ""
     adapter: str = ""
+    prompt_form: str = ""  # on a server: "chat" or "completion" prompts
     # a follow-up question rewritten to stand alone (core/followup.py): what was searched and answered, and how
     standalone: str = ""
     rewritten_by: str = ""
@@ -44,6 +45,9 @@ class Answer:
         if self.engine == "embedded":
             base = self.served_model or self.model
             return f"{base} + LoRA adapter {self.adapter}" if self.adapter else f"{base}, no adapter"
+        if self.engine == "openai":
+            form = f", {self.prompt_form} prompts" if self.prompt_form else ""
+            return f"server model {self.served_model or self.model}{form}"
         return f"Ollama model {self.served_model or self.model}"
 
     def to_dict(self) -> dict[str, Any]:

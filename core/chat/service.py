@@ -229,6 +229,7 @@ class AnswerStream:
         if stats:
             self.answer.warnings.extend(w for w in stats.warnings if w not in self.answer.warnings)
             self.answer.served_model, self.answer.adapter = stats.served_model, stats.adapter
+            self.answer.prompt_form = stats.prompt_form
             if (
                 self.answer.mode in VARIANT_MODES
                 and self.answer.engine == "embedded"

@@ -78,6 +78,7 @@ class GenerationStats:
     # what really ran, as the engine saw it: the served model, and the LoRA adapter applied ("" = none)
     served_model: str = ""
     adapter: str = ""
+    prompt_form: str = ""  # on a server: "chat" or "completion", the endpoint the answer came from ("" elsewhere)
 
     def mark_token(self) -> None:
         """Record the arrival of a piece of the answer."""

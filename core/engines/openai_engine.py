@@ -557,6 +557,7 @@ class OpenAIGeneration:
             model = self.engine.resolve_model(self.request.model or self.engine.default_model)
             served = self.engine.served(model, patient=True)
             self.mode, self.mode_reason = self.engine.prompt_form(model)
+            self.stats.prompt_form = self.mode
             self.stats.context_tokens = served.max_model_len
             send = self._sender(model)
             with self.engine.slot():

@@ -45,6 +45,8 @@ class EngineOverview:
     server_probe: EngineStatus | None = None
     # openai engine: the prompt form ('chat' or 'completion') each listed model gets, for the "what ran" label
     prompt_forms: dict[str, str] = field(default_factory=dict)
+    # the embedded engine on the bundled Gemma 3 270M base (no DOMAINCHAT_GGUF): the pages say what it can show
+    bundled_small_model: bool = False
 
     @property
     def fell_back(self) -> bool:
@@ -212,4 +214,5 @@ class Engines:
             variant_choices=choices,
             server_probe=server,
             prompt_forms=forms,
+            bundled_small_model=engine.name == "embedded" and not self.settings.embedded_gguf,
         )

@@ -73,3 +73,22 @@ def test_a_skipped_step_is_the_next_one_with_its_own_number(
     at = open_app(data, monkeypatch)
     assert [s.value for s in at.subheader] == ["Step 3 of 5: Fine-tune"]
     assert any("(3 of 5 steps done.)" in c.value for c in at.caption)
+
+
+def test_on_the_bundled_model_the_start_page_says_what_it_can_and_cannot_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_app(tmp_path / "data", monkeypatch)
+    notes = [i.value for i in at.info if "bundled model" in i.value]
+    assert len(notes) == 1 and "about half" in notes[0] and "DOMAINCHAT_OPENAI_BASE_URL" in notes[0], notes
+
+
+def test_on_a_model_of_the_users_own_the_start_page_says_nothing_about_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.engines.bundled import bundled_gguf_path
+
+    monkeypatch.setenv("DOMAINCHAT_GGUF", str(bundled_gguf_path()))  # the same file, named by the user
+    at = open_app(tmp_path / "data", monkeypatch)
+    assert not at.exception, at.exception
+    assert not [i.value for i in at.info if "bundled model" in i.value]
