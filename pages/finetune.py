@@ -10,8 +10,7 @@ import streamlit as st
 from core.base.jobs import TERMINAL_STATES, JobStatus
 from core.chat.safety import escape_markdown
 from core.errors import AppError
-from core.finetune.jobs import TrainingStatus
-from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions
+from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions, TrainingStatus
 from core.library.samples import sample_qa_files
 from ui.common import current_collection, current_engine, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
