@@ -172,11 +172,18 @@ with tab_data:
             with guarded():
                 kept = ft.save_edits(chosen, edited)
                 st.success(f"Saved {kept} training pairs.")
+        fmt = c2.selectbox(
+            "Export format",
+            ["messages", "alpaca", "sharegpt"],
+            format_func=lambda f: {"messages": "chat messages (JSONL)", "alpaca": "Alpaca", "sharegpt": "ShareGPT"}[f],
+            help="What Axolotl, LLaMA-Factory, Unsloth and TRL read; `python -m core finetune export --format` "
+            "also writes a README naming the base model and chat template.",
+        )
         c2.download_button(
-            "Download JSONL (chat messages)",
-            ft.messages_jsonl(chosen),
-            file_name=f"{chosen}.jsonl",
-            mime="application/jsonl",
+            f"Download {'JSONL (chat messages)' if fmt == 'messages' else fmt + ' JSON'}",
+            ft.export_text(chosen, fmt),
+            file_name=f"{chosen}.{'jsonl' if fmt == 'messages' else fmt + '.json'}",
+            mime="application/jsonl" if fmt == "messages" else "application/json",
         )
         stats = next(d for d in saved if d.name == chosen).stats
         c3.caption(

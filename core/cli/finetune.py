@@ -12,7 +12,7 @@ from core.base.jobs import JobStatus
 from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
 from core.errors import FineTuneError
-from core.finetune.dataset import DatasetOptions
+from core.finetune.dataset import EXPORT_FORMATS, DatasetOptions
 from core.finetune.jobs import REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
 from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.register import register_served
@@ -101,11 +101,22 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for it to stop")
     p.set_defaults(func=cmd_cancel)
 
-    p = fsub.add_parser("export", help="export a training set as chat-messages JSONL, or a job's adapter GGUF")
+    p = fsub.add_parser(
+        "export", help="export a training set for GPU training tools (messages, alpaca, sharegpt), or a job's adapter"
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--dataset", help="training set name")
     what.add_argument("--job", help="job id whose adapter.gguf to copy")
-    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument(
+        "--out", required=True, help="file to write; with --format, the folder for the data, README.md, metadata.json"
+    )
+    p.add_argument("--format", choices=EXPORT_FORMATS, help="the format a GPU training tool reads")
+    p.add_argument("--base-model", default="", help="base model to name in the README (default: the Ollama model)")
+    p.add_argument("--chat-template", default="", help="chat template to name (default: the base model's own)")
+    p.add_argument(
+        "--read-passages", action="store_true", help="export the prompt form hybrid mode sends, with passages"
+    )
+    p.add_argument("--collection", default="", help="collection the passages come from (with --read-passages)")
     p.set_defaults(func=cmd_export)
 
     p = fsub.add_parser(
@@ -238,9 +249,22 @@ def cmd_cancel(svc: Services, ns: argparse.Namespace) -> int:
 
 
 def cmd_export(svc: Services, ns: argparse.Namespace) -> int:
-    """Export a training set (messages JSONL) or a job's adapter GGUF."""
+    """Export a training set (messages JSONL, or a GPU tool's format with a README) or a job's adapter GGUF."""
     out = Path(ns.out)
+    if ns.dataset and ns.format:
+        export = svc.finetune.export_for_training(
+            ns.dataset,
+            out,
+            ns.format,
+            base_model=ns.base_model,
+            chat_template=ns.chat_template,
+            read_passages=ns.read_passages,
+            collection=ns.collection,
+        )
+        print_json(export.to_dict())
+        return 0
     if ns.dataset:
+        # without --format, --out stays the single chat-messages file it always was
         pairs = svc.finetune.export_training_set(ns.dataset, out)
         print_json({"exported": str(out), "pairs": pairs, "format": "chat-messages JSONL"})
         return 0

@@ -1,4 +1,4 @@
-"""Training sets: their types and their files (save, load, list, review, export).
+"""Training sets: their types and their files (save, load, list, review, export for GPU training tools).
 
 A training set lives in `<data_dir>/finetune/datasets/<name>/`: the training pairs (our own record,
 and chat-messages JSONL for other tools), the two evaluation halves and a manifest. How pairs are
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from core.base.files import write_json_atomic, write_jsonl_atomic
+from core.base.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from core.base.names import validate_name
 from core.base.questions import EvalQuestion, read_questions
 from core.chat.prompts import clean_answer, clean_question
@@ -241,3 +241,121 @@ def replace_training_pairs(data_dir: Path, name: str, rows: Iterable[Mapping[str
 def messages_jsonl(pairs: Iterable[QAPair]) -> str:
     """The pairs as chat-messages JSONL text, the format other fine-tuning tools read."""
     return "".join(json.dumps(p.messages_record(), ensure_ascii=False) + "\n" for p in pairs)
+
+
+# ------------------------------------------------------------ exports for GPU training tools
+
+EXPORT_FORMATS = ("messages", "alpaca", "sharegpt")
+EXPORT_FILES = {"messages": "train.jsonl", "alpaca": "train.json", "sharegpt": "train.json"}
+EXPORT_README = "README.md"
+EXPORT_METADATA = "metadata.json"
+# ShareGPT names the speakers differently (LLaMA-Factory's and Axolotl's default role tags).
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+Conversation = list[dict[str, str]]
+
+
+def pair_conversation(pair: QAPair) -> Conversation:
+    """A training pair as one user turn and one assistant turn."""
+    return list(pair.messages_record()["messages"])
+
+
+def alpaca_record(conversation: Conversation) -> dict[str, str]:
+    """A single-turn conversation as an Alpaca record: instruction (the user turn), input, output, system."""
+    system = "\n\n".join(m["content"] for m in conversation if m["role"] == "system")
+    user = [m["content"] for m in conversation if m["role"] == "user"]
+    answer = [m["content"] for m in conversation if m["role"] == "assistant"]
+    if len(user) != 1 or len(answer) != 1:
+        raise FineTuneError("Alpaca holds one instruction and one output: this conversation has several turns.")
+    record = {"instruction": user[0], "input": "", "output": answer[0]}
+    # only a read-passages example has a system turn; a plain pair keeps the three documented fields
+    return {**record, "system": system} if system else record
+
+
+def sharegpt_record(conversation: Conversation) -> dict[str, list[dict[str, str]]]:
+    """A conversation as a ShareGPT record: `conversations` of {from: system|human|gpt, value}."""
+    return {"conversations": [{"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in conversation]}
+
+
+def export_conversations(
+    conversations: Iterable[Conversation], out_dir: Path, fmt: str, *, base_model: str, chat_template: str, source: str
+) -> Path:
+    """Write conversations in `fmt` (messages JSONL, Alpaca or ShareGPT JSON) with a README and metadata beside them.
+
+    Returns the data file. The README names the base model and chat template so whoever trains on a GPU box
+    uses the same ones the variant will be served with.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise FineTuneError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")
+    rows = list(conversations)
+    if not rows:
+        raise FineTuneError(f"{source} holds no training example to export.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = out_dir / EXPORT_FILES[fmt]
+    if fmt == "messages":
+        write_jsonl_atomic(data, ({"messages": c} for c in rows))
+    elif fmt == "alpaca":
+        # Alpaca and ShareGPT are read as one JSON array (LLaMA-Factory's dataset_info, Axolotl's `type: alpaca`)
+        write_json_atomic(data, [alpaca_record(c) for c in rows])
+    else:
+        write_json_atomic(data, [sharegpt_record(c) for c in rows])
+    meta = {
+        "format": fmt,
+        "file": data.name,
+        "examples": len(rows),
+        "source": source,
+        "base_model": base_model,
+        "chat_template": chat_template,
+        "created": time.time(),
+    }
+    write_json_atomic(out_dir / EXPORT_METADATA, meta)
+    write_text_atomic(out_dir / EXPORT_README, export_readme(meta))
+    return data
+
+
+_TOOL_HINTS = {
+    "messages": (
+        "- Axolotl: `datasets: [{path: train.jsonl, type: chat_template, field_messages: messages}]`\n"
+        "- TRL `SFTTrainer`: `load_dataset('json', data_files='train.jsonl')` (the `messages` column is its "
+        "conversational format)\n"
+        "- Unsloth: the same `messages` column with `get_chat_template(tokenizer, ...)`\n"
+    ),
+    "alpaca": (
+        "- LLaMA-Factory: `dataset_info.json` entry `{file_name: train.json}` (alpaca is its default format)\n"
+        "- Axolotl: `datasets: [{path: train.json, type: alpaca}]`\n"
+    ),
+    "sharegpt": (
+        "- LLaMA-Factory: `dataset_info.json` entry `{file_name: train.json, formatting: sharegpt}`\n"
+        "- Axolotl: `datasets: [{path: train.json, type: chat_template, field_messages: conversations, "
+        "message_property_mappings: {role: from, content: value}}]`\n"
+    ),
+}
+
+
+def export_readme(meta: Mapping[str, Any]) -> str:
+    """The README written beside an export: the file, the base model, the chat template, how tools read it."""
+    template = meta["chat_template"] or "the base model's own (its tokenizer_config.json)"
+    return (
+        f"# Training set `{meta['source']}` ({meta['format']})\n\n"
+        f"- file: `{meta['file']}`, {meta['examples']} examples\n"
+        f"- base model: `{meta['base_model']}` (train the adapter on this model, or the variant will not load on it)\n"
+        f"- chat template: {template}\n\n"
+        "## Reading it\n\n"
+        f"{_TOOL_HINTS[meta['format']]}\n"
+        "Bring the result back as a PEFT adapter folder or merged model served by vLLM/SGLang "
+        "(`python -m core finetune register --engine openai --served-model NAME`), a llama.cpp LoRA GGUF, "
+        "or an Ollama model (see docs/guide/finetune.md).\n"
+    )
+
+
+def conversations_text(conversations: Iterable[Conversation], fmt: str) -> str:
+    """The text of the export's data file in `fmt` (what the Fine-tune page offers to download)."""
+    rows = list(conversations)
+    if fmt == "messages":
+        return "".join(json.dumps({"messages": c}, ensure_ascii=False) + "\n" for c in rows)
+    if fmt == "alpaca":
+        return json.dumps([alpaca_record(c) for c in rows], indent=2, ensure_ascii=False)
+    if fmt == "sharegpt":
+        return json.dumps([sharegpt_record(c) for c in rows], indent=2, ensure_ascii=False)
+    raise FineTuneError(f"Unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}.")

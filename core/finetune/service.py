@@ -1,7 +1,7 @@
 """The fine-tune service (`svc.finetune`): what the Fine-tune page and `python -m core finetune` both call.
 
 - training sets: generate from a collection (a background job), import a Q&A file (or the samples),
-  list, review and edit, export;
+  list, review and edit, export (messages JSONL, Alpaca, ShareGPT for GPU training tools);
 - training: start a LoRA job with every default and the base-model resolution inside, typed status,
   cancel, export the adapter;
 - variants: list, register (from a job, an adapter file, or an existing Ollama model), delete, over
@@ -31,7 +31,13 @@ from core.finetune import jobs as training_jobs
 from core.finetune.dataset import DatasetOptions  # the service's input type: pages import it from here
 from core.finetune.generation_job import GENERATION, generation_config
 from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
-from core.finetune.passages import DISTRACTOR_FRACTION, PassageCounts, build_passage_examples, save_passage_examples
+from core.finetune.passages import (
+    DISTRACTOR_FRACTION,
+    PassageCounts,
+    PassageExample,
+    build_passage_examples,
+    save_passage_examples,
+)
 from core.finetune.qa_import import read_qa_file, split_imported
 from core.finetune.register import (
     ADAPTER_FILE,
@@ -71,6 +77,22 @@ class TrainingSetInfo:
             "stats": asdict(self.stats),
             "path": str(self.path),
         }
+
+
+@dataclass(frozen=True)
+class TrainingExport:
+    """A training set written for a GPU training tool: the data file, its format and what it was made for."""
+
+    path: Path
+    format: str
+    examples: int
+    base_model: str
+    chat_template: str
+    readme: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export as JSON."""
+        return {**asdict(self), "path": str(self.path), "readme": str(self.readme)}
 
 
 @dataclass(frozen=True)
@@ -136,11 +158,46 @@ class FineTuneService:
         """A training set as chat-messages JSONL text (what other fine-tuning tools read)."""
         return ds.messages_jsonl(self.training_pairs(name))
 
+    def export_text(self, name: str, fmt: str) -> str:
+        """A training set as the data file of a GPU tool's format: messages JSONL, Alpaca or ShareGPT JSON."""
+        return ds.conversations_text([ds.pair_conversation(p) for p in self.training_pairs(name)], fmt)
+
     def export_training_set(self, name: str, out: Path) -> int:
         """Write a training set as chat-messages JSONL; returns the number of pairs."""
         pairs = self.training_pairs(name)
         ds.export_messages(pairs, out)
         return len(pairs)
+
+    def export_for_training(
+        self,
+        name: str,
+        out_dir: Path,
+        fmt: str = "messages",
+        *,
+        base_model: str = "",
+        chat_template: str = "",
+        read_passages: bool = False,
+        collection: str = "",
+    ) -> TrainingExport:
+        """Write a training set in a GPU tool's format (messages JSONL, Alpaca, ShareGPT) with a README beside it.
+
+        `read_passages`: export the prompt form `hybrid` mode sends (each pair with the passages the chat
+        retrieves from `collection`, plus distractors) instead of the bare pairs. `base_model` defaults to the
+        Ollama base model's name; an empty `chat_template` means the base model's own.
+        """
+        pairs = self.training_pairs(name)
+        if read_passages:
+            examples, _ = self._passage_examples(pairs, collection, seed=0)
+            conversations = [[*e.messages, {"role": "assistant", "content": e.answer}] for e in examples]
+            source = f"{name} (read passages from '{collection}')"
+        else:
+            conversations = [ds.pair_conversation(p) for p in pairs]
+            source = name
+        base = base_model or self.settings.ollama_model
+        path = ds.export_conversations(
+            conversations, Path(out_dir), fmt, base_model=base, chat_template=chat_template, source=source
+        )
+        return TrainingExport(path, fmt, len(conversations), base, chat_template, path.parent / ds.EXPORT_README)
 
     def export_pairs(self, pairs: Iterable[tuple[str, str]], out: Path) -> Path:
         """Write (question, answer) pairs as a chat-messages JSONL file a training job can take; returns its path."""
@@ -368,6 +425,15 @@ class FineTuneService:
         self, config: TrainConfig, collection: str, distractor_fraction: float = DISTRACTOR_FRACTION
     ) -> tuple[Path, PassageCounts]:
         """Build and save a job's read-passages examples with the chat's retriever and settings (k, method)."""
+        pairs = ds.load_training_pairs(Path(config.dataset))
+        examples, counts = self._passage_examples(pairs, collection, distractor_fraction, config.seed)
+        path = self.data_dir / "finetune" / "read_passages" / f"{config.job_id}.jsonl"
+        return save_passage_examples(examples, path), counts
+
+    def _passage_examples(
+        self, pairs: list[ds.QAPair], collection: str, distractor_fraction: float = DISTRACTOR_FRACTION, seed: int = 0
+    ) -> tuple[list[PassageExample], PassageCounts]:
+        # shared by training and export, so an exported read-passages set is exactly what a job here trains on
         if not collection:
             raise FineTuneError(
                 "Reading passages needs the collection the training pairs are about: pick it (the sidebar's "
@@ -377,7 +443,6 @@ class FineTuneService:
             raise FineTuneError(
                 "This fine-tune service has no retriever: build it with build_services so it can read passages."
             )
-        pairs = ds.load_training_pairs(Path(config.dataset))
         examples, counts = build_passage_examples(
             pairs,
             self.retriever,
@@ -385,15 +450,14 @@ class FineTuneService:
             top_k=self.settings.top_k,
             method=self.settings.retrieval,
             distractor_fraction=distractor_fraction,
-            seed=config.seed,
+            seed=seed,
         )
         if not counts.passages:
             raise FineTuneError(
                 f"The passages retrieved from '{collection}' hold none of the {counts.pairs} training answers: pick "
                 "the collection whose documents the pairs are about, or train without 'read passages'."
             )
-        path = self.data_dir / "finetune" / "read_passages" / f"{config.job_id}.jsonl"
-        return save_passage_examples(examples, path), counts
+        return examples, counts
 
     def export_adapter(self, job_id: str, out: Path) -> int:
         """Copy a finished job's llama.cpp LoRA GGUF to `out`; returns its size in bytes."""
