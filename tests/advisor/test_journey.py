@@ -36,7 +36,7 @@ def test_indexed_documents_and_an_answer_move_the_next_step_to_fine_tune(service
     services.history.save(chat)
     progress = services.journey.progress()
     assert [s.state for s in progress.steps] == ["done", "done", "next", "todo", "todo"]
-    assert progress.steps[0].detail.endswith("passages indexed in 1 collection")
+    assert progress.steps[0].detail == "1 passage indexed in 1 collection"  # one short file: one chunk
     assert progress.steps[1].detail == "1 answer so far"
     assert progress.next is not None and progress.next.name == "Fine-tune"
 
