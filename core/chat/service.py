@@ -13,8 +13,12 @@ comparison) streamed, then recorded and saved; the Chat page and `python -m core
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal, Sequence
 
@@ -28,6 +32,7 @@ from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL
 from core.chat.turn import TurnStream
 from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest
+from core.engines.openai_engine import OpenAIEngine
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.index.retrieval import Method, Searcher
@@ -241,6 +246,78 @@ class AnswerStream:
                 )
 
 
+def compare_concurrency(engine: Engine) -> int:
+    """How many modes `compare` generates at once on `engine`: the server's slots on openai, else one at a time."""
+    if isinstance(engine, OpenAIEngine):
+        return engine.settings.openai_max_concurrency
+    return 1  # the embedded engine runs one model in this process; Ollama as before
+
+
+_DONE = object()
+# how long a reader that stops waits for the worker to leave the answer alone
+STOP_WAIT_S = 2.0
+
+
+class AheadStream(AnswerStream):
+    """An AnswerStream generated on a worker thread while the reader still reads the modes before it.
+
+    The reader sees the same pieces in the same order as reading the stream itself, and the same `answer` once
+    it has read to the end; a reader that stops half-way keeps what it saw, as with the stream itself.
+    """
+
+    def __init__(self, inner: AnswerStream, pool: ThreadPoolExecutor) -> None:
+        # not the parent's __init__: this stream generates nothing itself, it hands on the inner stream's pieces
+        self.inner = inner
+        self.answer = inner.answer  # the same object: complete once the worker has finished it
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._seen: list[str] = []
+        self._stop = threading.Event()
+        self.finished = False  # read to its end by the reader (the worker may have ended earlier)
+        self._future = pool.submit(self._generate)
+
+    def _generate(self) -> None:
+        pieces = iter(self.inner)
+        try:
+            for piece in pieces:
+                if self._stop.is_set():
+                    break  # the reader has gone: stop asking the server for more
+                self._queue.put(piece)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, who raises it where reading would have
+            self._queue.put(exc)
+            return
+        finally:
+            pieces.close()  # type: ignore[attr-defined]
+        self._queue.put(_DONE)
+
+    def __iter__(self) -> Iterator[str]:
+        while not self.finished:
+            item = self._queue.get()
+            if item is _DONE:
+                self.finished = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                self._seen.append(item)
+                yield item
+
+    def stopped(self, reason: str) -> Answer:
+        """The answer as far as its reader saw it when it stopped: marked incomplete."""
+        if self.finished:
+            return self.answer
+        self._stop.set()
+        if not self._future.cancel():
+            # wait for the worker to leave the answer alone (it stops at its next piece), within reason
+            try:
+                self._future.result(timeout=STOP_WAIT_S)
+            except FutureTimeout:
+                # still waiting for the server: report what the reader saw on a copy the worker cannot change
+                return replace(self.answer, text="".join(self._seen).strip(), incomplete=True, error=reason)
+        self.answer.text = "".join(self._seen).strip()
+        self.answer.incomplete = True
+        self.answer.error = self.answer.error or reason
+        return self.answer
+
+
 @dataclass
 class Comparison:
     """One question answered by several modes; iterate each stream (e.g. one per column), then read the answers."""
@@ -394,6 +471,12 @@ class ChatService:
                 stream = AnswerStream(failed, None, time.perf_counter())
             _record_rewrite(stream.answer, question.text, rewrite)
             streams.append(stream)
+        workers = min(compare_concurrency(resolved), len(streams))
+        if workers > 1:
+            # Retrieval is done above for every mode, so only generations overlap: at most `workers` at once.
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compare")
+            streams = [AheadStream(stream, pool) for stream in streams]
+            pool.shutdown(wait=False)  # the submitted generations still run; the threads end with the last
         return Comparison(question.text, resolved.name, streams)
 
     def turn(
