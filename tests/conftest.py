@@ -61,3 +61,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def release_app_services() -> Iterator[None]:
+    """After a test that ran the app in-process (AppTest), close and drop the services bundles it cached.
+
+    Streamlit's resource cache is process-wide: left alone, every AppTest's bundle (models, index, parser
+    process) stays for the rest of the run, and the suite's memory grows past what a CI machine has.
+    """
+    yield
+    import sys
+
+    if "ui.common" in sys.modules:  # only once some test has run the app
+        import streamlit as st
+
+        st.cache_resource.clear()

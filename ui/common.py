@@ -60,7 +60,13 @@ def _route_through_navigation() -> None:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Opening the document index…")
+def _release_services(svc: Services) -> None:
+    # A bundle dropped from the cache (cleared, or the tests' clean-up between apps) gives back its index lock and
+    # parser process at once instead of whenever the garbage collector gets to it.
+    svc.close()
+
+
+@st.cache_resource(show_spinner="Opening the document index…", on_release=_release_services)
 def _cached_services(_settings: Settings, key: str) -> Services:
     # `key` (the settings' repr) is what the cache hashes; one bundle per configuration per process.
     svc = build_services(_settings, check_store=True)
