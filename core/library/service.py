@@ -288,16 +288,7 @@ class DocumentLibrary:
                 code="missing",
             )
         report(Progress(record.name, "done", detail="indexed"))
-        return IngestResult(
-            record.name,
-            "indexed",
-            record.doc_id,
-            record.kind,
-            done.pages,
-            done.chunks,
-            record.size,
-            ocr_pages=done.ocr_pages,
-        )
+        return indexed_result(record, done)
 
     def index_from_original(
         self, record: DocumentRecord, chunk_size: int, chunk_overlap: int, progress: ProgressFn | None = None
@@ -395,18 +386,7 @@ class DocumentLibrary:
                         )
                     )
                     continue
-                results.append(
-                    IngestResult(
-                        record.name,
-                        "indexed",
-                        record.doc_id,
-                        record.kind,
-                        done.pages,
-                        done.chunks,
-                        record.size,
-                        ocr_pages=done.ocr_pages,
-                    )
-                )
+                results.append(indexed_result(record, done))
                 report(Progress(record.name, "done", detail="indexed"))
             health.damaged.pop(name, None)
         if not health.damaged:
@@ -582,3 +562,17 @@ class DocumentLibrary:
     ) -> int:
         # Kept for tests/library/test_recovery.py, which stores half a re-index by hand to stand for a kill.
         return self.indexer.index(collection, doc_id, name, pages, size, overlap, report, gen=gen)
+
+
+def indexed_result(record: DocumentRecord, done: DocumentRecord) -> IngestResult:
+    """The outcome of indexing `record` again from its kept original, as `done` now holds it."""
+    return IngestResult(
+        record.name,
+        "indexed",
+        record.doc_id,
+        record.kind,
+        done.pages,
+        done.chunks,
+        record.size,
+        ocr_pages=done.ocr_pages,
+    )
