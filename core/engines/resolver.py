@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.config import ENGINE_CHOICES, Settings
 from core.engines.base import Engine, EngineName, EngineStatus
@@ -22,7 +24,7 @@ from core.engines.openai_engine import OpenAIEngine
 from core.engines.variants import Variant, VariantRegistry
 from core.errors import ConfigError
 
-__all__ = ["EngineName", "EngineOverview", "Engines", "PROBE_TTL_S"]
+__all__ = ["EngineName", "EngineOverview", "Engines", "PROBE_TTL_S", "shown_address"]
 PROBE_TTL_S = 5.0  # an Ollama that starts or stops is noticed within this many seconds
 
 
@@ -47,6 +49,10 @@ class EngineOverview:
     prompt_forms: dict[str, str] = field(default_factory=dict)
     # the embedded engine on the bundled Gemma 3 270M base (no DOMAINCHAT_GGUF): the pages say what it can show
     bundled_small_model: bool = False
+    # where the engine runs, in words a user recognises (a server's address without any credentials in it)
+    where: str = ""
+    # why this engine answers: named in the settings or an Engine box, or what `auto` found
+    why: str = ""
 
     @property
     def fell_back(self) -> bool:
@@ -215,4 +221,40 @@ class Engines:
             server_probe=server,
             prompt_forms=forms,
             bundled_small_model=engine.name == "embedded" and not self.settings.embedded_gguf,
+            where=self.where(engine.name),
+            why=self.why(requested, engine.name),
         )
+
+    def where(self, engine: EngineName) -> str:
+        """Where `engine` runs, for people: the bundled model or the GGUF file, or the server's address."""
+        if engine == "embedded":
+            gguf = self.settings.embedded_gguf
+            return f"GGUF file {Path(gguf).name}, in this process" if gguf else "bundled Gemma 3 270M, in this process"
+        return shown_address(self.openai.base_url if engine == "openai" else self.ollama.host)
+
+    def why(self, requested: str | None, engine: EngineName) -> str:
+        """Why `requested` (default DOMAINCHAT_ENGINE) gives `engine`, in one clause a user can act on."""
+        choice = (requested or self.settings.engine).strip().lower()
+        if choice != "auto":
+            if choice == self.settings.engine:
+                return f"chosen in the settings (DOMAINCHAT_ENGINE={choice})"
+            return "chosen in the Engine box"
+        if engine == "openai":
+            return "auto: DOMAINCHAT_OPENAI_BASE_URL is set and that server answers"
+        ollama = shown_address(self.ollama.host)
+        server_down = "the OpenAI-compatible server set in DOMAINCHAT_OPENAI_BASE_URL does not answer"
+        if engine == "ollama":
+            return f"auto: Ollama answers at {ollama}" + (f"; {server_down}" if self.server_configured else "")
+        tried = (
+            server_down if self.server_configured else "no OpenAI-compatible server is set (DOMAINCHAT_OPENAI_BASE_URL)"
+        )
+        return f"auto: {tried}, and no Ollama answers at {ollama}"
+
+
+def shown_address(url: str) -> str:
+    """A server's address as the pages show it: scheme, host, port and path, never a user name or password."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return url.split("@")[-1]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
