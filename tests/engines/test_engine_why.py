@@ -24,7 +24,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     """Nothing configured: no server URL, and an Ollama address where nothing listens (unless overridden)."""
     values: dict[str, object] = {"ollama_host": f"http://127.0.0.1:{free_port()}", **overrides}
-    return Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", **values)  # type: ignore[arg-type]
+    return Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "data", **values)
 
 
 def test_auto_with_nothing_configured_is_embedded_because_no_server_is_set_and_ollama_does_not_answer(
