@@ -31,8 +31,7 @@ from core.chat.history import ChatHistory, Conversation
 from core.chat.prompts import COMPLETION_STOPS, NOT_FOUND, READ_REFUSAL, REFUSAL_OPENINGS, plain_prompt, rag_prompt
 from core.chat.turn import TurnStream
 from core.config import Settings
-from core.engines.base import Engine, Generation, GenerationRequest
-from core.engines.openai_engine import OpenAIEngine
+from core.engines.base import Engine, Generation, GenerationRequest, concurrency
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
 from core.index.retrieval import Method, Searcher
@@ -248,9 +247,7 @@ class AnswerStream:
 
 def compare_concurrency(engine: Engine) -> int:
     """How many modes `compare` generates at once on `engine`: the server's slots on openai, else one at a time."""
-    if isinstance(engine, OpenAIEngine):
-        return engine.settings.openai_max_concurrency
-    return 1  # the embedded engine runs one model in this process; Ollama as before
+    return concurrency(engine)
 
 
 _DONE = object()

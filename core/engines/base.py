@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol
+from typing import Iterator, Literal, Protocol, runtime_checkable
 
 ModelKind = Literal["base", "variant"]
 # Every LLM backend by name; the config's ENGINE_CHOICES are these plus "auto".
@@ -132,3 +132,20 @@ class Engine(Protocol):
     def generate(self, request: GenerationRequest) -> Generation:
         """Start a generation; errors are `core.errors.EngineError` subclasses."""
         ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """An engine whose server batches requests, and so answers several at once about as fast as one."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many requests to send the server at once."""
+        ...
+
+
+def concurrency(engine: Engine) -> int:
+    """How many requests long work (evaluation, compare, the update test, training sets) sends `engine` at once."""
+    if isinstance(engine, Batching):
+        return max(1, engine.max_concurrency)
+    return 1  # the embedded engine runs one model in this process; Ollama is asked one request at a time

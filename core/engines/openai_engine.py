@@ -345,6 +345,11 @@ class OpenAIEngine:
 
     # -- retries and concurrency --
 
+    @property
+    def max_concurrency(self) -> int:
+        """How many requests long work sends at once: the server batches them (DOMAINCHAT_OPENAI_MAX_CONCURRENCY)."""
+        return self.settings.openai_max_concurrency
+
     def with_retries(self, send: Callable[[], T], model: str | None, *, max_tokens: int | None = None) -> T:
         """`send()`, and again after a busy answer (429/502/503) up to DOMAINCHAT_OPENAI_RETRIES times."""
         attempts = Attempts()

@@ -10,16 +10,15 @@ The embedded engine (one model in this process) and Ollama answer one at a time,
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeGuard, get_args
 
+from core.base.ahead import results_in_order
 from core.base.files import write_json_atomic
 from core.base.questions import EvalQuestion
 from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, ChatService, Mode, Question
-from core.engines.base import Engine, GenerationRequest, Prompt
-from core.engines.openai_engine import OpenAIEngine
+from core.engines.base import Engine, GenerationRequest, Prompt, concurrency
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
@@ -89,12 +88,10 @@ def run_evaluation(
             max_tokens=config.max_tokens,
         )
 
-    workers = concurrency(engine)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval") if workers > 1 else None
-    # (question, arm) in the sequential order; with a pool, up to `workers` of them are asked ahead of the one awaited
-    order = [(qi, arm) for qi in range(len(questions)) for arm in modes]
-    ahead: deque[Future[dict[str, Any]]] = deque()
-    sent = 0
+    # every (question, arm) in the sequential order; on a batching server some are asked ahead of the one awaited
+    answers_in_order = results_in_order(
+        (partial(_answer, chat, engine, ask(q, arm)) for q in questions for arm in modes), concurrency(engine), "eval"
+    )
     try:
         for qi, q in enumerate(questions):
             answers: list[dict[str, Any]] = []
@@ -103,14 +100,7 @@ def run_evaluation(
                     raise _Cancelled
                 if progress:
                     progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
-                if pool is None:
-                    answers.append(_answer(chat, engine, ask(q, arm)))
-                    continue
-                while sent < len(order) and len(ahead) < workers:
-                    next_qi, next_arm = order[sent]
-                    ahead.append(pool.submit(_answer, chat, engine, ask(questions[next_qi], next_arm)))
-                    sent += 1
-                answers.append(ahead.popleft().result())
+                answers.append(next(answers_in_order))
             rows = [score_answer(q, a, config.top_k) for a in answers]
             _similarity(embedder, q, rows)
             if judge is not None and config.judge_model and not q.unanswerable:
@@ -128,11 +118,8 @@ def run_evaluation(
         # Every later answer would fail the same way: stop, keep what is done, say what to fix.
         final = {"state": "failed", "message": f"{exc} ({done} of {total} answers were scored and are kept.)"}
     finally:
-        if pool is not None:
-            # answers asked ahead of a cancel or a failure are not waited for beyond the ones already running
-            for future in ahead:
-                future.cancel()
-            pool.shutdown(wait=True)
+        # answers asked ahead of a cancel or a failure are not waited for beyond the ones already running
+        answers_in_order.close()
     summary = summarise(read_rows(folder), config.arms)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
@@ -142,13 +129,6 @@ def run_evaluation(
 
 class _Cancelled(Exception):
     pass
-
-
-def concurrency(engine: Engine) -> int:
-    """How many answers the runner asks at once on `engine`: the server's slots on openai, else one."""
-    if isinstance(engine, OpenAIEngine):
-        return engine.settings.openai_max_concurrency
-    return 1  # the embedded engine runs one model in this process; Ollama as before
 
 
 def _is_mode(arm: str) -> TypeGuard[Mode]:
