@@ -18,11 +18,13 @@ from core.chat.turn import TurnStream
 from core.config import RETRIEVAL_METHODS
 from core.errors import AppError
 from core.index.retrieval import Method
-from ui.common import current_collection, engine_select, guarded, page_setup, show_error
+from ui.common import MODE_GLOSS, current_collection, engine_select, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog
 from ui.page_view import source_page_toggle
 
 RECENT_MESSAGES = 40  # messages drawn at first; "Show earlier messages" adds as many again
+# The retrieval methods in plain words (the values stay `dense` / `fused`: DOMAINCHAT_RETRIEVAL and the CLI use them).
+RETRIEVAL_WORDS = {"dense": "meaning only", "fused": "keywords + meaning"}
 
 svc = page_setup()
 settings = svc.settings
@@ -51,8 +53,6 @@ with st.sidebar:
         st.warning(escape_markdown(status.message))
     if overview.server_probe is not None and not overview.server_probe.ok:
         st.caption(f"Not using the OpenAI-compatible server: {escape_markdown(overview.server_probe.message)}")
-    if overview.probe is not None and overview.fell_back:
-        st.caption(f"Using the embedded engine: {escape_markdown(overview.probe.message)}")
     if overview.bundled_small_model:
         st.caption(
             ":material/info: The bundled 270M base model shows how the modes differ, not how good answers can be: "
@@ -82,9 +82,13 @@ with st.sidebar:
     )
     if not overview.variants:
         st.caption("No fine-tuned variant registered yet: build one on the **Fine-tune** page.")
-    mode = st.radio("Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode")
+    mode = st.radio(
+        "Mode", list(MODES), index=1, format_func=lambda m: f"{m} — {MODES[m]}", key="mode", help=MODE_GLOSS
+    )
     comparing = st.toggle(
-        "Compare modes", key="compare", help="Answer each question in several modes, side by side, on the same engine."
+        "Compare modes",
+        key="compare",
+        help="Answer each question in several modes, side by side, on the same engine. " + MODE_GLOSS,
     )
     compare_modes: list[str] = []
     if comparing:
@@ -109,14 +113,32 @@ with st.sidebar:
         "before it is searched: by the model on Ollama, by a simple rule on the small embedded model. Off: searched as "
         "typed.",
     )
-    top_k = st.slider("Passages retrieved (top-k)", 1, 10, settings.top_k, key="top_k")
-    temperature = st.slider("Temperature", 0.0, 1.5, float(settings.temperature), 0.05, key="temperature")
+    top_k = st.slider(
+        "Passages retrieved per question",
+        1,
+        10,
+        settings.top_k,
+        key="top_k",
+        help="How many passages of your documents the rag and hybrid modes give the model with the question.",
+    )
+    temperature = st.slider(
+        "Temperature",
+        0.0,
+        1.5,
+        float(settings.temperature),
+        0.05,
+        key="temperature",
+        help="0: the same, most likely answer every time; higher: more varied wording, and more mistakes.",
+    )
     method = st.radio(
         "Retrieval",
         list(RETRIEVAL_METHODS),
         index=list(RETRIEVAL_METHODS).index(settings.retrieval),
         horizontal=True,
-        help="dense: embeddings only. fused: BM25 keywords + embeddings, fused by reciprocal rank.",
+        format_func=lambda m: RETRIEVAL_WORDS.get(m, m),
+        help="How passages are found. Meaning only: the passages closest in meaning to the question (embeddings). "
+        "Keywords + meaning: also the passages that share the question's words (BM25), the two lists merged into one "
+        "ranking.",
         key="retrieval",
     )
 
@@ -289,13 +311,13 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
         f"engine {escape_markdown(answer.engine)}",
     ]
     if answer.ran:
-        parts.append(f"ran {escape_markdown(answer.ran)}")
+        parts.append(f"what ran: {escape_markdown(answer.ran)}")
     if timings.first_token_ms is not None:
-        parts.append(f"first token {timings.first_token_ms / 1000:.1f} s")
+        parts.append(f"first word after {timings.first_token_ms / 1000:.1f} s")
     if timings.total_ms is not None:
-        parts.append(f"total {timings.total_ms / 1000:.1f} s")
+        parts.append(f"whole answer in {timings.total_ms / 1000:.1f} s")
     if timings.tokens_per_s:
-        parts.append(f"{timings.tokens_per_s:.0f} tok/s")
+        parts.append(f"{timings.tokens_per_s:.0f} tokens/s")
     st.caption(" · ".join(parts))
     if searched:
         show_searched(answer)

@@ -20,9 +20,17 @@ _run = threading.local()  # Streamlit runs each script run in one thread
 # so a choice made on the Chat page would be gone on the Fine-tune page.
 ENGINE_KEY = "engine"
 ENGINE_HELP = (
-    "auto: the OpenAI-compatible server when DOMAINCHAT_OPENAI_BASE_URL is set and it answers, else Ollama if it "
-    "answers, else the embedded llama.cpp engine (no server needed). openai: that server (vLLM, SGLang, TGI, "
-    "llama.cpp server, LM Studio)."
+    "The program that runs the language model. auto: the first that answers of the OpenAI-compatible server set in "
+    "DOMAINCHAT_OPENAI_BASE_URL, Ollama, then the embedded engine. ollama: an Ollama server (OLLAMA_HOST). "
+    "embedded: a model run inside this app by llama.cpp, no server needed. openai: an OpenAI-compatible server "
+    "(vLLM, SGLang, TGI, llama.cpp server, LM Studio). The sidebar says which one answers and why."
+)
+# The four modes in plain words, for the pages that let a user pick or read them (the mode names stay as they are:
+# they are the CLI's flags and the downloads' values).
+MODE_GLOSS = (
+    "base: the model alone, answering from what it learned in training · rag: the model + passages retrieved from "
+    "your documents · finetuned: the model after training on your documents (the fine-tuned variant) · hybrid: the "
+    "fine-tuned variant + passages retrieved from your documents"
 )
 # A local file: a ":material/…:" page icon makes the browser fetch the favicon from fonts.gstatic.com.
 PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
@@ -108,8 +116,23 @@ def page_setup() -> Services:
             )
         else:
             st.caption("No collection yet: create one on the Documents page.")
-        st.caption(f"Embeddings: {escape_markdown(svc.embedder.name)}")
+        show_engine_line(svc)
+        st.caption(f"Embeddings (how passages are matched by meaning): {escape_markdown(svc.embedder.name)}")
     return svc
+
+
+def show_engine_line(svc: Services) -> None:
+    """One line under the sidebar's title: the engine that answers, where it runs and why (from the chat service)."""
+    try:
+        overview = svc.chat.overview(current_engine())
+    except AppError as exc:
+        show_error(exc)
+        return
+    # where and why come from the settings and the server's address (credentials removed in core): shown as text
+    st.caption(
+        f":material/memory: Engine: **{overview.engine}** ({escape_markdown(overview.where)}) — "
+        f"{escape_markdown(overview.why)}"
+    )
 
 
 def show_error(exc: AppError) -> None:
@@ -143,9 +166,16 @@ def engine_select(where: DeltaGenerator, key: str) -> str:
     """The Engine box of a page that runs a model: it shows `current_engine()` and a pick changes it for every page."""
     if key not in st.session_state:  # the box's own state went when its page was left: start from the session's choice
         st.session_state[key] = current_engine()
-    choice: str = where.selectbox("Engine", ENGINE_CHOICES, key=key, help=ENGINE_HELP)
+    choice: str = where.selectbox(
+        "Engine", ENGINE_CHOICES, key=key, help=ENGINE_HELP, on_change=_keep_engine_choice, args=(key,)
+    )
     st.session_state[ENGINE_KEY] = choice
     return choice
+
+
+def _keep_engine_choice(key: str) -> None:
+    # Runs before the rerun a pick starts, so the sidebar's engine line, drawn above the box, already shows the pick.
+    st.session_state[ENGINE_KEY] = st.session_state[key]
 
 
 BUNDLED_MODEL_LIMITS = (

@@ -44,7 +44,9 @@ class Answer:
             return "nothing ran"
         if self.engine == "embedded":
             base = self.served_model or self.model
-            return f"{base} + LoRA adapter {self.adapter}" if self.adapter else f"{base}, no adapter"
+            if self.adapter:
+                return f"{base} + fine-tuned adapter {self.adapter} (LoRA)"
+            return f"{base}, not fine-tuned (no adapter)"
         if self.engine == "openai":
             form = f", {self.prompt_form} prompts" if self.prompt_form else ""
             return f"server model {self.served_model or self.model}{form}"

@@ -117,7 +117,8 @@ def test_compare_shows_modes_side_by_side_and_counts_the_best(
     heads = [c.markdown[0].value for c in assistant.columns]
     assert heads == ["**base**", "**rag**", "**hybrid**"]
     labels = [" ".join(cap.value for cap in c.caption) for c in assistant.columns]
-    assert "ran Ollama model manual\\-ft\\:latest" in labels[2] and "first token" in labels[0] and "tok/s" in labels[1]
+    assert "what ran: Ollama model manual\\-ft\\:latest" in labels[2]
+    assert "first word after" in labels[0] and "tokens/s" in labels[1]
     assert [len(c.expander) for c in assistant.columns] == [0, 1, 1]  # sources only for the RAG modes
 
     best = at.button_group(key=next(b.key for b in at.button_group if b.key and b.key.startswith("best-")))

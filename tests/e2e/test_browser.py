@@ -145,13 +145,13 @@ def test_compare_two_modes_side_by_side_each_labelled(app_url: str, browser, out
     box = page.get_by_placeholder("Ask about your documents…")
     box.fill("How often should the filters be checked and cleaned?")
     box.press("Enter")
-    # both answers stream into their columns, then each gets its label (first token, speed, what ran)
+    # both answers stream into their columns, then each gets its label (first word, speed, what ran)
     page.get_by_text("Best answer").wait_for(timeout=300_000)
     columns = page.locator("[data-testid='stChatMessage']").last.locator("[data-testid='stColumn']")
     assert columns.count() == 2
     base, rag = columns.nth(0).inner_text(), columns.nth(1).inner_text()
     assert base.startswith("base") and rag.startswith("rag")
-    assert "first token" in base and "tok/s" in rag and "no adapter" in base
+    assert "first word after" in base and "tokens/s" in rag and "no adapter" in base
     assert any(f"[{n}]" in rag for n in (1, 2, 3)) or "Not supported by the documents" in rag
     page.screenshot(path=str(output_dir / "compare.png"), full_page=True)
     page.close()
@@ -229,6 +229,6 @@ def test_on_an_openai_compatible_server_a_rag_answer_is_cited_and_says_what_ran(
     cited = any(f"[{n}]" in text for n in (1, 2, 3))
     assert "once a week" in text.lower() and cited and "Not supported by the documents" not in text, text
     # the label says the engine, the model the server ran and the prompt form it got
-    assert "engine openai" in text and "ran server model gemma-3-270m, completion prompts" in text, text
+    assert "engine openai" in text and "what ran: server model gemma-3-270m, completion prompts" in text, text
     page.screenshot(path=str(output_dir / "chat-openai.png"), full_page=True)
     page.close()
