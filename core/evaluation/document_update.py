@@ -18,12 +18,15 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from core.base.ahead import results_in_order
 from core.base.files import write_bytes_atomic, write_text_atomic
 from core.base.questions import read_questions
 from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
+from core.engines.base import concurrency
 from core.errors import AppError, FineTuneError
 from core.evaluation.metrics import judge_containment
 from core.library.samples import SAMPLES_DIR
@@ -392,32 +395,41 @@ class UpdateTestService:
         total: int,
     ) -> dict[tuple[int, str], dict[str, Any]]:
         settings = self.svc.settings
+
+        def ask(fact: ChangedFact, arm: str) -> dict[str, Any]:
+            question = Question(
+                text=fact.question,
+                mode=arm,  # type: ignore[arg-type]
+                collection=collection if arm in RETRIEVAL_MODES else None,
+                base_model=base,
+                variant_model=variant,
+                top_k=settings.top_k,
+                temperature=0.0,
+                retrieval=settings.retrieval,
+                max_tokens=min(settings.max_answer_tokens, 96),
+            )
+            stream = self.svc.chat.ask(question, engine)
+            for _ in stream:
+                pass
+            answer = stream.answer
+            return {
+                "text": answer.text,
+                "total_ms": answer.timings.get("total_ms"),
+                "error": answer.error,
+                "sources": [f"{s.source} p.{s.page}" for s in answer.sources],
+            }
+
+        cells = [(i, arm) for i in range(len(facts)) for arm in arms]
+        # on a batching server some answers are asked ahead of the one awaited; they are read in this order
+        answers = results_in_order((partial(ask, facts[i], arm) for i, arm in cells), concurrency(engine), "update")
         out: dict[tuple[int, str], dict[str, Any]] = {}
-        for i, fact in enumerate(facts):
-            for arm in arms:
+        try:
+            for i, arm in cells:
                 report(f"Answering {phase} the change: {arm}, question {i + 1} of {len(facts)}", done, total)
-                question = Question(
-                    text=fact.question,
-                    mode=arm,  # type: ignore[arg-type]
-                    collection=collection if arm in RETRIEVAL_MODES else None,
-                    base_model=base,
-                    variant_model=variant,
-                    top_k=settings.top_k,
-                    temperature=0.0,
-                    retrieval=settings.retrieval,
-                    max_tokens=min(settings.max_answer_tokens, 96),
-                )
-                stream = self.svc.chat.ask(question, engine)
-                for _ in stream:
-                    pass
-                answer = stream.answer
-                out[(i, arm)] = {
-                    "text": answer.text,
-                    "total_ms": answer.timings.get("total_ms"),
-                    "error": answer.error,
-                    "sources": [f"{s.source} p.{s.page}" for s in answer.sources],
-                }
+                out[(i, arm)] = next(answers)
                 done += 1
+        finally:
+            answers.close()  # a failed answer or a raising report: the answers asked ahead are stopped
         return out
 
     def retrain_cost(
