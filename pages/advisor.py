@@ -16,9 +16,10 @@ from core.advisor.advice import (
     Advised,
     Criteria,
 )
+from core.base.questions import SPLIT_LABELS
 from core.chat.safety import escape_markdown
 from core.errors import AppError
-from ui.common import guarded, page_setup, show_error
+from ui.common import MODE_GLOSS, guarded, page_setup, show_error
 
 svc = page_setup()
 
@@ -143,8 +144,8 @@ if advised is not None:
                 st.dataframe(
                     [
                         {
-                            "arm": s.arm,
-                            "split": {"seen": "seen facts", "new": "new documents"}.get(s.split, "all"),
+                            "mode": s.arm,
+                            "questions about": SPLIT_LABELS.get(s.split, "all") if s.split else "all",
                             "correct": f"{s.correct * 100:.0f}%",
                             "questions": s.n,
                             # a dash where no time was measured, never "None"
@@ -155,6 +156,7 @@ if advised is not None:
                     ],
                     hide_index=True,
                     width="stretch",
+                    column_config={"mode": st.column_config.TextColumn(help=MODE_GLOSS)},
                 )
         if evidence.update is not None:
             u = evidence.update

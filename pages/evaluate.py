@@ -14,7 +14,7 @@ from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.runs import EvalConfig
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
-from ui.common import current_collection, engine_select, guarded, page_setup, show_error
+from ui.common import MODE_GLOSS, current_collection, engine_select, guarded, page_setup, show_error
 from ui.jobs_panel import job_panel, status_words
 from ui.update_section import render_update_test
 
@@ -23,9 +23,6 @@ settings = svc.settings
 evaluation = svc.evaluation
 collection = current_collection()
 ARMS = list(MODES)
-ARM_HELP = (
-    "base: the model alone · rag: + retrieved passages · finetuned: the variant alone · hybrid: the variant + passages"
-)
 HEADLINE = [
     "correct",
     "f1",
@@ -101,6 +98,18 @@ COLUMN_HELP = {
 }
 
 
+# What the question splits mean (the grid names them: seen facts, new documents, all).
+SPLIT_HELP = (
+    "seen facts: facts the fine-tune was trained on, asked in other words · new documents: documents left out of "
+    "training · all: the whole question set"
+)
+
+
+def metric_name(metric: str) -> str:
+    """A measure's plain name: the grid's column name where it has one, else the scorer's own."""
+    return COLUMN_NAMES.get(metric, GRID_METRICS[metric])
+
+
 def shown(row: Any, metric: str) -> str:
     """One grid cell as read: shares as whole percentages with their count, scores to two decimals, times in s."""
     value = row.value(metric)
@@ -137,8 +146,9 @@ with tab_new:
         "Questions",
         ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"],
         horizontal=True,
-        help="Fine-tune halves: the held-out questions a training set saved. Samples: the questions written for "
-        "sample_docs.",
+        help="Fine-tune halves: the questions a training set kept aside for scoring, in two halves: seen facts (facts "
+        "the fine-tune was trained on, asked in other words) and new documents (documents left out of training). "
+        "Sample questions: the questions written for the three sample documents.",
     )
     questions = []
     set_label = ""
@@ -192,22 +202,31 @@ with tab_new:
         "Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant"
     )
     default_arms = ARMS if variant else ["base", "rag"]
-    arms = c3.pills("Arms", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=ARM_HELP)
+    arms = c3.pills(
+        "Modes to score", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=MODE_GLOSS
+    )
     st.caption(
-        "The **rag** and **hybrid** arms retrieve from the collection chosen in the sidebar: "
+        "The **rag** and **hybrid** modes retrieve passages from the collection chosen in the sidebar: "
         f"**{escape_markdown(collection or 'none yet')}**."
     )
     if not variant:
-        st.caption("The **finetuned** and **hybrid** arms need a variant: build one on the Fine-tune page.")
+        st.caption("The **finetuned** and **hybrid** modes need a fine-tuned variant: build one on the Fine-tune page.")
     with st.expander("Options"):
         o1, o2, o3 = st.columns(3)
-        top_k = o1.number_input("Passages retrieved (k)", 1, 10, settings.top_k, key="eval_top_k")
-        max_tokens = o2.number_input("Longest answer (tokens)", 16, 1024, EvalConfig.max_tokens, key="eval_max_tokens")
+        top_k = o1.number_input("Passages retrieved per question", 1, 10, settings.top_k, key="eval_top_k")
+        max_tokens = o2.number_input(
+            "Longest answer (tokens)",
+            16,
+            1024,
+            EvalConfig.max_tokens,
+            key="eval_max_tokens",
+            help="A token is a word or a piece of one (about ¾ of a word in English).",
+        )
         limit = o3.number_input("Only the first N questions (0: all)", 0, 10_000, 0, key="eval_limit")
         judge_model = st.text_input(
-            "LLM judge (an Ollama model; empty: none)",
+            "Second opinion from a model (an Ollama model name; empty: none)",
             key="eval_judge",
-            help="Also grades each answer with this model; the results say which model judged.",
+            help="Also grades each answer with this model (an 'LLM judge'); the results say which model judged.",
         )
         label = st.text_input("Run label", key="eval_label", placeholder="e.g. prompt v2")
     busy = evaluation.running()
@@ -301,7 +320,7 @@ with tab_results:
     st.caption(
         f"Engine **{cfg.engine}** · base `{cfg.base_model}`"
         + (f" · variant `{cfg.variant}`" if cfg.variant else "")
-        + f" · collection {cfg.collection or '–'} · k={cfg.top_k}"
+        + f" · collection {cfg.collection or '–'} · {cfg.top_k} passages per question"
         + f" · questions: {escape_markdown(cfg.question_set or '?')}"
         + (f" · judged by `{cfg.judge_model}`" if cfg.judge_model else "")
     )
@@ -324,7 +343,7 @@ with tab_results:
     )
     st.caption(
         "Correct answers of the answerable questions, by mode ("
-        + ARM_HELP
+        + MODE_GLOSS
         + ")"
         + (
             "; seen facts: what the fine-tune was trained on, new documents: what it never saw."
@@ -339,7 +358,7 @@ with tab_results:
             st.dataframe(
                 [
                     {
-                        "arm": g.arm,
+                        "mode": g.arm,
                         "split": g.split,
                         **({"questions": g.n} if metrics is GRID_GROUPS[0][1] else {}),
                         **{COLUMN_NAMES[k]: shown(g, k) for k in metrics},
@@ -350,8 +369,8 @@ with tab_results:
                 width="stretch",
                 height="content",
                 column_config={
-                    "arm": st.column_config.TextColumn("mode", help=ARM_HELP),
-                    "split": st.column_config.TextColumn("questions about", help="all, seen facts or new documents"),
+                    "mode": st.column_config.TextColumn("mode", help=MODE_GLOSS),
+                    "split": st.column_config.TextColumn("questions about", help=SPLIT_HELP),
                     **{COLUMN_NAMES[k]: st.column_config.TextColumn(help=COLUMN_HELP[k]) for k in metrics},
                 },
             )
@@ -365,32 +384,32 @@ with tab_results:
     ]
     g1, g2 = st.columns(2)
     with g1:
-        metric = st.selectbox("Metric", chart_metrics, format_func=lambda k: GRID_METRICS[k], key="eval_metric")
+        metric = st.selectbox("Measure", chart_metrics, format_func=metric_name, key="eval_metric")
         if metric is not None:  # None when no metric has a value yet (every answer failed)
             st.bar_chart(
                 chart_rows(run.summary, metric),
                 x="split",
                 y="value",
-                color="arm",
+                color="mode",
                 stack=False,
                 height=300,
                 x_label="",
-                y_label=GRID_METRICS[metric],
+                y_label=metric_name(metric),
             )
     with g2:
-        st.markdown("**Latency**")
+        st.markdown("**Answer time**")
         st.bar_chart(
-            latency_rows(run.summary), x="measure", y="seconds", color="arm", stack=False, height=300, x_label=""
+            latency_rows(run.summary), x="measure", y="seconds", color="mode", stack=False, height=300, x_label=""
         )
 
     with st.expander("By source document"):
         st.dataframe(
             [
                 {
-                    "arm": s.arm,
+                    "mode": s.arm,
                     "source": s.source,
                     "questions": s.n,
-                    **{GRID_METRICS[k]: s.value(k) for k in ("correct", "f1", "hit_k")},
+                    **{metric_name(k): s.value(k) for k in ("correct", "f1", "hit_k")},
                 }
                 for s in evaluation.by_source(run)
             ],
@@ -399,8 +418,15 @@ with tab_results:
         )
 
     st.subheader("Answers side by side")
-    only_diff = st.toggle("Only questions where the arms disagree", key="eval_disagree")
-    st.dataframe(evaluation.side_by_side(run, only_diff), hide_index=True, width="stretch")
+    only_diff = st.toggle(
+        "Only questions the modes disagree on", key="eval_disagree", help="One mode got it right, another wrong."
+    )
+    st.dataframe(
+        evaluation.side_by_side(run, only_diff),
+        hide_index=True,
+        width="stretch",
+        column_config={"split": st.column_config.TextColumn("questions about", help=SPLIT_HELP)},
+    )
     d1, d2, _ = st.columns([1, 1, 4])
     d1.download_button(
         "Rows (CSV)",
@@ -427,4 +453,5 @@ with tab_results:
                 evaluation.compare(evaluation.load_run(run_a), evaluation.load_run(run_b)),
                 hide_index=True,
                 width="stretch",
+                column_config={"arm": st.column_config.TextColumn("mode", help=MODE_GLOSS)},
             )

@@ -84,7 +84,14 @@ with tab_data:
         if not collection:
             st.info("Create a collection and upload documents on the **Documents** page first.")
         else:
-            pairs_per_chunk = options_cols[2].number_input("Pairs per chunk", 1, 6, DatasetOptions.pairs_per_chunk)
+            pairs_per_chunk = options_cols[2].number_input(
+                "Pairs per chunk",
+                1,
+                6,
+                DatasetOptions.pairs_per_chunk,
+                help="Question/answer pairs written for each chunk (a passage of about 500 characters) of your "
+                "documents.",
+            )
             chosen_engine = current_engine()
             max_chunks = st.number_input(
                 "Use at most this many chunks (0: all)", 0, 10_000, 0, help="A spread over the whole collection."
@@ -210,7 +217,12 @@ with tab_train:
                     else f"Ollama: {settings.ollama_model} (its local GGUF)"
                 ),
             )
-            variant_name = st.text_input("Variant name", value=f"{names[0]}-ft")
+            variant_name = st.text_input(
+                "Variant name",
+                value=f"{names[0]}-ft",
+                help="The fine-tuned model's name, as Chat and Evaluate list it (a variant: the base model plus "
+                "what it learned here).",
+            )
             cols = st.columns(4)
             epochs = cols[0].number_input(
                 "Epochs",
@@ -219,9 +231,29 @@ with tab_train:
                 DEFAULTS.epochs,
                 help="Measured here: 10 epochs learn 99 of 100 pairs; 5 only about half.",
             )
-            learning_rate = cols[1].number_input("Learning rate", 1e-5, 1e-2, DEFAULTS.learning_rate, format="%.0e")
-            lora_r = cols[2].number_input("LoRA rank", 2, 64, DEFAULTS.lora_r)
-            max_steps = cols[3].number_input("Stop after steps (0: all)", 0, 100_000, 0)
+            learning_rate = cols[1].number_input(
+                "Learning rate",
+                1e-5,
+                1e-2,
+                DEFAULTS.learning_rate,
+                format="%.0e",
+                help="How far each training step moves the model; the default suits these small training sets.",
+            )
+            lora_r = cols[2].number_input(
+                "LoRA rank",
+                2,
+                64,
+                DEFAULTS.lora_r,
+                help="Training changes a small add-on to the model (a LoRA adapter), not the model itself; a higher "
+                "rank lets it learn more and makes each step slower.",
+            )
+            max_steps = cols[3].number_input(
+                "Stop after steps (0: all)",
+                0,
+                100_000,
+                0,
+                help="A step trains on one small batch of pairs; 0 runs every epoch to the end.",
+            )
             read_passages = st.checkbox(
                 f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')",
                 value=False,
@@ -275,16 +307,17 @@ with tab_train:
             m[0].metric("State", status.state)
             m[1].metric("Step", f"{status.step}/{status.total_steps or '?'}")
             m[2].metric("Loss", f"{status.loss:.3f}" if status.loss is not None else "–")
-            m[3].metric("ETA", f"{status.eta_s / 60:.1f} min" if status.eta_s else "–")
+            m[3].metric("Time left", f"{status.eta_s / 60:.1f} min" if status.eta_s else "–")
             if status.loss_history:
                 st.line_chart({"loss": status.loss_history}, x_label="step", y_label="loss", height=220)
             if status.terminal:
                 cost = status.cost
                 if cost:
                     st.caption(
-                        f"Cost: {cost.get('wall_s')} s wall, {cost.get('examples')} examples × {cost.get('epochs')} "
+                        f"Cost: {cost.get('wall_s')} s in all, {cost.get('examples')} examples × {cost.get('epochs')} "
                         "epochs, "
-                        f"{cost.get('s_per_step')} s/step on {cost.get('device')}, peak {cost.get('peak_rss_mb')} MB"
+                        f"{cost.get('s_per_step')} s per step on {cost.get('device')}, "
+                        f"at most {cost.get('peak_rss_mb')} MB of memory"
                     )
                 serve = status.serve_commands
                 if serve:

@@ -312,9 +312,9 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
     shares = {a: s.correct for a, s in usable.items()}
     ranked = sorted(shares, key=lambda a: (-shares[a], APPROACHES.index(a)))
     lead = shares[ranked[0]] - shares[ranked[1]]
-    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" (n={usable[ranked[0]].n})"
+    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" ({usable[ranked[0]].n} questions)"
     if lead < LEVEL_GAP:
-        return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no move.")
+        return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no change.")
     points = 2.0 if lead >= CLEAR_GAP else 1.0
     return Move(
         "measurement",
@@ -340,7 +340,8 @@ def _latency_move(c: Criteria, e: Evidence) -> Move | None:
             "measurement",
             "response time",
             {},
-            f"Measured p95 answer time {listing}: all meet your {c.max_answer_s:g} s target, so speed favours none.",
+            f"Measured time within which 95% of answers came: {listing}. All meet your {c.max_answer_s:g} s target, so "
+            "speed favours none.",
         )
     fast = [a for a in measured if a not in slow]
     points = {a: -2.0 for a in slow} | {a: 1.0 for a in fast}
@@ -349,7 +350,7 @@ def _latency_move(c: Criteria, e: Evidence) -> Move | None:
         "measurement",
         "response time",
         points,
-        f"Measured p95 answer time {listing}: {names} miss your {c.max_answer_s:g} s target.",
+        f"Measured time within which 95% of answers came: {listing}. Over your {c.max_answer_s:g} s target: {names}.",
     )
 
 
@@ -430,7 +431,7 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
         for a in APPROACHES:
             if ARM_OF[a] not in arms:
                 extra = " (build a fine-tuned variant on the Fine-tune page first)" if a != "rag" else ""
-                missing.append(f"The grid run has no `{ARM_OF[a]}` arm{extra}: run the grid with it ({grid}).")
+                missing.append(f"The grid run has no `{ARM_OF[a]}` mode{extra}: score it too ({grid}).")
         if "new" not in e.splits:
             missing.append(
                 "The grid run has no *new documents* split: score the Fine-tune page's held-out halves "
@@ -439,8 +440,8 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
         few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
         if few:
             missing.append(
-                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} on some split: too few to count; use a "
-                "larger question set."
+                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} in seen facts or new documents: too few to "
+                "count; use a larger question set."
             )
         if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
             missing.append("The grid run has no latency figures to check your answer-time target against.")
@@ -508,7 +509,7 @@ def _conflicts(
         if rag and max(rag) <= c.max_answer_s * 1000:
             out.append(
                 f"You need answers within {c.max_answer_s:g} s, which leans to fine-tuning, but RAG measured "
-                f"{max(rag) / 1000:.1f} s (p95) here: it meets the target too."
+                f"{max(rag) / 1000:.1f} s here for 95% of its answers: it meets the target too."
             )
     return out
 
@@ -636,7 +637,7 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             "",
             f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}",
             "",
-            "| arm | split | correct | questions | answer p50 (s) | answer p95 (s) |",
+            "| mode | questions about | correct | questions | median answer (s) | 95% of answers within (s) |",
             "|---|---|---|---|---|---|",
         ]
         order = tuple(MODES)

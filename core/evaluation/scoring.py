@@ -243,19 +243,20 @@ def source_rows(summary: Mapping[str, Any]) -> list[SourceRow]:
 
 
 def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
-    """One metric as (arm, split, value) rows for a grouped bar chart; arms or splits without a value are left out."""
+    """One metric as (mode, split, value) rows for a grouped bar chart; modes or splits without a value are left out."""
     return [
-        {"arm": r.arm, "split": r.split, "value": r.value(metric)}
+        {"mode": r.arm, "split": r.split, "value": r.value(metric)}
         for r in grid_rows(summary)
         if r.value(metric) is not None
     ]
 
 
+# The chart's words for a reader: p50 is the median, p95 the time 95% of answers stay under.
 LATENCY_METRICS = {
-    "first_token_p50_ms": "first token p50",
-    "first_token_p95_ms": "first token p95",
-    "total_p50_ms": "total p50",
-    "total_p95_ms": "total p95",
+    "first_token_p50_ms": "first word, median",
+    "first_token_p95_ms": "first word, 95% within",
+    "total_p50_ms": "whole answer, median",
+    "total_p95_ms": "whole answer, 95% within",
 }
 
 
@@ -266,5 +267,5 @@ def latency_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         values = splits.get(ALL) or {}
         for key, label in LATENCY_METRICS.items():
             if values.get(key) is not None:
-                out.append({"arm": arm, "measure": label, "seconds": round(values[key] / 1000, 3)})
+                out.append({"mode": arm, "measure": label, "seconds": round(values[key] / 1000, 3)})
     return out

@@ -63,7 +63,7 @@ def test_no_evidence_lists_the_runs_that_are_missing() -> None:
     assert any("document-update test" in m and "update-test" in m for m in advice.missing)
     partial = Evidence(scores=tuple(ArmScore(a, "", 0.5, 20) for a in ("base", "rag")))
     missing = advise(APP_TEAM_DAILY_SMALL, partial).missing
-    assert any("no `finetuned` arm" in m for m in missing) and any("no `hybrid` arm" in m for m in missing)
+    assert any("no `finetuned` mode" in m for m in missing) and any("no `hybrid` mode" in m for m in missing)
     assert any("new documents" in m for m in missing)
 
 
@@ -89,7 +89,7 @@ def test_evidence_that_contradicts_the_answers_is_reported_as_such() -> None:
     assert advice.from_criteria == "finetuning"
     assert advice.from_evidence == "rag"
     assert any("Your answers point to Fine-tuning, but the measurements favour RAG" in c for c in advice.conflicts)
-    assert any("RAG measured 0.4 s (p95)" in c for c in advice.conflicts)
+    assert any("RAG measured 0.4 s here for 95% of its answers" in c for c in advice.conflicts)
     measured = {m.name: m for m in advice.moves if m.kind == "measurement"}
     assert measured["correctness on seen facts"].points == {"rag": 2.0}
     assert measured["response time"].points["finetuning"] == -2.0 and measured["response time"].points["rag"] == 1.0

@@ -66,17 +66,17 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     assert not at.exception, at.exception
     assert any(s.value == "The grid" for s in at.subheader)
     grid = at.dataframe[0].value
-    assert list(grid["arm"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
+    assert list(grid["mode"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
     assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
     # Readable numbers: shares as whole percentages with their count, scores to two decimals, times in seconds,
     # "–" where a measure does not apply (no retrieval in base); never "None" or a fraction like 0.3393.
-    cells = grid.drop(columns=["arm", "split", "questions"]).astype(str)
+    cells = grid.drop(columns=["mode", "split", "questions"]).astype(str)
     assert not cells.isin(["None", "nan", ""]).any().any()
     correct = list(grid["correct answers"])
     assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in correct), correct
     assert all(re.fullmatch(r"\d\.\d{2}|–", c) for c in grid["word overlap (F1)"])
     retrieval, refusals, speed = (at.dataframe[i].value for i in (1, 2, 3))
-    assert retrieval.set_index("arm").loc["base", "right page retrieved"] == "–"
+    assert retrieval.set_index("mode").loc["base", "right page retrieved"] == "–"
     assert all(re.fullmatch(r"\d+\.\d s|–", c) for c in speed["whole answer after (median)"])
     for table in (retrieval, refusals, speed):
         assert not table.astype(str).isin(["None", "nan", ""]).any().any()
