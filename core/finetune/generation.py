@@ -4,16 +4,25 @@ The split into training and evaluation is made by source chunk *before* any gene
 evaluation question of the "new documents" half can come from text the model was trained on.
 The model is an injected callable `(prompt) -> text`, so tests pass a deterministic fake; in the app
 this runs inside a background job (`core.finetune.generation_job`), not in the page.
+
+On a server that batches requests (the openai engine) up to `workers` chunks (and rewordings) are asked at once.
+Their results are taken in chunk order and deduplicated in that order, each call's counts added in that order,
+and `engine_generator` seeds a call from its prompt, not from when it ran: the training set is the one a
+one-at-a-time run builds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
+import threading
 import time
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from core.base.ahead import results_in_order
 from core.base.chunks import Chunk
 from core.base.words import keywords, normalise_plain, tokenize
 from core.chat.prompts import clean_answer, clean_question
@@ -221,6 +230,27 @@ def _ask_pairs(chunk: Chunk, generate: Generator, n: int, max_retries: int, stat
     return []
 
 
+def _ask_chunk(chunk: Chunk, generate: Generator, options: DatasetOptions) -> tuple[list[QAPair], DatasetStats]:
+    """One chunk's pairs with the counts of asking for them (kept apart, so chunks can be asked at once)."""
+    counts = DatasetStats()
+    return _ask_pairs(chunk, generate, options.pairs_per_chunk, options.max_retries, counts), counts
+
+
+def _reword(pair: QAPair, generate: Generator, max_retries: int) -> tuple[QAPair | None, DatasetStats]:
+    """One rewording with the counts of asking for it (kept apart, so rewordings can be asked at once)."""
+    counts = DatasetStats()
+    return reword_question(pair, generate, max_retries, counts), counts
+
+
+# The counters one model call can change (`_ask_pairs`, `reword_question`); duplicates are counted by `dedupe`.
+_CALL_COUNTS = ("llm_calls", "malformed_outputs", "retries", "skipped_chunks", "ungrounded_dropped", "reword_failed")
+
+
+def _add_counts(stats: DatasetStats, counts: DatasetStats) -> None:
+    for name in _CALL_COUNTS:
+        setattr(stats, name, getattr(stats, name) + getattr(counts, name))
+
+
 def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: DatasetStats) -> QAPair | None:
     """The pair with its question reworded by the model, or None if it never gave a different wording."""
     for attempt in range(max_retries + 1):
@@ -271,19 +301,28 @@ def seen_half(
     options: DatasetOptions,
     stats: DatasetStats,
     progress: OnProgress | None,
+    workers: int = 1,
 ) -> list[QAPair]:
+    """The seen-facts questions: training pairs spread over their chunks, reworded by the model when there is one."""
     picked = _spread_sample(train, options.seen_questions, options.seed)
     if generate is None:
         # Without a model to reword them, the seen half asks the training questions verbatim.
         stats.seen_reworded = False
         return list(picked)
     out = []
-    for i, pair in enumerate(picked):
-        if progress:
-            progress(i, len(picked), "Rewording questions for the seen-facts evaluation")
-        reworded = reword_question(pair, generate, options.max_retries, stats)
-        if reworded is not None:
-            out.append(reworded)
+    reworded_in_order = results_in_order(
+        (partial(_reword, pair, generate, options.max_retries) for pair in picked), workers, "reword"
+    )
+    try:
+        for i in range(len(picked)):
+            if progress:
+                progress(i, len(picked), "Rewording questions for the seen-facts evaluation")
+            reworded, counts = next(reworded_in_order)
+            _add_counts(stats, counts)
+            if reworded is not None:
+                out.append(reworded)
+    finally:
+        reworded_in_order.close()  # a cancel raised by `progress` stops the rewordings asked ahead
     return out
 
 
@@ -293,8 +332,13 @@ def build_training_set(
     options: DatasetOptions = DatasetOptions(),
     progress: OnProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int = 1,
 ) -> TrainingSet:
-    """Split chunks by source, then generate training pairs, reworded seen-facts and new-document questions."""
+    """Split chunks by source, then generate training pairs, reworded seen-facts and new-document questions.
+
+    `workers` model calls run at once (`core.engines.base.concurrency` of the generator's engine); the result is
+    the same as with one.
+    """
     started = time.perf_counter()
     stats = DatasetStats()
     all_chunks = list(chunks)
@@ -318,21 +362,27 @@ def build_training_set(
     todo = [(c, "train") for c in train_chunks] + [(c, "new") for c in new_chunks]
     train: list[QAPair] = []
     eval_new: list[QAPair] = []
-    for i, (chunk, half) in enumerate(todo):
-        if should_stop and should_stop():
-            raise FineTuneError("Building the training set was cancelled: start it again when ready.")
-        if progress:
-            progress(i, len(todo), f"Generating questions for {chunk.source or chunk.chunk_id}")
-        pairs = dedupe(
-            _ask_pairs(chunk, generate, options.pairs_per_chunk, options.max_retries, stats), seen_questions, stats
-        )
-        (train if half == "train" else eval_new).extend(pairs)
+    asked_in_order = results_in_order(
+        (partial(_ask_chunk, chunk, generate, options) for chunk, _ in todo), workers, "generate"
+    )
+    try:
+        for i, (chunk, half) in enumerate(todo):
+            if should_stop and should_stop():
+                raise FineTuneError("Building the training set was cancelled: start it again when ready.")
+            if progress:
+                progress(i, len(todo), f"Generating questions for {chunk.source or chunk.chunk_id}")
+            asked, counts = next(asked_in_order)
+            _add_counts(stats, counts)
+            # deduplicated in chunk order, whichever chunk's answer came back first
+            (train if half == "train" else eval_new).extend(dedupe(asked, seen_questions, stats))
+    finally:
+        asked_in_order.close()  # a cancel stops the chunks asked ahead (those already running are waited for)
     if not train:
         raise FineTuneError(
             f"The model produced no usable question/answer pair ({stats.malformed_outputs} malformed replies): "
             "pick a larger or instruction-tuned model, or import your own Q&A file."
         )
-    eval_seen = seen_half(train, generate, options, stats, progress)
+    eval_seen = seen_half(train, generate, options, stats, progress, workers)
     stats.train_pairs, stats.eval_seen, stats.eval_new = len(train), len(eval_seen), len(eval_new)
     stats.seconds = round(time.perf_counter() - started, 3)
     if progress:
@@ -347,19 +397,32 @@ GENERATOR_STOPS = ("\nText (from", "\nQuestion: ", "\n\n\n")
 def engine_generator(
     engine: Engine, model: str, temperature: float = 0.3, max_tokens: int = 320, seed: int = 0
 ) -> Generator:
-    """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form."""
-    calls = {"n": 0}
+    """A generator callable backed by an engine (`core.engines`): the prompt in completion and chat form.
+
+    Safe to call from several threads: each call's seed comes from its prompt and how often that prompt was asked
+    before, not from the order the calls ran in, so calls made at once draw what calls made in turn draw (only two
+    chunks with the same text, source and page, asked at once, may swap their draws).
+    """
+    asked: dict[str, int] = {}
+    lock = threading.Lock()
 
     def generate(prompt: str) -> str:
-        calls["n"] += 1  # a new seed per call, so a retry is not the same draw again (still reproducible)
+        with lock:
+            repeat = asked.get(prompt, 0)  # a retry repeating the strict prompt is a new draw, still reproducible
+            asked[prompt] = repeat + 1
         request = GenerationRequest(
             model=model,
             prompt=Prompt(completion=prompt, messages=({"role": "user", "content": prompt},)),
             stop=GENERATOR_STOPS,
             temperature=temperature,
             max_tokens=max_tokens,
-            seed=seed + calls["n"],
+            seed=seed + prompt_seed(prompt) + repeat,
         )
         return "".join(engine.generate(request))
 
     return generate
+
+
+def prompt_seed(prompt: str) -> int:
+    """A stable number from a prompt's text (the same in every process), below 2**30 so seeds stay 32-bit."""
+    return int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:4], "big") >> 2

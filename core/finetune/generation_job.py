@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from core.base.chunks import Chunk
 from core.base.jobs import JobContext, JobKind, run_job_main
 from core.config import Settings
+from core.engines.base import concurrency
 from core.engines.resolver import Engines
 from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
 from core.finetune.generation import build_training_set, engine_generator
@@ -82,7 +83,8 @@ def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:
         built = split_imported([QAPair(**p) for p in config["pairs"]], options, generate=generate, progress=progress)
     else:
         # `progress` checks for a cancel before each chunk, so a cancelled job ends as cancelled, not failed
-        built = build_training_set([Chunk(**c) for c in config["chunks"]], generate, options, progress=progress)
+        chunks = [Chunk(**c) for c in config["chunks"]]
+        built = build_training_set(chunks, generate, options, progress=progress, workers=concurrency(engine))
     ctx.check_cancelled()
     meta = {**config["meta"], "engine": engine.name, "generator_model": model, "options": config["options"]}
     folder = save_training_set(settings.data_dir, config["name"], built, meta)
