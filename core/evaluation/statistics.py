@@ -106,7 +106,8 @@ def newcombe_paired_interval(
 
 def _signed(points: float) -> str:
     """Whole points with their sign (+34, −5, 0), as a reader expects a difference."""
-    whole = round(points)
+    # halves round away from zero (62.5 → +63), as people round, not to even as `round` does
+    whole = int(math.copysign(math.floor(abs(points) + 0.5), points))
     return "0" if whole == 0 else f"+{whole}" if whole > 0 else f"−{-whole}"
 
 

@@ -116,6 +116,16 @@ def test_a_ten_point_lead_on_15_questions_is_not_clear_but_on_400_paired_questio
     assert large.difference == 10.0 and large.low > 0 and large.p_value < 0.001 and large.clear
 
 
+def test_the_sentence_rounds_half_points_away_from_zero() -> None:
+    ahead = paired_comparison("finetuned", "rag", "seen", both=3, only_a=5, only_b=0, neither=0)  # 62.5 points
+    assert ahead.sentence().startswith("finetuned − rag on seen facts: +63 points (95% CI +17 to +86)")
+    assert (
+        paired_comparison("rag", "finetuned", "seen", both=3, only_a=0, only_b=5, neither=0)
+        .sentence()
+        .startswith("rag − finetuned on seen facts: −63 points")
+    )
+
+
 def test_a_lead_is_clear_only_when_the_interval_and_the_exact_test_agree() -> None:
     # 6 against 1 of 15: Newcombe's interval is +1.7 to +56.5 points, the exact test p = 2·8/128 = 0.125
     split_verdict = paired_comparison("rag", "finetuned", "new", both=5, only_a=6, only_b=1, neither=3)
