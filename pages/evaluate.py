@@ -180,10 +180,12 @@ with tab_new:
                 questions = evaluation.load_question_set(picked.ref)
                 set_label = picked.ref
     if questions:
-        splits = {SPLIT_LABELS.get(q.split, q.split) for q in questions}
+        # a set without halves says nothing about them ("unsplit" means nothing to a new user)
+        splits = sorted({SPLIT_LABELS[q.split] for q in questions if q.split in SPLIT_LABELS and q.split})
         st.caption(
-            f"{len(questions)} questions · splits: {', '.join(sorted(splits))} · "
-            f"{sum(q.unanswerable for q in questions)} unanswerable"
+            f"{len(questions)} questions · "
+            + (f"about {' and '.join(splits)} · " if splits else "")
+            + f"{sum(q.unanswerable for q in questions)} not answerable from the documents"
         )
 
     c1, c2, c3 = st.columns(3)
