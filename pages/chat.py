@@ -466,7 +466,14 @@ if prompt:
         st.markdown(escape_markdown(prompt))
     # One core call keeps the turn: the question saved before the answer streams (a rerun or a closed tab mid-answer
     # keeps it, and the partial answer), the answer recorded full, partial or not at all, and the chat saved.
-    turn: TurnStream = svc.chat.turn(chat, question, choice, compare_modes if comparing else None)
+    turn: TurnStream = svc.chat.turn(
+        chat,
+        question,
+        choice,
+        compare_modes if comparing else None,
+        # a wait retrieval has once (the keyword index after a restart) is said in the answer's place, not left silent
+        on_wait=lambda message: st.caption(f":material/hourglass_top: {escape_markdown(message)}"),
+    )
     try:
         with stream_lock, st.chat_message("assistant"), turn:
             st.session_state[active_key] = chat.id

@@ -9,11 +9,12 @@ import streamlit as st
 
 from core.chat.safety import escape_markdown
 from core.errors import AppError
-from core.library.samples import SAMPLE_COLLECTION, sample_uploads
+from core.library.samples import sample_uploads
 from core.library.service import IngestResult, Progress, ReplaceResult, UploadedFile
 from ui.common import current_collection, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
 from ui.page_view import show_page
+from ui.samples import load_samples
 
 svc = page_setup()
 settings = svc.settings
@@ -31,6 +32,7 @@ STAGE_LABELS = {
     "chunking": "Chunking",
     "embedding": "Embedding",
     "storing": "Storing",
+    "keywords": "Building the keyword index",
     "done": "Done",
 }
 STATUS_ICONS = {
@@ -90,15 +92,6 @@ if "flash_info" in st.session_state:
     st.success(escape_markdown(st.session_state.pop("flash_info")))
 
 
-def _load_samples() -> None:
-    try:
-        results = svc.library.ingest(SAMPLE_COLLECTION, sample_uploads())
-        st.session_state["collection"] = SAMPLE_COLLECTION
-        st.session_state["last_results"] = results
-    except AppError as exc:
-        st.session_state["flash_error"] = exc
-
-
 picked = current_collection()
 if picked is None:
     st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
@@ -110,12 +103,12 @@ if picked is None:
             "Or try the app first with three sample documents: a dishwasher manual, a software licence agreement and a "
             "diabetes patient guide."
         )
-        st.button(
+        if st.button(
             "Load the sample documents",
             icon=":material/auto_stories:",
-            on_click=_load_samples,
             help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).",
-        )
+        ) and load_samples(svc):
+            st.rerun()  # the sidebar and the page now show the 'samples' collection
     st.stop()
 collection: str = picked  # named once it is known, so the functions below see a str too
 

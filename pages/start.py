@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import AppError
+from core.library.samples import has_samples
 from ui.common import page_setup, show_error, show_model_limits
+from ui.samples import load_samples
 
 STATE_ICONS = {
     "done": ":material/check_circle:",
@@ -58,4 +60,14 @@ else:
     st.caption(f"{following.purpose} ({progress.done} of {len(progress.steps)} steps done.)")
     if st.button(f"Go to {following.name}", type="primary", icon=":material/arrow_forward:", key="next_step"):
         st.switch_page(following.page)
+    if following.page == "pages/documents.py" and has_samples():
+        # a first try without documents of one's own: the samples load here, with a line per document
+        if st.button(
+            "Or load the sample documents",
+            icon=":material/auto_stories:",
+            key="load_samples",
+            help="A dishwasher manual, a software licence agreement and a diabetes patient guide, indexed into the "
+            "collection 'samples' (about 10 s).",
+        ) and load_samples(svc):
+            st.rerun()  # the steps now show the documents indexed and Chat as the next step
     draw_steps()

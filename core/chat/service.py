@@ -34,7 +34,7 @@ from core.config import Settings
 from core.engines.base import Engine, Generation, GenerationRequest, concurrency
 from core.engines.resolver import EngineOverview, Engines
 from core.errors import AppError, ConfigError, GenerationInterruptedError, VariantError
-from core.index.retrieval import Method, Searcher
+from core.index.retrieval import Method, Retriever, Searcher
 
 Mode = Literal["base", "rag", "finetuned", "hybrid"]
 MODES: dict[str, str] = {
@@ -482,21 +482,36 @@ class ChatService:
         question: Question,
         engine: str | Engine | None = None,
         modes: Sequence[str] | None = None,
+        on_wait: Callable[[str], object] | None = None,
     ) -> TurnStream[AnswerStream]:
         """`question` as the next step of `conversation`, answered in its mode (or compared in `modes`), and saved.
 
         Use it as a context manager (the question is saved on entering, the answer on leaving) and iterate it or its
-        `streams`; or call `run()` to answer to the end.
+        `streams`; or call `run()` to answer to the end. `on_wait` hears, before it starts, of a wait for something
+        retrieval loads once (the keyword index after a restart), so the reader is told rather than left waiting.
         """
+
+        def ready() -> None:
+            retrieving = any(m in RETRIEVAL_MODES for m in (modes if modes is not None else [question.mode]))
+            if on_wait is None or not retrieving or not question.collection:
+                return
+            if isinstance(self.retriever, Retriever):  # a run's recorded retrieval loads nothing
+                wait = self.retriever.keyword_wait(question.collection, question.retrieval)
+                if wait:
+                    on_wait(wait)
+                    self.retriever.prepare(question.collection, question.retrieval)
+
+        def answered() -> list[AnswerStream]:
+            ready()
+            return [self.ask(question, engine)]
+
+        def compared() -> list[AnswerStream]:
+            ready()
+            return self.compare(question, modes or (), engine).streams
+
         if modes is None:
-            return TurnStream(self.history, conversation, question.text, lambda: [self.ask(question, engine)])
-        return TurnStream(
-            self.history,
-            conversation,
-            question.text,
-            lambda: self.compare(question, modes, engine).streams,
-            comparing=True,
-        )
+            return TurnStream(self.history, conversation, question.text, answered)
+        return TurnStream(self.history, conversation, question.text, compared, comparing=True)
 
     def standalone(self, question: Question, engine: Engine) -> Rewrite:
         """The question to search and answer: a follow-up rewritten from the recent turns, unless switched off.

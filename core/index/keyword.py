@@ -4,7 +4,8 @@ A question costs only the posting lists of its own words (numpy over those array
 over every chunk of the collection. The index is persisted under the data directory as a snapshot
 (`index.npz`, arrays only, no pickle) plus an append-only journal (`journal.jsonl`) of the chunks
 added and the documents deleted since the snapshot, so an ingest writes only what changed. Loading
-replays the journal and folds it into a new snapshot. If the files are missing, damaged, or do not
+replays the journal and folds it into a new snapshot; an ingest ends by doing so (`prepare`), since replaying
+costs a question as much as building the index (≈ 8 s at 20k chunks here). If the files are missing, damaged, or do not
 match the collection in the vector store (another chunk count, a re-created collection), the index
 is rebuilt from the store's chunks.
 """
@@ -18,7 +19,7 @@ import threading
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 
 from core.base.files import atomic_path
 from core.base.words import tokenize
@@ -333,6 +334,36 @@ class KeywordIndexes:
             self._loaded[name] = index
             return index
 
+    def prepare(
+        self,
+        name: str,
+        collection_id: str,
+        count: Callable[[], int],
+        all_chunks: Callable[[], Iterable[tuple[str, str, str]]],
+    ) -> KeywordIndex:
+        """The collection's index loaded (or rebuilt) now and its journal folded into a snapshot: after an ingest the
+        first question waits for nothing, and a restart reads one snapshot instead of replaying every chunk."""
+        with self._lock:
+            index = self.get(name, collection_id, count, all_chunks)
+            if self._journalled(name):
+                self._snapshot(name, index)
+            return index
+
+    def loaded(self, name: str) -> KeywordIndex | None:
+        """The collection's index if this process holds it in memory (its next search reads no file)."""
+        with self._lock:
+            return self._loaded.get(name)
+
+    def next_search(self, name: str) -> Literal["ready", "load", "build"]:
+        """What the next search of `name` does first: nothing (`ready`), read its snapshot (`load`, ≈ 0.3 s at 100k
+        chunks), or `build` it, replaying a journal or reading every chunk (≈ 0.3 ms per chunk here)."""
+        with self._lock:
+            if name in self._loaded:
+                return "ready"
+            if self.root is not None and (self.root / name / "index.npz").is_file() and not self._journalled(name):
+                return "load"
+            return "build"
+
     def memory_bytes(self) -> int:
         """Approximate memory of every loaded index."""
         with self._lock:
@@ -375,6 +406,10 @@ class KeywordIndexes:
         if replayed:
             self._snapshot(name, index)
         return index
+
+    def _journalled(self, name: str) -> bool:
+        """Whether changes wait in the journal (a load would replay them)."""
+        return self.root is not None and (self.root / name / "journal.jsonl").is_file()
 
     def _journal(self, name: str, entry: dict[str, Any]) -> None:
         if self.root is None:

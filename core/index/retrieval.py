@@ -70,6 +70,26 @@ class Retriever:
         best = max((h.score for h in dense), default=0.0)
         return Retrieval(chunks, method, (time.perf_counter() - started) * 1000, best)
 
+    def keyword_wait(self, collection: str, method: Method) -> str:
+        """What the first `method` search of `collection` in this process waits for, in words ("" when nothing)."""
+        if method != "fused":
+            return ""
+        step = self.store.keywords.next_search(collection)
+        if step == "ready":
+            return ""
+        chunks = self.store.count(collection)
+        if step == "load":
+            return f"Loading the keyword index of '{collection}' ({chunks:,} chunks): once after the app starts."
+        return (
+            f"Building the keyword index of '{collection}' ({chunks:,} chunks) before searching: once, the next "
+            "questions will not wait."
+        )
+
+    def prepare(self, collection: str, method: Method) -> None:
+        """Load (or build) now what the first `method` search would: the keyword index, for `fused`."""
+        if method == "fused":
+            self.store.prepare_keywords(collection)
+
     def _fused(self, collection: str, question: str, dense: list[Hit], k: int) -> list[Chunk]:
         pool = candidates(k)
         fused: dict[str, float] = {}

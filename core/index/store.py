@@ -397,13 +397,21 @@ class VectorStore:
     @_disk_errors
     def keyword_search(self, name: str, question: str, n: int) -> list[tuple[str, float]]:
         """The `n` best chunk ids for the question's words (BM25), with their scores, best first."""
-
-        def every_chunk() -> list[tuple[str, str, str]]:
-            return [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
-
+        every_chunk = self._keyword_source(name)
         return self._on_collection(
             name, lambda c: self.keywords.search(name, question, n, str(c.id), c.count, every_chunk)
         )
+
+    @_disk_errors
+    def prepare_keywords(self, name: str) -> int:
+        """Load or build the collection's keyword index now and fold its journal into a snapshot (an ingest's last
+        step, so the first question does not wait for it); returns how many chunks it holds."""
+        every_chunk = self._keyword_source(name)
+        return self._on_collection(name, lambda c: self.keywords.prepare(name, str(c.id), c.count, every_chunk).live)
+
+    def _keyword_source(self, name: str) -> Callable[[], list[tuple[str, str, str]]]:
+        """The collection's chunks as the keyword index reads them, should it have to be rebuilt."""
+        return lambda: [(c.chunk_id, c.doc_id, c.text) for c in self.all_chunks(name)]
 
     @_disk_errors
     def query(self, name: str, embedding: Sequence[float], k: int) -> list[Hit]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Callable, Literal
 
 from core.base.chunks import Chunk
 from core.base.names import validate_collection_name
@@ -32,7 +32,8 @@ from core.library.journal import InterruptedUpload, UploadJournal
 from core.library.parsing.loaders import Page, ParseFailure
 from core.library.parsing.parse_pool import SpareWorkers
 from core.library.parsing.sniff import sniff
-from core.library.types import IngestResult, Progress, ProgressFn, UploadedFile, safe_display_name
+from core.library.samples import SAMPLE_COLLECTION, SamplesProgress, SamplesStep, sample_uploads
+from core.library.types import KEYWORD_INDEX, IngestResult, Progress, ProgressFn, UploadedFile, safe_display_name
 
 # Re-exported: the faces and tests import the upload types from the library service.
 __all__ = [
@@ -188,7 +189,23 @@ class DocumentLibrary:
             finished = True
         finally:
             self.uploads.end(upload_id, finished)
+        if any(r.status == "indexed" for r in results):
+            self.prepare_keywords(collection, report)
         return results
+
+    def prepare_keywords(self, collection: str, progress: ProgressFn | None = None) -> int:
+        """An indexing run's last step: the keyword index built (or loaded) and saved whole now, so the first question
+        does not wait for it (≈ 8 s at 20k chunks here); returns the collection's chunk count."""
+        chunks = self.store.count(collection)
+        (progress or (lambda _p: None))(Progress(KEYWORD_INDEX, "keywords", detail=f"({chunks:,} chunks)"))
+        return self.store.prepare_keywords(collection)
+
+    def load_samples(self, progress: Callable[[SamplesStep], None] | None = None) -> list[IngestResult]:
+        """Index the sample documents into the 'samples' collection, saying which document is being indexed
+        ("Indexing 2 of 3: …") and how many are finished."""
+        uploads = sample_uploads()
+        report = SamplesProgress([safe_display_name(u.name) for u in uploads], progress or (lambda _s: None))
+        return self.ingest(SAMPLE_COLLECTION, uploads, progress=report)
 
     def interrupted_uploads(self, collection: str) -> list[InterruptedUpload]:
         """Uploads into `collection` that were cut off: which of their files are indexed, which to upload again."""
@@ -231,6 +248,8 @@ class DocumentLibrary:
             intent.collection, embedder_label(self.settings), intent.chunk_size, intent.chunk_overlap
         )
         self.catalog.finish_reindex(intent.collection)
+        if results:
+            self.prepare_keywords(intent.collection, report)
         return results
 
     def reindex_documents(

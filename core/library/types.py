@@ -12,8 +12,9 @@ from typing import Callable, Literal
 
 from core.library.parsing.loaders import Page
 
-Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "done"]
+Stage = Literal["checking", "parsing", "ocr", "chunking", "embedding", "storing", "keywords", "done"]
 EMBED_BATCH = 64
+KEYWORD_INDEX = "Keyword index"  # the name progress reports of an indexing run's last step carry (stage "keywords")
 
 
 @dataclass(frozen=True)
