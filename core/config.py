@@ -5,6 +5,7 @@ Every tunable the app has lives here with a description; nothing else reads `os.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -116,6 +117,13 @@ class Settings:
         120.0,
         "Seconds to wait for the OpenAI-compatible server between two pieces of an answer.",
     )
+    openai_extra_body: str = _setting(
+        "DOMAINCHAT_OPENAI_EXTRA_BODY",
+        "",
+        "A JSON object added to every generation request, for sampling settings a server takes beyond OpenAI's: "
+        'e.g. {"repeat_penalty": 1.0} for llama.cpp\'s servers (their default 1.1 differs from the embedded '
+        'engine\'s 1.0) or {"repetition_penalty": 1.0} for vLLM. Empty: nothing added.',
+    )
     embedded_gguf: str = _setting(
         "DOMAINCHAT_GGUF", "", "GGUF file for the embedded engine; empty means the bundled Gemma 3 270M."
     )
@@ -211,6 +219,7 @@ class Settings:
                 f"DOMAINCHAT_OPENAI_RETRIES={self.openai_retries} is not valid: at least 1 request at "
                 "once, and 0 or more retries."
             )
+        self.openai_extra_fields  # a malformed DOMAINCHAT_OPENAI_EXTRA_BODY fails here, not at the first answer
         object.__setattr__(self, "retrieval", retrieval_method(self.retrieval))
         if self.retrieval not in RETRIEVAL_METHODS:
             raise ConfigError(
@@ -221,6 +230,22 @@ class Settings:
                 f"Chunk size {self.chunk_size} / overlap {self.chunk_overlap} is not valid: size must be at least 100 "
                 "and overlap between 0 and size - 1."
             )
+
+    @property
+    def openai_extra_fields(self) -> dict[str, Any]:
+        """DOMAINCHAT_OPENAI_EXTRA_BODY as the fields it adds to a generation request (none when empty)."""
+        if not self.openai_extra_body.strip():
+            return {}
+        try:
+            extra = json.loads(self.openai_extra_body)
+        except ValueError as exc:
+            extra = exc
+        if not isinstance(extra, dict):
+            raise ConfigError(
+                f"DOMAINCHAT_OPENAI_EXTRA_BODY is not a JSON object ({self.openai_extra_body[:80]!r}): write it like "
+                '{"repeat_penalty": 1.0}, or leave it empty.'
+            )
+        return extra
 
     @property
     def resolved_embedding_model(self) -> str:

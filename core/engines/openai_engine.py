@@ -593,9 +593,14 @@ class OpenAIGeneration:
             common["messages"] = [dict(m) for m in req.prompt.messages]
             create = cast(Callable[..., Any], client.chat.completions.create)
 
+        # Sampling settings the server takes beyond OpenAI's (DOMAINCHAT_OPENAI_EXTRA_BODY), sent as they are.
+        body = self.engine.settings.openai_extra_fields
+
         def send(stream: bool) -> Any:
             # Usage in the stream's last chunk, where the server sends it (llama-cpp-python's does not).
-            extra = {"stream_options": {"include_usage": True}} if stream else {}
+            extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
+            if body:
+                extra["extra_body"] = body
             return create(stream=stream, **common, **extra)
 
         return send
