@@ -434,14 +434,14 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
                 missing.append(f"The grid run has no `{ARM_OF[a]}` mode{extra}: score it too ({grid}).")
         if "new" not in e.splits:
             missing.append(
-                "The grid run has no *new documents* split: score the Fine-tune page's held-out halves "
+                "The grid run has no *new documents* questions: score the Fine-tune page's held-out halves "
                 "(seen facts / new documents) to see what the variant does with documents it never saw."
             )
         few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
         if few:
             missing.append(
-                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} in seen facts or new documents: too few to "
-                "count; use a larger question set."
+                f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} in some part of the question set: too "
+                "few to count; use a larger question set."
             )
         if c.max_answer_s is not None and not any(s.p95_ms is not None for s in e.scores):
             missing.append("The grid run has no latency figures to check your answer-time target against.")
