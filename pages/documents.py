@@ -92,6 +92,38 @@ if "flash_info" in st.session_state:
     st.success(escape_markdown(st.session_state.pop("flash_info")))
 
 
+def _delete_test_collection(name: str) -> str:
+    count = svc.library.delete_collection(name)  # an AppError is shown by the confirmation dialog's caller
+    return f"Deleted test collection {name} ({count} documents)."
+
+
+def test_collections_section() -> None:
+    """The collections the document-update test kept, apart from the user's, each with a Delete button."""
+    try:
+        kept = svc.library.list_test_collections()
+    except AppError:
+        return  # the sidebar's listing of the same store has already shown the error
+    if kept:
+        with st.expander("Test collections (made by the document-update test)"):
+            st.caption(
+                "Kept on request (or left by a run that was killed). They are not offered in the collection pickers."
+            )
+            for test in kept:
+                left, right = st.columns([4, 1])
+                left.markdown(f"**{escape_markdown(test.name)}** · {test.chunks} chunks")
+                if right.button("Delete", key=f"delete_test::{test.name}", icon=":material/delete:", width="stretch"):
+                    ask_to_confirm("delete_test_collection", test.name)
+    doomed = str(pending("delete_test_collection") or "")
+    confirm_dialog(
+        "delete_test_collection",
+        "Delete this test collection?",
+        f"Deletes the test collection **{escape_markdown(doomed)}**: its documents, chunks and kept originals. "
+        "Your own collections are not touched.",
+        _delete_test_collection,
+        confirm_label="Delete test collection",
+    )
+
+
 picked = current_collection()
 if picked is None:
     st.info("Start with a collection: one per domain, for example **manuals**, **legal** or **medical**.")
@@ -109,6 +141,7 @@ if picked is None:
             help="Creates the collection 'samples' and indexes the files in sample_docs/ (about 10 s).",
         ) and load_samples(svc):
             st.rerun()  # the sidebar and the page now show the 'samples' collection
+    test_collections_section()
     st.stop()
 collection: str = picked  # named once it is known, so the functions below see a str too
 
@@ -411,3 +444,5 @@ confirm_dialog(
     confirm_label="Delete collection",
     type_to_confirm=doomed_collection,
 )
+
+test_collections_section()

@@ -11,7 +11,7 @@ from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.document_update import UpdateTestResult
-from core.library.service import UploadedFile
+from core.library.service import UploadedFile, is_test_collection
 from core.services import Services
 from ui.common import current_engine, show_error
 
@@ -22,10 +22,9 @@ UPLOAD = "My own document: two versions and the questions about what changed"
 def render_update_test(svc: Services) -> None:
     """Draw the update test: what it does, the inputs, the Run button, and the latest result."""
     st.caption(
-        "Replace a document by its new version and measure, on this machine, how long indexing the change takes "
-        "against re-training the variant, and how each mode answers questions about the changed facts before and "
-        "after. "
-        "RAG follows the change as soon as it is indexed; a fine-tuned variant alone only after re-training."
+        "Index a document, replace it by its new version and measure, on this machine, how long indexing the change "
+        "takes against re-training the variant, and whether each mode gives the old or the new figure before and "
+        "after the change. It runs in a test collection of its own: your collections are not touched."
     )
     source = st.radio("Versions", [SAMPLE, UPLOAD], key="ut_source")
     uploads: dict[str, Any] = {}
@@ -57,6 +56,13 @@ def render_update_test(svc: Services) -> None:
         key="ut_probe",
         help="The re-training cost is then estimated from it; unchecked, it stays unknown.",
     )
+    keep = st.checkbox(
+        "Keep the test collection afterwards (to look at its documents)",
+        value=False,
+        key="ut_keep",
+        help="Unchecked, the test collection is deleted when the run ends. A kept one is listed apart on the "
+        "Documents page (Test collections), where it can be deleted; it never appears in the collection pickers.",
+    )
     ready = bool(arms) and (source == SAMPLE or all(uploads.values()))
     if st.button("Run the update test", icon=":material/update:", disabled=not ready, key="ut_run"):
         engine = current_engine()
@@ -70,11 +76,11 @@ def render_update_test(svc: Services) -> None:
 
             try:
                 if source == SAMPLE:
-                    svc.update_test.run(svc.update_test.sample_config(arms, engine, probe), on_progress)
+                    svc.update_test.run(svc.update_test.sample_config(arms, engine, probe, keep), on_progress)
                 else:
                     files = {k: UploadedFile(f.name, f.getvalue()) for k, f in uploads.items()}
                     svc.update_test.run_uploads(
-                        files["old"], files["new"], files["questions"], arms, engine, on_progress, probe
+                        files["old"], files["new"], files["questions"], arms, engine, on_progress, probe, keep
                     )
                 box.update(label="Update test finished", state="complete", expanded=False)
             except AppError as exc:
@@ -112,6 +118,13 @@ def show_update_result(result: UpdateTestResult) -> None:
     ratio = result.ratio
     c3.metric("Re-training costs", "?" if ratio is None else f"{ratio:g}× more")
     st.caption(f"Re-training: {retrain.basis}")
+    where = escape_markdown(result.collection)
+    if not is_test_collection(result.collection):  # a result saved before the test had collections of its own
+        st.caption(f"Ran in the collection {where}, among your collections: delete it on the Documents page if unused.")
+    elif result.collection_kept:
+        st.caption(f"Ran in the test collection {where}, kept: it is listed apart on the Documents page.")
+    else:
+        st.caption(f"Ran in the test collection {where}, deleted when the run ended.")
     st.table(
         [
             {

@@ -16,6 +16,7 @@ from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.errors import EvaluationError
 from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
 from core.evaluation.runs import EvalConfig, run_dir
+from core.library.service import TEST_COLLECTION_PREFIX
 from core.services import Services
 
 
@@ -52,7 +53,17 @@ def add_eval_commands(sub: SubParsers) -> None:
     p = sub.add_parser(
         "update-test", help="replace a document by a new version and measure how each arm follows the change"
     )
-    p.add_argument("--collection", default="update-test", help="collection to run in (default: update-test)")
+    p.add_argument(
+        "--collection",
+        default="",
+        help=f"name of the test collection to make, starting with '{TEST_COLLECTION_PREFIX}' (default: "
+        f"{TEST_COLLECTION_PREFIX}<UTC time>); never one of your collections",
+    )
+    p.add_argument(
+        "--keep-collection",
+        action="store_true",
+        help="keep the test collection afterwards (to look at its documents); by default it is deleted at the end",
+    )
     p.add_argument("--old", type=Path, default=sample.old_file, help="the old version (default: the sample manual)")
     p.add_argument(
         "--new",
@@ -144,11 +155,12 @@ def cmd_update_test(svc: Services, ns: argparse.Namespace) -> int:
         ns.old,
         ns.new,
         ns.questions,
-        ns.collection,
-        [m.strip() for m in ns.modes.split(",") if m.strip()],
-        ns.engine,
-        ns.variant,
+        collection=ns.collection,
+        arms=[m.strip() for m in ns.modes.split(",") if m.strip()],
+        engine=ns.engine,
+        variant=ns.variant,
         probe_training=not ns.no_training_probe,
+        keep_collection=ns.keep_collection,
     )
     result = svc.update_test.run(
         config, progress=lambda what, done, total: print(f"[{done}/{total}] {what}", file=sys.stderr)

@@ -1,14 +1,16 @@
 """The document-update test: how fast each approach follows a changed document, measured on this machine.
 
-    1. index the old version of a document (or put it back if another version is indexed);
+    1. index the old version of a document in a fresh test collection of its own (never one of the user's);
     2. ask the changed-fact questions in each arm: the old figures are the right answers now;
     3. replace the document by its new version (same name, new bytes) and time the re-indexing;
     4. ask again: the new figures are the right answers now;
     5. set the re-indexing time against the cost of re-training the variant: the variant's recorded training
        time, else an estimate from this machine's measured training speed (said to be an estimate).
 
-RAG follows the change as soon as it is indexed; a fine-tuned variant alone keeps the old figures until it
-is re-trained. The result is saved under `<data_dir>/evaluation/update-tests/` for the advisor.
+It measures whether each mode gives the old or the new figure before and after the change. When the run ends
+(done, failed or raised) the test collection is deleted, unless it is kept on request; a kept one is listed apart
+from the user's collections (`library.list_test_collections`). The result, with the collection's name and whether it
+was kept, is saved under `<data_dir>/evaluation/update-tests/` for the advisor.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import math
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,9 +33,8 @@ from core.engines.base import concurrency
 from core.errors import AppError, FineTuneError
 from core.evaluation.metrics import judge_containment
 from core.library.samples import SAMPLES_DIR
-from core.library.service import UploadedFile, safe_display_name
+from core.library.service import TEST_COLLECTION_PREFIX, UploadedFile, is_test_collection, safe_display_name
 
-DEFAULT_COLLECTION = "update-test"
 DEFAULT_EPOCHS = 10  # the training defaults (core.finetune.jobs.TrainConfig)
 DEFAULT_BATCH = 4
 ASSUMED_PAIRS = 100  # when no training set exists to size the estimate, say so and assume this many pairs
@@ -63,12 +65,13 @@ class UpdateTestConfig:
     old_file: Path
     new_file: Path
     questions: Path
-    collection: str = DEFAULT_COLLECTION
+    collection: str = ""  # the test collection to make; default: update-test-<UTC time>. Never an existing one.
     arms: list[str] = field(default_factory=lambda: list(MODES))
     engine: str | None = None
     variant: str | None = None  # default: the newest variant of the engine, if any
     probe_training: bool = True  # with no recorded training, run a few real steps to measure this machine's speed
     training_cache_dir: str = ""  # where the probe finds the base model's converted weights (default under data_dir)
+    keep_collection: bool = False  # keep the test collection afterwards (to look at its documents)
 
 
 @dataclass
@@ -123,6 +126,7 @@ class UpdateTestResult:
     questions: list[dict[str, Any]]
     skipped: list[str]
     created: float = field(default_factory=time.time)
+    collection_kept: bool = False  # whether the test collection is still there (kept on request) or was deleted
 
     @property
     def ratio(self) -> float | None:
@@ -197,6 +201,8 @@ class UpdateTestResult:
             questions=list(raw.get("questions") or []),
             skipped=list(raw.get("skipped") or []),
             created=float(raw.get("created") or 0.0),
+            # results saved before test collections existed ran in a collection that was never deleted
+            collection_kept=bool(raw.get("collection_kept", True)),
         )
 
 
@@ -242,7 +248,7 @@ class UpdateTestService:
         self.svc = services
 
     def run(self, config: UpdateTestConfig, progress: ProgressFn | None = None) -> UpdateTestResult:
-        """Run the test end to end and save its result."""
+        """Run the test end to end in a fresh test collection, delete that collection unless kept, save the result."""
         report = progress or (lambda _what, _done, _total: None)
         facts = read_changed_facts(config.questions)
         old, new = self._read(config.old_file), self._read(config.new_file)
@@ -265,25 +271,32 @@ class UpdateTestService:
             if a not in arms
         ]
 
-        report("Indexing the old version", 0, 1)
-        name = self._index_old_version(config.collection, old)
-        total = len(facts) * len(arms) * 2
-        answers_before = self._answer_all(
-            engine, config.collection, base, variant, arms, facts, "before", report, 0, total
-        )
-        report("Indexing the new version", len(facts) * len(arms), total)
-        replaced = self.svc.library.replace_document(config.collection, UploadedFile(name, new.data))
-        if replaced.status != "replaced":
-            raise UpdateTestError(f"The new version was not indexed ({replaced.status}): {replaced.reason}")
-        answers_after = self._answer_all(
-            engine, config.collection, base, variant, arms, facts, "after", report, len(facts) * len(arms), total
-        )
+        collection = self._new_test_collection(config.collection)
+        try:
+            report("Indexing the old version", 0, 1)
+            name = self._index_old_version(collection, old)
+            total = len(facts) * len(arms) * 2
+            answers_before = self._answer_all(
+                engine, collection, base, variant, arms, facts, "before", report, 0, total
+            )
+            report("Indexing the new version", len(facts) * len(arms), total)
+            replaced = self.svc.library.replace_document(collection, UploadedFile(name, new.data))
+            if replaced.status != "replaced":
+                raise UpdateTestError(f"The new version was not indexed ({replaced.status}): {replaced.reason}")
+            answers_after = self._answer_all(
+                engine, collection, base, variant, arms, facts, "after", report, len(facts) * len(arms), total
+            )
+        except BaseException:  # also a rerun or stop of the page that ran it: nothing is left behind unasked
+            if not config.keep_collection:
+                self._remove(collection)  # the run's own error is the one to report
+            raise
+        kept = config.keep_collection or not self._remove(collection)
         report("Costing a re-training", total, total)
         retrain = self.retrain_cost(engine.name, variant, config, facts)
 
         rows, summary = _score(facts, arms, answers_before, answers_after)
         result = UpdateTestResult(
-            collection=config.collection,
+            collection=collection,
             document=name,
             engine=engine.name,
             base_model=base,
@@ -300,6 +313,7 @@ class UpdateTestService:
             summary=summary,
             questions=rows,
             skipped=skipped,
+            collection_kept=kept,
         )
         self._save(result)
         return result
@@ -318,6 +332,7 @@ class UpdateTestService:
         engine: str | None = None,
         progress: ProgressFn | None = None,
         probe_training: bool = True,
+        keep_collection: bool = False,
     ) -> UpdateTestResult:
         """Run the test on uploaded files (kept under the results folder, so the run can be repeated)."""
         if safe_display_name(old.name) != safe_display_name(new.name):
@@ -334,19 +349,28 @@ class UpdateTestService:
             paths.append(path)
         return self.run(
             UpdateTestConfig(
-                paths[0], paths[1], paths[2], arms=list(arms), engine=engine, probe_training=probe_training
+                paths[0],
+                paths[1],
+                paths[2],
+                keep_collection=keep_collection,
+                arms=list(arms),
+                engine=engine,
+                probe_training=probe_training,
             ),
             progress,
         )
 
     @staticmethod
-    def sample_config(arms: Sequence[str], engine: str | None = None, probe_training: bool = True) -> UpdateTestConfig:
+    def sample_config(
+        arms: Sequence[str], engine: str | None = None, probe_training: bool = True, keep_collection: bool = False
+    ) -> UpdateTestConfig:
         """The test on the sample pair: the dishwasher manual, revision 3 then 4, with its changed-fact questions."""
         update = SAMPLES_DIR / "update"
         return UpdateTestConfig(
             SAMPLES_DIR / "aquaflow-dishwasher-manual.pdf",
             update / "aquaflow-dishwasher-manual.pdf",
             update / "changed-facts.questions.jsonl",
+            keep_collection=keep_collection,
             arms=list(arms),
             engine=engine,
             probe_training=probe_training,
@@ -361,25 +385,41 @@ class UpdateTestService:
         except OSError as exc:
             raise UpdateTestError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
 
-    def _index_old_version(self, collection: str, old: UploadedFile) -> str:
-        """Make the old version the indexed one (adding it, or putting it back); returns the document's name."""
+    def _new_test_collection(self, requested: str) -> str:
+        """Create the run's own test collection: `requested`, else update-test-<UTC time>; never an existing one."""
         library = self.svc.library
-        current = library.catalog.find_by_name(collection, old.name) if library.store.has_collection(collection) else []
-        if current:
-            if current[0].doc_id != hashlib.sha256(old.data).hexdigest():
-                result = library.replace_document(collection, old, current[0].doc_id)
-                if result.status == "rejected":
-                    raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
-            return current[0].name
-        (result,) = library.ingest(collection, [old])
-        if result.status == "rejected":
-            raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
-        if result.status == "duplicate":
+        if requested and not is_test_collection(requested):
+            if library.store.has_collection(requested):
+                raise UpdateTestError(
+                    f"'{requested}' is one of your collections, and the update test never writes into them: leave "
+                    f"out the collection name (a fresh test collection is made), or give a new name starting with "
+                    f"'{TEST_COLLECTION_PREFIX}'."
+                )
             raise UpdateTestError(
-                f"The old version's bytes are already in '{collection}' under another name: {result.reason} Use "
-                "another collection."
+                f"The update test runs in a test collection of its own, listed apart from yours: its name must start "
+                f"with '{TEST_COLLECTION_PREFIX}' (e.g. '{TEST_COLLECTION_PREFIX}{requested}'), or leave it out."
             )
+        name = requested
+        if not name:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            name, n = f"{TEST_COLLECTION_PREFIX}{stamp}", 2
+            while library.store.has_collection(name):  # two runs within one second
+                name, n = f"{TEST_COLLECTION_PREFIX}{stamp}-{n}", n + 1
+        return library.create_test_collection(name).name  # refuses one that exists (kept from an earlier run)
+
+    def _index_old_version(self, collection: str, old: UploadedFile) -> str:
+        """Index the old version in the run's fresh test collection; returns the document's name."""
+        (result,) = self.svc.library.ingest(collection, [old])
+        if result.status != "indexed":  # a fresh collection holds no duplicate: this is a rejection
+            raise UpdateTestError(f"The old version could not be indexed: {result.reason}")
         return result.name
+
+    def _remove(self, collection: str) -> bool:
+        """Delete the run's test collection; False if it could not be (it stays listed apart, to delete by hand)."""
+        with suppress(AppError):
+            self.svc.library.delete_collection(collection)
+            return True
+        return False
 
     def _answer_all(
         self,

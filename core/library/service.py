@@ -21,7 +21,13 @@ from typing import Callable, Literal
 from core.base.chunks import Chunk
 from core.base.names import validate_collection_name
 from core.config import Settings
-from core.errors import AmbiguousDocumentError, AppError, DocumentNotFoundError, StoreDamagedError
+from core.errors import (
+    AmbiguousDocumentError,
+    AppError,
+    DocumentNotFoundError,
+    InvalidNameError,
+    StoreDamagedError,
+)
 from core.index.embeddings import Embedder, embedder_label
 from core.index.store import CollectionInfo, VectorStore
 from core.index.store_probe import StoreHealth, forget_verdict
@@ -42,9 +48,22 @@ __all__ = [
     "Progress",
     "ProgressFn",
     "ReplaceResult",
+    "TEST_COLLECTION_PREFIX",
     "UploadedFile",
+    "is_test_collection",
     "safe_display_name",
 ]
+
+# Collections the app makes for its own tests (the document-update test) are marked by a reserved name prefix rather
+# than by Chroma metadata or a catalog row: the name survives a restart, a Chroma server, a rebuild and a re-index
+# (which rewrites a collection's metadata), and an empty collection has no catalog row. Users cannot create a
+# collection with this prefix, so the mark never hides one of theirs.
+TEST_COLLECTION_PREFIX = "update-test-"
+
+
+def is_test_collection(name: str) -> bool:
+    """Whether `name` is a collection the app made for a test (kept apart from the user's collections)."""
+    return name.startswith(TEST_COLLECTION_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -111,16 +130,36 @@ class DocumentLibrary:
     # --- collections -------------------------------------------------------------------------
 
     def list_collections(self) -> list[CollectionInfo]:
-        """All collections."""
-        return self.store.list_collections()
+        """The user's collections (what every collection picker offers); test collections are not among them."""
+        return [c for c in self.store.list_collections() if not is_test_collection(c.name)]
+
+    def list_test_collections(self) -> list[CollectionInfo]:
+        """The collections the app made for its tests and kept (or left by a killed run), sorted by name."""
+        return [c for c in self.store.list_collections() if is_test_collection(c.name)]
 
     def create_collection(self, name: str) -> CollectionInfo:
         """Create a collection indexed with the configured embedding model and chunking."""
+        name = validate_collection_name(name.strip())
+        if is_test_collection(name):
+            raise InvalidNameError(_reserved(name))
+        return self._create(name)
+
+    def create_test_collection(self, name: str) -> CollectionInfo:
+        """Create a new, empty test collection (its name starts with TEST_COLLECTION_PREFIX)."""
+        if not is_test_collection(name):
+            raise InvalidNameError(
+                f"A test collection's name must start with '{TEST_COLLECTION_PREFIX}': got {name!r}."
+            )
+        if self.store.has_collection(name):
+            raise InvalidNameError(
+                f"The test collection '{name}' already exists (kept from an earlier run): delete it on the Documents "
+                "page (Test collections) or give another name."
+            )
+        return self._create(validate_collection_name(name))
+
+    def _create(self, name: str) -> CollectionInfo:
         return self.store.create_collection(
-            validate_collection_name(name.strip()),
-            embedder_label(self.settings),
-            self.settings.chunk_size,
-            self.settings.chunk_overlap,
+            name, embedder_label(self.settings), self.settings.chunk_size, self.settings.chunk_overlap
         )
 
     def delete_collection(self, name: str) -> int:
@@ -171,12 +210,9 @@ class DocumentLibrary:
         self, collection: str, files: list[UploadedFile], progress: ProgressFn | None = None, ocr: bool | None = None
     ) -> list[IngestResult]:
         """Index each file into `collection`; one file's failure never stops the others. `ocr` None: as configured."""
-        self.store.create_collection(
-            validate_collection_name(collection),
-            embedder_label(self.settings),
-            self.settings.chunk_size,
-            self.settings.chunk_overlap,
-        )
+        if is_test_collection(collection) and not self.store.has_collection(collection):
+            raise InvalidNameError(_reserved(collection))  # an upload never creates a collection the pickers hide
+        self._create(validate_collection_name(collection))
         self.store.check_embedding_model(collection, embedder_label(self.settings))
         report = progress or (lambda _p: None)
         # Left on disk if the upload is cut off (a rerun, a closed tab, a kill): `interrupted_uploads` reports it.
@@ -581,6 +617,13 @@ class DocumentLibrary:
     ) -> int:
         # Kept for tests/library/test_recovery.py, which stores half a re-index by hand to stand for a kill.
         return self.indexer.index(collection, doc_id, name, pages, size, overlap, report, gen=gen)
+
+
+def _reserved(name: str) -> str:
+    return (
+        f"Collection name {name!r} starts with '{TEST_COLLECTION_PREFIX}', which is kept for the collections the "
+        "document-update test makes: choose another name."
+    )
 
 
 def indexed_result(record: DocumentRecord, done: DocumentRecord) -> IngestResult:

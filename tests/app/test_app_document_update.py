@@ -1,5 +1,5 @@
 """The document-update test from the Evaluate page (AppTest, real engine and index), then seen as evidence by the
-Advisor."""
+Advisor; it runs in a test collection of its own and leaves the user's collections as they were."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
+MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"  # the sample pair's old version
 
 
 @pytest.fixture
@@ -36,8 +37,55 @@ def test_running_the_update_test_on_the_sample_pair_shows_the_figures_and_feeds_
     table = app.table[0].value.set_index("mode")
     assert list(table.index) == ["base"] and table.loc["base", "after: new figure"].endswith("/6")
     assert any("Skipped finetuned" in c.value for c in app.caption)
+    assert any("deleted when the run ended" in c.value for c in app.caption)
 
     app.switch_page("pages/advisor.py").run()
     assert not app.exception
     assert not any("No document-update test" in i.value for i in app.info)
     assert any(e.label.startswith("The document-update test") for e in app.expander)
+
+
+def user_collections(app: AppTest) -> dict[str, int]:
+    """Every collection the sidebar picker offers, with the chunk count the Documents page shows for it."""
+    app.switch_page("pages/documents.py").run()
+    sizes = {}
+    for name in app.selectbox(key="collection").options:
+        app.selectbox(key="collection").set_value(name).run()
+        caption = next(c.value for c in app.caption if " chunks · embedded with " in c.value)
+        sizes[name] = int(caption.split(" chunks")[0])
+    return sizes
+
+
+def test_the_update_test_leaves_the_users_collections_as_they_were(app: AppTest) -> None:
+    # a new user's first hour: the manual the test starts from uploaded into a collection, and an empty collection
+    app.switch_page("pages/documents.py").run()
+    for name in ("manuals", "legal"):
+        app.text_input(key="new_collection_name").input(name)
+        next(b for b in app.button if b.label == "Create collection").click().run()
+        if name == "manuals":
+            app.get("file_uploader")[0].set_value([(MANUAL.name, MANUAL.read_bytes(), "application/pdf")]).run()
+            next(b for b in app.button if b.label == "Index 1 file").click().run()
+    before = user_collections(app)
+    assert set(before) == {"manuals", "legal"} and before["manuals"] > 0 and before["legal"] == 0
+
+    app.switch_page("pages/evaluate.py").run()
+    app.pills(key="ut_arms").set_value(["base", "rag"])
+    app.checkbox(key="ut_probe").uncheck()
+    app.checkbox(key="ut_keep").check()  # kept, so there is a test collection that the pickers must not offer
+    app.run()
+    next(b for b in app.button if b.label == "Run the update test").click().run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    ran = next(c.value for c in app.caption if c.value.startswith("Ran in the test collection"))
+    test_collection = ran.split()[5].rstrip(",").replace("\\", "")
+    assert test_collection.startswith("update-test-") and "kept" in ran
+    assert sorted(app.selectbox(key="collection").options) == sorted(before)
+
+    assert user_collections(app) == before
+    (listed,) = [e for e in app.expander if e.label == "Test collections (made by the document-update test)"]
+    assert any(test_collection in m.value.replace("\\", "") and " chunks" in m.value for m in listed.markdown)
+    next(b for b in listed.button if b.label == "Delete").click().run()
+    next(b for b in app.button if b.label == "Delete test collection").click().run()
+    assert not app.exception, app.exception
+    assert not any(e.label.startswith("Test collections") for e in app.expander)  # none left: the section is gone
+    assert user_collections(app) == before

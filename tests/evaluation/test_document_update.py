@@ -14,7 +14,9 @@ import pytest
 from core.config import Settings
 from core.evaluation.document_update import UpdateTestConfig, UpdateTestError, latest_result, read_changed_facts
 from core.finetune.register import register_embedded
-from core.services import build_services
+from core.library.service import TEST_COLLECTION_PREFIX, UploadedFile
+from core.services import Services, build_services
+from tests.helpers import fixtures_docs as fx
 from tests.helpers.trained_variant import TrainedRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +52,11 @@ def test_rag_follows_the_new_version_at_once_and_the_variant_does_not(
         )
         seen: list[str] = []
         result = svc.update_test.run(config, progress=lambda what, done, total: seen.append(what))
+        left = svc.store.list_collections()
     finally:
         svc.close()
+    # it ran in a test collection of its own, deleted at the end
+    assert result.collection.startswith(TEST_COLLECTION_PREFIX) and not result.collection_kept and left == []
 
     assert (
         result.variant == "manual-ft" and result.arms == ["base", "rag", "finetuned", "hybrid"] and not result.skipped
@@ -113,6 +118,80 @@ def test_bad_inputs_are_refused_with_what_to_do(tmp_path: Path, services) -> Non
         services.update_test.run(UpdateTestConfig(OLD, OLD, QUESTIONS))
     with pytest.raises(UpdateTestError, match="Unknown arms"):
         services.update_test.run(UpdateTestConfig(OLD, NEW, QUESTIONS, arms=["rag", "oracle"]))
+    services.library.ingest("manuals", [UploadedFile("manual.pdf", fx.pdf_bytes())])
+    chunks = services.library.collection_info("manuals").chunks
+    with pytest.raises(UpdateTestError, match="one of your collections"):  # never written into
+        services.update_test.run(UpdateTestConfig(OLD, NEW, QUESTIONS, collection="manuals"))
+    with pytest.raises(UpdateTestError, match=f"must start with '{TEST_COLLECTION_PREFIX}'"):
+        services.update_test.run(UpdateTestConfig(OLD, NEW, QUESTIONS, collection="scratch"))
+    assert [(c.name, c.chunks) for c in services.store.list_collections()] == [("manuals", chunks)]
+
+
+def _user_collections(svc: Services) -> list[tuple[str, int, list[tuple[str, int, str, bool]]]]:
+    """Each user collection: its name, chunk count and documents (name, version, status, whether intact)."""
+    return [
+        (
+            c.name,
+            c.chunks,
+            [(r.name, r.version, r.status, svc.library.is_intact(r)) for r in svc.library.list_documents(c.name)],
+        )
+        for c in svc.library.list_collections()
+    ]
+
+
+def test_a_kept_test_collection_is_listed_apart_and_a_removed_one_is_gone(tmp_path: Path, services) -> None:
+    # the user indexed the very bytes the test starts from: their collection and kept original must not be touched
+    services.library.ingest("samples", [UploadedFile(OLD.name, OLD.read_bytes())])
+    before = _user_collections(services)
+    facts = _first_facts(tmp_path, 1)
+    kept = services.update_test.run(
+        UpdateTestConfig(OLD, NEW, facts, arms=["rag"], engine="embedded", probe_training=False, keep_collection=True)
+    )
+    assert kept.collection.startswith(TEST_COLLECTION_PREFIX) and kept.collection_kept
+    assert [(c.name, c.chunks) for c in services.library.list_test_collections()] == [
+        (kept.collection, kept.reindex_chunks)
+    ]
+    (document,) = services.library.list_documents(kept.collection)
+    assert (document.name, document.version) == (OLD.name, 2)  # the new version, there to look at
+    assert _user_collections(services) == before
+
+    removed = services.update_test.run(
+        UpdateTestConfig(OLD, NEW, facts, arms=["rag"], engine="embedded", probe_training=False)
+    )
+    assert removed.collection.startswith(TEST_COLLECTION_PREFIX) and removed.collection != kept.collection
+    assert not removed.collection_kept and not services.store.has_collection(removed.collection)
+    assert [c.name for c in services.library.list_test_collections()] == [kept.collection]
+    assert _user_collections(services) == before
+    saved = latest_result(services.settings.data_dir)
+    assert saved is not None and (saved["collection"], saved["collection_kept"]) == (removed.collection, False)
+
+
+def test_a_failed_run_leaves_no_collection_behind(tmp_path: Path, services) -> None:
+    facts = _first_facts(tmp_path, 1)
+    rejected = tmp_path / "old" / NEW.name
+    rejected.parent.mkdir()
+    rejected.write_bytes(fx.ELF_BYTES)  # a program named like the manual: refused after the collection was made
+    with pytest.raises(UpdateTestError, match="old version could not be indexed"):
+        services.update_test.run(UpdateTestConfig(rejected, NEW, facts, arms=["base"], engine="embedded"))
+    assert services.store.list_collections() == []
+
+    class Stopped(Exception):
+        """What the page's rerun or stop raises inside a run."""
+
+    def stop_at_the_first_answer(what: str, _done: int, _total: int) -> None:
+        if what.startswith("Answering"):  # the old version is indexed by now
+            raise Stopped(what)
+
+    config = UpdateTestConfig(OLD, NEW, facts, arms=["rag"], engine="embedded", probe_training=False)
+    with pytest.raises(Stopped):
+        services.update_test.run(config, stop_at_the_first_answer)
+    assert services.store.list_collections() == []
+
+    config.keep_collection = True  # kept on request, even by a run that failed: listed apart, with what it indexed
+    with pytest.raises(Stopped):
+        services.update_test.run(config, stop_at_the_first_answer)
+    (left,) = services.library.list_test_collections()
+    assert left.chunks > 0 and services.library.list_collections() == []
 
 
 @pytest.mark.slow
@@ -130,6 +209,7 @@ def test_cli_update_test_and_advise_print_json(tmp_path: Path) -> None:
         "update-test", "--modes", "base,rag", "--questions", str(_first_facts(tmp_path, 1)), "--no-training-probe"
     )
     assert out["document"] == "aquaflow-dishwasher-manual.pdf" and out["reindex"]["version"] == 2
+    assert out["collection"].startswith("update-test-") and out["collection_kept"] is False
     assert (
         out["retrain"]["seconds"] is None and "unknown" in out["retrain"]["basis"] and out["retrain_vs_reindex"] is None
     )
