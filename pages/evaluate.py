@@ -27,6 +27,7 @@ HEADLINE = [
     "correct",
     "f1",
     "similarity",
+    "no_answer",
     "hit_k",
     "mrr",
     "refused_unanswerable",
@@ -47,6 +48,7 @@ SHARE_METRICS = {
     "refused_answerable",
     "declined_unanswerable",
     "flagged_answerable",
+    "no_answer",
 }
 
 # The count a share is taken over: "8/15 · 53%" says how many questions the percentage stands for.
@@ -60,11 +62,12 @@ SHARE_BASE = {
     "cites_reference": "citing_n",
     "refused_unanswerable": "unanswerable",
     "declined_unanswerable": "unanswerable",
+    "no_answer": "n",
 }
 LATENCY_METRICS = {"first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms"}
 NOT_APPLICABLE = "–"
 GRID_GROUPS: list[tuple[str, list[str]]] = [
-    ("Answers", ["correct", "f1", "similarity"]),
+    ("Answers", ["correct", "f1", "similarity", "no_answer"]),
     ("Retrieval and citations", ["hit_k", "mrr", "unsupported_citations"]),
     ("Refusals", ["refused_unanswerable", "declined_unanswerable", "refused_answerable"]),
     ("Speed", ["first_token_p50_ms", "total_p50_ms"]),
@@ -74,6 +77,7 @@ COLUMN_NAMES = {
     "correct": "correct answers",
     "f1": "word overlap (F1)",
     "similarity": "meaning similarity",
+    "no_answer": "no answer given",
     "hit_k": "right page retrieved",
     "mrr": "rank of the right page (MRR)",
     "refused_unanswerable": "refused when not in the documents",
@@ -87,6 +91,8 @@ COLUMN_HELP = {
     "correct": "Answers that contain the reference answer and are a sensible answer, of the answerable questions.",
     "f1": "How many words the answer shares with the reference, 0 to 1 (higher is better).",
     "similarity": "How close the answer's meaning is to the reference (embedding cosine), 0 to 1.",
+    "no_answer": "Questions the mode gave no answer to at all (an empty answer, or the engine failed), of all "
+    "questions (lower is better). Each one reads 'no answer' with its reason under Answers side by side.",
     "hit_k": "Questions whose reference file and page were among the passages retrieved (RAG modes only).",
     "mrr": "1 when the right page came first, 1/2 when second, …; averaged (RAG modes only).",
     "refused_unanswerable": "Of the questions the documents cannot answer, how many were refused (higher is better).",

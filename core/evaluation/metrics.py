@@ -123,6 +123,11 @@ def cosine(u: Sequence[float], v: Sequence[float]) -> float:
     return dot / (nu * nv) if nu and nv else 0.0
 
 
+def gave_no_answer(answer: str) -> bool:
+    """Whether an answer holds no text at all (an empty generation, or an engine error before any): "no answer"."""
+    return not (answer or "").strip()
+
+
 def is_refusal(answer: str) -> bool:
     """Whether the answer declines ("not in the documents", "I don't know", …) or is empty."""
     text = " ".join(CITATION_MARKER.sub(" ", answer or "").lower().replace("’", "'").split())

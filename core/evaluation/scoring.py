@@ -8,6 +8,8 @@ Denominators, so every figure reads the same way:
   an answer that refused *or* that the app flagged "not supported by the documents" (the user is warned
   either way), so an unanswerable question is handled when it is declined;
 - unsupported citations: a count over all answers (the goal is 0);
+- no answer: all questions; an answer with no text at all (the chat marked it incomplete, NO_ANSWER, or the engine
+  failed before any text) is counted here, not as a refusal, and its row keeps the reason in `error`;
 - latency and tokens: every answer that finished.
 """
 
@@ -21,6 +23,7 @@ from core.chat.service import RETRIEVAL_MODES
 from core.evaluation import metrics as m
 
 ALL = "all"
+NO_ANSWER_LABEL = "no answer"
 
 
 def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> dict[str, Any]:
@@ -29,7 +32,8 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
     sources = list(answer.get("sources") or [])
     cited = [int(i) for i in answer.get("cited") or [] if 1 <= int(i) <= len(sources)]
     timings = answer.get("timings") or {}
-    refused = m.is_refusal(text)
+    silent = m.gave_no_answer(text)
+    refused = m.is_refusal(text) and not silent  # saying nothing is not declining: it is counted as "no answer"
     flagged = "unsupported" in (answer.get("flags") or [])
     row: dict[str, Any] = {
         "question": question.question,
@@ -42,6 +46,7 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         "engine": answer.get("engine", ""),
         "model": answer.get("model", ""),
         "answer": text,
+        "no_answer": silent,
         "refused": refused,
         "flagged": flagged,
         "declined": refused or flagged,
@@ -127,6 +132,8 @@ def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "citing_n": len(citing),
         "cites_reference": _share(r.get("cites_reference") for r in citing),
         "unsupported_citations": sum(bool(r.get("unsupported_citation")) for r in rows),
+        "no_answer": _share(no_answer(r) for r in rows),
+        "no_answer_n": sum(no_answer(r) for r in rows),
         "refused_unanswerable": _share(r.get("refused") for r in unanswerable),
         "refused_answerable": _share(r.get("refused") for r in answerable),
         "declined_unanswerable": _share(r.get("declined") for r in unanswerable),
@@ -143,6 +150,19 @@ def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "answer_tokens": _round(m.mean([r.get("answer_tokens") for r in finished])),
         "errors": len(rows) - len(finished),
     }
+
+
+def no_answer(row: Mapping[str, Any]) -> bool:
+    """Whether a scored row got no answer at all (rows saved before the field existed: from their text)."""
+    return bool(row["no_answer"]) if "no_answer" in row else m.gave_no_answer(str(row.get("answer") or ""))
+
+
+def shown_answer(row: Mapping[str, Any]) -> str:
+    """A row's answer as a reader sees it: the text, or "no answer" with its reason instead of an empty cell."""
+    if not no_answer(row):
+        return str(row.get("answer") or "")
+    reason = str(row.get("error") or "").strip()
+    return f"{NO_ANSWER_LABEL}: {reason}" if reason else NO_ANSWER_LABEL
 
 
 def summarise(rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = None) -> dict[str, Any]:
@@ -173,6 +193,7 @@ GRID_METRICS = {
     "mrr": "retrieval MRR",
     "cites_reference": "cited passage holds the reference",
     "unsupported_citations": "citations of unsupporting passages (count)",
+    "no_answer": "no answer given (share of all questions)",
     "refused_unanswerable": "refused when unanswerable",
     "refused_answerable": "refused when answerable",
     "declined_unanswerable": "refused or flagged when unanswerable",

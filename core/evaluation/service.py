@@ -25,7 +25,15 @@ from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
 from core.evaluation.runner import check_arms
 from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir
-from core.evaluation.scoring import GRID_METRICS, GridRow, SourceRow, grid_rows, source_rows, summarise
+from core.evaluation.scoring import (
+    GRID_METRICS,
+    GridRow,
+    SourceRow,
+    grid_rows,
+    shown_answer,
+    source_rows,
+    summarise,
+)
 from core.finetune.service import FineTuneService
 from core.library.samples import SAMPLES_DIR, sample_qa_files
 
@@ -247,7 +255,7 @@ class EvaluationService:
                     "source": r.get("source") or "",
                 },
             )
-            entry[f"{r['arm']} answer"] = r["answer"]
+            entry[f"{r['arm']} answer"] = shown_answer(r)  # "no answer: <reason>" rather than an empty cell
             entry[f"{r['arm']} ok"] = r["refused"] if r.get("unanswerable") else r.get("correct")
         rows = [by_q[i] for i in sorted(by_q)]
         if disagreements_only:

@@ -74,6 +74,8 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     assert not cells.isin(["None", "nan", ""]).any().any()
     correct = list(grid["correct answers"])
     assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in correct), correct
+    # answers that never came, counted over every question of the mode ("0/2 · 0%" when each one answered)
+    assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in grid["no answer given"]), list(grid["no answer given"])
     assert all(re.fullmatch(r"\d\.\d{2}|–", c) for c in grid["word overlap (F1)"])
     retrieval, refusals, speed = (at.dataframe[i].value for i in (1, 2, 3))
     assert retrieval.set_index("mode").loc["base", "right page retrieved"] == "–"
