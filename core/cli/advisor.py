@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import get_args
 
 from core.advisor.advice import Budget, Criteria, DataChanges, Hardware, Skills
+from core.advisor.costs import CostTable, Volume, costs_markdown, measured_rates, project
 from core.cli.util import SubParsers
+from core.errors import AppError
 from core.services import Services
+
+# The team's volume: with these the advice carries a cost table in hours (and money, with prices).
+VOLUME_ARGS = ("questions_per_day", "documents", "document_mb", "document_pages")
 
 
 def add_advisor_commands(sub: SubParsers) -> None:
@@ -34,6 +39,19 @@ def add_advisor_commands(sub: SubParsers) -> None:
     p.add_argument("--run", help="the grid run to use as evidence (default: the newest finished one)")
     p.add_argument("--no-evidence", action="store_true", help="advise from the criteria alone")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")
+    costs = p.add_argument_group(
+        "costs", "what each approach costs your team, in hours a month (give the first three to get the table)"
+    )
+    costs.add_argument("--questions-per-day", type=float, help="questions the chatbot answers a day")
+    costs.add_argument("--documents", type=int, help="documents the chatbot answers from")
+    size = costs.add_mutually_exclusive_group()
+    size.add_argument("--document-mb", type=float, help="a document's average size in MB")
+    size.add_argument("--document-pages", type=float, help="a document's average length in pages (instead of MB)")
+    costs.add_argument(
+        "--changed-per-update", type=int, default=1, help="documents that change at each change (default 1)"
+    )
+    costs.add_argument("--cpu-hour-price", type=float, help="price of a CPU hour, in your currency")
+    costs.add_argument("--gpu-hour-price", type=float, help="price of a GPU hour: training is then priced on a GPU")
     p.set_defaults(func=cmd_advise)
 
 
@@ -41,7 +59,38 @@ def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     """Print the advice as JSON (and write the report)."""
     criteria = Criteria(ns.skills, ns.data_changes, ns.budget, ns.hardware, ns.labelled_pairs, ns.max_answer_s)
     advised = svc.advisor.advise(criteria, ns.run, use_evidence=not ns.no_evidence)
+    table = _cost_table(svc, ns)
+    out = advised.to_dict()
+    markdown = advised.markdown
+    if table is not None:
+        out["costs"] = table.to_dict()
+        out["cost_basis"] = table.basis()
+        markdown += "\n## What each approach costs your team\n\n" + costs_markdown(table)
     if ns.markdown:
-        ns.markdown.write_text(advised.markdown, encoding="utf-8")
-    sys.stdout.write(json.dumps(advised.to_dict(), ensure_ascii=False) + "\n")
+        ns.markdown.write_text(markdown, encoding="utf-8")
+    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     return 0
+
+
+def _cost_table(svc: Services, ns: argparse.Namespace) -> CostTable | None:
+    """The cost table when the team's volume is given, from the rates this data directory measured."""
+    given = [name for name in VOLUME_ARGS if getattr(ns, name) is not None]
+    if not given and ns.cpu_hour_price is None and ns.gpu_hour_price is None:
+        return None
+    if ns.questions_per_day is None or ns.documents is None or (ns.document_mb is None and ns.document_pages is None):
+        raise AppError(
+            "To cost the approaches give --questions-per-day, --documents and --document-mb (or --document-pages) "
+            "together; --changed-per-update and the hour prices are optional."
+        )
+    volume = Volume(
+        ns.questions_per_day,
+        ns.documents,
+        ns.document_mb,
+        ns.document_pages,
+        ns.data_changes,
+        ns.changed_per_update,
+        ns.labelled_pairs or None,  # no labelled pairs: the variant trains on pairs generated from the documents
+        ns.cpu_hour_price,
+        ns.gpu_hour_price,
+    )
+    return project(volume, measured_rates(svc.settings.data_dir, svc.catalog, ns.run))
