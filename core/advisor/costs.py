@@ -198,26 +198,23 @@ def _answer_rates(data_dir: Path, run_id: str | None) -> tuple[dict[str, Rate], 
         ]
         median, slow = block.get("total_p50_ms"), block.get("total_p95_ms")
         assumed, why = ASSUMED_ANSWER_S[arm]
+        missing = f"no {arm} answers {'in ' + label if label else 'scored yet'}"
         if times:
             answer[arm] = Rate(sum(times) / len(times), "s", f"{label}, mean of {len(times)} {arm} answers", True)
         elif median is not None:
             answer[arm] = Rate(float(median) / 1000, "s", f"{label}, median of the {arm} answers (no rows saved)", True)
         else:
-            answer[arm] = _estimated(
-                assumed, "s", f"no {arm} answers {'in ' + label if label else 'scored yet'}; {why}"
-            )
+            answer[arm] = _estimated(assumed, "s", f"{missing}; {why}")
         count = f"{block.get('n', len(times))} {arm} questions"
         p50[arm] = (
             Rate(float(median) / 1000, "s", f"{label}, {count}", True)
             if median is not None
-            else _estimated(assumed, "s", f"no {arm} answer times measured; {why}")
+            else _estimated(assumed, "s", f"{missing}; {why}")
         )
         p95[arm] = (
             Rate(float(slow) / 1000, "s", f"{label}, {count}", True)
             if slow is not None
-            else _estimated(
-                p50[arm].value * ASSUMED_P95_OVER_P50, "s", f"no {arm} answer times measured; twice the median"
-            )
+            else _estimated(p50[arm].value * ASSUMED_P95_OVER_P50, "s", f"{missing}; twice the median")
         )
     return answer, p50, p95
 
@@ -491,23 +488,25 @@ def _notes(volume: Volume, rates: MeasuredRates) -> list[str]:
             "Training is priced at the GPU hour price for the hours measured on this CPU: an upper bound, since a GPU "
             "trains faster; answering and indexing stay on CPU."
         )
-    estimated = [name for name, rate in _named_rates(rates) if not rate.measured]
+    estimated = [name.split(" (")[0] for name, used in _named_rates(rates) if not all(r.measured for r in used)]
     if estimated:
         notes.append(f"Estimated, not measured here: {', '.join(estimated)}; run the missing tests to measure them.")
     return notes
 
 
-def _named_rates(rates: MeasuredRates) -> list[tuple[str, Rate]]:
-    named = [(f"{arm} answer time", r) for arm, r in rates.answer_s.items()]
-    named += [(f"{arm} median answer time", r) for arm, r in rates.answer_p50_s.items()]
-    named += [(f"{arm} 95% answer time", r) for arm, r in rates.answer_p95_s.items()]
+def _named_rates(rates: MeasuredRates) -> list[tuple[str, list[Rate]]]:
+    """The rates as a reader looks them up: an arm's three answer times together (mean, median, 95% within)."""
+    named = [
+        (f"{arm} answer time (mean · median · 95% within)", [r, rates.answer_p50_s[arm], rates.answer_p95_s[arm]])
+        for arm, r in rates.answer_s.items()
+    ]
     return named + [
-        ("indexing time per page", rates.index_s_per_page),
-        ("pages per MB", rates.pages_per_mb),
-        ("chunks per page", rates.chunks_per_page),
-        ("training time per pair and epoch", rates.train_s_per_pair_epoch),
-        ("model loading per training run", rates.train_load_s),
-        ("epochs", rates.epochs),
+        ("indexing time per page", [rates.index_s_per_page]),
+        ("pages per MB", [rates.pages_per_mb]),
+        ("chunks per page", [rates.chunks_per_page]),
+        ("training time per pair and epoch", [rates.train_s_per_pair_epoch]),
+        ("model loading per training run", [rates.train_load_s]),
+        ("epochs", [rates.epochs]),
     ]
 
 
@@ -554,7 +553,9 @@ def costs_markdown(table: CostTable) -> str:
         if any(cells):
             lines.append(f"| {title} | " + " | ".join(_shown(c) if c else "—" for c in cells) + " |")
     lines += ["", "| rate | value | from |", "|---|---|---|"]
-    for name, rate in _named_rates(table.rates):
-        lines.append(f"| {name} | {rate.value:.3g} {rate.unit} | {rate.source.replace('|', '/')} |")
+    for name, used in _named_rates(table.rates):
+        value = " · ".join(f"{r.value:.3g}" for r in used) + f" {used[0].unit}"
+        sources = "; ".join(dict.fromkeys(r.source for r in used))
+        lines.append(f"| {name} | {value} | {sources.replace('|', '/')} |")
     lines += [""] + [f"- {note}" for note in table.notes]
     return "\n".join(lines) + "\n"
