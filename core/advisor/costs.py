@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from core.advisor.advice import APPROACHES, ARM_OF, CHANGES_PER_YEAR, LABELS, AdvisorInputError, DataChanges
 from core.base import jobs
+from core.engines.variants import VariantRegistry
 from core.evaluation.document_update import DEFAULT_EPOCHS, latest_result
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.runs import read_json, read_rows, run_dir
@@ -277,8 +278,6 @@ def _seconds_per_pair_epoch(cost: Mapping[str, Any]) -> float | None:
 
 
 def _training_rates(data_dir: Path, update: Mapping[str, Any] | None) -> tuple[Rate, Rate, Rate, str]:
-    from core.engines.variants import VariantRegistry
-
     recorded: list[tuple[Mapping[str, Any], str]] = [
         (s.cost, f"training job {s.job_id}") for s in training_jobs(data_dir) if s.state == "done" and s.cost
     ]
