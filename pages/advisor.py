@@ -12,6 +12,7 @@ from core.advisor.advice import (
     CHANGE_LABELS,
     HARDWARE_LABELS,
     LABELS,
+    PAIRED_EXPLAINED,
     SKILL_LABELS,
     Advised,
     Criteria,
@@ -146,7 +147,7 @@ if advised is not None:
                         {
                             "mode": s.arm,
                             "questions about": SPLIT_LABELS.get(s.split, "all") if s.split else "all",
-                            "correct": f"{s.correct * 100:.0f}%",
+                            "correct": s.shown,
                             "questions": s.n,
                             # a dash where no time was measured, never "None"
                             "median answer time": "–" if s.p50_ms is None else f"{s.p50_ms / 1000:.1f} s",
@@ -156,8 +157,18 @@ if advised is not None:
                     ],
                     hide_index=True,
                     width="stretch",
-                    column_config={"mode": st.column_config.TextColumn(help=MODE_GLOSS)},
+                    column_config={
+                        "mode": st.column_config.TextColumn(help=MODE_GLOSS),
+                        "correct": st.column_config.TextColumn(
+                            help="Correct answers of the answerable questions, with the 95% Wilson interval in "
+                            "brackets: the range the true share is likely in."
+                        ),
+                    },
                 )
+                if evidence.comparisons:
+                    st.markdown("**Which differences are real?**")
+                    st.caption(PAIRED_EXPLAINED + " Only a clear difference moves the advice.")
+                    st.markdown("\n".join(f"- {line}" for line in evidence.comparison_lines))
         if evidence.update is not None:
             u = evidence.update
             with st.expander(f"The document-update test ({u.when})"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import altair as alt
 import streamlit as st
 
 from core.base.questions import SPLIT_LABELS
@@ -13,7 +14,9 @@ from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.runs import EvalConfig
-from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows
+from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows, share_text
+from core.evaluation.service import PAIRED_EXPLAINED
+from core.evaluation.statistics import SHARE_BASES
 from ui.common import MODE_GLOSS, current_collection, engine_select, guarded, page_setup, show_error
 from ui.jobs_panel import job_panel, status_words
 from ui.update_section import render_update_test
@@ -51,19 +54,13 @@ SHARE_METRICS = {
     "no_answer",
 }
 
-# The count a share is taken over: "8/15 · 53%" says how many questions the percentage stands for.
-SHARE_BASE = {
-    "correct": "answerable",
-    "contains_any_length": "answerable",
-    "refused_answerable": "answerable",
-    "flagged_answerable": "answerable",
-    "hit_1": "retrieval_n",
-    "hit_k": "retrieval_n",
-    "cites_reference": "citing_n",
-    "refused_unanswerable": "unanswerable",
-    "declined_unanswerable": "unanswerable",
-    "no_answer": "n",
-}
+# The count a share is taken over: "8/15 · 53%" says how many questions the percentage stands for. The statistics'
+# bases leave out "no answer", a share of every question, which therefore has no interval in the summary.
+SHARE_BASE = {**SHARE_BASES, "no_answer": "n"}
+INTERVAL_HELP = (
+    " Read as count/questions · share, with the 95% Wilson interval in brackets: the range the true share is likely "
+    "in, wide when the questions are few."
+)
 LATENCY_METRICS = {"first_token_p50_ms", "first_token_p95_ms", "total_p50_ms", "total_p95_ms"}
 NOT_APPLICABLE = "–"
 GRID_GROUPS: list[tuple[str, list[str]]] = [
@@ -122,14 +119,54 @@ def shown(row: Any, metric: str) -> str:
     if value is None:
         return NOT_APPLICABLE
     if metric in SHARE_METRICS:
-        base = row.metrics.get(SHARE_BASE.get(metric, ""))
-        share = f"{value * 100:.0f}%"
-        return f"{round(value * base)}/{base} · {share}" if isinstance(base, int) and base else share
+        return share_text(value, row.metrics.get(SHARE_BASE.get(metric, "")), row.metrics.get(f"{metric}_ci"))
     if metric in LATENCY_METRICS:
         return f"{value / 1000:.1f} s"
     if metric == "unsupported_citations":
         return f"{value:g}"
     return f"{value:.2f}"
+
+
+def column_help(metric: str) -> str:
+    """A grid column's help, with how a share and its interval read."""
+    return COLUMN_HELP[metric] + (INTERVAL_HELP if metric in SHARE_METRICS else "")
+
+
+def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
+    """Bars of one measure per split and mode, with a line over each share's 95% interval."""
+    share = metric in SHARE_METRICS
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("split:N", title=None, sort=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
+        xOffset=alt.XOffset("mode:N", sort=None),
+    )
+    y = alt.Y(
+        "value:Q",
+        title=metric_name(metric),
+        axis=alt.Axis(format=".0%") if share else alt.Axis(),
+        scale=alt.Scale(domain=[0, 1]) if share else alt.Scale(zero=True),
+    )
+    tooltip = [alt.Tooltip("mode:N"), alt.Tooltip("split:N", title="questions about")]
+    tooltip += (
+        [
+            alt.Tooltip("value:Q", title=metric_name(metric), format=".0%"),
+            alt.Tooltip("low:Q", title="95% interval from", format=".0%"),
+            alt.Tooltip("high:Q", title="95% interval to", format=".0%"),
+        ]
+        if share
+        else [alt.Tooltip("value:Q", title=metric_name(metric), format=".2f")]
+    )
+    bars = base.mark_bar().encode(
+        y=y, color=alt.Color("mode:N", sort=None, legend=alt.Legend(orient="bottom", title=None)), tooltip=tooltip
+    )
+    layers: list[Any] = [bars]
+    if share and any(r["low"] is not None for r in rows):
+        # a rule from the interval's low to its high end over each bar, capped by short ticks so it reads as a range
+        interval = base.transform_filter("isValid(datum.low)")
+        layers.append(interval.mark_rule(color="#31333f", strokeWidth=2).encode(y="low:Q", y2="high:Q"))
+        layers += [
+            interval.mark_tick(color="#31333f", thickness=2, size=10).encode(y=f"{end}:Q") for end in ("low", "high")
+        ]
+    return alt.LayerChart(layer=layers, height=300)
 
 
 st.title("Evaluate")
@@ -193,6 +230,9 @@ with tab_new:
             + (f"about {' and '.join(splits)} · " if splits else "")
             + f"{sum(q.unanswerable for q in questions)} not answerable from the documents"
         )
+        # what the run can show, before it is started: the Options' limit (set on an earlier rerun) counts too
+        limit_now = int(st.session_state.get("eval_limit") or 0)
+        st.caption(evaluation.plan(questions[:limit_now] if limit_now else questions).sentence())
 
     c1, c2, c3 = st.columns(3)
     engine_name = engine_select(
@@ -358,6 +398,7 @@ with tab_results:
             if len(split_names) > 1
             else "."
         )
+        + " In brackets: the 95% Wilson interval, the range the true share is likely in."
     )
     with st.expander("Every measure (the full grid)", expanded=True):
         # Grouped in narrow tables, so each fits the page at 1400 px without scrolling sideways.
@@ -379,10 +420,18 @@ with tab_results:
                 column_config={
                     "mode": st.column_config.TextColumn("mode", help=MODE_GLOSS),
                     "split": st.column_config.TextColumn("questions about", help=SPLIT_HELP),
-                    **{COLUMN_NAMES[k]: st.column_config.TextColumn(help=COLUMN_HELP[k]) for k in metrics},
+                    **{COLUMN_NAMES[k]: st.column_config.TextColumn(help=column_help(k)) for k in metrics},
                 },
             )
         st.caption("– : not applicable (no question of that kind, or a mode without retrieval).")
+
+    st.subheader("Which differences are real?")
+    st.caption(PAIRED_EXPLAINED)
+    comparisons = evaluation.comparisons(run)
+    if comparisons:
+        st.markdown("\n".join(f"- {line}" for line in comparisons))
+    else:
+        st.caption("No two modes have answered the same answerable question yet.")
 
     chart_metrics = [
         k
@@ -394,16 +443,9 @@ with tab_results:
     with g1:
         metric = st.selectbox("Measure", chart_metrics, format_func=metric_name, key="eval_metric")
         if metric is not None:  # None when no metric has a value yet (every answer failed)
-            st.bar_chart(
-                chart_rows(run.summary, metric),
-                x="split",
-                y="value",
-                color="mode",
-                stack=False,
-                height=300,
-                x_label="",
-                y_label=metric_name(metric),
-            )
+            st.altair_chart(metric_chart(chart_rows(run.summary, metric), metric), width="stretch")
+            if metric in SHARE_METRICS:
+                st.caption("The line over each bar: the 95% Wilson interval of the share.")
     with g2:
         st.markdown("**Answer time**")
         st.bar_chart(
@@ -461,5 +503,20 @@ with tab_results:
                 evaluation.compare(evaluation.load_run(run_a), evaluation.load_run(run_b)),
                 hide_index=True,
                 width="stretch",
-                column_config={"arm": st.column_config.TextColumn("mode", help=MODE_GLOSS)},
+                column_config={
+                    "arm": st.column_config.TextColumn("mode", help=MODE_GLOSS),
+                    "paired": st.column_config.TextColumn(
+                        "correct, paired",
+                        help="Correct answers of run B against run A on the questions both runs asked (same text), "
+                        "mode and split: the difference, its 95% interval and the exact test's p.",
+                    ),
+                    "paired questions": st.column_config.NumberColumn(help="Questions both runs asked."),
+                    "clear": st.column_config.CheckboxColumn(
+                        help="The interval leaves out zero and the exact test agrees: not chance."
+                    ),
+                },
             )
+        st.caption(
+            "B − A: plain differences of the two runs' figures. Correct answers are also paired on the questions both "
+            "runs asked: only those where one run was right and the other wrong count."
+        )

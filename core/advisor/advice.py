@@ -16,12 +16,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, Mapping, Sequence, get_args
 
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation.document_update import latest_result
-from core.evaluation.service import EvaluationService
+from core.evaluation.runner import reversed_comparison
+from core.evaluation.scoring import ALL, share_text
+from core.evaluation.service import PAIRED_EXPLAINED, EvaluationService, comparison_lines
+from core.evaluation.statistics import PairedComparison, paired_comparison, questions_needed, wilson_interval
 
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
@@ -53,8 +56,10 @@ BUDGET_LABELS: dict[Budget, str] = {"small": "small", "medium": "medium", "large
 HARDWARE_LABELS: dict[Hardware, str] = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
 
 MIN_QUESTIONS = 5  # fewer scored questions than this per arm and split are too few to move anything
-LEVEL_GAP = 0.03  # arms closer than 3 points of correctness are level
-CLEAR_GAP = 0.10  # a lead of 10 points or more is clear
+# arms closer than 3 points of correctness are level: even a real difference this small should not decide the approach
+LEVEL_GAP = 0.03
+CLEAR_POINTS = 2.0  # what a lead moves when its paired comparison is clear (the interval and the exact test agree)
+PLAN = "95% confidence, 80% power"  # the level and power of the questions-needed figure (statistics' defaults)
 
 
 class AdvisorInputError(AppError):
@@ -101,6 +106,17 @@ class ArmScore:
     n: int
     p50_ms: float | None = None  # whole answer, median
     p95_ms: float | None = None
+    ci: tuple[float, float] | None = None  # the 95% Wilson interval of `correct`, as saved with the run
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson interval of `correct`: as saved, else from the cell's count (None: no question)."""
+        return self.ci or wilson_interval(round(self.correct * self.n), self.n)
+
+    @property
+    def shown(self) -> str:
+        """The cell as the grid reads it: "8/15 · 53% (30–75%)"."""
+        return share_text(self.correct, self.n, self.interval)
 
 
 @dataclass(frozen=True)
@@ -124,10 +140,26 @@ class Evidence:
     scores: tuple[ArmScore, ...] = ()
     run: str = ""  # which grid run the scores come from, for people
     update: UpdateEvidence | None = None
+    comparisons: tuple[PairedComparison, ...] = ()  # the run's arms paired on the same questions, per split
 
     def score(self, arm: str, split: str) -> ArmScore | None:
         """The grid cell of `arm` on `split`, if measured."""
         return next((s for s in self.scores if s.arm == arm and s.split == split), None)
+
+    @property
+    def comparison_lines(self) -> list[str]:
+        """The paired comparisons as Markdown lines for a reader, the clear ones first."""
+        return comparison_lines(c.to_dict() for c in self.comparisons)
+
+    def comparison(self, arm_a: str, arm_b: str, split: str) -> PairedComparison | None:
+        """`arm_a` against `arm_b` on `split` ("" for the whole set), read as A − B, if the run paired them."""
+        key = split or ALL
+        for c in self.comparisons:
+            if c.split == key and (c.arm_a, c.arm_b) == (arm_a, arm_b):
+                return c
+            if c.split == key and (c.arm_a, c.arm_b) == (arm_b, arm_a):
+                return reversed_comparison(c)
+        return None
 
     @property
     def splits(self) -> list[str]:
@@ -311,17 +343,55 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
         return None
     shares = {a: s.correct for a, s in usable.items()}
     ranked = sorted(shares, key=lambda a: (-shares[a], APPROACHES.index(a)))
-    lead = shares[ranked[0]] - shares[ranked[1]]
-    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" ({usable[ranked[0]].n} questions)"
+    leader, second = ranked[0], ranked[1]
+    lead = shares[leader] - shares[second]
+    n = usable[leader].n
+    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" ({n} questions)"
     if lead < LEVEL_GAP:
         return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no change.")
-    points = 2.0 if lead >= CLEAR_GAP else 1.0
-    return Move(
-        "measurement",
-        _SPLIT_NAMES[split],
-        {ranked[0]: points},
-        f"Measured {listing}: {ARM_OF[ranked[0]]} leads by {lead * 100:.0f} points.",
-    )
+    said = f"Measured {listing}: {ARM_OF[leader]} leads {ARM_OF[second]} by {lead * 100:.0f} points"
+    pair = e.comparison(ARM_OF[leader], ARM_OF[second], split)
+    if pair is not None and pair.clear and pair.difference > 0:
+        return Move(
+            "measurement",
+            _SPLIT_NAMES[split],
+            {leader: CLEAR_POINTS},
+            f"{said}, a clear difference ({pair.sentence()}).",
+        )
+    per = " per half" if split else ""
+    needed = _questions_needed(pair, shares[leader], shares[second])
+    if needed is None:  # on the questions both answered they are level: the lead came from answers that failed
+        why = f"not distinguishable: on the {pair.n if pair else n} questions both answered they are level"
+    elif pair is not None and needed <= pair.n:
+        # the normal approximation behind the figure is met, the exact test is not: too few questions differ
+        differ = pair.only_a + pair.only_b
+        why = (
+            f"not distinguishable with {n} questions: only {differ} of them differ, too few for the exact test "
+            f"(p = {pair.p_value:.2g}); a larger set{per} would settle it"
+        )
+    else:
+        why = (
+            f"not distinguishable with {n} questions: about {needed} questions{per} would be needed to tell a "
+            f"difference of this size ({PLAN})"
+        )
+    # A lead that is not clear moves nothing, not even a nudge: a nudge would let chance pick the approach whenever
+    # the team's answers leave two of them level, which is when a team looks to the measurements to decide. The
+    # reason says instead how many questions would settle it.
+    return Move("measurement", _SPLIT_NAMES[split], {}, f"{said}, {why}.")
+
+
+def _questions_needed(pair: PairedComparison | None, p_a: float, p_b: float) -> int | None:
+    """The questions a test needs to tell this lead apart: with the discordance the run observed when it paired the
+    two arms, else assuming they err independently (the cautious figure); None when the paired arms are level."""
+    if pair is None:
+        return questions_needed(p_a, p_b)
+    if pair.only_a == pair.only_b:
+        return None
+    p_a, p_b = pair.a_right / pair.n, pair.b_right / pair.n
+    # every disagreement going one way makes the discordant share equal the difference: keep float noise from
+    # putting it a hair below
+    discordant = max((pair.only_a + pair.only_b) / pair.n, abs(p_a - p_b))
+    return questions_needed(p_a, p_b, discordant)
 
 
 def _latency_move(c: Criteria, e: Evidence) -> Move | None:
@@ -474,7 +544,7 @@ def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
         c_moves + e_moves,
         conflicts,
         missing,
-        _summary(recommendation, totals, from_criteria, from_evidence, c_totals, e_totals),
+        _summary(recommendation, totals, from_criteria, from_evidence, e_moves),
     )
 
 
@@ -496,13 +566,8 @@ def _conflicts(
             f"Your answers point to {LABELS[from_criteria]}, but the measurements favour {LABELS[from_evidence]} "
             f"({names})."
         )
-    for m in e_moves:
-        if (
-            m.favours is not None
-            and m.favours != from_criteria
-            and m.points.get(from_criteria, 0.0) <= 0
-            and from_evidence == from_criteria
-        ):
+    if from_evidence == from_criteria:
+        for m in _against(e_moves, from_criteria):
             out.append(f"The {m.name} measurement disagrees with your answers ({LABELS[from_criteria]}): {m.reason}")
     if c.max_answer_s is not None and c.max_answer_s <= 3.0:
         rag = [s.p95_ms for s in e.scores if s.arm == "rag" and s.p95_ms is not None]
@@ -514,20 +579,36 @@ def _conflicts(
     return out
 
 
+def _against(e_moves: Sequence[Move], approach: Approach) -> list[Move]:
+    """The measurements that favour another approach and give `approach` nothing."""
+    return [m for m in e_moves if m.favours not in (None, approach) and m.points.get(approach, 0.0) <= 0]
+
+
 def _summary(
     rec: Approach,
     totals: dict[str, float],
     from_criteria: Approach,
     from_evidence: Approach | None,
-    c_totals: dict[str, float],
-    e_totals: dict[str, float],
+    e_moves: list[Move],
 ) -> str:
     others = ", ".join(f"{_short(a)} {_points(totals[a])}" for a in APPROACHES if a != rec)
     text = f"{_short(rec)} leads with {_points(totals[rec])} ({others})."
     if from_evidence is None:
-        text += " It rests on your answers alone: no measurement moved it yet."
+        text += (
+            " It rests on your answers alone: no measurement separated the approaches (see why in the table)."
+            if e_moves
+            else " It rests on your answers alone: no measurement moved it yet."
+        )
     elif from_evidence == from_criteria:
-        text += f" Your answers and the measurements agree on {_short(from_criteria)}."
+        against = _against(e_moves, from_criteria)
+        # the table below lists every move: the sentence above it never says "agree" over one that disagrees
+        text += (
+            f" The measurements on the whole favour {_short(from_criteria)}, as your answers do, but "
+            f"{', '.join(m.name for m in against)} favour{'s' if len(against) == 1 else ''} "
+            f"{' and '.join(dict.fromkeys(_short(m.favours or rec) for m in against))}."
+            if against
+            else f" Your answers and the measurements agree on {_short(from_criteria)}."
+        )
     else:
         text += f" Your answers point to {_short(from_criteria)}; the measurements favour {_short(from_evidence)}."
     return text
@@ -553,17 +634,41 @@ def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[Ar
             block = splits.get(key) or {}
             if block.get("correct") is None:
                 continue  # no answerable question in this cell
+            correct, n = float(block["correct"]), int(block.get("answerable") or block.get("n") or 0)
+            saved = block.get("correct_ci")
             cells.append(
                 ArmScore(
                     str(arm),
                     key if key in ("seen", "new") else "",
-                    float(block["correct"]),
-                    int(block.get("answerable") or block.get("n") or 0),
+                    correct,
+                    n,
                     _float(block.get("total_p50_ms")),
                     _float(block.get("total_p95_ms")),
+                    (float(saved[0]), float(saved[1])) if isinstance(saved, (list, tuple)) else None,
                 )
             )
     return tuple(cells)
+
+
+def comparisons_from_summary(summary: Mapping[str, Any]) -> tuple[PairedComparison, ...]:
+    """The paired comparisons saved with a run's summary, rebuilt from their counts (exact, not the rounded figures)."""
+    out = []
+    for c in summary.get("comparisons") or []:
+        both = int(c["a_right"]) - int(c["only_a"])
+        neither = int(c["n"]) - both - int(c["only_a"]) - int(c["only_b"])
+        out.append(
+            paired_comparison(
+                str(c["arm_a"]),
+                str(c["arm_b"]),
+                str(c["split"]),
+                both,
+                int(c["only_a"]),
+                int(c["only_b"]),
+                neither,
+                float(c.get("confidence", 0.95)),
+            )
+        )
+    return tuple(out)
 
 
 def update_evidence_from_result(result: Mapping[str, Any]) -> UpdateEvidence | None:
@@ -637,7 +742,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             "",
             f"## The scored grid{f' ({evidence.run})' if evidence.run else ''}",
             "",
-            "| mode | questions about | correct | questions | median answer (s) | 95% of answers within (s) |",
+            "| mode | questions about | correct (95% interval) | questions | median answer (s) | "
+            "95% of answers within (s) |",
             "|---|---|---|---|---|---|",
         ]
         order = tuple(MODES)
@@ -646,9 +752,17 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split),
         ):
             lines.append(
-                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {_pct(s.correct)} | {s.n} | {_secs(s.p50_ms)} | "
+                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {s.shown} | {s.n} | {_secs(s.p50_ms)} | "
                 f"{_secs(s.p95_ms)} |"
             )
+        lines += [
+            "",
+            "Correct: answers that hold the reference, of the answerable questions; in brackets the 95% "
+            "Wilson interval, the range the true share is likely in.",
+        ]
+    if evidence.comparisons:
+        lines += ["", "## Which differences are real?", "", PAIRED_EXPLAINED, ""]
+        lines += [f"- {line}" for line in evidence.comparison_lines]
     if evidence.update is not None:
         u = evidence.update
         kind = "estimated" if u.retrain_estimated else "recorded"
@@ -692,7 +806,10 @@ class Advised:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what `python -m core advise` prints)."""
-        return {"criteria": asdict(self.criteria), "evidence": asdict(self.evidence), "advice": self.advice.to_dict()}
+        evidence = asdict(self.evidence)
+        # each comparison as saved with its run: with its verdict and its sentence
+        evidence["comparisons"] = [c.to_dict() for c in self.evidence.comparisons]
+        return {"criteria": asdict(self.criteria), "evidence": evidence, "advice": self.advice.to_dict()}
 
 
 class AdvisorService:
@@ -705,16 +822,18 @@ class AdvisorService:
     def latest_evidence(self, run_id: str | None = None) -> Evidence:
         """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
         scores: tuple[ArmScore, ...] = ()
+        comparisons: tuple[PairedComparison, ...] = ()
         label = ""
         runs = self.evaluation.list_runs() if self.evaluation is not None else []
         wanted = run_id or next((r.run_id for r in runs if r.status.state in ("done", "cancelled")), None)
         if wanted and self.evaluation is not None:
             run = self.evaluation.load_run(wanted)
             scores = evidence_from_summary(run.summary)
+            comparisons = comparisons_from_summary(run.summary)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
             label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
         saved = latest_result(self.data_dir)
-        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None)
+        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None, comparisons)
 
     def advise(self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True) -> Advised:
         """The advice for `criteria` with the latest evidence (or none), and its Markdown report."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeGuard, get_args
+from typing import Any, Callable, Mapping, Sequence, TypeGuard, get_args
 
 from core.base.ahead import results_in_order
 from core.base.files import write_json_atomic
@@ -23,6 +23,7 @@ from core.errors import AppError, EngineUnavailableError, EvaluationError, Model
 from core.evaluation import metrics as m
 from core.evaluation.runs import EvalConfig, append_row, read_rows
 from core.evaluation.scoring import score_answer, summarise
+from core.evaluation.statistics import PairedComparison, paired_comparison, paired_comparisons, with_intervals
 from core.index.embeddings import Embedder
 from core.index.retrieval import is_method
 
@@ -120,11 +121,34 @@ def run_evaluation(
     finally:
         # answers asked ahead of a cancel or a failure are not waited for beyond the ones already running
         answers_in_order.close()
-    summary = summarise(read_rows(folder), config.arms)
+    rows = read_rows(folder)
+    summary = with_statistics(summarise(rows, config.arms), rows, config.arms)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
     write_json_atomic(folder / "summary.json", summary)
     return {**final, "step": done, "total_steps": total}
+
+
+def with_statistics(
+    summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A grid summary with what a sceptic asks for: a Wilson interval on every share (`<share>_ci`) and the paired
+    comparison of every two arms on the questions both answered (`comparisons`, the leading arm first)."""
+    out = with_intervals(summary)
+    out["comparisons"] = [leader_first(c).to_dict() for c in paired_comparisons(rows, list(arms or []) or None)]
+    return out
+
+
+def leader_first(c: PairedComparison) -> PairedComparison:
+    """The comparison read from the arm that did better ("rag − base: +40"), so no sentence reads as a minus."""
+    return c if c.difference >= 0 else reversed_comparison(c)
+
+
+def reversed_comparison(c: PairedComparison) -> PairedComparison:
+    """The same comparison read the other way round: B − A instead of A − B."""
+    both = c.a_right - c.only_a
+    neither = c.n - both - c.only_a - c.only_b
+    return paired_comparison(c.arm_b, c.arm_a, c.split, both, c.only_b, c.only_a, neither, c.confidence)
 
 
 class _Cancelled(Exception):

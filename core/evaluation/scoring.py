@@ -264,12 +264,27 @@ def source_rows(summary: Mapping[str, Any]) -> list[SourceRow]:
 
 
 def chart_rows(summary: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
-    """One metric as (mode, split, value) rows for a grouped bar chart; modes or splits without a value are left out."""
-    return [
-        {"mode": r.arm, "split": r.split, "value": r.value(metric)}
-        for r in grid_rows(summary)
-        if r.value(metric) is not None
-    ]
+    """One metric as (mode, split, value, low, high) rows for a grouped bar chart; modes or splits without a value are
+    left out. low/high: the share's interval (`<metric>_ci`), None for a measure that is not a counted share."""
+    out = []
+    for r in grid_rows(summary):
+        value = r.value(metric)
+        if value is None:
+            continue
+        interval = r.metrics.get(f"{metric}_ci")
+        low, high = interval if isinstance(interval, (list, tuple)) and len(interval) == 2 else (None, None)
+        out.append({"mode": r.arm, "split": r.split, "value": value, "low": low, "high": high})
+    return out
+
+
+def share_text(share: float, base: Any = None, interval: Sequence[float] | None = None) -> str:
+    """A share as every table reads it: "8/15 · 53% (30–75%)", its count of `base` and its 95% interval, where known."""
+    text = f"{share * 100:.0f}%"
+    if isinstance(base, int) and not isinstance(base, bool) and base > 0:
+        text = f"{round(share * base)}/{base} · {text}"
+    if interval is not None and len(interval) == 2:
+        text += f" ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
+    return text
 
 
 # The chart's words for a reader: p50 is the median, p95 the time 95% of answers stay under.

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from core.base import jobs
 from core.base.jobs import JobStatus
@@ -23,9 +23,10 @@ from core.config import Settings
 from core.errors import EvaluationError, JobBusyError
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
-from core.evaluation.runner import check_arms
+from core.evaluation.runner import check_arms, with_statistics
 from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir
 from core.evaluation.scoring import (
+    ALL,
     GRID_METRICS,
     GridRow,
     SourceRow,
@@ -34,11 +35,47 @@ from core.evaluation.scoring import (
     source_rows,
     summarise,
 )
+from core.evaluation.statistics import (
+    UNSPLIT,
+    PairedComparison,
+    paired_comparisons,
+    smallest_detectable_difference,
+)
 from core.finetune.service import FineTuneService
 from core.library.samples import SAMPLES_DIR, sample_qa_files
 
 SAMPLE_PREFIX = "sample:"
+# What a paired comparison counts, in one line for a reader (the Evaluate page, the Advisor and its report).
+PAIRED_EXPLAINED = (
+    "Two modes answered the same questions; only the questions where one was right and the other wrong count. "
+    "A difference is clear when its 95% interval leaves out zero and the exact McNemar test agrees (p below 0.05); "
+    "otherwise it may be chance."
+)
 FINETUNE_PREFIX = "finetune:"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a question set can tell apart before it is run: the smallest half and the smallest difference it detects."""
+
+    questions: int  # answerable questions in the smallest half (the whole set when it has no halves)
+    halves: bool  # whether the set is split into seen facts / new documents
+    detectable: float | None  # the smallest difference in correctness, in points, it tells apart (None: none)
+
+    def sentence(self) -> str:
+        """One line for the New run tab."""
+        many = f"{self.questions} answerable question{'' if self.questions == 1 else 's'}" + (
+            " per half" if self.halves else ""
+        )
+        if self.detectable is None:
+            return (
+                f"With {many} no difference between two modes can be told apart (at 95% confidence, 80% power): "
+                "use a set with more questions."
+            )
+        return (
+            f"With {many} you can tell apart only differences above ~{self.detectable:.0f} points "
+            "(at 95% confidence, 80% power)."
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +132,21 @@ class EvaluationService:
     def read_upload(self, name: str, data: bytes) -> list[EvalQuestion]:
         """The questions of an uploaded CSV/JSONL file."""
         return read_questions(data, name)
+
+    @staticmethod
+    def plan(questions: Sequence[EvalQuestion]) -> RunPlan:
+        """How small a difference in correctness the set can tell apart, judged by its smallest half.
+
+        Modes are compared per half (seen facts, new documents), on the answerable questions only, so the smallest
+        half decides what the run can show.
+        """
+        counts: dict[str, int] = {}
+        for q in questions:
+            if not q.unanswerable:
+                counts[q.split or UNSPLIT] = counts.get(q.split or UNSPLIT, 0) + 1
+        halves = len(counts) > 1
+        n = min(counts.values()) if halves else sum(counts.values())
+        return RunPlan(n, halves, smallest_detectable_difference(n))
 
     # ------------------------------------------------------------ runs
 
@@ -208,7 +260,10 @@ class EvaluationService:
         return out
 
     def load_run(self, run_id: str) -> SavedRun:
-        """A saved run with its rows; the summary is recomputed from the rows while the run has not ended."""
+        """A saved run with its rows; the summary is recomputed from the rows while the run has not ended.
+
+        Runs saved before the intervals and paired comparisons were kept get them here, from their rows.
+        """
         folder = run_dir(self.settings.data_dir, run_id)
         raw = read_json(folder / "config.json")
         if not isinstance(raw, dict):
@@ -219,6 +274,8 @@ class EvaluationService:
         summary = read_json(folder / "summary.json") if status.terminal else None
         if not isinstance(summary, dict):
             summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
+        if "comparisons" not in summary or "intervals" not in summary:
+            summary = with_statistics(summary, rows, config.arms)
         return SavedRun(run_id, config, status, summary, rows)
 
     def delete_run(self, run_id: str) -> None:
@@ -263,10 +320,20 @@ class EvaluationService:
         return rows
 
     @staticmethod
+    def comparisons(run: SavedRun) -> list[str]:
+        """The paired comparisons of the run's modes (as saved with it) as Markdown lines, the clear ones first."""
+        return comparison_lines(run.summary.get("comparisons") or [])
+
+    @staticmethod
     def compare(a: SavedRun, b: SavedRun) -> list[dict[str, Any]]:
-        """Run A vs run B: each metric of each arm and split present in both, with the difference B − A."""
+        """Run A vs run B: each metric of each arm and split present in both, with the difference B − A.
+
+        Correctness is also paired: the two runs' answers to the same question (same text) in the same mode and split,
+        with the interval of B − A and the exact test, as `paired` (a sentence), `paired questions` and `clear`.
+        """
         out = []
         for arm, splits in a.summary.get("arms", {}).items():
+            paired = _paired_runs(a, b, arm, list(splits))
             for split, values in splits.items():
                 other = (b.summary.get("arms", {}).get(arm) or {}).get(split)
                 if not other:
@@ -276,7 +343,20 @@ class EvaluationService:
                     if va is None and vb is None:
                         continue
                     diff = round(vb - va, 4) if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-                    out.append({"arm": arm, "split": split, "metric": label, "run A": va, "run B": vb, "B − A": diff})
+                    pair = paired.get(split) if key == "correct" else None
+                    out.append(
+                        {
+                            "arm": arm,
+                            "split": split,
+                            "metric": label,
+                            "run A": va,
+                            "run B": vb,
+                            "B − A": diff,
+                            "paired questions": pair.n if pair else None,
+                            "paired": pair.sentence() if pair else "",
+                            "clear": pair.clear if pair else None,
+                        }
+                    )
         return out
 
     @staticmethod
@@ -298,3 +378,16 @@ class EvaluationService:
     def run_json(run: SavedRun) -> bytes:
         """The whole run (config, status, summary, rows) as JSON."""
         return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def comparison_lines(comparisons: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Saved comparisons (`PairedComparison.to_dict()`) as Markdown lines, clear first: "**clear**: rag − base …"."""
+    ordered = sorted(comparisons, key=lambda c: not c.get("clear"))
+    return [f"{'**clear**' if c.get('clear') else 'not clear'}: {c.get('sentence', '')}" for c in ordered]
+
+
+def _paired_runs(a: SavedRun, b: SavedRun, arm: str, splits: Sequence[str]) -> dict[str, PairedComparison]:
+    """Run B against run A in one mode, per split: their answers paired on the same question text."""
+    rows = [{**r, "arm": name} for name, run in (("run A", a), ("run B", b)) for r in run.rows if r.get("arm") == arm]
+    found = paired_comparisons(rows, ["run B", "run A"], [s for s in splits if s != ALL])
+    return {c.split: c for c in found}

@@ -3,9 +3,21 @@ yet."""
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import pytest
 
-from core.advisor.advice import AdvisorInputError, ArmScore, Criteria, Evidence, UpdateEvidence, advise
+from core.advisor.advice import (
+    AdvisorInputError,
+    ArmScore,
+    Criteria,
+    Evidence,
+    UpdateEvidence,
+    advise,
+    comparisons_from_summary,
+)
+from core.evaluation.runner import reversed_comparison
+from core.evaluation.statistics import PairedComparison, paired_comparison
 
 ML_TEAM_STATIC_FAST = Criteria(
     team_skills="nlp_dl", data_changes="static", budget="medium", hardware="gpu", labelled_pairs=2000, max_answer_s=0.5
@@ -25,6 +37,34 @@ def grid(
         for arm, share in (("rag", rag), ("finetuned", finetuned), ("hybrid", hybrid), ("base", 0.05))
         for split in ("seen", "new")
     )
+
+
+def paired(scores: tuple[ArmScore, ...]) -> tuple[PairedComparison, ...]:
+    """The paired comparisons a run would save for these cells, where the arm with fewer right answers is right only
+    on questions the other got right too (every disagreement goes the leader's way)."""
+    out = []
+    for split in dict.fromkeys(s.split for s in scores):
+        cells = [s for s in scores if s.split == split]
+        for a, b in combinations(cells, 2):
+            right_a, right_b = round(a.correct * a.n), round(b.correct * b.n)
+            both = min(right_a, right_b)
+            neither = a.n - max(right_a, right_b)
+            out.append(paired_comparison(a.arm, b.arm, split or "all", both, right_a - both, right_b - both, neither))
+    return tuple(out)
+
+
+def scored_grid(
+    rag: float,
+    finetuned: float,
+    hybrid: float,
+    n: int = 20,
+    p95: dict[str, float] | None = None,
+    run: str = "",
+    update: UpdateEvidence | None = None,
+) -> Evidence:
+    """Evidence of a two-split grid with the paired comparisons saved with it."""
+    scores = grid(rag, finetuned, hybrid, n, p95)
+    return Evidence(scores=scores, run=run, update=update, comparisons=paired(scores))
 
 
 def test_static_data_ml_team_and_fast_answers_lean_to_fine_tuning() -> None:
@@ -69,9 +109,13 @@ def test_no_evidence_lists_the_runs_that_are_missing() -> None:
 
 def test_evidence_that_contradicts_the_answers_is_reported_as_such() -> None:
     # Stated: fine-tuning. Measured: the variant answers far worse than RAG, misses the speed target, and costs
-    # 100x more to update than re-indexing.
-    evidence = Evidence(
-        scores=grid(rag=0.80, finetuned=0.20, hybrid=0.60, p95={"rag": 400.0, "finetuned": 900.0, "hybrid": 1200.0}),
+    # 100x more to update than re-indexing. 40 questions per half: RAG's 20-point lead over hybrid is clear.
+    evidence = scored_grid(
+        rag=0.80,
+        finetuned=0.20,
+        hybrid=0.60,
+        n=40,
+        p95={"rag": 400.0, "finetuned": 900.0, "hybrid": 1200.0},
         run="run-1",
         update=UpdateEvidence(
             reindex_s=2.0, retrain_s=200.0, retrain_estimated=False, current_after={"rag": 1.0, "finetuned": 0.0}, n=6
@@ -101,7 +145,7 @@ def test_evidence_that_contradicts_the_answers_is_reported_as_such() -> None:
 
 
 def test_evidence_that_agrees_is_not_called_a_conflict() -> None:
-    evidence = Evidence(scores=grid(rag=0.30, finetuned=0.90, hybrid=0.85))
+    evidence = scored_grid(rag=0.30, finetuned=0.90, hybrid=0.50)  # 18 against 10 of 20, all 8 differences one way
     advice = advise(ML_TEAM_STATIC_FAST, evidence)
     assert advice.recommendation == advice.from_criteria == advice.from_evidence == "finetuning"
     assert advice.conflicts == []
@@ -184,17 +228,90 @@ def test_a_saved_grid_summary_and_update_test_become_evidence() -> None:
 def test_the_markdown_report_carries_the_grid_and_update_numbers() -> None:
     from core.advisor.advice import report_markdown
 
-    evidence = Evidence(
-        scores=grid(rag=0.8, finetuned=0.2, hybrid=0.6, p95={"rag": 2400.0}),
+    evidence = scored_grid(
+        rag=0.8,
+        finetuned=0.2,
+        hybrid=0.6,
+        p95={"rag": 2400.0},
         run="ev-20261125-140000-abcd",
         update=UpdateEvidence(reindex_s=2.0, retrain_s=200.0, retrain_estimated=True, current_after={"rag": 1.0}, n=6),
     )
     advice = advise(APP_TEAM_DAILY_SMALL, evidence)
     text = report_markdown(APP_TEAM_DAILY_SMALL, evidence, advice)
     assert text.startswith("# domainchat advice: RAG")
-    assert "| rag | seen facts | 80% | 20 |  | 2.4 |" in text and "| finetuned | new documents | 20% | 20 |" in text
+    # each share with its count and its 95% Wilson interval (16 of 20: 58–92%; 4 of 20: 8–42%)
+    assert "| rag | seen facts | 16/20 · 80% (58–92%) | 20 |  | 2.4 |" in text
+    assert "| finetuned | new documents | 4/20 · 20% (8–42%) | 20 |" in text
+    # the paired comparisons, the clear ones first: rag against finetuned is clear, rag against hybrid (4 of 20
+    # questions differ, all one way: p = 0.125) is not
+    section = text.split("## Which differences are real?")[1]
+    assert "only the questions where one was right and the other wrong count" in section
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
+    assert lines[0].startswith("- **clear**: ") and lines[-1].startswith("- not clear: ")
+    assert (
+        "- **clear**: rag − finetuned on seen facts: +60 points (95% CI +34 to +75), 12 of 20 questions differ, "
+        "p < 0.001" in lines
+    )
+    assert (
+        "- not clear: rag − hybrid on new documents: +20 points (95% CI +2 to +37), 4 of 20 questions differ, "
+        "p = 0.12" in lines
+    )
     assert (
         "| seconds to re-train the variant (estimated) | 200 |" in text
         and "| seconds to index the changed document | 2.0 |" in text
     )
     assert f"| **total** | | **{advice.totals['rag']:g}** |" in text
+
+
+def test_a_ten_point_lead_on_15_questions_is_not_distinguishable_and_says_how_many_questions_would_be() -> None:
+    # about 10 points on 15 questions per half: 9 against 7 right, the two arms differ on 2 questions
+    scores = (ArmScore("rag", "new", 9 / 15, 15), ArmScore("finetuned", "new", 7 / 15, 15))
+    paired_run = advise(APP_TEAM_DAILY_SMALL, Evidence(scores=scores, comparisons=paired(scores)))
+    (move,) = [m for m in paired_run.moves if m.name == "correctness on new documents"]
+    assert move.points == {} and paired_run.from_evidence is None  # a lead that may be chance moves nothing
+    # Connor's figure with the discordance the run observed (2 of 15): 57 questions per half
+    assert (
+        "rag leads finetuned by 13 points, not distinguishable with 15 questions: about 57 questions per half "
+        "would be needed to tell a difference of this size (95% confidence, 80% power)" in move.reason
+    )
+    assert "no measurement separated the approaches" in paired_run.summary
+    # cells without a paired comparison: the cautious figure, as if the arms erred independently (391 for 60 vs 50%)
+    unpaired = (ArmScore("rag", "new", 0.60, 15), ArmScore("finetuned", "new", 0.50, 15))
+    (move,) = [m for m in advise(APP_TEAM_DAILY_SMALL, Evidence(scores=unpaired)).moves if m.kind == "measurement"]
+    assert move.points == {} and "not distinguishable with 15 questions: about 391 questions per half" in move.reason
+
+
+def test_a_ten_point_lead_on_400_paired_questions_is_clear() -> None:
+    scores = (ArmScore("rag", "new", 0.65, 400), ArmScore("finetuned", "new", 0.55, 400))
+    found = paired_comparison("rag", "finetuned", "new", both=200, only_a=60, only_b=20, neither=120)
+    for saved in (found, reversed_comparison(found)):  # however the run saved the pair, the leader's lead is read
+        advice = advise(APP_TEAM_DAILY_SMALL, Evidence(scores=scores, comparisons=(saved,)))
+        (move,) = [m for m in advice.moves if m.kind == "measurement"]
+        assert move.points == {"rag": 2.0} and advice.from_evidence == "rag"
+        assert move.reason == (
+            "Measured rag 65%, finetuned 55% (400 questions): rag leads finetuned by 10 points, a clear difference "
+            "(rag − finetuned on new documents: +10 points (95% CI +6 to +14), 80 of 400 questions differ, p < 0.001)."
+        )
+
+
+def test_the_summary_never_says_agree_above_a_measurement_that_disagrees() -> None:
+    # Seen facts: the variant clearly leads; new documents: RAG clearly leads. The measurements as a whole tie and
+    # go to RAG (the cheaper approach), as the team's answers do, but one of them favours fine-tuning.
+    scores = (
+        ArmScore("rag", "seen", 0.40, 40),
+        ArmScore("finetuned", "seen", 0.90, 40),
+        ArmScore("rag", "new", 0.90, 40),
+        ArmScore("finetuned", "new", 0.40, 40),
+    )
+    advice = advise(APP_TEAM_DAILY_SMALL, Evidence(scores=scores, comparisons=paired(scores)))
+    assert advice.from_evidence == advice.from_criteria == "rag"
+    assert any("The correctness on seen facts measurement disagrees" in c for c in advice.conflicts)
+    assert "agree" not in advice.summary
+    assert "favour RAG, as your answers do, but correctness on seen facts favours Fine-tuning" in advice.summary
+
+
+def test_comparisons_saved_with_a_run_become_evidence_with_their_exact_counts() -> None:
+    found = paired_comparison("rag", "finetuned", "new", both=6, only_a=5, only_b=0, neither=4)
+    assert not found.clear and found.low > 0  # the interval alone would call it; the exact test (p = 0.0625) does not
+    (back,) = comparisons_from_summary({"comparisons": [found.to_dict()]})
+    assert back == found
