@@ -68,12 +68,12 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     grid = at.dataframe[0].value
     assert list(grid["mode"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
     assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
-    # Readable numbers: shares as whole percentages with their count, scores to two decimals, times in seconds,
-    # "–" where a measure does not apply (no retrieval in base); never "None" or a fraction like 0.3393.
+    # Readable numbers: shares as whole percentages with their count and their 95% interval, scores to two decimals,
+    # times in seconds, "–" where a measure does not apply (no retrieval in base); never "None" or a fraction.
     cells = grid.drop(columns=["mode", "split", "questions"]).astype(str)
     assert not cells.isin(["None", "nan", ""]).any().any()
     correct = list(grid["correct answers"])
-    assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in correct), correct
+    assert all(re.fullmatch(r"\d+/2 · \d{1,3}% \(\d{1,3}–\d{1,3}%\)", c) for c in correct), correct
     # answers that never came, counted over every question of the mode ("0/2 · 0%" when each one answered)
     assert all(re.fullmatch(r"\d+/2 · \d{1,3}%", c) for c in grid["no answer given"]), list(grid["no answer given"])
     assert all(re.fullmatch(r"\d\.\d{2}|–", c) for c in grid["word overlap (F1)"])

@@ -1,0 +1,78 @@
+"""The Evaluate page shows how sure its figures are (AppTest): each share of the grid with its 95% Wilson interval, the
+chosen measure's chart with an interval line over each bar, "Which differences are real?" with the paired
+comparisons, and, before a run, the smallest difference the chosen question set can tell apart.
+
+The run is a real background job on the openai engine against tests/fakes/openai_server.py
+(tests/helpers/paired_run.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.helpers.paired_run import REPLIES, paired_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(models=tuple(REPLIES)) as server:
+        yield server
+
+
+def _marks(spec: dict[str, Any]) -> list[str]:
+    """Every mark type of a Vega-Lite spec, its layers' included."""
+    own = spec.get("mark")
+    found = [own if isinstance(own, str) else own["type"]] if own else []
+    return found + [m for layer in spec.get("layer", []) for m in _marks(layer)]
+
+
+def test_results_show_intervals_error_bars_and_which_differences_are_real(
+    tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = paired_run(tmp_path / "data", fake, monkeypatch)
+    assert run.status.state == "done", run.status.message
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+
+    answers = at.dataframe[0].value.set_index(["mode", "split"])  # the grid's first group: Answers
+    # base: right on 1 of the 2 seen facts, 1 of the 3 answerable questions in all (Wilson: 6–79%)
+    assert answers.loc[("base", "all"), "correct answers"] == "1/3 · 33% (6–79%)"
+    assert answers.loc[("base", "seen facts"), "correct answers"] == "1/2 · 50% (9–91%)"
+    (headline,) = at.table
+    assert list(headline.value["all"]) == ["1/3 · 33% (6–79%)", "1/3 · 33% (6–79%)"]
+
+    assert any(s.value == "Which differences are real?" for s in at.subheader)
+    assert any("only the questions where one was right and the other wrong count" in c.value for c in at.caption)
+    listed = next(m.value for m in at.markdown if "base − finetuned on all questions" in m.value)
+    assert "- not clear: base − finetuned on all questions: 0 points (95% CI −64 to +64), 2 of 3 questions differ" in (
+        listed
+    )
+
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    measure = next(s for s in specs if "rule" in _marks(s))  # the chosen measure (correct answers): bars and intervals
+    assert {"bar", "rule"} <= set(_marks(measure))
+    assert any("95% Wilson interval" in c.value for c in at.caption)
+
+
+def test_the_new_run_tab_says_what_the_chosen_set_can_tell_apart(
+    tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paired_run(tmp_path / "data", fake, monkeypatch)  # the page's settings: the openai engine on the fake server
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/evaluate.py").run()
+    at.radio[0].set_value("Sample questions").run()
+    assert not at.exception, at.exception
+    planning = [c.value for c in at.caption if "you can tell apart only differences above" in c.value]
+    assert len(planning) == 1 and planning[0].endswith("points (at 95% confidence, 80% power).")
+    at.number_input(key="eval_limit").set_value(5).run()  # only the first 5 questions: a coarser figure
+    (limited,) = [c.value for c in at.caption if "you can tell apart only differences above" in c.value]
+    assert limited.startswith("With 5 answerable questions you can tell apart only differences above ~94 points")
