@@ -165,7 +165,7 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.get_by_role("heading", name="Evaluate", exact=True).wait_for()
     page.get_by_text("Sample questions", exact=True).click()
     page.get_by_text(
-        "15 questions · splits", exact=False
+        "15 questions ·", exact=False
     ).first.wait_for()  # the first sample set (the manual's) is loaded
     page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
     limit = page.get_by_label("Only the first N questions (0: all)")
