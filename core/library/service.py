@@ -231,7 +231,7 @@ class DocumentLibrary:
 
     def prepare_keywords(self, collection: str, progress: ProgressFn | None = None) -> int:
         """An indexing run's last step: the keyword index built (or loaded) and saved whole now, so the first question
-        does not wait for it (≈ 8 s at 20k chunks here); returns the collection's chunk count."""
+        does not wait for it (≈ 9 s at 50k chunks here); returns the collection's chunk count."""
         chunks = self.store.count(collection)
         (progress or (lambda _p: None))(Progress(KEYWORD_INDEX, "keywords", detail=f"({chunks:,} chunks)"))
         return self.store.prepare_keywords(collection)
