@@ -552,6 +552,7 @@ class OpenAIGeneration:
         self.mode_reason = ""
         self._started = False
         self._pieces = 0  # text chunks received: the token count when the server sends no usage
+        self._stops: tuple[str, ...] = ()  # every stop of the request, enforced here too (see MAX_SENT_STOPS)
 
     def __iter__(self) -> Iterator[str]:
         if self._started:
@@ -584,15 +585,16 @@ class OpenAIGeneration:
         create: Callable[..., Any]
         if self.mode == "completion":
             # The embedded engine's stops: a base model answers on one line and then runs on.
-            common["stop"] = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
+            self._stops = tuple(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
             common["prompt"] = req.prompt.completion
             create = cast(Callable[..., Any], client.completions.create)
         else:
-            if req.stop:
-                common["stop"] = list(req.stop)
+            self._stops = tuple(dict.fromkeys(req.stop))
             common["messages"] = [dict(m) for m in req.prompt.messages]
             create = cast(Callable[..., Any], client.chat.completions.create)
 
+        if self._stops:
+            common["stop"] = list(self._stops[:MAX_SENT_STOPS])
         # Sampling settings the server takes beyond OpenAI's (DOMAINCHAT_OPENAI_EXTRA_BODY), sent as they are.
         body = self.engine.settings.openai_extra_fields
 
@@ -606,7 +608,7 @@ class OpenAIGeneration:
         return send
 
     def _streamed(self, model: str, send: Callable[[bool], Any]) -> Iterator[str]:
-        shaper = _Shaper(_RepeatGuard() if self.mode == "completion" else None)
+        shaper = _Shaper(_RepeatGuard() if self.mode == "completion" else None, self._stops)
         chunks = self.engine.with_retries(lambda: send(True), model, max_tokens=self.request.max_tokens)
         try:
             for chunk in chunks:
@@ -619,7 +621,7 @@ class OpenAIGeneration:
                     if piece:
                         yield self._shown(piece)
                 if shaper.stopped:
-                    self.finish_reason = "repeat"
+                    self.finish_reason = "stop" if shaper.cut_at_stop else "repeat"
                     break
             tail = shaper.flush()
             if tail:
@@ -654,9 +656,9 @@ class OpenAIGeneration:
             self.finish_reason = choice.finish_reason
         self.finish_reason = self.finish_reason or "stop"
         self._pieces += 1 if raw else 0
-        shaper = _Shaper(_RepeatGuard() if self.mode == "completion" else None)
+        shaper = _Shaper(_RepeatGuard() if self.mode == "completion" else None, self._stops)
         text = shaper.feed(raw or "") + shaper.flush()
-        if shaper.stopped:
+        if shaper.stopped and not shaper.cut_at_stop:
             self.finish_reason = "repeat"
         if text:
             yield self._shown(text)
@@ -682,25 +684,52 @@ class OpenAIGeneration:
 
 
 class _Shaper:
-    """The embedded engine's text shaping: no leading or trailing whitespace, a base model's repeated lines cut."""
+    """The embedded engine's text shaping: the answer ends at the first stop, no leading or trailing whitespace, a
+    base model's repeated lines cut.
 
-    def __init__(self, guard: _RepeatGuard | None) -> None:
+    The stops are enforced here as well as by the server, which is sent only the first MAX_SENT_STOPS of them.
+    """
+
+    def __init__(self, guard: _RepeatGuard | None, stops: Sequence[str] = ()) -> None:
         self.guard = guard
+        self.stops = tuple(s for s in stops if s)
         self.started = False
         self.held = ""  # trailing whitespace is shown only once more text follows it
+        self.unchecked = ""  # the end of the text received that may be the start of a stop
+        self.cut_at_stop = False
 
     @property
     def stopped(self) -> bool:
-        """Whether the guard cut a repeat: the rest of the answer is not wanted."""
-        return self.guard is not None and self.guard.stopped
+        """Whether the rest of the answer is not wanted: a stop was reached, or the guard cut a repeat."""
+        return self.cut_at_stop or (self.guard is not None and self.guard.stopped)
 
     def feed(self, raw: str) -> str:
         """What of `raw` may be shown now."""
-        return self._shape(self.guard.feed(raw) if self.guard is not None else raw)
+        if self.cut_at_stop:
+            return ""
+        text = self._before_stop(raw)
+        return self._shape(self.guard.feed(text) if self.guard is not None else text)
 
     def flush(self) -> str:
         """What is still held back at the end of the answer."""
-        return self._shape(self.guard.flush()) if self.guard is not None else ""
+        text, self.unchecked = ("" if self.cut_at_stop else self.unchecked), ""
+        if self.guard is not None:
+            return self._shape(self.guard.feed(text) + self.guard.flush())
+        return self._shape(text)
+
+    def _before_stop(self, raw: str) -> str:
+        """The text that is certainly before any stop; a tail that could begin one waits for the next piece."""
+        if not self.stops:
+            return raw
+        text = self.unchecked + raw
+        found = [i for i in (text.find(stop) for stop in self.stops) if i >= 0]
+        if found:
+            self.cut_at_stop, self.unchecked = True, ""
+            return text[: min(found)]
+        # hold back the longest end of the text that begins a stop ("\n" may be the start of "\n\n")
+        keep = max((k for stop in self.stops for k in range(1, len(stop)) if text.endswith(stop[:k])), default=0)
+        self.unchecked = text[len(text) - keep :]
+        return text[: len(text) - keep]
 
     def _shape(self, piece: str) -> str:
         if not self.started:
@@ -715,6 +744,10 @@ class _Shaper:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+# OpenAI's own API and TGI (its default max_stop_sequences) take at most four stop sequences and refuse a request
+# with more; vLLM, SGLang and llama.cpp take any number. The first four go to the server, every one is enforced here.
+MAX_SENT_STOPS = 4
 
 
 def serve_hint(name: str, adapter: str = "PATH") -> str:
