@@ -140,6 +140,36 @@ def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tm
     assert jobs.heavy_job_holder(data) is None
 
 
+def job_list_entry(app: AppTest) -> str:
+    (picker,) = [s for s in app.selectbox if s.label == "Job"]
+    return str(picker.options[picker.index or 0])
+
+
+def test_a_running_training_job_reads_running_on_the_page_then_cancelled(app: AppTest, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    {n.label: n for n in app.number_input}["Stop after steps (0: all)"].set_value(500)
+    next(b for b in app.button if b.label == "Start training").click().run()
+    assert not app.exception, app.exception
+    (job,) = jobs.list_jobs(data)
+    deadline = time.monotonic() + 300  # the first run converts the bundled GGUF for training
+    while jobs.job_status(data, job.job_id).state != "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert jobs.job_status(data, job.job_id).state == "running"
+
+    app.run()
+    assert not app.exception, app.exception
+    entry = job_list_entry(app)
+    assert f"{job.job_id} · running since " in entry and "queued" not in entry, entry
+    assert {m.label: m.value for m in app.metric}["State"] == "running"
+
+    next(b for b in app.button if b.label == "Cancel job").click().run()
+    assert jobs.wait_job(data, job.job_id, timeout_s=60).state == "cancelled"
+    app.run()
+    entry = job_list_entry(app)
+    assert f"{job.job_id} · cancelled " in entry and "running" not in entry, entry
+    assert {m.label: m.value for m in app.metric}["State"] == "cancelled"
+
+
 def test_a_finished_training_job_links_to_compare_in_chat_and_does_not_poll(app: AppTest, tmp_path: Path) -> None:
     data = tmp_path / "data"
     # the folder a finished job leaves: its config and its last status, written as the job writes them

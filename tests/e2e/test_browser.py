@@ -6,53 +6,24 @@ on a free loopback port with the embedded engine and a fresh data directory.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.helpers.chroma_server import free_port
-from tests.helpers.streamlit_app import CHROMIUM_ARGS, ROOT, streamlit_server
+from tests.helpers.streamlit_app import ROOT, app_on_loopback
 
 MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+EMBEDDED = {"DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("e2e") / "data"
-    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
-    args = [
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with streamlit_server(args, ROOT, env, data.parent / "streamlit.log", port):
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian chromium is not installed: `apt-get install chromium` (.ci/run does it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with app_on_loopback(tmp_path_factory.mktemp("e2e") / "data", EMBEDDED) as url:
+        yield url
 
 
 # Every page's address and the heading it opens with. The first one runs against a fresh server: Streamlit's
@@ -164,9 +135,7 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.goto(f"{app_url}/evaluate")
     page.get_by_role("heading", name="Evaluate", exact=True).wait_for()
     page.get_by_text("Sample questions", exact=True).click()
-    page.get_by_text(
-        "15 questions ·", exact=False
-    ).first.wait_for()  # the first sample set (the manual's) is loaded
+    page.get_by_text("15 questions ·", exact=False).first.wait_for()  # the first sample set (the manual's) is loaded
     page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
     limit = page.get_by_label("Only the first N questions (0: all)")
     limit.fill("2")
@@ -190,18 +159,14 @@ def server_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     root = tmp_path_factory.mktemp("e2e-openai")
     with LlamaCppServer(root / "server") as server:
-        port = free_port()
         env = {
-            **os.environ,
-            "DOMAINCHAT_DATA_DIR": str(root / "data"),
             "DOMAINCHAT_ENGINE": "openai",
             "DOMAINCHAT_OPENAI_BASE_URL": server.url,
             "DOMAINCHAT_OPENAI_MODEL": BASE_ALIAS,
             "DOMAINCHAT_TOP_K": "3",
         }
-        args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
-        with streamlit_server([*args, "--browser.gatherUsageStats", "false"], ROOT, env, root / "streamlit.log", port):
-            yield f"http://127.0.0.1:{port}"
+        with app_on_loopback(root / "data", env) as url:
+            yield url
 
 
 def test_on_an_openai_compatible_server_a_rag_answer_is_cited_and_says_what_ran(

@@ -7,15 +7,12 @@ button. The screenshots (test-output/path-*.png) are the README's tour.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.helpers.chroma_server import free_port
-from tests.helpers.streamlit_app import CHROMIUM_ARGS, ROOT, streamlit_server
+from tests.helpers.streamlit_app import app_on_loopback
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 STEPS = ("Documents", "Chat", "Fine-tune", "Evaluate", "Advisor")
@@ -23,25 +20,9 @@ STEPS = ("Documents", "Chat", "Fine-tune", "Evaluate", "Advisor")
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("e2e-path") / "data"
-    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), "DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
-    args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
-    with streamlit_server([*args, "--browser.gatherUsageStats", "false"], ROOT, env, data.parent / "app.log", port):
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian chromium is not installed: `apt-get install chromium` (.ci/run does it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    env = {"DOMAINCHAT_ENGINE": "embedded", "DOMAINCHAT_TOP_K": "3"}
+    with app_on_loopback(tmp_path_factory.mktemp("e2e-path") / "data", env) as url:
+        yield url
 
 
 def shot(page, path: Path) -> None:  # noqa: ANN001

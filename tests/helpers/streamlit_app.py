@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +51,20 @@ def streamlit_server(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def app_on_loopback(data: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """The app (`streamlit run app.py`) on a free loopback port with data directory `data` and `env` added to this
+    process's environment; yields its address. Its log is written beside `data`."""
+    from tests.helpers.chroma_server import free_port
+
+    port = free_port()
+    full_env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data), **env}
+    args = ["app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    log = data.parent / f"{data.name}-streamlit.log"
+    with streamlit_server([*args, "--browser.gatherUsageStats", "false"], ROOT, full_env, log, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def listening_addresses(port: int) -> set[str]:
