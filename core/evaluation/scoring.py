@@ -95,6 +95,10 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         if cited_texts and not question.unanswerable
         else None
     )
+    # imported here: answer_sources reads rows with this module's helpers, so it imports this module
+    from core.evaluation.answer_sources import answer_source
+
+    row["answer_source"] = answer_source(row)
     return row
 
 
