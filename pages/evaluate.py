@@ -137,7 +137,7 @@ def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
     share = metric in SHARE_METRICS
     base = alt.Chart(alt.Data(values=rows)).encode(
         x=alt.X("split:N", title=None, sort=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
-        xOffset=alt.XOffset("mode:N", sort=None),
+        xOffset=alt.XOffset("mode:N"),
     )
     y = alt.Y(
         "value:Q",
@@ -156,7 +156,10 @@ def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
         else [alt.Tooltip("value:Q", title=metric_name(metric), format=".2f")]
     )
     bars = base.mark_bar().encode(
-        y=y, color=alt.Color("mode:N", sort=None, legend=alt.Legend(orient="bottom", title=None)), tooltip=tooltip
+        # modes in name order, as the answer-time chart beside it colours them: one colour per mode on both
+        y=y,
+        color=alt.Color("mode:N", legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=tooltip,
     )
     layers: list[Any] = [bars]
     if share and any(r["low"] is not None for r in rows):

@@ -350,34 +350,59 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
     if lead < LEVEL_GAP:
         return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no change.")
     said = f"Measured {listing}: {ARM_OF[leader]} leads {ARM_OF[second]} by {lead * 100:.0f} points"
-    pair = e.comparison(ARM_OF[leader], ARM_OF[second], split)
-    if pair is not None and pair.clear and pair.difference > 0:
+    # which approach clearly beats which, on the questions both answered
+    beats = {(a, b): c for a in ranked for b in ranked if a != b and (c := _clear_lead(e, a, b, split)) is not None}
+    behind = [b for b in ranked if any((a, b) in beats for a in ranked)]
+    if (leader, second) in beats:
         return Move(
             "measurement",
             _SPLIT_NAMES[split],
             {leader: CLEAR_POINTS},
-            f"{said}, a clear difference ({pair.sentence()}).",
+            f"{said}, a clear difference ({beats[leader, second].sentence()}).",
         )
+    unsure = f"{said}, {_not_distinguishable(e, leader, second, split, shares, n)}"
+    if not behind:
+        # A lead that is not clear moves nothing, not even a nudge: a nudge would let chance pick the approach
+        # whenever the team's answers leave two of them level, which is when a team looks to the measurements to
+        # decide. The reason says instead how many questions would settle it.
+        return Move("measurement", _SPLIT_NAMES[split], {}, f"{unsure}.")
+    # The leaders cannot be told apart, but some approach is clearly behind them: that much is evidence, shared
+    # between the ones no other clearly beats (half the points of a clear lead each).
+    ahead = [a for a in ranked if a not in behind]
+    clear = "; ".join(c.sentence() for (a, b), c in beats.items() if a in ahead)
+    return Move(
+        "measurement",
+        _SPLIT_NAMES[split],
+        {a: CLEAR_POINTS / 2 for a in ahead},
+        f"{unsure}; clearly behind: {' and '.join(ARM_OF[b] for b in behind)} ({clear}).",
+    )
+
+
+def _clear_lead(e: Evidence, a: Approach, b: Approach, split: str) -> PairedComparison | None:
+    """The paired comparison A − B when it shows A clearly ahead of B, else None."""
+    pair = e.comparison(ARM_OF[a], ARM_OF[b], split)
+    return pair if pair is not None and pair.clear and pair.difference > 0 else None
+
+
+def _not_distinguishable(
+    e: Evidence, leader: Approach, second: Approach, split: str, shares: Mapping[Approach, float], n: int
+) -> str:
+    """Why the leader's lead over the second is not clear, with how many questions would settle it."""
+    pair = e.comparison(ARM_OF[leader], ARM_OF[second], split)
     per = " per half" if split else ""
     needed = _questions_needed(pair, shares[leader], shares[second])
     if needed is None:  # on the questions both answered they are level: the lead came from answers that failed
-        why = f"not distinguishable: on the {pair.n if pair else n} questions both answered they are level"
-    elif pair is not None and needed <= pair.n:
+        return f"not distinguishable: on the {pair.n if pair else n} questions both answered they are level"
+    if pair is not None and needed <= pair.n:
         # the normal approximation behind the figure is met, the exact test is not: too few questions differ
-        differ = pair.only_a + pair.only_b
-        why = (
-            f"not distinguishable with {n} questions: only {differ} of them differ, too few for the exact test "
-            f"(p = {pair.p_value:.2g}); a larger set{per} would settle it"
+        return (
+            f"not distinguishable with {n} questions: only {pair.only_a + pair.only_b} of them differ, too few for "
+            f"the exact test (p = {pair.p_value:.2g}); a larger set{per} would settle it"
         )
-    else:
-        why = (
-            f"not distinguishable with {n} questions: about {needed} questions{per} would be needed to tell a "
-            f"difference of this size ({PLAN})"
-        )
-    # A lead that is not clear moves nothing, not even a nudge: a nudge would let chance pick the approach whenever
-    # the team's answers leave two of them level, which is when a team looks to the measurements to decide. The
-    # reason says instead how many questions would settle it.
-    return Move("measurement", _SPLIT_NAMES[split], {}, f"{said}, {why}.")
+    return (
+        f"not distinguishable with {n} questions: about {needed} questions{per} would be needed to tell a "
+        f"difference of this size ({PLAN})"
+    )
 
 
 def _questions_needed(pair: PairedComparison | None, p_a: float, p_b: float) -> int | None:

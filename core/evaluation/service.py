@@ -56,17 +56,16 @@ FINETUNE_PREFIX = "finetune:"
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a question set can tell apart before it is run: the smallest half and the smallest difference it detects."""
+    """What a question set can tell apart before it is run: its smallest part and the smallest difference it detects."""
 
-    questions: int  # answerable questions in the smallest half (the whole set when it has no halves)
-    halves: bool  # whether the set is split into seen facts / new documents
+    questions: int  # answerable questions in the smallest part (the whole set when it is not split)
+    parts: int  # how many parts the set is split into (trained facts, new documents…); 1: not split
     detectable: float | None  # the smallest difference in correctness, in points, it tells apart (None: none)
 
     def sentence(self) -> str:
         """One line for the New run tab."""
-        many = f"{self.questions} answerable question{'' if self.questions == 1 else 's'}" + (
-            " per half" if self.halves else ""
-        )
+        where = "" if self.parts <= 1 else " per half" if self.parts == 2 else " in its smallest part"
+        many = f"{self.questions} answerable question{'' if self.questions == 1 else 's'}{where}"
         if self.detectable is None:
             return (
                 f"With {many} no difference between two modes can be told apart (at 95% confidence, 80% power): "
@@ -135,18 +134,17 @@ class EvaluationService:
 
     @staticmethod
     def plan(questions: Sequence[EvalQuestion]) -> RunPlan:
-        """How small a difference in correctness the set can tell apart, judged by its smallest half.
+        """How small a difference in correctness the set can tell apart, judged by its smallest part.
 
-        Modes are compared per half (seen facts, new documents), on the answerable questions only, so the smallest
-        half decides what the run can show.
+        Modes are compared per part (trained facts, new documents…), on the answerable questions only, so the smallest
+        part decides what the run can show.
         """
         counts: dict[str, int] = {}
         for q in questions:
             if not q.unanswerable:
                 counts[q.split or UNSPLIT] = counts.get(q.split or UNSPLIT, 0) + 1
-        halves = len(counts) > 1
-        n = min(counts.values()) if halves else sum(counts.values())
-        return RunPlan(n, halves, smallest_detectable_difference(n))
+        n = min(counts.values()) if len(counts) > 1 else sum(counts.values())
+        return RunPlan(n, max(len(counts), 1), smallest_detectable_difference(n))
 
     # ------------------------------------------------------------ runs
 

@@ -249,7 +249,7 @@ def test_the_markdown_report_carries_the_grid_and_update_numbers() -> None:
     lines = [line for line in section.splitlines() if line.startswith("- ")]
     assert lines[0].startswith("- **clear**: ") and lines[-1].startswith("- not clear: ")
     assert (
-        "- **clear**: rag − finetuned on seen facts: +60 points (95% CI +34 to +75), 12 of 20 questions differ, "
+        "- **clear**: rag − finetuned on new documents: +60 points (95% CI +34 to +75), 12 of 20 questions differ, "
         "p < 0.001" in lines
     )
     assert (
@@ -315,3 +315,22 @@ def test_comparisons_saved_with_a_run_become_evidence_with_their_exact_counts() 
     assert not found.clear and found.low > 0  # the interval alone would call it; the exact test (p = 0.0625) does not
     (back,) = comparisons_from_summary({"comparisons": [found.to_dict()]})
     assert back == found
+
+
+def test_two_leaders_that_cannot_be_told_apart_share_the_points_of_a_clear_lead_over_the_third() -> None:
+    # new documents: rag 14, hybrid 13, finetuned 4 of 20; rag and hybrid differ on one question, and both differ
+    # from finetuned on 9 or 10 questions, all going their way
+    scores = (
+        ArmScore("rag", "new", 0.70, 20),
+        ArmScore("hybrid", "new", 0.65, 20),
+        ArmScore("finetuned", "new", 0.20, 20),
+    )
+    advice = advise(APP_TEAM_DAILY_SMALL, Evidence(scores=scores, comparisons=paired(scores)))
+    (move,) = [m for m in advice.moves if m.kind == "measurement"]
+    assert move.points == {"rag": 1.0, "hybrid": 1.0}
+    assert move.reason.startswith(
+        "Measured rag 70%, hybrid 65%, finetuned 20% (20 questions): rag leads hybrid by 5 points, not "
+        "distinguishable with 20 questions: about 155 questions per half would be needed"
+    )
+    assert "; clearly behind: finetuned (rag − finetuned on new documents: +50 points" in move.reason
+    assert "hybrid − finetuned on new documents: +45 points" in move.reason

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.base.questions import SPLIT_LABELS
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.helpers.paired_run import REPLIES, paired_run
 
@@ -46,7 +47,7 @@ def test_results_show_intervals_error_bars_and_which_differences_are_real(
     answers = at.dataframe[0].value.set_index(["mode", "split"])  # the grid's first group: Answers
     # base: right on 1 of the 2 seen facts, 1 of the 3 answerable questions in all (Wilson: 6–79%)
     assert answers.loc[("base", "all"), "correct answers"] == "1/3 · 33% (6–79%)"
-    assert answers.loc[("base", "seen facts"), "correct answers"] == "1/2 · 50% (9–91%)"
+    assert answers.loc[("base", SPLIT_LABELS["seen"]), "correct answers"] == "1/2 · 50% (9–91%)"
     (headline,) = at.table
     assert list(headline.value["all"]) == ["1/3 · 33% (6–79%)", "1/3 · 33% (6–79%)"]
 
