@@ -18,7 +18,7 @@ def load_samples(svc: Services) -> bool:
         bar = st.progress(0.0)
 
         def show(step: SamplesStep) -> None:
-            box.update(label=step.message)
+            box.update(label=step.message, expanded=True)
             bar.progress(step.share, text=f"{step.done} of {step.total} documents indexed")
 
         try:
