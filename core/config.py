@@ -143,6 +143,13 @@ class Settings:
         "Below this share of the question's words found in the retrieved passages, RAG answers 'not found' instead of "
         "guessing.",
     )
+    confidence_threshold: float = _setting(
+        "DOMAINCHAT_CONFIDENCE_THRESHOLD",
+        0.5,
+        "An answer whose confidence (0–1: the chance it is right, from a model fitted on evaluation runs, "
+        "core/chat/calibration.json) is below this is flagged 'unsure' and marked 'unsure — check the source' in Chat. "
+        "Higher marks more answers (fewer wrong ones go unmarked, more right ones are marked too); 0 marks none.",
+    )
     retrieval: str = _setting(
         "DOMAINCHAT_RETRIEVAL",
         "fused",

@@ -36,6 +36,10 @@ class Answer:
     # a follow-up question rewritten to stand alone (core/followup.py): what was searched and answered, and how
     standalone: str = ""
     rewritten_by: str = ""
+    # how likely the answer is right, 0–1 (core/chat/confidence.py; None: a refusal or no answer), why it may not be
+    confidence: float | None = None
+    confidence_reason: str = ""
+    signals: dict[str, float] = field(default_factory=dict)  # what the confidence was computed from
 
     @property
     def ran(self) -> str:
@@ -142,11 +146,18 @@ class AnswerRecord:
     standalone: str = ""  # the follow-up as it was searched and answered ('' when searched as typed)
     rewritten_by: str = ""
     time: float | None = None
+    confidence: float | None = None  # how likely the answer is right (None: not judged, or saved before it was)
+    confidence_reason: str = ""
 
     @property
     def unsupported(self) -> bool:
         """Whether no retrieved passage holds the answer's facts."""
         return "unsupported" in self.flags
+
+    @property
+    def unsure(self) -> bool:
+        """Whether the answer's confidence is below the threshold it was judged with."""
+        return "unsure" in self.flags
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "AnswerRecord":
@@ -167,6 +178,8 @@ class AnswerRecord:
             standalone=str(data.get("standalone") or ""),
             rewritten_by=str(data.get("rewritten_by") or ""),
             time=data.get("time"),
+            confidence=data.get("confidence"),
+            confidence_reason=str(data.get("confidence_reason") or ""),
         )
 
     @classmethod

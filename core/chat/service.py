@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 from core.chat.answer_span import complete_value
 from core.chat.answers import Answer
+from core.chat.confidence import DEFAULT_THRESHOLD, rate
 from core.chat.evidence import select_evidence
 from core.chat.followup import Rewrite, Turn, standalone_question
 from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
@@ -94,8 +95,10 @@ class AnswerStream:
         read: Sequence[str] = (),
         second_look: Callable[[], Generation] | None = None,
         retry: Callable[[], Generation] | None = None,
+        confidence_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self.answer = answer
+        self._threshold = confidence_threshold  # below it a finished answer is flagged "unsure"
         self._retry = retry  # asked once when the generation is empty or only whitespace
         # A refusal by a base model reading its evidence is held back and, where the engine can ban the refusal's
         # first token, the same prompt is answered again without it (measured: README, answer quality).
@@ -215,6 +218,8 @@ class AnswerStream:
 
     def _finish(self) -> None:
         self.finished = True
+        # once the text, citation and flags are final: a few milliseconds, no model call
+        rate(self.answer, self._threshold, SECOND_LOOK_NOTE in self.answer.warnings)
         stats = getattr(self._generation, "stats", None)
         total = (time.perf_counter() - self._started) * 1000
         # The first token the reader saw: a refusal held back for a second look shows only after it.
@@ -434,6 +439,7 @@ class ChatService:
             read=read,
             second_look=second_look,
             retry=lambda: engine.generate(retry),
+            confidence_threshold=self.settings.confidence_threshold,
         )
 
     def compare(self, question: Question, modes: Sequence[str], engine: str | Engine | None = None) -> Comparison:

@@ -57,6 +57,10 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         "prompt_tokens": timings.get("prompt_tokens"),
         "answer_tokens": timings.get("tokens"),
         "cited": cited,
+        # how sure the app was (core/chat/confidence.py) and what from: the calibration is re-fitted on these
+        "confidence": answer.get("confidence"),
+        "unsure": "unsure" in (answer.get("flags") or []),
+        "signals": answer.get("signals") or {},
         "passages": [
             {
                 "file": s.get("file", ""),
