@@ -66,7 +66,10 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
     assert not at.exception, at.exception
     assert any(s.value == "The grid" for s in at.subheader)
     grid = at.dataframe[0].value
-    assert list(grid["mode"]) == ["base", "rag"] and list(grid["split"]) == ["all", "all"]  # one split: no repeated rows
+    assert list(grid["mode"]) == ["base", "rag"] and list(grid["split"]) == [
+        "all",
+        "all",
+    ]  # one split: no repeated rows
     assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
     # Readable numbers: shares as whole percentages with their count and their 95% interval, scores to two decimals,
     # times in seconds, "–" where a measure does not apply (no retrieval in base); never "None" or a fraction.
