@@ -62,7 +62,13 @@ class SamplesProgress:
         """One ingestion report, shown as the document it concerns and how many are finished."""
         total = len(self.names)
         if event.name == KEYWORD_INDEX:
-            self.show(SamplesStep(f"Building the keyword index {event.detail}".strip(), total, total))
+            self.show(
+                SamplesStep(
+                    f"Building the keyword index ({event.detail})" if event.detail else "Building the keyword index",
+                    total,
+                    total,
+                )
+            )
             return
         if event.stage == "done":
             self.finished.add(event.name)

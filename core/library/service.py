@@ -233,7 +233,7 @@ class DocumentLibrary:
         """An indexing run's last step: the keyword index built (or loaded) and saved whole now, so the first question
         does not wait for it (≈ 9 s at 50k chunks here); returns the collection's chunk count."""
         chunks = self.store.count(collection)
-        (progress or (lambda _p: None))(Progress(KEYWORD_INDEX, "keywords", detail=f"({chunks:,} chunks)"))
+        (progress or (lambda _p: None))(Progress(KEYWORD_INDEX, "keywords", detail=f"{chunks:,} chunks"))
         return self.store.prepare_keywords(collection)
 
     def load_samples(self, progress: Callable[[SamplesStep], None] | None = None) -> list[IngestResult]:

@@ -61,7 +61,7 @@ def test_an_ingest_leaves_the_keyword_index_loaded_and_compacted_so_the_first_se
         assert [r.status for r in results] == ["indexed"] * 3
         chunks = svc.store.count("manuals")
         # the run's last report is the keyword step, with the chunk count the page shows
-        assert events[-1] == Progress(KEYWORD_INDEX, "keywords", detail=f"({chunks:,} chunks)")
+        assert events[-1] == Progress(KEYWORD_INDEX, "keywords", detail=f"{chunks:,} chunks")
         index = svc.store.keywords.loaded("manuals")
         assert index is not None and index.live == chunks == 3
         folder = data / "keywords" / "manuals"
