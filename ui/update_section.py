@@ -10,7 +10,8 @@ import streamlit as st
 from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
-from core.evaluation.document_update import UpdateTestResult
+from core.evaluation.document_update import MISSED_REASONS, UpdateTestResult
+from core.evaluation.scoring import share_text
 from core.library.service import UploadedFile, is_test_collection
 from core.services import Services
 from ui.common import current_engine, show_error
@@ -131,12 +132,18 @@ def show_update_result(result: UpdateTestResult) -> None:
                 "mode": f.mode,
                 "before: old figure": f"{f.before_old}/{f.n}",
                 "after: new figure": f"{f.after_new}/{f.n}",
+                "after: new figure, share (95% interval)": (
+                    share_text(f.after_new / f.n, None, f.after_new_interval) if f.n else "no question"
+                ),
                 "after: still the old figure": f"{f.after_old}/{f.n}",
             }
             for f in result.figures()
         ],
         hide_index=True,
     )
+    st.markdown("**What this run showed** (95% intervals in brackets)")
+    for finding in result.findings():
+        st.caption(escape_markdown(finding))
     for note in result.skipped:
         st.caption(f"Skipped {note}.")
     with st.expander("Every answer, before and after"):
@@ -148,6 +155,7 @@ def show_update_result(result: UpdateTestResult) -> None:
                 "mode": a.mode,
                 "before": a.before,
                 "after": a.after,
+                "why not the new figure": MISSED_REASONS[a.why_missed] if a.why_missed else "",
             }
             for a in result.answers()
         ]

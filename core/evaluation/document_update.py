@@ -7,7 +7,9 @@
     5. set the re-indexing time against the cost of re-training the variant: the variant's recorded training
        time, else an estimate from this machine's measured training speed (said to be an estimate).
 
-It measures whether each mode gives the old or the new figure before and after the change. When the run ends
+It measures whether each mode gives the old or the new figure before and after the change, the share giving the new
+one with its 95% interval, and, for each retrieving answer without the new figure, whether the new passage was
+retrieved (the reader missed it) or not (the retriever did). When the run ends
 (done, failed or raised) the test collection is deleted, unless it is kept on request; a kept one is listed apart
 from the user's collections (`library.list_test_collections`). The result, with the collection's name and whether it
 was kept, is saved under `<data_dir>/evaluation/update-tests/` for the advisor.
@@ -31,7 +33,9 @@ from core.base.questions import read_questions
 from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, Question
 from core.engines.base import concurrency
 from core.errors import AppError, FineTuneError
-from core.evaluation.metrics import judge_containment
+from core.evaluation.metrics import judge_containment, passage_contains
+from core.evaluation.scoring import share_text
+from core.evaluation.statistics import wilson_interval
 from core.library.samples import SAMPLES_DIR
 from core.library.service import TEST_COLLECTION_PREFIX, UploadedFile, is_test_collection, safe_display_name
 
@@ -39,6 +43,18 @@ DEFAULT_EPOCHS = 10  # the training defaults (core.finetune.jobs.TrainConfig)
 DEFAULT_BATCH = 4
 ASSUMED_PAIRS = 100  # when no training set exists to size the estimate, say so and assume this many pairs
 PROBE_STEPS = 4
+
+# Why a retrieving mode's answer after the change lacks the new figure: the reader's fault or the retriever's.
+RETRIEVED_OLD = "retrieved_old_figure"
+RETRIEVED_OTHER = "retrieved_not_used"
+NOT_RETRIEVED = "not_retrieved"
+UNKNOWN = "unknown"
+MISSED_REASONS = {
+    RETRIEVED_OLD: "the new passage was retrieved but the model gave the old figure (the reader, not the index)",
+    RETRIEVED_OTHER: "the new passage was retrieved but the model gave neither figure (the reader, not the index)",
+    NOT_RETRIEVED: "the new passage was not retrieved (the retriever, not the reader)",
+    UNKNOWN: "unknown: this result was saved before the test recorded whether the new passage was retrieved",
+}
 
 ProgressFn = Callable[[str, int, int], None]  # (what is happening, done, total)
 
@@ -95,6 +111,11 @@ class ModeFigures:
     after_old: int
     after_new: int
 
+    @property
+    def after_new_interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson interval of the share giving the new figure after the change (None: nothing was asked)."""
+        return wilson_interval(self.after_new, self.n)
+
 
 @dataclass(frozen=True)
 class ChangedAnswer:
@@ -106,6 +127,7 @@ class ChangedAnswer:
     mode: str
     before: str
     after: str
+    why_missed: str | None = None  # a retrieving mode without the new figure after the change: `MISSED_REASONS` key
 
 
 @dataclass
@@ -120,9 +142,8 @@ class UpdateTestResult:
     arms: list[str]
     reindex: dict[str, Any]
     retrain: RetrainCost
-    summary: dict[
-        str, dict[str, dict[str, int]]
-    ]  # arm -> phase (before|after) -> answers giving the old / new figure, of n
+    # arm -> phase (before|after) -> answers giving the old / new figure, of n (+ intervals, why missed)
+    summary: dict[str, dict[str, dict[str, Any]]]
     questions: list[dict[str, Any]]
     skipped: list[str]
     created: float = field(default_factory=time.time)
@@ -168,10 +189,33 @@ class UpdateTestResult:
                 arm,
                 before=q["before"][arm]["text"],
                 after=q["after"][arm]["text"],
+                why_missed=why_missed(arm, q["after"][arm]),
             )
             for q in self.questions
             for arm in self.arms
         ]
+
+    def findings(self) -> list[str]:
+        """What this run showed, one sentence per mode: the share giving the new figure after the change with its 95%
+        interval ("5/6 · 83% (44–97%)"), and for a retrieving mode why the other answers lacked it (unknown for
+        results saved before the test recorded what was retrieved)."""
+        missed: dict[str, dict[str, int]] = {}
+        for a in self.answers():
+            if a.why_missed is not None:
+                reasons = missed.setdefault(a.mode, {})
+                reasons[a.why_missed] = reasons.get(a.why_missed, 0) + 1
+        out = []
+        for f in self.figures():
+            share = share_text(f.after_new / f.n, f.n, f.after_new_interval) if f.n else "no question asked"
+            sentence = f"{f.mode} gave the new figure after the change: {share}"
+            if f.after_old:
+                sentence += f", still the old figure in {f.after_old}"
+            reasons = missed.get(f.mode) or {}
+            if reasons:
+                why = "; ".join(f"{n} where {MISSED_REASONS[code]}" for code, n in reasons.items())
+                sentence += f". Not the new figure: {why}"
+            out.append(sentence + ".")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -457,6 +501,10 @@ class UpdateTestService:
                 "total_ms": answer.timings.get("total_ms"),
                 "error": answer.error,
                 "sources": [f"{s.source} p.{s.page}" for s in answer.sources],
+                # whether the new figure was in what the model read: tells a missed change's reader from its retriever
+                "contains_new": any(passage_contains(s.text, fact.answer) for s in answer.sources)
+                if arm in RETRIEVAL_MODES
+                else None,
             }
 
         cells = [(i, arm) for i in range(len(facts)) for arm in arms]
@@ -557,17 +605,42 @@ class UpdateTestService:
         return path
 
 
+def why_missed(arm: str, given: Mapping[str, Any]) -> str | None:
+    """Why a retrieving mode's answer after the change lacks the new figure (a `MISSED_REASONS` key); else None.
+
+    Results saved before the test recorded what was retrieved (`contains_new`) get "unknown".
+    """
+    if arm not in RETRIEVAL_MODES or given.get("new"):
+        return None
+    retrieved = given.get("contains_new")
+    if retrieved is None:
+        return UNKNOWN
+    if retrieved:
+        return RETRIEVED_OLD if given.get("old") else RETRIEVED_OTHER
+    return NOT_RETRIEVED
+
+
+def share_interval(successes: int, n: int) -> list[float] | None:
+    """The 95% Wilson interval of a share as saved with a result ([low, high], 4 decimals); None with nothing asked."""
+    interval = wilson_interval(successes, n)
+    return None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
+
+
 def _score(
     facts: Sequence[ChangedFact],
     arms: Sequence[str],
     before: dict[tuple[int, str], dict[str, Any]],
     after: dict[tuple[int, str], dict[str, Any]],
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
     """Per question and arm: whether the answer gives the old or the new figure; per arm and phase: the counts.
 
-    Before the update the old figure is the right answer, after it the new one.
+    Before the update the old figure is the right answer, after it the new one. Each phase's share of answers giving
+    that phase's right figure gets its 95% interval (`old_ci` before, `new_ci` after); a retrieving mode's answers
+    after the change that lack the new figure are counted by why (`missed`: `MISSED_REASONS` keys).
     """
-    summary = {arm: {phase: {"old": 0, "new": 0, "n": len(facts)} for phase in ("before", "after")} for arm in arms}
+    summary: dict[str, dict[str, dict[str, Any]]] = {
+        arm: {phase: {"old": 0, "new": 0, "n": len(facts)} for phase in ("before", "after")} for arm in arms
+    }
     rows = []
     for i, fact in enumerate(facts):
         row: dict[str, Any] = {
@@ -586,5 +659,15 @@ def _score(
                 row[phase][arm] = {**given, "old": gives_old, "new": gives_new}
                 summary[arm][phase]["old"] += int(gives_old)
                 summary[arm][phase]["new"] += int(gives_new)
+                if phase == "after" and arm in RETRIEVAL_MODES:
+                    why = why_missed(arm, row[phase][arm])
+                    row[phase][arm]["why_missed"] = why
+                    missed = summary[arm][phase].setdefault("missed", dict.fromkeys(MISSED_REASONS, 0))
+                    missed.pop(UNKNOWN, None)  # a run that records what was retrieved always knows
+                    if why is not None:
+                        missed[why] += 1
         rows.append(row)
+    for phases in summary.values():
+        phases["before"]["old_ci"] = share_interval(phases["before"]["old"], len(facts))
+        phases["after"]["new_ci"] = share_interval(phases["after"]["new"], len(facts))
     return rows, summary

@@ -3,10 +3,14 @@ Advisor; it runs in a test collection of its own and leaves the user's collectio
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from core.evaluation.document_update import MISSED_REASONS, results_dir
+from tests.helpers.update_result import saved_hand_result
 
 ROOT = Path(__file__).resolve().parents[2]
 MANUAL = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"  # the sample pair's old version
@@ -89,3 +93,48 @@ def test_the_update_test_leaves_the_users_collections_as_they_were(app: AppTest)
     assert not app.exception, app.exception
     assert not any(e.label.startswith("Test collections") for e in app.expander)  # none left: the section is gone
     assert user_collections(app) == before
+
+
+def _save(app_data: Path, result: dict) -> None:
+    folder = results_dir(app_data)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "update-20260901-120000.json").write_text(json.dumps(result), encoding="utf-8")
+
+
+def test_a_saved_result_shows_each_modes_share_with_its_interval_and_why_rag_missed_the_change(
+    app: AppTest, tmp_path: Path
+) -> None:
+    _save(tmp_path / "data", saved_hand_result())
+    app.run()
+    assert not app.exception, app.exception
+    table = app.table[0].value.set_index("mode")
+    assert table.loc["rag", "after: new figure"] == "1/4"
+    assert table.loc["rag", "after: new figure, share (95% interval)"] == "25% (5–70%)"
+    assert table.loc["base", "after: new figure, share (95% interval)"] == "0% (0–49%)"
+    captions = [c.value.replace("\\", "") for c in app.caption]
+    (rag,) = [c for c in captions if c.startswith("rag gave the new figure after the change: 1/4 · 25% (5–70%)")]
+    assert "1 where the new passage was retrieved but the model gave the old figure (the reader, not the index)" in rag
+    assert "1 where the new passage was not retrieved (the retriever, not the reader)" in rag
+    (every,) = [e for e in app.expander if e.label == "Every answer, before and after"]
+    answers = every.dataframe[0].value.set_index(["mode", "question"])
+    assert (
+        answers.loc[("rag", "How many place settings does it hold?"), "why not the new figure"]
+        == (MISSED_REASONS["not_retrieved"])
+    )
+    assert answers.loc[("base", "How many place settings does it hold?"), "why not the new figure"] == ""
+
+
+def test_a_result_saved_before_retrieval_was_recorded_shows_the_reasons_as_unknown(
+    app: AppTest, tmp_path: Path
+) -> None:
+    old = saved_hand_result()
+    for row in old["questions"]:
+        for answer in row["after"].values():
+            answer.pop("contains_new"), answer.pop("why_missed", None)
+    for phases in old["summary"].values():
+        phases["after"].pop("new_ci"), phases["after"].pop("missed", None)
+    _save(tmp_path / "data", old)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.table[0].value.set_index("mode").loc["rag", "after: new figure, share (95% interval)"] == "25% (5–70%)"
+    assert any("3 where unknown: this result was saved before" in c.value.replace("\\", "") for c in app.caption)

@@ -12,12 +12,20 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.evaluation.document_update import UpdateTestConfig, UpdateTestError, latest_result, read_changed_facts
+from core.evaluation.document_update import (
+    MISSED_REASONS,
+    UpdateTestConfig,
+    UpdateTestError,
+    UpdateTestResult,
+    latest_result,
+    read_changed_facts,
+)
 from core.finetune.register import register_embedded
 from core.library.service import TEST_COLLECTION_PREFIX, UploadedFile
 from core.services import Services, build_services
 from tests.helpers import fixtures_docs as fx
 from tests.helpers.trained_variant import TrainedRun
+from tests.helpers.update_result import FACTS, hand_result
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
@@ -234,3 +242,75 @@ def test_cli_update_test_and_advise_print_json(tmp_path: Path) -> None:
         advice["evidence"]["update"]["reindex_s"] == out["reindex"]["seconds"]
     )  # the update test just run is the evidence
     assert report.read_text(encoding="utf-8").startswith("# domainchat advice: RAG")
+
+
+# --- what a run showed, on answers written by hand -------------------------------------------------------------------
+
+
+def test_the_share_with_the_new_figure_has_its_interval_and_each_miss_its_reason() -> None:
+    result = hand_result()
+    rag = result.summary["rag"]["after"]
+    assert (rag["new"], rag["old"], rag["n"]) == (1, 2, 4)
+    assert rag["new_ci"] == [0.0456, 0.6994]  # Wilson, 1 of 4
+    assert rag["missed"] == {"retrieved_old_figure": 1, "retrieved_not_used": 1, "not_retrieved": 1}
+    assert (
+        result.summary["base"]["after"]["new_ci"] == [0.0, 0.4899] and "missed" not in result.summary["base"]["after"]
+    )
+    assert result.summary["rag"]["before"]["old_ci"] == [0.5101, 1.0]  # 4 of 4 gave the old figure before
+    why = {(a.mode, a.question): a.why_missed for a in result.answers()}
+    assert [why[("rag", f.question)] for f in FACTS] == [
+        None,
+        "retrieved_old_figure",
+        "retrieved_not_used",
+        "not_retrieved",
+    ]
+    assert {why[("base", f.question)] for f in FACTS} == {
+        None
+    }  # a mode that reads no passage has no retriever to blame
+    (rag_figures,) = [f for f in result.figures() if f.mode == "rag"]
+    assert rag_figures.after_new_interval == pytest.approx((0.0456, 0.6994), abs=1e-4)
+
+
+def test_the_findings_say_what_this_run_showed_and_why_rag_missed_the_change() -> None:
+    assert hand_result().findings() == [
+        "rag gave the new figure after the change: 1/4 · 25% (5–70%), still the old figure in 2. Not the new figure: "
+        "1 where the new passage was retrieved but the model gave the old figure (the reader, not the index); "
+        "1 where the new passage was retrieved but the model gave neither figure (the reader, not the index); "
+        "1 where the new passage was not retrieved (the retriever, not the reader).",
+        "base gave the new figure after the change: 0/4 · 0% (0–49%), still the old figure in 4.",
+    ]
+
+
+def test_a_result_saved_before_retrieval_was_recorded_reads_its_reasons_as_unknown() -> None:
+    raw = hand_result().to_dict()
+    for row in raw["questions"]:
+        for phase in ("before", "after"):
+            for answer in row[phase].values():
+                answer.pop("contains_new"), answer.pop("why_missed", None)
+    for phases in raw["summary"].values():
+        phases["after"].pop("new_ci"), phases["after"].pop("missed", None), phases["before"].pop("old_ci")
+    old = UpdateTestResult.from_dict(raw)
+    assert [a.why_missed for a in old.answers() if a.mode == "rag"] == [None, "unknown", "unknown", "unknown"]
+    assert old.findings()[0] == (
+        "rag gave the new figure after the change: 1/4 · 25% (5–70%), still the old figure in 2. Not the new figure: "
+        f"3 where {MISSED_REASONS['unknown']}."
+    )
+
+
+def test_a_rag_answer_records_whether_the_new_passage_was_retrieved(tmp_path: Path, services) -> None:
+    config = UpdateTestConfig(
+        OLD, NEW, _first_facts(tmp_path, 2), arms=["rag"], engine="embedded", probe_training=False
+    )
+    result = services.update_test.run(config)
+    for row in result.questions:
+        # the old version does not hold the new figure; the new one does, and retrieval finds it for these facts
+        assert row["before"]["rag"]["contains_new"] is False and row["after"]["rag"]["contains_new"] is True
+        after = row["after"]["rag"]
+        assert after["why_missed"] == (
+            None if after["new"] else "retrieved_old_figure" if after["old"] else "retrieved_not_used"
+        )
+    rag = result.summary["rag"]["after"]
+    assert sum(rag["missed"].values()) == rag["n"] - rag["new"] and rag["missed"]["not_retrieved"] == 0
+    assert len(result.findings()) == 1 and result.findings()[0].startswith(
+        f"rag gave the new figure after the change: {rag['new']}/2"
+    )
