@@ -1,0 +1,86 @@
+"""Fit the answer confidence on evaluation runs and measure how well it separates right answers from wrong ones.
+
+Run: `.venv/bin/python -m benchmarks.calibration --runs RUN_ID[,RUN_ID…] [--data-dir DIR] [--threshold T]
+[--out core/chat/calibration.json] [--no-write]`.
+
+The runs are any saved evaluation runs whose rows carry `signals` (every run since the confidence exists; e.g. the
+runs `python -m benchmarks.quality --sets samples,public,public2 --modes rag,base --data-dir DIR` prints). The
+calibration is fitted on all their rows and written to `--out` (the chat reads it at start). Printed, one JSON line
+each, per arm: the confidence figures (core/evaluation/confidence_metrics.py) of the rows judged by the fitted
+calibration (`in-sample`), and — the honest figure — judged by a calibration fitted on the *other* runs only
+(`held-out`: each run's rows scored by a fit that never saw them), with n and 95% Wilson intervals.
+Re-fit whenever the prompt, the engine's model or a signal changes: the signals' meaning moves with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import machine
+from core.chat.confidence import CALIBRATION_FILE
+from core.config import Settings
+from core.evaluation.calibration import calibration_to_dict, fit_calibration, rescored
+from core.evaluation.confidence_metrics import figures_by_arm
+from core.evaluation.runs import read_json, read_rows, run_dir
+
+
+def load_runs(data_dir: Path, run_ids: list[str]) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """Each run's question set name and rows."""
+    out = {}
+    for run_id in run_ids:
+        folder = run_dir(data_dir, run_id)
+        config = read_json(folder / "config.json") or {}
+        rows = read_rows(folder)
+        if not rows:
+            raise SystemExit(f"Run {run_id} has no rows in {folder}: give the id of a finished run (--data-dir?).")
+        out[run_id] = (str(config.get("question_set") or config.get("collection") or run_id), rows)
+    return out
+
+
+def main() -> None:
+    """Fit, write and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", required=True, help="comma-separated evaluation run ids")
+    parser.add_argument(
+        "--data-dir", default=None, help="the data directory holding the runs (default DOMAINCHAT_DATA_DIR)"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="default DOMAINCHAT_CONFIDENCE_THRESHOLD")
+    parser.add_argument("--out", default=str(CALIBRATION_FILE))
+    parser.add_argument("--no-write", action="store_true", help="print the figures only")
+    ns = parser.parse_args()
+    settings = Settings.from_env(data_dir=Path(ns.data_dir)) if ns.data_dir else Settings.from_env()
+    threshold = settings.confidence_threshold if ns.threshold is None else ns.threshold
+    runs = load_runs(settings.data_dir, [r for r in ns.runs.split(",") if r.strip()])
+    every = [row for _, rows in runs.values() for row in rows]
+    fitted_on = {
+        "runs": [{"run_id": rid, "question_set": name, "rows": len(rows)} for rid, (name, rows) in runs.items()],
+        "engine": sorted({str(r.get("engine")) for r in every}),
+        "model": sorted({str(r.get("model")) for r in every if r.get("model")}),
+    }
+    calibration = fit_calibration(every, fitted_on)
+    print(machine(), flush=True)
+    if not ns.no_write:
+        Path(ns.out).write_text(json.dumps(calibration_to_dict(calibration), indent=2) + "\n", encoding="utf-8")
+        print(json.dumps({"written": ns.out, **calibration_to_dict(calibration)}), flush=True)
+    sets = sorted({name for name, _ in runs.values()})
+    for name in [*sets, "all"]:
+        chosen = [rows for n, rows in runs.values() if name in ("all", n)]
+        rows = [r for group in chosen for r in group]
+        out: dict[str, Any] = {"set": name, "threshold": threshold}
+        out["in-sample"] = {a: f.to_dict() for a, f in figures_by_arm(rescored(rows, calibration, threshold)).items()}
+        if len(runs) > 1:
+            held: list[dict[str, Any]] = []
+            for rid, (n, own) in runs.items():
+                if name not in ("all", n):
+                    continue
+                others = [r for other, (_, rs) in runs.items() if other != rid for r in rs]
+                held += rescored(own, fit_calibration(others), threshold)
+            out["held-out"] = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
