@@ -8,7 +8,12 @@ Each row has:
     source        the file the answer is in (also `file`, `source_file`), optional
     page          the page it is on (a whole number from 1), optional
     unanswerable  true when the answer is in no document (the right reply is a refusal), optional
-    split         `seen` (facts the fine-tune was trained on) or `new` (documents it never saw), optional
+    split         optional, one of
+                    `verbatim`  a training question word for word (does the variant remember what it was taught?),
+                    `reworded`  a trained fact asked in other words (does it know the fact?),
+                    `new`       a question about documents it was never trained on,
+                    `seen`      a trained fact, as files written before the two were told apart say it
+    rewords       the training question a `reworded` row asks in other words, optional (implies `reworded`)
     chunk_id      the chunk the question was made from, optional
 Chat-messages rows (`{"messages": [{"role": "user", …}, {"role": "assistant", …}]}`) are read as question/answer.
 
@@ -28,15 +33,37 @@ from typing import Any, Iterable, Mapping, Sequence
 from core.base.files import write_jsonl_atomic
 from core.errors import QuestionFileError
 
-SPLITS = ("seen", "new")
-SPLIT_LABELS = {"seen": "seen facts", "new": "new documents", "": "unsplit"}
-# The Fine-tune wing saves its two held-out halves under these names (core/finetune/dataset.py).
-HALF_FILES = {"seen": "eval_seen.jsonl", "new": "eval_new.jsonl"}
+# "seen" is the older name of a trained fact whose wording was not recorded: files and runs saved before the
+# verbatim/reworded halves existed still say it.
+SPLITS = ("verbatim", "reworded", "seen", "new")
+SPLIT_LABELS = {
+    "verbatim": "trained questions, word for word",
+    "reworded": "trained facts, reworded",
+    "seen": "seen facts",  # verbatim or reworded: files and runs of that time did not record which
+    "new": "new documents",
+    "": "unsplit",
+}
+TRAINED_SPLITS = ("verbatim", "reworded", "seen")  # the splits that ask about facts the variant was trained on
+# What a verbatim split measures, in the words every caption and the advisor use for it.
+VERBATIM_MEANS = "these are the training questions word for word: they measure memorisation"
+# The Fine-tune wing saves its held-out halves under these names (core/finetune/dataset.py).
+HALF_FILES = {"verbatim": "eval_verbatim.jsonl", "reworded": "eval_reworded.jsonl", "new": "eval_new.jsonl"}
+# Training sets saved before the verbatim/reworded halves kept one "seen" half; their manifest's
+# stats.seen_reworded says which of the two it was.
+LEGACY_SEEN_FILE = "eval_seen.jsonl"
+DATASET_MANIFEST = "manifest.json"
 
 _QUESTION_KEYS = ("question", "q")
 _ANSWER_KEYS = ("answer", "reference", "reference_answer", "expected", "a")
 _SOURCE_KEYS = ("source", "file", "source_file", "file_name")
 _SPLIT_ALIASES = {
+    "verbatim": "verbatim",
+    "word for word": "verbatim",
+    "trained questions": "verbatim",
+    "reworded": "reworded",
+    "reworded facts": "reworded",
+    "paraphrased": "reworded",
+    "rephrased": "reworded",
     "seen": "seen",
     "seen facts": "seen",
     "seen_facts": "seen",
@@ -71,10 +98,11 @@ class EvalQuestion:
     pages: tuple[
         int, ...
     ] = ()  # every page of `source` that holds the answer (a dose repeated in a label's highlights)
+    rewords: str = ""  # the training question a `reworded` row asks in other words
 
     @property
     def split_label(self) -> str:
-        """The split's name for people ("seen facts", "new documents", "unsplit")."""
+        """The split's name for people ("trained facts, reworded", "new documents", "unsplit")."""
         return SPLIT_LABELS.get(self.split, self.split)
 
     def to_record(self) -> dict[str, Any]:
@@ -92,7 +120,8 @@ def read_questions(
     """The questions of one file (a Path, or its bytes/text with `file_name`); raises QuestionFileError on bad rows.
 
     `split` is the split given to rows that name none; by default the Fine-tune wing's half files
-    (eval_seen.jsonl, eval_new.jsonl) are read as their half and any other file as unsplit.
+    (eval_verbatim.jsonl, eval_reworded.jsonl, eval_new.jsonl; an older eval_seen.jsonl) are read as their half and
+    any other file as unsplit.
     `need_answers=False` accepts rows without a reference answer (questions only, e.g. `ask --questions`).
     """
     if isinstance(data, Path):
@@ -128,9 +157,15 @@ def read_questions(
 
 
 def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
-    """Both held-out halves a Fine-tune training set saved (seen facts, then new documents), split-labelled."""
+    """The held-out halves a Fine-tune training set saved (verbatim, reworded, new documents), split-labelled.
+
+    An older set's single "seen" half is labelled by what its manifest recorded: reworded when the model reworded
+    it, verbatim when it asked the training questions as they were ("seen" when the manifest does not say).
+    """
     folder = Path(dataset_folder)
     found = [(half, folder / name) for half, name in HALF_FILES.items() if (folder / name).is_file()]
+    if (folder / LEGACY_SEEN_FILE).is_file():
+        found.insert(0, (legacy_seen_split(folder), folder / LEGACY_SEEN_FILE))
     if not found:
         raise QuestionFileError(
             f"{folder} has no evaluation halves ({', '.join(HALF_FILES.values())}): build a training set on the "
@@ -148,6 +183,16 @@ def read_finetune_halves(dataset_folder: Path) -> list[EvalQuestion]:
     return out
 
 
+def legacy_seen_split(dataset_folder: Path) -> str:
+    """The split an older training set's "seen" half really is, as its manifest recorded (stats.seen_reworded)."""
+    try:
+        stats = json.loads((Path(dataset_folder) / DATASET_MANIFEST).read_text(encoding="utf-8")).get("stats") or {}
+    except (OSError, ValueError, AttributeError):
+        return "seen"
+    reworded = stats.get("seen_reworded") if isinstance(stats, dict) else None
+    return "seen" if not isinstance(reworded, bool) else "reworded" if reworded else "verbatim"
+
+
 def write_questions(path: Path, questions: Iterable[EvalQuestion]) -> Path:
     """Write questions as JSONL that `read_questions` reads back (atomically: a reader never sees half a file)."""
     write_jsonl_atomic(Path(path), (q.to_record() for q in questions))
@@ -155,7 +200,7 @@ def write_questions(path: Path, questions: Iterable[EvalQuestion]) -> Path:
 
 
 def splits_in(questions: Sequence[EvalQuestion]) -> list[str]:
-    """The splits present, in the order seen, new, unsplit."""
+    """The splits present, in the order verbatim, reworded, seen, new, unsplit."""
     present = {q.split for q in questions}
     return [s for s in (*SPLITS, "") if s in present]
 
@@ -168,7 +213,7 @@ def _split_from_name(file_name: str) -> str:
     for half, half_file in HALF_FILES.items():
         if name == half_file:
             return half
-    return ""
+    return "seen" if name == LEGACY_SEEN_FILE else ""
 
 
 def _jsonl_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
@@ -223,7 +268,7 @@ def _csv_rows(text: str, label: str) -> list[tuple[int, Mapping[str, Any]]]:
     if not any(k in header for k in _QUESTION_KEYS):
         raise QuestionFileError(
             f"{label}, line 1: the CSV header needs a 'question' column (and 'answer'; 'source', 'page', "
-            f"'unanswerable', 'split' optional); found {', '.join(header) or 'no header'}."
+            f"'unanswerable', 'split', 'rewords' optional); found {', '.join(header) or 'no header'}."
         )
     rows: list[tuple[int, Mapping[str, Any]]] = []
     for row in reader:
@@ -261,7 +306,13 @@ def _question(
             f"{where}: no reference answer: fill in 'answer', or mark the row \"unanswerable\": true "
             "if the answer is in no document."
         )
-    split = _split(row.get("split"), label, line) or default_split
+    rewords = _text(row, ("rewords",))
+    split = _split(row.get("split"), label, line) or ("reworded" if rewords else default_split)
+    if rewords and split != "reworded":
+        raise QuestionFileError(
+            f"{where}: the row rewords a training question but its split is {split!r}: set split to 'reworded', "
+            "or remove 'rewords'."
+        )
     return EvalQuestion(
         question=question,
         answer=answer,
@@ -272,6 +323,7 @@ def _question(
         chunk_id=_text(row, ("chunk_id",)),
         old_answer=_text(row, ("old_answer",)),
         pages=_pages(row.get("pages"), where),
+        rewords=rewords,
     )
 
 
@@ -316,6 +368,7 @@ def _split(value: Any, label: str, line: int) -> str:
         return _SPLIT_ALIASES[text]
     where = f"{label}, line {line}" if line else label
     raise QuestionFileError(
-        f"{where}: split {value!r} is not known: use 'seen' (facts the fine-tune was trained on) "
-        "or 'new' (documents it never saw), or leave it empty."
+        f"{where}: split {value!r} is not known: use 'verbatim' (training questions word for word), 'reworded' "
+        "(trained facts in other words), 'new' (documents the fine-tune never saw) or 'seen' (trained facts, "
+        "wording not recorded), or leave it empty."
     )

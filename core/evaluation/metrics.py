@@ -10,7 +10,11 @@ Correctness is judged so that length cannot buy it (the words themselves, `score
        question is free; a paragraph of other material is not an answer), and
     2. no competing number: when the reference holds a number, every number in the answer must be in the
        reference or the question ("15 kg or 20 kg", or "Answer: 15 kg Answer: 20 kg", lists candidates), and
-    3. the reference occurs once (a list that repeats it among alternatives does not count).
+    3. no other candidates: when the reference holds a code (letters with digits: "B12", "E4"), no other code
+       outside the question ("B6, B12 or C"); and the reference is not one side of an "or" ("B12 or folate"),
+    4. the reference occurs once (a list that repeats it among alternatives does not count).
+  Words around the reference are free within the limit: "vitamin B12" and "the E4 error code" hold "B12" and "E4"
+  inside a longer noun phrase and are correct.
   Token F1 is reported beside it: a long answer pays for its extra words there too.
 """
 
@@ -75,7 +79,7 @@ class Containment:
 
     correct: bool
     contains: bool
-    reason: str = ""  # "" | "missing" | "too long" | "competing number" | "repeated"
+    reason: str = ""  # "" | "missing" | "too long" | "competing number" | "candidates" | "repeated"
 
 
 def judge_containment(
@@ -93,9 +97,25 @@ def judge_containment(
         return Containment(False, True, "too long")
     if any(is_number_token(t) for t in ref) and any(is_number_token(t) for t in extra):
         return Containment(False, True, "competing number")
+    if _lists_candidates(ref, ans, hits[0], extra):
+        return Containment(False, True, "candidates")
     if len(hits) > 1:
         return Containment(False, True, "repeated")
     return Containment(True, True)
+
+
+def _is_code(token: str) -> bool:
+    """A code names one value among its kind: letters with digits ("b12", "e4", "h3"), not a plain number."""
+    return any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token)
+
+
+def _lists_candidates(ref: list[str], ans: list[str], at: int, extra: list[str]) -> bool:
+    """Whether the answer offers the reference among other candidates: another code of the reference's kind, or an
+    "or" joined to it ("B6, B12 or C", "E4 or E9", "B12 or folate"); words that only describe it are no candidate."""
+    if any(_is_code(t) for t in ref) and any(_is_code(t) for t in extra):
+        return True
+    before, after = ans[at - 1] if at > 0 else "", ans[at + len(ref)] if at + len(ref) < len(ans) else ""
+    return "or" not in ref and "or" in (before, after)
 
 
 def token_f1(answer: str, reference: str) -> float:

@@ -1,14 +1,17 @@
 """Training sets: their types and their files (save, load, list, review, export for GPU training tools).
 
 A training set lives in `<data_dir>/finetune/datasets/<name>/`: the training pairs (our own record,
-and chat-messages JSONL for other tools), the two evaluation halves and a manifest. How pairs are
+and chat-messages JSONL for other tools), the evaluation halves and a manifest. How pairs are
 made is elsewhere: `generation` (from a collection's chunks, with a model) and `qa_import` (a file).
 
-Evaluation has two halves:
-- `eval_seen`: questions about trained chunks, reworded so they differ from the training questions
-  (does the variant know the facts, or only the exact strings it saw?);
+Evaluation has three halves:
+- `eval_verbatim`: training questions word for word (what the variant memorised; always there);
+- `eval_reworded`: the same trained facts asked in other words, by a model or a question file's `rewords` rows
+  (does the variant know the facts, or only the exact strings it saw?); empty, with the reason in the stats,
+  when neither gave a wording that passed the check;
 - `eval_new`: questions about chunks (whole documents when there are several) held out entirely
   (what happens when the documents change: the case for RAG).
+Sets saved before the first two were told apart hold one `eval_seen` half instead (`core.base.questions` reads it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from core.base.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from core.base.names import validate_name
-from core.base.questions import EvalQuestion, read_questions
+from core.base.questions import DATASET_MANIFEST, HALF_FILES, LEGACY_SEEN_FILE, EvalQuestion, read_questions
 from core.chat.prompts import clean_answer, clean_question
 from core.errors import FineTuneError
 
@@ -38,16 +41,23 @@ class QAPair:
     doc_id: str = ""
     # the chunk's text, kept so training can also show the pair in the RAG prompt form
     context: str = ""
+    # a reworded evaluation question: the training question it asks in other words
+    rewords: str = ""
 
-    def question_record(self) -> dict[str, Any]:
-        """The record of an evaluation question set (JSONL line)."""
-        return {
+    def question_record(self, split: str = "") -> dict[str, Any]:
+        """The record of an evaluation question set (JSONL line), with its split when given."""
+        record: dict[str, Any] = {
             "question": self.question,
             "answer": self.answer,
             "source": self.source,
             "page": self.page,
             "chunk_id": self.chunk_id,
         }
+        if split:
+            record["split"] = split
+        if self.rewords:
+            record["rewords"] = self.rewords
+        return record
 
     def messages_record(self) -> dict[str, Any]:
         """The chat-messages record other fine-tuning tools read (JSONL line)."""
@@ -61,7 +71,7 @@ class DatasetOptions:
     pairs_per_chunk: int = 3
     # share of documents (or, with a single document, of chunks) held out as "new documents"
     new_fraction: float = 0.2
-    # most "seen facts" evaluation questions (reworded training questions)
+    # most trained-fact evaluation questions: that many training questions verbatim, and the same ones reworded
     seen_questions: int = 50
     max_retries: int = 2
     seed: int = 0
@@ -85,29 +95,46 @@ class DatasetStats:
     skipped_chunks: int = 0
     duplicates_dropped: int = 0
     ungrounded_dropped: int = 0
-    reword_failed: int = 0
+    reword_failed: int = 0  # trained questions left without a usable rewording (model replies or file rows)
+    reword_too_close: int = 0  # of those, dropped because the wording stayed too close to the training question
+    reword_changed: int = 0  # of those, dropped because the wording lost a name, number or code, or gave the answer
+    reword_untrained: int = 0  # file rewordings of questions that are not training questions (held out, unknown)
+    # whether the set asks trained facts reworded (an older set's one "seen" half was reworded when true, else verbatim)
     seen_reworded: bool = True
+    reworded_from: str = ""  # "model", "file", "file and model", or "" when the reworded half is empty
+    reworded_missing: str = ""  # why the reworded half is empty, for people ("" when it is not)
     train_pairs: int = 0
-    eval_seen: int = 0
+    eval_seen: int = 0  # trained-fact questions in all: verbatim + reworded
+    eval_verbatim: int = 0
+    eval_reworded: int = 0
     eval_new: int = 0
     seconds: float = 0.0
+
+    def trained_halves(self) -> dict[str, int]:
+        """Questions per trained-fact half ("verbatim", "reworded"), also for a set saved with one "seen" half."""
+        if self.eval_verbatim or self.eval_reworded or not self.eval_seen:
+            return {"verbatim": self.eval_verbatim, "reworded": self.eval_reworded}
+        half = "reworded" if self.seen_reworded else "verbatim"
+        return {"verbatim": 0, "reworded": 0, half: self.eval_seen}
 
 
 @dataclass
 class TrainingSet:
-    """Training pairs and the two evaluation halves, with the counts of how they were made."""
+    """Training pairs and the three evaluation halves, with the counts of how they were made."""
 
     train: list[QAPair]
-    eval_seen: list[QAPair]
+    eval_verbatim: list[QAPair]  # training questions word for word
     eval_new: list[QAPair]
     stats: DatasetStats
+    eval_reworded: list[QAPair] = field(default_factory=list)  # the same trained facts in other words
 
 
 TRAIN_FILE = "train.jsonl"  # chat-messages format, for other tools
 PAIRS_FILE = "train_pairs.jsonl"  # our own record, with source and chunk text
-EVAL_SEEN_FILE = "eval_seen.jsonl"
-EVAL_NEW_FILE = "eval_new.jsonl"
-MANIFEST_FILE = "manifest.json"
+EVAL_VERBATIM_FILE = HALF_FILES["verbatim"]
+EVAL_REWORDED_FILE = HALF_FILES["reworded"]
+EVAL_NEW_FILE = HALF_FILES["new"]
+MANIFEST_FILE = DATASET_MANIFEST
 
 
 def validate_dataset_name(name: str) -> str:
@@ -137,8 +164,11 @@ def save_training_set(data_dir: Path, name: str, ts: TrainingSet, meta: Mapping[
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(folder / TRAIN_FILE, (p.messages_record() for p in ts.train))
     write_jsonl_atomic(folder / PAIRS_FILE, (asdict(p) for p in ts.train))
-    write_jsonl_atomic(folder / EVAL_SEEN_FILE, (p.question_record() for p in ts.eval_seen))
-    write_jsonl_atomic(folder / EVAL_NEW_FILE, (p.question_record() for p in ts.eval_new))
+    write_jsonl_atomic(folder / EVAL_VERBATIM_FILE, (p.question_record("verbatim") for p in ts.eval_verbatim))
+    write_jsonl_atomic(folder / EVAL_REWORDED_FILE, (p.question_record("reworded") for p in ts.eval_reworded))
+    write_jsonl_atomic(folder / EVAL_NEW_FILE, (p.question_record("new") for p in ts.eval_new))
+    # a set saved under this name before the halves were told apart left its one "seen" half: it is not this set's
+    (folder / LEGACY_SEEN_FILE).unlink(missing_ok=True)
     manifest = {"name": name, "created": time.time(), **(dict(meta) if meta else {}), "stats": asdict(ts.stats)}
     write_json_atomic(folder / MANIFEST_FILE, manifest)
     return folder

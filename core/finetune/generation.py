@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from core.base.ahead import results_in_order
 from core.base.chunks import Chunk
-from core.base.words import keywords, normalise_plain, tokenize
+from core.base.words import contains_reference, keywords, normalise_plain, stem, tokenize
 from core.chat.prompts import clean_answer, clean_question
 from core.engines.base import Engine, GenerationRequest, Prompt
 from core.errors import FineTuneError
@@ -243,7 +243,16 @@ def _reword(pair: QAPair, generate: Generator, max_retries: int) -> tuple[QAPair
 
 
 # The counters one model call can change (`_ask_pairs`, `reword_question`); duplicates are counted by `dedupe`.
-_CALL_COUNTS = ("llm_calls", "malformed_outputs", "retries", "skipped_chunks", "ungrounded_dropped", "reword_failed")
+_CALL_COUNTS = (
+    "llm_calls",
+    "malformed_outputs",
+    "retries",
+    "skipped_chunks",
+    "ungrounded_dropped",
+    "reword_failed",
+    "reword_too_close",
+    "reword_changed",
+)
 
 
 def _add_counts(stats: DatasetStats, counts: DatasetStats) -> None:
@@ -251,8 +260,74 @@ def _add_counts(stats: DatasetStats, counts: DatasetStats) -> None:
         setattr(stats, name, getattr(stats, name) + getattr(counts, name))
 
 
+# ---------------------------------------------------------------- rewording and its check
+
+# A rewording that shares this share of its words with the training question (Jaccard overlap of the two word sets)
+# asks it again in nearly the same words: a variant that only memorised the string would still match it.
+REWORD_MAX_OVERLAP = 0.6
+_WRITTEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'°./-]*")
+TOO_CLOSE, CHANGED = "too close", "changed"
+
+
+def word_overlap(a: str, b: str) -> float:
+    """The Jaccard overlap of two texts' word sets: 0 when they share no word, 1 for the same words in any order."""
+    wa, wb = set(tokenize(a)), set(tokenize(b))
+    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
+
+
+def _root(word: str) -> str:
+    # "Business Days" and "business day" name the same thing: a stem without a plural s
+    root = stem(word)
+    return root[:-1] if root.endswith("s") and len(root) > 3 and not root.endswith("ss") else root
+
+
+def anchors(question: str) -> list[str]:
+    """The words a rewording must keep for the same answer: numbers, codes and names ("E9", "DW-450", "AquaStop").
+
+    A name is a word written with a capital inside the question (or a second capital in its first word, "HbA1c");
+    what a word means beyond that cannot be checked cheaply.
+    """
+    out: list[str] = []
+    for i, word in enumerate(_WRITTEN.findall(question)):
+        named = any(ch.isupper() for ch in (word if i else word[1:])) and word != "I"
+        if named or any(ch.isdigit() for ch in word):
+            out.extend(t for t in tokenize(word) if t not in out)
+    return out
+
+
+def rewording_problem(original: str, reworded: str, answer: str = "") -> str:
+    """Why a rewording cannot stand for the training question, or "" when it can.
+
+    "too close": it shares most of its words with the question (`REWORD_MAX_OVERLAP`); "changed": it dropped a
+    number, code or name of the question (so it may ask about something else), or it holds the answer itself.
+    """
+    if word_overlap(original, reworded) >= REWORD_MAX_OVERLAP:
+        return TOO_CLOSE
+    kept = {_root(w) for w in tokenize(reworded)}
+    if any(_root(w) not in kept for w in anchors(original)):
+        return CHANGED
+    if answer and contains_reference(reworded, answer) and not contains_reference(original, answer):
+        return CHANGED
+    return ""
+
+
+def _count_rejected(stats: DatasetStats, problem: str) -> None:
+    stats.reword_failed += 1
+    if problem == TOO_CLOSE:
+        stats.reword_too_close += 1
+    elif problem == CHANGED:
+        stats.reword_changed += 1
+
+
+def _reworded_pair(pair: QAPair, question: str) -> QAPair:
+    return QAPair(
+        question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, pair.context, rewords=pair.question
+    )
+
+
 def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: DatasetStats) -> QAPair | None:
-    """The pair with its question reworded by the model, or None if it never gave a different wording."""
+    """The pair with its question reworded by the model, or None if no reply passed `rewording_problem`."""
+    problem = ""
     for attempt in range(max_retries + 1):
         if attempt:
             stats.retries += 1
@@ -262,9 +337,10 @@ def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: 
         except MalformedOutput:
             stats.malformed_outputs += 1
             continue
-        if normalise_plain(question) != normalise_plain(pair.question):
-            return QAPair(question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, pair.context)
-    stats.reword_failed += 1
+        problem = rewording_problem(pair.question, question, pair.answer)
+        if not problem:
+            return _reworded_pair(pair, question)
+    _count_rejected(stats, problem)
     return None
 
 
@@ -295,35 +371,84 @@ def _spread_sample(pairs: Sequence[QAPair], k: int, seed: int) -> list[QAPair]:
     return out[:k]
 
 
-def seen_half(
+def trained_halves(
     train: Sequence[QAPair],
     generate: Generator | None,
     options: DatasetOptions,
     stats: DatasetStats,
     progress: OnProgress | None,
     workers: int = 1,
-) -> list[QAPair]:
-    """The seen-facts questions: training pairs spread over their chunks, reworded by the model when there is one."""
-    picked = _spread_sample(train, options.seen_questions, options.seed)
-    if generate is None:
-        # Without a model to reword them, the seen half asks the training questions verbatim.
-        stats.seen_reworded = False
-        return list(picked)
-    out = []
-    reworded_in_order = results_in_order(
-        (partial(_reword, pair, generate, options.max_retries) for pair in picked), workers, "reword"
+    given: Sequence[QAPair] = (),
+) -> tuple[list[QAPair], list[QAPair]]:
+    """(verbatim, reworded): training pairs spread over their chunks asked word for word, and the same ones reworded.
+
+    A pair's rewording comes from `given` (a question file's rows with `rewords`), else from the model when there
+    is one; every rewording must pass `rewording_problem`. The verbatim half is always there, so memorisation is
+    always measured; when no rewording passes, the reworded half is empty and `stats.reworded_missing` says why.
+    """
+    verbatim = _spread_sample(train, options.seen_questions, options.seed)
+    trained = {normalise_plain(p.question) for p in train}
+    from_file: dict[str, QAPair] = {}
+    for g in given:
+        key = normalise_plain(g.rewords)
+        if key not in trained:
+            stats.reword_untrained += 1  # a rewording of a held-out question is a new-documents question already
+        else:
+            from_file.setdefault(key, g)
+    found: dict[int, QAPair] = {}
+    for i, pair in enumerate(verbatim):
+        row = from_file.get(normalise_plain(pair.question))
+        if row is None:
+            continue
+        problem = rewording_problem(pair.question, row.question, pair.answer)
+        if problem:
+            _count_rejected(stats, problem)
+        else:
+            found[i] = _reworded_pair(pair, row.question)
+    from_model = 0
+    todo = [i for i, pair in enumerate(verbatim) if normalise_plain(pair.question) not in from_file]
+    if generate is not None and todo:
+        reworded_in_order = results_in_order(
+            (partial(_reword, verbatim[i], generate, options.max_retries) for i in todo), workers, "reword"
+        )
+        try:
+            for n, i in enumerate(todo):
+                if progress:
+                    progress(n, len(todo), "Rewording the training questions for the reworded half")
+                made, counts = next(reworded_in_order)
+                _add_counts(stats, counts)
+                if made is not None:
+                    found[i] = made
+                    from_model += 1
+        finally:
+            reworded_in_order.close()  # a cancel raised by `progress` stops the rewordings asked ahead
+    reworded = [found[i] for i in sorted(found)]
+    from_files = len(reworded) - from_model
+    stats.reworded_from = " and ".join(w for w, n in (("file", from_files), ("model", from_model)) if n)
+    stats.seen_reworded = bool(reworded)
+    stats.reworded_missing = "" if reworded else _why_no_rewording(verbatim, generate, bool(given), stats)
+    return list(verbatim), reworded
+
+
+def _why_no_rewording(verbatim: Sequence[QAPair], generate: Generator | None, given: bool, stats: DatasetStats) -> str:
+    """Why the reworded half is empty, saying what would fill it."""
+    if not verbatim:
+        return "No trained-fact questions were asked for: raise the number of trained-fact questions."
+    if stats.reword_failed:
+        return (
+            f"Every rewording failed the check ({stats.reword_too_close} too close to the training question, "
+            f"{stats.reword_changed} lost a name, number or code or gave the answer away): use a stronger model or "
+            "write the rewordings in the question file (`split: reworded` rows with `rewords`)."
+        )
+    if given:
+        return (
+            "The question file's `reworded` rows reword none of the training questions: make each row's `rewords` "
+            "the training question word for word."
+        )
+    return (
+        "No model reworded the training questions and the question file has no `reworded` rows: import with a model "
+        "to reword them, or add `split: reworded` rows with `rewords` (the training question) to the file."
     )
-    try:
-        for i in range(len(picked)):
-            if progress:
-                progress(i, len(picked), "Rewording questions for the seen-facts evaluation")
-            reworded, counts = next(reworded_in_order)
-            _add_counts(stats, counts)
-            if reworded is not None:
-                out.append(reworded)
-    finally:
-        reworded_in_order.close()  # a cancel raised by `progress` stops the rewordings asked ahead
-    return out
 
 
 def build_training_set(
@@ -334,7 +459,7 @@ def build_training_set(
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
 ) -> TrainingSet:
-    """Split chunks by source, then generate training pairs, reworded seen-facts and new-document questions.
+    """Split chunks by source, then generate training pairs, the trained-fact halves and new-document questions.
 
     `workers` model calls run at once (`core.engines.base.concurrency` of the generator's engine); the result is
     the same as with one.
@@ -382,12 +507,24 @@ def build_training_set(
             f"The model produced no usable question/answer pair ({stats.malformed_outputs} malformed replies): "
             "pick a larger or instruction-tuned model, or import your own Q&A file."
         )
-    eval_seen = seen_half(train, generate, options, stats, progress, workers)
-    stats.train_pairs, stats.eval_seen, stats.eval_new = len(train), len(eval_seen), len(eval_new)
+    verbatim, reworded = trained_halves(train, generate, options, stats, progress, workers)
+    count_halves(stats, train, verbatim, reworded, eval_new)
     stats.seconds = round(time.perf_counter() - started, 3)
     if progress:
         progress(len(todo), len(todo), "Done")
-    return TrainingSet(train, eval_seen, eval_new, stats)
+    return TrainingSet(train, verbatim, eval_new, stats, reworded)
+
+
+def count_halves(
+    stats: DatasetStats,
+    train: Sequence[QAPair],
+    verbatim: Sequence[QAPair],
+    reworded: Sequence[QAPair],
+    new: Sequence[QAPair],
+) -> None:
+    """Record how many pairs each part of a training set holds."""
+    stats.train_pairs, stats.eval_verbatim, stats.eval_reworded = len(train), len(verbatim), len(reworded)
+    stats.eval_seen, stats.eval_new = len(verbatim) + len(reworded), len(new)
 
 
 # Where a base model, continuing the worked example's pattern, starts the next example: stop there.

@@ -1,4 +1,8 @@
-"""Importing question/answer pairs from a file (CSV or JSONL) as a training set, split by source."""
+"""Importing question/answer pairs from a file (CSV or JSONL) as a training set, split by source.
+
+A file may also hold rewordings: rows with `split: reworded` and `rewords` (the training question they ask in other
+words). They are not trained on; they become the reworded half for the training questions they name.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,28 @@ from pathlib import Path
 from typing import Sequence
 
 from core.base.chunks import Chunk
-from core.base.questions import read_questions
+from core.base.questions import EvalQuestion, read_questions
 from core.errors import FineTuneError
 from core.finetune.dataset import DatasetOptions, DatasetStats, QAPair, TrainingSet, pairs_from_questions
-from core.finetune.generation import Generator, OnProgress, dedupe, seen_half, split_chunks
+from core.finetune.generation import Generator, OnProgress, count_halves, dedupe, split_chunks, trained_halves
 
 
 def read_qa_file(data: bytes | str | Path, file_name: str = "") -> list[QAPair]:
     """Q&A pairs from a question file (`core.base.questions`: CSV, JSONL, a JSON list, chat messages); each needs an
-    answer."""
-    return pairs_from_questions(
-        read_questions(data, file_name), file_name or (str(data) if isinstance(data, Path) else "the Q&A file")
-    )
+    answer. Reworded rows come along with `rewords` set: `split_imported` keeps them out of training."""
+    questions = read_questions(data, file_name)
+    label = file_name or (str(data) if isinstance(data, Path) else "the Q&A file")
+    pairs = pairs_from_questions(questions, label)
+    return [p if not q.rewords else _as_rewording(p, q) for p, q in zip(pairs, questions)]
+
+
+def read_rewordings(path: Path) -> list[QAPair]:
+    """The rewordings a question file holds (its rows with `rewords`), as pairs that name the question they reword."""
+    return [p for p in read_qa_file(path) if p.rewords]
+
+
+def _as_rewording(pair: QAPair, row: EvalQuestion) -> QAPair:
+    return QAPair(pair.question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, rewords=row.rewords)
 
 
 def split_imported(
@@ -27,9 +41,15 @@ def split_imported(
     generate: Generator | None = None,
     progress: OnProgress | None = None,
 ) -> TrainingSet:
-    """Split imported pairs by source (by pair when they have none) and build both evaluation halves."""
+    """Split imported pairs by source (by pair when they have none) and build the three evaluation halves.
+
+    Pairs with `rewords` are rewordings of other pairs' questions, never trained on: they make the reworded half,
+    and the model (when given) rewords the training questions they leave without one.
+    """
     started = time.perf_counter()
     stats = DatasetStats()
+    given = [p for p in pairs if p.rewords]
+    pairs = [p for p in pairs if not p.rewords]
     # Each distinct source acts as a document, each pair as a chunk of it; pairs without a source
     # form one document, so a contiguous run of rows (often one topic) is held out.
     as_chunks = [
@@ -47,7 +67,7 @@ def split_imported(
         raise FineTuneError(
             "No pair is left for training after the split: import more pairs or lower the held-out share."
         )
-    eval_seen = seen_half(train, generate, options, stats, progress)
-    stats.train_pairs, stats.eval_seen, stats.eval_new = len(train), len(eval_seen), len(eval_new)
+    verbatim, reworded = trained_halves(train, generate, options, stats, progress, given=given)
+    count_halves(stats, train, verbatim, reworded, eval_new)
     stats.seconds = round(time.perf_counter() - started, 3)
-    return TrainingSet(train, eval_seen, eval_new, stats)
+    return TrainingSet(train, verbatim, eval_new, stats, reworded)

@@ -38,7 +38,7 @@ from core.finetune.passages import (
     build_passage_examples,
     save_passage_examples,
 )
-from core.finetune.qa_import import read_qa_file, split_imported
+from core.finetune.qa_import import read_qa_file, read_rewordings, split_imported
 from core.finetune.register import (
     ADAPTER_FILE,
     DeletedVariant,
@@ -213,16 +213,25 @@ class FineTuneService:
         return self._save(name, split_imported(pairs, options), {"origin": "imported", "file": origin})
 
     def import_samples(self, name: str = "samples", options: DatasetOptions = DatasetOptions()) -> TrainingSetInfo:
-        """Import the Q&A written for the sample documents (sample_docs/*.questions.jsonl)."""
+        """Import the Q&A written for the sample documents (sample_docs/*.questions.jsonl) with the rewordings written
+        for them (*.reworded.jsonl beside each), so the set has all three halves without a model."""
         ds.validate_dataset_name(name)
         files = sample_qa_files()
         if not files:
             raise FineTuneError(
                 "The sample Q&A files (sample_docs/*.questions.jsonl) are missing: import your own Q&A file."
             )
+        rewordings = [f.with_name(f.name.removesuffix(".questions.jsonl") + ".reworded.jsonl") for f in files]
         pairs = [p for f in files for p in read_qa_file(f)]
+        pairs += [p for f in rewordings if f.is_file() for p in read_rewordings(f)]
         return self._save(
-            name, split_imported(pairs, options), {"origin": "imported", "file": "sample_docs/*.questions.jsonl"}
+            name,
+            split_imported(pairs, options),
+            {
+                "origin": "imported",
+                "file": "sample_docs/*.questions.jsonl",
+                "rewordings": "sample_docs/*.reworded.jsonl",
+            },
         )
 
     def _save(self, name: str, built: ds.TrainingSet, meta: Mapping[str, Any]) -> TrainingSetInfo:

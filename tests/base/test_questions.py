@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from core.base.questions import EvalQuestion, read_finetune_halves, read_questions, splits_in, write_questions
+from core.base.questions import (
+    SPLIT_LABELS,
+    EvalQuestion,
+    read_finetune_halves,
+    read_questions,
+    splits_in,
+    write_questions,
+)
+from core.base.words import normalise_plain
 from core.errors import QuestionFileError
 from core.finetune.dataset import DatasetOptions, QAPair, save_training_set
 from core.finetune.qa_import import split_imported
@@ -73,13 +83,77 @@ def test_finetune_halves_are_read_with_their_split(tmp_path: Path) -> None:
     ts = split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=3))
     folder = save_training_set(tmp_path, "halves", ts)
     questions = read_finetune_halves(folder)
-    seen = [q for q in questions if q.split == "seen"]
+    verbatim = [q for q in questions if q.split == "verbatim"]
     new = [q for q in questions if q.split == "new"]
-    assert [q.question for q in seen] == [p.question for p in ts.eval_seen]
+    assert [q.question for q in verbatim] == [p.question for p in ts.eval_verbatim]
+    assert len(verbatim) == 3 and not [q for q in questions if q.split == "reworded"]  # no model, no rewording
     assert [q.question for q in new] == [p.question for p in ts.eval_new]
     assert len(new) == 4 and {q.source for q in new} == set(ts.stats.docs_new)
     # a half file read on its own keeps its split too
     assert {q.split for q in read_questions(folder / "eval_new.jsonl")} == {"new"}
+
+
+def test_rows_name_the_three_splits_and_a_rewording_names_its_training_question() -> None:
+    text = (
+        '{"question": "How heavy can the load on the open door be?", "answer": "15 kg", "split": "reworded", '
+        '"rewords": "What is the maximum weight on the open door?"}\n'
+        '{"question": "What is the maximum weight on the open door?", "answer": "15 kg", "split": "verbatim"}\n'
+        '{"question": "Which code means a leak?", "answer": "E4", "split": "new"}\n'
+        '{"question": "How hot may the inlet water be?", "answer": "60 °C", "rewords": "What is the inlet limit?"}\n'
+        '{"question": "What is the salt capacity?", "answer": "1.2 kg", "split": "seen"}\n'
+    )
+    qs = read_questions(text, "set.jsonl")
+    assert [q.split for q in qs] == ["reworded", "verbatim", "new", "reworded", "seen"]
+    assert (
+        qs[0].rewords == "What is the maximum weight on the open door?"
+        and qs[0].split_label == SPLIT_LABELS["reworded"]
+    )
+    assert qs[3].rewords == "What is the inlet limit?"  # a row that rewords a question is a reworded row
+    assert splits_in(qs) == ["verbatim", "reworded", "seen", "new"]
+    assert [q.split_label for q in qs[:3]] == [
+        "trained facts, reworded",
+        "trained questions, word for word",
+        "new documents",
+    ]
+    assert read_questions(write_questions(Path(tempfile.mkdtemp()) / "q.jsonl", qs)) == qs
+    with pytest.raises(QuestionFileError, match="set.jsonl, line 1: the row rewords a training question but its split"):
+        read_questions('{"question": "Q?", "answer": "A", "split": "new", "rewords": "P?"}\n', "set.jsonl")
+
+
+@pytest.mark.parametrize(("recorded", "split"), [(True, "reworded"), (False, "verbatim"), (None, "seen")])
+def test_an_older_training_sets_seen_half_is_labelled_as_its_manifest_recorded(
+    tmp_path: Path, recorded: bool | None, split: str
+) -> None:
+    (tmp_path / "eval_seen.jsonl").write_text('{"question": "Q1?", "answer": "A1"}\n', encoding="utf-8")
+    (tmp_path / "eval_new.jsonl").write_text('{"question": "Q2?", "answer": "A2"}\n', encoding="utf-8")
+    stats = {} if recorded is None else {"seen_reworded": recorded}
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "old", "stats": stats}), encoding="utf-8")
+    assert [(q.question, q.split) for q in read_finetune_halves(tmp_path)] == [("Q1?", split), ("Q2?", "new")]
+    assert {q.split for q in read_questions(tmp_path / "eval_seen.jsonl")} == {"seen"}  # alone, its wording is unknown
+
+
+def test_saving_a_set_again_removes_the_older_seen_half(tmp_path: Path) -> None:
+    pairs = [
+        QAPair(f"Question {i} about {doc}?", f"answer {i}", source=doc) for doc in ("a.pdf", "b.pdf") for i in range(3)
+    ]
+    folder = tmp_path / "finetune" / "datasets" / "set"
+    folder.mkdir(parents=True)
+    (folder / "eval_seen.jsonl").write_text('{"question": "Stale?", "answer": "x"}\n', encoding="utf-8")
+    save_training_set(tmp_path, "set", split_imported(pairs, DatasetOptions(new_fraction=0.5, seen_questions=2)))
+    assert not (folder / "eval_seen.jsonl").exists()
+    assert "Stale?" not in {q.question for q in read_finetune_halves(folder)}
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.reworded.jsonl")), ids=lambda p: p.name)
+def test_every_sample_rewording_asks_a_sample_question_in_other_words_with_its_answer(path: Path) -> None:
+    rewordings = read_questions(path)
+    originals = {q.question: q for q in read_questions(path.with_name(path.name.replace(".reworded", ".questions")))}
+    assert len(rewordings) == len(originals) == 15 and {q.split for q in rewordings} == {"reworded"}
+    assert {q.rewords for q in rewordings} == set(originals)  # one rewording of every question of the document
+    for q in rewordings:
+        original = originals[q.rewords]
+        assert (q.answer, q.source, q.page) == (original.answer, original.source, original.page)
+        assert normalise_plain(q.question) != normalise_plain(original.question)
 
 
 def test_folder_without_halves_says_to_build_a_training_set(tmp_path: Path) -> None:
@@ -106,7 +180,7 @@ def test_folder_without_halves_says_to_build_a_training_set(tmp_path: Path) -> N
         (
             "bad.jsonl",
             '{"question": "q?", "answer": "a", "split": "later"}\n',
-            r"line 1: split 'later' is not known: use 'seen'",
+            r"line 1: split 'later' is not known: use 'verbatim'",
         ),
         (
             "bad.jsonl",

@@ -47,6 +47,17 @@ def test_normalise_folds_case_accents_punctuation_articles_and_citations() -> No
             "too long",
         ),
         ("I could not find this in the documents.", "15 kg", "", False, False, "missing"),
+        # the reference inside a longer noun phrase is the answer, said in full
+        ("vitamin B12", "B12", "Which vitamin can metformin lower over years of use?", True, True, ""),
+        ("the E4 error code", "E4", "Which error code means that a leak was detected?", True, True, ""),
+        ("It shows error code E4 [1].", "E4", "", True, True, ""),
+        # the reference offered among other candidates is a guess, not the answer
+        ("B6, B12 or C", "B12", "Which vitamin can metformin lower over years of use?", False, True, "candidates"),
+        ("E4 or E9", "E4", "Which error code means that a leak was detected?", False, True, "candidates"),
+        ("vitamin B12 or folate", "vitamin B12", "Which vitamin can metformin lower?", False, True, "candidates"),
+        ("Either vitamin B6 or vitamin B12", "B12", "", False, True, "candidates"),
+        # a code the question itself names is no candidate
+        ("E4, not E9", "E4", "Which code does a leak show, E4 or E9?", True, True, ""),
     ],
 )
 def test_strict_containment_needs_a_sensible_answer(

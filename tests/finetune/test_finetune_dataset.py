@@ -33,7 +33,7 @@ class FakeLLM:
             question = prompt.rsplit("Question: ", 1)[1].split("\nJSON:")[0]
             if "SAME" in question:
                 return json.dumps({"question": question})
-            return 'Sure! {"question": "Tell me, ' + question[0].lower() + question[1:] + '"}'
+            return 'Sure! {"question": "' + _reworded(question) + '"}'
         text = prompt.split('"""')[-2]  # the last quoted text: the chunk (the first is the worked example)
         if "BROKEN" in text or ("FLAKY" in text and "previous reply" not in prompt):
             return "Here are some questions: question one? answer one."
@@ -45,6 +45,15 @@ class FakeLLM:
             {"question": f"Which widget has code {code}?", "answer": f"Widget {name}"},
         ]
         return "```json\n" + json.dumps(pairs) + "\n```"
+
+
+def _reworded(question: str) -> str:
+    """A real rewording of the fake's two question forms: other words, the same widget or code, the same answer."""
+    if code := re.fullmatch(r"Which widget has code (\w+)\?", question):
+        return f"Code {code.group(1)} is carried by what widget?"
+    widget = re.fullmatch(r"What is the code of widget (.+)\?", question)
+    assert widget, question
+    return f"Which code does widget {widget.group(1)} carry?"
 
 
 def _chunks(docs: int, per_doc: int, marks: dict[str, str] | None = None) -> list[Chunk]:
@@ -81,13 +90,17 @@ def test_split_holds_out_whole_documents_before_generation() -> None:
     assert not {c.split("c")[0] for c in train_chunks} & {c.split("c")[0] for c in new_chunks}
     assert {p.source for p in ts.eval_new} == set(ts.stats.docs_new)
     assert (ts.stats.train_pairs, ts.stats.eval_new) == (12 * 2, 8 * 2)
-    # seen facts: trained chunks only, worded differently from every training question
+    # trained facts: trained chunks only; the verbatim half asks training questions as they are, the reworded half
+    # the same ones worded differently from every training question
     train_questions = {p.question for p in ts.train}
-    assert len(ts.eval_seen) == 6 and {p.chunk_id for p in ts.eval_seen} <= train_chunks
-    assert all(p.question not in train_questions for p in ts.eval_seen)
-    assert len({p.chunk_id for p in ts.eval_seen}) == 6  # spread over chunks, one each first
+    assert len(ts.eval_reworded) == 6 and {p.chunk_id for p in ts.eval_reworded} <= train_chunks
+    assert all(p.question not in train_questions for p in ts.eval_reworded)
+    assert len({p.chunk_id for p in ts.eval_reworded}) == 6  # spread over chunks, one each first
     answers = {(p.chunk_id, p.answer) for p in ts.train}
-    assert all((p.chunk_id, p.answer) in answers for p in ts.eval_seen)
+    assert all((p.chunk_id, p.answer) in answers for p in ts.eval_reworded)
+    assert [p.question for p in ts.eval_verbatim] == [p.rewords for p in ts.eval_reworded]
+    assert {p.question for p in ts.eval_verbatim} <= train_questions
+    assert (ts.stats.eval_verbatim, ts.stats.eval_reworded, ts.stats.eval_seen) == (6, 6, 12)
 
 
 def test_single_document_holds_out_a_contiguous_run_of_chunks() -> None:
@@ -120,8 +133,8 @@ def test_malformed_output_is_retried_then_skipped_and_counted() -> None:
 def test_rewording_that_repeats_the_question_is_retried_and_counted() -> None:
     chunks = _chunks(1, 2, marks={"d0c0": "SAME"})
     ts = gen.build_training_set(chunks, FakeLLM(), DatasetOptions(new_fraction=0, seen_questions=4, max_retries=1))
-    assert ts.stats.reword_failed == 1
-    assert all("SAME" not in p.question for p in ts.eval_seen)
+    assert ts.stats.reword_failed == ts.stats.reword_too_close == 1
+    assert all("SAME" not in p.question for p in ts.eval_reworded)
 
 
 def test_answers_not_found_in_the_chunk_are_dropped() -> None:
@@ -168,10 +181,16 @@ def test_save_writes_messages_and_question_sets(tmp_path: Path) -> None:
     lines = ds.read_jsonl(folder / ds.TRAIN_FILE)
     assert len(lines) == len(ts.train)
     assert [m["role"] for m in lines[0]["messages"]] == ["user", "assistant"]
-    for name in (ds.EVAL_SEEN_FILE, ds.EVAL_NEW_FILE):
+    for name, split in (
+        (ds.EVAL_VERBATIM_FILE, "verbatim"),
+        (ds.EVAL_REWORDED_FILE, "reworded"),
+        (ds.EVAL_NEW_FILE, "new"),
+    ):
         records = read_questions(folder / name)  # the one question reader reads the halves back
         assert records and all(r.question and r.answer and r.source for r in records)
-        assert {r.split for r in records} == {"seen" if name == ds.EVAL_SEEN_FILE else "new"}
+        assert {r.split for r in records} == {split}
+    reworded = read_questions(folder / ds.EVAL_REWORDED_FILE)
+    assert [r.rewords for r in reworded] == [p.question for p in ts.eval_verbatim]
     manifest = json.loads((folder / ds.MANIFEST_FILE).read_text())
     assert manifest["collection"] == "manuals" and manifest["stats"]["train_pairs"] == len(ts.train)
     assert [d["name"] for d in ds.list_datasets(tmp_path)] == ["manuals"]
@@ -189,7 +208,8 @@ def test_import_csv_and_jsonl_split_by_source(tmp_path: Path) -> None:
     assert ts.stats.split_by == "document" and len(ts.stats.docs_new) == 1
     assert {p.source for p in ts.eval_new} == set(ts.stats.docs_new)
     assert not {p.source for p in ts.train} & set(ts.stats.docs_new)
-    assert ts.stats.seen_reworded is False and len(ts.eval_seen) == 2  # no model: asked verbatim
+    assert ts.stats.seen_reworded is False and len(ts.eval_verbatim) == 2  # no model: asked verbatim
+    assert ts.eval_reworded == [] and "No model reworded the training questions" in ts.stats.reworded_missing
 
     jsonl = (
         '{"question": "What?", "answer": "That"}\n'
@@ -212,5 +232,6 @@ def test_import_csv_and_jsonl_split_by_source(tmp_path: Path) -> None:
 def test_import_rewords_seen_questions_when_given_a_model() -> None:
     pairs = [ds.QAPair(f"What is the code of widget {i}?", f"K{i}") for i in range(6)]
     ts = qa_import.split_imported(pairs, DatasetOptions(new_fraction=0.34, seen_questions=3), generate=FakeLLM())
-    assert ts.stats.split_by == "chunk" and ts.stats.seen_reworded
-    assert all(p.question.startswith("Tell me") for p in ts.eval_seen)
+    assert ts.stats.split_by == "chunk" and ts.stats.seen_reworded and ts.stats.reworded_from == "model"
+    assert [p.question for p in ts.eval_reworded] == [_reworded(p.question) for p in ts.eval_verbatim]
+    assert [p.rewords for p in ts.eval_reworded] == [p.question for p in ts.eval_verbatim]

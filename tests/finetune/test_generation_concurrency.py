@@ -90,15 +90,18 @@ def test_n_chunks_at_once_build_the_training_set_of_one_at_a_time(tmp_path: Path
     assert all(p.answer == f"K{p.chunk_id}" for p in one.train + one.eval_new)
     assert one.stats.split_by == "document" and len(one.eval_new) == 2 and len(one.train) == 4
     assert one.stats.ungrounded_dropped == len(CHUNKS) * len(CHUNKS)  # each reply: one pair per chunk and one more
-    # rewording: the reply's first question is d0c0's own, so that one is retried twice and then fails
-    assert one.stats.reword_failed == 1 and len(one.eval_seen) == 2 and one.stats.retries == 2
+    # rewording: the reply's first question is d0c0's own, a copy of it for d0c0 and nearly the same words about another
+    # widget for the other two, so every rewording is retried twice and then dropped as too close; the training
+    # questions are still asked verbatim
+    assert one.stats.reword_failed == one.stats.reword_too_close == 3 and one.stats.retries == 2 * 3
+    assert len(one.eval_verbatim) == 3 and one.eval_reworded == [] and "failed the check" in one.stats.reworded_missing
     # a seed comes from the prompt; the strict retry prompt asked twice is two different draws
     assert len(set(sent_1)) == len(sent_1) == one.stats.llm_calls
     assert {s - OPTIONS.seed - prompt_seed(p) for p, s in sent_1} == {0, 1}
 
     four, sent_4, steps_4 = built(tmp_path, fake, 4)
     assert fake.max_in_flight == 4  # chunks were asked together, never more than four at once
-    assert four.train == one.train and four.eval_new == one.eval_new and four.eval_seen == one.eval_seen
+    assert four.train == one.train and four.eval_new == one.eval_new and four.eval_verbatim == one.eval_verbatim
     assert {**asdict(four.stats), "seconds": 0} == {**asdict(one.stats), "seconds": 0}
     assert sorted(sent_4) == sorted(sent_1)  # every prompt drew with the seed it had one at a time
     assert steps_4 == steps_1  # progress in the same order

@@ -18,7 +18,7 @@ def test_edits_replace_the_training_pairs_and_leave_evaluation_alone(tmp_path: P
     folder = ds.save_training_set(
         tmp_path, "set", split_imported(pairs, ds.DatasetOptions(new_fraction=0.3, seen_questions=3))
     )
-    eval_before = (folder / ds.EVAL_NEW_FILE).read_text(), (folder / ds.EVAL_SEEN_FILE).read_text()
+    eval_before = (folder / ds.EVAL_NEW_FILE).read_text(), (folder / ds.EVAL_VERBATIM_FILE).read_text()
     rows = [
         {"question": p.question, "answer": p.answer, "source": p.source, "page": p.page}
         for p in ds.load_training_pairs(folder)
@@ -34,7 +34,7 @@ def test_edits_replace_the_training_pairs_and_leave_evaluation_alone(tmp_path: P
     assert after[0].answer == "A better answer" and after[-1].question == "A new question?" and after[-1].page is None
     chat = [json.loads(line) for line in (folder / ds.TRAIN_FILE).read_text().splitlines()]
     assert chat[0]["messages"][1]["content"] == "A better answer"
-    assert ((folder / ds.EVAL_NEW_FILE).read_text(), (folder / ds.EVAL_SEEN_FILE).read_text()) == eval_before
+    assert ((folder / ds.EVAL_NEW_FILE).read_text(), (folder / ds.EVAL_VERBATIM_FILE).read_text()) == eval_before
     assert messages_jsonl(after).count("\n") == len(after)
     with pytest.raises(FineTuneError, match="at least one"):
         replace_training_pairs(tmp_path, "set", [{"question": "", "answer": ""}])
