@@ -229,14 +229,14 @@ def type_fit(question: str, answer: str) -> float:
     return 1.0 if has_kind(" " + text, kind, question) else 0.0
 
 
-def _label_window(tokens: list[str], start: int, end: int, right: int) -> list[str]:
+def _label_window(tokens: list[str], start: int, end: int, right: int, asked: Sequence[str] = ()) -> list[str]:
     """The words that say what the value tokens[start:end] is: back to the previous value (a range's other end, "-20
     to", is skipped), at most LEFT_WORDS; and up to `right` words after it, before the next value."""
     left: list[str] = []
     i = start - 1
     while i >= 0 and len(left) < LEFT_WORDS:
         tok = tokens[i]
-        if _is_number(tok):
+        if _is_number(tok) and tok not in asked:  # "Intensive 70°": a number the question names is a label word
             # "-20 to 85 °C", "between 5 and 40": the other end of the same range, not another value
             if i + 1 < len(tokens) and tokens[i + 1] in _RANGE_WORDS and i + 2 == start:
                 i -= 1
@@ -246,7 +246,7 @@ def _label_window(tokens: list[str], start: int, end: int, right: int) -> list[s
         i -= 1
     after: list[str] = []
     j = end
-    while j < len(tokens) and len(after) < right and not _is_number(tokens[j]):
+    while j < len(tokens) and len(after) < right and (not _is_number(tokens[j]) or tokens[j] in asked):
         after.append(tokens[j])
         j += 1
     return left[::-1] + after
@@ -271,21 +271,29 @@ def _places(answer: str, passages: Sequence[str], wanted: Sequence[str]) -> list
             toks = _tokens(sentence)
             for i in range(len(toks) - len(needle) + 1):
                 if toks[i : i + len(needle)] == needle:
-                    window = _label_window(toks, i, i + len(needle), right)
+                    window = _label_window(toks, i, i + len(needle), right, wanted)
                     out.append(Place(n, " ".join(needle), tuple(window), _fit(window, wanted)))
     return out
 
 
-def _values(passages: Sequence[str], wanted: Sequence[str], skip: set[str], unit: str) -> list[Place]:
-    """Every value in the passages other than the answer's (a range "5 to 40" as one), counting the same thing (its
+def _values(passages: Sequence[str], wanted: Sequence[str], answer: Sequence[str], unit: str) -> list[Place]:
+    """Every value in the passages other than the answer (a range "5 to 40" as one), counting the same thing (its
     unit, when the answer has one), with how well its label words fit the question."""
+    first = next((t for t in answer if _is_number(t)), "")
     out: list[Place] = []
     for n, passage in enumerate(passages, 1):
         for sentence in _sentences(passage):
             toks = _tokens(sentence)
+            # the answer's own words are not a rival to it ("2 h" inside "1 h 40 min to 2 h")
+            inside = {
+                k
+                for i in range(len(toks))
+                if toks[i : i + len(answer)] == list(answer)
+                for k in range(i, i + len(answer))
+            }
             i = 0
             while i < len(toks):
-                if not _is_number(toks[i]):
+                if not _is_number(toks[i]) or toks[i] in wanted or i in inside:
                     i += 1
                     continue
                 end = i + 1
@@ -293,8 +301,10 @@ def _values(passages: Sequence[str], wanted: Sequence[str], skip: set[str], unit
                     end += 2  # "5 to 40": one value, its label before the first end
                 value = toks[i:end]
                 after = toks[end] if end < len(toks) else ""
-                if not skip & set(value) and (not unit or after == unit):
-                    window = _label_window(toks, i, end, RIGHT_WORDS)
+                # the same figure again ("12 months" elsewhere, "5 to 40" around "40") agrees, it does not rival
+                same = first in value or bool(inside & set(range(i, end)))
+                if not same and (not unit or after == unit):
+                    window = _label_window(toks, i, end, RIGHT_WORDS, wanted)
                     out.append(
                         Place(n, " ".join(value + ([unit] if unit else [])), tuple(window), _fit(window, wanted))
                     )
@@ -337,7 +347,7 @@ def signals(
         words = _tokens(text)
         first = next(i for i, t in enumerate(words) if _is_number(t))
         unit = next((t for t in words[first:] if not _is_number(t) and t not in _RANGE_WORDS), "")
-        best = max(_values(passages, wanted, answer_numbers, unit), key=lambda p: p.fit, default=None)
+        best = max(_values(passages, wanted, words, unit), key=lambda p: p.fit, default=None)
         if best is not None and best.fit >= max(fit, AGREE_FIT) and wanted:
             # another value of the same kind, labelled at least as well: the passages disagree, or the answer is the
             # wrong row of a table

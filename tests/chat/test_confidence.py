@@ -168,3 +168,16 @@ def test_the_committed_calibration_reads_and_covers_every_signal() -> None:
     cal = load_calibration()
     assert cal.passages.features == PASSAGE_FEATURES and cal.alone.features == ALONE_FEATURES
     assert len(cal.passages.coefficients) == len(PASSAGE_FEATURES)
+
+
+def test_a_number_the_question_names_is_part_of_the_label_and_the_row_it_labels_rivals_another_rows_value() -> None:
+    table = (
+        "Programme Duration Energy Water Intensive 70° 2 h 45 min 1.6 kWh 16 l Eco 50° 3 h 40 min 0.9 kWh 9.9 l "
+        "Quick 45° 1 h 40 min to 2 h 0.8 kWh 10 l"
+    )
+    question = "How long does the Intensive 70° programme take?"
+    right = signals(question, "2 h 45 min", [table])
+    wrong = signals(question, "1 h 40 min to 2 h", [table])
+    assert right.values["fit"] == 0.75 and right.values["conflict"] == 0.0  # "Intensive 70°" is read as its label
+    assert wrong.values["fit"] == 0.0 and wrong.values["conflict"] == 1.0
+    assert wrong.rival is not None and wrong.rival.value == "2 h"
