@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.advisor.advice import AdvisorService
 from core.advisor.journey import JourneyService, Sources
+from core.advisor.service import AdvisorService
 from core.chat.history import ChatHistory
 from core.chat.service import ChatService
 from core.config import Settings
@@ -62,8 +62,8 @@ class Services:
 
     @property
     def advisor(self) -> AdvisorService:
-        """The advisor (stateless: reads the saved grid runs and update tests)."""
-        return AdvisorService(self.settings.data_dir, self.evaluation)
+        """The advisor (stateless: reads the saved grid runs, update tests, training jobs and the catalog)."""
+        return AdvisorService(self.settings.data_dir, self.evaluation, self.catalog)
 
     def close(self) -> None:
         """Release the on-disk index lock and stop the kept parser process."""

@@ -13,17 +13,21 @@ that can afford both and need the variant's behaviour with current facts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import Any, Callable, Literal, Mapping, Sequence, get_args
 
+from core.base import jobs
 from core.chat.service import MODES
 from core.errors import AppError
-from core.evaluation.document_update import latest_result
+from core.evaluation.job import EVAL_JOB
 from core.evaluation.runner import reversed_comparison
+from core.evaluation.runs import EvalConfig, read_json, run_dir
 from core.evaluation.scoring import ALL, share_text
-from core.evaluation.service import PAIRED_EXPLAINED, EvaluationService, comparison_lines
+from core.evaluation.service import PAIRED_EXPLAINED, comparison_lines
 from core.evaluation.statistics import PairedComparison, paired_comparison, questions_needed, wilson_interval
 
 Approach = Literal["rag", "finetuning", "hybrid"]
@@ -59,6 +63,8 @@ MIN_QUESTIONS = 5  # fewer scored questions than this per arm and split are too 
 # arms closer than 3 points of correctness are level: even a real difference this small should not decide the approach
 LEVEL_GAP = 0.03
 CLEAR_POINTS = 2.0  # what a lead moves when its paired comparison is clear (the interval and the exact test agree)
+# what the budget and hardware moves say when no volume is given (with one, costs.cost_moves weighs them in hours)
+RULE_OF_THUMB = " (Rule of thumb: give your volume to weigh this in hours.)"
 PLAN = "95% confidence, 80% power"  # the level and power of the questions-needed figure (statistics' defaults)
 
 
@@ -134,6 +140,72 @@ class UpdateEvidence:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """The exact settings of the grid run the evidence comes from, so a reader can repeat it."""
+
+    run_id: str
+    engine: str
+    base_model: str
+    variant: str
+    retrieval: str
+    top_k: int
+    temperature: float
+    max_tokens: int
+    collection: str
+    question_set: str
+    questions: int
+    questions_hash: str  # sha256 of the questions and references as the run saved them (first 12 hex digits)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The settings as (name, value) pairs for a report."""
+        return [
+            ("run", self.run_id),
+            ("engine", self.engine),
+            ("model", self.base_model or "the engine's default"),
+            ("variant (fine-tuned arms)", self.variant or "none"),
+            ("retrieval", f"{self.retrieval}, k = {self.top_k}"),
+            ("temperature · max tokens", f"{self.temperature:g} · {self.max_tokens}"),
+            ("collection", self.collection),
+            ("question set", self.question_set or "not named"),
+            ("questions · sha256", f"{self.questions} · {self.questions_hash or 'not saved'}"),
+        ]
+
+
+def newest_finished_run(data_dir: Path) -> str | None:
+    """The run the advice and the cost rates read when none is named: the newest one done or cancelled."""
+    return next(
+        (s.job_id for s in jobs.list_jobs(data_dir, EVAL_JOB) if s.state in ("done", "cancelled")),
+        None,
+    )
+
+
+def run_settings(data_dir: Path, run_id: str) -> RunSettings | None:
+    """The settings a saved grid run was made with, and a hash of its questions (None: no such run)."""
+    raw = read_json(run_dir(data_dir, run_id) / "config.json")
+    if not isinstance(raw, dict):
+        return None
+    config = EvalConfig.from_dict({"collection": "", "arms": [], **raw})
+    saved = raw.get("questions")
+    questions: list[Any] = saved if isinstance(saved, list) else []
+    # canonical JSON: the same questions hash the same whatever order their keys were written in
+    digest = hashlib.sha256(json.dumps(questions, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return RunSettings(
+        run_id,
+        config.engine,
+        config.base_model,
+        config.variant,
+        config.retrieval,
+        config.top_k,
+        config.temperature,
+        config.max_tokens,
+        config.collection,
+        config.question_set,
+        len(questions),
+        digest[:12] if questions else "",
+    )
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The latest measurements the advice can use; empty when nothing was run yet."""
 
@@ -141,6 +213,7 @@ class Evidence:
     run: str = ""  # which grid run the scores come from, for people
     update: UpdateEvidence | None = None
     comparisons: tuple[PairedComparison, ...] = ()  # the run's arms paired on the same questions, per split
+    settings: RunSettings | None = None  # how the grid run was made
 
     def score(self, arm: str, split: str) -> ArmScore | None:
         """The grid cell of `arm` on `split`, if measured."""
@@ -165,7 +238,8 @@ class Evidence:
     def splits(self) -> list[str]:
         """The splits the grid has, named splits first."""
         found = {s.split for s in self.scores}
-        return [s for s in ("seen", "new", "") if s in found]
+        # a verbatim split asks the training questions as taught: memorisation, which moves no advice
+        return [s for s in ("reworded", "seen", "new", "") if s in found]
 
 
 @dataclass(frozen=True)
@@ -268,7 +342,7 @@ def criteria_moves(c: Criteria) -> list[Move]:
             "A large budget can pay for training runs, labelled data and their upkeep.",
         ),
     }[c.budget]
-    moves.append(Move("criterion", "budget", dict(budget[0]), budget[1]))
+    moves.append(Move("criterion", "budget", dict(budget[0]), budget[1] + RULE_OF_THUMB))
 
     hardware = {
         "cpu": (
@@ -279,7 +353,7 @@ def criteria_moves(c: Criteria) -> list[Move]:
         "gpu": ({"finetuning": 1}, "A GPU makes LoRA fine-tuning practical."),
         "cluster": ({"finetuning": 1, "hybrid": 1}, "Several GPUs make fine-tuning larger models practical."),
     }[c.hardware]
-    moves.append(Move("criterion", "training hardware", dict(hardware[0]), hardware[1]))
+    moves.append(Move("criterion", "training hardware", dict(hardware[0]), hardware[1] + RULE_OF_THUMB))
 
     if c.labelled_pairs < 100:
         labelled = (
@@ -333,7 +407,13 @@ def evidence_moves(c: Criteria, e: Evidence) -> list[Move]:
     return moves
 
 
-_SPLIT_NAMES = {"seen": "correctness on seen facts", "new": "correctness on new documents", "": "correctness"}
+_SPLIT_NAMES = {
+    "verbatim": "correctness on the training questions, word for word (memorisation)",
+    "reworded": "correctness on trained facts, reworded",
+    "seen": "correctness on seen facts",
+    "new": "correctness on new documents",
+    "": "correctness",
+}
 
 
 def _correctness_move(e: Evidence, split: str) -> Move | None:
@@ -530,7 +610,15 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
         if "new" not in e.splits:
             missing.append(
                 "The grid run has no *new documents* questions: score the Fine-tune page's held-out halves "
-                "(seen facts / new documents) to see what the variant does with documents it never saw."
+                "(trained questions word for word, the same facts reworded, new documents) to see what the variant "
+                "does with documents it never saw."
+            )
+        if any(s.split == "verbatim" for s in e.scores) and "reworded" not in e.splits:
+            missing.append(
+                "The grid run asks the trained facts only word for word: these are the training questions word for "
+                "word: they measure memorisation, so they move nothing here. Score a set with a reworded half (the "
+                "sample Q&A has one; or add `split: reworded` rows, or import with a model) to see whether the "
+                "variant knows the facts."
             )
         few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
         if few:
@@ -548,10 +636,15 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
     return missing
 
 
-def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
-    """The recommendation from the criteria and the evidence, with every move, conflict and missing run."""
+def advise(criteria: Criteria, evidence: Evidence | None = None, cost_moves: Sequence[Move] = ()) -> Advice:
+    """The recommendation from the criteria and the evidence, with every move, conflict and missing run.
+
+    `cost_moves`: criteria moves worked out from the team's volume (budget, training hardware); each replaces the
+    adjective rule of the same name.
+    """
     evidence = evidence or Evidence()
-    c_moves = criteria_moves(criteria)
+    by_cost = {m.name: m for m in cost_moves}
+    c_moves = [by_cost.get(m.name, m) for m in criteria_moves(criteria)]
     e_moves = evidence_moves(criteria, evidence)
     c_totals = _sum(c_moves)
     e_totals = _sum(e_moves)
@@ -571,6 +664,84 @@ def advise(criteria: Criteria, evidence: Evidence | None = None) -> Advice:
         missing,
         _summary(recommendation, totals, from_criteria, from_evidence, e_moves),
     )
+
+
+# One step of each answer, in the order its options are offered (labelled pairs and the answer time step across the
+# bands the rules use).
+_STEPS: dict[str, tuple[Any, ...]] = {
+    "team_skills": get_args(Skills),
+    "data_changes": get_args(DataChanges),
+    "budget": get_args(Budget),
+    "hardware": get_args(Hardware),
+    "labelled_pairs": (0, 100, 1000),
+    "max_answer_s": (None, 5.0, 3.0, 1.0),
+}
+_CRITERION_NAMES = {
+    "team_skills": "team skills",
+    "data_changes": "how often the data changes",
+    "budget": "budget",
+    "hardware": "training hardware",
+    "labelled_pairs": "labelled pairs",
+    "max_answer_s": "answer-time requirement",
+}
+
+
+def _band(name: str, value: Any) -> int:
+    """Where `value` sits among the steps of criterion `name`."""
+    steps = _STEPS[name]
+    if name == "labelled_pairs":
+        return 2 if value >= 1000 else 1 if value >= 100 else 0
+    if name == "max_answer_s":
+        return 0 if value is None else 3 if value <= 1.0 else 2 if value <= 3.0 else 1
+    return steps.index(value)
+
+
+def _said(name: str, value: Any) -> str:
+    every: dict[str, Mapping[Any, str]] = {
+        "team_skills": SKILL_LABELS,
+        "data_changes": CHANGE_LABELS,
+        "budget": BUDGET_LABELS,
+        "hardware": HARDWARE_LABELS,
+    }
+    labels = every.get(name, {})
+    if name == "max_answer_s":
+        return "no requirement" if value is None else f"within {value:g} s"
+    if name == "labelled_pairs":
+        return f"{value} pairs"
+    return labels.get(value, str(value))
+
+
+def what_would_change(criteria: Criteria, advice: Advice, advise_for: Callable[[Criteria], Advice]) -> list[str]:
+    """The smallest changes that flip the recommendation: each answer moved one step, and each measurement left out.
+
+    `advise_for` gives the advice for other answers with the same evidence (and volume, re-costed), since some
+    measurements weigh differently under other answers (the answer-time target, how often the data changes).
+    """
+    out: list[str] = []
+    for name, steps in _STEPS.items():
+        here = _band(name, getattr(criteria, name))
+        for i in (here - 1, here + 1):
+            if not 0 <= i < len(steps):
+                continue
+            other = replace(criteria, **{name: steps[i]})
+            moved = advise_for(other)
+            if moved.recommendation != advice.recommendation:
+                new, old = moved.recommendation, advice.recommendation
+                out.append(
+                    f"{_CRITERION_NAMES[name].capitalize()} {_said(name, getattr(criteria, name))} → "
+                    f"{_said(name, steps[i])}: {_short(new)} ({_points(moved.totals[new])} against {_short(old)}'s "
+                    f"{_points(moved.totals[old])})."
+                )
+    for m in advice.moves:
+        if m.kind != "measurement" or not m.points:
+            continue
+        without: dict[str, float] = {a: advice.totals[a] - m.points.get(a, 0.0) for a in APPROACHES}
+        if _best(without) != advice.recommendation:
+            out.append(
+                f"Without the {m.name} measurement: {_short(_best(without))} ({_points(without[_best(without)])} "
+                f"against {_short(advice.recommendation)}'s {_points(without[advice.recommendation])})."
+            )
+    return out
 
 
 def _sum(moves: list[Move]) -> dict[str, float]:
@@ -654,7 +825,7 @@ def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[Ar
     """The grid cells of a saved evaluation run's summary (`summary["arms"][arm][split]` blocks)."""
     cells: list[ArmScore] = []
     for arm, splits in (summary.get("arms") or {}).items():
-        named = [k for k in ("seen", "new") if k in splits]
+        named = [k for k in ("verbatim", "reworded", "seen", "new") if k in splits]
         for key in named or ["all"]:
             block = splits.get(key) or {}
             if block.get("correct") is None:
@@ -664,7 +835,7 @@ def evidence_from_summary(summary: Mapping[str, Any], run: str = "") -> tuple[Ar
             cells.append(
                 ArmScore(
                     str(arm),
-                    key if key in ("seen", "new") else "",
+                    key if key != "all" else "",
                     correct,
                     n,
                     _float(block.get("total_p50_ms")),
@@ -725,15 +896,31 @@ def _float(value: Any) -> float | None:
 # ----------------------------------------------------------------------- the Markdown report
 
 
-def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when: str = "") -> str:
-    """The advice as a Markdown report: inputs, recommendation, every move, conflicts, the grid's and the update test's
-    numbers."""
+WOULD_CHANGE_NONE = (
+    "No single step of one answer and no single measurement left out changes it: the recommendation holds under "
+    "every change one step away."
+)
+
+
+def report_markdown(
+    criteria: Criteria,
+    evidence: Evidence,
+    advice: Advice,
+    when: str = "",
+    costs: str = "",
+    would_change: Sequence[str] | None = None,
+) -> str:
+    """The advice as a Markdown report: inputs, recommendation, what would change it, every move, conflicts, the cost
+    table (`costs`, Markdown, when the team gave its volume), the grid with the run's settings, the update test."""
     lines = [f"# domainchat advice: {LABELS[advice.recommendation]}", ""]
     if when:
         lines += [f"_Generated {when}._", ""]
+    lines += [advice.summary, ""]
+    if would_change is not None:
+        lines += ["## What would change the recommendation", ""]
+        lines += [f"- {w}" for w in would_change] or [WOULD_CHANGE_NONE]
+        lines.append("")
     lines += [
-        advice.summary,
-        "",
         "## Your answers",
         "",
         "| criterion | answer |",
@@ -762,6 +949,8 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
     lines += [f"- {c}" for c in advice.conflicts] or ["Nowhere: no measurement contradicts your answers."]
     if advice.missing:
         lines += ["", "## Missing evidence", ""] + [f"- {m}" for m in advice.missing]
+    if costs:
+        lines += ["", "## What each approach costs your team", "", costs.rstrip("\n")]
     if evidence.scores:
         lines += [
             "",
@@ -785,6 +974,9 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
             "Correct: answers that hold the reference, of the answerable questions; in brackets the 95% "
             "Wilson interval, the range the true share is likely in.",
         ]
+    if evidence.settings is not None:
+        lines += ["", "### How the run was made", "", "| setting | value |", "|---|---|"]
+        lines += [f"| {name} | {_cell(value)} |" for name, value in evidence.settings.rows()]
     if evidence.comparisons:
         lines += ["", "## Which differences are real?", "", PAIRED_EXPLAINED, ""]
         lines += [f"- {line}" for line in evidence.comparison_lines]
@@ -806,7 +998,13 @@ def report_markdown(criteria: Criteria, evidence: Evidence, advice: Advice, when
     return "\n".join(lines) + "\n"
 
 
-_SPLIT_TITLES = {"seen": "seen facts", "new": "new documents", "": "all"}
+_SPLIT_TITLES = {
+    "verbatim": "trained questions, word for word (memorisation)",
+    "reworded": "trained facts, reworded",
+    "seen": "seen facts",
+    "new": "new documents",
+    "": "all",
+}
 
 
 def _cell(text: str) -> str:
@@ -815,55 +1013,3 @@ def _cell(text: str) -> str:
 
 def _secs(ms: float | None) -> str:
     return "" if ms is None else f"{ms / 1000:.1f}"
-
-
-# --------------------------------------------------------------------------- the service
-
-
-@dataclass(frozen=True)
-class Advised:
-    """One piece of advice with what it was based on and its Markdown report."""
-
-    criteria: Criteria
-    evidence: Evidence
-    advice: Advice
-    markdown: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what `python -m core advise` prints)."""
-        evidence = asdict(self.evidence)
-        # each comparison as saved with its run: with its verdict and its sentence
-        evidence["comparisons"] = [c.to_dict() for c in self.evidence.comparisons]
-        return {"criteria": asdict(self.criteria), "evidence": evidence, "advice": self.advice.to_dict()}
-
-
-class AdvisorService:
-    """What the Advisor page and `python -m core advise` call: the latest evidence, the advice and its report."""
-
-    def __init__(self, data_dir: Path, evaluation: EvaluationService | None) -> None:
-        self.data_dir = data_dir
-        self.evaluation = evaluation  # the evaluation service that keeps the grid runs
-
-    def latest_evidence(self, run_id: str | None = None) -> Evidence:
-        """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
-        scores: tuple[ArmScore, ...] = ()
-        comparisons: tuple[PairedComparison, ...] = ()
-        label = ""
-        runs = self.evaluation.list_runs() if self.evaluation is not None else []
-        wanted = run_id or next((r.run_id for r in runs if r.status.state in ("done", "cancelled")), None)
-        if wanted and self.evaluation is not None:
-            run = self.evaluation.load_run(wanted)
-            scores = evidence_from_summary(run.summary)
-            comparisons = comparisons_from_summary(run.summary)
-            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
-            label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
-        saved = latest_result(self.data_dir)
-        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None, comparisons)
-
-    def advise(self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True) -> Advised:
-        """The advice for `criteria` with the latest evidence (or none), and its Markdown report."""
-        evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
-        advice = advise(criteria, evidence)
-        return Advised(
-            criteria, evidence, advice, report_markdown(criteria, evidence, advice, time.strftime("%Y-%m-%d %H:%M"))
-        )

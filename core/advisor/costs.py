@@ -18,11 +18,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from core.advisor.advice import APPROACHES, ARM_OF, CHANGES_PER_YEAR, LABELS, AdvisorInputError, DataChanges
-from core.base import jobs
+from core.advisor.advice import (
+    APPROACHES,
+    ARM_OF,
+    CHANGE_LABELS,
+    CHANGES_PER_YEAR,
+    LABELS,
+    AdvisorInputError,
+    Criteria,
+    DataChanges,
+    Move,
+    newest_finished_run,
+)
 from core.engines.variants import VariantRegistry
 from core.evaluation.document_update import DEFAULT_EPOCHS, latest_result
-from core.evaluation.job import EVAL_JOB
 from core.evaluation.runs import read_json, read_rows, run_dir
 from core.finetune.dataset import DatasetOptions
 from core.finetune.jobs import list_jobs as training_jobs
@@ -165,16 +174,8 @@ def measured_rates(data_dir: Path, catalog: Catalog | None = None, run_id: str |
     )
 
 
-def _newest_finished_run(data_dir: Path) -> str | None:
-    # the same run the advice takes its evidence from (AdvisorService.latest_evidence): newest done or cancelled
-    return next(
-        (s.job_id for s in jobs.list_jobs(data_dir, EVAL_JOB) if s.state in ("done", "cancelled")),
-        None,
-    )
-
-
 def _answer_rates(data_dir: Path, run_id: str | None) -> tuple[dict[str, Rate], dict[str, Rate], dict[str, Rate]]:
-    wanted = run_id or _newest_finished_run(data_dir)
+    wanted = run_id or newest_finished_run(data_dir)  # the run the advice takes its evidence from
     summary: Mapping[str, Any] = {}
     rows: list[dict[str, Any]] = []
     label = ""
@@ -487,14 +488,14 @@ def _notes(volume: Volume, rates: MeasuredRates) -> list[str]:
             "Training is priced at the GPU hour price for the hours measured on this CPU: an upper bound, since a GPU "
             "trains faster; answering and indexing stay on CPU."
         )
-    estimated = [name.split(" (")[0] for name, used in _named_rates(rates) if not all(r.measured for r in used)]
+    estimated = [name.split(" (")[0] for name, used in named_rates(rates) if not all(r.measured for r in used)]
     if estimated:
         notes.append(f"Estimated, not measured here: {', '.join(estimated)}; run the missing tests to measure them.")
     return notes
 
 
-def _named_rates(rates: MeasuredRates) -> list[tuple[str, list[Rate]]]:
-    """The rates as a reader looks them up: an arm's three answer times together (mean, median, 95% within)."""
+def named_rates(rates: MeasuredRates) -> list[tuple[str, list[Rate]]]:
+    """The rates by name as a reader looks them up: an arm's three answer times together (mean, median, 95% within)."""
     named = [
         (f"{arm} answer time (mean · median · 95% within)", [r, rates.answer_p50_s[arm], rates.answer_p95_s[arm]])
         for arm, r in rates.answer_s.items()
@@ -525,7 +526,8 @@ _ROWS = (
 )
 
 
-def _shown(f: Figure) -> str:
+def shown(f: Figure) -> str:
+    """A figure as the table reads it: hours as s, min or h, answer times in s, money; "(est.)" when estimated."""
     if f.unit == "h":
         seconds = f.value * 3600
         text = (
@@ -544,17 +546,151 @@ def _shown(f: Figure) -> str:
     return text if f.measured else f"{text} (est.)"
 
 
-def costs_markdown(table: CostTable) -> str:
-    """The cost table as Markdown: one row per figure, one column per approach, then the rates and their sources."""
-    lines = ["| | " + " | ".join(LABELS[a].split(" (")[0] for a in APPROACHES) + " |", "|---|---|---|---|"]
-    for name, title in _ROWS:
-        cells = [table.approaches[a].get(name) for a in APPROACHES]
-        if any(cells):
-            lines.append(f"| {title} | " + " | ".join(_shown(c) if c else "—" for c in cells) + " |")
-    lines += ["", "| rate | value | from |", "|---|---|---|"]
-    for name, used in _named_rates(table.rates):
+ROW_TITLES = dict(_ROWS)
+HOURS_BY_KIND = (  # the monthly hours a chart stacks, by kind
+    ("answer_hours_per_month", "answering"),
+    ("index_upkeep_hours_per_month", "keeping the index current"),
+    ("variant_upkeep_hours_per_month", "keeping the variant current"),
+)
+
+
+def volume_text(volume: Volume) -> str:
+    """The team's volume in one sentence, as the report states it."""
+    size = f"{volume.document_pages:g} pages" if volume.document_pages is not None else f"{volume.document_mb:g} MB"
+    given = (("CPU", volume.cpu_hour_price), ("GPU", volume.gpu_hour_price))
+    priced = [f"{name} hour {price:g}" for name, price in given if price is not None]
+    return (
+        f"{volume.questions_per_day:g} questions a day; {volume.documents} documents of {size} on average; "
+        f"{volume.changed_per_update} changed at each change, {CHANGE_LABELS[volume.data_changes]}"
+        + (f"; prices: {', '.join(priced)}" if priced else "")
+        + "."
+    )
+
+
+def rates_markdown(table: CostTable) -> str:
+    """The rates behind the table with where each came from, then the notes, as Markdown."""
+    lines = ["| rate | value | from |", "|---|---|---|"]
+    for name, used in named_rates(table.rates):
         value = " · ".join(f"{r.value:.3g}" for r in used) + f" {used[0].unit}"
         sources = "; ".join(dict.fromkeys(r.source for r in used))
         lines.append(f"| {name} | {value} | {sources.replace('|', '/')} |")
     lines += [""] + [f"- {note}" for note in table.notes]
     return "\n".join(lines) + "\n"
+
+
+def costs_markdown(table: CostTable) -> str:
+    """The cost table as Markdown: one row per figure, one column per approach, then the rates and their sources."""
+    lines = [f"For your volume: {volume_text(table.volume)}", ""]
+    lines += ["| | " + " | ".join(_label(a) for a in APPROACHES) + " |", "|---|---|---|---|"]
+    for name, title in _ROWS:
+        cells = [table.approaches[a].get(name) for a in APPROACHES]
+        if any(cells):
+            lines.append(f"| {title} | " + " | ".join(shown(c) if c else "—" for c in cells) + " |")
+    return "\n".join(lines) + "\n\n" + rates_markdown(table)
+
+
+# --------------------------------------------------------------------------- how the costs move the advice
+
+# A small budget is strained by an approach that costs more than 1.5× the cheapest and at least 5 hours a month more
+# (below that, a difference of minutes decides nothing); a medium budget only by 3× and 20 hours more.
+BUDGET_LIMITS = {"small": (1.5, 5.0, 2.0), "medium": (3.0, 20.0, 1.0)}  # ratio, hours more, points
+# Keeping a variant current on a CPU alone is impractical above a working day of training a month, and training it
+# once above two days.
+CPU_RETRAIN_LIMIT_H = 8.0
+CPU_TRAINING_ONCE_LIMIT_H = 48.0
+FROM_VOLUME = "From your volume's costs: "
+
+
+def _label(approach: str) -> str:
+    return LABELS[approach].split(" (")[0]
+
+
+def _hours(h: float) -> str:
+    return shown(Figure(h, "h", True, "")) if h > 0 else "0 h"
+
+
+def cost_moves(criteria: Criteria, table: CostTable) -> list[Move]:
+    """The budget and training-hardware moves worked out from the team's hours (they replace the rules of thumb)."""
+    total = {a: table.approaches[a]["total_hours_per_month"].value for a in APPROACHES}
+    cheapest = min(APPROACHES, key=lambda a: (total[a], APPROACHES.index(a)))
+    listing = ", ".join(f"{_label(a)} {_hours(total[a])}" for a in APPROACHES) + " a month"
+    moves: list[Move] = []
+
+    if criteria.budget == "large":
+        dearest = max(APPROACHES, key=lambda a: total[a])
+        moves.append(
+            Move(
+                "criterion",
+                "budget",
+                {"finetuning": 1, "hybrid": 1},
+                f"{FROM_VOLUME}{listing}. A large budget covers even {_label(dearest)}'s "
+                f"{_hours(total[dearest])} a month, training and its upkeep included.",
+            )
+        )
+    else:
+        ratio, more, points = BUDGET_LIMITS[criteria.budget]
+        dear = [a for a in APPROACHES if total[a] > ratio * total[cheapest] and total[a] - total[cheapest] >= more]
+        fits = [a for a in APPROACHES if a not in dear]
+        if dear:
+            moves.append(
+                Move(
+                    "criterion",
+                    "budget",
+                    {a: points for a in fits},
+                    f"{FROM_VOLUME}{listing}. On a {criteria.budget} budget "
+                    f"{' and '.join(_label(a) for a in dear)} cost{'s' if len(dear) == 1 else ''} more "
+                    f"than {ratio:g}× {_label(cheapest)}'s {_hours(total[cheapest])} and at least "
+                    f"{more:g} h a month more: the budget favours {' and '.join(_label(a) for a in fits)}.",
+                )
+            )
+        else:
+            moves.append(
+                Move(
+                    "criterion",
+                    "budget",
+                    {},
+                    f"{FROM_VOLUME}{listing}. No approach costs more than {ratio:g}× the cheapest and {more:g} h a "
+                    f"month more, so a {criteria.budget} budget does not decide between them.",
+                )
+            )
+
+    upkeep = table.approaches["finetuning"]["variant_upkeep_hours_per_month"].value
+    once = table.approaches["finetuning"]["training_hours_once"].value
+    training = f"training the variant takes {_hours(once)} once and {_hours(upkeep)} a month to keep it current"
+    changes = CHANGE_LABELS[table.volume.data_changes]
+    if criteria.hardware == "cpu":
+        if upkeep > CPU_RETRAIN_LIMIT_H:
+            reindex = table.approaches["rag"]["index_upkeep_hours_per_month"].value
+            move = Move(
+                "criterion",
+                "training hardware",
+                {"rag": 2},
+                f"{FROM_VOLUME}on CPU only, {training} (data changes: {changes}), above the "
+                f"{CPU_RETRAIN_LIMIT_H:g} h a month a CPU can spare; RAG re-indexes in {_hours(reindex)} a month.",
+            )
+        elif once > CPU_TRAINING_ONCE_LIMIT_H:
+            move = Move(
+                "criterion",
+                "training hardware",
+                {"rag": 1},
+                f"{FROM_VOLUME}on CPU only, {training}: the first training alone is above "
+                f"{CPU_TRAINING_ONCE_LIMIT_H:g} h.",
+            )
+        else:
+            move = Move(
+                "criterion",
+                "training hardware",
+                {},
+                f"{FROM_VOLUME}on CPU only, {training} (data changes: {changes}): within "
+                f"{CPU_RETRAIN_LIMIT_H:g} h a month, so CPU-only training does not move the advice.",
+            )
+    else:
+        gpus: dict[str, float] = {"finetuning": 1} if criteria.hardware == "gpu" else {"finetuning": 1, "hybrid": 1}
+        move = Move(
+            "criterion",
+            "training hardware",
+            gpus,
+            f"{FROM_VOLUME}on this CPU {training}; a GPU trains faster, so fine-tuning is practical.",
+        )
+    moves.append(move)
+    return moves

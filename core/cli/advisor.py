@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import get_args
 
 from core.advisor.advice import Budget, Criteria, DataChanges, Hardware, Skills
-from core.advisor.costs import CostTable, Volume, costs_markdown, measured_rates, project
+from core.advisor.costs import Volume
 from core.cli.util import SubParsers
 from core.errors import AppError
 from core.services import Services
@@ -39,6 +39,7 @@ def add_advisor_commands(sub: SubParsers) -> None:
     p.add_argument("--run", help="the grid run to use as evidence (default: the newest finished one)")
     p.add_argument("--no-evidence", action="store_true", help="advise from the criteria alone")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")
+    p.add_argument("--html", type=Path, help="also write the report as one self-contained HTML file (charts inline)")
     costs = p.add_argument_group(
         "costs", "what each approach costs your team, in hours a month (give the first three to get the table)"
     )
@@ -58,22 +59,17 @@ def add_advisor_commands(sub: SubParsers) -> None:
 def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     """Print the advice as JSON (and write the report)."""
     criteria = Criteria(ns.skills, ns.data_changes, ns.budget, ns.hardware, ns.labelled_pairs, ns.max_answer_s)
-    advised = svc.advisor.advise(criteria, ns.run, use_evidence=not ns.no_evidence)
-    table = _cost_table(svc, ns)
-    out = advised.to_dict()
-    markdown = advised.markdown
-    if table is not None:
-        out["costs"] = table.to_dict()
-        out["cost_basis"] = table.basis()
-        markdown += "\n## What each approach costs your team\n\n" + costs_markdown(table)
+    advised = svc.advisor.advise(criteria, ns.run, use_evidence=not ns.no_evidence, volume=_volume(ns))
     if ns.markdown:
-        ns.markdown.write_text(markdown, encoding="utf-8")
-    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        ns.markdown.write_text(advised.markdown, encoding="utf-8")
+    if ns.html:
+        ns.html.write_text(advised.html, encoding="utf-8")
+    sys.stdout.write(json.dumps(advised.to_dict(), ensure_ascii=False) + "\n")
     return 0
 
 
-def _cost_table(svc: Services, ns: argparse.Namespace) -> CostTable | None:
-    """The cost table when the team's volume is given, from the rates this data directory measured."""
+def _volume(ns: argparse.Namespace) -> Volume | None:
+    """The team's volume when given (the advice then carries its cost table); half a volume says what else to give."""
     given = [name for name in VOLUME_ARGS if getattr(ns, name) is not None]
     if not given and ns.cpu_hour_price is None and ns.gpu_hour_price is None:
         return None
@@ -82,7 +78,7 @@ def _cost_table(svc: Services, ns: argparse.Namespace) -> CostTable | None:
             "To cost the approaches give --questions-per-day, --documents and --document-mb (or --document-pages) "
             "together; --changed-per-update and the hour prices are optional."
         )
-    volume = Volume(
+    return Volume(
         ns.questions_per_day,
         ns.documents,
         ns.document_mb,
@@ -93,4 +89,3 @@ def _cost_table(svc: Services, ns: argparse.Namespace) -> CostTable | None:
         ns.cpu_hour_price,
         ns.gpu_hour_price,
     )
-    return project(volume, measured_rates(svc.settings.data_dir, svc.catalog, ns.run))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from core.advisor.advice import AdvisorInputError
-from core.advisor.costs import MeasuredRates, Rate, Volume, costs_markdown, measured_rates, project
+from core.advisor.advice import AdvisorInputError, Criteria, advise
+from core.advisor.costs import MeasuredRates, Rate, Volume, cost_moves, costs_markdown, measured_rates, project
 from core.base.files import write_json_atomic
 from core.base.jobs import StatusWriter
 from core.evaluation.document_update import RetrainCost, UpdateTestResult, results_dir
@@ -268,3 +268,70 @@ def test_bad_volumes_say_what_to_give(bad: dict[str, object], says: str) -> None
     good: dict[str, object] = {"questions_per_day": 50, "documents": 40, "document_mb": 2.0}
     with pytest.raises(AdvisorInputError, match=says):
         Volume(**{**good, **bad})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- how the costs move the advice
+
+MIXED_SMALL_CPU = Criteria(
+    team_skills="mixed", data_changes="static", budget="small", hardware="cpu", labelled_pairs=1000
+)
+
+
+def docs_like_rates() -> MeasuredRates:
+    """The rates docs/guide/advisor.md's two teams were costed on: rag 0.52 s, a variant alone 0.3 s an answer,
+    20 pages/MB, 2.4 chunks a page, 0.22 s per pair and epoch, 10 epochs, 58 s loading."""
+    return fixed_rates(
+        answer_s={
+            "rag": measured(0.52, "s", "run R"),
+            "finetuned": measured(0.3, "s", "run R"),
+            "hybrid": measured(0.52, "s", "run R"),
+        },
+        pages_per_mb=measured(20.0, "pages/MB", "catalog C"),
+        chunks_per_page=measured(2.4, "chunks/page", "catalog C"),
+        train_s_per_pair_epoch=measured(0.22, "s per pair and epoch", "training job T"),
+        train_load_s=measured(58.0, "s per run", "training job T"),
+    )
+
+
+def test_a_static_team_asking_little_is_not_held_back_by_budget_or_cpu() -> None:
+    table = project(Volume(50, documents=40, document_mb=2, data_changes="static"), docs_like_rates())
+    moves = {m.name: m for m in cost_moves(MIXED_SMALL_CPU, table)}
+    assert set(moves) == {"budget", "training hardware"}
+    # minutes a month for every approach: a small budget is not strained, and the variant never needs re-training
+    assert moves["budget"].points == {} and "does not decide" in moves["budget"].reason
+    assert moves["budget"].reason.startswith("From your volume's costs: RAG 13 min, Fine-tuning 8 min")
+    assert moves["training hardware"].points == {}
+    assert "7.1 h once and 0 h a month" in moves["training hardware"].reason
+    # the rules of thumb alone (small budget, CPU only: RAG +3) picked RAG; the hours pick fine-tuning
+    assert advise(MIXED_SMALL_CPU).recommendation == "rag"
+    costed = advise(MIXED_SMALL_CPU, cost_moves=list(moves.values()))
+    assert costed.recommendation == "finetuning"
+    assert [m.reason for m in costed.moves if m.name == "budget"] == [moves["budget"].reason]
+
+
+def test_weekly_changes_and_many_questions_make_the_budget_and_cpu_favour_rag() -> None:
+    weekly = replace(MIXED_SMALL_CPU, data_changes="weekly")
+    table = project(Volume(5000, documents=40, document_mb=2, data_changes="weekly"), docs_like_rates())
+    moves = {m.name: m for m in cost_moves(weekly, table)}
+    # 21.7 h a month for RAG against 43.1 h for fine-tuning (30.6 h of it re-training) and 52.3 h for hybrid
+    assert moves["budget"].points == {"rag": 2.0}
+    assert "RAG 21.7 h, Fine-tuning 43.1 h, Hybrid 52.3 h a month" in moves["budget"].reason
+    assert "Fine-tuning and Hybrid cost more than 1.5× RAG's 21.7 h" in moves["budget"].reason
+    assert moves["training hardware"].points == {"rag": 2}
+    assert "30.6 h a month to keep it current (data changes: weekly), above the 8 h" in (
+        moves["training hardware"].reason
+    )
+    costed = advise(weekly, cost_moves=list(moves.values()))
+    assert costed.recommendation == "rag" and costed.totals["rag"] == 7
+    # a medium budget is strained only at 3× the cheapest: 43.1 h against 21.7 h is not
+    medium = {m.name: m for m in cost_moves(replace(weekly, budget="medium"), table)}
+    assert medium["budget"].points == {}
+    # a GPU: the hardware keeps its rule, with the hours in its reason
+    gpu = {m.name: m for m in cost_moves(replace(weekly, hardware="gpu"), table)}
+    assert gpu["training hardware"].points == {"finetuning": 1} and "7.1 h once" in gpu["training hardware"].reason
+
+
+def test_without_a_volume_the_rules_of_thumb_say_so() -> None:
+    by_name = {m.name: m for m in advise(MIXED_SMALL_CPU).moves}
+    assert by_name["budget"].points == {"rag": 2} and "Rule of thumb: give your volume" in by_name["budget"].reason
+    assert "Rule of thumb" in by_name["training hardware"].reason

@@ -1,0 +1,121 @@
+"""The advisor service: what the Advisor page and `python -m core advise` call.
+
+It reads the evidence (the newest finished grid run, or the one named, and the newest document-update test), costs
+the team's volume on the rates this data directory measured, weighs both with the team's answers, works out what
+would change the recommendation, and writes the report in Markdown and in self-contained HTML.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from core.advisor.advice import (
+    Advice,
+    ArmScore,
+    Criteria,
+    Evidence,
+    advise,
+    comparisons_from_summary,
+    evidence_from_summary,
+    newest_finished_run,
+    report_markdown,
+    run_settings,
+    update_evidence_from_result,
+    what_would_change,
+)
+from core.advisor.costs import CostTable, MeasuredRates, Volume, cost_moves, costs_markdown, measured_rates, project
+from core.advisor.report_html import report_html
+from core.evaluation.document_update import latest_result
+from core.evaluation.service import EvaluationService
+from core.evaluation.statistics import PairedComparison
+from core.library.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class Advised:
+    """One piece of advice with what it was based on, its cost table, what would change it, and its reports."""
+
+    criteria: Criteria
+    evidence: Evidence
+    advice: Advice
+    markdown: str
+    html: str = ""
+    costs: CostTable | None = None  # None: the team gave no volume
+    would_change: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `python -m core advise` prints)."""
+        evidence = asdict(self.evidence)
+        # each comparison as saved with its run: with its verdict and its sentence
+        evidence["comparisons"] = [c.to_dict() for c in self.evidence.comparisons]
+        out = {
+            "criteria": asdict(self.criteria),
+            "evidence": evidence,
+            "advice": self.advice.to_dict(),
+            "would_change": list(self.would_change),
+        }
+        if self.costs is not None:
+            out["costs"] = self.costs.to_dict()
+            out["cost_basis"] = self.costs.basis()
+        return out
+
+
+class AdvisorService:
+    """What the Advisor page and `python -m core advise` call: the latest evidence, the costs, the advice, reports."""
+
+    def __init__(self, data_dir: Path, evaluation: EvaluationService | None, catalog: Catalog | None = None) -> None:
+        self.data_dir = data_dir
+        self.evaluation = evaluation  # the evaluation service that keeps the grid runs
+        self.catalog = catalog  # the documents' pages and chunks per MB, for the cost rates
+
+    def latest_evidence(self, run_id: str | None = None) -> Evidence:
+        """The newest finished grid run (or `run_id`) and the newest document-update test, as evidence."""
+        scores: tuple[ArmScore, ...] = ()
+        comparisons: tuple[PairedComparison, ...] = ()
+        label = ""
+        wanted = run_id or newest_finished_run(self.data_dir)
+        settings = None
+        if wanted and self.evaluation is not None:
+            run = self.evaluation.load_run(wanted)
+            scores = evidence_from_summary(run.summary)
+            comparisons = comparisons_from_summary(run.summary)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
+            label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
+            settings = run_settings(self.data_dir, wanted)
+        saved = latest_result(self.data_dir)
+        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None, comparisons, settings)
+
+    def rates(self, run_id: str | None = None) -> MeasuredRates:
+        """The rates this data directory measured (answer times from the advice's run), else named estimates."""
+        return measured_rates(self.data_dir, self.catalog, run_id)
+
+    def costs(self, volume: Volume, run_id: str | None = None) -> CostTable:
+        """What each approach costs the team a month for `volume`, on the rates measured here (`run_id`'s answer
+        times; default the newest finished run, the one the advice reads)."""
+        return project(volume, self.rates(run_id))
+
+    def advise(
+        self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True, volume: Volume | None = None
+    ) -> Advised:
+        """The advice for `criteria` with the latest evidence (or none) and, given a volume, its costs; and reports."""
+        evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
+        rates = self.rates(run_id) if volume is not None else None
+
+        def costed(c: Criteria) -> tuple[Advice, CostTable | None]:
+            if volume is None or rates is None:
+                return advise(c, evidence), None
+            # the volume changes as often as the team says its data does (criterion 2): one answer, not two
+            table = project(replace(volume, data_changes=c.data_changes), rates)
+            return advise(c, evidence, cost_moves(c, table)), table
+
+        advice, table = costed(criteria)
+        would_change = tuple(what_would_change(criteria, advice, lambda c: costed(c)[0]))
+        when = time.strftime("%Y-%m-%d %H:%M")
+        markdown = report_markdown(
+            criteria, evidence, advice, when, costs_markdown(table) if table else "", would_change
+        )
+        html = report_html(criteria, evidence, advice, would_change, table, when)
+        return Advised(criteria, evidence, advice, markdown, html, table, would_change)
