@@ -14,9 +14,10 @@ from core.advisor.advice import (
     LABELS,
     PAIRED_EXPLAINED,
     SKILL_LABELS,
-    Advised,
     Criteria,
 )
+from core.advisor.costs import HOURS_BY_KIND, ROW_TITLES, Volume, named_rates, shown
+from core.advisor.service import Advised
 from core.base.questions import SPLIT_LABELS
 from core.chat.safety import escape_markdown
 from core.errors import AppError
@@ -76,6 +77,56 @@ with form:
     limit = st.number_input(
         "Seconds for a whole answer", 0.1, 120.0, 2.0, step=0.5, disabled=not strict, key="adv_limit"
     )
+    st.markdown("**Your volume**")
+    st.caption(
+        "Give the first three to see what each approach costs you a month in hours (and money, with prices); the "
+        "budget and training-hardware answers are then weighed in these hours instead of as rules of thumb. How often "
+        "the documents change is question 2."
+    )
+    v1, v2 = st.columns(2)
+    per_day = v1.number_input("Questions per day", 0.0, 1e9, None, step=10.0, format="%g", key="adv_per_day")
+    documents = v2.number_input("Number of documents", 0, 10_000_000, None, step=10, key="adv_documents")
+    by_pages = st.radio("Average document size in", ["MB", "pages"], horizontal=True, key="adv_size_unit") == "pages"
+    v3, v4 = st.columns(2)
+    size = v3.number_input(
+        "Average pages per document" if by_pages else "Average MB per document",
+        0.0,
+        1e6,
+        None,
+        step=1.0 if by_pages else 0.5,
+        format="%g",
+        key="adv_size",
+    )
+    changed = v4.number_input(
+        "Documents changed per update",
+        0,
+        10_000_000,
+        1,
+        step=1,
+        key="adv_changed",
+        help="How many documents change at each change (how often is question 2).",
+    )
+    v5, v6 = st.columns(2)
+    cpu_price = v5.number_input(
+        "CPU hour price (optional)",
+        0.0,
+        1e6,
+        None,
+        step=0.1,
+        format="%g",
+        key="adv_cpu_price",
+        help="In your currency; leave empty for hours only.",
+    )
+    gpu_price = v6.number_input(
+        "GPU hour price (optional)",
+        0.0,
+        1e6,
+        None,
+        step=0.5,
+        format="%g",
+        key="adv_gpu_price",
+        help="Given: training is priced on a GPU (at the hours measured on this CPU, an upper bound).",
+    )
     use_evidence = st.toggle(
         "Weigh in the latest measurements",
         value=True,
@@ -84,10 +135,31 @@ with form:
     )
 
 advised: Advised | None = None
+volume_given = [per_day is not None, documents is not None, size is not None]
 with result:
     try:
         criteria = Criteria(skills, changes, budget, hardware, int(pairs), float(limit) if strict else None)
-        advised = svc.advisor.advise(criteria, use_evidence=use_evidence)
+        volume = (
+            Volume(
+                float(per_day or 0),
+                int(documents or 0),
+                None if by_pages else size,
+                size if by_pages else None,
+                changes,
+                int(changed),
+                int(pairs) or None,  # no labelled pairs: the variant trains on pairs generated from the documents
+                cpu_price,
+                gpu_price,
+            )
+            if all(volume_given)
+            else None
+        )
+        if any(volume_given) and volume is None:
+            st.info(
+                "To see the costs, give the questions per day, the number of documents and their average size.",
+                icon=":material/calculate:",
+            )
+        advised = svc.advisor.advise(criteria, use_evidence=use_evidence, volume=volume)
     except AppError as exc:
         show_error(exc)
 
@@ -185,10 +257,74 @@ if advised is not None:
                         + f" of {u.n} questions."
                     )
 
-        st.download_button(
+        table = advised.costs
+        if table is not None:
+            st.subheader("What each approach costs you per month")
+            st.dataframe(
+                [
+                    {"approach": LABELS[a].split(" (")[0]}
+                    | {
+                        title.strip("*"): shown(figure)
+                        for name, title in ROW_TITLES.items()
+                        if (figure := table.approaches[a].get(name)) is not None
+                    }
+                    for a in APPROACHES
+                ],
+                hide_index=True,
+                width="stretch",
+            )
+            st.caption(
+                "(est.): estimated, not measured here; every other figure comes from what this data directory "
+                "measured. Where each rate comes from is listed below the chart."
+            )
+            st.bar_chart(
+                [
+                    {"approach": LABELS[a].split(" (")[0], "kind": kind, "hours a month": figure.value}
+                    for a in APPROACHES
+                    for name, kind in HOURS_BY_KIND
+                    if (figure := table.approaches[a].get(name)) is not None
+                ],
+                x="approach",
+                y="hours a month",
+                color="kind",
+                stack=True,
+                height=280,
+                x_label="",
+            )
+            with st.expander("Where each figure comes from"):
+                # a table, not Markdown: sources name documents and runs, which must render literally
+                st.table(
+                    [
+                        {
+                            "rate": name,
+                            "value": " · ".join(f"{r.value:.3g}" for r in used) + f" {used[0].unit}",
+                            "measured": "yes" if all(r.measured for r in used) else "estimated",
+                            "from": "; ".join(dict.fromkeys(r.source for r in used)),
+                        }
+                        for name, used in named_rates(table.rates)
+                    ],
+                    hide_index=True,
+                )
+                for note in table.notes:
+                    st.caption(note)
+
+        if advised.would_change:
+            st.subheader("What would change the recommendation")
+            st.markdown("\n".join(f"- {w}" for w in advised.would_change))
+
+        stamp = f"{datetime.now():%Y%m%d-%H%M}"
+        d1, d2 = st.columns(2)
+        d1.download_button(
             "Download the report (Markdown)",
             advised.markdown.encode("utf-8"),
             icon=":material/download:",
-            file_name=f"domainchat-advice-{datetime.now():%Y%m%d-%H%M}.md",
+            file_name=f"domainchat-advice-{stamp}.md",
             mime="text/markdown",
+        )
+        d2.download_button(
+            "Download the report (HTML, charts included)",
+            advised.html.encode("utf-8"),
+            icon=":material/download:",
+            file_name=f"domainchat-advice-{stamp}.html",
+            mime="text/html",
         )
