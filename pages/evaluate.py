@@ -13,7 +13,7 @@ from core.base.questions import SPLIT_LABELS
 from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
-from core.evaluation.runs import EvalConfig
+from core.evaluation.runs import EvalConfig, arm_label, expand_arms
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows, share_text
 from core.evaluation.service import PAIRED_EXPLAINED
 from core.evaluation.statistics import SHARE_BASES
@@ -249,9 +249,16 @@ with tab_new:
             c1.caption(f"auto → {overview.engine}")
         if not overview.status.ok:
             c1.caption(f":material/warning: {escape_markdown(overview.status.message)}")
-    variant = c2.selectbox(
-        "Fine-tuned variant", variants, index=0 if variants else None, placeholder="none yet", key="eval_variant"
+    chosen_variants = c2.multiselect(
+        "Fine-tuned variants",
+        variants,
+        default=variants[:1],  # the newest; add others to score their recipes side by side
+        placeholder="none yet",
+        key="eval_variants",
+        help="Each variant chosen is scored in the finetuned and hybrid modes, as its own row of the grid: pick "
+        "several to compare recipes (plain, read passages) or training sets on the same questions.",
     )
+    variant = chosen_variants[0] if chosen_variants else ""
     default_arms = ARMS if variant else ["base", "rag"]
     arms = c3.pills(
         "Modes to score", ARMS, selection_mode="multi", default=default_arms, key="eval_arms", help=MODE_GLOSS
@@ -286,11 +293,12 @@ with tab_new:
     if st.button("Start evaluation", type="primary", disabled=not questions or not arms or bool(busy)):
         with guarded():
             chosen = questions[: int(limit)] if limit else questions
+            run_arms, run_variant = expand_arms(list(arms), list(chosen_variants))
             config = EvalConfig(
                 collection=collection or "",
-                arms=list(arms),
+                arms=run_arms,
                 engine=engine_name,
-                variant=variant or "",
+                variant=run_variant,
                 top_k=int(top_k),
                 retrieval=settings.retrieval,
                 max_tokens=int(max_tokens),
@@ -382,12 +390,16 @@ with tab_results:
         st.stop()
 
     grid = evaluation.grid(run)
+
+    def mode_label(arm: str) -> str:
+        return arm_label(arm, cfg.variant_name)  # "finetuned · samples-ft": which variant a fine-tuned row ran
+
     st.subheader("The grid")
     # The headline at a glance: correct answers, one row per mode, one column per question split (no inner scrolling).
     split_names = list(dict.fromkeys(g.split for g in grid))
     st.table(
         [
-            {"mode": arm, **{g.split: shown(g, "correct") for g in grid if g.arm == arm}}
+            {"mode": mode_label(arm), **{g.split: shown(g, "correct") for g in grid if g.arm == arm}}
             for arm in dict.fromkeys(g.arm for g in grid)
         ],
         hide_index=True,
@@ -403,6 +415,8 @@ with tab_results:
         )
         + " In brackets: the 95% Wilson interval, the range the true share is likely in."
     )
+    for line in evaluation.variant_lines(run):  # how each variant was trained, beside its rows
+        st.caption(escape_markdown(line))
     with st.expander("Every measure (the full grid)", expanded=True):
         # Grouped in narrow tables, so each fits the page at 1400 px without scrolling sideways.
         for title, metrics in GRID_GROUPS:
@@ -410,7 +424,7 @@ with tab_results:
             st.dataframe(
                 [
                     {
-                        "mode": g.arm,
+                        "mode": mode_label(g.arm),
                         "split": g.split,
                         **({"questions": g.n} if metrics is GRID_GROUPS[0][1] else {}),
                         **{COLUMN_NAMES[k]: shown(g, k) for k in metrics},
@@ -459,7 +473,7 @@ with tab_results:
         st.dataframe(
             [
                 {
-                    "mode": s.arm,
+                    "mode": mode_label(s.arm),
                     "source": s.source,
                     "questions": s.n,
                     **{metric_name(k): s.value(k) for k in ("correct", "f1", "hit_k")},

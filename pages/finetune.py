@@ -254,12 +254,15 @@ with tab_train:
                 0,
                 help="A step trains on one small batch of pairs; 0 runs every epoch to the end.",
             )
-            read_passages = st.checkbox(
-                f"Read passages (retrieval-aware: for the hybrid mode, collection '{collection or '—'}')",
-                value=False,
-                help="Also trains each pair in the prompt the hybrid mode sends: the passages the chat retrieves for "
-                "its question from the sidebar's collection, and for a share of pairs another question's passages with "
-                "the answer 'not in the documents'. Examples are ~10× longer, so each step costs more.",
+            recipe = st.radio(
+                "Recipe",
+                ["plain", "read passages"],
+                horizontal=True,
+                help="plain: trains each question → answer pair. read passages (retrieval-aware, for the hybrid mode, "
+                f"collection '{collection or '—'}'): also trains each pair in the prompt the hybrid mode sends: the "
+                "passages the chat retrieves for its question from the sidebar's collection, and for a share of pairs "
+                "another question's passages with the answer 'not in the documents'. Examples are ~10× longer, so "
+                "each step costs more. The variant records its recipe; the Evaluate page scores recipes side by side.",
             )
             submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
         if running is not None:
@@ -274,7 +277,7 @@ with tab_train:
                     learning_rate=float(learning_rate),
                     lora_r=int(lora_r),
                     max_steps=int(max_steps),
-                    read_passages=read_passages,
+                    read_passages=recipe == "read passages",
                     collection=collection or "",
                 )
                 st.rerun()
@@ -354,6 +357,7 @@ with tab_variants:
                     "engine": v.variant.engine,
                     "base": v.variant.base_model,
                     "dataset": v.variant.dataset,
+                    "recipe": v.recipe,
                     "train time (s)": v.variant.cost.get("wall_s"),
                     "examples": v.variant.cost.get("examples"),
                     "created": datetime.fromtimestamp(v.variant.created).strftime("%Y-%m-%d %H:%M"),

@@ -27,8 +27,17 @@ def add_eval_commands(sub: SubParsers) -> None:
     p.add_argument(
         "--questions", help="question file (JSONL/CSV), a Fine-tune training-set folder, or finetune:NAME / sample:FILE"
     )
-    p.add_argument("--modes", default="base,rag", help="comma-separated arms: base,rag,finetuned,hybrid")
-    p.add_argument("--variant", default="", help="fine-tuned variant (default: the newest registered on the engine)")
+    p.add_argument(
+        "--modes",
+        default="base,rag",
+        help="comma-separated arms: base,rag,finetuned,hybrid; finetuned:VARIANT and hybrid:VARIANT score a named "
+        "variant, so several variants (recipes) go side by side in one run: base,rag,finetuned:v1,finetuned:v2",
+    )
+    p.add_argument(
+        "--variant",
+        default="",
+        help="the variant the plain finetuned and hybrid arms run (default: the newest registered on the engine)",
+    )
     p.add_argument("--engine", choices=list(ENGINE_CHOICES), default=None)
     p.add_argument("--model", default="", help="base model (default: the engine's default)")
     p.add_argument("--top-k", type=int, default=None)
@@ -143,6 +152,8 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
             "message": run.status.message,
             "config": asdict(run.config),
             "rows_file": str(run_dir(svc.settings.data_dir, run.run_id) / "rows.jsonl"),
+            # how each variant scored was trained: its recipe, pairs × epochs and seconds
+            "variants": ev.variant_lines(run),
             "summary": run.summary,
         }
     )

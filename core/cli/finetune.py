@@ -11,6 +11,7 @@ from pathlib import Path
 from core.base.jobs import JobStatus
 from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
+from core.engines.variants import PLAIN, READ_PASSAGES, RECIPES
 from core.errors import FineTuneError
 from core.finetune.dataset import EXPORT_FORMATS, DatasetOptions
 from core.finetune.jobs import REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
@@ -70,17 +71,21 @@ def add_finetune_commands(sub: SubParsers) -> None:
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--rag-fraction", type=float, default=defaults.rag_fraction)
     p.add_argument(
-        "--read-passages",
-        action="store_true",
-        help="also train each pair in the prompt hybrid mode sends: its passages retrieved from --collection, "
-        "plus distractors",
+        "--recipe",
+        choices=list(RECIPES),
+        default=None,
+        help=f"how to train (recorded with the variant): {PLAIN} = question → answer (default); {READ_PASSAGES} = "
+        "also each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors",
     )
-    p.add_argument("--collection", default="", help="with --read-passages: the collection the pairs are about")
+    p.add_argument("--read-passages", action="store_true", help=f"the same as --recipe {READ_PASSAGES}")
+    p.add_argument(
+        "--collection", default="", help=f"with --recipe {READ_PASSAGES}: the collection the pairs are about"
+    )
     p.add_argument(
         "--distractor-fraction",
         type=float,
         default=DISTRACTOR_FRACTION,
-        help="with --read-passages: share of pairs also shown another question's passages, "
+        help=f"with --recipe {READ_PASSAGES}: share of pairs also shown another question's passages, "
         "answered 'not in the documents'",
     )
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
@@ -216,7 +221,7 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
         device=ns.device,
         threads=ns.threads,
         cache_dir=ns.cache_dir,
-        read_passages=ns.read_passages,
+        read_passages=_reads_passages(ns),
         collection=ns.collection,
         distractor_fraction=ns.distractor_fraction,
     )
@@ -230,6 +235,15 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
         print(f"{'then' if server == 'register' else 'serve on ' + server}: {command}", file=sys.stderr)
     print_json({**status.to_dict(), **({"serve_commands": serve} if serve else {})})
     return 0 if status.state == "done" else 1
+
+
+def _reads_passages(ns: argparse.Namespace) -> bool:
+    """Whether the train command asks for the read-passages recipe (--recipe, or the older --read-passages)."""
+    if ns.read_passages and ns.recipe == PLAIN:
+        raise FineTuneError(
+            f"--read-passages asks for the {READ_PASSAGES} recipe and --recipe for {PLAIN}: give one of the two."
+        )
+    return bool(ns.read_passages) or ns.recipe == READ_PASSAGES
 
 
 def cmd_status(svc: Services, ns: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ from core.base.names import validate_name
 from core.engines.base import EngineName
 from core.errors import VariantError
 
+# How a variant was trained: `plain` on question → answer pairs; `read-passages` also on each pair in the prompt the
+# hybrid mode sends (core/finetune/passages.py). A record without one was trained before recipes were recorded.
+PLAIN = "plain"
+READ_PASSAGES = "read-passages"
+RECIPES = (PLAIN, READ_PASSAGES)
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -36,6 +42,8 @@ class Variant:
     note: str = ""
     # openai: the model name the server serves the variant under (its /v1/models lists it)
     served_model: str = ""
+    # the training recipe (one of RECIPES); "" for a variant recorded before recipes were, or trained elsewhere
+    recipe: str = ""
 
 
 def validate_variant_name(name: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from core.base.questions import SPLIT_LABELS
 from core.chat.service import RETRIEVAL_MODES
+from core.evaluation.runs import split_arm
 from core.evaluation.scoring import ALL, no_answer
 from core.evaluation.statistics import UNSPLIT
 
@@ -58,7 +59,7 @@ _SPLIT_ANSWERS = {"seen": "seen-fact answers", "new": "new-document answers", UN
 
 def categories(arm: str) -> tuple[str, ...]:
     """The categories an arm's answers fall into: the retrieving modes tell the retriever's faults from the reader's."""
-    return RETRIEVAL_CATEGORIES if arm in RETRIEVAL_MODES else PLAIN_CATEGORIES
+    return RETRIEVAL_CATEGORIES if split_arm(arm)[0] in RETRIEVAL_MODES else PLAIN_CATEGORIES
 
 
 def answer_source(row: Mapping[str, Any]) -> str | None:
@@ -70,7 +71,7 @@ def answer_source(row: Mapping[str, Any]) -> str | None:
     if row.get("declined"):
         return DECLINED
     right = bool(row["correct"])
-    if str(row.get("arm") or "") not in RETRIEVAL_MODES:
+    if split_arm(str(row.get("arm") or ""))[0] not in RETRIEVAL_MODES:  # hybrid:v1 retrieves as hybrid does
         return RIGHT if right else WRONG
     held = any(bool(p.get("contains_reference")) for p in row.get("passages") or [])
     if right:

@@ -21,29 +21,44 @@ from core.chat.service import MODES, RETRIEVAL_MODES, VARIANT_MODES, ChatService
 from core.engines.base import Engine, GenerationRequest, Prompt, concurrency
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
-from core.evaluation.runs import EvalConfig, append_row, read_rows
+from core.evaluation.runs import EvalConfig, append_row, read_rows, split_arm
 from core.evaluation.scoring import score_answer, summarise
 from core.evaluation.statistics import PairedComparison, paired_comparison, paired_comparisons, with_intervals
 from core.index.embeddings import Embedder
 from core.index.retrieval import is_method
 
 ProgressFn = Callable[[int, int, str], None]  # (answers done, answers in all, what is happening)
-ARMS = tuple(MODES)  # an arm of the grid is a chat mode
+ARMS = tuple(MODES)  # an arm of the grid is a chat mode, a fine-tuned one optionally with its variant: finetuned:NAME
 CANCELLED_MESSAGE = "Cancelled after {done} of {total} answers: the finished ones are kept."
 
 
-def check_arms(arms: Sequence[str], variant: str, collection: str) -> list[str]:
-    """The arms, validated: known names, a variant for the fine-tuned arms, a collection for the retrieving ones."""
+def check_arms(arms: Sequence[str], variant: str, collection: str, available: Sequence[str] | None = None) -> list[str]:
+    """The arms, validated: known names, a variant for the fine-tuned arms, a collection for the retrieving ones.
+
+    `finetuned:NAME` and `hybrid:NAME` run variant NAME, which must be one of `available` (the engine's variants) when
+    that is given; plain `finetuned` and `hybrid` run `variant`.
+    """
     arms = [a.strip() for a in arms if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
+    unknown = [a for a in arms if _arm_mode(a) is None]
     if unknown or not arms:
-        raise EvaluationError(f"Unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ARMS)}.")
+        raise EvaluationError(
+            f"Unknown arm(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ARMS)}, or finetuned:VARIANT / "
+            "hybrid:VARIANT to score a named variant."
+        )
+    named = list(dict.fromkeys(split_arm(a)[1] for a in arms if split_arm(a)[1]))
+    missing = [v for v in named if available is not None and v not in available]
+    if missing:
+        there = ", ".join(available or []) or "none yet"
+        raise EvaluationError(
+            f"No fine-tuned variant {', '.join(repr(v) for v in missing)} on this engine (its variants: {there}): "
+            "name one of those, or build the variant on the Fine-tune page."
+        )
     if not variant and any(a in VARIANT_MODES for a in arms):
         raise EvaluationError(
             "The finetuned and hybrid arms need a fine-tuned variant: build one on the Fine-tune page "
             "(or give --variant), or leave those arms out."
         )
-    if not collection and any(a in RETRIEVAL_MODES for a in arms):
+    if not collection and any(_arm_mode(a) in RETRIEVAL_MODES for a in arms):
         raise EvaluationError(
             "The rag and hybrid arms need a collection with documents: give --collection, or leave those arms out."
         )
@@ -67,7 +82,8 @@ def run_evaluation(
     `chat` is the chat service (`ask(Question, engine)`), `judge` an optional engine that grades answers
     with `config.judge_model`. A cancelled or failed run keeps its rows and gets a summary of them.
     """
-    modes, method = [arm for arm in config.arms if _is_mode(arm)], config.retrieval
+    modes = [(arm, mode) for arm in config.arms if (mode := _arm_mode(arm)) is not None]
+    method = config.retrieval
     if len(modes) != len(config.arms) or not is_method(method):  # resolving the run refused these; this narrows them
         raise EvaluationError(
             f"Unknown arm or retrieval method ({', '.join(config.arms)}; {method!r}): start the run again."
@@ -76,13 +92,13 @@ def run_evaluation(
     total = len(questions) * len(config.arms)
     done = 0
 
-    def ask(q: EvalQuestion, arm: Mode) -> Question:
+    def ask(q: EvalQuestion, arm: str, mode: Mode) -> Question:
         return Question(
             text=q.question,
-            mode=arm,
+            mode=mode,
             collection=config.collection or None,
             base_model=config.base_model,
-            variant_model=config.variant or None,
+            variant_model=_variant_model(config, arm) or None,
             top_k=config.top_k,
             temperature=config.temperature,
             retrieval=method,
@@ -91,18 +107,23 @@ def run_evaluation(
 
     # every (question, arm) in the sequential order; on a batching server some are asked ahead of the one awaited
     answers_in_order = results_in_order(
-        (partial(_answer, chat, engine, ask(q, arm)) for q in questions for arm in modes), concurrency(engine), "eval"
+        (partial(_answer, chat, engine, ask(q, arm, mode)) for q in questions for arm, mode in modes),
+        concurrency(engine),
+        "eval",
     )
     try:
         for qi, q in enumerate(questions):
             answers: list[dict[str, Any]] = []
-            for arm in modes:
+            for arm, _ in modes:
                 if should_stop and should_stop():
                     raise _Cancelled
                 if progress:
                     progress(done + len(answers), total, f"{arm}: question {qi + 1} of {len(questions)}")
                 answers.append(next(answers_in_order))
             rows = [score_answer(q, a, config.top_k) for a in answers]
+            for row, (arm, mode) in zip(rows, modes):
+                # the arm's full name (finetuned:v1) keeps two variants' rows apart; the variant says which ran
+                row.update(arm=arm, variant=split_arm(arm)[1] or (config.variant if mode in VARIANT_MODES else ""))
             _similarity(embedder, q, rows)
             if judge is not None and config.judge_model and not q.unanswerable:
                 for row in rows:
@@ -157,6 +178,20 @@ class _Cancelled(Exception):
 
 def _is_mode(arm: str) -> TypeGuard[Mode]:
     return arm in get_args(Mode)
+
+
+def _arm_mode(arm: str) -> Mode | None:
+    """The chat mode an arm asks in; None for an unknown arm or a variant named on a mode that runs none."""
+    mode, variant = split_arm(arm)
+    if not _is_mode(mode) or (variant and mode not in VARIANT_MODES) or (not variant and arm != mode):
+        return None
+    return mode
+
+
+def _variant_model(config: EvalConfig, arm: str) -> str:
+    """The model the engine runs for an arm: its own variant's (finetuned:NAME), else the run's variant."""
+    named = split_arm(arm)[1]
+    return (config.variant_models.get(named) or named) if named else config.variant
 
 
 def _answer(chat: ChatService, engine: Engine, question: Question) -> dict[str, Any]:

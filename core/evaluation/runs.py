@@ -20,9 +20,42 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from core.base.jobs import JobStatus
+from core.chat.service import VARIANT_MODES
 from core.errors import EvaluationError
 
 _RUN_ID = re.compile(r"^ev-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$")
+# An arm is a chat mode, or a fine-tuned mode with its own variant: `finetuned:NAME`, `hybrid:NAME`. Plain `finetuned`
+# and `hybrid` run the run's `variant`, so several variants (recipes) can be scored side by side in one run.
+ARM_VARIANT_SEPARATOR = ":"
+
+
+def split_arm(arm: str) -> tuple[str, str]:
+    """An arm's chat mode and the variant it names ('' when it names none): `finetuned:v1` → (finetuned, v1)."""
+    mode, _, variant = arm.partition(ARM_VARIANT_SEPARATOR)
+    return mode.strip(), variant.strip()
+
+
+def arm_label(arm: str, run_variant: str = "") -> str:
+    """An arm as a reader sees it: "finetuned · samples-ft" (a plain fine-tuned arm with the run's variant)."""
+    mode, variant = split_arm(arm)
+    if not variant and mode in VARIANT_MODES:
+        variant = run_variant
+    return f"{mode} · {variant}" if variant else mode
+
+
+def expand_arms(modes: list[str], variants: list[str]) -> tuple[list[str], str]:
+    """The arms and run variant for modes scored with each of several variants.
+
+    One variant (or none) keeps the plain arms and makes it the run's variant, as runs always were; with several, each
+    fine-tuned mode becomes one arm per variant (`finetuned:v1`, `finetuned:v2`…), in the order given.
+    """
+    if len(variants) <= 1:
+        return list(modes), (variants[0] if variants else "")
+    arms: list[str] = []
+    for mode in modes:
+        named = [f"{mode}{ARM_VARIANT_SEPARATOR}{v}" for v in variants]
+        arms += named if mode in VARIANT_MODES else [mode]
+    return arms, variants[0]
 
 
 @dataclass
@@ -34,6 +67,9 @@ class EvalConfig:
     engine: str = "auto"
     base_model: str = ""
     variant: str = ""  # the model the engine runs for the fine-tuned arms (an Ollama variant: its Ollama model)
+    # the model the engine runs for each variant the run scores, by variant name (`finetuned:NAME` runs
+    # variant_models[NAME]; the plain arms' variant is in it too, so it is named as the user knows it)
+    variant_models: dict[str, str] = field(default_factory=dict)
     top_k: int = 3
     retrieval: str = "fused"
     temperature: float = 0.0
@@ -44,6 +80,12 @@ class EvalConfig:
     run_id: str = ""
     data_dir: str = ""
     created: float = field(default_factory=time.time)
+
+    @property
+    def variant_name(self) -> str:
+        """The plain fine-tuned arms' variant by its name (`variant` is the model the engine ran: an Ollama or served
+        variant's model name); runs saved before the names were kept give that model."""
+        return next((name for name, model in self.variant_models.items() if model == self.variant), self.variant)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "EvalConfig":

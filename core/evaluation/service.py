@@ -20,11 +20,11 @@ from core.base.jobs import JobStatus
 from core.base.questions import EvalQuestion, read_finetune_halves, read_questions
 from core.chat.service import RETRIEVAL_MODES, VARIANT_MODES
 from core.config import Settings
-from core.errors import EvaluationError, JobBusyError
+from core.errors import AppError, EvaluationError, JobBusyError
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
 from core.evaluation.runner import check_arms, with_statistics
-from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir
+from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir, split_arm
 from core.evaluation.scoring import (
     ALL,
     GRID_METRICS,
@@ -152,21 +152,51 @@ class EvaluationService:
         """The config with its engine, models and arms resolved and checked, and a run id: fails now, not per
         question."""
         engine = self.engines.resolve(config.engine)
-        wants_variant = any(a in VARIANT_MODES for a in config.arms)
+        wants_variant = any(a in VARIANT_MODES for a in config.arms)  # the plain arms run the run's variant
         variant = (config.variant or self.engines.newest_variant(engine) or "") if wants_variant else ""
-        arms = check_arms(config.arms, variant, config.collection)
-        if any(a in RETRIEVAL_MODES for a in arms):
+        named = list(dict.fromkeys(split_arm(a)[1] for a in config.arms if split_arm(a)[1]))
+        arms = check_arms(config.arms, variant, config.collection, self._variant_names(engine) if named else None)
+        if _retrieves(arms):
             self.chat.retriever.store.collection_info(config.collection)  # a missing collection fails here
         return replace(
             config,
             arms=arms,
             engine=engine.name,
             variant=self.engines.variant_model(engine, variant) if variant else "",
+            variant_models={
+                name: self.engines.variant_model(engine, name) for name in ([variant] if variant else []) + named
+            },
             base_model=config.base_model or self.engines.default_model(engine),
             run_id=config.run_id or EVAL_JOB.new_job_id(),
             data_dir=str(self.settings.data_dir),
             created=time.time(),
         )
+
+    def _variant_names(self, engine: Any) -> list[str]:
+        """The variants an arm may name on `engine`: those registered for it and, on a server, any model it serves."""
+        names = [v.name for v in self.engines.variants_for(engine)]
+        if engine.name in ("ollama", "openai"):  # a model trained elsewhere is its own variant, as in the Chat page
+            try:
+                names += [m.name for m in engine.list_models() if m.name not in names]
+            except AppError:
+                pass  # the server's list is a convenience: the registered variants still count
+        return names
+
+    def variant_lines(self, run: SavedRun) -> list[str]:
+        """One line per variant the run scored, with its recipe and training: "v1: recipe plain, 30 pairs × 10 epochs,
+        119 s" (a variant deleted since, or trained elsewhere without a record, reads as its name alone)."""
+        used = [split_arm(a)[1] for a in run.config.arms if split_arm(a)[1]]
+        if run.config.variant and any(a in VARIANT_MODES for a in run.config.arms):
+            used.insert(0, run.config.variant_name)
+        infos = self.finetune.variants(run.config.engine or None)
+        lines = []
+        for name in dict.fromkeys(used):
+            # a run saved before variant names were kept names an Ollama or served variant by the model it ran
+            info = next((i for i in infos if i.name == name), None) or next(
+                (i for i in infos if name in (i.variant.ollama_model, i.variant.served_model)), None
+            )
+            lines.append(info.recipe_line() if info else f"{name}: no record of its training on this machine")
+        return lines
 
     def start(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> str:
         """Start a run as a background job (it goes on when the page is left or the tab closed); returns its id.
@@ -184,7 +214,7 @@ class EvaluationService:
                 "runs one at a time. Wait for it to finish or cancel it, then start the evaluation."
             )
         retrieval: list[dict[str, Any]] = []
-        if any(a in RETRIEVAL_MODES for a in config.arms):
+        if _retrieves(config.arms):
             retrieval = record_retrievals(
                 self.chat.retriever, config.collection, [q.question for q in questions], config.top_k, config.retrieval
             )
@@ -376,6 +406,11 @@ class EvaluationService:
     def run_json(run: SavedRun) -> bytes:
         """The whole run (config, status, summary, rows) as JSON."""
         return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _retrieves(arms: Iterable[str]) -> bool:
+    """Whether any arm retrieves passages (rag, hybrid, hybrid:NAME)."""
+    return any(split_arm(a)[0] in RETRIEVAL_MODES for a in arms)
 
 
 def comparison_lines(comparisons: Iterable[Mapping[str, Any]]) -> list[str]:

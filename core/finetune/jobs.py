@@ -14,7 +14,7 @@ from typing import Any
 
 from core.base import jobs as core_jobs
 from core.base.jobs import JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
-from core.engines.variants import VariantRegistry
+from core.engines.variants import PLAIN, READ_PASSAGES, VariantRegistry
 from core.errors import FineTuneError
 
 __all__ = [
@@ -94,6 +94,11 @@ class TrainConfig:
     def job_dir(self) -> Path:
         """The job's folder."""
         return job_dir(Path(self.data_dir), self.job_id)
+
+    @property
+    def recipe(self) -> str:
+        """The training recipe: read-passages when the job also trains on the hybrid prompt's passages, else plain."""
+        return READ_PASSAGES if self.passage_examples else PLAIN
 
     @property
     def base_cache(self) -> Path:
@@ -202,6 +207,7 @@ def start_job(config: TrainConfig) -> str:
             "message": "Starting the training process",
             "epoch": 0,
             "epochs": config.epochs,
+            "recipe": config.recipe,
             "loss": None,
             "base_model": config.base_model,
             "dataset": config.dataset_name or config.dataset,

@@ -9,7 +9,8 @@
 - OpenAI-compatible server: a model name the server serves (a LoRA module on vLLM/SGLang, an alias on a llama.cpp
   server) is recorded as the variant once the server's /v1/models lists it.
 
-Each variant folder also holds `training.json`: how it was made (job, base file, dataset, cost).
+Each variant folder also holds `training.json`: how it was made (job, base file, dataset, cost). A variant trained here
+records its recipe (plain, read-passages); one recorded before recipes were reads as its job's config says.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core.config import Settings
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.engines.ollama_engine import OllamaEngine, parse_parameters
 from core.engines.openai_engine import OpenAIEngine, serve_hint
-from core.engines.variants import Variant, VariantRegistry
+from core.engines.variants import PLAIN, READ_PASSAGES, Variant, VariantRegistry
 from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
 from core.finetune.jobs import TrainConfig
@@ -45,6 +46,14 @@ def _details(registry: VariantRegistry, name: str) -> dict[str, Any]:
         return {}
 
 
+def recipe_of(variant: Variant, details: Mapping[str, Any]) -> str:
+    """The variant's training recipe; a record from before recipes were kept reads as its job's config says."""
+    if variant.recipe:
+        return variant.recipe
+    config = details.get("config")  # the job's TrainConfig, kept in training.json
+    return READ_PASSAGES if isinstance(config, dict) and config.get("passage_examples") else PLAIN
+
+
 @dataclass(frozen=True)
 class VariantInfo:
     """A variant with what a table shows: how it was made, what it cost, whether it can run."""
@@ -55,11 +64,30 @@ class VariantInfo:
     base_gguf: str = ""
     job_id: str = ""
     created_ollama_model: bool = False
+    recipe: str = PLAIN
 
     @property
     def name(self) -> str:
         """The variant's name."""
         return self.variant.name
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """What training took, from the job's cost: pairs, epochs, optimiser steps and seconds (None: not recorded)."""
+        cost = self.variant.cost
+        return {key: cost.get(source) for key, source in _TRAINING_FIGURES.items()}
+
+    def recipe_line(self) -> str:
+        """One line for a reader: "samples-ft: recipe plain, 30 pairs × 10 epochs, 119 s"."""
+        t = self.training
+        parts = [f"recipe {self.recipe}"]
+        if t["pairs"] is not None and t["epochs"] is not None:
+            parts.append(f"{t['pairs']} pairs × {t['epochs']} epochs")
+        if t["seconds"] is not None:
+            parts.append(f"{float(t['seconds']):.0f} s")
+        if t["pairs"] is None and t["seconds"] is None and self.variant.note:
+            parts.append(self.variant.note)  # trained elsewhere: what was recorded about it
+        return f"{self.name}: {', '.join(parts)}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready row (the variant's fields, then the rest)."""
@@ -71,7 +99,13 @@ class VariantInfo:
             "base_gguf": self.base_gguf,
             "job_id": self.job_id,
             "created_ollama_model": self.created_ollama_model,
+            "recipe": self.recipe,
+            "training": self.training,
         }
+
+
+# the figures a variant's training is summed up by, and the cost keys the training job records them under
+_TRAINING_FIGURES = {"pairs": "pairs", "epochs": "epochs", "steps": "steps", "seconds": "wall_s"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +136,7 @@ def register_embedded(
     details: Mapping[str, Any] | None = None,
     smoke_questions: Sequence[str] = (),
     replace: bool = False,
+    recipe: str = "",
 ) -> Variant:
     """Validate a LoRA GGUF against the engine's base GGUF (reader + llama.cpp), copy it in, record the variant."""
     registry = VariantRegistry(data_dir)
@@ -131,6 +166,7 @@ def register_embedded(
             dataset=dataset,
             cost=dict(cost or {}),
             note=note,
+            recipe=recipe,
         )
     )
 
@@ -171,6 +207,7 @@ def register_ollama(
     keep_merged: bool = False,
     replace: bool = False,
     engine: OllamaEngine | None = None,
+    recipe: str = "",
 ) -> Variant:
     """Merge the adapter into the base's GGUF, create it on Ollama with its template/parameters, smoke-test, record."""
     registry = VariantRegistry(settings.data_dir)
@@ -224,6 +261,7 @@ def register_ollama(
             dataset=dataset,
             cost=dict(cost or {}),
             note=note,
+            recipe=recipe,
         )
     )
 
@@ -337,6 +375,7 @@ def register_trained(
         "smoke_questions": questions,
         "replace": replace,
         "note": note,
+        "recipe": config.recipe,
     }
     if engine == "embedded":
         if not config.base_gguf:
@@ -400,6 +439,7 @@ def list_variants(data_dir: Path, engine: str | None = None) -> list[VariantInfo
                 base_gguf=str(details.get("base_gguf", "")),
                 job_id=str(details.get("job_id", "")),
                 created_ollama_model=bool(details.get("created_ollama_model", False)),
+                recipe=recipe_of(v, details),
             )
         )
     return out

@@ -16,8 +16,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.base.questions import SPLIT_LABELS
+from core.chat.safety import escape_markdown
+from core.config import Settings
+from core.finetune.register import register_served
+from core.services import build_services
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.helpers.paired_run import REPLIES, paired_run
+from tests.helpers.paired_run import REPLIES, VARIANT, paired_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +54,9 @@ def test_results_show_intervals_error_bars_and_which_differences_are_real(
     assert answers.loc[("base", SPLIT_LABELS["seen"]), "correct answers"] == "1/2 · 50% (9–91%)"
     (headline,) = at.table
     assert list(headline.value["all"]) == ["1/3 · 33% (6–79%)", "1/3 · 33% (6–79%)"]
+    # the fine-tuned row names its variant, and a line says how that variant was made
+    assert list(headline.value["mode"]) == ["base", f"finetuned · {VARIANT}"]
+    assert any(c.value.startswith(escape_markdown(f"{VARIANT}: recipe plain")) for c in at.caption)
 
     assert any(s.value == "Which differences are real?" for s in at.subheader)
     assert any("only the questions where one was right and the other wrong count" in c.value for c in at.caption)
@@ -77,3 +84,29 @@ def test_the_new_run_tab_says_what_the_chosen_set_can_tell_apart(
     at.number_input(key="eval_limit").set_value(5).run()  # only the first 5 questions: a coarser figure
     (limited,) = [c.value for c in at.caption if "you can tell apart only differences above" in c.value]
     assert limited.startswith("With 5 answerable questions you can tell apart only differences above ~94 points")
+
+
+def test_the_new_run_tab_scores_each_chosen_variant_as_its_own_arms(
+    tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paired_run(tmp_path / "data", fake, monkeypatch)  # the page's settings, and the variant manuals-ft
+    fake.state.models["passages-lora"] = "The warranty lasts two years."
+    svc = build_services(Settings.from_env(dotenv=None, data_dir=tmp_path / "data"))
+    try:
+        register_served(svc.settings, "passages-ft", "passages-lora", engine=svc.engines.openai)
+    finally:
+        svc.close()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/evaluate.py").run()
+    at.radio[0].set_value("Sample questions").run()
+    picker = at.multiselect(key="eval_variants")
+    assert set(picker.options) == {VARIANT, "passages-ft"} and picker.value == ["passages-ft"]  # the newest
+    picker.set_value(["passages-ft", VARIANT]).run()
+    at.pills(key="eval_arms").set_value(["base", "finetuned"]).run()
+    at.number_input(key="eval_limit").set_value(2).run()
+    next(b for b in at.button if b.label == "Start evaluation").click().run()
+    assert not at.exception, at.exception
+    config = json.loads(
+        (tmp_path / "data" / "evaluation" / "runs" / at.session_state["eval_run"] / "config.json").read_text()
+    )
+    assert config["arms"] == ["base", "finetuned:passages-ft", f"finetuned:{VARIANT}"]
