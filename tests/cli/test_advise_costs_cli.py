@@ -79,3 +79,23 @@ def test_advise_with_the_teams_volume_prints_the_cost_table(tmp_path: Path) -> N
     # half a volume says what else to give
     half = advise(data, "--questions-per-day", "5000")
     assert half.returncode == 1 and "--documents and --document-mb (or --document-pages)" in half.stderr
+
+
+def test_advise_writes_the_html_report_with_the_cost_chart(tmp_path: Path) -> None:
+    page = tmp_path / "advice.html"
+    proc = advise(
+        tmp_path / "data",
+        "--questions-per-day",
+        "50",
+        "--documents",
+        "40",
+        "--document-pages",
+        "10",
+        "--html",
+        str(page),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<script" not in text
+    assert "What each approach costs your team" in text and "What would change the recommendation" in text
+    assert json.loads(proc.stdout)["would_change"] == []  # RAG by a wide margin: no single step changes it
