@@ -69,15 +69,16 @@ with tab_data:
         horizontal=True,
     )
     st.caption(
-        "The split into training and evaluation is made by source before anything is generated. Evaluation has two "
-        "halves: "
-        "**seen facts** (trained chunks, questions worded differently) and **new documents** (held out from training "
-        "entirely)."
+        "The split into training and evaluation is made by source before anything is generated. Evaluation has three "
+        "halves: **trained questions, word for word** (they measure memorisation), the same **trained facts, "
+        "reworded** (by the model, or by a Q&A file's `split: reworded` rows with `rewords`; they measure knowledge) "
+        "and **new documents** (held out from training entirely). Without rewordings the trained facts are asked only "
+        "word for word, and the set says so."
     )
     options_cols = st.columns(3)
     new_fraction = options_cols[0].slider("Held out as new documents", 0.1, 0.5, DatasetOptions.new_fraction, 0.05)
     seen_questions = options_cols[1].number_input(
-        "Seen-facts questions (at most)", 5, 200, DatasetOptions.seen_questions
+        "Trained-fact questions (at most)", 5, 200, DatasetOptions.seen_questions
     )
 
     if source == "Generate from the collection":
@@ -158,7 +159,7 @@ with tab_data:
                 st.session_state["dataset"] = info.name
                 st.success(
                     f"Imported **{escape_markdown(info.name)}**: {info.stats.train_pairs} training pairs, "
-                    f"{info.stats.eval_seen} seen-facts and {info.stats.eval_new} new-document questions."
+                    f"{info.stats.halves_summary()}."
                 )
 
     saved = ft.training_sets()  # after the buttons above, which may have saved one; tab 2 reuses it
@@ -194,8 +195,7 @@ with tab_data:
         )
         stats = next(d for d in saved if d.name == chosen).stats
         c3.caption(
-            f"{stats.train_pairs or len(pairs)} training pairs · {stats.eval_seen} seen-facts · "
-            f"{stats.eval_new} new-document questions · split by {stats.split_by}"
+            f"{stats.train_pairs or len(pairs)} training pairs · {stats.halves_summary()} · split by {stats.split_by}"
         )
 
 # --- 2. training ------------------------------------------------------------------------------------

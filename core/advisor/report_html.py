@@ -46,10 +46,11 @@ code{background:#f4f4f4;padding:0 .2rem}svg{max-width:100%;height:auto}svg text{
 
 
 def _inline(text: str) -> str:
-    """Escaped text with the advisor's own Markdown marks (`code`, **bold**) as HTML."""
+    """Escaped text with the advisor's own Markdown marks (`code`, **bold**, *italic*) as HTML."""
     out = escape(text)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", out)
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()) -> str:
@@ -82,7 +83,7 @@ def grid_svg(scores: Sequence[ArmScore]) -> str:
     label_w, plot_w, row_h, top = 190, 360, 24, 22
     height = top + row_h * len(cells) + 10
     parts = [
-        f'<svg width="{label_w + plot_w + 130}" height="{height}" role="img" '
+        f'<svg width="{label_w + plot_w + 200}" height="{height}" role="img" '
         'aria-label="Correct answers per mode and split, with 95% intervals">'
     ]
     for tick in (0, 25, 50, 75, 100):

@@ -107,7 +107,7 @@ class EvaluationService:
                 out.append(
                     QuestionSetChoice(
                         f"{FINETUNE_PREFIX}{info.name}",
-                        f"Fine-tune halves of '{info.name}' ({seen} seen facts + {new} new documents)",
+                        f"Fine-tune halves of '{info.name}' ({info.stats.halves_label()})",
                         seen + new,
                     )
                 )
