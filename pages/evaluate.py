@@ -9,7 +9,7 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from core.base.questions import SPLIT_LABELS
+from core.base.questions import SPLIT_LABELS, VERBATIM_MEANS, splits_explained, verbatim_only
 from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
@@ -101,10 +101,12 @@ COLUMN_HELP = {
 }
 
 
-# What the question splits mean (the grid names them: seen facts, new documents, all).
+# What the question splits mean (the grid names them: trained questions word for word, trained facts reworded,
+# new documents, all).
 SPLIT_HELP = (
-    "seen facts: facts the fine-tune was trained on, asked in other words · new documents: documents left out of "
-    "training · all: the whole question set"
+    "trained questions, word for word: the fine-tune's own training questions (memorisation) · trained facts, "
+    "reworded: the same facts asked in other words (knowledge) · seen facts: trained facts in a set saved before the "
+    "two were told apart · new documents: documents left out of training · all: the whole question set"
 )
 
 
@@ -174,9 +176,9 @@ def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
 
 st.title("Evaluate")
 st.caption(
-    "Score the four modes on questions with known answers, split into **seen facts** (what the fine-tune was trained "
-    "on) "
-    "and **new documents** (what it never saw). An answer counts as correct only if it contains the reference and is a "
+    "Score the four modes on questions with known answers, split into the fine-tune's **trained questions, word for "
+    "word** (memorisation), the same **trained facts, reworded** (knowledge) and **new documents** (what it never "
+    "saw). An answer counts as correct only if it contains the reference and is a "
     "sensible answer: no list of candidates, no paragraph of other material."
 )
 
@@ -192,8 +194,9 @@ with tab_new:
         "Questions",
         ["Fine-tune halves", "Sample questions", "Upload CSV/JSONL"],
         horizontal=True,
-        help="Fine-tune halves: the questions a training set kept aside for scoring, in two halves: seen facts (facts "
-        "the fine-tune was trained on, asked in other words) and new documents (documents left out of training). "
+        help="Fine-tune halves: the questions a training set kept aside for scoring: its training questions word for "
+        "word (memorisation), the same facts reworded (knowledge; missing when nothing reworded them) and new "
+        "documents (documents left out of training). "
         "Sample questions: the questions written for the three sample documents.",
     )
     questions = []
@@ -231,6 +234,7 @@ with tab_new:
         st.caption(
             f"{len(questions)} questions · "
             + (f"about {' and '.join(splits)} · " if splits else "")
+            + (f"no reworded half: {VERBATIM_MEANS} · " if verbatim_only(q.split for q in questions) else "")
             + f"{sum(q.unanswerable for q in questions)} not answerable from the documents"
         )
         # what the run can show, before it is started: the Options' limit (set on an earlier rerun) counts too
@@ -408,11 +412,7 @@ with tab_results:
         "Correct answers of the answerable questions, by mode ("
         + MODE_GLOSS
         + ")"
-        + (
-            "; seen facts: what the fine-tune was trained on, new documents: what it never saw."
-            if len(split_names) > 1
-            else "."
-        )
+        + (f"; {splits_explained(split_names)}." if len(split_names) > 1 else ".")
         + " In brackets: the 95% Wilson interval, the range the true share is likely in."
     )
     for line in evaluation.variant_lines(run):  # how each variant was trained, beside its rows

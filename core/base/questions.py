@@ -46,6 +46,13 @@ SPLIT_LABELS = {
 TRAINED_SPLITS = ("verbatim", "reworded", "seen")  # the splits that ask about facts the variant was trained on
 # What a verbatim split measures, in the words every caption and the advisor use for it.
 VERBATIM_MEANS = "these are the training questions word for word: they measure memorisation"
+# What each split asks, for a caption beside its label.
+SPLIT_GLOSSES = {
+    "verbatim": "memorisation",
+    "reworded": "knowledge of the trained facts",
+    "seen": "trained facts, word for word or reworded (not recorded)",
+    "new": "documents the fine-tune never saw",
+}
 # The Fine-tune wing saves its held-out halves under these names (core/finetune/dataset.py).
 HALF_FILES = {"verbatim": "eval_verbatim.jsonl", "reworded": "eval_reworded.jsonl", "new": "eval_new.jsonl"}
 # Training sets saved before the verbatim/reworded halves kept one "seen" half; their manifest's
@@ -203,6 +210,29 @@ def splits_in(questions: Sequence[EvalQuestion]) -> list[str]:
     """The splits present, in the order verbatim, reworded, seen, new, unsplit."""
     present = {q.split for q in questions}
     return [s for s in (*SPLITS, "") if s in present]
+
+
+def split_key(split: str) -> str:
+    """The split named by its key or its label for people ("trained facts, reworded" → "reworded"); "" if neither."""
+    if split in SPLIT_LABELS:
+        return split
+    return next((key for key, label in SPLIT_LABELS.items() if label == split), "")
+
+
+def verbatim_only(splits: Iterable[str]) -> bool:
+    """Whether the trained facts of these splits (keys or labels) are asked only word for word: memorisation only."""
+    keys = {split_key(s) for s in splits}
+    return "verbatim" in keys and not keys & {"reworded", "seen"}
+
+
+def splits_explained(splits: Iterable[str]) -> str:
+    """What the named splits (keys or labels) measure, as one caption; says so when trained facts are asked only
+    word for word ("" when none is named)."""
+    keys = {split_key(s) for s in splits}
+    parts = [f"{SPLIT_LABELS[k]}: {SPLIT_GLOSSES[k]}" for k in SPLITS if k in keys]
+    if verbatim_only(keys):
+        parts.append(f"no reworded half: {VERBATIM_MEANS}, not whether the variant knows the facts")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- rows

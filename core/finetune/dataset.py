@@ -24,7 +24,14 @@ from typing import Any, Iterable, Mapping
 
 from core.base.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from core.base.names import validate_name
-from core.base.questions import DATASET_MANIFEST, HALF_FILES, LEGACY_SEEN_FILE, EvalQuestion, read_questions
+from core.base.questions import (
+    DATASET_MANIFEST,
+    HALF_FILES,
+    LEGACY_SEEN_FILE,
+    VERBATIM_MEANS,
+    EvalQuestion,
+    read_questions,
+)
 from core.chat.prompts import clean_answer, clean_question
 from core.errors import FineTuneError
 
@@ -109,6 +116,23 @@ class DatasetStats:
     eval_reworded: int = 0
     eval_new: int = 0
     seconds: float = 0.0
+
+    def halves_label(self) -> str:
+        """The evaluation halves' sizes, short enough for a picker: "30 word for word + 30 reworded + 15 new"."""
+        halves = self.trained_halves()
+        return f"{halves['verbatim']} word for word + {halves['reworded']} reworded + {self.eval_new} new documents"
+
+    def halves_summary(self) -> str:
+        """The evaluation halves in words, saying so when the trained facts are asked only word for word."""
+        halves = self.trained_halves()
+        text = (
+            f"{halves['verbatim']} trained questions word for word · {halves['reworded']} reworded · "
+            f"{self.eval_new} new-document questions"
+        )
+        if halves["verbatim"] and not halves["reworded"]:
+            text += f" · no reworded half: {VERBATIM_MEANS}"
+            text += f". {self.reworded_missing.rstrip('.')}" if self.reworded_missing else ""
+        return text
 
     def trained_halves(self) -> dict[str, int]:
         """Questions per trained-fact half ("verbatim", "reworded"), also for a set saved with one "seen" half."""

@@ -91,8 +91,8 @@ def work(config_path: Path, ctx: JobContext) -> dict[str, Any]:
     stats = built.stats
     return {
         "result": {"training_set": config["name"], "path": str(folder), "stats": asdict(stats)},
-        "message": f"Saved {config['name']}: {stats.train_pairs} training pairs, {stats.eval_seen} seen-facts and "
-        f"{stats.eval_new} new-document questions ({stats.malformed_outputs} malformed replies).",
+        "message": f"Saved {config['name']}: {stats.train_pairs} training pairs, {stats.halves_summary()} "
+        f"({stats.malformed_outputs} malformed replies).",
     }
 
 
