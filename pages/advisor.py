@@ -147,9 +147,8 @@ with result:
                 size if by_pages else None,
                 changes,
                 int(changed),
-                int(pairs) or None,  # no labelled pairs: the variant trains on pairs generated from the documents
-                cpu_price,
-                gpu_price,
+                cpu_hour_price=cpu_price,
+                gpu_hour_price=gpu_price,
             )
             if all(volume_given)
             else None

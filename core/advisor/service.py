@@ -100,15 +100,21 @@ class AdvisorService:
     def advise(
         self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True, volume: Volume | None = None
     ) -> Advised:
-        """The advice for `criteria` with the latest evidence (or none) and, given a volume, its costs; and reports."""
+        """The advice for `criteria` with the latest evidence (or none) and, given a volume, its costs; and reports.
+
+        The volume is costed with the criteria's change frequency and labelled pairs, whatever it says itself.
+        """
         evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
         rates = self.rates(run_id) if volume is not None else None
 
         def costed(c: Criteria) -> tuple[Advice, CostTable | None]:
             if volume is None or rates is None:
                 return advise(c, evidence), None
-            # the volume changes as often as the team says its data does (criterion 2): one answer, not two
-            table = project(replace(volume, data_changes=c.data_changes), rates)
+            # the volume changes as often as the team says its data does (criterion 2), and the variant trains on the
+            # team's labelled pairs (criterion 4; none: on pairs the app generates): one answer each, not two
+            table = project(
+                replace(volume, data_changes=c.data_changes, training_pairs=c.labelled_pairs or None), rates
+            )
             return advise(c, evidence, cost_moves(c, table)), table
 
         advice, table = costed(criteria)

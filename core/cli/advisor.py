@@ -85,7 +85,6 @@ def _volume(ns: argparse.Namespace) -> Volume | None:
         ns.document_pages,
         ns.data_changes,
         ns.changed_per_update,
-        ns.labelled_pairs or None,  # no labelled pairs: the variant trains on pairs generated from the documents
-        ns.cpu_hour_price,
-        ns.gpu_hour_price,
+        cpu_hour_price=ns.cpu_hour_price,
+        gpu_hour_price=ns.gpu_hour_price,
     )

@@ -59,7 +59,10 @@ def test_costs_read_the_newest_finished_run_the_evidence_reads(advisor: AdvisorS
 
 
 def test_the_report_carries_the_settings_the_costs_and_what_would_change_it(advisor: AdvisorService) -> None:
-    advised = advisor.advise(APP_TEAM_STATIC, volume=Volume(50, documents=40, document_mb=2))
+    # a volume saying "weekly" is costed as the answers say: static data, the team's 1000 labelled pairs to train on
+    advised = advisor.advise(APP_TEAM_STATIC, volume=Volume(50, documents=40, document_mb=2, data_changes="weekly"))
+    assert advised.costs is not None and advised.costs.volume.data_changes == "static"
+    assert advised.costs.volume.training_pairs == 1000
     assert advised.advice.recommendation == "finetuning"
     text = advised.markdown
     # the run's exact settings, with a hash of its questions as the run saved them
