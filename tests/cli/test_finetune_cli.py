@@ -82,6 +82,8 @@ def test_train_waits_registers_the_variant_and_deletes_it(
             "1",
             "--max-steps",
             "1",
+            "--recipe",
+            "plain",
             "--cache-dir",
             str(hf_cache),
             "--wait",
@@ -96,6 +98,9 @@ def test_train_waits_registers_the_variant_and_deletes_it(
         done["job_id"],
     )
     assert variant["usable"] and variant["cost"]["pairs"] == 5
+    # how it was trained, recorded with the variant by the job that registered it
+    assert variant["recipe"] == "plain" and done["recipe"] == "plain"
+    assert variant["training"] == {"pairs": 5, "epochs": 1, "steps": 1, "seconds": done["cost"]["wall_s"]}
     out = tmp_path / "adapter.gguf"
     assert (
         json.loads(run(data, "export", "--job", done["job_id"], "--out", str(out)).stdout)["bytes"]
@@ -106,3 +111,8 @@ def test_train_waits_registers_the_variant_and_deletes_it(
     assert again.returncode == 1 and "already exists" in again.stderr
     assert json.loads(run(data, "variants", "delete", "cli-v1").stdout)["deleted"] == "cli-v1"
     assert json.loads(run(data, "variants").stdout) == []
+
+
+def test_train_refuses_two_recipes_at_once(tmp_path: Path) -> None:
+    proc = run(tmp_path / "data", "train", "--dataset", "qa", "--recipe", "plain", "--read-passages", check=False)
+    assert proc.returncode == 1 and "give one of the two" in proc.stderr and proc.stdout == ""
