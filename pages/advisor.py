@@ -14,6 +14,7 @@ from core.advisor.advice import (
     LABELS,
     PAIRED_EXPLAINED,
     SKILL_LABELS,
+    WOULD_CHANGE_NONE,
     Criteria,
 )
 from core.advisor.costs import HOURS_BY_KIND, ROW_TITLES, Volume, named_rates, shown
@@ -259,15 +260,16 @@ if advised is not None:
         table = advised.costs
         if table is not None:
             st.subheader("What each approach costs you per month")
+            # one row per figure and one column per approach, as in the report: three columns fit beside the form
             st.dataframe(
                 [
-                    {"approach": LABELS[a].split(" (")[0]}
+                    {"figure": title.strip("*")}
                     | {
-                        title.strip("*"): shown(figure)
-                        for name, title in ROW_TITLES.items()
-                        if (figure := table.approaches[a].get(name)) is not None
+                        LABELS[a].split(" (")[0]: shown(f) if (f := table.approaches[a].get(name)) else "—"
+                        for a in APPROACHES
                     }
-                    for a in APPROACHES
+                    for name, title in ROW_TITLES.items()
+                    if any(name in table.approaches[a] for a in APPROACHES)
                 ],
                 hide_index=True,
                 width="stretch",
@@ -287,7 +289,8 @@ if advised is not None:
                 y="hours a month",
                 color="kind",
                 stack=True,
-                height=280,
+                horizontal=True,  # the approaches' names read across
+                height=220,
                 x_label="",
             )
             with st.expander("Where each figure comes from"):
@@ -307,9 +310,11 @@ if advised is not None:
                 for note in table.notes:
                     st.caption(note)
 
+        st.subheader("What would change the recommendation")
         if advised.would_change:
-            st.subheader("What would change the recommendation")
             st.markdown("\n".join(f"- {w}" for w in advised.would_change))
+        else:
+            st.caption(WOULD_CHANGE_NONE)
 
         stamp = f"{datetime.now():%Y%m%d-%H%M}"
         d1, d2 = st.columns(2)
@@ -321,7 +326,7 @@ if advised is not None:
             mime="text/markdown",
         )
         d2.download_button(
-            "Download the report (HTML, charts included)",
+            "Download the report (HTML)",
             advised.html.encode("utf-8"),
             icon=":material/download:",
             file_name=f"domainchat-advice-{stamp}.html",

@@ -36,12 +36,13 @@ def test_entering_a_volume_shows_the_cost_table_and_the_chart(app: AppTest) -> N
     app.run()
     assert not app.exception
     assert costs in [h.value for h in app.subheader]
-    table = next(d.value for d in app.dataframe if "approach" in d.value.columns)
-    assert list(table["approach"]) == ["RAG", "Fine-tuning", "Hybrid"]
-    rows = table.set_index("approach")
+    table = next(d.value for d in app.dataframe if "figure" in d.value.columns)
+    assert list(table.columns) == ["figure", "RAG", "Fine-tuning", "Hybrid"]
+    rows = table.set_index("figure")
     # nothing was measured in this fresh data directory: every figure is an estimate and says so
-    assert rows.loc["RAG", "answering, hours a month"] == "21.7 h (est.)"
-    assert rows.loc["Fine-tuning", "keeping the variant current, hours a month"] == "30.6 h (est.)"
+    assert rows.loc["answering, hours a month", "RAG"] == "21.7 h (est.)"
+    assert rows.loc["keeping the variant current, hours a month", "Fine-tuning"] == "30.6 h (est.)"
+    assert rows.loc["keeping the variant current, hours a month", "RAG"] == "—"  # RAG trains no variant
     # the chart stacks each approach's monthly hours by kind
     spec = json.loads(app.get("vega_lite_chart")[-1].proto.spec)
     assert spec["encoding"]["color"]["field"] == "kind"
