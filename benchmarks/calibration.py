@@ -1,7 +1,7 @@
 """Fit the answer confidence on evaluation runs and measure how well it separates right answers from wrong ones.
 
 Run: `.venv/bin/python -m benchmarks.calibration --runs RUN_ID[,RUN_ID…] [--data-dir DIR] [--threshold T]
-[--out core/chat/calibration.json] [--no-write]`.
+[--out core/chat/calibration.json] [--no-write] [--sweep 0.3,0.5,0.7]`.
 
 The runs are any saved evaluation runs whose rows carry `signals` (every run since the confidence exists; e.g. the
 runs `python -m benchmarks.quality --sets samples,public,public2 --modes rag,base --data-dir DIR` prints). The
@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None, help="default DOMAINCHAT_CONFIDENCE_THRESHOLD")
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
+    parser.add_argument(
+        "--sweep", default="", help="comma-separated thresholds: also print the held-out figures at each (all sets)"
+    )
     ns = parser.parse_args()
     settings = Settings.from_env(data_dir=Path(ns.data_dir)) if ns.data_dir else Settings.from_env()
     threshold = settings.confidence_threshold if ns.threshold is None else ns.threshold
@@ -80,6 +83,13 @@ def main() -> None:
                 held += rescored(own, fit_calibration(others), threshold)
             out["held-out"] = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
         print(json.dumps(out), flush=True)
+    if ns.sweep and len(runs) > 1:
+        # each run's rows judged by the fit on the other runs: what a threshold would do on documents not fitted on
+        held_models = {rid: fit_calibration([r for o, (_, rs) in runs.items() if o != rid for r in rs]) for rid in runs}
+        for t in (float(v) for v in ns.sweep.split(",")):
+            held = [row for rid, (_, rows) in runs.items() for row in rescored(rows, held_models[rid], t)]
+            figures = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
+            print(json.dumps({"set": "all", "threshold": t, "held-out": figures}), flush=True)
 
 
 if __name__ == "__main__":

@@ -463,7 +463,8 @@ def rate(answer: "Answer", threshold: float = DEFAULT_THRESHOLD, second_look: bo
     answer.confidence = verdict.confidence
     answer.confidence_reason = verdict.reason
     answer.signals = dict(verdict.signals)
-    if verdict.unsure and UNSURE not in answer.flags:
+    # an answer flagged "not supported" already carries the stronger mark: one warning, not two, for the same doubt
+    if verdict.unsure and UNSURE not in answer.flags and "unsupported" not in answer.flags:
         answer.flags.append(UNSURE)
 
 

@@ -107,6 +107,7 @@ def rescored(rows: Sequence[Mapping[str, Any]], calibration: Calibration, thresh
         row = dict(r)
         if r.get("signals") and answered(r) and r.get("confidence") is not None:
             p = calibration.model(r.get("arm") in RETRIEVAL_MODES).probability(r["signals"])
-            row["confidence"], row["unsure"] = round(p, 4), p < threshold
+            # as the chat marks it: an answer flagged "not supported" is not also flagged unsure
+            row["confidence"], row["unsure"] = round(p, 4), p < threshold and not r.get("flagged")
         out.append(row)
     return out

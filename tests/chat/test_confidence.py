@@ -131,6 +131,13 @@ def test_rate_sets_the_confidence_the_reason_and_the_unsure_flag_below_the_thres
     assert UNSURE not in calm.flags and calm.confidence_reason == ""
 
 
+def test_an_answer_flagged_not_supported_keeps_its_confidence_but_is_not_also_flagged_unsure() -> None:
+    answer = Answer(OPERATING, "70 °C", "rag", "embedded", "gemma", flags=["unsupported"])
+    answer.sources = [Chunk("c1", "d1", "spec.pdf", 1, SPEC_TABLE)]
+    rate(answer, threshold=1.0)
+    assert answer.flags == ["unsupported"] and answer.confidence is not None and answer.confidence_reason
+
+
 def test_an_interrupted_answer_is_not_judged() -> None:
     answer = Answer(OPERATING, "85", "rag", "embedded", "gemma", incomplete=True, error="stopped")
     rate(answer, threshold=1.0)
