@@ -318,6 +318,8 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
         parts.append(f"whole answer in {timings.total_ms / 1000:.1f} s")
     if timings.tokens_per_s:
         parts.append(f"{timings.tokens_per_s:.0f} tokens/s")
+    if answer.confidence is not None:
+        parts.append(f"confidence {answer.confidence:.0%}")
     st.caption(" · ".join(parts))
     if searched:
         show_searched(answer)
@@ -331,6 +333,12 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
         st.warning(
             "Not supported by the documents: no retrieved passage contains this answer's facts.",
             icon=":material/report:",
+        )
+    if answer.unsure:
+        cited = f" [{', '.join(str(n) for n in answer.cited)}]" if answer.cited else ""
+        st.warning(
+            f"Unsure — check the source{cited}: {escape_markdown(answer.confidence_reason)}.",
+            icon=":material/help:",
         )
     for warning in answer.warnings:
         st.caption(f":material/warning: {escape_markdown(warning)}")
