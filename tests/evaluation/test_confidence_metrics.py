@@ -117,3 +117,17 @@ def test_a_calibration_fitted_on_rows_is_deterministic_reloads_and_ranks_by_its_
 
 def test_too_few_rows_keep_the_prior() -> None:
     assert fit_calibration(_signal_rows()[:6]).passages is PRIOR.passages
+
+
+def test_a_scored_row_keeps_the_answers_confidence_its_unsure_mark_and_the_signals_it_was_judged_on() -> None:
+    from core.base.questions import EvalQuestion
+    from core.chat.answers import Answer
+    from core.evaluation.scoring import score_answer
+
+    answer = Answer("What is the maximum weight on the open door?", "15 kg", "rag", "embedded", "m", flags=["unsure"])
+    answer.confidence, answer.signals = 0.31, {"fit": 0.4, "type_fit": 1.0}
+    row = score_answer(EvalQuestion(answer.question, "15 kg", "manual.pdf", 1), answer.to_dict(), 3)
+    assert (row["confidence"], row["unsure"], row["signals"]) == (0.31, True, {"fit": 0.4, "type_fit": 1.0})
+    assert row["correct"] and not row["flagged"]
+    refused = score_answer(EvalQuestion("Who?", "", unanswerable=True), {"mode": "rag", "text": "Not found."}, 3)
+    assert refused["confidence"] is None and refused["unsure"] is False and refused["signals"] == {}
