@@ -122,8 +122,8 @@ def run_evaluation(
                 answers.append(next(answers_in_order))
             rows = [score_answer(q, a, config.top_k) for a in answers]
             for row, (arm, mode) in zip(rows, modes):
-                # the arm's full name (finetuned:v1) keeps two variants' rows apart; the variant says which ran
-                row.update(arm=arm, variant=split_arm(arm)[1] or (config.variant if mode in VARIANT_MODES else ""))
+                # the arm's full name (finetuned:v1) keeps two variants' rows apart; the variant names which ran
+                row.update(arm=arm, variant=split_arm(arm)[1] or (config.variant_name if mode in VARIANT_MODES else ""))
             _similarity(embedder, q, rows)
             if judge is not None and config.judge_model and not q.unanswerable:
                 for row in rows:

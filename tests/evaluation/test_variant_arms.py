@@ -136,26 +136,28 @@ def test_each_named_arm_asks_its_own_variants_served_model(
     svc = build_services(Settings.from_env(dotenv=None, data_dir=tmp_path / "data"))
     try:
         register_served(svc.settings, "passages-ft", "passages-lora", engine=svc.engines.openai)
-        arms = ["base", f"finetuned:{VARIANT}", "finetuned:passages-ft"]
-        run = svc.evaluation.run(EvalConfig(collection="", arms=arms, engine="openai"), QUESTIONS, poll_s=0.2)
+        # a plain arm runs the run's variant beside a named one: old and new arms mix
+        arms = ["base", "finetuned", "finetuned:passages-ft"]
+        config = EvalConfig(collection="", arms=arms, engine="openai", variant=VARIANT)
+        run = svc.evaluation.run(config, QUESTIONS, poll_s=0.2)
         lines = svc.evaluation.variant_lines(run)
     finally:
         svc.close()
     assert run.status.state == "done", run.status.message
-    assert run.config.arms == arms and run.config.variant == ""
+    assert run.config.arms == arms and run.config.variant == VARIANT_SERVED and run.config.variant_name == VARIANT
     assert run.config.variant_models == {VARIANT: VARIANT_SERVED, "passages-ft": "passages-lora"}
     models = {r["arm"]: (r["variant"], r["model"]) for r in run.rows}
     assert models == {
         "base": ("", BASE),
-        f"finetuned:{VARIANT}": (VARIANT, VARIANT_SERVED),
+        "finetuned": (VARIANT, VARIANT_SERVED),  # the variant by its name, the model the server ran
         "finetuned:passages-ft": ("passages-ft", "passages-lora"),
     }
     correct = {(r["arm"], r["question"]): r["correct"] for r in run.rows if not r["unanswerable"]}
     # each variant answers from its own model: only manuals-lora knows the door's load, only passages-lora the warranty
-    assert correct[(f"finetuned:{VARIANT}", QUESTIONS[1].question)] is True
+    assert correct[("finetuned", QUESTIONS[1].question)] is True
     assert correct[("finetuned:passages-ft", QUESTIONS[1].question)] is False
     assert correct[("finetuned:passages-ft", QUESTIONS[2].question)] is True
     assert set(run.summary["arms"]) == set(arms)
     pairs = {frozenset((c["arm_a"], c["arm_b"])) for c in run.summary["comparisons"] if c["split"] == "all"}
-    assert frozenset((f"finetuned:{VARIANT}", "finetuned:passages-ft")) in pairs and len(pairs) == 3
+    assert frozenset(("finetuned", "finetuned:passages-ft")) in pairs and len(pairs) == 3
     assert [line.split(",")[0] for line in lines] == [f"{VARIANT}: recipe plain", "passages-ft: recipe plain"]
