@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine
-from core.chat.confidence import CALIBRATION_FILE
+from core.chat.confidence import CALIBRATION_FILE, MEASURED_THRESHOLDS
 from core.config import Settings
 from core.evaluation.calibration import calibration_to_dict, fit_calibration, rescored
 from core.evaluation.confidence_metrics import figures_by_arm
@@ -63,6 +63,18 @@ def main() -> None:
         "engine": sorted({str(r.get("engine")) for r in every}),
         "model": sorted({str(r.get("model")) for r in every if r.get("model")}),
     }
+    # each run's rows judged by the fit on the other runs: what a threshold does on documents not fitted on
+    held_models = {rid: fit_calibration([r for o, (_, rs) in runs.items() if o != rid for r in rs]) for rid in runs}
+
+    def held_out(t: float) -> dict[str, Any]:
+        held = [row for rid, (_, rows) in runs.items() for row in rescored(rows, held_models[rid], t)]
+        return {a: f.to_dict() for a, f in figures_by_arm(held).items()}
+
+    if len(runs) > 1:
+        # kept with the calibration, so the chat can say what its threshold means (MEASURED_THRESHOLDS)
+        fitted_on["measured"] = [
+            {"threshold": t, **{arm: _brief(f) for arm, f in held_out(t).items()}} for t in MEASURED_THRESHOLDS
+        ]
     calibration = fit_calibration(every, fitted_on)
     print(machine(), flush=True)
     if not ns.no_write:
@@ -84,12 +96,14 @@ def main() -> None:
             out["held-out"] = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
         print(json.dumps(out), flush=True)
     if ns.sweep and len(runs) > 1:
-        # each run's rows judged by the fit on the other runs: what a threshold would do on documents not fitted on
-        held_models = {rid: fit_calibration([r for o, (_, rs) in runs.items() if o != rid for r in rs]) for rid in runs}
         for t in (float(v) for v in ns.sweep.split(",")):
-            held = [row for rid, (_, rows) in runs.items() for row in rescored(rows, held_models[rid], t)]
-            figures = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
-            print(json.dumps({"set": "all", "threshold": t, "held-out": figures}), flush=True)
+            print(json.dumps({"set": "all", "threshold": t, "held-out": held_out(t)}), flush=True)
+
+
+def _brief(figures: dict[str, Any]) -> dict[str, Any]:
+    """The counts the chat's threshold note reads: answers marked sure and right among them, right answers unsure."""
+    keys = ("selective_accuracy", "right_marked_unsure", "confidently_wrong")
+    return {k: [figures[k]["k"], figures[k]["n"]] for k in keys} | {"auroc": figures["auroc"]}
 
 
 if __name__ == "__main__":

@@ -340,6 +340,9 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
             f"Unsure — check the source{cited}: {escape_markdown(answer.confidence_reason)}.",
             icon=":material/help:",
         )
+        note = svc.chat.confidence_note()
+        if note:
+            st.caption(note)
     for warning in answer.warnings:
         st.caption(f":material/warning: {escape_markdown(warning)}")
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 DEFAULT_THRESHOLD = float(next(f.default for f in fields(Settings) if f.name == "confidence_threshold"))  # type: ignore[arg-type]
 UNSURE = "unsure"
+MEASURED_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the calibration keeps its held-out figures at these
 PASSAGE_FEATURES = (
     "fit",
     "fit_passage",
@@ -466,6 +467,24 @@ def rate(answer: "Answer", threshold: float = DEFAULT_THRESHOLD, second_look: bo
     # an answer flagged "not supported" already carries the stronger mark: one warning, not two, for the same doubt
     if verdict.unsure and UNSURE not in answer.flags and "unsupported" not in answer.flags:
         answer.flags.append(UNSURE)
+
+
+def threshold_note(calibration: Calibration, threshold: float, arm: str = "rag") -> str:
+    """What `threshold` meant on the evaluation the calibration was fitted on, in words ('' when not measured)."""
+    measured = [m for m in calibration.fitted_on.get("measured") or [] if arm in m]
+    if not measured:
+        return ""
+    near = min(measured, key=lambda m: abs(float(m["threshold"]) - threshold))
+    right, sure = near[arm]["selective_accuracy"]
+    unsure, right_all = near[arm]["right_marked_unsure"]
+    if not sure:
+        return ""
+    return (
+        f"At a threshold of {float(near['threshold']):g}, on the last evaluation ({arm}, "
+        f"{calibration.fitted_on.get('date', '')}, each set judged by a fit on the others): {right} of {sure} answers "
+        "marked sure were right "
+        f"({right / sure:.0%}), and {unsure} of {right_all} right answers were marked unsure."
+    )
 
 
 def calibration_from_dict(data: Mapping[str, Any]) -> Calibration:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 from core.chat.answer_span import complete_value
 from core.chat.answers import Answer
-from core.chat.confidence import DEFAULT_THRESHOLD, rate
+from core.chat.confidence import DEFAULT_THRESHOLD, load_calibration, rate, threshold_note
 from core.chat.evidence import select_evidence
 from core.chat.followup import Rewrite, Turn, standalone_question
 from core.chat.grounding import answers_after_refusal, attribute, holds_every_word, question_coverage
@@ -361,6 +361,10 @@ class ChatService:
         self.engines = engines
         # a chat service that only answers (an evaluation job) needs no history of its own
         self.history = history if history is not None else ChatHistory(settings.data_dir)
+
+    def confidence_note(self) -> str:
+        """What the confidence threshold meant on the evaluation the calibration was fitted on, in words."""
+        return threshold_note(load_calibration(), self.settings.confidence_threshold)
 
     def overview(self, engine: str | None = None) -> EngineOverview:
         """The engine a choice resolves to, its status, base models and the variants the fine-tuned modes may use."""

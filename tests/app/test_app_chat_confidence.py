@@ -56,6 +56,8 @@ def test_an_answer_below_the_threshold_is_marked_unsure_with_its_reason_beside_t
     assert re.fullmatch(r"Unsure — check the source \[\d\]: .+\.", marks[0])  # beside the citation's number
     assert saved.confidence_reason in marks[0]
     assert any("confidence " in c.value for c in assistant.caption)
+    # what the threshold meant on the last evaluation, from the committed calibration (its nearest measured one)
+    assert any(c.value.startswith("At a threshold of 0.8, on the last evaluation") for c in assistant.caption)
 
     # the mark is kept with the conversation: a fresh app shows it again
     again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -22,6 +22,7 @@ from core.chat.confidence import (
     rate,
     reason,
     signals,
+    threshold_note,
     type_fit,
 )
 from core.errors import ConfigError
@@ -188,3 +189,16 @@ def test_a_number_the_question_names_is_part_of_the_label_and_the_row_it_labels_
     assert right.values["fit"] == 0.75 and right.values["conflict"] == 0.0  # "Intensive 70°" is read as its label
     assert wrong.values["fit"] == 0.0 and wrong.values["conflict"] == 1.0
     assert wrong.rival is not None and wrong.rival.value == "2 h"
+
+
+def test_the_threshold_note_says_what_the_nearest_measured_threshold_meant() -> None:
+    measured = [
+        {"threshold": 0.5, "rag": {"selective_accuracy": [8, 10], "right_marked_unsure": [1, 9]}},
+        {"threshold": 0.7, "rag": {"selective_accuracy": [5, 5], "right_marked_unsure": [4, 9]}},
+    ]
+    cal = Calibration(PRIOR.passages, PRIOR.alone, {"date": "2026-12-07", "measured": measured})
+    note = threshold_note(cal, 0.52)
+    assert note.startswith("At a threshold of 0.5, on the last evaluation (rag, 2026-12-07")
+    assert "8 of 10 answers marked sure were right (80%), and 1 of 9 right answers were marked unsure." in note
+    assert threshold_note(PRIOR, 0.5) == ""  # nothing measured: nothing claimed
+    assert "At a threshold of" in threshold_note(load_calibration(), 0.5)  # the committed calibration carries it
