@@ -80,8 +80,14 @@ _RANGE_WORDS = frozenset({"to", "and", "or"})
 # evidence picker's split does; table rows run together are kept apart by the values between them.
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'“(\[]?[A-Z•])")
 _MARKERS = re.compile(r"\s*\[\d{1,2}\]")
-# why a weak signal lowers the confidence, in words ({…} filled from the signals' details)
-KIND_WORDS = {"number": "a number", "date": "a date", "frequency": "how often", "name": "a name", "yes/no": "yes or no"}
+# what a reason calls each kind of value a question asks for
+KIND_WORDS = {
+    "number": "a number",
+    "date": "a date",
+    "frequency": "a frequency (how often)",
+    "name": "a name",
+    "yes/no": "yes or no",
+}
 
 
 @dataclass(frozen=True)
