@@ -97,6 +97,25 @@ class AdvisorService:
         times; default the newest finished run, the one the advice reads)."""
         return project(volume, self.rates(run_id))
 
+    def _hidden(self, advice: Advice, run_id: str | None) -> Advice:
+        """With the measurements switched off, the advice says which ones exist and are not weighed, instead of
+        asking for runs that were made."""
+        there = self.latest_evidence(run_id)
+        made = [f"the grid ({there.run})"] if there.scores else []
+        made += ["the document-update test"] if there.update is not None else []
+        if not made:
+            return advice
+        note = (
+            f"The measurements are switched off: {' and '.join(made)} exist{'s' if len(made) == 1 else ''} but "
+            f"{'is' if len(made) == 1 else 'are'} not weighed. Switch on 'Weigh in the latest measurements' "
+            "(or leave out --no-evidence) to use them."
+        )
+        return replace(
+            advice,
+            missing=[note],
+            summary=advice.summary.replace("no measurement moved it yet", "the measurements are switched off"),
+        )
+
     def advise(
         self, criteria: Criteria, run_id: str | None = None, use_evidence: bool = True, volume: Volume | None = None
     ) -> Advised:
@@ -118,6 +137,8 @@ class AdvisorService:
             return advise(c, evidence, cost_moves(c, table)), table
 
         advice, table = costed(criteria)
+        if not use_evidence:
+            advice = self._hidden(advice, run_id)
         would_change = tuple(what_would_change(criteria, advice, lambda c: costed(c)[0]))
         when = time.strftime("%Y-%m-%d %H:%M")
         markdown = report_markdown(

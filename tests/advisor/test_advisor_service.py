@@ -103,3 +103,19 @@ def test_the_html_report_is_one_file_with_its_charts_inline(advisor: AdvisorServ
     assert "What each approach costs your team" in page and "money a month" in page
     assert f"<td>{NEWER}</td>" in page and "What would change the recommendation" in page
     assert "Labelled pairs 1000 pairs → 100 pairs" in page
+
+
+def test_with_the_measurements_switched_off_the_advice_says_they_exist_instead_of_asking_for_them(
+    advisor: AdvisorService, tmp_path: Path
+) -> None:
+    off = advisor.advise(APP_TEAM_STATIC, use_evidence=False).advice
+    (note,) = off.missing
+    assert note.startswith("The measurements are switched off: the grid (run " + NEWER) and "not weighed" in note
+    assert not any("No scored grid run yet" in m for m in off.missing)
+    assert "switched off" in off.summary and "no measurement moved it yet" not in off.summary
+    assert not any(m.kind == "measurement" for m in off.moves)  # hidden means not weighed
+    # with nothing measured there is nothing hidden: the advice asks for the runs as before
+    settings = Settings.from_env(env={}, dotenv=None, data_dir=tmp_path / "empty", engine="embedded")
+    nothing = EvaluationService(settings, None, None, None, None)  # type: ignore[arg-type]
+    empty = AdvisorService(tmp_path / "empty", nothing).advise(APP_TEAM_STATIC, use_evidence=False).advice
+    assert any("No scored grid run yet" in m for m in empty.missing)
