@@ -92,7 +92,8 @@ def test_compare_sends_at_most_n_modes_at_once_with_the_answers_of_a_sequential_
     for slots in (2, 4):
         fake.max_in_flight = 0
         answers, read, ahead = compared(data, fake, slots)
-        assert ahead and fake.max_in_flight == slots, (slots, fake.max_in_flight)
+        # the modes overlapped, never more than `slots` at once (on a loaded machine not every slot need fill)
+        assert ahead and 1 < fake.max_in_flight <= slots, (slots, fake.max_in_flight)
         assert answers == sequential and read == read_one
 
 

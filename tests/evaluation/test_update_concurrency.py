@@ -73,10 +73,10 @@ def run_update_test(
     data: Path, fake: FakeOpenAIServer, facts: Path, concurrency: int
 ) -> tuple[list[dict[str, Any]], list[tuple[str, int, int]], int]:
     """The update test with `concurrency` slots: its answers (without timings), its progress reports, and the most
-    requests the server held at once."""
+    answers the server generated at once (the ingest's embeddings may overlap: they are not answers)."""
     svc = build_services(settings_for(data, fake.url, concurrency))
     reports: list[tuple[str, int, int]] = []
-    fake.max_in_flight = 0
+    fake.max_generating = 0
     try:
         config = UpdateTestConfig(
             OLD, NEW, facts, arms=MODES, engine="openai", variant="manuals-ft", probe_training=False
@@ -87,7 +87,7 @@ def run_update_test(
     assert (
         result.engine == "openai" and result.arms == MODES and result.variant == "manuals-lora"
     )  # the variant as the server serves it
-    return timeless(result.questions), reports, fake.max_in_flight
+    return timeless(result.questions), reports, fake.max_generating
 
 
 def test_the_update_test_asks_at_most_n_answers_at_once_with_the_answers_of_a_sequential_run(
@@ -128,6 +128,8 @@ def test_the_update_test_asks_at_most_n_answers_at_once_with_the_answers_of_a_se
         f"\nupdate test, 3 facts x 4 modes x 2 phases, 0.2 s per request: N=1 {wall_1:.1f} s, N=4 "
         f"{time.perf_counter() - started:.1f} s"
     )
-    assert most_4 == 4  # the answers overlapped, never more than four at once
+    # the answers overlapped, never more than four at once (each answer also embeds its question first, so all four
+    # slots need not be generating at the same moment)
+    assert 1 < most_4 <= 4
     assert four == sequential  # the same answers and sources, for the same question, mode and phase
     assert reports_4 == reports_1  # the same progress, in the same order

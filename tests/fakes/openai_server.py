@@ -74,6 +74,8 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.generating = 0  # generation requests only (embeddings, e.g. of an ingest, are not answers)
+        self.max_generating = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -119,14 +121,17 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.append(request)
 
-    def _enter(self) -> None:
+    def _enter(self, generation: bool) -> None:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.generating += generation
+            self.max_generating = max(self.max_generating, self.generating)
 
-    def _leave(self) -> None:
+    def _leave(self, generation: bool) -> None:
         with self._lock:
             self.in_flight -= 1
+            self.generating -= generation
 
     def _next_failure(self, path: str) -> Failure | None:
         with self._lock:
@@ -227,13 +232,14 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._send_json(404, {"detail": "Not Found"})
             return
-        fake._enter()
+        generation = self.path != "/v1/embeddings"
+        fake._enter(generation)
         try:
             if state.delay_s and fake._stopping.wait(state.delay_s):
                 return
             handler(body if isinstance(body, dict) else {})
         finally:
-            fake._leave()
+            fake._leave(generation)
 
     # -- endpoints --
 

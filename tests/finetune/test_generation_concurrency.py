@@ -100,7 +100,7 @@ def test_n_chunks_at_once_build_the_training_set_of_one_at_a_time(tmp_path: Path
     assert {s - OPTIONS.seed - prompt_seed(p) for p, s in sent_1} == {0, 1}
 
     four, sent_4, steps_4 = built(tmp_path, fake, 4)
-    assert fake.max_in_flight == 4  # chunks were asked together, never more than four at once
+    assert 1 < fake.max_in_flight <= 4  # chunks were asked together, never more than four at once
     assert four.train == one.train and four.eval_new == one.eval_new and four.eval_verbatim == one.eval_verbatim
     assert {**asdict(four.stats), "seconds": 0} == {**asdict(one.stats), "seconds": 0}
     assert sorted(sent_4) == sorted(sent_1)  # every prompt drew with the seed it had one at a time

@@ -237,7 +237,7 @@ def test_cli_read_passages_reaches_the_training_job(tmp_path: Path, base_gguf: P
     assert counts["passages_too_long"] == 0 and done["cost"]["examples"] == len(PAIRS) + len(examples)
 
 
-def test_fine_tune_page_read_passages_checkbox_reaches_the_service(
+def test_fine_tune_page_read_passages_recipe_reaches_the_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from streamlit.testing.v1 import AppTest
@@ -253,9 +253,9 @@ def test_fine_tune_page_read_passages_checkbox_reaches_the_service(
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.switch_page("pages/finetune.py")
     app.run()
-    (box,) = [c for c in app.checkbox if c.label.startswith("Read passages")]
-    assert box.value is False  # off by default: nothing else changes
-    box.check()
+    (recipe,) = [r for r in app.radio if r.label == "Recipe"]
+    assert recipe.value == "plain"  # plain by default: nothing else changes
+    recipe.set_value("read passages")
     next(b for b in app.button if b.label == "Start training").click().run()
     # no collection is open, so the service refuses before any job starts, with the fix
     assert any("needs the collection" in e.value for e in app.error), [e.value for e in app.error]
