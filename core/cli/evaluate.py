@@ -145,6 +145,12 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
         with open(ns.rows, "w", encoding="utf-8") as f:
             for row in run.rows:
                 f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    # the findings in words for a person at the terminal; the JSON below carries the same figures for scripts
+    for line in (run.summary.get("answer_sources") or {}).get("diagnosis", {}).values():
+        print(line, file=sys.stderr)
+    for comparison in run.summary.get("comparisons") or []:
+        if comparison.get("clear"):
+            print(comparison.get("sentence", ""), file=sys.stderr)
     _print(
         {
             "run_id": run.run_id,

@@ -16,6 +16,7 @@ import numpy as np
 from core.chat.confidence import ALONE_FEATURES, PASSAGE_FEATURES, PRIOR, Calibration, LogisticModel
 from core.chat.service import RETRIEVAL_MODES
 from core.evaluation.confidence_metrics import answered
+from core.evaluation.runs import split_arm
 
 L2 = 1.0  # penalty on the weights (not the intercept): ~150 rows and ten signals would otherwise over-fit
 NEWTON_STEPS = 100
@@ -53,7 +54,7 @@ def training_rows(rows: Sequence[Mapping[str, Any]], from_passages: bool) -> lis
         and answered(r)
         and r.get("signals")
         and r.get("correct") is not None
-        and (r.get("arm") in RETRIEVAL_MODES) == from_passages
+        and (split_arm(str(r.get("arm", "")))[0] in RETRIEVAL_MODES) == from_passages
     ]
 
 
@@ -106,7 +107,7 @@ def rescored(rows: Sequence[Mapping[str, Any]], calibration: Calibration, thresh
     for r in rows:
         row = dict(r)
         if r.get("signals") and answered(r) and r.get("confidence") is not None:
-            p = calibration.model(r.get("arm") in RETRIEVAL_MODES).probability(r["signals"])
+            p = calibration.model(split_arm(str(r.get("arm", "")))[0] in RETRIEVAL_MODES).probability(r["signals"])
             # as the chat marks it: an answer flagged "not supported" is not also flagged unsure
             row["confidence"], row["unsure"] = round(p, 4), p < threshold and not r.get("flagged")
         out.append(row)

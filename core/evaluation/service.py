@@ -302,7 +302,7 @@ class EvaluationService:
         summary = read_json(folder / "summary.json") if status.terminal else None
         if not isinstance(summary, dict):
             summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
-        if "comparisons" not in summary or "intervals" not in summary:
+        if not {"comparisons", "intervals", "answer_sources"} <= summary.keys():
             summary = with_statistics(summary, rows, config.arms)
         return SavedRun(run_id, config, status, summary, rows)
 

@@ -146,3 +146,12 @@ def test_the_summary_gets_the_counts_and_the_diagnosis_and_keeps_the_grid() -> N
     assert summary["arms"] == grid["arms"] and "answer_sources" not in grid  # a copy: the grid is left as it was
     assert summary["answer_sources"]["counts"] == source_counts(rows)
     assert list(summary["answer_sources"]["diagnosis"]) == ["rag", "finetuned"]
+
+
+def test_a_run_summary_is_saved_with_its_answer_sources_beside_its_intervals_and_comparisons() -> None:
+    from core.evaluation.runner import with_statistics
+
+    rows = _grid()
+    saved = with_statistics(summarise(rows), rows, ["rag", "finetuned"])
+    assert saved["answer_sources"]["counts"] == source_counts(rows, ["rag", "finetuned"])
+    assert "comparisons" in saved and "intervals" in saved
