@@ -22,6 +22,7 @@ from core.engines.base import Engine, GenerationRequest, Prompt, concurrency
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.answer_sources import with_answer_sources
+from core.evaluation.confidence_metrics import figures_by_arm
 from core.evaluation.runs import EvalConfig, append_row, read_rows, split_arm
 from core.evaluation.scoring import score_answer, summarise
 from core.evaluation.statistics import PairedComparison, paired_comparison, paired_comparisons, with_intervals
@@ -155,10 +156,12 @@ def with_statistics(
     summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """A grid summary with what a sceptic asks for: a Wilson interval on every share (`<share>_ci`), the paired
-    comparison of every two arms on the questions both answered (`comparisons`, the leading arm first) and where each
-    answer came from (`answer_sources`: counts per arm and split, and a diagnosis per arm)."""
+    comparison of every two arms on the questions both answered (`comparisons`, the leading arm first), where each
+    answer came from (`answer_sources`: counts per arm and split, and a diagnosis per arm) and how well each arm's
+    confidence told its right answers from its wrong ones (`confidence`: core/evaluation/confidence_metrics.py)."""
     out = with_answer_sources(with_intervals(summary), rows, arms)
     out["comparisons"] = [leader_first(c).to_dict() for c in paired_comparisons(rows, list(arms or []) or None)]
+    out["confidence"] = {arm: figures.to_dict() for arm, figures in figures_by_arm(rows).items()}
     return out
 
 
