@@ -13,6 +13,7 @@ from core.base.questions import SPLIT_LABELS, VERBATIM_MEANS, splits_explained, 
 from core.chat.safety import escape_markdown
 from core.chat.service import MODES
 from core.errors import AppError
+from core.evaluation import answer_sources as sources
 from core.evaluation.runs import EvalConfig, arm_label, expand_arms
 from core.evaluation.scoring import GRID_METRICS, chart_rows, latency_rows, share_text
 from core.evaluation.service import PAIRED_EXPLAINED
@@ -172,6 +173,49 @@ def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
             interval.mark_tick(color="#31333f", thickness=2, size=10).encode(y=f"{end}:Q") for end in ("low", "high")
         ]
     return alt.LayerChart(layer=layers, height=300)
+
+
+# Right answers in greens, wrong ones in oranges and reds, answers with no verdict in greys: one colour per category.
+SOURCE_COLOURS = {
+    sources.RIGHT_SUPPORTED: "#1b7837",
+    sources.RIGHT_UNSUPPORTED: "#a6dba0",
+    sources.RIGHT: "#5aae61",
+    sources.MISREAD: "#fdae61",
+    sources.RETRIEVAL_MISS: "#d73027",
+    sources.WRONG: "#f46d43",
+    sources.DECLINED: "#8c8c8c",
+    sources.NO_ANSWER: "#d0d0d0",
+}
+
+
+def sources_chart(rows: list[dict[str, Any]]) -> alt.Chart:
+    """One horizontal bar per mode, stacked by where its answers came from, categories in a fixed order and colour."""
+    kinds = list(dict.fromkeys(r["category"] for r in sorted(rows, key=lambda r: r["order"])))
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    return (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("answers:Q", title="answerable questions", stack="zero", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("mode:N", title=None, sort=modes, axis=alt.Axis(labelFontSize=13, labelLimit=320)),
+            color=alt.Color(
+                "label:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=[sources.CATEGORY_LABELS[k] for k in kinds], range=[SOURCE_COLOURS[k] for k in kinds]
+                ),
+                legend=alt.Legend(orient="bottom", columns=2, labelFontSize=13, labelLimit=0, symbolType="square"),
+            ),
+            order=alt.Order("order:Q"),
+            tooltip=[
+                alt.Tooltip("mode:N"),
+                alt.Tooltip("label:N", title="answers that were"),
+                alt.Tooltip("answers:Q", title="answers"),
+                alt.Tooltip("share:Q", title="share of answerable questions", format=".0%"),
+            ],
+        )
+        .properties(height=48 * len(modes) + 20)
+    )
 
 
 st.title("Evaluate")
@@ -484,12 +528,36 @@ with tab_results:
             width="stretch",
         )
 
+    st.subheader("Where the answers came from")
+    diagnosis, source_rows = evaluation.answer_sources(run)
+    st.caption(
+        "Each answer to an answerable question, by what it rests on: in rag and hybrid, whether a retrieved passage "
+        "held the reference tells the retriever's faults from the model's; base and finetuned read no passage."
+    )
+    if diagnosis:
+        st.markdown("\n".join(f"- {escape_markdown(line)}" for line in diagnosis))
+    if any(r["answers"] for r in source_rows):
+        st.altair_chart(sources_chart([{**r, "mode": mode_label(r["arm"])} for r in source_rows]), width="stretch")
+    else:
+        st.caption("No answerable question has been answered yet.")
+
     st.subheader("Answers side by side")
-    only_diff = st.toggle(
+    f1, f2 = st.columns([1, 2])
+    only_diff = f1.toggle(
         "Only questions the modes disagree on", key="eval_disagree", help="One mode got it right, another wrong."
     )
+    # the kinds some answer of this run was, in the chart's order
+    present = dict.fromkeys(r["category"] for r in sorted(source_rows, key=lambda r: r["order"]) if r["answers"])
+    kinds = f2.multiselect(
+        "Show answers that were: …",
+        list(present),
+        format_func=sources.CATEGORY_LABELS.__getitem__,
+        placeholder="any kind",
+        key="eval_sources",
+        help="Only the questions where at least one mode's answer was of a chosen kind (empty: every question).",
+    )
     st.dataframe(
-        evaluation.side_by_side(run, only_diff),
+        evaluation.side_by_side(run, only_diff, kinds),
         hide_index=True,
         width="stretch",
         column_config={"split": st.column_config.TextColumn("questions about", help=SPLIT_HELP)},

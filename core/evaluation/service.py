@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from core.base import jobs
 from core.base.jobs import JobStatus
@@ -21,6 +21,7 @@ from core.base.questions import EvalQuestion, read_finetune_halves, read_questio
 from core.chat.service import RETRIEVAL_MODES, VARIANT_MODES
 from core.config import Settings
 from core.errors import AppError, EvaluationError, JobBusyError
+from core.evaluation import answer_sources as sources
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
 from core.evaluation.runner import check_arms, with_statistics
@@ -52,6 +53,17 @@ PAIRED_EXPLAINED = (
     "otherwise it may be chance."
 )
 FINETUNE_PREFIX = "finetune:"
+# Where answers came from, in the order a chart stacks them and a filter lists them: right, wrong, then no verdict.
+SOURCE_ORDER = (
+    sources.RIGHT_SUPPORTED,
+    sources.RIGHT_UNSUPPORTED,
+    sources.RIGHT,
+    sources.MISREAD,
+    sources.RETRIEVAL_MISS,
+    sources.WRONG,
+    sources.DECLINED,
+    sources.NO_ANSWER,
+)
 
 
 @dataclass(frozen=True)
@@ -327,9 +339,13 @@ class EvaluationService:
         return source_rows(run.summary)
 
     @staticmethod
-    def side_by_side(run: SavedRun, disagreements_only: bool = False) -> list[dict[str, Any]]:
-        """One row per question with every arm's answer and verdict; optionally only where the arms disagree."""
+    def side_by_side(
+        run: SavedRun, disagreements_only: bool = False, kinds: Collection[str] = ()
+    ) -> list[dict[str, Any]]:
+        """One row per question with every arm's answer, verdict and where the answer came from; optionally only where
+        the arms disagree, or only questions where some arm's answer is of one of `kinds` (`answer_sources`)."""
         by_q: dict[int, dict[str, Any]] = {}
+        found: dict[int, set[str | None]] = {}
         for r in run.rows:
             entry = by_q.setdefault(
                 int(r.get("i", 0)),
@@ -342,10 +358,38 @@ class EvaluationService:
             )
             entry[f"{r['arm']} answer"] = shown_answer(r)  # "no answer: <reason>" rather than an empty cell
             entry[f"{r['arm']} ok"] = r["refused"] if r.get("unanswerable") else r.get("correct")
-        rows = [by_q[i] for i in sorted(by_q)]
+            kind = _answer_kind(r)
+            entry[f"{r['arm']} answer was"] = sources.CATEGORY_LABELS[kind] if kind else "–"  # "–": unanswerable
+            found.setdefault(int(r.get("i", 0)), set()).add(kind)
+        rows = [by_q[i] for i in sorted(by_q) if not kinds or found[i] & set(kinds)]
         if disagreements_only:
             rows = [e for e in rows if len({v for k, v in e.items() if k.endswith(" ok")}) > 1]
         return rows
+
+    @staticmethod
+    def answer_sources(run: SavedRun) -> tuple[list[str], list[dict[str, Any]]]:
+        """Where each mode's answers came from: its diagnosis sentences, and one chart row per mode and category of
+        all its answerable questions (`arm`, `category`, `label`, `answers`, `share`, `order`), in `SOURCE_ORDER`."""
+        saved = run.summary.get("answer_sources") or {}
+        counts: Mapping[str, Any] = saved.get("counts") or sources.source_counts(run.rows, run.config.arms)
+        chart = []
+        for arm, splits in counts.items():
+            whole: Mapping[str, int] = splits.get(ALL) or {}
+            total = sum(whole.values())
+            for category in sorted(whole, key=SOURCE_ORDER.index):
+                n = whole[category]
+                chart.append(
+                    {
+                        "arm": arm,
+                        "category": category,
+                        "label": sources.CATEGORY_LABELS[category],
+                        "answers": n,
+                        "share": n / total if total else 0.0,
+                        "order": SOURCE_ORDER.index(category),
+                    }
+                )
+        said = saved.get("diagnosis") or sources.diagnosis(counts)
+        return [str(said[arm]) for arm in counts if arm in said], chart
 
     @staticmethod
     def comparisons(run: SavedRun) -> list[str]:
@@ -406,6 +450,11 @@ class EvaluationService:
     def run_json(run: SavedRun) -> bytes:
         """The whole run (config, status, summary, rows) as JSON."""
         return json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _answer_kind(row: Mapping[str, Any]) -> str | None:
+    """Where a row's answer came from: as saved, or classified now for a row saved before the field existed."""
+    return row["answer_source"] if "answer_source" in row else sources.answer_source(row)
 
 
 def _retrieves(arms: Iterable[str]) -> bool:

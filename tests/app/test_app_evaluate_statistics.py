@@ -21,7 +21,7 @@ from core.config import Settings
 from core.finetune.register import register_served
 from core.services import build_services
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.helpers.paired_run import REPLIES, VARIANT, paired_run
+from tests.helpers.paired_run import QUESTIONS, REPLIES, VARIANT, paired_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,3 +110,39 @@ def test_the_new_run_tab_scores_each_chosen_variant_as_its_own_arms(
         (tmp_path / "data" / "evaluation" / "runs" / at.session_state["eval_run"] / "config.json").read_text()
     )
     assert config["arms"] == ["base", "finetuned:passages-ft", f"finetuned:{VARIANT}"]
+
+
+def test_results_say_where_the_answers_came_from_and_filter_the_answers_by_it(
+    tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = paired_run(tmp_path / "data", fake, monkeypatch)
+    assert run.status.state == "done", run.status.message
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+
+    assert any(s.value == "Where the answers came from" for s in at.subheader)
+    diagnosis = run.summary["answer_sources"]["diagnosis"]
+    said = "\n".join(f"- {escape_markdown(diagnosis[arm])}" for arm in ("base", "finetuned"))
+    assert said in [m.value for m in at.markdown]
+    assert "1 of 2 seen-fact answers came from memory and were wrong" in diagnosis["base"]
+
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    chart = next(s for s in specs if s.get("encoding", {}).get("x", {}).get("field") == "answers")
+    assert chart["mark"]["type"] == "bar" and chart["encoding"]["y"]["field"] == "mode"  # horizontal, a bar per mode
+    # the modes read no passage: right, wrong, declined, no answer, in that order, green for right and red for wrong
+    scale = chart["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["right", "wrong", "declined (refused or flagged not supported)", "no answer given"]
+    assert scale["range"][:2] == ["#5aae61", "#f46d43"]
+    assert chart["encoding"]["y"]["sort"] == ["base", f"finetuned · {VARIANT}"]
+
+    # base is right on the filter only, the variant on the door only; neither knows the warranty
+    side = at.dataframe[-1].value
+    assert len(side) == 4 and list(side["base answer was"]) == ["right", "wrong", "wrong", "–"]  # "–": unanswerable
+    picker = at.multiselect(key="eval_sources")
+    assert picker.options == ["right", "wrong"]  # only the kinds some answer was
+    picker.set_value(["right"]).run()
+    assert not at.exception, at.exception
+    side = at.dataframe[-1].value
+    assert list(side["question"]) == [q.question for q in QUESTIONS[:2]]
+    assert list(side["finetuned answer was"]) == ["wrong", "right"]
