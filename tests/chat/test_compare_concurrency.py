@@ -20,7 +20,7 @@ from core.engines.embedded import EmbeddedEngine
 from core.finetune.register import register_served
 from core.library.service import UploadedFile
 from core.services import build_services
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, settings_on_fake
 
 MODES = ["base", "rag", "finetuned", "hybrid"]
 DOC = (
@@ -37,27 +37,10 @@ def fake() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-def settings_for(data: Path, url: str, concurrency: int) -> Settings:
-    return Settings.from_env(
-        env={},
-        dotenv=None,
-        data_dir=data,
-        engine="openai",
-        openai_base_url=url,
-        openai_model="gemma-3-270m",
-        openai_max_concurrency=concurrency,
-        embedding_backend="openai",
-        embedding_model="gemma-3-270m",
-        # hash-derived vectors are not similar to anything: let every passage through, so rag and hybrid generate
-        min_similarity=0.0,
-        min_coverage=0.0,
-    )
-
-
 def compared(data: Path, fake: FakeOpenAIServer, concurrency: int) -> tuple[list[dict[str, Any]], list[str], bool]:
     """Compare the four modes with `concurrency` slots: the answers (without timings), the text each stream gave its
     reader, and whether the streams were read ahead."""
-    svc = build_services(settings_for(data, fake.url, concurrency))
+    svc = build_services(settings_on_fake(data, fake.url, concurrency))
     try:
         question = Question("How often should the filter be cleaned?", "base", "manuals", "gemma-3-270m", "manuals-ft")
         comparison = svc.chat.compare(question, MODES, "openai")
@@ -73,7 +56,7 @@ def test_compare_sends_at_most_n_modes_at_once_with_the_answers_of_a_sequential_
     tmp_path: Path, fake: FakeOpenAIServer
 ) -> None:
     data = tmp_path / "data"
-    svc = build_services(settings_for(data, fake.url, 1))
+    svc = build_services(settings_on_fake(data, fake.url, 1))
     try:
         (result,) = svc.library.ingest("manuals", [UploadedFile("manual.txt", DOC.encode())])
         assert result.status == "indexed"
@@ -108,7 +91,7 @@ def test_only_a_server_gets_more_than_one_mode_at_once(tmp_path: Path) -> None:
 
 
 def test_a_reader_that_stops_keeps_what_it_read_of_each_mode(tmp_path: Path, fake: FakeOpenAIServer) -> None:
-    svc = build_services(settings_for(tmp_path / "data", fake.url, 4))
+    svc = build_services(settings_on_fake(tmp_path / "data", fake.url, 4))
     try:
         question = Question("How often should the filter be cleaned?", "base", None, "gemma-3-270m")
         comparison = svc.chat.compare(question, ["base", "base"], "openai")  # one mode given twice: asked once

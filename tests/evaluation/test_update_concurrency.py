@@ -15,11 +15,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from core.config import Settings
 from core.evaluation.document_update import UpdateTestConfig
 from core.finetune.register import register_served
 from core.services import build_services
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, settings_on_fake
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = ROOT / "sample_docs" / "aquaflow-dishwasher-manual.pdf"
@@ -36,23 +35,6 @@ def fake() -> Iterator[FakeOpenAIServer]:
         server.state.models["gemma-3-270m"] = BASE_REPLY
         server.state.models["manuals-lora"] = VARIANT_REPLY
         yield server
-
-
-def settings_for(data: Path, url: str, concurrency: int) -> Settings:
-    return Settings.from_env(
-        env={},
-        dotenv=None,
-        data_dir=data,
-        engine="openai",
-        openai_base_url=url,
-        openai_model="gemma-3-270m",
-        openai_max_concurrency=concurrency,
-        embedding_backend="openai",
-        embedding_model="gemma-3-270m",
-        # hash-derived vectors are not similar to anything: let every passage through, so rag and hybrid generate
-        min_similarity=0.0,
-        min_coverage=0.0,
-    )
 
 
 def timeless(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,7 +56,7 @@ def run_update_test(
 ) -> tuple[list[dict[str, Any]], list[tuple[str, int, int]], int]:
     """The update test with `concurrency` slots: its answers (without timings), its progress reports, and the most
     answers the server generated at once (the ingest's embeddings may overlap: they are not answers)."""
-    svc = build_services(settings_for(data, fake.url, concurrency))
+    svc = build_services(settings_on_fake(data, fake.url, concurrency))
     reports: list[tuple[str, int, int]] = []
     fake.max_generating = 0
     try:
@@ -96,7 +78,7 @@ def test_the_update_test_asks_at_most_n_answers_at_once_with_the_answers_of_a_se
     facts = tmp_path / "facts.jsonl"
     facts.write_text("".join(QUESTIONS.read_text(encoding="utf-8").splitlines(keepends=True)[:3]), encoding="utf-8")
     data = tmp_path / "data"
-    svc = build_services(settings_for(data, fake.url, 1))
+    svc = build_services(settings_on_fake(data, fake.url, 1))
     try:
         register_served(svc.settings, "manuals-ft", "manuals-lora", engine=svc.engines.openai)
     finally:

@@ -19,7 +19,10 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Iterable
+
+from core.config import Settings
 
 DEFAULT_REPLY = "The filter should be cleaned every 2 weeks."
 _PIECE = re.compile(r"\S+\s*|\s+")
@@ -341,3 +344,21 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {"object": "list", "data": data, "model": name, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
         )
+
+
+def settings_on_fake(data: Path, url: str, concurrency: int = 4) -> Settings:
+    """Settings that send everything, answers and embeddings, to the fake at `url`; since its hash-derived vectors
+    are close to nothing, every passage is let through so that rag and hybrid generate."""
+    return Settings.from_env(
+        env={},
+        dotenv=None,
+        data_dir=data,
+        engine="openai",
+        openai_base_url=url,
+        openai_model="gemma-3-270m",
+        openai_max_concurrency=concurrency,
+        embedding_backend="openai",
+        embedding_model="gemma-3-270m",
+        min_similarity=0.0,
+        min_coverage=0.0,
+    )

@@ -14,11 +14,10 @@ from typing import Iterator
 import pytest
 
 from core.chat.service import Question
-from core.config import Settings
 from core.library.service import Progress, UploadedFile
 from core.library.types import KEYWORD_INDEX
 from core.services import build_services
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, settings_on_fake
 
 FILES = {
     "filter.txt": "Clean the dishwasher filter every 2 weeks under running water.",
@@ -33,26 +32,11 @@ def fake() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-def settings_for(data: Path, url: str) -> Settings:
-    return Settings.from_env(
-        env={},
-        dotenv=None,
-        data_dir=data,
-        engine="openai",
-        openai_base_url=url,
-        openai_model="gemma-3-270m",
-        embedding_backend="openai",
-        embedding_model="gemma-3-270m",
-        min_similarity=0.0,  # hash-derived vectors are close to nothing: let every passage through
-        min_coverage=0.0,
-    )
-
-
 def test_an_ingest_leaves_the_keyword_index_loaded_and_compacted_so_the_first_search_rebuilds_nothing(
     tmp_path: Path, fake: FakeOpenAIServer
 ) -> None:
     data = tmp_path / "data"
-    svc = build_services(settings_for(data, fake.url))
+    svc = build_services(settings_on_fake(data, fake.url))
     try:
         events: list[Progress] = []
         results = svc.library.ingest(
@@ -74,7 +58,7 @@ def test_an_ingest_leaves_the_keyword_index_loaded_and_compacted_so_the_first_se
     finally:
         svc.close()
     # After a restart the first question reads the one snapshot (no journal to replay), and says so.
-    again = build_services(settings_for(data, fake.url))
+    again = build_services(settings_on_fake(data, fake.url))
     try:
         assert again.store.keywords.next_search("manuals") == "load"
         assert again.retriever.keyword_wait("manuals", "fused") == (
@@ -89,14 +73,14 @@ def test_a_question_that_must_build_the_keyword_index_says_so_before_it_waits(
     tmp_path: Path, fake: FakeOpenAIServer
 ) -> None:
     data = tmp_path / "data"
-    svc = build_services(settings_for(data, fake.url))
+    svc = build_services(settings_on_fake(data, fake.url))
     try:
         svc.library.ingest("manuals", [UploadedFile(n, t.encode()) for n, t in FILES.items()])
     finally:
         svc.close()
     # The index's files gone (a data folder from before they were kept, or removed by hand): it is built from the store.
     shutil.rmtree(data / "keywords" / "manuals")
-    again = build_services(settings_for(data, fake.url))
+    again = build_services(settings_on_fake(data, fake.url))
     try:
         assert again.store.keywords.next_search("manuals") == "build"
         said: list[str] = []
