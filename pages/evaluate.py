@@ -218,6 +218,87 @@ def sources_chart(rows: list[dict[str, Any]]) -> alt.Chart:
     )
 
 
+# How sure the answers were: one column per figure of core/evaluation/confidence_metrics.py, with what it counts.
+SURE_HELP = {
+    "marked sure": "Answers the app stood behind (given, not marked unsure, not flagged 'not supported'), of the "
+    "answerable questions.",
+    "right when marked sure": "Of the answers marked sure, how many were right (higher is better), with the 95% "
+    "Wilson interval in brackets.",
+    "wrong, not marked": "Wrong answers that carried no mark at all, of the answerable questions (lower is better): "
+    "the ones a reader would trust.",
+    "right, marked unsure": "Of the right answers, how many were marked unsure anyway (lower is better).",
+    "tells right from wrong (AUROC)": "How often a right answer got a higher confidence than a wrong one: 0.5 is "
+    "chance, 1 is perfect.",
+}
+
+
+def sure_cells(figures: dict[str, Any]) -> dict[str, str]:
+    """One mode's row of the confidence table: shares as 'x/n · %', the sure answers' accuracy with its interval."""
+
+    def share(key: str, interval: bool = False) -> str:
+        s = figures[key]
+        return NOT_APPLICABLE if s["share"] is None else share_text(s["share"], s["n"], s["ci"] if interval else None)
+
+    auroc = figures.get("auroc")
+    cells = [share("sure_share"), share("selective_accuracy", interval=True)]
+    cells += [share("confidently_wrong"), share("right_marked_unsure")]
+    cells.append(NOT_APPLICABLE if auroc is None else f"{auroc:.2f}")
+    return dict(zip(SURE_HELP, cells))
+
+
+def reliability_rows(confidence: dict[str, Any], label: Any) -> list[dict[str, Any]]:
+    """The reliability diagram's points: per mode (named by `label`) and band of confidence holding answers."""
+    return [
+        {
+            "mode": label(arm),
+            "band": f"{b['low']:g}–{b['high']:g}",
+            "answers": b["n"],
+            "confidence": b["mean_confidence"],
+            "right": b["right"],
+        }
+        for arm, figures in confidence.items()
+        for b in figures["reliability"]
+        if b["n"]
+    ]
+
+
+def reliability_chart(rows: list[dict[str, Any]]) -> alt.LayerChart:
+    """The reliability diagram: per mode and band of confidence, the share right at the band's mean confidence, over
+    the diagonal where the two agree."""
+    ticks = [0, 0.2, 0.4, 0.6, 0.8, 1]  # the bands' edges, so each point reads against its band
+    x = alt.X(
+        "confidence:Q",
+        title="confidence (answers in bands of 0.2, at their mean)",
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(values=ticks, labelFontSize=13, titleFontSize=13),
+    )
+    y = alt.Y(
+        "right:Q",
+        title="share right",
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(format=".0%", values=ticks, labelFontSize=13, titleFontSize=13),
+    )
+    diagonal = (
+        alt.Chart(alt.Data(values=[{"confidence": 0, "right": 0}, {"confidence": 1, "right": 1}]))
+        .mark_line(color="#8c8c8c", strokeDash=[6, 4])
+        .encode(x=x, y=y)
+    )
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=x, y=y, color=alt.Color("mode:N", legend=alt.Legend(orient="bottom", title=None, labelFontSize=13))
+    )
+    points = base.mark_circle(opacity=0.9).encode(
+        size=alt.Size("answers:Q", legend=None, scale=alt.Scale(range=[60, 400])),  # a bigger dot weighs more
+        tooltip=[
+            alt.Tooltip("mode:N"),
+            alt.Tooltip("band:N", title="confidence band"),
+            alt.Tooltip("answers:Q"),
+            alt.Tooltip("confidence:Q", title="mean confidence", format=".2f"),
+            alt.Tooltip("right:Q", title="share right", format=".0%"),
+        ],
+    )
+    return alt.LayerChart(layer=[diagonal, base.mark_line(strokeWidth=2), points], height=340)
+
+
 st.title("Evaluate")
 st.caption(
     "Score the four modes on questions with known answers, split into the fine-tune's **trained questions, word for "
@@ -540,6 +621,36 @@ with tab_results:
         st.altair_chart(sources_chart([{**r, "mode": mode_label(r["arm"])} for r in source_rows]), width="stretch")
     else:
         st.caption("No answerable question has been answered yet.")
+
+    st.subheader("How sure the answers were")
+    # arms none of whose answers carries a confidence (all refused, or a run made before answers had one) say nothing
+    judged = {arm: f for arm, f in (run.summary.get("confidence") or {}).items() if f.get("auroc_n")}
+    if judged:
+        st.caption(
+            "Each answer gets a confidence from 0 to 1, the chance it is right; below "
+            f"{settings.confidence_threshold:g} (the threshold, DOMAINCHAT_CONFIDENCE_THRESHOLD) it is marked unsure. "
+            "A useful mark leaves few wrong answers unmarked and few right ones marked."
+        )
+        st.dataframe(
+            [{"mode": mode_label(arm), **sure_cells(f)} for arm, f in judged.items()],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "mode": st.column_config.TextColumn("mode", help=MODE_GLOSS),
+                **{name: st.column_config.TextColumn(help=text) for name, text in SURE_HELP.items()},
+            },
+        )
+        r1, r2 = st.columns([3, 2])
+        r1.altair_chart(reliability_chart(reliability_rows(judged, mode_label)), width="stretch")
+        r2.caption(
+            "Each dot: the answers whose confidence fell in one band (0–0.2 … 0.8–1), at their mean confidence and "
+            "the share of them that were right; a bigger dot holds more answers. On the dashed diagonal a confidence "
+            "meant what it said; below it, answers were less often right than they claimed. – : not applicable."
+        )
+    else:
+        st.caption(
+            "No answer of this run carries a confidence: start a new run in **New run** to see how sure they were."
+        )
 
     st.subheader("Answers side by side")
     f1, f2 = st.columns([1, 2])
