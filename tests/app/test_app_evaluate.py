@@ -3,6 +3,7 @@ charts."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -70,7 +71,11 @@ def test_a_sample_set_runs_in_the_background_and_shows_grid_and_charts(data_dir:
         "all",
         "all",
     ]  # one split: no repeated rows
-    assert len(at.get("vega_lite_chart")) == 2  # the metric chart and the latency chart
+    # the metric chart, the latency chart, where the answers came from; and the reliability diagram when some mode
+    # had both right and wrong answers to judge its confidence by
+    summary = json.loads((status_file.parent / "summary.json").read_text())
+    judged = any(f.get("auroc_n") for f in (summary.get("confidence") or {}).values())
+    assert len(at.get("vega_lite_chart")) == 3 + judged
     # Readable numbers: shares as whole percentages with their count and their 95% interval, scores to two decimals,
     # times in seconds, "–" where a measure does not apply (no retrieval in base); never "None" or a fraction.
     cells = grid.drop(columns=["mode", "split", "questions"]).astype(str)
