@@ -14,8 +14,10 @@ from core.advisor.advice import (
     LABELS,
     PAIRED_EXPLAINED,
     SKILL_LABELS,
+    SURE_EXPLAINED,
     WOULD_CHANGE_NONE,
     Criteria,
+    sure_rows,
 )
 from core.advisor.costs import HOURS_BY_KIND, ROW_TITLES, Volume, named_rates, shown
 from core.advisor.service import Advised
@@ -210,6 +212,12 @@ if advised is not None:
         )
 
         evidence = advised.evidence
+        sure = sure_rows(evidence)
+        if sure:
+            # beside each approach's accuracy, that of the answers it stood behind: what counts when wrong is costly
+            st.markdown("**How sure the answers were**")
+            st.table(sure, hide_index=True)
+            st.caption(SURE_EXPLAINED)
         if evidence.scores:
             with st.expander(
                 f"The scored grid ({escape_markdown(evidence.run)})" if evidence.run else "The scored grid"

@@ -23,6 +23,8 @@ from typing import Any, Callable, Literal, Mapping, Sequence, get_args
 from core.base import jobs
 from core.chat.service import MODES
 from core.errors import AppError
+from core.evaluation import answer_sources as sources
+from core.evaluation.confidence_metrics import Share
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.runner import reversed_comparison
 from core.evaluation.runs import EvalConfig, read_json, run_dir
@@ -206,6 +208,18 @@ def run_settings(data_dir: Path, run_id: str) -> RunSettings | None:
 
 
 @dataclass(frozen=True)
+class SureAnswers:
+    """How sure one arm's answers were, as its run saved them (denominators: core/evaluation/confidence_metrics.py)."""
+
+    arm: str
+    accuracy: Share  # right / answerable
+    sure_share: Share  # marked sure / answerable
+    selective_accuracy: Share  # right / marked sure: the accuracy of the answers the app stood behind
+    confidently_wrong: Share  # wrong with no mark at all / answerable
+    auroc: float | None = None
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The latest measurements the advice can use; empty when nothing was run yet."""
 
@@ -214,6 +228,10 @@ class Evidence:
     update: UpdateEvidence | None = None
     comparisons: tuple[PairedComparison, ...] = ()  # the run's arms paired on the same questions, per split
     settings: RunSettings | None = None  # how the grid run was made
+    # where each arm's answers came from, as the run saved them: {arm: {half: {category: n}}} and {arm: sentence}
+    sources: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    diagnosis: dict[str, str] = field(default_factory=dict)
+    confidence: dict[str, SureAnswers] = field(default_factory=dict)  # arm -> how sure its answers were
 
     def score(self, arm: str, split: str) -> ArmScore | None:
         """The grid cell of `arm` on `split`, if measured."""
@@ -404,7 +422,37 @@ def evidence_moves(c: Criteria, e: Evidence) -> list[Move]:
             moves.append(move)
     if e.update is not None:
         moves.extend(_update_moves(c, e.update))
+    moves.extend(_source_notes(e))
     return moves
+
+
+def _source_notes(e: Evidence) -> list[Move]:
+    """Where each approach's answers came from, as notes that move nothing: the correctness moves already weigh the
+    answers; these say which fix would help (a stronger reader, a better index, retrieval for unseen documents)."""
+    notes = []
+    for a in APPROACHES:
+        arm = ARM_OF[a]
+        counts = e.sources.get(arm) or {}
+        whole = counts.get(ALL) or {}
+        said = e.diagnosis.get(arm)
+        if not said or not any(whole.values()):
+            continue
+        fixes = []
+        misread, missed = whole.get(sources.MISREAD, 0), whole.get(sources.RETRIEVAL_MISS, 0)
+        if misread:
+            fixes.append(
+                f"a stronger reader (a larger model, or a variant trained to read passages) would fix the "
+                f"{misread} misread, not a better index"
+            )
+        if missed:
+            fixes.append(f"a better index (retrieval settings, chunking, more passages) would fix the {missed} missed")
+        new = counts.get("new") or {}
+        if new.get(sources.WRONG, 0) * 2 > sum(new.values()) > 0:
+            fixes.append("only retrieval (rag, hybrid) brings in the facts of documents the variant never saw")
+        fix = "; ".join(fixes)
+        text = said + (f" {fix[:1].upper()}{fix[1:]}." if fix else "")
+        notes.append(Move("measurement", f"where the {arm} answers came from", {}, text))
+    return notes
 
 
 _SPLIT_NAMES = {
@@ -867,6 +915,77 @@ def comparisons_from_summary(summary: Mapping[str, Any]) -> tuple[PairedComparis
     return tuple(out)
 
 
+def sources_from_summary(
+    summary: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, dict[str, int]]], dict[str, str]]:
+    """Where each arm's answers came from, as a run's summary saved it: the counts per arm, half and category, and the
+    diagnosis sentence per arm (both empty for a run saved without them)."""
+    saved = summary.get("answer_sources") or {}
+    counts = {
+        str(arm): {
+            str(half): {str(k): int(n) for k, n in (cats or {}).items()} for half, cats in (halves or {}).items()
+        }
+        for arm, halves in (saved.get("counts") or {}).items()
+    }
+    said = {str(arm): str(text) for arm, text in (saved.get("diagnosis") or {}).items()}
+    # a summary with counts but no sentences gets the evaluation's own sentences, never new phrasing
+    return counts, said or (sources.diagnosis(counts) if counts else {})
+
+
+def _share(raw: Any) -> Share:
+    raw = raw if isinstance(raw, Mapping) else {}
+    return Share(int(raw.get("k") or 0), int(raw.get("n") or 0))
+
+
+def confidence_from_summary(summary: Mapping[str, Any]) -> dict[str, SureAnswers]:
+    """How sure each arm's answers were, as a run's summary saved it (empty for a run saved without it)."""
+    return {
+        str(arm): SureAnswers(
+            str(arm),
+            _share(f.get("accuracy")),
+            _share(f.get("sure_share")),
+            _share(f.get("selective_accuracy")),
+            _share(f.get("confidently_wrong")),
+            _float(f.get("auroc")),
+        )
+        for arm, f in (summary.get("confidence") or {}).items()
+        if isinstance(f, Mapping)
+    }
+
+
+SURE_EXPLAINED = (
+    "Sure: an answer given without the 'Unsure — check the source' mark and not flagged 'not supported'. Where wrong "
+    "answers are costly, compare the accuracy of the answers each approach was sure of: the others reach the user "
+    "marked. Wrong with no mark: wrong answers the user had no warning about. AUROC: how often a right answer's "
+    "confidence ranks above a wrong one's (0.5 is chance, 1 perfect)."
+)
+
+
+def sure_rows(e: Evidence) -> list[dict[str, str]]:
+    """Per approach measured, its accuracy beside the accuracy of the answers it was sure of, with their counts."""
+    rows = []
+    for a in APPROACHES:
+        f = e.confidence.get(ARM_OF[a])
+        if f is None or not f.accuracy.n:
+            continue
+        rows.append(
+            {
+                "approach": f"{_short(a)} ({f.arm})",
+                "correct": _share_text(f.accuracy),
+                "marked sure": f"{f.sure_share.k} of {f.sure_share.n}",
+                "accuracy of the answers it was sure of": _share_text(f.selective_accuracy),
+                "wrong with no mark": f"{f.confidently_wrong.k} of {f.confidently_wrong.n}",
+                "AUROC": "–" if f.auroc is None else f"{f.auroc:.2f}",
+            }
+        )
+    return rows
+
+
+def _share_text(s: Share) -> str:
+    """ "7/9 · 78% (45–94%)", or a dash when there was nothing to count."""
+    return "–" if s.value is None else share_text(s.value, s.n, wilson_interval(s.k, s.n))
+
+
 def update_evidence_from_result(result: Mapping[str, Any]) -> UpdateEvidence | None:
     """The advisor's view of a saved document-update test."""
     reindex = (result.get("reindex") or {}).get("seconds")
@@ -980,6 +1099,20 @@ def report_markdown(
     if evidence.comparisons:
         lines += ["", "## Which differences are real?", "", PAIRED_EXPLAINED, ""]
         lines += [f"- {line}" for line in evidence.comparison_lines]
+    if evidence.diagnosis:
+        lines += ["", "## Where the answers came from", ""]
+        lines += [f"- {_cell(text)}" for text in evidence.diagnosis.values()]
+        lines += [
+            "",
+            "Misread: a retrieved passage held the answer and the model still got it wrong (the reader); missed: no "
+            "retrieved passage held it (the retriever).",
+        ]
+    table = sure_rows(evidence)
+    if table:
+        lines += ["", "## How sure the answers were", ""]
+        lines += ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+        lines += ["| " + " | ".join(_cell(v) for v in row.values()) + " |" for row in table]
+        lines += ["", SURE_EXPLAINED]
     if evidence.update is not None:
         u = evidence.update
         kind = "estimated" if u.retrain_estimated else "recorded"

@@ -17,12 +17,15 @@ from core.advisor.advice import (
     ArmScore,
     Criteria,
     Evidence,
+    SureAnswers,
     advise,
     comparisons_from_summary,
+    confidence_from_summary,
     evidence_from_summary,
     newest_finished_run,
     report_markdown,
     run_settings,
+    sources_from_summary,
     update_evidence_from_result,
     what_would_change,
 )
@@ -78,6 +81,9 @@ class AdvisorService:
         label = ""
         wanted = run_id or newest_finished_run(self.data_dir)
         settings = None
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        said: dict[str, str] = {}
+        sure: dict[str, SureAnswers] = {}
         if wanted and self.evaluation is not None:
             run = self.evaluation.load_run(wanted)
             scores = evidence_from_summary(run.summary)
@@ -85,8 +91,19 @@ class AdvisorService:
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
             label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
             settings = run_settings(self.data_dir, wanted)
+            counts, said = sources_from_summary(run.summary)
+            sure = confidence_from_summary(run.summary)
         saved = latest_result(self.data_dir)
-        return Evidence(scores, label, update_evidence_from_result(saved) if saved else None, comparisons, settings)
+        return Evidence(
+            scores,
+            label,
+            update_evidence_from_result(saved) if saved else None,
+            comparisons,
+            settings,
+            sources=counts,
+            diagnosis=said,
+            confidence=sure,
+        )
 
     def rates(self, run_id: str | None = None) -> MeasuredRates:
         """The rates this data directory measured (answer times from the advice's run), else named estimates."""
