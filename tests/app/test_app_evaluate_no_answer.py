@@ -35,7 +35,7 @@ def test_the_grid_counts_no_answer_per_mode_and_the_answers_say_why(
     at.switch_page("pages/evaluate.py").run()
     assert not at.exception, at.exception
     answers = at.dataframe[0].value  # the grid's first group: Answers
-    assert list(answers["mode"]) == ["base", "finetuned"]
+    assert list(answers["mode"]) == ["base", "finetuned · manuals-ft"]  # a fine-tuned mode names its variant
     assert list(answers["no answer given"]) == ["1/3 · 33%", "3/3 · 100%"]
     side = at.dataframe[-1].value  # the answers side by side, one row per question
     refused = side["base answer"].iloc[0]  # the first question's base answer: the server refused the request
