@@ -145,8 +145,8 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.get_by_text("goes on in the background", exact=False).wait_for(timeout=300_000)
     page.get_by_role("tab", name="Results").click()
     # the page polls the run; when it ends the grid and its charts appear, down to the answers side by side
-    page.get_by_role("heading", name="The grid").wait_for(timeout=600_000)
-    page.get_by_role("heading", name="Answers side by side").wait_for()
+    page.get_by_role("heading", name="The grid", exact=True).wait_for(timeout=600_000)
+    page.get_by_role("heading", name="Answers side by side", exact=True).wait_for()
     charts = page.locator("[data-testid='stVegaLiteChart']")
     charts.nth(2).wait_for()
     # the chosen measure with its intervals, the answer times, where the answers came from; and the reliability

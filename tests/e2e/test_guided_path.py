@@ -75,7 +75,7 @@ def test_the_start_page_leads_a_new_user_from_the_samples_to_advice(
         page.reload()
         page.get_by_role("heading", name="Start", exact=True).wait_for()
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Documents").click()
-    page.get_by_role("heading", name="Collection: samples").wait_for()
+    page.get_by_role("heading", name="Collection: samples", exact=True).wait_for()
     shot(page, output_dir / "path-2-documents.png")
     start_page_says(page, app_url, 1)
 
@@ -120,13 +120,13 @@ def test_the_start_page_leads_a_new_user_from_the_samples_to_advice(
     page.get_by_role("button", name="Start evaluation").click()
     page.get_by_text("goes on in the background", exact=False).wait_for(timeout=300_000)
     page.get_by_role("tab", name="Results").click()
-    page.get_by_role("heading", name="The grid").wait_for(timeout=900_000)
+    page.get_by_role("heading", name="The grid", exact=True).wait_for(timeout=900_000)
     shot(page, output_dir / "path-5-evaluate.png")
     start_page_says(page, app_url, 4)
 
     # 5 · Advisor: the recommendation, with the run just scored weighed in
     page.get_by_role("button", name="Go to Advisor").click()
-    page.get_by_role("heading", name="Recommendation").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="Recommendation", exact=True).wait_for(timeout=120_000)
     shot(page, output_dir / "path-6-advisor.png")
     start_page_says(page, app_url, 5)
     shot(page, output_dir / "path-7-done.png")
