@@ -15,7 +15,7 @@ from core.cli.util import SubParsers
 from core.config import ENGINE_CHOICES, RETRIEVAL_METHODS, retrieval_method
 from core.errors import EvaluationError
 from core.evaluation.document_update import UpdateTestConfig, UpdateTestService
-from core.evaluation.runs import EvalConfig, run_dir
+from core.evaluation.runs import EvalConfig, run_dir, threshold_text
 from core.library.service import TEST_COLLECTION_PREFIX
 from core.services import Services
 
@@ -148,9 +148,13 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
     # the findings in words for a person at the terminal; the JSON below carries the same figures for scripts
     for line in (run.summary.get("answer_sources") or {}).get("diagnosis", {}).values():
         print(line, file=sys.stderr)
-    for arm, figures in (run.summary.get("confidence") or {}).items():
-        if figures.get("auroc_n"):  # no answer of the arm carried a confidence (refusals, or a run from before them)
-            print(_sure_line(arm, figures), file=sys.stderr)
+    judged = {a: f for a, f in (run.summary.get("confidence") or {}).items() if f.get("auroc_n")}
+    threshold = run.summary.get("confidence_threshold") or {}
+    if judged and threshold:
+        said = threshold_text(threshold["value"], threshold["from"])
+        print(f"Answers were marked unsure below a confidence of {said}:", file=sys.stderr)
+    for arm, figures in judged.items():  # no arm left out carried a confidence (refusals, or a run from before them)
+        print(_sure_line(arm, figures), file=sys.stderr)
     for comparison in run.summary.get("comparisons") or []:
         if comparison.get("clear"):
             print(comparison.get("sentence", ""), file=sys.stderr)

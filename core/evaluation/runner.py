@@ -22,8 +22,8 @@ from core.engines.base import Engine, GenerationRequest, Prompt, concurrency
 from core.errors import AppError, EngineUnavailableError, EvaluationError, ModelNotFoundError, VariantError
 from core.evaluation import metrics as m
 from core.evaluation.answer_sources import with_answer_sources
-from core.evaluation.confidence_metrics import figures_by_arm
-from core.evaluation.runs import EvalConfig, append_row, read_rows, split_arm
+from core.evaluation.confidence_metrics import answered, figures_by_arm
+from core.evaluation.runs import THRESHOLD_FROM_RUN, EvalConfig, append_row, read_rows, split_arm
 from core.evaluation.scoring import score_answer, summarise
 from core.evaluation.statistics import PairedComparison, paired_comparison, paired_comparisons, with_intervals
 from core.index.embeddings import Embedder
@@ -145,7 +145,7 @@ def run_evaluation(
         # answers asked ahead of a cancel or a failure are not waited for beyond the ones already running
         answers_in_order.close()
     rows = read_rows(folder)
-    summary = with_statistics(summarise(rows, config.arms), rows, config.arms)
+    summary = with_statistics(summarise(rows, config.arms), rows, config.arms, config.confidence_threshold)
     summary["complete"] = final["state"] == "done"
     summary["judge_model"] = config.judge_model or None
     write_json_atomic(folder / "summary.json", summary)
@@ -153,15 +153,47 @@ def run_evaluation(
 
 
 def with_statistics(
-    summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], arms: Sequence[str] | None = None
+    summary: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    arms: Sequence[str] | None = None,
+    threshold: float | None = None,
+    threshold_from: str = THRESHOLD_FROM_RUN,
 ) -> dict[str, Any]:
     """A grid summary with what a sceptic asks for: a Wilson interval on every share (`<share>_ci`), the paired
     comparison of every two arms on the questions both answered (`comparisons`, the leading arm first), where each
     answer came from (`answer_sources`: counts per arm and split, and a diagnosis per arm) and how well each arm's
-    confidence told its right answers from its wrong ones (`confidence`: core/evaluation/confidence_metrics.py)."""
+    confidence told its right answers from its wrong ones (`confidence`, at `threshold`: see `with_confidence`)."""
     out = with_answer_sources(with_intervals(summary), rows, arms)
     out["comparisons"] = [leader_first(c).to_dict() for c in paired_comparisons(rows, list(arms or []) or None)]
-    out["confidence"] = {arm: figures.to_dict() for arm, figures in figures_by_arm(rows).items()}
+    return with_confidence(out, rows, threshold, threshold_from)
+
+
+def with_confidence(
+    summary: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    threshold: float | None = None,
+    threshold_from: str = THRESHOLD_FROM_RUN,
+) -> dict[str, Any]:
+    """A copy of a summary with each arm's `confidence` figures (core/evaluation/confidence_metrics.py) and, given a
+    threshold, the figures read at it and `confidence_threshold` saying which (`value`, and `from`: the run's own
+    or the settings' for a run that saved none); without one, the unsure marks as the rows carry them."""
+    out = dict(summary)
+    marked = list(rows) if threshold is None else marked_at(rows, threshold)
+    out["confidence"] = {arm: figures.to_dict() for arm, figures in figures_by_arm(marked).items()}
+    if threshold is not None:
+        out["confidence_threshold"] = {"value": threshold, "from": threshold_from}
+    return out
+
+
+def marked_at(rows: Sequence[Mapping[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """The rows with the unsure mark `threshold` gives: an answer with a confidence below it, unless already flagged
+    "not supported" (as the chat marks it: one warning, not two); rows without a confidence keep their mark."""
+    out = []
+    for r in rows:
+        row = dict(r)
+        if answered(r) and r.get("confidence") is not None:
+            row["unsure"] = float(r["confidence"]) < threshold and not r.get("flagged")
+        out.append(row)
     return out
 
 

@@ -76,6 +76,9 @@ class EvalConfig:
     max_tokens: int = 128
     question_set: str = ""  # where the questions came from, for people
     judge_model: str = ""  # an Ollama model that grades answers; empty: no judge
+    # below this confidence an answer was marked unsure (DOMAINCHAT_CONFIDENCE_THRESHOLD when the run started), so a
+    # run's confidence figures are read at its own threshold; None: a run saved before the threshold was kept
+    confidence_threshold: float | None = None
     label: str = ""
     run_id: str = ""
     data_dir: str = ""
@@ -92,6 +95,25 @@ class EvalConfig:
         """A config from its JSON (unknown keys are ignored: an older or newer run still loads)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+THRESHOLD_FROM_RUN = "run"  # the confidence threshold the run saved with its config
+THRESHOLD_FROM_SETTINGS = "settings"  # a run saved none: DOMAINCHAT_CONFIDENCE_THRESHOLD as set now
+
+
+def run_threshold(config: EvalConfig, setting: float) -> tuple[float, str]:
+    """The confidence threshold a run's figures are read at, and where it came from: the run's own, else `setting`
+    (the settings' threshold now) for a run saved before the threshold was kept."""
+    if config.confidence_threshold is not None:
+        return float(config.confidence_threshold), THRESHOLD_FROM_RUN
+    return float(setting), THRESHOLD_FROM_SETTINGS
+
+
+def threshold_text(value: float, source: str) -> str:
+    """The threshold as a report names it: "0.5 (saved with the run)"."""
+    if source == THRESHOLD_FROM_RUN:
+        return f"{value:g} (saved with the run)"
+    return f"{value:g} (DOMAINCHAT_CONFIDENCE_THRESHOLD now: the run saved none of its own)"
 
 
 def runs_root(data_dir: Path) -> Path:

@@ -24,8 +24,17 @@ from core.errors import AppError, EvaluationError, JobBusyError
 from core.evaluation import answer_sources as sources
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.recorded import record_retrievals
-from core.evaluation.runner import check_arms, with_statistics
-from core.evaluation.runs import EvalConfig, RunRecord, SavedRun, read_json, read_rows, run_dir, split_arm
+from core.evaluation.runner import check_arms, with_confidence, with_statistics
+from core.evaluation.runs import (
+    EvalConfig,
+    RunRecord,
+    SavedRun,
+    read_json,
+    read_rows,
+    run_dir,
+    run_threshold,
+    split_arm,
+)
 from core.evaluation.scoring import (
     ALL,
     GRID_METRICS,
@@ -179,6 +188,12 @@ class EvaluationService:
                 name: self.engines.variant_model(engine, name) for name in ([variant] if variant else []) + named
             },
             base_model=config.base_model or self.engines.default_model(engine),
+            # saved with the run, so its figures are read at the threshold its answers were marked at
+            confidence_threshold=(
+                self.settings.confidence_threshold
+                if config.confidence_threshold is None
+                else float(config.confidence_threshold)
+            ),
             run_id=config.run_id or EVAL_JOB.new_job_id(),
             data_dir=str(self.settings.data_dir),
             created=time.time(),
@@ -302,7 +317,9 @@ class EvaluationService:
     def load_run(self, run_id: str) -> SavedRun:
         """A saved run with its rows; the summary is recomputed from the rows while the run has not ended.
 
-        Runs saved before the intervals and paired comparisons were kept get them here, from their rows.
+        Runs saved before the intervals and paired comparisons were kept get them here, from their rows. The confidence
+        figures are read at the run's own threshold; a run saved without one is read at the settings' threshold, and
+        its summary's `confidence_threshold` says so.
         """
         folder = run_dir(self.settings.data_dir, run_id)
         raw = read_json(folder / "config.json")
@@ -314,8 +331,11 @@ class EvaluationService:
         summary = read_json(folder / "summary.json") if status.terminal else None
         if not isinstance(summary, dict):
             summary = {**summarise(rows, config.arms), "complete": False, "judge_model": config.judge_model or None}
+        threshold, source = run_threshold(config, self.settings.confidence_threshold)
         if not {"comparisons", "intervals", "answer_sources", "confidence"} <= summary.keys():
-            summary = with_statistics(summary, rows, config.arms)
+            summary = with_statistics(summary, rows, config.arms, threshold, source)
+        elif (summary.get("confidence_threshold") or {}).get("value") != threshold:
+            summary = with_confidence(summary, rows, threshold, source)
         return SavedRun(run_id, config, status, summary, rows)
 
     def delete_run(self, run_id: str) -> None:
