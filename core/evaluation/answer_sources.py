@@ -160,7 +160,7 @@ def diagnosis(counts: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str
         if not any(whole.values()):
             out[arm] = f"{arm}: no answerable question was asked."
             continue
-        if arm in RETRIEVAL_MODES:
+        if split_arm(arm)[0] in RETRIEVAL_MODES:  # hybrid:v1 is counted as hybrid is (`categories`)
             parts = _retrieval_sentence(whole)
         else:
             # the halves say what the weights hold: trained facts against documents the variant never saw
