@@ -13,9 +13,10 @@ A small model copies the wrong value from the right passage: "What is the maximu
 - `supported`, `second_look`, `coverage`, `span`, `length`: the support check, the second look after a refusal, how
   much of the question the passages hold, whether the answer is a verbatim span of a passage, and how long it is.
 
-Token probabilities are not among them: llama-cpp-python returns logprobs only for a model loaded with
-`logits_all=True`, which keeps a vocabulary-sized row of logits per context position (262k × 2048 floats ≈ 2 GB for
-the bundled Gemma 3 270M); Ollama returns none. Every engine is therefore judged on the same signals.
+- `token_mean`, `token_min`: how probable the model found its own answer's tokens (their geometric mean, the least
+  of them), where the engine gives token probabilities: the embedded engine records them from its sampler, an
+  OpenAI-compatible server or Ollama returns them when asked (`GenerationStats.token_logprobs`). Where an engine
+  gives none, the two signals are left out and the model weighs them at their fitting average (neutral).
 
 `calibration.json` beside this module holds the logistic model fitted on evaluation runs (`python -m
 benchmarks.calibration --runs …`): one model for answers read from passages, one for answers from the model alone.
@@ -55,8 +56,11 @@ PASSAGE_FEATURES = (
     "supported",
     "second_look",
     "coverage",
+    "token_mean",
+    "token_min",
 )
-ALONE_FEATURES = ("type_fit", "length", "echo")
+ALONE_FEATURES = ("type_fit", "length", "echo", "token_mean", "token_min")
+TOKEN_FEATURES = ("token_mean", "token_min")  # absent where the engine gives no token probabilities
 LEFT_WORDS = 12  # a label stands before its value ("Storage temperature -20 to 85 °C"), often a few words back
 RIGHT_WORDS = 4  # ... and sometimes just after it ("85 °C for storage")
 NAME_RIGHT_WORDS = 8  # a name is followed by what it did ("Justice Kagan delivered the opinion")
@@ -180,11 +184,11 @@ class Calibration:
 PRIOR = Calibration(
     LogisticModel(
         PASSAGE_FEATURES,
-        (2.0, 0.5, -3.0, -1.0, 0.5, 1.5, 0.5, 1.5, -0.5, 1.0),
-        -2.5,
-        (0.7, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.05, 0.9),
+        (2.0, 0.5, -3.0, -1.0, 0.5, 1.5, 0.5, 1.5, -0.5, 1.0, 1.0, 1.0),
+        -3.5,
+        (0.7, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.05, 0.9, 0.6, 0.2),
     ),
-    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0), -1.0, (0.5, 0.3, 0.3)),
+    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0, 1.0, 1.0), -1.8, (0.5, 0.3, 0.3, 0.5, 0.1)),
     {"prior": True},
 )
 
@@ -327,6 +331,7 @@ def signals(
     flags: Sequence[str] = (),
     second_look: bool = False,
     coverage: float | None = None,
+    token_logprobs: Sequence[float] | None = None,
 ) -> Signals:
     """Every signal of an answer to `question` given (or not) the retrieved `passages`; no model is called."""
     text = _MARKERS.sub("", answer).strip()
@@ -336,6 +341,7 @@ def signals(
     # a model alone often says the question back ("Children younger than what age…"): no answer at all
     echo = len(own & set(terms(question))) / len(own) if own else 1.0
     base = {"type_fit": type_fit(question, text), "length": length, "echo": round(echo, 4)}
+    base.update(token_signals(token_logprobs))
     if not passages:
         return Signals(base, kind, passages=False)
     wanted = question_words(question, text)
@@ -375,6 +381,16 @@ def signals(
     near = {stem(w) for w in place.around} if place else set()
     missing = tuple(_spelled(question, [w for w in wanted if w not in near]))
     return Signals(values, kind, place, rival, missing)
+
+
+def token_signals(logprobs: Sequence[float] | None) -> dict[str, float]:
+    """`token_mean` (the tokens' geometric-mean probability) and `token_min`; none when no probabilities were given."""
+    if not logprobs:
+        return {}
+    return {
+        "token_mean": round(math.exp(sum(logprobs) / len(logprobs)), 4),
+        "token_min": round(math.exp(min(logprobs)), 4),
+    }
 
 
 def _spelled(question: str, stems: Sequence[str]) -> list[str]:
@@ -421,6 +437,11 @@ def reason(sig: Signals, weakest: str, question: str) -> str:
         return f"the passages found hold only {v['coverage']:.0%} of the question's words"
     if weakest in ("fit", "span") and sig.place is None and sig.passages:
         return "the answer is not a passage's own words, so where it comes from cannot be checked"
+    if weakest in TOKEN_FEATURES and "token_mean" in v:
+        return (
+            f"the model was unsure of its own words as it wrote them (on average {v['token_mean']:.0%} likely per "
+            f"word piece, the least likely {v['token_min']:.0%})"
+        )
     if weakest == "echo" and v.get("echo", 0) > 0.5:
         return "the answer mostly repeats the question's own words"
     if not sig.passages:
@@ -440,12 +461,21 @@ def judge_answer(
     coverage: float | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     calibration: Calibration | None = None,
+    token_logprobs: Sequence[float] | None = None,
 ) -> Judgement:
     """An answer's confidence, unsure mark and reason; a refusal or an empty answer has none (None)."""
     if not text.strip() or is_refusal(text):
         return Judgement(None)
     cal = calibration or load_calibration()
-    sig = signals(question, text, passages, flags=flags, second_look=second_look, coverage=coverage)
+    sig = signals(
+        question,
+        text,
+        passages,
+        flags=flags,
+        second_look=second_look,
+        coverage=coverage,
+        token_logprobs=token_logprobs,
+    )
     model = cal.model(sig.passages)
     p = model.probability(sig.values)
     unsure = p < threshold
@@ -453,7 +483,12 @@ def judge_answer(
     return Judgement(round(p, 4), unsure, why, sig.values)
 
 
-def rate(answer: "Answer", threshold: float = DEFAULT_THRESHOLD, second_look: bool = False) -> None:
+def rate(
+    answer: "Answer",
+    threshold: float = DEFAULT_THRESHOLD,
+    second_look: bool = False,
+    token_logprobs: Sequence[float] | None = None,
+) -> None:
     """Set a finished answer's confidence, reason and signals, and add the "unsure" flag below `threshold`."""
     if answer.incomplete or answer.error:
         return
@@ -466,6 +501,7 @@ def rate(answer: "Answer", threshold: float = DEFAULT_THRESHOLD, second_look: bo
         second_look=second_look,
         coverage=coverage,
         threshold=threshold,
+        token_logprobs=token_logprobs,
     )
     answer.confidence = verdict.confidence
     answer.confidence_reason = verdict.reason

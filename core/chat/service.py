@@ -110,6 +110,7 @@ class AnswerStream:
         self._keep_errors = keep_errors
         self._pieces: list[str] = []  # the text so far: kept by `stopped()` when the reader stops half-way
         self._held_ms = 0.0  # how long the first pieces were held back before the reader saw text
+        self._answered_by: Generation | None = None  # the second look, when its answer replaced a refusal
         self.finished = False
 
     def __iter__(self) -> Iterator[str]:
@@ -186,7 +187,8 @@ class AnswerStream:
             return False
         started = time.perf_counter()
         try:
-            text = "".join(self._second_look()).strip()
+            again = self._second_look()
+            text = "".join(again).strip()
         except AppError:
             return False  # the refusal stands
         finally:
@@ -195,6 +197,7 @@ class AnswerStream:
             return False
         self.answer.text = text
         self.answer.warnings.append(SECOND_LOOK_NOTE)
+        self._answered_by = again
         return True
 
     def _attribute(self) -> str:
@@ -219,8 +222,15 @@ class AnswerStream:
     def _finish(self) -> None:
         self.finished = True
         # once the text, citation and flags are final: a few milliseconds, no model call
-        rate(self.answer, self._threshold, SECOND_LOOK_NOTE in self.answer.warnings)
         stats = getattr(self._generation, "stats", None)
+        # the probabilities of the tokens shown: the second look's when its answer replaced the refusal
+        answered = getattr(self._answered_by or self._generation, "stats", None)
+        rate(
+            self.answer,
+            self._threshold,
+            SECOND_LOOK_NOTE in self.answer.warnings,
+            getattr(answered, "token_logprobs", None),
+        )
         total = (time.perf_counter() - self._started) * 1000
         # The first token the reader saw: a refusal held back for a second look shows only after it.
         first_shown = stats.first_token_ms + self._held_ms if stats and stats.first_token_ms is not None else None

@@ -79,6 +79,9 @@ class GenerationStats:
     served_model: str = ""
     adapter: str = ""
     prompt_form: str = ""  # on a server: "chat" or "completion", the endpoint the answer came from ("" elsewhere)
+    # the natural log of each generated token's probability under the model (before sampling's temperature), in
+    # order; None when the engine gives none. The answer's confidence reads them (core/chat/confidence.py).
+    token_logprobs: list[float] | None = None
 
     def mark_token(self) -> None:
         """Record the arrival of a piece of the answer."""

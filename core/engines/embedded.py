@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import math
 import os
 import threading
 import time
@@ -372,6 +373,8 @@ class EmbeddedGeneration:
         self.finish_reason: str | None = None
         self.mode: Literal["completion", "chat"] | None = None
         self._started = False
+        self._recorder = _TokenLogprobs()
+        self.stats.token_logprobs = self._recorder.logprobs
 
     def __iter__(self) -> Iterator[str]:
         if self._started:
@@ -423,6 +426,8 @@ class EmbeddedGeneration:
             "temperature": req.temperature,
             "seed": req.seed,
             "stream": True,
+            # last in the chain: it records the probabilities the sampler really drew from
+            "logits_processor": [self._recorder],
         }
         try:
             if model.has_chat_template:
@@ -447,7 +452,7 @@ class EmbeddedGeneration:
                 self.stats.reused_prompt_tokens = model.reuse_prefix(tokens, self._shared_prefix_tokens(llm, tokens))
                 stops = list(dict.fromkeys([*req.stop, *DEFAULT_COMPLETION_STOPS, *req.prompt.completion_stops]))
                 if req.banned_openings:
-                    common["logits_processor"] = [_BanFirstToken(llm, req.banned_openings, n_prompt)]
+                    common["logits_processor"].insert(0, _BanFirstToken(llm, req.banned_openings, n_prompt))
                 chunks = cast(Iterator[dict[str, Any]], llm.create_completion(tokens, stop=stops, **common))
                 guard = _RepeatGuard()
             self.stats.prompt_tokens = n_prompt
@@ -571,6 +576,34 @@ class _BanFirstToken:
     def __call__(self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
         if len(input_ids) == self.n_prompt and self.banned:  # only before the first answer token
             scores[self.banned] = -float("inf")
+        return scores
+
+
+class _TokenLogprobs:
+    """A llama.cpp logits processor that records the log-probability of every token the answer was sampled as.
+
+    llama-cpp-python returns logprobs only for a model loaded with `logits_all=True` (a 262k-wide row of logits per
+    context position for the bundled model, ≈ 2 GB); the sampler sees each step's row anyway. The token drawn at one
+    step shows up as the last input id of the next, so each step keeps its row until then (one copy, 1 MB). The
+    last token (the one that ends the answer) is never read: it is usually the stop.
+    """
+
+    def __init__(self) -> None:
+        self.logprobs: list[float] = []
+        self._row: npt.NDArray[np.single] | None = None
+        self._log_total = 0.0
+        self._at = -1  # the input length the kept row was the next-token distribution for
+
+    def __call__(self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
+        if self._row is not None and len(input_ids) == self._at + 1:
+            self.logprobs.append(float(self._row[int(input_ids[-1])]) - self._log_total)
+        # a log-sum-exp over the finite logits (a ban sets some to -inf, which exp turns to 0)
+        import numpy as np  # a dependency of llama_cpp, which is running: already imported
+
+        top = float(scores.max())
+        self._row = np.array(scores, dtype=np.single)
+        self._log_total = top + math.log(float(np.exp(self._row - top).sum()))
+        self._at = len(input_ids)
         return scores
 
 

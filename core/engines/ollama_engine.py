@@ -542,10 +542,13 @@ class OllamaGeneration:
 
     def _whole(self, messages: list[dict[str, str]]) -> Iterator[str]:
         try:
-            r = self.engine.client.chat(model=self.model, messages=messages, stream=False, options=self.options)
+            r = self.engine.client.chat(
+                model=self.model, messages=messages, stream=False, options=self.options, logprobs=True
+            )
         except Exception as exc:
             raise self.engine.translate(exc, self.model) from exc
         text = r.message.content or ""
+        self._note_logprobs(r)
         if text:
             self.stats.mark_token()
         self._finish(r, pieces=1 if text else 0)
@@ -558,9 +561,13 @@ class OllamaGeneration:
         pieces = 0
         parts: Iterator[ollama.ChatResponse] | None = None
         try:
-            parts = self.engine.client.chat(model=self.model, messages=messages, stream=True, options=self.options)
+            # logprobs: the answer's token probabilities, for its confidence (an Ollama before 0.12.11 sends none)
+            parts = self.engine.client.chat(
+                model=self.model, messages=messages, stream=True, options=self.options, logprobs=True
+            )
             for part in parts:
                 received_any = True
+                self._note_logprobs(part)
                 piece = part.message.content or ""
                 if piece:
                     self.stats.mark_token()
@@ -575,6 +582,12 @@ class OllamaGeneration:
             close = getattr(parts, "close", None)
             if close is not None:
                 close()  # a consumer that stops early closes the HTTP stream, which stops Ollama
+
+    def _note_logprobs(self, part: ollama.ChatResponse) -> None:
+        """Add the token log-probabilities a reply carries."""
+        found = [float(t.logprob) for t in part.logprobs or () if math.isfinite(t.logprob)]
+        if found:
+            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), *found]
 
     def _finish(self, final: ollama.ChatResponse, pieces: int) -> None:
         self.done_reason = final.done_reason

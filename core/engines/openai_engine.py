@@ -597,12 +597,23 @@ class OpenAIGeneration:
             common["stop"] = list(self._stops[:MAX_SENT_STOPS])
         # Sampling settings the server takes beyond OpenAI's (DOMAINCHAT_OPENAI_EXTRA_BODY), sent as they are.
         body = self.engine.settings.openai_extra_fields
+        # The answer's token probabilities, for its confidence: the completions API counts alternatives per token
+        # (1 is the least it takes), the chat API takes a switch.
+        logprobs: dict[str, Any] = {"logprobs": 1 if self.mode == "completion" else True}
 
         def send(stream: bool) -> Any:
             # Usage in the stream's last chunk, where the server sends it (llama-cpp-python's does not).
             extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
             if body:
                 extra["extra_body"] = body
+            if self.engine.base_url not in _NO_LOGPROBS:
+                try:
+                    return create(stream=stream, **common, **extra, **logprobs)
+                except Exception as exc:
+                    if not _refuses_logprobs(exc):
+                        raise
+                    # a server that does not do logprobs (or not for this model): asked without them from now on
+                    _NO_LOGPROBS.add(self.engine.base_url)
             return create(stream=stream, **common, **extra)
 
         return send
@@ -615,6 +626,7 @@ class OpenAIGeneration:
                 self._note(chunk, model)
                 for choice in chunk.choices or ():
                     raw = choice.text if self.mode == "completion" else (choice.delta.content if choice.delta else None)
+                    self._note_logprobs(choice)
                     self._pieces += 1 if raw else 0
                     self.finish_reason = choice.finish_reason or self.finish_reason
                     piece = shaper.feed(raw or "")
@@ -653,6 +665,7 @@ class OpenAIGeneration:
         raw = None
         if choice is not None:
             raw = choice.text if self.mode == "completion" else choice.message.content
+            self._note_logprobs(choice)
             self.finish_reason = choice.finish_reason
         self.finish_reason = self.finish_reason or "stop"
         self._pieces += 1 if raw else 0
@@ -671,6 +684,19 @@ class OpenAIGeneration:
         if usage is not None:
             self.stats.prompt_tokens = usage.prompt_tokens
             self.stats.completion_tokens = usage.completion_tokens
+
+    def _note_logprobs(self, choice: Any) -> None:
+        """Add the token log-probabilities a reply's choice carries (none when the server sends none)."""
+        given = getattr(choice, "logprobs", None)
+        if given is None:
+            return
+        if self.mode == "completion":
+            values = list(getattr(given, "token_logprobs", None) or [])
+        else:
+            values = [getattr(t, "logprob", None) for t in getattr(given, "content", None) or []]
+        found = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if found:
+            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), *found]
 
     def _shown(self, piece: str) -> str:
         self.stats.mark_token()
@@ -748,6 +774,16 @@ class _Shaper:
 # OpenAI's own API and TGI (its default max_stop_sequences) take at most four stop sequences and refuse a request
 # with more; vLLM, SGLang and llama.cpp take any number. The first four go to the server, every one is enforced here.
 MAX_SENT_STOPS = 4
+
+
+# Servers that refused a request for token probabilities (by base URL): later requests there go without them.
+_NO_LOGPROBS: set[str] = set()
+
+
+def _refuses_logprobs(exc: BaseException) -> bool:
+    """Whether an error is a server's refusal of the `logprobs` field (HTTP 400/422 naming it)."""
+    status = getattr(exc, "status_code", None)
+    return status in (400, 422) and "logprob" in _server_text(exc).lower()
 
 
 def serve_hint(name: str, adapter: str = "PATH") -> str:

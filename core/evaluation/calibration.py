@@ -21,9 +21,9 @@ from core.evaluation.runs import split_arm
 L2 = 1.0  # penalty on the weights (not the intercept): ~150 rows and ten signals would otherwise over-fit
 NEWTON_STEPS = 100
 SIGNALS_MISSING = (
-    "token probabilities (logprobs): llama-cpp-python returns them only for a model loaded with logits_all=True "
-    "(a vocabulary-sized logit row per context position, ≈2 GB for Gemma 3 270M at 2048 tokens), Ollama returns "
-    "none; every engine is judged on the same signals without them"
+    "token probabilities (token_mean, token_min) where an engine gives none: the embedded engine always records them; "
+    "an OpenAI-compatible server or Ollama only when it returns logprobs. Without them an answer's two signals are "
+    "weighed at the fitting average"
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from core.chat.confidence import (
     ALONE_FEATURES,
     PASSAGE_FEATURES,
     PRIOR,
+    TOKEN_FEATURES,
     UNSURE,
     Calibration,
     LogisticModel,
@@ -105,9 +107,28 @@ def test_the_support_flag_the_second_look_and_the_coverage_are_signals() -> None
 def test_an_answer_without_passages_is_judged_on_the_alone_signals_and_an_echo_of_the_question_counts() -> None:
     question = "Children younger than what age must be kept away from the dishwasher?"
     echo = signals(question, "Children younger than what age must be kept away", [])
-    assert not echo.passages and set(echo.values) == set(ALONE_FEATURES)
+    # no token probabilities were given: the two signals read from them are left out, not made up
+    assert not echo.passages and set(echo.values) == set(ALONE_FEATURES) - set(TOKEN_FEATURES)
     assert echo.values["echo"] == 1.0
     assert signals(question, "3 years", []).values["echo"] == 0.0
+
+
+def test_token_probabilities_give_their_geometric_mean_and_least_and_a_doubtful_answer_says_it_hesitated() -> None:
+    logprobs = [math.log(0.9), math.log(0.1), math.log(0.9)]
+    sig = signals(OPERATING, "40 °C", [SPEC_TABLE], token_logprobs=logprobs)
+    assert sig.values["token_mean"] == pytest.approx((0.9 * 0.1 * 0.9) ** (1 / 3), abs=1e-4)
+    assert sig.values["token_min"] == pytest.approx(0.1, abs=1e-4)
+    # a model that weighs only the token signals: the hesitant answer is below the sure one, and says why
+    only_tokens = LogisticModel(TOKEN_FEATURES, (4.0, 4.0), -3.0, (0.6, 0.3))
+    cal = Calibration(only_tokens, only_tokens)
+    hesitant = judge_answer(OPERATING, "40 °C", [SPEC_TABLE], token_logprobs=logprobs, calibration=cal, threshold=0.5)
+    sure = judge_answer(OPERATING, "40 °C", [SPEC_TABLE], token_logprobs=[-0.01] * 3, calibration=cal, threshold=0.5)
+    assert hesitant.confidence is not None and sure.confidence is not None
+    assert hesitant.confidence < 0.5 < sure.confidence
+    assert hesitant.unsure and "unsure of its own words" in hesitant.reason and "10%" in hesitant.reason
+    # without probabilities (an engine that gives none) the model weighs the two at their fitting average
+    neutral = judge_answer(OPERATING, "40 °C", [SPEC_TABLE], calibration=cal)
+    assert neutral.confidence == pytest.approx(only_tokens.probability({"token_mean": 0.6, "token_min": 0.3}), abs=1e-4)
 
 
 def test_a_refusal_or_an_empty_answer_gets_no_confidence() -> None:
@@ -122,7 +143,7 @@ def test_rate_sets_the_confidence_the_reason_and_the_unsure_flag_below_the_thres
     rate(answer, threshold=1.0)  # every answer is below a threshold of 1
     assert answer.confidence is not None and 0 < answer.confidence < 1
     assert UNSURE in answer.flags and answer.confidence_reason
-    assert set(answer.signals) == set(PASSAGE_FEATURES) | set(ALONE_FEATURES)
+    assert set(answer.signals) == (set(PASSAGE_FEATURES) | set(ALONE_FEATURES)) - set(TOKEN_FEATURES)
     saved = answer.to_dict()
     assert saved["confidence"] == answer.confidence and "unsure" in saved["flags"]
     record = AnswerRecord.from_dict(saved)

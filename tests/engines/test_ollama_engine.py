@@ -116,6 +116,7 @@ def test_generate_streams_chat_with_exact_body_and_fills_stats(tmp_path: Path, o
         "options": {"temperature": 0.2, "num_predict": 64, "num_ctx": 2048, "seed": 7, "stop": ["\n\n"]},
         "messages": [dict(m) for m in MESSAGES],
         "tools": [],
+        "logprobs": True,  # the answer's token probabilities, for its confidence
     }
     assert ollama_server.bodies("/api/show") == [{"model": "gemma3:270m"}]  # context length, once
     chars = sum(len(m["content"]) + 20 for m in MESSAGES)
@@ -140,6 +141,7 @@ def test_generate_without_streaming_sends_stream_false(tmp_path: Path, ollama_se
         "options": {"temperature": 0.1, "num_predict": 3, "num_ctx": 2048},
         "messages": [dict(m) for m in MESSAGES],
         "tools": [],
+        "logprobs": True,
     }
     assert gen.done_reason == "length"
     assert gen.stats.completion_tokens == 3

@@ -47,6 +47,8 @@ class FakeModel:
     size: int = 291_554_930
     context_length: int = 32768
     parameter_size: str = "268.10M"
+    # each piece's logprob when a request asks for them (Ollama ≥ 0.12.11); None: an older Ollama, which ignores it
+    logprob: float | None = -0.25
     quantization_level: str = "Q4_K_M"
     template: str = "{{ .Prompt }}"
     parameters: str = 'stop                           "<end_of_turn>"'
@@ -212,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def fake(self) -> FakeOllamaServer:
-        return self.server.fake  # type: ignore[attr-defined, no-any-return]
+        return self.server.fake  # type: ignore[attr-defined]
 
     # The client may hang up (timeouts, closed streams): that is normal here, not a test failure.
     def handle(self) -> None:
@@ -395,6 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 out["response"] = text
             out["done"] = done
+            if body.get("logprobs") and model.logprob is not None and text:
+                out["logprobs"] = [{"token": text, "logprob": model.logprob, "bytes": list(text.encode())}]
             if done:
                 out["done_reason"] = done_reason
                 out.update(final_stats)

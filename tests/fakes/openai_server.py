@@ -66,6 +66,8 @@ class FakeServer:
     always: dict[str, Failure] = field(default_factory=dict)  # path -> the answer to every request
     stream_break: StreamBreak | None = None
     delay_s: float = 0.0  # before answering a generation or embedding request
+    # what a request for token probabilities gets: each piece's logprob, or (None) a 400 as servers without them say
+    piece_logprob: float | None = -0.25
     embedding_dim: int = 8
 
 
@@ -278,9 +280,22 @@ class _Handler(BaseHTTPRequestHandler):
             "total_tokens": math.ceil(prompt_chars / 4) + len(pieces),
         }
         kind = "chat.completion" if chat else "text_completion"
+        wants_logprobs = bool(body.get("logprobs"))
+        lp = self.fake.state.piece_logprob
+        if wants_logprobs and lp is None:
+            self._error(400, "logprobs is not supported for models created with logits_all=False", None)
+            return
+
+        def logprobs(texts: list[str]) -> dict[str, Any] | None:
+            if not wants_logprobs:
+                return None
+            if chat:
+                return {"content": [{"token": t, "logprob": lp, "bytes": None, "top_logprobs": []} for t in texts]}
+            return {"tokens": texts, "token_logprobs": [lp] * len(texts), "top_logprobs": None, "text_offset": None}
+
         if not body.get("stream"):
             text = "".join(pieces)
-            choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": logprobs(pieces)}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
             self._send_json(
                 200,
@@ -306,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 choice = {"index": 0, "text": text or ""}
             choice["finish_reason"] = reason
+            if text:
+                choice["logprobs"] = logprobs([text])
             return {
                 "id": "cmpl-fake",
                 "object": kind + ".chunk" if chat else kind,
