@@ -10,7 +10,13 @@ import streamlit as st
 from core.base.jobs import TERMINAL_STATES, JobStatus
 from core.chat.safety import escape_markdown
 from core.errors import AppError
-from core.finetune.service import TRAINING_DEFAULTS, DatasetOptions, TrainingStatus
+from core.finetune.service import (
+    RECIPE_TESTS,
+    REWORDINGS_PER_PAIR,
+    TRAINING_DEFAULTS,
+    DatasetOptions,
+    TrainingStatus,
+)
 from core.library.samples import sample_qa_files
 from ui.common import current_collection, current_engine, guarded, page_setup, show_error
 from ui.confirm import ask_to_confirm, confirm_dialog, pending
@@ -254,15 +260,18 @@ with tab_train:
                 0,
                 help="A step trains on one small batch of pairs; 0 runs every epoch to the end.",
             )
+            recipes = {key.replace("-", " "): key for key in RECIPE_TESTS}  # "read passages" → "read-passages"
             recipe = st.radio(
                 "Recipe",
-                ["plain", "read passages"],
-                horizontal=True,
-                help="plain: trains each question → answer pair. read passages (retrieval-aware, for the hybrid mode, "
-                f"collection '{collection or '—'}'): also trains each pair in the prompt the hybrid mode sends: the "
-                "passages the chat retrieves for its question from the sidebar's collection, and for a share of pairs "
-                "another question's passages with the answer 'not in the documents'. Examples are ~10× longer, so "
-                "each step costs more. The variant records its recipe; the Evaluate page scores recipes side by side.",
+                list(recipes),
+                captions=[RECIPE_TESTS[key] for key in recipes.values()],
+                help=f"read passages uses the sidebar's collection ('{collection or '—'}'); for a share of pairs it "
+                "also shows another question's passages with the answer 'not in the documents'. Its examples are ~10× "
+                f"longer, so each step costs more. paraphrase trains {REWORDINGS_PER_PAIR} rewordings per pair "
+                f"({REWORDINGS_PER_PAIR + 1} examples per pair): "
+                "written by the engine's instruction model, or by fixed rules on the bundled base model, and never "
+                "a question of the reworded half. The variant records its recipe; the Evaluate page scores recipes "
+                "side by side.",
             )
             submitted = st.form_submit_button("Start training", type="primary", disabled=running is not None)
         if running is not None:
@@ -277,7 +286,7 @@ with tab_train:
                     learning_rate=float(learning_rate),
                     lora_r=int(lora_r),
                     max_steps=int(max_steps),
-                    read_passages=recipe == "read passages",
+                    recipe=recipes[recipe],
                     collection=collection or "",
                 )
                 st.rerun()

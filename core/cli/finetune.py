@@ -11,10 +11,11 @@ from pathlib import Path
 from core.base.jobs import JobStatus
 from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
-from core.engines.variants import PLAIN, READ_PASSAGES, RECIPES
+from core.engines.variants import PLAIN, READ_PASSAGES
 from core.errors import FineTuneError
 from core.finetune.dataset import EXPORT_FORMATS, DatasetOptions
-from core.finetune.jobs import REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
+from core.finetune.jobs import RECIPES, REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
+from core.finetune.paraphrase import PARAPHRASE, REWORDINGS_PER_PAIR
 from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.register import register_served
 from core.finetune.service import TRAINING_DEFAULTS
@@ -75,7 +76,9 @@ def add_finetune_commands(sub: SubParsers) -> None:
         choices=list(RECIPES),
         default=None,
         help=f"how to train (recorded with the variant): {PLAIN} = question → answer (default); {READ_PASSAGES} = "
-        "also each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors",
+        "also each pair in the prompt hybrid mode sends: its passages retrieved from --collection, plus distractors; "
+        f"{PARAPHRASE} = also each pair under rewordings of its question, same answer (by the engine's instruction "
+        "model, else rule-based; never a question of the evaluation's reworded half)",
     )
     p.add_argument("--read-passages", action="store_true", help=f"the same as --recipe {READ_PASSAGES}")
     p.add_argument(
@@ -87,6 +90,12 @@ def add_finetune_commands(sub: SubParsers) -> None:
         default=DISTRACTOR_FRACTION,
         help=f"with --recipe {READ_PASSAGES}: share of pairs also shown another question's passages, "
         "answered 'not in the documents'",
+    )
+    p.add_argument(
+        "--rewordings-per-pair",
+        type=int,
+        default=REWORDINGS_PER_PAIR,
+        help=f"with --recipe {PARAPHRASE}: rewordings of each question trained beside it (each one more example)",
     )
     p.add_argument("--prompt-form", choices=["auto", "completion", "chat"], default=defaults.prompt_form)
     p.add_argument("--device", default=defaults.device)
@@ -221,9 +230,10 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
         device=ns.device,
         threads=ns.threads,
         cache_dir=ns.cache_dir,
-        read_passages=_reads_passages(ns),
+        recipe=_recipe(ns),
         collection=ns.collection,
         distractor_fraction=ns.distractor_fraction,
+        rewordings_per_pair=ns.rewordings_per_pair,
     )
     if not ns.wait:
         print_json({"job_id": job_id, "status": svc.finetune.job_status(job_id).to_dict()})
@@ -237,13 +247,13 @@ def cmd_train(svc: Services, ns: argparse.Namespace) -> int:
     return 0 if status.state == "done" else 1
 
 
-def _reads_passages(ns: argparse.Namespace) -> bool:
-    """Whether the train command asks for the read-passages recipe (--recipe, or the older --read-passages)."""
-    if ns.read_passages and ns.recipe == PLAIN:
+def _recipe(ns: argparse.Namespace) -> str:
+    """The recipe the train command asks for (--recipe, or the older --read-passages); plain when neither."""
+    if ns.read_passages and ns.recipe not in (None, READ_PASSAGES):
         raise FineTuneError(
-            f"--read-passages asks for the {READ_PASSAGES} recipe and --recipe for {PLAIN}: give one of the two."
+            f"--read-passages asks for the {READ_PASSAGES} recipe and --recipe for {ns.recipe}: give one of the two."
         )
-    return bool(ns.read_passages) or ns.recipe == READ_PASSAGES
+    return READ_PASSAGES if ns.read_passages else ns.recipe or PLAIN
 
 
 def cmd_status(svc: Services, ns: argparse.Namespace) -> int:

@@ -295,13 +295,18 @@ def anchors(question: str) -> list[str]:
     return out
 
 
-def rewording_problem(original: str, reworded: str, answer: str = "") -> str:
+def rewording_problem(
+    original: str, reworded: str, answer: str = "", max_overlap: float | None = REWORD_MAX_OVERLAP
+) -> str:
     """Why a rewording cannot stand for the training question, or "" when it can.
 
-    "too close": it shares most of its words with the question (`REWORD_MAX_OVERLAP`); "changed": it dropped a
-    number, code or name of the question (so it may ask about something else), or it holds the answer itself.
+    "too close": it shares `max_overlap` of its words with the question (an evaluation rewording: `REWORD_MAX_OVERLAP`),
+    or, with `max_overlap=None` (a training rewording), it is the question itself; "changed": it dropped a number, code
+    or name of the question (so it may ask about something else), or it holds the answer itself.
     """
-    if word_overlap(original, reworded) >= REWORD_MAX_OVERLAP:
+    if normalise_plain(original) == normalise_plain(reworded) or (
+        max_overlap is not None and word_overlap(original, reworded) >= max_overlap
+    ):
         return TOO_CLOSE
     kept = {_root(w) for w in tokenize(reworded)}
     if any(_root(w) not in kept for w in anchors(original)):
@@ -319,7 +324,8 @@ def _count_rejected(stats: DatasetStats, problem: str) -> None:
         stats.reword_changed += 1
 
 
-def _reworded_pair(pair: QAPair, question: str) -> QAPair:
+def reworded_pair(pair: QAPair, question: str) -> QAPair:
+    """The pair asked as `question`, with the same answer and source; `rewords` names the question it rewords."""
     return QAPair(
         question, pair.answer, pair.source, pair.page, pair.chunk_id, pair.doc_id, pair.context, rewords=pair.question
     )
@@ -339,7 +345,7 @@ def reword_question(pair: QAPair, generate: Generator, max_retries: int, stats: 
             continue
         problem = rewording_problem(pair.question, question, pair.answer)
         if not problem:
-            return _reworded_pair(pair, question)
+            return reworded_pair(pair, question)
     _count_rejected(stats, problem)
     return None
 
@@ -404,7 +410,7 @@ def trained_halves(
         if problem:
             _count_rejected(stats, problem)
         else:
-            found[i] = _reworded_pair(pair, row.question)
+            found[i] = reworded_pair(pair, row.question)
     from_model = 0
     todo = [i for i, pair in enumerate(verbatim) if normalise_plain(pair.question) not in from_file]
     if generate is not None and todo:

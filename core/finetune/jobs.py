@@ -16,8 +16,10 @@ from core.base import jobs as core_jobs
 from core.base.jobs import JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
 from core.engines.variants import PLAIN, READ_PASSAGES, VariantRegistry
 from core.errors import FineTuneError
+from core.finetune.paraphrase import PARAPHRASE
 
 __all__ = [
+    "RECIPES",
     "TRAINING",
     "REGISTER_ENGINES",
     "VARIANT_ENGINES",
@@ -42,6 +44,8 @@ __all__ = [
 VARIANT_ENGINES = ("ollama", "embedded")
 # the engines a variant may be registered on: the training engines, and a model an OpenAI-compatible server serves
 REGISTER_ENGINES = (*VARIANT_ENGINES, "openai")
+# How a job trains (recorded with its variant): plain pairs, also read-passages prompts, or also reworded questions
+RECIPES = (PLAIN, READ_PASSAGES, PARAPHRASE)
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -79,6 +83,12 @@ class TrainConfig:
     passage_max_length: int = 1024
     # what building them did (pairs, passages, distractors, skipped), recorded with the job
     passage_counts: dict[str, int] | None = None
+    # "paraphrase" (core.finetune.paraphrase): rewordings of each pair's question trained with its answer; 0: none
+    rewordings_per_pair: int = 0
+    # the model that rewords them, as a generation job names it ({"engine", "model", "settings"}); None: rule-based
+    rewording_model: dict[str, Any] | None = None
+    # reworded evaluation questions (beyond the training set's own reworded half) no training rewording may match
+    evaluation_rewordings: list[str] = field(default_factory=list)
     # "completion" (Question:/Answer: text, base models), "chat" (the base's chat template), or
     # "auto": chat when the base GGUF has a chat template, as the engines decide at chat time
     prompt_form: str = "auto"
@@ -97,8 +107,11 @@ class TrainConfig:
 
     @property
     def recipe(self) -> str:
-        """The training recipe: read-passages when the job also trains on the hybrid prompt's passages, else plain."""
-        return READ_PASSAGES if self.passage_examples else PLAIN
+        """The training recipe: read-passages when the job also trains on the hybrid prompt's passages, paraphrase when
+        on reworded questions, else plain."""
+        if self.passage_examples:
+            return READ_PASSAGES
+        return PARAPHRASE if self.rewordings_per_pair > 0 else PLAIN
 
     @property
     def base_cache(self) -> Path:
@@ -217,6 +230,13 @@ def start_job(config: TrainConfig) -> str:
 
 def _check_config(config: TrainConfig) -> None:
     """Fail before starting a process when the config cannot work (minutes later is too late)."""
+    if config.passage_examples and config.rewordings_per_pair:
+        raise FineTuneError(
+            f"A job trains one recipe: pick {READ_PASSAGES} or {PARAPHRASE}, not both (score them side by side as two "
+            "variants)."
+        )
+    if config.rewordings_per_pair < 0:
+        raise FineTuneError("Rewordings per pair cannot be negative: use 1 or more for paraphrase, 0 for none.")
     if not config.base_gguf and not config.base_hf_dir:
         raise FineTuneError("No base model given: train from the engine's GGUF file (or a Hugging Face model folder).")
     base = Path(config.base_gguf or config.base_hf_dir)

@@ -10,7 +10,7 @@
   server) is recorded as the variant once the server's /v1/models lists it.
 
 Each variant folder also holds `training.json`: how it was made (job, base file, dataset, cost). A variant trained here
-records its recipe (plain, read-passages); one recorded before recipes were reads as its job's config says.
+records its recipe (plain, read-passages, paraphrase); one recorded before recipes were reads as its job's config says.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
 from core.finetune.jobs import TrainConfig
 from core.finetune.merge import merge_lora
+from core.finetune.paraphrase import PARAPHRASE
 
 DETAILS_FILE = "training.json"
 ADAPTER_FILE = "adapter.gguf"
@@ -51,7 +52,11 @@ def recipe_of(variant: Variant, details: Mapping[str, Any]) -> str:
     if variant.recipe:
         return variant.recipe
     config = details.get("config")  # the job's TrainConfig, kept in training.json
-    return READ_PASSAGES if isinstance(config, dict) and config.get("passage_examples") else PLAIN
+    if not isinstance(config, dict):
+        return PLAIN
+    if config.get("passage_examples"):
+        return READ_PASSAGES
+    return PARAPHRASE if config.get("rewordings_per_pair") else PLAIN
 
 
 @dataclass(frozen=True)
@@ -78,16 +83,31 @@ class VariantInfo:
         return {key: cost.get(source) for key, source in _TRAINING_FIGURES.items()}
 
     def recipe_line(self) -> str:
-        """One line for a reader: "samples-ft: recipe plain, 30 pairs × 10 epochs, 119 s"."""
+        """One line for a reader: "samples-ft: recipe plain, 30 pairs × 10 epochs, 119 s"; a paraphrase variant says
+        how many rewordings per pair it trained and where they came from, and the examples the pairs made."""
         t = self.training
-        parts = [f"recipe {self.recipe}"]
+        parts = [f"recipe {self.recipe}{self._rewordings_note()}"]
+        examples = self.variant.cost.get("examples")
         if t["pairs"] is not None and t["epochs"] is not None:
-            parts.append(f"{t['pairs']} pairs × {t['epochs']} epochs")
+            made = f" → {examples} examples" if self.recipe == PARAPHRASE and examples is not None else ""
+            parts.append(f"{t['pairs']} pairs{made} × {t['epochs']} epochs")
         if t["seconds"] is not None:
             parts.append(f"{float(t['seconds']):.0f} s")
         if t["pairs"] is None and t["seconds"] is None and self.variant.note:
             parts.append(self.variant.note)  # trained elsewhere: what was recorded about it
         return f"{self.name}: {', '.join(parts)}"
+
+    def _rewordings_note(self) -> str:
+        """ " (2 rewordings per pair, rule-based)" for a paraphrase variant whose job recorded its rewordings."""
+        counts = self.variant.cost.get("rewordings")
+        if self.recipe != PARAPHRASE or not isinstance(counts, dict):
+            return ""
+        pairs, made = counts.get("pairs") or 0, counts.get("rewordings") or 0
+        per_pair = f"{round(made / pairs, 1):g}" if pairs else "0"
+        dropped = int(counts.get("evaluation_dropped") or 0)
+        notes = [str(counts.get("source") or ""), f"{dropped} dropped as evaluation questions" if dropped else ""]
+        source = ", ".join(n for n in notes if n)
+        return f" ({per_pair} rewording{'' if per_pair == '1' else 's'} per pair{', ' + source if source else ''})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready row (the variant's fields, then the rest)."""

@@ -24,13 +24,14 @@ from core.base.files import copy_atomic
 from core.base.jobs import JobKind, JobStatus
 from core.config import Settings
 from core.engines.resolver import Engines
-from core.engines.variants import Variant, VariantRegistry
+from core.engines.variants import PLAIN, READ_PASSAGES, Variant, VariantRegistry
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
 from core.finetune import jobs as training_jobs
 from core.finetune.dataset import DatasetOptions  # the service's input type: pages import it from here
-from core.finetune.generation_job import GENERATION, generation_config
-from core.finetune.jobs import TRAINING, TrainConfig, TrainingStatus, start_job
+from core.finetune.generation_job import GENERATION, generation_config, settings_to_json
+from core.finetune.jobs import RECIPES, TRAINING, TrainConfig, TrainingStatus, start_job
+from core.finetune.paraphrase import PARAPHRASE, REWORDINGS_PER_PAIR, evaluation_rewordings
 from core.finetune.passages import (
     DISTRACTOR_FRACTION,
     PassageCounts,
@@ -56,6 +57,14 @@ from core.library.samples import sample_qa_files
 from core.library.service import DocumentLibrary
 
 TRAINING_DEFAULTS = TrainConfig(job_id="defaults", data_dir="", dataset="")
+# What each recipe trains and what scoring its variant then tests, one sentence each (the Fine-tune page's choice).
+RECIPE_TESTS = {
+    PLAIN: "Trains each question → answer pair as written: tests what the pairs alone teach the weights.",
+    READ_PASSAGES: "Also trains each pair in the prompt the hybrid mode sends, with the passages retrieved for it: "
+    "tests whether learning to read passages makes the hybrid mode better.",
+    PARAPHRASE: "Also trains each pair under rewordings of its question, same answer: tests whether the variant "
+    "learns the fact rather than the wording, on the reworded half.",
+}
 
 
 @dataclass(frozen=True)
@@ -221,7 +230,7 @@ class FineTuneService:
             raise FineTuneError(
                 "The sample Q&A files (sample_docs/*.questions.jsonl) are missing: import your own Q&A file."
             )
-        rewordings = [f.with_name(f.name.removesuffix(".questions.jsonl") + ".reworded.jsonl") for f in files]
+        rewordings = self._sample_rewording_files()
         pairs = [p for f in files for p in read_qa_file(f)]
         pairs += [p for f in rewordings if f.is_file() for p in read_rewordings(f)]
         return self._save(
@@ -233,6 +242,11 @@ class FineTuneService:
                 "rewordings": "sample_docs/*.reworded.jsonl",
             },
         )
+
+    @staticmethod
+    def _sample_rewording_files() -> list[Path]:
+        """The rewordings written for the sample Q&A (a *.reworded.jsonl beside each *.questions.jsonl)."""
+        return [f.with_name(f.name.removesuffix(".questions.jsonl") + ".reworded.jsonl") for f in sample_qa_files()]
 
     def _save(self, name: str, built: ds.TrainingSet, meta: Mapping[str, Any]) -> TrainingSetInfo:
         ds.save_training_set(self.data_dir, name, built, meta)
@@ -412,23 +426,56 @@ class FineTuneService:
         self,
         dataset: str | Path,
         *,
+        recipe: str = "",
         read_passages: bool = False,
         collection: str = "",
         distractor_fraction: float = DISTRACTOR_FRACTION,
+        rewordings_per_pair: int = REWORDINGS_PER_PAIR,
         **kwargs: Any,
     ) -> str:
         """Start a LoRA training job (see `training_config` for the arguments); its id. JobBusyError if a heavy job
         runs.
 
-        `read_passages`: also train every pair in the prompt `hybrid` mode sends, with the passages retrieved
+        `recipe` (one of RECIPES, default plain; `read_passages=True` is the same as read-passages):
+        read-passages also trains every pair in the prompt `hybrid` mode sends, with the passages retrieved
         for it from `collection`, and a `distractor_fraction` share with another question's passages and the
-        refusal as the answer (see core.finetune.passages).
+        refusal as the answer (see core.finetune.passages); paraphrase also trains every pair under
+        `rewordings_per_pair` rewordings of its question (see `paraphrase_config`).
         """
+        recipe = training_recipe(recipe, read_passages)
+        if recipe == PARAPHRASE:
+            check_rewordings(rewordings_per_pair)  # before the base model is looked for: the fix is in this call
         config = self.training_config(dataset, **kwargs)
-        if read_passages:
+        if recipe == READ_PASSAGES:
             path, counts = self.passage_training_examples(config, collection, distractor_fraction)
             config = with_fields(config, passage_examples=str(path), passage_counts=asdict(counts))
+        elif recipe == PARAPHRASE:
+            config = self.paraphrase_config(config, rewordings_per_pair)
         return start_job(config)
+
+    def paraphrase_config(self, config: TrainConfig, rewordings_per_pair: int = REWORDINGS_PER_PAIR) -> TrainConfig:
+        """A job's config for the paraphrase recipe: the rewordings per pair, the model that writes them when the
+        engine has an instruction model (else they are rule-based), and the reworded evaluation questions (the
+        training set's half, the sample files') no rewording may match."""
+        check_rewordings(rewordings_per_pair)
+        return with_fields(
+            config,
+            rewordings_per_pair=rewordings_per_pair,
+            rewording_model=self.rewording_model(),
+            evaluation_rewordings=evaluation_rewordings(Path(config.dataset), self._sample_rewording_files()),
+        )
+
+    def rewording_model(self, engine: str | None = None) -> dict[str, Any] | None:
+        """The engine and model that reword the paraphrase recipe's questions (the chat's default engine and model),
+        or None where it is a base model that cannot reword (rule-based rewordings are trained instead)."""
+        resolved = self.engines.resolve(engine)
+        if self.generator_warning(resolved.name):
+            return None
+        return {
+            "engine": resolved.name,
+            "model": self.engines.default_model(resolved),
+            "settings": settings_to_json(self.settings),
+        }
 
     def passage_training_examples(
         self, config: TrainConfig, collection: str, distractor_fraction: float = DISTRACTOR_FRACTION
@@ -544,3 +591,21 @@ class FineTuneService:
     def delete_variant(self, name: str, *, delete_ollama_model: bool = True) -> DeletedVariant:
         """Delete a variant (and the Ollama model this app created for it, unless told to keep it)."""
         return delete_variant(self.settings, name, delete_ollama_model=delete_ollama_model, engine=self.engines.ollama)
+
+
+def training_recipe(recipe: str = "", read_passages: bool = False) -> str:
+    """The recipe a training asks for: `recipe`, or read-passages when only `read_passages` says so, else plain."""
+    if read_passages and recipe not in ("", READ_PASSAGES):
+        raise FineTuneError(f"'read passages' asks for the {READ_PASSAGES} recipe and recipe for {recipe}: give one.")
+    chosen = recipe or (READ_PASSAGES if read_passages else PLAIN)
+    if chosen not in RECIPES:
+        raise FineTuneError(f"Recipe {chosen!r} is not known: use one of {', '.join(RECIPES)}.")
+    return chosen
+
+
+def check_rewordings(rewordings_per_pair: int) -> None:
+    """Refuse a paraphrase recipe without rewordings, saying what to ask for."""
+    if rewordings_per_pair < 1:
+        raise FineTuneError(
+            "The paraphrase recipe trains at least one rewording per pair: ask for 1 or more, or train plain."
+        )

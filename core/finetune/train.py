@@ -15,6 +15,8 @@ only retrieved passage), which teaches the `hybrid` mode to read context as well
 default because a RAG example is ~10× longer, so ~10× the compute on a CPU.
 With `passage_examples` ("read passages", `core.finetune.passages`), the job also trains on prompts
 built from the chat's own retrieval, passage selection and RAG prompt, with distractors.
+With `rewordings_per_pair` ("paraphrase", `core.finetune.paraphrase`), each pair is also trained under rewordings of
+its question, made before the model loads and kept in the job folder (`paraphrase.jsonl`).
 
 Progress goes to `status.json` in the job folder after every step; the loop stops between two steps
 when the `cancel` file appears or on SIGTERM.
@@ -27,12 +29,13 @@ import random
 import resource
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from core.base.chunks import Chunk
 from core.base.cpu import CpuShare
+from core.base.files import write_jsonl_atomic
 from core.base.jobs import Cancelled, JobContext, StatusWriter, run_job_main
 from core.chat.prompts import answer_completion, clean_answer, plain_prompt, rag_prompt
 from core.engines.base import Prompt
@@ -41,8 +44,11 @@ from core.finetune.dataset import QAPair, load_training_pairs
 from core.finetune.hfmodel import BaseSource, load_base, pick_device
 from core.finetune.jobs import TRAINING, TrainConfig
 from core.finetune.lora_gguf import peft_to_lora_gguf
+from core.finetune.paraphrase import evaluation_rewordings, model_generator, paraphrase_pairs
 from core.finetune.passages import PassageExample, load_passage_examples
 from core.finetune.register import register_from_job
+
+PARAPHRASE_FILE = "paraphrase.jsonl"  # the paraphrase recipe's pairs and rewordings, in the job folder
 
 if TYPE_CHECKING:  # transformers (and torch with it) loads in the training process only
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -147,8 +153,9 @@ def build_examples(
             counts["too_long"] += 1
             continue
         counts["truncated"] += truncated
-        out.append(Example(ids, labels, "plain"))
-        counts["plain"] += 1
+        kind = "reworded" if pair.rewords else "plain"  # a paraphrase recipe's rewording of a pair's question
+        out.append(Example(ids, labels, kind))
+        counts[kind] = counts.get(kind, 0) + 1
         if pair.context and rag_fraction > 0 and rng.random() < rag_fraction:
             ids, labels, truncated = tokenize_example(tokenizer, pair, form, True, rag_max_length or max_length)
             if not truncated:  # a RAG example cut short would teach answers without their context
@@ -181,6 +188,26 @@ def training_examples(
             f"No training example fits in {config.max_length} tokens: raise max_length or shorten the answers."
         )
     return form, examples, counts
+
+
+def reworded_pairs(
+    config: TrainConfig, pairs: Sequence[QAPair], status: StatusWriter, should_stop: Callable[[], bool]
+) -> tuple[list[QAPair], dict[str, Any]]:
+    """The paraphrase recipe's pairs: each pair, then its rewordings (by the job's model, else rule-based), none of
+    them a reworded evaluation question; saved in the job folder, with what making them did."""
+
+    def progress(done: int, total: int, message: str) -> None:
+        if should_stop():
+            raise Cancelled()
+        status.update(message=f"{message} ({done}/{total})")
+
+    generate = model_generator(config.rewording_model, config.seed) if config.rewording_model else None
+    evaluation = [*evaluation_rewordings(Path(config.dataset)), *config.evaluation_rewordings]
+    out, counts = paraphrase_pairs(
+        pairs, config.rewordings_per_pair, generate=generate, evaluation=evaluation, progress=progress
+    )
+    write_jsonl_atomic(config.job_dir / PARAPHRASE_FILE, (asdict(p) for p in out))
+    return out, counts.to_dict()
 
 
 def total_steps(config: TrainConfig, n_examples: int) -> int:
@@ -317,6 +344,11 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         else BaseSource(hf_dir=Path(config.base_hf_dir or "."))
     )
     pairs = load_training_pairs(Path(config.dataset))
+    trained_pairs, rewordings = list(pairs), None
+    if config.rewordings_per_pair:
+        status.update(phase="rewording", message="Rewording the training questions")
+        trained_pairs, rewordings = reworded_pairs(config, pairs, status, should_stop)
+        status.update(rewordings=rewordings)
 
     status.update(phase="loading", message=f"Loading {source.label} (the first time it is converted, about a minute)")
     model, tokenizer = load_base(source, config.base_cache, device)
@@ -324,7 +356,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
     if should_stop():
         raise Cancelled()
 
-    form, examples, counts = training_examples(config, pairs, tokenizer)
+    form, examples, counts = training_examples(config, trained_pairs, tokenizer)
     total = total_steps(config, len(examples))
     run = with_lora(model, config, total)
     status.update(
@@ -391,6 +423,7 @@ def train(config: TrainConfig, status: StatusWriter, should_stop: Callable[[], b
         "learning_rate": config.learning_rate,
         "prompt_form": form,
         "example_counts": counts,
+        **({"rewordings": rewordings} if rewordings is not None else {}),
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
     }
@@ -432,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TRAINING,
         work,
         argv,
-        interruptible_phases=("starting", "loading"),
+        interruptible_phases=("starting", "rewording", "loading"),
         on_failure=lambda: {"peak_rss_mb": peak_rss_mb()},
     )
 

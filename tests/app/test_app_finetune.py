@@ -103,7 +103,7 @@ def test_start_a_tiny_job_see_progress_cancel_and_polling_stops(app: AppTest, tm
     form_number = {n.label: n for n in app.number_input}
     form_number["Stop after steps (0: all)"].set_value(500)
     (recipe,) = [r for r in app.radio if r.label == "Recipe"]  # the training form names how the pairs are trained
-    assert list(recipe.options) == ["plain", "read passages"] and recipe.value == "plain"
+    assert list(recipe.options) == ["plain", "read passages", "paraphrase"] and recipe.value == "plain"
     next(b for b in app.button if b.label == "Start training").click().run()
     assert not app.exception, app.exception
     (job,) = jobs.list_jobs(data)

@@ -116,3 +116,15 @@ def test_train_waits_registers_the_variant_and_deletes_it(
 def test_train_refuses_two_recipes_at_once(tmp_path: Path) -> None:
     proc = run(tmp_path / "data", "train", "--dataset", "qa", "--recipe", "plain", "--read-passages", check=False)
     assert proc.returncode == 1 and "give one of the two" in proc.stderr and proc.stdout == ""
+    proc = run(tmp_path / "data", "train", "--dataset", "qa", "--recipe", "paraphrase", "--read-passages", check=False)
+    assert proc.returncode == 1 and "--recipe for paraphrase: give one of the two" in proc.stderr
+
+
+def test_train_accepts_the_paraphrase_recipe_and_refuses_no_rewordings(tmp_path: Path) -> None:
+    help_text = run(tmp_path / "data", "train", "--help").stdout
+    assert "{plain,read-passages,paraphrase}" in help_text and "--rewordings-per-pair" in help_text
+    no_rewordings = ("--recipe", "paraphrase", "--rewordings-per-pair", "0")
+    proc = run(tmp_path / "data", "train", "--dataset", "qa", *no_rewordings, check=False)
+    # the recipe is taken (not an argparse choice error); zero rewordings is refused with the fix, before any job
+    assert proc.returncode == 1 and "at least one rewording per pair" in proc.stderr
+    assert json.loads(run(tmp_path / "data", "status").stdout) == []
