@@ -1,8 +1,8 @@
 """Run every performance benchmark and print one table: `python -m benchmarks [--tiny] [--only a,b]`.
 
 Each is also a command of its own (`python -m benchmarks.ingestion`, `.retrieval_scale`, `.chat_page`,
-`.first_token`, `.hostile`, `.finetune_steps`); `benchmarks.retrieval`, `.chat` and `.finetune` measure answer quality
-and training.
+`.first_token`, `.confidence_cost`, `.hostile`, `.finetune_steps`); `benchmarks.retrieval`, `.chat` and `.finetune`
+measure answer quality and training.
 Figures are ratios within one run; the machine line says how busy the machine was.
 """
 
@@ -13,7 +13,7 @@ import importlib
 
 from benchmarks.common import Row, machine, table
 
-SUITE = ("ingestion", "retrieval_scale", "chat_page", "first_token", "hostile", "finetune_steps")
+SUITE = ("ingestion", "retrieval_scale", "chat_page", "first_token", "confidence_cost", "hostile", "finetune_steps")
 
 
 def run(tiny: bool = False, only: tuple[str, ...] = SUITE) -> list[Row]:

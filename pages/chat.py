@@ -319,7 +319,8 @@ def show_label(answer: AnswerRecord, searched: bool = True) -> None:
     if timings.tokens_per_s:
         parts.append(f"{timings.tokens_per_s:.0f} tokens/s")
     if answer.confidence is not None:
-        parts.append(f"confidence {answer.confidence:.0%}")
+        without = " (judged without token probabilities: this engine gave none)"
+        parts.append(f"confidence {answer.confidence:.0%}{without if answer.without_token_probabilities else ''}")
     st.caption(" · ".join(parts))
     if searched:
         show_searched(answer)

@@ -148,6 +148,8 @@ class AnswerRecord:
     time: float | None = None
     confidence: float | None = None  # how likely the answer is right (None: not judged, or saved before it was)
     confidence_reason: str = ""
+    # judged without the answer's token probabilities: the engine gave none (an older Ollama, a server without them)
+    without_token_probabilities: bool = False
 
     @property
     def unsupported(self) -> bool:
@@ -180,6 +182,7 @@ class AnswerRecord:
             time=data.get("time"),
             confidence=data.get("confidence"),
             confidence_reason=str(data.get("confidence_reason") or ""),
+            without_token_probabilities=bool(data.get("signals")) and "token_mean" not in data["signals"],
         )
 
     @classmethod

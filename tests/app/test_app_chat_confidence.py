@@ -74,3 +74,17 @@ def test_an_answer_above_the_threshold_carries_no_unsure_mark(
     assistant = at.chat_message[-1]
     assert not [w for w in assistant.warning if w.value.startswith("Unsure")]
     assert any("confidence " in c.value for c in assistant.caption)
+    # this Ollama returned the answer's token probabilities: the confidence weighed them, and says nothing of them
+    assert not any("without token probabilities" in c.value for c in assistant.caption)
+
+
+def test_an_answer_from_an_ollama_without_token_probabilities_says_its_confidence_was_judged_without_them(
+    data_dir: Path, ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ollama_server.find("gemma3:270m")
+    assert model is not None
+    model.reply, model.logprob = "The filters should be checked and cleaned once a week.", None  # before 0.12.11
+    at = ask(data_dir, ollama_server, monkeypatch, "0")
+    captions = [c.value for c in at.chat_message[-1].caption]
+    without = "judged without token probabilities: this engine gave none"
+    assert any("confidence " in c and without in c for c in captions)
