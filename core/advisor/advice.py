@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence, get_args
 
 from core.base import jobs
+from core.base.questions import SPLIT_GLOSSES, SPLIT_LABELS
 from core.chat.service import MODES
 from core.errors import AppError
 from core.evaluation import answer_sources as sources
-from core.evaluation.confidence_metrics import Share
+from core.evaluation.confidence_metrics import Band, Share
 from core.evaluation.job import EVAL_JOB
 from core.evaluation.runner import reversed_comparison
-from core.evaluation.runs import EvalConfig, read_json, run_dir
+from core.evaluation.runs import EvalConfig, arm_label, read_json, run_dir, split_arm
 from core.evaluation.scoring import ALL, share_text
-from core.evaluation.service import PAIRED_EXPLAINED, comparison_lines
-from core.evaluation.statistics import PairedComparison, paired_comparison, questions_needed, wilson_interval
+from core.evaluation.service import PAIRED_EXPLAINED, SOURCE_ORDER, comparison_lines
+from core.evaluation.statistics import UNSPLIT, PairedComparison, paired_comparison, questions_needed, wilson_interval
 
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
@@ -39,7 +40,8 @@ ARM_OF: dict[str, str] = {
     "rag": "rag",
     "finetuning": "finetuned",
     "hybrid": "hybrid",
-}  # the grid arm measuring each approach
+}  # the grid mode measuring each approach; a run may score it with several variants (`hybrid:NAME`)
+APPROACH_OF = {mode: approach for approach, mode in ARM_OF.items()}
 
 Skills = Literal["app_engineering", "mixed", "nlp_dl"]
 DataChanges = Literal["static", "yearly", "monthly", "weekly", "daily"]
@@ -157,9 +159,12 @@ class RunSettings:
     question_set: str
     questions: int
     questions_hash: str  # sha256 of the questions and references as the run saved them (first 12 hex digits)
+    # below which confidence an answer was marked unsure, and whether the run saved it ("0.5 (saved with the run)")
+    confidence_threshold: str = ""
 
     def rows(self) -> list[tuple[str, str]]:
         """The settings as (name, value) pairs for a report."""
+        threshold = [("confidence threshold (unsure below)", self.confidence_threshold)]
         return [
             ("run", self.run_id),
             ("engine", self.engine),
@@ -170,7 +175,7 @@ class RunSettings:
             ("collection", self.collection),
             ("question set", self.question_set or "not named"),
             ("questions · sha256", f"{self.questions} · {self.questions_hash or 'not saved'}"),
-        ]
+        ] + (threshold if self.confidence_threshold else [])
 
 
 def newest_finished_run(data_dir: Path) -> str | None:
@@ -217,6 +222,27 @@ class SureAnswers:
     selective_accuracy: Share  # right / marked sure: the accuracy of the answers the app stood behind
     confidently_wrong: Share  # wrong with no mark at all / answerable
     auroc: float | None = None
+    judged: int | None = None  # answers that carried a confidence (None: not saved); 0: the figures judge nothing
+    reliability: tuple[Band, ...] = ()  # per band of confidence: answers, their mean confidence, the share right
+
+
+@dataclass(frozen=True)
+class VariantRecipe:
+    """A fine-tuned variant a run scored, with how it was trained, for a reader."""
+
+    name: str
+    recipe: str  # plain, read-passages, paraphrase…; "" when this machine has no record of its training
+    line: str  # "v1: recipe plain, 30 pairs × 10 epochs, 119 s" (the Evaluate page's line)
+
+
+@dataclass(frozen=True)
+class VariantPick:
+    """Which of a run's variants is weighed for an approach, and the paired comparison it was picked by."""
+
+    approach: str
+    arm: str  # finetuned, finetuned:NAME…
+    others: tuple[str, ...] = ()  # the approach's other arms, best first
+    comparison: PairedComparison | None = None  # the pick against the next best on all questions (pick − next)
 
 
 @dataclass(frozen=True)
@@ -232,6 +258,8 @@ class Evidence:
     sources: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     diagnosis: dict[str, str] = field(default_factory=dict)
     confidence: dict[str, SureAnswers] = field(default_factory=dict)  # arm -> how sure its answers were
+    run_variant: str = ""  # the variant the plain finetuned / hybrid arms ran, by name
+    variants: dict[str, VariantRecipe] = field(default_factory=dict)  # the variants the run scored, by name
 
     def score(self, arm: str, split: str) -> ArmScore | None:
         """The grid cell of `arm` on `split`, if measured."""
@@ -251,6 +279,57 @@ class Evidence:
             if c.split == key and (c.arm_a, c.arm_b) == (arm_b, arm_a):
                 return reversed_comparison(c)
         return None
+
+    def arms_of(self, approach: str) -> list[str]:
+        """The grid's arms measuring `approach`, in the run's order: `hybrid`, or `hybrid:v1`, `hybrid:v2`…"""
+        mode = ARM_OF[approach]
+        return list(dict.fromkeys(s.arm for s in self.scores if split_arm(s.arm)[0] == mode))
+
+    def pick(self, approach: str) -> VariantPick | None:
+        """The arm weighed for `approach`: its only one, else the variant the run's paired comparisons put first (the
+        most arms led on the same questions, then the largest summed lead; without a comparison, the correctness over
+        all its questions). None: the grid has no arm for it."""
+        arms = self.arms_of(approach)
+        if len(arms) <= 1:
+            return VariantPick(approach, arms[0]) if arms else None
+
+        def lead(a: str, b: str) -> float:
+            c = self.comparison(a, b, "")
+            return (c.a_right - c.b_right) / c.n if c is not None and c.n else self.pooled(a) - self.pooled(b)
+
+        def rank(a: str) -> tuple[int, float, int]:
+            leads = [lead(a, b) for b in arms if b != a]
+            return (-sum(x > 0 for x in leads), -sum(leads), arms.index(a))
+
+        ranked = sorted(arms, key=rank)
+        return VariantPick(approach, ranked[0], tuple(ranked[1:]), self.comparison(ranked[0], ranked[1], ""))
+
+    def arm_for(self, approach: str) -> str:
+        """The arm weighed for `approach` (its plain mode when the grid has none)."""
+        picked = self.pick(approach)
+        return picked.arm if picked else ARM_OF[approach]
+
+    def arm_name(self, arm: str) -> str:
+        """An arm as the advice's sentences name it: "hybrid", or with its variant and recipe when the run scored
+        it with a named or with several variants: "hybrid with variant v2 (recipe read-passages)"."""
+        mode, variant = split_arm(arm)
+        approach = APPROACH_OF.get(mode)
+        if not variant and approach is not None and len(self.arms_of(approach)) > 1:
+            variant = self.run_variant
+        if not variant:
+            return arm
+        known = self.variants.get(variant)
+        return f"{mode} with variant {variant}" + (f" (recipe {known.recipe})" if known and known.recipe else "")
+
+    def mode_label(self, arm: str) -> str:
+        """An arm in a table: "finetuned · v1" (a plain fine-tuned arm with the run's variant)."""
+        return arm_label(arm, self.run_variant)
+
+    def pooled(self, arm: str) -> float:
+        """The arm's correctness over all its scored questions (its cells pooled)."""
+        cells = [s for s in self.scores if s.arm == arm]
+        n = sum(s.n for s in cells)
+        return sum(s.correct * s.n for s in cells) / n if n else 0.0
 
     @property
     def splits(self) -> list[str]:
@@ -423,7 +502,40 @@ def evidence_moves(c: Criteria, e: Evidence) -> list[Move]:
     if e.update is not None:
         moves.extend(_update_moves(c, e.update))
     moves.extend(_source_notes(e))
-    return moves
+    return _pick_notes(e) + moves
+
+
+def _pick_notes(e: Evidence) -> list[Move]:
+    """Which variant is weighed for an approach the run scored with several, and why, as notes that move nothing:
+    the correctness moves weigh the pick against the other approaches, and only on clear leads."""
+    notes = []
+    for a in APPROACHES:
+        picked = e.pick(a)
+        if picked is not None and picked.others:
+            notes.append(Move("measurement", f"which {ARM_OF[a]} variant", {}, _pick_reason(e, picked)))
+    return notes
+
+
+def _pick_reason(e: Evidence, p: VariantPick) -> str:
+    """Why `p` is the variant weighed: its paired comparison with the next best, clear or not."""
+    head = (
+        f"Of the run's {len(p.others) + 1} {ARM_OF[p.approach]} variants, {e.arm_name(p.arm)} is weighed for "
+        f"{_short(p.approach)}"
+    )
+    nxt, c = e.arm_name(p.others[0]), p.comparison
+    if c is None:
+        return (
+            f"{head}: it was right on {_pct(e.pooled(p.arm))} of its questions against {_pct(e.pooled(p.others[0]))} "
+            f"for {nxt}; the run saved no paired comparison of the two."
+        )
+    if c.only_a == c.only_b:
+        return f"{head}, the first the run lists: it and {nxt} are level on the {c.n} questions both answered."
+    if c.clear:
+        return f"{head}: it leads {nxt}, a clear difference ({c.sentence()})."
+    return (
+        f"{head}, as it was right more often, but its lead over {nxt} is not clear ({c.sentence()}): either may be "
+        "the better variant."
+    )
 
 
 def _source_notes(e: Evidence) -> list[Move]:
@@ -431,7 +543,7 @@ def _source_notes(e: Evidence) -> list[Move]:
     answers; these say which fix would help (a stronger reader, a better index, retrieval for unseen documents)."""
     notes = []
     for a in APPROACHES:
-        arm = ARM_OF[a]
+        arm = e.arm_for(a)
         counts = e.sources.get(arm) or {}
         whole = counts.get(ALL) or {}
         said = e.diagnosis.get(arm)
@@ -451,7 +563,7 @@ def _source_notes(e: Evidence) -> list[Move]:
             fixes.append("only retrieval (rag, hybrid) brings in the facts of documents the variant never saw")
         fix = "; ".join(fixes)
         text = said + (f" {fix[:1].upper()}{fix[1:]}." if fix else "")
-        notes.append(Move("measurement", f"where the {arm} answers came from", {}, text))
+        notes.append(Move("measurement", f"where the {arm_label(arm)} answers came from", {}, text))
     return notes
 
 
@@ -465,7 +577,7 @@ _SPLIT_NAMES = {
 
 
 def _correctness_move(e: Evidence, split: str) -> Move | None:
-    cells = {a: e.score(ARM_OF[a], split) for a in APPROACHES}
+    cells = {a: e.score(e.arm_for(a), split) for a in APPROACHES}
     usable = {a: s for a, s in cells.items() if s is not None and s.n >= MIN_QUESTIONS}
     if len(usable) < 2:
         return None
@@ -474,10 +586,11 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
     leader, second = ranked[0], ranked[1]
     lead = shares[leader] - shares[second]
     n = usable[leader].n
-    listing = ", ".join(f"{ARM_OF[a]} {_pct(shares[a])}" for a in ranked) + f" ({n} questions)"
+    name = {a: e.arm_name(e.arm_for(a)) for a in ranked}
+    listing = ", ".join(f"{name[a]} {_pct(shares[a])}" for a in ranked) + f" ({n} questions)"
     if lead < LEVEL_GAP:
         return Move("measurement", _SPLIT_NAMES[split], {}, f"Measured {listing}: level, no change.")
-    said = f"Measured {listing}: {ARM_OF[leader]} leads {ARM_OF[second]} by {lead * 100:.0f} points"
+    said = f"Measured {listing}: {name[leader]} leads {name[second]} by {lead * 100:.0f} points"
     # which approach clearly beats which, on the questions both answered
     beats = {(a, b): c for a in ranked for b in ranked if a != b and (c := _clear_lead(e, a, b, split)) is not None}
     behind = [b for b in ranked if any((a, b) in beats for a in ranked)]
@@ -502,13 +615,13 @@ def _correctness_move(e: Evidence, split: str) -> Move | None:
         "measurement",
         _SPLIT_NAMES[split],
         {a: CLEAR_POINTS / 2 for a in ahead},
-        f"{unsure}; clearly behind: {' and '.join(ARM_OF[b] for b in behind)} ({clear}).",
+        f"{unsure}; clearly behind: {' and '.join(name[b] for b in behind)} ({clear}).",
     )
 
 
 def _clear_lead(e: Evidence, a: Approach, b: Approach, split: str) -> PairedComparison | None:
     """The paired comparison A − B when it shows A clearly ahead of B, else None."""
-    pair = e.comparison(ARM_OF[a], ARM_OF[b], split)
+    pair = e.comparison(e.arm_for(a), e.arm_for(b), split)
     return pair if pair is not None and pair.clear and pair.difference > 0 else None
 
 
@@ -516,7 +629,7 @@ def _not_distinguishable(
     e: Evidence, leader: Approach, second: Approach, split: str, shares: Mapping[Approach, float], n: int
 ) -> str:
     """Why the leader's lead over the second is not clear, with how many questions would settle it."""
-    pair = e.comparison(ARM_OF[leader], ARM_OF[second], split)
+    pair = e.comparison(e.arm_for(leader), e.arm_for(second), split)
     per = " per half" if split else ""
     needed = _questions_needed(pair, shares[leader], shares[second])
     if needed is None:  # on the questions both answered they are level: the lead came from answers that failed
@@ -551,13 +664,13 @@ def _latency_move(c: Criteria, e: Evidence) -> Move | None:
     target_ms = (c.max_answer_s or 0) * 1000
     measured: dict[str, float] = {}
     for a in APPROACHES:
-        cells = [s for s in e.scores if s.arm == ARM_OF[a] and s.p95_ms is not None]
+        cells = [s for s in e.scores if s.arm == e.arm_for(a) and s.p95_ms is not None]
         if cells:
             measured[a] = max(s.p95_ms for s in cells if s.p95_ms is not None)
     if not measured:
         return None
     slow = {a: ms for a, ms in measured.items() if ms > target_ms}
-    listing = ", ".join(f"{ARM_OF[a]} {ms / 1000:.1f} s" for a, ms in measured.items())
+    listing = ", ".join(f"{e.arm_name(e.arm_for(a))} {ms / 1000:.1f} s" for a, ms in measured.items())
     if not slow:
         return Move(
             "measurement",
@@ -568,7 +681,7 @@ def _latency_move(c: Criteria, e: Evidence) -> Move | None:
         )
     fast = [a for a in measured if a not in slow]
     points = {a: -2.0 for a in slow} | {a: 1.0 for a in fast}
-    names = ", ".join(ARM_OF[a] for a in slow)
+    names = ", ".join(e.arm_name(e.arm_for(a)) for a in slow)
     return Move(
         "measurement",
         "response time",
@@ -650,9 +763,8 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
     if not e.scores:
         missing.append(f"No scored grid run yet: score the modes on your questions ({grid}).")
     else:
-        arms = {s.arm for s in e.scores}
         for a in APPROACHES:
-            if ARM_OF[a] not in arms:
+            if not e.arms_of(a):
                 extra = " (build a fine-tuned variant on the Fine-tune page first)" if a != "rag" else ""
                 missing.append(f"The grid run has no `{ARM_OF[a]}` mode{extra}: score it too ({grid}).")
         if "new" not in e.splits:
@@ -668,7 +780,7 @@ def missing_evidence(c: Criteria, e: Evidence) -> list[str]:
                 "sample Q&A has one; or add `split: reworded` rows, or import with a model) to see whether the "
                 "variant knows the facts."
             )
-        few = sorted({f"{s.arm}" for s in e.scores if s.n < MIN_QUESTIONS and s.arm in ARM_OF.values()})
+        few = sorted({s.arm for s in e.scores if s.n < MIN_QUESTIONS and split_arm(s.arm)[0] in ARM_OF.values()})
         if few:
             missing.append(
                 f"Fewer than {MIN_QUESTIONS} questions for {', '.join(few)} in some part of the question set: too "
@@ -937,6 +1049,16 @@ def _share(raw: Any) -> Share:
     return Share(int(raw.get("k") or 0), int(raw.get("n") or 0))
 
 
+def _reliability_band(raw: Mapping[str, Any]) -> Band:
+    return Band(
+        float(raw.get("low") or 0.0),
+        float(raw.get("high") or 0.0),
+        int(raw.get("n") or 0),
+        _float(raw.get("mean_confidence")),
+        _float(raw.get("right")),
+    )
+
+
 def confidence_from_summary(summary: Mapping[str, Any]) -> dict[str, SureAnswers]:
     """How sure each arm's answers were, as a run's summary saved it (empty for a run saved without it)."""
     return {
@@ -947,6 +1069,8 @@ def confidence_from_summary(summary: Mapping[str, Any]) -> dict[str, SureAnswers
             _share(f.get("selective_accuracy")),
             _share(f.get("confidently_wrong")),
             _float(f.get("auroc")),
+            None if f.get("auroc_n") is None else int(f["auroc_n"]),
+            tuple(_reliability_band(b) for b in f.get("reliability") or [] if isinstance(b, Mapping)),
         )
         for arm, f in (summary.get("confidence") or {}).items()
         if isinstance(f, Mapping)
@@ -961,16 +1085,19 @@ SURE_EXPLAINED = (
 )
 
 
-def sure_rows(e: Evidence) -> list[dict[str, str]]:
-    """Per approach measured, its accuracy beside the accuracy of the answers it was sure of, with their counts."""
+def sure_rows(e: Evidence, every_mode: bool = False) -> list[dict[str, str]]:
+    """Per approach measured (its weighed arm), its accuracy beside the accuracy of the answers it was sure of, with
+    their counts; `every_mode`: then every other mode the run scored (base, the variants not weighed)."""
+    weighed = {e.arm_for(a): f"{_short(a)} ({arm_label(e.arm_for(a))})" for a in APPROACHES}
+    others = {arm: arm_label(arm) for arm in e.confidence if arm not in weighed} if every_mode else {}
     rows = []
-    for a in APPROACHES:
-        f = e.confidence.get(ARM_OF[a])
+    for arm, label in {**weighed, **others}.items():
+        f = e.confidence.get(arm)
         if f is None or not f.accuracy.n:
             continue
         rows.append(
             {
-                "approach": f"{_short(a)} ({f.arm})",
+                "approach": label,
                 "correct": _share_text(f.accuracy),
                 "marked sure": f"{f.sure_share.k} of {f.sure_share.n}",
                 "accuracy of the answers it was sure of": _share_text(f.selective_accuracy),
@@ -1080,39 +1207,51 @@ def report_markdown(
             "|---|---|---|---|---|---|",
         ]
         order = tuple(MODES)
-        for s in sorted(
-            evidence.scores,
-            key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split),
-        ):
+        for s in sorted(evidence.scores, key=lambda s: grid_order(s, order)):
             lines.append(
-                f"| {s.arm} | {_SPLIT_TITLES.get(s.split, s.split)} | {s.shown} | {s.n} | {_secs(s.p50_ms)} | "
-                f"{_secs(s.p95_ms)} |"
+                f"| {evidence.mode_label(s.arm)} | {_SPLIT_TITLES.get(s.split, s.split)} | {s.shown} | {s.n} | "
+                f"{_secs(s.p50_ms)} | {_secs(s.p95_ms)} |"
             )
         lines += [
             "",
             "Correct: answers that hold the reference, of the answerable questions; in brackets the 95% "
             "Wilson interval, the range the true share is likely in.",
         ]
+    if evidence.scores:
+        lines += ["", "### What the questions asked", ""]
+        lines += [f"- {line}" for line in split_lines(evidence)] or [splits_missing()]
+        lines += ["", "### The variants scored", ""]
+        lines += [f"- {line}" for line in recipe_lines(evidence)] or [variants_missing(evidence)]
     if evidence.settings is not None:
         lines += ["", "### How the run was made", "", "| setting | value |", "|---|---|"]
         lines += [f"| {name} | {_cell(value)} |" for name, value in evidence.settings.rows()]
     if evidence.comparisons:
         lines += ["", "## Which differences are real?", "", PAIRED_EXPLAINED, ""]
         lines += [f"- {line}" for line in evidence.comparison_lines]
-    if evidence.diagnosis:
+    ran = bool(evidence.scores)
+    if ran or evidence.diagnosis or evidence.sources:
         lines += ["", "## Where the answers came from", ""]
         lines += [f"- {_cell(text)}" for text in evidence.diagnosis.values()]
-        lines += [
-            "",
-            "Misread: a retrieved passage held the answer and the model still got it wrong (the reader); missed: no "
-            "retrieved passage held it (the retriever).",
-        ]
-    table = sure_rows(evidence)
-    if table:
+        head, rows = source_table(evidence)
+        if rows:
+            lines += ["", "| mode | questions | " + " | ".join(SOURCE_HEADINGS[k] for k in head) + " |"]
+            lines += ["|" + "---|" * (len(head) + 2)]
+            lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+            lines += ["", source_legend(head)]
+        if rows or evidence.diagnosis:
+            lines += ["", MISREAD_EXPLAINED]
+        else:
+            lines.append(sources_missing(evidence))
+    table = sure_rows(evidence, every_mode=True)
+    if ran or table:
         lines += ["", "## How sure the answers were", ""]
-        lines += ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-        lines += ["| " + " | ".join(_cell(v) for v in row.values()) + " |" for row in table]
-        lines += ["", SURE_EXPLAINED]
+        if table:
+            lines += ["| mode | " + " | ".join(list(table[0])[1:]) + " |", "|" + "---|" * len(table[0])]
+            lines += ["| " + " | ".join(_cell(v) for v in row.values()) + " |" for row in table]
+            lines += ["", SURE_EXPLAINED]
+            lines += [f"{line}" for line in confidence_notes(evidence)]
+        else:
+            lines.append(confidence_missing(evidence))
     if evidence.update is not None:
         u = evidence.update
         kind = "estimated" if u.retrain_estimated else "recorded"
@@ -1131,6 +1270,146 @@ def report_markdown(
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------- the report's evidence sections, from the data alone
+
+MISREAD_EXPLAINED = (
+    "Misread: a retrieved passage held the answer and the model still got it wrong (the reader); missed: no retrieved "
+    "passage held it (the retriever)."
+)
+# The answer-source categories as a table's column headings; `source_legend` spells each one out
+SOURCE_HEADINGS = {
+    sources.RIGHT_SUPPORTED: "right, from a passage",
+    sources.RIGHT_UNSUPPORTED: "right, from the weights",
+    sources.RIGHT: "right",
+    sources.MISREAD: "misread",
+    sources.RETRIEVAL_MISS: "missed",
+    sources.WRONG: "wrong",
+    sources.DECLINED: "declined",
+    sources.NO_ANSWER: "no answer",
+}
+_HALF_ORDER = ("verbatim", "reworded", "seen", "new", UNSPLIT)
+
+
+def grid_order(s: ArmScore, order: Sequence[str]) -> tuple[int, str, bool, str]:
+    """Where a grid cell goes: by mode in the chat's order, a mode's variants together, seen facts first."""
+    mode = split_arm(s.arm)[0]
+    return (order.index(mode) if mode in order else len(order), s.arm, s.split != "seen", s.split)
+
+
+def half_label(split: str) -> str:
+    """A split of the answer-source counts as a table names it."""
+    if split == ALL:
+        return "all questions"
+    return "unsplit questions" if split == UNSPLIT else SPLIT_LABELS.get(split, split)
+
+
+def source_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
+    """Where each mode's answers came from, per mode and split: the categories any mode has (in the Evaluate page's
+    order) and one row per mode and split, all questions first: [mode, split, count per category ('–': not one of
+    the mode's categories)]."""
+    head = [k for k in SOURCE_ORDER if any(k in cats for halves in e.sources.values() for cats in halves.values())]
+    rows = []
+    for arm, halves in e.sources.items():
+        named = [h for h in halves if h != ALL]
+        order = [ALL] + sorted(
+            (h for h in named if not (h == UNSPLIT and len(named) == 1)),  # unsplit alone is all again
+            key=lambda h: _HALF_ORDER.index(h) if h in _HALF_ORDER else len(_HALF_ORDER),
+        )
+        for half in order:
+            cats = halves.get(half) or {}
+            rows.append([e.mode_label(arm), half_label(half)] + [str(cats[k]) if k in cats else "–" for k in head])
+    return head, rows
+
+
+def source_legend(head: Sequence[str]) -> str:
+    """What each column of the source table counts, in plain words."""
+    # a heading that says it all already ("right", "wrong") is not spelled out again
+    spelled = "; ".join(
+        f"{SOURCE_HEADINGS[k]}: {sources.CATEGORY_LABELS[k]}"
+        for k in head
+        if SOURCE_HEADINGS[k] != sources.CATEGORY_LABELS[k]
+    )
+    return f"Each answer to an answerable question counts once in a row. {spelled}; –: not a category of that mode."
+
+
+def sources_missing(e: Evidence) -> str:
+    """The one line the answer-source section says when the run has no counts, and why."""
+    if e.sources:
+        return "No answerable question was answered in this run, so no answer has a source to count."
+    return (
+        "This run carries no answer-source counts: it was saved without them and without the scored answers they are "
+        "counted from. Start a new run on the Evaluate page to see them."
+    )
+
+
+def confidence_notes(e: Evidence) -> list[str]:
+    """What the confidence table rests on: the threshold the answers were marked at, and the modes none of whose
+    answers carried a confidence (their 'sure' means only not flagged and not refused)."""
+    out = []
+    if e.settings is not None and e.settings.confidence_threshold:
+        out += ["", f"Answers were marked unsure below a confidence of {e.settings.confidence_threshold}."]
+    blind = [e.mode_label(arm) for arm, f in e.confidence.items() if f.judged == 0 and f.accuracy.n]
+    if blind:
+        out += [
+            "",
+            f"No answer of {', '.join(blind)} carried a confidence (every one refused or empty, or the run was made "
+            "before answers had one): there, sure means only not flagged and not refused, and there is no AUROC.",
+        ]
+    return out
+
+
+def confidence_missing(e: Evidence) -> str:
+    """The one line the confidence section says when the run has no figures, and why."""
+    if e.confidence:
+        return "No mode of this run answered an answerable question, so there is no confidence to judge."
+    return (
+        "This run carries no confidence figures: it was saved without them and without the scored answers they are "
+        "counted from. Start a new run on the Evaluate page to see how sure its answers were."
+    )
+
+
+def reliability_series(e: Evidence) -> dict[str, tuple[Band, ...]]:
+    """Per mode whose answers carried a confidence, its reliability bands that hold answers (for a diagram)."""
+    out = {}
+    for arm, f in e.confidence.items():
+        bands = tuple(b for b in f.reliability if b.n and b.mean_confidence is not None and b.right is not None)
+        if bands and f.judged != 0:
+            out[e.mode_label(arm)] = bands
+    return out
+
+
+def split_lines(e: Evidence) -> list[str]:
+    """The halves the run's questions were split into, each with what it asks and how many answerable questions."""
+    out = []
+    for split in ("verbatim", "reworded", "seen", "new"):
+        sizes = [s.n for s in e.scores if s.split == split]
+        if sizes:
+            out.append(f"**{SPLIT_LABELS[split]}** ({max(sizes)} answerable questions): {SPLIT_GLOSSES[split]}")
+    return out
+
+
+def splits_missing() -> str:
+    """The one line when the run's questions carry no halves, and why."""
+    return (
+        "The run's questions carry no halves (trained questions word for word, trained facts reworded, new "
+        "documents): the question set named none, so every figure is over the whole set."
+    )
+
+
+def recipe_lines(e: Evidence) -> list[str]:
+    """How each variant the run scored was trained: "v1: recipe plain, 30 pairs × 10 epochs, 119 s"."""
+    return [v.line for v in e.variants.values()]
+
+
+def variants_missing(e: Evidence) -> str:
+    """The one line when the run names no variant's recipe, and why."""
+    tuned = [arm for arm in dict.fromkeys(s.arm for s in e.scores) if split_arm(arm)[0] in ("finetuned", "hybrid")]
+    if not tuned:
+        return "The run scored no fine-tuned variant: it had no finetuned or hybrid mode."
+    modes = f"{', '.join(tuned)} mode{'s' if len(tuned) > 1 else ''}"
+    return f"The run saved no variant name for its {modes}, so no recipe can be shown."
+
+
 _SPLIT_TITLES = {
     "verbatim": "trained questions, word for word (memorisation)",
     "reworded": "trained facts, reworded",
@@ -1141,6 +1420,7 @@ _SPLIT_TITLES = {
 
 
 def _cell(text: str) -> str:
+    """A Markdown table cell: its bars escaped, on one line."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 

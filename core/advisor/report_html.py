@@ -1,8 +1,9 @@
 """The advice as one self-contained HTML file: inline CSS, charts drawn as inline SVG, no script, font or image
 fetched from anywhere, so it can be forwarded by mail and opened offline.
 
-It says what the Markdown report says (advice.report_markdown), with two charts: the grid's correctness per mode and
-split with its 95% interval as whiskers, and each approach's monthly hours stacked by kind.
+It says what the Markdown report says (advice.report_markdown), with its charts: the grid's correctness per mode and
+split with its 95% interval as whiskers, each approach's monthly hours stacked by kind, where each mode's answers came
+from stacked by category, and a reliability diagram of the answers' confidence.
 """
 
 from __future__ import annotations
@@ -17,21 +18,51 @@ from core.advisor.advice import (
     CHANGE_LABELS,
     HARDWARE_LABELS,
     LABELS,
+    MISREAD_EXPLAINED,
     PAIRED_EXPLAINED,
     SKILL_LABELS,
+    SOURCE_HEADINGS,
+    SURE_EXPLAINED,
     WOULD_CHANGE_NONE,
     Advice,
     ArmScore,
     Criteria,
     Evidence,
+    confidence_missing,
+    confidence_notes,
+    grid_order,
+    recipe_lines,
+    reliability_series,
+    source_legend,
+    source_table,
+    sources_missing,
+    split_lines,
+    splits_missing,
+    sure_rows,
+    variants_missing,
 )
 from core.advisor.costs import HOURS_BY_KIND, ROW_TITLES, CostTable, named_rates, shown, volume_text
 from core.base.questions import SPLIT_LABELS
 from core.chat.service import MODES
+from core.evaluation import answer_sources as sources
+from core.evaluation.confidence_metrics import Band
+from core.evaluation.runs import arm_label, split_arm
 
 # one colour per mode and per kind of hours, readable on white and in print
 MODE_COLOURS = {"base": "#8c8c8c", "rag": "#1f77b4", "finetuned": "#ff7f0e", "hybrid": "#2ca02c"}
 KIND_COLOURS = ("#1f77b4", "#9467bd", "#ff7f0e")
+# where answers came from: right in greens, wrong in oranges and reds, no verdict in greys (as the Evaluate page)
+SOURCE_COLOURS = {
+    sources.RIGHT_SUPPORTED: "#2ca02c",
+    sources.RIGHT_UNSUPPORTED: "#98df8a",
+    sources.RIGHT: "#2ca02c",
+    sources.MISREAD: "#ff7f0e",
+    sources.RETRIEVAL_MISS: "#d62728",
+    sources.WRONG: "#d62728",
+    sources.DECLINED: "#bdbdbd",
+    sources.NO_ANSWER: "#e5e5e5",
+}
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#8c8c8c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
@@ -74,12 +105,11 @@ def _pct(share: float) -> str:
     return f"{share * 100:.0f}%"
 
 
-def grid_svg(scores: Sequence[ArmScore]) -> str:
-    """Correctness per mode and split as horizontal bars, the 95% interval as a whisker on each."""
+def grid_svg(scores: Sequence[ArmScore], run_variant: str = "") -> str:
+    """Correctness per mode and split as horizontal bars, the 95% interval as a whisker on each (a fine-tuned mode
+    named with its variant: "finetuned · v1")."""
     order = tuple(MODES)
-    cells = sorted(
-        scores, key=lambda s: (order.index(s.arm) if s.arm in order else len(order), s.split != "seen", s.split)
-    )
+    cells = sorted(scores, key=lambda s: grid_order(s, order))
     label_w, plot_w, row_h, top = 190, 360, 24, 22
     height = top + row_h * len(cells) + 10
     parts = [
@@ -94,8 +124,9 @@ def grid_svg(scores: Sequence[ArmScore]) -> str:
         y = top + i * row_h
         split = SPLIT_LABELS.get(s.split, s.split) if s.split else "all"
         width = plot_w * s.correct
-        colour = MODE_COLOURS.get(s.arm, "#555")
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(f"{s.arm} · {split}")}</text>')
+        colour = MODE_COLOURS.get(split_arm(s.arm)[0], "#555")
+        name = f"{arm_label(s.arm, run_variant)} · {split}"
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(name)}</text>')
         parts.append(
             f'<rect x="{label_w}" y="{y + 4}" width="{width:.1f}" height="{row_h - 8}" fill="{colour}" opacity="0.8">'
             f"<title>{escape(s.shown)}</title></rect>"
@@ -143,6 +174,121 @@ def costs_svg(table: CostTable) -> str:
         parts.append(f'<text x="{x + 14:.1f}" y="{legend_y + 9}">{escape(kind)}</text>')
         x += 14 + 7.5 * len(kind) + 14
     return "".join(parts) + "</svg>"
+
+
+def sources_svg(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """One horizontal bar per mode and split, stacked by where its answers came from (each bar is 100% of its
+    answers), with a legend of the categories present."""
+    label_w, plot_w, row_h, top = 230, 340, 22, 6
+    legend_y = top + row_h * len(rows) + 10
+    parts = [
+        f'<svg width="{label_w + plot_w + 90}" height="{legend_y + 20 * ((len(head) + 2) // 3) + 6}" role="img" '
+        'aria-label="Where each mode\'s answers came from, per split">'
+    ]
+    for i, row in enumerate(rows):
+        y = top + i * row_h
+        counts = [int(c) if c.isdigit() else 0 for c in row[2:]]
+        total = sum(counts)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(f"{row[0]} · {row[1]}")}</text>')
+        x = float(label_w)
+        for key, n in zip(head, counts):
+            if not n:
+                continue
+            width = plot_w * n / total
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 3}" width="{width:.1f}" height="{row_h - 6}" fill="{SOURCE_COLOURS[key]}">'
+                f"<title>{escape(f'{SOURCE_HEADINGS[key]}: {n} of {total}')}</title></rect>"
+            )
+            x += width
+        parts.append(f'<text x="{label_w + plot_w + 6}" y="{y + 15}">{total} answers</text>')
+    for j, key in enumerate(head):
+        x, y = label_w - 120 + (j % 3) * 175, legend_y + (j // 3) * 20  # three to a line, wide enough to read
+        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{SOURCE_COLOURS[key]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{y + 9}">{escape(SOURCE_HEADINGS[key])}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def reliability_svg(series: dict[str, tuple[Band, ...]]) -> str:
+    """The reliability diagram: per mode, each band of confidence as a dot at its mean confidence and its share right
+    (bigger: more answers), joined by a line; on the dashed diagonal a confidence meant what it said."""
+    left, top, size = 50, 10, 260
+    legend_x = left + size + 24
+    height = top + size + 40
+
+    def at(confidence: float, right: float) -> tuple[float, float]:
+        return left + size * confidence, top + size * (1 - right)
+
+    parts = [
+        f'<svg width="{legend_x + 200}" height="{max(height, 20 * len(series) + 20)}" role="img" '
+        'aria-label="Reliability diagram: share right against confidence, per mode">',
+        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#ccc"/>',
+        f'<line x1="{left}" y1="{top + size}" x2="{left + size}" y2="{top}" stroke="#999" stroke-dasharray="4 3"/>',
+    ]
+    for tick in (0, 0.2, 0.4, 0.6, 0.8, 1.0):
+        x, y = at(tick, tick)
+        parts.append(f'<text x="{x:.1f}" y="{top + size + 14}" text-anchor="middle">{tick:g}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick * 100:.0f}%</text>')
+    parts.append(f'<text x="{left + size / 2}" y="{top + size + 32}" text-anchor="middle">confidence</text>')
+    parts.append(
+        f'<text x="12" y="{top + size / 2}" text-anchor="middle" transform="rotate(-90 12 {top + size / 2})">'
+        "share right</text>"
+    )
+    for i, (mode, bands) in enumerate(series.items()):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        points = [at(b.mean_confidence or 0.0, b.right or 0.0) for b in bands]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5" opacity="0.7"/>')
+        for b, (x, y) in zip(bands, points):
+            tip = f"{mode}, confidence {b.low:g}–{b.high:g}: {b.n} answers, {(b.right or 0) * 100:.0f}% right"
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{3 + 2 * b.n**0.5:.1f}" fill="{colour}" opacity="0.75">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+        parts.append(f'<rect x="{legend_x}" y="{top + 20 * i}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{legend_x + 14}" y="{top + 20 * i + 9}">{escape(mode)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def _sources_section(evidence: Evidence) -> list[str]:
+    head, rows = source_table(evidence)
+    out = ["<h2>Where the answers came from</h2>"]
+    if evidence.diagnosis:
+        out.append(_list(list(evidence.diagnosis.values())))
+    if rows:
+        cells = [[escape(c) for c in row] for row in rows]
+        out += [
+            sources_svg(head, rows),
+            _table(["mode", "questions", *(SOURCE_HEADINGS[k] for k in head)], cells, range(2, len(head) + 2)),
+            f'<p class="muted">{escape(source_legend(head))}</p>',
+        ]
+    if rows or evidence.diagnosis:
+        out.append(f'<p class="muted">{escape(MISREAD_EXPLAINED)}</p>')
+    else:
+        out.append(f"<p>{escape(sources_missing(evidence))}</p>")
+    return out
+
+
+def _sure_section(evidence: Evidence) -> list[str]:
+    table = sure_rows(evidence, every_mode=True)
+    out = ["<h2>How sure the answers were</h2>"]
+    if not table:
+        return out + [f"<p>{escape(confidence_missing(evidence))}</p>"]
+    head = ["mode", *list(table[0])[1:]]
+    out += [
+        _table(head, [[escape(v) for v in row.values()] for row in table], numeric=range(1, len(head))),
+        f'<p class="muted">{escape(SURE_EXPLAINED)}</p>',
+    ]
+    out += [f"<p>{escape(line)}</p>" for line in confidence_notes(evidence) if line]
+    series = reliability_series(evidence)
+    if series:
+        out += [
+            reliability_svg(series),
+            '<p class="muted">Each dot: the answers whose confidence fell in one band (0–0.2 … 0.8–1), at their mean '
+            "confidence and the share of them that were right; a bigger dot holds more answers. Below the dashed "
+            "diagonal, answers were less often right than their confidence said.</p>",
+        ]
+    return out
 
 
 def _costs_section(table: CostTable) -> list[str]:
@@ -228,9 +374,13 @@ def report_html(
     if evidence.scores:
         body += [
             f"<h2>The scored grid{escape(f' ({evidence.run})' if evidence.run else '')}</h2>",
-            grid_svg(evidence.scores),
+            grid_svg(evidence.scores, evidence.run_variant),
             '<p class="muted">Correct: answers that hold the reference, of the answerable questions; the whisker is '
             "the 95% Wilson interval, the range the true share is likely in.</p>",
+            "<h3>What the questions asked</h3>",
+            _list(split_lines(evidence)) if split_lines(evidence) else f"<p>{escape(splits_missing())}</p>",
+            "<h3>The variants scored</h3>",
+            _list(recipe_lines(evidence)) if recipe_lines(evidence) else f"<p>{escape(variants_missing(evidence))}</p>",
         ]
     if evidence.settings is not None:
         body += [
@@ -243,6 +393,10 @@ def report_html(
             f"<p>{_inline(PAIRED_EXPLAINED)}</p>",
             _list(evidence.comparison_lines),
         ]
+    if evidence.scores or evidence.diagnosis or evidence.sources:
+        body += _sources_section(evidence)
+    if evidence.scores or sure_rows(evidence, every_mode=True):
+        body += _sure_section(evidence)
     if evidence.update is not None:
         u = evidence.update
         kind = "estimated" if u.retrain_estimated else "recorded"

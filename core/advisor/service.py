@@ -18,6 +18,7 @@ from core.advisor.advice import (
     Criteria,
     Evidence,
     SureAnswers,
+    VariantRecipe,
     advise,
     comparisons_from_summary,
     confidence_from_summary,
@@ -31,7 +32,9 @@ from core.advisor.advice import (
 )
 from core.advisor.costs import CostTable, MeasuredRates, Volume, cost_moves, costs_markdown, measured_rates, project
 from core.advisor.report_html import report_html
+from core.errors import AppError
 from core.evaluation.document_update import latest_result
+from core.evaluation.runs import SavedRun, threshold_text
 from core.evaluation.service import EvaluationService
 from core.evaluation.statistics import PairedComparison
 from core.library.catalog import Catalog
@@ -84,6 +87,8 @@ class AdvisorService:
         counts: dict[str, dict[str, dict[str, int]]] = {}
         said: dict[str, str] = {}
         sure: dict[str, SureAnswers] = {}
+        variants: dict[str, VariantRecipe] = {}
+        run_variant = ""
         if wanted and self.evaluation is not None:
             run = self.evaluation.load_run(wanted)
             scores = evidence_from_summary(run.summary)
@@ -91,8 +96,15 @@ class AdvisorService:
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(run.config.created or 0)))
             label = f"run {wanted}, {created}, {run.config.question_set or 'questions'}, {run.config.engine} engine"
             settings = run_settings(self.data_dir, wanted)
+            threshold = run.summary.get("confidence_threshold") or {}
+            if settings is not None and threshold.get("value") is not None:
+                settings = replace(
+                    settings, confidence_threshold=threshold_text(float(threshold["value"]), str(threshold["from"]))
+                )
             counts, said = sources_from_summary(run.summary)
             sure = confidence_from_summary(run.summary)
+            run_variant = run.config.variant_name
+            variants = self._recipes(run)
         saved = latest_result(self.data_dir)
         return Evidence(
             scores,
@@ -103,7 +115,19 @@ class AdvisorService:
             sources=counts,
             diagnosis=said,
             confidence=sure,
+            run_variant=run_variant,
+            variants=variants,
         )
+
+    def _recipes(self, run: SavedRun) -> dict[str, VariantRecipe]:
+        """The variants the run scored with their recipes, as the Evaluate page lists them."""
+        if self.evaluation is None:
+            return {}
+        try:
+            found = self.evaluation.variant_recipes(run)
+        except AppError:
+            return {}  # an unreadable variant registry leaves the recipes out, not the advice
+        return {name: VariantRecipe(name, recipe, line) for name, (recipe, line) in found.items()}
 
     def rates(self, run_id: str | None = None) -> MeasuredRates:
         """The rates this data directory measured (answer times from the advice's run), else named estimates."""

@@ -212,18 +212,28 @@ class EvaluationService:
     def variant_lines(self, run: SavedRun) -> list[str]:
         """One line per variant the run scored, with its recipe and training: "v1: recipe plain, 30 pairs × 10 epochs,
         119 s" (a variant deleted since, or trained elsewhere without a record, reads as its name alone)."""
+        return [line for _, line in self.variant_recipes(run).values()]
+
+    def variant_recipes(self, run: SavedRun) -> dict[str, tuple[str, str]]:
+        """Per variant the run scored, by name: its recipe ('' without a record of its training) and its line."""
         used = [split_arm(a)[1] for a in run.config.arms if split_arm(a)[1]]
         if run.config.variant and any(a in VARIANT_MODES for a in run.config.arms):
             used.insert(0, run.config.variant_name)
+        if not used:
+            return {}
         infos = self.finetune.variants(run.config.engine or None)
-        lines = []
+        out = {}
         for name in dict.fromkeys(used):
             # a run saved before variant names were kept names an Ollama or served variant by the model it ran
             info = next((i for i in infos if i.name == name), None) or next(
                 (i for i in infos if name in (i.variant.ollama_model, i.variant.served_model)), None
             )
-            lines.append(info.recipe_line() if info else f"{name}: no record of its training on this machine")
-        return lines
+            out[name] = (
+                (info.recipe, info.recipe_line())
+                if info
+                else ("", f"{name}: no record of its training on this machine")
+            )
+        return out
 
     def start(self, config: EvalConfig, questions: Sequence[EvalQuestion]) -> str:
         """Start a run as a background job (it goes on when the page is left or the tab closed); returns its id.

@@ -97,8 +97,11 @@ def test_the_html_report_is_one_file_with_its_charts_inline(advisor: AdvisorServ
     # nothing is fetched when it opens: no script, no stylesheet link, no src or href to another address
     assert "<script" not in page and "<link" not in page and "@import" not in page and "url(" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
-    assert page.count("<svg") == 2  # the grid's correctness with interval whiskers, and the monthly hours
-    grid = page[page.rindex("<svg") : page.rindex("</svg>")]  # the costs come before the grid
+    # the grid's correctness with interval whiskers, the monthly hours and where the answers came from; no reliability
+    # diagram: no answer of this run carried a confidence
+    assert page.count("<svg") == 3 and "Reliability diagram" not in page
+    start = page.index('aria-label="Correct answers per mode and split')
+    grid = page[start : page.index("</svg>", start)]
     assert "rag · all" in grid and "5/5 · 100% (57–100%)" in grid  # the whisker's interval, as the grid reads it
     assert "What each approach costs your team" in page and "money a month" in page
     assert f"<td>{NEWER}</td>" in page and "What would change the recommendation" in page

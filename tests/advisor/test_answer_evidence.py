@@ -137,7 +137,7 @@ def test_no_answer_marked_sure_reads_as_a_dash_not_a_crash() -> None:
     assert sure_rows(e)[0]["accuracy of the answers it was sure of"] == "–"
 
 
-def test_a_run_saved_without_answer_sources_or_confidence_gives_no_note_and_no_section() -> None:
+def test_a_run_saved_without_answer_sources_or_confidence_gives_no_note_and_one_line_per_section() -> None:
     old = {"arms": grid()}
     assert sources_from_summary(old) == ({}, {}) and confidence_from_summary(old) == {}
     e = evidence(old)
@@ -145,7 +145,11 @@ def test_a_run_saved_without_answer_sources_or_confidence_gives_no_note_and_no_s
     assert not any(m.name.startswith("where the") for m in advice.moves)
     assert sure_rows(e) == []
     report = report_markdown(TEAM, e, advice)
-    assert "Where the answers came from" not in report and "How sure the answers were" not in report
+    # each section says in one line that the run has none, and why, instead of a table
+    sources = report.split("## Where the answers came from\n\n")[1].split("\n\n")[0]
+    assert sources.startswith("This run carries no answer-source counts: it was saved without them") and "|" not in sources
+    sure = report.split("## How sure the answers were\n\n")[1].split("\n\n")[0]
+    assert sure.startswith("This run carries no confidence figures: it was saved without them") and "|" not in sure
     assert "## The scored grid (run test)" in report
 
 
