@@ -147,7 +147,8 @@ def test_a_run_saved_without_answer_sources_or_confidence_gives_no_note_and_one_
     report = report_markdown(TEAM, e, advice)
     # each section says in one line that the run has none, and why, instead of a table
     sources = report.split("## Where the answers came from\n\n")[1].split("\n\n")[0]
-    assert sources.startswith("This run carries no answer-source counts: it was saved without them") and "|" not in sources
+    assert sources.startswith("This run carries no answer-source counts: it was saved without them")
+    assert "|" not in sources
     sure = report.split("## How sure the answers were\n\n")[1].split("\n\n")[0]
     assert sure.startswith("This run carries no confidence figures: it was saved without them") and "|" not in sure
     assert "## The scored grid (run test)" in report
