@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from core.base.questions import HALF_FILES, read_finetune_halves, read_questions
-from core.base.words import normalise_plain, tokenize
+from core.base.words import normalise_plain
 from core.config import Settings
 from core.engines.resolver import Engines
 from core.errors import QuestionFileError
@@ -31,6 +31,7 @@ from core.finetune.generation import (
     reword_question,
     reworded_pair,
     rewording_problem,
+    word_overlap,
 )
 from core.finetune.surface_rewordings import rule_rewordings
 
@@ -74,16 +75,11 @@ class EvaluationGuard:
 
     def __init__(self, questions: Iterable[str]) -> None:
         self.keys = {normalise_plain(q) for q in questions} - {""}
-        self._words = [set(tokenize(key)) for key in self.keys]
 
     def too_close(self, text: str) -> bool:
         """Whether `text` equals an evaluation question (case and punctuation aside) or shares most of its words."""
         key = normalise_plain(text)
-        if key in self.keys:
-            return True
-        words = set(tokenize(key))
-        # the Jaccard overlap of `generation.word_overlap`, with the evaluation's word sets made once
-        return any(len(words & other) / len(words | other) >= REWORD_MAX_OVERLAP for other in self._words if other)
+        return key in self.keys or any(word_overlap(key, other) >= REWORD_MAX_OVERLAP for other in self.keys)
 
 
 def evaluation_rewordings(dataset: Path, files: Sequence[Path] = ()) -> list[str]:
