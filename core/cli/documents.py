@@ -61,13 +61,30 @@ def cmd_docs_replace(svc: Services, ns: argparse.Namespace) -> int:
 
 
 def cmd_collections(svc: Services, ns: argparse.Namespace) -> int:
-    if ns.action == "list":
+    if ns.action == "list" and ns.tests:
+        print_json([asdict(c) for c in svc.library.list_test_collections()])
+    elif ns.action == "list":
         print_json([asdict(c) for c in svc.library.list_collections()])
+        _say_test_collections(svc)
     elif ns.action == "create":
         print_json(asdict(svc.library.create_collection(_need_name(ns))))
     else:
         print_json({"deleted": _need_name(ns), "documents": svc.library.delete_collection(_need_name(ns))})
     return 0
+
+
+def _say_test_collections(svc: Services) -> None:
+    """The update test's kept collections, apart from the user's (stdout stays the list scripts pick from)."""
+    kept = svc.library.list_test_collections()
+    if not kept:
+        return
+    print(
+        f"Test collections kept by the document-update test ({len(kept)}, not among yours; "
+        "`collections list --tests` gives them as JSON, `collections delete NAME` deletes one):",
+        file=sys.stderr,
+    )
+    for c in kept:
+        print(f"  {c.name}: {c.chunks} chunks", file=sys.stderr)
 
 
 def _need_name(ns: argparse.Namespace) -> str:
@@ -146,6 +163,11 @@ def add_documents_commands(sub: SubParsers) -> None:
     p = sub.add_parser("collections", help="list, create or delete collections")
     p.add_argument("action", choices=["list", "create", "delete"])
     p.add_argument("name", nargs="?")
+    p.add_argument(
+        "--tests",
+        action="store_true",
+        help="list: the document-update test's kept collections instead of yours (plain `list` names them on stderr)",
+    )
     p.set_defaults(func=cmd_collections)
 
     p = sub.add_parser("reindex", help="re-chunk and re-embed a collection from its kept originals")
