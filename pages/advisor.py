@@ -212,7 +212,7 @@ if advised is not None:
         )
 
         evidence = advised.evidence
-        sure = sure_rows(evidence)
+        sure = sure_rows(evidence, every_mode=True)  # every mode, as the report lists them
         if sure:
             # beside each approach's accuracy, that of the answers it stood behind: what counts when wrong is costly
             st.markdown("**How sure the answers were**")
