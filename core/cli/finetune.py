@@ -11,11 +11,11 @@ from pathlib import Path
 from core.base.jobs import JobStatus
 from core.cli.util import SubParsers, print_json
 from core.config import ENGINE_CHOICES
-from core.engines.variants import PLAIN, READ_PASSAGES
+from core.engines.variants import PARAPHRASE, PLAIN, READ_PASSAGES
 from core.errors import FineTuneError
 from core.finetune.dataset import EXPORT_FORMATS, DatasetOptions
 from core.finetune.jobs import RECIPES, REGISTER_ENGINES, VARIANT_ENGINES, serve_commands
-from core.finetune.paraphrase import PARAPHRASE, REWORDINGS_PER_PAIR
+from core.finetune.paraphrase import REWORDINGS_PER_PAIR
 from core.finetune.passages import DISTRACTOR_FRACTION
 from core.finetune.register import register_served
 from core.finetune.service import TRAINING_DEFAULTS

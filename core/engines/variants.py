@@ -20,10 +20,12 @@ from core.engines.base import EngineName
 from core.errors import VariantError
 
 # How a variant was trained: `plain` on question → answer pairs; `read-passages` also on each pair in the prompt the
-# hybrid mode sends (core/finetune/passages.py). A record without one was trained before recipes were recorded.
+# hybrid mode sends (core/finetune/passages.py); `paraphrase` also on rewordings of each question
+# (core/finetune/paraphrase.py). A record without one was trained before recipes were recorded.
 PLAIN = "plain"
 READ_PASSAGES = "read-passages"
-RECIPES = (PLAIN, READ_PASSAGES)
+PARAPHRASE = "paraphrase"
+RECIPES = (PLAIN, READ_PASSAGES, PARAPHRASE)
 
 
 @dataclass(frozen=True)

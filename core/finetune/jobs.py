@@ -14,9 +14,8 @@ from typing import Any
 
 from core.base import jobs as core_jobs
 from core.base.jobs import JobKind, JobStatus, acquire_heavy_lock, heavy_job_holder
-from core.engines.variants import PLAIN, READ_PASSAGES, VariantRegistry
+from core.engines.variants import PARAPHRASE, PLAIN, READ_PASSAGES, RECIPES, VariantRegistry
 from core.errors import FineTuneError
-from core.finetune.paraphrase import PARAPHRASE
 
 __all__ = [
     "RECIPES",
@@ -44,8 +43,6 @@ __all__ = [
 VARIANT_ENGINES = ("ollama", "embedded")
 # the engines a variant may be registered on: the training engines, and a model an OpenAI-compatible server serves
 REGISTER_ENGINES = (*VARIANT_ENGINES, "openai")
-# How a job trains (recorded with its variant): plain pairs, also read-passages prompts, or also reworded questions
-RECIPES = (PLAIN, READ_PASSAGES, PARAPHRASE)
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

@@ -35,7 +35,6 @@ from core.finetune.generation import (
 )
 from core.finetune.surface_rewordings import rule_rewordings
 
-PARAPHRASE = "paraphrase"
 # rewordings trained per pair: each is one more example per pair per epoch, so 2 triples the training time
 REWORDINGS_PER_PAIR = 2
 MODEL, RULES = "model", "rule-based"

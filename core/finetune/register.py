@@ -28,12 +28,11 @@ from core.config import Settings
 from core.engines.gguf_files import smoke_generate, validate_lora_gguf
 from core.engines.ollama_engine import OllamaEngine, parse_parameters
 from core.engines.openai_engine import OpenAIEngine, serve_hint
-from core.engines.variants import PLAIN, READ_PASSAGES, Variant, VariantRegistry
+from core.engines.variants import PARAPHRASE, PLAIN, READ_PASSAGES, Variant, VariantRegistry
 from core.errors import AppError, ModelNotFoundError, VariantError
 from core.finetune.dataset import load_training_pairs
 from core.finetune.jobs import TrainConfig
 from core.finetune.merge import merge_lora
-from core.finetune.paraphrase import PARAPHRASE
 
 DETAILS_FILE = "training.json"
 ADAPTER_FILE = "adapter.gguf"

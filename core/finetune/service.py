@@ -24,14 +24,14 @@ from core.base.files import copy_atomic
 from core.base.jobs import JobKind, JobStatus
 from core.config import Settings
 from core.engines.resolver import Engines
-from core.engines.variants import PLAIN, READ_PASSAGES, Variant, VariantRegistry
+from core.engines.variants import PARAPHRASE, PLAIN, READ_PASSAGES, Variant, VariantRegistry
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
 from core.finetune import jobs as training_jobs
 from core.finetune.dataset import DatasetOptions  # the service's input type: pages import it from here
 from core.finetune.generation_job import GENERATION, generation_config, settings_to_json
 from core.finetune.jobs import RECIPES, TRAINING, TrainConfig, TrainingStatus, start_job
-from core.finetune.paraphrase import PARAPHRASE, REWORDINGS_PER_PAIR, evaluation_rewordings
+from core.finetune.paraphrase import REWORDINGS_PER_PAIR, evaluation_rewordings
 from core.finetune.passages import (
     DISTRACTOR_FRACTION,
     PassageCounts,

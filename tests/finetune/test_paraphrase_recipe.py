@@ -15,13 +15,12 @@ import pytest
 
 from core.base.words import normalise_plain, terms
 from core.config import Settings
-from core.engines.variants import PLAIN, READ_PASSAGES, Variant, VariantRegistry
+from core.engines.variants import PARAPHRASE, PLAIN, READ_PASSAGES, Variant, VariantRegistry
 from core.errors import FineTuneError
 from core.finetune import dataset as ds
 from core.finetune import jobs
 from core.finetune.generation import REWORD_PRIMER, Generator, rewording_problem
 from core.finetune.paraphrase import (
-    PARAPHRASE,
     EvaluationGuard,
     evaluation_rewordings,
     model_generator,
