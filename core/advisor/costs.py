@@ -32,7 +32,7 @@ from core.advisor.advice import (
 )
 from core.engines.variants import VariantRegistry
 from core.evaluation.document_update import DEFAULT_EPOCHS, latest_result
-from core.evaluation.runs import read_json, read_rows, run_dir
+from core.evaluation.runs import read_json, read_rows, run_dir, split_arm
 from core.finetune.dataset import DatasetOptions
 from core.finetune.jobs import list_jobs as training_jobs
 from core.library.catalog import Catalog
@@ -162,10 +162,15 @@ def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
-def measured_rates(data_dir: Path, catalog: Catalog | None = None, run_id: str | None = None) -> MeasuredRates:
-    """The rates this data directory measured (the newest finished evaluation run, or `run_id`), else estimates."""
+def measured_rates(
+    data_dir: Path, catalog: Catalog | None = None, run_id: str | None = None, arms: Mapping[str, str] | None = None
+) -> MeasuredRates:
+    """The rates this data directory measured (the newest finished evaluation run, or `run_id`), else estimates.
+
+    `arms`: per mode, the arm whose answer times to read (the variant the advice weighs: `hybrid` → `hybrid:v2`).
+    """
     update = latest_result(data_dir)
-    answer, p50, p95 = _answer_rates(Path(data_dir), run_id)
+    answer, p50, p95 = _answer_rates(Path(data_dir), run_id, arms)
     pages_per_mb, chunks_per_page = _catalog_rates(catalog, update)
     train, load, epochs, device = _training_rates(Path(data_dir), update)
     hardware = f"{os.cpu_count()}-core {platform.machine()} CPU" + (f", training on {device}" if device else "")
@@ -174,7 +179,9 @@ def measured_rates(data_dir: Path, catalog: Catalog | None = None, run_id: str |
     )
 
 
-def _answer_rates(data_dir: Path, run_id: str | None) -> tuple[dict[str, Rate], dict[str, Rate], dict[str, Rate]]:
+def _answer_rates(
+    data_dir: Path, run_id: str | None, arms: Mapping[str, str] | None = None
+) -> tuple[dict[str, Rate], dict[str, Rate], dict[str, Rate]]:
     wanted = run_id or newest_finished_run(data_dir)  # the run the advice takes its evidence from
     summary: Mapping[str, Any] = {}
     rows: list[dict[str, Any]] = []
@@ -190,7 +197,9 @@ def _answer_rates(data_dir: Path, run_id: str | None) -> tuple[dict[str, Rate], 
     answer: dict[str, Rate] = {}
     p50: dict[str, Rate] = {}
     p95: dict[str, Rate] = {}
-    for arm in ARM_OF.values():
+    scored = list(summary.get("arms") or {})
+    for mode in ARM_OF.values():
+        arm = _timed_arm(mode, scored, arms or {})
         block = ((summary.get("arms") or {}).get(arm) or {}).get("all") or {}
         # a month's answering time is the sum of its answers: their mean, not their median, times their number
         times = [
@@ -199,26 +208,38 @@ def _answer_rates(data_dir: Path, run_id: str | None) -> tuple[dict[str, Rate], 
             if r.get("arm") == arm and not r.get("error") and r.get("total_ms") is not None
         ]
         median, slow = block.get("total_p50_ms"), block.get("total_p95_ms")
-        assumed, why = ASSUMED_ANSWER_S[arm]
-        missing = f"no {arm} answers {'in ' + label if label else 'scored yet'}"
+        assumed, why = ASSUMED_ANSWER_S[mode]
+        missing = f"no {mode} answers {'in ' + label if label else 'scored yet'}"
         if times:
-            answer[arm] = Rate(sum(times) / len(times), "s", f"{label}, mean of {len(times)} {arm} answers", True)
+            answer[mode] = Rate(sum(times) / len(times), "s", f"{label}, mean of {len(times)} {arm} answers", True)
         elif median is not None:
-            answer[arm] = Rate(float(median) / 1000, "s", f"{label}, median of the {arm} answers (no rows saved)", True)
+            answer[mode] = Rate(
+                float(median) / 1000, "s", f"{label}, median of the {arm} answers (no rows saved)", True
+            )
         else:
-            answer[arm] = _estimated(assumed, "s", f"{missing}; {why}")
+            answer[mode] = _estimated(assumed, "s", f"{missing}; {why}")
         count = f"{block.get('n', len(times))} {arm} questions"
-        p50[arm] = (
+        p50[mode] = (
             Rate(float(median) / 1000, "s", f"{label}, {count}", True)
             if median is not None
             else _estimated(assumed, "s", f"{missing}; {why}")
         )
-        p95[arm] = (
+        p95[mode] = (
             Rate(float(slow) / 1000, "s", f"{label}, {count}", True)
             if slow is not None
-            else _estimated(p50[arm].value * ASSUMED_P95_OVER_P50, "s", f"{missing}; twice the median")
+            else _estimated(p50[mode].value * ASSUMED_P95_OVER_P50, "s", f"{missing}; twice the median")
         )
     return answer, p50, p95
+
+
+def _timed_arm(mode: str, scored: Sequence[str], arms: Mapping[str, str]) -> str:
+    """The arm whose answer times stand for `mode`: the one the advice weighs (`arms`), else the plain mode, else the
+    run's first variant of it (`finetuned:v1`): a run scoring only named variants still timed the mode."""
+    if mode in arms:
+        return arms[mode]
+    if mode in scored:
+        return mode
+    return next((a for a in scored if split_arm(a)[0] == mode), mode)
 
 
 def _index_rate(update: Mapping[str, Any] | None) -> Rate:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from core.advisor.advice import (
+    APPROACHES,
+    ARM_OF,
     Advice,
     ArmScore,
     Criteria,
@@ -129,9 +131,11 @@ class AdvisorService:
             return {}  # an unreadable variant registry leaves the recipes out, not the advice
         return {name: VariantRecipe(name, recipe, line) for name, (recipe, line) in found.items()}
 
-    def rates(self, run_id: str | None = None) -> MeasuredRates:
-        """The rates this data directory measured (answer times from the advice's run), else named estimates."""
-        return measured_rates(self.data_dir, self.catalog, run_id)
+    def rates(self, run_id: str | None = None, evidence: Evidence | None = None) -> MeasuredRates:
+        """The rates this data directory measured (answer times from the advice's run, of the variants `evidence`
+        weighs when a run scored several), else named estimates."""
+        arms = {ARM_OF[a]: evidence.arm_for(a) for a in APPROACHES if evidence.arms_of(a)} if evidence else None
+        return measured_rates(self.data_dir, self.catalog, run_id, arms)
 
     def costs(self, volume: Volume, run_id: str | None = None) -> CostTable:
         """What each approach costs the team a month for `volume`, on the rates measured here (`run_id`'s answer
@@ -165,7 +169,7 @@ class AdvisorService:
         The volume is costed with the criteria's change frequency and labelled pairs, whatever it says itself.
         """
         evidence = self.latest_evidence(run_id) if use_evidence else Evidence()
-        rates = self.rates(run_id) if volume is not None else None
+        rates = self.rates(run_id, evidence) if volume is not None else None
 
         def costed(c: Criteria) -> tuple[Advice, CostTable | None]:
             if volume is None or rates is None:

@@ -253,6 +253,22 @@ def test_a_missing_measurement_is_an_estimate_that_names_its_assumption(tmp_path
     assert "| training time per pair and epoch | 0.22 s per pair and epoch | estimated: no measurement" in text
 
 
+def test_a_run_scoring_only_named_variants_times_the_variant_the_advice_weighs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_id = "ev-20261201-100000-eeee"
+    write_run(
+        data, run_id, time.time(), {"rag": [1000.0] * 2, "finetuned:v1": [2000.0] * 2, "finetuned:v2": [500.0] * 2}
+    )
+    # no plain finetuned arm: the run's first variant of the mode stands for it, not an estimate
+    first = measured_rates(data).answer_s["finetuned"]
+    assert first.measured and first.value == pytest.approx(2.0) and "mean of 2 finetuned:v1 answers" in first.source
+    # the variant the advice weighs, when it says which
+    weighed = measured_rates(data, arms={"finetuned": "finetuned:v2"})
+    assert weighed.answer_s["finetuned"].value == pytest.approx(0.5)
+    assert "finetuned:v2 questions" in weighed.answer_p50_s["finetuned"].source
+    assert not weighed.answer_s["hybrid"].measured  # no hybrid arm of any variant: still an estimate
+
+
 @pytest.mark.parametrize(
     ("bad", "says"),
     [

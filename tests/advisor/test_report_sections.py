@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import pytest
 
 from core.advisor.advice import Criteria
-from core.advisor.service import Advised
+from core.advisor.costs import Volume
+from core.advisor.service import Advised, AdvisorService
 from core.base.jobs import StatusWriter
 from core.config import Settings
 from core.engines.variants import Variant, VariantRegistry
@@ -37,6 +38,8 @@ RIGHT = {
     "hybrid:v2": (8, 7, 7),
 }
 HALVES = ("verbatim", "reworded", "new")
+# each arm's median whole-answer time as saved (the run kept no rows: the costs read these)
+P50_MS = {"base": 300.0, "rag": 1000.0, "finetuned:v1": 400.0, "hybrid:v1": 3000.0, "hybrid:v2": 1500.0}
 R = ("right_supported", "right_unsupported", "misread", "retrieval_miss", "declined", "no_answer")
 P = ("right", "wrong", "declined", "no_answer")
 COUNTS = {
@@ -86,7 +89,7 @@ CONFIDENCE = {
 def summary() -> dict[str, Any]:
     """The run's summary.json: the grid, the paired comparison of the two hybrid variants, sources, confidence."""
     arms = {
-        arm: {"all": {"n": 24, "answerable": 24, "correct": sum(right) / 24}}
+        arm: {"all": {"n": 24, "answerable": 24, "correct": sum(right) / 24, "total_p50_ms": P50_MS[arm]}}
         | {h: {"n": 8, "answerable": 8, "correct": k / 8} for h, k in zip(HALVES, right)}
         for arm, right in RIGHT.items()
     }
@@ -105,7 +108,7 @@ def summary() -> dict[str, Any]:
 
 
 @pytest.fixture
-def advised(tmp_path: Path) -> Iterator[Advised]:
+def advisor(tmp_path: Path) -> Iterator[AdvisorService]:
     data = tmp_path / "data"
     folder = run_dir(data, RUN_ID)
     folder.mkdir(parents=True)
@@ -131,9 +134,14 @@ def advised(tmp_path: Path) -> Iterator[Advised]:
         registry.register(Variant(name, "openai", "gemma", served_model=f"{name}-lora", cost=cost, recipe=recipe))
     svc = build_services(Settings.from_env(env={}, dotenv=None, data_dir=data, confidence_threshold=0.5))
     try:
-        yield svc.advisor.advise(TEAM)
+        yield svc.advisor
     finally:
         svc.close()
+
+
+@pytest.fixture
+def advised(advisor: AdvisorService) -> Advised:
+    return advisor.advise(TEAM)
 
 
 def section(text: str, title: str) -> str:
@@ -208,6 +216,15 @@ def test_the_halves_are_named_with_what_they_ask_and_each_variant_with_its_recip
         "Of the run's 2 hybrid variants, hybrid with variant v2 (recipe read-passages) is weighed for Hybrid: it leads "
         "hybrid with variant v1 (recipe plain), a clear difference (hybrid:v2 − hybrid:v1 on all questions: +25 points"
     )
+
+
+def test_the_costs_time_the_variant_the_advice_weighs(advisor: AdvisorService) -> None:
+    costs = advisor.advise(TEAM, volume=Volume(100, documents=10, document_pages=5)).costs
+    assert costs is not None
+    hybrid, finetuned = costs.rates.answer_s["hybrid"], costs.rates.answer_s["finetuned"]
+    # hybrid:v2 is weighed (it led v1 on the same questions), so its answers time hybrid, not v1's 3 s
+    assert hybrid.measured and hybrid.value == 1.5 and "median of the hybrid:v2 answers" in hybrid.source
+    assert finetuned.measured and finetuned.value == 0.4 and "finetuned:v1" in finetuned.source
 
 
 def test_a_run_saved_without_a_threshold_lists_the_settings_threshold_and_says_so(tmp_path: Path) -> None:
