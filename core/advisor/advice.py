@@ -529,7 +529,7 @@ def _pick_reason(e: Evidence, p: VariantPick) -> str:
             f"for {nxt}; the run saved no paired comparison of the two."
         )
     if c.only_a == c.only_b:
-        return f"{head}, the first the run lists: it and {nxt} are level on the {c.n} questions both answered."
+        return f"{head}: on the {c.n} questions both answered it and {nxt} are level, so either may be the better one."
     if c.clear:
         return f"{head}: it leads {nxt}, a clear difference ({c.sentence()})."
     return (
@@ -1237,11 +1237,9 @@ def report_markdown(
             lines += ["", "| mode | questions | " + " | ".join(SOURCE_HEADINGS[k] for k in head) + " |"]
             lines += ["|" + "---|" * (len(head) + 2)]
             lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-            lines += ["", source_legend(head)]
-        if rows or evidence.diagnosis:
-            lines += ["", MISREAD_EXPLAINED]
+            lines += ["", source_legend(head), "", MISREAD_EXPLAINED]
         else:
-            lines.append(sources_missing(evidence))
+            lines += ["", sources_missing(evidence)] if evidence.diagnosis else [sources_missing(evidence)]
     table = sure_rows(evidence, every_mode=True)
     if ran or table:
         lines += ["", "## How sure the answers were", ""]
@@ -1306,8 +1304,10 @@ def half_label(split: str) -> str:
 def source_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
     """Where each mode's answers came from, per mode and split: the categories any mode has (in the Evaluate page's
     order) and one row per mode and split, all questions first: [mode, split, count per category ('–': not one of
-    the mode's categories)]."""
+    the mode's categories)]; no rows when no answer was counted at all."""
     head = [k for k in SOURCE_ORDER if any(k in cats for halves in e.sources.values() for cats in halves.values())]
+    if not any(n for halves in e.sources.values() for cats in halves.values() for n in cats.values()):
+        return head, []
     rows = []
     for arm, halves in e.sources.items():
         named = [h for h in halves if h != ALL]

@@ -261,9 +261,8 @@ def _sources_section(evidence: Evidence) -> list[str]:
             sources_svg(head, rows),
             _table(["mode", "questions", *(SOURCE_HEADINGS[k] for k in head)], cells, range(2, len(head) + 2)),
             f'<p class="muted">{escape(source_legend(head))}</p>',
+            f'<p class="muted">{escape(MISREAD_EXPLAINED)}</p>',
         ]
-    if rows or evidence.diagnosis:
-        out.append(f'<p class="muted">{escape(MISREAD_EXPLAINED)}</p>')
     else:
         out.append(f"<p>{escape(sources_missing(evidence))}</p>")
     return out

@@ -16,12 +16,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from core.advisor.advice import Criteria
+from core.advisor.advice import ArmScore, Criteria, Evidence, advise, report_markdown
 from core.advisor.costs import Volume
+from core.advisor.report_html import report_html
 from core.advisor.service import Advised, AdvisorService
 from core.base.jobs import StatusWriter
 from core.config import Settings
 from core.engines.variants import Variant, VariantRegistry
+from core.evaluation.answer_sources import diagnosis
 from core.evaluation.runs import EvalConfig, run_dir
 from core.services import build_services
 from tests.advisor.test_costs import write_run
@@ -247,3 +249,16 @@ def test_a_run_saved_without_a_threshold_lists_the_settings_threshold_and_says_s
         .strip()
         .startswith("The run's questions carry no halves")
     )
+
+
+def test_a_run_that_answered_no_answerable_question_says_so_instead_of_a_table_of_zeros() -> None:
+    zeros = {"rag": {"all": dict.fromkeys(R, 0)}}
+    e = Evidence((ArmScore("rag", "", 0.0, 0),), "run test", sources=zeros, diagnosis=diagnosis(zeros))
+    report = report_markdown(TEAM, e, advise(TEAM, e))
+    assert section(report, "## Where the answers came from").strip().splitlines() == [
+        "- rag: no answerable question was asked.",
+        "",
+        "No answerable question was answered in this run, so no answer has a source to count.",
+    ]
+    page = report_html(TEAM, e, advise(TEAM, e), [])
+    assert "Where each mode" not in page and "no answer has a source to count" in page
