@@ -6,17 +6,20 @@ A small model copies the wrong value from the right passage: "What is the maximu
 
 - `fit`: the question's content words near the answer in the sentence it was taken from (the words before a value
   up to the previous value, a few after it), not only somewhere in the passage;
-- `rival`: how much better another value of the same kind, in any retrieved passage, fits the question words;
+- `rival`: how much better another value of the same kind, in any retrieved passage, fits the question words (a
+  count spelled out before its unit, "twelve months", is looked at as the figure it is);
 - `agree`: another passage gives the same value for the same question words;
 - `type_fit`: the answer is the kind of value the question asks for (a number for "how many", a date for "when", a
   name for "who", yes or no for "is/does/can");
-- `supported`, `second_look`, `coverage`, `span`, `length`: the support check, the second look after a refusal, how
-  much of the question the passages hold, whether the answer is a verbatim span of a passage, and how long it is.
+- `supported`, `second_look`, `coverage`, `span`, `length`, `numbers`: the support check, the second look after a
+  refusal, how much of the question the passages hold, whether the answer is a verbatim span of a passage, how long
+  it is and how many figures it gives (a run of a table's cells is no answer);
 
-- `token_mean`, `token_min`: how probable the model found its own answer's tokens (their geometric mean, the least
-  of them), where the engine gives token probabilities: the embedded engine records them from its sampler, an
-  OpenAI-compatible server or Ollama returns them when asked (`GenerationStats.token_logprobs`). Where an engine
-  gives none, the two signals are left out and the model weighs them at their fitting average (neutral).
+- `token_mean`, `token_min`, `token_margin`, `first_margin`: how probable the model found its own answer's tokens
+  (their geometric mean, the least of them) and how narrowly each beat the likeliest other token (anywhere, and in
+  the first few, where the value is chosen). The embedded engine records them from its sampler; an OpenAI-compatible
+  server or Ollama returns them when asked (`GenerationStats.token_logprobs`, `.token_alternatives`). Where an
+  engine gives none, these signals are left out and the model weighs them at their fitting average (neutral).
 
 `calibration.json` beside this module holds the logistic model fitted on evaluation runs (`python -m
 benchmarks.calibration --runs …`): one model for answers read from passages, one for answers from the model alone.
@@ -58,12 +61,19 @@ PASSAGE_FEATURES = (
     "coverage",
     "token_mean",
     "token_min",
+    "token_margin",
+    "first_margin",
+    "length",
+    "numbers",
 )
-ALONE_FEATURES = ("type_fit", "length", "echo", "token_mean", "token_min")
-TOKEN_FEATURES = ("token_mean", "token_min")  # absent where the engine gives no token probabilities
+# absent where the engine gives no token probabilities (the margins also where it names no other tokens)
+TOKEN_FEATURES = ("token_mean", "token_min", "token_margin", "first_margin")
+ALONE_FEATURES = ("type_fit", "length", "echo", *TOKEN_FEATURES)
 LEFT_WORDS = 12  # a label stands before its value ("Storage temperature -20 to 85 °C"), often a few words back
 RIGHT_WORDS = 4  # ... and sometimes just after it ("85 °C for storage")
 NAME_RIGHT_WORDS = 8  # a name is followed by what it did ("Justice Kagan delivered the opinion")
+FIRST_STEPS = 3  # `first_margin` looks at the answer's first tokens
+NUMBERS_CAP = 6  # the `numbers` signal counts the answer's figures up to this many
 AGREE_FIT = 0.5  # another passage's occurrence of the value counts as agreeing when it fits at least this much
 # Words that frame a question without naming its topic: "What is the maximum operating temperature?" is about
 # operating temperature; a table labels its row "Operating temperature", not "maximum".
@@ -184,11 +194,11 @@ class Calibration:
 PRIOR = Calibration(
     LogisticModel(
         PASSAGE_FEATURES,
-        (2.0, 0.5, -3.0, -1.0, 0.5, 1.5, 0.5, 1.5, -0.5, 1.0, 1.0, 1.0),
-        -3.5,
-        (0.7, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.05, 0.9, 0.6, 0.2),
+        (2.0, 0.5, -3.0, -1.0, 0.5, 1.5, 0.5, 1.5, -0.5, 1.0, 1.0, 1.0, 0.5, 0.5, -0.5, -1.0),
+        -3.8,
+        (0.7, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.05, 0.9, 0.6, 0.2, 0.1, 0.3, 0.2, 0.2),
     ),
-    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0, 1.0, 1.0), -1.8, (0.5, 0.3, 0.3, 0.5, 0.1)),
+    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0, 1.0, 1.0, 0.5, 0.5), -2.2, (0.5, 0.3, 0.3, 0.5, 0.1, 0.1, 0.3)),
     {"prior": True},
 )
 
@@ -332,6 +342,7 @@ def signals(
     second_look: bool = False,
     coverage: float | None = None,
     token_logprobs: Sequence[float] | None = None,
+    token_alternatives: Sequence[float] | None = None,
 ) -> Signals:
     """Every signal of an answer to `question` given (or not) the retrieved `passages`; no model is called."""
     text = _MARKERS.sub("", answer).strip()
@@ -341,7 +352,7 @@ def signals(
     # a model alone often says the question back ("Children younger than what age…"): no answer at all
     echo = len(own & set(terms(question))) / len(own) if own else 1.0
     base = {"type_fit": type_fit(question, text), "length": length, "echo": round(echo, 4)}
-    base.update(token_signals(token_logprobs))
+    base.update(token_signals(token_logprobs, token_alternatives))
     if not passages:
         return Signals(base, kind, passages=False)
     wanted = question_words(question, text)
@@ -353,11 +364,10 @@ def signals(
         holder = passages[(place.passage if place else support.passage or 1) - 1]
         in_passage = _fit(_tokens(holder), wanted)
     fit = place.fit if place else in_passage / 2  # not a verbatim span: where it came from is unknown
-    answer_numbers = {t for t in _tokens(text) if _is_number(t)}
+    words = _spelled_out_numbers(_tokens(text))
     rival: Place | None = None
     conflict = False
-    if answer_numbers:
-        words = _tokens(text)
+    if any(_is_number(t) for t in words):
         first = next(i for i, t in enumerate(words) if _is_number(t))
         unit = next((t for t in words[first:] if not _is_number(t) and t not in _RANGE_WORDS), "")
         best = max(_values(passages, wanted, words, unit), key=lambda p: p.fit, default=None)
@@ -377,20 +387,41 @@ def signals(
         "supported": 0.0 if "unsupported" in flags else 1.0,
         "second_look": 1.0 if second_look else 0.0,
         "coverage": 1.0 if coverage is None else round(float(coverage), 4),
+        # how many figures the answer gives: one value, or a range, answers; a run of a table's cells does not
+        "numbers": min(sum(_is_number(t) for t in words), NUMBERS_CAP) / NUMBERS_CAP,
     }
     near = {stem(w) for w in place.around} if place else set()
     missing = tuple(_spelled(question, [w for w in wanted if w not in near]))
     return Signals(values, kind, place, rival, missing)
 
 
-def token_signals(logprobs: Sequence[float] | None) -> dict[str, float]:
-    """`token_mean` (the tokens' geometric-mean probability) and `token_min`; none when no probabilities were given."""
+def token_signals(logprobs: Sequence[float] | None, alternatives: Sequence[float] | None = None) -> dict[str, float]:
+    """The signals read off the answer's token probabilities; none when the engine gave none.
+
+    `token_mean` is the tokens' geometric-mean probability and `token_min` the least of them; with each step's
+    likeliest other token, `token_margin` is the narrowest lead the written token had over it and `first_margin` the
+    narrowest over the first FIRST_STEPS tokens, where the value is chosen (Gemma writes a number digit by digit)."""
     if not logprobs:
         return {}
-    return {
+    out = {
         "token_mean": round(math.exp(sum(logprobs) / len(logprobs)), 4),
         "token_min": round(math.exp(min(logprobs)), 4),
     }
+    leads = [
+        max(0.0, math.exp(lp) - math.exp(alt)) for lp, alt in zip(logprobs, alternatives or ()) if not math.isnan(alt)
+    ]
+    if leads:
+        out["token_margin"] = round(min(leads), 4)
+        out["first_margin"] = round(min(leads[:FIRST_STEPS]), 4)
+    return out
+
+
+def _spelled_out_numbers(words: list[str]) -> list[str]:
+    """The answer's words with a spelled-out count before a unit as digits ("twelve months" → "12 months"), so its
+    rivals are looked for as for any figure; an answer that has digits is left as it is."""
+    if any(_is_number(t) for t in words):
+        return words
+    return [str(NUMBER_WORDS.index(t)) if t in NUMBER_WORDS and i + 1 < len(words) else t for i, t in enumerate(words)]
 
 
 def _spelled(question: str, stems: Sequence[str]) -> list[str]:
@@ -427,6 +458,8 @@ def reason(sig: Signals, weakest: str, question: str) -> str:
             f'passage [{sig.rival.passage}] gives {sig.rival.value} for "{label}", which matches the question\'s '
             f"words {how} the value answered"
         )
+    if weakest == "numbers" and v.get("numbers", 0) > 0.5:
+        return "the answer gives many figures, like a run of a table's cells, not the one value asked for"
     if weakest == "type_fit" and v.get("type_fit", 1) < 0.5 and sig.kind:
         return f"the question asks for {KIND_WORDS.get(sig.kind, sig.kind)} and the answer is not one"
     if weakest == "supported" or v.get("supported", 1) < 1:
@@ -437,6 +470,11 @@ def reason(sig: Signals, weakest: str, question: str) -> str:
         return f"the passages found hold only {v['coverage']:.0%} of the question's words"
     if weakest in ("fit", "span") and sig.place is None and sig.passages:
         return "the answer is not a passage's own words, so where it comes from cannot be checked"
+    if weakest in ("token_margin", "first_margin") and weakest in v:
+        return (
+            "the model nearly wrote something else: at one step the word piece it chose led the next likeliest by "
+            f"only {v[weakest]:.0%}"
+        )
     if weakest in TOKEN_FEATURES and "token_mean" in v:
         return (
             f"the model was unsure of its own words as it wrote them (on average {v['token_mean']:.0%} likely per "
@@ -462,6 +500,7 @@ def judge_answer(
     threshold: float = DEFAULT_THRESHOLD,
     calibration: Calibration | None = None,
     token_logprobs: Sequence[float] | None = None,
+    token_alternatives: Sequence[float] | None = None,
 ) -> Judgement:
     """An answer's confidence, unsure mark and reason; a refusal or an empty answer has none (None)."""
     if not text.strip() or is_refusal(text):
@@ -475,6 +514,7 @@ def judge_answer(
         second_look=second_look,
         coverage=coverage,
         token_logprobs=token_logprobs,
+        token_alternatives=token_alternatives,
     )
     model = cal.model(sig.passages)
     p = model.probability(sig.values)
@@ -488,6 +528,7 @@ def rate(
     threshold: float = DEFAULT_THRESHOLD,
     second_look: bool = False,
     token_logprobs: Sequence[float] | None = None,
+    token_alternatives: Sequence[float] | None = None,
 ) -> None:
     """Set a finished answer's confidence, reason and signals, and add the "unsure" flag below `threshold`."""
     if answer.incomplete or answer.error:
@@ -502,6 +543,7 @@ def rate(
         coverage=coverage,
         threshold=threshold,
         token_logprobs=token_logprobs,
+        token_alternatives=token_alternatives,
     )
     answer.confidence = verdict.confidence
     answer.confidence_reason = verdict.reason

@@ -230,6 +230,7 @@ class AnswerStream:
             self._threshold,
             SECOND_LOOK_NOTE in self.answer.warnings,
             getattr(answered, "token_logprobs", None),
+            getattr(answered, "token_alternatives", None),
         )
         total = (time.perf_counter() - self._started) * 1000
         # The first token the reader saw: a refusal held back for a second look shows only after it.

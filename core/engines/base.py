@@ -82,6 +82,9 @@ class GenerationStats:
     # the natural log of each generated token's probability under the model (before sampling's temperature), in
     # order; None when the engine gives none. The answer's confidence reads them (core/chat/confidence.py).
     token_logprobs: list[float] | None = None
+    # at each of those steps, the log-probability of the likeliest token that was not chosen (how close the model
+    # came to writing something else); NaN at a step the engine named no other token for
+    token_alternatives: list[float] | None = None
 
     def mark_token(self) -> None:
         """Record the arrival of a piece of the answer."""

@@ -375,6 +375,7 @@ class EmbeddedGeneration:
         self._started = False
         self._recorder = _TokenLogprobs()
         self.stats.token_logprobs = self._recorder.logprobs
+        self.stats.token_alternatives = self._recorder.alternatives
 
     def __iter__(self) -> Iterator[str]:
         if self._started:
@@ -580,7 +581,8 @@ class _BanFirstToken:
 
 
 class _TokenLogprobs:
-    """A llama.cpp logits processor that records the log-probability of every token the answer was sampled as.
+    """A llama.cpp logits processor that records the log-probability of every token the answer was sampled as, and
+    of the likeliest token that was not chosen at that step.
 
     llama-cpp-python returns logprobs only for a model loaded with `logits_all=True` (a 262k-wide row of logits per
     context position for the bundled model, ≈ 2 GB); the sampler sees each step's row anyway. The token drawn at one
@@ -590,13 +592,18 @@ class _TokenLogprobs:
 
     def __init__(self) -> None:
         self.logprobs: list[float] = []
+        self.alternatives: list[float] = []  # per step, the likeliest token not chosen
         self._row: npt.NDArray[np.single] | None = None
         self._log_total = 0.0
         self._at = -1  # the input length the kept row was the next-token distribution for
 
     def __call__(self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]) -> npt.NDArray[np.single]:
-        if self._row is not None and len(input_ids) == self._at + 1:
-            self.logprobs.append(float(self._row[int(input_ids[-1])]) - self._log_total)
+        row = self._row
+        if row is not None and len(input_ids) == self._at + 1:
+            chosen = int(input_ids[-1])
+            self.logprobs.append(float(row[chosen]) - self._log_total)
+            row[chosen] = -float("inf")  # the row is our copy: the best of the rest is the likeliest other token
+            self.alternatives.append(float(row.max()) - self._log_total)
         # a log-sum-exp over the finite logits (a ban sets some to -inf, which exp turns to 0)
         import numpy as np  # a dependency of llama_cpp, which is running: already imported
 

@@ -543,7 +543,7 @@ class OllamaGeneration:
     def _whole(self, messages: list[dict[str, str]]) -> Iterator[str]:
         try:
             r = self.engine.client.chat(
-                model=self.model, messages=messages, stream=False, options=self.options, logprobs=True
+                model=self.model, messages=messages, stream=False, options=self.options, logprobs=True, top_logprobs=2
             )
         except Exception as exc:
             raise self.engine.translate(exc, self.model) from exc
@@ -563,7 +563,7 @@ class OllamaGeneration:
         try:
             # logprobs: the answer's token probabilities, for its confidence (an Ollama before 0.12.11 sends none)
             parts = self.engine.client.chat(
-                model=self.model, messages=messages, stream=True, options=self.options, logprobs=True
+                model=self.model, messages=messages, stream=True, options=self.options, logprobs=True, top_logprobs=2
             )
             for part in parts:
                 received_any = True
@@ -585,9 +585,14 @@ class OllamaGeneration:
 
     def _note_logprobs(self, part: ollama.ChatResponse) -> None:
         """Add the token log-probabilities a reply carries."""
-        found = [float(t.logprob) for t in part.logprobs or () if math.isfinite(t.logprob)]
-        if found:
-            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), *found]
+        for t in part.logprobs or ():
+            if not math.isfinite(t.logprob):
+                continue
+            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(t.logprob)]
+            others = [a.logprob for a in t.top_logprobs or () if a.token != t.token and math.isfinite(a.logprob)]
+            # kept step by step beside the logprobs: NaN where Ollama named no other token
+            alternative = float(max(others)) if others else math.nan
+            self.stats.token_alternatives = [*(self.stats.token_alternatives or []), alternative]
 
     def _finish(self, final: ollama.ChatResponse, pieces: int) -> None:
         self.done_reason = final.done_reason

@@ -597,9 +597,11 @@ class OpenAIGeneration:
             common["stop"] = list(self._stops[:MAX_SENT_STOPS])
         # Sampling settings the server takes beyond OpenAI's (DOMAINCHAT_OPENAI_EXTRA_BODY), sent as they are.
         body = self.engine.settings.openai_extra_fields
-        # The answer's token probabilities, for its confidence: the completions API counts alternatives per token
-        # (1 is the least it takes), the chat API takes a switch.
-        logprobs: dict[str, Any] = {"logprobs": 1 if self.mode == "completion" else True}
+        # The answer's token probabilities and each step's likeliest other token, for its confidence: the completions
+        # API counts the alternatives per token, the chat API takes a switch and a count.
+        logprobs: dict[str, Any] = (
+            {"logprobs": 2} if self.mode == "completion" else {"logprobs": True, "top_logprobs": 2}
+        )
 
         def send(stream: bool) -> Any:
             # Usage in the stream's last chunk, where the server sends it (llama-cpp-python's does not).
@@ -690,13 +692,26 @@ class OpenAIGeneration:
         given = getattr(choice, "logprobs", None)
         if given is None:
             return
+        steps: list[tuple[str, Any, Mapping[str, Any]]] = []  # (token, its logprob, the alternatives' logprobs)
         if self.mode == "completion":
+            tokens = list(getattr(given, "tokens", None) or [])
             values = list(getattr(given, "token_logprobs", None) or [])
+            tops = list(getattr(given, "top_logprobs", None) or [])
+            for i, value in enumerate(values):
+                top = tops[i] if i < len(tops) and isinstance(tops[i], Mapping) else {}
+                steps.append((tokens[i] if i < len(tokens) else "", value, top))
         else:
-            values = [getattr(t, "logprob", None) for t in getattr(given, "content", None) or []]
-        found = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        if found:
-            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), *found]
+            for t in getattr(given, "content", None) or []:
+                top = {str(getattr(a, "token", "")): getattr(a, "logprob", None) for a in t.top_logprobs or []}
+                steps.append((str(getattr(t, "token", "")), getattr(t, "logprob", None), top))
+        for token, value, top in steps:
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(value)]
+            others = [v for k, v in top.items() if k != token and isinstance(v, (int, float)) and math.isfinite(v)]
+            # kept step by step beside the logprobs: NaN where the server named no other token
+            alternative = float(max(others)) if others else math.nan
+            self.stats.token_alternatives = [*(self.stats.token_alternatives or []), alternative]
 
     def _shown(self, piece: str) -> str:
         self.stats.mark_token()

@@ -14,7 +14,9 @@ Correctness is judged so that length cannot buy it (the words themselves, `score
        outside the question ("B6, B12 or C"); and the reference is not one side of an "or" ("B12 or folate"),
     4. the reference occurs once (a list that repeats it among alternatives does not count).
   Words around the reference are free within the limit: "vitamin B12" and "the E4 error code" hold "B12" and "E4"
-  inside a longer noun phrase and are correct.
+  inside a longer noun phrase and are correct. And the answer need not repeat the question's words: for the
+  reference "vitamin B12", "B12" answers "Which vitamin…?" (the reference's first or last words that the question
+  says may be left out; what is left must still be in the answer).
   Token F1 is reported beside it: a long answer pays for its extra words there too.
 """
 
@@ -88,10 +90,16 @@ def judge_containment(
     """Strict containment: the reference is in an answer of sensible length that names no competing value."""
     ref = score_tokens(reference)
     ans = score_tokens(answer)
+    asked = score_tokens(question)
     hits = find_sequence(ref, ans)
+    if ref and not hits:
+        # the answer need not repeat what the question already says: "B12" answers "Which vitamin…?" for the
+        # reference "vitamin B12"
+        ref = _without_asked_ends(ref, set(asked))
+        hits = find_sequence(ref, ans) if ref else []
     if not ref or not hits:
         return Containment(False, False, "missing")
-    allowed = set(ref) | set(score_tokens(question))
+    allowed = set(ref) | set(asked)
     extra = [t for t in ans if t not in allowed]
     if len(extra) > max_extra_words:
         return Containment(False, True, "too long")
@@ -102,6 +110,16 @@ def judge_containment(
     if len(hits) > 1:
         return Containment(False, True, "repeated")
     return Containment(True, True)
+
+
+def _without_asked_ends(ref: list[str], asked: set[str]) -> list[str]:
+    """The reference less its leading and trailing words that the question says; [] when nothing else is left."""
+    start, end = 0, len(ref)
+    while start < end and ref[start] in asked:
+        start += 1
+    while end > start and ref[end - 1] in asked:
+        end -= 1
+    return ref[start:end] if (start, end) != (0, len(ref)) else []
 
 
 def _is_code(token: str) -> bool:

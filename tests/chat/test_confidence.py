@@ -118,6 +118,13 @@ def test_token_probabilities_give_their_geometric_mean_and_least_and_a_doubtful_
     sig = signals(OPERATING, "40 °C", [SPEC_TABLE], token_logprobs=logprobs)
     assert sig.values["token_mean"] == pytest.approx((0.9 * 0.1 * 0.9) ** (1 / 3), abs=1e-4)
     assert sig.values["token_min"] == pytest.approx(0.1, abs=1e-4)
+    assert "token_margin" not in sig.values  # no alternatives given: no margins made up
+    # the likeliest other token at each step: the narrowest lead anywhere, and in the first FIRST_STEPS tokens
+    others = [math.log(0.05), math.log(0.02), math.log(0.02), math.log(0.65)]
+    steps = [*logprobs, math.log(0.7)]
+    led = signals(OPERATING, "40 °C", [SPEC_TABLE], token_logprobs=steps, token_alternatives=others)
+    assert led.values["first_margin"] == pytest.approx(0.1 - 0.02, abs=1e-4)  # the second step's lead
+    assert led.values["token_margin"] == pytest.approx(0.7 - 0.65, abs=1e-4)  # the fourth step's, past the first 3
     # a model that weighs only the token signals: the hesitant answer is below the sure one, and says why
     only_tokens = LogisticModel(TOKEN_FEATURES, (4.0, 4.0), -3.0, (0.6, 0.3))
     cal = Calibration(only_tokens, only_tokens)
@@ -129,6 +136,30 @@ def test_token_probabilities_give_their_geometric_mean_and_least_and_a_doubtful_
     # without probabilities (an engine that gives none) the model weighs the two at their fitting average
     neutral = judge_answer(OPERATING, "40 °C", [SPEC_TABLE], calibration=cal)
     assert neutral.confidence == pytest.approx(only_tokens.probability({"token_mean": 0.6, "token_min": 0.3}), abs=1e-4)
+
+
+def test_a_count_spelled_out_in_words_is_rivalled_by_the_figure_the_question_is_about() -> None:
+    contract = (
+        "The Initial Term of this Agreement is 36 months from the Effective Date. Thereafter it renews for "
+        "successive renewal terms of twelve months."
+    )
+    wrong = signals("How long is the Initial Term of the agreement?", "twelve months [1]", [contract])
+    assert wrong.values["conflict"] == 1.0 and wrong.rival is not None and wrong.rival.value == "36 months"
+    right = signals("How long is each renewal term?", "twelve months [1]", [contract])
+    assert right.values["conflict"] == 0.0 and right.values["rival"] == 0.0
+
+
+def test_an_answer_that_runs_through_a_tables_cells_gives_many_figures_and_one_value_few() -> None:
+    table = "Water hardness: 12-17 °dH 2.1-3.0 mmol/l H4; 18-22 °dH 3.1-3.9 mmol/l H5. The factory setting is H3."
+    question = "What is the factory setting of the water softener?"
+    run_on = signals(question, "12-17 2.1-3.0 H4 18-22 3.1-3.9 H5", [table])
+    assert run_on.values["numbers"] == 1.0
+    assert signals(question, "H3 [1]", [table]).values["numbers"] == 0.0  # a code, not a figure
+    assert signals(OPERATING, "5 to 40 °C", [SPEC_TABLE]).values["numbers"] == pytest.approx(2 / 6)
+    model = LogisticModel(("numbers",), (-6.0,), 2.0, (0.2,))
+    run_on_text = "12-17 2.1-3.0 H4 18-22 3.1-3.9 H5"
+    verdict = judge_answer(question, run_on_text, [table], calibration=Calibration(model, model))
+    assert verdict.unsure and "many figures" in verdict.reason
 
 
 def test_a_refusal_or_an_empty_answer_gets_no_confidence() -> None:

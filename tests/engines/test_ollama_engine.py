@@ -116,7 +116,8 @@ def test_generate_streams_chat_with_exact_body_and_fills_stats(tmp_path: Path, o
         "options": {"temperature": 0.2, "num_predict": 64, "num_ctx": 2048, "seed": 7, "stop": ["\n\n"]},
         "messages": [dict(m) for m in MESSAGES],
         "tools": [],
-        "logprobs": True,  # the answer's token probabilities, for its confidence
+        "logprobs": True,  # the answer's token probabilities and the likeliest other token's, for its confidence
+        "top_logprobs": 2,
     }
     assert ollama_server.bodies("/api/show") == [{"model": "gemma3:270m"}]  # context length, once
     chars = sum(len(m["content"]) + 20 for m in MESSAGES)
@@ -142,6 +143,7 @@ def test_generate_without_streaming_sends_stream_false(tmp_path: Path, ollama_se
         "messages": [dict(m) for m in MESSAGES],
         "tools": [],
         "logprobs": True,
+        "top_logprobs": 2,
     }
     assert gen.done_reason == "length"
     assert gen.stats.completion_tokens == 3

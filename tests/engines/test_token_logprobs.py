@@ -48,9 +48,23 @@ def test_the_openai_engine_asks_for_logprobs_and_keeps_one_per_token(
     generation = openai_engine(tmp_path, openai_fake.url).generate(ask("gemma-3-270m", max_tokens=20), stream=stream)
     assert "".join(generation) == "Every 2 weeks [1]"
     (sent,) = [r.body for r in openai_fake.requests_to("/v1/completions")]
-    assert sent["logprobs"] == 1  # the completions API's count of alternatives per token
-    # the fake sends one logprob per word-sized piece: 4 pieces whole or streamed
+    assert sent["logprobs"] == 2  # the completions API's count of alternatives per token: the chosen and one other
+    # the fake sends one logprob per word-sized piece: 4 pieces whole or streamed, each with its likeliest other
     assert generation.stats.token_logprobs == [-0.5] * 4
+    assert generation.stats.token_alternatives == [-2.0] * 4
+
+
+def test_a_chat_request_asks_for_the_likeliest_other_token_and_keeps_it_beside_each_logprob(
+    tmp_path: Path, openai_fake: FakeOpenAIServer
+) -> None:
+    # a model name that reads as an instruction model is asked through the chat API
+    openai_fake.state.models = {"Llama-3.1-8B-Instruct": "Every 2 weeks [1]"}
+    generation = openai_engine(tmp_path, openai_fake.url).generate(ask("Llama-3.1-8B-Instruct", max_tokens=20))
+    assert "".join(generation) == "Every 2 weeks [1]"
+    (sent,) = [r.body for r in openai_fake.requests_to("/v1/chat/completions")]
+    assert sent["logprobs"] is True and sent["top_logprobs"] == 2
+    assert generation.stats.token_logprobs == [-0.25] * 4
+    assert generation.stats.token_alternatives == [-2.0] * 4
 
 
 def test_a_server_that_refuses_logprobs_still_answers_and_is_not_asked_for_them_again(
@@ -75,6 +89,7 @@ def test_ollama_logprobs_are_asked_for_and_kept_and_an_older_ollama_without_them
     text = "".join(gen)
     assert text and ollama_server.bodies("/api/chat")[0]["logprobs"] is True
     assert gen.stats.token_logprobs == [-0.25] * gen.stats.completion_tokens  # one per streamed piece
+    assert gen.stats.token_alternatives == [-2.0] * gen.stats.completion_tokens
     ollama_server.find("gemma3:270m").logprob = None  # type: ignore[union-attr]  # an Ollama before 0.12.11
     older = OllamaEngine(settings).generate(ask("gemma3:270m", max_tokens=64))
     assert "".join(older) == text
@@ -95,8 +110,12 @@ def test_the_embedded_engine_records_the_same_logprobs_llama_cpp_gives_for_the_s
     from llama_cpp import Llama
 
     reference = Llama(model_path=str(engine.gguf_path()), n_ctx=256, logits_all=True, verbose=False)
-    reply = reference.create_completion(CONTEXT, max_tokens=12, temperature=0.0, logprobs=1)
-    assert reply["choices"][0]["text"].strip().startswith(text.split()[0])  # type: ignore[index]
+    reply = reference.create_completion(CONTEXT, max_tokens=12, temperature=0.0, logprobs=2)
     own = reply["choices"][0]["logprobs"]["token_logprobs"]  # type: ignore[index]
     assert own is not None and len(own) >= len(recorded)
     assert recorded == pytest.approx(own[: len(recorded)], abs=2e-3)
+    # the likeliest other token at each step: the best of llama.cpp's two alternatives that is not the one written
+    tops = reply["choices"][0]["logprobs"]["top_logprobs"]  # type: ignore[index]
+    tokens = reply["choices"][0]["logprobs"]["tokens"]  # type: ignore[index]
+    others = [max(v for k, v in top.items() if k != token) for top, token in zip(tops, tokens)]
+    assert gen.stats.token_alternatives == pytest.approx(others[: len(recorded)], abs=2e-3)

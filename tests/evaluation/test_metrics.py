@@ -68,6 +68,24 @@ def test_strict_containment_needs_a_sensible_answer(
     assert m.contains_reference(answer, reference) is contains
 
 
+@pytest.mark.parametrize(
+    ("answer", "reference", "question", "correct"),
+    [
+        ("B12 [2]", "vitamin B12", "Which vitamin can metformin lower over years of use?", True),
+        ("15", "15 days", "How many days does the course last?", True),
+        # the question does not say "vitamin": the answer must
+        ("B12", "vitamin B12", "What can metformin lower over years of use?", False),
+        # what is left must still be answered, and still not among candidates
+        ("days", "15 days", "How many days does the course last?", False),
+        ("B6 or B12", "vitamin B12", "Which vitamin can metformin lower?", False),
+    ],
+)
+def test_the_answer_need_not_repeat_the_reference_words_the_question_already_says(
+    answer: str, reference: str, question: str, correct: bool
+) -> None:
+    assert m.judge_containment(answer, reference, question).correct is correct
+
+
 def test_extra_word_limit_is_exactly_max_extra_words() -> None:
     ref = "Taking Charge"
     twelve = " ".join(f"w{i}" for i in range(12))

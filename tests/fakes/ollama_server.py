@@ -398,7 +398,15 @@ class _Handler(BaseHTTPRequestHandler):
                 out["response"] = text
             out["done"] = done
             if body.get("logprobs") and model.logprob is not None and text:
-                out["logprobs"] = [{"token": text, "logprob": model.logprob, "bytes": list(text.encode())}]
+                tops = [{"token": text, "logprob": model.logprob}, {"token": "<other>", "logprob": -2.0}]
+                out["logprobs"] = [
+                    {
+                        "token": text,
+                        "logprob": model.logprob,
+                        "bytes": list(text.encode()),
+                        "top_logprobs": tops[: int(body.get("top_logprobs") or 0)],
+                    }
+                ]
             if done:
                 out["done_reason"] = done_reason
                 out.update(final_stats)

@@ -68,6 +68,7 @@ class FakeServer:
     delay_s: float = 0.0  # before answering a generation or embedding request
     # what a request for token probabilities gets: each piece's logprob, or (None) a 400 as servers without them say
     piece_logprob: float | None = -0.25
+    other_logprob: float = -2.0  # the likeliest other token's, sent among the alternatives a request asks for
     embedding_dim: int = 8
 
 
@@ -286,12 +287,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "logprobs is not supported for models created with logits_all=False", None)
             return
 
+        other = self.fake.state.other_logprob
+        # alternatives per token, the chosen one among them: a count in `logprobs` (completions), `top_logprobs` (chat)
+        alternatives = int(body.get("top_logprobs") or 0) if chat else int(body.get("logprobs") or 0)
+
         def logprobs(texts: list[str]) -> dict[str, Any] | None:
             if not wants_logprobs:
                 return None
             if chat:
-                return {"content": [{"token": t, "logprob": lp, "bytes": None, "top_logprobs": []} for t in texts]}
-            return {"tokens": texts, "token_logprobs": [lp] * len(texts), "top_logprobs": None, "text_offset": None}
+                return {
+                    "content": [
+                        {
+                            "token": t,
+                            "logprob": lp,
+                            "bytes": None,
+                            "top_logprobs": [
+                                {"token": t, "logprob": lp, "bytes": None},
+                                {"token": "<other>", "logprob": other, "bytes": None},
+                            ][:alternatives],
+                        }
+                        for t in texts
+                    ]
+                }
+            tops = (
+                [dict(list({t: lp, "<other>": other}.items())[:alternatives]) for t in texts] if alternatives else None
+            )
+            return {"tokens": texts, "token_logprobs": [lp] * len(texts), "top_logprobs": tops, "text_offset": None}
 
         if not body.get("stream"):
             text = "".join(pieces)
