@@ -626,9 +626,13 @@ with tab_results:
     # arms none of whose answers carries a confidence (all refused, or a run made before answers had one) say nothing
     judged = {arm: f for arm, f in (run.summary.get("confidence") or {}).items() if f.get("auroc_n")}
     if judged:
+        # the threshold this run's answers were marked at (saved with it), else the setting as it is now
+        marked = run.summary.get("confidence_threshold") or {}
+        at = float(marked.get("value", settings.confidence_threshold))
+        source = "saved with this run" if marked.get("from") == "run" else "DOMAINCHAT_CONFIDENCE_THRESHOLD as set now"
         st.caption(
             "Each answer gets a confidence from 0 to 1, the chance it is right; below "
-            f"{settings.confidence_threshold:g} (the threshold, DOMAINCHAT_CONFIDENCE_THRESHOLD) it is marked unsure. "
+            f"{at:g} (the threshold, {source}) it is marked unsure. "
             "A useful mark leaves few wrong answers unmarked and few right ones marked."
         )
         st.dataframe(

@@ -8,6 +8,7 @@ closes the tab; each finished answer is saved at once, so a cancelled or failed 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -42,7 +43,10 @@ def work(config_path: Path, ctx: JobContext) -> Mapping[str, Any]:
     config = EvalConfig.from_dict(raw)
     questions = [EvalQuestion(**q) for q in raw.get("questions") or []]
     write_questions(ctx.folder / "questions.jsonl", questions)  # the run's record, as every run folder has it
+    # answers are marked unsure at the threshold the run saved, the one its figures are read at
     settings = Settings.from_env(data_dir=Path(config.data_dir), engine=config.engine)
+    if config.confidence_threshold is not None:
+        settings = dataclasses.replace(settings, confidence_threshold=config.confidence_threshold)
     embedder = make_embedder(settings)
     chat = job_chat_service(settings, raw.get("recorded_retrieval") or [], embedder)
     engines = chat.engines

@@ -128,3 +128,15 @@ def test_a_background_run_writes_its_threshold_into_config_json_and_reads_its_fi
     assert judged  # the figures had confidences to read
     # the job marked its answers at the same threshold, so the rows and the figures tell one story
     assert all(r["unsure"] == (r["confidence"] < 0.7 and not r["flagged"]) for r in judged)
+
+
+def test_a_background_run_marks_its_answers_at_the_apps_threshold_not_at_the_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the environment the job starts in would mark every answer unsure; the app's threshold marks none
+    monkeypatch.setenv("DOMAINCHAT_CONFIDENCE_THRESHOLD", "1.0")
+    with FakeOpenAIServer(models=tuple(REPLIES)) as fake:
+        run = paired_run(tmp_path / "data", fake, monkeypatch, threshold=0.0)
+    assert run.status.state == "done", run.status.message
+    judged = [r for r in run.rows if r.get("confidence") is not None]
+    assert judged and not any(r["unsure"] for r in judged)

@@ -7,6 +7,7 @@ right on the first, finetuned on the second, so the paired comparison has one di
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,20 @@ ENV = {
 }
 
 
-def paired_run(data: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> SavedRun:
-    """Run the evaluation as the page does (a background job reading its settings from the environment)."""
+def paired_run(
+    data: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, threshold: float | None = None
+) -> SavedRun:
+    """Run the evaluation as the page does (a background job reading its settings from the environment); `threshold`
+    sets the app's confidence threshold apart from the environment the job starts in."""
     fake.state.models.update(REPLIES)
     monkeypatch.setenv("DOMAINCHAT_DATA_DIR", str(data))
     monkeypatch.setenv("DOMAINCHAT_OPENAI_BASE_URL", fake.url)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    svc = build_services(Settings.from_env(dotenv=None, data_dir=data))
+    settings = Settings.from_env(dotenv=None, data_dir=data)
+    if threshold is not None:
+        settings = dataclasses.replace(settings, confidence_threshold=threshold)
+    svc = build_services(settings)
     try:
         register_served(svc.settings, VARIANT, VARIANT_SERVED, engine=svc.engines.openai)
         config = EvalConfig(collection="", arms=["base", "finetuned"], engine="openai", variant=VARIANT)
