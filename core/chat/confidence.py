@@ -68,7 +68,9 @@ PASSAGE_FEATURES = (
 )
 # absent where the engine gives no token probabilities (the margins also where it names no other tokens)
 TOKEN_FEATURES = ("token_mean", "token_min", "token_margin", "first_margin")
-ALONE_FEATURES = ("type_fit", "length", "echo", *TOKEN_FEATURES)
+# the model alone: its answer's shape and how sure it was of its tokens (the margins are left to the passage model:
+# the fine-tuned answers the alone model is fitted on were recorded before they existed)
+ALONE_FEATURES = ("type_fit", "length", "echo", "token_mean", "token_min")
 LEFT_WORDS = 12  # a label stands before its value ("Storage temperature -20 to 85 °C"), often a few words back
 RIGHT_WORDS = 4  # ... and sometimes just after it ("85 °C for storage")
 NAME_RIGHT_WORDS = 8  # a name is followed by what it did ("Justice Kagan delivered the opinion")
@@ -198,7 +200,7 @@ PRIOR = Calibration(
         -3.8,
         (0.7, 0.9, 0.1, 0.2, 0.2, 0.8, 0.8, 0.9, 0.05, 0.9, 0.6, 0.2, 0.1, 0.3, 0.2, 0.2),
     ),
-    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0, 1.0, 1.0, 0.5, 0.5), -2.2, (0.5, 0.3, 0.3, 0.5, 0.1, 0.1, 0.3)),
+    LogisticModel(ALONE_FEATURES, (1.0, -0.5, -1.0, 1.0, 1.0), -1.8, (0.5, 0.3, 0.3, 0.5, 0.1)),
     {"prior": True},
 )
 

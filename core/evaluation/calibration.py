@@ -45,14 +45,19 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = NEWT
     return beta[1:], float(beta[0])
 
 
-def training_rows(rows: Sequence[Mapping[str, Any]], from_passages: bool) -> list[Mapping[str, Any]]:
-    """The rows a model is fitted on: answerable, answered, with signals, in the arms of its kind."""
+def training_rows(
+    rows: Sequence[Mapping[str, Any]], from_passages: bool, features: Sequence[str] = ()
+) -> list[Mapping[str, Any]]:
+    """The rows a model is fitted on: answerable, answered, in the arms of its kind, with every one of `features`
+    among their signals (a row from a run made before a signal existed, or from an engine that gives no token
+    probabilities, would teach the model a made-up value)."""
     return [
         r
         for r in rows
         if not r.get("unanswerable")
         and answered(r)
         and r.get("signals")
+        and all(f in r["signals"] for f in features)
         and r.get("correct") is not None
         and (split_arm(str(r.get("arm", "")))[0] in RETRIEVAL_MODES) == from_passages
     ]
@@ -63,8 +68,7 @@ def fit_model(rows: Sequence[Mapping[str, Any]], features: Sequence[str], prior:
     y = np.array([1.0 if r.get("correct") else 0.0 for r in rows])
     if len(rows) < 10 or y.min(initial=1.0) == y.max(initial=0.0):
         return prior  # too few rows, or all right / all wrong: nothing to tell apart
-    means = dict(zip(prior.features, prior.means))
-    x = np.array([[float(r["signals"].get(f, means.get(f, 0.0))) for f in features] for r in rows])
+    x = np.array([[float(r["signals"][f]) for f in features] for r in rows])
     weights, intercept = fit_logistic(x, y)
     return LogisticModel(
         tuple(features), tuple(float(w) for w in weights), intercept, tuple(float(m) for m in x.mean(axis=0))
@@ -73,8 +77,8 @@ def fit_model(rows: Sequence[Mapping[str, Any]], features: Sequence[str], prior:
 
 def fit_calibration(rows: Sequence[Mapping[str, Any]], fitted_on: Mapping[str, Any] | None = None) -> Calibration:
     """Both models fitted on the rows of evaluation runs, with what they were fitted on."""
-    with_passages = training_rows(rows, True)
-    alone = training_rows(rows, False)
+    with_passages = training_rows(rows, True, PASSAGE_FEATURES)
+    alone = training_rows(rows, False, ALONE_FEATURES)
     info = {
         **(fitted_on or {}),
         "rows": {"passages": len(with_passages), "alone": len(alone)},

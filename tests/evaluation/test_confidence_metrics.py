@@ -92,7 +92,7 @@ def _signal_rows() -> list[dict[str, Any]]:
         right = fit > 0.45 if i % 7 else fit <= 0.45  # mostly, not always: a fit that is not perfect
         signals = {f: PRIOR.passages.means[k] for k, f in enumerate(PASSAGE_FEATURES)} | {"fit": fit}
         rows.append(row(right, 0.5, signals=signals | {"type_fit": 0.5, "length": 0.1, "echo": 0.0}))
-        alone = {"type_fit": 1.0 if right else 0.0, "length": 0.2, "echo": 0.0}
+        alone = {"type_fit": 1.0 if right else 0.0, "length": 0.2, "echo": 0.0, "token_mean": 0.6, "token_min": 0.2}
         rows.append({**row(right, 0.5, signals=alone), "arm": "base"})
     return rows
 
@@ -113,6 +113,15 @@ def test_a_calibration_fitted_on_rows_is_deterministic_reloads_and_ranks_by_its_
     assert confidence_figures([r for r in judged if r["arm"] == "rag"]).auroc > 0.7
     text = judge_answer("What is it?", "42", ["It is 42."], calibration=loaded)
     assert text.confidence is not None
+
+
+def test_rows_without_every_signal_of_a_model_are_not_fitted_on() -> None:
+    rows = _signal_rows()
+    # a run recorded before the token signals existed (or on an engine that gives none): its rows lack them
+    older = [{**r, "signals": {k: v for k, v in r["signals"].items() if not k.startswith("token")}} for r in rows]
+    fitted = calibration_to_dict(fit_calibration(rows + older))
+    assert fitted["rows"] == {"passages": 40, "alone": 40}
+    assert calibration_to_dict(fit_calibration(rows)) == fitted  # the same fit as on the complete rows alone
 
 
 def test_too_few_rows_keep_the_prior() -> None:
