@@ -140,12 +140,21 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     limit = page.get_by_label("Only the first N questions (0: all)")
     limit.fill("2")
     limit.press("Enter")
+    # the page has the limit before the run starts: what the run can show is now said of the first two questions
+    page.get_by_text("With 2 answerable questions", exact=False).wait_for()
     page.get_by_role("button", name="Start evaluation").click()
     # starting records each question's retrieval in the app first: minutes, not seconds, on a loaded CI machine
     page.get_by_text("goes on in the background", exact=False).wait_for(timeout=300_000)
     page.get_by_role("tab", name="Results").click()
     # the page polls the run; when it ends the grid and its charts appear, down to the answers side by side
     page.get_by_role("heading", name="The grid", exact=True).wait_for(timeout=600_000)
+    # the run asked the two questions, not the set's fifteen: once it has ended, each mode's cell in the grid counts
+    # its correct answers of 2 (a grid drawn while the run went on may have held fewer)
+    page.get_by_text(re.compile(r"^Run ev-\S+: done")).wait_for(timeout=600_000)
+    grid = page.locator("[data-testid='stTable']").first
+    grid.get_by_role("cell", name=re.compile(r"^\d+\/2 · ")).nth(1).wait_for()  # the slash escaped for Playwright
+    shares = [t for t in grid.locator("td").all_inner_texts() if " · " in t]
+    assert len(shares) == 2 and all(re.match(r"^\d+/2 · ", t) for t in shares), shares
     page.get_by_role("heading", name="Answers side by side", exact=True).wait_for()
     charts = page.locator("[data-testid='stVegaLiteChart']")
     charts.nth(2).wait_for()
