@@ -87,6 +87,18 @@ def settled(page: Any) -> None:
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0")
 
 
+def section_shot(page: Any, first: Any, last: Any, path: Path) -> None:
+    """A screenshot of one section of the page, from locator `first` down to locator `last`, once it has settled."""
+    first.evaluate("e => e.scrollIntoView()")
+    settled(page)
+    top, end = first.bounding_box(), last.bounding_box()
+    assert top is not None and end is not None
+    left, right = min(top["x"], end["x"]), max(top["x"] + top["width"], end["x"] + end["width"])
+    bottom = end["y"] + end["height"]
+    clip = {"x": left - 16, "y": top["y"] - 16, "width": right - left + 32, "height": bottom - top["y"] + 32}
+    page.screenshot(path=str(path), clip=clip)
+
+
 def test_the_grid_chart_draws_an_error_bar_over_each_share_and_the_cells_give_the_same_interval(
     scored: tuple[Path, dict[str, Any]], app_url: str, browser: Any, output_dir: Path
 ) -> None:
@@ -146,10 +158,10 @@ def test_the_grid_chart_draws_an_error_bar_over_each_share_and_the_cells_give_th
         # capped at both ends by a short tick
         caps = [t for t in drawn["ticks"] if fields(t["label"]).get("mode") == arm]
         assert len(caps) == 2 and all(t["left"] <= centre <= t["right"] for t in caps), caps
-    # the paired comparisons, then the chart with its error bars, at the top of the screenshot
-    page.get_by_role("heading", name="Which differences are real?", exact=True).evaluate("e => e.scrollIntoView()")
-    settled(page)
-    page.screenshot(path=str(output_dir / "evaluate-error-bars.png"))
+    # the screenshot: the paired comparisons, then the chart with its error bars and the caption that explains them
+    paired = page.get_by_role("heading", name="Which differences are real?", exact=True)
+    caption = page.get_by_text("The line over each bar", exact=False)
+    section_shot(page, paired, caption, output_dir / "evaluate-error-bars.png")
     page.close()
 
 
@@ -214,11 +226,5 @@ def test_given_a_volume_the_advisor_draws_the_cost_table_and_a_cost_chart_that_a
         px_per_hour.append(sum(w for _, w in parts) / total)
     assert max(px_per_hour) == pytest.approx(min(px_per_hour), rel=0.02), px_per_hour  # one scale for all
     # the costs section alone: its heading, the table and the chart (the form beside it is further up)
-    costs.evaluate("e => e.scrollIntoView()")
-    settled(page)
-    head, end = costs.bounding_box(), chart.bounding_box()
-    assert head is not None and end is not None
-    width, height = max(head["width"], end["width"]) + 32, end["y"] + end["height"] - head["y"] + 32
-    clip = {"x": head["x"] - 16, "y": head["y"] - 16, "width": width, "height": height}
-    page.screenshot(path=str(output_dir / "advisor-costs.png"), clip=clip)
+    section_shot(page, costs, chart, output_dir / "advisor-costs.png")
     page.close()
