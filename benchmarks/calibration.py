@@ -1,7 +1,7 @@
 """Fit the answer confidence on evaluation runs and measure how well it separates right answers from wrong ones.
 
-Run: `.venv/bin/python -m benchmarks.calibration --runs RUN_ID[,RUN_ID…] [--data-dir DIR] [--threshold T]
-[--out core/chat/calibration.json] [--no-write] [--sweep 0.3,0.5,0.7]`.
+Run: `.venv/bin/python -m benchmarks.calibration --runs RUN_ID[,RUN_ID…] [--variant-runs RUN_ID…] [--data-dir DIR]
+[--threshold T] [--out core/chat/calibration.json] [--no-write] [--sweep 0.3,0.5,0.7]`.
 
 The runs are any saved evaluation runs whose rows carry `signals` (every run since the confidence exists; e.g. the
 runs `python -m benchmarks.quality --sets samples,public,public2 --modes rag,base --data-dir DIR` prints). The
@@ -24,7 +24,7 @@ from core.chat.confidence import CALIBRATION_FILE, MEASURED_THRESHOLDS
 from core.config import Settings
 from core.evaluation.calibration import calibration_to_dict, fit_calibration, rescored
 from core.evaluation.confidence_metrics import figures_by_arm
-from core.evaluation.runs import read_json, read_rows, run_dir
+from core.evaluation.runs import read_json, read_rows, run_dir, split_arm
 
 
 def load_runs(data_dir: Path, run_ids: list[str]) -> dict[str, tuple[str, list[dict[str, Any]]]]:
@@ -47,6 +47,12 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", default=None, help="the data directory holding the runs (default DOMAINCHAT_DATA_DIR)"
     )
+    parser.add_argument(
+        "--variant-runs",
+        default="",
+        help="comma-separated runs whose fine-tuned variant's answers (finetuned arms) the model alone is also fitted "
+        "on; their other arms are left out (their questions may repeat the --runs' sets)",
+    )
     parser.add_argument("--threshold", type=float, default=None, help="default DOMAINCHAT_CONFIDENCE_THRESHOLD")
     parser.add_argument("--out", default=str(CALIBRATION_FILE))
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
@@ -57,14 +63,25 @@ def main() -> None:
     settings = Settings.from_env(data_dir=Path(ns.data_dir)) if ns.data_dir else Settings.from_env()
     threshold = settings.confidence_threshold if ns.threshold is None else ns.threshold
     runs = load_runs(settings.data_dir, [r for r in ns.runs.split(",") if r.strip()])
-    every = [row for _, rows in runs.values() for row in rows]
+    variant_runs = load_runs(settings.data_dir, [r for r in ns.variant_runs.split(",") if r.strip()])
+    # a variant's answers: no base model alone answers like it, so without them the model alone knows only base's
+    variant_rows = [
+        r for _, rows in variant_runs.values() for r in rows if split_arm(str(r.get("arm", "")))[0] == "finetuned"
+    ]
+    every = [row for _, rows in runs.values() for row in rows] + variant_rows
     fitted_on = {
-        "runs": [{"run_id": rid, "question_set": name, "rows": len(rows)} for rid, (name, rows) in runs.items()],
+        "runs": [{"run_id": rid, "question_set": name, "rows": len(rows)} for rid, (name, rows) in runs.items()]
+        + [
+            {"run_id": rid, "question_set": name, "rows": sum(r in variant_rows for r in rows), "arms": "finetuned"}
+            for rid, (name, rows) in variant_runs.items()
+        ],
         "engine": sorted({str(r.get("engine")) for r in every}),
         "model": sorted({str(r.get("model")) for r in every if r.get("model")}),
     }
     # each run's rows judged by the fit on the other runs: what a threshold does on documents not fitted on
-    held_models = {rid: fit_calibration([r for o, (_, rs) in runs.items() if o != rid for r in rs]) for rid in runs}
+    held_models = {
+        rid: fit_calibration([r for o, (_, rs) in runs.items() if o != rid for r in rs] + variant_rows) for rid in runs
+    }
 
     def held_out(t: float) -> dict[str, Any]:
         held = [row for rid, (_, rows) in runs.items() for row in rescored(rows, held_models[rid], t)]
@@ -86,13 +103,16 @@ def main() -> None:
         rows = [r for group in chosen for r in group]
         out: dict[str, Any] = {"set": name, "threshold": threshold}
         out["in-sample"] = {a: f.to_dict() for a, f in figures_by_arm(rescored(rows, calibration, threshold)).items()}
+        if name == "all" and variant_rows:
+            # the variant's own answers, judged by the fit that saw them: no held-out figure exists for them
+            judged = figures_by_arm(rescored(variant_rows, calibration, threshold))
+            out["variant answers, in-sample"] = {a: f.to_dict() for a, f in judged.items()}
         if len(runs) > 1:
             held: list[dict[str, Any]] = []
             for rid, (n, own) in runs.items():
                 if name not in ("all", n):
                     continue
-                others = [r for other, (_, rs) in runs.items() if other != rid for r in rs]
-                held += rescored(own, fit_calibration(others), threshold)
+                held += rescored(own, held_models[rid], threshold)
             out["held-out"] = {a: f.to_dict() for a, f in figures_by_arm(held).items()}
         print(json.dumps(out), flush=True)
     if ns.sweep and len(runs) > 1:

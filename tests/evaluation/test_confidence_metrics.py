@@ -104,7 +104,8 @@ def test_a_calibration_fitted_on_rows_is_deterministic_reloads_and_ranks_by_its_
     assert first == again
     assert first["rows"] == {"passages": 40, "alone": 40} and "logprobs" in first["signals_missing"]
     weights = dict(zip(first["models"]["passages"]["features"], first["models"]["passages"]["coefficients"]))
-    assert weights["fit"] > 1.0  # the signal the rows follow
+    # the signal the rows follow weighs the most (the others are constant in these rows)
+    assert weights["fit"] > 0.5 and max(weights, key=lambda f: abs(weights[f])) == "fit"
     path = tmp_path / "calibration.json"
     path.write_text(json.dumps(first), encoding="utf-8")
     loaded = load_calibration(path)
