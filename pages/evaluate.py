@@ -204,7 +204,7 @@ def sources_chart(rows: list[dict[str, Any]]) -> alt.Chart:
                 scale=alt.Scale(
                     domain=[sources.CATEGORY_LABELS[k] for k in kinds], range=[SOURCE_COLOURS[k] for k in kinds]
                 ),
-                legend=alt.Legend(orient="bottom", columns=2, labelFontSize=13, labelLimit=0, symbolType="square"),
+                legend=alt.Legend(orient="bottom", columns=1, labelFontSize=13, labelLimit=0, symbolType="square"),
             ),
             order=alt.Order("order:Q"),
             tooltip=[
@@ -214,7 +214,9 @@ def sources_chart(rows: list[dict[str, Any]]) -> alt.Chart:
                 alt.Tooltip("share:Q", title="share of answerable questions", format=".0%"),
             ],
         )
-        .properties(height=48 * len(modes) + 20)
+        # Streamlit fits the whole chart, legend and axis title included, into this height: room for each mode's
+        # bar, the axis, and one legend line per kind (one column, so no label is cut at the chart's edge)
+        .properties(height=40 * len(modes) + 60 + 22 * len(kinds))
     )
 
 

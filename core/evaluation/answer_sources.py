@@ -54,7 +54,14 @@ CATEGORY_LABELS = {
 }
 
 # How a split's answers are named in a sentence ("6 of 8 new-document answers …").
-_SPLIT_ANSWERS = {"seen": "seen-fact answers", "new": "new-document answers", UNSPLIT: "answers", ALL: "answers"}
+_SPLIT_ANSWERS = {
+    "verbatim": "answers to trained questions (word for word)",
+    "reworded": "answers to trained facts (reworded)",
+    "seen": "seen-fact answers",
+    "new": "new-document answers",
+    UNSPLIT: "answers",
+    ALL: "answers",
+}
 
 
 def categories(arm: str) -> tuple[str, ...]:

@@ -129,6 +129,15 @@ def test_the_diagnosis_says_who_is_at_fault_in_plain_words() -> None:
     )
 
 
+def test_the_diagnosis_names_the_verbatim_and_reworded_halves_as_a_reader_says_them() -> None:
+    rows = [{**r, "split": "verbatim" if r["split"] == "seen" else "reworded"} for r in _grid()]
+    said = diagnosis(source_counts(rows))["finetuned"]
+    assert said == (
+        "finetuned: 2 of 2 answers to trained questions (word for word) were right from memory; "
+        "2 of 3 answers to trained facts (reworded) came from memory and were wrong; 1 declined."
+    )
+
+
 def test_the_diagnosis_of_a_mode_with_only_misses_or_nothing_to_classify() -> None:
     said = diagnosis(
         source_counts([row(DOOR, "hybrid", "20 kg", OTHER), row(DOOR, "hybrid", "20 kg"), row(NONE, "base", "Tal")])
