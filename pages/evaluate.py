@@ -139,7 +139,15 @@ def metric_chart(rows: list[dict[str, Any]], metric: str) -> alt.LayerChart:
     """Bars of one measure per split and mode, with a line over each share's 95% interval."""
     share = metric in SHARE_METRICS
     base = alt.Chart(alt.Data(values=rows)).encode(
-        x=alt.X("split:N", title=None, sort=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
+        # a long half's name on two lines ("trained questions," / "word for word"): on one, Vega drops it as overlapping
+        x=alt.X(
+            "split:N",
+            title=None,
+            sort=None,
+            axis=alt.Axis(
+                labelAngle=0, labelFontSize=12, labelExpr="split(datum.label, ', ')", labelLimit=0, labelOverlap=False
+            ),
+        ),
         xOffset=alt.XOffset("mode:N"),
     )
     y = alt.Y(
@@ -186,6 +194,23 @@ SOURCE_COLOURS = {
     sources.DECLINED: "#8c8c8c",
     sources.NO_ANSWER: "#d0d0d0",
 }
+
+
+def latency_chart(rows: list[dict[str, Any]]) -> alt.Chart:
+    """Seconds per measure, one horizontal bar per mode: the measures' names ("whole answer, 95% within") in full."""
+    measures = list(dict.fromkeys(r["measure"] for r in rows))
+    return (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("seconds:Q", title="seconds"),
+            y=alt.Y("measure:N", title=None, sort=measures, axis=alt.Axis(labelLimit=0)),
+            yOffset=alt.YOffset("mode:N"),
+            color=alt.Color("mode:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=[alt.Tooltip("mode:N"), alt.Tooltip("measure:N"), alt.Tooltip("seconds:Q", format=".2f")],
+        )
+        .properties(height=300)
+    )
 
 
 def sources_chart(rows: list[dict[str, Any]]) -> alt.Chart:
@@ -592,9 +617,7 @@ with tab_results:
                 st.caption("The line over each bar: the 95% Wilson interval of the share.")
     with g2:
         st.markdown("**Answer time**")
-        st.bar_chart(
-            latency_rows(run.summary), x="measure", y="seconds", color="mode", stack=False, height=300, x_label=""
-        )
+        st.altair_chart(latency_chart(latency_rows(run.summary)), width="stretch")
 
     with st.expander("By source document"):
         st.dataframe(
