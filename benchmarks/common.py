@@ -6,15 +6,17 @@ Every benchmark module exposes `run(tiny: bool = False) -> list[Row]` (the test 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
 import statistics
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_docs"
@@ -179,3 +181,31 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 11):  # noqa: ANN201 (numpy
     v = rng.standard_normal((n, dim)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     return v
+
+
+@contextmanager
+def samples_on_embedded(tiny: bool, per_document: int) -> Iterator[tuple[Any, Any, list[dict[str, Any]]]]:
+    """A throw-away data directory with the sample documents indexed into the collection `bench`, the embedded
+    engine warmed up, and the first `per_document` sample questions of each document (`tiny`: one document, one
+    question): yields (services, engine, questions) and closes the services at the end."""
+    from core.config import Settings
+    from core.engines.embedded import EmbeddedEngine
+    from core.library.service import UploadedFile
+    from core.services import build_services
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
+        svc = build_services(settings)
+        try:
+            docs = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")][: 1 if tiny else None]
+            svc.library.ingest("bench", [UploadedFile(p.name, p.read_bytes()) for p in docs])
+            engine = EmbeddedEngine(settings)
+            engine.warm_up()
+            questions: list[dict[str, Any]] = []
+            for doc in docs:
+                qfile = doc.with_name(doc.name.rsplit(".", 1)[0] + ".questions.jsonl")
+                rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
+                questions += rows[: 1 if tiny else per_document]
+            yield svc, engine, questions
+        finally:
+            svc.close()

@@ -13,18 +13,12 @@ time of each, their ratio, and the median time of the judgement itself. Goal: fi
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SAMPLES, Row, machine, median, table
+from benchmarks.common import Row, machine, median, samples_on_embedded, table
 from core.chat.confidence import judge_answer
 from core.chat.service import Question
-from core.config import Settings
-from core.library.service import UploadedFile
-from core.services import build_services
 
 
 def run(tiny: bool = False, limit: int = 5) -> list[Row]:
@@ -36,56 +30,43 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
     def passing(self: Any, input_ids: Any, scores: Any) -> Any:
         return scores
 
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
-        svc = build_services(settings)
+    with samples_on_embedded(tiny, limit) as (svc, engine, questions):
+        settings = svc.settings
+        first: dict[str, list[float]] = {"recording": [], "not recording": []}
+        total: dict[str, list[float]] = {"recording": [], "not recording": []}
+        judged: list[float] = []
+        same = 0
         try:
-            docs = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")][: 1 if tiny else None]
-            svc.library.ingest("bench", [UploadedFile(p.name, p.read_bytes()) for p in docs])
-            engine = embedded.EmbeddedEngine(settings)
-            engine.warm_up()
-            questions = []
-            for doc in docs:
-                qfile = doc.with_name(doc.name.rsplit(".", 1)[0] + ".questions.jsonl")
-                rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
-                questions += rows[: 1 if tiny else limit]
-            first: dict[str, list[float]] = {"recording": [], "not recording": []}
-            total: dict[str, list[float]] = {"recording": [], "not recording": []}
-            judged: list[float] = []
-            same = 0
-            try:
-                for q in questions:
-                    texts = []
-                    for arm in ("recording", "not recording"):
-                        embedded._TokenLogprobs.__call__ = recording if arm == "recording" else passing  # type: ignore[method-assign]
-                        stream = svc.chat.ask(
-                            Question(
-                                q["question"],
-                                "rag",
-                                "bench",
-                                engine.default_model,
-                                top_k=settings.top_k,
-                                temperature=0.0,
-                                retrieval=settings.retrieval,  # type: ignore[arg-type]  # a checked Method
-                            ),
-                            engine,
-                        )
-                        "".join(stream)
-                        t = stream.answer.timings
-                        texts.append(stream.answer.text)
-                        if t.get("first_token_ms") is not None and t.get("generation_ms") is not None:
-                            first[arm].append(float(t["first_token_ms"]))  # type: ignore[arg-type]
-                            total[arm].append(float(t["generation_ms"]))  # type: ignore[arg-type]
-                        if arm == "recording":
-                            answer = stream.answer
-                            started = time.perf_counter()
-                            judge_answer(q["question"], answer.text, [s.text for s in answer.sources])
-                            judged.append((time.perf_counter() - started) * 1000)
-                    same += texts[0] == texts[1]
-            finally:
-                embedded._TokenLogprobs.__call__ = recording  # type: ignore[method-assign]
+            for q in questions:
+                texts = []
+                for arm in ("recording", "not recording"):
+                    embedded._TokenLogprobs.__call__ = recording if arm == "recording" else passing  # type: ignore[method-assign]
+                    stream = svc.chat.ask(
+                        Question(
+                            q["question"],
+                            "rag",
+                            "bench",
+                            engine.default_model,
+                            top_k=settings.top_k,
+                            temperature=0.0,
+                            retrieval=settings.retrieval,  # type: ignore[arg-type]  # a checked Method
+                        ),
+                        engine,
+                    )
+                    "".join(stream)
+                    t = stream.answer.timings
+                    texts.append(stream.answer.text)
+                    if t.get("first_token_ms") is not None and t.get("generation_ms") is not None:
+                        first[arm].append(float(t["first_token_ms"]))  # type: ignore[arg-type]
+                        total[arm].append(float(t["generation_ms"]))  # type: ignore[arg-type]
+                    if arm == "recording":
+                        answer = stream.answer
+                        started = time.perf_counter()
+                        judge_answer(q["question"], answer.text, [s.text for s in answer.sources])
+                        judged.append((time.perf_counter() - started) * 1000)
+                same += texts[0] == texts[1]
         finally:
-            svc.close()
+            embedded._TokenLogprobs.__call__ = recording  # type: ignore[method-assign]
     n = len(questions)
     f_on, f_off = median(first["recording"]), median(first["not recording"])
     t_on, t_off = median(total["recording"]), median(total["not recording"])

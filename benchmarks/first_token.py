@@ -12,15 +12,9 @@ sample questions is `benchmarks.chat`'s and `benchmarks.quality`'s job; this pri
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
-from pathlib import Path
 
-from benchmarks.common import SAMPLES, Row, machine, median, table
+from benchmarks.common import Row, machine, median, samples_on_embedded, table
 from core.chat.service import Question
-from core.config import Settings
-from core.library.service import UploadedFile
-from core.services import build_services
 
 
 def run(tiny: bool = False, limit: int = 5) -> list[Row]:
@@ -32,53 +26,40 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
     """
     from core.engines import embedded
 
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
-        svc = build_services(settings)
-        try:
-            docs = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")][: 1 if tiny else None]
-            svc.library.ingest("bench", [UploadedFile(p.name, p.read_bytes()) for p in docs])
-            engine = embedded.EmbeddedEngine(settings)
-            engine.warm_up()
-            questions = []
-            for doc in docs:
-                qfile = doc.with_name(doc.name.rsplit(".", 1)[0] + ".questions.jsonl")
-                rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
-                questions += rows[: 1 if tiny else limit]
-            first: dict[str, list[float]] = {"base": [], "rag": [], "rag, prefix not kept": []}
-            retrieval, prompt_tokens, reused, threads = [], [], [], []
-            kept = embedded.MIN_PREFIX_TOKENS
-            for q in questions:
-                for mode in ("base", "rag", "base", "rag, prefix not kept"):
-                    # the only switch: a prefix shorter than MIN_PREFIX_TOKENS is never kept
-                    embedded.MIN_PREFIX_TOKENS = kept if mode == "rag" else 10**9
-                    stream = svc.chat.ask(
-                        Question(
-                            q["question"],
-                            mode.split(",")[0],
-                            "bench",
-                            engine.default_model,
-                            temperature=0.0,  # type: ignore[arg-type]
-                            top_k=settings.top_k,
-                            retrieval=settings.retrieval,
-                        ),
-                        engine,
-                    )  # type: ignore[arg-type]
-                    "".join(stream)
-                    t = stream.answer.timings
-                    if t.get("first_token_ms") is not None:
-                        first[mode].append(float(t["first_token_ms"]))  # type: ignore[arg-type]
-                    stats = stream._generation.stats if stream._generation is not None else None  # type: ignore[union-attr]
-                    if mode == "rag":
-                        retrieval.append(float(t.get("retrieval_ms") or 0.0))
-                        if t.get("prompt_tokens"):
-                            prompt_tokens.append(float(t["prompt_tokens"]))  # type: ignore[arg-type]
-                        if stats is not None:
-                            reused.append(float(stats.reused_prompt_tokens))
-                            threads.append(float(stats.batch_threads or 0))
-            embedded.MIN_PREFIX_TOKENS = kept
-        finally:
-            svc.close()
+    with samples_on_embedded(tiny, limit) as (svc, engine, questions):
+        settings = svc.settings
+        first: dict[str, list[float]] = {"base": [], "rag": [], "rag, prefix not kept": []}
+        retrieval, prompt_tokens, reused, threads = [], [], [], []
+        kept = embedded.MIN_PREFIX_TOKENS
+        for q in questions:
+            for mode in ("base", "rag", "base", "rag, prefix not kept"):
+                # the only switch: a prefix shorter than MIN_PREFIX_TOKENS is never kept
+                embedded.MIN_PREFIX_TOKENS = kept if mode == "rag" else 10**9
+                stream = svc.chat.ask(
+                    Question(
+                        q["question"],
+                        mode.split(",")[0],
+                        "bench",
+                        engine.default_model,
+                        temperature=0.0,  # type: ignore[arg-type]
+                        top_k=settings.top_k,
+                        retrieval=settings.retrieval,
+                    ),
+                    engine,
+                )  # type: ignore[arg-type]
+                "".join(stream)
+                t = stream.answer.timings
+                if t.get("first_token_ms") is not None:
+                    first[mode].append(float(t["first_token_ms"]))  # type: ignore[arg-type]
+                stats = stream._generation.stats if stream._generation is not None else None  # type: ignore[union-attr]
+                if mode == "rag":
+                    retrieval.append(float(t.get("retrieval_ms") or 0.0))
+                    if t.get("prompt_tokens"):
+                        prompt_tokens.append(float(t["prompt_tokens"]))  # type: ignore[arg-type]
+                    if stats is not None:
+                        reused.append(float(stats.reused_prompt_tokens))
+                        threads.append(float(stats.batch_threads or 0))
+        embedded.MIN_PREFIX_TOKENS = kept
     base, rag, before, ret = (
         median(first["base"]),
         median(first["rag"]),
