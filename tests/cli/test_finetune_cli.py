@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.finetune_cli import finetune_cli
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "core", "finetune", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture
@@ -44,19 +28,24 @@ def qa_csv(tmp_path: Path) -> Path:
 
 def test_import_list_export_and_errors(tmp_path: Path, qa_csv: Path) -> None:
     data = tmp_path / "data"
-    made = json.loads(run(data, "dataset", "--import", str(qa_csv), "--name", "qa", "--new-fraction", "0.34").stdout)
+    made = json.loads(
+        finetune_cli(data, "dataset", "--import", str(qa_csv), "--name", "qa", "--new-fraction", "0.34").stdout
+    )
     assert made["stats"]["split_by"] == "document" and made["stats"]["train_pairs"] + made["stats"]["eval_new"] == 5
-    assert [d["name"] for d in json.loads(run(data, "dataset", "--list").stdout)] == ["qa"]
+    assert [d["name"] for d in json.loads(finetune_cli(data, "dataset", "--list").stdout)] == ["qa"]
     out = tmp_path / "export" / "qa.jsonl"
     assert (
-        json.loads(run(data, "export", "--dataset", "qa", "--out", str(out)).stdout)["pairs"]
+        json.loads(finetune_cli(data, "export", "--dataset", "qa", "--out", str(out)).stdout)["pairs"]
         == made["stats"]["train_pairs"]
     )
     assert all(set(json.loads(line)) == {"messages"} for line in out.read_text().splitlines())
-    assert json.loads(run(data, "status").stdout) == [] and json.loads(run(data, "variants").stdout) == []
-    bad = run(data, "status", "ft-nope", check=False)
+    assert (
+        json.loads(finetune_cli(data, "status").stdout) == []
+        and json.loads(finetune_cli(data, "variants").stdout) == []
+    )
+    bad = finetune_cli(data, "status", "ft-nope", check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("error: No fine-tuning job 'ft-nope'")
-    bad = run(data, "train", "--dataset", "missing", "--base-gguf", str(qa_csv), check=False)
+    bad = finetune_cli(data, "train", "--dataset", "missing", "--base-gguf", str(qa_csv), check=False)
     assert bad.returncode == 1 and "does not exist" in bad.stderr
 
 
@@ -65,9 +54,9 @@ def test_train_waits_registers_the_variant_and_deletes_it(
     tmp_path: Path, qa_csv: Path, base_gguf: Path, hf_cache: Path
 ) -> None:
     data = tmp_path / "data"
-    run(data, "dataset", "--import", str(qa_csv), "--name", "qa", "--new-fraction", "0")
+    finetune_cli(data, "dataset", "--import", str(qa_csv), "--name", "qa", "--new-fraction", "0")
     done = json.loads(
-        run(
+        finetune_cli(
             data,
             "train",
             "--dataset",
@@ -90,7 +79,7 @@ def test_train_waits_registers_the_variant_and_deletes_it(
         ).stdout
     )
     assert done["state"] == "done" and done["result"]["variant"] == "cli-v1" and done["cost"]["steps"] == 1
-    (variant,) = json.loads(run(data, "variants").stdout)
+    (variant,) = json.loads(finetune_cli(data, "variants").stdout)
     assert (variant["name"], variant["engine"], variant["dataset"], variant["job_id"]) == (
         "cli-v1",
         "embedded",
@@ -103,28 +92,34 @@ def test_train_waits_registers_the_variant_and_deletes_it(
     assert variant["training"] == {"pairs": 5, "epochs": 1, "steps": 1, "seconds": done["cost"]["wall_s"]}
     out = tmp_path / "adapter.gguf"
     assert (
-        json.loads(run(data, "export", "--job", done["job_id"], "--out", str(out)).stdout)["bytes"]
+        json.loads(finetune_cli(data, "export", "--job", done["job_id"], "--out", str(out)).stdout)["bytes"]
         == out.stat().st_size
         > 0
     )
-    again = run(data, "register", "--name", "cli-v1", "--engine", "embedded", "--job", done["job_id"], check=False)
+    again = finetune_cli(
+        data, "register", "--name", "cli-v1", "--engine", "embedded", "--job", done["job_id"], check=False
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
-    assert json.loads(run(data, "variants", "delete", "cli-v1").stdout)["deleted"] == "cli-v1"
-    assert json.loads(run(data, "variants").stdout) == []
+    assert json.loads(finetune_cli(data, "variants", "delete", "cli-v1").stdout)["deleted"] == "cli-v1"
+    assert json.loads(finetune_cli(data, "variants").stdout) == []
 
 
 def test_train_refuses_two_recipes_at_once(tmp_path: Path) -> None:
-    proc = run(tmp_path / "data", "train", "--dataset", "qa", "--recipe", "plain", "--read-passages", check=False)
+    proc = finetune_cli(
+        tmp_path / "data", "train", "--dataset", "qa", "--recipe", "plain", "--read-passages", check=False
+    )
     assert proc.returncode == 1 and "give one of the two" in proc.stderr and proc.stdout == ""
-    proc = run(tmp_path / "data", "train", "--dataset", "qa", "--recipe", "paraphrase", "--read-passages", check=False)
+    proc = finetune_cli(
+        tmp_path / "data", "train", "--dataset", "qa", "--recipe", "paraphrase", "--read-passages", check=False
+    )
     assert proc.returncode == 1 and "--recipe for paraphrase: give one of the two" in proc.stderr
 
 
 def test_train_accepts_the_paraphrase_recipe_and_refuses_no_rewordings(tmp_path: Path) -> None:
-    help_text = run(tmp_path / "data", "train", "--help").stdout
+    help_text = finetune_cli(tmp_path / "data", "train", "--help").stdout
     assert "{plain,read-passages,paraphrase}" in help_text and "--rewordings-per-pair" in help_text
     no_rewordings = ("--recipe", "paraphrase", "--rewordings-per-pair", "0")
-    proc = run(tmp_path / "data", "train", "--dataset", "qa", *no_rewordings, check=False)
+    proc = finetune_cli(tmp_path / "data", "train", "--dataset", "qa", *no_rewordings, check=False)
     # the recipe is taken (not an argparse choice error); zero rewordings is refused with the fix, before any job
     assert proc.returncode == 1 and "at least one rewording per pair" in proc.stderr
-    assert json.loads(run(tmp_path / "data", "status").stdout) == []
+    assert json.loads(finetune_cli(tmp_path / "data", "status").stdout) == []

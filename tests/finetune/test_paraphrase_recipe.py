@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +30,7 @@ from core.finetune.train import PARAPHRASE_FILE
 from core.library.samples import sample_qa_files
 from core.services import build_services
 from tests.fakes.ollama_server import FakeOllamaServer
+from tests.helpers.finetune_cli import finetune_cli
 from tests.helpers.trained_variant import FACTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,21 +234,6 @@ def test_a_paraphrase_variant_records_its_recipe_and_its_line_counts_the_rewordi
 # ---------------------------------------------------------------- faces: the CLI and the page
 
 
-def _cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOMAINCHAT_DATA_DIR": str(data_dir), "DOMAINCHAT_ENGINE": "embedded"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "core", "finetune", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
 @pytest.mark.slow
 def test_cli_trains_a_paraphrase_variant_on_rule_based_rewordings(
     tmp_path: Path, base_gguf: Path, hf_cache: Path
@@ -260,9 +243,9 @@ def test_cli_trains_a_paraphrase_variant_on_rule_based_rewordings(
     qa.write_text(
         "".join(json.dumps({"question": p.question, "answer": p.answer, "source": p.source}) + "\n" for p in FACTS)
     )
-    _cli(data, "dataset", "--import", str(qa), "--name", "facts", "--new-fraction", "0")
+    finetune_cli(data, "dataset", "--import", str(qa), "--name", "facts", "--new-fraction", "0")
     done = json.loads(
-        _cli(
+        finetune_cli(
             data,
             "train",
             "--dataset",
@@ -291,7 +274,7 @@ def test_cli_trains_a_paraphrase_variant_on_rule_based_rewordings(
     assert cost["examples"] == 12 and cost["rewordings"]["rewordings"] == 8
     trained = ds.read_jsonl(data / "finetune" / "jobs" / done["job_id"] / PARAPHRASE_FILE)
     assert [row["rewords"] for row in trained if row["rewords"]] == [p.question for p in FACTS for _ in range(2)]
-    (variant,) = json.loads(_cli(data, "variants").stdout)
+    (variant,) = json.loads(finetune_cli(data, "variants").stdout)
     assert variant["recipe"] == PARAPHRASE and variant["usable"]
     (info,) = list_variants(data)
     assert info.recipe_line().startswith(
