@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,13 @@ from core.evaluation.runner import reversed_comparison
 from core.evaluation.runs import EvalConfig, arm_label, read_json, run_dir, split_arm
 from core.evaluation.scoring import ALL, share_text
 from core.evaluation.service import PAIRED_EXPLAINED, SOURCE_ORDER, comparison_lines
-from core.evaluation.statistics import UNSPLIT, PairedComparison, paired_comparison, questions_needed, wilson_interval
+from core.evaluation.statistics import (
+    UNSPLIT,
+    PairedComparison,
+    paired_comparison,
+    questions_needed,
+    wilson_interval,
+)
 
 Approach = Literal["rag", "finetuning", "hybrid"]
 APPROACHES: tuple[Approach, ...] = ("rag", "finetuning", "hybrid")  # also the tie-break order: cheapest first
@@ -62,6 +69,14 @@ CHANGE_LABELS: dict[DataChanges, str] = {
 CHANGES_PER_YEAR = {"static": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 BUDGET_LABELS: dict[Budget, str] = {"small": "small", "medium": "medium", "large": "large"}
 HARDWARE_LABELS: dict[Hardware, str] = {"cpu": "CPU only", "gpu": "a GPU", "cluster": "several GPUs"}
+# what a wrong answer costs the team: False little, True a lot (the advice then weighs the answers it was sure of)
+WRONG_COST_LABELS: dict[bool, str] = {False: "little (a user re-asks)", True: "a lot (legal, medical, safety)"}
+WRONG_COST_HELP = (
+    "A lot: a wrong answer the user acts on does harm (legal, medical, safety). The advice then also compares the "
+    "accuracy of the answers each approach was sure of (the others reach the user marked 'Unsure'), from the "
+    "confidence figures the latest grid run saved; only a clear difference moves it. Little: a user who gets a wrong "
+    "answer re-asks, and that comparison is left out."
+)
 
 MIN_QUESTIONS = 5  # fewer scored questions than this per arm and split are too few to move anything
 # arms closer than 3 points of correctness are level: even a real difference this small should not decide the approach
@@ -92,6 +107,7 @@ class Criteria:
     hardware: Hardware = "cpu"
     labelled_pairs: int = 0  # question/answer pairs the team has (or can write) for training
     max_answer_s: float | None = None  # how fast a whole answer must come; None: no requirement
+    wrong_answers_costly: bool = False  # a wrong answer costs a lot (legal, medical, safety), not just a re-ask
 
     def __post_init__(self) -> None:
         _check_choice("Team skills", self.team_skills, Skills)
@@ -501,6 +517,8 @@ def evidence_moves(c: Criteria, e: Evidence) -> list[Move]:
             moves.append(move)
     if e.update is not None:
         moves.extend(_update_moves(c, e.update))
+    if c.wrong_answers_costly and e.scores:
+        moves.append(_sure_move(e))
     moves.extend(_source_notes(e))
     return _pick_notes(e) + moves
 
@@ -658,6 +676,141 @@ def _questions_needed(pair: PairedComparison | None, p_a: float, p_b: float) -> 
     # putting it a hair below
     discordant = max((pair.only_a + pair.only_b) / pair.n, abs(p_a - p_b))
     return questions_needed(p_a, p_b, discordant)
+
+
+SURE_NAME = "accuracy of the answers it was sure of"
+COSTLY = "Wrong answers are costly for you"
+
+
+@dataclass(frozen=True)
+class SureComparison:
+    """The accuracy of the answers two approaches were sure of, compared as two independent shares (A − B).
+
+    Each approach was sure of a different subset of the questions, so the two shares are not paired on the same
+    questions: the interval is Newcombe's (1998) method 10 for independent proportions, built from the two Wilson
+    intervals, and the exact test is Fisher's; as with the paired comparisons, a lead is clear only when both agree.
+    """
+
+    a: Share
+    b: Share
+    difference: float  # accuracy(A) − accuracy(B) among the answers each was sure of, in points
+    low: float  # the 95% interval of the difference, in points
+    high: float
+    p_value: float  # Fisher's exact test, two-sided
+
+    @property
+    def clear(self) -> bool:
+        """Whether the interval excludes zero and the exact test agrees (p < 0.05)."""
+        return (self.low > 0 or self.high < 0) and self.p_value < 0.05
+
+    def sentence(self) -> str:
+        """ "24 points (95% CI +11 to +35, Fisher's exact p = 0.0003)": A's lead over B, its interval and p-value."""
+        p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.2g}"
+        return (
+            f"{_signed(self.difference).lstrip('+')} points (95% CI {_signed(self.low)} to {_signed(self.high)}, "
+            f"Fisher's exact {p})"
+        )
+
+
+def sure_comparison(a: Share, b: Share) -> SureComparison:
+    """Two approaches' accuracy among the answers they were sure of, compared (both need at least one such answer)."""
+    ci_a, ci_b = wilson_interval(a.k, a.n), wilson_interval(b.k, b.n)
+    if ci_a is None or ci_b is None:
+        raise ValueError("each approach needs at least one answer it was sure of to be compared.")
+    p_a, p_b = a.k / a.n, b.k / b.n
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - ci_a[0]) ** 2 + (ci_b[1] - p_b) ** 2)
+    high = d + math.sqrt((ci_a[1] - p_a) ** 2 + (p_b - ci_b[0]) ** 2)
+    return SureComparison(a, b, 100 * d, 100 * max(-1.0, low), 100 * min(1.0, high), _fisher_exact_p(a, b))
+
+
+def _fisher_exact_p(a: Share, b: Share) -> float:
+    """Fisher's exact two-sided p-value of the 2×2 table right/wrong × A/B: the tables with the same margins that are
+    no likelier than the one observed."""
+    right, total = a.k + b.k, a.n + b.n
+    # in integers until the one division, so the p-value is exact and ties of likelihood are found exactly
+    weight = [math.comb(a.n, x) * math.comb(b.n, right - x) for x in range(max(0, right - b.n), min(a.n, right) + 1)]
+    seen = math.comb(a.n, a.k) * math.comb(b.n, b.k)
+    return min(1.0, sum(w for w in weight if w <= seen) / math.comb(total, right))
+
+
+def _signed(points: float) -> str:
+    """Whole points with their sign (+34, −5, 0), as the paired comparisons write them."""
+    whole = int(math.copysign(math.floor(abs(points) + 0.5), points))
+    return "0" if whole == 0 else f"+{whole}" if whole > 0 else f"−{-whole}"
+
+
+def _sure_move(e: Evidence) -> Move:
+    """For a team whose wrong answers are costly: the approaches compared by the accuracy of the answers they were sure
+    of (the others reach the user marked 'Unsure'). Only a clear difference moves the advice, by a clear lead's
+    points."""
+    if not e.confidence:
+        return Move(
+            "measurement",
+            SURE_NAME,
+            {},
+            f"{COSTLY}, but this run saved no confidence figures, so the answers each approach was sure of cannot be "
+            "compared: start a new run on the Evaluate page to weigh them. Nothing moved.",
+        )
+    figures = {
+        a: f.selective_accuracy
+        for a in APPROACHES
+        if e.arms_of(a) and (f := e.confidence.get(e.arm_for(a))) is not None and f.accuracy.n
+    }
+    name = {a: e.arm_name(e.arm_for(a)) for a in figures}
+    usable = {a: s for a, s in figures.items() if s.n >= MIN_QUESTIONS}
+    ranked = sorted(usable, key=lambda a: (-(usable[a].value or 0.0), APPROACHES.index(a)))
+    # "rag was right 59 of 85 (69%, 59–78%), hybrid 56 of 60 (93%, 84–97%)"
+    listing = ", ".join(
+        f"{name[a]}{' was right' if i == 0 else ''} {usable[a].k} of {usable[a].n} ({_share_figures(usable[a])})"
+        for i, a in enumerate(ranked)
+    )
+    few = [f"{name[a]} was sure of {s.n}" for a, s in figures.items() if a not in usable]
+    too_few = f"; too few to count (under {MIN_QUESTIONS} answers it was sure of): {', '.join(few)}" if few else ""
+    if len(ranked) < 2:
+        return Move(
+            "measurement",
+            SURE_NAME,
+            {},
+            f"{COSTLY}, but fewer than two approaches were sure of {MIN_QUESTIONS} or more answers"
+            f"{f' ({listing})' if listing else ''}{too_few}: nothing to compare; a larger question set would give "
+            "more.",
+        )
+    leader, second = ranked[0], ranked[1]
+    said = f"{COSTLY}: of the answers it was sure of, {listing}{too_few}"
+    a, b = usable[leader], usable[second]
+    lead = (a.value or 0.0) - (b.value or 0.0)
+    if lead < LEVEL_GAP:
+        return Move("measurement", SURE_NAME, {}, f"{said}: level, no change.")
+    c = sure_comparison(a, b)
+    head = f"{said}; {name[leader]} leads {name[second]} by {c.sentence()}"
+    if c.clear:
+        return Move("measurement", SURE_NAME, {leader: CLEAR_POINTS}, f"{head}, a clear difference.")
+    # the per-approach count of sure answers a two-sample test needs: Connor's formula with the discordance of arms
+    # that err independently is the two-sample formula (ψ − δ² = p_a(1 − p_a) + p_b(1 − p_b)), and a little cautious
+    needed = questions_needed(a.k / a.n, b.k / b.n)
+    # the questions that give that many sure answers to the approach that was sure of the fewest
+    shares = [f.sure_share.value for x in (leader, second) if (f := e.confidence.get(e.arm_for(x))) is not None]
+    least_sure = min((v for v in shares if v), default=0.0)
+    questions = (
+        f", about {math.ceil(needed / least_sure)} questions at the share of answers they were sure of"
+        if least_sure
+        else ""
+    )
+    return Move(
+        "measurement",
+        SURE_NAME,
+        {},
+        f"{head}, not distinguishable with {a.n} and {b.n} answers they were sure of: about {needed} sure answers each "
+        f"would be needed to tell a difference of this size ({PLAN}){questions}. Nothing moved.",
+    )
+
+
+def _share_figures(s: Share) -> str:
+    """ "69%, 59–78%": a share and its 95% Wilson interval."""
+    ci = wilson_interval(s.k, s.n)
+    span = f", {ci[0] * 100:.0f}–{ci[1] * 100:.0f}%" if ci else ""
+    return f"{_pct(s.value or 0.0)}{span}"
 
 
 def _latency_move(c: Criteria, e: Evidence) -> Move | None:
@@ -835,6 +988,7 @@ _STEPS: dict[str, tuple[Any, ...]] = {
     "hardware": get_args(Hardware),
     "labelled_pairs": (0, 100, 1000),
     "max_answer_s": (None, 5.0, 3.0, 1.0),
+    "wrong_answers_costly": (False, True),
 }
 _CRITERION_NAMES = {
     "team_skills": "team skills",
@@ -843,6 +997,7 @@ _CRITERION_NAMES = {
     "hardware": "training hardware",
     "labelled_pairs": "labelled pairs",
     "max_answer_s": "answer-time requirement",
+    "wrong_answers_costly": "a wrong answer costs",
 }
 
 
@@ -862,6 +1017,7 @@ def _said(name: str, value: Any) -> str:
         "data_changes": CHANGE_LABELS,
         "budget": BUDGET_LABELS,
         "hardware": HARDWARE_LABELS,
+        "wrong_answers_costly": WRONG_COST_LABELS,
     }
     labels = every.get(name, {})
     if name == "max_answer_s":
@@ -1178,6 +1334,7 @@ def report_markdown(
         f"| labelled question/answer pairs | {criteria.labelled_pairs} |",
         "| answers must come within | "
         f"{f'{criteria.max_answer_s:g} s' if criteria.max_answer_s else 'no requirement'} |",
+        f"| a wrong answer costs | {WRONG_COST_LABELS[criteria.wrong_answers_costly]} |",
         "",
         "## How each input moved the recommendation",
         "",

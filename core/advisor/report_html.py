@@ -24,6 +24,7 @@ from core.advisor.advice import (
     SOURCE_HEADINGS,
     SURE_EXPLAINED,
     WOULD_CHANGE_NONE,
+    WRONG_COST_LABELS,
     Advice,
     ArmScore,
     Criteria,
@@ -351,6 +352,7 @@ def report_html(
         ("training hardware", HARDWARE_LABELS[criteria.hardware]),
         ("labelled question/answer pairs", str(criteria.labelled_pairs)),
         ("answers must come within", f"{criteria.max_answer_s:g} s" if criteria.max_answer_s else "no requirement"),
+        ("a wrong answer costs", WRONG_COST_LABELS[criteria.wrong_answers_costly]),
     ]
     body += ["<h2>Your answers</h2>", _table(["criterion", "answer"], [[escape(k), escape(v)] for k, v in answers])]
     moves = [

@@ -36,6 +36,12 @@ def add_advisor_commands(sub: SubParsers) -> None:
         default=None,
         help="how fast a whole answer must come, in seconds (omit: no requirement)",
     )
+    p.add_argument(
+        "--wrong-answers-costly",
+        action="store_true",
+        help="a wrong answer costs a lot (legal, medical, safety), not just a re-ask: the advice then also compares "
+        "the accuracy of the answers each approach was sure of, from the run's confidence figures",
+    )
     p.add_argument("--run", help="the grid run to use as evidence (default: the newest finished one)")
     p.add_argument("--no-evidence", action="store_true", help="advise from the criteria alone")
     p.add_argument("--markdown", type=Path, help="also write the Markdown report to this file")
@@ -58,7 +64,15 @@ def add_advisor_commands(sub: SubParsers) -> None:
 
 def cmd_advise(svc: Services, ns: argparse.Namespace) -> int:
     """Print the advice as JSON (and write the report)."""
-    criteria = Criteria(ns.skills, ns.data_changes, ns.budget, ns.hardware, ns.labelled_pairs, ns.max_answer_s)
+    criteria = Criteria(
+        ns.skills,
+        ns.data_changes,
+        ns.budget,
+        ns.hardware,
+        ns.labelled_pairs,
+        ns.max_answer_s,
+        wrong_answers_costly=ns.wrong_answers_costly,
+    )
     advised = svc.advisor.advise(criteria, ns.run, use_evidence=not ns.no_evidence, volume=_volume(ns))
     if ns.markdown:
         ns.markdown.write_text(advised.markdown, encoding="utf-8")
