@@ -25,9 +25,8 @@ from typing import Any, Mapping, Sequence
 
 from core.base.questions import SPLIT_LABELS
 from core.chat.service import RETRIEVAL_MODES
+from core.evaluation.rows import ALL, UNSPLIT, no_answer
 from core.evaluation.runs import split_arm
-from core.evaluation.scoring import ALL, no_answer
-from core.evaluation.statistics import UNSPLIT
 
 RIGHT_SUPPORTED = "right_supported"
 RIGHT_UNSUPPORTED = "right_unsupported"

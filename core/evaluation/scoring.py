@@ -21,8 +21,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from core.base.questions import SPLIT_LABELS, EvalQuestion
 from core.chat.service import RETRIEVAL_MODES
 from core.evaluation import metrics as m
+from core.evaluation.answer_sources import answer_source
+from core.evaluation.rows import ALL, no_answer
 
-ALL = "all"
 NO_ANSWER_LABEL = "no answer"
 
 
@@ -99,9 +100,6 @@ def score_answer(question: EvalQuestion, answer: Mapping[str, Any], k: int) -> d
         if cited_texts and not question.unanswerable
         else None
     )
-    # imported here: answer_sources reads rows with this module's helpers, so it imports this module
-    from core.evaluation.answer_sources import answer_source
-
     row["answer_source"] = answer_source(row)
     return row
 
@@ -158,11 +156,6 @@ def block(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "answer_tokens": _round(m.mean([r.get("answer_tokens") for r in finished])),
         "errors": len(rows) - len(finished),
     }
-
-
-def no_answer(row: Mapping[str, Any]) -> bool:
-    """Whether a scored row got no answer at all (rows saved before the field existed: from their text)."""
-    return bool(row["no_answer"]) if "no_answer" in row else m.gave_no_answer(str(row.get("answer") or ""))
 
 
 def shown_answer(row: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ from statistics import NormalDist
 from typing import Any, Iterable, Mapping, Sequence
 
 from core.base.questions import SPLIT_LABELS
-from core.evaluation.scoring import ALL
+from core.evaluation.rows import ALL, UNSPLIT
 
 # Each share of a grid block (`scoring.block`) and the count it is a share of. The Evaluate page shows the same
 # shares as "k/n · %" from these bases.
@@ -44,7 +44,6 @@ SHARE_BASES: dict[str, str] = {
 }
 INTERVAL_METHOD = "Wilson score interval"
 PAIRED_METHOD = "exact McNemar test; Newcombe (1998) method 10 interval for the paired difference"
-UNSPLIT = "unsplit"  # the summary's name for questions without a split (`scoring.summarise`)
 
 
 def _z(confidence: float) -> float:
