@@ -16,6 +16,8 @@ from core.advisor.advice import (
     SKILL_LABELS,
     SURE_EXPLAINED,
     WOULD_CHANGE_NONE,
+    WRONG_COST_HELP,
+    WRONG_COST_LABELS,
     Criteria,
     sure_rows,
 )
@@ -80,6 +82,14 @@ with form:
     limit = st.number_input(
         "Seconds for a whole answer", 0.1, 120.0, 2.0, step=0.5, disabled=not strict, key="adv_limit"
     )
+    costly = st.radio(
+        "A wrong answer costs us",
+        list(WRONG_COST_LABELS),
+        format_func=lambda k: WRONG_COST_LABELS[k][:1].upper() + WRONG_COST_LABELS[k][1:],
+        horizontal=True,
+        key="adv_wrong_costly",
+        help=WRONG_COST_HELP,
+    )
     st.markdown("**Your volume**")
     st.caption(
         "Give the first three to see what each approach costs you a month in hours (and money, with prices); the "
@@ -141,7 +151,9 @@ advised: Advised | None = None
 volume_given = [per_day is not None, documents is not None, size is not None]
 with result:
     try:
-        criteria = Criteria(skills, changes, budget, hardware, int(pairs), float(limit) if strict else None)
+        criteria = Criteria(
+            skills, changes, budget, hardware, int(pairs), float(limit) if strict else None, wrong_answers_costly=costly
+        )
         volume = (
             Volume(
                 float(per_day or 0),
