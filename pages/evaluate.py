@@ -391,7 +391,7 @@ with tab_new:
         )
         # what the run can show, before it is started: the Options' limit (set on an earlier rerun) counts too
         limit_now = int(st.session_state.get("eval_limit") or 0)
-        st.caption(evaluation.plan(questions[:limit_now] if limit_now else questions).sentence())
+        st.caption(evaluation.plan(evaluation.first_questions(questions, limit_now)).sentence())
 
     c1, c2, c3 = st.columns(3)
     engine_name = engine_select(
@@ -436,7 +436,15 @@ with tab_new:
             key="eval_max_tokens",
             help="A token is a word or a piece of one (about ¾ of a word in English).",
         )
-        limit = o3.number_input("Only the first N questions (0: all)", 0, 10_000, 0, key="eval_limit")
+        limit = o3.number_input(
+            "Only the first N questions (of each half; 0: all)",
+            0,
+            10_000,
+            0,
+            key="eval_limit",
+            help="A quick trial: the first N questions of each half (trained word for word, reworded, new documents), "
+            "so every half is still scored; of the whole set when it has no halves.",
+        )
         judge_model = st.text_input(
             "Second opinion from a model (an Ollama model name; empty: none)",
             key="eval_judge",
@@ -448,7 +456,7 @@ with tab_new:
         st.caption(f"A run is in progress ({busy}): see **Results**.")
     if st.button("Start evaluation", type="primary", disabled=not questions or not arms or bool(busy)):
         with guarded():
-            chosen = questions[: int(limit)] if limit else questions
+            chosen = evaluation.first_questions(questions, int(limit))
             run_arms, run_variant = expand_arms(list(arms), list(chosen_variants))
             config = EvalConfig(
                 collection=collection or "",

@@ -49,7 +49,9 @@ def add_eval_commands(sub: SubParsers) -> None:
         help="retrieval method (fused: BM25 + dense; 'hybrid' is accepted as its old name)",
     )
     p.add_argument("--max-tokens", type=int, default=EvalConfig.max_tokens, help="longest answer, in tokens")
-    p.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick trial)")
+    p.add_argument(
+        "--limit", type=int, default=0, help="only the first N questions of each half, or of the set when it has none"
+    )
     p.add_argument("--judge-model", default="", help="also grade answers with this Ollama model (named in the summary)")
     p.add_argument("--label", default="", help="a name for the run")
     p.add_argument("--rows", help="also write the per-question rows to this JSONL file")
@@ -124,8 +126,7 @@ def cmd_eval(svc: Any, ns: argparse.Namespace) -> int:
                 "Give --questions FILE (JSONL/CSV, a training-set folder, finetune:NAME or sample:FILE), or --list."
             )
         questions = ev.load_question_set(ns.questions)
-        if ns.limit > 0:
-            questions = questions[: ns.limit]
+        questions = ev.first_questions(questions, ns.limit)
         settings = svc.settings
         config = EvalConfig(
             collection=ns.collection,

@@ -154,6 +154,22 @@ class EvaluationService:
         return read_questions(data, name)
 
     @staticmethod
+    def first_questions(questions: Sequence[EvalQuestion], n: int) -> list[EvalQuestion]:
+        """A quick trial's questions: the first `n` of each half when the set has halves (the first `n` of the file
+        would all be trained questions word for word, and the halves could not be compared), else the first `n`;
+        all of them for n ≤ 0. The file's order is kept."""
+        if n <= 0:
+            return list(questions)
+        taken: dict[str, int] = {}
+        chosen = []
+        for q in questions:
+            part = q.split or UNSPLIT
+            if taken.get(part, 0) < n:
+                taken[part] = taken.get(part, 0) + 1
+                chosen.append(q)
+        return chosen
+
+    @staticmethod
     def plan(questions: Sequence[EvalQuestion]) -> RunPlan:
         """How small a difference in correctness the set can tell apart, judged by its smallest part.
 

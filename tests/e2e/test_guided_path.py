@@ -116,7 +116,7 @@ def test_the_start_page_leads_a_new_user_from_the_samples_to_advice(
     page.get_by_text("Sample questions", exact=True).click()
     page.get_by_text("15 questions ·", exact=False).first.wait_for()
     page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
-    limit = page.get_by_role("spinbutton", name="Only the first N questions (0: all)")
+    limit = page.get_by_role("spinbutton", name="Only the first N questions (of each half; 0: all)")
     limit.fill("2")
     limit.press("Enter")
     page.get_by_role("button", name="Start evaluation").click()

@@ -159,3 +159,18 @@ def test_the_new_run_tab_says_what_the_smallest_half_can_tell_apart(seen: int, n
     if not new:
         questions = [EvalQuestion(q.question, q.answer) for q in questions if not q.unanswerable]
     assert EvaluationService.plan(questions).sentence() == expected
+
+
+def test_a_quick_trial_takes_the_first_questions_of_each_half_so_every_half_is_still_scored() -> None:
+    halves = [
+        *(EvalQuestion(f"Trained {i}?", "a", split="verbatim") for i in range(5)),
+        *(EvalQuestion(f"Reworded {i}?", "a", split="reworded") for i in range(5)),
+        *(EvalQuestion(f"New {i}?", "a", split="new") for i in range(5)),
+    ]
+    chosen = EvaluationService.first_questions(halves, 2)
+    expected = ["Trained 0?", "Trained 1?", "Reworded 0?", "Reworded 1?", "New 0?", "New 1?"]
+    assert [q.question for q in chosen] == expected
+    # a set without halves: the first N, as the option says; 0 keeps them all
+    plain = [EvalQuestion(f"Q{i}?", "a") for i in range(5)]
+    assert [q.question for q in EvaluationService.first_questions(plain, 2)] == ["Q0?", "Q1?"]
+    assert EvaluationService.first_questions(halves, 0) == halves
