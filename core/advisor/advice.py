@@ -35,8 +35,11 @@ from core.evaluation.service import PAIRED_EXPLAINED, SOURCE_ORDER, comparison_l
 from core.evaluation.statistics import (
     UNSPLIT,
     PairedComparison,
+    fisher_exact_p,
+    newcombe_independent_interval,
     paired_comparison,
     questions_needed,
+    signed_points,
     wilson_interval,
 )
 
@@ -707,37 +710,19 @@ class SureComparison:
         """ "24 points (95% CI +11 to +35, Fisher's exact p = 0.0003)": A's lead over B, its interval and p-value."""
         p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.2g}"
         return (
-            f"{_signed(self.difference).lstrip('+')} points (95% CI {_signed(self.low)} to {_signed(self.high)}, "
+            f"{signed_points(self.difference).lstrip('+')} points (95% CI {signed_points(self.low)} to "
+            f"{signed_points(self.high)}, "
             f"Fisher's exact {p})"
         )
 
 
 def sure_comparison(a: Share, b: Share) -> SureComparison:
     """Two approaches' accuracy among the answers they were sure of, compared (both need at least one such answer)."""
-    ci_a, ci_b = wilson_interval(a.k, a.n), wilson_interval(b.k, b.n)
-    if ci_a is None or ci_b is None:
+    if not a.n or not b.n:
         raise ValueError("each approach needs at least one answer it was sure of to be compared.")
-    p_a, p_b = a.k / a.n, b.k / b.n
-    d = p_a - p_b
-    low = d - math.sqrt((p_a - ci_a[0]) ** 2 + (ci_b[1] - p_b) ** 2)
-    high = d + math.sqrt((ci_a[1] - p_a) ** 2 + (p_b - ci_b[0]) ** 2)
-    return SureComparison(a, b, 100 * d, 100 * max(-1.0, low), 100 * min(1.0, high), _fisher_exact_p(a, b))
-
-
-def _fisher_exact_p(a: Share, b: Share) -> float:
-    """Fisher's exact two-sided p-value of the 2×2 table right/wrong × A/B: the tables with the same margins that are
-    no likelier than the one observed."""
-    right, total = a.k + b.k, a.n + b.n
-    # in integers until the one division, so the p-value is exact and ties of likelihood are found exactly
-    weight = [math.comb(a.n, x) * math.comb(b.n, right - x) for x in range(max(0, right - b.n), min(a.n, right) + 1)]
-    seen = math.comb(a.n, a.k) * math.comb(b.n, b.k)
-    return min(1.0, sum(w for w in weight if w <= seen) / math.comb(total, right))
-
-
-def _signed(points: float) -> str:
-    """Whole points with their sign (+34, −5, 0), as the paired comparisons write them."""
-    whole = int(math.copysign(math.floor(abs(points) + 0.5), points))
-    return "0" if whole == 0 else f"+{whole}" if whole > 0 else f"−{-whole}"
+    low, high = newcombe_independent_interval(a.k, a.n, b.k, b.n)
+    d = a.k / a.n - b.k / b.n
+    return SureComparison(a, b, 100 * d, 100 * low, 100 * high, fisher_exact_p(a.k, a.n, b.k, b.n))
 
 
 def _sure_move(e: Evidence) -> Move:

@@ -103,7 +103,32 @@ def newcombe_paired_interval(
     return max(-1.0, difference - math.sqrt(max(below, 0.0))), min(1.0, difference + math.sqrt(max(above, 0.0)))
 
 
-def _signed(points: float) -> str:
+def newcombe_independent_interval(
+    k_a: int, n_a: int, k_b: int, n_b: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Newcombe's (1998) method 10 interval of k_a/n_a − k_b/n_b for two independent shares (answers to different
+    questions), as shares (−1…1), built from the two Wilson intervals; each share needs at least one answer."""
+    ci_a, ci_b = wilson_interval(k_a, n_a, confidence), wilson_interval(k_b, n_b, confidence)
+    if ci_a is None or ci_b is None:
+        raise ValueError(f"each share needs at least one answer, got {k_a}/{n_a} and {k_b}/{n_b}.")
+    p_a, p_b = k_a / n_a, k_b / n_b
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - ci_a[0]) ** 2 + (ci_b[1] - p_b) ** 2)
+    high = d + math.sqrt((ci_a[1] - p_a) ** 2 + (p_b - ci_b[0]) ** 2)
+    return max(-1.0, low), min(1.0, high)
+
+
+def fisher_exact_p(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """Fisher's exact two-sided p-value of the 2×2 table right/wrong × A/B: the tables with the same margins that are
+    no likelier than the one observed."""
+    right, total = k_a + k_b, n_a + n_b
+    # in integers until the one division, so the p-value is exact and ties of likelihood are found exactly
+    weight = [math.comb(n_a, x) * math.comb(n_b, right - x) for x in range(max(0, right - n_b), min(n_a, right) + 1)]
+    seen = math.comb(n_a, k_a) * math.comb(n_b, k_b)
+    return min(1.0, sum(w for w in weight if w <= seen) / math.comb(total, right))
+
+
+def signed_points(points: float) -> str:
     """Whole points with their sign (+34, −5, 0), as a reader expects a difference."""
     # halves round away from zero (62.5 → +63), as people round, not to even as `round` does
     whole = int(math.copysign(math.floor(abs(points) + 0.5), points))
@@ -152,8 +177,8 @@ class PairedComparison:
         p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.2g}"
         differ = self.only_a + self.only_b
         return (
-            f"{self.arm_a} − {self.arm_b} on {_split_label(self.split)}: {_signed(self.difference)} points "
-            f"({self.confidence * 100:g}% CI {_signed(self.low)} to {_signed(self.high)}), "
+            f"{self.arm_a} − {self.arm_b} on {_split_label(self.split)}: {signed_points(self.difference)} points "
+            f"({self.confidence * 100:g}% CI {signed_points(self.low)} to {signed_points(self.high)}), "
             f"{differ} of {self.n} question{'' if self.n == 1 else 's'} differ, {p}"
         )
 

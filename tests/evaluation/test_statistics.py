@@ -16,7 +16,9 @@ from core.base.questions import EvalQuestion
 from core.evaluation.scoring import score_answer, summarise
 from core.evaluation.statistics import (
     PairedComparison,
+    fisher_exact_p,
     mcnemar_exact_p,
+    newcombe_independent_interval,
     newcombe_paired_interval,
     paired_comparison,
     paired_comparisons,
@@ -300,3 +302,14 @@ def test_paired_comparisons_on_scored_rows_agree_with_the_grid() -> None:
     assert (everything.split, only.split, only.n) == ("all", "seen", 15) and everything == replace(only, split="all")
     assert (only.a_right, only.b_right) == (grid["rag"]["seen"]["correct_n"], grid["base"]["seen"]["correct_n"])
     assert isinstance(only, PairedComparison) and only.only_a == 8 and only.p_value == pytest.approx(2 / 256)
+
+
+def test_two_independent_shares_get_newcombes_published_interval_and_fishers_exact_p() -> None:
+    # Newcombe (1998), independent proportions, method 10: 56/70 − 48/80 → +0.0524 to +0.3339
+    low, high = newcombe_independent_interval(56, 70, 48, 80)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    # Fisher's exact test, two-sided: 14/15 against 9/13 → 0.15278; a table as likely either way gives 1
+    assert round(fisher_exact_p(14, 15, 9, 13), 5) == 0.15278
+    assert fisher_exact_p(5, 10, 5, 10) == 1.0
+    with pytest.raises(ValueError, match="at least one answer"):
+        newcombe_independent_interval(0, 0, 3, 4)
