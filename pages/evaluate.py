@@ -442,8 +442,6 @@ with tab_new:
             10_000,
             0,
             key="eval_limit",
-            help="A quick trial: the first N questions of each half (trained word for word, reworded, new documents), "
-            "so every half is still scored; of the whole set when it has no halves.",
         )
         judge_model = st.text_input(
             "Second opinion from a model (an Ollama model name; empty: none)",

@@ -137,7 +137,7 @@ def test_evaluate_a_sample_question_and_see_the_charts(app_url: str, browser, ou
     page.get_by_text("Sample questions", exact=True).click()
     page.get_by_text("15 questions ·", exact=False).first.wait_for()  # the first sample set (the manual's) is loaded
     page.locator("[data-testid='stExpander'] summary").filter(has_text="Options").click()
-    limit = page.get_by_label("Only the first N questions (of each half; 0: all)")
+    limit = page.get_by_role("spinbutton", name="Only the first N questions (of each half; 0: all)")
     limit.fill("2")
     limit.press("Enter")
     # the page has the limit before the run starts: what the run can show is now said of the first two questions
