@@ -6,6 +6,7 @@ Every benchmark module exposes `run(tiny: bool = False) -> list[Row]` (the test 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_docs"
@@ -209,3 +210,14 @@ def samples_on_embedded(tiny: bool, per_document: int) -> Iterator[tuple[Any, An
             yield svc, engine, questions
         finally:
             svc.close()
+
+
+def per_document_main(doc: str | None, run: Callable[[bool, int], list[Row]]) -> None:
+    """The command line of a benchmark over the sample documents' questions: `--limit N` per document, `--tiny`;
+    prints the machine line and the table of `run(tiny, limit)`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=5, help="questions per sample document")
+    parser.add_argument("--tiny", action="store_true")
+    ns = parser.parse_args()
+    print(machine())
+    print(table(run(ns.tiny, ns.limit)))

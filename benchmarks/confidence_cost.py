@@ -12,11 +12,10 @@ time of each, their ratio, and the median time of the judgement itself. Goal: fi
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
-from benchmarks.common import Row, machine, median, samples_on_embedded, table
+from benchmarks.common import Row, median, per_document_main, samples_on_embedded
 from core.chat.confidence import judge_answer
 from core.chat.service import Question
 
@@ -89,12 +88,7 @@ def run(tiny: bool = False, limit: int = 5) -> list[Row]:
 
 def main() -> None:
     """Print the confidence-cost table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=5, help="questions per sample document")
-    parser.add_argument("--tiny", action="store_true")
-    ns = parser.parse_args()
-    print(machine())
-    print(table(run(ns.tiny, ns.limit)))
+    per_document_main(__doc__, run)
 
 
 if __name__ == "__main__":
