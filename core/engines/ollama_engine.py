@@ -584,8 +584,12 @@ class OllamaGeneration:
                 close()  # a consumer that stops early closes the HTTP stream, which stops Ollama
 
     def _note_logprobs(self, part: ollama.ChatResponse) -> None:
-        """Add the token log-probabilities a reply carries."""
+        """Add the log-probabilities of the tokens of the text a reply carries (a stop's token is not the answer's)."""
+        text, covered = part.message.content or "", 0
         for t in part.logprobs or ():
+            covered += len(t.token)
+            if covered > len(text) and t.token:
+                break
             if not math.isfinite(t.logprob):
                 continue
             self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(t.logprob)]

@@ -628,7 +628,7 @@ class OpenAIGeneration:
                 self._note(chunk, model)
                 for choice in chunk.choices or ():
                     raw = choice.text if self.mode == "completion" else (choice.delta.content if choice.delta else None)
-                    self._note_logprobs(choice)
+                    self._note_logprobs(choice, raw or "")
                     self._pieces += 1 if raw else 0
                     self.finish_reason = choice.finish_reason or self.finish_reason
                     piece = shaper.feed(raw or "")
@@ -667,7 +667,7 @@ class OpenAIGeneration:
         raw = None
         if choice is not None:
             raw = choice.text if self.mode == "completion" else choice.message.content
-            self._note_logprobs(choice)
+            self._note_logprobs(choice, raw or "")
             self.finish_reason = choice.finish_reason
         self.finish_reason = self.finish_reason or "stop"
         self._pieces += 1 if raw else 0
@@ -687,8 +687,9 @@ class OpenAIGeneration:
             self.stats.prompt_tokens = usage.prompt_tokens
             self.stats.completion_tokens = usage.completion_tokens
 
-    def _note_logprobs(self, choice: Any) -> None:
-        """Add the token log-probabilities a reply's choice carries (none when the server sends none)."""
+    def _note_logprobs(self, choice: Any, text: str) -> None:
+        """Add the log-probabilities of the tokens of `text`, the piece a reply's choice carries (none when the server
+        sends none): a server also reports the token that matched a stop, which is not part of the answer."""
         given = getattr(choice, "logprobs", None)
         if given is None:
             return
@@ -704,7 +705,11 @@ class OpenAIGeneration:
             for t in getattr(given, "content", None) or []:
                 top = {str(getattr(a, "token", "")): getattr(a, "logprob", None) for a in t.top_logprobs or []}
                 steps.append((str(getattr(t, "token", "")), getattr(t, "logprob", None), top))
+        covered = 0
         for token, value, top in steps:
+            covered += len(token)
+            if covered > len(text) and token:
+                break  # past the text: the stop's token
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
             self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(value)]

@@ -67,6 +67,17 @@ def test_a_chat_request_asks_for_the_likeliest_other_token_and_keeps_it_beside_e
     assert generation.stats.token_alternatives == [-2.0] * 4
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+def test_the_stop_token_a_server_reports_after_the_text_is_not_counted_as_the_answers(
+    tmp_path: Path, openai_fake: FakeOpenAIServer, stream: bool
+) -> None:
+    # llama.cpp's server reports the logprob of the "\n" that matched a stop, a token the answer does not hold
+    openai_fake.state.stop_token, openai_fake.state.piece_logprob = "\n", -0.5
+    generation = openai_engine(tmp_path, openai_fake.url).generate(ask("gemma-3-270m", max_tokens=20), stream=stream)
+    assert "".join(generation) == "Every 2 weeks [1]"
+    assert generation.stats.token_logprobs == [-0.5] * 4  # the four pieces of the text, not the stop
+
+
 def test_a_server_that_refuses_logprobs_still_answers_and_is_not_asked_for_them_again(
     tmp_path: Path, openai_fake: FakeOpenAIServer
 ) -> None:

@@ -69,6 +69,8 @@ class FakeServer:
     # what a request for token probabilities gets: each piece's logprob, or (None) a 400 as servers without them say
     piece_logprob: float | None = -0.25
     other_logprob: float = -2.0  # the likeliest other token's, sent among the alternatives a request asks for
+    # a token the reply's logprobs also report after its text, as llama.cpp's server reports the stop it matched
+    stop_token: str = ""
     embedding_dim: int = 8
 
 
@@ -316,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         if not body.get("stream"):
             text = "".join(pieces)
-            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": logprobs(pieces)}
+            stop = [self.fake.state.stop_token] if self.fake.state.stop_token else []
+            choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": logprobs(pieces + stop)}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
             self._send_json(
                 200,
@@ -344,6 +347,8 @@ class _Handler(BaseHTTPRequestHandler):
             choice["finish_reason"] = reason
             if text:
                 choice["logprobs"] = logprobs([text])
+            elif reason and self.fake.state.stop_token:
+                choice["logprobs"] = logprobs([self.fake.state.stop_token])  # the stop: a token with no text
             return {
                 "id": "cmpl-fake",
                 "object": kind + ".chunk" if chat else kind,
