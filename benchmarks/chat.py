@@ -7,21 +7,12 @@ answers contain the reference answer, and first-token latency and generation spe
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
+from benchmarks.common import samples_on_embedded
 from core.chat.service import Question
-from core.config import Settings
-from core.engines.embedded import EmbeddedEngine
-from core.library.service import UploadedFile
-from core.services import build_services
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "sample_docs"
 
 
 def normalise(text: str) -> str:
@@ -35,17 +26,9 @@ def main() -> None:
     parser.add_argument("--modes", default="base,rag")
     parser.add_argument("--limit", type=int, default=0, help="questions per document (0: all)")
     ns = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env(env={}, dotenv=None, data_dir=Path(tmp), engine="embedded")
-        svc = build_services(settings)
-        files = [p for p in sorted(SAMPLES.iterdir()) if p.suffix in (".pdf", ".docx")]
-        svc.library.ingest("bench", [UploadedFile(p.name, p.read_bytes()) for p in files])
-        engine = EmbeddedEngine(settings)
-        load_s = engine.warm_up()
-        questions = []
-        for qfile in sorted(SAMPLES.glob("*.questions.jsonl")):
-            rows = [json.loads(line) for line in qfile.read_text().splitlines() if line.strip()]
-            questions += rows[: ns.limit] if ns.limit else rows
+    with samples_on_embedded(False, ns.limit or None) as (svc, engine, questions):
+        settings = svc.settings
+        load_s = engine.warm_up()  # the model is loaded once: this is the time that load took
         print(
             f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} cores; "
             f"model load {load_s:.2f} s"
@@ -80,7 +63,6 @@ def main() -> None:
                 f"first token median {statistics.median(first):.0f} ms; {statistics.median(speed):.0f} tok/s median; "
                 f"answer median {statistics.median(totals) / 1000:.1f} s; {wall:.0f} s for all"
             )
-        svc.close()
 
 
 if __name__ == "__main__":

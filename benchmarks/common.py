@@ -185,10 +185,10 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 11):  # noqa: ANN201 (numpy
 
 
 @contextmanager
-def samples_on_embedded(tiny: bool, per_document: int) -> Iterator[tuple[Any, Any, list[dict[str, Any]]]]:
+def samples_on_embedded(tiny: bool, per_document: int | None) -> Iterator[tuple[Any, Any, list[dict[str, Any]]]]:
     """A throw-away data directory with the sample documents indexed into the collection `bench`, the embedded
-    engine warmed up, and the first `per_document` sample questions of each document (`tiny`: one document, one
-    question): yields (services, engine, questions) and closes the services at the end."""
+    engine warmed up, and the first `per_document` sample questions of each document (None: all; `tiny`: one
+    document, one question): yields (services, engine, questions) and closes the services at the end."""
     from core.config import Settings
     from core.engines.embedded import EmbeddedEngine
     from core.library.service import UploadedFile
