@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol, runtime_checkable
+from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 ModelKind = Literal["base", "variant"]
 # Every LLM backend by name; the config's ENGINE_CHOICES are these plus "auto".
@@ -85,6 +86,14 @@ class GenerationStats:
     # at each of those steps, the log-probability of the likeliest token that was not chosen (how close the model
     # came to writing something else); NaN at a step the engine named no other token for
     token_alternatives: list[float] | None = None
+
+    def add_token(self, logprob: float, others: Sequence[float] = ()) -> None:
+        """Record one answer token's log-probability beside the likeliest of `others` the server named for that step
+        (NaN where it named none), as a server reports them."""
+        if self.token_logprobs is None or self.token_alternatives is None:
+            self.token_logprobs, self.token_alternatives = [], []
+        self.token_logprobs.append(float(logprob))
+        self.token_alternatives.append(float(max(others)) if others else math.nan)
 
     def mark_token(self) -> None:
         """Record the arrival of a piece of the answer."""

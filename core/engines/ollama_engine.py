@@ -592,11 +592,8 @@ class OllamaGeneration:
                 break
             if not math.isfinite(t.logprob):
                 continue
-            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(t.logprob)]
             others = [a.logprob for a in t.top_logprobs or () if a.token != t.token and math.isfinite(a.logprob)]
-            # kept step by step beside the logprobs: NaN where Ollama named no other token
-            alternative = float(max(others)) if others else math.nan
-            self.stats.token_alternatives = [*(self.stats.token_alternatives or []), alternative]
+            self.stats.add_token(t.logprob, others)
 
     def _finish(self, final: ollama.ChatResponse, pieces: int) -> None:
         self.done_reason = final.done_reason

@@ -712,11 +712,8 @@ class OpenAIGeneration:
                 break  # past the text: the stop's token
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
-            self.stats.token_logprobs = [*(self.stats.token_logprobs or []), float(value)]
             others = [v for k, v in top.items() if k != token and isinstance(v, (int, float)) and math.isfinite(v)]
-            # kept step by step beside the logprobs: NaN where the server named no other token
-            alternative = float(max(others)) if others else math.nan
-            self.stats.token_alternatives = [*(self.stats.token_alternatives or []), alternative]
+            self.stats.add_token(value, others)
 
     def _shown(self, piece: str) -> str:
         self.stats.mark_token()
